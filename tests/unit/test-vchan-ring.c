@@ -4,7 +4,6 @@
  * share granted pages.
  */
 
-#include <cmocka.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +11,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+/* cmocka.h needs the headers above. */
+#include <cmocka.h>
 
 #include "vchan-ring.h"
 

@@ -1,0 +1,589 @@
+/*
+ * vchan setup and teardown on the Xen libraries (see vchan.h for the contract).
+ *
+ * This file owns the Xen handles (gntshr or gnttab, evtchn, xenstore), the mappings and the
+ * xenstore keys; all ring arithmetic is in vchan-ring.c. The client side is written for a
+ * hostile server: every xenstore value is parsed strictly, the orders and grant list are read
+ * once from the page and validated (including the grant list running into an in-page ring,
+ * and grant refs that alias the control page or each other) before anything else is mapped,
+ * and the ring the client reads is mapped read-only.
+ */
+
+#include "vchan.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <xenevtchn.h>
+#include <xengnttab.h>
+#include <xenstore.h>
+
+struct VbusVchan {
+        bool server;
+        bool closed;
+        uint32_t peer_domid;
+        char *path;
+
+        xengntshr_handle *gntshr; /* server */
+        xengnttab_handle *gnttab; /* client */
+        xenevtchn_handle *evtchn;
+        struct xs_handle *xs;
+        evtchn_port_t port; /* our local port */
+        bool port_bound;
+
+        VbusVchanLayout layout;
+        void *page;
+        void *ext[2]; /* external rings, NULL when in-page */
+        VbusVchanRing ring;
+        VbusVchanStats stats;
+};
+
+int vbus__vchan_parse_uint(const char *buf, size_t len, uint32_t max, uint32_t *ret)
+{
+        uint64_t v = 0;
+
+        if (!buf || len == 0 || len > 10)
+                return -EPROTO;
+        if (buf[0] == '0' && len > 1)
+                return -EPROTO;
+        for (size_t i = 0; i < len; i++) {
+                if (buf[i] < '0' || buf[i] > '9')
+                        return -EPROTO;
+                v = v * 10 + (uint64_t)(buf[i] - '0');
+        }
+        if (v > max)
+                return -EPROTO;
+        *ret = (uint32_t)v;
+        return 0;
+}
+
+bool vbus__vchan_path_is_valid(const char *path)
+{
+        size_t n;
+
+        if (!path || path[0] != '/')
+                return false;
+        n = strnlen(path, VBUS_VCHAN_PATH_MAX + 1);
+        if (n > VBUS_VCHAN_PATH_MAX || n < 2 || path[n - 1] == '/')
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = path[i];
+
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '@' || c == '/'))
+                        return false;
+                if (c == '/' && i > 0 && path[i - 1] == '/')
+                        return false;
+        }
+        return true;
+}
+
+int vbus__vchan_path_build(char *buf, size_t size, uint32_t server_domid, uint32_t client_domid,
+                           const char *port)
+{
+        size_t n;
+        int k;
+
+        if (!port || server_domid > VBUS_VCHAN_DOMID_MAX || client_domid > VBUS_VCHAN_DOMID_MAX)
+                return -EINVAL;
+        n = strnlen(port, VBUS_VCHAN_PORT_MAX + 1);
+        if (n == 0 || n > VBUS_VCHAN_PORT_MAX)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                char c = port[i];
+
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_'))
+                        return -EINVAL;
+        }
+        k = snprintf(buf, size, "/local/domain/%u/data/vchan/%u/%s", server_domid, client_domid,
+                     port);
+        if (k < 0 || (size_t)k >= size)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+static int errno_or(int fallback)
+{
+        return errno > 0 ? -errno : fallback;
+}
+
+static void vchan_notify(VbusVchan *v)
+{
+        if (v->port_bound && xenevtchn_notify(v->evtchn, v->port) == 0)
+                v->stats.n_notify++;
+}
+
+/* Reads `<path>/<key>` outside a transaction and parses it strictly. */
+static int xs_read_uint(struct xs_handle *xs, const char *dir, const char *key, uint32_t max,
+                        uint32_t *ret)
+{
+        char full[VBUS_VCHAN_PATH_MAX + 32];
+        unsigned int len = 0;
+        char *val;
+        int r;
+
+        if (dir)
+                r = snprintf(full, sizeof(full), "%s/%s", dir, key);
+        else
+                r = snprintf(full, sizeof(full), "%s", key);
+        if (r < 0 || (size_t)r >= sizeof(full))
+                return -ENAMETOOLONG;
+        errno = 0;
+        val = xs_read(xs, XBT_NULL, full, &len);
+        if (!val)
+                return errno == ENOENT || errno == 0 ? -ENOENT : -errno;
+        r = vbus__vchan_parse_uint(val, len, max, ret);
+        free(val);
+        return r;
+}
+
+static int vchan_new(VbusVchan **ret, bool server, uint32_t peer_domid, const char *path)
+{
+        VbusVchan *v;
+
+        if (!ret || peer_domid > VBUS_VCHAN_DOMID_MAX || !vbus__vchan_path_is_valid(path))
+                return -EINVAL;
+        v = calloc(1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        v->server = server;
+        v->peer_domid = peer_domid;
+        v->path = strdup(path);
+        if (!v->path) {
+                free(v);
+                return -ENOMEM;
+        }
+        errno = 0;
+        v->evtchn = xenevtchn_open(NULL, 0);
+        if (!v->evtchn)
+                goto fail;
+        v->xs = xs_open(0);
+        if (!v->xs)
+                goto fail;
+        *ret = v;
+        return 0;
+fail:;
+        int r = errno_or(-ENODEV);
+
+        vbus__vchan_free(v);
+        return r;
+}
+
+/* Publishes ring-ref and event-channel in one transaction, readable by the peer only. */
+static int server_publish(VbusVchan *v, uint32_t self, uint32_t ring_ref)
+{
+        struct xs_permissions perms[2] = {
+                {.id = self, .perms = XS_PERM_NONE},
+                {.id = v->peer_domid, .perms = XS_PERM_READ},
+        };
+        char key[2][VBUS_VCHAN_PATH_MAX + 32], val[2][16];
+
+        snprintf(key[0], sizeof(key[0]), "%s/%s", v->path, VBUS_VCHAN_KEY_RING_REF);
+        snprintf(key[1], sizeof(key[1]), "%s/%s", v->path, VBUS_VCHAN_KEY_EVENT_CHANNEL);
+        snprintf(val[0], sizeof(val[0]), "%u", ring_ref);
+        snprintf(val[1], sizeof(val[1]), "%u", (unsigned)v->port);
+
+        for (unsigned attempt = 0; attempt < VBUS_VCHAN_XS_TXN_RETRIES; attempt++) {
+                xs_transaction_t t = xs_transaction_start(v->xs);
+                bool ok = true;
+
+                if (t == XBT_NULL)
+                        return errno_or(-EIO);
+                for (int i = 0; i < 2 && ok; i++)
+                        ok = xs_write(v->xs, t, key[i], val[i], (unsigned)strlen(val[i])) &&
+                             xs_set_permissions(v->xs, t, key[i], perms, 2);
+                if (!ok) {
+                        int r = errno_or(-EIO);
+
+                        xs_transaction_end(v->xs, t, true);
+                        return r;
+                }
+                if (xs_transaction_end(v->xs, t, false))
+                        return 0;
+                if (errno != EAGAIN)
+                        return errno_or(-EIO);
+        }
+        return -EAGAIN;
+}
+
+int vbus__vchan_server_new(VbusVchan **ret_vchan, uint32_t peer_domid, const char *path,
+                           size_t left_min, size_t right_min)
+{
+        uint32_t grants[VBUS_VCHAN_MAX_GRANTS], ring_ref = 0, self = 0;
+        VbusVchan *v = NULL;
+        int r;
+
+        r = vbus__vchan_layout_from_sizes(left_min, right_min, &(VbusVchanLayout){0});
+        if (r < 0)
+                return r;
+        r = vchan_new(&v, true, peer_domid, path);
+        if (r < 0)
+                return r;
+        vbus__vchan_layout_from_sizes(left_min, right_min, &v->layout);
+
+        r = xs_read_uint(v->xs, NULL, "domid", VBUS_VCHAN_DOMID_MAX, &self);
+        if (r < 0)
+                goto fail;
+        errno = 0;
+        v->gntshr = xengntshr_open(NULL, 0);
+        if (!v->gntshr) {
+                r = errno_or(-ENODEV);
+                goto fail;
+        }
+        {
+                xenevtchn_port_or_error_t p = xenevtchn_bind_unbound_port(v->evtchn, peer_domid);
+
+                if (p < 0) {
+                        r = errno_or(-EIO);
+                        goto fail;
+                }
+                v->port = (evtchn_port_t)p;
+                v->port_bound = true;
+                xenevtchn_unmask(v->evtchn, v->port);
+        }
+        v->page = xengntshr_share_page_notify(v->gntshr, peer_domid, &ring_ref, 1,
+                                              VBUS_VCHAN_OFF_SRV_LIVE, v->port);
+        if (!v->page) {
+                r = errno_or(-ENOMEM);
+                goto fail;
+        }
+        for (int i = 0, g = 0; i < 2; i++) {
+                if (v->layout.n_pages[i] == 0)
+                        continue;
+                v->ext[i] = xengntshr_share_pages(v->gntshr, peer_domid, (int)v->layout.n_pages[i],
+                                                  grants + g, 1);
+                if (!v->ext[i]) {
+                        r = errno_or(-ENOMEM);
+                        goto fail;
+                }
+                g += (int)v->layout.n_pages[i];
+        }
+        vbus__vchan_page_init_server(v->page, &v->layout, grants);
+        vbus__vchan_ring_init(&v->ring, v->page, true, &v->layout, v->ext[0], v->ext[1]);
+
+        r = server_publish(v, self, ring_ref);
+        if (r < 0)
+                goto fail;
+        *ret_vchan = v;
+        return 0;
+fail:
+        vbus__vchan_free(v);
+        return r;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+        uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+        return x < y ? -1 : x > y;
+}
+
+/* Grant refs must not alias the control page or each other (honest servers never do). */
+static int check_grant_refs(const uint32_t *grants, uint32_t n, uint32_t ring_ref)
+{
+        uint32_t sorted[VBUS_VCHAN_MAX_GRANTS];
+
+        memcpy(sorted, grants, n * sizeof(*grants));
+        qsort(sorted, n, sizeof(*sorted), cmp_u32);
+        for (uint32_t i = 0; i < n; i++) {
+                if (sorted[i] == ring_ref || (i > 0 && sorted[i] == sorted[i - 1]))
+                        return -EPROTO;
+        }
+        return 0;
+}
+
+int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const char *path)
+{
+        uint32_t grants[VBUS_VCHAN_MAX_GRANTS], ring_ref = 0, remote_port = 0;
+        VbusVchan *v = NULL;
+        int r;
+
+        r = vchan_new(&v, false, server_domid, path);
+        if (r < 0)
+                return r;
+        r = xs_read_uint(v->xs, v->path, VBUS_VCHAN_KEY_RING_REF, UINT32_MAX, &ring_ref);
+        if (r < 0)
+                goto fail;
+        r = xs_read_uint(v->xs, v->path, VBUS_VCHAN_KEY_EVENT_CHANNEL, UINT32_MAX, &remote_port);
+        if (r < 0)
+                goto fail;
+        if (ring_ref == 0 || remote_port == 0) {
+                r = -EPROTO;
+                goto fail;
+        }
+        errno = 0;
+        v->gnttab = xengnttab_open(NULL, 0);
+        if (!v->gnttab) {
+                r = errno_or(-ENODEV);
+                goto fail;
+        }
+        {
+                xenevtchn_port_or_error_t p =
+                        xenevtchn_bind_interdomain(v->evtchn, server_domid, remote_port);
+
+                if (p < 0) {
+                        r = errno_or(-EIO);
+                        goto fail;
+                }
+                v->port = (evtchn_port_t)p;
+                v->port_bound = true;
+                xenevtchn_unmask(v->evtchn, v->port);
+        }
+        v->page = xengnttab_map_grant_ref_notify(v->gnttab, server_domid, ring_ref,
+                                                 PROT_READ | PROT_WRITE, VBUS_VCHAN_OFF_CLI_LIVE,
+                                                 v->port);
+        if (!v->page) {
+                r = errno_or(-EIO);
+                goto fail;
+        }
+        /* Orders and grants: one read each into private memory, then validated. */
+        r = vbus__vchan_page_read_layout(v->page, &v->layout, grants);
+        if (r < 0)
+                goto fail;
+        r = check_grant_refs(grants, vbus__vchan_layout_n_grants(&v->layout), ring_ref);
+        if (r < 0)
+                goto fail;
+        for (int i = 0, g = 0; i < 2; i++) {
+                /* left = we write; right = we only read, so map it read-only */
+                int prot = i == VBUS_VCHAN_LEFT ? PROT_READ | PROT_WRITE : PROT_READ;
+
+                if (v->layout.n_pages[i] == 0)
+                        continue;
+                v->ext[i] = xengnttab_map_domain_grant_refs(v->gnttab, v->layout.n_pages[i],
+                                                            server_domid, grants + g, prot);
+                if (!v->ext[i]) {
+                        r = errno_or(-EIO);
+                        goto fail;
+                }
+                g += (int)v->layout.n_pages[i];
+        }
+        vbus__vchan_ring_init(&v->ring, v->page, false, &v->layout, v->ext[0], v->ext[1]);
+        vbus__vchan_ring_set_live(&v->ring, VBUS_VCHAN_LIVE_ON);
+        vbus__vchan_ring_request(&v->ring, VBUS_VCHAN_NOTIFY_WRITE);
+        /* Wake the server: it learns of the connection without waiting for data. */
+        vchan_notify(v);
+        *ret_vchan = v;
+        return 0;
+fail:
+        vbus__vchan_free(v);
+        return r;
+}
+
+static void vchan_unmap(VbusVchan *v)
+{
+        for (int i = 0; i < 2; i++) {
+                if (!v->ext[i])
+                        continue;
+                if (v->server)
+                        xengntshr_unshare(v->gntshr, v->ext[i], v->layout.n_pages[i]);
+                else
+                        xengnttab_unmap(v->gnttab, v->ext[i], v->layout.n_pages[i]);
+                v->ext[i] = NULL;
+        }
+        if (v->page) {
+                if (v->server)
+                        xengntshr_unshare(v->gntshr, v->page, 1);
+                else
+                        xengnttab_unmap(v->gnttab, v->page, 1);
+                v->page = NULL;
+        }
+}
+
+void vbus__vchan_close(VbusVchan *v)
+{
+        if (!v || v->closed)
+                return;
+        v->closed = true;
+        if (v->page) {
+                if (vbus__vchan_ring_flush(&v->ring))
+                        vchan_notify(v);
+                vbus__vchan_ring_set_live(&v->ring, VBUS_VCHAN_LIVE_EXITED);
+                vchan_notify(v);
+        }
+        vchan_unmap(v);
+        if (v->server && v->xs && v->port_bound)
+                xs_rm(v->xs, XBT_NULL, v->path);
+        if (v->port_bound) {
+                xenevtchn_unbind(v->evtchn, v->port);
+                v->port_bound = false;
+        }
+}
+
+VbusVchan *vbus__vchan_free(VbusVchan *v)
+{
+        if (!v)
+                return NULL;
+        vbus__vchan_close(v);
+        if (v->gntshr)
+                xengntshr_close(v->gntshr);
+        if (v->gnttab)
+                xengnttab_close(v->gnttab);
+        if (v->evtchn)
+                xenevtchn_close(v->evtchn);
+        if (v->xs)
+                xs_close(v->xs);
+        free(v->path);
+        free(v);
+        return NULL;
+}
+
+int vbus__vchan_get_fd(const VbusVchan *v)
+{
+        return xenevtchn_fd(v->evtchn);
+}
+
+int vbus__vchan_process(VbusVchan *v)
+{
+        struct pollfd pfd = {.fd = xenevtchn_fd(v->evtchn), .events = POLLIN};
+        int n = 0;
+
+        if (v->closed)
+                return -EPIPE;
+        while (n < (int)VBUS_VCHAN_EVENTS_PER_CALL) {
+                xenevtchn_port_or_error_t p;
+                int k = poll(&pfd, 1, 0);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0 || !(pfd.revents & POLLIN))
+                        break;
+                p = xenevtchn_pending(v->evtchn);
+                if (p < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                break;
+                        return errno_or(-EIO);
+                }
+                xenevtchn_unmask(v->evtchn, (evtchn_port_t)p);
+                v->stats.n_events++;
+                n++;
+        }
+        return n;
+}
+
+int vbus__vchan_wait(VbusVchan *v, int timeout_ms)
+{
+        struct pollfd pfd = {.fd = xenevtchn_fd(v->evtchn), .events = POLLIN};
+        int r;
+
+        r = vbus__vchan_flush(v);
+        if (r < 0)
+                return r;
+        do {
+                r = poll(&pfd, 1, timeout_ms);
+        } while (r < 0 && errno == EINTR);
+        if (r < 0)
+                return -errno;
+        if (r == 0)
+                return -ETIMEDOUT;
+        r = vbus__vchan_process(v);
+        return r < 0 ? r : 0;
+}
+
+VbusVchanPeer vbus__vchan_get_peer(VbusVchan *v)
+{
+        if (v->closed)
+                return VBUS_VCHAN_PEER_CLOSED;
+        return vbus__vchan_ring_peer(&v->ring);
+}
+
+size_t vbus__vchan_get_read_size(const VbusVchan *v)
+{
+        return vbus__vchan_ring_read_size(&v->ring);
+}
+
+size_t vbus__vchan_get_write_size(const VbusVchan *v)
+{
+        return vbus__vchan_ring_write_size(&v->ring);
+}
+
+void vbus__vchan_get_stats(const VbusVchan *v, VbusVchanStats *ret_stats)
+{
+        *ret_stats = v->stats;
+        ret_stats->n_requests = v->ring.n_requests;
+}
+
+ssize_t vbus__vchan_peek(VbusVchan *v, size_t want, struct iovec ret_iov[2])
+{
+        if (v->closed)
+                return -EPIPE;
+        return vbus__vchan_ring_peek(&v->ring, want, ret_iov);
+}
+
+int vbus__vchan_consume(VbusVchan *v, size_t n)
+{
+        if (v->closed)
+                return -EPIPE;
+        return vbus__vchan_ring_consume(&v->ring, n);
+}
+
+ssize_t vbus__vchan_reserve(VbusVchan *v, size_t want, struct iovec ret_iov[2])
+{
+        if (v->closed)
+                return -EPIPE;
+        return vbus__vchan_ring_reserve(&v->ring, want, ret_iov);
+}
+
+int vbus__vchan_commit(VbusVchan *v, size_t n)
+{
+        if (v->closed)
+                return -EPIPE;
+        return vbus__vchan_ring_commit(&v->ring, n);
+}
+
+int vbus__vchan_flush(VbusVchan *v)
+{
+        if (v->closed)
+                return -EPIPE;
+        if (vbus__vchan_ring_flush(&v->ring)) {
+                if (xenevtchn_notify(v->evtchn, v->port) < 0)
+                        return errno_or(-EIO);
+                v->stats.n_notify++;
+        }
+        return 0;
+}
+
+ssize_t vbus__vchan_read(VbusVchan *v, void *buf, size_t n)
+{
+        ssize_t k;
+        int r;
+
+        if (v->closed)
+                return -EPIPE;
+        k = vbus__vchan_ring_read(&v->ring, buf, n);
+        if (k > 0) {
+                r = vbus__vchan_flush(v);
+                if (r < 0)
+                        return r;
+        }
+        return k;
+}
+
+ssize_t vbus__vchan_write(VbusVchan *v, const void *buf, size_t n)
+{
+        ssize_t k;
+        int r;
+
+        if (v->closed)
+                return -EPIPE;
+        k = vbus__vchan_ring_write(&v->ring, buf, n);
+        if (k > 0) {
+                r = vbus__vchan_flush(v);
+                if (r < 0)
+                        return r;
+        }
+        return k;
+}
+
+size_t vbus__vchan_get_unconsumed(VbusVchan *v)
+{
+        if (v->closed)
+                return 0;
+        return vbus__vchan_ring_unconsumed(&v->ring);
+}

@@ -1,0 +1,147 @@
+#pragma once
+
+/*
+ * Our vchan endpoint: server and client setup of a libxenvchan-compatible vchan on
+ * libxengnttab/libxengntshr, libxenevtchn and libxenstore, on top of the ring logic of
+ * vchan-ring.h.
+ *
+ * Server: grants the control page (unmap-notify clears srv_live) and any external ring
+ * pages to one peer domain, allocates an unbound event channel for that domain, writes the
+ * page, and publishes `<path>/ring-ref` and `<path>/event-channel` in one xenstore
+ * transaction, readable by the peer only. Client: reads and strictly parses both keys,
+ * binds the event channel, maps the control page (unmap-notify clears cli_live), reads the
+ * orders and grant list once and checks them, maps the rings (the ring it reads read-only),
+ * then sets cli_live = 1 and notifies. In vbus the broker is the client and the guest the
+ * server, so the client trusts nothing the server chose.
+ *
+ * Operation is non-blocking on one pollable fd (vbus__vchan_get_fd): after poll() reports
+ * it readable, call vbus__vchan_process(), then read and write until -EAGAIN; call
+ * vbus__vchan_flush() after a batch of commits/consumes and before sleeping. Only setup
+ * (xenstore requests) and vbus__vchan_wait() block. Events carry no meaning beyond "look
+ * again", so spurious ones are harmless. One VbusVchan belongs to one thread at a time.
+ *
+ * Errors: negative errno. -EPROTO means the peer broke the protocol (impossible indices,
+ * invalid orders or grant list, malformed xenstore values): the vchan is unusable, close it.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "vchan-ring.h"
+
+/* Limits (see docs/vchan.md). */
+#define VBUS_VCHAN_PATH_MAX        3072u   /* xenstore's longest absolute path */
+#define VBUS_VCHAN_PORT_MAX        64u     /* longest port name we build into a path */
+#define VBUS_VCHAN_XS_VALUE_MAX    16u     /* a decimal uint32 is 10 digits; more is malformed */
+#define VBUS_VCHAN_XS_TXN_RETRIES  32u     /* EAGAIN retries of the publishing transaction */
+#define VBUS_VCHAN_EVENTS_PER_CALL 64u     /* events drained per process() call: bounds a spammer */
+#define VBUS_VCHAN_DOMID_MAX       0x7fefu /* DOMID_FIRST_RESERVED - 1: larger ids are not guests */
+
+/* xenstore key names under the vchan path (libxenvchan's). */
+#define VBUS_VCHAN_KEY_RING_REF      "ring-ref"
+#define VBUS_VCHAN_KEY_EVENT_CHANNEL "event-channel"
+
+typedef struct VbusVchan VbusVchan;
+
+typedef struct VbusVchanStats {
+        uint64_t n_notify;   /* events we sent */
+        uint64_t n_events;   /* events we received */
+        uint64_t n_requests; /* notify bits we set in the peer's byte */
+} VbusVchanStats;
+
+/*
+ * Creates a server end for `peer_domid` at the xenstore directory `path` (borrowed; it must
+ * be dedicated to this vchan, and is removed on close), with rings of at least `left_min`
+ * (peer -> us) and `right_min` (us -> peer) bytes, placed as libxenvchan places them. Reads
+ * our own domid from the relative xenstore key "domid". Returns 0 and a new object in
+ * *ret_vchan, or -EINVAL (bad path, domid or size), -ENOENT (no "domid" key), or the errno
+ * of the failing Xen library call.
+ */
+int vbus__vchan_server_new(VbusVchan **ret_vchan, uint32_t peer_domid, const char *path,
+                           size_t left_min, size_t right_min);
+
+/*
+ * Connects a client end to the server in `server_domid` that published at `path` (borrowed).
+ * Returns 0 and a new object, -ENOENT if a key is not there yet (retry later, e.g. on a
+ * xenstore watch), -EPROTO if the server published or granted something invalid, -EINVAL for
+ * bad arguments, or the errno of the failing Xen library call.
+ */
+int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const char *path);
+
+/*
+ * Closes: flushes, clears our live byte, notifies the peer, unmaps or unshares every page,
+ * unbinds the event channel, and (server) removes `path` from xenstore. Idempotent; after it
+ * every I/O call returns -EPIPE.
+ */
+void vbus__vchan_close(VbusVchan *v);
+
+/* Closes if needed and frees. Accepts NULL; returns NULL. */
+VbusVchan *vbus__vchan_free(VbusVchan *v);
+
+/* The event-channel fd to poll for POLLIN (borrowed, valid until free). */
+int vbus__vchan_get_fd(const VbusVchan *v);
+
+/*
+ * Consumes pending events without blocking (at most VBUS_VCHAN_EVENTS_PER_CALL), re-arming
+ * the channel. Returns the number of events taken (>= 0) or a negative errno.
+ */
+int vbus__vchan_process(VbusVchan *v);
+
+/*
+ * Blocking helper: flushes, then waits up to timeout_ms (-1 = forever) for an event and
+ * processes it. Returns 0 on an event, -ETIMEDOUT, or a negative errno. A caller that saw
+ * -EAGAIN should wait with a finite timeout and look again when it expires: a hostile or
+ * dead peer may never send the event (lost wakeups are the peer's only lever).
+ */
+int vbus__vchan_wait(VbusVchan *v, int timeout_ms);
+
+/* The peer's state from its live byte (see VbusVchanPeer). */
+VbusVchanPeer vbus__vchan_get_peer(VbusVchan *v);
+
+/* Ring sizes from this end's point of view. */
+size_t vbus__vchan_get_read_size(const VbusVchan *v);
+size_t vbus__vchan_get_write_size(const VbusVchan *v);
+
+/* Statistics since creation (copied out). */
+void vbus__vchan_get_stats(const VbusVchan *v, VbusVchanStats *ret_stats);
+
+/* Zero-copy I/O: as the vbus__vchan_ring_* functions, -EPIPE after close. */
+ssize_t vbus__vchan_peek(VbusVchan *v, size_t want, struct iovec ret_iov[2]);
+int vbus__vchan_consume(VbusVchan *v, size_t n);
+ssize_t vbus__vchan_reserve(VbusVchan *v, size_t want, struct iovec ret_iov[2]);
+int vbus__vchan_commit(VbusVchan *v, size_t n);
+
+/* Sends the one event a batch of commits/consumes may owe the peer. Returns 0 or -errno. */
+int vbus__vchan_flush(VbusVchan *v);
+
+/*
+ * Copying I/O with an implicit flush. read: bytes read (> 0), 0 at end of stream, -EAGAIN,
+ * -EPROTO. write: bytes written (> 0, maybe fewer than n), -EAGAIN (full), -EPIPE (peer
+ * closed), -EPROTO.
+ */
+ssize_t vbus__vchan_read(VbusVchan *v, void *buf, size_t n);
+ssize_t vbus__vchan_write(VbusVchan *v, const void *buf, size_t n);
+
+/* Bytes we committed that the peer has not consumed yet. */
+size_t vbus__vchan_get_unconsumed(VbusVchan *v);
+
+/*
+ * Strict parse of a xenstore value (`buf`, `len` bytes, not NUL-terminated, untrusted):
+ * 1..10 decimal digits, no sign, no spaces, no leading zero unless the value is "0", at most
+ * `max`. Returns 0 and writes *ret, or -EPROTO.
+ */
+int vbus__vchan_parse_uint(const char *buf, size_t len, uint32_t max, uint32_t *ret);
+
+/*
+ * Builds the conventional path `/local/domain/<server>/data/vchan/<client>/<port>` into
+ * `buf` (`size` bytes). `port` must match [A-Za-z0-9_-]{1,VBUS_VCHAN_PORT_MAX}. Returns 0,
+ * -EINVAL (bad port or domid) or -ENAMETOOLONG.
+ */
+int vbus__vchan_path_build(char *buf, size_t size, uint32_t server_domid, uint32_t client_domid,
+                           const char *port);
+
+/* Checks an absolute xenstore path: "/" then [A-Za-z0-9_@/-], at most VBUS_VCHAN_PATH_MAX. */
+bool vbus__vchan_path_is_valid(const char *path);
