@@ -1,0 +1,39 @@
+# shellcheck shell=bash
+# The Debian 12 packages vbus needs, listed once. Sourced by scripts/demo and scripts/test.
+#
+# VBUS_PKGS_BUILD: compile libvbus, vchand and the clients.
+# VBUS_PKGS_TEST:  everything scripts/test runs (sanitizer build, fuzz replay, Xen's own tools
+#                  used as interop peers against xensim).
+VBUS_PKGS_BUILD="build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
+libxen-dev libsodium-dev"
+VBUS_PKGS_TEST="libcmocka-dev clang libclang-rt-14-dev llvm clang-format-14 xen-utils-4.17
+xenstore-utils python3"
+
+# vbus_missing_pkgs PKG...: print the packages that are not installed.
+vbus_missing_pkgs() {
+        local p missing=()
+        for p in "$@"; do
+                dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+                        missing+=("$p")
+        done
+        echo "${missing[*]}"
+}
+
+# vbus_ensure_pkgs PKG...: install what is missing as root; otherwise print the exact command
+# and fail.
+vbus_ensure_pkgs() {
+        local missing
+        missing=$(vbus_missing_pkgs "$@")
+        [ -z "$missing" ] && return 0
+        if [ "$(id -u)" -ne 0 ]; then
+                echo "vbus: missing Debian packages. Install them with:" >&2
+                echo "  sudo apt-get install -y $missing" >&2
+                return 1
+        fi
+        echo "vbus: installing missing packages: $missing"
+        export DEBIAN_FRONTEND=noninteractive
+        # shellcheck disable=SC2086
+        if ! apt-get install -y -q $missing >/dev/null; then
+                apt-get update -q >/dev/null && apt-get install -y -q $missing >/dev/null
+        fi
+}
