@@ -1,0 +1,164 @@
+/*
+ * Client connection to xensim-hvd (see hv-client.h). Linked into each drop-in library.
+ */
+#include "hv-client.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int hv_client_open(HvClient *c, int cloexec)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        const char *path = getenv("XENSIM_HV_SOCKET");
+        size_t len;
+
+        c->fd = -1;
+        if (!path || !path[0])
+                return -ENOENT;
+        len = strlen(path);
+        if (len >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, len + 1);
+        c->fd = socket(AF_UNIX, SOCK_SEQPACKET | (cloexec ? SOCK_CLOEXEC : 0), 0);
+        if (c->fd < 0)
+                return -errno;
+        if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                int r = -errno;
+
+                close(c->fd);
+                c->fd = -1;
+                return r;
+        }
+        pthread_mutex_init(&c->lock, NULL);
+        return 0;
+}
+
+void hv_client_close(HvClient *c)
+{
+        if (c->fd >= 0) {
+                close(c->fd);
+                pthread_mutex_destroy(&c->lock);
+        }
+        c->fd = -1;
+}
+
+static int client_send_locked(HvClient *c, const HvMsg *req, const uint32_t *data)
+{
+        int len = hv_proto_encode(req, data, c->buf, sizeof(c->buf));
+        ssize_t n;
+
+        if (len < 0)
+                return len;
+        do {
+                n = send(c->fd, c->buf, (size_t)len, MSG_NOSIGNAL);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        return 0;
+}
+
+int hv_client_send(HvClient *c, const HvMsg *req)
+{
+        int r;
+
+        pthread_mutex_lock(&c->lock);
+        r = client_send_locked(c, req, NULL);
+        pthread_mutex_unlock(&c->lock);
+        return r;
+}
+
+static void close_fds(const struct msghdr *mh)
+{
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm;
+             cm = CMSG_NXTHDR((struct msghdr *)mh, cm)) {
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+                        for (size_t i = 0; i < n; i++) {
+                                int fd;
+
+                                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+                                close(fd);
+                        }
+                }
+        }
+}
+
+static int client_recv_locked(HvClient *c, uint32_t op, HvMsg *ret_reply, uint32_t *ret_data,
+                              size_t max_data, int *ret_fds, size_t max_fds, size_t *ret_n_fds)
+{
+        union {
+                struct cmsghdr h;
+                char b[CMSG_SPACE(sizeof(int) * HV_FDS_PER_MSG)];
+        } ctl;
+        struct iovec iov = {.iov_base = c->buf, .iov_len = sizeof(c->buf)};
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = ctl.b,
+                .msg_controllen = sizeof(ctl.b),
+        };
+        const uint8_t *data;
+        HvMsg m;
+        size_t n_fds = 0;
+        ssize_t n;
+
+        do {
+                n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        if (n == 0)
+                return -ECONNRESET;
+        if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+            hv_proto_decode(c->buf, (size_t)n, &m, &data) < 0 || m.op != op ||
+            m.n_data > max_data) {
+                close_fds(&mh);
+                return -EPROTO;
+        }
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                size_t k;
+
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                        continue;
+                k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                if (n_fds + k > max_fds) {
+                        for (size_t i = 0; i < n_fds; i++)
+                                close(ret_fds[i]);
+                        close_fds(&mh);
+                        return -EPROTO;
+                }
+                memcpy(ret_fds + n_fds, CMSG_DATA(cm), k * sizeof(int));
+                n_fds += k;
+        }
+        if (m.err != 0) {
+                for (size_t i = 0; i < n_fds; i++)
+                        close(ret_fds[i]);
+                return m.err > 0 && m.err < 4096 ? -m.err : -EPROTO;
+        }
+        for (size_t i = 0; i < m.n_data; i++)
+                ret_data[i] = hv_proto_word(data, i);
+        *ret_reply = m;
+        if (ret_n_fds)
+                *ret_n_fds = n_fds;
+        return 0;
+}
+
+int hv_client_call(HvClient *c, const HvMsg *req, const uint32_t *data, HvMsg *ret_reply,
+                   uint32_t *ret_data, size_t max_data, int *ret_fds, size_t max_fds,
+                   size_t *ret_n_fds)
+{
+        int r;
+
+        pthread_mutex_lock(&c->lock);
+        r = client_send_locked(c, req, data);
+        if (r == 0)
+                r = client_recv_locked(c, req->op, ret_reply, ret_data, max_data, ret_fds, max_fds,
+                                       ret_n_fds);
+        pthread_mutex_unlock(&c->lock);
+        return r;
+}

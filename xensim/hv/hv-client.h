@@ -1,0 +1,39 @@
+/*
+ * The client side of the xensim-hvd protocol, shared by the drop-in libraries: one
+ * SOCK_SEQPACKET connection per library handle, to the socket named by XENSIM_HV_SOCKET.
+ * Requests are serialised by a mutex so that a handle may be used from several threads, as
+ * the Xen libraries allow; notify and unmask are sent without waiting for anything.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hv-proto.h"
+
+typedef struct HvClient {
+        int fd;
+        pthread_mutex_t lock;
+        uint8_t buf[HV_MSG_MAX]; /* guarded by lock */
+} HvClient;
+
+/*
+ * Connect to $XENSIM_HV_SOCKET. cloexec as for the Xen libraries' *_NO_CLOEXEC flags.
+ * Returns 0, -ENOENT when the variable is unset (no xensim: as without /dev/xen), or -errno.
+ */
+int hv_client_open(HvClient *c, int cloexec);
+void hv_client_close(HvClient *c);
+
+/*
+ * One request and its reply. data (n_data words in req) is borrowed. On success the reply's
+ * header goes to ret_reply, up to max_data words to ret_data, and up to max_fds received
+ * descriptors (new, owned by the caller) to ret_fds with their count in ret_n_fds.
+ * Returns 0, the reply's error as a negative errno, -EPROTO on a bad reply, or -errno.
+ */
+int hv_client_call(HvClient *c, const HvMsg *req, const uint32_t *data, HvMsg *ret_reply,
+                   uint32_t *ret_data, size_t max_data, int *ret_fds, size_t max_fds,
+                   size_t *ret_n_fds);
+
+/* A request without reply (notify, unmask). Returns 0 or -errno. */
+int hv_client_send(HvClient *c, const HvMsg *req);

@@ -1,0 +1,38 @@
+/*
+ * Limits of the xensim hypervisor emulation (xensim-hvd and the drop-in libraries), each with
+ * its reason. Everything a client sends is checked against these before anything is allocated.
+ */
+#pragma once
+
+/* Xen reserves domids from DOMID_FIRST_RESERVED (0x7FF0) upwards for special meanings. */
+#define HV_DOMID_MAX 0x7FEFu
+
+/* Xen's grant table v1 reserves the first 8 entries for the toolstack (console, xenstore). */
+#define HV_GRANT_REF_FIRST 8u
+
+/*
+ * Grant entries per domain. Linux's gntalloc defaults to 1024 per domain; we allow more so
+ * that several 1 MiB vchans (513 grants each) fit in one domain during tests.
+ */
+#define HV_GRANTS_PER_DOMAIN 4096u
+
+/* Pages per share or map request: a 1 MiB vchan ring is 256 pages; leave room for two. */
+#define HV_PAGES_PER_REQ 1024u
+
+/* Xen's 2-level event channel ABI has 4096 ports on 64-bit guests (port 0 is never used). */
+#define HV_PORTS_PER_DOMAIN 4096u
+
+/* Open connections per domain: bounds what one domain can make the daemon hold. */
+#define HV_CONNS_PER_DOMAIN 1024u
+
+/* Live shares and maps per connection (each holds file descriptors in the daemon). */
+#define HV_OBJECTS_PER_CONN 4096u
+
+/* Largest protocol message: a map request of HV_PAGES_PER_REQ (domid, ref) pairs. */
+#define HV_MSG_MAX (64u + 8u * HV_PAGES_PER_REQ)
+
+/* File descriptors in one reply; the kernel's SCM_MAX_FD is 253. */
+#define HV_FDS_PER_MSG 253u
+
+/* The page size of the emulated machine (Xen's XEN_PAGE_SIZE on x86). */
+#define HV_PAGE_SIZE 4096u

@@ -1,0 +1,1047 @@
+/*
+ * xensim-hvd: the "hypervisor" of xensim for grant tables and event channels.
+ *
+ * One process, one thread (plus the reader thread libxenstore starts for watches), one epoll
+ * loop; all state hangs off the Hvd built in main(). It is a dom0 client of xensimd: it
+ * learns which domains exist by listing /local/domain whenever @introduceDomain or
+ * @releaseDomain fires, and gives each live domain N a listening socket D/dom<N>.hv.sock.
+ * The socket a connection arrives on is its domain; nothing a client sends can change that.
+ *
+ * Each connection is one handle of the drop-in libraries (see hv-proto.h for the protocol).
+ * The decisions live in hv-evtchn.c (ports, pending, mask) and hv-grant.c (who may map what);
+ * this file does the I/O: shared memory files for granted pages, the event stream of each
+ * evtchn handle, and the unmap-notify of handles that go away. A handle goes away when its
+ * connection closes, which the kernel does for us when the process exits or is killed, so
+ * the unmap-notify (clear a byte, send an event) holds for kill -9 exactly as with Linux's
+ * gntalloc/gntdev.
+ *
+ * Invariants: a Conn is freed only at the end of a loop iteration (conn_kill() queues it), so
+ * pointers taken from one epoll batch stay valid during that batch; ports held by an
+ * unmap-notify outlive their owner until the notify is sent (hv_evtchn_hold()).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <xenstore.h>
+
+#include "hv-evtchn.h"
+#include "hv-grant.h"
+#include "hv-limits.h"
+#include "hv-proto.h"
+
+/* Requests handled per connection per loop iteration, so one busy client cannot starve. */
+#define HVD_BUDGET_PER_CONN 64
+
+typedef enum SourceKind {
+        SOURCE_LISTEN,
+        SOURCE_CONN,
+        SOURCE_XS,
+        SOURCE_SIGNAL,
+} SourceKind;
+
+typedef struct Hvd Hvd;
+typedef struct Domain Domain;
+
+typedef struct Share {
+        struct Share *next;
+        uint32_t id;
+        int fd;    /* memfd, read-write */
+        int fd_ro; /* read-only open file description of the same memfd, or -1 */
+        uint32_t n_pages;
+        uint32_t *refs;
+        uint32_t notify_off;  /* HV_NOTIFY_NONE or byte offset in the page */
+        uint32_t notify_port; /* HV_NOTIFY_NONE or held port of the granting domain */
+} Share;
+
+typedef struct Map {
+        struct Map *next;
+        uint32_t id;
+        int notify_fd; /* memfd of the notify page (dup), or -1 */
+        uint64_t notify_pos;
+        uint32_t notify_off;
+        uint32_t notify_port;
+} Map;
+
+typedef struct Conn {
+        SourceKind kind;
+        struct Conn *prev, *next; /* in Domain.conns */
+        struct Conn *next_dead;
+        Domain *dom;
+        int fd;
+        int evt_fd; /* daemon end of the event stream, or -1 */
+        bool dead;
+        Share *shares;
+        Map *maps;
+        uint32_t n_objects;
+        uint32_t next_id;
+} Conn;
+
+struct Domain {
+        SourceKind kind;
+        Domain *next;
+        Hvd *hvd;
+        uint32_t domid;
+        int listen_fd;
+        char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        Conn *conns;
+        uint32_t n_conns;
+        bool seen; /* marker for the scan of /local/domain */
+};
+
+struct Hvd {
+        const char *dir;
+        int epfd;
+        SourceKind sig_kind;
+        int sig_fd;
+        SourceKind xs_kind;
+        struct xs_handle *xs;
+        Domain *domains;
+        Conn *dead; /* killed connections, freed at the end of the iteration */
+        HvEvtchn ev;
+        HvGrants gt;
+        bool quit;
+        uint8_t buf[HV_MSG_MAX];
+        uint32_t words[HV_MSG_MAX_DATA];
+};
+
+static void conn_kill(Hvd *hvd, Conn *c);
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static void hvd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void hvd_log(const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        fputs("xensim-hvd: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+}
+
+static Domain *hvd_domain(Hvd *hvd, uint32_t domid)
+{
+        for (Domain *d = hvd->domains; d; d = d->next) {
+                if (d->domid == domid)
+                        return d;
+        }
+        return NULL;
+}
+
+static int epoll_add(Hvd *hvd, int fd, void *src)
+{
+        struct epoll_event e = {.events = EPOLLIN, .data.ptr = src};
+
+        return epoll_ctl(hvd->epfd, EPOLL_CTL_ADD, fd, &e) < 0 ? -errno : 0;
+}
+
+/* Send one message with optional fds; never blocks. Returns 0 or -errno. */
+static int send_msg(int fd, const HvMsg *m, const uint32_t *data, const int *fds, size_t n_fds,
+                    uint8_t *buf)
+{
+        union {
+                struct cmsghdr h;
+                char b[CMSG_SPACE(sizeof(int) * HV_FDS_PER_MSG)];
+        } ctl;
+        struct iovec iov;
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        int len = hv_proto_encode(m, data, buf, HV_MSG_MAX);
+
+        if (len < 0)
+                return len;
+        iov = (struct iovec){.iov_base = buf, .iov_len = (size_t)len};
+        if (n_fds > 0) {
+                struct cmsghdr *cm;
+
+                memset(&ctl, 0, sizeof(ctl));
+                mh.msg_control = ctl.b;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
+        }
+        if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+                return -errno;
+        return 0;
+}
+
+static void reply(Hvd *hvd, Conn *c, HvMsg *m, const uint32_t *data, const int *fds, size_t n_fds)
+{
+        int r = send_msg(c->fd, m, data, fds, n_fds, hvd->buf);
+
+        /* A client that does not read its replies (or is gone) is disconnected. */
+        if (r < 0)
+                conn_kill(hvd, c);
+}
+
+static void reply_err(Hvd *hvd, Conn *c, uint32_t op, int err)
+{
+        HvMsg m = {.op = op, .err = err < 0 ? -err : err};
+
+        reply(hvd, c, &m, NULL, NULL, 0);
+}
+
+/* ---- event delivery --------------------------------------------------------------------- */
+
+static void hvd_deliver(void *userdata, void *owner, uint32_t port)
+{
+        Hvd *hvd = userdata;
+        Conn *c = owner;
+        ssize_t n;
+
+        if (c->dead || c->evt_fd < 0)
+                return;
+        n = send(c->evt_fd, &port, sizeof(port), MSG_DONTWAIT | MSG_NOSIGNAL);
+        /*
+         * The stream can only fill up if the client unmasks ports without reading their
+         * events (each port is delivered at most once per unmask): disconnect it.
+         */
+        if (n != (ssize_t)sizeof(port))
+                conn_kill(hvd, c);
+}
+
+/* ---- unmap-notify ----------------------------------------------------------------------- */
+
+/* Clear the byte and send the event, as gntalloc/gntdev do when a mapping is released. */
+static void unmap_notify(Hvd *hvd, uint32_t domid, int fd, uint64_t pos, uint32_t off,
+                         uint32_t port)
+{
+        if (off != HV_NOTIFY_NONE && fd >= 0) {
+                const uint8_t zero = 0;
+
+                if (pwrite(fd, &zero, 1, (off_t)pos) != 1)
+                        hvd_log("dom%u: unmap-notify clear failed: %m", domid);
+        }
+        if (port != HV_NOTIFY_NONE) {
+                (void)hv_evtchn_notify(&hvd->ev, domid, port, NULL);
+                hv_evtchn_release(&hvd->ev, domid, port);
+        }
+}
+
+static void share_free(Hvd *hvd, Conn *c, Share *s)
+{
+        unmap_notify(hvd, c->dom->domid, s->fd, s->notify_off, s->notify_off, s->notify_port);
+        for (uint32_t i = 0; i < s->n_pages; i++)
+                hv_grant_free(&hvd->gt, c->dom->domid, s->refs[i]);
+        free(s->refs);
+        close(s->fd);
+        if (s->fd_ro >= 0)
+                close(s->fd_ro);
+        free(s);
+        c->n_objects--;
+}
+
+static void map_free(Hvd *hvd, Conn *c, Map *m)
+{
+        unmap_notify(hvd, c->dom->domid, m->notify_fd, m->notify_pos, m->notify_off,
+                     m->notify_port);
+        if (m->notify_fd >= 0)
+                close(m->notify_fd);
+        free(m);
+        c->n_objects--;
+}
+
+/* ---- connections ------------------------------------------------------------------------ */
+
+static void conn_kill(Hvd *hvd, Conn *c)
+{
+        if (c->dead)
+                return;
+        c->dead = true;
+        c->next_dead = hvd->dead;
+        hvd->dead = c;
+}
+
+/* Release everything a connection holds: what the kernel does when a device file closes. */
+static void conn_free(Hvd *hvd, Conn *c)
+{
+        Domain *d = c->dom;
+
+        while (c->maps) {
+                Map *m = c->maps;
+
+                c->maps = m->next;
+                map_free(hvd, c, m);
+        }
+        while (c->shares) {
+                Share *s = c->shares;
+
+                c->shares = s->next;
+                share_free(hvd, c, s);
+        }
+        hv_evtchn_close_owner(&hvd->ev, d->domid, c);
+        epoll_ctl(hvd->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        if (c->evt_fd >= 0)
+                close(c->evt_fd);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                d->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        d->n_conns--;
+        free(c);
+}
+
+static void hvd_reap(Hvd *hvd)
+{
+        /* Freeing may deliver events that kill more connections: loop until none is left. */
+        while (hvd->dead) {
+                Conn *c = hvd->dead;
+
+                hvd->dead = c->next_dead;
+                conn_free(hvd, c);
+        }
+}
+
+static void domain_accept(Hvd *hvd, Domain *d)
+{
+        for (;;) {
+                int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                Conn *c;
+
+                if (fd < 0) {
+                        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                                hvd_log("dom%u: accept: %m", d->domid);
+                        return;
+                }
+                if (d->n_conns >= HV_CONNS_PER_DOMAIN || !(c = calloc(1, sizeof(*c)))) {
+                        close(fd);
+                        continue;
+                }
+                c->kind = SOURCE_CONN;
+                c->dom = d;
+                c->fd = fd;
+                c->evt_fd = -1;
+                c->next_id = 1;
+                if (epoll_add(hvd, fd, c) < 0) {
+                        close(fd);
+                        free(c);
+                        continue;
+                }
+                c->next = d->conns;
+                if (d->conns)
+                        d->conns->prev = c;
+                d->conns = c;
+                d->n_conns++;
+        }
+}
+
+/* ---- requests --------------------------------------------------------------------------- */
+
+static void op_evt_attach(Hvd *hvd, Conn *c, const HvMsg *req)
+{
+        HvMsg m = {.op = req->op};
+        int sv[2];
+
+        if (c->evt_fd >= 0) {
+                reply_err(hvd, c, req->op, EEXIST);
+                return;
+        }
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+                reply_err(hvd, c, req->op, errno);
+                return;
+        }
+        c->evt_fd = sv[0];
+        /* The daemon only writes: its end must never block the loop. */
+        (void)fcntl(sv[0], F_SETFL, O_NONBLOCK);
+        (void)shutdown(sv[0], SHUT_RD);
+        reply(hvd, c, &m, NULL, &sv[1], 1);
+        close(sv[1]);
+}
+
+static void op_evt(Hvd *hvd, Conn *c, const HvMsg *req)
+{
+        uint32_t domid = c->dom->domid;
+        HvMsg m = {.op = req->op};
+        int r = 0;
+
+        switch (req->op) {
+        case HV_OP_EVT_BIND_UNBOUND:
+                r = hv_evtchn_alloc_unbound(&hvd->ev, domid, req->arg[0], c, &m.arg[0]);
+                break;
+        case HV_OP_EVT_BIND_INTERDOMAIN:
+                r = hv_evtchn_bind_interdomain(&hvd->ev, domid, req->arg[0], req->arg[1], c,
+                                               &m.arg[0]);
+                break;
+        case HV_OP_EVT_UNBIND:
+                r = hv_evtchn_close(&hvd->ev, domid, req->arg[0], c);
+                break;
+        case HV_OP_EVT_NOTIFY:
+                (void)hv_evtchn_notify(&hvd->ev, domid, req->arg[0], c);
+                return;
+        case HV_OP_EVT_UNMASK:
+                (void)hv_evtchn_unmask(&hvd->ev, domid, req->arg[0], c);
+                return;
+        case HV_OP_EVT_STATUS:
+                /* Like EVTCHNOP_status: one's own ports, or any port for dom0. */
+                if (domid != 0 && req->arg[0] != domid)
+                        r = -EPERM;
+                else
+                        r = hv_evtchn_status(&hvd->ev, req->arg[0], req->arg[1], &m.arg[0],
+                                             &m.arg[1], &m.arg[2]);
+                break;
+        default:
+                r = -EOPNOTSUPP;
+        }
+        if (r < 0) {
+                reply_err(hvd, c, req->op, r);
+                return;
+        }
+        reply(hvd, c, &m, NULL, NULL, 0);
+}
+
+/*
+ * Validate an unmap-notify request and hold its port. The byte offset must lie in the page
+ * and, as in gntdev, a byte can only be cleared through a writable mapping.
+ */
+static int notify_setup(Hvd *hvd, uint32_t domid, uint32_t n_pages, bool writable, uint32_t off,
+                        uint32_t port)
+{
+        if (off == HV_NOTIFY_NONE && port == HV_NOTIFY_NONE)
+                return 0;
+        if (n_pages != 1)
+                return -EINVAL;
+        if (off != HV_NOTIFY_NONE && (off >= HV_PAGE_SIZE || !writable))
+                return -EINVAL;
+        if (port != HV_NOTIFY_NONE)
+                return hv_evtchn_hold(&hvd->ev, domid, port);
+        return 0;
+}
+
+static void op_gnt_share(Hvd *hvd, Conn *c, const HvMsg *req)
+{
+        uint32_t domid = c->dom->domid, n = req->arg[1];
+        uint32_t off = req->arg[3], port = req->arg[4];
+        HvMsg m = {.op = req->op};
+        Share *s;
+        int r;
+
+        if (c->n_objects >= HV_OBJECTS_PER_CONN) {
+                reply_err(hvd, c, req->op, ENOSPC);
+                return;
+        }
+        r = notify_setup(hvd, domid, n, true, off, port);
+        if (r < 0) {
+                reply_err(hvd, c, req->op, r);
+                return;
+        }
+        s = calloc(1, sizeof(*s));
+        if (!s || !(s->refs = calloc(n, sizeof(*s->refs)))) {
+                r = -ENOMEM;
+                goto fail_alloc;
+        }
+        s->fd_ro = -1;
+        s->fd = memfd_create("xensim-grant", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (s->fd < 0) {
+                r = -errno;
+                goto fail_alloc;
+        }
+        /*
+         * Sealed size: a granter that could shrink the file would make every mapper's access
+         * fault (SIGBUS), which real grants cannot do.
+         */
+        if (ftruncate(s->fd, (off_t)n * HV_PAGE_SIZE) < 0 ||
+            fcntl(s->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+                r = -errno;
+                goto fail_fd;
+        }
+        for (s->n_pages = 0; s->n_pages < n; s->n_pages++) {
+                r = hv_grant_alloc(&hvd->gt, domid, req->arg[0], !req->arg[2], s, s->n_pages,
+                                   &s->refs[s->n_pages]);
+                if (r < 0)
+                        goto fail_grants;
+        }
+        s->id = c->next_id++;
+        s->notify_off = off;
+        s->notify_port = port;
+        s->next = c->shares;
+        c->shares = s;
+        c->n_objects++;
+        m.arg[0] = s->id;
+        m.n_data = n;
+        reply(hvd, c, &m, s->refs, &s->fd, 1);
+        return;
+
+fail_grants:
+        for (uint32_t i = 0; i < s->n_pages; i++)
+                hv_grant_free(&hvd->gt, domid, s->refs[i]);
+fail_fd:
+        close(s->fd);
+fail_alloc:
+        if (s)
+                free(s->refs);
+        free(s);
+        if (port != HV_NOTIFY_NONE)
+                hv_evtchn_release(&hvd->ev, domid, port);
+        reply_err(hvd, c, req->op, r);
+}
+
+static int share_fd_for(Share *s, bool writable)
+{
+        char path[64];
+
+        if (writable)
+                return s->fd;
+        if (s->fd_ro < 0) {
+                /* A read-only open file description: PROT_WRITE mappings of it fail. */
+                snprintf(path, sizeof(path), "/proc/self/fd/%d", s->fd);
+                s->fd_ro = open(path, O_RDONLY | O_CLOEXEC);
+        }
+        return s->fd_ro;
+}
+
+static void op_gnt_map(Hvd *hvd, Conn *c, const HvMsg *req, const uint8_t *data)
+{
+        uint32_t domid = c->dom->domid, n = req->arg[0];
+        bool writable = req->arg[1] != 0;
+        uint32_t off = req->arg[2], port = req->arg[3];
+        HvMsg m = {.op = req->op};
+        Share *backs[HV_FDS_PER_MSG];
+        int fds[HV_FDS_PER_MSG];
+        uint32_t n_fds = 0;
+        Map *map;
+        int r;
+
+        if (c->n_objects >= HV_OBJECTS_PER_CONN) {
+                reply_err(hvd, c, req->op, ENOSPC);
+                return;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+                uint32_t granter = hv_proto_word(data, 2u * i);
+                uint32_t ref = hv_proto_word(data, 2u * i + 1u);
+                void *back;
+                uint32_t page, k;
+
+                r = hv_grant_check_map(&hvd->gt, granter, ref, domid, writable, &back, &page);
+                if (r < 0) {
+                        reply_err(hvd, c, req->op, r);
+                        return;
+                }
+                for (k = 0; k < n_fds && backs[k] != back; k++)
+                        ;
+                if (k == n_fds) {
+                        if (n_fds == HV_FDS_PER_MSG) {
+                                reply_err(hvd, c, req->op, E2BIG);
+                                return;
+                        }
+                        backs[n_fds] = back;
+                        fds[n_fds] = share_fd_for(back, writable);
+                        if (fds[n_fds] < 0) {
+                                reply_err(hvd, c, req->op, errno);
+                                return;
+                        }
+                        n_fds++;
+                }
+                hvd->words[i] = (k << 16) | page;
+        }
+        r = notify_setup(hvd, domid, n, writable, off, port);
+        if (r < 0) {
+                reply_err(hvd, c, req->op, r);
+                return;
+        }
+        map = calloc(1, sizeof(*map));
+        if (!map) {
+                if (port != HV_NOTIFY_NONE)
+                        hv_evtchn_release(&hvd->ev, domid, port);
+                reply_err(hvd, c, req->op, ENOMEM);
+                return;
+        }
+        map->notify_fd = -1;
+        map->notify_off = off;
+        map->notify_port = port;
+        if (off != HV_NOTIFY_NONE) {
+                map->notify_fd = fcntl(backs[0]->fd, F_DUPFD_CLOEXEC, 0);
+                map->notify_pos = (uint64_t)(hvd->words[0] & 0xffffu) * HV_PAGE_SIZE + off;
+        }
+        map->id = c->next_id++;
+        map->next = c->maps;
+        c->maps = map;
+        c->n_objects++;
+        m.arg[0] = map->id;
+        m.arg[1] = n_fds;
+        m.n_data = n;
+        reply(hvd, c, &m, hvd->words, fds, n_fds);
+}
+
+static void op_gnt_unshare(Hvd *hvd, Conn *c, const HvMsg *req)
+{
+        HvMsg m = {.op = req->op};
+
+        for (Share **p = &c->shares; *p; p = &(*p)->next) {
+                if ((*p)->id == req->arg[0]) {
+                        Share *s = *p;
+
+                        *p = s->next;
+                        share_free(hvd, c, s);
+                        reply(hvd, c, &m, NULL, NULL, 0);
+                        return;
+                }
+        }
+        reply_err(hvd, c, req->op, EINVAL);
+}
+
+static void op_gnt_unmap(Hvd *hvd, Conn *c, const HvMsg *req)
+{
+        HvMsg m = {.op = req->op};
+
+        for (Map **p = &c->maps; *p; p = &(*p)->next) {
+                if ((*p)->id == req->arg[0]) {
+                        Map *map = *p;
+
+                        *p = map->next;
+                        map_free(hvd, c, map);
+                        reply(hvd, c, &m, NULL, NULL, 0);
+                        return;
+                }
+        }
+        reply_err(hvd, c, req->op, EINVAL);
+}
+
+/* The first live domain with a domid at or above arg0 (what xc_domain_getinfo walks). */
+static void op_dominfo(Hvd *hvd, Conn *c, const HvMsg *req)
+{
+        HvMsg m = {.op = req->op};
+        Domain *best = NULL;
+
+        for (Domain *d = hvd->domains; d; d = d->next) {
+                if (d->domid >= req->arg[0] && (!best || d->domid < best->domid))
+                        best = d;
+        }
+        if (!best) {
+                reply_err(hvd, c, req->op, ESRCH);
+                return;
+        }
+        m.arg[0] = best->domid;
+        reply(hvd, c, &m, NULL, NULL, 0);
+}
+
+static void conn_dispatch(Hvd *hvd, Conn *c, const HvMsg *req, const uint8_t *data)
+{
+        switch (req->op) {
+        case HV_OP_EVT_ATTACH:
+                op_evt_attach(hvd, c, req);
+                break;
+        case HV_OP_GNT_SHARE:
+                op_gnt_share(hvd, c, req);
+                break;
+        case HV_OP_GNT_UNSHARE:
+                op_gnt_unshare(hvd, c, req);
+                break;
+        case HV_OP_GNT_MAP:
+                op_gnt_map(hvd, c, req, data);
+                break;
+        case HV_OP_GNT_UNMAP:
+                op_gnt_unmap(hvd, c, req);
+                break;
+        case HV_OP_DOMINFO:
+                op_dominfo(hvd, c, req);
+                break;
+        default:
+                op_evt(hvd, c, req);
+                break;
+        }
+}
+
+static void conn_process(Hvd *hvd, Conn *c, uint32_t events)
+{
+        for (int i = 0; i < HVD_BUDGET_PER_CONN && !c->dead; i++) {
+                HvMsg req;
+                const uint8_t *data;
+                ssize_t n = recv(c->fd, hvd->buf, sizeof(hvd->buf), MSG_DONTWAIT | MSG_TRUNC);
+
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                break;
+                        conn_kill(hvd, c);
+                        break;
+                }
+                /* EOF, an oversized or a malformed message: disconnect this client only. */
+                if (n == 0 || (size_t)n > sizeof(hvd->buf) ||
+                    hv_proto_decode(hvd->buf, (size_t)n, &req, &data) < 0 ||
+                    hv_proto_validate_request(&req) < 0) {
+                        conn_kill(hvd, c);
+                        break;
+                }
+                conn_dispatch(hvd, c, &req, data);
+        }
+        if ((events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN))
+                conn_kill(hvd, c);
+}
+
+/* ---- domains ---------------------------------------------------------------------------- */
+
+static int domain_listen(Hvd *hvd, Domain *d)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        char tmp[sizeof(sa.sun_path)];
+        int fd, n;
+
+        n = snprintf(d->path, sizeof(d->path), "%s/dom%u.hv.sock", hvd->dir, d->domid);
+        if (n < 0 || (size_t)n >= sizeof(d->path))
+                return -ENAMETOOLONG;
+        n = snprintf(tmp, sizeof(tmp), "%s/.dom%u.hv.sock.new", hvd->dir, d->domid);
+        if (n < 0 || (size_t)n >= sizeof(tmp))
+                return -ENAMETOOLONG;
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        memcpy(sa.sun_path, tmp, strlen(tmp) + 1);
+        (void)unlink(tmp);
+        /* Bind under a temporary name and rename: the socket's path exists only once it
+         * accepts connections. */
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0 ||
+            rename(tmp, d->path) < 0) {
+                int r = -errno;
+
+                (void)unlink(tmp);
+                close(fd);
+                return r;
+        }
+        d->listen_fd = fd;
+        return 0;
+}
+
+static int domain_add(Hvd *hvd, uint32_t domid)
+{
+        Domain *d;
+        int r;
+
+        if (domid > HV_DOMID_MAX)
+                return -EINVAL;
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->kind = SOURCE_LISTEN;
+        d->hvd = hvd;
+        d->domid = domid;
+        d->listen_fd = -1;
+        r = hv_evtchn_add_domain(&hvd->ev, domid);
+        if (r < 0)
+                goto fail;
+        r = hv_grant_add_domain(&hvd->gt, domid);
+        if (r < 0)
+                goto fail_ev;
+        r = domain_listen(hvd, d);
+        if (r < 0)
+                goto fail_gt;
+        r = epoll_add(hvd, d->listen_fd, d);
+        if (r < 0)
+                goto fail_sock;
+        d->seen = true;
+        d->next = hvd->domains;
+        hvd->domains = d;
+        return 0;
+
+fail_sock:
+        (void)unlink(d->path);
+        close(d->listen_fd);
+fail_gt:
+        hv_grant_remove_domain(&hvd->gt, domid);
+fail_ev:
+        hv_evtchn_remove_domain(&hvd->ev, domid);
+fail:
+        free(d);
+        return r;
+}
+
+/*
+ * A released domain: no new connections, its handles closed (with their unmap-notifies, as
+ * if its processes had been killed, which xensim does first anyway), its grants revoked and
+ * its event channels closed, so that peers' ports return to unbound.
+ */
+static void domain_remove(Hvd *hvd, Domain *d)
+{
+        for (Domain **p = &hvd->domains; *p; p = &(*p)->next) {
+                if (*p == d) {
+                        *p = d->next;
+                        break;
+                }
+        }
+        epoll_ctl(hvd->epfd, EPOLL_CTL_DEL, d->listen_fd, NULL);
+        close(d->listen_fd);
+        (void)unlink(d->path);
+        for (Conn *c = d->conns; c; c = c->next)
+                conn_kill(hvd, c);
+        hvd_reap(hvd);
+        hv_grant_remove_domain(&hvd->gt, d->domid);
+        hv_evtchn_remove_domain(&hvd->ev, d->domid);
+        free(d);
+}
+
+static bool parse_domid(const char *s, uint32_t *ret)
+{
+        char *end;
+        unsigned long v;
+
+        if (!s[0] || s[0] < '0' || s[0] > '9')
+                return false;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || *end || v > HV_DOMID_MAX)
+                return false;
+        *ret = (uint32_t)v;
+        return true;
+}
+
+/* Bring our domains in line with /local/domain (domain 0 always exists). */
+static int hvd_scan(Hvd *hvd)
+{
+        unsigned int n = 0;
+        char **names = xs_directory(hvd->xs, XBT_NULL, "/local/domain", &n);
+        Domain *d, *next;
+
+        if (!names && errno != ENOENT)
+                return -errno;
+        for (d = hvd->domains; d; d = d->next)
+                d->seen = d->domid == 0;
+        for (unsigned int i = 0; i < n; i++) {
+                uint32_t domid;
+
+                if (!parse_domid(names[i], &domid))
+                        continue;
+                d = hvd_domain(hvd, domid);
+                if (d) {
+                        d->seen = true;
+                } else {
+                        int r = domain_add(hvd, domid);
+
+                        if (r < 0)
+                                hvd_log("dom%u: cannot add: %s", domid, strerror(-r));
+                }
+        }
+        free(names);
+        for (d = hvd->domains; d; d = next) {
+                next = d->next;
+                if (!d->seen)
+                        domain_remove(hvd, d);
+        }
+        return 0;
+}
+
+static int hvd_xs_process(Hvd *hvd)
+{
+        char **w;
+        bool rescan = false;
+
+        while ((w = xs_check_watch(hvd->xs))) {
+                rescan = true;
+                free(w);
+        }
+        if (errno != EAGAIN) {
+                hvd_log("lost the xenstore connection: %m");
+                return -EPIPE;
+        }
+        return rescan ? hvd_scan(hvd) : 0;
+}
+
+/* ---- set-up and loop -------------------------------------------------------------------- */
+
+static int hvd_write_ready(Hvd *hvd)
+{
+        char path[PATH_MAX], tmp[PATH_MAX];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/hvd.ready", hvd->dir);
+        snprintf(tmp, sizeof(tmp), "%s/.hvd.ready.new", hvd->dir);
+        f = fopen(tmp, "we");
+        if (!f)
+                return -errno;
+        fprintf(f, "%ld\n", (long)getpid());
+        if (fclose(f) != 0 || rename(tmp, path) < 0)
+                return -errno;
+        return 0;
+}
+
+static int hvd_init(Hvd *hvd, const char *dir)
+{
+        char xs_path[PATH_MAX];
+        sigset_t mask;
+        int r;
+
+        hvd->dir = dir;
+        hvd->sig_kind = SOURCE_SIGNAL;
+        hvd->xs_kind = SOURCE_XS;
+        hvd->sig_fd = -1;
+        hv_evtchn_init(&hvd->ev, hvd_deliver, hvd);
+        hv_grant_init(&hvd->gt);
+        hvd->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (hvd->epfd < 0)
+                return -errno;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        hvd->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (hvd->sig_fd < 0)
+                return -errno;
+        r = epoll_add(hvd, hvd->sig_fd, &hvd->sig_kind);
+        if (r < 0)
+                return r;
+
+        /* libxenstore finds its socket in the environment: we are domain 0. */
+        if ((size_t)snprintf(xs_path, sizeof(xs_path), "%s/dom0.sock", dir) >= sizeof(xs_path))
+                return -ENAMETOOLONG;
+        setenv("XENSTORED_PATH", xs_path, 1);
+        hvd->xs = xs_open(0);
+        if (!hvd->xs) {
+                hvd_log("cannot connect to xensimd at %s: %m", xs_path);
+                return -ECONNREFUSED;
+        }
+        r = domain_add(hvd, 0);
+        if (r < 0)
+                return r;
+        if (!xs_watch(hvd->xs, "@introduceDomain", "hvd-introduce") ||
+            !xs_watch(hvd->xs, "@releaseDomain", "hvd-release")) {
+                hvd_log("cannot watch domain changes: %m");
+                return -EIO;
+        }
+        r = hvd_scan(hvd);
+        if (r < 0)
+                return r;
+        r = epoll_add(hvd, xs_fileno(hvd->xs), &hvd->xs_kind);
+        if (r < 0)
+                return r;
+        return hvd_write_ready(hvd);
+}
+
+static void hvd_deinit(Hvd *hvd)
+{
+        char path[PATH_MAX];
+
+        while (hvd->domains)
+                domain_remove(hvd, hvd->domains);
+        if (hvd->xs)
+                xs_close(hvd->xs);
+        if (hvd->sig_fd >= 0)
+                close(hvd->sig_fd);
+        if (hvd->epfd >= 0)
+                close(hvd->epfd);
+        hv_grant_deinit(&hvd->gt);
+        hv_evtchn_deinit(&hvd->ev);
+        snprintf(path, sizeof(path), "%s/hvd.ready", hvd->dir);
+        (void)unlink(path);
+}
+
+static int hvd_run(Hvd *hvd)
+{
+        struct epoll_event evs[64];
+
+        while (!hvd->quit) {
+                int n = epoll_wait(hvd->epfd, evs, 64, -1);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                for (int i = 0; i < n; i++) {
+                        SourceKind *k = evs[i].data.ptr;
+
+                        switch (*k) {
+                        case SOURCE_LISTEN:
+                                domain_accept(hvd, (Domain *)(void *)k);
+                                break;
+                        case SOURCE_CONN: {
+                                Conn *c = (Conn *)(void *)k;
+
+                                if (!c->dead)
+                                        conn_process(hvd, c, evs[i].events);
+                                break;
+                        }
+                        case SOURCE_XS:
+                                /* A rescan may free domains this batch still points at. */
+                                hvd_reap(hvd);
+                                if (hvd_xs_process(hvd) < 0)
+                                        return -EPIPE;
+                                goto next_batch;
+                        case SOURCE_SIGNAL:
+                                hvd->quit = true;
+                                break;
+                        }
+                }
+        next_batch:
+                hvd_reap(hvd);
+        }
+        return 0;
+}
+
+static void usage(FILE *f)
+{
+        fputs("usage: xensim-hvd [--dir D]\n"
+              "Grant tables and event channels for the xensim instance in D (default\n"
+              "$XENSIM_DIR, else /tmp/xensim-$UID). xensimd must already serve D/dom0.sock.\n"
+              "Writes D/hvd.ready (containing its pid) once domain 0's D/dom0.hv.sock listens;\n"
+              "runs in the foreground until SIGTERM.\n",
+              f);
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"dir", required_argument, NULL, 'd'},
+                {"help", no_argument, NULL, 'h'},
+                {0},
+        };
+        char def_dir[64];
+        const char *dir = getenv("XENSIM_DIR");
+        Hvd *hvd;
+        int o, r;
+
+        while ((o = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
+                switch (o) {
+                case 'd':
+                        dir = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (optind != argc) {
+                usage(stderr);
+                return 2;
+        }
+        if (!dir || !dir[0]) {
+                snprintf(def_dir, sizeof(def_dir), "/tmp/xensim-%u", (unsigned)getuid());
+                dir = def_dir;
+        }
+        /* The Hvd is large (message buffers): keep it off the stack. */
+        hvd = calloc(1, sizeof(*hvd));
+        if (!hvd)
+                return 1;
+        hvd->epfd = -1;
+        r = hvd_init(hvd, dir);
+        if (r < 0)
+                hvd_log("start-up failed: %s", strerror(-r));
+        else
+                r = hvd_run(hvd);
+        hvd_deinit(hvd);
+        free(hvd);
+        return r < 0 ? 1 : 0;
+}
