@@ -214,6 +214,16 @@ static int validate_hello(const Vbus__V1__Hello *m)
         return 0;
 }
 
+static int validate_identity(const Vbus__V1__Identity *id)
+{
+        if (!id)
+                return 0;
+        if (!str_ok(id->domain_name, VBUS_PEER_NAME_MAX) ||
+            !str_ok(id->key_name, VBUS_AUTH_FIELD_MAX))
+                return VBUS_FRAME_E_SEMANTIC;
+        return 0;
+}
+
 static bool open_name_ok(const Vbus__V1__Open *m)
 {
         size_t len;
@@ -261,17 +271,7 @@ static int validate_open(const Vbus__V1__Open *m)
                 if (hd->value.len > VBUS_HEADER_VALUE_MAX)
                         return VBUS_FRAME_E_SEMANTIC;
         }
-        return 0;
-}
-
-static int validate_identity(const Vbus__V1__Identity *id)
-{
-        if (!id)
-                return 0;
-        if (!str_ok(id->domain_name, VBUS_PEER_NAME_MAX) ||
-            !str_ok(id->key_name, VBUS_AUTH_FIELD_MAX))
-                return VBUS_FRAME_E_SEMANTIC;
-        return 0;
+        return validate_identity(m->caller);
 }
 
 int vbus__control_validate(int type, const ProtobufCMessage *msg)
