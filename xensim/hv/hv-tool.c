@@ -11,6 +11,8 @@
  *   unbind PORT | notify PORT | unmask PORT
  *   pending                block until an event          -> ok PORT
  *   poll MS                is an event readable?         -> ok ready | ok idle
+ *   sync                   a request on the evtchn handle: once answered, the daemon has
+ *                          handled every notify/unmask this process sent before it
  *   drain MS               count events until idle for MS, unmasking each -> ok COUNT
  *   share DOM N rw|ro [OFF PORT]    share_pages / share_page_notify -> ok ID REF...
  *   map DOM rw|ro [OFF PORT] REF... map_grant_ref(s)[_notify] -> ok ID
@@ -121,6 +123,19 @@ static int tool_run(Tool *t, int argc, char **argv)
 
         if (!strcmp(c, "exit"))
                 return 1;
+        if (!strcmp(c, "sync")) {
+                r = tool_evtchn(t);
+                if (r < 0) {
+                        answer_err(-r);
+                        return 0;
+                }
+                r = xenevtchn_bind_unbound_port(t->xce, 0);
+                if (r < 0 || xenevtchn_unbind(t->xce, (uint32_t)r) < 0)
+                        answer_err(errno);
+                else
+                        printf("ok\n");
+                return 0;
+        }
         if (!strcmp(c, "unbound") || !strcmp(c, "bind") || !strcmp(c, "unbind") ||
             !strcmp(c, "notify") || !strcmp(c, "unmask") || !strcmp(c, "pending") ||
             !strcmp(c, "poll") || !strcmp(c, "drain")) {

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# xensim hypervisor test "destroy": see scenario_destroy in hv-driver.py.
+# Usage: hv-destroy.sh BUILD/xensim
+. "$(dirname "$0")/hv-common.sh"
+hv_scenario destroy

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# xensim hypervisor test "notify": see scenario_notify in hv-driver.py.
+# Usage: hv-notify.sh BUILD/xensim
+. "$(dirname "$0")/hv-common.sh"
+hv_scenario notify
