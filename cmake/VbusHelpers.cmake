@@ -20,6 +20,10 @@ endif()
 if(VBUS_FUZZ AND NOT CMAKE_C_COMPILER_ID STREQUAL "Clang")
         message(FATAL_ERROR "VBUS_FUZZ=ON needs clang (libFuzzer): configure with CC=clang")
 endif()
+if(VBUS_FUZZ)
+        # Coverage instrumentation for everything the harnesses reach, not only the harnesses.
+        add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
 
 # vbus_add_unit_test(NAME SOURCES... [LIBS ...]): a cmocka test executable run by ctest.
 function(vbus_add_unit_test name)

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session: the protocol state of one session of a link (docs/protocol.md, sections 3, 5 and 7):
+ * the HELLO exchange, the stream table, stream-id rules, stream lifecycle and per-stream flow
+ * control windows.
+ *
+ * The session is a pure state machine: it neither reads nor writes bytes. Its owner (the broker
+ * for each client session, libvbus for its own) decodes frames with frame.h/control.h, hands each
+ * one to vbus__session_recv(), which enforces rule 11 of protocol.md ("the frame is allowed in
+ * the current state"), and acts on the result; and before it sends a frame it calls
+ * vbus__session_send(), which checks that the frame is allowed and updates windows and states.
+ * Both directions share one set of rules, applied from each side's point of view.
+ *
+ * Result codes of vbus__session_recv(): 0 (act on the frame), VBUS_SESSION_DISCARD (a frame for
+ * a stream this side already closed, which may legitimately cross a RESET or END: drop it
+ * silently), VBUS_FRAME_E_SEMANTIC (protocol violation: close the link), -ENOMEM.
+ * vbus__session_send() returns 0, -EAGAIN (DATA larger than the stream's send window: wait for
+ * CREDIT), -EINVAL (the frame is not allowed now: a caller bug), -ENOMEM, -E2BIG (too many
+ * streams).
+ */
+#ifndef VBUS_LIBBUS_SESSION_H
+#define VBUS_LIBBUS_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "control.h"
+#include "frame.h"
+
+enum {
+        /* Bytes the opener may send before ACCEPT (protocol.md 5.3). */
+        VBUS_OPEN_WINDOW = 65536,
+        /* vbus__session_recv(): drop the frame, it belongs to a stream this side closed. */
+        VBUS_SESSION_DISCARD = 100,
+};
+
+typedef enum VbusSessionRole {
+        VBUS_ROLE_CLIENT = 1, /* speaks first, opens odd stream ids */
+        VBUS_ROLE_BROKER = 2, /* answers HELLO, opens even stream ids */
+} VbusSessionRole;
+
+typedef enum VbusStreamState {
+        VBUS_STREAM_OPENING = 1, /* OPEN sent or received, no ACCEPT yet */
+        VBUS_STREAM_OPEN = 2,    /* accepted */
+} VbusStreamState;
+
+typedef struct VbusStream {
+        uint32_t id;
+        uint8_t kind;           /* vbus.v1.StreamKind */
+        uint8_t state;          /* VbusStreamState */
+        bool local;             /* this side opened it */
+        bool local_ended;       /* this side sent END */
+        bool remote_ended;      /* the peer sent END */
+        bool local_in_message;  /* this side sent a fragment with MORE */
+        bool remote_in_message; /* the peer sent a fragment with MORE */
+        int64_t send_window;    /* bytes this side may still send */
+        int64_t recv_window;    /* bytes the peer may still send */
+        uint64_t sent_before_accept;
+        void *userdata; /* the owner's, never touched here */
+} VbusStream;
+
+typedef struct VbusSession {
+        VbusSessionRole role;
+        uint32_t session_id;
+        bool hello_sent;
+        bool hello_received;
+        uint32_t version;        /* negotiated; 0 until both HELLOs passed */
+        uint32_t own_max_frame;  /* what this side accepts */
+        uint32_t peer_max_frame; /* what the peer accepts; this side's send limit */
+        uint32_t own_version_min, own_version_max;
+        bool goaway_sent, goaway_received;
+        uint32_t last_local_id;  /* highest id this side opened */
+        uint32_t last_remote_id; /* highest id the peer opened */
+        uint32_t max_streams;    /* streams open at once, both directions */
+        /* Open-addressing table of streams, keyed by id; size a power of two. */
+        VbusStream **table;
+        uint32_t n_table;
+        uint32_t n_streams;
+        uint32_t n_tombstones;
+        VbusStream *reaped; /* closed by the previous call, freed by the next */
+} VbusSession;
+
+/**
+ * vbus__session_init() - set up an empty session.
+ * @own_max_frame: the max_frame this side will announce (VBUS_FRAME_MAX_MIN..LIMIT).
+ * @max_streams: how many streams may be open at once (>= 1).
+ * Return: 0 or -EINVAL.
+ */
+int vbus__session_init(VbusSession *s, VbusSessionRole role, uint32_t session_id,
+                       uint32_t own_max_frame, uint32_t max_streams);
+
+/* Frees every stream (their userdata is the owner's business: walk them first). */
+void vbus__session_deinit(VbusSession *s);
+
+/* True once both HELLOs have been exchanged. */
+static inline bool vbus__session_is_ready(const VbusSession *s)
+{
+        return s->hello_sent && s->hello_received;
+}
+
+/**
+ * vbus__session_get_stream() - the stream with @id, or NULL. Borrowed: valid until the stream
+ * closes (vbus__session_recv/send report that with *ret_closed).
+ */
+VbusStream *vbus__session_get_stream(const VbusSession *s, uint32_t id);
+
+/**
+ * vbus__session_next_id() - the id the next OPEN from this side must use.
+ * Return: the id, or 0 when this side's ids are exhausted.
+ */
+uint32_t vbus__session_next_id(const VbusSession *s);
+
+/**
+ * vbus__session_recv() - check an incoming frame against the session state and update it.
+ * @f: borrowed, a frame whose header passed validation.
+ * @c: borrowed, its decoded control message (NULL for DATA).
+ * @ret_stream: written on 0: the stream the frame belongs to (NULL for link frames). For an OPEN
+ *              it is the new stream. Borrowed; for a frame that closed the stream it stays valid
+ *              until the next call into the session, so the owner can release its userdata.
+ * @ret_closed: written on 0: true when this frame closed the stream.
+ *
+ * Return: 0, VBUS_SESSION_DISCARD, VBUS_FRAME_E_SEMANTIC, -ENOMEM, -E2BIG (the peer opened more
+ * streams than max_streams: answer the OPEN with REJECT RESOURCE_EXHAUSTED; the link stays).
+ */
+int vbus__session_recv(VbusSession *s, const VbusFrame *f, const VbusControl *c,
+                       VbusStream **ret_stream, bool *ret_closed);
+
+/**
+ * vbus__session_send() - check an outgoing frame against the session state and update it.
+ * @h: borrowed; for OPEN the stream id must be vbus__session_next_id().
+ * @msg: borrowed; the control message (NULL for DATA).
+ * @ret_stream, @ret_closed: as for vbus__session_recv() (may be NULL).
+ *
+ * Return: 0, -EAGAIN, -EINVAL, -ENOMEM, -E2BIG (see the top of this file).
+ */
+int vbus__session_send(VbusSession *s, const VbusFrameHeader *h, const ProtobufCMessage *msg,
+                       VbusStream **ret_stream, bool *ret_closed);
+
+#endif /* VBUS_LIBBUS_SESSION_H */
