@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "xs-procs.h"
@@ -76,6 +77,9 @@ typedef struct CtlConn {
 
 struct Daemon {
         int epfd;
+        time_t log_second; /* rate limit of peer-triggered log lines */
+        unsigned n_logged;
+        unsigned n_suppressed;
         char dir[4096];
         XsServer *srv;
         Ep ctl;
@@ -99,6 +103,28 @@ static void logf_(const char *fmt, ...)
         va_end(ap);
 }
 
+/* Peer-triggered log lines: at most PEER_LOG_PER_SECOND per second, the rest counted. */
+#define PEER_LOG_PER_SECOND 10u
+
+static bool peer_log_allowed(Daemon *d)
+{
+        time_t now = time(NULL);
+
+        if (now != d->log_second) {
+                if (d->n_suppressed)
+                        logf_("%u similar messages suppressed", d->n_suppressed);
+                d->log_second = now;
+                d->n_logged = 0;
+                d->n_suppressed = 0;
+        }
+        if (d->n_logged < PEER_LOG_PER_SECOND) {
+                d->n_logged++;
+                return true;
+        }
+        d->n_suppressed++;
+        return false;
+}
+
 /* ---- sockets ---- */
 
 static int listen_unix(const char *path)
@@ -113,7 +139,7 @@ static int listen_unix(const char *path)
         if (fd < 0)
                 return -errno;
         unlink(path);
-        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, SOMAXCONN) < 0) {
                 int e = -errno;
 
                 close(fd);
@@ -201,7 +227,9 @@ static void conn_handle(Daemon *d, ConnIo *io, uint32_t events)
                 /* Drained below the quota: handle requests already buffered. */
                 if (!could_read && xs_server_conn_wants_read(io->conn) &&
                     xs_server_conn_process(d->srv, io->conn, 0) < 0) {
-                        logf_("domain %" PRIu32 ": protocol violation, closing", io->conn->domid);
+                        if (peer_log_allowed(d))
+                                logf_("domain %" PRIu32 ": protocol violation, closing",
+                                      io->conn->domid);
                         conn_close(d, io);
                         return;
                 }
@@ -222,7 +250,9 @@ static void conn_handle(Daemon *d, ConnIo *io, uint32_t events)
                         return;
                 }
                 if (n > 0 && xs_server_conn_process(d->srv, io->conn, (size_t)n) < 0) {
-                        logf_("domain %" PRIu32 ": oversized message, closing", io->conn->domid);
+                        if (peer_log_allowed(d))
+                                logf_("domain %" PRIu32 ": oversized message, closing",
+                                      io->conn->domid);
                         conn_close(d, io);
                         return;
                 }
@@ -251,8 +281,9 @@ static void domain_accept(Daemon *d, DomIo *dio)
                 io->ep.fd = fd;
                 io->conn = xs_server_conn_new(d->srv, dio->dom, io);
                 if (!io->conn) {
-                        logf_("domain %" PRIu32 ": connection refused (limit or memory)",
-                              dio->dom->domid);
+                        if (peer_log_allowed(d))
+                                logf_("domain %" PRIu32 ": connection refused (limit)",
+                                      dio->dom->domid);
                         close(fd);
                         free(io);
                         continue;

@@ -4,6 +4,7 @@
  * permission parsing. A second half feeds the same bytes as a connection's input stream to
  * the whole server (as domain 1 and as domain 0), which must never crash or misbehave.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -53,9 +54,10 @@ static void fuzz_server(const uint8_t *data, size_t size, bool as_dom0)
                 return;
         }
         c = xs_server_conn_new(s, dom, NULL);
-        while (c && size > 0) {
+        while (c) {
                 uint8_t *buf;
-                size_t space, n;
+                size_t space, n, len;
+                bool bad;
 
                 xs_server_conn_rspace(c, &buf, &space);
                 n = size < space ? size : space;
@@ -64,15 +66,13 @@ static void fuzz_server(const uint8_t *data, size_t size, bool as_dom0)
                 size -= n;
                 if (xs_server_conn_process(s, c, n) < 0)
                         break;
-                /* Drain replies so the outstanding quota never stops the stream. */
-                for (;;) {
-                        size_t len;
-
-                        if (!xs_server_conn_out_peek(c, &len))
-                                break;
+                /* Drain replies and go on with requests held back by the quota. */
+                bad = false;
+                while (!bad && xs_server_conn_out_peek(c, &len)) {
                         xs_server_conn_out_consume(c, len);
+                        bad = xs_server_conn_process(s, c, 0) < 0;
                 }
-                if (n == 0)
+                if (bad || size == 0)
                         break;
         }
         xs_server_free(s);
