@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * link: frames over a transport (see link.h for the contract).
+ */
+#include "link.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int vbus__link_init(VbusLink *l, VbusTransport *t, uint32_t own_max_frame)
+{
+        if (!l || !t)
+                return -EINVAL;
+        *l = (VbusLink){0};
+        l->ctl = malloc(VBUS_CONTROL_MAX);
+        l->backlog = malloc(VBUS_LINK_BACKLOG_MAX);
+        if (!l->ctl || !l->backlog) {
+                free(l->ctl);
+                free(l->backlog);
+                return -ENOMEM;
+        }
+        l->transport = *t;
+        *t = (VbusTransport)VBUS_TRANSPORT_NULL;
+        vbus__frame_decoder_init(&l->decoder, VBUS_FRAME_MAX_INITIAL);
+        (void)own_max_frame; /* announced in HELLO, applied by vbus__link_set_max_frame() */
+        return 0;
+}
+
+void vbus__link_deinit(VbusLink *l)
+{
+        if (!l)
+                return;
+        vbus__control_deinit(&l->control);
+        vbus__frame_decoder_deinit(&l->decoder);
+        vbus__transport_deinit(&l->transport);
+        free(l->ctl);
+        free(l->backlog);
+        *l = (VbusLink){0};
+        l->transport = (VbusTransport)VBUS_TRANSPORT_NULL;
+}
+
+int vbus__link_set_max_frame(VbusLink *l, uint32_t own_max_frame)
+{
+        return vbus__frame_decoder_set_max(&l->decoder, own_max_frame);
+}
+
+/* Releases what the previous frame held. */
+static int link_release(VbusLink *l)
+{
+        int r = 0;
+
+        vbus__control_deinit(&l->control);
+        if (l->n_unconsumed > 0) {
+                r = vbus__transport_consume(&l->transport, l->n_unconsumed);
+                l->n_unconsumed = 0;
+        }
+        return r;
+}
+
+int vbus__link_next(VbusLink *l, VbusFrame *ret_frame, const VbusControl **ret_control)
+{
+        int r;
+
+        r = link_release(l);
+        if (r < 0)
+                return r;
+        for (;;) {
+                struct iovec iov[2];
+                VbusFrame f;
+                size_t used = 0;
+                ssize_t n = vbus__transport_peek(&l->transport, iov);
+
+                if (n == -EAGAIN)
+                        return 0;
+                if (n == -EPIPE && !vbus__frame_decoder_is_idle(&l->decoder))
+                        l->violation = VBUS_FRAME_E_MALFORMED;
+                if (n < 0)
+                        return (int)n;
+                r = vbus__frame_decoder_feed(&l->decoder, iov[0].iov_base, iov[0].iov_len, &used,
+                                             &f);
+                if (r == -EPROTO)
+                        l->violation = vbus__frame_decoder_error(&l->decoder);
+                if (r < 0)
+                        return r;
+                if (r == 0) {
+                        r = vbus__transport_consume(&l->transport, used);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                /* A frame: its bytes are consumed when the caller asks for the next one. */
+                l->n_unconsumed = used;
+                if (f.header.type != VBUS_FRAME_DATA) {
+                        /* Copy first: a shared ring can change under a validator. */
+                        if (f.header.length > 0)
+                                memcpy(l->ctl, f.payload, f.header.length);
+                        f.payload = l->ctl;
+                        r = vbus__control_decode(&f.header, l->ctl, VBUS_CONTROL_DECODE_BUDGET,
+                                                 &l->control);
+                        if (r > 0) {
+                                l->violation = r;
+                                return -EPROTO;
+                        }
+                        if (r < 0)
+                                return r;
+                }
+                *ret_frame = f;
+                *ret_control = f.header.type == VBUS_FRAME_DATA ? NULL : &l->control;
+                return 1;
+        }
+}
+
+size_t vbus__link_max_payload(VbusLink *l, uint32_t peer_max_frame)
+{
+        size_t room = VBUS_TRANSPORT_UNIX_BUFFER;
+
+        if (l->transport.kind == VBUS_TRANSPORT_VCHAN)
+                room = vbus__vchan_get_write_size(l->transport.vchan);
+        room -= VBUS_FRAME_HEADER_SIZE;
+        return room < peer_max_frame ? room : peer_max_frame;
+}
+
+/* Copies @n bytes at @off of the reserved pieces. */
+static void iov_write(const struct iovec dst[2], size_t off, const void *src, size_t n)
+{
+        const uint8_t *p = src;
+
+        if (off < dst[0].iov_len) {
+                size_t k = dst[0].iov_len - off < n ? dst[0].iov_len - off : n;
+
+                memcpy((uint8_t *)dst[0].iov_base + off, p, k);
+                p += k;
+                n -= k;
+                off = 0;
+        } else {
+                off -= dst[0].iov_len;
+        }
+        if (n > 0)
+                memcpy((uint8_t *)dst[1].iov_base + off, p, n);
+}
+
+static int link_write_raw(VbusLink *l, const VbusFrameHeader *h, const struct iovec *pieces,
+                          size_t n_pieces)
+{
+        uint8_t hdr[VBUS_FRAME_HEADER_SIZE];
+        struct iovec dst[2];
+        size_t total = VBUS_FRAME_HEADER_SIZE + h->length, off;
+        ssize_t room = vbus__transport_reserve(&l->transport, total, dst);
+
+        if (room < 0)
+                return (int)room;
+        if ((size_t)room < total)
+                return -EAGAIN;
+        vbus__frame_header_encode(h, hdr);
+        iov_write(dst, 0, hdr, sizeof(hdr));
+        off = sizeof(hdr);
+        for (size_t i = 0; i < n_pieces; i++) {
+                iov_write(dst, off, pieces[i].iov_base, pieces[i].iov_len);
+                off += pieces[i].iov_len;
+        }
+        return vbus__transport_commit(&l->transport, total);
+}
+
+int vbus__link_write(VbusLink *l, const VbusFrameHeader *h, const struct iovec *pieces,
+                     size_t n_pieces)
+{
+        uint64_t sum = 0;
+
+        if (!l || !h || (n_pieces > 0 && !pieces))
+                return -EINVAL;
+        for (size_t i = 0; i < n_pieces; i++)
+                sum += pieces[i].iov_len;
+        if (sum != h->length)
+                return -EINVAL;
+        if (l->n_backlog > 0) {
+                int r = vbus__link_flush(l);
+
+                if (r < 0)
+                        return r;
+                if (l->n_backlog > 0)
+                        return -EAGAIN;
+        }
+        return link_write_raw(l, h, pieces, n_pieces);
+}
+
+int vbus__link_write_control(VbusLink *l, const VbusFrameHeader *h, const ProtobufCMessage *msg)
+{
+        uint8_t buf[VBUS_FRAME_HEADER_SIZE + VBUS_CONTROL_MAX];
+        VbusSegments out = {{buf, NULL}, {sizeof(buf), 0}};
+        size_t n;
+        int r;
+
+        if (!l || !h || !msg)
+                return -EINVAL;
+        r = vbus__control_encode(h, msg, &out, &n);
+        if (r < 0)
+                return r;
+        if (l->n_backlog == 0) {
+                VbusFrameHeader hh;
+                struct iovec piece = {buf + VBUS_FRAME_HEADER_SIZE, n - VBUS_FRAME_HEADER_SIZE};
+
+                (void)vbus__frame_header_decode(buf, n, VBUS_FRAME_MAX_LIMIT, &hh);
+                r = link_write_raw(l, &hh, &piece, 1);
+                if (r != -EAGAIN)
+                        return r;
+        }
+        if (l->n_backlog + n > VBUS_LINK_BACKLOG_MAX)
+                return -ENOBUFS;
+        memcpy(l->backlog + l->n_backlog, buf, n);
+        l->n_backlog += n;
+        return 0;
+}
+
+int vbus__link_flush(VbusLink *l)
+{
+        size_t done = 0;
+        int r;
+
+        while (done < l->n_backlog) {
+                VbusFrameHeader h;
+                struct iovec piece;
+
+                r = vbus__frame_header_decode(l->backlog + done, l->n_backlog - done,
+                                              VBUS_FRAME_MAX_LIMIT, &h);
+                if (r != 0)
+                        return -EINVAL; /* we wrote it: cannot happen */
+                piece.iov_base = l->backlog + done + VBUS_FRAME_HEADER_SIZE;
+                piece.iov_len = h.length;
+                r = link_write_raw(l, &h, &piece, 1);
+                if (r == -EAGAIN)
+                        break;
+                if (r < 0)
+                        return r;
+                done += VBUS_FRAME_HEADER_SIZE + h.length;
+        }
+        if (done > 0) {
+                memmove(l->backlog, l->backlog + done, l->n_backlog - done);
+                l->n_backlog -= done;
+        }
+        return vbus__transport_flush(&l->transport);
+}

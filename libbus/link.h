@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * link: frames over a transport. Reads whole frames (decoder + validated control messages) and
+ * writes whole frames (all or nothing), with a small bounded backlog for control frames that
+ * find the transport full, so a side can always answer PING or grant CREDIT without blocking.
+ *
+ * Reading: vbus__link_next() returns one frame at a time. A DATA payload may point straight into
+ * the transport (a shared ring: zero copy, but the peer can still change those bytes; treat them
+ * as opaque); a control payload is first copied to private memory, then decoded and validated, so
+ * no check can be raced. The frame stays valid until the next vbus__link_next(), and the caller
+ * must not call vbus__transport_process() while it holds one.
+ *
+ * Writing: a frame is written only if it fits whole; otherwise -EAGAIN and nothing is written
+ * (the transport asked the peer to signal when it reads). Control frames that do not fit go to
+ * the backlog (at most VBUS_LINK_BACKLOG_MAX bytes; a peer that lets it overflow is not reading
+ * its link and gets disconnected: -ENOBUFS). While the backlog holds anything, data frames wait,
+ * so frames keep their order.
+ */
+#ifndef VBUS_LIBBUS_LINK_H
+#define VBUS_LIBBUS_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "control.h"
+#include "frame.h"
+#include "transport.h"
+
+enum {
+        /* Control frames queued while the transport is full: 16 full-size ones. */
+        VBUS_LINK_BACKLOG_MAX = 16 * (VBUS_FRAME_HEADER_SIZE + VBUS_CONTROL_MAX),
+        /* Smallest ring a vchan link accepts each way: a full control frame must fit at once. */
+        VBUS_LINK_RING_MIN = 8192,
+};
+
+typedef struct VbusLink {
+        VbusTransport transport;
+        VbusFrameDecoder decoder;
+        size_t n_unconsumed; /* bytes of the returned frame still to consume */
+        uint8_t *ctl;        /* private copy of a control payload (VBUS_CONTROL_MAX) */
+        VbusControl control; /* the decoded control message of the returned frame */
+        uint8_t *backlog;
+        size_t n_backlog;
+        int violation; /* VBUS_FRAME_E_* after -EPROTO from vbus__link_next() */
+} VbusLink;
+
+/* Takes the transport (moved in: the caller's copy must not be used again). */
+int vbus__link_init(VbusLink *l, VbusTransport *t, uint32_t own_max_frame);
+void vbus__link_deinit(VbusLink *l);
+
+/* After HELLO: the largest payload this side accepts from now on. */
+int vbus__link_set_max_frame(VbusLink *l, uint32_t own_max_frame);
+
+/**
+ * vbus__link_next() - the next received frame.
+ * @ret_frame: written on 1.
+ * @ret_control: written on 1: the decoded control message (borrowed until the next call), or
+ *               NULL for DATA.
+ * Return: 1 (a frame), 0 (nothing complete yet), -EPROTO (the peer broke a rule:
+ * l->violation says which), -EPIPE (the peer closed; l->violation is 0 unless it stopped
+ * inside a frame), -ENOMEM, other -errno from the transport.
+ */
+int vbus__link_next(VbusLink *l, VbusFrame *ret_frame, const VbusControl **ret_control);
+
+/* The largest DATA payload this link can write in one frame, given the peer's max_frame. */
+size_t vbus__link_max_payload(VbusLink *l, uint32_t peer_max_frame);
+
+/**
+ * vbus__link_write() - write one frame whose payload is the concatenation of @pieces.
+ * @h: borrowed; h->length must equal the pieces' total.
+ * Return: 0, -EAGAIN (not enough room, or control frames are waiting), -EINVAL, -EPIPE, -errno.
+ */
+int vbus__link_write(VbusLink *l, const VbusFrameHeader *h, const struct iovec *pieces,
+                     size_t n_pieces);
+
+/**
+ * vbus__link_write_control() - write a control frame now, or queue it in the backlog.
+ * Return: 0, -ENOBUFS (backlog full: the peer is not reading), -EINVAL, -EPIPE, -errno.
+ */
+int vbus__link_write_control(VbusLink *l, const VbusFrameHeader *h, const ProtobufCMessage *msg);
+
+/* Moves the backlog into the transport as space allows, then flushes it. Return: 0 or -errno. */
+int vbus__link_flush(VbusLink *l);
+
+static inline bool vbus__link_has_backlog(const VbusLink *l)
+{
+        return l->n_backlog > 0;
+}
+
+#endif /* VBUS_LIBBUS_LINK_H */
