@@ -47,6 +47,7 @@ typedef enum EpKind {
 typedef struct Ep {
         EpKind kind;
         int fd;
+        void *self; /* the DomIo, ConnIo or CtlConn containing this Ep */
 } Ep;
 
 typedef struct Daemon Daemon;
@@ -279,6 +280,7 @@ static void domain_accept(Daemon *d, DomIo *dio)
                 }
                 io->ep.kind = EP_CONN;
                 io->ep.fd = fd;
+                io->ep.self = io;
                 io->conn = xs_server_conn_new(d->srv, dio->dom, io);
                 if (!io->conn) {
                         if (peer_log_allowed(d))
@@ -339,6 +341,7 @@ static int srv_domain_added(void *userdata, XsDomain *dom)
         }
         dio->ep.kind = EP_DOMAIN;
         dio->ep.fd = fd;
+        dio->ep.self = dio;
         dio->dom = dom;
         if (ep_add(d, &dio->ep, EPOLLIN) < 0) {
                 close(fd);
@@ -497,6 +500,7 @@ static void ctl_accept(Daemon *d)
                 }
                 cc->ep.kind = EP_CTL_CONN;
                 cc->ep.fd = fd;
+                cc->ep.self = cc;
                 if (ep_add(d, &cc->ep, EPOLLIN) < 0) {
                         close(fd);
                         free(cc);
@@ -540,10 +544,10 @@ static void dispatch(Daemon *d, Ep *ep, uint32_t events)
 {
         switch (ep->kind) {
         case EP_DOMAIN:
-                domain_accept(d, (DomIo *)ep);
+                domain_accept(d, ep->self);
                 break;
         case EP_CONN: {
-                ConnIo *io = (ConnIo *)ep;
+                ConnIo *io = ep->self;
 
                 if (!io->dead)
                         conn_handle(d, io, events);
@@ -553,7 +557,7 @@ static void dispatch(Daemon *d, Ep *ep, uint32_t events)
                 ctl_accept(d);
                 break;
         case EP_CTL_CONN: {
-                CtlConn *cc = (CtlConn *)ep;
+                CtlConn *cc = ep->self;
 
                 if (!cc->dead)
                         ctl_handle(d, cc);
