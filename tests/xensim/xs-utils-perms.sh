@@ -70,3 +70,9 @@ big=$(head -c 2100 /dev/zero | tr '\0' a)
 as_dom $A xenstore-write data/big "$big" 2>/dev/null && fail "alice exceeded the node size quota"
 dom0 xenstore-write /big "$big" || fail "dom0 is not subject to quotas"
 ok "node-size quota holds for domains only"
+
+# A directory whose listing exceeds one message: libxenstore falls back to DIRECTORY_PART.
+for i in $(seq 1 300); do echo "/wide/child-with-a-rather-long-name-$i"; echo x; done |
+        XENSTORED_PATH=$D/dom0.sock xargs -n 200 xenstore-write || fail "write wide dir"
+[ "$(dom0 xenstore-list /wide | wc -l)" = 300 ] || fail "xenstore-list of a 10 KiB directory"
+ok "large directories are listed in parts"
