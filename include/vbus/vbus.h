@@ -75,6 +75,197 @@ VBUS_EXPORT const char *vbus_status_name(int status);
  */
 VBUS_EXPORT int vbus_status_from_name(const char *name, vbus_status *ret_status);
 
+/* ---------------------------------------------------------------------------------------------
+ * Connections
+ *
+ * A vbus_conn is one link to the broker. It never blocks and owns no thread: the application
+ * polls vbus_conn_get_fd() for vbus_conn_get_events(), wakes at vbus_conn_get_timeout() at the
+ * latest, and calls vbus_conn_process(). Callbacks run only inside vbus_conn_process() (and the
+ * blocking helpers, which call it). Simple programs use the blocking helpers instead.
+ *
+ * When the broker goes away the connection reconnects by itself, reopens every publisher and
+ * subscription, and marks the first message each subscription receives after the gap
+ * (vbus_message_follows_gap()). While disconnected, vbus_publish() fails at once with
+ * -ENOTCONN.
+ */
+
+typedef struct vbus_conn vbus_conn;
+typedef struct vbus_publisher vbus_publisher;
+typedef struct vbus_subscription vbus_subscription;
+typedef struct vbus_message vbus_message;
+
+/* The largest message libvbus sends or accepts, in bytes (the broker's default max_message). */
+#define VBUS_MESSAGE_MAX (1024 * 1024)
+
+typedef enum vbus_conn_state {
+        VBUS_CONN_CONNECTING = 1,   /* link being set up, or HELLO not answered yet */
+        VBUS_CONN_READY = 2,        /* HELLO done: streams open and flow */
+        VBUS_CONN_DISCONNECTED = 3, /* the link was lost; a reconnect is scheduled */
+} vbus_conn_state;
+
+/**
+ * vbus_conn_open() - start connecting to a broker.
+ * @url: borrowed, may be NULL: "unix:/path/to/socket" or "vchan:<broker-domid>". NULL means
+ *       $VBUS_URL if set, else "unix:/run/vbus/broker.sock" if that socket exists, else
+ *       "vchan:0". Over vchan this domain is the vchan server: it publishes its rings under
+ *       /local/domain/<self>/data/vchan/<broker>/vbus and waits for the broker to map them.
+ * @ret_conn: written on success; free with vbus_conn_free().
+ *
+ * Returns at once; the connection becomes ready later (vbus_conn_wait_ready() waits for it).
+ * Return: 0; -EINVAL for a malformed URL; -ENOMEM; -EAFNOSUPPORT for an unknown scheme.
+ * Failing to reach the broker is not an error here: the connection retries.
+ */
+VBUS_EXPORT int vbus_conn_open(const char *url, vbus_conn **ret_conn);
+
+/**
+ * vbus_conn_free() - close the connection and free it, its publishers and subscriptions
+ * (their handles become invalid). Sends what is already committed to the transport, never
+ * waits. Accepts NULL.
+ * Return: NULL.
+ */
+VBUS_EXPORT vbus_conn *vbus_conn_free(vbus_conn *conn);
+
+/* vbus_conn_get_fd() - the fd to poll (changes across reconnects: query it each time).
+ * Return: the fd, or -ENOTCONN while there is none (wait for the timeout instead), -EINVAL. */
+VBUS_EXPORT int vbus_conn_get_fd(vbus_conn *conn);
+
+/* vbus_conn_get_events() - the poll events wanted now (POLLIN, maybe POLLOUT), or -EINVAL. */
+VBUS_EXPORT int vbus_conn_get_events(vbus_conn *conn);
+
+/**
+ * vbus_conn_get_timeout() - when vbus_conn_process() must run at the latest.
+ * @ret_usec: absolute CLOCK_MONOTONIC time in microseconds, or UINT64_MAX for none.
+ * Return: 0 or -EINVAL.
+ */
+VBUS_EXPORT int vbus_conn_get_timeout(vbus_conn *conn, uint64_t *ret_usec);
+
+/**
+ * vbus_conn_process() - do all work that is ready, without blocking: read and dispatch frames
+ * (running callbacks), write what is queued, reconnect when due.
+ * Return: > 0 if something happened, 0 if there was nothing to do, -EINVAL, -ENOMEM. A lost link
+ * is not an error: the state becomes VBUS_CONN_DISCONNECTED and a reconnect is scheduled.
+ */
+VBUS_EXPORT int vbus_conn_process(vbus_conn *conn);
+
+/**
+ * vbus_conn_wait() - block until there is something to process or @timeout_usec passed, then
+ * process it. Return: as vbus_conn_process(), or -ETIMEDOUT, or -EINTR.
+ */
+VBUS_EXPORT int vbus_conn_wait(vbus_conn *conn, uint64_t timeout_usec);
+
+/**
+ * vbus_conn_wait_ready() - block until the connection is ready (HELLO answered).
+ * Return: 0, -ETIMEDOUT, -EINVAL.
+ */
+VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *conn, uint64_t timeout_usec);
+
+/**
+ * vbus_conn_flush() - block until everything published so far has been handed to the
+ * transport, or @timeout_usec passed. Return: 0, -ETIMEDOUT, -ENOTCONN, -EINVAL.
+ */
+VBUS_EXPORT int vbus_conn_flush(vbus_conn *conn, uint64_t timeout_usec);
+
+/* vbus_conn_get_state() - the current state, or -EINVAL for NULL. */
+VBUS_EXPORT int vbus_conn_get_state(vbus_conn *conn);
+
+/* vbus_conn_get_reconnects() - how many times the link was re-established. */
+VBUS_EXPORT uint64_t vbus_conn_get_reconnects(vbus_conn *conn);
+
+/* ---------------------------------------------------------------------------------------------
+ * Publish
+ */
+
+/**
+ * vbus_publisher_open() - open a publish stream to @topic (sent once, not with each message).
+ * @topic: borrowed: dot-separated tokens of [A-Za-z0-9_-], at most 255 bytes, no wildcards.
+ * Return: 0; -EINVAL (bad topic or arguments); -ENOMEM.
+ */
+VBUS_EXPORT int vbus_publisher_open(vbus_conn *conn, const char *topic, vbus_publisher **ret_pub);
+
+/* vbus_publisher_free() - end the stream (END ok) and free the handle. Accepts NULL. */
+VBUS_EXPORT vbus_publisher *vbus_publisher_free(vbus_publisher *pub);
+
+/**
+ * vbus_publish() - publish one message.
+ * @data: borrowed for the call (copied or written straight into the ring).
+ *
+ * Return: 0 (the message is on its way); -EAGAIN (not now: the broker has not granted credit
+ * yet, the link is still connecting, or the link is full; process and retry: this is how a
+ * BLOCK subscriber slows its publishers down); -ENOTCONN (the link is down: nothing was sent);
+ * -EMSGSIZE (@len > VBUS_MESSAGE_MAX); -EPIPE (the broker refused or ended this stream: see
+ * vbus_publisher_get_status()); -EINVAL.
+ */
+VBUS_EXPORT int vbus_publish(vbus_publisher *pub, const void *data, size_t len);
+
+/**
+ * vbus_publish_wait() - vbus_publish(), retrying across -EAGAIN (processing the connection
+ * meanwhile) until @timeout_usec passed. Return: as vbus_publish(), or -ETIMEDOUT.
+ */
+VBUS_EXPORT int vbus_publish_wait(vbus_publisher *pub, const void *data, size_t len,
+                                  uint64_t timeout_usec);
+
+/**
+ * vbus_publisher_get_status() - why the stream ended.
+ * @ret_message: written with a borrowed string (valid until the next call on @pub), may be NULL.
+ * Return: 0 while the stream is usable, else a vbus_status; -EINVAL.
+ */
+VBUS_EXPORT int vbus_publisher_get_status(vbus_publisher *pub, const char **ret_message);
+
+/* ---------------------------------------------------------------------------------------------
+ * Subscribe
+ */
+
+/* What the broker does when this subscriber falls behind. */
+typedef enum vbus_slow_policy {
+        VBUS_SLOW_DROP = 1,  /* bounded queue; vbus_message_get_dropped() counts what was lost */
+        VBUS_SLOW_BLOCK = 2, /* lossless: publishers of matching topics are held back */
+} vbus_slow_policy;
+
+/* Called for each message; @msg is borrowed for the call only. */
+typedef void (*vbus_message_cb)(vbus_subscription *sub, const vbus_message *msg, void *userdata);
+
+/**
+ * vbus_subscribe() - subscribe to @pattern.
+ * @pattern: borrowed: a topic whose tokens may be "*" (one token), and whose last token may be
+ *           ">" (one or more tokens).
+ * @policy: VBUS_SLOW_DROP or VBUS_SLOW_BLOCK.
+ * @cb: called from vbus_conn_process() for each message. @userdata: passed to it.
+ * Return: 0; -EINVAL; -ENOMEM.
+ */
+VBUS_EXPORT int vbus_subscribe(vbus_conn *conn, const char *pattern, vbus_slow_policy policy,
+                               vbus_message_cb cb, void *userdata, vbus_subscription **ret_sub);
+
+/* vbus_subscription_free() - unsubscribe and free the handle. Accepts NULL. Return: NULL. */
+VBUS_EXPORT vbus_subscription *vbus_subscription_free(vbus_subscription *sub);
+
+/* vbus_subscription_is_active() - true once the broker accepted the subscription on the current
+ * link (messages published from then on reach it); false before, after a failure, and while
+ * reconnecting. */
+VBUS_EXPORT bool vbus_subscription_is_active(vbus_subscription *sub);
+
+/* vbus_subscription_get_status() - as vbus_publisher_get_status(). */
+VBUS_EXPORT int vbus_subscription_get_status(vbus_subscription *sub, const char **ret_message);
+
+/* ---------------------------------------------------------------------------------------------
+ * Messages (borrowed inside a vbus_message_cb; every pointer is valid for the callback only)
+ */
+
+VBUS_EXPORT const char *vbus_message_get_topic(const vbus_message *msg);
+VBUS_EXPORT const void *vbus_message_get_data(const vbus_message *msg, size_t *ret_size);
+/* The publisher as the broker knows it: never taken from the publisher's own claims. */
+VBUS_EXPORT uint32_t vbus_message_get_sender_domid(const vbus_message *msg);
+VBUS_EXPORT const char *vbus_message_get_sender_name(const vbus_message *msg);
+VBUS_EXPORT bool vbus_message_is_sender_local(const vbus_message *msg);
+VBUS_EXPORT uint32_t vbus_message_get_sender_uid(const vbus_message *msg);
+VBUS_EXPORT uint32_t vbus_message_get_sender_pid(const vbus_message *msg);
+/* Messages this subscription lost (DROP policy) just before this one. */
+VBUS_EXPORT uint64_t vbus_message_get_dropped(const vbus_message *msg);
+/* The subscription's delivery counter (restarts at 1 after a reconnect). */
+VBUS_EXPORT uint64_t vbus_message_get_sequence(const vbus_message *msg);
+/* True for the first message after the link was lost and re-established: messages published
+ * meanwhile were not delivered, and are not counted in vbus_message_get_dropped(). */
+VBUS_EXPORT bool vbus_message_follows_gap(const vbus_message *msg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config: vchand.conf, "key = value" lines, '#' comments. Strict: an unknown key, a value out of
+ * range or trailing garbage is an error naming the line, so a typo never silently keeps a
+ * default.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "frame.h"
+
+typedef struct Key {
+        const char *name;
+        size_t offset;
+        int width; /* 4 or 8 bytes; 0 for the socket path, 1 for booleans */
+        uint64_t min, max;
+} Key;
+
+#define KEY32(n, lo, hi)                                                                           \
+        {                                                                                          \
+#n, offsetof(BrokerConfig, n), 4, (lo), (hi)                                       \
+        }
+#define KEY64(n, lo, hi)                                                                           \
+        {                                                                                          \
+#n, offsetof(BrokerConfig, n), 8, (lo), (hi)                                       \
+        }
+
+static const Key keys[] = {
+        {"socket", offsetof(BrokerConfig, socket_path), 0, 0, 0},
+        {"xen", offsetof(BrokerConfig, xen), 1, 0, 1},
+        KEY32(max_frame, VBUS_FRAME_MAX_MIN, VBUS_FRAME_MAX_LIMIT),
+        KEY32(max_message, 1, 64u * 1024 * 1024),
+        KEY32(max_streams, 1, 1u << 20),
+        KEY32(max_subscriptions, 1, 1u << 20),
+        KEY32(publish_window, VBUS_FRAME_MAX_MIN, 0x7fffffffu),
+        KEY32(queue_messages, 1, 65536),
+        KEY32(queue_bytes, 1024, 1u << 30),
+        KEY64(peer_queued_bytes, 1024, 1ull << 34),
+        KEY64(peer_publish_bytes, VBUS_FRAME_MAX_MIN, 1ull << 34),
+        KEY32(hello_timeout_ms, 100, 600000),
+        KEY32(max_peers, 1, 65536),
+};
+
+static char *trim(char *s)
+{
+        char *e;
+
+        while (*s == ' ' || *s == '\t')
+                s++;
+        e = s + strlen(s);
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+                *--e = '\0';
+        return s;
+}
+
+static int config_set(BrokerConfig *c, const char *key, const char *value, char *err, size_t n_err,
+                      unsigned line)
+{
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                const Key *k = &keys[i];
+                char *end;
+                unsigned long long v;
+
+                if (strcmp(k->name, key) != 0)
+                        continue;
+                if (k->width == 0) {
+                        if (value[0] != '/' || strlen(value) >= sizeof(c->socket_path)) {
+                                snprintf(err, n_err,
+                                         "line %u: socket must be an absolute path "
+                                         "shorter than %zu bytes",
+                                         line, sizeof(c->socket_path));
+                                return -EINVAL;
+                        }
+                        snprintf(c->socket_path, sizeof(c->socket_path), "%s", value);
+                        return 0;
+                }
+                if (k->width == 1) {
+                        if (strcmp(value, "yes") && strcmp(value, "no")) {
+                                snprintf(err, n_err, "line %u: %s wants yes or no", line, key);
+                                return -EINVAL;
+                        }
+                        c->xen = strcmp(value, "yes") == 0;
+                        return 0;
+                }
+                errno = 0;
+                v = strtoull(value, &end, 10);
+                if (errno || end == value || *end || value[0] == '-' || v < k->min || v > k->max) {
+                        snprintf(err, n_err, "line %u: %s wants an integer in %llu..%llu", line,
+                                 key, (unsigned long long)k->min, (unsigned long long)k->max);
+                        return -EINVAL;
+                }
+                if (k->width == 4)
+                        *(uint32_t *)((char *)c + k->offset) = (uint32_t)v;
+                else
+                        *(uint64_t *)((char *)c + k->offset) = v;
+                return 0;
+        }
+        snprintf(err, n_err, "line %u: unknown key '%.64s'", line, key);
+        return -EINVAL;
+}
+
+int broker_config_parse(BrokerConfig *c, const char *text, size_t len, char *err, size_t n_err)
+{
+        char *copy = strndup(text, len), *save = NULL, *ln;
+        unsigned line = 0;
+        int r = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        for (ln = strtok_r(copy, "\n", &save); ln && r == 0; ln = strtok_r(NULL, "\n", &save)) {
+                char *eq, *s;
+
+                line++;
+                s = trim(ln);
+                if (*s == '\0' || *s == '#')
+                        continue;
+                eq = strchr(s, '=');
+                if (!eq) {
+                        snprintf(err, n_err, "line %u: expected key = value", line);
+                        r = -EINVAL;
+                        break;
+                }
+                *eq = '\0';
+                r = config_set(c, trim(s), trim(eq + 1), err, n_err, line);
+        }
+        free(copy);
+        if (r == 0 && c->max_message > c->publish_window) {
+                snprintf(err, n_err, "max_message (%u) must not exceed publish_window (%u)",
+                         c->max_message, c->publish_window);
+                r = -EINVAL;
+        }
+        if (r == 0 && c->publish_window > c->peer_publish_bytes) {
+                snprintf(err, n_err, "publish_window must not exceed peer_publish_bytes");
+                r = -EINVAL;
+        }
+        return r;
+}

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * discover: guests found through xenstore (see discover.h).
+ *
+ * Every xenstore value read here comes from a guest or from the toolstack and is parsed strictly
+ * (decimal, bounded, no trailing bytes); the vchan keys themselves are parsed and checked by
+ * libbus/vchan.c. A guest that publishes something invalid is logged (rate-limited) and retried
+ * only when its keys change, never in a loop.
+ */
+#include "discover.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xenstore.h>
+
+#include "log.h"
+#include "peer.h"
+
+enum {
+        /* Guests tracked at once: domids are below 0x7ff0. */
+        DISCOVER_GUESTS_MAX = 4096,
+};
+
+typedef struct Guest {
+        uint32_t domid;
+        bool present; /* listed under /local/domain at the last scan */
+        bool watching;
+        bool connected; /* a live peer holds its vchan */
+        bool failed;    /* the last attempt failed on the guest's side: wait for new keys */
+        char path[96];
+} Guest;
+
+struct Discover {
+        Broker *broker;
+        struct xs_handle *xs;
+        uint32_t own_domid;
+        Guest *guests; /* indexed by slot, n_guests used */
+        uint32_t n_guests;
+};
+
+static Guest *guest_find(Discover *d, uint32_t domid)
+{
+        for (uint32_t i = 0; i < d->n_guests; i++)
+                if (d->guests[i].domid == domid)
+                        return &d->guests[i];
+        return NULL;
+}
+
+static void guest_read_name(Discover *d, uint32_t domid, char *name, size_t size)
+{
+        char path[64];
+        unsigned int len = 0;
+        char *v;
+
+        name[0] = '\0';
+        snprintf(path, sizeof(path), "/local/domain/%u/name", domid);
+        v = xs_read(d->xs, XBT_NULL, path, &len);
+        if (!v)
+                return;
+        /* Printable ASCII only; anything else is not a name we put in logs or stamps. */
+        if (len > 0 && len < size) {
+                bool ok = true;
+
+                for (unsigned int i = 0; i < len; i++)
+                        ok &= v[i] > 0x20 && v[i] < 0x7f;
+                if (ok) {
+                        memcpy(name, v, len);
+                        name[len] = '\0';
+                }
+        }
+        free(v);
+}
+
+static void guest_try_connect(Discover *d, Guest *g)
+{
+        Identity ident = {0};
+        VbusTransport t;
+        VbusVchan *v = NULL;
+        int r;
+
+        if (g->connected || !g->present)
+                return;
+        r = vbus__vchan_client_new(&v, g->domid, g->path);
+        if (r == -ENOENT)
+                return; /* not published yet: the watch will tell us */
+        if (r < 0) {
+                if (!g->failed)
+                        log_info("dom%u: cannot connect to its vchan at %s: %s", g->domid, g->path,
+                                 strerror(-r));
+                g->failed = true;
+                return;
+        }
+        g->failed = false;
+        if (vbus__vchan_get_read_size(v) < VBUS_LINK_RING_MIN ||
+            vbus__vchan_get_write_size(v) < VBUS_LINK_RING_MIN) {
+                log_info("dom%u: rings of %zu/%zu bytes are below the %d-byte minimum", g->domid,
+                         vbus__vchan_get_read_size(v), vbus__vchan_get_write_size(v),
+                         VBUS_LINK_RING_MIN);
+                vbus__vchan_free(v);
+                g->failed = true;
+                return;
+        }
+        ident.domid = g->domid;
+        guest_read_name(d, g->domid, ident.domain_name, sizeof(ident.domain_name));
+        if (vbus__transport_init_vchan(&t, v) < 0) {
+                vbus__vchan_free(v);
+                return;
+        }
+        g->connected = true;
+        if (broker_add_peer(d->broker, &t, &ident, g->domid) < 0)
+                g->connected = false;
+}
+
+static void guest_watch(Discover *d, Guest *g)
+{
+        char token[32];
+
+        if (g->watching)
+                return;
+        snprintf(token, sizeof(token), "guest:%u", g->domid);
+        if (xs_watch(d->xs, g->path, token))
+                g->watching = true;
+        else
+                log_error("dom%u: cannot watch %s: %s", g->domid, g->path, strerror(errno));
+}
+
+static void guest_forget(Discover *d, Guest *g)
+{
+        char token[32];
+        List *pos, *tmp;
+
+        if (g->watching) {
+                snprintf(token, sizeof(token), "guest:%u", g->domid);
+                (void)xs_unwatch(d->xs, g->path, token);
+        }
+        /* The domain is gone: its link goes too, whatever its live byte says. */
+        list_for_each_safe(pos, tmp, &d->broker->peers)
+        {
+                Peer *p = list_entry(pos, Peer, link);
+
+                if (p->vchan_domid == g->domid)
+                        broker_kill_peer(d->broker, p, "domain released");
+        }
+        *g = d->guests[--d->n_guests];
+}
+
+/* Lists /local/domain: adds new guests, forgets released ones. */
+static void discover_scan(Discover *d)
+{
+        unsigned int n = 0;
+        char **ents = xs_directory(d->xs, XBT_NULL, "/local/domain", &n);
+
+        for (uint32_t i = 0; i < d->n_guests; i++)
+                d->guests[i].present = false;
+        for (unsigned int i = 0; ents && i < n; i++) {
+                uint32_t domid;
+                Guest *g;
+
+                if (vbus__vchan_parse_uint(ents[i], strlen(ents[i]), VBUS_VCHAN_DOMID_MAX, &domid) <
+                            0 ||
+                    domid == d->own_domid)
+                        continue;
+                g = guest_find(d, domid);
+                if (!g) {
+                        if (d->n_guests >= DISCOVER_GUESTS_MAX)
+                                continue;
+                        g = &d->guests[d->n_guests++];
+                        *g = (Guest){.domid = domid};
+                        snprintf(g->path, sizeof(g->path), "/local/domain/%u/data/vchan/%u/vbus",
+                                 domid, d->own_domid);
+                }
+                g->present = true;
+        }
+        free(ents);
+        for (uint32_t i = 0; i < d->n_guests;) {
+                Guest *g = &d->guests[i];
+
+                if (!g->present) {
+                        log_debug("dom%u: released", g->domid);
+                        guest_forget(d, g);
+                        continue;
+                }
+                guest_watch(d, g);
+                guest_try_connect(d, g);
+                i++;
+        }
+}
+
+int discover_new(Broker *b, Discover **ret)
+{
+        Discover *d = calloc(1, sizeof(*d));
+        unsigned int len = 0;
+        char *v;
+
+        if (!d)
+                return -ENOMEM;
+        d->broker = b;
+        d->guests = calloc(DISCOVER_GUESTS_MAX, sizeof(*d->guests));
+        d->xs = xs_open(0);
+        if (!d->guests || !d->xs) {
+                int r = d->xs ? -ENOMEM : -(errno ? errno : EIO);
+
+                discover_free(d);
+                return r;
+        }
+        v = xs_read(d->xs, XBT_NULL, "domid", &len);
+        if (!v || vbus__vchan_parse_uint(v, len, VBUS_VCHAN_DOMID_MAX, &d->own_domid) < 0) {
+                log_info("xenstore has no valid \"domid\" key for this domain: assuming 0");
+                d->own_domid = 0;
+        }
+        free(v);
+        b->own_domid = d->own_domid;
+        if (!xs_watch(d->xs, "@introduceDomain", "intro") ||
+            !xs_watch(d->xs, "@releaseDomain", "release")) {
+                int r = -(errno ? errno : EIO);
+
+                discover_free(d);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
+Discover *discover_free(Discover *d)
+{
+        if (!d)
+                return NULL;
+        if (d->xs)
+                xs_close(d->xs);
+        free(d->guests);
+        free(d);
+        return NULL;
+}
+
+int discover_get_fd(Discover *d)
+{
+        return xs_fileno(d->xs);
+}
+
+void discover_process(Discover *d)
+{
+        char **w;
+        bool rescan = false;
+
+        while ((w = xs_check_watch(d->xs))) {
+                const char *token = w[XS_WATCH_TOKEN];
+                uint32_t domid;
+
+                if (strcmp(token, "intro") == 0 || strcmp(token, "release") == 0) {
+                        rescan = true;
+                } else if (strncmp(token, "guest:", 6) == 0 &&
+                           vbus__vchan_parse_uint(token + 6, strlen(token + 6),
+                                                  VBUS_VCHAN_DOMID_MAX, &domid) == 0) {
+                        Guest *g = guest_find(d, domid);
+
+                        if (g) {
+                                g->failed = false; /* the keys changed: try again */
+                                guest_try_connect(d, g);
+                        }
+                }
+                free(w);
+        }
+        if (rescan)
+                discover_scan(d);
+}
+
+void discover_tick(Discover *d)
+{
+        for (uint32_t i = 0; i < d->n_guests; i++)
+                if (!d->guests[i].failed)
+                        guest_try_connect(d, &d->guests[i]);
+}
+
+void discover_peer_gone(Discover *d, uint32_t domid)
+{
+        Guest *g = guest_find(d, domid);
+
+        if (g)
+                g->connected = false;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * discover: where a domain is discovered. The broker watches xenstore for domains coming and
+ * going (@introduceDomain, @releaseDomain) and, per guest, for the vchan keys the guest publishes
+ * under /local/domain/<guest>/data/vchan/<broker-domid>/vbus; when they appear it connects as the
+ * vchan client and hands the link to the broker. At start-up it scans for guests already waiting.
+ * A guest whose domain is released is disconnected at once.
+ */
+#ifndef VCHAND_DISCOVER_H
+#define VCHAND_DISCOVER_H
+
+#include <stdint.h>
+
+#include "broker.h"
+
+typedef struct Discover Discover;
+
+/* Opens xenstore (as the broker's domain), reads its own domid, sets the watches, scans. */
+int discover_new(Broker *b, Discover **ret);
+Discover *discover_free(Discover *d);
+
+/* The xenstore watch fd to poll for POLLIN. */
+int discover_get_fd(Discover *d);
+
+/* Handles watch events. */
+void discover_process(Discover *d);
+
+/* Periodic: retries guests whose keys are there but whose connection failed for a local reason. */
+void discover_tick(Discover *d);
+
+/* The broker dropped the link of @domid: forget it, so new keys are connected again. */
+void discover_peer_gone(Discover *d, uint32_t domid);
+
+#endif /* VCHAND_DISCOVER_H */

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * log: vchand's log lines on stderr (journald adds the timestamp), "<level>vchand: ..." with the
+ * syslog priority prefix sd-daemon understands. Debug lines only with --verbose.
+ */
+#ifndef VCHAND_LOG_H
+#define VCHAND_LOG_H
+
+void log_set_verbose(int verbose);
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* VCHAND_LOG_H */

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vchand-limits: every limit and default of the broker, each with its reason. The configurable ones
+ * are read from vchand.conf (see docs/vchand.8.md); the wire limits are in libbus/frame.h and
+ * libbus/control.h.
+ */
+#ifndef VCHAND_LIMITS_H
+#define VCHAND_LIMITS_H
+
+/* Defaults of the configurable limits (vchand.conf key in brackets). */
+enum {
+        /* [max_frame] Payload bytes the broker accepts per frame: fits a 64 KiB ring. */
+        LIMIT_MAX_FRAME = 60 * 1024,
+        /* [max_message] Largest reassembled message: bounds one publisher's buffer. It must not
+         * exceed publish_window, since a message's credit returns only once it is routed. */
+        LIMIT_MAX_MESSAGE = 1024 * 1024,
+        /* [max_streams] Streams open at once per client session: bounds per-peer state. */
+        LIMIT_MAX_STREAMS = 1024,
+        /* [max_subscriptions] Subscriptions per client session. */
+        LIMIT_MAX_SUBSCRIPTIONS = 256,
+        /* [publish_window] Bytes a publisher may have in flight: with BLOCK subscribers, the most
+         * the broker holds for it. */
+        LIMIT_PUBLISH_WINDOW = 1024 * 1024,
+        /* [peer_publish_bytes] Sum of the windows granted to one session's publishers: with
+         * peer_queued_bytes, bounds what one peer can make the broker hold. */
+        LIMIT_PEER_PUBLISH_BYTES = 32 * 1024 * 1024,
+        /* [queue_messages] Default DROP queue per subscription, in messages. */
+        LIMIT_QUEUE_MESSAGES = 1024,
+        /* [queue_bytes] Bytes queued for one subscription before DROP drops. */
+        LIMIT_QUEUE_BYTES = 4 * 1024 * 1024,
+        /* [peer_queued_bytes] Bytes queued for one peer over all its subscriptions. */
+        LIMIT_PEER_QUEUED_BYTES = 16 * 1024 * 1024,
+        /* [hello_timeout_ms] A peer that has not said HELLO by then is dropped. */
+        LIMIT_HELLO_TIMEOUT_MS = 10000,
+        /* [max_peers] Links at once: bounds fds and memory. */
+        LIMIT_MAX_PEERS = 4096,
+};
+
+/* Fixed limits. */
+enum {
+        /* Frames handled per peer per wakeup, so one busy peer cannot starve the others. */
+        LIMIT_FRAMES_PER_WAKEUP = 256,
+        /* Housekeeping tick: timeouts, and re-polling vchans (a peer can suppress our events). */
+        LIMIT_TICK_MS = 1000,
+        /* Log lines per peer per minute for things a peer can trigger. */
+        LIMIT_PEER_LOG_PER_MINUTE = 10,
+        /* Queue limit a subscriber may request (Open.queue_limit). */
+        LIMIT_QUEUE_MESSAGES_MAX = 65536,
+        /* Window libvbus grants per subscription, and the minimum the broker needs to make
+         * progress with a message of max_frame. */
+        LIMIT_SUBSCRIBER_WINDOW = 1024 * 1024,
+};
+
+#endif /* VCHAND_LIMITS_H */
