@@ -92,10 +92,13 @@ static int config_set(BrokerConfig *c, const char *key, const char *value, char 
                                  key, (unsigned long long)k->min, (unsigned long long)k->max);
                         return -EINVAL;
                 }
-                if (k->width == 4)
-                        *(uint32_t *)((char *)c + k->offset) = (uint32_t)v;
-                else
-                        *(uint64_t *)((char *)c + k->offset) = v;
+                if (k->width == 4) {
+                        uint32_t v32 = (uint32_t)v;
+
+                        memcpy((char *)c + k->offset, &v32, sizeof(v32));
+                } else {
+                        memcpy((char *)c + k->offset, &v, sizeof(v));
+                }
                 return 0;
         }
         snprintf(err, n_err, "line %u: unknown key '%.64s'", line, key);

@@ -15,7 +15,7 @@ void log_set_verbose(int verbose)
         log_verbose = verbose;
 }
 
-static void log_line(int prio, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void log_line(int prio, const char *fmt, va_list ap)
 {
         char buf[1024];
 
