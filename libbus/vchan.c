@@ -436,6 +436,19 @@ int vbus__vchan_get_fd(const VbusVchan *v)
         return xenevtchn_fd(v->evtchn);
 }
 
+/* Takes one pending event and re-arms the channel (the fd was reported readable). */
+static int take_event(VbusVchan *v)
+{
+        xenevtchn_port_or_error_t p = xenevtchn_pending(v->evtchn);
+
+        if (p < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : errno_or(-EIO);
+        if (xenevtchn_unmask(v->evtchn, (evtchn_port_t)p) < 0)
+                return errno_or(-EIO);
+        v->stats.n_events++;
+        return 1;
+}
+
 int vbus__vchan_process(VbusVchan *v)
 {
         struct pollfd pfd = {.fd = xenevtchn_fd(v->evtchn), .events = POLLIN};
@@ -444,7 +457,6 @@ int vbus__vchan_process(VbusVchan *v)
         if (v->closed)
                 return -EPIPE;
         while (n < (int)VBUS_VCHAN_EVENTS_PER_CALL) {
-                xenevtchn_port_or_error_t p;
                 int k = poll(&pfd, 1, 0);
 
                 if (k < 0) {
@@ -454,14 +466,9 @@ int vbus__vchan_process(VbusVchan *v)
                 }
                 if (k == 0 || !(pfd.revents & POLLIN))
                         break;
-                p = xenevtchn_pending(v->evtchn);
-                if (p < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
-                                break;
-                        return errno_or(-EIO);
-                }
-                xenevtchn_unmask(v->evtchn, (evtchn_port_t)p);
-                v->stats.n_events++;
+                k = take_event(v);
+                if (k <= 0)
+                        return k < 0 ? k : n;
                 n++;
         }
         return n;
@@ -482,7 +489,7 @@ int vbus__vchan_wait(VbusVchan *v, int timeout_ms)
                 return -errno;
         if (r == 0)
                 return -ETIMEDOUT;
-        r = vbus__vchan_process(v);
+        r = take_event(v);
         return r < 0 ? r : 0;
 }
 
