@@ -44,7 +44,7 @@ static void test_proto_decode_short(void **state)
 
 static void test_proto_decode_length_mismatch(void **state)
 {
-        HvMsg m = {.op = HV_OP_EVT_NOTIFY, .n_data = 2}, out;
+        HvMsg m = {.op = HV_OP_EVT_UNBIND, .n_data = 2}, out;
         const uint8_t *data;
 
         memcpy(buf, &m, sizeof(m));
@@ -132,12 +132,18 @@ static void test_proto_validate_map_count(void **state)
         assert_int_equal(hv_proto_validate_request(&m), -EBADMSG);
 }
 
-static void test_proto_reply_ops(void **state)
+static void test_proto_async_ops(void **state)
 {
-        assert_false(hv_proto_op_has_reply(HV_OP_EVT_NOTIFY));
-        assert_false(hv_proto_op_has_reply(HV_OP_EVT_UNMASK));
-        assert_true(hv_proto_op_has_reply(HV_OP_EVT_BIND_UNBOUND));
-        assert_true(hv_proto_op_has_reply(HV_OP_GNT_MAP));
+        HvMsg m = {.op = HV_OP_EVT_PEER};
+
+        assert_true(hv_proto_op_is_async(HV_OP_EVT_PEER));
+        assert_true(hv_proto_op_is_async(HV_OP_EVT_UNPEER));
+        assert_false(hv_proto_op_is_async(HV_OP_EVT_BIND_UNBOUND));
+        assert_false(hv_proto_op_is_async(HV_OP_GNT_MAP));
+        /* Only the daemon sends them: as requests they are refused. */
+        assert_int_equal(hv_proto_validate_request(&m), -EOPNOTSUPP);
+        m.op = HV_OP_EVT_UNPEER;
+        assert_int_equal(hv_proto_validate_request(&m), -EOPNOTSUPP);
 }
 
 int main(void)
@@ -153,7 +159,7 @@ int main(void)
                 cmocka_unit_test(test_proto_validate_unexpected_data),
                 cmocka_unit_test(test_proto_validate_share_count),
                 cmocka_unit_test(test_proto_validate_map_count),
-                cmocka_unit_test(test_proto_reply_ops),
+                cmocka_unit_test(test_proto_async_ops),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -157,34 +157,50 @@ def scenario_perms():
 def scenario_coalesce():
     d0, d1 = Tool(0), Tool(1)
     p1, p0 = connect(d1, d0)
-    # Ten notifies while dom0 has not yet consumed the first: one event now...
+    # Ten notifies before dom0 looks: one event.
     for _ in range(10):
         d1.ok(f"notify {p1}")
-    d1.ok("sync")
     assert d0.ok("poll 0") == ["ready"]
     assert d0.ok("pending") == [str(p0)]
-    # ...and, the port being masked until unmask, nothing else readable...
+    # The port stays masked until unmasked: nothing else is readable...
     assert d0.ok("poll 0") == ["idle"]
-    # ...the other nine merged into exactly one pending event, delivered on unmask.
+    # ...however many notifies arrive meanwhile...
+    for _ in range(5):
+        d1.ok(f"notify {p1}")
+    assert d0.ok("poll 0") == ["idle"]
+    # ...and they merge into exactly one event, delivered on unmask.
     d0.ok(f"unmask {p0}")
-    d0.ok("sync")
     assert d0.ok("poll 0") == ["ready"]
     assert d0.ok("pending") == [str(p0)]
     d0.ok(f"unmask {p0}")
-    d0.ok("sync")
     assert d0.ok("poll 0") == ["idle"]
     # Unmasked and idle: the next notify is delivered at once, exactly once.
     d1.ok(f"notify {p1}")
-    d1.ok("sync")
     assert d0.ok("drain 0") == ["1"]
-    # The other direction, and a notify on an unbound port is dropped silently (Xen).
+    # The other direction.
     d0.ok(f"notify {p0}")
-    d0.ok("sync")
     assert d1.ok("pending") == [str(p1)]
+    d1.ok(f"unmask {p1}")
+    # A notify on an unbound port is dropped silently (Xen), and reaches nobody.
     q = int(d1.ok("unbound 0")[0])
     d1.ok(f"notify {q}")
-    d1.ok("sync")
     assert d1.ok("poll 0") == ["idle"]
+    assert d0.ok("poll 0") == ["idle"]
+    # Notifies on two ports of one handle are told apart.
+    q1 = int(d1.ok("unbound 0")[0])
+    q0 = int(d0.ok(f"bind 1 {q1}")[0])
+    assert d0.ok("pending") == [str(q0)]
+    d0.ok(f"unmask {q0}")
+    d1.ok(f"notify {q1}")
+    d1.ok(f"notify {p1}")
+    got = sorted([d0.ok("pending")[0], d0.ok("pending")[0]])
+    assert got == sorted([str(p0), str(q0)]), got
+    assert d0.ok("poll 0") == ["idle"]
+    # After the peer unbinds, our notifies go nowhere and its port is free again.
+    d1.ok(f"unbind {q1}")
+    d0.ok("sync")
+    d0.ok(f"notify {q0}")
+    assert d0.ok(f"status 0 {q0}") == ["unbound", "1"]
     d0.exit()
     d1.exit()
 
@@ -327,6 +343,7 @@ def proxy_session(server_dom, client_dom, total, kill):
     cli_reader.start()
     sent = hashlib.sha256()
     left = total
+    t_start = time.monotonic()
     while left:
         chunk = os.urandom(min(left, 1 << 20))
         sent.update(chunk)
@@ -337,6 +354,7 @@ def proxy_session(server_dom, client_dom, total, kill):
     assert reader.done.wait(600), f"only {reader.got} of {total} bytes arrived"
     assert reader.got == total, f"received {reader.got} bytes, sent {total}"
     assert reader.h.hexdigest() == sent.hexdigest(), "stream corrupted"
+    elapsed = time.monotonic() - t_start
     victim, other = (srv, cli) if kill == "server" else (cli, srv)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait(timeout=10)
@@ -346,8 +364,10 @@ def proxy_session(server_dom, client_dom, total, kill):
     except subprocess.TimeoutExpired:
         raise AssertionError(f"the {'client' if kill == 'server' else 'server'} did not see "
                              f"kill -9 of the {kill} within 1 s")
-    print(f"dom{server_dom}->dom{client_dom}: {total} bytes intact; peer of killed {kill} "
-          f"exited after {time.monotonic() - t0:.3f} s")
+    # Informational only (tests never assert timings beyond the 1 s the acceptance demands).
+    print(f"dom{client_dom}->dom{server_dom}: {total} bytes intact in {elapsed:.2f} s "
+          f"({total / 1e6 / elapsed:.1f} MB/s); the peer of the killed {kill} exited after "
+          f"{time.monotonic() - t0:.3f} s")
 
 
 def scenario_vchan_proxy():

@@ -61,14 +61,14 @@ static int client_send_locked(HvClient *c, const HvMsg *req, const uint32_t *dat
         return 0;
 }
 
-int hv_client_send(HvClient *c, const HvMsg *req)
+void hv_client_lock(HvClient *c)
 {
-        int r;
-
         pthread_mutex_lock(&c->lock);
-        r = client_send_locked(c, req, NULL);
+}
+
+void hv_client_unlock(HvClient *c)
+{
         pthread_mutex_unlock(&c->lock);
-        return r;
 }
 
 static void close_fds(const struct msghdr *mh)
@@ -88,8 +88,12 @@ static void close_fds(const struct msghdr *mh)
         }
 }
 
-static int client_recv_locked(HvClient *c, uint32_t op, HvMsg *ret_reply, uint32_t *ret_data,
-                              size_t max_data, int *ret_fds, size_t max_fds, size_t *ret_n_fds)
+/*
+ * Receive one message: header, data words and descriptors (new, closed here on error).
+ * Returns 0, -EAGAIN (with MSG_DONTWAIT), -ECONNRESET, -EPROTO or -errno.
+ */
+static int client_recv_one(HvClient *c, int flags, HvMsg *ret_msg, const uint8_t **ret_data,
+                           int *fds, size_t max_fds, size_t *ret_n_fds)
 {
         union {
                 struct cmsghdr h;
@@ -102,21 +106,18 @@ static int client_recv_locked(HvClient *c, uint32_t op, HvMsg *ret_reply, uint32
                 .msg_control = ctl.b,
                 .msg_controllen = sizeof(ctl.b),
         };
-        const uint8_t *data;
-        HvMsg m;
         size_t n_fds = 0;
         ssize_t n;
 
         do {
-                n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+                n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | flags);
         } while (n < 0 && errno == EINTR);
         if (n < 0)
                 return -errno;
         if (n == 0)
                 return -ECONNRESET;
         if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-            hv_proto_decode(c->buf, (size_t)n, &m, &data) < 0 || m.op != op ||
-            m.n_data > max_data) {
+            hv_proto_decode(c->buf, (size_t)n, ret_msg, ret_data) < 0) {
                 close_fds(&mh);
                 return -EPROTO;
         }
@@ -128,20 +129,86 @@ static int client_recv_locked(HvClient *c, uint32_t op, HvMsg *ret_reply, uint32
                 k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
                 if (n_fds + k > max_fds) {
                         for (size_t i = 0; i < n_fds; i++)
-                                close(ret_fds[i]);
+                                close(fds[i]);
                         close_fds(&mh);
                         return -EPROTO;
                 }
-                memcpy(ret_fds + n_fds, CMSG_DATA(cm), k * sizeof(int));
+                memcpy(fds + n_fds, CMSG_DATA(cm), k * sizeof(int));
                 n_fds += k;
+        }
+        *ret_n_fds = n_fds;
+        return 0;
+}
+
+/* Hand an asynchronous message to its handler. Returns 0 or -EPROTO. */
+static int client_async(HvClient *c, const HvMsg *m, const int *fds, size_t n_fds)
+{
+        if (!c->on_async || n_fds > 1) {
+                for (size_t i = 0; i < n_fds; i++)
+                        close(fds[i]);
+                return -EPROTO;
+        }
+        c->on_async(c->async_ctx, m, n_fds ? fds[0] : -1);
+        return 0;
+}
+
+int hv_client_drain_async_locked(HvClient *c)
+{
+        for (;;) {
+                int fds[HV_FDS_PER_MSG];
+                size_t n_fds = 0;
+                const uint8_t *data;
+                HvMsg m;
+                int r = client_recv_one(c, MSG_DONTWAIT, &m, &data, fds, HV_FDS_PER_MSG, &n_fds);
+
+                if (r == -EAGAIN)
+                        return 0;
+                if (r < 0)
+                        return r;
+                if (!hv_proto_op_is_async(m.op)) {
+                        for (size_t i = 0; i < n_fds; i++)
+                                close(fds[i]);
+                        return -EPROTO;
+                }
+                r = client_async(c, &m, fds, n_fds);
+                if (r < 0)
+                        return r;
+        }
+}
+
+static int client_recv_locked(HvClient *c, uint32_t op, HvMsg *ret_reply, uint32_t *ret_data,
+                              size_t max_data, int *ret_fds, size_t max_fds, size_t *ret_n_fds)
+{
+        int fds[HV_FDS_PER_MSG];
+        const uint8_t *data;
+        size_t n_fds;
+        HvMsg m;
+        int r;
+
+        for (;;) {
+                r = client_recv_one(c, 0, &m, &data, fds, HV_FDS_PER_MSG, &n_fds);
+                if (r < 0)
+                        return r;
+                if (!hv_proto_op_is_async(m.op))
+                        break;
+                r = client_async(c, &m, fds, n_fds);
+                if (r < 0)
+                        return r;
+        }
+        if (m.op != op || m.n_data > max_data || n_fds > max_fds) {
+                for (size_t i = 0; i < n_fds; i++)
+                        close(fds[i]);
+                return -EPROTO;
         }
         if (m.err != 0) {
                 for (size_t i = 0; i < n_fds; i++)
-                        close(ret_fds[i]);
+                        close(fds[i]);
                 return m.err > 0 && m.err < 4096 ? -m.err : -EPROTO;
         }
         for (size_t i = 0; i < m.n_data; i++)
                 ret_data[i] = hv_proto_word(data, i);
+        if (n_fds)
+                memcpy(ret_fds, fds, n_fds * sizeof(int));
         *ret_reply = m;
         if (ret_n_fds)
                 *ret_n_fds = n_fds;

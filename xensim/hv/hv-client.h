@@ -2,7 +2,8 @@
  * The client side of the xensim-hvd protocol, shared by the drop-in libraries: one
  * SOCK_SEQPACKET connection per library handle, to the socket named by XENSIM_HV_SOCKET.
  * Requests are serialised by a mutex so that a handle may be used from several threads, as
- * the Xen libraries allow; notify and unmask are sent without waiting for anything.
+ * the Xen libraries allow. The daemon may also send asynchronous messages (hv-proto.h); they
+ * are handed to on_async whenever the connection is read, under the mutex.
  */
 #pragma once
 
@@ -12,9 +13,14 @@
 
 #include "hv-proto.h"
 
+/* Handles one asynchronous message; fd (or -1) is transferred to the handler. */
+typedef void (*HvAsyncFn)(void *ctx, const HvMsg *msg, int fd);
+
 typedef struct HvClient {
         int fd;
         pthread_mutex_t lock;
+        HvAsyncFn on_async; /* NULL: asynchronous messages are a protocol error */
+        void *async_ctx;
         uint8_t buf[HV_MSG_MAX]; /* guarded by lock */
 } HvClient;
 
@@ -35,5 +41,11 @@ int hv_client_call(HvClient *c, const HvMsg *req, const uint32_t *data, HvMsg *r
                    uint32_t *ret_data, size_t max_data, int *ret_fds, size_t max_fds,
                    size_t *ret_n_fds);
 
-/* A request without reply (notify, unmask). Returns 0 or -errno. */
-int hv_client_send(HvClient *c, const HvMsg *req);
+void hv_client_lock(HvClient *c);
+void hv_client_unlock(HvClient *c);
+
+/*
+ * With the lock held: handle every asynchronous message already received, without blocking.
+ * Returns 0, -EPROTO (something else arrived), or -errno (-ECONNRESET: the daemon is gone).
+ */
+int hv_client_drain_async_locked(HvClient *c);

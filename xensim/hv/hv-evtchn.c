@@ -1,7 +1,7 @@
 /*
  * Event channel state machine (see hv-evtchn.h). Invariants: a port is FREE iff owner is NULL
- * and it is not orphaned; an INTERDOMAIN port's peer is INTERDOMAIN and points back at it;
- * only ports with n_holds > 0 can be orphaned.
+ * and it is not orphaned; a FREE port has no doorbell; an INTERDOMAIN port's peer is INTERDOMAIN
+ * and points back at it; only ports with n_holds > 0 can be orphaned.
  */
 #include "hv-evtchn.h"
 
@@ -15,10 +15,10 @@
 /* Xen's DOMID_SELF: "the calling domain" in alloc_unbound and bind_interdomain. */
 #define HV_DOMID_SELF 0x7FF0u
 
-void hv_evtchn_init(HvEvtchn *ev, HvDeliverFn deliver, void *userdata)
+void hv_evtchn_init(HvEvtchn *ev, const HvEvtchnOps *ops, void *userdata)
 {
         memset(ev, 0, sizeof(*ev));
-        ev->deliver = deliver;
+        ev->ops = ops;
         ev->userdata = userdata;
 }
 
@@ -29,7 +29,7 @@ static HvEvtchnDomain *evtchn_domain(const HvEvtchn *ev, uint32_t domid)
         return ev->domains[domid];
 }
 
-static HvPort *evtchn_port(const HvEvtchn *ev, uint32_t domid, uint32_t port)
+HvPort *hv_evtchn_port(const HvEvtchn *ev, uint32_t domid, uint32_t port)
 {
         HvEvtchnDomain *d = evtchn_domain(ev, domid);
 
@@ -81,6 +81,8 @@ int hv_evtchn_add_domain(HvEvtchn *ev, uint32_t domid)
                 free(d);
                 return -ENOMEM;
         }
+        for (uint32_t p = 0; p < HV_PORTS_PER_DOMAIN; p++)
+                d->ports[p].doorbell = -1;
         d->domid = (uint16_t)domid;
         ev->domains[domid] = d;
         return 0;
@@ -98,29 +100,35 @@ static int evtchn_alloc_port(HvEvtchnDomain *d, uint32_t *ret_port)
 }
 
 /* Free a port; its interdomain peer (if any) returns to unbound for this domain. */
-static void evtchn_free(HvEvtchn *ev, uint32_t domid, HvPort *p)
+static void evtchn_free(HvEvtchn *ev, uint32_t domid, uint32_t port, HvPort *p)
 {
+        if (p->state == HV_EVTCHN_FREE && !p->orphaned)
+                return;
         if (p->state == HV_EVTCHN_INTERDOMAIN) {
-                HvPort *r = evtchn_port(ev, p->remote_domid, p->remote_port);
+                uint32_t rdom = p->remote_domid, rport = p->remote_port;
+                HvPort *r = hv_evtchn_port(ev, rdom, rport);
 
-                if (r && r->state == HV_EVTCHN_INTERDOMAIN) {
+                if (r && r->state == HV_EVTCHN_INTERDOMAIN && r->remote_domid == domid &&
+                    r->remote_port == port) {
                         r->state = HV_EVTCHN_UNBOUND;
-                        r->remote_domid = (uint16_t)domid;
                         r->remote_port = 0;
+                        ev->ops->unpeer(ev->userdata, rdom, rport, r);
                 }
         }
+        ev->ops->freed(ev->userdata, domid, port, p);
         memset(p, 0, sizeof(*p));
+        p->doorbell = -1;
 }
 
 /* Close on behalf of its owner: orphan while held, else free. */
-static void evtchn_close_port(HvEvtchn *ev, uint32_t domid, HvPort *p)
+static void evtchn_close_port(HvEvtchn *ev, uint32_t domid, uint32_t port, HvPort *p)
 {
         if (p->n_holds > 0) {
                 p->owner = NULL;
                 p->orphaned = true;
                 return;
         }
-        evtchn_free(ev, domid, p);
+        evtchn_free(ev, domid, port, p);
 }
 
 void hv_evtchn_remove_domain(HvEvtchn *ev, uint32_t domid)
@@ -130,7 +138,7 @@ void hv_evtchn_remove_domain(HvEvtchn *ev, uint32_t domid)
         if (!d)
                 return;
         for (uint32_t p = 1; p < HV_PORTS_PER_DOMAIN; p++)
-                evtchn_free(ev, domid, &d->ports[p]);
+                evtchn_free(ev, domid, p, &d->ports[p]);
         free(d->ports);
         free(d);
         ev->domains[domid] = NULL;
@@ -156,22 +164,10 @@ int hv_evtchn_alloc_unbound(HvEvtchn *ev, uint32_t domid, uint32_t remote_domid,
                 .state = HV_EVTCHN_UNBOUND,
                 .remote_domid = (uint16_t)remote_domid,
                 .owner = owner,
+                .doorbell = -1,
         };
         *ret_port = port;
         return 0;
-}
-
-/* Raise an event on a port (Xen sets pending; Linux's handler delivers and masks). */
-static void evtchn_raise(HvEvtchn *ev, HvPort *p, uint32_t port)
-{
-        if (p->pending)
-                return;
-        p->pending = true;
-        if (p->masked || !p->owner)
-                return;
-        p->pending = false;
-        p->masked = true;
-        ev->deliver(ev->userdata, p->owner, port);
 }
 
 int hv_evtchn_bind_interdomain(HvEvtchn *ev, uint32_t domid, uint32_t remote_domid,
@@ -188,7 +184,7 @@ int hv_evtchn_bind_interdomain(HvEvtchn *ev, uint32_t domid, uint32_t remote_dom
                 remote_domid = domid;
         if (!evtchn_domain(ev, remote_domid))
                 return -ESRCH;
-        r = evtchn_port(ev, remote_domid, remote_port);
+        r = hv_evtchn_port(ev, remote_domid, remote_port);
         if (!r || r->state != HV_EVTCHN_UNBOUND || r->remote_domid != domid || r->orphaned)
                 return -EINVAL;
         ret = evtchn_alloc_port(d, &port);
@@ -200,11 +196,11 @@ int hv_evtchn_bind_interdomain(HvEvtchn *ev, uint32_t domid, uint32_t remote_dom
                 .remote_domid = (uint16_t)remote_domid,
                 .remote_port = remote_port,
                 .owner = owner,
+                .doorbell = -1,
         };
         r->state = HV_EVTCHN_INTERDOMAIN;
         r->remote_domid = (uint16_t)domid;
         r->remote_port = port;
-        evtchn_raise(ev, l, port);
         *ret_port = port;
         return 0;
 }
@@ -213,7 +209,7 @@ int hv_evtchn_bind_interdomain(HvEvtchn *ev, uint32_t domid, uint32_t remote_dom
 static int evtchn_owned(const HvEvtchn *ev, uint32_t domid, uint32_t port, void *owner,
                         HvPort **ret)
 {
-        HvPort *p = evtchn_port(ev, domid, port);
+        HvPort *p = hv_evtchn_port(ev, domid, port);
 
         if (!p)
                 return -EINVAL;
@@ -230,7 +226,7 @@ int hv_evtchn_close(HvEvtchn *ev, uint32_t domid, uint32_t port, void *owner)
 
         if (r < 0)
                 return r;
-        evtchn_close_port(ev, domid, p);
+        evtchn_close_port(ev, domid, port, p);
         return 0;
 }
 
@@ -242,7 +238,7 @@ void hv_evtchn_close_owner(HvEvtchn *ev, uint32_t domid, void *owner)
                 return;
         for (uint32_t p = 1; p < HV_PORTS_PER_DOMAIN; p++) {
                 if (d->ports[p].owner == owner)
-                        evtchn_close_port(ev, domid, &d->ports[p]);
+                        evtchn_close_port(ev, domid, p, &d->ports[p]);
         }
 }
 
@@ -255,30 +251,15 @@ int hv_evtchn_notify(HvEvtchn *ev, uint32_t domid, uint32_t port, void *owner)
                 return ret;
         if (p->state != HV_EVTCHN_INTERDOMAIN)
                 return 0;
-        r = evtchn_port(ev, p->remote_domid, p->remote_port);
+        r = hv_evtchn_port(ev, p->remote_domid, p->remote_port);
         if (r)
-                evtchn_raise(ev, r, p->remote_port);
-        return 0;
-}
-
-int hv_evtchn_unmask(HvEvtchn *ev, uint32_t domid, uint32_t port, void *owner)
-{
-        HvPort *p;
-        int r = evtchn_owned(ev, domid, port, owner, &p);
-
-        if (r < 0)
-                return r;
-        p->masked = false;
-        if (p->pending) {
-                p->pending = false;
-                evtchn_raise(ev, p, port);
-        }
+                ev->ops->raise(ev->userdata, p->remote_domid, p->remote_port, r);
         return 0;
 }
 
 int hv_evtchn_hold(HvEvtchn *ev, uint32_t domid, uint32_t port)
 {
-        HvPort *p = evtchn_port(ev, domid, port);
+        HvPort *p = hv_evtchn_port(ev, domid, port);
 
         if (!p || p->state == HV_EVTCHN_FREE || p->orphaned)
                 return -EINVAL;
@@ -288,12 +269,12 @@ int hv_evtchn_hold(HvEvtchn *ev, uint32_t domid, uint32_t port)
 
 void hv_evtchn_release(HvEvtchn *ev, uint32_t domid, uint32_t port)
 {
-        HvPort *p = evtchn_port(ev, domid, port);
+        HvPort *p = hv_evtchn_port(ev, domid, port);
 
         if (!p || p->n_holds == 0)
                 return;
         if (--p->n_holds == 0 && p->orphaned)
-                evtchn_free(ev, domid, p);
+                evtchn_free(ev, domid, port, p);
 }
 
 int hv_evtchn_status(const HvEvtchn *ev, uint32_t domid, uint32_t port, uint32_t *ret_state,
@@ -303,7 +284,7 @@ int hv_evtchn_status(const HvEvtchn *ev, uint32_t domid, uint32_t port, uint32_t
 
         if (!evtchn_domain(ev, domid))
                 return -ESRCH;
-        p = evtchn_port(ev, domid, port);
+        p = hv_evtchn_port(ev, domid, port);
         if (!p)
                 return -EINVAL;
         *ret_state = p->state;

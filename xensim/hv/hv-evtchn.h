@@ -1,16 +1,15 @@
 /*
  * Event channels of every emulated domain: Xen's port state machine (free, unbound for one
- * remote domain, interdomain) plus the pending and mask bits as a Linux guest sees them
- * through /dev/xen/evtchn. No I/O: delivering an event calls the HvDeliverFn given at init.
+ * remote domain, interdomain), with ports numbered per domain as in Xen. No I/O: the I/O
+ * layer (hvd.c) is told through HvEvtchnOps when a port is raised, when a port loses its
+ * interdomain peer, and when a port is freed; it attaches its own per-port object (a
+ * doorbell) through HvPort.doorbell.
  *
- * Ports are numbered per domain, as in Xen; each bound port belongs to one "owner" (opaque:
- * the daemon's connection of the /dev/xen/evtchn-like handle that bound it). An unmap-notify
- * may hold a port (hv_evtchn_hold) so that it outlives its owner until the notify has been
- * sent, as Linux's gntalloc/gntdev take a reference on the event channel.
- *
- * Delivery follows Linux's evtchn driver: an event raised on an unmasked port is delivered
- * once and leaves the port masked; raising it again while masked only sets pending (however
- * many times: they coalesce), and unmasking a pending port delivers it once more.
+ * Each bound port belongs to one "owner" (opaque: the daemon's connection of the handle that
+ * bound it). An unmap-notify may hold a port (hv_evtchn_hold) so that it outlives its owner
+ * until the notify has been sent, as Linux's gntalloc/gntdev take a reference on the event
+ * channel. Pending and mask bits are not kept here: they live with the doorbell (an eventfd
+ * the receiving process arms one-shot), see hvd.c and lib-evtchn.c.
  */
 #pragma once
 
@@ -18,18 +17,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef void (*HvDeliverFn)(void *userdata, void *owner, uint32_t port);
-
 typedef struct HvPort {
         uint8_t state; /* HV_EVTCHN_* */
-        bool pending;
-        bool masked;
         bool orphaned; /* owner closed it while holds remained */
         uint16_t remote_domid;
         uint32_t remote_port; /* interdomain only */
         void *owner;          /* borrowed; NULL when free or orphaned */
         uint32_t n_holds;
+        int doorbell; /* the I/O layer's object for this port, -1 when none; opaque here */
 } HvPort;
+
+/* Callbacks into the I/O layer; each gets the domain, port number and port concerned. */
+typedef struct HvEvtchnOps {
+        /* An event is sent to this port. */
+        void (*raise)(void *userdata, uint32_t domid, uint32_t port, HvPort *p);
+        /* This port's interdomain peer closed: it is unbound again (remote_domid = closer). */
+        void (*unpeer)(void *userdata, uint32_t domid, uint32_t port, HvPort *p);
+        /* This port is about to be freed (release its doorbell). */
+        void (*freed)(void *userdata, uint32_t domid, uint32_t port, HvPort *p);
+} HvEvtchnOps;
 
 typedef struct HvEvtchnDomain {
         uint16_t domid;
@@ -39,12 +45,12 @@ typedef struct HvEvtchnDomain {
 typedef struct HvEvtchn {
         HvEvtchnDomain **domains; /* indexed by domid; NULL where none */
         size_t n_domains;
-        HvDeliverFn deliver;
+        const HvEvtchnOps *ops;
         void *userdata;
 } HvEvtchn;
 
-/* deliver and userdata are borrowed for the lifetime of ev. */
-void hv_evtchn_init(HvEvtchn *ev, HvDeliverFn deliver, void *userdata);
+/* ops and userdata are borrowed for the lifetime of ev. */
+void hv_evtchn_init(HvEvtchn *ev, const HvEvtchnOps *ops, void *userdata);
 void hv_evtchn_deinit(HvEvtchn *ev);
 
 /* Returns 0, -EINVAL (domid out of range), -EEXIST, -ENOMEM. */
@@ -62,7 +68,8 @@ int hv_evtchn_alloc_unbound(HvEvtchn *ev, uint32_t domid, uint32_t remote_domid,
 
 /*
  * Bind a new port of domid to remote_port of remote_domid, which must be unbound for domid.
- * As Xen does, the new local port is raised once (a notify may have been lost before).
+ * Xen then raises the new local port once (a notify may have been lost before it); that is
+ * the caller's job, once it has given the port its doorbell.
  * Returns 0, -ESRCH (remote domain absent), -EINVAL (bad port or not unbound for us), -ENOSPC.
  */
 int hv_evtchn_bind_interdomain(HvEvtchn *ev, uint32_t domid, uint32_t remote_domid,
@@ -84,8 +91,8 @@ void hv_evtchn_close_owner(HvEvtchn *ev, uint32_t domid, void *owner);
  */
 int hv_evtchn_notify(HvEvtchn *ev, uint32_t domid, uint32_t port, void *owner);
 
-/* Unmask a port bound by owner. Returns 0, -EINVAL, -ENOTCONN. */
-int hv_evtchn_unmask(HvEvtchn *ev, uint32_t domid, uint32_t port, void *owner);
+/* The port of a domain, or NULL when the domain or port does not exist (port 0 never does). */
+HvPort *hv_evtchn_port(const HvEvtchn *ev, uint32_t domid, uint32_t port);
 
 /* Take / drop a reference keeping a bound port alive. hold: 0 or -EINVAL (not bound). */
 int hv_evtchn_hold(HvEvtchn *ev, uint32_t domid, uint32_t port);

@@ -23,16 +23,16 @@ int hv_proto_decode(const uint8_t *buf, size_t len, HvMsg *ret_msg, const uint8_
         return 0;
 }
 
-int hv_proto_op_has_reply(uint32_t op)
+int hv_proto_op_is_async(uint32_t op)
 {
-        return op != HV_OP_EVT_NOTIFY && op != HV_OP_EVT_UNMASK;
+        return op == HV_OP_EVT_PEER || op == HV_OP_EVT_UNPEER;
 }
 
 int hv_proto_validate_request(const HvMsg *msg)
 {
         uint32_t want = 0;
 
-        if (msg->op == 0 || msg->op >= HV_OP_MAX_)
+        if (msg->op == 0 || msg->op >= HV_OP_MAX_ || hv_proto_op_is_async(msg->op))
                 return -EOPNOTSUPP;
         if (msg->err != 0)
                 return -EBADMSG;

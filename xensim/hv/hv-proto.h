@@ -6,13 +6,17 @@
  *
  * Every message, request or reply, is one datagram: a fixed header (HvMsg) followed by
  * n_data 32-bit words. Requests are answered in order by exactly one reply carrying the same
- * op, except HV_OP_EVT_NOTIFY and HV_OP_EVT_UNMASK, which are never answered so that the
- * notify path costs one send and no round trip. File descriptors travel as SCM_RIGHTS with
- * the reply that announces them.
+ * op. File descriptors travel as SCM_RIGHTS with the reply that announces them.
  *
- * Events are not sent on the request connection: HV_OP_EVT_ATTACH returns one end of a
- * stream socketpair on which the daemon writes one 32-bit port number per delivered event,
- * exactly like reading /dev/xen/evtchn.
+ * Events never pass through the daemon. Each bound port has a doorbell, an eventfd: the
+ * owner of the port waits on it (armed one-shot in an epoll set, which is the fd
+ * xenevtchn_fd returns; re-arming it is the unmask), and the interdomain peer holds a copy
+ * and writes to it to notify, so a notify costs one write and no round trip. The daemon
+ * hands out doorbells when ports are bound, and tells a port's owner with the asynchronous
+ * messages HV_OP_EVT_PEER / HV_OP_EVT_UNPEER when its peer's doorbell appears or goes away;
+ * the client reads them before each notify and while waiting for a reply. A process holds
+ * only the doorbells of its own ports and of the ports they are bound to, so it can signal
+ * nothing else, as in Xen.
  */
 #pragma once
 
@@ -22,13 +26,13 @@
 #include "hv-limits.h"
 
 enum {
-        HV_OP_EVT_ATTACH = 1,       /* -> fd: event stream socket */
-        HV_OP_EVT_BIND_UNBOUND,     /* arg0 remote domid -> arg0 port */
-        HV_OP_EVT_BIND_INTERDOMAIN, /* arg0 remote domid, arg1 remote port -> arg0 port */
+        HV_OP_EVT_BIND_UNBOUND = 1, /* arg0 remote domid -> arg0 port, fd: its doorbell */
+        HV_OP_EVT_BIND_INTERDOMAIN, /* arg0 remote domid, arg1 remote port -> arg0 port,
+                                     * fds: its doorbell, the peer's doorbell */
         HV_OP_EVT_UNBIND,           /* arg0 port */
-        HV_OP_EVT_NOTIFY,           /* arg0 port; no reply */
-        HV_OP_EVT_UNMASK,           /* arg0 port; no reply */
         HV_OP_EVT_STATUS,           /* arg0 domid, arg1 port -> arg0 state, arg1 rdom, arg2 rport */
+        HV_OP_EVT_PEER,             /* async, daemon to client: arg0 port, fd: peer's doorbell */
+        HV_OP_EVT_UNPEER,           /* async, daemon to client: arg0 port lost its peer */
         HV_OP_GNT_SHARE,            /* arg0 domid, arg1 count, arg2 writable, arg3 notify offset,
                                      * arg4 notify port -> arg0 share id, data refs[count], fd */
         HV_OP_GNT_UNSHARE,          /* arg0 share id */
@@ -70,14 +74,14 @@ typedef struct HvMsg {
 int hv_proto_decode(const uint8_t *buf, size_t len, HvMsg *ret_msg, const uint8_t **ret_data);
 
 /*
- * Check that a decoded request is one the daemon accepts: a known op, zero err, and the data
- * size the op requires (count within 1..HV_PAGES_PER_REQ where there is a count).
- * Returns 0, -EOPNOTSUPP for an unknown op, or -EBADMSG.
+ * Check that a decoded request is one the daemon accepts: a known op that clients may send,
+ * zero err, and the data size the op requires (count within 1..HV_PAGES_PER_REQ where there
+ * is a count). Returns 0, -EOPNOTSUPP for an unknown or daemon-only op, or -EBADMSG.
  */
 int hv_proto_validate_request(const HvMsg *msg);
 
-/* Whether the daemon answers this op (all but notify and unmask). */
-int hv_proto_op_has_reply(uint32_t op);
+/* Whether op is an asynchronous daemon-to-client message (not a reply). */
+int hv_proto_op_is_async(uint32_t op);
 
 /* Read data word i (borrowed buffer from hv_proto_decode; the caller checked i < n_data). */
 uint32_t hv_proto_word(const uint8_t *data, size_t i);

@@ -8,9 +8,11 @@
  * The socket a connection arrives on is its domain; nothing a client sends can change that.
  *
  * Each connection is one handle of the drop-in libraries (see hv-proto.h for the protocol).
- * The decisions live in hv-evtchn.c (ports, pending, mask) and hv-grant.c (who may map what);
- * this file does the I/O: shared memory files for granted pages, the event stream of each
- * evtchn handle, and the unmap-notify of handles that go away. A handle goes away when its
+ * The decisions live in hv-evtchn.c (port states) and hv-grant.c (who may map what); this
+ * file does the I/O: shared memory files for granted pages, the doorbell (eventfd) of each
+ * bound port, which it hands to the port's owner and to its interdomain peer so that events
+ * go from process to process without passing through here, and the unmap-notify of handles
+ * that go away. A handle goes away when its
  * connection closes, which the kernel does for us when the process exits or is killed, so
  * the unmap-notify (clear a byte, send an event) holds for kill -9 exactly as with Linux's
  * gntalloc/gntdev.
@@ -31,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -83,7 +86,6 @@ typedef struct Conn {
         struct Conn *next_dead;
         Domain *dom;
         int fd;
-        int evt_fd; /* daemon end of the event stream, or -1 */
         bool dead;
         Share *shares;
         Map *maps;
@@ -199,24 +201,47 @@ static void reply_err(Hvd *hvd, Conn *c, uint32_t op, int err)
         reply(hvd, c, &m, NULL, NULL, 0);
 }
 
-/* ---- event delivery --------------------------------------------------------------------- */
+/* ---- event channel doorbells ------------------------------------------------------------ */
 
-static void hvd_deliver(void *userdata, void *owner, uint32_t port)
+static void hvd_raise(void *userdata, uint32_t domid, uint32_t port, HvPort *p)
 {
-        Hvd *hvd = userdata;
-        Conn *c = owner;
-        ssize_t n;
+        const uint64_t one = 1;
 
-        if (c->dead || c->evt_fd < 0)
+        /* A full counter (2^64 - 2 unread events) already means "pending". */
+        if (p->doorbell >= 0)
+                (void)!write(p->doorbell, &one, sizeof(one));
+}
+
+/* Tell a port's owner about its peer's doorbell (fd >= 0) or that the peer went (fd < 0). */
+static void hvd_tell_peer(Hvd *hvd, HvPort *p, uint32_t port, int fd)
+{
+        Conn *c = p->owner;
+        HvMsg m = {.op = fd >= 0 ? HV_OP_EVT_PEER : HV_OP_EVT_UNPEER, .arg = {port}};
+
+        if (!c || c->dead)
                 return;
-        n = send(c->evt_fd, &port, sizeof(port), MSG_DONTWAIT | MSG_NOSIGNAL);
-        /*
-         * The stream can only fill up if the client unmasks ports without reading their
-         * events (each port is delivered at most once per unmask): disconnect it.
-         */
-        if (n != (ssize_t)sizeof(port))
+        /* A client that lets its connection fill up is disconnected. */
+        if (send_msg(c->fd, &m, NULL, &fd, fd >= 0 ? 1 : 0, hvd->buf) < 0)
                 conn_kill(hvd, c);
 }
+
+static void hvd_unpeer(void *userdata, uint32_t domid, uint32_t port, HvPort *p)
+{
+        hvd_tell_peer(userdata, p, port, -1);
+}
+
+static void hvd_freed(void *userdata, uint32_t domid, uint32_t port, HvPort *p)
+{
+        if (p->doorbell >= 0)
+                close(p->doorbell);
+        p->doorbell = -1;
+}
+
+static const HvEvtchnOps hvd_evtchn_ops = {
+        .raise = hvd_raise,
+        .unpeer = hvd_unpeer,
+        .freed = hvd_freed,
+};
 
 /* ---- unmap-notify ----------------------------------------------------------------------- */
 
@@ -290,8 +315,6 @@ static void conn_free(Hvd *hvd, Conn *c)
         hv_evtchn_close_owner(&hvd->ev, d->domid, c);
         epoll_ctl(hvd->epfd, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
-        if (c->evt_fd >= 0)
-                close(c->evt_fd);
         if (c->prev)
                 c->prev->next = c->next;
         else
@@ -331,7 +354,6 @@ static void domain_accept(Hvd *hvd, Domain *d)
                 c->kind = SOURCE_CONN;
                 c->dom = d;
                 c->fd = fd;
-                c->evt_fd = -1;
                 c->next_id = 1;
                 if (epoll_add(hvd, fd, c) < 0) {
                         close(fd);
@@ -348,25 +370,58 @@ static void domain_accept(Hvd *hvd, Domain *d)
 
 /* ---- requests --------------------------------------------------------------------------- */
 
-static void op_evt_attach(Hvd *hvd, Conn *c, const HvMsg *req)
+/* Give a newly bound port its doorbell. Returns its fd or -errno (then the port is closed). */
+static int evt_new_doorbell(Hvd *hvd, Conn *c, uint32_t port)
+{
+        HvPort *p = hv_evtchn_port(&hvd->ev, c->dom->domid, port);
+        int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+        if (fd < 0) {
+                int r = -errno;
+
+                (void)hv_evtchn_close(&hvd->ev, c->dom->domid, port, c);
+                return r;
+        }
+        p->doorbell = fd;
+        return fd;
+}
+
+static void op_evt_bind_unbound(Hvd *hvd, Conn *c, const HvMsg *req)
 {
         HvMsg m = {.op = req->op};
-        int sv[2];
+        int r = hv_evtchn_alloc_unbound(&hvd->ev, c->dom->domid, req->arg[0], c, &m.arg[0]);
 
-        if (c->evt_fd >= 0) {
-                reply_err(hvd, c, req->op, EEXIST);
+        if (r >= 0)
+                r = evt_new_doorbell(hvd, c, m.arg[0]);
+        if (r < 0) {
+                reply_err(hvd, c, req->op, r);
                 return;
         }
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-                reply_err(hvd, c, req->op, errno);
+        reply(hvd, c, &m, NULL, &r, 1);
+}
+
+static void op_evt_bind_interdomain(Hvd *hvd, Conn *c, const HvMsg *req)
+{
+        uint32_t domid = c->dom->domid, rdom = req->arg[0];
+        HvMsg m = {.op = req->op};
+        HvPort *l, *rp;
+        int fds[2];
+        int r = hv_evtchn_bind_interdomain(&hvd->ev, domid, rdom, req->arg[1], c, &m.arg[0]);
+
+        if (r >= 0)
+                r = evt_new_doorbell(hvd, c, m.arg[0]);
+        if (r < 0) {
+                reply_err(hvd, c, req->op, r);
                 return;
         }
-        c->evt_fd = sv[0];
-        /* The daemon only writes: its end must never block the loop. */
-        (void)fcntl(sv[0], F_SETFL, O_NONBLOCK);
-        (void)shutdown(sv[0], SHUT_RD);
-        reply(hvd, c, &m, NULL, &sv[1], 1);
-        close(sv[1]);
+        l = hv_evtchn_port(&hvd->ev, domid, m.arg[0]);
+        rp = hv_evtchn_port(&hvd->ev, l->remote_domid, l->remote_port);
+        fds[0] = l->doorbell;
+        fds[1] = rp->doorbell;
+        /* As Xen does: raise the new port once, in case a notify was lost before the bind. */
+        hvd_raise(hvd, domid, m.arg[0], l);
+        reply(hvd, c, &m, NULL, fds, fds[1] >= 0 ? 2 : 1);
+        hvd_tell_peer(hvd, rp, l->remote_port, l->doorbell);
 }
 
 static void op_evt(Hvd *hvd, Conn *c, const HvMsg *req)
@@ -377,28 +432,25 @@ static void op_evt(Hvd *hvd, Conn *c, const HvMsg *req)
 
         switch (req->op) {
         case HV_OP_EVT_BIND_UNBOUND:
-                r = hv_evtchn_alloc_unbound(&hvd->ev, domid, req->arg[0], c, &m.arg[0]);
-                break;
+                op_evt_bind_unbound(hvd, c, req);
+                return;
         case HV_OP_EVT_BIND_INTERDOMAIN:
-                r = hv_evtchn_bind_interdomain(&hvd->ev, domid, req->arg[0], req->arg[1], c,
-                                               &m.arg[0]);
-                break;
+                op_evt_bind_interdomain(hvd, c, req);
+                return;
         case HV_OP_EVT_UNBIND:
                 r = hv_evtchn_close(&hvd->ev, domid, req->arg[0], c);
                 break;
-        case HV_OP_EVT_NOTIFY:
-                (void)hv_evtchn_notify(&hvd->ev, domid, req->arg[0], c);
-                return;
-        case HV_OP_EVT_UNMASK:
-                (void)hv_evtchn_unmask(&hvd->ev, domid, req->arg[0], c);
-                return;
         case HV_OP_EVT_STATUS:
                 /* Like EVTCHNOP_status: one's own ports, or any port for dom0. */
-                if (domid != 0 && req->arg[0] != domid)
+                if (req->arg[0] == 0x7FF0u) /* DOMID_SELF */
+                        m.arg[3] = domid;
+                else
+                        m.arg[3] = req->arg[0];
+                if (domid != 0 && m.arg[3] != domid)
                         r = -EPERM;
                 else
-                        r = hv_evtchn_status(&hvd->ev, req->arg[0], req->arg[1], &m.arg[0],
-                                             &m.arg[1], &m.arg[2]);
+                        r = hv_evtchn_status(&hvd->ev, m.arg[3], req->arg[1], &m.arg[0], &m.arg[1],
+                                             &m.arg[2]);
                 break;
         default:
                 r = -EOPNOTSUPP;
@@ -638,9 +690,6 @@ static void op_dominfo(Hvd *hvd, Conn *c, const HvMsg *req)
 static void conn_dispatch(Hvd *hvd, Conn *c, const HvMsg *req, const uint8_t *data)
 {
         switch (req->op) {
-        case HV_OP_EVT_ATTACH:
-                op_evt_attach(hvd, c, req);
-                break;
         case HV_OP_GNT_SHARE:
                 op_gnt_share(hvd, c, req);
                 break;
@@ -882,7 +931,7 @@ static int hvd_init(Hvd *hvd, const char *dir)
         hvd->sig_kind = SOURCE_SIGNAL;
         hvd->xs_kind = SOURCE_XS;
         hvd->sig_fd = -1;
-        hv_evtchn_init(&hvd->ev, hvd_deliver, hvd);
+        hv_evtchn_init(&hvd->ev, &hvd_evtchn_ops, hvd);
         hv_grant_init(&hvd->gt);
         hvd->epfd = epoll_create1(EPOLL_CLOEXEC);
         if (hvd->epfd < 0)

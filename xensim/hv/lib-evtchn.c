@@ -1,15 +1,25 @@
 /*
  * Drop-in libxenevtchn.so.1 for xensim: the xenevtchn_* API of Xen 4.17 on top of
- * xensim-hvd. A handle is a request connection plus an event stream (the pollable fd that
- * xenevtchn_fd returns): the daemon writes one 32-bit port per delivered event, as reading
- * /dev/xen/evtchn returns them. Ports bound through this handle are remembered locally so that
- * notify can fail like Linux (ENOTCONN) without a round trip; notify and unmask are one send.
+ * xensim-hvd, with events going straight from process to process (see hv-proto.h).
+ *
+ * Every port bound through a handle has a doorbell (an eventfd) in the handle's epoll set,
+ * which is the fd xenevtchn_fd returns. The doorbell is armed one-shot: once it has reported
+ * an event the port is masked, and notifies that arrive meanwhile only add to the eventfd's
+ * counter; xenevtchn_pending() consumes the counter and xenevtchn_unmask() re-arms, so
+ * whatever arrived after pending() is delivered exactly once more. That is the behaviour of
+ * Linux's /dev/xen/evtchn (deliver, mask, coalesce until unmask).
+ *
+ * To notify, the handle writes to the doorbell of the port its port is bound to, which the
+ * daemon gave it at bind time or later (HV_OP_EVT_PEER). Asynchronous messages from the daemon
+ * are read before each notify, so a notify never uses a stale peer; a notify on a port with
+ * no peer is dropped, as Xen drops a notify on an unbound port.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 #include <xenevtchn.h>
 
@@ -21,31 +31,17 @@
 
 struct xenevtchn_handle {
         HvClient client;
-        int evt_fd;
+        int epfd;
         uint32_t restrict_domid;
-        uint8_t bound[HV_PORTS_PER_DOMAIN / 8]; /* atomic bytes: ports bound by this handle */
+        /*
+         * Per port bound through this handle: its doorbell and the peer's (-1 when none).
+         * own[] changes only in bind/unbind; peer[] under the client lock.
+         */
+        int own[HV_PORTS_PER_DOMAIN];
+        int peer[HV_PORTS_PER_DOMAIN];
 };
 
 #define XENEVTCHN_EXPORT __attribute__((visibility("default")))
-
-static bool evtchn_is_bound(xenevtchn_handle *h, uint32_t port)
-{
-        if (port >= HV_PORTS_PER_DOMAIN)
-                return false;
-        return __atomic_load_n(&h->bound[port / 8], __ATOMIC_RELAXED) & (1u << (port % 8));
-}
-
-static void evtchn_set_bound(xenevtchn_handle *h, uint32_t port, bool on)
-{
-        uint8_t bit = (uint8_t)(1u << (port % 8));
-
-        if (port >= HV_PORTS_PER_DOMAIN)
-                return;
-        if (on)
-                __atomic_fetch_or(&h->bound[port / 8], bit, __ATOMIC_RELAXED);
-        else
-                __atomic_fetch_and(&h->bound[port / 8], (uint8_t)~bit, __ATOMIC_RELAXED);
-}
 
 static int fail(int r)
 {
@@ -53,36 +49,70 @@ static int fail(int r)
         return -1;
 }
 
+static bool port_ok(uint32_t port)
+{
+        return port > 0 && port < HV_PORTS_PER_DOMAIN;
+}
+
+/* HV_OP_EVT_PEER / HV_OP_EVT_UNPEER, with the client lock held. */
+static void evtchn_async(void *ctx, const HvMsg *m, int fd)
+{
+        xenevtchn_handle *h = ctx;
+        uint32_t port = m->arg[0];
+
+        if (!port_ok(port) || h->own[port] < 0) {
+                /* Raced with our own unbind: nothing to update. */
+                if (fd >= 0)
+                        close(fd);
+                return;
+        }
+        if (h->peer[port] >= 0)
+                close(h->peer[port]);
+        h->peer[port] = m->op == HV_OP_EVT_PEER ? fd : -1;
+        if (m->op != HV_OP_EVT_PEER && fd >= 0)
+                close(fd);
+}
+
+static void handle_free(xenevtchn_handle *h)
+{
+        for (uint32_t p = 0; p < HV_PORTS_PER_DOMAIN; p++) {
+                if (h->own[p] >= 0)
+                        close(h->own[p]);
+                if (h->peer[p] >= 0)
+                        close(h->peer[p]);
+        }
+        if (h->epfd >= 0)
+                close(h->epfd);
+        hv_client_close(&h->client);
+        free(h);
+}
+
 XENEVTCHN_EXPORT xenevtchn_handle *xenevtchn_open(struct xentoollog_logger *logger,
                                                   unsigned int flags)
 {
+        bool cloexec = !(flags & XENEVTCHN_NO_CLOEXEC);
         xenevtchn_handle *h = calloc(1, sizeof(*h));
-        HvMsg req = {.op = HV_OP_EVT_ATTACH}, rep;
-        size_t n_fds = 0;
         int r;
 
         if (!h)
                 return NULL;
+        for (uint32_t p = 0; p < HV_PORTS_PER_DOMAIN; p++)
+                h->own[p] = h->peer[p] = -1;
         h->restrict_domid = EVTCHN_UNRESTRICTED;
-        h->evt_fd = -1;
-        r = hv_client_open(&h->client, !(flags & XENEVTCHN_NO_CLOEXEC));
-        if (r < 0)
+        h->client.fd = -1;
+        h->epfd = epoll_create1(cloexec ? EPOLL_CLOEXEC : 0);
+        if (h->epfd < 0) {
+                r = -errno;
                 goto fail;
-        r = hv_client_call(&h->client, &req, NULL, &rep, NULL, 0, &h->evt_fd, 1, &n_fds);
-        if (r == 0 && n_fds != 1)
-                r = -EPROTO;
-        if (r < 0)
-                goto fail;
-        if (flags & XENEVTCHN_NO_CLOEXEC) {
-                int fl = fcntl(h->evt_fd, F_GETFD);
-
-                if (fl >= 0)
-                        (void)fcntl(h->evt_fd, F_SETFD, fl & ~FD_CLOEXEC);
         }
+        r = hv_client_open(&h->client, cloexec);
+        if (r < 0)
+                goto fail;
+        h->client.on_async = evtchn_async;
+        h->client.async_ctx = h;
         return h;
 fail:
-        hv_client_close(&h->client);
-        free(h);
+        handle_free(h);
         errno = -r;
         return NULL;
 }
@@ -97,42 +127,67 @@ XENEVTCHN_EXPORT xenevtchn_handle *xenevtchn_fdopen(struct xentoollog_logger *lo
 
 XENEVTCHN_EXPORT int xenevtchn_close(xenevtchn_handle *xce)
 {
-        if (!xce)
-                return 0;
-        if (xce->evt_fd >= 0)
-                close(xce->evt_fd);
-        hv_client_close(&xce->client);
-        free(xce);
+        if (xce)
+                handle_free(xce);
         return 0;
 }
 
 XENEVTCHN_EXPORT int xenevtchn_fd(xenevtchn_handle *xce)
 {
-        return xce->evt_fd;
+        return xce->epfd;
 }
 
 XENEVTCHN_EXPORT int xenevtchn_notify(xenevtchn_handle *xce, evtchn_port_t port)
 {
-        HvMsg req = {.op = HV_OP_EVT_NOTIFY, .arg = {port}};
+        const uint64_t one = 1;
+        int r;
 
-        if (port >= HV_PORTS_PER_DOMAIN)
+        if (!port_ok(port))
                 return fail(-EINVAL);
-        if (!evtchn_is_bound(xce, port))
+        if (xce->own[port] < 0)
                 return fail(-ENOTCONN);
-        return hv_client_send(&xce->client, &req) < 0 ? -1 : 0;
+        hv_client_lock(&xce->client);
+        r = hv_client_drain_async_locked(&xce->client);
+        /* A full counter already means "pending"; a peer-less port drops the event (Xen). */
+        if (r == 0 && xce->peer[port] >= 0)
+                (void)!write(xce->peer[port], &one, sizeof(one));
+        hv_client_unlock(&xce->client);
+        return r < 0 ? fail(r) : 0;
+}
+
+/* Install a newly bound port's doorbells and arm it (a new port is unmasked). */
+static xenevtchn_port_or_error_t evtchn_bound(xenevtchn_handle *xce, uint32_t port, const int *fds,
+                                              size_t n_fds)
+{
+        struct epoll_event e = {.events = EPOLLIN | EPOLLONESHOT, .data.u32 = port};
+
+        if (!port_ok(port) || n_fds < 1 || xce->own[port] >= 0 ||
+            epoll_ctl(xce->epfd, EPOLL_CTL_ADD, fds[0], &e) < 0) {
+                for (size_t i = 0; i < n_fds; i++)
+                        close(fds[i]);
+                return fail(-EPROTO);
+        }
+        xce->own[port] = fds[0];
+        if (n_fds > 1) {
+                hv_client_lock(&xce->client);
+                if (xce->peer[port] >= 0)
+                        close(xce->peer[port]);
+                xce->peer[port] = fds[1];
+                hv_client_unlock(&xce->client);
+        }
+        return (xenevtchn_port_or_error_t)port;
 }
 
 static xenevtchn_port_or_error_t evtchn_bind(xenevtchn_handle *xce, HvMsg *req)
 {
         HvMsg rep;
-        int r = hv_client_call(&xce->client, req, NULL, &rep, NULL, 0, NULL, 0, NULL);
+        int fds[2];
+        size_t n_fds = 0;
+        int r = hv_client_call(&xce->client, req, NULL, &rep, NULL, 0, fds, 2, &n_fds);
 
         if (r < 0)
                 return fail(r);
-        if (rep.arg[0] == 0 || rep.arg[0] >= HV_PORTS_PER_DOMAIN)
-                return fail(-EPROTO);
-        evtchn_set_bound(xce, rep.arg[0], true);
-        return (xenevtchn_port_or_error_t)rep.arg[0];
+        return evtchn_bound(xce, rep.arg[0], fds, n_fds);
 }
 
 XENEVTCHN_EXPORT xenevtchn_port_or_error_t xenevtchn_bind_unbound_port(xenevtchn_handle *xce,
@@ -168,49 +223,57 @@ XENEVTCHN_EXPORT int xenevtchn_unbind(xenevtchn_handle *xce, evtchn_port_t port)
         HvMsg req = {.op = HV_OP_EVT_UNBIND, .arg = {port}}, rep;
         int r;
 
-        if (port >= HV_PORTS_PER_DOMAIN)
+        if (!port_ok(port))
                 return fail(-EINVAL);
-        if (!evtchn_is_bound(xce, port))
+        if (xce->own[port] < 0)
                 return fail(-ENOTCONN);
         r = hv_client_call(&xce->client, &req, NULL, &rep, NULL, 0, NULL, 0, NULL);
         if (r < 0)
                 return fail(r);
-        evtchn_set_bound(xce, port, false);
+        epoll_ctl(xce->epfd, EPOLL_CTL_DEL, xce->own[port], NULL);
+        close(xce->own[port]);
+        xce->own[port] = -1;
+        hv_client_lock(&xce->client);
+        if (xce->peer[port] >= 0)
+                close(xce->peer[port]);
+        xce->peer[port] = -1;
+        hv_client_unlock(&xce->client);
         return 0;
 }
 
 XENEVTCHN_EXPORT xenevtchn_port_or_error_t xenevtchn_pending(xenevtchn_handle *xce)
 {
+        /* Like read() on /dev/xen/evtchn: blocks unless the fd was made non-blocking. */
+        int fl = fcntl(xce->epfd, F_GETFL);
+        struct epoll_event e;
+        uint64_t count;
         uint32_t port;
-        size_t got = 0;
+        int n;
 
-        while (got < sizeof(port)) {
-                ssize_t n = read(xce->evt_fd, (uint8_t *)&port + got, sizeof(port) - got);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN && got > 0)
-                                continue;
-                        return -1;
-                }
-                if (n == 0) {
-                        errno = EIO; /* the daemon went away */
-                        return -1;
-                }
-                got += (size_t)n;
-        }
+        do {
+                n = epoll_wait(xce->epfd, &e, 1, fl >= 0 && (fl & O_NONBLOCK) ? 0 : -1);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -1;
+        if (n == 0)
+                return fail(-EAGAIN);
+        port = e.data.u32;
+        /* Consume what has arrived so far: later notifies count from here. */
+        if (port_ok(port) && xce->own[port] >= 0)
+                (void)!read(xce->own[port], &count, sizeof(count));
         return (xenevtchn_port_or_error_t)port;
 }
 
 XENEVTCHN_EXPORT int xenevtchn_unmask(xenevtchn_handle *xce, evtchn_port_t port)
 {
-        HvMsg req = {.op = HV_OP_EVT_UNMASK, .arg = {port}};
+        struct epoll_event e = {.events = EPOLLIN | EPOLLONESHOT, .data.u32 = port};
 
         /* Like a write to /dev/xen/evtchn: ports not bound by this handle are ignored. */
-        if (!evtchn_is_bound(xce, port))
+        if (!port_ok(port) || xce->own[port] < 0)
                 return 0;
-        return hv_client_send(&xce->client, &req) < 0 ? -1 : 0;
+        if (epoll_ctl(xce->epfd, EPOLL_CTL_MOD, xce->own[port], &e) < 0)
+                return -1;
+        return 0;
 }
 
 XENEVTCHN_EXPORT int xenevtchn_restrict(xenevtchn_handle *xce, domid_t domid)
