@@ -126,16 +126,19 @@ int vbus__transport_process(VbusTransport *t)
 {
         int r;
 
+        /* A failure is reported by peek only once every byte received before it has been read,
+         * so the peer's last frames are never lost (for a vchan: the final re-check). */
         if (t->error)
-                return t->error;
+                return 0;
         if (t->kind == VBUS_TRANSPORT_VCHAN) {
                 r = vbus__vchan_process(t->vchan);
-                return r < 0 ? (t->error = r) : 0;
+                if (r < 0)
+                        t->error = r;
+                return 0;
         }
-        r = unix_recv(t);
-        if (r < 0)
-                return r;
-        return unix_send(t);
+        if (unix_recv(t) == 0)
+                (void)unix_send(t);
+        return 0;
 }
 
 ssize_t vbus__transport_peek(VbusTransport *t, struct iovec ret_iov[2])
@@ -145,6 +148,8 @@ ssize_t vbus__transport_peek(VbusTransport *t, struct iovec ret_iov[2])
 
                 if (n == 0)
                         return -EPIPE;
+                if (n == -EAGAIN && t->error)
+                        return t->error == -EPIPE ? -EPIPE : t->error;
                 return n;
         }
         if (t->in_end == t->in_start) {

@@ -65,7 +65,8 @@ uint32_t vbus__transport_get_events(const VbusTransport *t);
 /*
  * Moves bytes after the fd was readable or writable: a UNIX transport reads what fits into its
  * input buffer and sends what it can; a vchan transport takes its pending events.
- * Return: 0 or a negative errno (the transport is then failed).
+ * Return: 0. A failure (the peer gone, a socket error) is kept and returned by
+ * vbus__transport_peek() once the bytes received before it have been read.
  */
 int vbus__transport_process(VbusTransport *t);
 

@@ -239,7 +239,8 @@ static void broker_flush_dirty(Broker *b)
 
                 list_unlink(&p->dirty_link);
                 r = vbus__link_flush(&p->link_io);
-                if (r < 0 && r != -EAGAIN) {
+                /* -EPIPE: the peer closed; its last frames are still read before it goes. */
+                if (r < 0 && r != -EAGAIN && r != -EPIPE) {
                         broker_kill_peer(b, p, strerror(-r));
                         continue;
                 }

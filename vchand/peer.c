@@ -116,6 +116,8 @@ int peer_send_control(Peer *p, uint8_t type, uint8_t flags, uint32_t stream_id,
         r = vbus__link_write_control(&p->link_io, &h, msg);
         if (r == 0)
                 broker_mark_dirty(p->broker, p);
+        if (r == -EPIPE)
+                return r; /* the peer closed: keep reading what it sent before that */
         if (r == -ENOBUFS) {
                 broker_kill_peer(p->broker, p, "does not read its link (control backlog full)");
                 return r;
@@ -159,7 +161,7 @@ int peer_send_data(Peer *p, uint32_t stream_id, uint8_t flags, const struct iove
                 return -EAGAIN;
         h.length = (uint32_t)len;
         r = vbus__link_write(&p->link_io, &h, pieces, n_pieces);
-        if (r == -EAGAIN)
+        if (r == -EAGAIN || r == -EPIPE)
                 return r;
         if (r < 0) {
                 broker_kill_peer(p->broker, p, strerror(-r));
@@ -359,7 +361,7 @@ void peer_process(Peer *p)
         pubsub_pump(p);
         if (!p->dead) {
                 r = vbus__link_flush(&p->link_io);
-                if (r < 0 && r != -EAGAIN)
+                if (r < 0 && r != -EAGAIN && r != -EPIPE)
                         broker_kill_peer(b, p, strerror(-r));
         }
 }
