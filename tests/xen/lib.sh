@@ -15,59 +15,57 @@
 # "XENTEST NAME PASS|FAIL DETAIL" on the console (the serial port the host reads).
 # In the domU it stores the line in xenstore, and dom0 prints it when the check ends.
 # A check part that exits non-zero is reported as a FAIL by the runner.
+#
+# Starting a process costs a few hundred milliseconds of CPU in a PV guest under QEMU's
+# software emulation: these helpers use shell builtins where they can, batch xenstore
+# accesses (xenstore-write and xenstore-read take several keys), and wait on xenstore
+# watches (xt-wait) instead of polling.
 
 xt_log() {
     echo "xt[$XT_ROLE] $*"
 }
 
-# Seconds since boot, with two decimals.
+# Seconds since boot, with two decimals (no process started).
 xt_uptime() {
-    cut -d' ' -f1 /proc/uptime
+    local _up _idle
+    read -r _up _idle </proc/uptime
+    echo "$_up"
 }
 
 xt_result() {
-    _name=$1
-    _verdict=$2
+    local name=$1 verdict=$2 n=0
     shift 2
-    case $_verdict in
+    case $verdict in
     PASS | FAIL) ;;
     *)
-        _verdict=FAIL
+        verdict=FAIL
         set -- "bad verdict given by the check: $*"
         ;;
     esac
     if [ "$XT_ROLE" = dom0 ]; then
-        echo "XENTEST $_name $_verdict $*"
+        echo "XENTEST $name $verdict $*"
     else
-        _n=$(cat "$XT_TMP/.nres" 2>/dev/null || echo 0)
-        _n=$((_n + 1))
-        echo "$_n" >"$XT_TMP/.nres"
-        xenstore-write "$XT_BASE/results/$XT_CHECK/$_n" "$_name $_verdict $*"
-        xt_log "result $_name $_verdict $*"
+        [ -f "$XT_TMP/.nres" ] && read -r n <"$XT_TMP/.nres"
+        n=$((n + 1))
+        echo "$n" >"$XT_TMP/.nres"
+        xenstore-write "$XT_BASE/results/$XT_CHECK/$n" "$name $verdict $*"
+        xt_log "result $name $verdict $*"
     fi
 }
 
-# xt_wait KEY [SECONDS]: wait until a xenstore key exists, print its value.
-# Returns 1 on timeout (default 60 s).
+# xt_wait [-t SECONDS] KEY...: wait until every KEY exists in xenstore (watch, no polling),
+# print their values one per line. Returns 1 on timeout (default 60 s).
 xt_wait() {
-    _key=$1
-    _limit=$((${2:-60} * 5))
-    _i=0
-    while ! xenstore-read "$_key" 2>/dev/null; do
-        _i=$((_i + 1))
-        [ "$_i" -ge "$_limit" ] && return 1
-        sleep 0.2
-    done
-    return 0
+    xt-wait "$@"
 }
 
-# xt_barrier NAME [SECONDS]: rendezvous of the dom0 part and the domU part.
+# xt_barrier NAME [SECONDS]: rendezvous of the dom0 part and the domU part of a check.
 xt_barrier() {
-    _b=$XT_BASE/barrier/$XT_CHECK/$1
-    xenstore-write "$_b/$XT_ROLE" 1
-    if [ "$XT_ROLE" = dom0 ]; then _other=domU; else _other=dom0; fi
-    if ! xt_wait "$_b/$_other" "${2:-90}" >/dev/null; then
-        xt_log "barrier $1: $_other did not arrive"
+    local b=$XT_BASE/barrier/$XT_CHECK/$1 other=dom0
+    [ "$XT_ROLE" = dom0 ] && other=domU
+    xenstore-write "$b/$XT_ROLE" 1
+    if ! xt-wait -t "${2:-120}" "$b/$other" >/dev/null; then
+        xt_log "barrier $1: $other did not arrive"
         return 1
     fi
 }
@@ -77,32 +75,25 @@ xt_have() {
     command -v "$1" >/dev/null 2>&1
 }
 
-# True while PID runs (a zombie counts as gone).
-xt__alive() {
-    _st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    _st=${_st##*) }
-    [ "${_st%% *}" != Z ]
-}
-
-xt__size() {
-    stat -c %s "$1" 2>/dev/null || echo 0
-}
-
 # Program name and its leading words up to the first domain id: "vchan-cat server".
 xt__desc() {
-    _desc=${1##*/}
+    local desc=${1##*/} a
     shift
-    for _a in "$@"; do
-        case $_a in
-        *[!0-9]* | '') _desc="$_desc $_a" ;;
+    for a in "$@"; do
+        case $a in
+        *[!0-9]* | '') desc="$desc $a" ;;
         *) break ;;
         esac
     done
-    echo "$_desc"
+    echo "$desc"
 }
 
 xt__sha() {
-    sha256sum <"$1" | cut -d' ' -f1
+    local sha rest
+    read -r sha rest <<EOF
+$(sha256sum <"$1")
+EOF
+    echo "$sha"
 }
 
 # xt_xfer TAG CMD [ARGS...]
@@ -113,106 +104,146 @@ xt__sha() {
 # Each side sends XT_SIZE random bytes and keeps its stdin open until BOTH sides have
 # received everything, so no data is in flight when the first end closes (Xen's
 # vchan-socket-proxy discards what is left in the ring once its peer closed). Then both
-# ends must exit 0 by themselves. dom0 decides and prints one verdict per direction:
-# "TAG.dom0-to-domU" and "TAG.domU-to-dom0".
+# ends must exit 0 by themselves. dom0 decides and prints one verdict per direction,
+# "TAG.dom0-to-domU" and "TAG.domU-to-dom0", plus one FAIL per end that did not exit 0.
 xt_xfer() {
-    _tag=$1
+    local tag=$1
     shift
-    _d=$XT_TMP/xfer-$_tag
-    _k=$XT_BASE/xfer/$_tag
-    _me=$XT_ROLE
-    if [ "$_me" = dom0 ]; then _other=domU; else _other=dom0; fi
-    _limit=${XT_XFER_TIMEOUT:-90}
-    mkdir -p "$_d"
-    head -c "$XT_SIZE" /dev/urandom >"$_d/tx"
-    xenstore-write "$_k/$_me/tx-sha" "$(xt__sha "$_d/tx")"
-    xenstore-write "$_k/$_me/cmd" "$(xt__desc "$@")"
-    rm -f "$_d/in"
-    mkfifo "$_d/in"
-    if ! xt_barrier "xfer-$_tag"; then
-        xenstore-write "$_k/$_me/end" "barrier-timeout"
-        [ "$_me" = dom0 ] && xt_result "$_tag" FAIL "the domU part never reached the transfer"
+    local d=$XT_TMP/xfer-$tag k=$XT_BASE/xfer/$tag me=$XT_ROLE limit=${XT_XFER_TIMEOUT:-240}
+    local other=dom0
+    [ "$me" = dom0 ] && other=domU
+    local t0 t1 rxpid feeder cmd wd rc why size
+    mkdir -p "$d"
+    head -c "$XT_SIZE" /dev/urandom >"$d/tx"
+    xenstore-write "$k/$me/tx-sha" "$(xt__sha "$d/tx")" "$k/$me/cmd" "$(xt__desc "$@")"
+    mkfifo "$d/in" "$d/out"
+    if ! xt_barrier "xfer-$tag"; then
+        xenstore-write "$k/$me/rx-sha" none "$k/$me/rx-size" 0 "$k/$me/rx-time" 0 \
+            "$k/$me/rx-done" barrier-timeout "$k/$me/err" "" "$k/$me/end" barrier-timeout
+        [ "$me" = dom0 ] && xt_result "$tag" FAIL "the domU part never reached the transfer"
         return 1
     fi
-    _t0=$(xt_uptime)
-    # Feeder: the data, then hold stdin open until both sides got everything.
+    t0=$(xt_uptime)
+    # Receiver: exactly XT_SIZE bytes (or what comes before the end exits).
+    head -c "$XT_SIZE" <"$d/out" >"$d/rx" &
+    rxpid=$!
+    # Feeder: the data, then stdin stays open until both sides got everything.
     (
-        cat "$_d/tx"
-        xt_wait "$_k/dom0/rx-done" "$_limit" >/dev/null
-        xt_wait "$_k/domU/rx-done" "$_limit" >/dev/null
-    ) >"$_d/in" &
-    _feeder=$!
-    "$@" <"$_d/in" >"$_d/rx" 2>"$_d/err" &
-    _cmd=$!
-    _i=0
-    _why=complete
-    while [ "$(xt__size "$_d/rx")" -lt "$XT_SIZE" ]; do
-        if ! xt__alive "$_cmd"; then
-            _why=exited-early
-            break
-        fi
-        _i=$((_i + 1))
-        if [ "$_i" -ge $((_limit * 5)) ]; then
-            _why=timeout
-            break
-        fi
-        sleep 0.2
+        cat "$d/tx"
+        xt-wait -t "$limit" "$k/dom0/rx-done" "$k/domU/rx-done" >/dev/null
+        echo "feeder: xt-wait rc=$? t=$(xt_uptime)" >>"$d/log"
+    ) >"$d/in" &
+    feeder=$!
+    "$@" <"$d/in" >"$d/out" 2>"$d/err" &
+    cmd=$!
+    # Stop receiving after the time limit, or at once when the other side gave up.
+    (
+        xt-wait -t "$limit" "$k/$other/abort" >/dev/null &
+        echo $! >"$d/wd.pid"
+        wait $!
+        kill "$rxpid"
+    ) 2>/dev/null &
+    wait "$rxpid"
+    t1=$(xt_uptime)
+    wd=0
+    while [ ! -s "$d/wd.pid" ] && [ "$wd" -lt 100 ]; do
+        wd=$((wd + 1))
+        sleep 0.1
     done
-    _t1=$(xt_uptime)
-    xenstore-write "$_k/$_me/rx-sha" "$(xt__sha "$_d/rx")"
-    xenstore-write "$_k/$_me/rx-size" "$(xt__size "$_d/rx")"
-    xenstore-write "$_k/$_me/rx-time" "$(echo "$_t1 $_t0" | awk '{printf "%.1f", $1 - $2}')"
-    xenstore-write "$_k/$_me/rx-done" "$_why"
+    read -r wd <"$d/wd.pid" && kill "$wd" 2>/dev/null
+    size=$(stat -c %s "$d/rx")
+    echo "receiver: head done t=$t1 size=$size (start t=$t0)" >>"$d/log"
+    why=complete
+    if [ "$size" != "$XT_SIZE" ]; then
+        why="end exited first"
+        xt__alive "$cmd" && why="stopped after ${limit}s or when the other side gave up"
+        xenstore-write "$k/$me/abort" "$why"
+    fi
+    xenstore-write "$k/$me/rx-sha" "$(xt__sha "$d/rx")" "$k/$me/rx-size" "$size" \
+        "$k/$me/rx-time" "$(echo "$t1 $t0" | awk '{printf "%.1f", $1 - $2}')" \
+        "$k/$me/rx-done" "$why"
     # Both ends must now finish on their own: one sees stdin EOF and closes, the other
     # sees the close.
-    _i=0
-    while xt__alive "$_cmd"; do
-        _i=$((_i + 1))
-        if [ "$_i" -ge 150 ]; then
-            xt_log "$_tag: $1 did not exit 30 s after the transfer; killing it"
-            kill -9 "$_cmd" 2>/dev/null
-            echo "did not exit by itself (killed)" >>"$_d/err"
-            break
-        fi
-        sleep 0.2
-    done
-    wait "$_cmd"
-    _rc=$?
-    kill "$_feeder" 2>/dev/null
-    wait "$_feeder" 2>/dev/null
-    xenstore-write "$_k/$_me/err" "stderr: $(tail -n 3 "$_d/err" | tr '\n' ' ' | cut -c1-300)"
-    xenstore-write "$_k/$_me/end" "$_rc"
-    [ "$_me" = dom0 ] || return 0
+    (
+        sleep 60
+        kill -9 "$cmd"
+    ) 2>/dev/null &
+    wd=$!
+    wait "$cmd"
+    rc=$?
+    kill "$wd" 2>/dev/null
+    [ "$rc" = 137 ] && echo "did not exit within 60 s of the transfer (killed)" >>"$d/err"
+    kill "$feeder" 2>/dev/null
+    wait "$feeder" 2>/dev/null
+    xt_log "$tag: $(tr '\n' ';' <"$d/log")"
+    xenstore-write "$k/$me/err" "stderr: $(tail -n 3 "$d/err" | tr '\n' ' ' | cut -c1-300) log: $(tr '\n' ' ' <"$d/log")" \
+        "$k/$me/end" "$rc"
+    rm -f "$d/tx" "$d/rx"
+    [ "$me" = dom0 ] || return 0
+    xt__xfer_judge "$tag" "$k"
+}
 
-    # dom0 judges both directions.
-    if ! _orc=$(xt_wait "$_k/domU/end" 60); then
-        xt_result "$_tag" FAIL "the domU part did not finish"
+# True while PID runs (a zombie counts as gone).
+xt__alive() {
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    st=${st##*) }
+    [ "${st%% *}" != Z ]
+}
+
+# dom0 decides on a transfer from what both sides stored in xenstore.
+xt__xfer_judge() {
+    local tag=$1 k=$2 fails=0
+    local d0tx d0cmd d0rxsha d0rxn d0t d0why d0err d0end
+    local dUtx dUcmd dUrxsha dUrxn dUt dUwhy dUerr dUend how
+    if ! xt-wait -t $((${XT_XFER_TIMEOUT:-240} + 120)) "$k/domU/end" >/dev/null; then
+        xt_result "$tag" FAIL "the domU part did not finish"
         return 1
     fi
-    _fails=0
-    for _dir in dom0-to-domU domU-to-dom0; do
-        _from=${_dir%-to-*}
-        _to=${_dir#*-to-}
-        _tx=$(xenstore-read "$_k/$_from/tx-sha")
-        _rx=$(xenstore-read "$_k/$_to/rx-sha")
-        _rxn=$(xenstore-read "$_k/$_to/rx-size")
-        _how="$(xenstore-read "$_k/dom0/cmd") in dom0, $(xenstore-read "$_k/domU/cmd") in domU"
-        _sec=$(xenstore-read "$_k/$_to/rx-time")
-        if [ "$_tx" = "$_rx" ] && [ "$_rxn" = "$XT_SIZE" ]; then
-            xt_result "$_tag.$_dir" PASS "$_rxn bytes in ${_sec}s, sha256 match ($_how)"
-        else
-            _fails=$((_fails + 1))
-            xt_result "$_tag.$_dir" FAIL "received $_rxn of $XT_SIZE bytes" \
-                "($(xenstore-read "$_k/$_to/rx-done")), sha256 sent $_tx got $_rx ($_how)"
-        fi
-    done
-    for _side in dom0 domU; do
-        _rc=$(xenstore-read "$_k/$_side/end")
-        if [ "$_rc" != 0 ]; then
-            _fails=$((_fails + 1))
-            xt_result "$_tag.exit-$_side" FAIL "$(xenstore-read "$_k/$_side/cmd") in $_side" \
-                "exited $_rc: $(xenstore-read "$_k/$_side/err")"
-        fi
-    done
-    [ "$_fails" = 0 ]
+    {
+        read -r d0tx
+        read -r d0cmd
+        read -r d0rxsha
+        read -r d0rxn
+        read -r d0t
+        read -r d0why
+        read -r d0err
+        read -r d0end
+        read -r dUtx
+        read -r dUcmd
+        read -r dUrxsha
+        read -r dUrxn
+        read -r dUt
+        read -r dUwhy
+        read -r dUerr
+        read -r dUend
+    } <<EOF
+$(for s in dom0 domU; do for f in tx-sha cmd rx-sha rx-size rx-time rx-done err end; do
+        echo "$k/$s/$f"
+    done; done | xargs xenstore-read)
+EOF
+    how="$d0cmd in dom0, $dUcmd in domU"
+    if [ "$d0tx" = "$dUrxsha" ] && [ "$dUrxn" = "$XT_SIZE" ]; then
+        xt_result "$tag.dom0-to-domU" PASS "$dUrxn bytes in ${dUt}s, sha256 match ($how)"
+    else
+        fails=$((fails + 1))
+        xt_result "$tag.dom0-to-domU" FAIL "domU received $dUrxn of $XT_SIZE bytes ($dUwhy)," \
+            "sha256 sent $d0tx received $dUrxsha ($how)"
+    fi
+    if [ "$dUtx" = "$d0rxsha" ] && [ "$d0rxn" = "$XT_SIZE" ]; then
+        xt_result "$tag.domU-to-dom0" PASS "$d0rxn bytes in ${d0t}s, sha256 match ($how)"
+    else
+        fails=$((fails + 1))
+        xt_result "$tag.domU-to-dom0" FAIL "dom0 received $d0rxn of $XT_SIZE bytes ($d0why)," \
+            "sha256 sent $dUtx received $d0rxsha ($how)"
+    fi
+    if [ "$d0end" != 0 ]; then
+        fails=$((fails + 1))
+        xt_result "$tag.exit-dom0" FAIL "$d0cmd in dom0 exited $d0end; $d0err"
+    fi
+    if [ "$dUend" != 0 ]; then
+        fails=$((fails + 1))
+        xt_result "$tag.exit-domU" FAIL "$dUcmd in domU exited $dUend; $dUerr"
+    fi
+    [ "$fails" = 0 ]
 }

@@ -1,17 +1,18 @@
 # Xen's vchan-socket-proxy at both ends, domU server and dom0 server (proves the harness)
 # Xen's own libxenvchan at both ends proves the harness (grants, event channels, xenstore
-# permissions across domains) before our code is involved. Once with the domU as vchan server, once with dom0 as server; each
-# transfer moves XT_SIZE random bytes each way, checked by sha256.
+# permissions across domains) before our code is involved. Once with the domU as vchan
+# server, once with dom0 as server; each transfer moves XT_SIZE random bytes each way at
+# once, checked by sha256. vchan-socket-proxy's server always uses 1 KiB and 2 KiB rings.
 
 XT_PROXY=/usr/lib/xen-4.17/bin/vchan-socket-proxy
 
 check_dom0() {
-    _ok=0
+    ok=0
     xt_xfer proxy-server-in-domU \
-        "$XT_PROXY" -m client "$XT_DOMU" "/local/domain/$XT_DOMU/data/vchan/0/xt-proxy" - || _ok=1
+        "$XT_PROXY" -m client "$XT_DOMU" "/local/domain/$XT_DOMU/data/vchan/0/xt-proxy" - || ok=1
     xt_xfer proxy-server-in-dom0 \
-        "$XT_PROXY" -m server "$XT_DOMU" "/local/domain/0/data/vchan/$XT_DOMU/xt-proxy" - || _ok=1
-    return $_ok
+        "$XT_PROXY" -m server "$XT_DOMU" "/local/domain/0/data/vchan/$XT_DOMU/xt-proxy" - || ok=1
+    return $ok
 }
 
 check_domU() {
