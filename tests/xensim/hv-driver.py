@@ -13,6 +13,8 @@ import hashlib
 import os
 import select
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -146,6 +148,32 @@ def scenario_perms():
     d2.err(f"status 1 {p1}", "EPERM")
     p0 = int(d0.ok(f"bind 1 {p1}")[0])
     assert d0.ok(f"status 1 {p1}") == ["interdomain", "0", str(p0)]
+    # Malformed messages from a domain get that connection closed, and nothing else changes.
+    header = struct.Struct("<Ii6II")  # op, err, args, n_data (hv-proto.h)
+    bad = [
+        b"",                                           # empty datagram
+        b"\x01\x00",                                   # shorter than a header
+        header.pack(99, 0, 0, 0, 0, 0, 0, 0, 0),       # unknown op
+        header.pack(5, 0, 0, 0, 0, 0, 0, 0, 0),        # daemon-only op (EVT_PEER)
+        header.pack(1, 0, 0, 0, 0, 0, 0, 0, 5),        # n_data without the data
+        header.pack(9, 0, 2000, 0, 0, 0, 0, 0, 4000),   # map of too many pages
+        b"\xff" * 70000,                               # oversized
+    ]
+    for msg in bad:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect(os.path.join(DIR, "dom2.hv.sock"))
+        try:
+            s.send(msg)
+        except OSError:
+            pass  # refused by the kernel (oversized): as good as closed
+        s.settimeout(REPLY_TIMEOUT)
+        try:
+            assert s.recv(100) == b"", f"daemon answered malformed message {msg[:16]!r}"
+        except ConnectionResetError:
+            pass
+        s.close()
+    assert d0.ok(f"status 1 {p1}") == ["interdomain", "0", str(p0)]
+    d2.err(f"bind 1 {p1}", "EINVAL")
     # Unbinding one end returns the other to unbound for the same peer, which may bind again.
     d0.ok(f"unbind {p0}")
     assert d1.ok(f"status 1 {p1}") == ["unbound", "0"]

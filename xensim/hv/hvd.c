@@ -35,6 +35,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -924,9 +925,18 @@ static int hvd_write_ready(Hvd *hvd)
 static int hvd_init(Hvd *hvd, const char *dir)
 {
         char xs_path[PATH_MAX];
+        struct rlimit nofile;
         sigset_t mask;
         int r;
 
+        /*
+         * Every share, notify mapping and bound port holds a descriptor here: use all the
+         * descriptors we may (the per-domain limits in hv-limits.h bound each domain's share).
+         */
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+                nofile.rlim_cur = nofile.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &nofile);
+        }
         hvd->dir = dir;
         hvd->sig_kind = SOURCE_SIGNAL;
         hvd->xs_kind = SOURCE_XS;
