@@ -134,16 +134,16 @@ static void test_proto_validate_map_count(void **state)
 
 static void test_proto_async_ops(void **state)
 {
-        HvMsg m = {.op = HV_OP_EVT_PEER};
+        HvMsg m = {.op = HV_OP_EVT_PEER_CHANGED};
 
-        assert_true(hv_proto_op_is_async(HV_OP_EVT_PEER));
-        assert_true(hv_proto_op_is_async(HV_OP_EVT_UNPEER));
+        assert_true(hv_proto_op_is_async(HV_OP_EVT_PEER_CHANGED));
+        assert_false(hv_proto_op_is_async(HV_OP_EVT_GET_PEER));
         assert_false(hv_proto_op_is_async(HV_OP_EVT_BIND_UNBOUND));
         assert_false(hv_proto_op_is_async(HV_OP_GNT_MAP));
-        /* Only the daemon sends them: as requests they are refused. */
+        /* Only the daemon sends it: as a request it is refused. */
         assert_int_equal(hv_proto_validate_request(&m), -EOPNOTSUPP);
-        m.op = HV_OP_EVT_UNPEER;
-        assert_int_equal(hv_proto_validate_request(&m), -EOPNOTSUPP);
+        m.op = HV_OP_EVT_GET_PEER;
+        assert_int_equal(hv_proto_validate_request(&m), 0);
 }
 
 int main(void)

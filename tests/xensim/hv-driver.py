@@ -154,7 +154,7 @@ def scenario_perms():
         b"",                                           # empty datagram
         b"\x01\x00",                                   # shorter than a header
         header.pack(99, 0, 0, 0, 0, 0, 0, 0, 0),       # unknown op
-        header.pack(5, 0, 0, 0, 0, 0, 0, 0, 0),        # daemon-only op (EVT_PEER)
+        header.pack(6, 0, 0, 0, 0, 0, 0, 0, 0),        # daemon-only op (EVT_PEER_CHANGED)
         header.pack(1, 0, 0, 0, 0, 0, 0, 0, 5),        # n_data without the data
         header.pack(9, 0, 2000, 0, 0, 0, 0, 0, 4000),   # map of too many pages
         b"\xff" * 70000,                               # oversized

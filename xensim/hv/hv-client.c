@@ -215,6 +215,18 @@ static int client_recv_locked(HvClient *c, uint32_t op, HvMsg *ret_reply, uint32
         return 0;
 }
 
+int hv_client_call_locked(HvClient *c, const HvMsg *req, const uint32_t *data, HvMsg *ret_reply,
+                          uint32_t *ret_data, size_t max_data, int *ret_fds, size_t max_fds,
+                          size_t *ret_n_fds)
+{
+        int r = client_send_locked(c, req, data);
+
+        if (r == 0)
+                r = client_recv_locked(c, req->op, ret_reply, ret_data, max_data, ret_fds, max_fds,
+                                       ret_n_fds);
+        return r;
+}
+
 int hv_client_call(HvClient *c, const HvMsg *req, const uint32_t *data, HvMsg *ret_reply,
                    uint32_t *ret_data, size_t max_data, int *ret_fds, size_t max_fds,
                    size_t *ret_n_fds)
@@ -222,10 +234,8 @@ int hv_client_call(HvClient *c, const HvMsg *req, const uint32_t *data, HvMsg *r
         int r;
 
         pthread_mutex_lock(&c->lock);
-        r = client_send_locked(c, req, data);
-        if (r == 0)
-                r = client_recv_locked(c, req->op, ret_reply, ret_data, max_data, ret_fds, max_fds,
-                                       ret_n_fds);
+        r = hv_client_call_locked(c, req, data, ret_reply, ret_data, max_data, ret_fds, max_fds,
+                                  ret_n_fds);
         pthread_mutex_unlock(&c->lock);
         return r;
 }

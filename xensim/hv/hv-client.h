@@ -13,7 +13,8 @@
 
 #include "hv-proto.h"
 
-/* Handles one asynchronous message; fd (or -1) is transferred to the handler. */
+/* Handles one asynchronous message; fd (or -1) is transferred to the handler. It must not
+ * make requests (the connection is being read). */
 typedef void (*HvAsyncFn)(void *ctx, const HvMsg *msg, int fd);
 
 typedef struct HvClient {
@@ -40,6 +41,11 @@ void hv_client_close(HvClient *c);
 int hv_client_call(HvClient *c, const HvMsg *req, const uint32_t *data, HvMsg *ret_reply,
                    uint32_t *ret_data, size_t max_data, int *ret_fds, size_t max_fds,
                    size_t *ret_n_fds);
+
+/* hv_client_call with the lock already held (from the thread that holds it). */
+int hv_client_call_locked(HvClient *c, const HvMsg *req, const uint32_t *data, HvMsg *ret_reply,
+                          uint32_t *ret_data, size_t max_data, int *ret_fds, size_t max_fds,
+                          size_t *ret_n_fds);
 
 void hv_client_lock(HvClient *c);
 void hv_client_unlock(HvClient *c);

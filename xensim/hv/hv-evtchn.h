@@ -24,7 +24,8 @@ typedef struct HvPort {
         uint32_t remote_port; /* interdomain only */
         void *owner;          /* borrowed; NULL when free or orphaned */
         uint32_t n_holds;
-        int doorbell; /* the I/O layer's object for this port, -1 when none; opaque here */
+        int doorbell;     /* the I/O layer's object for this port, -1 when none; opaque here */
+        uint8_t io_flags; /* the I/O layer's flags; opaque here, cleared when freed */
 } HvPort;
 
 /* Callbacks into the I/O layer; each gets the domain, port number and port concerned. */

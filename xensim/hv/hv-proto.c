@@ -25,7 +25,7 @@ int hv_proto_decode(const uint8_t *buf, size_t len, HvMsg *ret_msg, const uint8_
 
 int hv_proto_op_is_async(uint32_t op)
 {
-        return op == HV_OP_EVT_PEER || op == HV_OP_EVT_UNPEER;
+        return op == HV_OP_EVT_PEER_CHANGED;
 }
 
 int hv_proto_validate_request(const HvMsg *msg)

@@ -12,11 +12,12 @@
  * owner of the port waits on it (armed one-shot in an epoll set, which is the fd
  * xenevtchn_fd returns; re-arming it is the unmask), and the interdomain peer holds a copy
  * and writes to it to notify, so a notify costs one write and no round trip. The daemon
- * hands out doorbells when ports are bound, and tells a port's owner with the asynchronous
- * messages HV_OP_EVT_PEER / HV_OP_EVT_UNPEER when its peer's doorbell appears or goes away;
- * the client reads them before each notify and while waiting for a reply. A process holds
- * only the doorbells of its own ports and of the ports they are bound to, so it can signal
- * nothing else, as in Xen.
+ * hands out doorbells when ports are bound. When a port's peer changes later (bound, closed),
+ * the daemon tells the port's owner with the asynchronous HV_OP_EVT_PEER_CHANGED, at most
+ * once until the owner asks for the new doorbell with HV_OP_EVT_GET_PEER (so a peer that
+ * rebinds in a loop cannot fill the owner's connection); the client reads these messages
+ * before each notify and while waiting for a reply. A process holds only the doorbells of
+ * its own ports and of the ports they are bound to, so it can signal nothing else, as in Xen.
  */
 #pragma once
 
@@ -31,8 +32,8 @@ enum {
                                      * fds: its doorbell, the peer's doorbell */
         HV_OP_EVT_UNBIND,           /* arg0 port */
         HV_OP_EVT_STATUS,           /* arg0 domid, arg1 port -> arg0 state, arg1 rdom, arg2 rport */
-        HV_OP_EVT_PEER,             /* async, daemon to client: arg0 port, fd: peer's doorbell */
-        HV_OP_EVT_UNPEER,           /* async, daemon to client: arg0 port lost its peer */
+        HV_OP_EVT_GET_PEER,         /* arg0 port -> arg0 1 and fd: the peer's doorbell, or 0 */
+        HV_OP_EVT_PEER_CHANGED,     /* async, daemon to client: arg0 port's peer changed */
         HV_OP_GNT_SHARE,            /* arg0 domid, arg1 count, arg2 writable, arg3 notify offset,
                                      * arg4 notify port -> arg0 share id, data refs[count], fd */
         HV_OP_GNT_UNSHARE,          /* arg0 share id */

@@ -213,22 +213,28 @@ static void hvd_raise(void *userdata, uint32_t domid, uint32_t port, HvPort *p)
                 (void)!write(p->doorbell, &one, sizeof(one));
 }
 
-/* Tell a port's owner about its peer's doorbell (fd >= 0) or that the peer went (fd < 0). */
-static void hvd_tell_peer(Hvd *hvd, HvPort *p, uint32_t port, int fd)
+/* HvPort.io_flags: the owner was told its peer changed and has not asked since. */
+#define PORT_PEER_CHANGED 0x1u
+
+/*
+ * Tell a port's owner that its peer changed, once until it asks (HV_OP_EVT_GET_PEER): the
+ * messages in flight are bounded by the owner's ports, whatever its peers do.
+ */
+static void hvd_tell_peer_changed(Hvd *hvd, HvPort *p, uint32_t port)
 {
         Conn *c = p->owner;
-        HvMsg m = {.op = fd >= 0 ? HV_OP_EVT_PEER : HV_OP_EVT_UNPEER, .arg = {port}};
+        HvMsg m = {.op = HV_OP_EVT_PEER_CHANGED, .arg = {port}};
 
-        if (!c || c->dead)
+        if (!c || c->dead || (p->io_flags & PORT_PEER_CHANGED))
                 return;
-        /* A client that lets its connection fill up is disconnected. */
-        if (send_msg(c->fd, &m, NULL, &fd, fd >= 0 ? 1 : 0, hvd->buf) < 0)
+        p->io_flags |= PORT_PEER_CHANGED;
+        if (send_msg(c->fd, &m, NULL, NULL, 0, hvd->buf) < 0)
                 conn_kill(hvd, c);
 }
 
 static void hvd_unpeer(void *userdata, uint32_t domid, uint32_t port, HvPort *p)
 {
-        hvd_tell_peer(userdata, p, port, -1);
+        hvd_tell_peer_changed(userdata, p, port);
 }
 
 static void hvd_freed(void *userdata, uint32_t domid, uint32_t port, HvPort *p)
@@ -422,7 +428,29 @@ static void op_evt_bind_interdomain(Hvd *hvd, Conn *c, const HvMsg *req)
         /* As Xen does: raise the new port once, in case a notify was lost before the bind. */
         hvd_raise(hvd, domid, m.arg[0], l);
         reply(hvd, c, &m, NULL, fds, fds[1] >= 0 ? 2 : 1);
-        hvd_tell_peer(hvd, rp, l->remote_port, l->doorbell);
+        hvd_tell_peer_changed(hvd, rp, l->remote_port);
+}
+
+static void op_evt_get_peer(Hvd *hvd, Conn *c, const HvMsg *req)
+{
+        HvPort *p = hv_evtchn_port(&hvd->ev, c->dom->domid, req->arg[0]);
+        HvMsg m = {.op = req->op};
+        HvPort *rp;
+
+        if (!p || p->owner != c) {
+                reply_err(hvd, c, req->op, p ? ENOTCONN : EINVAL);
+                return;
+        }
+        p->io_flags &= (uint8_t)~PORT_PEER_CHANGED;
+        rp = p->state == HV_EVTCHN_INTERDOMAIN
+                     ? hv_evtchn_port(&hvd->ev, p->remote_domid, p->remote_port)
+                     : NULL;
+        if (!rp || rp->doorbell < 0) {
+                reply(hvd, c, &m, NULL, NULL, 0);
+                return;
+        }
+        m.arg[0] = 1;
+        reply(hvd, c, &m, NULL, &rp->doorbell, 1);
 }
 
 static void op_evt(Hvd *hvd, Conn *c, const HvMsg *req)
@@ -437,6 +465,9 @@ static void op_evt(Hvd *hvd, Conn *c, const HvMsg *req)
                 return;
         case HV_OP_EVT_BIND_INTERDOMAIN:
                 op_evt_bind_interdomain(hvd, c, req);
+                return;
+        case HV_OP_EVT_GET_PEER:
+                op_evt_get_peer(hvd, c, req);
                 return;
         case HV_OP_EVT_UNBIND:
                 r = hv_evtchn_close(&hvd->ev, domid, req->arg[0], c);

@@ -10,9 +10,9 @@
  * Linux's /dev/xen/evtchn (deliver, mask, coalesce until unmask).
  *
  * To notify, the handle writes to the doorbell of the port its port is bound to, which the
- * daemon gave it at bind time or later (HV_OP_EVT_PEER). Asynchronous messages from the daemon
- * are read before each notify, so a notify never uses a stale peer; a notify on a port with
- * no peer is dropped, as Xen drops a notify on an unbound port.
+ * daemon gave it at bind time, or on request after saying the peer changed
+ * (HV_OP_EVT_PEER_CHANGED, read before each notify), so a notify never uses a stale peer; a
+ * notify on a port with no peer is dropped, as Xen drops a notify on an unbound port.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,11 +34,13 @@ struct xenevtchn_handle {
         int epfd;
         uint32_t restrict_domid;
         /*
-         * Per port bound through this handle: its doorbell and the peer's (-1 when none).
-         * own[] changes only in bind/unbind; peer[] under the client lock.
+         * Per port bound through this handle: its doorbell and the peer's (-1 when none), and
+         * whether the daemon said the peer changed since. own[] changes only in bind/unbind;
+         * peer[] and stale[] under the client lock.
          */
         int own[HV_PORTS_PER_DOMAIN];
         int peer[HV_PORTS_PER_DOMAIN];
+        bool stale[HV_PORTS_PER_DOMAIN];
 };
 
 #define XENEVTCHN_EXPORT __attribute__((visibility("default")))
@@ -54,23 +56,34 @@ static bool port_ok(uint32_t port)
         return port > 0 && port < HV_PORTS_PER_DOMAIN;
 }
 
-/* HV_OP_EVT_PEER / HV_OP_EVT_UNPEER, with the client lock held. */
+/* HV_OP_EVT_PEER_CHANGED, with the client lock held: fetch the new peer before notifying. */
 static void evtchn_async(void *ctx, const HvMsg *m, int fd)
 {
         xenevtchn_handle *h = ctx;
         uint32_t port = m->arg[0];
 
-        if (!port_ok(port) || h->own[port] < 0) {
-                /* Raced with our own unbind: nothing to update. */
-                if (fd >= 0)
-                        close(fd);
-                return;
-        }
+        if (fd >= 0)
+                close(fd);
+        /* Not ours (any more): raced with our own unbind, nothing to update. */
+        if (port_ok(port) && h->own[port] >= 0)
+                h->stale[port] = true;
+}
+
+/* With the client lock held: replace a stale peer doorbell by the current one (or none). */
+static int evtchn_refresh_peer(xenevtchn_handle *h, uint32_t port)
+{
+        HvMsg req = {.op = HV_OP_EVT_GET_PEER, .arg = {port}}, rep;
+        size_t n_fds = 0;
+        int fd = -1;
+        int r = hv_client_call_locked(&h->client, &req, NULL, &rep, NULL, 0, &fd, 1, &n_fds);
+
+        if (r < 0)
+                return r;
         if (h->peer[port] >= 0)
                 close(h->peer[port]);
-        h->peer[port] = m->op == HV_OP_EVT_PEER ? fd : -1;
-        if (m->op != HV_OP_EVT_PEER && fd >= 0)
-                close(fd);
+        h->peer[port] = n_fds == 1 ? fd : -1;
+        h->stale[port] = false;
+        return 0;
 }
 
 static void handle_free(xenevtchn_handle *h)
@@ -148,6 +161,8 @@ XENEVTCHN_EXPORT int xenevtchn_notify(xenevtchn_handle *xce, evtchn_port_t port)
                 return fail(-ENOTCONN);
         hv_client_lock(&xce->client);
         r = hv_client_drain_async_locked(&xce->client);
+        if (r == 0 && xce->stale[port])
+                r = evtchn_refresh_peer(xce, port);
         /* A full counter already means "pending"; a peer-less port drops the event (Xen). */
         if (r == 0 && xce->peer[port] >= 0)
                 (void)!write(xce->peer[port], &one, sizeof(one));
@@ -237,6 +252,7 @@ XENEVTCHN_EXPORT int xenevtchn_unbind(xenevtchn_handle *xce, evtchn_port_t port)
         if (xce->peer[port] >= 0)
                 close(xce->peer[port]);
         xce->peer[port] = -1;
+        xce->stale[port] = false;
         hv_client_unlock(&xce->client);
         return 0;
 }
