@@ -38,6 +38,7 @@ struct VbusVchan {
         void *page;
         void *ext[2]; /* external rings, NULL when in-page */
         VbusVchanRing ring;
+        bool ring_ready; /* ring attached: close must clear our live byte */
         VbusVchanStats stats;
 };
 
@@ -264,6 +265,7 @@ int vbus__vchan_server_new(VbusVchan **ret_vchan, uint32_t peer_domid, const cha
         }
         vbus__vchan_page_init_server(v->page, &v->layout, grants);
         vbus__vchan_ring_init(&v->ring, v->page, true, &v->layout, v->ext[0], v->ext[1]);
+        v->ring_ready = true;
 
         r = server_publish(v, self, ring_ref);
         if (r < 0)
@@ -362,6 +364,7 @@ int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const c
                 g += (int)v->layout.n_pages[i];
         }
         vbus__vchan_ring_init(&v->ring, v->page, false, &v->layout, v->ext[0], v->ext[1]);
+        v->ring_ready = true;
         vbus__vchan_ring_set_live(&v->ring, VBUS_VCHAN_LIVE_ON);
         vbus__vchan_ring_request(&v->ring, VBUS_VCHAN_NOTIFY_WRITE);
         /* Wake the server: it learns of the connection without waiting for data. */
@@ -398,7 +401,7 @@ void vbus__vchan_close(VbusVchan *v)
         if (!v || v->closed)
                 return;
         v->closed = true;
-        if (v->page) {
+        if (v->ring_ready) {
                 if (vbus__vchan_ring_flush(&v->ring))
                         vchan_notify(v);
                 vbus__vchan_ring_set_live(&v->ring, VBUS_VCHAN_LIVE_EXITED);

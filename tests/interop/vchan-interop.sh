@@ -13,6 +13,11 @@
 #       the named side commits 256 KiB into a 1 MiB ring, which the other side cannot drain
 #       (its stdout is held); then it is killed with SIGKILL. Once stdout is released the
 #       survivor must deliver all 256 KiB and report the end (exit 0).
+#   vchan-interop.sh BUILD_DIR hostile MODE
+#       hostile-server (a server that breaks the protocol, see hostile-server.c) against our
+#       client, the broker's role: setup modes must be refused as a protocol violation,
+#       bad-prod/bad-cons reported as one, and scribble must end (exit 0 or 1) with no
+#       sanitizer report and no hang.
 #
 # Fails (never skips) when xensim or a binary is missing. Every run has its own xensim
 # directory, removed on exit, so runs can go in parallel.
@@ -24,7 +29,8 @@ shift 2
 X=$build/xensim/xensim
 CAT=$build/clients/vchan-cat/vchan-cat
 PEER=$build/tests/interop/xenvchan-peer
-for f in "$X" "$CAT" "$PEER" "$build/xensim/lib/libxengnttab.so.1"; do
+HOSTILE=$build/tests/interop/hostile-server
+for f in "$X" "$CAT" "$PEER" "$HOSTILE" "$build/xensim/lib/libxengnttab.so.1"; do
         if [ ! -x "$f" ] && [ ! -f "$f" ]; then
                 echo "FAIL: $f is missing (xensim or the vchan tools were not built)" >&2
                 exit 1
@@ -165,8 +171,44 @@ kill)
         fi
         check_same "$D/data" "$D/out" "$who killed with SIGKILL, the survivor delivered everything"
         ;;
+hostile)
+        hmode=$1
+        in=/dev/null
+        case $hmode in bad-cons | scribble) in=/dev/zero ;; esac
+        run_guest "$HOSTILE" "$hmode" 0 "$path" >/dev/null 2>"$D/srv.err" &
+        pids=($!)
+        rc=0
+        # a sanitizer report must not pass for "exit 1, protocol violation"
+        ASAN_OPTIONS=exitcode=86 UBSAN_OPTIONS=exitcode=87 timeout 60 \
+                "$X" run --dir "$D/xs" --domid 0 -- "$CAT" client "$guest" "$path" \
+                <$in >"$D/out" 2>"$D/cli.err" || rc=$?
+        if grep -q Sanitizer "$D/cli.err"; then
+                echo "FAIL: $hmode: sanitizer report"
+                exit 1
+        fi
+        case $hmode in
+        scribble)
+                if [ $rc -ne 0 ] && [ $rc -ne 1 ]; then
+                        echo "FAIL: $hmode: vchan-cat exited $rc (124 = hung)"
+                        exit 1
+                fi
+                echo "ok: $hmode: vchan-cat ended with $rc: $(head -c 200 "$D/cli.err")"
+                ;;
+        *)
+                if [ $rc -ne 1 ] || ! grep -q 'protocol violation' "$D/cli.err"; then
+                        echo "FAIL: $hmode: vchan-cat exited $rc, stderr: $(cat "$D/cli.err")"
+                        exit 1
+                fi
+                if [ "$hmode" = bad-prod ] && [ "$(cat "$D/out")" != hello ]; then
+                        echo "FAIL: bad-prod: the honest bytes before the violation were not delivered"
+                        exit 1
+                fi
+                echo "ok: $hmode: $(cat "$D/cli.err")"
+                ;;
+        esac
+        ;;
 *)
-        echo "usage: $0 BUILD_DIR transfer|close-first|kill ..." >&2
+        echo "usage: $0 BUILD_DIR transfer|close-first|kill|hostile ..." >&2
         exit 2
         ;;
 esac
