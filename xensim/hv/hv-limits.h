@@ -25,8 +25,15 @@
 /* Open connections per domain: bounds what one domain can make the daemon hold. */
 #define HV_CONNS_PER_DOMAIN 1024u
 
-/* Live shares and maps per connection (each holds file descriptors in the daemon). */
+/* Live shares and maps per connection. */
 #define HV_OBJECTS_PER_CONN 4096u
+
+/*
+ * Descriptors the daemon may hold for one domain (a connection 1, a share 2, a notify mapping
+ * 1, a bound port 1): one domain cannot use up the daemon's descriptors and starve the
+ * others. A vchan costs its server domain about 9 and its client about 4.
+ */
+#define HV_FDS_PER_DOMAIN 4096u
 
 /* Largest protocol message: a map request of HV_PAGES_PER_REQ (domid, ref) pairs. */
 #define HV_MSG_MAX (64u + 8u * HV_PAGES_PER_REQ)

@@ -35,7 +35,7 @@
 #include <xenevtchn.h>
 #include <xengnttab.h>
 
-#define TOOL_MAX_MAPS 256
+#define TOOL_MAX_MAPS 4096
 #define TOOL_MAX_ARGS 1100
 
 typedef struct Mapping {

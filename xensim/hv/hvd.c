@@ -103,7 +103,9 @@ struct Domain {
         char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
         Conn *conns;
         uint32_t n_conns;
-        bool seen; /* marker for the scan of /local/domain */
+        uint32_t n_fds; /* descriptors held for this domain, at most HV_FDS_PER_DOMAIN */
+        bool seen;      /* marker for the scan of /local/domain */
+        bool paused;    /* listener disabled after EMFILE until a descriptor is freed */
 };
 
 struct Hvd {
@@ -115,6 +117,7 @@ struct Hvd {
         struct xs_handle *xs;
         Domain *domains;
         Conn *dead; /* killed connections, freed at the end of the iteration */
+        uint32_t n_paused;
         HvEvtchn ev;
         HvGrants gt;
         bool quit;
@@ -136,6 +139,20 @@ static void hvd_log(const char *fmt, ...)
         vfprintf(stderr, fmt, ap);
         fputc('\n', stderr);
         va_end(ap);
+}
+
+/* Account n descriptors to a domain; false when that would exceed its budget. */
+static bool domain_charge(Domain *d, uint32_t n)
+{
+        if (d->n_fds + n > HV_FDS_PER_DOMAIN)
+                return false;
+        d->n_fds += n;
+        return true;
+}
+
+static void domain_refund(Domain *d, uint32_t n)
+{
+        d->n_fds = d->n_fds >= n ? d->n_fds - n : 0;
 }
 
 static Domain *hvd_domain(Hvd *hvd, uint32_t domid)
@@ -239,8 +256,13 @@ static void hvd_unpeer(void *userdata, uint32_t domid, uint32_t port, HvPort *p)
 
 static void hvd_freed(void *userdata, uint32_t domid, uint32_t port, HvPort *p)
 {
-        if (p->doorbell >= 0)
+        Domain *d = hvd_domain(userdata, domid);
+
+        if (p->doorbell >= 0) {
                 close(p->doorbell);
+                if (d)
+                        domain_refund(d, 1);
+        }
         p->doorbell = -1;
 }
 
@@ -279,14 +301,17 @@ static void share_free(Hvd *hvd, Conn *c, Share *s)
                 close(s->fd_ro);
         free(s);
         c->n_objects--;
+        domain_refund(c->dom, 2);
 }
 
 static void map_free(Hvd *hvd, Conn *c, Map *m)
 {
         unmap_notify(hvd, c->dom->domid, m->notify_fd, m->notify_pos, m->notify_off,
                      m->notify_port);
-        if (m->notify_fd >= 0)
+        if (m->notify_fd >= 0) {
                 close(m->notify_fd);
+                domain_refund(c->dom, 1);
+        }
         free(m);
         c->n_objects--;
 }
@@ -322,6 +347,7 @@ static void conn_free(Hvd *hvd, Conn *c)
         hv_evtchn_close_owner(&hvd->ev, d->domid, c);
         epoll_ctl(hvd->epfd, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
+        domain_refund(d, 1);
         if (c->prev)
                 c->prev->next = c->next;
         else
@@ -330,6 +356,18 @@ static void conn_free(Hvd *hvd, Conn *c)
                 c->next->prev = c->prev;
         d->n_conns--;
         free(c);
+        /* Descriptors were freed: listeners paused by EMFILE may accept again. */
+        if (hvd->n_paused > 0) {
+                for (Domain *x = hvd->domains; x; x = x->next) {
+                        struct epoll_event e = {.events = EPOLLIN, .data.ptr = x};
+
+                        if (x->paused &&
+                            epoll_ctl(hvd->epfd, EPOLL_CTL_MOD, x->listen_fd, &e) == 0) {
+                                x->paused = false;
+                                hvd->n_paused--;
+                        }
+                }
+        }
 }
 
 static void hvd_reap(Hvd *hvd)
@@ -350,11 +388,28 @@ static void domain_accept(Hvd *hvd, Domain *d)
                 Conn *c;
 
                 if (fd < 0) {
-                        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                        if (errno == EMFILE || errno == ENFILE) {
+                                /* Level-triggered: stop listening until something closes. */
+                                struct epoll_event e = {.events = 0, .data.ptr = d};
+
+                                hvd_log("dom%u: out of descriptors, not accepting for now",
+                                        d->domid);
+                                if (!d->paused &&
+                                    epoll_ctl(hvd->epfd, EPOLL_CTL_MOD, d->listen_fd, &e) == 0) {
+                                        d->paused = true;
+                                        hvd->n_paused++;
+                                }
+                        } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
                                 hvd_log("dom%u: accept: %m", d->domid);
+                        }
                         return;
                 }
-                if (d->n_conns >= HV_CONNS_PER_DOMAIN || !(c = calloc(1, sizeof(*c)))) {
+                if (d->n_conns >= HV_CONNS_PER_DOMAIN || !domain_charge(d, 1)) {
+                        close(fd);
+                        continue;
+                }
+                if (!(c = calloc(1, sizeof(*c)))) {
+                        domain_refund(d, 1);
                         close(fd);
                         continue;
                 }
@@ -363,6 +418,7 @@ static void domain_accept(Hvd *hvd, Domain *d)
                 c->fd = fd;
                 c->next_id = 1;
                 if (epoll_add(hvd, fd, c) < 0) {
+                        domain_refund(d, 1);
                         close(fd);
                         free(c);
                         continue;
@@ -381,11 +437,15 @@ static void domain_accept(Hvd *hvd, Domain *d)
 static int evt_new_doorbell(Hvd *hvd, Conn *c, uint32_t port)
 {
         HvPort *p = hv_evtchn_port(&hvd->ev, c->dom->domid, port);
-        int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        int fd = -1, r = -ENOSPC;
 
+        if (domain_charge(c->dom, 1)) {
+                fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+                r = -errno;
+                if (fd < 0)
+                        domain_refund(c->dom, 1);
+        }
         if (fd < 0) {
-                int r = -errno;
-
                 (void)hv_evtchn_close(&hvd->ev, c->dom->domid, port, c);
                 return r;
         }
@@ -520,12 +580,13 @@ static void op_gnt_share(Hvd *hvd, Conn *c, const HvMsg *req)
         Share *s;
         int r;
 
-        if (c->n_objects >= HV_OBJECTS_PER_CONN) {
+        if (c->n_objects >= HV_OBJECTS_PER_CONN || !domain_charge(c->dom, 2)) {
                 reply_err(hvd, c, req->op, ENOSPC);
                 return;
         }
         r = notify_setup(hvd, domid, n, true, off, port);
         if (r < 0) {
+                domain_refund(c->dom, 2);
                 reply_err(hvd, c, req->op, r);
                 return;
         }
@@ -577,6 +638,7 @@ fail_alloc:
         free(s);
         if (port != HV_NOTIFY_NONE)
                 hv_evtchn_release(&hvd->ev, domid, port);
+        domain_refund(c->dom, 2);
         reply_err(hvd, c, req->op, r);
 }
 
@@ -638,25 +700,33 @@ static void op_gnt_map(Hvd *hvd, Conn *c, const HvMsg *req, const uint8_t *data)
                 }
                 hvd->words[i] = (k << 16) | page;
         }
+        if (off != HV_NOTIFY_NONE && !domain_charge(c->dom, 1)) {
+                reply_err(hvd, c, req->op, ENOSPC);
+                return;
+        }
         r = notify_setup(hvd, domid, n, writable, off, port);
-        if (r < 0) {
-                reply_err(hvd, c, req->op, r);
-                return;
+        map = r < 0 ? NULL : calloc(1, sizeof(*map));
+        if (map && off != HV_NOTIFY_NONE) {
+                map->notify_fd = fcntl(backs[0]->fd, F_DUPFD_CLOEXEC, 0);
+                if (map->notify_fd < 0) {
+                        free(map);
+                        map = NULL;
+                }
         }
-        map = calloc(1, sizeof(*map));
         if (!map) {
-                if (port != HV_NOTIFY_NONE)
+                if (r >= 0 && port != HV_NOTIFY_NONE)
                         hv_evtchn_release(&hvd->ev, domid, port);
-                reply_err(hvd, c, req->op, ENOMEM);
+                if (off != HV_NOTIFY_NONE)
+                        domain_refund(c->dom, 1);
+                reply_err(hvd, c, req->op, r < 0 ? r : -ENOMEM);
                 return;
         }
-        map->notify_fd = -1;
+        if (off == HV_NOTIFY_NONE)
+                map->notify_fd = -1;
+        else
+                map->notify_pos = (uint64_t)(hvd->words[0] & 0xffffu) * HV_PAGE_SIZE + off;
         map->notify_off = off;
         map->notify_port = port;
-        if (off != HV_NOTIFY_NONE) {
-                map->notify_fd = fcntl(backs[0]->fd, F_DUPFD_CLOEXEC, 0);
-                map->notify_pos = (uint64_t)(hvd->words[0] & 0xffffu) * HV_PAGE_SIZE + off;
-        }
         map->id = c->next_id++;
         map->next = c->maps;
         c->maps = map;
