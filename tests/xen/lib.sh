@@ -104,7 +104,9 @@ EOF
 # Each side sends XT_SIZE random bytes and keeps its stdin open until BOTH sides have
 # received everything, so no data is in flight when the first end closes (Xen's
 # vchan-socket-proxy discards what is left in the ring once its peer closed). Then both
-# ends must exit 0 by themselves. dom0 decides and prints one verdict per direction,
+# ends must exit 0 by themselves. With XT_START_DELAY=SEC in its environment, a side starts
+# its command SEC seconds after the other (a client that comes before its server, say).
+# dom0 decides and prints one verdict per direction,
 # "TAG.dom0-to-domU" and "TAG.domU-to-dom0", plus one FAIL per end that did not exit 0.
 xt_xfer() {
     local tag=$1
@@ -134,6 +136,10 @@ xt_xfer() {
         echo "feeder: xt-wait rc=$? t=$(xt_uptime)" >>"$d/log"
     ) >"$d/in" &
     feeder=$!
+    if [ -n "${XT_START_DELAY:-}" ]; then
+        echo "started ${XT_START_DELAY}s late on purpose" >>"$d/log"
+        sleep "$XT_START_DELAY"
+    fi
     "$@" <"$d/in" >"$d/out" 2>"$d/err" &
     cmd=$!
     # Stop receiving after the time limit, or at once when the other side gave up.
@@ -164,15 +170,19 @@ xt_xfer() {
         "$k/$me/rx-done" "$why"
     # Both ends must now finish on their own: one sees stdin EOF and closes, the other
     # sees the close.
+    # (10 s only when the transfer already failed: an end still waiting for a peer that
+    # is gone would never exit.)
+    wd=60
+    [ "$why" = complete ] || wd=10
     (
-        sleep 60
+        sleep "$wd"
         kill -9 "$cmd"
     ) 2>/dev/null &
     wd=$!
     wait "$cmd"
     rc=$?
     kill "$wd" 2>/dev/null
-    [ "$rc" = 137 ] && echo "did not exit within 60 s of the transfer (killed)" >>"$d/err"
+    [ "$rc" = 137 ] && echo "did not exit by itself after the transfer (killed)" >>"$d/err"
     kill "$feeder" 2>/dev/null
     wait "$feeder" 2>/dev/null
     xt_log "$tag: $(tr '\n' ';' <"$d/log")"
