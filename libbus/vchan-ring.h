@@ -141,7 +141,7 @@ typedef struct VbusVchanRing {
         uint8_t *wr_buf;
         uint32_t wr_size;
         uint32_t wr_prod;  /* private copy of our producer counter */
-        uint32_t wr_space; /* validated free space seen by the last reserve */
+        uint32_t wr_space; /* free space known from the last look, minus commits since */
         uint32_t off_wr_cons, off_wr_prod;
 
         uint32_t off_own_live, off_peer_live, off_own_notify, off_peer_notify;
@@ -175,10 +175,12 @@ ssize_t vbus__vchan_ring_peek(VbusVchanRing *r, size_t want, struct iovec ret_io
 int vbus__vchan_ring_consume(VbusVchanRing *r, size_t n);
 
 /*
- * Zero-copy write: `ret_iov[0..1]` describe the free space in place. When less than `want`
- * (at least 1) is free, asks the peer for a read event and looks again. Returns the free
- * bytes (> 0; may be < want), -EAGAIN if the ring is full, -EPIPE if the peer closed, or
- * -EPROTO.
+ * Zero-copy write: `ret_iov[0..1]` describe the free space in place. While the space seen at
+ * the last look (minus what was committed since) covers `want` (at least 1), it is returned
+ * without looking at the shared page again; otherwise the peer's counter is loaded, and when
+ * less than `want` is free, the peer is asked for a read event and we look again. Returns
+ * the free bytes (> 0; may be < want), -EAGAIN if the ring is full, -EPIPE if the peer closed
+ * (noticed when we look at the page), or -EPROTO.
  */
 ssize_t vbus__vchan_ring_reserve(VbusVchanRing *r, size_t want, struct iovec ret_iov[2]);
 

@@ -103,15 +103,19 @@ static void ours_writer(uint32_t peer, const char *path, size_t msg, size_t ring
                 die("server", r);
         while (sent < total) {
                 struct iovec iov[2];
-                ssize_t k = vbus__vchan_reserve(v, msg, iov);
+                /* stream semantics, as libxenvchan_write: a write goes in as space allows */
+                size_t left = msg - (size_t)(sent % msg);
+                ssize_t k = vbus__vchan_reserve(v, 1, iov);
 
-                if (k >= (ssize_t)msg) {
-                        copy_to_iov(iov, buf, msg);
-                        r = vbus__vchan_commit(v, msg);
+                if (k > 0) {
+                        size_t n = (size_t)k < left ? (size_t)k : left;
+
+                        copy_to_iov(iov, buf + (msg - left), n);
+                        r = vbus__vchan_commit(v, n);
                         if (r < 0)
                                 die("commit", r);
-                        sent += msg;
-                        since_flush += msg;
+                        sent += n;
+                        since_flush += n;
                         if (since_flush >= batch) {
                                 since_flush = 0;
                                 r = vbus__vchan_flush(v);
