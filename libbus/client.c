@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -42,6 +43,9 @@ enum {
         CLIENT_RECONNECT_MAX_US = 2 * 1000 * 1000,
         /* vchan ring sizes this domain grants (each way). */
         CLIENT_RING_SIZE = 64 * 1024,
+        /* A published vchan the broker has not mapped by then is withdrawn and published
+         * afresh: the broker may have removed it as stale, or be a new broker. */
+        CLIENT_VCHAN_WAIT_US = 5 * 1000 * 1000,
 };
 
 typedef enum StreamState {
@@ -109,6 +113,8 @@ struct vbus_conn {
         uint64_t reconnect_at;
         uint64_t backoff;
         uint64_t n_reconnects;
+        uint64_t link_started;
+        int last_error;
         bool ever_ready;
         bool in_process;
 };
@@ -261,6 +267,20 @@ static int connect_vchan(vbus_conn *c, VbusTransport *t)
         r = vbus__vchan_path_build(path, sizeof(path), self, c->broker_domid, "vbus");
         if (r < 0)
                 return r;
+        /* One vchan per domain: if another process of this domain holds it, do not take it over
+         * (that would cut it off). The broker removes the keys of a holder that died. */
+        xs = xs_open(0);
+        if (xs) {
+                char key[128];
+
+                snprintf(key, sizeof(key), "%s/%s", path, VBUS_VCHAN_KEY_RING_REF);
+                v = xs_read(xs, XBT_NULL, key, &len);
+                xs_close(xs);
+                if (v) {
+                        free(v);
+                        return -EADDRINUSE;
+                }
+        }
         r = vbus__vchan_server_new(&vc, c->broker_domid, path, CLIENT_RING_SIZE, CLIENT_RING_SIZE);
         if (r < 0)
                 return r;
@@ -293,6 +313,7 @@ static int conn_connect(vbus_conn *c)
         int r;
 
         r = c->kind == URL_UNIX ? connect_unix(c, &t) : connect_vchan(c, &t);
+        c->last_error = r < 0 ? r : 0;
         if (r < 0)
                 return r;
         r = vbus__link_init(&c->link, &t, CLIENT_MAX_FRAME);
@@ -307,6 +328,7 @@ static int conn_connect(vbus_conn *c)
                 return r;
         }
         c->have_link = true;
+        c->link_started = now_us();
         r = conn_send_hello(c);
         if (r < 0 && r != -EAGAIN) {
                 conn_drop_link(c);
@@ -760,7 +782,8 @@ VBUS_EXPORT int vbus_conn_get_timeout(vbus_conn *c, uint64_t *ret_usec)
         if (!c->have_link)
                 *ret_usec = c->reconnect_at;
         else if (c->link.transport.kind == VBUS_TRANSPORT_VCHAN)
-                /* Backstop: a shared ring's events can be withheld by the peer. */
+                /* Backstop: a shared ring's events can be withheld by the peer; and an unmapped
+                 * ring is republished after CLIENT_VCHAN_WAIT_US. */
                 *ret_usec = now_us() + 1000000u;
         else
                 *ret_usec = UINT64_MAX;
@@ -786,8 +809,16 @@ VBUS_EXPORT int vbus_conn_process(vbus_conn *c)
                 c->in_process = false;
                 return progress;
         }
-        if (c->link.transport.kind == VBUS_TRANSPORT_VCHAN && !c->hello_sent)
-                (void)conn_send_hello(c);
+        if (c->link.transport.kind == VBUS_TRANSPORT_VCHAN && c->state != VBUS_CONN_READY) {
+                if (!c->hello_sent)
+                        (void)conn_send_hello(c);
+                if (now_us() - c->link_started > CLIENT_VCHAN_WAIT_US &&
+                    vbus__vchan_get_peer(c->link.transport.vchan) == VBUS_VCHAN_PEER_WAITING) {
+                        conn_lost(c);
+                        c->in_process = false;
+                        return 1;
+                }
+        }
         r = conn_read(c);
         if (r < 0) {
                 conn_lost(c);
@@ -898,6 +929,11 @@ VBUS_EXPORT int vbus_conn_flush(vbus_conn *c, uint64_t timeout_usec)
 VBUS_EXPORT int vbus_conn_get_state(vbus_conn *c)
 {
         return c ? (int)c->state : -EINVAL;
+}
+
+VBUS_EXPORT int vbus_conn_get_last_error(vbus_conn *c)
+{
+        return c ? c->last_error : -EINVAL;
 }
 
 VBUS_EXPORT uint64_t vbus_conn_get_reconnects(vbus_conn *c)

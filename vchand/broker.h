@@ -60,7 +60,8 @@ typedef struct Identity {
 /* A message being delivered: a copy of the publisher's bytes, shared by the queues. */
 typedef struct Msg {
         uint32_t refs;
-        Stream *publisher;      /* reference, for returning credit; NULL once not needed */
+        Stream *publisher;      /* reference: owns the topic, and takes the credit back */
+        bool credit_pending;    /* its credit has not gone back to the publisher yet */
         uint32_t n_block_holds; /* BLOCK queues holding it: credit returns when 0 */
         uint32_t credit;        /* publisher bytes to return then */
         const Identity *sender; /* the publisher peer's identity (copied below) */

@@ -27,8 +27,9 @@ typedef struct Guest {
         uint32_t domid;
         bool present; /* listed under /local/domain at the last scan */
         bool watching;
-        bool connected; /* a live peer holds its vchan */
-        bool failed;    /* the last attempt failed on the guest's side: wait for new keys */
+        bool connected;    /* a live peer holds its vchan */
+        bool failed;       /* the last attempt failed on the guest's side: wait for new keys */
+        char ring_ref[16]; /* ring-ref of the vchan we last connected to (or failed on) */
         char path[96];
 } Guest;
 
@@ -73,6 +74,51 @@ static void guest_read_name(Discover *d, uint32_t domid, char *name, size_t size
         free(v);
 }
 
+/* Reads the guest's current ring-ref value into @buf ("" if absent or not plausible). */
+static void guest_read_ring_ref(Discover *d, Guest *g, char *buf, size_t size)
+{
+        char key[128];
+        unsigned int len = 0;
+        char *v;
+
+        buf[0] = '\0';
+        snprintf(key, sizeof(key), "%s/%s", g->path, VBUS_VCHAN_KEY_RING_REF);
+        v = xs_read(d->xs, XBT_NULL, key, &len);
+        if (v && len > 0 && len < size) {
+                memcpy(buf, v, len);
+                buf[len] = '\0';
+        }
+        free(v);
+}
+
+/*
+ * Removes the guest's vchan keys if they still name the ring we used: a guest process that died
+ * (or a ring we could not use) must not keep the path from the next process of that domain. The
+ * check and the removal are one transaction, so a fresh ring published meanwhile is kept.
+ */
+static void guest_remove_stale_keys(Discover *d, Guest *g)
+{
+        for (int attempt = 0; attempt < 8 && g->ring_ref[0]; attempt++) {
+                xs_transaction_t t = xs_transaction_start(d->xs);
+                char key[128];
+                unsigned int len = 0;
+                char *v;
+                bool same;
+
+                if (t == XBT_NULL)
+                        return;
+                snprintf(key, sizeof(key), "%s/%s", g->path, VBUS_VCHAN_KEY_RING_REF);
+                v = xs_read(d->xs, t, key, &len);
+                same = v && strlen(g->ring_ref) == len && memcmp(v, g->ring_ref, len) == 0;
+                free(v);
+                if (same)
+                        (void)xs_rm(d->xs, t, g->path);
+                if (xs_transaction_end(d->xs, t, false) || errno != EAGAIN)
+                        break;
+        }
+        g->ring_ref[0] = '\0';
+}
+
 static void guest_try_connect(Discover *d, Guest *g)
 {
         Identity ident = {0};
@@ -82,13 +128,15 @@ static void guest_try_connect(Discover *d, Guest *g)
 
         if (g->connected || !g->present)
                 return;
+        guest_read_ring_ref(d, g, g->ring_ref, sizeof(g->ring_ref));
         r = vbus__vchan_client_new(&v, g->domid, g->path);
         if (r == -ENOENT)
                 return; /* not published yet: the watch will tell us */
         if (r < 0) {
-                if (!g->failed)
-                        log_info("dom%u: cannot connect to its vchan at %s: %s", g->domid, g->path,
-                                 strerror(-r));
+                log_info("dom%u: cannot use the vchan published at %s (%s): removing it so the "
+                         "guest can publish a fresh one",
+                         g->domid, g->path, strerror(-r));
+                guest_remove_stale_keys(d, g);
                 g->failed = true;
                 return;
         }
@@ -99,6 +147,7 @@ static void guest_try_connect(Discover *d, Guest *g)
                          vbus__vchan_get_read_size(v), vbus__vchan_get_write_size(v),
                          VBUS_LINK_RING_MIN);
                 vbus__vchan_free(v);
+                guest_remove_stale_keys(d, g);
                 g->failed = true;
                 return;
         }
@@ -277,6 +326,9 @@ void discover_peer_gone(Discover *d, uint32_t domid)
 {
         Guest *g = guest_find(d, domid);
 
-        if (g)
-                g->connected = false;
+        if (!g)
+                return;
+        g->connected = false;
+        /* A guest that closed cleanly removed its keys; one that died left them behind. */
+        guest_remove_stale_keys(d, g);
 }

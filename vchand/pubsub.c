@@ -244,10 +244,9 @@ static void item_release(Peer *q, Stream *sub, QItem *item)
         sub->bytes_queued -= m->n_data;
         if (q)
                 q->bytes_queued -= m->n_data;
-        if (item->block_hold && --m->n_block_holds == 0 && m->publisher) {
+        if (item->block_hold && --m->n_block_holds == 0 && m->credit_pending) {
+                m->credit_pending = false;
                 pubsub_return_credit(m->publisher, m->credit);
-                stream_unref(m->publisher);
-                m->publisher = NULL;
         }
         msg_unref(m);
         free(item);
@@ -278,7 +277,7 @@ static Msg *route_msg(Route *rt)
         m->sender = &m->sender_copy;
         m->n_data = rt->n_data;
         memcpy(m->data, rt->data, rt->n_data);
-        /* Keep the topic alive with the publisher stream. */
+        /* The reference keeps the topic alive, and lets the credit go back later. */
         m->publisher = stream_ref(pub);
         rt->msg = m;
         return m;
@@ -359,12 +358,10 @@ static void route(Peer *p, Stream *pub, const uint8_t *data, size_t n, uint32_t 
         p->broker->stats.n_published++;
         (void)router_match(&p->broker->router, pub->topic, pub->n_topic, route_one, &rt);
         if (rt.msg && rt.msg->n_block_holds > 0) {
-                rt.msg->credit = credit; /* returned when the last BLOCK queue lets go */
+                /* Returned when the last BLOCK queue lets go of the message. */
+                rt.msg->credit = credit;
+                rt.msg->credit_pending = true;
         } else {
-                if (rt.msg) {
-                        stream_unref(rt.msg->publisher);
-                        rt.msg->publisher = NULL;
-                }
                 pubsub_return_credit(pub, credit);
         }
         msg_unref(rt.msg);

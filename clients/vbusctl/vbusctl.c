@@ -70,8 +70,14 @@ static int connect_ready(const Options *o, vbus_conn **ret)
         }
         r = vbus_conn_wait_ready(c, ms_to_us(o->timeout_ms < 0 ? 5000 : o->timeout_ms));
         if (r < 0) {
+                int why = vbus_conn_get_last_error(c);
+
                 fprintf(stderr, "vbusctl: no broker answered at %s: %s\n",
-                        o->url ? o->url : "the default address", strerror(-r));
+                        o->url ? o->url : "the default address", strerror(-(why < 0 ? why : r)));
+                if (why == -EADDRINUSE)
+                        fprintf(stderr, "vbusctl: another vbus process of this domain holds its "
+                                        "vchan to the broker (one per domain, or use the guest "
+                                        "agent)\n");
                 vbus_conn_free(c);
                 return -1;
         }

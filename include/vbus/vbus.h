@@ -168,6 +168,14 @@ VBUS_EXPORT int vbus_conn_flush(vbus_conn *conn, uint64_t timeout_usec);
 /* vbus_conn_get_state() - the current state, or -EINVAL for NULL. */
 VBUS_EXPORT int vbus_conn_get_state(vbus_conn *conn);
 
+/**
+ * vbus_conn_get_last_error() - why the last attempt to reach the broker failed, for messages:
+ * 0 if it did not fail; -ENOENT/-ECONNREFUSED (no broker at that socket); -EADDRINUSE (vchan:
+ * another process of this domain holds the domain's vchan: run the guest agent, or one vbus
+ * process per domain); another negative errno from the transport.
+ */
+VBUS_EXPORT int vbus_conn_get_last_error(vbus_conn *conn);
+
 /* vbus_conn_get_reconnects() - how many times the link was re-established. */
 VBUS_EXPORT uint64_t vbus_conn_get_reconnects(vbus_conn *conn);
 
