@@ -307,10 +307,17 @@ int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const c
         r = vchan_new(&v, false, server_domid, path);
         if (r < 0)
                 return r;
+        /*
+         * Before the server publishes, xenstored answers EACCES rather than ENOENT when the
+         * nearest existing parent is not readable to us (a server in dom0, say): both mean
+         * "not there yet" to a client that waits for its server.
+         */
         r = xs_read_uint(v->xs, v->path, VBUS_VCHAN_KEY_RING_REF, UINT32_MAX, &ring_ref);
-        if (r < 0)
-                goto fail;
-        r = xs_read_uint(v->xs, v->path, VBUS_VCHAN_KEY_EVENT_CHANNEL, UINT32_MAX, &remote_port);
+        if (r == 0)
+                r = xs_read_uint(v->xs, v->path, VBUS_VCHAN_KEY_EVENT_CHANNEL, UINT32_MAX,
+                                 &remote_port);
+        if (r == -EACCES)
+                r = -ENOENT;
         if (r < 0)
                 goto fail;
         if (ring_ref == 0 || remote_port == 0) {

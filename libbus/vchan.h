@@ -65,8 +65,9 @@ int vbus__vchan_server_new(VbusVchan **ret_vchan, uint32_t peer_domid, const cha
 
 /*
  * Connects a client end to the server in `server_domid` that published at `path` (borrowed).
- * Returns 0 and a new object, -ENOENT if a key is not there yet (retry later, e.g. on a
- * xenstore watch), -EPROTO if the server published or granted something invalid, -EINVAL for
+ * Returns 0 and a new object, -ENOENT if a key is not there yet or not yet readable to us
+ * (xenstored says EACCES for a missing key under a parent we cannot read; retry later, e.g.
+ * on a xenstore watch), -EPROTO if the server published or granted something invalid, -EINVAL for
  * bad arguments, or the errno of the failing Xen library call.
  */
 int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const char *path);

@@ -13,6 +13,9 @@
 #       the named side commits 256 KiB into a 1 MiB ring, which the other side cannot drain
 #       (its stdout is held); then it is killed with SIGKILL. Once stdout is released the
 #       survivor must deliver all 256 KiB and report the end (exit 0).
+#   vchan-interop.sh BUILD_DIR late-server
+#       our client in the guest starts 2 s before libxenvchan's server in dom0 publishes (so
+#       its reads fail with EACCES, not ENOENT, until then) and must wait, then transfer.
 #   vchan-interop.sh BUILD_DIR hostile MODE
 #       hostile-server (a server that breaks the protocol, see hostile-server.c) against our
 #       client, the broker's role: setup modes must be refused as a protocol violation,
@@ -170,6 +173,23 @@ kill)
                 exit 1
         fi
         check_same "$D/data" "$D/out" "$who killed with SIGKILL, the survivor delivered everything"
+        ;;
+late-server)
+        head -c $((1024 * 1024)) /dev/urandom >"$D/srv.in"
+        head -c $((1024 * 1024)) /dev/urandom >"$D/cli.in"
+        lpath=/local/domain/0/data/vchan/$guest/late
+        run_guest "$CAT" client 0 "$lpath" <"$D/cli.in" >"$D/cli.out" 2>"$D/cli.err" &
+        cli=$!
+        pids=("$cli")
+        sleep 2
+        run_dom0 "$PEER" --expect $((1024 * 1024)) server "$guest" "$lpath" 65536 65536 \
+                <"$D/srv.in" >"$D/srv.out" 2>"$D/srv.err" &
+        srv=$!
+        pids+=("$srv")
+        wait_rc "$srv" "server"
+        wait_rc "$cli" "client"
+        check_same "$D/cli.in" "$D/srv.out" "late server: client->server"
+        check_same "$D/srv.in" "$D/cli.out" "late server: server->client"
         ;;
 hostile)
         hmode=$1
