@@ -259,20 +259,26 @@ XENEVTCHN_EXPORT int xenevtchn_unbind(xenevtchn_handle *xce, evtchn_port_t port)
 
 XENEVTCHN_EXPORT xenevtchn_port_or_error_t xenevtchn_pending(xenevtchn_handle *xce)
 {
-        /* Like read() on /dev/xen/evtchn: blocks unless the fd was made non-blocking. */
-        int fl = fcntl(xce->epfd, F_GETFL);
         struct epoll_event e;
         uint64_t count;
         uint32_t port;
-        int n;
+        int n, fl;
 
+        /* Usually called because the fd polled readable: look without blocking first. */
         do {
-                n = epoll_wait(xce->epfd, &e, 1, fl >= 0 && (fl & O_NONBLOCK) ? 0 : -1);
+                n = epoll_wait(xce->epfd, &e, 1, 0);
         } while (n < 0 && errno == EINTR);
+        if (n == 0) {
+                /* Like read() on /dev/xen/evtchn: block unless the fd is non-blocking. */
+                fl = fcntl(xce->epfd, F_GETFL);
+                if (fl >= 0 && (fl & O_NONBLOCK))
+                        return fail(-EAGAIN);
+                do {
+                        n = epoll_wait(xce->epfd, &e, 1, -1);
+                } while (n < 0 && errno == EINTR);
+        }
         if (n < 0)
                 return -1;
-        if (n == 0)
-                return fail(-EAGAIN);
         port = e.data.u32;
         /* Consume what has arrived so far: later notifies count from here. */
         if (port_ok(port) && xce->own[port] >= 0)
