@@ -931,6 +931,8 @@ static void domain_remove(Hvd *hvd, Domain *d)
         epoll_ctl(hvd->epfd, EPOLL_CTL_DEL, d->listen_fd, NULL);
         close(d->listen_fd);
         (void)unlink(d->path);
+        if (d->paused)
+                hvd->n_paused--;
         for (Conn *c = d->conns; c; c = c->next)
                 conn_kill(hvd, c);
         hvd_reap(hvd);
