@@ -124,9 +124,23 @@ def scenario_perms():
     d0.err(f"map 1 rw {ro_ref}", "EPERM")
     ro_mid = d0.ok(f"map 1 ro {ro_ref}")[0]
     assert d0.ok(f"peek {ro_mid} 9") == ["77"]
+    # One range from two granting domains (xengnttab_map_grant_refs), pages in given order.
+    sid2, ref2 = d2.ok("share 0 1 rw")
+    d2.ok(f"poke {sid2} 7 200")
+    mix = d0.ok(f"mapx rw 2:{ref2} 1:{refs[1]} 1:{refs[0]}")[0]
+    assert d0.ok(f"peek {mix} 7") == ["200"]
+    # refs[1] (which holds byte 5000 of the share, 904 into its page) is the second page...
+    assert d0.ok(f"peek {mix} 5000") == ["42"]
+    # ...and refs[0] the third.
+    assert d0.ok(f"peek {mix} {8192 + 10}") == d1.ok(f"peek {sid} 10")
+    assert d0.ok(f"peek {mix} {8192 + 11}") == d1.ok(f"peek {sid} 11")
+    d0.ok(f"poke {mix} 3 9")
+    assert d2.ok(f"peek {sid2} 3") == ["9"]
+    d0.err(f"mapx rw 2:{ref2} 1:{ro_ref}", "EPERM")
+    d0.ok(f"unmap {mix}")
     # Unknown refs and domains without such a grant.
     d0.err("map 1 ro 4000", "EINVAL")
-    d0.err(f"map 2 ro {refs[0]}", "EINVAL")
+    d0.err(f"map 2 ro {int(ref2) + 1}", "EINVAL")
     d0.err("map 9 ro 8", "ESRCH")
     # Mixing a good and a bad ref maps nothing.
     d0.err(f"map 1 rw {refs[0]} 4001", "EINVAL")

@@ -15,7 +15,9 @@
  *                          handled every notify/unmask this process sent before it
  *   drain MS               count events until idle for MS, unmasking each -> ok COUNT
  *   share DOM N rw|ro [OFF PORT]    share_pages / share_page_notify -> ok ID REF...
- *   map DOM rw|ro [OFF PORT] REF... map_grant_ref(s)[_notify] -> ok ID
+ *   map DOM rw|ro [notify OFF PORT] REF...  map_domain_grant_refs / map_grant_ref_notify
+ *                          -> ok ID
+ *   mapx rw|ro DOM:REF...  map_grant_refs (several granting domains in one range) -> ok ID
  *   unmap ID | unshare ID
  *   peek ID OFFSET         -> ok BYTE       poke ID OFFSET BYTE
  *   fill ID SEED           write a pattern over the whole mapping
@@ -244,6 +246,34 @@ static int tool_run(Tool *t, int argc, char **argv)
                         answer_err(errno);
                 else
                         printf("ok %zu\n", tool_add(t, addr, (uint32_t)n, 0));
+                return 0;
+        }
+        if (!strcmp(c, "mapx") && argc >= 3) {
+                int prot = !strcmp(argv[1], "rw") ? PROT_READ | PROT_WRITE : PROT_READ;
+                uint32_t n = (uint32_t)argc - 2u;
+                uint32_t doms[TOOL_MAX_ARGS], refs[TOOL_MAX_ARGS];
+                void *addr;
+
+                r = tool_gnttab(t);
+                if (r < 0 || t->n_maps >= TOOL_MAX_MAPS) {
+                        answer_err(r < 0 ? -r : EINVAL);
+                        return 0;
+                }
+                for (uint32_t i = 0; i < n; i++) {
+                        char *colon = strchr(argv[2 + i], ':');
+
+                        if (!colon) {
+                                answer_err(EINVAL);
+                                return 0;
+                        }
+                        doms[i] = (uint32_t)strtoul(argv[2 + i], NULL, 10);
+                        refs[i] = (uint32_t)strtoul(colon + 1, NULL, 10);
+                }
+                addr = xengnttab_map_grant_refs(t->xgt, n, doms, refs, prot);
+                if (!addr)
+                        answer_err(errno);
+                else
+                        printf("ok %zu\n", tool_add(t, addr, n, 0));
                 return 0;
         }
         if ((!strcmp(c, "unmap") || !strcmp(c, "unshare")) && argc == 2) {
