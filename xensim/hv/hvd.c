@@ -1004,7 +1004,14 @@ static int hvd_xs_process(Hvd *hvd)
                 hvd_log("lost the xenstore connection: %m");
                 return -EPIPE;
         }
-        return rescan ? hvd_scan(hvd) : 0;
+        if (rescan) {
+                int r = hvd_scan(hvd);
+
+                /* A failed listing is retried at the next domain change, not fatal. */
+                if (r < 0)
+                        hvd_log("cannot list /local/domain: %s", strerror(-r));
+        }
+        return 0;
 }
 
 /* ---- set-up and loop -------------------------------------------------------------------- */
