@@ -33,7 +33,7 @@ xt_uptime() {
 }
 
 xt_result() {
-    local name=$1 verdict=$2 n=0
+    local name="$1" verdict="$2" n=0
     shift 2
     case $verdict in
     PASS | FAIL) ;;
@@ -61,7 +61,7 @@ xt_wait() {
 
 # xt_barrier NAME [SECONDS]: rendezvous of the dom0 part and the domU part of a check.
 xt_barrier() {
-    local b=$XT_BASE/barrier/$XT_CHECK/$1 other=dom0
+    local b="$XT_BASE/barrier/$XT_CHECK/$1" other=dom0
     [ "$XT_ROLE" = dom0 ] && other=domU
     xenstore-write "$b/$XT_ROLE" 1
     if ! xt-wait -t "${2:-120}" "$b/$other" >/dev/null; then
@@ -77,7 +77,7 @@ xt_have() {
 
 # Program name and its leading words up to the first domain id: "vchan-cat server".
 xt__desc() {
-    local desc=${1##*/} a
+    local desc="${1##*/}" a
     shift
     for a in "$@"; do
         case $a in
@@ -109,9 +109,9 @@ EOF
 # dom0 decides and prints one verdict per direction,
 # "TAG.dom0-to-domU" and "TAG.domU-to-dom0", plus one FAIL per end that did not exit 0.
 xt_xfer() {
-    local tag=$1
+    local tag="$1"
     shift
-    local d=$XT_TMP/xfer-$tag k=$XT_BASE/xfer/$tag me=$XT_ROLE limit=${XT_XFER_TIMEOUT:-240}
+    local d="$XT_TMP/xfer-$tag" k="$XT_BASE/xfer/$tag" me="$XT_ROLE" limit="${XT_XFER_TIMEOUT:-240}"
     local other=dom0
     [ "$me" = dom0 ] && other=domU
     local t0 t1 rxpid feeder cmd wd rc why size
@@ -203,7 +203,7 @@ xt__alive() {
 
 # dom0 decides on a transfer from what both sides stored in xenstore.
 xt__xfer_judge() {
-    local tag=$1 k=$2 fails=0
+    local tag="$1" k="$2" fails=0
     local d0tx d0cmd d0rxsha d0rxn d0t d0why d0err d0end
     local dUtx dUcmd dUrxsha dUrxn dUt dUwhy dUerr dUend how
     if ! xt-wait -t $((${XT_XFER_TIMEOUT:-240} + 120)) "$k/domU/end" >/dev/null; then
