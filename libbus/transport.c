@@ -189,6 +189,13 @@ ssize_t vbus__transport_reserve(VbusTransport *t, size_t want, struct iovec ret_
         if (t->error)
                 return t->error;
         free_end = t->size - t->out_end;
+        /* Short of room: hand what is buffered to the socket first, as a ring's reader would
+         * have drained it. Only when the socket itself is full does the writer have to wait (for
+         * POLLOUT, which vbus__transport_get_events() then asks for). */
+        if (free_end < want && t->out_end > t->out_start) {
+                (void)unix_send(t);
+                free_end = t->size - t->out_end;
+        }
         if (free_end < want && t->out_start > 0) {
                 memmove(t->out, t->out + t->out_start, t->out_end - t->out_start);
                 t->out_end -= t->out_start;

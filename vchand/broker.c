@@ -27,6 +27,7 @@
 #include "discover.h"
 #include "log.h"
 #include "peer.h"
+#include "pubsub.h"
 #include "vchand-limits.h"
 
 /* epoll tags: a peer's pointer, or one of these small constants. */
@@ -238,6 +239,10 @@ static void broker_flush_dirty(Broker *b)
                 int r;
 
                 list_unlink(&p->dirty_link);
+                pubsub_pump(p);
+                if (p->dead)
+                        continue;
+                list_unlink(&p->dirty_link); /* the pump may have marked it again */
                 r = vbus__link_flush(&p->link_io);
                 /* -EPIPE: the peer closed; its last frames are still read before it goes. */
                 if (r < 0 && r != -EAGAIN && r != -EPIPE) {

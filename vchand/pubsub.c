@@ -324,6 +324,8 @@ static void enqueue(Peer *q, Stream *sub, Route *rt)
         if (list_is_empty(&sub->queue))
                 list_add_tail(&q->pending, &sub->pending_link);
         list_add_tail(&sub->queue, &item->link);
+        /* The queue is pumped at the end of this loop iteration, even if q stays idle. */
+        broker_mark_dirty(q->broker, q);
         sub->n_queued++;
         sub->bytes_queued += m->n_data;
         q->bytes_queued += m->n_data;
