@@ -412,8 +412,55 @@ def proxy_session(server_dom, client_dom, total, kill):
           f"{time.monotonic() - t0:.3f} s")
 
 
+def reconnect_session():
+    """A persistent vchan-socket-proxy server in dom1 (socket mode, in front of an upper-casing
+    echo service) serves three dom0 clients one after the other: each client's exit returns the
+    server's port to unbound and the next binds it and maps the same ring again (vchan's
+    reconnect, which needs Xen's close semantics and a working unmap-notify)."""
+    sock_path = os.path.join(os.path.dirname(DIR), "echo.sock")
+    srv_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv_sock.bind(sock_path)
+    srv_sock.listen(4)
+
+    def echo():
+        while True:
+            try:
+                c, _ = srv_sock.accept()
+            except OSError:
+                return
+            with c:
+                while True:
+                    b = c.recv(65536)
+                    if not b:
+                        break
+                    c.sendall(b.upper())
+
+    threading.Thread(target=echo, daemon=True).start()
+    path = "/local/domain/1/data/hv-echo"
+    run_in(1, [PROXY, "-m", "server", "0", path, sock_path])
+    for i in range(3):
+        cli = run_in(0, [PROXY, "-m", "client", "1", path, "-"],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        cli.stdin.write(f"hello {i}\n".encode())
+        cli.stdin.flush()
+        want = f"HELLO {i}\n".encode()
+        got = b""
+        while len(got) < len(want):
+            r, _, _ = select.select([cli.stdout], [], [], REPLY_TIMEOUT)
+            assert r, f"client {i}: no answer through the vchan"
+            b = os.read(cli.stdout.fileno(), 100)
+            assert b, f"client {i}: vchan closed early"
+            got += b
+        assert got == want, f"client {i}: {got!r}"
+        cli.stdin.close()
+        assert cli.wait(timeout=REPLY_TIMEOUT) == 0
+    srv_sock.close()
+    print("three successive clients served by one vchan server")
+
+
 def scenario_vchan_proxy():
     total = int(os.environ.get("HV_VCHAN_BYTES", str(256 << 20)))
+    reconnect_session()
     proxy_session(1, 0, total, kill="client")
     proxy_session(1, 2, total, kill="server")
     # Kill each side in the other pairing too, with a short stream.
