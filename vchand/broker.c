@@ -28,6 +28,7 @@
 #include "log.h"
 #include "peer.h"
 #include "pubsub.h"
+#include "rpc.h"
 #include "vchand-limits.h"
 
 /* epoll tags: a peer's pointer, or one of these small constants. */
@@ -56,6 +57,8 @@ void broker_config_defaults(BrokerConfig *c)
                 .peer_publish_bytes = LIMIT_PEER_PUBLISH_BYTES,
                 .hello_timeout_ms = LIMIT_HELLO_TIMEOUT_MS,
                 .max_peers = LIMIT_MAX_PEERS,
+                .max_calls = LIMIT_MAX_CALLS,
+                .max_service_calls = LIMIT_MAX_SERVICE_CALLS,
         };
         snprintf(c->socket_path, sizeof(c->socket_path), "%s", "/run/vbus/broker.sock");
 }
@@ -108,6 +111,8 @@ int broker_init(Broker *b, const BrokerConfig *config)
         list_init(&b->peers);
         list_init(&b->dead);
         list_init(&b->dirty);
+        list_init(&b->services);
+        list_init(&b->calls);
         r = router_init(&b->router);
         if (r < 0)
                 return r;
@@ -240,6 +245,8 @@ static void broker_flush_dirty(Broker *b)
 
                 list_unlink(&p->dirty_link);
                 pubsub_pump(p);
+                if (!p->dead)
+                        rpc_pump(p);
                 if (p->dead)
                         continue;
                 list_unlink(&p->dirty_link); /* the pump may have marked it again */
@@ -370,15 +377,22 @@ int broker_run(Broker *b)
                  b->discover ? ", discovering guests through xenstore" : "");
         for (;;) {
                 struct epoll_event events[64];
-                uint64_t now = broker_now_us();
+                uint64_t now = broker_now_us(), wake;
                 bool more = false;
                 List *pos, *tmp;
                 int timeout, n;
 
                 if (b->stopping && (list_is_empty(&b->peers) || now >= b->stop_deadline_us))
                         break;
-                list_for_each_safe(pos, tmp, &b->peers) more |= list_entry(pos, Peer, link)->more;
-                timeout = more ? 0 : (int)((next_tick > now ? next_tick - now : 0) / 1000u);
+                list_for_each_safe(pos, tmp, &b->peers)
+                {
+                        more |= list_entry(pos, Peer, link)->more;
+                }
+                wake = rpc_expire(b, now);
+                broker_flush_dirty(b);
+                if (next_tick < wake)
+                        wake = next_tick;
+                timeout = more ? 0 : (int)((wake > now ? wake - now + 999 : 0) / 1000u);
                 n = epoll_wait(b->epoll_fd, events, 64, timeout);
                 if (n < 0 && errno != EINTR)
                         return -errno;

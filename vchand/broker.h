@@ -29,6 +29,8 @@
 typedef struct Broker Broker;
 typedef struct Peer Peer;
 typedef struct Stream Stream;
+typedef struct Call Call;
+typedef struct Service Service;
 
 /* The configuration (vchand.conf; see docs/vchand.8.md). */
 typedef struct BrokerConfig {
@@ -45,6 +47,8 @@ typedef struct BrokerConfig {
         uint64_t peer_publish_bytes;
         uint32_t hello_timeout_ms;
         uint32_t max_peers;
+        uint32_t max_calls;         /* calls in flight per caller session */
+        uint32_t max_service_calls; /* calls in flight per service */
         int verbose;
 } BrokerConfig;
 
@@ -105,6 +109,12 @@ struct Stream {
         uint64_t dropped_pending; /* drops not yet reported to the subscriber */
         uint64_t dropped_total;
         uint64_t sequence;
+        /* SERVE */
+        Service *service;
+        List serve_link;        /* in service->servers */
+        uint32_t n_outstanding; /* calls in flight on this server */
+        /* CALL (the client's stream, or the one the broker opened toward a server) */
+        Call *call;
 };
 
 struct Peer {
@@ -124,6 +134,7 @@ struct Peer {
         List streams; /* all open Streams */
         List pending; /* SUBSCRIBE Streams with queued messages */
         uint32_t n_subscriptions;
+        uint32_t n_calls; /* calls this peer has in flight as a caller */
         uint64_t bytes_queued;
         uint64_t publish_granted; /* sum of windows granted to its PUBLISH streams */
         bool more;                /* stopped at LIMIT_FRAMES_PER_WAKEUP: process again */
@@ -137,6 +148,8 @@ typedef struct BrokerStats {
         uint64_t n_delivered;
         uint64_t n_dropped;
         uint64_t n_violations;
+        uint64_t n_calls;
+        uint64_t n_calls_failed;
 } BrokerStats;
 
 struct Broker {
@@ -153,6 +166,8 @@ struct Broker {
         uint32_t n_peers;
         uint64_t next_serial;
         Router router;
+        List services; /* Service, by name */
+        List calls;    /* Call, in flight */
         BrokerStats stats;
         struct Discover *discover; /* xenstore discovery of guests, NULL without Xen */
 };

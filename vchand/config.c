@@ -42,6 +42,8 @@ static const Key keys[] = {
         KEY64(peer_publish_bytes, VBUS_FRAME_MAX_MIN, 1ull << 34),
         KEY32(hello_timeout_ms, 100, 600000),
         KEY32(max_peers, 1, 65536),
+        KEY32(max_calls, 1, 1u << 20),
+        KEY32(max_service_calls, 1, 1u << 20),
 };
 
 static char *trim(char *s)

@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "pubsub.h"
+#include "rpc.h"
 #include "vchand-limits.h"
 
 static void peer_make_label(Peer *p)
@@ -229,9 +230,12 @@ static void peer_on_open(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                    m->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE) {
                 pubsub_open(p, vs, m);
                 return;
+        } else if (m->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE) {
+                rpc_open_serve(p, vs, m);
+                return;
         } else {
-                rj.status = VBUS__V1__STATUS__STATUS_UNSUPPORTED;
-                rj.message = (char *)"RPC streams are not supported by this broker yet";
+                rpc_open_call(p, vs, m);
+                return;
         }
         (void)peer_send_control(p, VBUS_FRAME_REJECT, 0, vs->id, &rj.base);
 }
@@ -269,9 +273,29 @@ static void peer_dispatch(Peer *p, const VbusFrame *f, const VbusControl *c, Vbu
         case VBUS_FRAME_OPEN:
                 peer_on_open(p, vs, (const Vbus__V1__Open *)c->msg);
                 break;
+        case VBUS_FRAME_ACCEPT:
+                if (s && s->call)
+                        rpc_accept(p, s, (const Vbus__V1__Accept *)c->msg);
+                break;
+        case VBUS_FRAME_REJECT:
+                if (s && s->call) {
+                        const Vbus__V1__Reject *m = (const Vbus__V1__Reject *)c->msg;
+
+                        rpc_reject(p, s, m->status, m->message);
+                }
+                break;
+        case VBUS_FRAME_RESET:
+                if (s && s->call) {
+                        const Vbus__V1__End *m = (const Vbus__V1__End *)c->msg;
+
+                        rpc_reset(p, s, m->status, m->message);
+                }
+                break;
         case VBUS_FRAME_DATA:
                 if (s && s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH)
                         pubsub_data(p, s, f);
+                else if (s && s->call)
+                        rpc_data(p, s, f);
                 else
                         /* A subscriber sends no DATA; the window rule already bounded it. */
                         peer_reset_stream(p, f->header.stream_id,
@@ -279,6 +303,12 @@ static void peer_dispatch(Peer *p, const VbusFrame *f, const VbusControl *c, Vbu
                                           "this stream carries no data from you");
                 break;
         case VBUS_FRAME_END:
+                if (s && s->call) {
+                        const Vbus__V1__End *m = (const Vbus__V1__End *)c->msg;
+
+                        rpc_end(p, s, m->status, m->message);
+                        break;
+                }
                 /* The client ends its side: the broker ends its side at once. */
                 if (s && !closed) {
                         Vbus__V1__End e = VBUS__V1__END__INIT;
@@ -359,6 +389,8 @@ void peer_process(Peer *p)
                 return;
         }
         pubsub_pump(p);
+        if (!p->dead)
+                rpc_pump(p);
         if (!p->dead) {
                 r = vbus__link_flush(&p->link_io);
                 if (r < 0 && r != -EAGAIN && r != -EPIPE)

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "peer.h"
+#include "rpc.h"
 #include "vchand-limits.h"
 
 Stream *stream_ref(Stream *s)
@@ -47,7 +48,7 @@ static Msg *msg_unref(Msg *m)
 
 /* --- opening ----------------------------------------------------------------------------- */
 
-static Stream *stream_new(Peer *p, VbusStream *vs, uint8_t kind)
+Stream *stream_new(Peer *p, VbusStream *vs, uint8_t kind)
 {
         Stream *s = calloc(1, sizeof(*s));
 
@@ -59,6 +60,7 @@ static Stream *stream_new(Peer *p, VbusStream *vs, uint8_t kind)
         s->refs = 1; /* the peer's */
         list_init(&s->queue);
         list_init(&s->pending_link);
+        list_init(&s->serve_link);
         list_add_tail(&p->streams, &s->link);
         vs->userdata = s;
         return s;
@@ -447,6 +449,9 @@ void pubsub_close(Peer *p, Stream *s)
 
         if (s->closed)
                 return;
+        if (s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_CALL ||
+            s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE)
+                rpc_stream_closing(p, s);
         s->closed = true;
         vs = vbus__session_get_stream(&p->session, s->id);
         if (vs && vs->userdata == s)

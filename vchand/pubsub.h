@@ -26,6 +26,13 @@ void pubsub_pump(Peer *p);
 /* Returns credit a publisher is owed (called when it may be worth a CREDIT frame). */
 void pubsub_return_credit(Stream *pub, uint32_t bytes);
 
+/* A new stream object for a session stream (sets vs->userdata), owned by the peer. NULL: -ENOMEM.
+ */
+Stream *stream_new(Peer *p, VbusStream *vs, uint8_t kind);
+
+/* Closes any stream (publish, subscribe, call or serve): the kind's cleanup, then the stream. */
+#define stream_close pubsub_close
+
 Stream *stream_ref(Stream *s);
 void stream_unref(Stream *s);
 

@@ -34,6 +34,10 @@ enum {
         LIMIT_HELLO_TIMEOUT_MS = 10000,
         /* [max_peers] Links at once: bounds fds and memory. */
         LIMIT_MAX_PEERS = 4096,
+        /* [max_calls] RPC calls in flight per caller session: bounds per-peer call state. */
+        LIMIT_MAX_CALLS = 256,
+        /* [max_service_calls] Calls in flight per service, over all its servers. */
+        LIMIT_MAX_SERVICE_CALLS = 4096,
 };
 
 /* Fixed limits. */
@@ -49,6 +53,8 @@ enum {
         /* Window libvbus grants per subscription, and the minimum the broker needs to make
          * progress with a message of max_frame. */
         LIMIT_SUBSCRIBER_WINDOW = 1024 * 1024,
+        /* Window the broker grants each side of a call: what it buffers per direction. */
+        LIMIT_CALL_WINDOW = 256 * 1024,
 };
 
 #endif /* VCHAND_LIMITS_H */

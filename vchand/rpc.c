@@ -1,0 +1,536 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rpc: services, calls and the relay between a caller's stream and a server's (see rpc.h).
+ *
+ * A Call joins two streams: the caller's (call->client) and the one the broker opened toward the
+ * chosen server (call->server). Each direction has a Pipe: the DATA received from one side and
+ * not yet written to the other, then the END to forward. The broker grants each side a window of
+ * LIMIT_CALL_WINDOW bytes and returns credit only as it writes the bytes on, so a call buffers at
+ * most that much per direction, and a slow side holds back only its own call.
+ */
+#include "rpc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "peer.h"
+#include "pubsub.h"
+#include "vchand-limits.h"
+
+struct Service {
+        List link; /* in broker->services */
+        char *name;
+        List servers; /* SERVE Streams */
+        uint32_t n_calls;
+};
+
+typedef struct Chunk {
+        List link;
+        size_t len, off;
+        bool more;
+        uint8_t data[];
+} Chunk;
+
+typedef struct Pipe {
+        List chunks;
+        bool end_pending;
+        int end_status;
+        char *end_message;
+        uint64_t credit_owed; /* bytes written on, to return to the sending side */
+} Pipe;
+
+struct Call {
+        List link; /* in broker->calls */
+        Broker *broker;
+        Stream *client; /* reference; NULL once that stream closed */
+        Stream *server; /* reference; NULL once that stream closed */
+        Stream *serve;  /* reference: the SERVE stream of the chosen server */
+        Service *service;
+        Peer *caller; /* for the per-caller count; NULL once it went away */
+        uint64_t deadline_us;
+        Pipe to_server, to_client;
+        bool server_ended;       /* the server sent END: its outcome is in to_client */
+        int server_reset_status; /* status for RESET toward the server if the caller goes */
+};
+
+/* --- services ---------------------------------------------------------------------------- */
+
+static Service *service_find(Broker *b, const char *name, size_t len)
+{
+        for (List *pos = b->services.next; pos != &b->services; pos = pos->next) {
+                Service *svc = list_entry(pos, Service, link);
+
+                if (strlen(svc->name) == len && memcmp(svc->name, name, len) == 0)
+                        return svc;
+        }
+        return NULL;
+}
+
+static void service_maybe_free(Service *svc)
+{
+        if (!list_is_empty(&svc->servers) || svc->n_calls > 0)
+                return;
+        list_unlink(&svc->link);
+        free(svc->name);
+        free(svc);
+}
+
+static void reject(Peer *p, uint32_t id, int status, const char *message)
+{
+        Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
+
+        rj.status = status;
+        rj.message = (char *)message;
+        (void)peer_send_control(p, VBUS_FRAME_REJECT, 0, id, &rj.base);
+}
+
+void rpc_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
+{
+        Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
+        size_t len = strlen(m->name);
+        Service *svc = service_find(p->broker, m->name, len);
+        Stream *s;
+
+        if (!svc) {
+                svc = calloc(1, sizeof(*svc));
+                if (!svc || !(svc->name = strdup(m->name))) {
+                        free(svc);
+                        reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
+                        return;
+                }
+                list_init(&svc->servers);
+                list_add_tail(&p->broker->services, &svc->link);
+        }
+        s = stream_new(p, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE);
+        if (!s) {
+                service_maybe_free(svc);
+                reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
+                return;
+        }
+        s->service = svc;
+        list_add_tail(&svc->servers, &s->serve_link);
+        log_debug("peer %s serves %s", p->label, svc->name);
+        (void)peer_send_control(p, VBUS_FRAME_ACCEPT, 0, vs->id, &a.base);
+}
+
+/* The server with the fewest calls in flight; ties go round-robin (the chosen one moves last). */
+static Stream *service_pick(Service *svc)
+{
+        Stream *best = NULL;
+
+        for (List *pos = svc->servers.next; pos != &svc->servers; pos = pos->next) {
+                Stream *s = list_entry(pos, Stream, serve_link);
+
+                if (!s->peer || s->peer->dead || s->closed)
+                        continue;
+                if (!best || s->n_outstanding < best->n_outstanding)
+                        best = s;
+        }
+        if (best) {
+                list_unlink(&best->serve_link);
+                list_add_tail(&svc->servers, &best->serve_link);
+        }
+        return best;
+}
+
+/* --- pipes ------------------------------------------------------------------------------- */
+
+static void pipe_init(Pipe *pp)
+{
+        *pp = (Pipe){0};
+        list_init(&pp->chunks);
+}
+
+static void pipe_clear(Pipe *pp)
+{
+        List *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &pp->chunks)
+        {
+                list_unlink(pos);
+                free(list_entry(pos, Chunk, link));
+        }
+        free(pp->end_message);
+        pp->end_message = NULL;
+        pp->end_pending = false;
+}
+
+static void pipe_set_end(Pipe *pp, int status, const char *message)
+{
+        free(pp->end_message);
+        pp->end_message = message && message[0] ? strdup(message) : NULL;
+        pp->end_status = status;
+        pp->end_pending = true;
+}
+
+static bool stream_usable(const Stream *s)
+{
+        return s && s->peer && !s->peer->dead && !s->closed;
+}
+
+/* Writes what @pp holds to @dest, then its END, and returns credit to @src. */
+static void pipe_pump(Pipe *pp, Stream *dest, Stream *src)
+{
+        Peer *q;
+
+        if (!stream_usable(dest))
+                return;
+        q = dest->peer;
+        while (!list_is_empty(&pp->chunks)) {
+                Chunk *c = list_entry(pp->chunks.next, Chunk, link);
+                VbusStream *vs = vbus__session_get_stream(&q->session, dest->id);
+                size_t room = peer_max_payload(q), n = c->len - c->off;
+                struct iovec piece;
+                uint8_t flags = 0;
+                int r;
+
+                if (!vs)
+                        return;
+                if (vs->send_window < (int64_t)room)
+                        room = vs->send_window > 0 ? (size_t)vs->send_window : 0;
+                if (n > room)
+                        n = room;
+                if (n == 0 && c->len > c->off)
+                        break; /* no window: wait for CREDIT */
+                if (c->off + n < c->len || c->more)
+                        flags = VBUS_FLAG_MORE;
+                piece.iov_base = c->data + c->off;
+                piece.iov_len = n;
+                r = peer_send_data(q, dest->id, flags, &piece, 1);
+                if (r < 0)
+                        break;
+                c->off += n;
+                pp->credit_owed += n;
+                if (c->off >= c->len) {
+                        list_unlink(&c->link);
+                        free(c);
+                }
+        }
+        if (list_is_empty(&pp->chunks) && pp->end_pending && stream_usable(dest)) {
+                Vbus__V1__End e = VBUS__V1__END__INIT;
+
+                e.status = pp->end_status;
+                e.message = pp->end_message;
+                pp->end_pending = false;
+                (void)peer_send_control(q, VBUS_FRAME_END, 0, dest->id, &e.base);
+        }
+        if (pp->credit_owed > 0 && stream_usable(src)) {
+                Vbus__V1__Credit cr = VBUS__V1__CREDIT__INIT;
+
+                cr.increment = (uint32_t)pp->credit_owed;
+                pp->credit_owed = 0;
+                (void)peer_send_control(src->peer, VBUS_FRAME_CREDIT, 0, src->id, &cr.base);
+        }
+}
+
+static void call_pump(Call *c)
+{
+        pipe_pump(&c->to_server, c->server, c->client);
+        pipe_pump(&c->to_client, c->client, c->server);
+}
+
+/* --- calls -------------------------------------------------------------------------------- */
+
+static void call_maybe_free(Call *c)
+{
+        if (c->client || c->server)
+                return;
+        list_unlink(&c->link);
+        pipe_clear(&c->to_server);
+        pipe_clear(&c->to_client);
+        if (c->serve) {
+                c->serve->n_outstanding--;
+                stream_unref(c->serve);
+        }
+        if (c->service) {
+                c->service->n_calls--;
+                service_maybe_free(c->service);
+        }
+        free(c);
+}
+
+static void reset_stream(Stream *s, int status, const char *message)
+{
+        if (stream_usable(s))
+                peer_reset_stream(s->peer, s->id, status, message);
+}
+
+/* Opens the broker's stream toward the server for @c. Return: 0 or a negative errno. */
+static int call_open_server(Call *c, Stream *serve, const Vbus__V1__Open *m, const Peer *caller)
+{
+        Peer *q = serve->peer;
+        Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
+        Vbus__V1__Identity id = VBUS__V1__IDENTITY__INIT;
+        VbusFrameHeader h = {.type = VBUS_FRAME_OPEN};
+        VbusStream *vs = NULL;
+        uint64_t now = broker_now_us();
+        Stream *s;
+        int r;
+
+        id.domid = caller->ident.domid;
+        id.domain_name = (char *)caller->ident.domain_name;
+        id.local = caller->ident.local;
+        id.uid = caller->ident.uid;
+        id.pid = caller->ident.pid;
+        o.name = m->name;
+        o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_CALL;
+        o.initial_credit = LIMIT_CALL_WINDOW;
+        o.headers = m->headers;
+        o.n_headers = m->n_headers;
+        o.caller = &id;
+        if (c->deadline_us != UINT64_MAX)
+                o.timeout_us = c->deadline_us > now ? c->deadline_us - now : 1;
+        h.stream_id = vbus__session_next_id(&q->session);
+        if (h.stream_id == 0)
+                return -E2BIG;
+        r = vbus__session_send(&q->session, &h, &o.base, &vs, NULL);
+        if (r < 0)
+                return r;
+        s = stream_new(q, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL);
+        if (!s)
+                return -ENOMEM;
+        s->call = c;
+        c->server = stream_ref(s);
+        r = vbus__link_write_control(&q->link_io, &h, &o.base);
+        if (r < 0) {
+                broker_kill_peer(q->broker, q, "does not read its link");
+                return -EPIPE;
+        }
+        broker_mark_dirty(q->broker, q);
+        return 0;
+}
+
+void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
+{
+        Broker *b = p->broker;
+        Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
+        Vbus__V1__Identity sid = VBUS__V1__IDENTITY__INIT;
+        const char *slash = strchr(m->name, '/');
+        Service *svc;
+        Stream *serve, *s;
+        Call *c;
+        char msg[320];
+        int r;
+
+        if (p->n_calls >= b->config.max_calls) {
+                reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                       "too many calls in flight on this link (max_calls)");
+                return;
+        }
+        svc = slash ? service_find(b, m->name, (size_t)(slash - m->name)) : NULL;
+        serve = svc ? service_pick(svc) : NULL;
+        if (!serve) {
+                snprintf(msg, sizeof(msg), "no responders: nobody serves %.*s",
+                         slash ? (int)(slash - m->name) : 0, m->name);
+                b->stats.n_calls_failed++;
+                reject(p, vs->id, VBUS__V1__STATUS__STATUS_NOT_FOUND, msg);
+                return;
+        }
+        if (svc->n_calls >= b->config.max_service_calls) {
+                reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                       "too many calls in flight for this service (max_service_calls)");
+                return;
+        }
+        c = calloc(1, sizeof(*c));
+        s = c ? stream_new(p, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL) : NULL;
+        if (!s) {
+                free(c);
+                reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
+                return;
+        }
+        c->broker = b;
+        c->caller = p;
+        c->service = svc;
+        c->serve = stream_ref(serve);
+        c->client = stream_ref(s);
+        c->deadline_us = m->timeout_us ? broker_now_us() + m->timeout_us : UINT64_MAX;
+        c->server_reset_status = VBUS__V1__STATUS__STATUS_CANCELLED;
+        pipe_init(&c->to_server);
+        pipe_init(&c->to_client);
+        s->call = c;
+        svc->n_calls++;
+        serve->n_outstanding++;
+        p->n_calls++;
+        list_add_tail(&b->calls, &c->link);
+        b->stats.n_calls++;
+
+        r = call_open_server(c, serve, m, p);
+        if (r < 0) {
+                b->stats.n_calls_failed++;
+                reject(p, vs->id, VBUS__V1__STATUS__STATUS_UNAVAILABLE,
+                       r == -E2BIG ? "the server has too many streams open"
+                                   : "the server could not take the call");
+                return;
+        }
+        sid.domid = serve->peer->ident.domid;
+        sid.domain_name = serve->peer->ident.domain_name;
+        sid.local = serve->peer->ident.local;
+        sid.uid = serve->peer->ident.uid;
+        sid.pid = serve->peer->ident.pid;
+        a.initial_credit = LIMIT_CALL_WINDOW;
+        a.peer = &sid;
+        (void)peer_send_control(p, VBUS_FRAME_ACCEPT, 0, vs->id, &a.base);
+}
+
+void rpc_accept(Peer *p, Stream *s, const Vbus__V1__Accept *m)
+{
+        (void)p;
+        (void)m;
+        if (s->call)
+                call_pump(s->call); /* the server's window is known now */
+}
+
+void rpc_reject(Peer *p, Stream *s, int status, const char *message)
+{
+        Call *c = s->call;
+
+        (void)p;
+        if (!c || s != c->server)
+                return;
+        c->server_ended = true;
+        p->broker->stats.n_calls_failed++;
+        reset_stream(c->client, status,
+                     message && message[0] ? message : "the server refused the call");
+}
+
+void rpc_data(Peer *p, Stream *s, const VbusFrame *f)
+{
+        Call *c = s->call;
+        Pipe *pp;
+        Chunk *ch;
+
+        if (!c)
+                return;
+        pp = s == c->client ? &c->to_server : &c->to_client;
+        ch = malloc(sizeof(*ch) + f->header.length);
+        if (!ch) {
+                peer_reset_stream(p, s->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                  "out of memory");
+                return;
+        }
+        ch->len = f->header.length;
+        ch->off = 0;
+        ch->more = f->header.flags & VBUS_FLAG_MORE;
+        memcpy(ch->data, f->payload, f->header.length);
+        list_add_tail(&pp->chunks, &ch->link);
+        call_pump(c);
+}
+
+void rpc_end(Peer *p, Stream *s, int status, const char *message)
+{
+        Call *c = s->call;
+
+        (void)p;
+        if (!c)
+                return;
+        if (s == c->client) {
+                pipe_set_end(&c->to_server, VBUS__V1__STATUS__STATUS_OK, NULL);
+        } else {
+                c->server_ended = true;
+                pipe_set_end(&c->to_client, status, message);
+        }
+        call_pump(c);
+}
+
+void rpc_reset(Peer *p, Stream *s, int status, const char *message)
+{
+        Call *c = s->call;
+
+        (void)p;
+        if (!c)
+                return;
+        if (s == c->client) {
+                /* Cancellation: the server is told, with the caller's status. */
+                c->server_reset_status = status;
+        } else {
+                c->server_ended = true;
+                pipe_clear(&c->to_client);
+                reset_stream(c->client, status, message);
+        }
+}
+
+void rpc_stream_closing(Peer *p, Stream *s)
+{
+        Call *c = s->call;
+
+        if (s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE) {
+                Service *svc = s->service;
+
+                list_unlink(&s->serve_link);
+                s->service = NULL;
+                if (svc)
+                        service_maybe_free(svc);
+                return;
+        }
+        if (!c)
+                return;
+        s->call = NULL;
+        if (s == c->client) {
+                c->client = NULL;
+                if (c->caller) {
+                        c->caller->n_calls--;
+                        c->caller = NULL;
+                }
+                if (c->server && !c->server->closed)
+                        reset_stream(c->server, c->server_reset_status,
+                                     c->server_reset_status ==
+                                                     VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED
+                                             ? "deadline exceeded"
+                                             : "the caller cancelled the call");
+                stream_unref(s);
+        } else {
+                c->server = NULL;
+                /* A server that goes without an outcome fails the call at once; it is never
+                 * retried elsewhere, since it may have had effects. */
+                if (!c->server_ended && c->client && !c->client->closed) {
+                        pipe_clear(&c->to_client);
+                        p->broker->stats.n_calls_failed++;
+                        reset_stream(c->client, VBUS__V1__STATUS__STATUS_UNAVAILABLE,
+                                     "the server went away during the call");
+                }
+                stream_unref(s);
+        }
+        call_maybe_free(c);
+}
+
+void rpc_pump(Peer *p)
+{
+        List *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &p->streams)
+        {
+                Stream *s = list_entry(pos, Stream, link);
+
+                if (s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_CALL && s->call)
+                        call_pump(s->call);
+        }
+}
+
+uint64_t rpc_expire(Broker *b, uint64_t now)
+{
+        uint64_t next = UINT64_MAX;
+        List *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &b->calls)
+        {
+                Call *c = list_entry(pos, Call, link);
+
+                if (c->deadline_us > now) {
+                        if (c->deadline_us < next)
+                                next = c->deadline_us;
+                        continue;
+                }
+                if (!c->client)
+                        continue;
+                c->deadline_us = UINT64_MAX;
+                c->server_reset_status = VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED;
+                b->stats.n_calls_failed++;
+                /* Resetting the caller's stream closes it, which resets the server's too. */
+                reset_stream(c->client, VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED,
+                             "deadline exceeded");
+        }
+        return next;
+}
