@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-common.h: what the pub/sub benchmark programs share: the clock, the message layout and
+ * the report lines the run script parses.
+ *
+ * Every message starts with its 64-bit sequence number (1, 2, ...), so a subscriber can count
+ * what was lost or reordered without any other cost per message; the rest is filler. Times are
+ * CLOCK_MONOTONIC nanoseconds, comparable between processes of the same host (xensim domains
+ * are processes of one kernel), so the run script takes the elapsed time of a run as the last
+ * receipt over all subscribers minus the publisher's first send.
+ */
+#ifndef BENCH_PUBSUB_COMMON_H
+#define BENCH_PUBSUB_COMMON_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The smallest message: room for the sequence number. */
+#define BENCH_MIN_SIZE 8
+
+static inline uint64_t bench_now_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Per-subscriber tally of what arrived. */
+typedef struct BenchTally {
+        uint64_t expected;  /* next sequence number expected */
+        uint64_t received;  /* messages received */
+        uint64_t lost;      /* sequence numbers skipped (never received) */
+        uint64_t reordered; /* messages with a sequence number at or below one already seen */
+        uint64_t dropped;   /* losses the bus itself reported (vbus DROP counts) */
+        uint64_t first_ns, last_ns;
+} BenchTally;
+
+static inline void bench_tally_init(BenchTally *t)
+{
+        memset(t, 0, sizeof(*t));
+        t->expected = 1;
+}
+
+static inline void bench_tally_add(BenchTally *t, const void *data, size_t size)
+{
+        uint64_t seq = 0;
+
+        t->last_ns = bench_now_ns();
+        if (t->received++ == 0)
+                t->first_ns = t->last_ns;
+        if (size < BENCH_MIN_SIZE) {
+                t->reordered++;
+                return;
+        }
+        memcpy(&seq, data, sizeof(seq));
+        if (seq < t->expected) {
+                t->reordered++;
+                return;
+        }
+        t->lost += seq - t->expected;
+        t->expected = seq + 1;
+}
+
+/* Messages accounted for: received, or known lost because a later one arrived. */
+static inline uint64_t bench_tally_done(const BenchTally *t)
+{
+        return t->received + t->lost;
+}
+
+static inline void bench_tally_print(const BenchTally *t, uint64_t count)
+{
+        /* Messages still missing at the end (the tail) are lost too. */
+        uint64_t tail = count > bench_tally_done(t) ? count - bench_tally_done(t) : 0;
+
+        printf("sub received=%llu lost=%llu reordered=%llu dropped=%llu first_ns=%llu "
+               "last_ns=%llu\n",
+               (unsigned long long)t->received, (unsigned long long)(t->lost + tail),
+               (unsigned long long)t->reordered, (unsigned long long)t->dropped,
+               (unsigned long long)t->first_ns, (unsigned long long)t->last_ns);
+        fflush(stdout);
+}
+
+static inline void bench_pub_print(uint64_t sent, uint64_t start_ns, uint64_t end_ns)
+{
+        printf("pub sent=%llu start_ns=%llu end_ns=%llu\n", (unsigned long long)sent,
+               (unsigned long long)start_ns, (unsigned long long)end_ns);
+        fflush(stdout);
+}
+
+/* A message buffer of @size bytes of filler; the caller writes the sequence number. */
+static inline uint8_t *bench_buf_new(size_t size)
+{
+        uint8_t *buf = malloc(size < BENCH_MIN_SIZE ? BENCH_MIN_SIZE : size);
+
+        if (buf)
+                for (size_t i = 0; i < size; i++)
+                        buf[i] = (uint8_t)(i * 7 + 1);
+        return buf;
+}
+
+static inline void bench_buf_seq(uint8_t *buf, uint64_t seq)
+{
+        memcpy(buf, &seq, sizeof(seq));
+}
+
+/* Creates @path (if not NULL) to tell the run script this process is ready. */
+static inline int bench_ready(const char *path)
+{
+        FILE *f;
+
+        if (!path)
+                return 0;
+        f = fopen(path, "w");
+        if (!f)
+                return -1;
+        return fclose(f) == 0 ? 0 : -1;
+}
+
+static inline int bench_parse_u64(const char *s, uint64_t *ret)
+{
+        char *end;
+        unsigned long long v;
+
+        if (!s || !*s)
+                return -1;
+        v = strtoull(s, &end, 10);
+        if (*end)
+                return -1;
+        *ret = v;
+        return 0;
+}
+
+#endif
