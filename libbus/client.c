@@ -12,6 +12,8 @@
  * The library never logs, never aborts on peer input, and runs callbacks only from
  * vbus_conn_process().
  */
+#include "client.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -26,10 +28,7 @@
 
 #include <vbus/vbus.h>
 
-#include "link.h"
 #include "name.h"
-#include "session.h"
-#include "util/list.h"
 
 enum {
         /* The max_frame this side announces. */
@@ -94,32 +93,7 @@ struct vbus_message {
         bool gap;
 };
 
-typedef enum UrlKind {
-        URL_UNIX = 1,
-        URL_VCHAN = 2,
-} UrlKind;
-
-struct vbus_conn {
-        UrlKind kind;
-        char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-        uint32_t broker_domid;
-        vbus_conn_state state;
-        bool have_link;
-        bool hello_sent;
-        VbusLink link;
-        VbusSession session;
-        List publishers;
-        List subscriptions;
-        uint64_t reconnect_at;
-        uint64_t backoff;
-        uint64_t n_reconnects;
-        uint64_t link_started;
-        int last_error;
-        bool ever_ready;
-        bool in_process;
-};
-
-static uint64_t now_us(void)
+uint64_t vbus__client_now(void)
 {
         struct timespec ts;
 
@@ -192,6 +166,7 @@ static void conn_drop_link(vbus_conn *c)
                 c->have_link = false;
         }
         c->hello_sent = false;
+        vbus__rpc_link_dropped(c);
         for (pos = c->publishers.next; pos != &c->publishers; pos = pos->next) {
                 vbus_publisher *p = list_entry(pos, vbus_publisher, link);
 
@@ -215,14 +190,14 @@ static void conn_drop_link(vbus_conn *c)
         }
 }
 
-static void conn_lost(vbus_conn *c)
+void vbus__conn_lost(vbus_conn *c)
 {
         conn_drop_link(c);
         c->state = c->ever_ready ? VBUS_CONN_DISCONNECTED : VBUS_CONN_CONNECTING;
         c->backoff = c->backoff ? c->backoff * 2 : CLIENT_RECONNECT_MIN_US;
         if (c->backoff > CLIENT_RECONNECT_MAX_US)
                 c->backoff = CLIENT_RECONNECT_MAX_US;
-        c->reconnect_at = now_us() + c->backoff;
+        c->reconnect_at = vbus__client_now() + c->backoff;
 }
 
 static int connect_unix(vbus_conn *c, VbusTransport *t)
@@ -328,7 +303,7 @@ static int conn_connect(vbus_conn *c)
                 return r;
         }
         c->have_link = true;
-        c->link_started = now_us();
+        c->link_started = vbus__client_now();
         r = conn_send_hello(c);
         if (r < 0 && r != -EAGAIN) {
                 conn_drop_link(c);
@@ -339,8 +314,8 @@ static int conn_connect(vbus_conn *c)
 
 /* --- sending ------------------------------------------------------------------------------ */
 
-static int conn_send_control(vbus_conn *c, uint8_t type, uint32_t stream_id,
-                             const ProtobufCMessage *msg)
+int vbus__conn_send_control(vbus_conn *c, uint8_t type, uint32_t stream_id,
+                            const ProtobufCMessage *msg)
 {
         VbusFrameHeader h = {.type = type, .stream_id = stream_id};
         int r;
@@ -350,8 +325,52 @@ static int conn_send_control(vbus_conn *c, uint8_t type, uint32_t stream_id,
                 return r;
         r = vbus__link_write_control(&c->link, &h, msg);
         if (r < 0)
-                conn_lost(c);
+                vbus__conn_lost(c);
         return r;
+}
+
+size_t vbus__conn_data_room(vbus_conn *c, uint32_t stream_id)
+{
+        VbusStream *vs;
+        size_t room;
+
+        if (!c->have_link)
+                return 0;
+        vs = vbus__session_get_stream(&c->session, stream_id);
+        if (!vs)
+                return 0;
+        room = vbus__link_max_payload(&c->link, c->session.peer_max_frame);
+        if (vs->send_window < (int64_t)room)
+                room = vs->send_window > 0 ? (size_t)vs->send_window : 0;
+        return room;
+}
+
+int vbus__conn_send_data(vbus_conn *c, uint32_t stream_id, uint8_t flags, const void *data,
+                         size_t n)
+{
+        VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
+                             .flags = flags,
+                             .stream_id = stream_id,
+                             .length = (uint32_t)n};
+        struct iovec piece = {(void *)data, n};
+        VbusStream *vs;
+        int r;
+
+        if (!c->have_link)
+                return -ENOTCONN;
+        vs = vbus__session_get_stream(&c->session, stream_id);
+        if (!vs)
+                return -EPIPE;
+        if ((int64_t)n > vs->send_window)
+                return -EAGAIN;
+        r = vbus__link_write(&c->link, &h, &piece, 1);
+        if (r == -EAGAIN)
+                return r;
+        if (r < 0) {
+                vbus__conn_lost(c);
+                return -ENOTCONN;
+        }
+        return vbus__session_send(&c->session, &h, NULL, NULL, NULL);
 }
 
 static int open_stream(vbus_conn *c, Vbus__V1__StreamKind kind, const char *name, uint32_t credit,
@@ -367,7 +386,7 @@ static int open_stream(vbus_conn *c, Vbus__V1__StreamKind kind, const char *name
         o.kind = kind;
         o.initial_credit = credit;
         o.slow_policy = policy;
-        r = conn_send_control(c, VBUS_FRAME_OPEN, id, &o.base);
+        r = vbus__conn_send_control(c, VBUS_FRAME_OPEN, id, &o.base);
         if (r < 0)
                 return r;
         *ret_id = id;
@@ -439,7 +458,7 @@ static int publisher_push(vbus_publisher *p)
                 if (r == -EAGAIN)
                         return r;
                 if (r < 0) {
-                        conn_lost(c);
+                        vbus__conn_lost(c);
                         return -ENOTCONN;
                 }
                 r = vbus__session_send(&c->session, &h, NULL, NULL, NULL);
@@ -503,7 +522,7 @@ static void subscription_return_credit(vbus_subscription *s, size_t n)
                 return;
         cr.increment = (uint32_t)s->credit_owed;
         s->credit_owed = 0;
-        (void)conn_send_control(s->conn, VBUS_FRAME_CREDIT, s->id, &cr.base);
+        (void)vbus__conn_send_control(s->conn, VBUS_FRAME_CREDIT, s->id, &cr.base);
 }
 
 /* Decodes a whole delivery (Meta prefix + message) and runs the callback. */
@@ -599,6 +618,10 @@ static void on_stream_end(vbus_conn *c, uint32_t id, int status, const char *mes
 static int conn_dispatch(vbus_conn *c, const VbusFrame *f, const VbusControl *ctl, bool closed)
 {
         uint32_t id = f->header.stream_id;
+        int r = vbus__rpc_dispatch(c, f, ctl, closed);
+
+        if (r != 0)
+                return r < 0 ? r : 0;
 
         switch (f->header.type) {
         case VBUS_FRAME_HELLO:
@@ -610,6 +633,7 @@ static int conn_dispatch(vbus_conn *c, const VbusFrame *f, const VbusControl *ct
                 c->ever_ready = true;
                 c->backoff = 0;
                 conn_open_all(c);
+                vbus__rpc_link_ready(c);
                 return 0;
         case VBUS_FRAME_ACCEPT: {
                 vbus_publisher *p = find_publisher(c, id);
@@ -707,6 +731,9 @@ VBUS_EXPORT int vbus_conn_open(const char *url, vbus_conn **ret_conn)
                 return -ENOMEM;
         list_init(&c->publishers);
         list_init(&c->subscriptions);
+        list_init(&c->calls);
+        list_init(&c->servers);
+        list_init(&c->requests);
         r = parse_url(c, url ? url : default_url());
         if (r < 0) {
                 free(c);
@@ -714,7 +741,7 @@ VBUS_EXPORT int vbus_conn_open(const char *url, vbus_conn **ret_conn)
         }
         c->state = VBUS_CONN_CONNECTING;
         if (conn_connect(c) < 0)
-                conn_lost(c);
+                vbus__conn_lost(c);
         *ret_conn = c;
         return 0;
 }
@@ -746,6 +773,7 @@ VBUS_EXPORT vbus_conn *vbus_conn_free(vbus_conn *c)
         if (c->have_link)
                 (void)vbus__link_flush(&c->link);
         conn_drop_link(c);
+        vbus__rpc_free_all(c);
         list_for_each_safe(pos, tmp, &c->publishers)
                 publisher_destroy(list_entry(pos, vbus_publisher, link));
         list_for_each_safe(pos, tmp, &c->subscriptions)
@@ -784,9 +812,11 @@ VBUS_EXPORT int vbus_conn_get_timeout(vbus_conn *c, uint64_t *ret_usec)
         else if (c->link.transport.kind == VBUS_TRANSPORT_VCHAN)
                 /* Backstop: a shared ring's events can be withheld by the peer; and an unmapped
                  * ring is republished after CLIENT_VCHAN_WAIT_US. */
-                *ret_usec = now_us() + 1000000u;
+                *ret_usec = vbus__client_now() + 1000000u;
         else
                 *ret_usec = UINT64_MAX;
+        if (vbus__rpc_next_deadline(c) < *ret_usec)
+                *ret_usec = vbus__rpc_next_deadline(c);
         return 0;
 }
 
@@ -800,9 +830,9 @@ VBUS_EXPORT int vbus_conn_process(vbus_conn *c)
                 return -EBUSY; /* called from a callback */
         c->in_process = true;
         if (!c->have_link) {
-                if (now_us() >= c->reconnect_at) {
+                if (vbus__client_now() >= c->reconnect_at) {
                         if (conn_connect(c) < 0)
-                                conn_lost(c);
+                                vbus__conn_lost(c);
                         else
                                 progress = 1;
                 }
@@ -812,26 +842,29 @@ VBUS_EXPORT int vbus_conn_process(vbus_conn *c)
         if (c->link.transport.kind == VBUS_TRANSPORT_VCHAN && c->state != VBUS_CONN_READY) {
                 if (!c->hello_sent)
                         (void)conn_send_hello(c);
-                if (now_us() - c->link_started > CLIENT_VCHAN_WAIT_US &&
+                if (vbus__client_now() - c->link_started > CLIENT_VCHAN_WAIT_US &&
                     vbus__vchan_get_peer(c->link.transport.vchan) == VBUS_VCHAN_PEER_WAITING) {
-                        conn_lost(c);
+                        vbus__conn_lost(c);
                         c->in_process = false;
                         return 1;
                 }
         }
         r = conn_read(c);
         if (r < 0) {
-                conn_lost(c);
+                vbus__conn_lost(c);
                 c->in_process = false;
                 return 1;
         }
         progress |= r;
         if (c->have_link)
                 progress |= conn_push_publishers(c);
+        if (c->have_link)
+                progress |= vbus__rpc_push(c);
+        vbus__rpc_expire(c, vbus__client_now());
         if (c->have_link) {
                 r = vbus__link_flush(&c->link);
                 if (r < 0 && r != -EAGAIN) {
-                        conn_lost(c);
+                        vbus__conn_lost(c);
                         progress = 1;
                 }
         }
@@ -850,7 +883,7 @@ VBUS_EXPORT int vbus_conn_wait(vbus_conn *c, uint64_t timeout_usec)
         r = vbus_conn_process(c);
         if (r != 0)
                 return r;
-        now = now_us();
+        now = vbus__client_now();
         deadline = timeout_usec == UINT64_MAX ? UINT64_MAX : now + timeout_usec;
         (void)vbus_conn_get_timeout(c, &t);
         if (t < deadline)
@@ -870,19 +903,19 @@ VBUS_EXPORT int vbus_conn_wait(vbus_conn *c, uint64_t timeout_usec)
                         return -errno;
         }
         r = vbus_conn_process(c);
-        if (r == 0 && timeout_usec != UINT64_MAX && now_us() >= now + timeout_usec)
+        if (r == 0 && timeout_usec != UINT64_MAX && vbus__client_now() >= now + timeout_usec)
                 return -ETIMEDOUT;
         return r;
 }
 
 VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *c, uint64_t timeout_usec)
 {
-        uint64_t deadline = now_us() + timeout_usec;
+        uint64_t deadline = vbus__client_now() + timeout_usec;
 
         if (!c)
                 return -EINVAL;
         while (c->state != VBUS_CONN_READY) {
-                uint64_t now = now_us();
+                uint64_t now = vbus__client_now();
                 int r;
 
                 if (now >= deadline)
@@ -898,7 +931,7 @@ static bool conn_has_unsent(vbus_conn *c)
 {
         if (!c->have_link)
                 return false;
-        if (vbus__link_has_backlog(&c->link))
+        if (vbus__link_has_backlog(&c->link) || vbus__rpc_has_unsent(c))
                 return true;
         for (List *pos = c->publishers.next; pos != &c->publishers; pos = pos->next)
                 if (list_entry(pos, vbus_publisher, link)->pending)
@@ -909,12 +942,12 @@ static bool conn_has_unsent(vbus_conn *c)
 
 VBUS_EXPORT int vbus_conn_flush(vbus_conn *c, uint64_t timeout_usec)
 {
-        uint64_t deadline = now_us() + timeout_usec;
+        uint64_t deadline = vbus__client_now() + timeout_usec;
 
         if (!c)
                 return -EINVAL;
         while (conn_has_unsent(c)) {
-                uint64_t now = now_us();
+                uint64_t now = vbus__client_now();
                 int r;
 
                 if (now >= deadline)
@@ -972,9 +1005,9 @@ VBUS_EXPORT vbus_publisher *vbus_publisher_free(vbus_publisher *p)
                 e.status = VBUS__V1__STATUS__STATUS_OK;
                 if (p->pending) {
                         e.status = VBUS__V1__STATUS__STATUS_CANCELLED;
-                        (void)conn_send_control(p->conn, VBUS_FRAME_RESET, p->id, &e.base);
+                        (void)vbus__conn_send_control(p->conn, VBUS_FRAME_RESET, p->id, &e.base);
                 } else {
-                        (void)conn_send_control(p->conn, VBUS_FRAME_END, p->id, &e.base);
+                        (void)vbus__conn_send_control(p->conn, VBUS_FRAME_END, p->id, &e.base);
                 }
                 if (p->conn->have_link)
                         (void)vbus__link_flush(&p->conn->link);
@@ -1021,7 +1054,7 @@ VBUS_EXPORT int vbus_publish(vbus_publisher *p, const void *data, size_t len)
                                 return 0;
                         }
                         if (r != -EAGAIN) {
-                                conn_lost(c);
+                                vbus__conn_lost(c);
                                 return -ENOTCONN;
                         }
                         return -EAGAIN;
@@ -1045,7 +1078,7 @@ VBUS_EXPORT int vbus_publish(vbus_publisher *p, const void *data, size_t len)
 VBUS_EXPORT int vbus_publish_wait(vbus_publisher *p, const void *data, size_t len,
                                   uint64_t timeout_usec)
 {
-        uint64_t deadline = now_us() + timeout_usec;
+        uint64_t deadline = vbus__client_now() + timeout_usec;
 
         if (!p)
                 return -EINVAL;
@@ -1055,7 +1088,7 @@ VBUS_EXPORT int vbus_publish_wait(vbus_publisher *p, const void *data, size_t le
 
                 if (r != -EAGAIN)
                         return r;
-                now = now_us();
+                now = vbus__client_now();
                 if (now >= deadline)
                         return -ETIMEDOUT;
                 r = vbus_conn_wait(p->conn, deadline - now < 100000 ? deadline - now : 100000);
@@ -1108,7 +1141,7 @@ VBUS_EXPORT vbus_subscription *vbus_subscription_free(vbus_subscription *s)
                 Vbus__V1__End e = VBUS__V1__END__INIT;
 
                 e.status = VBUS__V1__STATUS__STATUS_CANCELLED;
-                (void)conn_send_control(s->conn, VBUS_FRAME_RESET, s->id, &e.base);
+                (void)vbus__conn_send_control(s->conn, VBUS_FRAME_RESET, s->id, &e.base);
                 if (s->conn->have_link)
                         (void)vbus__link_flush(&s->conn->link);
         }

@@ -274,6 +274,119 @@ VBUS_EXPORT uint64_t vbus_message_get_sequence(const vbus_message *msg);
  * meanwhile were not delivered, and are not counted in vbus_message_get_dropped(). */
 VBUS_EXPORT bool vbus_message_follows_gap(const vbus_message *msg);
 
+/* ---------------------------------------------------------------------------------------------
+ * RPC: calls
+ *
+ * A call names "service/method" (service: a protobuf-style full name such as storage.v1.Store;
+ * method: one identifier) and carries one request message; it ends with exactly one reply: a
+ * status, a message for failures, and the reply data for VBUS_STATUS_OK. Failures are values,
+ * never aborts: VBUS_STATUS_NOT_FOUND at once when nobody serves the service ("no responders"),
+ * VBUS_STATUS_DEADLINE_EXCEEDED when the timeout passes (the server is told to stop),
+ * VBUS_STATUS_UNAVAILABLE when the server (or the link to the broker) goes away during the call,
+ * VBUS_STATUS_RESOURCE_EXHAUSTED over a limit, or whatever status the server answered.
+ */
+
+typedef struct vbus_call vbus_call;
+typedef struct vbus_reply vbus_reply;
+typedef struct vbus_server vbus_server;
+typedef struct vbus_request vbus_request;
+
+/* Called once per call with its outcome; @reply is borrowed for the call only. */
+typedef void (*vbus_call_cb)(vbus_call *call, const vbus_reply *reply, void *userdata);
+
+/**
+ * vbus_call_start() - start a call without waiting.
+ * @method: borrowed, "service/method".
+ * @request: borrowed for the call (copied). @timeout_usec: 0 for none.
+ * @cb: called from vbus_conn_process() with the outcome; the call handle is freed after it.
+ * @ret_call: optional: the handle, valid until @cb runs or vbus_call_cancel().
+ * Return: 0; -EINVAL; -EMSGSIZE (over VBUS_MESSAGE_MAX); -ENOTCONN (the link is down);
+ * -EAGAIN (still connecting: wait for ready); -ENOMEM.
+ */
+VBUS_EXPORT int vbus_call_start(vbus_conn *conn, const char *method, const void *request,
+                                size_t request_size, uint64_t timeout_usec, vbus_call_cb cb,
+                                void *userdata, vbus_call **ret_call);
+
+/**
+ * vbus_call_cancel() - give up on a call: the server is told (its request reports
+ * vbus_request_is_cancelled()), the callback will not run, and the handle is freed.
+ * Return: 0 or -EINVAL.
+ */
+VBUS_EXPORT int vbus_call_cancel(vbus_call *call);
+
+/**
+ * vbus_call_sync() - call and wait for the outcome (blocking helper; runs vbus_conn_process()).
+ * Waits for the connection to be ready within the same timeout.
+ * @ret_reply: written on 0: the outcome, to free with vbus_reply_free().
+ * Return: 0 when the call has an outcome (check vbus_reply_get_status()); -EINVAL; -EMSGSIZE;
+ * -ENOTCONN; -ENOMEM; -ETIMEDOUT (the connection never became ready).
+ */
+VBUS_EXPORT int vbus_call_sync(vbus_conn *conn, const char *method, const void *request,
+                               size_t request_size, uint64_t timeout_usec, vbus_reply **ret_reply);
+
+/* The outcome: a vbus_status (VBUS_STATUS_OK on success). */
+VBUS_EXPORT int vbus_reply_get_status(const vbus_reply *reply);
+/* A message for failures ("" if none); borrowed from @reply. */
+VBUS_EXPORT const char *vbus_reply_get_message(const vbus_reply *reply);
+/* The reply data (empty unless VBUS_STATUS_OK); borrowed from @reply. */
+VBUS_EXPORT const void *vbus_reply_get_data(const vbus_reply *reply, size_t *ret_size);
+/* Frees a reply from vbus_call_sync(). Accepts NULL. Return: NULL. */
+VBUS_EXPORT vbus_reply *vbus_reply_free(vbus_reply *reply);
+
+/* ---------------------------------------------------------------------------------------------
+ * RPC: servers
+ *
+ * A server registers a service; several servers of one service share its calls (the broker
+ * gives each call to the one with the fewest calls in flight). Each call arrives as a
+ * vbus_request, owned by the library and answered exactly once, now or later, with
+ * vbus_request_reply() or vbus_request_fail(), which release it.
+ */
+
+/* Called from vbus_conn_process() for each call; answer it now or keep @req and answer later. */
+typedef void (*vbus_request_cb)(vbus_server *srv, vbus_request *req, void *userdata);
+
+/**
+ * vbus_serve() - serve @service (kept across reconnects).
+ * Return: 0; -EINVAL (bad name); -ENOMEM.
+ */
+VBUS_EXPORT int vbus_serve(vbus_conn *conn, const char *service, vbus_request_cb cb, void *userdata,
+                           vbus_server **ret_server);
+
+/* vbus_server_free() - stop serving; requests not answered yet fail with UNAVAILABLE. */
+VBUS_EXPORT vbus_server *vbus_server_free(vbus_server *srv);
+
+/* vbus_server_is_active() - true once the broker routes calls to this server. */
+VBUS_EXPORT bool vbus_server_is_active(vbus_server *srv);
+
+/* The request's method (after the '/'), full name ("service/method"), and data: borrowed. */
+VBUS_EXPORT const char *vbus_request_get_method(const vbus_request *req);
+VBUS_EXPORT const char *vbus_request_get_full_method(const vbus_request *req);
+VBUS_EXPORT const void *vbus_request_get_data(const vbus_request *req, size_t *ret_size);
+/* The caller, as the broker knows it (never as the caller claims). */
+VBUS_EXPORT uint32_t vbus_request_get_caller_domid(const vbus_request *req);
+VBUS_EXPORT const char *vbus_request_get_caller_name(const vbus_request *req);
+VBUS_EXPORT bool vbus_request_is_caller_local(const vbus_request *req);
+VBUS_EXPORT uint32_t vbus_request_get_caller_uid(const vbus_request *req);
+/* The caller's deadline: absolute CLOCK_MONOTONIC microseconds, UINT64_MAX for none. */
+VBUS_EXPORT uint64_t vbus_request_get_deadline(const vbus_request *req);
+/* True once the caller cancelled, its deadline passed, or it went away: stop working on it
+ * (an answer is still required, and is discarded). */
+VBUS_EXPORT bool vbus_request_is_cancelled(const vbus_request *req);
+
+/**
+ * vbus_request_reply() - answer with VBUS_STATUS_OK and @data (copied). Releases @req.
+ * Return: 0; -ECANCELED (the call was cancelled: the answer is discarded, @req released);
+ * -EMSGSIZE; -EINVAL (@req is NULL); -ENOMEM.
+ */
+VBUS_EXPORT int vbus_request_reply(vbus_request *req, const void *data, size_t size);
+
+/**
+ * vbus_request_fail() - answer with a failure @status (2..13: VBUS_STATUS_APPLICATION for the
+ * application's own errors) and a @message (borrowed, may be NULL). Releases @req.
+ * Return: 0; -ECANCELED; -EINVAL (bad status: @req is still released with INTERNAL).
+ */
+VBUS_EXPORT int vbus_request_fail(vbus_request *req, int status, const char *message);
+
 #ifdef __cplusplus
 }
 #endif
