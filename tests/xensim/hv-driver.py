@@ -393,7 +393,12 @@ def proxy_session(server_dom, client_dom, total, kill):
         left -= len(chunk)
     cli.stdin.flush()
     # Both stdins stay open: closing one would end its side before the data is drained.
-    assert reader.done.wait(600), f"only {reader.got} of {total} bytes arrived"
+    # A stream that stops moving for 60 s is a failure (a lost event), reported as such.
+    last, last_t = -1, time.monotonic()
+    while not reader.done.wait(1):
+        if reader.got != last:
+            last, last_t = reader.got, time.monotonic()
+        assert time.monotonic() - last_t < 60, f"stream stalled at {reader.got} of {total} bytes"
     assert reader.got == total, f"received {reader.got} bytes, sent {total}"
     assert reader.h.hexdigest() == sent.hexdigest(), "stream corrupted"
     elapsed = time.monotonic() - t_start

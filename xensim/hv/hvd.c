@@ -487,8 +487,13 @@ static void op_evt_bind_interdomain(Hvd *hvd, Conn *c, const HvMsg *req)
         fds[1] = rp->doorbell;
         /* As Xen does: raise the new port once, in case a notify was lost before the bind. */
         hvd_raise(hvd, domid, m.arg[0], l);
-        reply(hvd, c, &m, NULL, fds, fds[1] >= 0 ? 2 : 1);
+        /*
+         * Tell the other end before answering: once the binder has its answer it may notify,
+         * and the other end's answer to that must find our news already queued, or it would
+         * go to no peer and be lost.
+         */
         hvd_tell_peer_changed(hvd, rp, l->remote_port);
+        reply(hvd, c, &m, NULL, fds, fds[1] >= 0 ? 2 : 1);
 }
 
 static void op_evt_get_peer(Hvd *hvd, Conn *c, const HvMsg *req)
