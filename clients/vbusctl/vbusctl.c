@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,12 +28,22 @@ static const char usage[] =
         "      --block               never drop: slow the publishers down instead\n"
         "      --count N             exit after N messages\n"
         "      --text | --hex | --json   how to print each message (default text)\n"
+        "  call SERVICE/METHOD [PAYLOAD | -]\n"
+        "                            call a method; print the reply on stdout. On failure\n"
+        "                            print the status and message, exit 1\n"
+        "  serve SERVICE --exec CMD  serve SERVICE: each call runs CMD (with sh -c), the\n"
+        "                            request on its stdin, its stdout as the reply; exit\n"
+        "                            status 0 is ok, any other fails the call (application\n"
+        "                            error, its stderr as the message). CMD sees\n"
+        "                            VBUS_METHOD, VBUS_CALLER (domN(name) or local(uid=U)),\n"
+        "                            VBUS_TIMEOUT_MS (time left, empty if none)\n"
         "\n"
         "Common options:\n"
         "  --url URL        unix:/path or vchan:<broker-domid> (default: $VBUS_URL, else\n"
         "                   unix:/run/vbus/broker.sock if it exists, else vchan:0)\n"
         "  --timeout MS     give up after MS milliseconds (connecting, or waiting for\n"
-        "                   messages with sub; default 5000 for pub, none for sub)\n"
+        "                   messages with sub; default 5000 for pub, none for sub; the\n"
+        "                   call's deadline for call, default 5000)\n"
         "  -h, --help       this text\n"
         "\n"
         "Topics are dot-separated tokens of [A-Za-z0-9_-]; in patterns '*' matches one token\n"
@@ -45,6 +56,7 @@ enum { FMT_TEXT, FMT_HEX, FMT_JSON };
 
 typedef struct Options {
         const char *url;
+        const char *exec;
         long timeout_ms;
         unsigned long count;
         long interval_ms;
@@ -306,6 +318,217 @@ static int cmd_sub(const Options *o, const char *pattern)
         return status;
 }
 
+/* Reads all of stdin (at most VBUS_MESSAGE_MAX bytes). Return: 0 or -1. */
+static int read_stdin(char **ret, size_t *ret_n)
+{
+        size_t n = 0, cap = 65536;
+        char *buf = malloc(cap);
+
+        while (buf) {
+                size_t k;
+
+                if (n == cap) {
+                        char *b = cap >= VBUS_MESSAGE_MAX ? NULL : realloc(buf, cap * 2);
+
+                        if (!b) {
+                                free(buf);
+                                fprintf(stderr, "vbusctl: stdin is larger than the %d-byte limit\n",
+                                        VBUS_MESSAGE_MAX);
+                                return -1;
+                        }
+                        buf = b;
+                        cap *= 2;
+                }
+                k = fread(buf + n, 1, cap - n, stdin);
+                n += k;
+                if (k == 0)
+                        break;
+        }
+        if (!buf)
+                return -1;
+        *ret = buf;
+        *ret_n = n;
+        return 0;
+}
+
+static int cmd_call(const Options *o, const char *method, const char *payload)
+{
+        vbus_conn *c = NULL;
+        vbus_reply *reply = NULL;
+        char *buf = NULL;
+        size_t n = 0;
+        long timeout_ms = o->timeout_ms < 0 ? 5000 : o->timeout_ms;
+        int r, status;
+
+        if (payload && strcmp(payload, "-") != 0) {
+                buf = strdup(payload);
+                n = strlen(payload);
+        } else if (read_stdin(&buf, &n) < 0) {
+                return 1;
+        }
+        if (connect_ready(o, &c) < 0) {
+                free(buf);
+                return 1;
+        }
+        r = vbus_call_sync(c, method, buf, n, ms_to_us(timeout_ms), &reply);
+        free(buf);
+        if (r == -EINVAL) {
+                fprintf(stderr,
+                        "vbusctl: '%s' is not SERVICE/METHOD (service: dot-separated "
+                        "identifiers; method: one identifier)\n",
+                        method);
+                vbus_conn_free(c);
+                return 2;
+        }
+        if (r < 0) {
+                fprintf(stderr, "vbusctl: call failed: %s\n", strerror(-r));
+                vbus_conn_free(c);
+                return 1;
+        }
+        status = vbus_reply_get_status(reply);
+        if (status == VBUS_STATUS_OK) {
+                size_t len;
+                const void *d = vbus_reply_get_data(reply, &len);
+
+                fwrite(d, 1, len, stdout);
+        } else {
+                const char *msg = vbus_reply_get_message(reply);
+
+                fprintf(stderr, "vbusctl: %s: %s%s%s\n", method, vbus_status_name(status),
+                        msg[0] ? ": " : "", msg);
+        }
+        vbus_reply_free(reply);
+        vbus_conn_free(c);
+        return status == VBUS_STATUS_OK ? 0 : 1;
+}
+
+typedef struct ServeState {
+        const Options *o;
+        unsigned long n_calls;
+} ServeState;
+
+/* Runs the command for one call: request on stdin, reply from stdout, message from stderr. */
+static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
+{
+        ServeState *st = userdata;
+        char tmpl_in[] = "/tmp/vbusctl-in.XXXXXX", tmpl_err[] = "/tmp/vbusctl-err.XXXXXX";
+        char caller[96], left[32] = "", cmd[4096];
+        size_t n, cap = 65536, len = 0;
+        const void *d = vbus_request_get_data(req, &n);
+        uint64_t deadline = vbus_request_get_deadline(req);
+        int fd_in = mkstemp(tmpl_in), fd_err = mkstemp(tmpl_err), status;
+        char *out = malloc(cap);
+        FILE *p;
+
+        (void)srv;
+        st->n_calls++;
+        if (fd_in < 0 || fd_err < 0 || !out || write(fd_in, d, n) != (ssize_t)n) {
+                (void)vbus_request_fail(req, VBUS_STATUS_INTERNAL, "vbusctl serve: local error");
+                goto out;
+        }
+        if (vbus_request_is_caller_local(req))
+                snprintf(caller, sizeof(caller), "local(uid=%u)", vbus_request_get_caller_uid(req));
+        else
+                snprintf(caller, sizeof(caller), "dom%u(%s)", vbus_request_get_caller_domid(req),
+                         vbus_request_get_caller_name(req));
+        if (deadline != UINT64_MAX) {
+                struct timespec ts;
+                uint64_t now;
+
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+                snprintf(left, sizeof(left), "%llu",
+                         (unsigned long long)(deadline > now ? (deadline - now) / 1000u : 0));
+        }
+        setenv("VBUS_METHOD", vbus_request_get_method(req), 1);
+        setenv("VBUS_CALLER", caller, 1);
+        setenv("VBUS_TIMEOUT_MS", left, 1);
+        snprintf(cmd, sizeof(cmd), "( %s ) <%s 2>%s", st->o->exec, tmpl_in, tmpl_err);
+        p = popen(cmd, "r");
+        if (!p) {
+                (void)vbus_request_fail(req, VBUS_STATUS_INTERNAL, "vbusctl serve: cannot run");
+                goto out;
+        }
+        for (;;) {
+                size_t k;
+
+                if (len == cap) {
+                        char *b = cap >= VBUS_MESSAGE_MAX ? NULL : realloc(out, cap * 2);
+
+                        if (!b)
+                                break;
+                        out = b;
+                        cap *= 2;
+                }
+                k = fread(out + len, 1, cap - len, p);
+                if (k == 0)
+                        break;
+                len += k;
+        }
+        status = pclose(p);
+        if (status == 0) {
+                (void)vbus_request_reply(req, out, len);
+        } else {
+                char msg[1024];
+                ssize_t k = pread(fd_err, msg, sizeof(msg) - 1, 0);
+
+                msg[k > 0 ? k : 0] = '\0';
+                if (k > 0 && msg[k - 1] == '\n')
+                        msg[k - 1] = '\0';
+                if (!msg[0])
+                        snprintf(msg, sizeof(msg), "exit status %d",
+                                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+                (void)vbus_request_fail(req, VBUS_STATUS_APPLICATION, msg);
+        }
+out:
+        free(out);
+        if (fd_in >= 0) {
+                close(fd_in);
+                unlink(tmpl_in);
+        }
+        if (fd_err >= 0) {
+                close(fd_err);
+                unlink(tmpl_err);
+        }
+}
+
+static int cmd_serve(const Options *o, const char *service)
+{
+        ServeState st = {.o = o};
+        vbus_server *srv = NULL;
+        vbus_conn *c = NULL;
+        bool announced = false;
+
+        if (!o->exec) {
+                fprintf(stderr, "vbusctl serve: --exec CMD is required\n");
+                return 2;
+        }
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (connect_ready(o, &c) < 0)
+                return 1;
+        if (vbus_serve(c, service, on_request, &st, &srv) < 0) {
+                fprintf(stderr, "vbusctl: '%s' is not a valid service name\n", service);
+                vbus_conn_free(c);
+                return 2;
+        }
+        while (!o->count || st.n_calls < o->count) {
+                int r = vbus_conn_wait(c, 200000);
+
+                if (r < 0 && r != -ETIMEDOUT && r != -EINTR) {
+                        fprintf(stderr, "vbusctl: %s\n", strerror(-r));
+                        break;
+                }
+                if (!announced && vbus_server_is_active(srv)) {
+                        fprintf(stderr, "# serving %s\n", service);
+                        announced = true;
+                }
+        }
+        (void)vbus_conn_flush(c, 2000000);
+        vbus_server_free(srv);
+        vbus_conn_free(c);
+        return 0;
+}
+
 static int parse_long(const char *s, long min, long max, long *ret)
 {
         char *end;
@@ -320,12 +543,19 @@ static int parse_long(const char *s, long min, long max, long *ret)
 }
 
 static const struct option opts[] = {
-        {"url", required_argument, NULL, 'u'},   {"timeout", required_argument, NULL, 't'},
-        {"count", required_argument, NULL, 'n'}, {"interval", required_argument, NULL, 'i'},
-        {"binary", no_argument, NULL, 'b'},      {"drop", no_argument, NULL, 'D'},
-        {"block", no_argument, NULL, 'B'},       {"text", no_argument, NULL, 'T'},
-        {"hex", no_argument, NULL, 'H'},         {"json", no_argument, NULL, 'J'},
-        {"help", no_argument, NULL, 'h'},        {0},
+        {"url", required_argument, NULL, 'u'},
+        {"timeout", required_argument, NULL, 't'},
+        {"count", required_argument, NULL, 'n'},
+        {"interval", required_argument, NULL, 'i'},
+        {"binary", no_argument, NULL, 'b'},
+        {"drop", no_argument, NULL, 'D'},
+        {"block", no_argument, NULL, 'B'},
+        {"text", no_argument, NULL, 'T'},
+        {"hex", no_argument, NULL, 'H'},
+        {"json", no_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'},
+        {"exec", required_argument, NULL, 'e'},
+        {0},
 };
 
 /* Applies one option. Return: 0, 1 for --help, -1 on a bad value or unknown option. */
@@ -364,6 +594,9 @@ static int apply_option(int c, const char *arg, Options *o, bool *count_set)
                 return 0;
         case 'J':
                 o->format = FMT_JSON;
+                return 0;
+        case 'e':
+                o->exec = arg;
                 return 0;
         case 'h':
                 return 1;
@@ -427,6 +660,20 @@ int main(int argc, char **argv)
                         return 2;
                 }
                 return cmd_sub(&o, args[1]);
+        }
+        if (strcmp(args[0], "call") == 0) {
+                if (n_args < 2) {
+                        fprintf(stderr, "vbusctl call: missing SERVICE/METHOD (see --help)\n");
+                        return 2;
+                }
+                return cmd_call(&o, args[1], n_args == 3 ? args[2] : "-");
+        }
+        if (strcmp(args[0], "serve") == 0) {
+                if (n_args != 2) {
+                        fprintf(stderr, "vbusctl serve: want exactly one SERVICE (see --help)\n");
+                        return 2;
+                }
+                return cmd_serve(&o, args[1]);
         }
         fprintf(stderr, "vbusctl: unknown command '%s' (see --help)\n", args[0]);
         return 2;
