@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 /* The smallest message: room for the sequence number. */
@@ -27,6 +28,17 @@ static inline uint64_t bench_now_ns(void)
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time this process used so far (all threads, user + system), in microseconds. */
+static inline uint64_t bench_cpu_us(void)
+{
+        struct rusage ru;
+
+        if (getrusage(RUSAGE_SELF, &ru) < 0)
+                return 0;
+        return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+               (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 /* Per-subscriber tally of what arrived. */
@@ -77,17 +89,19 @@ static inline void bench_tally_print(const BenchTally *t, uint64_t count)
         uint64_t tail = count > bench_tally_done(t) ? count - bench_tally_done(t) : 0;
 
         printf("sub received=%llu lost=%llu reordered=%llu dropped=%llu first_ns=%llu "
-               "last_ns=%llu\n",
+               "last_ns=%llu cpu_us=%llu\n",
                (unsigned long long)t->received, (unsigned long long)(t->lost + tail),
                (unsigned long long)t->reordered, (unsigned long long)t->dropped,
-               (unsigned long long)t->first_ns, (unsigned long long)t->last_ns);
+               (unsigned long long)t->first_ns, (unsigned long long)t->last_ns,
+               (unsigned long long)bench_cpu_us());
         fflush(stdout);
 }
 
 static inline void bench_pub_print(uint64_t sent, uint64_t start_ns, uint64_t end_ns)
 {
-        printf("pub sent=%llu start_ns=%llu end_ns=%llu\n", (unsigned long long)sent,
-               (unsigned long long)start_ns, (unsigned long long)end_ns);
+        printf("pub sent=%llu start_ns=%llu end_ns=%llu cpu_us=%llu\n", (unsigned long long)sent,
+               (unsigned long long)start_ns, (unsigned long long)end_ns,
+               (unsigned long long)bench_cpu_us());
         fflush(stdout);
 }
 

@@ -397,6 +397,7 @@ static int cmd_unix_relay(const char *dir, uint64_t n_subs)
         r = read_frames(pub, relay_forward, &rl);
         if (r < 0)
                 fprintf(stderr, "unix-relay: %s\n", strerror(-r));
+        printf("relay cpu_us=%llu\n", (unsigned long long)bench_cpu_us());
         for (unsigned i = 0; i < rl.n_subs; i++)
                 close(subs[i]);
         close(pub);
