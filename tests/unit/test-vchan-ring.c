@@ -499,14 +499,24 @@ static void test_ring_hostile_cons_is_protocol_error(void **state)
         assert_int_equal(vbus__vchan_ring_write(&m.srv, buf, 8), 8);
         /* the client claims to have consumed bytes never written */
         put32(m.page, VBUS_VCHAN_OFF_RIGHT_CONS, 9);
-        assert_int_equal(vbus__vchan_ring_unconsumed(&m.srv), 0);
-        /* the writer uses up the space it already knew of, then looks and reports */
+        /* the writer uses up the space it already knew of without looking ... */
         {
                 uint8_t big[4088] = {0};
 
                 assert_int_equal(vbus__vchan_ring_write(&m.srv, big, sizeof(big)), 4088);
         }
+        /* ... and when it looks again the claim is still beyond what it produced */
+        put32(m.page, VBUS_VCHAN_OFF_RIGHT_CONS, 4097);
         assert_int_equal(vbus__vchan_ring_write(&m.srv, buf, 8), -EPROTO);
+        assert_int_equal(vbus__vchan_ring_write(&m.srv, buf, 8), -EPROTO);
+        assert_int_equal(vbus__vchan_ring_unconsumed(&m.srv), 0);
+        mem_deinit(&m);
+
+        /* looking at the counter by other means reports it as well */
+        mem_init(&m, 12, 12);
+        assert_int_equal(vbus__vchan_ring_write(&m.srv, buf, 8), 8);
+        put32(m.page, VBUS_VCHAN_OFF_RIGHT_CONS, 9);
+        assert_int_equal(vbus__vchan_ring_unconsumed(&m.srv), 0);
         assert_int_equal(vbus__vchan_ring_write(&m.srv, buf, 8), -EPROTO);
         mem_deinit(&m);
 
