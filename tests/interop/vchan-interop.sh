@@ -13,6 +13,10 @@
 #       the named side commits 256 KiB into a 1 MiB ring, which the other side cannot drain
 #       (its stdout is held); then it is killed with SIGKILL. Once stdout is released the
 #       survivor must deliver all 256 KiB and report the end (exit 0).
+#   vchan-interop.sh BUILD_DIR destroy
+#       as "kill theirs", but the whole guest domain is destroyed (xensim domain destroy:
+#       its processes are SIGKILLed, @releaseDomain fires); our client in dom0 must still
+#       deliver what the dead server had committed and report the end.
 #   vchan-interop.sh BUILD_DIR late-server
 #       our client in the guest starts 2 s before libxenvchan's server in dom0 publishes (so
 #       its reads fail with EACCES, not ENOENT, until then) and must wait, then transfer.
@@ -128,8 +132,8 @@ close-first)
         wait_rc "$cli" "client"
         check_same "$D/data" "$D/out" "$who closed first, the other side delivered everything"
         ;;
-kill)
-        who=$1
+kill | destroy)
+        who=${1:-theirs}
         size=$((256 * 1024))
         head -c $size /dev/urandom >"$D/data"
         # The survivor's stdout goes through a gate that reads nothing until $D/go exists, so
@@ -163,7 +167,11 @@ kill)
                 exit 1
         fi
         sleep 0.3 # read -> commit is immediate after the read; leave it a moment regardless
-        kill -9 "$victim"
+        if [ "$mode" = destroy ]; then
+                "$X" domain destroy "$guest" --dir "$D/xs" >/dev/null
+        else
+                kill -9 "$victim"
+        fi
         wait "$victim" 2>/dev/null || true
         touch "$D/go"
         wait "$surv" || true
@@ -172,7 +180,7 @@ kill)
                 echo "FAIL: the survivor exited $rc after the $who side was killed"
                 exit 1
         fi
-        check_same "$D/data" "$D/out" "$who killed with SIGKILL, the survivor delivered everything"
+        check_same "$D/data" "$D/out" "$who: $mode, the survivor delivered everything"
         ;;
 late-server)
         head -c $((1024 * 1024)) /dev/urandom >"$D/srv.in"
