@@ -9,7 +9,8 @@
  * writes of MSG_SIZE bytes each: one API call per message with either implementation. The
  * reader is the client; it reads as much as is there each time, copying it out, until it has
  * TOTAL_BYTES, then sends one byte back so that the writer closes only after everything
- * arrived. Each prints one line: "impl role bytes seconds notifications events".
+ * arrived. Each prints one line: "impl role bytes seconds notifications events cpu_seconds"
+ * (cpu = user + system time of this process, setup included).
  *
  * How each is driven is how each is meant to be used. libxenvchan: blocking mode,
  * libxenvchan_write per message, libxenvchan_read with a 64 KiB buffer. Ours: reserve/commit
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <xenevtchn.h>
 
@@ -277,7 +279,15 @@ int main(int argc, char **argv)
                 else
                         xen_reader(peer, argv[4], total, &secs);
         }
-        printf("%s %s %llu %.6f %llu %llu\n", argv[1], argv[2], total, secs,
-               (unsigned long long)n_notify, (unsigned long long)n_pending);
+        {
+                struct rusage ru;
+                double cpu = 0;
+
+                if (getrusage(RUSAGE_SELF, &ru) == 0)
+                        cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+                printf("%s %s %llu %.6f %llu %llu %.6f\n", argv[1], argv[2], total, secs,
+                       (unsigned long long)n_notify, (unsigned long long)n_pending, cpu);
+        }
         return 0;
 }
