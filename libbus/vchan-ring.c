@@ -289,9 +289,10 @@ static void fill_iov(struct iovec iov[2], const uint8_t *buf, uint32_t size, uin
         uint32_t pos = counter & (size - 1);
         uint32_t first = size - pos < n ? size - pos : n;
 
-        iov[0].iov_base = (void *)(uintptr_t)(buf + pos);
+        /* const dropped on purpose: one iovec type serves both directions */
+        iov[0].iov_base = (void *)(buf + pos);
         iov[0].iov_len = first;
-        iov[1].iov_base = (void *)(uintptr_t)buf;
+        iov[1].iov_base = (void *)buf;
         iov[1].iov_len = n - first;
 }
 
@@ -300,7 +301,7 @@ ssize_t vbus__vchan_ring_peek(VbusVchanRing *r, size_t want, struct iovec ret_io
         uint32_t ready = 0;
         int k;
 
-        if (r->error)
+        if (r->error < 0)
                 return r->error;
         if (want == 0)
                 want = 1;
@@ -336,7 +337,7 @@ ssize_t vbus__vchan_ring_peek(VbusVchanRing *r, size_t want, struct iovec ret_io
 
 int vbus__vchan_ring_consume(VbusVchanRing *r, size_t n)
 {
-        if (r->error)
+        if (r->error < 0)
                 return r->error;
         if (n > r->rd_ready)
                 return -EINVAL;
@@ -356,7 +357,7 @@ ssize_t vbus__vchan_ring_reserve(VbusVchanRing *r, size_t want, struct iovec ret
         uint32_t used = 0, space;
         int k;
 
-        if (r->error)
+        if (r->error < 0)
                 return r->error;
         if (want == 0)
                 want = 1;
@@ -392,7 +393,7 @@ ssize_t vbus__vchan_ring_reserve(VbusVchanRing *r, size_t want, struct iovec ret
 
 int vbus__vchan_ring_commit(VbusVchanRing *r, size_t n)
 {
-        if (r->error)
+        if (r->error < 0)
                 return r->error;
         if (n > r->wr_space)
                 return -EINVAL;
@@ -422,7 +423,7 @@ int vbus__vchan_ring_flush(VbusVchanRing *r)
 
 ssize_t vbus__vchan_ring_read(VbusVchanRing *r, void *buf, size_t n)
 {
-        struct iovec iov[2];
+        struct iovec iov[2] = {{0}};
         ssize_t k;
         size_t a, b;
         int e;
@@ -444,7 +445,7 @@ ssize_t vbus__vchan_ring_read(VbusVchanRing *r, void *buf, size_t n)
 
 ssize_t vbus__vchan_ring_write(VbusVchanRing *r, const void *buf, size_t n)
 {
-        struct iovec iov[2];
+        struct iovec iov[2] = {{0}};
         ssize_t k;
         size_t a, b;
         int e;

@@ -222,8 +222,8 @@ int vbus__vchan_server_new(VbusVchan **ret_vchan, uint32_t peer_domid, const cha
         if (r < 0)
                 return r;
         r = vchan_new(&v, true, peer_domid, path);
-        if (r < 0)
-                return r;
+        if (r < 0 || !v)
+                return r < 0 ? r : -EIO;
         vbus__vchan_layout_from_sizes(left_min, right_min, &v->layout);
 
         r = xs_read_uint(v->xs, NULL, "domid", VBUS_VCHAN_DOMID_MAX, &self);
@@ -305,8 +305,8 @@ int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const c
         int r;
 
         r = vchan_new(&v, false, server_domid, path);
-        if (r < 0)
-                return r;
+        if (r < 0 || !v)
+                return r < 0 ? r : -EIO;
         /*
          * Before the server publishes, xenstored answers EACCES rather than ENOENT when the
          * nearest existing parent is not readable to us (a server in dom0, say): both mean

@@ -133,7 +133,7 @@ static void ours_writer(uint32_t peer, const char *path, size_t msg, size_t ring
                 if (r < 0 && r != -ETIMEDOUT)
                         die("wait", r);
         }
-        while ((r = (int)vbus__vchan_read(v, &ack, 1)) == -EAGAIN)
+        while (vbus__vchan_read(v, &ack, 1) == -EAGAIN)
                 vbus__vchan_wait(v, BENCH_WAIT_MS);
         vbus__vchan_free(v);
         free(buf);
