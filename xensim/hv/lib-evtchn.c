@@ -3,11 +3,14 @@
  * xensim-hvd, with events going straight from process to process (see hv-proto.h).
  *
  * Every port bound through a handle has a doorbell (an eventfd) in the handle's epoll set,
- * which is the fd xenevtchn_fd returns. The doorbell is armed one-shot: once it has reported
- * an event the port is masked, and notifies that arrive meanwhile only add to the eventfd's
- * counter; xenevtchn_pending() consumes the counter and xenevtchn_unmask() re-arms, so
- * whatever arrived after pending() is delivered exactly once more. That is the behaviour of
- * Linux's /dev/xen/evtchn (deliver, mask, coalesce until unmask).
+ * which is the fd xenevtchn_fd returns. Its counter counts notifies. The doorbell is armed
+ * one-shot, so once xenevtchn_pending() has returned a port (Linux's upcall: the port is
+ * delivered and masked) nothing more is reported for it until xenevtchn_unmask(). Unmask
+ * consumes the counter: if it held more than the one notify that was delivered, a notify may
+ * have come after the delivery, so one more event is due (Linux: pending set while masked is
+ * delivered at unmask); it is re-posted as a single unit, which is the coalescing. At worst
+ * that is one spurious event (notifies that came before the delivery), which Xen's event
+ * semantics allow; a notify after the delivery is never lost, which they require.
  *
  * To notify, the handle writes to the doorbell of the port its port is bound to, which the
  * daemon gave it at bind time, or on request after saying the peer changed
@@ -41,6 +44,8 @@ struct xenevtchn_handle {
         int own[HV_PORTS_PER_DOMAIN];
         int peer[HV_PORTS_PER_DOMAIN];
         bool stale[HV_PORTS_PER_DOMAIN];
+        /* Returned by pending() and not unmasked since (atomic bytes). */
+        uint8_t delivered[HV_PORTS_PER_DOMAIN];
 };
 
 #define XENEVTCHN_EXPORT __attribute__((visibility("default")))
@@ -248,6 +253,7 @@ XENEVTCHN_EXPORT int xenevtchn_unbind(xenevtchn_handle *xce, evtchn_port_t port)
         epoll_ctl(xce->epfd, EPOLL_CTL_DEL, xce->own[port], NULL);
         close(xce->own[port]);
         xce->own[port] = -1;
+        __atomic_store_n(&xce->delivered[port], 0, __ATOMIC_RELAXED);
         hv_client_lock(&xce->client);
         if (xce->peer[port] >= 0)
                 close(xce->peer[port]);
@@ -260,7 +266,6 @@ XENEVTCHN_EXPORT int xenevtchn_unbind(xenevtchn_handle *xce, evtchn_port_t port)
 XENEVTCHN_EXPORT xenevtchn_port_or_error_t xenevtchn_pending(xenevtchn_handle *xce)
 {
         struct epoll_event e;
-        uint64_t count;
         uint32_t port;
         int n, fl;
 
@@ -280,20 +285,30 @@ XENEVTCHN_EXPORT xenevtchn_port_or_error_t xenevtchn_pending(xenevtchn_handle *x
         if (n < 0)
                 return -1;
         port = e.data.u32;
-        /* Consume what has arrived so far: later notifies count from here. */
-        if (port_ok(port) && xce->own[port] >= 0)
-                (void)!read(xce->own[port], &count, sizeof(count));
+        /* Delivered and masked; the counter is left for unmask to judge. */
+        if (port_ok(port))
+                __atomic_store_n(&xce->delivered[port], 1, __ATOMIC_RELAXED);
         return (xenevtchn_port_or_error_t)port;
 }
 
 XENEVTCHN_EXPORT int xenevtchn_unmask(xenevtchn_handle *xce, evtchn_port_t port)
 {
         struct epoll_event e = {.events = EPOLLIN | EPOLLONESHOT, .data.u32 = port};
+        const uint64_t one = 1;
+        uint64_t count = 0;
+        int fd;
 
         /* Like a write to /dev/xen/evtchn: ports not bound by this handle are ignored. */
-        if (!port_ok(port) || xce->own[port] < 0)
+        if (!port_ok(port) || (fd = xce->own[port]) < 0)
                 return 0;
-        if (epoll_ctl(xce->epfd, EPOLL_CTL_MOD, xce->own[port], &e) < 0)
+        /*
+         * Only a delivered port consumes its counter: unmasking a port whose event has not
+         * been taken yet must not lose that event.
+         */
+        if (__atomic_exchange_n(&xce->delivered[port], 0, __ATOMIC_RELAXED) &&
+            read(fd, &count, sizeof(count)) == (ssize_t)sizeof(count) && count > 1)
+                (void)!write(fd, &one, sizeof(one));
+        if (epoll_ctl(xce->epfd, EPOLL_CTL_MOD, fd, &e) < 0)
                 return -1;
         return 0;
 }
