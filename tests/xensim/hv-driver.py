@@ -219,6 +219,20 @@ def scenario_coalesce():
     # Unmasked and idle: the next notify is delivered at once, exactly once.
     d1.ok(f"notify {p1}")
     assert d0.ok("drain 0") == ["1"]
+    # A single notify right after the delivery (before unmask) is not merged into it: it is
+    # delivered after unmask (vchan-socket-proxy relies on this at connect).
+    d1.ok(f"notify {p1}")
+    assert d0.ok("pending") == [str(p0)]
+    d1.ok(f"notify {p1}")
+    d0.ok(f"unmask {p0}")
+    assert d0.ok("poll 0") == ["ready"]
+    assert d0.ok("pending") == [str(p0)]
+    d0.ok(f"unmask {p0}")
+    assert d0.ok("poll 0") == ["idle"]
+    # Unmasking a port whose event has not been taken keeps that event.
+    d1.ok(f"notify {p1}")
+    d0.ok(f"unmask {p0}")
+    assert d0.ok("drain 0") == ["1"]
     # The other direction.
     d0.ok(f"notify {p0}")
     assert d1.ok("pending") == [str(p1)]
