@@ -17,6 +17,10 @@
 #       as "kill theirs", but the whole guest domain is destroyed (xensim domain destroy:
 #       its processes are SIGKILLed, @releaseDomain fires); our client in dom0 must still
 #       deliver what the dead server had committed and report the end.
+#   vchan-interop.sh BUILD_DIR reconnect
+#       one persistent Xen vchan-socket-proxy server (in front of an upper-casing echo service)
+#       and three of our clients one after the other, each closing after its echo: each must
+#       bind the port again and map the same ring (vchan's reconnect rules).
 #   vchan-interop.sh BUILD_DIR late-server
 #       our client in the guest starts 2 s before libxenvchan's server in dom0 publishes (so
 #       its reads fail with EACCES, not ENOENT, until then) and must wait, then transfer.
@@ -181,6 +185,57 @@ kill | destroy)
                 exit 1
         fi
         check_same "$D/data" "$D/out" "$who: $mode, the survivor delivered everything"
+        ;;
+reconnect)
+        sock=$D/echo.sock
+        python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(4)
+while True:
+    c, _ = s.accept()
+    with open(sys.argv[2], "a") as log:
+        log.write("accepted\n")
+    with c:
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            c.sendall(b.upper())
+' "$sock" "$D/accepts" &
+        pids=($!)
+        for _ in $(seq 1 200); do [ -S "$sock" ] && break; sleep 0.05; done
+        run_guest /usr/lib/xen-4.17/bin/vchan-socket-proxy -m server 0 "$path" "$sock" \
+                2>"$D/srv.err" &
+        pids+=($!)
+        for i in 1 2 3; do
+                mkfifo "$D/in$i"
+                run_dom0 "$CAT" -q client "$guest" "$path" <"$D/in$i" >"$D/out$i" 2>"$D/cli$i.err" &
+                cli=$!
+                pids+=("$cli")
+                exec 3>"$D/in$i"
+                # vchan-socket-proxy's server acts on a client's connect event without looking
+                # at the ring, so data that comes with the connect event would wait for the
+                # next event: send only once it has connected to the echo service.
+                for _ in $(seq 1 1200); do
+                        [ "$(wc -l <"$D/accepts" 2>/dev/null || echo 0)" -ge $i ] && break
+                        sleep 0.05
+                done
+                echo "hello $i" >&3
+                # stdin stays open until the echo is back, then EOF makes -q close the vchan
+                for _ in $(seq 1 1200); do
+                        grep -q "HELLO $i" "$D/out$i" && break
+                        sleep 0.05
+                done
+                exec 3>&-
+                wait_rc "$cli" "client $i"
+                if [ "$(cat "$D/out$i")" != "HELLO $i" ]; then
+                        echo "FAIL: client $i got '$(cat "$D/out$i")'"
+                        exit 1
+                fi
+                echo "ok: client $i of 3 connected to the same server and got its echo"
+        done
         ;;
 late-server)
         head -c $((1024 * 1024)) /dev/urandom >"$D/srv.in"
