@@ -53,6 +53,7 @@ struct Call {
         uint64_t deadline_us;
         Pipe to_server, to_client;
         bool server_ended;       /* the server sent END: its outcome is in to_client */
+        int busy;                /* nesting of rpc_stream_closing(): free only at the outermost */
         int server_reset_status; /* status for RESET toward the server if the caller goes */
 };
 
@@ -236,7 +237,7 @@ static void call_pump(Call *c)
 
 static void call_maybe_free(Call *c)
 {
-        if (c->client || c->server)
+        if (c->client || c->server || c->busy > 0)
                 return;
         list_unlink(&c->link);
         pipe_clear(&c->to_server);
@@ -468,6 +469,9 @@ void rpc_stream_closing(Peer *p, Stream *s)
         if (!c)
                 return;
         s->call = NULL;
+        /* Closing one side may close the other (a RESET is sent to it) and come back here:
+         * the call is freed only once both have gone, by the outermost call. */
+        c->busy++;
         if (s == c->client) {
                 c->client = NULL;
                 if (c->caller) {
@@ -493,6 +497,7 @@ void rpc_stream_closing(Peer *p, Stream *s)
                 }
                 stream_unref(s);
         }
+        c->busy--;
         call_maybe_free(c);
 }
 

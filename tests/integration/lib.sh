@@ -28,6 +28,8 @@ trap 'exit 1' INT TERM
 
 fail() {
         echo "FAIL: $*" >&2
+        # A sanitizer report is worth more than the last lines of a log.
+        grep -h -A 40 "ERROR: .*Sanitizer\|runtime error" "$TMP"/*.log 2>/dev/null | head -n 60 >&2
         for f in "$TMP"/*.log "$TMP"/*.out; do
                 [ -f "$f" ] && { echo "--- $f" >&2; tail -n 25 "$f" >&2; }
         done
