@@ -435,8 +435,10 @@ int broker_run(Broker *b)
                 broker_flush_dirty(b);
                 broker_free_dead(b);
         }
-        log_info("stopped: %llu published, %llu delivered, %llu dropped, %llu violations",
+        log_info("stopped: %llu published, %llu delivered, %llu dropped, %llu violations, "
+                 "%llu calls (%llu failed)",
                  (unsigned long long)b->stats.n_published, (unsigned long long)b->stats.n_delivered,
-                 (unsigned long long)b->stats.n_dropped, (unsigned long long)b->stats.n_violations);
+                 (unsigned long long)b->stats.n_dropped, (unsigned long long)b->stats.n_violations,
+                 (unsigned long long)b->stats.n_calls, (unsigned long long)b->stats.n_calls_failed);
         return 0;
 }
