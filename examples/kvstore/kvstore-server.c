@@ -2,7 +2,7 @@
 /*
  * kvstore-server: serves storage.v1.Store (kvstore.proto) from an in-memory map.
  *
- *   kvstore-server [--ready FILE] [--max-keys N]
+ *   kvstore-server [--ready FILE] [--max-keys N] [--delay MS] [--read-only]
  *
  * The handlers are the generated Storage__V1__Store_Service's methods; libvbus decodes each
  * request, calls them, and encodes what they pass to their closure. A missing key is an ordinary
@@ -11,6 +11,13 @@
  * stdout with the caller's identity as the broker gives it and the time left before its deadline.
  * --ready FILE creates FILE once the broker routes calls to this server. SIGINT or SIGTERM stops
  * it cleanly.
+ *
+ * --delay MS answers every call MS milliseconds later, from the main loop: the handler keeps the
+ * input, closure and closure_data libvbus gave it (all valid until the closure is called), which
+ * is how a server answers asynchronously. A call whose caller gave up meanwhile (deadline,
+ * cancellation) is logged as "cancelled" and still answered (libvbus discards the answer).
+ * --read-only leaves the Put and Delete handlers NULL: libvbus answers those calls with
+ * VBUS_STATUS_UNSUPPORTED.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -30,11 +37,23 @@ typedef struct Entry {
         size_t n_value;
 } Entry;
 
+/* A call to answer later (--delay). */
+typedef struct Deferred {
+        struct Deferred *next;
+        unsigned method_index; /* in storage__v1__store__descriptor: 0 Get, 1 Put, 2 Delete */
+        const ProtobufCMessage *input;
+        ProtobufCClosure closure; /* the method's typed closure, cast back before the call */
+        void *closure_data;
+        uint64_t due;
+} Deferred;
+
 /* The map is a plain array searched linearly: enough for an example, bounded by max_keys. */
 typedef struct Store {
         Storage__V1__Store_Service service; /* first: libvbus passes &service.base back */
         Entry *entries;
         size_t n_entries, max_keys;
+        uint64_t delay_usec;
+        Deferred *deferred, **deferred_tail; /* in arrival order, so in due order */
 } Store;
 
 static volatile sig_atomic_t stop_requested;
@@ -80,8 +99,8 @@ static Entry *store_find(Store *st, const char *key)
         return NULL;
 }
 
-static void store_get(Storage__V1__Store_Service *service, const Storage__V1__GetRequest *input,
-                      Storage__V1__GetResponse_Closure closure, void *closure_data)
+static void store_get_now(Storage__V1__Store_Service *service, const Storage__V1__GetRequest *input,
+                          Storage__V1__GetResponse_Closure closure, void *closure_data)
 {
         Store *st = (Store *)service;
         Storage__V1__GetResponse out = STORAGE__V1__GET_RESPONSE__INIT;
@@ -134,8 +153,8 @@ static int store_set(Store *st, const char *key, const ProtobufCBinaryData *valu
         return 0;
 }
 
-static void store_put(Storage__V1__Store_Service *service, const Storage__V1__PutRequest *input,
-                      Storage__V1__PutResponse_Closure closure, void *closure_data)
+static void store_put_now(Storage__V1__Store_Service *service, const Storage__V1__PutRequest *input,
+                          Storage__V1__PutResponse_Closure closure, void *closure_data)
 {
         Store *st = (Store *)service;
         Storage__V1__PutResponse out = STORAGE__V1__PUT_RESPONSE__INIT;
@@ -162,9 +181,9 @@ static void store_put(Storage__V1__Store_Service *service, const Storage__V1__Pu
         closure(&out, closure_data);
 }
 
-static void store_delete(Storage__V1__Store_Service *service,
-                         const Storage__V1__DeleteRequest *input,
-                         Storage__V1__DeleteResponse_Closure closure, void *closure_data)
+static void store_delete_now(Storage__V1__Store_Service *service,
+                             const Storage__V1__DeleteRequest *input,
+                             Storage__V1__DeleteResponse_Closure closure, void *closure_data)
 {
         Store *st = (Store *)service;
         Storage__V1__DeleteResponse out = STORAGE__V1__DELETE_RESPONSE__INIT;
@@ -181,6 +200,91 @@ static void store_delete(Storage__V1__Store_Service *service,
         closure(&out, closure_data);
 }
 
+/* Keeps a call to answer st->delay_usec later. Return: true if deferred. */
+static bool store_defer(Store *st, unsigned method_index, const ProtobufCMessage *input,
+                        ProtobufCClosure closure, void *closure_data)
+{
+        Deferred *d;
+
+        if (st->delay_usec == 0)
+                return false;
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return false; /* answer now instead */
+        d->method_index = method_index;
+        d->input = input;
+        d->closure = closure;
+        d->closure_data = closure_data;
+        d->due = now_usec() + st->delay_usec;
+        *st->deferred_tail = d;
+        st->deferred_tail = &d->next;
+        return true;
+}
+
+static void store_get(Storage__V1__Store_Service *service, const Storage__V1__GetRequest *input,
+                      Storage__V1__GetResponse_Closure closure, void *closure_data)
+{
+        if (!store_defer((Store *)service, 0, &input->base, (ProtobufCClosure)closure,
+                         closure_data))
+                store_get_now(service, input, closure, closure_data);
+}
+
+static void store_put(Storage__V1__Store_Service *service, const Storage__V1__PutRequest *input,
+                      Storage__V1__PutResponse_Closure closure, void *closure_data)
+{
+        if (!store_defer((Store *)service, 1, &input->base, (ProtobufCClosure)closure,
+                         closure_data))
+                store_put_now(service, input, closure, closure_data);
+}
+
+static void store_delete(Storage__V1__Store_Service *service,
+                         const Storage__V1__DeleteRequest *input,
+                         Storage__V1__DeleteResponse_Closure closure, void *closure_data)
+{
+        if (!store_defer((Store *)service, 2, &input->base, (ProtobufCClosure)closure,
+                         closure_data))
+                store_delete_now(service, input, closure, closure_data);
+}
+
+/* Answers the deferred calls that are due. Return: the next due time, or UINT64_MAX. */
+static uint64_t store_run_deferred(Store *st)
+{
+        uint64_t now = now_usec();
+
+        while (st->deferred && st->deferred->due <= now) {
+                Deferred *d = st->deferred;
+                const vbus_request *req = vbus_protobuf_get_request(d->closure_data);
+
+                st->deferred = d->next;
+                if (!st->deferred)
+                        st->deferred_tail = &st->deferred;
+                if (vbus_request_is_cancelled(req)) {
+                        printf("cancelled %s\n", vbus_request_get_method(req));
+                        fflush(stdout);
+                }
+                /* Each closure is cast back to the type it had. */
+                switch (d->method_index) {
+                case 0:
+                        store_get_now(&st->service, (const Storage__V1__GetRequest *)d->input,
+                                      (Storage__V1__GetResponse_Closure)d->closure,
+                                      d->closure_data);
+                        break;
+                case 1:
+                        store_put_now(&st->service, (const Storage__V1__PutRequest *)d->input,
+                                      (Storage__V1__PutResponse_Closure)d->closure,
+                                      d->closure_data);
+                        break;
+                default:
+                        store_delete_now(&st->service, (const Storage__V1__DeleteRequest *)d->input,
+                                         (Storage__V1__DeleteResponse_Closure)d->closure,
+                                         d->closure_data);
+                        break;
+                }
+                free(d);
+        }
+        return st->deferred ? st->deferred->due : UINT64_MAX;
+}
+
 static void store_deinit(Store *st)
 {
         for (size_t i = 0; i < st->n_entries; i++) {
@@ -192,7 +296,8 @@ static void store_deinit(Store *st)
 
 static int usage(void)
 {
-        fprintf(stderr, "usage: kvstore-server [--ready FILE] [--max-keys N]\n");
+        fprintf(stderr,
+                "usage: kvstore-server [--ready FILE] [--max-keys N] [--delay MS] [--read-only]\n");
         return 2;
 }
 
@@ -206,13 +311,20 @@ int main(int argc, char **argv)
         bool announced = false;
         int r;
 
+        st.deferred_tail = &st.deferred;
         for (int i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--ready") == 0 && i + 1 < argc)
                         ready = argv[++i];
                 else if (strcmp(argv[i], "--max-keys") == 0 && i + 1 < argc)
                         st.max_keys = strtoul(argv[++i], NULL, 10);
-                else
+                else if (strcmp(argv[i], "--delay") == 0 && i + 1 < argc)
+                        st.delay_usec = strtoull(argv[++i], NULL, 10) * 1000u;
+                else if (strcmp(argv[i], "--read-only") == 0) {
+                        st.service.put = NULL;
+                        st.service.delete = NULL;
+                } else {
                         return usage();
+                }
         }
         /* No SA_RESTART: the signal interrupts vbus_conn_wait(). */
         sigaction(SIGINT, &sa, NULL);
@@ -230,7 +342,11 @@ int main(int argc, char **argv)
                 return 1;
         }
         while (!stop_requested) {
-                r = vbus_conn_wait(conn, 100000);
+                uint64_t next = store_run_deferred(&st), now = now_usec(), wait = 100000;
+
+                if (next != UINT64_MAX)
+                        wait = next <= now ? 1 : next - now < wait ? next - now : wait;
+                r = vbus_conn_wait(conn, wait);
                 if (r < 0 && r != -ETIMEDOUT && r != -EINTR) {
                         fprintf(stderr, "kvstore-server: %s\n", strerror(-r));
                         break;
@@ -246,6 +362,15 @@ int main(int argc, char **argv)
                                         fclose(f);
                         }
                 }
+        }
+        /* Every call still kept must be answered before the connection goes. */
+        while (st.deferred) {
+                Deferred *d = st.deferred;
+
+                st.deferred = d->next;
+                (void)vbus_protobuf_fail(d->closure_data, VBUS_STATUS_UNAVAILABLE,
+                                         "the server is stopping");
+                free(d);
         }
         vbus_server_free(srv);
         vbus_conn_flush(conn, 1000000);

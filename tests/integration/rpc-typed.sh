@@ -4,7 +4,10 @@
 # generated stubs and through the blocking vbus_protobuf_call(); the caller's identity and
 # deadline as the server sees them; a failure status from the implementation
 # (vbus_protobuf_fail); an unknown method; garbage bytes sent as Get's request with a raw call
-# (invalid-argument, and the server goes on serving); no responders once the server is gone.
+# (invalid-argument, and the server goes on serving); no responders once the server is gone;
+# then a server that answers asynchronously (--delay) with unimplemented methods (--read-only):
+# late answers arrive, NULL handlers give unsupported, and a caller's deadline that passes before
+# the late answer gives deadline-exceeded and is seen by the implementation as cancelled.
 . "$(dirname "$0")/lib.sh" "$1"
 EX=$B/examples/kvstore
 [ -x "$EX/kvstore-server" ] && [ -x "$EX/kvstore-client" ] || fail "examples not built in $EX"
@@ -24,13 +27,14 @@ kv() {
         as_dom "$cd_" env VBUS_URL=vchan:0 "$EX/kvstore-client" "$@"
 }
 
-# Expects exit status $1 and stdout+stderr $2 from kvstore-client ${@:3}.
+# Expects exit status $1 and stdout+stderr matching the glob $2 from kvstore-client ${@:3}.
 expect() {
         local want_rc=$1 want_out=$2 out rc
         shift 2
         out=$(kv "$@" 2>&1)
         rc=$?
-        [ "$rc" = "$want_rc" ] && [ "$out" = "$want_out" ] ||
+        # shellcheck disable=SC2053 # $want_out is a pattern
+        [[ "$rc" = "$want_rc" && "$out" == $want_out ]] ||
                 fail "kvstore-client $*: exit $rc, '$out' (expected exit $want_rc, '$want_out')"
         ok "kvstore-client $*: $out"
 }
@@ -92,6 +96,23 @@ rc=$?
 [ "$rc" = 3 ] && case $out in *"not-found: no responders"*) true ;; *) false ;; esac ||
         fail "after the server left: exit $rc, '$out'"
 ok "after the server left: $out"
+
+# Asynchronous answers, 300 ms late, and NULL handlers.
+"$XS" run --domid "$sd" -- env VBUS_URL=vchan:0 "$EX/kvstore-server" --delay 300 --read-only \
+        --ready "$TMP/ready2" >"$TMP/server2.out" 2>&1 &
+SERVER=$!
+PIDS="$PIDS $SERVER"
+wait_file "$TMP/ready2" || fail "the second kvstore-server never became active"
+expect 1 "not found" get k
+expect 1 "not found" --sync get k
+expect 3 "kvstore-client: unsupported: the service does not implement this method" put k v
+expect 3 "kvstore-client: unsupported: the service does not implement this method" delete k
+expect 3 "kvstore-client: deadline-exceeded*" --timeout 100 get k
+wait_grep "^cancelled Get" "$TMP/server2.out" || fail "the late handler did not see the cancellation"
+ok "the late handler saw the caller's deadline pass"
+expect 1 "not found" get k
+kill -TERM "$SERVER"
+wait "$SERVER" || fail "the second kvstore-server exit status $?"
 
 kill -TERM "$BROKER_PID"
 wait "$BROKER_PID" || fail "broker exit status $?"
