@@ -39,6 +39,7 @@ struct vbus_call {
         void *userdata;
         uint8_t *out;
         size_t n_out, off;
+        bool sent_empty;
         bool end_sent;
         uint8_t *rx;
         size_t n_rx;
@@ -83,6 +84,7 @@ struct vbus_request {
         bool link_valid;
         uint8_t *out;
         size_t n_out, off;
+        bool sent_empty;
         int status;
         char *message;
 };
@@ -90,6 +92,38 @@ struct vbus_request {
 static char *dup_or_empty(const char *s)
 {
         return strdup(s ? s : "");
+}
+
+/*
+ * Sends *off..n of @buf on stream @id in DATA frames, as far as the window and the link allow
+ * (MORE on all but the message's last frame). Return: 1 when all of it is sent (an empty message
+ * is one empty frame), 0 when the rest must wait for credit or room, -1 on a failed link.
+ */
+static int send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_t n, size_t *off,
+                        bool *sent_empty)
+{
+        if (n == 0) {
+                if (*sent_empty)
+                        return 1;
+                if (vbus__conn_send_data(c, id, 0, NULL, 0) < 0)
+                        return c->have_link ? 0 : -1;
+                *sent_empty = true;
+                return 1;
+        }
+        while (*off < n) {
+                size_t k = n - *off, room = vbus__conn_data_room(c, id);
+                int r;
+
+                if (room == 0)
+                        return 0;
+                if (k > room)
+                        k = room;
+                r = vbus__conn_send_data(c, id, *off + k < n ? VBUS_FLAG_MORE : 0, buf + *off, k);
+                if (r < 0)
+                        return c->have_link ? 0 : -1;
+                *off += k;
+        }
+        return 1;
 }
 
 /* --- calls -------------------------------------------------------------------------------- */
@@ -123,46 +157,18 @@ static void call_free(vbus_call *call)
 static int call_push(vbus_call *call)
 {
         vbus_conn *c = call->conn;
-        int progress = 0;
+        Vbus__V1__End e = VBUS__V1__END__INIT;
+        size_t before = call->off;
 
-        while (!call->done && !call->end_sent && c->have_link) {
-                size_t n = call->n_out - call->off, room = vbus__conn_data_room(c, call->id);
-                int r;
-
-                if (n > 0) {
-                        uint8_t flags = 0;
-
-                        if (room == 0)
-                                return progress;
-                        if (n > room)
-                                n = room;
-                        if (call->off + n < call->n_out)
-                                flags = VBUS_FLAG_MORE;
-                        r = vbus__conn_send_data(c, call->id, flags, call->out + call->off, n);
-                        if (r < 0)
-                                return progress;
-                        call->off += n;
-                        progress = 1;
-                        continue;
-                }
-                if (call->off == 0 && call->n_out == 0 && !call->end_sent) {
-                        /* An empty request is one empty DATA frame. */
-                        r = vbus__conn_send_data(c, call->id, 0, NULL, 0);
-                        if (r < 0)
-                                return progress;
-                        call->n_out = 0;
-                }
-                {
-                        Vbus__V1__End e = VBUS__V1__END__INIT;
-
-                        e.status = VBUS__V1__STATUS__STATUS_OK;
-                        if (vbus__conn_send_control(c, VBUS_FRAME_END, call->id, &e.base) < 0)
-                                return progress;
-                        call->end_sent = true;
-                        progress = 1;
-                }
-        }
-        return progress;
+        if (call->done || call->end_sent || !c->have_link)
+                return 0;
+        if (send_message(c, call->id, call->out, call->n_out, &call->off, &call->sent_empty) <= 0)
+                return call->off != before;
+        e.status = VBUS__V1__STATUS__STATUS_OK;
+        if (vbus__conn_send_control(c, VBUS_FRAME_END, call->id, &e.base) < 0)
+                return call->off != before;
+        call->end_sent = true;
+        return 1;
 }
 
 VBUS_EXPORT int vbus_call_start(vbus_conn *c, const char *method, const void *request, size_t n,
@@ -460,39 +466,22 @@ static void on_incoming_call(vbus_conn *c, uint32_t id, const Vbus__V1__Open *m)
 static int request_push(vbus_request *req)
 {
         vbus_conn *c = req->conn;
-        int progress = 0;
+        Vbus__V1__End e = VBUS__V1__END__INIT;
+        size_t before = req->off;
+        bool empty_done = true; /* a failure carries no reply message */
 
-        while (req->answered && c->have_link && req->link_valid) {
-                size_t n = req->n_out - req->off, room = vbus__conn_data_room(c, req->id);
-                int r;
-
-                if (n > 0) {
-                        uint8_t flags = 0;
-
-                        if (room == 0)
-                                return progress;
-                        if (n > room)
-                                n = room;
-                        if (req->off + n < req->n_out)
-                                flags = VBUS_FLAG_MORE;
-                        r = vbus__conn_send_data(c, req->id, flags, req->out + req->off, n);
-                        if (r < 0)
-                                return progress;
-                        req->off += n;
-                        progress = 1;
-                        continue;
-                }
-                {
-                        Vbus__V1__End e = VBUS__V1__END__INIT;
-
-                        e.status = req->status;
-                        e.message = req->message;
-                        (void)vbus__conn_send_control(c, VBUS_FRAME_END, req->id, &e.base);
-                        request_free(req);
-                        return 1;
-                }
-        }
-        return progress;
+        if (!req->answered || !c->have_link || !req->link_valid)
+                return 0;
+        if (req->status == VBUS_STATUS_OK)
+                empty_done = req->sent_empty;
+        if (send_message(c, req->id, req->out, req->n_out, &req->off, &empty_done) <= 0)
+                return req->off != before;
+        req->sent_empty = empty_done;
+        e.status = req->status;
+        e.message = req->message;
+        (void)vbus__conn_send_control(c, VBUS_FRAME_END, req->id, &e.base);
+        request_free(req);
+        return 1;
 }
 
 static int request_answer(vbus_request *req, int status, const char *message, const void *data,
