@@ -40,8 +40,12 @@ enum {
         /* Reconnect back-off, doubling from the first to the last. */
         CLIENT_RECONNECT_MIN_US = 50 * 1000,
         CLIENT_RECONNECT_MAX_US = 2 * 1000 * 1000,
-        /* vchan ring sizes this domain grants (each way). */
-        CLIENT_RING_SIZE = 64 * 1024,
+        /* vchan ring size this domain grants each way, unless $VBUS_RING_SIZE says otherwise:
+         * 1 MiB lets a whole 64 KiB message and many small ones sit in the ring at once (about
+         * 4x the throughput of 64 KiB rings, bench/pubsub), for 512 grant entries per ring. */
+        CLIENT_RING_SIZE = 1024 * 1024,
+        /* The smallest ring $VBUS_RING_SIZE may ask for: a whole control frame must fit. */
+        CLIENT_RING_MIN = 8192,
         /* A published vchan the broker has not mapped by then is withdrawn and published
          * afresh: the broker may have removed it as stale, or be a new broker. */
         CLIENT_VCHAN_WAIT_US = 5 * 1000 * 1000,
@@ -220,6 +224,23 @@ static int connect_unix(vbus_conn *c, VbusTransport *t)
         return r;
 }
 
+/* $VBUS_RING_SIZE (bytes, CLIENT_RING_MIN..1 MiB) for guests with small grant tables, such as
+ * unikernels; otherwise CLIENT_RING_SIZE. A malformed value is ignored. */
+static size_t ring_size(void)
+{
+        const char *env = getenv("VBUS_RING_SIZE");
+        char *end;
+        unsigned long v;
+
+        if (!env || !env[0])
+                return CLIENT_RING_SIZE;
+        errno = 0;
+        v = strtoul(env, &end, 10);
+        if (errno || *end || v < CLIENT_RING_MIN || v > 1024 * 1024)
+                return CLIENT_RING_SIZE;
+        return v;
+}
+
 static int connect_vchan(vbus_conn *c, VbusTransport *t)
 {
         struct xs_handle *xs = xs_open(0);
@@ -256,7 +277,7 @@ static int connect_vchan(vbus_conn *c, VbusTransport *t)
                         return -EADDRINUSE;
                 }
         }
-        r = vbus__vchan_server_new(&vc, c->broker_domid, path, CLIENT_RING_SIZE, CLIENT_RING_SIZE);
+        r = vbus__vchan_server_new(&vc, c->broker_domid, path, ring_size(), ring_size());
         if (r < 0)
                 return r;
         return vbus__transport_init_vchan(t, vc);
