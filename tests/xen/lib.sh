@@ -1,19 +1,23 @@
 # Helpers for the payload checks of the real-Xen stage (tests/xen/checks.d/*.sh).
-# Sourced by /init inside the guests (busybox ash), in dom0 and in the domU alike.
+# Sourced by /init inside the guests (busybox ash), in dom0 and in the domUs alike.
+#
+# A check defines check_dom0 and one function per domU it uses: check_domU1 (or check_domU,
+# the same) and check_domU2. The parts run at the same time, one per domain.
 #
 # Environment every check sees:
-#   XT_ROLE   dom0 | domU         where this part runs
+#   XT_ROLE   dom0 | domU1 | domU2   where this part runs
+#   XT_PARTS  the roles taking part in this check ("dom0 domU1", "dom0 domU1 domU2", ...)
 #   XT_SELF   this domain's id
-#   XT_PEER   the other domain's id (the domU's id in dom0, 0 in the domU)
-#   XT_DOMU   the domU's id (the same in both parts)
-#   XT_BASE   xenstore directory both parts can read and write (under the domU's data/)
+#   XT_PEER   dom0's peer in xt_xfer: domU1's id in dom0, 0 in a domU
+#   XT_DOMU1, XT_DOMU2  the domUs' ids (the same in every part); XT_DOMU is XT_DOMU1
+#   XT_BASE   xenstore directory every domain can read and write (/xt, made by dom0)
 #   XT_CHECK  name of the running check (its file name without .sh)
 #   XT_SIZE   bytes per direction for transfers (host option --size)
 #   XT_TMP    a private scratch directory for this check, in tmpfs
 #
 # Verdicts: `xt_result NAME PASS|FAIL DETAIL`. In dom0 it prints the line
 # "XENTEST NAME PASS|FAIL DETAIL" on the console (the serial port the host reads).
-# In the domU it stores the line in xenstore, and dom0 prints it when the check ends.
+# In a domU it stores the line in xenstore, and dom0 prints it when the check ends.
 # A check part that exits non-zero is reported as a FAIL by the runner.
 #
 # Starting a process costs a few hundred milliseconds of CPU in a PV guest under QEMU's
@@ -50,7 +54,7 @@ xt_result() {
         [ -f "$XT_TMP/.nres" ] && read -r n <"$XT_TMP/.nres"
         n=$((n + 1))
         echo "$n" >"$XT_TMP/.nres"
-        xenstore-write "$XT_BASE/results/$XT_CHECK/$n" "$name $verdict $*"
+        xenstore-write "$XT_BASE/results/$XT_CHECK/$XT_ROLE/$n" "$name $verdict $*"
         xt_log "result $name $verdict $*"
     fi
 }
@@ -61,15 +65,53 @@ xt_wait() {
     xt-wait "$@"
 }
 
-# xt_barrier NAME [SECONDS]: rendezvous of the dom0 part and the domU part of a check.
+# xt_barrier NAME [SECONDS]: rendezvous of every part of the check (the roles in XT_PARTS).
 xt_barrier() {
-    local b="$XT_BASE/barrier/$XT_CHECK/$1" other=dom0
-    [ "$XT_ROLE" = dom0 ] && other=domU
+    # shellcheck disable=SC2086
+    xt__meet "$1" "${2:-120}" $XT_PARTS
+}
+
+# xt__meet NAME SECONDS ROLE...: rendezvous of the given roles (this one among them).
+xt__meet() {
+    local b="$XT_BASE/barrier/$XT_CHECK/$1" t="$2" r keys=
+    shift 2
+    for r in "$@"; do
+        [ "$r" = "$XT_ROLE" ] || keys="$keys $b/$r"
+    done
     xenstore-write "$b/$XT_ROLE" 1
-    if ! xt-wait -t "${2:-120}" "$b/$other" >/dev/null; then
-        xt_log "barrier $1: $other did not arrive"
+    # shellcheck disable=SC2086
+    if [ -n "$keys" ] && ! xt-wait -t "$t" $keys >/dev/null; then
+        xt_log "barrier $1: not every one of '$*' arrived within ${t}s"
         return 1
     fi
+}
+
+# xt__defines FILE FUNCTION: does the check FILE define FUNCTION?
+xt__defines() {
+    (
+        . "$1" >/dev/null 2>&1
+        case $(type "$2" 2>/dev/null) in *function*) exit 0 ;; esac
+        exit 1
+    )
+}
+
+# xt__parts FILE: the domU roles that take part in the check FILE (dom0 always does).
+xt__parts() {
+    local p=
+    if xt__defines "$1" check_domU1 || xt__defines "$1" check_domU; then p=domU1; fi
+    xt__defines "$1" check_domU2 && p="$p domU2"
+    echo $p
+}
+
+# xt_wait_file FILE TEXT [SECONDS]: wait until FILE contains the fixed string TEXT
+# (a daemon's "ready" line). Polls every 0.2 s; returns 1 on timeout (default 120 s).
+xt_wait_file() {
+    local i=0 n=$((${3:-120} * 5))
+    while ! grep -qF -- "$2" "$1" 2>/dev/null; do
+        i=$((i + 1))
+        [ "$i" -le "$n" ] || return 1
+        sleep 0.2
+    done
 }
 
 # xt_have PROGRAM: is PROGRAM in the initramfs?
@@ -99,7 +141,8 @@ EOF
 }
 
 # xt_xfer TAG CMD [ARGS...]
-# Hash-checked transfer in both directions at once over one vchan. Both parts call it with
+# Hash-checked transfer in both directions at once over one vchan, between dom0 and domU1
+# (its keys and verdicts call domU1 "domU"). Both parts call it with
 # the same TAG, each with the command for its own end (for example a vchan server in one
 # domain and a client in the other). CMD must copy its stdin into the vchan and the vchan
 # to its stdout.
@@ -113,15 +156,15 @@ EOF
 xt_xfer() {
     local tag="$1"
     shift
-    local d="$XT_TMP/xfer-$tag" k="$XT_BASE/xfer/$tag" me="$XT_ROLE" limit="${XT_XFER_TIMEOUT:-240}"
+    local d="$XT_TMP/xfer-$tag" k="$XT_BASE/xfer/$tag" me=domU limit="${XT_XFER_TIMEOUT:-240}"
     local other=dom0
-    [ "$me" = dom0 ] && other=domU
+    [ "$XT_ROLE" = dom0 ] && me=dom0 && other=domU
     local t0 t1 rxpid feeder cmd wd rc why size
     mkdir -p "$d"
     head -c "$XT_SIZE" /dev/urandom >"$d/tx"
     xenstore-write "$k/$me/tx-sha" "$(xt__sha "$d/tx")" "$k/$me/cmd" "$(xt__desc "$@")"
     mkfifo "$d/in" "$d/out"
-    if ! xt_barrier "xfer-$tag"; then
+    if ! xt__meet "xfer-$tag" 120 dom0 domU1; then
         xenstore-write "$k/$me/rx-sha" none "$k/$me/rx-size" 0 "$k/$me/rx-time" 0 \
             "$k/$me/rx-done" barrier-timeout "$k/$me/err" "" "$k/$me/end" barrier-timeout
         [ "$me" = dom0 ] && xt_result "$tag" FAIL "the domU part never reached the transfer"
@@ -258,4 +301,72 @@ EOF
         xt_result "$tag.exit-domU" FAIL "$dUcmd in domU exited $dUend; $dUerr"
     fi
     [ "$fails" = 0 ]
+}
+
+# ---------------------------------------------------------------- the broker (dom0)
+# vchand in dom0 for the broker checks: guests are found through xenstore (the broker reads
+# its own domid from dom0's "domid" key, written by xen-init-dom0); local clients use the
+# UNIX socket XT_BROKER_SOCK. Its log (stderr, with --verbose) is XT_TMP/broker.log.
+XT_BROKER_SOCK=/tmp/xt-broker.sock
+
+# xt_broker_start: start vchand and wait until it listens. Returns 1 and sets XT_WHY when
+# it does not come up within 60 s. (Not in a $(...) subshell: the broker must stay this
+# shell's child for xt_broker_stop.)
+xt_broker_start() {
+    local i=0 pid
+    rm -f "$XT_BROKER_SOCK"
+    vchand --socket "$XT_BROKER_SOCK" --verbose >"$XT_TMP/broker.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$XT_TMP/broker.pid"
+    while [ ! -S "$XT_BROKER_SOCK" ]; do
+        if ! xt__alive "$pid"; then
+            wait "$pid"
+            XT_WHY="vchand exited $? at start: $(tail -n 3 "$XT_TMP/broker.log" | tr '\n' ' ')"
+            return 1
+        fi
+        i=$((i + 1))
+        if [ "$i" -gt 300 ]; then
+            XT_WHY="vchand did not create $XT_BROKER_SOCK within 60 s: $(tail -n 3 "$XT_TMP/broker.log" | tr '\n' ' ')"
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# xt_broker_stop: SIGTERM, wait up to 20 s (it promises 2 s), set XT_RC to its exit status
+# (137: it had to be killed). The log's last line has its statistics.
+xt_broker_stop() {
+    local pid i=0
+    XT_RC=none
+    read -r pid <"$XT_TMP/broker.pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null
+    while xt__alive "$pid" && [ "$i" -lt 100 ]; do
+        i=$((i + 1))
+        sleep 0.2
+    done
+    xt__alive "$pid" && kill -KILL "$pid" 2>/dev/null
+    wait "$pid"
+    XT_RC=$?
+}
+
+# xt_broker_log_tail [LINES]: the broker's log on the console (for a failed check).
+xt_broker_log_tail() {
+    echo "----- tail of vchand's log ($XT_CHECK) -----"
+    tail -n "${1:-60}" "$XT_TMP/broker.log" | sed 's/^/vchand| /'
+    echo "----- end of vchand's log -----"
+}
+
+# xt_check_failed: did any part of this check report a FAIL so far? (dom0; call it after
+# the other parts are done, e.g. after a final xt_barrier.)
+xt_check_failed() {
+    grep -q FAIL "$XT_TMP/.verdicts" 2>/dev/null && return 0
+    xenstore-ls "$XT_BASE/results/$XT_CHECK" 2>/dev/null | grep -q ' FAIL '
+}
+
+# xt_show NAME FILE: a file on this domain's console (a domU's console is in the log when a
+# check failed).
+xt_show() {
+    echo "----- $XT_ROLE: $1 -----"
+    sed "s/^/$XT_ROLE| /" "$2"
+    echo "----- end of $1 -----"
 }
