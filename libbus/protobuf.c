@@ -25,6 +25,7 @@
 
 #include <vbus/vbus-protobuf.h>
 
+#include "client.h"
 #include "util/list.h"
 
 enum {
@@ -352,6 +353,11 @@ static void pb_call_done(vbus_call *call, const vbus_reply *reply, void *userdat
         int status = vbus_reply_get_status(reply);
 
         (void)call;
+        if (!cl) {
+                /* Abandoned by pb_client_destroy(): its closure already ran. */
+                free(p);
+                return;
+        }
         list_unlink(&p->link);
         if (status == VBUS_STATUS_OK) {
                 size_t n;
@@ -467,15 +473,24 @@ static void pb_client_destroy(ProtobufCService *service)
         if (cl->destroying)
                 return; /* called again from one of the closures run below */
         cl->destroying = true;
-        /* One at a time from the head: a closure may not start new calls (they fail at once). */
+        /* One at a time from the head: a closure may not start new calls (they fail at once).
+         * Inside vbus_conn_process() (a callback of this connection) a call may not be
+         * cancelled: the library's loop over the calls may hold the next one. Such calls are
+         * abandoned instead: pb_call_done() frees them when their outcome arrives. */
         while (!list_is_empty(&cl->pending)) {
                 PbPending *p = list_entry(cl->pending.next, PbPending, link);
+                ProtobufCClosure closure = p->closure;
+                void *closure_data = p->closure_data;
 
                 list_unlink(&p->link);
-                (void)vbus_call_cancel(p->call);
+                if (cl->conn->in_process) {
+                        p->client = NULL;
+                } else {
+                        (void)vbus_call_cancel(p->call);
+                        free(p);
+                }
                 client_set_status(cl, VBUS_STATUS_CANCELLED, "the client was freed");
-                p->closure(NULL, p->closure_data);
-                free(p);
+                closure(NULL, closure_data);
         }
         free(cl->last_message);
         free(cl);

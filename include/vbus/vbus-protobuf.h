@@ -156,10 +156,12 @@ VBUS_EXPORT int vbus_protobuf_client_new(vbus_conn *conn, const ProtobufCService
 
 /**
  * vbus_protobuf_client_free() - cancel the client's calls in flight (each closure runs with NULL
- * and the status VBUS_STATUS_CANCELLED; each server is told) and free the client. May be called
- * from inside one of its closures. Accepts NULL and services not made by
- * vbus_protobuf_client_new() (ignored: a warning-free no-op).
- * Return: NULL.
+ * and the status VBUS_STATUS_CANCELLED; each server is told, as by vbus_call_cancel()) and free
+ * the client. May be called from inside one of its closures or any other callback of the
+ * connection: there the calls in flight are abandoned rather than cancelled (their closures
+ * still run now with NULL, but the servers are not told, and the library releases each call
+ * when its outcome arrives; a connection freed before that leaks a few dozen bytes per call).
+ * Accepts NULL, and ignores services not made by vbus_protobuf_client_new(). Return: NULL.
  */
 VBUS_EXPORT ProtobufCService *vbus_protobuf_client_free(ProtobufCService *service);
 
