@@ -2,12 +2,15 @@
 /*
  * kvstore-client: calls storage.v1.Store (kvstore.proto) over vbus.
  *
- *   kvstore-client [--timeout MS] [--sync] put KEY VALUE | get KEY | delete KEY
+ *   kvstore-client [--timeout MS] [--sync | --count N [--give-up-after MS]]
+ *                  put KEY VALUE | get KEY | delete KEY
  *
  * By default through the stubs protoc-c generated (storage__v1__store__get() and so on) on the
  * ProtobufCService that vbus_protobuf_client_new() returns: the closure runs from
  * vbus_conn_process() with the decoded reply. With --sync, through the blocking
- * vbus_protobuf_call() instead. Both print the same.
+ * vbus_protobuf_call() instead. Both print the same. --count N starts the call N times at once
+ * (all in flight together) and prints each outcome; --give-up-after MS frees the client after MS
+ * milliseconds if calls are still in flight, which cancels them (each prints "cancelled").
  *
  * Output and exit status: put prints "ok (new)" or "ok (replaced)"; get prints the value; delete
  * prints "deleted"; 0. A missing key (get, delete): "not found" on stderr, 1. A failed call:
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <vbus/vbus-protobuf.h>
 
@@ -27,11 +31,6 @@ enum {
         EXIT_USAGE = 2,
         EXIT_CALL_FAILED = 3,
 };
-
-typedef struct Outcome {
-        bool done;
-        int exit_code;
-} Outcome;
 
 /* Prints a reply (any of the three output types) and returns the exit status. */
 static int print_reply(const ProtobufCMessage *msg)
@@ -67,7 +66,8 @@ static int print_failure(int status, const char *message)
 
 typedef struct StubCall {
         ProtobufCService *service;
-        Outcome outcome;
+        unsigned n_done;
+        int exit_code; /* the highest of the calls' */
 } StubCall;
 
 /* What every closure does: @msg is the decoded reply, or NULL if the call failed. */
@@ -75,15 +75,19 @@ static void on_reply(const ProtobufCMessage *msg, void *closure_data)
 {
         StubCall *sc = closure_data;
         const char *message;
-        int status;
+        int code;
 
-        sc->outcome.done = true;
+        sc->n_done++;
         if (msg) {
-                sc->outcome.exit_code = print_reply(msg);
-                return;
+                code = print_reply(msg);
+        } else {
+                int status = vbus_protobuf_client_get_status(sc->service, &message);
+
+                code = print_failure(status, message);
         }
-        status = vbus_protobuf_client_get_status(sc->service, &message);
-        sc->outcome.exit_code = print_failure(status, message);
+        fflush(stdout);
+        if (code > sc->exit_code)
+                sc->exit_code = code;
 }
 
 /* The closures, one per output type as the stubs declare them. */
@@ -109,8 +113,18 @@ typedef struct Requests {
         Storage__V1__DeleteRequest del;
 } Requests;
 
-static int run_stubs(vbus_conn *conn, const char *cmd, Requests *rq, uint64_t timeout_usec)
+static uint64_t now_usec(void)
 {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int run_stubs(vbus_conn *conn, const char *cmd, Requests *rq, uint64_t timeout_usec,
+                     unsigned count, uint64_t give_up_usec)
+{
+        uint64_t give_up_at = give_up_usec ? now_usec() + give_up_usec : UINT64_MAX;
         StubCall sc = {0};
         int r;
 
@@ -121,22 +135,30 @@ static int run_stubs(vbus_conn *conn, const char *cmd, Requests *rq, uint64_t ti
                 return EXIT_CALL_FAILED;
         }
         /* The generated stubs, unchanged: each one is a call over the bus. */
-        if (strcmp(cmd, "get") == 0)
-                storage__v1__store__get(sc.service, &rq->get, on_get, &sc);
-        else if (strcmp(cmd, "put") == 0)
-                storage__v1__store__put(sc.service, &rq->put, on_put, &sc);
-        else
-                storage__v1__store__delete(sc.service, &rq->del, on_delete, &sc);
-        while (!sc.outcome.done) {
-                r = vbus_conn_wait(conn, 100000);
+        for (unsigned i = 0; i < count; i++) {
+                if (strcmp(cmd, "get") == 0)
+                        storage__v1__store__get(sc.service, &rq->get, on_get, &sc);
+                else if (strcmp(cmd, "put") == 0)
+                        storage__v1__store__put(sc.service, &rq->put, on_put, &sc);
+                else
+                        storage__v1__store__delete(sc.service, &rq->del, on_delete, &sc);
+        }
+        while (sc.n_done < count && now_usec() < give_up_at) {
+                uint64_t now = now_usec(), wait = 100000;
+
+                if (give_up_at - now < wait)
+                        wait = give_up_at - now;
+                r = vbus_conn_wait(conn, wait);
                 if (r < 0 && r != -ETIMEDOUT && r != -EINTR) {
                         fprintf(stderr, "kvstore-client: %s\n", strerror(-r));
                         break;
                 }
         }
-        /* Frees the client; a call still in flight would be cancelled here. */
+        /* Frees the client; calls still in flight are cancelled (their closures run now). */
         vbus_protobuf_client_free(sc.service);
-        return sc.outcome.done ? sc.outcome.exit_code : EXIT_CALL_FAILED;
+        /* Send the cancellations before the connection goes. */
+        (void)vbus_conn_flush(conn, 1000000);
+        return sc.n_done == count ? sc.exit_code : EXIT_CALL_FAILED;
 }
 
 static int run_sync(vbus_conn *conn, const char *cmd, Requests *rq, uint64_t timeout_usec)
@@ -175,8 +197,8 @@ static int run_sync(vbus_conn *conn, const char *cmd, Requests *rq, uint64_t tim
 
 static int usage(void)
 {
-        fprintf(stderr, "usage: kvstore-client [--timeout MS] [--sync] put KEY VALUE | get KEY | "
-                        "delete KEY\n");
+        fprintf(stderr, "usage: kvstore-client [--timeout MS] [--sync | --count N "
+                        "[--give-up-after MS]] put KEY VALUE | get KEY | delete KEY\n");
         return EXIT_USAGE;
 }
 
@@ -187,7 +209,8 @@ int main(int argc, char **argv)
                 .put = STORAGE__V1__PUT_REQUEST__INIT,
                 .del = STORAGE__V1__DELETE_REQUEST__INIT,
         };
-        uint64_t timeout_usec = 5000000;
+        uint64_t timeout_usec = 5000000, give_up_usec = 0;
+        unsigned count = 1;
         vbus_conn *conn = NULL;
         bool sync = false;
         const char *cmd;
@@ -198,10 +221,14 @@ int main(int argc, char **argv)
                         timeout_usec = strtoull(argv[++i], NULL, 10) * 1000u;
                 else if (strcmp(argv[i], "--sync") == 0)
                         sync = true;
+                else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
+                        count = (unsigned)strtoul(argv[++i], NULL, 10);
+                else if (strcmp(argv[i], "--give-up-after") == 0 && i + 1 < argc)
+                        give_up_usec = strtoull(argv[++i], NULL, 10) * 1000u;
                 else
                         return usage();
         }
-        if (i >= argc)
+        if (i >= argc || count == 0 || count > 1000 || (sync && (count > 1 || give_up_usec)))
                 return usage();
         cmd = argv[i++];
         if (strcmp(cmd, "put") == 0 && argc - i == 2) {
@@ -225,7 +252,7 @@ int main(int argc, char **argv)
                 return EXIT_CALL_FAILED;
         }
         code = sync ? run_sync(conn, cmd, &rq, timeout_usec)
-                    : run_stubs(conn, cmd, &rq, timeout_usec);
+                    : run_stubs(conn, cmd, &rq, timeout_usec, count, give_up_usec);
         vbus_conn_free(conn);
         return code;
 }

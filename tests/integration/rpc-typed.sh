@@ -6,8 +6,9 @@
 # (vbus_protobuf_fail); an unknown method; garbage bytes sent as Get's request with a raw call
 # (invalid-argument, and the server goes on serving); no responders once the server is gone;
 # then a server that answers asynchronously (--delay) with unimplemented methods (--read-only):
-# late answers arrive, NULL handlers give unsupported, and a caller's deadline that passes before
-# the late answer gives deadline-exceeded and is seen by the implementation as cancelled.
+# late answers arrive (five in flight at once), NULL handlers give unsupported, a caller's
+# deadline that passes before the late answer gives deadline-exceeded and is seen by the
+# implementation as cancelled, and so is a call cancelled by vbus_protobuf_client_free().
 . "$(dirname "$0")/lib.sh" "$1"
 EX=$B/examples/kvstore
 [ -x "$EX/kvstore-server" ] && [ -x "$EX/kvstore-client" ] || fail "examples not built in $EX"
@@ -110,6 +111,22 @@ expect 3 "kvstore-client: unsupported: the service does not implement this metho
 expect 3 "kvstore-client: deadline-exceeded*" --timeout 100 get k
 wait_grep "^cancelled Get" "$TMP/server2.out" || fail "the late handler did not see the cancellation"
 ok "the late handler saw the caller's deadline pass"
+# Several calls in flight at once through the stubs, all answered late.
+out=$(kv --count 5 get k 2>&1)
+rc=$?
+[ "$rc" = 1 ] && [ "$(printf '%s\n' "$out" | grep -c '^not found$')" = 5 ] ||
+        fail "5 calls in flight: exit $rc, '$out'"
+ok "5 calls in flight at once, 5 late answers"
+# Freeing the client cancels its call in flight: the closure runs with NULL and the status
+# cancelled, and the server is told.
+expect 3 "kvstore-client: cancelled: the client was freed" --give-up-after 100 get k
+for i in $(seq 1 100); do
+        [ "$(grep -c "^cancelled Get" "$TMP/server2.out")" -ge 2 ] && break
+        sleep 0.05
+done
+[ "$(grep -c "^cancelled Get" "$TMP/server2.out")" -ge 2 ] ||
+        fail "the cancellation by vbus_protobuf_client_free() did not reach the server"
+ok "the cancellation by vbus_protobuf_client_free() reached the server"
 expect 1 "not found" get k
 kill -TERM "$SERVER"
 wait "$SERVER" || fail "the second kvstore-server exit status $?"
