@@ -85,7 +85,7 @@ int vbus__protobuf_decode_limited(const ProtobufCMessageDescriptor *desc, const 
         if (!desc || desc->magic != PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC || !ret_msg ||
             (size > 0 && !data))
                 return -EINVAL;
-        if (size > VBUS_MESSAGE_MAX)
+        if (size > (size_t)VBUS_MESSAGE_MAX)
                 return -EMSGSIZE;
         b.allocator.allocator_data = &b;
         /* protobuf-c reads no byte of @data when @size is 0; give it a valid pointer anyway. */
@@ -108,7 +108,7 @@ static int pb_encode(const ProtobufCMessage *msg, uint8_t **ret_buf, size_t *ret
         size_t n = protobuf_c_message_get_packed_size(msg);
         uint8_t *buf;
 
-        if (n > VBUS_MESSAGE_MAX)
+        if (n > (size_t)VBUS_MESSAGE_MAX)
                 return -EMSGSIZE;
         buf = malloc(n ? n : 1);
         if (!buf)
@@ -479,7 +479,9 @@ static void pb_client_destroy(ProtobufCService *service)
          * abandoned instead: pb_call_done() frees them when their outcome arrives. */
         while (!list_is_empty(&cl->pending)) {
                 PbPending *p = list_entry(cl->pending.next, PbPending, link);
-                ProtobufCClosure closure = p->closure;
+                /* The analyzer does not see that list_unlink() below takes @p off the list
+                 * before it is freed. */
+                ProtobufCClosure closure = p->closure; /* NOLINT(clang-analyzer-unix.Malloc) */
                 void *closure_data = p->closure_data;
 
                 list_unlink(&p->link);

@@ -41,7 +41,7 @@ extern "C" {
 /* The most memory one decoded message may take (the sum of its allocations), in bytes: eight
  * times the largest wire message, enough for any honest message, small enough to bound what a
  * hostile peer can make the decoder allocate. */
-#define VBUS_PROTOBUF_DECODE_MAX (8 * VBUS_MESSAGE_MAX)
+#define VBUS_PROTOBUF_DECODE_MAX ((size_t)8 * (size_t)VBUS_MESSAGE_MAX)
 
 /* ---------------------------------------------------------------------------------------------
  * Serving

@@ -53,7 +53,7 @@ static uint8_t *pack_open(const char *name, size_t n_headers, size_t *ret_size)
 {
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
         Vbus__V1__Header h = VBUS__V1__HEADER__INIT;
-        Vbus__V1__Header **hs = calloc(n_headers ? n_headers : 1, sizeof(*hs));
+        Vbus__V1__Header **hs = calloc(n_headers ? n_headers : 1, sizeof(Vbus__V1__Header *));
         uint8_t *buf;
 
         assert_non_null(hs);
@@ -150,12 +150,12 @@ static void test_decode_bad_arguments(void **state)
  * struct and a pointer each once decoded) needs more than VBUS_PROTOBUF_DECODE_MAX. */
 static void test_decode_over_budget(void **state)
 {
-        size_t n_headers = (VBUS_MESSAGE_MAX - 64) / 2, n;
+        size_t n_headers = ((size_t)VBUS_MESSAGE_MAX - 64) / 2, n;
         ProtobufCMessage *m = NULL;
         uint8_t *buf = pack_open("x", n_headers, &n);
 
         (void)state;
-        assert_true(n <= VBUS_MESSAGE_MAX);
+        assert_true(n <= (size_t)VBUS_MESSAGE_MAX);
         assert_true(n_headers * (sizeof(Vbus__V1__Header) + sizeof(void *)) >
                     VBUS_PROTOBUF_DECODE_MAX);
         assert_int_equal(vbus_protobuf_decode(&vbus__v1__open__descriptor, buf, n, &m), -EBADMSG);
@@ -249,7 +249,7 @@ static void test_decode_request_malformed_is_invalid_argument(void **state)
         const char *msg = NULL;
         unsigned index = 99;
         size_t n;
-        uint8_t *big = pack_open("x", (VBUS_MESSAGE_MAX - 64) / 2, &n);
+        uint8_t *big = pack_open("x", ((size_t)VBUS_MESSAGE_MAX - 64) / 2, &n);
 
         (void)state;
         assert_int_equal(
