@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <vbus/vbus-protobuf.h>
 #include <vbus/vbus.h>
 
 static int n_failed;
@@ -111,6 +112,24 @@ static void check_argument_errors(void)
         CHECK(vbus_request_is_cancelled(NULL));
         CHECK(vbus_request_reply(NULL, NULL, 0) == -EINVAL);
         CHECK(vbus_request_fail(NULL, VBUS_STATUS_INTERNAL, NULL) == -EINVAL);
+}
+
+/* The protobuf-c glue (vbus-protobuf.h): argument errors here; real typed calls are exercised
+ * by examples/kvstore and tests/integration/rpc-typed.sh. */
+static void check_protobuf_argument_errors(void)
+{
+        ProtobufCService *svc = NULL;
+        ProtobufCMessage *msg = NULL;
+        vbus_server *srv = NULL;
+
+        CHECK(vbus_protobuf_serve(NULL, NULL, &srv) == -EINVAL);
+        CHECK(vbus_protobuf_get_request(NULL) == NULL);
+        CHECK(vbus_protobuf_fail(NULL, VBUS_STATUS_APPLICATION, "x") == -EINVAL);
+        CHECK(vbus_protobuf_client_new(NULL, NULL, 0, &svc) == -EINVAL);
+        CHECK(vbus_protobuf_client_free(NULL) == NULL);
+        CHECK(vbus_protobuf_client_get_status(NULL, NULL) == -EINVAL);
+        CHECK(vbus_protobuf_call(NULL, NULL, "Get", NULL, 0, NULL, NULL) == -EINVAL);
+        CHECK(vbus_protobuf_decode(NULL, "", 0, &msg) == -EINVAL);
 }
 
 typedef struct Seen {
@@ -249,6 +268,7 @@ int main(int argc, char **argv)
 
         check_status_names();
         check_argument_errors();
+        check_protobuf_argument_errors();
         if (argc != 2) {
                 fprintf(stderr, "usage: test-api VCHAND\n");
                 return 2;
