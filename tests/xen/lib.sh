@@ -86,21 +86,24 @@ xt__meet() {
     fi
 }
 
-# xt__defines FILE FUNCTION: does the check FILE define FUNCTION?
+# xt__defines FILE FUNCTION: does the check FILE define FUNCTION? (One subshell; the
+# callers define no check_* function themselves.)
 xt__defines() {
     (
         . "$1" >/dev/null 2>&1
-        case $(type "$2" 2>/dev/null) in *function*) exit 0 ;; esac
-        exit 1
+        command -v "$2" >/dev/null
     )
 }
 
 # xt__parts FILE: the domU roles that take part in the check FILE (dom0 always does).
 xt__parts() {
-    local p=
-    if xt__defines "$1" check_domU1 || xt__defines "$1" check_domU; then p=domU1; fi
-    xt__defines "$1" check_domU2 && p="$p domU2"
-    echo $p
+    (
+        . "$1" >/dev/null 2>&1
+        p=
+        if command -v check_domU1 >/dev/null || command -v check_domU >/dev/null; then p=domU1; fi
+        command -v check_domU2 >/dev/null && p="$p domU2"
+        echo $p
+    )
 }
 
 # xt_wait_file FILE TEXT [SECONDS]: wait until FILE contains the fixed string TEXT
