@@ -86,6 +86,8 @@ struct vbus_subscription {
         uint64_t credit_owed;
         uint8_t *rx; /* fragments being reassembled (Meta prefix included) */
         size_t n_rx;
+        uint8_t *scratch; /* private copy of a one-frame delivery, kept across deliveries */
+        size_t scratch_cap;
 };
 
 struct vbus_message {
@@ -546,9 +548,40 @@ static void subscription_return_credit(vbus_subscription *s, size_t n)
         (void)vbus__conn_send_control(s->conn, VBUS_FRAME_CREDIT, s->id, &cr.base);
 }
 
+/*
+ * A bump allocator on the stack for decoding one Meta: a Meta is at most VBUS_META_MAX bytes, so
+ * its decoded form fits META_ARENA_SIZE, and each delivery costs no malloc/free.
+ */
+enum { META_ARENA_SIZE = 4 * VBUS_META_MAX };
+
+typedef struct MetaArena {
+        size_t used;
+        max_align_t buf[META_ARENA_SIZE / sizeof(max_align_t)];
+} MetaArena;
+
+static void *arena_alloc(void *data, size_t size)
+{
+        MetaArena *a = data;
+        size_t n = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+
+        if (n > sizeof(a->buf) - a->used)
+                return NULL;
+        a->used += n;
+        return (char *)a->buf + a->used - n;
+}
+
+static void arena_free(void *data, void *p)
+{
+        (void)data;
+        (void)p;
+}
+
 /* Decodes a whole delivery (Meta prefix + message) and runs the callback. */
 static int subscription_deliver(vbus_subscription *s, const uint8_t *buf, size_t len)
 {
+        MetaArena arena;
+        ProtobufCAllocator alloc = {
+                .alloc = arena_alloc, .free = arena_free, .allocator_data = &arena};
         const uint8_t *meta_raw, *body;
         size_t n_meta, n_body;
         Vbus__V1__Meta *meta;
@@ -558,13 +591,12 @@ static int subscription_deliver(vbus_subscription *s, const uint8_t *buf, size_t
         r = vbus__meta_split(buf, len, &meta_raw, &n_meta, &body, &n_body);
         if (r != 0)
                 return -EPROTO;
-        meta = vbus__v1__meta__unpack(NULL, n_meta, meta_raw);
+        arena.used = 0;
+        meta = vbus__v1__meta__unpack(&alloc, n_meta, meta_raw);
         if (!meta)
                 return -EPROTO;
-        if (!meta->topic || !vbus__name_is_topic(meta->topic, strnlen(meta->topic, 256))) {
-                vbus__v1__meta__free_unpacked(meta, NULL);
+        if (!meta->topic || !vbus__name_is_topic(meta->topic, strnlen(meta->topic, 256)))
                 return -EPROTO;
-        }
         m = (vbus_message){.topic = meta->topic,
                            .data = body,
                            .n_data = n_body,
@@ -574,8 +606,7 @@ static int subscription_deliver(vbus_subscription *s, const uint8_t *buf, size_t
                            .gap = s->gap};
         s->gap = false;
         s->cb(s, &m, s->userdata);
-        vbus__v1__meta__free_unpacked(meta, NULL);
-        return 0;
+        return 0; /* the arena is on the stack: nothing to free */
 }
 
 static int on_data(vbus_conn *c, const VbusFrame *f)
@@ -590,13 +621,18 @@ static int on_data(vbus_conn *c, const VbusFrame *f)
         if (!s)
                 return 0; /* publishers receive no data; the session bounded it */
         if (!s->rx && !more) {
-                /* Copy out of the shared ring before parsing. */
-                copy = malloc(len ? len : 1);
-                if (!copy)
-                        return -ENOMEM;
-                memcpy(copy, payload, len);
-                r = subscription_deliver(s, copy, len);
-                free(copy);
+                /* Copy out of the shared ring before parsing, into a buffer kept across
+                 * deliveries. */
+                if (len > s->scratch_cap) {
+                        copy = realloc(s->scratch, len);
+                        if (!copy)
+                                return -ENOMEM;
+                        s->scratch = copy;
+                        s->scratch_cap = len;
+                }
+                if (len > 0)
+                        memcpy(s->scratch, payload, len);
+                r = subscription_deliver(s, s->scratch, len);
         } else {
                 if (s->n_rx + len > VBUS_MESSAGE_MAX + VBUS_META_MAX + 2)
                         return -EPROTO;
@@ -781,6 +817,7 @@ static void subscription_destroy(vbus_subscription *s)
         list_unlink(&s->link);
         free(s->pattern);
         free(s->rx);
+        free(s->scratch);
         free(s->status_message);
         free(s);
 }

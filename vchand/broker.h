@@ -70,6 +70,8 @@ typedef struct Msg {
         uint32_t credit;        /* publisher bytes to return then */
         const Identity *sender; /* the publisher peer's identity (copied below) */
         Identity sender_copy;
+        const uint8_t *meta_const; /* the publisher stream's (it holds a reference) */
+        size_t n_meta_const;
         char *topic;
         size_t n_topic;
         size_t n_data;
@@ -98,6 +100,11 @@ struct Stream {
         uint32_t rx_credit;   /* publisher bytes of that message */
         uint64_t credit_owed; /* bytes received and released, not yet returned */
         uint32_t window;      /* the window granted in ACCEPT */
+        uint8_t *meta_const;  /* packed Meta{topic, sender}: the same for all its messages */
+        size_t n_meta_const;
+        RouterSub **match; /* the subscriptions its topic matched, valid while */
+        uint32_t n_match, match_cap;
+        uint64_t match_gen; /* ...this equals router.gen + 1 */
         /* SUBSCRIBE */
         RouterSub rsub;
         uint8_t slow_policy;

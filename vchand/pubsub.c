@@ -34,6 +34,8 @@ void stream_unref(Stream *s)
                 return;
         free(s->topic);
         free(s->rx);
+        free(s->meta_const);
+        free(s->match);
         free(s);
 }
 
@@ -163,27 +165,66 @@ void pubsub_return_credit(Stream *pub, uint32_t bytes)
 /* --- delivery ---------------------------------------------------------------------------- */
 
 /* Encodes the Meta prefix of a delivery into @buf; returns its size. */
-static size_t meta_encode(Stream *sub, const char *topic, const Identity *from, uint8_t *buf)
+/* Packs Meta{topic, sender} once per publish stream: it is the same for all its messages. */
+static int meta_const_build(Stream *pub)
 {
         Vbus__V1__Meta meta = VBUS__V1__META__INIT;
         Vbus__V1__Identity id = VBUS__V1__IDENTITY__INIT;
-        size_t n;
-        int k;
+        const Identity *from = &pub->peer->ident;
 
+        if (pub->meta_const)
+                return 0;
         id.domid = from->domid;
         id.domain_name = (char *)from->domain_name;
         id.local = from->local;
         id.uid = from->uid;
         id.pid = from->pid;
-        meta.topic = (char *)topic;
+        meta.topic = pub->topic;
         meta.sender = &id;
-        meta.dropped = sub->dropped_pending;
-        meta.sequence = sub->sequence + 1;
-        n = protobuf_c_message_get_packed_size(&meta.base);
+        pub->n_meta_const = protobuf_c_message_get_packed_size(&meta.base);
+        pub->meta_const = malloc(pub->n_meta_const ? pub->n_meta_const : 1);
+        if (!pub->meta_const)
+                return -ENOMEM;
+        protobuf_c_message_pack(&meta.base, pub->meta_const);
+        return 0;
+}
+
+static size_t varint_put(uint8_t *p, uint64_t v)
+{
+        size_t n = 0;
+
+        while (v >= 0x80) {
+                p[n++] = (uint8_t)(v | 0x80);
+                v >>= 7;
+        }
+        p[n++] = (uint8_t)v;
+        return n;
+}
+
+/*
+ * Encodes the Meta prefix of a delivery into @buf: the length varint, the publisher's constant
+ * Meta{topic, sender}, then this subscription's dropped count and sequence as fields 3 and 4
+ * (protobuf merges concatenated encodings of one message, so the parts need not be re-packed).
+ * Returns its size; @buf holds at least VBUS_META_MAX + 2 bytes.
+ */
+static size_t meta_encode(Stream *sub, const uint8_t *meta_const, size_t n_const, uint8_t *buf)
+{
+        uint8_t tail[24];
+        size_t n_tail = 0, n;
+        int k;
+
+        if (sub->dropped_pending) {
+                tail[n_tail++] = 0x18; /* field 3, varint */
+                n_tail += varint_put(tail + n_tail, sub->dropped_pending);
+        }
+        tail[n_tail++] = 0x20; /* field 4, varint */
+        n_tail += varint_put(tail + n_tail, sub->sequence + 1);
+        n = n_const + n_tail;
         k = vbus__meta_encode_prefix(n, buf);
         if (k < 0)
                 return 0; /* cannot happen: topic <= 255 and name <= 64 bytes */
-        protobuf_c_message_pack(&meta.base, buf + k);
+        memcpy(buf + k, meta_const, n_const);
+        memcpy(buf + k + n_const, tail, n_tail);
         return (size_t)k + n;
 }
 
@@ -193,7 +234,7 @@ static size_t meta_encode(Stream *sub, const char *topic, const Identity *from, 
  * Return: bytes of the message sent (may be 0 for an empty message), -ENOSPC (the subscriber's
  * window is too small), -EAGAIN (the link is full), or -EPIPE.
  */
-static ssize_t deliver_frame(Peer *q, Stream *sub, const char *topic, const Identity *from,
+static ssize_t deliver_frame(Peer *q, Stream *sub, const uint8_t *meta_const, size_t n_const,
                              const uint8_t *data, size_t n_data, size_t offset, bool whole_only)
 {
         VbusStream *vs = vbus__session_get_stream(&q->session, sub->id);
@@ -208,7 +249,7 @@ static ssize_t deliver_frame(Peer *q, Stream *sub, const char *topic, const Iden
         if (vs->send_window < (int64_t)room)
                 room = vs->send_window > 0 ? (size_t)vs->send_window : 0;
         if (offset == 0) {
-                n_meta = meta_encode(sub, topic, from, meta);
+                n_meta = meta_encode(sub, meta_const, n_const, meta);
                 flags |= VBUS_FLAG_META;
         }
         if (room <= n_meta && !(room == n_meta && n_data == 0))
@@ -277,6 +318,8 @@ static Msg *route_msg(Route *rt)
         m->n_topic = pub->n_topic;
         m->sender_copy = pub->peer->ident;
         m->sender = &m->sender_copy;
+        m->meta_const = pub->meta_const;
+        m->n_meta_const = pub->n_meta_const;
         m->n_data = rt->n_data;
         memcpy(m->data, rt->data, rt->n_data);
         /* The reference keeps the topic alive, and lets the credit go back later. */
@@ -345,8 +388,8 @@ static int route_one(RouterSub *rs, void *userdata)
          * message fits one frame now. A message is never split between the fast path and the
          * queue, so a dropped message is never a half-delivered one. */
         if (list_is_empty(&sub->queue)) {
-                ssize_t n = deliver_frame(q, sub, rt->pub->topic, &rt->pub->peer->ident, rt->data,
-                                          rt->n_data, 0, true);
+                ssize_t n = deliver_frame(q, sub, rt->pub->meta_const, rt->pub->n_meta_const,
+                                          rt->data, rt->n_data, 0, true);
 
                 if (n >= 0 || (n != -EAGAIN && n != -ENOSPC))
                         return 0;
@@ -355,12 +398,56 @@ static int route_one(RouterSub *rs, void *userdata)
         return 0;
 }
 
+static int match_collect(RouterSub *rs, void *userdata)
+{
+        Stream *pub = userdata;
+
+        if (pub->n_match == pub->match_cap) {
+                uint32_t cap = pub->match_cap ? pub->match_cap * 2 : 8;
+                RouterSub **m = realloc(pub->match, cap * sizeof(*m));
+
+                if (!m)
+                        return -ENOMEM;
+                pub->match = m;
+                pub->match_cap = cap;
+        }
+        pub->match[pub->n_match++] = rs;
+        return 0;
+}
+
+/*
+ * A publish stream's topic never changes, so its matching subscriptions are computed once and
+ * reused until any subscription is added or removed (the router's generation changes).
+ * Return: 0, or -ENOMEM (the caller then matches without the cache).
+ */
+static int match_refresh(Router *r, Stream *pub)
+{
+        if (pub->match_gen == r->gen + 1)
+                return 0;
+        pub->n_match = 0;
+        pub->match_gen = 0;
+        if (router_match(r, pub->topic, pub->n_topic, match_collect, pub) != 0)
+                return -ENOMEM;
+        pub->match_gen = r->gen + 1;
+        return 0;
+}
+
 static void route(Peer *p, Stream *pub, const uint8_t *data, size_t n, uint32_t credit)
 {
         Route rt = {.pub = pub, .data = data, .n_data = n};
 
         p->broker->stats.n_published++;
-        (void)router_match(&p->broker->router, pub->topic, pub->n_topic, route_one, &rt);
+        if (meta_const_build(pub) < 0) {
+                peer_reset_stream(p, pub->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                  "out of memory");
+                return;
+        }
+        if (match_refresh(&p->broker->router, pub) < 0) {
+                (void)router_match(&p->broker->router, pub->topic, pub->n_topic, route_one, &rt);
+        } else {
+                for (uint32_t i = 0; i < pub->n_match; i++)
+                        (void)route_one(pub->match[i], &rt);
+        }
         if (rt.msg && rt.msg->n_block_holds > 0) {
                 /* Returned when the last BLOCK queue lets go of the message. */
                 rt.msg->credit = credit;
@@ -423,8 +510,8 @@ void pubsub_pump(Peer *q)
                 while (!list_is_empty(&sub->queue) && !q->dead) {
                         QItem *item = list_entry(sub->queue.next, QItem, link);
                         Msg *m = item->msg;
-                        ssize_t n = deliver_frame(q, sub, m->topic, m->sender, m->data, m->n_data,
-                                                  item->offset, false);
+                        ssize_t n = deliver_frame(q, sub, m->meta_const, m->n_meta_const, m->data,
+                                                  m->n_data, item->offset, false);
 
                         /* Out of window: try the next subscription. Link full: stop. */
                         if (n == -ENOSPC)

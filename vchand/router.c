@@ -253,6 +253,7 @@ int router_add(Router *r, const char *pattern, size_t len, RouterSub *sub)
         sub->tail = tail;
         list_push(tail ? &node->tail : &node->exact, sub);
         r->n_subs++;
+        r->gen++;
         return 0;
 fail:
         node_prune(r, node);
@@ -276,6 +277,7 @@ void router_remove(Router *r, RouterSub *sub)
         sub->node = NULL;
         sub->prev = sub->next = NULL;
         r->n_subs--;
+        r->gen++;
         node_prune(r, node);
 }
 

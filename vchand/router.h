@@ -34,6 +34,7 @@ typedef struct RouterSub {
 typedef struct Router {
         RouterNode *root;
         uint64_t n_subs;
+        uint64_t gen; /* changes with every add and remove: lets callers cache match results */
         uint64_t n_nodes;
 } Router;
 
