@@ -888,6 +888,8 @@ VBUS_EXPORT int vbus_conn_process(vbus_conn *c)
                 return -EBUSY; /* called from a callback */
         c->in_process = true;
         if (!c->have_link) {
+                /* Calls failed by the lost link get their outcome now, not after a reconnect. */
+                progress = vbus__rpc_push(c);
                 if (vbus__client_now() >= c->reconnect_at) {
                         if (conn_connect(c) < 0)
                                 vbus__conn_lost(c);

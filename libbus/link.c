@@ -126,6 +126,9 @@ static void iov_write(const struct iovec dst[2], size_t off, const void *src, si
 {
         const uint8_t *p = src;
 
+        if (n == 0)
+                return; /* @src may be NULL for an empty payload */
+
         if (off < dst[0].iov_len) {
                 size_t k = dst[0].iov_len - off < n ? dst[0].iov_len - off : n;
 

@@ -228,8 +228,10 @@ VBUS_EXPORT int vbus_call_cancel(vbus_call *call)
 
         if (!call)
                 return -EINVAL;
+        if (call->done)
+                return -EALREADY; /* its outcome is being delivered: the library frees it */
         c = call->conn;
-        if (!call->done && c->have_link) {
+        if (c->have_link) {
                 Vbus__V1__End e = VBUS__V1__END__INIT;
 
                 e.status = VBUS__V1__STATUS__STATUS_CANCELLED;
@@ -756,20 +758,34 @@ void vbus__rpc_link_dropped(vbus_conn *c)
         }
 }
 
+/* The first call with an outcome not yet delivered, or NULL. */
+static vbus_call *call_first_done(vbus_conn *c)
+{
+        for (List *pos = c->calls.next; pos != &c->calls; pos = pos->next) {
+                vbus_call *call = list_entry(pos, vbus_call, link);
+
+                if (call->done)
+                        return call;
+        }
+        return NULL;
+}
+
 int vbus__rpc_push(vbus_conn *c)
 {
         int progress = 0;
+        vbus_call *call;
         List *pos, *tmp;
 
         list_for_each_safe(pos, tmp, &c->calls)
         {
-                vbus_call *call = list_entry(pos, vbus_call, link);
-
-                if (!call->done) {
+                call = list_entry(pos, vbus_call, link);
+                if (!call->done)
                         progress |= call_push(call);
-                        continue;
-                }
-                /* Outcomes are delivered here, from inside vbus_conn_process(). */
+        }
+        /* Outcomes are delivered here, from inside vbus_conn_process(). A callback may cancel or
+         * start other calls, so the list is searched afresh after each one. */
+        while ((call = call_first_done(c))) {
+                list_unlink(&call->link);
                 call->cb(call, &call->reply, call->userdata);
                 call_free(call);
                 progress = 1;

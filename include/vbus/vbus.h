@@ -310,7 +310,8 @@ VBUS_EXPORT int vbus_call_start(vbus_conn *conn, const char *method, const void 
 /**
  * vbus_call_cancel() - give up on a call: the server is told (its request reports
  * vbus_request_is_cancelled()), the callback will not run, and the handle is freed.
- * Return: 0 or -EINVAL.
+ * Return: 0; -EINVAL (@call is NULL); -EALREADY (called from @call's own callback: the outcome
+ * is being delivered and the library frees the handle after it).
  */
 VBUS_EXPORT int vbus_call_cancel(vbus_call *call);
 
