@@ -352,7 +352,8 @@ xt_broker_stop() {
     XT_RC=$?
 }
 
-# xt_broker_log_tail [LINES]: the broker's log on the console (for a failed check).
+# xt_broker_log_tail [LINES]: the broker's log on the console (dom0's console is the
+# console log the host keeps).
 xt_broker_log_tail() {
     echo "----- tail of vchand's log ($XT_CHECK) -----"
     tail -n "${1:-60}" "$XT_TMP/broker.log" | sed 's/^/vchand| /'
