@@ -352,6 +352,20 @@ int vbus__conn_send_control(vbus_conn *c, uint8_t type, uint32_t stream_id,
         return r;
 }
 
+void vbus__conn_end_stream(vbus_conn *c, uint32_t stream_id, uint8_t type, int status,
+                           const char *message)
+{
+        Vbus__V1__End e = VBUS__V1__END__INIT;
+
+        if (!c->have_link)
+                return;
+        e.status = status;
+        e.message = (char *)message;
+        (void)vbus__conn_send_control(c, type, stream_id, &e.base);
+        if (c->have_link)
+                (void)vbus__link_flush(&c->link);
+}
+
 size_t vbus__conn_data_room(vbus_conn *c, uint32_t stream_id)
 {
         VbusStream *vs;
@@ -1059,19 +1073,11 @@ VBUS_EXPORT vbus_publisher *vbus_publisher_free(vbus_publisher *p)
 {
         if (!p)
                 return NULL;
-        if (p->conn->have_link && (p->state == ST_OPEN || p->state == ST_OPENING)) {
-                Vbus__V1__End e = VBUS__V1__END__INIT;
-
-                e.status = VBUS__V1__STATUS__STATUS_OK;
-                if (p->pending) {
-                        e.status = VBUS__V1__STATUS__STATUS_CANCELLED;
-                        (void)vbus__conn_send_control(p->conn, VBUS_FRAME_RESET, p->id, &e.base);
-                } else {
-                        (void)vbus__conn_send_control(p->conn, VBUS_FRAME_END, p->id, &e.base);
-                }
-                if (p->conn->have_link)
-                        (void)vbus__link_flush(&p->conn->link);
-        }
+        /* A message still in fragments is abandoned: RESET tells the broker to drop it. */
+        if (p->state == ST_OPEN || p->state == ST_OPENING)
+                vbus__conn_end_stream(p->conn, p->id,
+                                      p->pending ? VBUS_FRAME_RESET : VBUS_FRAME_END,
+                                      p->pending ? VBUS_STATUS_CANCELLED : VBUS_STATUS_OK, NULL);
         publisher_destroy(p);
         return NULL;
 }
@@ -1197,14 +1203,9 @@ VBUS_EXPORT vbus_subscription *vbus_subscription_free(vbus_subscription *s)
 {
         if (!s)
                 return NULL;
-        if (s->conn->have_link && (s->state == ST_OPEN || s->state == ST_OPENING)) {
-                Vbus__V1__End e = VBUS__V1__END__INIT;
-
-                e.status = VBUS__V1__STATUS__STATUS_CANCELLED;
-                (void)vbus__conn_send_control(s->conn, VBUS_FRAME_RESET, s->id, &e.base);
-                if (s->conn->have_link)
-                        (void)vbus__link_flush(&s->conn->link);
-        }
+        if (s->state == ST_OPEN || s->state == ST_OPENING)
+                vbus__conn_end_stream(s->conn, s->id, VBUS_FRAME_RESET, VBUS_STATUS_CANCELLED,
+                                      NULL);
         subscription_destroy(s);
         return NULL;
 }

@@ -60,6 +60,11 @@ int vbus__conn_send_data(vbus_conn *c, uint32_t stream_id, uint8_t flags, const 
 /* The largest DATA payload that may be sent now on @stream_id (window and frame size). */
 size_t vbus__conn_data_room(vbus_conn *c, uint32_t stream_id);
 
+/* Ends a stream from this side (@type END or RESET with @status and @message, which may be NULL)
+ * and flushes, when there is a link; used when a handle is freed. */
+void vbus__conn_end_stream(vbus_conn *c, uint32_t stream_id, uint8_t type, int status,
+                           const char *message);
+
 /* Drops the link and schedules a reconnect. */
 void vbus__conn_lost(vbus_conn *c);
 

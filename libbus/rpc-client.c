@@ -224,22 +224,12 @@ VBUS_EXPORT int vbus_call_start(vbus_conn *c, const char *method, const void *re
 
 VBUS_EXPORT int vbus_call_cancel(vbus_call *call)
 {
-        vbus_conn *c;
-
         if (!call)
                 return -EINVAL;
         if (call->done)
                 return -EALREADY; /* its outcome is being delivered: the library frees it */
-        c = call->conn;
-        if (c->have_link) {
-                Vbus__V1__End e = VBUS__V1__END__INIT;
-
-                e.status = VBUS__V1__STATUS__STATUS_CANCELLED;
-                e.message = (char *)"cancelled by the caller";
-                (void)vbus__conn_send_control(c, VBUS_FRAME_RESET, call->id, &e.base);
-                if (c->have_link)
-                        (void)vbus__link_flush(&c->link);
-        }
+        vbus__conn_end_stream(call->conn, call->id, VBUS_FRAME_RESET, VBUS_STATUS_CANCELLED,
+                              "cancelled by the caller");
         call_free(call);
         return 0;
 }
@@ -389,12 +379,8 @@ VBUS_EXPORT vbus_server *vbus_server_free(vbus_server *srv)
                 if (req->srv == srv)
                         req->srv = NULL;
         }
-        if (c->have_link && (srv->state == SRV_OPEN || srv->state == SRV_OPENING)) {
-                Vbus__V1__End e = VBUS__V1__END__INIT;
-
-                e.status = VBUS__V1__STATUS__STATUS_OK;
-                (void)vbus__conn_send_control(c, VBUS_FRAME_END, srv->id, &e.base);
-        }
+        if (srv->state == SRV_OPEN || srv->state == SRV_OPENING)
+                vbus__conn_end_stream(c, srv->id, VBUS_FRAME_END, VBUS_STATUS_OK, NULL);
         list_unlink(&srv->link);
         free(srv->service);
         free(srv);
