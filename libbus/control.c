@@ -106,8 +106,8 @@ static size_t walk_varint(const uint8_t *p, const uint8_t *end, uint64_t *ret)
         return 0;
 }
 
-static int control_check_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
-                                 size_t len)
+int vbus__control_check_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
+                                size_t len)
 {
         struct {
                 const uint8_t *p, *end;
@@ -358,7 +358,7 @@ int vbus__control_decode(const VbusFrameHeader *h, const uint8_t *payload, size_
         if (h->length == 0)
                 payload = empty;
 
-        r = control_check_strings(desc, payload, h->length);
+        r = vbus__control_check_strings(desc, payload, h->length);
         if (r != 0)
                 return r;
         msg = protobuf_c_message_unpack(desc, &alloc, h->length, payload);

@@ -79,6 +79,16 @@ int vbus__control_decode(const VbusFrameHeader *h, const uint8_t *payload, size_
 void vbus__control_deinit(VbusControl *c);
 
 /**
+ * vbus__control_check_strings() - rule 9 of protocol.md on raw protobuf bytes: no string field
+ * of @desc's message (or of its sub-messages, 4 levels deep) contains a NUL byte. Used before
+ * protobuf-c decodes, since it keeps strings NUL-terminated without their length.
+ * @desc: borrowed; @buf: borrowed, @len bytes (not NULL, even when @len is 0).
+ * Return: 0, VBUS_FRAME_E_MALFORMED (not a protobuf encoding), VBUS_FRAME_E_SEMANTIC (a NUL).
+ */
+int vbus__control_check_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
+                                size_t len);
+
+/**
  * vbus__control_validate() - the semantic rules of protocol.md for one decoded message.
  * @type: the frame type; @msg: borrowed, a message of vbus__control_descriptor(type).
  * Return: 0 or VBUS_FRAME_E_SEMANTIC.

@@ -113,6 +113,7 @@ int broker_init(Broker *b, const BrokerConfig *config)
         list_init(&b->dirty);
         list_init(&b->services);
         list_init(&b->calls);
+        list_init(&b->intro_calls);
         r = router_init(&b->router);
         if (r < 0)
                 return r;

@@ -31,6 +31,7 @@ typedef struct Peer Peer;
 typedef struct Stream Stream;
 typedef struct Call Call;
 typedef struct Service Service;
+typedef struct IntroCall IntroCall;
 
 /* The configuration (vchand.conf; see docs/vchand.8.md). */
 typedef struct BrokerConfig {
@@ -120,8 +121,10 @@ struct Stream {
         Service *service;
         List serve_link;        /* in service->servers */
         uint32_t n_outstanding; /* calls in flight on this server */
+        uint64_t n_calls_total; /* calls routed to this server, in flight included */
         /* CALL (the client's stream, or the one the broker opened toward a server) */
         Call *call;
+        IntroCall *intro; /* instead of call: a call the broker answers itself (introspect.c) */
 };
 
 struct Peer {
@@ -173,8 +176,9 @@ struct Broker {
         uint32_t n_peers;
         uint64_t next_serial;
         Router router;
-        List services; /* Service, by name */
-        List calls;    /* Call, in flight */
+        List services;    /* Service, by name */
+        List calls;       /* Call, in flight */
+        List intro_calls; /* IntroCall: calls to the broker's own service, in progress */
         BrokerStats stats;
         struct Discover *discover; /* xenstore discovery of guests, NULL without Xen */
 };

@@ -12,6 +12,7 @@
 
 #include <vbus/vbus.h>
 
+#include "introspect.h"
 #include "log.h"
 #include "pubsub.h"
 #include "rpc.h"
@@ -296,6 +297,8 @@ static void peer_dispatch(Peer *p, const VbusFrame *f, const VbusControl *c, Vbu
                         pubsub_data(p, s, f);
                 else if (s && s->call)
                         rpc_data(p, s, f);
+                else if (s && s->intro)
+                        introspect_data(p, s, f);
                 else
                         /* A subscriber sends no DATA; the window rule already bounded it. */
                         peer_reset_stream(p, f->header.stream_id,
@@ -307,6 +310,10 @@ static void peer_dispatch(Peer *p, const VbusFrame *f, const VbusControl *c, Vbu
                         const Vbus__V1__End *m = (const Vbus__V1__End *)c->msg;
 
                         rpc_end(p, s, m->status, m->message);
+                        break;
+                }
+                if (s && s->intro) {
+                        introspect_end(p, s);
                         break;
                 }
                 /* The client ends its side: the broker ends its side at once. */

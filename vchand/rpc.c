@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "introspect.h"
 #include "log.h"
 #include "peer.h"
 #include "pubsub.h"
@@ -96,6 +97,8 @@ void rpc_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         Service *svc = service_find(p->broker, m->name, len);
         Stream *s;
 
+        if (introspect_open_serve(p, vs, m))
+                return;
         if (!svc) {
                 svc = calloc(1, sizeof(*svc));
                 if (!svc || !(svc->name = strdup(m->name))) {
@@ -325,6 +328,8 @@ void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                        "too many calls in flight on this link (max_calls)");
                 return;
         }
+        if (introspect_open_call(p, vs, m))
+                return;
         svc = slash ? service_find(b, m->name, (size_t)(slash - m->name)) : NULL;
         serve = svc ? service_pick(svc) : NULL;
         if (!serve) {
@@ -358,6 +363,7 @@ void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         s->call = c;
         svc->n_calls++;
         serve->n_outstanding++;
+        serve->n_calls_total++;
         p->n_calls++;
         list_add_tail(&b->calls, &c->link);
         b->stats.n_calls++;
@@ -470,6 +476,8 @@ void rpc_stream_closing(Peer *p, Stream *s)
                         service_maybe_free(svc);
                 return;
         }
+        if (s->intro)
+                introspect_close(p, s);
         if (!c)
                 return;
         s->call = NULL;
@@ -515,12 +523,14 @@ void rpc_pump(Peer *p)
 
                 if (s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_CALL && s->call)
                         call_pump(s->call);
+                else if (s->intro)
+                        introspect_pump(s);
         }
 }
 
 uint64_t rpc_expire(Broker *b, uint64_t now)
 {
-        uint64_t next = UINT64_MAX;
+        uint64_t next = introspect_expire(b, now);
         List *pos, *tmp;
 
         list_for_each_safe(pos, tmp, &b->calls)
@@ -542,4 +552,23 @@ uint64_t rpc_expire(Broker *b, uint64_t now)
                              "deadline exceeded");
         }
         return next;
+}
+
+int rpc_foreach_server(Broker *b, RpcServerFn fn, void *userdata)
+{
+        for (List *pos = b->services.next; pos != &b->services; pos = pos->next) {
+                Service *svc = list_entry(pos, Service, link);
+
+                for (List *q = svc->servers.next; q != &svc->servers; q = q->next) {
+                        Stream *s = list_entry(q, Stream, serve_link);
+                        int r;
+
+                        if (!stream_usable(s))
+                                continue;
+                        r = fn(svc->name, svc->n_calls, s, userdata);
+                        if (r != 0)
+                                return r;
+                }
+        }
+        return 0;
 }

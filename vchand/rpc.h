@@ -38,4 +38,12 @@ void rpc_pump(Peer *p);
 /* Fails the calls whose deadline passed; returns the next deadline (UINT64_MAX for none). */
 uint64_t rpc_expire(Broker *b, uint64_t now_us);
 
+/* Called for one server of a service; returns 0 to go on, else stops the walk. */
+typedef int (*RpcServerFn)(const char *service, uint32_t service_calls, const Stream *serve,
+                           void *userdata);
+
+/* Calls @fn for each live server of each service (introspection). Return: 0 or what @fn
+ * returned to stop. */
+int rpc_foreach_server(Broker *b, RpcServerFn fn, void *userdata);
+
 #endif /* VCHAND_RPC_H */

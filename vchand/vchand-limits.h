@@ -55,6 +55,12 @@ enum {
         LIMIT_SUBSCRIBER_WINDOW = 1024 * 1024,
         /* Window the broker grants each side of a call: what it buffers per direction. */
         LIMIT_CALL_WINDOW = 256 * 1024,
+        /* Largest request to vbus.v1.Broker: a ListServicesRequest is a prefix of at most 255
+         * bytes; the rest is room for fields added later. */
+        LIMIT_INTROSPECT_REQUEST = 4096,
+        /* Largest ListServices reply, cut at a service or server boundary: what the broker
+         * buffers for one direction of any call. */
+        LIMIT_INTROSPECT_REPLY = LIMIT_CALL_WINDOW,
 };
 
 #endif /* VCHAND_LIMITS_H */

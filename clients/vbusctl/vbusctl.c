@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vbusctl: the vbus command-line client for users and scripts. It uses only the public libvbus
- * API (<vbus/vbus.h>).
+ * API (<vbus/vbus.h>), and the generated code of proto/vbus/v1/broker.proto to call the broker's
+ * own service (services).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,6 +15,8 @@
 #include <unistd.h>
 
 #include <vbus/vbus.h>
+
+#include "vbus/v1/broker.pb-c.h"
 
 static const char usage[] =
         "Usage: vbusctl [--url URL] COMMAND [ARGS]\n"
@@ -37,13 +40,18 @@ static const char usage[] =
         "                            error, its stderr as the message). CMD sees\n"
         "                            VBUS_METHOD, VBUS_CALLER (domN(name) or local(uid=U)),\n"
         "                            VBUS_TIMEOUT_MS (time left, empty if none)\n"
+        "  services [PREFIX]         list the services registered with the broker, only\n"
+        "                            those whose name starts with PREFIX if given: one line\n"
+        "                            per server, with its identity as the broker knows it,\n"
+        "                            its calls in flight and the calls routed to it so far\n"
+        "      --json                one JSON object (the ListServicesReply) instead\n"
         "\n"
         "Common options:\n"
         "  --url URL        unix:/path or vchan:<broker-domid> (default: $VBUS_URL, else\n"
         "                   unix:/run/vbus/broker.sock if it exists, else vchan:0)\n"
         "  --timeout MS     give up after MS milliseconds (connecting, or waiting for\n"
         "                   messages with sub; default 5000 for pub, none for sub; the\n"
-        "                   call's deadline for call, default 5000)\n"
+        "                   call's deadline for call and services, default 5000)\n"
         "  -h, --help       this text\n"
         "\n"
         "Topics are dot-separated tokens of [A-Za-z0-9_-]; in patterns '*' matches one token\n"
@@ -529,6 +537,140 @@ static int cmd_serve(const Options *o, const char *service)
         return 0;
 }
 
+/* A server's identity as vbusctl prints it everywhere, into @buf: domN(name), or
+ * local(uid=U,pid=P). Bytes of the domain name that are not printable ASCII are escaped. */
+static void format_server(const Vbus__V1__ServerInfo *s, char *buf, size_t n)
+{
+        size_t k;
+
+        if (s->local) {
+                snprintf(buf, n, "local(uid=%" PRIu32 ",pid=%" PRIu32 ")", s->uid, s->pid);
+                return;
+        }
+        k = (size_t)snprintf(buf, n, "dom%" PRIu32 "(", s->domid);
+        for (const char *p = s->domain_name; *p && k + 6 < n; p++) {
+                unsigned char ch = (unsigned char)*p;
+
+                if (ch >= 0x20 && ch < 0x7f)
+                        buf[k++] = (char)ch;
+                else
+                        k += (size_t)snprintf(buf + k, n - k, "\\x%02x", ch);
+        }
+        snprintf(buf + k, n - k, ")");
+}
+
+static void print_json_string(const char *s)
+{
+        putchar('"');
+        print_data((const uint8_t *)s, strlen(s), FMT_JSON);
+        putchar('"');
+}
+
+static void print_services_json(const Vbus__V1__ListServicesReply *m)
+{
+        printf("{\"services\":[");
+        for (size_t i = 0; i < m->n_services; i++) {
+                const Vbus__V1__ServiceInfo *svc = m->services[i];
+
+                printf("%s{\"name\":", i ? "," : "");
+                print_json_string(svc->name);
+                printf(",\"calls_in_flight\":%" PRIu32 ",\"total_servers\":%" PRIu32
+                       ",\"servers\":[",
+                       svc->calls_in_flight, svc->total_servers);
+                for (size_t k = 0; k < svc->n_servers; k++) {
+                        const Vbus__V1__ServerInfo *s = svc->servers[k];
+
+                        printf("%s{\"domid\":%" PRIu32 ",\"domain_name\":", k ? "," : "", s->domid);
+                        print_json_string(s->domain_name);
+                        printf(",\"local\":%s,\"uid\":%" PRIu32 ",\"pid\":%" PRIu32
+                               ",\"calls_in_flight\":%" PRIu32 ",\"calls_total\":%" PRIu64 "}",
+                               s->local ? "true" : "false", s->uid, s->pid, s->calls_in_flight,
+                               s->calls_total);
+                }
+                printf("]}");
+        }
+        printf("],\"total_services\":%" PRIu32 ",\"truncated\":%s}\n", m->total_services,
+               m->truncated ? "true" : "false");
+}
+
+static void print_services_text(const Vbus__V1__ListServicesReply *m)
+{
+        printf("%-32s %-28s %9s %9s\n", "SERVICE", "SERVER", "IN-FLIGHT", "CALLS");
+        for (size_t i = 0; i < m->n_services; i++) {
+                const Vbus__V1__ServiceInfo *svc = m->services[i];
+
+                for (size_t k = 0; k < svc->n_servers; k++) {
+                        const Vbus__V1__ServerInfo *s = svc->servers[k];
+                        char who[128];
+
+                        format_server(s, who, sizeof(who));
+                        printf("%-32s %-28s %9" PRIu32 " %9" PRIu64 "\n", svc->name, who,
+                               s->calls_in_flight, s->calls_total);
+                }
+        }
+        if (m->truncated)
+                fprintf(stderr,
+                        "vbusctl: the list is cut at the broker's reply limit: %zu of %" PRIu32
+                        " services shown; a longer PREFIX shows the others\n",
+                        m->n_services, m->total_services);
+}
+
+static int cmd_services(const Options *o, const char *prefix)
+{
+        Vbus__V1__ListServicesRequest rq = VBUS__V1__LIST_SERVICES_REQUEST__INIT;
+        Vbus__V1__ListServicesReply *m;
+        long timeout_ms = o->timeout_ms < 0 ? 5000 : o->timeout_ms;
+        static const char method[] = "vbus.v1.Broker/ListServices";
+        uint8_t req[512];
+        vbus_conn *c = NULL;
+        vbus_reply *reply = NULL;
+        const void *d;
+        size_t n;
+        int r, status;
+
+        if (strlen(prefix) > 255 ||
+            strspn(prefix, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.") !=
+                    strlen(prefix)) {
+                fprintf(stderr, "vbusctl services: '%s' is not the start of a service name\n",
+                        prefix);
+                return 2;
+        }
+        rq.prefix = (char *)prefix;
+        n = vbus__v1__list_services_request__pack(&rq, req);
+        if (connect_ready(o, &c) < 0)
+                return 1;
+        r = vbus_call_sync(c, method, req, n, ms_to_us(timeout_ms), &reply);
+        if (r < 0) {
+                fprintf(stderr, "vbusctl: services: %s\n", strerror(-r));
+                vbus_conn_free(c);
+                return 1;
+        }
+        status = vbus_reply_get_status(reply);
+        if (status != VBUS_STATUS_OK) {
+                const char *msg = vbus_reply_get_message(reply);
+
+                fprintf(stderr, "vbusctl: %s: %s%s%s\n", method, vbus_status_name(status),
+                        msg[0] ? ": " : "", msg);
+                vbus_reply_free(reply);
+                vbus_conn_free(c);
+                return 1;
+        }
+        d = vbus_reply_get_data(reply, &n);
+        m = vbus__v1__list_services_reply__unpack(NULL, n, d);
+        if (!m) {
+                fprintf(stderr, "vbusctl: the broker's ListServicesReply does not decode\n");
+                status = VBUS_STATUS_INTERNAL;
+        } else if (o->format == FMT_JSON) {
+                print_services_json(m);
+        } else {
+                print_services_text(m);
+        }
+        vbus__v1__list_services_reply__free_unpacked(m, NULL);
+        vbus_reply_free(reply);
+        vbus_conn_free(c);
+        return status == VBUS_STATUS_OK ? 0 : 1;
+}
+
 static int parse_long(const char *s, long min, long max, long *ret)
 {
         char *end;
@@ -674,6 +816,13 @@ int main(int argc, char **argv)
                         return 2;
                 }
                 return cmd_serve(&o, args[1]);
+        }
+        if (strcmp(args[0], "services") == 0) {
+                if (n_args > 2) {
+                        fprintf(stderr, "vbusctl services: at most one PREFIX (see --help)\n");
+                        return 2;
+                }
+                return cmd_services(&o, n_args == 2 ? args[1] : "");
         }
         fprintf(stderr, "vbusctl: unknown command '%s' (see --help)\n", args[0]);
         return 2;

@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * introspect: the broker's own service, vbus.v1.Broker (see introspect.h).
+ *
+ * An IntroCall lives exactly as long as the caller's stream is open: introspect_close() frees it,
+ * whatever closes the stream (the broker's END, a RESET either way, the peer going away). It
+ * reads the request (one message of at most LIMIT_INTROSPECT_REQUEST bytes), and on the caller's
+ * END builds the whole reply at once from the broker's tables, then writes it as the caller's
+ * window and the link allow, and ends the stream. The reply is a snapshot: servers that come or
+ * go while it is being written are not reflected.
+ */
+#include "introspect.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "log.h"
+#include "peer.h"
+#include "pubsub.h"
+#include "rpc.h"
+#include "vbus/v1/broker.pb-c.h"
+#include "vchand-limits.h"
+
+struct IntroCall {
+        List link; /* in broker->intro_calls */
+        Stream *s; /* the caller's stream (borrowed: the call ends when it closes) */
+        uint64_t deadline_us;
+        uint8_t *req;
+        size_t n_req;
+        bool req_done; /* a whole request message arrived */
+        bool replying; /* the reply is being written; the END follows it */
+        bool sent_data;
+        uint8_t *reply;
+        size_t n_reply, off;
+};
+
+enum {
+        /* Bytes of an empty reply's own fields: truncated (2) and n_services (at most 6). */
+        REPLY_FIXED_MAX = 8,
+};
+
+bool introspect_is_reserved(const char *name, size_t len)
+{
+        size_t n = strlen(INTROSPECT_NAMESPACE);
+
+        return len >= n && memcmp(name, INTROSPECT_NAMESPACE, n) == 0 &&
+               (len == n || name[n] == '.');
+}
+
+static void reject(Peer *p, uint32_t id, int status, const char *message)
+{
+        Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
+
+        rj.status = status;
+        rj.message = (char *)message;
+        (void)peer_send_control(p, VBUS_FRAME_REJECT, 0, id, &rj.base);
+}
+
+bool introspect_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
+{
+        if (!introspect_is_reserved(m->name, strlen(m->name)))
+                return false;
+        peer_log(p, "may not serve %s: the " INTROSPECT_NAMESPACE " namespace is the broker's",
+                 m->name);
+        reject(p, vs->id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED,
+               "services named " INTROSPECT_NAMESPACE ".* are served by the broker only");
+        return true;
+}
+
+bool introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
+{
+        static const char method[] = INTROSPECT_SERVICE "/ListServices";
+        Broker *b = p->broker;
+        Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
+        Vbus__V1__Identity self = VBUS__V1__IDENTITY__INIT;
+        size_t n = strlen(INTROSPECT_SERVICE);
+        IntroCall *ic;
+        Stream *s;
+
+        if (strncmp(m->name, INTROSPECT_SERVICE, n) != 0 || m->name[n] != '/')
+                return false;
+        if (strcmp(m->name, method) != 0) {
+                b->stats.n_calls_failed++;
+                reject(p, vs->id, VBUS__V1__STATUS__STATUS_NOT_FOUND,
+                       INTROSPECT_SERVICE " has no such method");
+                return true;
+        }
+        ic = calloc(1, sizeof(*ic));
+        s = ic ? stream_new(p, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL) : NULL;
+        if (!s) {
+                free(ic);
+                reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
+                return true;
+        }
+        ic->s = s;
+        ic->deadline_us = m->timeout_us ? broker_now_us() + m->timeout_us : UINT64_MAX;
+        s->intro = ic;
+        list_add_tail(&b->intro_calls, &ic->link);
+        p->n_calls++;
+        b->stats.n_calls++;
+        /* The server that took the call is the broker: a process of its own domain. */
+        self.domid = b->own_domid;
+        self.local = true;
+        self.uid = (uint32_t)geteuid();
+        self.pid = (uint32_t)getpid();
+        a.peer = &self;
+        /* Not less than the opening window: a request sent before this ACCEPT arrived is
+         * counted against it by the session. The request limit is enforced in _data(). */
+        a.initial_credit = VBUS_OPEN_WINDOW;
+        (void)peer_send_control(p, VBUS_FRAME_ACCEPT, 0, vs->id, &a.base);
+        return true;
+}
+
+/* Ends the call with a failure: RESET while the caller is still sending, else END. */
+static void call_fail(IntroCall *ic, bool reset, int status, const char *message)
+{
+        Peer *p = ic->s->peer;
+
+        p->broker->stats.n_calls_failed++;
+        if (reset) {
+                peer_reset_stream(p, ic->s->id, status, message);
+        } else {
+                Vbus__V1__End e = VBUS__V1__END__INIT;
+
+                e.status = status;
+                e.message = (char *)message;
+                (void)peer_send_control(p, VBUS_FRAME_END, 0, ic->s->id, &e.base);
+        }
+}
+
+void introspect_data(Peer *p, Stream *s, const VbusFrame *f)
+{
+        IntroCall *ic = s->intro;
+        uint8_t *buf;
+
+        (void)p;
+        if (ic->req_done) {
+                call_fail(ic, true, VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT,
+                          "ListServices takes one request message");
+                return;
+        }
+        if ((uint64_t)ic->n_req + f->header.length > LIMIT_INTROSPECT_REQUEST) {
+                call_fail(ic, true, VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT,
+                          "the request is larger than a ListServicesRequest can be");
+                return;
+        }
+        if (f->header.length > 0) {
+                buf = realloc(ic->req, ic->n_req + f->header.length);
+                if (!buf) {
+                        call_fail(ic, true, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                  "out of memory");
+                        return;
+                }
+                memcpy(buf + ic->n_req, f->payload, f->header.length);
+                ic->req = buf;
+                ic->n_req += f->header.length;
+        }
+        ic->req_done = !(f->header.flags & VBUS_FLAG_MORE);
+}
+
+/*
+ * Reads the prefix of a ListServicesRequest into @prefix (at least VBUS_NAME_MAX + 1 bytes).
+ * Return: 0, or -EINVAL with the reason in *ret_why.
+ */
+static int request_decode(const uint8_t *buf, size_t n, char *prefix, const char **ret_why)
+{
+        static const uint8_t empty[1];
+        Vbus__V1__ListServicesRequest *m;
+        size_t len;
+        int r = 0;
+
+        if (n == 0)
+                buf = empty;
+        /* protobuf-c keeps strings NUL-terminated: a NUL inside would shorten the prefix. */
+        if (vbus__control_check_strings(&vbus__v1__list_services_request__descriptor, buf, n) !=
+            0) {
+                *ret_why = "the request is not a ListServicesRequest";
+                return -EINVAL;
+        }
+        /* The request is at most LIMIT_INTROSPECT_REQUEST bytes: so is what decoding takes. */
+        m = vbus__v1__list_services_request__unpack(NULL, n, buf);
+        if (!m) {
+                *ret_why = "the request is not a ListServicesRequest";
+                return -EINVAL;
+        }
+        len = strlen(m->prefix);
+        if (len > VBUS_NAME_MAX || strspn(m->prefix, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                     "abcdefghijklmnopqrstuvwxyz"
+                                                     "0123456789_.") != len) {
+                *ret_why = "the prefix is not the start of a service name";
+                r = -EINVAL;
+        } else {
+                memcpy(prefix, m->prefix, len + 1);
+        }
+        vbus__v1__list_services_request__free_unpacked(m, NULL);
+        return r;
+}
+
+typedef struct Collect {
+        const char *prefix;
+        size_t n_prefix;
+        IntroServer *v;
+        size_t n, cap;
+} Collect;
+
+static int collect_one(const char *service, uint32_t service_calls, const Stream *serve,
+                       void *userdata)
+{
+        Collect *c = userdata;
+
+        if (strncmp(service, c->prefix, c->n_prefix) != 0)
+                return 0;
+        if (c->n == c->cap) {
+                size_t cap = c->cap ? c->cap * 2 : 16;
+                IntroServer *v = realloc(c->v, cap * sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                c->v = v;
+                c->cap = cap;
+        }
+        c->v[c->n++] = (IntroServer){
+                .service = service,
+                .service_calls = service_calls,
+                .ident = &serve->peer->ident,
+                .calls_in_flight = serve->n_outstanding,
+                .calls_total = serve->n_calls_total,
+        };
+        return 0;
+}
+
+void introspect_end(Peer *p, Stream *s)
+{
+        IntroCall *ic = s->intro;
+        char prefix[VBUS_NAME_MAX + 1];
+        Collect c = {.prefix = prefix};
+        const char *why = NULL;
+        int r;
+
+        if (broker_now_us() >= ic->deadline_us) {
+                call_fail(ic, true, VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED,
+                          "deadline exceeded");
+                return;
+        }
+        if (request_decode(ic->req, ic->n_req, prefix, &why) < 0) {
+                peer_log(p, "ListServices: %s", why);
+                call_fail(ic, false, VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT, why);
+                return;
+        }
+        c.n_prefix = strlen(prefix);
+        r = rpc_foreach_server(p->broker, collect_one, &c);
+        if (r == 0)
+                r = introspect_encode(c.v, c.n, LIMIT_INTROSPECT_REPLY, &ic->reply, &ic->n_reply);
+        free(c.v);
+        if (r < 0) {
+                call_fail(ic, false, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                return;
+        }
+        log_debug("peer %s: ListServices '%s': %zu servers, %zu bytes", p->label, prefix, c.n,
+                  ic->n_reply);
+        ic->replying = true;
+        introspect_pump(s);
+}
+
+void introspect_pump(Stream *s)
+{
+        static const uint8_t none;
+        IntroCall *ic = s->intro;
+        Vbus__V1__End e = VBUS__V1__END__INIT;
+        Peer *p = s->peer;
+
+        if (!ic || !ic->replying || !p || p->dead)
+                return;
+        /* An empty reply is still one (empty) message, as libvbus's servers send it. */
+        while (ic->off < ic->n_reply || !ic->sent_data) {
+                VbusStream *vs = vbus__session_get_stream(&p->session, s->id);
+                size_t room = peer_max_payload(p), n = ic->n_reply - ic->off;
+                struct iovec piece;
+
+                if (!vs)
+                        return;
+                if (vs->send_window < (int64_t)room)
+                        room = vs->send_window > 0 ? (size_t)vs->send_window : 0;
+                if (n > room)
+                        n = room;
+                if (n == 0 && ic->n_reply > ic->off)
+                        return; /* no window: the caller's CREDIT brings us back */
+                piece.iov_base = ic->reply ? ic->reply + ic->off : (void *)&none;
+                piece.iov_len = n;
+                if (peer_send_data(p, s->id, ic->off + n < ic->n_reply ? VBUS_FLAG_MORE : 0, &piece,
+                                   1) < 0)
+                        return; /* the link is full (the pump runs again) or the peer is gone */
+                ic->off += n;
+                ic->sent_data = true;
+        }
+        /* Both directions end with this: the stream closes and introspect_close() frees @ic. */
+        e.status = VBUS__V1__STATUS__STATUS_OK;
+        (void)peer_send_control(p, VBUS_FRAME_END, 0, s->id, &e.base);
+}
+
+void introspect_close(Peer *p, Stream *s)
+{
+        IntroCall *ic = s->intro;
+
+        if (!ic)
+                return;
+        s->intro = NULL;
+        p->n_calls--;
+        list_unlink(&ic->link);
+        free(ic->req);
+        free(ic->reply);
+        free(ic);
+}
+
+uint64_t introspect_expire(Broker *b, uint64_t now_us)
+{
+        uint64_t next = UINT64_MAX;
+        List *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &b->intro_calls)
+        {
+                IntroCall *ic = list_entry(pos, IntroCall, link);
+                Peer *p = ic->s->peer;
+
+                if (ic->deadline_us > now_us) {
+                        if (ic->deadline_us < next)
+                                next = ic->deadline_us;
+                        continue;
+                }
+                if (!p || p->dead)
+                        continue;
+                ic->deadline_us = UINT64_MAX;
+                /* Resetting the stream closes it, which frees @ic. */
+                call_fail(ic, true, VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED,
+                          "deadline exceeded");
+        }
+        return next;
+}
+
+/* --- the reply ---------------------------------------------------------------------------- */
+
+static int server_cmp(const void *a, const void *b)
+{
+        const IntroServer *x = a, *y = b;
+        int r = strcmp(x->service, y->service);
+
+        if (r != 0)
+                return r;
+        if (x->ident->domid != y->ident->domid)
+                return x->ident->domid < y->ident->domid ? -1 : 1;
+        if (x->ident->uid != y->ident->uid)
+                return x->ident->uid < y->ident->uid ? -1 : 1;
+        if (x->ident->pid != y->ident->pid)
+                return x->ident->pid < y->ident->pid ? -1 : 1;
+        return 0;
+}
+
+static size_t varint_size(uint64_t v)
+{
+        size_t n = 1;
+
+        while (v >= 0x80) {
+                v >>= 7;
+                n++;
+        }
+        return n;
+}
+
+/* Bytes of a length-delimited field with a one-byte tag. */
+static size_t field_size(size_t len)
+{
+        return 1 + varint_size(len) + len;
+}
+
+int introspect_encode(IntroServer *servers, size_t n_servers, size_t max_bytes, uint8_t **ret,
+                      size_t *ret_n)
+{
+        Vbus__V1__ListServicesReply reply = VBUS__V1__LIST_SERVICES_REPLY__INIT;
+        Vbus__V1__ServerInfo *srv = NULL, **srv_ptrs = NULL;
+        Vbus__V1__ServiceInfo *svc = NULL, **svc_ptrs = NULL;
+        size_t budget, used = 0, i = 0, len;
+        uint8_t *buf = NULL;
+        int r = -ENOMEM;
+
+        if (max_bytes < REPLY_FIXED_MAX)
+                return -EINVAL;
+        budget = max_bytes - REPLY_FIXED_MAX;
+        if (n_servers > 0) {
+                srv = calloc(n_servers, sizeof(*srv));
+                srv_ptrs = calloc(n_servers, sizeof(*srv_ptrs));
+                svc = calloc(n_servers, sizeof(*svc));
+                svc_ptrs = calloc(n_servers, sizeof(*svc_ptrs));
+                if (!srv || !srv_ptrs || !svc || !svc_ptrs)
+                        goto out;
+                qsort(servers, n_servers, sizeof(*servers), server_cmp);
+        }
+        /* One service per run of equal names; entries are added while the budget lasts, and
+         * everything after the first one that does not fit is only counted. */
+        while (i < n_servers) {
+                Vbus__V1__ServiceInfo *si = &svc[reply.n_services];
+                size_t first = i, body;
+
+                while (i < n_servers && strcmp(servers[i].service, servers[first].service) == 0)
+                        i++;
+                reply.total_services++;
+                if (reply.truncated)
+                        continue;
+                vbus__v1__service_info__init(si);
+                si->name = (char *)servers[first].service;
+                si->calls_in_flight = servers[first].service_calls;
+                si->total_servers = (uint32_t)(i - first);
+                si->servers = &srv_ptrs[first];
+                body = vbus__v1__service_info__get_packed_size(si);
+                if (used + field_size(body) > budget) {
+                        reply.truncated = true;
+                        continue;
+                }
+                for (size_t k = first; k < i; k++) {
+                        Vbus__V1__ServerInfo *e = &srv[k];
+                        size_t sz;
+
+                        vbus__v1__server_info__init(e);
+                        e->domid = servers[k].ident->domid;
+                        e->domain_name = (char *)servers[k].ident->domain_name;
+                        e->local = servers[k].ident->local;
+                        e->uid = servers[k].ident->uid;
+                        e->pid = servers[k].ident->pid;
+                        e->calls_in_flight = servers[k].calls_in_flight;
+                        e->calls_total = servers[k].calls_total;
+                        sz = field_size(vbus__v1__server_info__get_packed_size(e));
+                        if (used + field_size(body + sz) > budget) {
+                                reply.truncated = true;
+                                break;
+                        }
+                        body += sz;
+                        srv_ptrs[k] = e;
+                        si->n_servers++;
+                }
+                used += field_size(body);
+                svc_ptrs[reply.n_services++] = si;
+        }
+        reply.services = svc_ptrs;
+        len = vbus__v1__list_services_reply__get_packed_size(&reply);
+        if (len > max_bytes) {
+                /* The sizes above are exact: this is a bug, not a peer's doing. */
+                r = -EINVAL;
+                goto out;
+        }
+        if (len > 0) {
+                buf = malloc(len);
+                if (!buf)
+                        goto out;
+                vbus__v1__list_services_reply__pack(&reply, buf);
+        }
+        *ret = buf;
+        *ret_n = len;
+        r = 0;
+out:
+        free(srv);
+        free(srv_ptrs);
+        free(svc);
+        free(svc_ptrs);
+        return r;
+}
