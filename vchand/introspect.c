@@ -39,7 +39,7 @@ struct IntroCall {
 };
 
 enum {
-        /* Bytes of an empty reply's own fields: truncated (2) and n_services (at most 6). */
+        /* Bytes of the reply's own fields at most: truncated (2) and total_services (6). */
         REPLY_FIXED_MAX = 8,
 };
 
@@ -376,51 +376,47 @@ static size_t field_size(size_t len)
         return 1 + varint_size(len) + len;
 }
 
-int introspect_encode(IntroServer *servers, size_t n_servers, size_t max_bytes, uint8_t **ret,
-                      size_t *ret_n)
-{
-        Vbus__V1__ListServicesReply reply = VBUS__V1__LIST_SERVICES_REPLY__INIT;
-        Vbus__V1__ServerInfo *srv = NULL, **srv_ptrs = NULL;
-        Vbus__V1__ServiceInfo *svc = NULL, **svc_ptrs = NULL;
-        size_t budget, used = 0, i = 0, len;
-        uint8_t *buf = NULL;
-        int r = -ENOMEM;
+/* The message structures of one reply: one slot per server, and at most one service each. */
+typedef struct Plan {
+        Vbus__V1__ListServicesReply reply;
+        Vbus__V1__ServerInfo *srv, **srv_ptrs;
+        Vbus__V1__ServiceInfo *svc, **svc_ptrs;
+} Plan;
 
-        if (max_bytes < REPLY_FIXED_MAX)
-                return -EINVAL;
-        budget = max_bytes - REPLY_FIXED_MAX;
-        if (n_servers > 0) {
-                srv = calloc(n_servers, sizeof(*srv));
-                srv_ptrs = calloc(n_servers, sizeof(*srv_ptrs));
-                svc = calloc(n_servers, sizeof(*svc));
-                svc_ptrs = calloc(n_servers, sizeof(*svc_ptrs));
-                if (!srv || !srv_ptrs || !svc || !svc_ptrs)
-                        goto out;
-                qsort(servers, n_servers, sizeof(*servers), server_cmp);
-        }
-        /* One service per run of equal names; entries are added while the budget lasts, and
-         * everything after the first one that does not fit is only counted. */
+/*
+ * Fills @pl with the services and servers of @servers (sorted) that fit in @budget bytes of
+ * `services` fields; everything after the first entry that does not fit is only counted, and
+ * sets `truncated`.
+ */
+static void plan_fill(Plan *pl, const IntroServer *servers, size_t n_servers, size_t budget)
+{
+        Vbus__V1__ListServicesReply *reply = &pl->reply;
+        size_t used = 0, i = 0;
+
+        vbus__v1__list_services_reply__init(reply);
+        reply->services = pl->svc_ptrs;
+        /* One service per run of equal names. */
         while (i < n_servers) {
-                Vbus__V1__ServiceInfo *si = &svc[reply.n_services];
+                Vbus__V1__ServiceInfo *si = &pl->svc[reply->n_services];
                 size_t first = i, body;
 
                 while (i < n_servers && strcmp(servers[i].service, servers[first].service) == 0)
                         i++;
-                reply.total_services++;
-                if (reply.truncated)
+                reply->total_services++;
+                if (reply->truncated)
                         continue;
                 vbus__v1__service_info__init(si);
                 si->name = (char *)servers[first].service;
                 si->calls_in_flight = servers[first].service_calls;
                 si->total_servers = (uint32_t)(i - first);
-                si->servers = &srv_ptrs[first];
+                si->servers = &pl->srv_ptrs[first];
                 body = vbus__v1__service_info__get_packed_size(si);
                 if (used + field_size(body) > budget) {
-                        reply.truncated = true;
+                        reply->truncated = true;
                         continue;
                 }
                 for (size_t k = first; k < i; k++) {
-                        Vbus__V1__ServerInfo *e = &srv[k];
+                        Vbus__V1__ServerInfo *e = &pl->srv[k];
                         size_t sz;
 
                         vbus__v1__server_info__init(e);
@@ -433,18 +429,46 @@ int introspect_encode(IntroServer *servers, size_t n_servers, size_t max_bytes, 
                         e->calls_total = servers[k].calls_total;
                         sz = field_size(vbus__v1__server_info__get_packed_size(e));
                         if (used + field_size(body + sz) > budget) {
-                                reply.truncated = true;
+                                reply->truncated = true;
                                 break;
                         }
                         body += sz;
-                        srv_ptrs[k] = e;
+                        pl->srv_ptrs[k] = e;
                         si->n_servers++;
                 }
                 used += field_size(body);
-                svc_ptrs[reply.n_services++] = si;
+                pl->svc_ptrs[reply->n_services++] = si;
         }
-        reply.services = svc_ptrs;
-        len = vbus__v1__list_services_reply__get_packed_size(&reply);
+}
+
+int introspect_encode(IntroServer *servers, size_t n_servers, size_t max_bytes, uint8_t **ret,
+                      size_t *ret_n)
+{
+        Plan pl = {0};
+        size_t n_services = 0, fixed, len;
+        uint8_t *buf = NULL;
+        int r = -ENOMEM;
+
+        if (max_bytes < REPLY_FIXED_MAX)
+                return -EINVAL;
+        if (n_servers > 0) {
+                pl.srv = calloc(n_servers, sizeof(*pl.srv));
+                pl.srv_ptrs = calloc(n_servers, sizeof(*pl.srv_ptrs));
+                pl.svc = calloc(n_servers, sizeof(*pl.svc));
+                pl.svc_ptrs = calloc(n_servers, sizeof(*pl.svc_ptrs));
+                if (!pl.srv || !pl.srv_ptrs || !pl.svc || !pl.svc_ptrs)
+                        goto out;
+                qsort(servers, n_servers, sizeof(*servers), server_cmp);
+        }
+        for (size_t i = 0; i < n_servers; i++)
+                n_services += i == 0 || strcmp(servers[i].service, servers[i - 1].service) != 0;
+        /* The reply's own fields: total_services, and truncated only when it is set, so a list
+         * that fits is never cut for the flag's two bytes. */
+        fixed = n_services ? 1 + varint_size(n_services) : 0;
+        plan_fill(&pl, servers, n_servers, max_bytes - fixed);
+        if (pl.reply.truncated)
+                plan_fill(&pl, servers, n_servers, max_bytes - fixed - 2);
+        len = vbus__v1__list_services_reply__get_packed_size(&pl.reply);
         if (len > max_bytes) {
                 /* The sizes above are exact: this is a bug, not a peer's doing. */
                 r = -EINVAL;
@@ -454,15 +478,15 @@ int introspect_encode(IntroServer *servers, size_t n_servers, size_t max_bytes, 
                 buf = malloc(len);
                 if (!buf)
                         goto out;
-                vbus__v1__list_services_reply__pack(&reply, buf);
+                vbus__v1__list_services_reply__pack(&pl.reply, buf);
         }
         *ret = buf;
         *ret_n = len;
         r = 0;
 out:
-        free(srv);
-        free(srv_ptrs);
-        free(svc);
-        free(svc_ptrs);
+        free(pl.srv);
+        free(pl.srv_ptrs);
+        free(pl.svc);
+        free(pl.svc_ptrs);
         return r;
 }
