@@ -176,6 +176,7 @@ static int wait_refusal(uint32_t stream, char *msg, size_t n_msg)
 {
         VbusFrame f;
 
+        msg[0] = '\0';
         while (next_frame(&f) == 0) {
                 VbusControl c = VBUS_CONTROL_NULL;
                 int st;
