@@ -7,6 +7,21 @@
  * not yet written to the other, then the END to forward. The broker grants each side a window of
  * LIMIT_CALL_WINDOW bytes and returns credit only as it writes the bytes on, so a call buffers at
  * most that much per direction, and a slow side holds back only its own call.
+ *
+ * Frames are relayed once per batch, not per frame: rpc_data() and rpc_end() only queue, and
+ * rpc_pump() (run by peer.c after each batch read from a peer, and by broker.c for every peer
+ * written to) moves what is queued. So when a side sends its last DATA and its END in one batch,
+ * the END is known before the credit for that DATA would go back, and none is sent: a side that
+ * has ended its direction never gets CREDIT (nor the wake-up it would cost).
+ *
+ * The caller's ACCEPT is deferred in the same spirit. A unary caller sends OPEN, its request and
+ * END in one batch and then only waits for the outcome: an ACCEPT sent at once would wake it for
+ * nothing. So rpc_open_call() only notes it (accept_pending), and it is sent just before the first
+ * frame the broker writes to the caller's stream (the reply, END or RESET), or at the end of the
+ * batch if the caller has not sent END by then (a larger or streaming request needs the window
+ * and credit that come with it). Every call ends with an END or RESET toward a caller that is
+ * still there, so a deferred ACCEPT is always sent, and always before anything else on its
+ * stream: the caller sees the same frames in the same order as before, the ACCEPT only later.
  */
 #include "rpc.h"
 
@@ -55,6 +70,8 @@ struct Call {
         uint64_t deadline_us;
         Pipe to_server, to_client;
         bool server_ended;       /* the server sent END: its outcome is in to_client */
+        bool accept_pending;     /* the caller's ACCEPT is deferred (see the top of the file) */
+        Identity server_ident;   /* Accept.peer of that ACCEPT: the chosen server */
         int busy;                /* nesting of rpc_stream_closing(): free only at the outermost */
         int server_reset_status; /* status for RESET toward the server if the caller goes */
 };
@@ -177,14 +194,18 @@ static bool stream_usable(const Stream *s)
         return s && s->peer && !s->peer->dead && !s->closed;
 }
 
+static void call_send_accept(Call *c);
+
 /* Writes what @pp holds to @dest, then its END, and returns credit to @src. */
-static void pipe_pump(Pipe *pp, Stream *dest, Stream *src)
+static void pipe_pump(Call *call, Pipe *pp, Stream *dest, Stream *src)
 {
         Peer *q;
 
         if (!stream_usable(dest))
                 return;
         q = dest->peer;
+        if (dest == call->client && (!list_is_empty(&pp->chunks) || pp->end_pending))
+                call_send_accept(call);
         while (!list_is_empty(&pp->chunks)) {
                 Chunk *c = list_entry(pp->chunks.next, Chunk, link);
                 VbusStream *vs = vbus__session_get_stream(&q->session, dest->id);
@@ -228,19 +249,59 @@ static void pipe_pump(Pipe *pp, Stream *dest, Stream *src)
         if (pp->credit_owed > 0 && !pp->src_ended && stream_usable(src)) {
                 Vbus__V1__Credit cr = VBUS__V1__CREDIT__INIT;
 
+                if (src == call->client)
+                        call_send_accept(call);
                 cr.increment = (uint32_t)pp->credit_owed;
                 pp->credit_owed = 0;
                 (void)peer_send_control(src->peer, VBUS_FRAME_CREDIT, 0, src->id, &cr.base);
         }
 }
 
+/* Sends the caller's deferred ACCEPT, if any (before anything else on its stream). */
+static void call_send_accept(Call *c)
+{
+        Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
+        Vbus__V1__Identity sid = VBUS__V1__IDENTITY__INIT;
+
+        if (!c->accept_pending)
+                return;
+        c->accept_pending = false;
+        if (!stream_usable(c->client))
+                return;
+        sid.domid = c->server_ident.domid;
+        sid.domain_name = c->server_ident.domain_name;
+        sid.local = c->server_ident.local;
+        sid.uid = c->server_ident.uid;
+        sid.pid = c->server_ident.pid;
+        a.initial_credit = LIMIT_CALL_WINDOW;
+        a.peer = &sid;
+        (void)peer_send_control(c->client->peer, VBUS_FRAME_ACCEPT, 0, c->client->id, &a.base);
+}
+
+/* After a batch: relays both ways; a caller still sending gets its ACCEPT now. */
 static void call_pump(Call *c)
 {
-        pipe_pump(&c->to_server, c->server, c->client);
-        pipe_pump(&c->to_client, c->client, c->server);
+        if (c->accept_pending && !c->to_server.src_ended)
+                call_send_accept(c);
+        pipe_pump(c, &c->to_server, c->server, c->client);
+        pipe_pump(c, &c->to_client, c->client, c->server);
 }
 
 /* --- calls -------------------------------------------------------------------------------- */
+
+/*
+ * Something came from @from's side of @c: the other side's peer is marked for the broker's
+ * end-of-iteration flush, which runs rpc_pump() on it. peer.c also pumps @from's own peer after
+ * its batch, but not when that batch ended with the link (a server that replies and exits): the
+ * mark makes sure that what was queued is relayed all the same.
+ */
+static void call_mark(Call *c, const Stream *from)
+{
+        Stream *dest = from == c->client ? c->server : c->client;
+
+        if (stream_usable(dest))
+                broker_mark_dirty(c->broker, dest->peer);
+}
 
 static void call_maybe_free(Call *c)
 {
@@ -262,8 +323,12 @@ static void call_maybe_free(Call *c)
 
 static void reset_stream(Stream *s, int status, const char *message)
 {
-        if (stream_usable(s))
-                peer_reset_stream(s->peer, s->id, status, message);
+        if (!stream_usable(s))
+                return;
+        /* A caller sees its ACCEPT before the RESET, as when it was not deferred. */
+        if (s->call && s == s->call->client)
+                call_send_accept(s->call);
+        peer_reset_stream(s->peer, s->id, status, message);
 }
 
 /* Opens the broker's stream toward the server for @c. Return: 0 or a negative errno. */
@@ -314,8 +379,6 @@ static int call_open_server(Call *c, Stream *serve, const Vbus__V1__Open *m, con
 void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
 {
         Broker *b = p->broker;
-        Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
-        Vbus__V1__Identity sid = VBUS__V1__IDENTITY__INIT;
         const char *slash = strchr(m->name, '/');
         Service *svc;
         Stream *serve, *s;
@@ -376,22 +439,18 @@ void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                                    : "the server could not take the call");
                 return;
         }
-        sid.domid = serve->peer->ident.domid;
-        sid.domain_name = serve->peer->ident.domain_name;
-        sid.local = serve->peer->ident.local;
-        sid.uid = serve->peer->ident.uid;
-        sid.pid = serve->peer->ident.pid;
-        a.initial_credit = LIMIT_CALL_WINDOW;
-        a.peer = &sid;
-        (void)peer_send_control(p, VBUS_FRAME_ACCEPT, 0, vs->id, &a.base);
+        /* Sent later (see the top of the file): at the latest by rpc_pump() after this batch. */
+        c->server_ident = serve->peer->ident;
+        c->accept_pending = true;
 }
 
 void rpc_accept(Peer *p, Stream *s, const Vbus__V1__Accept *m)
 {
         (void)p;
         (void)m;
+        /* The server's window is known now: what waits for it goes after the batch. */
         if (s->call)
-                call_pump(s->call); /* the server's window is known now */
+                call_mark(s->call, s);
 }
 
 void rpc_reject(Peer *p, Stream *s, int status, const char *message)
@@ -427,7 +486,7 @@ void rpc_data(Peer *p, Stream *s, const VbusFrame *f)
         ch->more = f->header.flags & VBUS_FLAG_MORE;
         memcpy(ch->data, f->payload, f->header.length);
         list_add_tail(&pp->chunks, &ch->link);
-        call_pump(c);
+        call_mark(c, s);
 }
 
 void rpc_end(Peer *p, Stream *s, int status, const char *message)
@@ -443,7 +502,7 @@ void rpc_end(Peer *p, Stream *s, int status, const char *message)
                 c->server_ended = true;
                 pipe_set_end(&c->to_client, status, message);
         }
-        call_pump(c);
+        call_mark(c, s);
 }
 
 void rpc_reset(Peer *p, Stream *s, int status, const char *message)
