@@ -805,6 +805,7 @@ VBUS_EXPORT int vbus_conn_open(const char *url, vbus_conn **ret_conn)
         list_init(&c->calls);
         list_init(&c->servers);
         list_init(&c->requests);
+        list_init(&c->streams);
         r = parse_url(c, url ? url : default_url());
         if (r < 0) {
                 free(c);

@@ -32,9 +32,11 @@ struct vbus_conn {
         VbusSession session;
         List publishers;
         List subscriptions;
-        List calls;    /* vbus_call in flight */
-        List servers;  /* vbus_server */
-        List requests; /* vbus_request received, not yet answered */
+        List calls;      /* vbus_call in flight */
+        List servers;    /* vbus_server */
+        List requests;   /* vbus_request received, not yet answered */
+        List streams;    /* vbus_stream: streaming calls, at either end */
+        int stream_busy; /* > 0 while stream callbacks run: frees are deferred */
         uint64_t reconnect_at;
         uint64_t backoff;
         uint64_t n_reconnects;

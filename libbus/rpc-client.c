@@ -13,16 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
 #include "name.h"
-
-enum {
-        /* Extra time after a call's deadline before the library gives up on the broker's
-         * answer by itself (the broker normally answers DEADLINE_EXCEEDED first). */
-        RPC_DEADLINE_GRACE_US = 200 * 1000,
-        /* Window granted for a reply or a request: a whole message fits. */
-        RPC_WINDOW = VBUS_MESSAGE_MAX + 4096,
-};
+#include "rpc.h"
 
 struct vbus_reply {
         int status;
@@ -43,10 +35,18 @@ struct vbus_call {
         bool end_sent;
         uint8_t *rx;
         size_t n_rx;
+        bool rx_complete;  /* the reply message is whole: a second one is a fault */
         uint64_t deadline; /* ours: the caller's deadline plus the grace */
         bool done;
         vbus_reply reply;
 };
+
+typedef struct StreamMethod {
+        List link; /* in vbus_server.stream_methods */
+        char *method;
+        vbus_request_cb cb;
+        void *userdata;
+} StreamMethod;
 
 typedef enum ServerState {
         SRV_IDLE = 0,
@@ -63,30 +63,7 @@ struct vbus_server {
         ServerState state;
         vbus_request_cb cb;
         void *userdata;
-};
-
-struct vbus_request {
-        List link; /* in conn->requests */
-        vbus_conn *conn;
-        vbus_server *srv;
-        uint32_t id;
-        char *full_method;
-        const char *method;
-        uint32_t caller_domid, caller_uid;
-        char caller_name[65];
-        bool caller_local;
-        uint64_t deadline;
-        uint8_t *rx;
-        size_t n_rx;
-        bool dispatched; /* handed to the application */
-        bool cancelled;
-        bool answered; /* the application answered: the library sends it */
-        bool link_valid;
-        uint8_t *out;
-        size_t n_out, off;
-        bool sent_empty;
-        int status;
-        char *message;
+        List stream_methods; /* StreamMethod */
 };
 
 static char *dup_or_empty(const char *s)
@@ -94,13 +71,8 @@ static char *dup_or_empty(const char *s)
         return strdup(s ? s : "");
 }
 
-/*
- * Sends *off..n of @buf on stream @id in DATA frames, as far as the window and the link allow
- * (MORE on all but the message's last frame). Return: 1 when all of it is sent (an empty message
- * is one empty frame), 0 when the rest must wait for credit or room, -1 on a failed link.
- */
-static int send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_t n, size_t *off,
-                        bool *sent_empty)
+int vbus__rpc_send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_t n, size_t *off,
+                           bool *sent_empty)
 {
         if (n == 0) {
                 if (*sent_empty)
@@ -124,6 +96,32 @@ static int send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_t n,
                 *off += k;
         }
         return 1;
+}
+
+int vbus__rpc_set_headers(Vbus__V1__Open *o, const vbus_call_options *opts, Vbus__V1__Header *hs,
+                          Vbus__V1__Header **hp)
+{
+        if (!opts || opts->n_headers == 0)
+                return 0;
+        if (opts->n_headers > VBUS_CALL_HEADERS_MAX || !opts->headers)
+                return -EINVAL;
+        for (size_t i = 0; i < opts->n_headers; i++) {
+                const vbus_header *h = &opts->headers[i];
+
+                if (!h->key ||
+                    !vbus__name_is_header_key(h->key,
+                                              strnlen(h->key, VBUS_CALL_HEADER_KEY_MAX + 1)) ||
+                    h->value_size > VBUS_CALL_HEADER_VALUE_MAX || (h->value_size > 0 && !h->value))
+                        return -EINVAL;
+                vbus__v1__header__init(&hs[i]);
+                hs[i].key = (char *)h->key;
+                hs[i].value.data = (uint8_t *)h->value;
+                hs[i].value.len = h->value_size;
+                hp[i] = &hs[i];
+        }
+        o->headers = hp;
+        o->n_headers = opts->n_headers;
+        return 0;
 }
 
 /* --- calls -------------------------------------------------------------------------------- */
@@ -162,7 +160,8 @@ static int call_push(vbus_call *call)
 
         if (call->done || call->end_sent || !c->have_link)
                 return 0;
-        if (send_message(c, call->id, call->out, call->n_out, &call->off, &call->sent_empty) <= 0)
+        if (vbus__rpc_send_message(c, call->id, call->out, call->n_out, &call->off,
+                                   &call->sent_empty) <= 0)
                 return call->off != before;
         e.status = VBUS__V1__STATUS__STATUS_OK;
         if (vbus__conn_send_control(c, VBUS_FRAME_END, call->id, &e.base) < 0)
@@ -171,11 +170,13 @@ static int call_push(vbus_call *call)
         return 1;
 }
 
-VBUS_EXPORT int vbus_call_start(vbus_conn *c, const char *method, const void *request, size_t n,
-                                uint64_t timeout_usec, vbus_call_cb cb, void *userdata,
-                                vbus_call **ret_call)
+VBUS_EXPORT int vbus_call_start_opts(vbus_conn *c, const char *method, const void *request,
+                                     size_t n, const vbus_call_options *opts, vbus_call_cb cb,
+                                     void *userdata, vbus_call **ret_call)
 {
+        Vbus__V1__Header hs[VBUS_CALL_HEADERS_MAX], *hp[VBUS_CALL_HEADERS_MAX];
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
+        uint64_t timeout_usec = opts ? opts->timeout_usec : 0;
         vbus_call *call;
         uint32_t id;
         int r;
@@ -183,6 +184,9 @@ VBUS_EXPORT int vbus_call_start(vbus_conn *c, const char *method, const void *re
         if (!c || !method || !cb || (n > 0 && !request) ||
             !vbus__name_is_method(method, strnlen(method, 256)))
                 return -EINVAL;
+        r = vbus__rpc_set_headers(&o, opts, hs, hp);
+        if (r < 0)
+                return r;
         if (n > VBUS_MESSAGE_MAX)
                 return -EMSGSIZE;
         if (c->state == VBUS_CONN_DISCONNECTED)
@@ -222,6 +226,15 @@ VBUS_EXPORT int vbus_call_start(vbus_conn *c, const char *method, const void *re
         return 0;
 }
 
+VBUS_EXPORT int vbus_call_start(vbus_conn *c, const char *method, const void *request, size_t n,
+                                uint64_t timeout_usec, vbus_call_cb cb, void *userdata,
+                                vbus_call **ret_call)
+{
+        vbus_call_options opts = {.timeout_usec = timeout_usec};
+
+        return vbus_call_start_opts(c, method, request, n, &opts, cb, userdata, ret_call);
+}
+
 VBUS_EXPORT int vbus_call_cancel(vbus_call *call)
 {
         if (!call)
@@ -255,10 +268,12 @@ static void sync_cb(vbus_call *call, const vbus_reply *reply, void *userdata)
         sc->reply = copy;
 }
 
-VBUS_EXPORT int vbus_call_sync(vbus_conn *c, const char *method, const void *request, size_t n,
-                               uint64_t timeout_usec, vbus_reply **ret_reply)
+VBUS_EXPORT int vbus_call_sync_opts(vbus_conn *c, const char *method, const void *request, size_t n,
+                                    const vbus_call_options *opts, vbus_reply **ret_reply)
 {
         uint64_t start = vbus__client_now();
+        uint64_t timeout_usec = opts ? opts->timeout_usec : 0;
+        vbus_call_options o = opts ? *opts : (vbus_call_options){0};
         SyncCall sc = {0};
         int r;
 
@@ -274,7 +289,8 @@ VBUS_EXPORT int vbus_call_sync(vbus_conn *c, const char *method, const void *req
 
                 timeout_usec = spent < timeout_usec ? timeout_usec - spent : 1;
         }
-        r = vbus_call_start(c, method, request, n, timeout_usec, sync_cb, &sc, NULL);
+        o.timeout_usec = timeout_usec;
+        r = vbus_call_start_opts(c, method, request, n, &o, sync_cb, &sc, NULL);
         if (r < 0)
                 return r;
         while (!sc.done) {
@@ -286,6 +302,14 @@ VBUS_EXPORT int vbus_call_sync(vbus_conn *c, const char *method, const void *req
                 return -ENOMEM;
         *ret_reply = sc.reply;
         return 0;
+}
+
+VBUS_EXPORT int vbus_call_sync(vbus_conn *c, const char *method, const void *request, size_t n,
+                               uint64_t timeout_usec, vbus_reply **ret_reply)
+{
+        vbus_call_options opts = {.timeout_usec = timeout_usec};
+
+        return vbus_call_sync_opts(c, method, request, n, &opts, ret_reply);
 }
 
 VBUS_EXPORT int vbus_reply_get_status(const vbus_reply *reply)
@@ -350,20 +374,92 @@ VBUS_EXPORT int vbus_serve(vbus_conn *c, const char *service, vbus_request_cb cb
         srv->conn = c;
         srv->cb = cb;
         srv->userdata = userdata;
+        list_init(&srv->stream_methods);
         list_add_tail(&c->servers, &srv->link);
         server_open_stream(srv);
         *ret_server = srv;
         return 0;
 }
 
-static void request_free(vbus_request *req)
+void vbus__rpc_request_free(vbus_request *req)
 {
+        if (req->stream) {
+                vbus__stream_detach_request(req->stream);
+                /* the stream is gone; the request is ours again */
+        }
         list_unlink(&req->link);
+        for (size_t i = 0; i < req->n_headers; i++) {
+                free(req->headers[i].key);
+                free(req->headers[i].value);
+        }
+        free(req->headers);
         free(req->full_method);
         free(req->rx);
         free(req->out);
         free(req->message);
         free(req);
+}
+
+static void server_free(vbus_server *srv)
+{
+        List *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &srv->stream_methods)
+        {
+                StreamMethod *sm = list_entry(pos, StreamMethod, link);
+
+                list_unlink(&sm->link);
+                free(sm->method);
+                free(sm);
+        }
+        list_unlink(&srv->link);
+        free(srv->service);
+        free(srv);
+}
+
+VBUS_EXPORT int vbus_server_stream_method(vbus_server *srv, const char *method, vbus_request_cb cb,
+                                          void *userdata)
+{
+        size_t len = method ? strnlen(method, VBUS_NAME_MAX + 1) : 0;
+        StreamMethod *sm;
+
+        if (!srv || !cb || len == 0 || len > VBUS_NAME_MAX || strchr(method, '/'))
+                return -EINVAL;
+        for (size_t i = 0; i < len; i++) {
+                char ch = method[i];
+
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '_'))
+                        return -EINVAL;
+        }
+        for (List *pos = srv->stream_methods.next; pos != &srv->stream_methods; pos = pos->next) {
+                sm = list_entry(pos, StreamMethod, link);
+                if (strcmp(sm->method, method) == 0) {
+                        sm->cb = cb;
+                        sm->userdata = userdata;
+                        return 0;
+                }
+        }
+        sm = calloc(1, sizeof(*sm));
+        if (!sm || !(sm->method = strdup(method))) {
+                free(sm);
+                return -ENOMEM;
+        }
+        sm->cb = cb;
+        sm->userdata = userdata;
+        list_add_tail(&srv->stream_methods, &sm->link);
+        return 0;
+}
+
+static StreamMethod *server_stream_method(vbus_server *srv, const char *method)
+{
+        for (List *pos = srv->stream_methods.next; pos != &srv->stream_methods; pos = pos->next) {
+                StreamMethod *sm = list_entry(pos, StreamMethod, link);
+
+                if (strcmp(sm->method, method) == 0)
+                        return sm;
+        }
+        return NULL;
 }
 
 VBUS_EXPORT vbus_server *vbus_server_free(vbus_server *srv)
@@ -381,9 +477,7 @@ VBUS_EXPORT vbus_server *vbus_server_free(vbus_server *srv)
         }
         if (srv->state == SRV_OPEN || srv->state == SRV_OPENING)
                 vbus__conn_end_stream(c, srv->id, VBUS_FRAME_END, VBUS_STATUS_OK, NULL);
-        list_unlink(&srv->link);
-        free(srv->service);
-        free(srv);
+        server_free(srv);
         return NULL;
 }
 
@@ -407,10 +501,34 @@ static vbus_server *server_for(vbus_conn *c, const char *full_method)
         return NULL;
 }
 
+static int request_copy_headers(vbus_request *req, const Vbus__V1__Open *m)
+{
+        if (m->n_headers == 0)
+                return 0;
+        req->headers = calloc(m->n_headers, sizeof(*req->headers));
+        if (!req->headers)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_headers; i++) {
+                const Vbus__V1__Header *h = m->headers[i];
+                RpcHeader *rh = &req->headers[i];
+
+                req->n_headers = i + 1;
+                rh->key = strdup(h->key);
+                rh->value = malloc(h->value.len ? h->value.len : 1);
+                if (!rh->key || !rh->value)
+                        return -ENOMEM;
+                if (h->value.len > 0)
+                        memcpy(rh->value, h->value.data, h->value.len);
+                rh->n_value = h->value.len;
+        }
+        return 0;
+}
+
 static void on_incoming_call(vbus_conn *c, uint32_t id, const Vbus__V1__Open *m)
 {
         vbus_server *srv = server_for(c, m->name);
         Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
+        StreamMethod *sm;
         vbus_request *req;
 
         if (!srv) {
@@ -432,6 +550,7 @@ static void on_incoming_call(vbus_conn *c, uint32_t id, const Vbus__V1__Open *m)
                 return;
         }
         req->method = strchr(req->full_method, '/') + 1;
+        list_init(&req->link);
         req->conn = c;
         req->srv = srv;
         req->id = id;
@@ -445,9 +564,33 @@ static void on_incoming_call(vbus_conn *c, uint32_t id, const Vbus__V1__Open *m)
                         snprintf(req->caller_name, sizeof(req->caller_name), "%s",
                                  m->caller->domain_name);
         }
+        if (request_copy_headers(req, m) < 0) {
+                Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
+
+                vbus__rpc_request_free(req);
+                rj.status = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
+                rj.message = (char *)"out of memory";
+                (void)vbus__conn_send_control(c, VBUS_FRAME_REJECT, id, &rj.base);
+                return;
+        }
         list_add_tail(&c->requests, &req->link);
+        sm = server_stream_method(srv, req->method);
+        if (sm && !vbus__stream_new_for_request(req)) {
+                Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
+
+                vbus__rpc_request_free(req);
+                rj.status = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
+                rj.message = (char *)"out of memory";
+                (void)vbus__conn_send_control(c, VBUS_FRAME_REJECT, id, &rj.base);
+                return;
+        }
         a.initial_credit = RPC_WINDOW;
         (void)vbus__conn_send_control(c, VBUS_FRAME_ACCEPT, id, &a.base);
+        if (sm) {
+                /* A streaming method: the handler takes the call now, before any message. */
+                req->dispatched = true;
+                sm->cb(srv, req, sm->userdata);
+        }
 }
 
 /* Sends what the window allows of the answer, then END with its status. */
@@ -462,21 +605,29 @@ static int request_push(vbus_request *req)
                 return 0;
         if (req->status == VBUS_STATUS_OK)
                 empty_done = req->sent_empty;
-        if (send_message(c, req->id, req->out, req->n_out, &req->off, &empty_done) <= 0)
+        if (vbus__rpc_send_message(c, req->id, req->out, req->n_out, &req->off, &empty_done) <= 0)
                 return req->off != before;
         req->sent_empty = empty_done;
         e.status = req->status;
         e.message = req->message;
         (void)vbus__conn_send_control(c, VBUS_FRAME_END, req->id, &e.base);
-        request_free(req);
+        vbus__rpc_request_free(req);
         return 1;
 }
 
 static int request_answer(vbus_request *req, int status, const char *message, const void *data,
                           size_t n)
 {
+        if (req->answered)
+                return -EALREADY;
+        if (req->stream) {
+                if (vbus__stream_is_taken(req->stream))
+                        return -EALREADY; /* answered through its stream */
+                /* A streaming method answered at once, without taking the stream. */
+                vbus__stream_detach_request(req->stream);
+        }
         if (req->cancelled || !req->link_valid) {
-                request_free(req);
+                vbus__rpc_request_free(req);
                 return -ECANCELED;
         }
         if (n > 0) {
@@ -562,6 +713,43 @@ VBUS_EXPORT uint64_t vbus_request_get_deadline(const vbus_request *req)
         return req ? req->deadline : UINT64_MAX;
 }
 
+VBUS_EXPORT size_t vbus_request_get_n_headers(const vbus_request *req)
+{
+        return req ? req->n_headers : 0;
+}
+
+VBUS_EXPORT int vbus_request_get_header(const vbus_request *req, size_t index, const char **ret_key,
+                                        const void **ret_value, size_t *ret_size)
+{
+        if (!req)
+                return -EINVAL;
+        if (index >= req->n_headers)
+                return -ENOENT;
+        if (ret_key)
+                *ret_key = req->headers[index].key;
+        if (ret_value)
+                *ret_value = req->headers[index].value;
+        if (ret_size)
+                *ret_size = req->headers[index].n_value;
+        return 0;
+}
+
+VBUS_EXPORT const void *vbus_request_find_header(const vbus_request *req, const char *key,
+                                                 size_t *ret_size)
+{
+        if (ret_size)
+                *ret_size = 0;
+        if (!req || !key)
+                return NULL;
+        for (size_t i = 0; i < req->n_headers; i++)
+                if (strcmp(req->headers[i].key, key) == 0) {
+                        if (ret_size)
+                                *ret_size = req->headers[i].n_value;
+                        return req->headers[i].value;
+                }
+        return NULL;
+}
+
 VBUS_EXPORT bool vbus_request_is_cancelled(const vbus_request *req)
 {
         return !req || req->cancelled || !req->link_valid;
@@ -624,9 +812,21 @@ static int dispatch_call(vbus_call *call, const VbusFrame *f, const VbusControl 
                 (void)call_push(call);
                 return 1;
         case VBUS_FRAME_DATA:
+                if (call->rx_complete) {
+                        /* A unary call takes one reply message; a server that streams is
+                         * answering a streaming call (vbus_stream_open()). */
+                        vbus__conn_end_stream(call->conn, call->id, VBUS_FRAME_RESET,
+                                              VBUS_STATUS_CANCELLED,
+                                              "a unary call takes one reply message");
+                        call_complete(call, VBUS_STATUS_INTERNAL,
+                                      "the server sent more than one reply message to a unary "
+                                      "call");
+                        return 1;
+                }
                 if (append(&call->rx, &call->n_rx, f->payload, f->header.length) < 0)
                         call_complete(call, VBUS_STATUS_RESOURCE_EXHAUSTED,
                                       "the reply is larger than VBUS_MESSAGE_MAX");
+                call->rx_complete = !(f->header.flags & VBUS_FLAG_MORE);
                 return 1;
         case VBUS_FRAME_REJECT: {
                 const Vbus__V1__Reject *m = (const Vbus__V1__Reject *)ctl->msg;
@@ -649,17 +849,31 @@ static int dispatch_call(vbus_call *call, const VbusFrame *f, const VbusControl 
 static int dispatch_request(vbus_request *req, const VbusFrame *f, const VbusControl *ctl)
 {
         switch (f->header.type) {
-        case VBUS_FRAME_DATA:
-                if (append(&req->rx, &req->n_rx, f->payload, f->header.length) < 0) {
+        case VBUS_FRAME_DATA: {
+                const char *why = NULL;
+                int status = VBUS_STATUS_INVALID_ARGUMENT;
+
+                if (req->cancelled || req->dispatched)
+                        return 1;
+                if (req->rx_complete) {
+                        why = "this method takes one request message (it is not a streaming "
+                              "method)";
+                } else if (append(&req->rx, &req->n_rx, f->payload, f->header.length) < 0) {
+                        why = "the request is larger than VBUS_MESSAGE_MAX";
+                }
+                req->rx_complete = !(f->header.flags & VBUS_FLAG_MORE);
+                if (why) {
                         Vbus__V1__End e = VBUS__V1__END__INIT;
 
-                        e.status = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
-                        e.message = (char *)"the request is larger than VBUS_MESSAGE_MAX";
+                        e.status = status;
+                        e.message = (char *)why;
                         (void)vbus__conn_send_control(req->conn, VBUS_FRAME_RESET, req->id,
                                                       &e.base);
                         req->cancelled = true;
+                        vbus__rpc_request_free(req);
                 }
                 return 1;
+        }
         case VBUS_FRAME_END:
                 /* The whole request is here: hand it over (the callback may answer at once). */
                 if (!req->dispatched && !req->cancelled) {
@@ -674,7 +888,7 @@ static int dispatch_request(vbus_request *req, const VbusFrame *f, const VbusCon
         case VBUS_FRAME_RESET:
                 req->cancelled = true;
                 if (!req->dispatched)
-                        request_free(req);
+                        vbus__rpc_request_free(req);
                 return 1;
         default:
                 (void)ctl;
@@ -685,6 +899,7 @@ static int dispatch_request(vbus_request *req, const VbusFrame *f, const VbusCon
 int vbus__rpc_dispatch(vbus_conn *c, const VbusFrame *f, const VbusControl *ctl, bool closed)
 {
         uint32_t id = f->header.stream_id;
+        vbus_stream *st;
         vbus_call *call;
         vbus_request *req;
         vbus_server *srv;
@@ -696,6 +911,9 @@ int vbus__rpc_dispatch(vbus_conn *c, const VbusFrame *f, const VbusControl *ctl,
         }
         if (id == 0)
                 return 0;
+        st = vbus__stream_find(c, id);
+        if (st)
+                return vbus__stream_dispatch(st, f, ctl);
         call = call_find(c, id);
         if (call)
                 return dispatch_call(call, f, ctl);
@@ -723,6 +941,7 @@ void vbus__rpc_link_dropped(vbus_conn *c)
 {
         List *pos, *tmp;
 
+        vbus__stream_link_dropped(c);
         list_for_each_safe(pos, tmp, &c->calls)
         {
                 call_complete(list_entry(pos, vbus_call, link), VBUS_STATUS_UNAVAILABLE,
@@ -734,7 +953,7 @@ void vbus__rpc_link_dropped(vbus_conn *c)
 
                 req->link_valid = false;
                 if (!req->dispatched || req->answered)
-                        request_free(req);
+                        vbus__rpc_request_free(req);
         }
         for (pos = c->servers.next; pos != &c->servers; pos = pos->next) {
                 vbus_server *srv = list_entry(pos, vbus_server, link);
@@ -783,6 +1002,7 @@ int vbus__rpc_push(vbus_conn *c)
                 if (req->answered)
                         progress |= request_push(req);
         }
+        progress |= vbus__stream_push_all(c);
         return progress;
 }
 
@@ -797,12 +1017,12 @@ bool vbus__rpc_has_unsent(vbus_conn *c)
         for (List *pos = c->requests.next; pos != &c->requests; pos = pos->next)
                 if (list_entry(pos, vbus_request, link)->answered)
                         return true;
-        return false;
+        return vbus__stream_has_unsent(c);
 }
 
 uint64_t vbus__rpc_next_deadline(vbus_conn *c)
 {
-        uint64_t next = UINT64_MAX;
+        uint64_t next = vbus__stream_next_deadline(c);
 
         for (List *pos = c->calls.next; pos != &c->calls; pos = pos->next) {
                 vbus_call *call = list_entry(pos, vbus_call, link);
@@ -817,6 +1037,7 @@ uint64_t vbus__rpc_next_deadline(vbus_conn *c)
 
 void vbus__rpc_expire(vbus_conn *c, uint64_t now)
 {
+        vbus__stream_expire(c, now);
         for (List *pos = c->calls.next; pos != &c->calls; pos = pos->next) {
                 vbus_call *call = list_entry(pos, vbus_call, link);
 
@@ -837,15 +1058,12 @@ void vbus__rpc_free_all(vbus_conn *c)
 {
         List *pos, *tmp;
 
+        vbus__stream_free_all(c);
         list_for_each_safe(pos, tmp, &c->calls) call_free(list_entry(pos, vbus_call, link));
         list_for_each_safe(pos, tmp, &c->requests)
-                request_free(list_entry(pos, vbus_request, link));
+                vbus__rpc_request_free(list_entry(pos, vbus_request, link));
         list_for_each_safe(pos, tmp, &c->servers)
         {
-                vbus_server *srv = list_entry(pos, vbus_server, link);
-
-                list_unlink(&srv->link);
-                free(srv->service);
-                free(srv);
+                server_free(list_entry(pos, vbus_server, link));
         }
 }

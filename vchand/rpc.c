@@ -74,6 +74,7 @@ struct Call {
         Identity server_ident;   /* Accept.peer of that ACCEPT: the chosen server */
         int busy;                /* nesting of rpc_stream_closing(): free only at the outermost */
         int server_reset_status; /* status for RESET toward the server if the caller goes */
+        bool caller_reset;       /* the caller sent RESET (else it went away, if it goes) */
 };
 
 /* --- services ---------------------------------------------------------------------------- */
@@ -515,6 +516,7 @@ void rpc_reset(Peer *p, Stream *s, int status, const char *message)
         if (s == c->client) {
                 /* Cancellation: the server is told, with the caller's status. */
                 c->server_reset_status = status;
+                c->caller_reset = true;
         } else {
                 c->server_ended = true;
                 pipe_clear(&c->to_client);
@@ -554,7 +556,8 @@ void rpc_stream_closing(Peer *p, Stream *s)
                                      c->server_reset_status ==
                                                      VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED
                                              ? "deadline exceeded"
-                                             : "the caller cancelled the call");
+                                     : c->caller_reset ? "the caller cancelled the call"
+                                                       : "the caller went away");
                 stream_unref(s);
         } else {
                 c->server = NULL;

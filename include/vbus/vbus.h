@@ -325,6 +325,46 @@ VBUS_EXPORT int vbus_call_cancel(vbus_call *call);
 VBUS_EXPORT int vbus_call_sync(vbus_conn *conn, const char *method, const void *request,
                                size_t request_size, uint64_t timeout_usec, vbus_reply **ret_reply);
 
+/*
+ * Call options: metadata and a timeout for vbus_call_start_opts(), vbus_call_sync_opts() and
+ * vbus_stream_open(). Zero-initialise the struct and set what you need; a zeroed struct (or a
+ * NULL pointer) means no timeout and no headers.
+ *
+ * Headers are small key-value pairs carried with the call to the server (vbus_request_
+ * get_header()): at most VBUS_CALL_HEADERS_MAX, each key 1..VBUS_CALL_HEADER_KEY_MAX bytes of
+ * [a-z0-9_.-], each value (any bytes) at most VBUS_CALL_HEADER_VALUE_MAX bytes. Keys are not
+ * required to be unique. The caller's identity is never a header: the broker adds it.
+ */
+#define VBUS_CALL_HEADERS_MAX      16
+#define VBUS_CALL_HEADER_KEY_MAX   64
+#define VBUS_CALL_HEADER_VALUE_MAX 1024
+
+typedef struct vbus_header {
+        const char *key;   /* NUL-terminated */
+        const void *value; /* may be NULL when value_size is 0 */
+        size_t value_size;
+} vbus_header;
+
+typedef struct vbus_call_options {
+        uint64_t timeout_usec;      /* 0: no deadline */
+        const vbus_header *headers; /* n_headers entries, borrowed for the call (copied) */
+        size_t n_headers;
+} vbus_call_options;
+
+/**
+ * vbus_call_start_opts() - vbus_call_start() with options (@opts may be NULL).
+ * Return: as vbus_call_start(); -EINVAL also for more than VBUS_CALL_HEADERS_MAX headers, a
+ * malformed key or a value over VBUS_CALL_HEADER_VALUE_MAX.
+ */
+VBUS_EXPORT int vbus_call_start_opts(vbus_conn *conn, const char *method, const void *request,
+                                     size_t request_size, const vbus_call_options *opts,
+                                     vbus_call_cb cb, void *userdata, vbus_call **ret_call);
+
+/* vbus_call_sync_opts() - vbus_call_sync() with options (@opts may be NULL). */
+VBUS_EXPORT int vbus_call_sync_opts(vbus_conn *conn, const char *method, const void *request,
+                                    size_t request_size, const vbus_call_options *opts,
+                                    vbus_reply **ret_reply);
+
 /* The outcome: a vbus_status (VBUS_STATUS_OK on success). */
 VBUS_EXPORT int vbus_reply_get_status(const vbus_reply *reply);
 /* A message for failures ("" if none); borrowed from @reply. */
@@ -374,6 +414,20 @@ VBUS_EXPORT uint64_t vbus_request_get_deadline(const vbus_request *req);
  * (an answer is still required, and is discarded). */
 VBUS_EXPORT bool vbus_request_is_cancelled(const vbus_request *req);
 
+/* The call's headers, as the caller sent them (vbus_call_options), in order. */
+VBUS_EXPORT size_t vbus_request_get_n_headers(const vbus_request *req);
+/**
+ * vbus_request_get_header() - header @index of the call.
+ * @ret_key, @ret_value, @ret_size: written on 0 (each may be NULL); borrowed from @req.
+ * Return: 0; -ENOENT if @index is past the last header; -EINVAL.
+ */
+VBUS_EXPORT int vbus_request_get_header(const vbus_request *req, size_t index, const char **ret_key,
+                                        const void **ret_value, size_t *ret_size);
+/* vbus_request_find_header() - the value of the first header named @key, borrowed from @req,
+ * with its size in @ret_size (may be NULL), or NULL if the call has none by that name. */
+VBUS_EXPORT const void *vbus_request_find_header(const vbus_request *req, const char *key,
+                                                 size_t *ret_size);
+
 /**
  * vbus_request_reply() - answer with VBUS_STATUS_OK and @data (copied). Releases @req.
  * Return: 0; -ECANCELED (the call was cancelled: the answer is discarded, @req released);
@@ -387,6 +441,137 @@ VBUS_EXPORT int vbus_request_reply(vbus_request *req, const void *data, size_t s
  * Return: 0; -ECANCELED; -EINVAL (bad status: @req is still released with INTERNAL).
  */
 VBUS_EXPORT int vbus_request_fail(vbus_request *req, int status, const char *message);
+
+/* ---------------------------------------------------------------------------------------------
+ * RPC: streaming calls
+ *
+ * A streaming call carries any number of messages in each direction on one CALL stream:
+ * server-streaming (one request, many replies), client-streaming (many requests, one reply) and
+ * bidirectional. Both ends hold a vbus_stream and use the same functions on it:
+ *
+ * - The caller opens one with vbus_stream_open(). A server gets one for a call with
+ *   vbus_request_stream(): from its request handler as usual (the request message is in the
+ *   vbus_request: server-streaming), or, for methods named with vbus_server_stream_method(),
+ *   from a handler that runs as soon as the call opens, before any request message
+ *   (client-streaming and bidirectional).
+ * - vbus_stream_send() sends one message. Each direction is flow-controlled end to end: the
+ *   library holds at most one message that could not be sent yet (vbus_stream_send() returns
+ *   -EAGAIN until it is out, then on_writable runs), and the receiving library grants the
+ *   sender room only for what its application has taken (on_message returned). A stream of any
+ *   length therefore runs in bounded memory in both processes and in the broker (each side
+ *   buffers at most about one window, VBUS_STREAM_WINDOW). vbus_stream_set_paused() stops
+ *   deliveries (and so, soon, the sender) until the application is ready again.
+ * - The caller ends its side with vbus_stream_close_send() (the server's on_message then gets a
+ *   NULL @data); the server ends the call with vbus_stream_finish() and a status, which the
+ *   caller's on_end receives after every message sent before it.
+ * - on_end runs exactly once per stream with the outcome (for the server: when the call ended
+ *   without its vbus_stream_finish(), e.g. VBUS_STATUS_CANCELLED when the caller cancelled,
+ *   DEADLINE_EXCEEDED, or UNAVAILABLE when the caller or the link went away). The handle is
+ *   freed when on_end returns, or by vbus_stream_cancel(), whichever comes first; on_end does
+ *   not run for a stream the application cancelled or finished itself.
+ */
+
+typedef struct vbus_stream vbus_stream;
+
+/* The window each end grants for its direction: the most bytes in flight toward it. */
+#define VBUS_STREAM_WINDOW (VBUS_MESSAGE_MAX + 4096)
+
+typedef struct vbus_stream_handlers {
+        /* A message from the other end (@data borrowed for the call). On the server, once more
+         * with @data NULL and @size 0 when the caller closed its side. May be NULL (messages are
+         * then discarded). */
+        void (*on_message)(vbus_stream *st, const void *data, size_t size, void *userdata);
+        /* The stream ended with @status (VBUS_STATUS_OK: the server finished it successfully)
+         * and @message ("" if none). Required for the caller; may be NULL on the server. */
+        void (*on_end)(vbus_stream *st, int status, const char *message, void *userdata);
+        /* Optional: a vbus_stream_send() that returned -EAGAIN may succeed now. */
+        void (*on_writable)(vbus_stream *st, void *userdata);
+} vbus_stream_handlers;
+
+/**
+ * vbus_stream_open() - start a streaming call to "service/method".
+ * @opts: may be NULL; @handlers: borrowed (copied), on_end required; @userdata: passed to them.
+ * @ret_stream: the handle, valid until on_end returns or vbus_stream_cancel().
+ * Return: 0; -EINVAL; -ENOTCONN (the link is down); -EAGAIN (still connecting); -ENOMEM.
+ * No responders and other failures to start arrive through on_end.
+ */
+VBUS_EXPORT int vbus_stream_open(vbus_conn *conn, const char *method, const vbus_call_options *opts,
+                                 const vbus_stream_handlers *handlers, void *userdata,
+                                 vbus_stream **ret_stream);
+
+/**
+ * vbus_stream_send() - send one message (@data borrowed for the call: copied or written at once).
+ * Return: 0 (on its way); -EAGAIN (the previous message is still waiting for room: retry after
+ * on_writable, or use vbus_stream_send_wait()); -EPIPE (this side was closed or finished, or
+ * the stream ended); -EMSGSIZE (@size > VBUS_MESSAGE_MAX); -EINVAL; -ENOMEM.
+ */
+VBUS_EXPORT int vbus_stream_send(vbus_stream *st, const void *data, size_t size);
+
+/**
+ * vbus_stream_send_wait() - vbus_stream_send(), processing the connection across -EAGAIN until
+ * @timeout_usec passed. Not from inside a callback. Return: as vbus_stream_send(), -ETIMEDOUT.
+ * Careful: callbacks run meanwhile, and if on_end runs the handle is freed (-EPIPE is returned;
+ * do not use @st after that).
+ */
+VBUS_EXPORT int vbus_stream_send_wait(vbus_stream *st, const void *data, size_t size,
+                                      uint64_t timeout_usec);
+
+/**
+ * vbus_stream_close_send() - the caller has no more messages to send (half-close: replies keep
+ * coming). Sent after any message still waiting for room. Return: 0; -EPIPE (already closed);
+ * -EINVAL (on a server's stream: use vbus_stream_finish()).
+ */
+VBUS_EXPORT int vbus_stream_close_send(vbus_stream *st);
+
+/**
+ * vbus_stream_finish() - the server ends the call with @status (VBUS_STATUS_OK, or 2..13 with a
+ * @message, borrowed, may be NULL), after any message still waiting for room. Frees the handle
+ * once the end is sent (on_end does not run). Return: 0; -ECANCELED (the call already ended: the
+ * handle is freed); -EINVAL (on a caller's stream, or a bad status: then INTERNAL is sent).
+ */
+VBUS_EXPORT int vbus_stream_finish(vbus_stream *st, int status, const char *message);
+
+/**
+ * vbus_stream_cancel() - abandon the stream: the other end gets VBUS_STATUS_CANCELLED (a server
+ * abandoning a call makes the caller's outcome CANCELLED too), on_end does not run, the handle
+ * is freed. Not from the stream's own on_end. Return: 0; -EINVAL; -EALREADY (from on_end).
+ */
+VBUS_EXPORT int vbus_stream_cancel(vbus_stream *st);
+
+/**
+ * vbus_stream_set_paused() - stop (@paused true) or resume delivering messages. Messages that
+ * arrive meanwhile are kept, at most one window of them: the sender is held back by flow
+ * control, not lost. Return: 0 or -EINVAL.
+ */
+VBUS_EXPORT int vbus_stream_set_paused(vbus_stream *st, bool paused);
+
+/* vbus_stream_get_request() - on a server's stream, the call's vbus_request (method, caller,
+ * deadline, headers; valid as long as @st); NULL on a caller's stream. */
+VBUS_EXPORT vbus_request *vbus_stream_get_request(vbus_stream *st);
+
+/* vbus_stream_get_userdata() - the userdata given with the handlers. */
+VBUS_EXPORT void *vbus_stream_get_userdata(vbus_stream *st);
+
+/**
+ * vbus_server_stream_method() - let @method of @srv's service receive its requests as a stream:
+ * for calls to it @cb runs as soon as the call opens (vbus_request_get_data() is then empty) and
+ * must call vbus_request_stream() (or answer the request, ending the call, or keep it to decide
+ * later); request messages are delivered to the stream's on_message. Other methods keep the
+ * server's own handler. @method: one identifier, borrowed. Return: 0; -EINVAL; -ENOMEM.
+ */
+VBUS_EXPORT int vbus_server_stream_method(vbus_server *srv, const char *method, vbus_request_cb cb,
+                                          void *userdata);
+
+/**
+ * vbus_request_stream() - answer @req with a stream instead of one reply: @req is taken over by
+ * the returned stream (vbus_stream_get_request() gives it back; do not call vbus_request_reply()
+ * or vbus_request_fail() on it any more). Messages are then sent with vbus_stream_send() and the
+ * call ends with vbus_stream_finish().
+ * Return: 0; -ECANCELED (the call already ended: @req is released); -EALREADY (@req is already a
+ * stream); -EINVAL; -ENOMEM (@req is left as it was).
+ */
+VBUS_EXPORT int vbus_request_stream(vbus_request *req, const vbus_stream_handlers *handlers,
+                                    void *userdata, vbus_stream **ret_stream);
 
 #ifdef __cplusplus
 }

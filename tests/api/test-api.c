@@ -112,6 +112,22 @@ static void check_argument_errors(void)
         CHECK(vbus_request_is_cancelled(NULL));
         CHECK(vbus_request_reply(NULL, NULL, 0) == -EINVAL);
         CHECK(vbus_request_fail(NULL, VBUS_STATUS_INTERNAL, NULL) == -EINVAL);
+        CHECK(vbus_call_start_opts(NULL, "a.B/C", NULL, 0, NULL, NULL, NULL, NULL) == -EINVAL);
+        CHECK(vbus_call_sync_opts(NULL, "a.B/C", NULL, 0, NULL, &r) == -EINVAL);
+        CHECK(vbus_request_get_n_headers(NULL) == 0);
+        CHECK(vbus_request_get_header(NULL, 0, NULL, NULL, NULL) == -EINVAL);
+        CHECK(vbus_request_find_header(NULL, "k", NULL) == NULL);
+        CHECK(vbus_stream_open(NULL, "a.B/C", NULL, NULL, NULL, NULL) == -EINVAL);
+        CHECK(vbus_stream_send(NULL, "x", 1) == -EINVAL);
+        CHECK(vbus_stream_send_wait(NULL, "x", 1, 0) == -EINVAL);
+        CHECK(vbus_stream_close_send(NULL) == -EINVAL);
+        CHECK(vbus_stream_finish(NULL, VBUS_STATUS_OK, NULL) == -EINVAL);
+        CHECK(vbus_stream_cancel(NULL) == -EINVAL);
+        CHECK(vbus_stream_set_paused(NULL, true) == -EINVAL);
+        CHECK(vbus_stream_get_request(NULL) == NULL);
+        CHECK(vbus_stream_get_userdata(NULL) == NULL);
+        CHECK(vbus_server_stream_method(NULL, "M", NULL, NULL) == -EINVAL);
+        CHECK(vbus_request_stream(NULL, NULL, NULL, NULL) == -EINVAL);
 }
 
 /* The protobuf-c glue (vbus-protobuf.h): argument errors here; real typed calls are exercised
@@ -180,6 +196,66 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
                         up[i] = (char)(d[i] >= 'a' && d[i] <= 'z' ? d[i] - 32 : d[i]);
                 CHECK(vbus_request_reply(req, up, n < sizeof(up) ? n : sizeof(up)) == 0);
         }
+}
+
+/* Streaming: api.v1.Text/Shout takes words and answers each upper-cased, then the count. */
+typedef struct StreamSeen {
+        int n, status;
+        bool ended;
+        char last[64];
+} StreamSeen;
+
+static void shout_message(vbus_stream *st, const void *data, size_t n, void *userdata)
+{
+        int *count = userdata;
+        char up[64];
+
+        if (!data) {
+                char line[32];
+
+                snprintf(line, sizeof(line), "%d", *count);
+                CHECK(vbus_stream_send(st, line, strlen(line)) == 0);
+                CHECK(vbus_stream_finish(st, VBUS_STATUS_OK, NULL) == 0);
+                return;
+        }
+        for (size_t i = 0; i < n && i < sizeof(up); i++)
+                up[i] = (char)(((const char *)data)[i] & ~0x20);
+        (*count)++;
+        CHECK(vbus_stream_send(st, up, n < sizeof(up) ? n : sizeof(up)) == 0);
+}
+
+static void on_shout(vbus_server *srv, vbus_request *req, void *userdata)
+{
+        vbus_stream_handlers h = {.on_message = shout_message};
+        const void *v;
+        size_t vn;
+        vbus_stream *st;
+
+        (void)srv;
+        CHECK(vbus_request_get_n_headers(req) == 1);
+        v = vbus_request_find_header(req, "lang", &vn);
+        CHECK(v && vn == 2 && memcmp(v, "en", 2) == 0);
+        CHECK(vbus_request_stream(req, &h, userdata, &st) == 0);
+        CHECK(vbus_stream_get_request(st) == req && vbus_stream_get_userdata(st) == userdata);
+}
+
+static void caller_message(vbus_stream *st, const void *data, size_t n, void *userdata)
+{
+        StreamSeen *seen = userdata;
+
+        (void)st;
+        seen->n++;
+        snprintf(seen->last, sizeof(seen->last), "%.*s", (int)n, (const char *)data);
+}
+
+static void caller_end(vbus_stream *st, int status, const char *message, void *userdata)
+{
+        StreamSeen *seen = userdata;
+
+        (void)st;
+        (void)message;
+        seen->ended = true;
+        seen->status = status;
 }
 
 static void on_reply(vbus_call *call, const vbus_reply *r, void *userdata)
@@ -251,6 +327,31 @@ static void check_with_broker(const char *sock)
         CHECK(strstr(vbus_reply_get_message(r), "no responders") != NULL);
         CHECK(vbus_reply_get_data(r, &n) == NULL || n == 0);
         vbus_reply_free(r);
+
+        {
+                vbus_header hd = {.key = "lang", .value = "en", .value_size = 2};
+                vbus_call_options o = {.timeout_usec = 5000000, .headers = &hd, .n_headers = 1};
+                vbus_stream_handlers h = {.on_message = caller_message, .on_end = caller_end};
+                StreamSeen ss = {0};
+                vbus_stream *cs = NULL;
+                int count = 0;
+
+                CHECK(vbus_server_stream_method(srv, "Shout", on_shout, &count) == 0);
+                CHECK(vbus_stream_open(c, "api.v1.Text/Shout", &o, &h, &ss, &cs) == 0);
+                CHECK(vbus_stream_set_paused(cs, false) == 0);
+                CHECK(vbus_stream_send_wait(cs, "abc", 3, 5000000) == 0);
+                CHECK(vbus_stream_send(cs, "xyz", 3) == 0);
+                CHECK(vbus_stream_close_send(cs) == 0);
+                CHECK(vbus_stream_send(cs, "late", 4) == -EPIPE);
+                for (int i = 0; i < 50 && !ss.ended; i++)
+                        (void)vbus_conn_wait(c, 100000);
+                CHECK(ss.ended && ss.status == VBUS_STATUS_OK && ss.n == 3 &&
+                      strcmp(ss.last, "2") == 0);
+                CHECK(vbus_call_sync_opts(c, "api.v1.Text/Upper", "q", 1, &o, &r) == 0);
+                CHECK(vbus_reply_get_status(r) == VBUS_STATUS_OK);
+                vbus_reply_free(r);
+        }
+        /* Last: the server on this same connection never gets to see the cancelled call. */
         CHECK(vbus_call_start(c, "api.v1.Text/Upper", "zzz", 3, 0, on_reply, &st, &call) == 0);
         CHECK(vbus_call_cancel(call) == 0);
 
