@@ -591,3 +591,19 @@ VBUS_EXPORT int vbus_protobuf_call(vbus_conn *conn, const ProtobufCServiceDescri
                 vbus_reply_free(reply);
         return 0;
 }
+
+VBUS_EXPORT int vbus_protobuf_stream_send(vbus_stream *st, const ProtobufCMessage *msg)
+{
+        uint8_t *buf;
+        size_t n;
+        int r;
+
+        if (!st || !msg || msg->descriptor->magic != PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC)
+                return -EINVAL;
+        r = pb_encode(msg, &buf, &n);
+        if (r < 0)
+                return r;
+        r = vbus_stream_send(st, buf, n);
+        free(buf);
+        return r;
+}

@@ -4,6 +4,7 @@
  *
  *   kvstore-client [--timeout MS] [--sync | --count N [--give-up-after MS]]
  *                  put KEY VALUE | get KEY | delete KEY
+ *   kvstore-client [--timeout MS] scan [PREFIX]
  *
  * By default through the stubs protoc-c generated (storage__v1__store__get() and so on) on the
  * ProtobufCService that vbus_protobuf_client_new() returns: the closure runs from
@@ -15,6 +16,10 @@
  * Output and exit status: put prints "ok (new)" or "ok (replaced)"; get prints the value; delete
  * prints "deleted"; 0. A missing key (get, delete): "not found" on stderr, 1. A failed call:
  * "kvstore-client: STATUS: MESSAGE" on stderr, 3. Usage errors: 2.
+ *
+ * scan is a server-streaming call (Scan returns a stream of ScanEntry): it opens a vbus_stream,
+ * sends the one ScanRequest with vbus_protobuf_stream_send() and prints "KEY=VALUE" for each
+ * entry as it arrives, then "N entries"; 0, or 3 if the call failed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -195,10 +200,89 @@ static int run_sync(vbus_conn *conn, const char *cmd, Requests *rq, uint64_t tim
         return code;
 }
 
+typedef struct ScanCall {
+        bool done;
+        int status;
+        char message[1100];
+        unsigned n;
+        bool bad;
+} ScanCall;
+
+static void scan_entry(vbus_stream *st, const void *data, size_t size, void *userdata)
+{
+        ScanCall *sc = userdata;
+        ProtobufCMessage *msg;
+        const Storage__V1__ScanEntry *e;
+
+        if (vbus_protobuf_decode(&storage__v1__scan_entry__descriptor, data, size, &msg) < 0) {
+                sc->bad = true;
+                (void)vbus_stream_cancel(st);
+                sc->done = true;
+                return;
+        }
+        e = (const Storage__V1__ScanEntry *)msg;
+        printf("%s=%.*s\n", e->key, (int)e->value.len, (const char *)e->value.data);
+        sc->n++;
+        protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+static void scan_end(vbus_stream *st, int status, const char *message, void *userdata)
+{
+        ScanCall *sc = userdata;
+
+        (void)st;
+        sc->done = true;
+        sc->status = status;
+        snprintf(sc->message, sizeof(sc->message), "%s", message);
+}
+
+static int run_scan(vbus_conn *conn, const char *prefix, uint64_t timeout_usec)
+{
+        Storage__V1__ScanRequest rq = STORAGE__V1__SCAN_REQUEST__INIT;
+        vbus_stream_handlers h = {.on_message = scan_entry, .on_end = scan_end};
+        vbus_call_options o = {.timeout_usec = timeout_usec};
+        ScanCall sc = {0};
+        vbus_stream *st;
+        int r;
+
+        r = vbus_stream_open(conn, "storage.v1.Store/Scan", &o, &h, &sc, &st);
+        if (r < 0) {
+                fprintf(stderr, "kvstore-client: %s\n", strerror(-r));
+                return EXIT_CALL_FAILED;
+        }
+        rq.prefix = (char *)prefix;
+        /* Server-streaming: one request, then this side is done. */
+        r = vbus_protobuf_stream_send(st, &rq.base);
+        if (r == 0)
+                r = vbus_stream_close_send(st);
+        if (r < 0) {
+                fprintf(stderr, "kvstore-client: %s\n", strerror(-r));
+                (void)vbus_stream_cancel(st);
+                return EXIT_CALL_FAILED;
+        }
+        while (!sc.done) {
+                r = vbus_conn_wait(conn, 100000);
+                if (r < 0 && r != -ETIMEDOUT && r != -EINTR) {
+                        fprintf(stderr, "kvstore-client: %s\n", strerror(-r));
+                        return EXIT_CALL_FAILED;
+                }
+        }
+        if (sc.bad) {
+                fprintf(stderr, "kvstore-client: the server sent something that is not a "
+                                "ScanEntry\n");
+                return EXIT_CALL_FAILED;
+        }
+        if (sc.status != VBUS_STATUS_OK)
+                return print_failure(sc.status, sc.message);
+        printf("%u entries\n", sc.n);
+        return 0;
+}
+
 static int usage(void)
 {
         fprintf(stderr, "usage: kvstore-client [--timeout MS] [--sync | --count N "
-                        "[--give-up-after MS]] put KEY VALUE | get KEY | delete KEY\n");
+                        "[--give-up-after MS]] put KEY VALUE | get KEY | delete KEY | "
+                        "scan [PREFIX]\n");
         return EXIT_USAGE;
 }
 
@@ -239,6 +323,8 @@ int main(int argc, char **argv)
                 rq.get.key = argv[i];
         } else if (strcmp(cmd, "delete") == 0 && argc - i == 1) {
                 rq.del.key = argv[i];
+        } else if (strcmp(cmd, "scan") == 0 && argc - i <= 1 && !sync && count == 1) {
+                /* the optional PREFIX is taken below */
         } else {
                 return usage();
         }
@@ -251,8 +337,11 @@ int main(int argc, char **argv)
                 vbus_conn_free(conn);
                 return EXIT_CALL_FAILED;
         }
-        code = sync ? run_sync(conn, cmd, &rq, timeout_usec)
-                    : run_stubs(conn, cmd, &rq, timeout_usec, count, give_up_usec);
+        if (strcmp(cmd, "scan") == 0)
+                code = run_scan(conn, argc - i == 1 ? argv[i] : "", timeout_usec);
+        else
+                code = sync ? run_sync(conn, cmd, &rq, timeout_usec)
+                            : run_stubs(conn, cmd, &rq, timeout_usec, count, give_up_usec);
         vbus_conn_free(conn);
         return code;
 }

@@ -18,6 +18,12 @@
  * cancellation) is logged as "cancelled" and still answered (libvbus discards the answer).
  * --read-only leaves the Put and Delete handlers NULL: libvbus answers those calls with
  * VBUS_STATUS_UNSUPPORTED.
+ *
+ * Scan is a server-streaming method (`returns (stream ScanEntry)`). protoc-c gives it a handler
+ * slot like any other, but a stream does not fit a one-reply closure, so the method is named
+ * with vbus_server_stream_method() and served from a vbus_stream: one ScanEntry per matching
+ * key, sent as fast as the caller takes them (flow control: when vbus_protobuf_stream_send()
+ * says -EAGAIN, on_writable resumes the scan).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -246,6 +252,118 @@ static void store_delete(Storage__V1__Store_Service *service,
                 store_delete_now(service, input, closure, closure_data);
 }
 
+/* Never called: Scan is served as a stream (see scan_start()); the generated handler table needs
+ * an entry for it all the same. */
+static void store_scan(Storage__V1__Store_Service *service, const Storage__V1__ScanRequest *input,
+                       Storage__V1__ScanEntry_Closure closure, void *closure_data)
+{
+        (void)service;
+        (void)input;
+        (void)closure;
+        (void)vbus_protobuf_fail(closure_data, VBUS_STATUS_INTERNAL, "Scan is served as a stream");
+}
+
+/* One Scan call in progress. */
+typedef struct Scan {
+        Store *store;
+        char *prefix; /* NULL until the request arrived */
+        size_t next;  /* index of the next entry to look at */
+} Scan;
+
+static void scan_free(Scan *sc)
+{
+        free(sc->prefix);
+        free(sc);
+}
+
+/* Sends matching entries until the window is full (on_writable calls again) or all are out. */
+static void scan_pump(vbus_stream *s, void *userdata)
+{
+        Scan *sc = userdata;
+        size_t n_prefix = strlen(sc->prefix);
+
+        for (; sc->next < sc->store->n_entries; sc->next++) {
+                const Entry *e = &sc->store->entries[sc->next];
+                Storage__V1__ScanEntry out = STORAGE__V1__SCAN_ENTRY__INIT;
+                int r;
+
+                if (strncmp(e->key, sc->prefix, n_prefix) != 0)
+                        continue;
+                out.key = e->key;
+                out.value.data = e->value;
+                out.value.len = e->n_value;
+                r = vbus_protobuf_stream_send(s, &out.base);
+                if (r == -EAGAIN)
+                        return; /* this entry again once there is room */
+                if (r < 0) {
+                        (void)vbus_stream_cancel(s);
+                        scan_free(sc);
+                        return;
+                }
+        }
+        (void)vbus_stream_finish(s, VBUS_STATUS_OK, NULL);
+        scan_free(sc);
+}
+
+static void scan_message(vbus_stream *s, const void *data, size_t size, void *userdata)
+{
+        Scan *sc = userdata;
+        ProtobufCMessage *msg;
+
+        if (sc->prefix)
+                return; /* the scan runs; the caller's end of its side needs nothing */
+        if (!data ||
+            vbus_protobuf_decode(&storage__v1__scan_request__descriptor, data, size, &msg) < 0) {
+                (void)vbus_stream_finish(s, VBUS_STATUS_INVALID_ARGUMENT,
+                                         data ? "the request is not a ScanRequest"
+                                              : "Scan takes one ScanRequest");
+                scan_free(sc);
+                return;
+        }
+        sc->prefix = strdup(((Storage__V1__ScanRequest *)msg)->prefix);
+        protobuf_c_message_free_unpacked(msg, NULL);
+        if (!sc->prefix) {
+                (void)vbus_stream_finish(s, VBUS_STATUS_INTERNAL, "out of memory");
+                scan_free(sc);
+                return;
+        }
+        scan_pump(s, sc);
+}
+
+/* The call ended before the scan did: the caller cancelled, its deadline passed, it went away. */
+static void scan_end(vbus_stream *s, int status, const char *message, void *userdata)
+{
+        (void)s;
+        printf("cancelled Scan: %s: %s\n", vbus_status_name(status), message);
+        fflush(stdout);
+        scan_free(userdata);
+}
+
+/* Runs when a Scan call opens: takes it as a stream. */
+static void scan_start(vbus_server *srv, vbus_request *req, void *userdata)
+{
+        vbus_stream_handlers h = {
+                .on_message = scan_message, .on_end = scan_end, .on_writable = scan_pump};
+        Scan *sc = calloc(1, sizeof(*sc));
+        vbus_stream *s;
+        int r;
+
+        (void)srv;
+        printf("Scan caller dom%u(%s)\n", vbus_request_get_caller_domid(req),
+               vbus_request_get_caller_name(req));
+        fflush(stdout);
+        if (!sc) {
+                (void)vbus_request_fail(req, VBUS_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                return;
+        }
+        sc->store = userdata;
+        r = vbus_request_stream(req, &h, sc, &s);
+        if (r < 0)
+                free(sc);
+        if (r == -ENOMEM) /* the request is still ours to answer (-ECANCELED: it is gone) */
+                (void)vbus_request_fail(req, VBUS_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+}
+
 /* Answers the deferred calls that are due. Return: the next due time, or UINT64_MAX. */
 static uint64_t store_run_deferred(Store *st)
 {
@@ -336,6 +454,8 @@ int main(int argc, char **argv)
                 return 1;
         }
         r = vbus_protobuf_serve(conn, &st.service.base, &srv);
+        if (r == 0)
+                r = vbus_server_stream_method(srv, "Scan", scan_start, &st);
         if (r < 0) {
                 fprintf(stderr, "kvstore-server: cannot serve: %s\n", strerror(-r));
                 vbus_conn_free(conn);

@@ -218,6 +218,23 @@ VBUS_EXPORT int vbus_protobuf_call(vbus_conn *conn, const ProtobufCServiceDescri
 VBUS_EXPORT int vbus_protobuf_decode(const ProtobufCMessageDescriptor *desc, const void *data,
                                      size_t size, ProtobufCMessage **ret_msg);
 
+/* ---------------------------------------------------------------------------------------------
+ * Streaming methods
+ *
+ * protoc-c accepts `stream` in a .proto but generates the same one-request, one-reply handler
+ * and stub for such a method as for a unary one, so streaming methods do not go through the
+ * ProtobufCService: name them on the server with vbus_server_stream_method() (on the server
+ * vbus_protobuf_serve() returned: the service's other methods are still served by it), open
+ * them with vbus_stream_open(), send with vbus_protobuf_stream_send() and decode what arrives
+ * in on_message with vbus_protobuf_decode() and the generated message descriptor.
+ */
+
+/**
+ * vbus_protobuf_stream_send() - pack @msg and send it on @st (vbus_stream_send()).
+ * Return: as vbus_stream_send(); -EINVAL also for a @msg without a valid descriptor.
+ */
+VBUS_EXPORT int vbus_protobuf_stream_send(vbus_stream *st, const ProtobufCMessage *msg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Typed RPC through protobuf-c across domains: the example kvstore-server (storage.v1.Store,
 # examples/kvstore) in one guest, kvstore-client in another. Put, get, delete through the
-# generated stubs and through the blocking vbus_protobuf_call(); the caller's identity and
+# generated stubs and through the blocking vbus_protobuf_call(); Scan, a server-streaming method
+# (typed messages over a vbus_stream); the caller's identity and
 # deadline as the server sees them; a failure status from the implementation
 # (vbus_protobuf_fail); an unknown method; garbage bytes sent as Get's request with a raw call
 # (invalid-argument, and the server goes on serving); no responders once the server is gone;
@@ -56,6 +57,21 @@ for mode in "" --sync; do
         # A failure status chosen by the implementation, with its message.
         expect 3 "kvstore-client: invalid-argument: the key is empty" $mode put "" x
 done
+
+# Scan, a server-streaming method of the same service: a prefix picks the entries, all of them
+# arrive as typed ScanEntry messages, and an empty store streams none.
+expect 0 "0 entries" scan
+expect 0 "ok (new)" put fruit.apple red
+expect 0 "ok (new)" put fruit.pear green
+expect 0 "ok (new)" put veg.leek white
+out=$(kv scan fruit. 2>&1) || fail "scan fruit.: $out"
+[ "$(printf '%s\n' "$out" | sort | xargs)" = "2 entries fruit.apple=red fruit.pear=green" ] ||
+        fail "scan fruit.: '$out'"
+ok "scan fruit.: $(printf '%s\n' "$out" | xargs)"
+expect 0 "*3 entries" scan
+grep -q "^Scan caller dom$cd_(kv-client)" "$TMP/server.out" ||
+        fail "the Scan handler did not see the caller: $(grep Scan "$TMP/server.out")"
+for k in fruit.apple fruit.pear veg.leek; do expect 0 "deleted" delete $k; done
 
 # The server saw the caller as the broker knows it, and the deadline the caller set.
 grep -q "^Put key=colour caller dom$cd_(kv-client) deadline-left=" "$TMP/server.out" ||
