@@ -217,12 +217,15 @@ xt_xfer() {
         "$k/$me/rx-time" "$(echo "$t1 $t0" | awk '{printf "%.1f", $1 - $2}')" \
         "$k/$me/rx-done" "$why"
     # Both ends must now finish on their own: one sees stdin EOF and closes, the other
-    # sees the close.
+    # sees the close. The 60 s start once the other side has received everything too: this
+    # end is still sending until then, and under load one direction can take minutes longer
+    # than the other (killing this end then cut the other side's data short).
     # (10 s only when the transfer already failed: an end still waiting for a peer that
     # is gone would never exit.)
     wd=60
     [ "$why" = complete ] || wd=10
     (
+        [ "$why" = complete ] && xt-wait -t "$limit" "$k/$other/rx-done" >/dev/null
         sleep "$wd"
         kill -9 "$cmd"
     ) 2>/dev/null &

@@ -8,7 +8,9 @@
 # always uses 1 KiB and 2 KiB rings. Last, our client in the domU starts 5 s before the
 # server in dom0 publishes its keys: until then xenstored answers the domU's reads with
 # EACCES, not ENOENT (the nearest existing parent is dom0's and unreadable to the domU),
-# and the client must keep waiting up to its --timeout as libxenvchan's clients do.
+# and the client must keep waiting up to its --timeout as libxenvchan's clients do. Our
+# clients get --timeout=120: the default 10 s was too short under load for the server
+# process to start in a domU and publish its keys (a FAIL seen at load average 6).
 
 XT_PROXY=/usr/lib/xen-4.17/bin/vchan-socket-proxy
 
@@ -21,7 +23,7 @@ check_dom0() {
     xt_xfer ours-server-in-domU \
         "$XT_PROXY" -m client "$dom" "/local/domain/$dom/data/vchan/0/xt-cat-1" -
     xt_xfer theirs-server-in-domU \
-        vchan-cat client "$dom" "/local/domain/$dom/data/vchan/0/xt-cat-2"
+        vchan-cat --timeout=120 client "$dom" "/local/domain/$dom/data/vchan/0/xt-cat-2"
     xt_xfer ours-server-in-dom0 \
         vchan-cat server "$dom" "/local/domain/0/data/vchan/$dom/xt-cat-3" 1048576 1048576
     xt_xfer theirs-server-in-dom0 \
@@ -41,7 +43,7 @@ check_domU() {
     xt_xfer ours-server-in-dom0 \
         "$XT_PROXY" -m client 0 "/local/domain/0/data/vchan/$dom/xt-cat-3" -
     xt_xfer theirs-server-in-dom0 \
-        vchan-cat client 0 "/local/domain/0/data/vchan/$dom/xt-cat-4"
+        vchan-cat --timeout=120 client 0 "/local/domain/0/data/vchan/$dom/xt-cat-4"
     xt_xfer theirs-server-in-dom0-starts-late \
-        vchan-cat client 0 "/local/domain/0/data/vchan/$dom/xt-cat-5"
+        vchan-cat --timeout=120 client 0 "/local/domain/0/data/vchan/$dom/xt-cat-5"
 }
