@@ -756,12 +756,18 @@ static int conn_dispatch(vbus_conn *c, const VbusFrame *f, const VbusControl *ct
         }
 }
 
-/* Reads and dispatches what arrived. Return: > 0 progress, 0 nothing, < 0 link lost. */
-static int conn_read(vbus_conn *c)
+/*
+ * Reads and dispatches what arrived. @take_events: run the transport's process step first (take
+ * the vchan's event, move a socket's bytes); without it only what the transport already shows is
+ * read (a vchan's ring, a socket's buffer and whatever one recv() brings when that is empty).
+ * Return: > 0 progress, 0 nothing, < 0 link lost.
+ */
+static int conn_read(vbus_conn *c, bool take_events)
 {
-        int progress = 0, r;
+        int progress = 0, r = 0;
 
-        r = vbus__transport_process(&c->link.transport);
+        if (take_events)
+                r = vbus__transport_process(&c->link.transport);
         while (r >= 0 && c->have_link) {
                 const VbusControl *ctl = NULL;
                 VbusStream *vs = NULL;
@@ -893,12 +899,11 @@ VBUS_EXPORT int vbus_conn_get_timeout(vbus_conn *c, uint64_t *ret_usec)
         return 0;
 }
 
-VBUS_EXPORT int vbus_conn_process(vbus_conn *c)
+/* vbus_conn_process(), taking the transport's events only if @take_events (see conn_read). */
+static int conn_process(vbus_conn *c, bool take_events)
 {
         int progress = 0, r;
 
-        if (!c)
-                return -EINVAL;
         if (c->in_process)
                 return -EBUSY; /* called from a callback */
         c->in_process = true;
@@ -924,7 +929,7 @@ VBUS_EXPORT int vbus_conn_process(vbus_conn *c)
                         return 1;
                 }
         }
-        r = conn_read(c);
+        r = conn_read(c, take_events);
         if (r < 0) {
                 vbus__conn_lost(c);
                 c->in_process = false;
@@ -947,6 +952,22 @@ VBUS_EXPORT int vbus_conn_process(vbus_conn *c)
         return progress;
 }
 
+VBUS_EXPORT int vbus_conn_process(vbus_conn *c)
+{
+        if (!c)
+                return -EINVAL;
+        return conn_process(c, true);
+}
+
+/*
+ * One process step before the poll and one after it, with one system call for the poll: the
+ * step before takes no event (the poll sees one that is pending, since taking it is what clears
+ * the fd), it only reads what is already there, delivers outcomes and flushes what callbacks and
+ * API calls queued; the step after takes the event only when the poll said the fd is readable.
+ * No wake-up is lost in between: the step before ends by reading the transport until it is empty,
+ * which for a vchan asks the peer for an event on its next write and then looks once more
+ * (vchan-ring.c), and an event that comes after that keeps the fd readable until it is taken.
+ */
 VBUS_EXPORT int vbus_conn_wait(vbus_conn *c, uint64_t timeout_usec)
 {
         uint64_t deadline, now, t;
@@ -955,7 +976,7 @@ VBUS_EXPORT int vbus_conn_wait(vbus_conn *c, uint64_t timeout_usec)
 
         if (!c)
                 return -EINVAL;
-        r = vbus_conn_process(c);
+        r = conn_process(c, false);
         if (r != 0)
                 return r;
         now = vbus__client_now();
@@ -977,7 +998,7 @@ VBUS_EXPORT int vbus_conn_wait(vbus_conn *c, uint64_t timeout_usec)
                 if (r < 0)
                         return -errno;
         }
-        r = vbus_conn_process(c);
+        r = conn_process(c, pfd.revents != 0);
         if (r == 0 && timeout_usec != UINT64_MAX && vbus__client_now() >= now + timeout_usec)
                 return -ETIMEDOUT;
         return r;

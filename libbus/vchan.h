@@ -33,12 +33,11 @@
 #include "vchan-ring.h"
 
 /* Limits (see docs/vchan.md). */
-#define VBUS_VCHAN_PATH_MAX        3072u   /* xenstore's longest absolute path */
-#define VBUS_VCHAN_PORT_MAX        64u     /* longest port name we build into a path */
-#define VBUS_VCHAN_XS_VALUE_MAX    16u     /* a decimal uint32 is 10 digits; more is malformed */
-#define VBUS_VCHAN_XS_TXN_RETRIES  32u     /* EAGAIN retries of the publishing transaction */
-#define VBUS_VCHAN_EVENTS_PER_CALL 64u     /* events drained per process() call: bounds a spammer */
-#define VBUS_VCHAN_DOMID_MAX       0x7fefu /* DOMID_FIRST_RESERVED - 1: larger ids are not guests */
+#define VBUS_VCHAN_PATH_MAX       3072u   /* xenstore's longest absolute path */
+#define VBUS_VCHAN_PORT_MAX       64u     /* longest port name we build into a path */
+#define VBUS_VCHAN_XS_VALUE_MAX   16u     /* a decimal uint32 is 10 digits; more is malformed */
+#define VBUS_VCHAN_XS_TXN_RETRIES 32u     /* EAGAIN retries of the publishing transaction */
+#define VBUS_VCHAN_DOMID_MAX      0x7fefu /* DOMID_FIRST_RESERVED - 1: larger ids are not guests */
 
 /* xenstore key names under the vchan path (libxenvchan's). */
 #define VBUS_VCHAN_KEY_RING_REF      "ring-ref"
@@ -86,8 +85,9 @@ VbusVchan *vbus__vchan_free(VbusVchan *v);
 int vbus__vchan_get_fd(const VbusVchan *v);
 
 /*
- * Consumes pending events without blocking (at most VBUS_VCHAN_EVENTS_PER_CALL), re-arming
- * the channel. Returns the number of events taken (>= 0) or a negative errno.
+ * Takes the pending event, if any, without blocking, and unmasks the port (one event is all
+ * there can be: see vchan.c). Returns 1 (an event), 0 (none), or a negative errno. Read the
+ * ring after it: a write notified after the unmask raises a new event.
  */
 int vbus__vchan_process(VbusVchan *v);
 
