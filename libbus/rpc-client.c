@@ -64,6 +64,8 @@ struct vbus_server {
         vbus_request_cb cb;
         void *userdata;
         List stream_methods; /* StreamMethod */
+        int status;          /* why the broker refused or ended the SERVE stream, 0 if not */
+        char *status_message;
 };
 
 static char *dup_or_empty(const char *s)
@@ -414,6 +416,7 @@ static void server_free(vbus_server *srv)
         }
         list_unlink(&srv->link);
         free(srv->service);
+        free(srv->status_message);
         free(srv);
 }
 
@@ -479,6 +482,15 @@ VBUS_EXPORT vbus_server *vbus_server_free(vbus_server *srv)
                 vbus__conn_end_stream(c, srv->id, VBUS_FRAME_END, VBUS_STATUS_OK, NULL);
         server_free(srv);
         return NULL;
+}
+
+VBUS_EXPORT int vbus_server_get_status(vbus_server *srv, const char **ret_message)
+{
+        if (!srv)
+                return -EINVAL;
+        if (ret_message)
+                *ret_message = srv->status_message ? srv->status_message : "";
+        return srv->state == SRV_FAILED ? srv->status : 0;
 }
 
 VBUS_EXPORT bool vbus_server_is_active(vbus_server *srv)
@@ -922,10 +934,23 @@ int vbus__rpc_dispatch(vbus_conn *c, const VbusFrame *f, const VbusControl *ctl,
                 return dispatch_request(req, f, ctl);
         srv = server_find_stream(c, id);
         if (srv) {
-                if (f->header.type == VBUS_FRAME_ACCEPT)
+                if (f->header.type == VBUS_FRAME_ACCEPT) {
                         srv->state = SRV_OPEN;
-                else if (f->header.type == VBUS_FRAME_REJECT || f->header.type == VBUS_FRAME_RESET)
+                } else if (f->header.type == VBUS_FRAME_REJECT ||
+                           f->header.type == VBUS_FRAME_RESET) {
+                        int status = f->header.type == VBUS_FRAME_REJECT
+                                             ? (int)((const Vbus__V1__Reject *)ctl->msg)->status
+                                             : (int)((const Vbus__V1__End *)ctl->msg)->status;
+                        const char *message =
+                                f->header.type == VBUS_FRAME_REJECT
+                                        ? ((const Vbus__V1__Reject *)ctl->msg)->message
+                                        : ((const Vbus__V1__End *)ctl->msg)->message;
+
                         srv->state = SRV_FAILED;
+                        srv->status = status == VBUS_STATUS_OK ? VBUS_STATUS_UNAVAILABLE : status;
+                        free(srv->status_message);
+                        srv->status_message = strdup(message ? message : "");
+                }
                 return 1;
         }
         return 0;

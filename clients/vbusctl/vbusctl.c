@@ -34,12 +34,21 @@ static const char usage[] =
         "  call SERVICE/METHOD [PAYLOAD | -]\n"
         "                            call a method; print the reply on stdout. On failure\n"
         "                            print the status and message, exit 1\n"
-        "  serve SERVICE --exec CMD  serve SERVICE: each call runs CMD (with sh -c), the\n"
-        "                            request on its stdin, its stdout as the reply; exit\n"
-        "                            status 0 is ok, any other fails the call (application\n"
-        "                            error, its stderr as the message). CMD sees\n"
-        "                            VBUS_METHOD, VBUS_CALLER (domN(name) or local(uid=U)),\n"
-        "                            VBUS_TIMEOUT_MS (time left, empty if none)\n"
+        "      --header KEY=VALUE    send a header with the call (repeatable, at most 16;\n"
+        "                            KEY: 1-64 of [a-z0-9_.-], VALUE: at most 1024 bytes)\n"
+        "      --stream              a server-streaming call: print each reply message as it\n"
+        "                            arrives, each followed by a newline\n"
+        "  serve SERVICE --exec CMD  serve SERVICE: each call runs CMD (with sh -c), one at a\n"
+        "                            time, the request on its stdin, its stdout as the reply.\n"
+        "                            Exit status 0: ok; 100+S: status S (103 invalid-argument,\n"
+        "                            105 not-found, 106 permission-denied, 107 resource-\n"
+        "                            exhausted, 108 unavailable, 109 internal, ...); killed by\n"
+        "                            a signal (or 129-192): internal; any other: application\n"
+        "                            error. CMD's stderr is the failure message.\n"
+        "                            CMD sees VBUS_METHOD, VBUS_CALLER (domN(name) or\n"
+        "                            local(uid=U)), VBUS_TIMEOUT_MS (time left, empty if none)\n"
+        "                            and VBUS_HEADER_<KEY> for each header (KEY upper-cased,\n"
+        "                            '.' and '-' as '_')\n"
         "  services [PREFIX]         list the services registered with the broker, only\n"
         "                            those whose name starts with PREFIX if given: one line\n"
         "                            per server, with its identity as the broker knows it,\n"
@@ -70,7 +79,10 @@ typedef struct Options {
         long interval_ms;
         bool binary;
         bool block;
+        bool stream;
         int format;
+        vbus_header headers[VBUS_CALL_HEADERS_MAX];
+        size_t n_headers;
 } Options;
 
 static uint64_t ms_to_us(long ms)
@@ -359,8 +371,68 @@ static int read_stdin(char **ret, size_t *ret_n)
         return 0;
 }
 
+typedef struct StreamCall {
+        bool done;
+        int status;
+        char message[1100];
+} StreamCall;
+
+static void stream_message(vbus_stream *st, const void *data, size_t n, void *userdata)
+{
+        (void)st;
+        (void)userdata;
+        fwrite(data, 1, n, stdout);
+        putchar('\n');
+        fflush(stdout);
+}
+
+static void stream_end(vbus_stream *st, int status, const char *message, void *userdata)
+{
+        StreamCall *sc = userdata;
+
+        (void)st;
+        sc->done = true;
+        sc->status = status;
+        snprintf(sc->message, sizeof(sc->message), "%s", message);
+}
+
+/* A server-streaming call: the one request, then every reply message until the server ends. */
+static int call_stream(vbus_conn *c, const char *method, const void *req, size_t n,
+                       const vbus_call_options *opts)
+{
+        vbus_stream_handlers h = {.on_message = stream_message, .on_end = stream_end};
+        StreamCall sc = {0};
+        vbus_stream *st;
+        int r = vbus_stream_open(c, method, opts, &h, &sc, &st);
+
+        if (r == -EINVAL) {
+                fprintf(stderr, "vbusctl: '%s' is not SERVICE/METHOD\n", method);
+                return 2;
+        }
+        if (r == 0)
+                r = vbus_stream_send_wait(st, req, n, 5000000u);
+        if (r == 0)
+                r = vbus_stream_close_send(st);
+        while (r == 0 && !sc.done) {
+                r = vbus_conn_wait(c, 200000);
+                if (r == -ETIMEDOUT || r == -EINTR || r > 0)
+                        r = 0;
+        }
+        if (!sc.done) {
+                fprintf(stderr, "vbusctl: call failed: %s\n", strerror(-r));
+                return 1;
+        }
+        if (sc.status != VBUS_STATUS_OK) {
+                fprintf(stderr, "vbusctl: %s: %s%s%s\n", method, vbus_status_name(sc.status),
+                        sc.message[0] ? ": " : "", sc.message);
+                return 1;
+        }
+        return 0;
+}
+
 static int cmd_call(const Options *o, const char *method, const char *payload)
 {
+        vbus_call_options call_opts = {0};
         vbus_conn *c = NULL;
         vbus_reply *reply = NULL;
         char *buf = NULL;
@@ -378,7 +450,18 @@ static int cmd_call(const Options *o, const char *method, const char *payload)
                 free(buf);
                 return 1;
         }
-        r = vbus_call_sync(c, method, buf, n, ms_to_us(timeout_ms), &reply);
+        call_opts.timeout_usec = ms_to_us(timeout_ms);
+        if (call_opts.timeout_usec == UINT64_MAX)
+                call_opts.timeout_usec = 0;
+        call_opts.headers = o->headers;
+        call_opts.n_headers = o->n_headers;
+        if (o->stream) {
+                r = call_stream(c, method, buf, n, &call_opts);
+                free(buf);
+                vbus_conn_free(c);
+                return r;
+        }
+        r = vbus_call_sync_opts(c, method, buf, n, &call_opts, &reply);
         free(buf);
         if (r == -EINVAL) {
                 fprintf(stderr,
@@ -415,6 +498,56 @@ typedef struct ServeState {
         unsigned long n_calls;
 } ServeState;
 
+/* The status a command's exit status stands for: 100+S is status S (2..13); death by a signal
+ * (which the shell reports as 128+N) is INTERNAL; anything else non-zero is the application's
+ * own failure. */
+static int exit_status_to_vbus(int wstatus)
+{
+        int code;
+
+        if (!WIFEXITED(wstatus))
+                return VBUS_STATUS_INTERNAL;
+        code = WEXITSTATUS(wstatus);
+        if (code > 100 + VBUS_STATUS_OK && code < 100 + VBUS_STATUS_N)
+                return code - 100;
+        if (code > 128 && code <= 128 + 64)
+                return VBUS_STATUS_INTERNAL;
+        return VBUS_STATUS_APPLICATION;
+}
+
+/* Exports the call's headers as VBUS_HEADER_<KEY> (KEY upper-cased, '.' and '-' as '_'), after
+ * removing those of the previous call. A value is cut at its first NUL byte. */
+static void set_header_env(const vbus_request *req)
+{
+        static char *names[VBUS_CALL_HEADERS_MAX];
+
+        for (size_t i = 0; i < VBUS_CALL_HEADERS_MAX; i++) {
+                if (names[i])
+                        unsetenv(names[i]);
+                free(names[i]);
+                names[i] = NULL;
+        }
+        for (size_t i = 0; i < vbus_request_get_n_headers(req) && i < VBUS_CALL_HEADERS_MAX; i++) {
+                char name[16 + VBUS_CALL_HEADER_KEY_MAX], value[VBUS_CALL_HEADER_VALUE_MAX + 1];
+                const char *key;
+                const void *v;
+                size_t vn, k;
+
+                if (vbus_request_get_header(req, i, &key, &v, &vn) < 0)
+                        continue;
+                k = (size_t)snprintf(name, sizeof(name), "VBUS_HEADER_");
+                for (const char *p = key; *p && k + 1 < sizeof(name); p++)
+                        name[k++] = *p == '.' || *p == '-'     ? '_'
+                                    : (*p >= 'a' && *p <= 'z') ? (char)(*p - 32)
+                                                               : *p;
+                name[k] = '\0';
+                memcpy(value, v, vn);
+                value[vn] = '\0';
+                setenv(name, value, 1);
+                names[i] = strdup(name);
+        }
+}
+
 /* Runs the command for one call: request on stdin, reply from stdout, message from stderr. */
 static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
 {
@@ -426,6 +559,7 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
         uint64_t deadline = vbus_request_get_deadline(req);
         int fd_in = mkstemp(tmpl_in), fd_err = mkstemp(tmpl_err), status;
         char *out = malloc(cap);
+        bool too_big = false;
         FILE *p;
 
         (void)srv;
@@ -448,6 +582,7 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
                 snprintf(left, sizeof(left), "%llu",
                          (unsigned long long)(deadline > now ? (deadline - now) / 1000u : 0));
         }
+        set_header_env(req);
         setenv("VBUS_METHOD", vbus_request_get_method(req), 1);
         setenv("VBUS_CALLER", caller, 1);
         setenv("VBUS_TIMEOUT_MS", left, 1);
@@ -461,10 +596,14 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
                 size_t k;
 
                 if (len == cap) {
-                        char *b = cap >= VBUS_MESSAGE_MAX ? NULL : realloc(out, cap * 2);
+                        char *b = cap > VBUS_MESSAGE_MAX ? NULL : realloc(out, cap * 2);
 
-                        if (!b)
+                        if (!b) {
+                                too_big = true;
+                                while (fread(cmd, 1, sizeof(cmd), p) > 0)
+                                        ; /* let the command finish */
                                 break;
+                        }
                         out = b;
                         cap *= 2;
                 }
@@ -474,7 +613,10 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
                 len += k;
         }
         status = pclose(p);
-        if (status == 0) {
+        if (too_big || len > VBUS_MESSAGE_MAX) {
+                (void)vbus_request_fail(req, VBUS_STATUS_RESOURCE_EXHAUSTED,
+                                        "the command's output is larger than a message (1 MiB)");
+        } else if (status == 0) {
                 (void)vbus_request_reply(req, out, len);
         } else {
                 char msg[1024];
@@ -483,10 +625,14 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
                 msg[k > 0 ? k : 0] = '\0';
                 if (k > 0 && msg[k - 1] == '\n')
                         msg[k - 1] = '\0';
-                if (!msg[0])
+                if (!msg[0] && WIFEXITED(status) && WEXITSTATUS(status) > 128 &&
+                    WEXITSTATUS(status) <= 128 + 64)
+                        snprintf(msg, sizeof(msg), "the command was killed by signal %d",
+                                 WEXITSTATUS(status) - 128);
+                else if (!msg[0])
                         snprintf(msg, sizeof(msg), "exit status %d",
                                  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-                (void)vbus_request_fail(req, VBUS_STATUS_APPLICATION, msg);
+                (void)vbus_request_fail(req, exit_status_to_vbus(status), msg);
         }
 out:
         free(out);
@@ -505,7 +651,8 @@ static int cmd_serve(const Options *o, const char *service)
         ServeState st = {.o = o};
         vbus_server *srv = NULL;
         vbus_conn *c = NULL;
-        bool announced = false;
+        bool announced = false, failed = false;
+        const char *why = "";
 
         if (!o->exec) {
                 fprintf(stderr, "vbusctl serve: --exec CMD is required\n");
@@ -530,11 +677,19 @@ static int cmd_serve(const Options *o, const char *service)
                         fprintf(stderr, "# serving %s\n", service);
                         announced = true;
                 }
+                if (vbus_server_get_status(srv, &why) > 0) {
+                        fprintf(stderr,
+                                "vbusctl: the broker refused to let this serve %s: %s%s%s\n",
+                                service, vbus_status_name(vbus_server_get_status(srv, NULL)),
+                                why[0] ? ": " : "", why);
+                        failed = true;
+                        break;
+                }
         }
         (void)vbus_conn_flush(c, 2000000);
         vbus_server_free(srv);
         vbus_conn_free(c);
-        return 0;
+        return failed ? 1 : 0;
 }
 
 /* A server's identity as vbusctl prints it everywhere, into @buf: domN(name), or
@@ -697,6 +852,8 @@ static const struct option opts[] = {
         {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {"exec", required_argument, NULL, 'e'},
+        {"header", required_argument, NULL, 'k'},
+        {"stream", no_argument, NULL, 's'},
         {0},
 };
 
@@ -739,6 +896,24 @@ static int apply_option(int c, const char *arg, Options *o, bool *count_set)
                 return 0;
         case 'e':
                 o->exec = arg;
+                return 0;
+        case 'k': {
+                const char *eq = strchr(arg, '=');
+                vbus_header *h;
+
+                if (!eq || eq == arg || o->n_headers == VBUS_CALL_HEADERS_MAX ||
+                    (size_t)(eq - arg) > VBUS_CALL_HEADER_KEY_MAX ||
+                    strlen(eq + 1) > VBUS_CALL_HEADER_VALUE_MAX ||
+                    strspn(arg, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != (size_t)(eq - arg))
+                        return -1;
+                h = &o->headers[o->n_headers++];
+                h->key = strndup(arg, (size_t)(eq - arg));
+                h->value = eq + 1;
+                h->value_size = strlen(eq + 1);
+                return h->key ? 0 : -1;
+        }
+        case 's':
+                o->stream = true;
                 return 0;
         case 'h':
                 return 1;

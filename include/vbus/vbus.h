@@ -396,6 +396,15 @@ VBUS_EXPORT int vbus_serve(vbus_conn *conn, const char *service, vbus_request_cb
 /* vbus_server_free() - stop serving; requests not answered yet fail with UNAVAILABLE. */
 VBUS_EXPORT vbus_server *vbus_server_free(vbus_server *srv);
 
+/**
+ * vbus_server_get_status() - why the broker does not route calls to this server.
+ * @ret_message: written with a borrowed string (valid until the next call on @srv), may be NULL.
+ * Return: 0 while the server is registered or being registered (also across reconnects); a
+ * vbus_status once the broker refused or ended the registration (for example
+ * VBUS_STATUS_PERMISSION_DENIED for a reserved service name): the server stays inactive; -EINVAL.
+ */
+VBUS_EXPORT int vbus_server_get_status(vbus_server *srv, const char **ret_message);
+
 /* vbus_server_is_active() - true once the broker routes calls to this server. */
 VBUS_EXPORT bool vbus_server_is_active(vbus_server *srv);
 

@@ -101,6 +101,7 @@ static void check_argument_errors(void)
         CHECK(vbus_serve(NULL, "a.B", NULL, NULL, &srv) == -EINVAL);
         CHECK(vbus_server_free(NULL) == NULL);
         CHECK(!vbus_server_is_active(NULL));
+        CHECK(vbus_server_get_status(NULL, NULL) == -EINVAL);
         CHECK(vbus_request_get_method(NULL) == NULL);
         CHECK(vbus_request_get_full_method(NULL) == NULL);
         CHECK(vbus_request_get_data(NULL, NULL) == NULL);
@@ -310,6 +311,7 @@ static void check_with_broker(const char *sock)
         for (int i = 0; i < 50 && !vbus_server_is_active(srv); i++)
                 (void)vbus_conn_wait(c, 100000);
         CHECK(vbus_server_is_active(srv));
+        CHECK(vbus_server_get_status(srv, NULL) == 0);
         /* The caller and the server are on the same connection: the async API serves both. */
         CHECK(vbus_call_start(c, "api.v1.Text/Upper", "abc", 3, 5000000, on_reply, &st, &call) ==
               0);
