@@ -279,13 +279,22 @@ static void call_send_accept(Call *c)
         (void)peer_send_control(c->client->peer, VBUS_FRAME_ACCEPT, 0, c->client->id, &a.base);
 }
 
-/* After a batch: relays both ways; a caller still sending gets its ACCEPT now. */
+static void call_maybe_free(Call *c);
+
+/*
+ * After a batch: relays both ways; a caller still sending gets its ACCEPT now. An END written
+ * here can close a stream and with it the call's last one: the call is held (busy) until both
+ * pipes are done, and the second pipe reads the call's stream pointers afresh.
+ */
 static void call_pump(Call *c)
 {
+        c->busy++;
         if (c->accept_pending && !c->to_server.src_ended)
                 call_send_accept(c);
         pipe_pump(c, &c->to_server, c->server, c->client);
         pipe_pump(c, &c->to_client, c->client, c->server);
+        c->busy--;
+        call_maybe_free(c);
 }
 
 /* --- calls -------------------------------------------------------------------------------- */
@@ -575,19 +584,46 @@ void rpc_stream_closing(Peer *p, Stream *s)
         call_maybe_free(c);
 }
 
+/*
+ * Pumps every call with a stream on @p. Pumping one call can close streams of @p other than the
+ * one in hand (a caller calling a server on its own link), so the calls are collected first, each
+ * held busy, and pumped from that list.
+ */
 void rpc_pump(Peer *p)
 {
+        Call *few[32], **calls = few;
+        size_t n = 0, cap = sizeof(few) / sizeof(few[0]);
         List *pos, *tmp;
 
         list_for_each_safe(pos, tmp, &p->streams)
         {
                 Stream *s = list_entry(pos, Stream, link);
 
-                if (s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_CALL && s->call)
-                        call_pump(s->call);
-                else if (s->intro)
+                if (s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_CALL && s->call) {
+                        if (n == cap) {
+                                Call **more = malloc(2 * cap * sizeof(*more));
+
+                                if (!more)
+                                        break; /* the rest waits for the next batch */
+                                memcpy(more, calls, n * sizeof(*more));
+                                if (calls != few)
+                                        free(calls);
+                                calls = more;
+                                cap *= 2;
+                        }
+                        s->call->busy++;
+                        calls[n++] = s->call;
+                } else if (s->intro) {
                         introspect_pump(s);
+                }
         }
+        for (size_t i = 0; i < n; i++) {
+                call_pump(calls[i]);
+                calls[i]->busy--;
+                call_maybe_free(calls[i]);
+        }
+        if (calls != few)
+                free(calls);
 }
 
 uint64_t rpc_expire(Broker *b, uint64_t now)

@@ -979,11 +979,16 @@ int main(int argc, char **argv)
                 return cmd_sub(&o, args[1]);
         }
         if (strcmp(args[0], "call") == 0) {
+                int r;
+
                 if (n_args < 2) {
                         fprintf(stderr, "vbusctl call: missing SERVICE/METHOD (see --help)\n");
                         return 2;
                 }
-                return cmd_call(&o, args[1], n_args == 3 ? args[2] : "-");
+                r = cmd_call(&o, args[1], n_args == 3 ? args[2] : "-");
+                for (size_t i = 0; i < o.n_headers; i++)
+                        free((char *)o.headers[i].key);
+                return r;
         }
         if (strcmp(args[0], "serve") == 0) {
                 if (n_args != 2) {

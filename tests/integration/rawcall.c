@@ -48,7 +48,7 @@ typedef struct Got {
         uint8_t data[256];
 } Got;
 
-static void die(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
 {
         va_list ap;
 
@@ -299,8 +299,10 @@ int main(int argc, char **argv)
         if (strcmp(what, "unary") == 0 || strcmp(what, "exits") == 0) {
                 id = server_take_call(&srv, true);
                 server_answer(&srv, id, false);
-                if (strcmp(what, "exits") == 0)
+                if (strcmp(what, "exits") == 0) {
                         close(srv.fd);
+                        srv.fd = -1;
+                }
                 g = expect(&cli, CALL_ID, VBUS_FRAME_ACCEPT);
                 if (!g.peer_local)
                         die("caller: the ACCEPT does not name the (local) server");
@@ -345,5 +347,10 @@ int main(int argc, char **argv)
                 return 2;
         }
         printf("ok\n");
+        close(cli.fd);
+        if (srv.fd >= 0)
+                close(srv.fd);
+        free(cli.buf);
+        free(srv.buf);
         return 0;
 }
