@@ -11,7 +11,8 @@
  * Flow control, receiving: the window granted to the other end is RPC_WINDOW bytes (a whole
  * message fits), and credit goes back only for the bytes of messages the application has taken
  * (on_message returned), in batches of a quarter window. A paused or slow application therefore
- * holds at most one window of messages plus the one being assembled; the sender waits. The batch
+ * holds at most one window of messages (stored compactly by msgqueue.c) plus the one being
+ * assembled; the sender waits. The batch
  * is returned early while a message is half assembled, so a message as large as the window can
  * always complete. Sending: at most one message waits in the library for room; vbus_stream_send()
  * says -EAGAIN until it is out, then on_writable runs.
@@ -20,22 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "msgqueue.h"
 #include "name.h"
 #include "rpc.h"
-
-/*
- * The queue of whole messages not delivered yet: one buffer of records, each a 4-byte length and
- * the payload; an empty message is a record of length 0 whose next 4 bytes count how many empty
- * messages in a row it stands for (the window counts payload bytes only, so a sender could queue
- * any number of them). The buffer therefore holds at most the window plus 4 bytes per message,
- * and a message is copied once, from the frame into the queue.
- */
-typedef struct MsgQueue {
-        uint8_t *buf;
-        size_t cap, head, tail;
-        size_t last; /* offset of the last record, when it is a run of empty messages */
-        bool last_is_empty_run;
-} MsgQueue;
 
 struct vbus_stream {
         List link; /* in conn->streams */
@@ -62,7 +50,7 @@ struct vbus_stream {
         /* Receiving. */
         uint8_t *cur; /* a message being assembled from DATA frames (NULL: none) */
         size_t n_cur, cap_cur;
-        MsgQueue queue;
+        VbusMsgQueue queue;
         uint64_t credit_owed;
         bool paused;
         bool eof_due; /* server: the caller closed its side; on_message(NULL) after the queue */
@@ -90,7 +78,7 @@ static vbus_stream *stream_alloc(vbus_conn *c)
 static void stream_free(vbus_stream *st)
 {
         list_unlink(&st->link);
-        free(st->queue.buf);
+        vbus__msgqueue_clear(&st->queue);
         free(st->cur);
         free(st->out);
         free(st->finish_message);
@@ -431,90 +419,6 @@ VBUS_EXPORT int vbus_request_stream(vbus_request *req, const vbus_stream_handler
 
 /* --- receiving ----------------------------------------------------------------------------- */
 
-static bool queue_is_empty(const MsgQueue *q)
-{
-        return q->head == q->tail;
-}
-
-/* Appends a message of @n bytes from @data. Return: 0 or -ENOMEM. */
-static int queue_push(MsgQueue *q, const uint8_t *data, size_t n)
-{
-        uint32_t len = (uint32_t)n, count;
-        size_t need = 4 + (n > 0 ? n : 4);
-
-        if (n == 0 && q->last_is_empty_run) {
-                memcpy(&count, q->buf + q->last + 4, 4);
-                if (count < UINT32_MAX) {
-                        count++;
-                        memcpy(q->buf + q->last + 4, &count, 4);
-                        return 0;
-                }
-        }
-        if (q->head > 0 && q->tail + need > q->cap) {
-                /* Slide what is left to the front before growing. */
-                memmove(q->buf, q->buf + q->head, q->tail - q->head);
-                q->tail -= q->head;
-                q->last -= q->last_is_empty_run ? q->head : 0;
-                q->head = 0;
-        }
-        if (q->tail + need > q->cap) {
-                size_t cap = q->cap ? q->cap : 4096;
-                uint8_t *b;
-
-                while (cap < q->tail + need)
-                        cap *= 2;
-                b = realloc(q->buf, cap);
-                if (!b)
-                        return -ENOMEM;
-                q->buf = b;
-                q->cap = cap;
-        }
-        memcpy(q->buf + q->tail, &len, 4);
-        if (n > 0) {
-                memcpy(q->buf + q->tail + 4, data, n);
-                q->last_is_empty_run = false;
-        } else {
-                count = 1;
-                memcpy(q->buf + q->tail + 4, &count, 4);
-                q->last = q->tail;
-                q->last_is_empty_run = true;
-        }
-        q->tail += need;
-        return 0;
-}
-
-/* The first message: its payload and size. The queue must not be empty. */
-static const uint8_t *queue_peek(const MsgQueue *q, size_t *ret_n)
-{
-        uint32_t len;
-
-        memcpy(&len, q->buf + q->head, 4);
-        *ret_n = len;
-        return q->buf + q->head + 4;
-}
-
-static void queue_pop(MsgQueue *q)
-{
-        uint32_t len, count;
-
-        memcpy(&len, q->buf + q->head, 4);
-        if (len == 0) {
-                memcpy(&count, q->buf + q->head + 4, 4);
-                if (count > 1) {
-                        count--;
-                        memcpy(q->buf + q->head + 4, &count, 4);
-                        return;
-                }
-                if (q->last_is_empty_run && q->last == q->head)
-                        q->last_is_empty_run = false;
-                q->head += 8;
-        } else {
-                q->head += 4 + (size_t)len;
-        }
-        if (q->head == q->tail)
-                q->head = q->tail = 0;
-}
-
 static int stream_take_data(vbus_stream *st, const VbusFrame *f)
 {
         size_t len = f->header.length;
@@ -523,7 +427,8 @@ static int stream_take_data(vbus_stream *st, const VbusFrame *f)
         if (st->n_cur + len > VBUS_MESSAGE_MAX)
                 return -EMSGSIZE;
         if (!st->cur && !more)
-                return queue_push(&st->queue, f->payload, len); /* a message in one frame */
+                return vbus__msgqueue_push(&st->queue, f->payload,
+                                           len); /* a message in one frame */
         if (st->n_cur + len > st->cap_cur || !st->cur) {
                 size_t cap = st->cap_cur ? st->cap_cur : 16384;
                 uint8_t *b;
@@ -540,7 +445,7 @@ static int stream_take_data(vbus_stream *st, const VbusFrame *f)
                 memcpy(st->cur + st->n_cur, f->payload, len);
         st->n_cur += len;
         if (!more) {
-                int r = queue_push(&st->queue, st->cur, st->n_cur);
+                int r = vbus__msgqueue_push(&st->queue, st->cur, st->n_cur);
 
                 free(st->cur);
                 st->cur = NULL;
@@ -649,15 +554,15 @@ static int stream_deliver(vbus_stream *st)
 
         if (st->req && !st->taken)
                 return 0; /* messages wait for the application to take the call */
-        while (!st->dead && !st->paused && !queue_is_empty(&st->queue)) {
+        while (!st->dead && !st->paused && !vbus__msgqueue_is_empty(&st->queue)) {
                 size_t n;
-                const uint8_t *data = queue_peek(&st->queue, &n);
+                const uint8_t *data = vbus__msgqueue_peek(&st->queue, &n);
 
                 /* No frame is read while callbacks run, so the queue does not move under
                  * @data; the record is dropped after the callback. */
                 if (st->h.on_message)
                         st->h.on_message(st, data, n, st->userdata);
-                queue_pop(&st->queue);
+                vbus__msgqueue_pop(&st->queue);
                 st->credit_owed += n;
                 progress = 1;
         }
@@ -665,7 +570,7 @@ static int stream_deliver(vbus_stream *st)
                 return progress;
         if (!st->paused)
                 stream_return_credit(st);
-        if (st->eof_due && !st->paused && queue_is_empty(&st->queue)) {
+        if (st->eof_due && !st->paused && vbus__msgqueue_is_empty(&st->queue)) {
                 st->eof_due = false;
                 if (st->h.on_message)
                         st->h.on_message(st, NULL, 0, st->userdata);
@@ -676,7 +581,7 @@ static int stream_deliver(vbus_stream *st)
                 st->h.on_writable(st, st->userdata);
                 progress = 1;
         }
-        if (!st->dead && st->ended && queue_is_empty(&st->queue)) {
+        if (!st->dead && st->ended && vbus__msgqueue_is_empty(&st->queue)) {
                 st->in_end_cb = true;
                 if (st->h.on_end)
                         st->h.on_end(st, st->status, st->message, st->userdata);
@@ -733,9 +638,9 @@ uint64_t vbus__stream_next_deadline(vbus_conn *c)
 
                 if (st->dead || (st->req && !st->taken))
                         continue;
-                if (!st->paused && (!queue_is_empty(&st->queue) || st->eof_due))
+                if (!st->paused && (!vbus__msgqueue_is_empty(&st->queue) || st->eof_due))
                         return 0; /* a callback is due */
-                if (st->ended && queue_is_empty(&st->queue))
+                if (st->ended && vbus__msgqueue_is_empty(&st->queue))
                         return 0; /* on_end is due (it waits only for the messages) */
                 if (st->writable_due && !st->out_pending)
                         return 0;
