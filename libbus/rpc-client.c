@@ -100,8 +100,38 @@ int vbus__rpc_send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_t
         return 1;
 }
 
-int vbus__rpc_set_headers(Vbus__V1__Open *o, const vbus_call_options *opts, Vbus__V1__Header *hs,
-                          Vbus__V1__Header **hp)
+int vbus__rpc_open_call(vbus_conn *c, const char *method, const vbus_call_options *opts,
+                        uint32_t *ret_id)
+{
+        Vbus__V1__Header hs[VBUS_CALL_HEADERS_MAX], *hp[VBUS_CALL_HEADERS_MAX];
+        Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
+        uint32_t id;
+        int r = vbus__rpc_check_headers(opts);
+
+        if (r < 0)
+                return r;
+        for (size_t i = 0; opts && i < opts->n_headers; i++) {
+                vbus__v1__header__init(&hs[i]);
+                hs[i].key = (char *)opts->headers[i].key;
+                hs[i].value.data = (uint8_t *)opts->headers[i].value;
+                hs[i].value.len = opts->headers[i].value_size;
+                hp[i] = &hs[i];
+        }
+        o.headers = hp;
+        o.n_headers = opts ? opts->n_headers : 0;
+        id = vbus__session_next_id(&c->session);
+        o.name = (char *)method;
+        o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_CALL;
+        o.initial_credit = RPC_WINDOW;
+        o.timeout_us = opts ? opts->timeout_usec : 0;
+        r = id ? vbus__conn_send_control(c, VBUS_FRAME_OPEN, id, &o.base) : -E2BIG;
+        if (r < 0)
+                return c->have_link ? r : -ENOTCONN;
+        *ret_id = id;
+        return 0;
+}
+
+int vbus__rpc_check_headers(const vbus_call_options *opts)
 {
         if (!opts || opts->n_headers == 0)
                 return 0;
@@ -115,14 +145,7 @@ int vbus__rpc_set_headers(Vbus__V1__Open *o, const vbus_call_options *opts, Vbus
                                               strnlen(h->key, VBUS_CALL_HEADER_KEY_MAX + 1)) ||
                     h->value_size > VBUS_CALL_HEADER_VALUE_MAX || (h->value_size > 0 && !h->value))
                         return -EINVAL;
-                vbus__v1__header__init(&hs[i]);
-                hs[i].key = (char *)h->key;
-                hs[i].value.data = (uint8_t *)h->value;
-                hs[i].value.len = h->value_size;
-                hp[i] = &hs[i];
         }
-        o->headers = hp;
-        o->n_headers = opts->n_headers;
         return 0;
 }
 
@@ -176,8 +199,6 @@ VBUS_EXPORT int vbus_call_start_opts(vbus_conn *c, const char *method, const voi
                                      size_t n, const vbus_call_options *opts, vbus_call_cb cb,
                                      void *userdata, vbus_call **ret_call)
 {
-        Vbus__V1__Header hs[VBUS_CALL_HEADERS_MAX], *hp[VBUS_CALL_HEADERS_MAX];
-        Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
         uint64_t timeout_usec = opts ? opts->timeout_usec : 0;
         vbus_call *call;
         uint32_t id;
@@ -186,9 +207,9 @@ VBUS_EXPORT int vbus_call_start_opts(vbus_conn *c, const char *method, const voi
         if (!c || !method || !cb || (n > 0 && !request) ||
             !vbus__name_is_method(method, strnlen(method, 256)))
                 return -EINVAL;
-        r = vbus__rpc_set_headers(&o, opts, hs, hp);
+        r = vbus__rpc_check_headers(opts);
         if (r < 0)
-                return r;
+                return r; /* before anything else: bad headers are -EINVAL in every state */
         if (n > VBUS_MESSAGE_MAX)
                 return -EMSGSIZE;
         if (c->state == VBUS_CONN_DISCONNECTED)
@@ -208,16 +229,11 @@ VBUS_EXPORT int vbus_call_start_opts(vbus_conn *c, const char *method, const voi
         call->userdata = userdata;
         call->deadline = timeout_usec ? vbus__client_now() + timeout_usec + RPC_DEADLINE_GRACE_US
                                       : UINT64_MAX;
-        id = vbus__session_next_id(&c->session);
-        o.name = (char *)method;
-        o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_CALL;
-        o.initial_credit = RPC_WINDOW;
-        o.timeout_us = timeout_usec;
-        r = id ? vbus__conn_send_control(c, VBUS_FRAME_OPEN, id, &o.base) : -E2BIG;
+        r = vbus__rpc_open_call(c, method, opts, &id);
         if (r < 0) {
                 free(call->out);
                 free(call);
-                return c->have_link ? r : -ENOTCONN;
+                return r;
         }
         call->id = id;
         list_init(&call->link);
@@ -536,6 +552,15 @@ static int request_copy_headers(vbus_request *req, const Vbus__V1__Open *m)
         return 0;
 }
 
+static void reject_call(vbus_conn *c, uint32_t id, int status, const char *message)
+{
+        Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
+
+        rj.status = status;
+        rj.message = (char *)message;
+        (void)vbus__conn_send_control(c, VBUS_FRAME_REJECT, id, &rj.base);
+}
+
 static void on_incoming_call(vbus_conn *c, uint32_t id, const Vbus__V1__Open *m)
 {
         vbus_server *srv = server_for(c, m->name);
@@ -544,21 +569,14 @@ static void on_incoming_call(vbus_conn *c, uint32_t id, const Vbus__V1__Open *m)
         vbus_request *req;
 
         if (!srv) {
-                Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
-
-                rj.status = VBUS__V1__STATUS__STATUS_NOT_FOUND;
-                rj.message = (char *)"this process does not serve that service";
-                (void)vbus__conn_send_control(c, VBUS_FRAME_REJECT, id, &rj.base);
+                reject_call(c, id, VBUS_STATUS_NOT_FOUND,
+                            "this process does not serve that service");
                 return;
         }
         req = calloc(1, sizeof(*req));
         if (!req || !(req->full_method = strdup(m->name))) {
-                Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
-
                 free(req);
-                rj.status = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
-                rj.message = (char *)"out of memory";
-                (void)vbus__conn_send_control(c, VBUS_FRAME_REJECT, id, &rj.base);
+                reject_call(c, id, VBUS_STATUS_RESOURCE_EXHAUSTED, "out of memory");
                 return;
         }
         req->method = strchr(req->full_method, '/') + 1;
@@ -577,23 +595,15 @@ static void on_incoming_call(vbus_conn *c, uint32_t id, const Vbus__V1__Open *m)
                                  m->caller->domain_name);
         }
         if (request_copy_headers(req, m) < 0) {
-                Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
-
                 vbus__rpc_request_free(req);
-                rj.status = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
-                rj.message = (char *)"out of memory";
-                (void)vbus__conn_send_control(c, VBUS_FRAME_REJECT, id, &rj.base);
+                reject_call(c, id, VBUS_STATUS_RESOURCE_EXHAUSTED, "out of memory");
                 return;
         }
         list_add_tail(&c->requests, &req->link);
         sm = server_stream_method(srv, req->method);
         if (sm && !vbus__stream_new_for_request(req)) {
-                Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
-
                 vbus__rpc_request_free(req);
-                rj.status = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
-                rj.message = (char *)"out of memory";
-                (void)vbus__conn_send_control(c, VBUS_FRAME_REJECT, id, &rj.base);
+                reject_call(c, id, VBUS_STATUS_RESOURCE_EXHAUSTED, "out of memory");
                 return;
         }
         a.initial_credit = RPC_WINDOW;

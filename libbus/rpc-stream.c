@@ -346,8 +346,6 @@ VBUS_EXPORT int vbus_stream_open(vbus_conn *c, const char *method, const vbus_ca
                                  const vbus_stream_handlers *handlers, void *userdata,
                                  vbus_stream **ret_stream)
 {
-        Vbus__V1__Header hs[VBUS_CALL_HEADERS_MAX], *hp[VBUS_CALL_HEADERS_MAX];
-        Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
         uint64_t timeout = opts ? opts->timeout_usec : 0;
         vbus_stream *st;
         uint32_t id;
@@ -356,7 +354,7 @@ VBUS_EXPORT int vbus_stream_open(vbus_conn *c, const char *method, const vbus_ca
         if (!c || !method || !handlers || !handlers->on_end || !ret_stream ||
             !vbus__name_is_method(method, strnlen(method, 256)))
                 return -EINVAL;
-        r = vbus__rpc_set_headers(&o, opts, hs, hp);
+        r = vbus__rpc_check_headers(opts);
         if (r < 0)
                 return r;
         if (c->state == VBUS_CONN_DISCONNECTED)
@@ -370,15 +368,10 @@ VBUS_EXPORT int vbus_stream_open(vbus_conn *c, const char *method, const vbus_ca
         st->userdata = userdata;
         if (timeout)
                 st->deadline = vbus__client_now() + timeout + RPC_DEADLINE_GRACE_US;
-        id = vbus__session_next_id(&c->session);
-        o.name = (char *)method;
-        o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_CALL;
-        o.initial_credit = RPC_WINDOW;
-        o.timeout_us = timeout;
-        r = id ? vbus__conn_send_control(c, VBUS_FRAME_OPEN, id, &o.base) : -E2BIG;
+        r = vbus__rpc_open_call(c, method, opts, &id);
         if (r < 0) {
                 stream_free(st);
-                return c->have_link ? r : -ENOTCONN;
+                return r;
         }
         st->id = id;
         *ret_stream = st;

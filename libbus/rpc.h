@@ -61,10 +61,15 @@ struct vbus_request {
 int vbus__rpc_send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_t n, size_t *off,
                            bool *sent_empty);
 
-/* Fills @o's headers from @opts into @hs/@hp (VBUS_CALL_HEADERS_MAX entries each).
- * Return: 0; -EINVAL for too many headers, a malformed key or a value too large. */
-int vbus__rpc_set_headers(Vbus__V1__Open *o, const vbus_call_options *opts, Vbus__V1__Header *hs,
-                          Vbus__V1__Header **hp);
+/* Checks @opts' headers (@opts may be NULL). Return: 0, or -EINVAL for too many headers, a
+ * malformed key or a value too large. */
+int vbus__rpc_check_headers(const vbus_call_options *opts);
+
+/* Opens a CALL stream to @method with @opts' timeout and headers (@opts may be NULL), and
+ * writes its id to @ret_id. Return: 0; -EINVAL (headers); -E2BIG (no stream id left);
+ * -ENOTCONN (the link failed); another negative errno. */
+int vbus__rpc_open_call(vbus_conn *c, const char *method, const vbus_call_options *opts,
+                        uint32_t *ret_id);
 
 /* Frees a request (and unlinks it). */
 void vbus__rpc_request_free(vbus_request *req);

@@ -51,23 +51,14 @@ bool introspect_is_reserved(const char *name, size_t len)
                (len == n || name[n] == '.');
 }
 
-static void reject(Peer *p, uint32_t id, int status, const char *message)
-{
-        Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
-
-        rj.status = status;
-        rj.message = (char *)message;
-        (void)peer_send_control(p, VBUS_FRAME_REJECT, 0, id, &rj.base);
-}
-
 bool introspect_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
 {
         if (!introspect_is_reserved(m->name, strlen(m->name)))
                 return false;
         peer_log(p, "may not serve %s: the " INTROSPECT_NAMESPACE " namespace is the broker's",
                  m->name);
-        reject(p, vs->id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED,
-               "services named " INTROSPECT_NAMESPACE ".* are served by the broker only");
+        peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED,
+                    "services named " INTROSPECT_NAMESPACE ".* are served by the broker only");
         return true;
 }
 
@@ -85,15 +76,15 @@ bool introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 return false;
         if (strcmp(m->name, method) != 0) {
                 b->stats.n_calls_failed++;
-                reject(p, vs->id, VBUS__V1__STATUS__STATUS_NOT_FOUND,
-                       INTROSPECT_SERVICE " has no such method");
+                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_NOT_FOUND,
+                            INTROSPECT_SERVICE " has no such method");
                 return true;
         }
         ic = calloc(1, sizeof(*ic));
         s = ic ? stream_new(p, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL) : NULL;
         if (!s) {
                 free(ic);
-                reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
+                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return true;
         }
         ic->s = s;

@@ -133,6 +133,15 @@ int peer_send_control(Peer *p, uint8_t type, uint8_t flags, uint32_t stream_id,
         return 0;
 }
 
+void peer_reject(Peer *p, uint32_t stream_id, int status, const char *message)
+{
+        Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
+
+        rj.status = status;
+        rj.message = (char *)message;
+        (void)peer_send_control(p, VBUS_FRAME_REJECT, 0, stream_id, &rj.base);
+}
+
 void peer_reset_stream(Peer *p, uint32_t stream_id, int status, const char *message)
 {
         Vbus__V1__End e = VBUS__V1__END__INIT;

@@ -24,6 +24,8 @@ int peer_send_control(Peer *p, uint8_t type, uint8_t flags, uint32_t stream_id,
 
 /* Ends a stream from the broker's side with RESET and a status. */
 void peer_reset_stream(Peer *p, uint32_t stream_id, int status, const char *message);
+/* Answers an OPEN with REJECT{@status, @message}. */
+void peer_reject(Peer *p, uint32_t stream_id, int status, const char *message);
 
 /*
  * Writes one DATA frame if the stream's window and the link both have room for it.

@@ -68,15 +68,6 @@ Stream *stream_new(Peer *p, VbusStream *vs, uint8_t kind)
         return s;
 }
 
-static void reject(Peer *p, uint32_t id, int status, const char *message)
-{
-        Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
-
-        rj.status = status;
-        rj.message = (char *)message;
-        (void)peer_send_control(p, VBUS_FRAME_REJECT, 0, id, &rj.base);
-}
-
 static void open_publish(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
 {
         const BrokerConfig *cfg = &p->broker->config;
@@ -84,15 +75,15 @@ static void open_publish(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         Stream *s;
 
         if (p->publish_granted + cfg->publish_window > cfg->peer_publish_bytes) {
-                reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                       "too many publishers on this link (peer_publish_bytes)");
+                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                            "too many publishers on this link (peer_publish_bytes)");
                 return;
         }
         s = stream_new(p, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH);
         if (!s || !(s->topic = strdup(m->name))) {
                 if (s)
                         pubsub_close(p, s);
-                reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
+                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return;
         }
         s->n_topic = strlen(s->topic);
@@ -110,13 +101,13 @@ static void open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         int r;
 
         if (p->n_subscriptions >= cfg->max_subscriptions) {
-                reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                       "too many subscriptions on this link (max_subscriptions)");
+                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                            "too many subscriptions on this link (max_subscriptions)");
                 return;
         }
         s = stream_new(p, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE);
         if (!s) {
-                reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
+                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return;
         }
         s->slow_policy = m->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK
@@ -128,7 +119,8 @@ static void open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         r = router_add(&p->broker->router, m->name, strlen(m->name), &s->rsub);
         if (r < 0) {
                 pubsub_close(p, s);
-                reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "cannot add subscription");
+                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL,
+                            "cannot add subscription");
                 return;
         }
         p->n_subscriptions++;

@@ -99,15 +99,6 @@ static void service_maybe_free(Service *svc)
         free(svc);
 }
 
-static void reject(Peer *p, uint32_t id, int status, const char *message)
-{
-        Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
-
-        rj.status = status;
-        rj.message = (char *)message;
-        (void)peer_send_control(p, VBUS_FRAME_REJECT, 0, id, &rj.base);
-}
-
 void rpc_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
 {
         Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
@@ -121,7 +112,7 @@ void rpc_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 svc = calloc(1, sizeof(*svc));
                 if (!svc || !(svc->name = strdup(m->name))) {
                         free(svc);
-                        reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
+                        peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                         return;
                 }
                 list_init(&svc->servers);
@@ -130,7 +121,7 @@ void rpc_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         s = stream_new(p, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE);
         if (!s) {
                 service_maybe_free(svc);
-                reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
+                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return;
         }
         s->service = svc;
@@ -397,8 +388,8 @@ void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         int r;
 
         if (p->n_calls >= b->config.max_calls) {
-                reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                       "too many calls in flight on this link (max_calls)");
+                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                            "too many calls in flight on this link (max_calls)");
                 return;
         }
         if (introspect_open_call(p, vs, m))
@@ -409,19 +400,19 @@ void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 snprintf(msg, sizeof(msg), "no responders: nobody serves %.*s",
                          slash ? (int)(slash - m->name) : 0, m->name);
                 b->stats.n_calls_failed++;
-                reject(p, vs->id, VBUS__V1__STATUS__STATUS_NOT_FOUND, msg);
+                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_NOT_FOUND, msg);
                 return;
         }
         if (svc->n_calls >= b->config.max_service_calls) {
-                reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                       "too many calls in flight for this service (max_service_calls)");
+                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                            "too many calls in flight for this service (max_service_calls)");
                 return;
         }
         c = calloc(1, sizeof(*c));
         s = c ? stream_new(p, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL) : NULL;
         if (!s) {
                 free(c);
-                reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
+                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return;
         }
         c->broker = b;
@@ -444,9 +435,9 @@ void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         r = call_open_server(c, serve, m, p);
         if (r < 0) {
                 b->stats.n_calls_failed++;
-                reject(p, vs->id, VBUS__V1__STATUS__STATUS_UNAVAILABLE,
-                       r == -E2BIG ? "the server has too many streams open"
-                                   : "the server could not take the call");
+                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_UNAVAILABLE,
+                            r == -E2BIG ? "the server has too many streams open"
+                                        : "the server could not take the call");
                 return;
         }
         /* Sent later (see the top of the file): at the latest by rpc_pump() after this batch. */
