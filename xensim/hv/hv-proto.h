@@ -16,8 +16,13 @@
  * the daemon tells the port's owner with the asynchronous HV_OP_EVT_PEER_CHANGED, at most
  * once until the owner asks for the new doorbell with HV_OP_EVT_GET_PEER (so a peer that
  * rebinds in a loop cannot fill the owner's connection); the client reads these messages
- * before each notify and while waiting for a reply. A process holds only the doorbells of
- * its own ports and of the ports they are bound to, so it can signal nothing else, as in Xen.
+ * while waiting for a reply, and before a notify when its news counter moved: a shared page
+ * (HV_OP_EVT_NEWS) whose counter the daemon increments after sending each such message, so
+ * that a notify costs no system call but the doorbell's write while nothing changed. The
+ * daemon sends the message and increments the counter before answering the bind that caused
+ * it, so a notify that follows that bind (in any process) sees the counter moved. A process holds
+ * only the doorbells of its own ports and of the ports they are bound to, so it can signal nothing
+ * else, as in Xen.
  */
 #pragma once
 
@@ -42,6 +47,9 @@ enum {
                           * data (fd index << 16 | page) * count, fds */
         HV_OP_GNT_UNMAP, /* arg0 map id */
         HV_OP_DOMINFO,   /* arg0 domid -> err ESRCH when the domain does not exist */
+        HV_OP_EVT_NEWS,  /* -> fd: a memfd of one page whose first 32-bit word (host order)
+                          * the daemon increments after each HV_OP_EVT_PEER_CHANGED it sends
+                          * on this connection; err EEXIST when asked twice */
         HV_OP_MAX_,
 };
 

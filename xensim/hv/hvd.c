@@ -92,6 +92,7 @@ typedef struct Conn {
         Map *maps;
         uint32_t n_objects;
         uint32_t next_id;
+        uint32_t *news; /* HV_OP_EVT_NEWS page (mapped here, NULL until asked) */
 } Conn;
 
 struct Domain {
@@ -245,8 +246,13 @@ static void hvd_tell_peer_changed(Hvd *hvd, HvPort *p, uint32_t port)
         if (!c || c->dead || (p->io_flags & PORT_PEER_CHANGED))
                 return;
         p->io_flags |= PORT_PEER_CHANGED;
-        if (send_msg(c->fd, &m, NULL, NULL, 0, hvd->buf) < 0)
+        if (send_msg(c->fd, &m, NULL, NULL, 0, hvd->buf) < 0) {
                 conn_kill(hvd, c);
+                return;
+        }
+        /* After the send: a client that sees the count move finds the message queued. */
+        if (c->news)
+                __atomic_fetch_add(c->news, 1, __ATOMIC_RELEASE);
 }
 
 static void hvd_unpeer(void *userdata, uint32_t domid, uint32_t port, HvPort *p)
@@ -345,6 +351,9 @@ static void conn_free(Hvd *hvd, Conn *c)
                 share_free(hvd, c, s);
         }
         hv_evtchn_close_owner(&hvd->ev, d->domid, c);
+        /* After the ports: closing them may still tell this connection (a loopback pair). */
+        if (c->news)
+                munmap(c->news, (size_t)sysconf(_SC_PAGESIZE));
         epoll_ctl(hvd->epfd, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
         domain_refund(d, 1);
@@ -518,6 +527,35 @@ static void op_evt_get_peer(Hvd *hvd, Conn *c, const HvMsg *req)
         reply(hvd, c, &m, NULL, &rp->doorbell, 1);
 }
 
+/* HV_OP_EVT_NEWS: the page the client checks before a notify (see hv-proto.h). */
+static void op_evt_news(Hvd *hvd, Conn *c, const HvMsg *req)
+{
+        long page = sysconf(_SC_PAGESIZE);
+        HvMsg m = {.op = req->op};
+        void *p = MAP_FAILED;
+        int fd, r = -EEXIST;
+
+        if (c->news) {
+                reply_err(hvd, c, req->op, r);
+                return;
+        }
+        fd = memfd_create("xensim-evtchn-news", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0 || ftruncate(fd, page) < 0 ||
+            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ||
+            (p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
+                    MAP_FAILED) {
+                r = -errno;
+                if (fd >= 0)
+                        close(fd);
+                reply_err(hvd, c, req->op, r);
+                return;
+        }
+        c->news = p;
+        reply(hvd, c, &m, NULL, &fd, 1);
+        /* The mapping is all the daemon keeps: no descriptor is charged to the domain. */
+        close(fd);
+}
+
 static void op_evt(Hvd *hvd, Conn *c, const HvMsg *req)
 {
         uint32_t domid = c->dom->domid;
@@ -533,6 +571,9 @@ static void op_evt(Hvd *hvd, Conn *c, const HvMsg *req)
                 return;
         case HV_OP_EVT_GET_PEER:
                 op_evt_get_peer(hvd, c, req);
+                return;
+        case HV_OP_EVT_NEWS:
+                op_evt_news(hvd, c, req);
                 return;
         case HV_OP_EVT_UNBIND:
                 r = hv_evtchn_close(&hvd->ev, domid, req->arg[0], c);

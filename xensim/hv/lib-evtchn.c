@@ -14,8 +14,13 @@
  *
  * To notify, the handle writes to the doorbell of the port its port is bound to, which the
  * daemon gave it at bind time, or on request after saying the peer changed
- * (HV_OP_EVT_PEER_CHANGED, read before each notify), so a notify never uses a stale peer; a
- * notify on a port with no peer is dropped, as Xen drops a notify on an unbound port.
+ * (HV_OP_EVT_PEER_CHANGED), so a notify never uses a stale peer; a notify on a port with no
+ * peer is dropped, as Xen drops a notify on an unbound port. Such messages are read before a
+ * notify only when the handle's news counter (HV_OP_EVT_NEWS, a page the daemon shares with
+ * this handle) has moved since the last look: the daemon increments it after sending one, and
+ * before answering the bind that caused it, so a notify that comes after that bind sees it
+ * move and reads the message first; while nothing changes a notify is the doorbell's write
+ * alone. Without the page (the daemon refused it) every notify reads the connection first.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <xenevtchn.h>
 
@@ -46,6 +52,10 @@ struct xenevtchn_handle {
         bool stale[HV_PORTS_PER_DOMAIN];
         /* Returned by pending() and not unmasked since (atomic bytes). */
         uint8_t delivered[HV_PORTS_PER_DOMAIN];
+        /* HV_OP_EVT_NEWS page (NULL without), and its counter when last read (client lock). */
+        const uint32_t *news;
+        size_t news_size;
+        uint32_t news_seen;
 };
 
 #define XENEVTCHN_EXPORT __attribute__((visibility("default")))
@@ -101,8 +111,31 @@ static void handle_free(xenevtchn_handle *h)
         }
         if (h->epfd >= 0)
                 close(h->epfd);
+        if (h->news)
+                munmap((void *)h->news, h->news_size);
         hv_client_close(&h->client);
         free(h);
+}
+
+/* Maps the news page; without it (an error) notify falls back to reading before each one. */
+static void evtchn_map_news(xenevtchn_handle *h)
+{
+        HvMsg req = {.op = HV_OP_EVT_NEWS}, rep;
+        long page = sysconf(_SC_PAGESIZE);
+        size_t n_fds = 0;
+        void *p;
+        int fd = -1;
+
+        if (page <= 0 ||
+            hv_client_call(&h->client, &req, NULL, &rep, NULL, 0, &fd, 1, &n_fds) < 0 || n_fds != 1)
+                return;
+        p = mmap(NULL, (size_t)page, PROT_READ, MAP_SHARED, fd, 0);
+        close(fd);
+        if (p == MAP_FAILED)
+                return;
+        h->news = p;
+        h->news_size = (size_t)page;
+        h->news_seen = __atomic_load_n(h->news, __ATOMIC_ACQUIRE);
 }
 
 XENEVTCHN_EXPORT xenevtchn_handle *xenevtchn_open(struct xentoollog_logger *logger,
@@ -128,6 +161,7 @@ XENEVTCHN_EXPORT xenevtchn_handle *xenevtchn_open(struct xentoollog_logger *logg
                 goto fail;
         h->client.on_async = evtchn_async;
         h->client.async_ctx = h;
+        evtchn_map_news(h);
         return h;
 fail:
         handle_free(h);
@@ -165,7 +199,19 @@ XENEVTCHN_EXPORT int xenevtchn_notify(xenevtchn_handle *xce, evtchn_port_t port)
         if (xce->own[port] < 0)
                 return fail(-ENOTCONN);
         hv_client_lock(&xce->client);
-        r = hv_client_drain_async_locked(&xce->client);
+        r = 0;
+        if (!xce->news) {
+                r = hv_client_drain_async_locked(&xce->client);
+        } else {
+                /* Read before draining: what the count covers was sent before it moved. */
+                uint32_t news = __atomic_load_n(xce->news, __ATOMIC_ACQUIRE);
+
+                if (news != xce->news_seen) {
+                        r = hv_client_drain_async_locked(&xce->client);
+                        if (r == 0)
+                                xce->news_seen = news;
+                }
+        }
         if (r == 0 && xce->stale[port])
                 r = evtchn_refresh_peer(xce, port);
         /* A full counter already means "pending"; a peer-less port drops the event (Xen). */
