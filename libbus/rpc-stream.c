@@ -661,17 +661,24 @@ void vbus__stream_expire(vbus_conn *c, uint64_t now)
 
 void vbus__stream_link_dropped(vbus_conn *c)
 {
-        for (List *pos = c->streams.next; pos != &c->streams; pos = pos->next) {
+        List *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &c->streams)
+        {
                 vbus_stream *st = list_entry(pos, vbus_stream, link);
 
                 st->send_closed = true;
                 st->out_pending = false;
                 if (st->req)
                         st->req->link_valid = false;
+                if (st->req && !st->taken) {
+                        /* The handler has the request and has not taken it as a stream yet: it
+                         * is a plain request again, whose answer will say -ECANCELED. */
+                        vbus__stream_detach_request(st);
+                        continue;
+                }
                 stream_set_outcome(st, VBUS_STATUS_UNAVAILABLE,
                                    "the connection to the broker was lost");
-                if (st->req && !st->taken)
-                        st->dead = true; /* nobody took it: nothing to tell */
         }
 }
 

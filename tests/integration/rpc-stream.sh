@@ -175,3 +175,18 @@ kill -TERM "$BROKER_PID"
 wait "$BROKER_PID" || fail "broker exit status $?"
 BROKER_PID=""
 ok "broker exited cleanly"
+
+# A streaming method's handler that kept its request without taking it when the link was lost:
+# answering it later is -ECANCELED (nothing freed under it: the sanitizer build checks).
+late=$(guest later-srv)
+broker_start
+"$XS" run --domid "$late" -- env VBUS_URL=vchan:0 "$SC" serve late.v1.Svc --ready "$TMP/ready-l" \
+        >"$TMP/later.out" 2>&1 &
+PIDS="$PIDS $!"
+wait_file "$TMP/ready-l" || fail "server for Later not active"
+sc two-requests late.v1.Svc/Later >/dev/null 2>&1 &
+wait_grep "later-held" "$TMP/later.out" || fail "the Later handler never ran"
+broker_kill9
+wait_grep "^later " "$TMP/later.out" || fail "the kept request was never answered"
+grep -qx "later ECANCELED" "$TMP/later.out" || fail "answering the kept request: $(cat "$TMP/later.out")"
+ok "a request kept across the loss of the link is answered with -ECANCELED"

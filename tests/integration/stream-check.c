@@ -12,6 +12,8 @@
  *                STATUS MESSAGE".
  *         Headers (unary) replies "key=value;" for each header of the call.
  *         Two    (unary method whose handler streams two messages).
+ *         Later  (streaming method whose handler keeps the request without taking it; the main
+ *                loop answers it once the link to the broker is lost: "later ECODE").
  *   stream-check count SERVICE N [--pause-after K --pause-ms MS]
  *       Server-streaming: checks every sequence number in order; may pause delivery for MS
  *       after K messages (flow control must hold the server back, not buffer). "ok N".
@@ -218,6 +220,8 @@ static void hold_end(vbus_stream *st, int status, const char *message, void *use
         fflush(stdout);
 }
 
+static vbus_request *later;
+
 static void on_stream_method(vbus_server *srv, vbus_request *req, void *userdata)
 {
         const char *m = vbus_request_get_method(req);
@@ -226,6 +230,11 @@ static void on_stream_method(vbus_server *srv, vbus_request *req, void *userdata
 
         (void)srv;
         (void)userdata;
+        if (strcmp(m, "Later") == 0) {
+                later = req;
+                printf("later-held\n");
+                return;
+        }
         if (strcmp(m, "Sum") == 0) {
                 vbus_stream_handlers h = {.on_message = sum_message, .on_end = free_end};
                 SumCall *sc = calloc(1, sizeof(*sc));
@@ -328,6 +337,7 @@ static _Noreturn void serve(int argc, char **argv)
                 die("vbus_serve", r);
         if (vbus_server_stream_method(srv, "Sum", on_stream_method, NULL) < 0 ||
             vbus_server_stream_method(srv, "Echo", on_stream_method, NULL) < 0 ||
+            vbus_server_stream_method(srv, "Later", on_stream_method, NULL) < 0 ||
             vbus_server_stream_method(srv, "bad/name", on_stream_method, NULL) != -EINVAL)
                 die("vbus_server_stream_method", -EIO);
         while (!vbus_server_is_active(srv))
@@ -340,6 +350,12 @@ static _Noreturn void serve(int argc, char **argv)
         }
         for (;;) {
                 (void)vbus_conn_wait(conn, 20000);
+                if (later && vbus_conn_get_state(conn) == VBUS_CONN_DISCONNECTED) {
+                        r = vbus_request_reply(later, "late", 4);
+
+                        printf("later %s\n", r == -ECANCELED ? "ECANCELED" : strerror(-r));
+                        later = NULL;
+                }
                 if (now_ms() - last >= 20) {
                         uint8_t b[8];
 
