@@ -92,7 +92,6 @@ bool introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         s->intro = ic;
         list_add_tail(&b->intro_calls, &ic->link);
         p->n_calls++;
-        b->stats.n_calls++;
         /* The server that took the call is the broker: a process of its own domain. */
         self.domid = b->own_domid;
         self.local = true;

@@ -387,7 +387,10 @@ void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         char msg[320];
         int r;
 
+        /* Every call opened counts, and every one whose outcome is not OK counts as failed. */
+        b->stats.n_calls++;
         if (p->n_calls >= b->config.max_calls) {
+                b->stats.n_calls_failed++;
                 peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                             "too many calls in flight on this link (max_calls)");
                 return;
@@ -404,6 +407,7 @@ void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 return;
         }
         if (svc->n_calls >= b->config.max_service_calls) {
+                b->stats.n_calls_failed++;
                 peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                             "too many calls in flight for this service (max_service_calls)");
                 return;
@@ -412,6 +416,7 @@ void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         s = c ? stream_new(p, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL) : NULL;
         if (!s) {
                 free(c);
+                b->stats.n_calls_failed++;
                 peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return;
         }
@@ -430,7 +435,6 @@ void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         serve->n_calls_total++;
         p->n_calls++;
         list_add_tail(&b->calls, &c->link);
-        b->stats.n_calls++;
 
         r = call_open_server(c, serve, m, p);
         if (r < 0) {
@@ -494,13 +498,14 @@ void rpc_end(Peer *p, Stream *s, int status, const char *message)
 {
         Call *c = s->call;
 
-        (void)p;
         if (!c)
                 return;
         if (s == c->client) {
                 pipe_set_end(&c->to_server, VBUS__V1__STATUS__STATUS_OK, NULL);
         } else {
                 c->server_ended = true;
+                if (status != VBUS__V1__STATUS__STATUS_OK)
+                        p->broker->stats.n_calls_failed++;
                 pipe_set_end(&c->to_client, status, message);
         }
         call_mark(c, s);
@@ -517,8 +522,11 @@ void rpc_reset(Peer *p, Stream *s, int status, const char *message)
                 /* Cancellation: the server is told, with the caller's status. */
                 c->server_reset_status = status;
                 c->caller_reset = true;
+                if (!c->server_ended)
+                        p->broker->stats.n_calls_failed++;
         } else {
                 c->server_ended = true;
+                p->broker->stats.n_calls_failed++;
                 pipe_clear(&c->to_client);
                 reset_stream(c->client, status, message);
         }

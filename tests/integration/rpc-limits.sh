@@ -55,3 +55,11 @@ ok "after the limits, a call goes through: $(cat "$TMP/o")"
 grep "disconnected\|violation" "$TMP/broker.log" | grep -v "disconnected: closed$" >"$TMP/dropped"
 [ -s "$TMP/dropped" ] && fail "a link was dropped or a violation logged: $(cat "$TMP/dropped")"
 ok "no link dropped by the broker, no violation logged"
+
+# The broker's count: every call opened (5 + 6 + 1), every one without an OK outcome (2 + 1).
+kill -TERM "$BROKER_PID"
+wait "$BROKER_PID" || fail "broker exit status $?"
+BROKER_PID=""
+grep -q "12 calls (3 failed)" "$TMP/broker.log" ||
+        fail "the broker's call count: $(grep 'stopped:' "$TMP/broker.log")"
+ok "broker: $(grep -o '[0-9]* calls ([0-9]* failed)' "$TMP/broker.log")"
