@@ -267,16 +267,14 @@ void introspect_pump(Stream *s)
                 return;
         /* An empty reply is still one (empty) message, as libvbus's servers send it. */
         while (ic->off < ic->n_reply || !ic->sent_data) {
-                VbusStream *vs = vbus__session_get_stream(&p->session, s->id);
-                size_t room = peer_max_payload(p), n = ic->n_reply - ic->off;
+                ssize_t room = peer_data_room(p, s->id);
+                size_t n = ic->n_reply - ic->off;
                 struct iovec piece;
 
-                if (!vs)
+                if (room < 0)
                         return;
-                if (vs->send_window < (int64_t)room)
-                        room = vs->send_window > 0 ? (size_t)vs->send_window : 0;
-                if (n > room)
-                        n = room;
+                if (n > (size_t)room)
+                        n = (size_t)room;
                 if (n == 0 && ic->n_reply > ic->off)
                         return; /* no window: the caller's CREDIT brings us back */
                 piece.iov_base = ic->reply ? ic->reply + ic->off : (void *)&none;

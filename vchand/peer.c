@@ -156,6 +156,18 @@ size_t peer_max_payload(Peer *p)
         return vbus__link_max_payload(&p->link_io, p->session.peer_max_frame);
 }
 
+ssize_t peer_data_room(Peer *p, uint32_t stream_id)
+{
+        VbusStream *vs = vbus__session_get_stream(&p->session, stream_id);
+        size_t room = peer_max_payload(p);
+
+        if (!vs)
+                return -ENOENT;
+        if (vs->send_window < (int64_t)room)
+                room = vs->send_window > 0 ? (size_t)vs->send_window : 0;
+        return (ssize_t)room;
+}
+
 int peer_send_data(Peer *p, uint32_t stream_id, uint8_t flags, const struct iovec *pieces,
                    size_t n_pieces)
 {

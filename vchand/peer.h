@@ -37,6 +37,10 @@ int peer_send_data(Peer *p, uint32_t stream_id, uint8_t flags, const struct iove
 /* The largest DATA payload the broker may write to this peer in one frame. */
 size_t peer_max_payload(Peer *p);
 
+/* The largest DATA payload the broker may write on @stream_id now: one frame, within the
+ * stream's send window. Return: that size (0: wait for CREDIT), or -ENOENT without the stream. */
+ssize_t peer_data_room(Peer *p, uint32_t stream_id);
+
 /* Rate-limited log line about this peer (things a peer can trigger). */
 void peer_log(Peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

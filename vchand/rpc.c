@@ -200,18 +200,16 @@ static void pipe_pump(Call *call, Pipe *pp, Stream *dest, Stream *src)
                 call_send_accept(call);
         while (!list_is_empty(&pp->chunks)) {
                 Chunk *c = list_entry(pp->chunks.next, Chunk, link);
-                VbusStream *vs = vbus__session_get_stream(&q->session, dest->id);
-                size_t room = peer_max_payload(q), n = c->len - c->off;
+                ssize_t room = peer_data_room(q, dest->id);
+                size_t n = c->len - c->off;
                 struct iovec piece;
                 uint8_t flags = 0;
                 int r;
 
-                if (!vs)
+                if (room < 0)
                         return;
-                if (vs->send_window < (int64_t)room)
-                        room = vs->send_window > 0 ? (size_t)vs->send_window : 0;
-                if (n > room)
-                        n = room;
+                if (n > (size_t)room)
+                        n = (size_t)room;
                 if (n == 0 && c->len > c->off)
                         break; /* no window: wait for CREDIT */
                 if (c->off + n < c->len || c->more)

@@ -26,6 +26,7 @@
 
 #include <vbus/vbus.h>
 
+#include "../common/rawframe.h"
 #include "control.h"
 #include "frame.h"
 
@@ -55,29 +56,6 @@ static void setup(void)
                 abort();
 }
 
-static void send_all(int fd, const uint8_t *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-                if (w <= 0)
-                        return; /* the client closed, or its buffer is full: drop the rest */
-                p += w;
-                n -= (size_t)w;
-        }
-}
-
-static void send_control(int fd, uint8_t type, uint32_t stream, const ProtobufCMessage *m)
-{
-        static uint8_t buf[VBUS_FRAME_HEADER_SIZE + VBUS_CONTROL_MAX];
-        VbusSegments out = {{buf, NULL}, {sizeof(buf), 0}};
-        VbusFrameHeader h = {.type = type, .stream_id = stream};
-        size_t n;
-
-        if (vbus__control_encode(&h, m, &out, &n) == 0)
-                send_all(fd, buf, n);
-}
-
 static void send_data(int fd, uint32_t stream, uint8_t flags, const uint8_t *p, size_t n)
 {
         uint8_t hdr[VBUS_FRAME_HEADER_SIZE];
@@ -87,8 +65,8 @@ static void send_data(int fd, uint32_t stream, uint8_t flags, const uint8_t *p, 
                              .length = (uint32_t)n};
 
         vbus__frame_header_encode(&h, hdr);
-        send_all(fd, hdr, sizeof(hdr));
-        send_all(fd, p, n);
+        raw_send_all(fd, hdr, sizeof(hdr), MSG_DONTWAIT);
+        raw_send_all(fd, p, n, MSG_DONTWAIT);
 }
 
 /* Reads what the client wrote; remembers the ids of the streams it opened. */
@@ -243,29 +221,29 @@ static void play(int fd, const uint8_t *data, size_t size, vbus_conn *c, VbusFra
                                  (const char *)p);
                         e.status = arg % 14;
                         e.message = memchr(p, 0, len) ? (char *)"" : msg;
-                        send_control(fd, op % 9 == 1 ? VBUS_FRAME_END : VBUS_FRAME_RESET, id,
-                                     &e.base);
+                        raw_send_control(fd, op % 9 == 1 ? VBUS_FRAME_END : VBUS_FRAME_RESET, id,
+                                         &e.base, MSG_DONTWAIT);
                         break;
                 }
                 case 3: {
                         Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
 
                         a.initial_credit = (uint32_t)arg << (len % 24);
-                        send_control(fd, VBUS_FRAME_ACCEPT, id, &a.base);
+                        raw_send_control(fd, VBUS_FRAME_ACCEPT, id, &a.base, MSG_DONTWAIT);
                         break;
                 }
                 case 4: {
                         Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
 
                         rj.status = arg % 14;
-                        send_control(fd, VBUS_FRAME_REJECT, id, &rj.base);
+                        raw_send_control(fd, VBUS_FRAME_REJECT, id, &rj.base, MSG_DONTWAIT);
                         break;
                 }
                 case 5: {
                         Vbus__V1__Credit cr = VBUS__V1__CREDIT__INIT;
 
                         cr.increment = (uint32_t)arg << (len % 24);
-                        send_control(fd, VBUS_FRAME_CREDIT, id, &cr.base);
+                        raw_send_control(fd, VBUS_FRAME_CREDIT, id, &cr.base, MSG_DONTWAIT);
                         break;
                 }
                 case 6: {
@@ -286,19 +264,19 @@ static void play(int fd, const uint8_t *data, size_t size, vbus_conn *c, VbusFra
                                 o.headers = &hp;
                                 o.n_headers = 1;
                         }
-                        send_control(fd, VBUS_FRAME_OPEN, next_even, &o.base);
+                        raw_send_control(fd, VBUS_FRAME_OPEN, next_even, &o.base, MSG_DONTWAIT);
                         if (n_ids < sizeof(ids) / sizeof(ids[0]))
                                 ids[n_ids++] = next_even;
                         next_even += 2;
                         break;
                 }
                 case 7:
-                        send_all(fd, p, len);
+                        raw_send_all(fd, p, len, MSG_DONTWAIT);
                         break;
                 default: {
                         Vbus__V1__Ping ping = VBUS__V1__PING__INIT;
 
-                        send_control(fd, VBUS_FRAME_PING, 0, &ping.base);
+                        raw_send_control(fd, VBUS_FRAME_PING, 0, &ping.base, MSG_DONTWAIT);
                         break;
                 }
                 }
@@ -337,7 +315,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         hello.version_max = 1;
         hello.version = 1;
         hello.max_frame = VBUS_FRAME_MAX_DEFAULT;
-        send_control(fd, VBUS_FRAME_HELLO, 0, &hello.base);
+        raw_send_control(fd, VBUS_FRAME_HELLO, 0, &hello.base, MSG_DONTWAIT);
         for (int i = 0; i < 50 && vbus_conn_get_state(c) != VBUS_CONN_READY; i++) {
                 drain(fd, &d);
                 (void)vbus_conn_process(c);

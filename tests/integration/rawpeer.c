@@ -20,33 +20,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../common/rawframe.h"
 #include "control.h"
 #include "frame.h"
 
 static int fd = -1;
-
-static void send_all(const uint8_t *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-                if (w <= 0)
-                        return;
-                p += w;
-                n -= (size_t)w;
-        }
-}
-
-static void send_control(uint8_t type, uint32_t stream, const ProtobufCMessage *m)
-{
-        uint8_t buf[VBUS_FRAME_HEADER_SIZE + VBUS_CONTROL_MAX];
-        VbusSegments out = {{buf, NULL}, {sizeof(buf), 0}};
-        VbusFrameHeader h = {.type = type, .stream_id = stream};
-        size_t n;
-
-        if (vbus__control_encode(&h, m, &out, &n) == 0)
-                send_all(buf, n);
-}
 
 static void hello(void)
 {
@@ -55,7 +33,7 @@ static void hello(void)
         h.version_min = 1;
         h.version_max = 1;
         h.max_frame = VBUS_FRAME_MAX_DEFAULT;
-        send_control(VBUS_FRAME_HELLO, 0, &h.base);
+        raw_send_control(fd, VBUS_FRAME_HELLO, 0, &h.base, 0);
 }
 
 static void open_stream(uint32_t id, Vbus__V1__StreamKind kind, const char *name,
@@ -67,7 +45,7 @@ static void open_stream(uint32_t id, Vbus__V1__StreamKind kind, const char *name
         o.name = (char *)name;
         o.initial_credit = 65536;
         o.caller = caller;
-        send_control(VBUS_FRAME_OPEN, id, &o.base);
+        raw_send_control(fd, VBUS_FRAME_OPEN, id, &o.base, 0);
 }
 
 /* Reads until the broker closes; returns 0 if an ERROR with PROTOCOL_ERROR came first. */
@@ -158,7 +136,7 @@ int main(int argc, char **argv)
                 memcpy(buf + VBUS_FRAME_HEADER_SIZE + k + n, "forged", 6);
                 h.length = (uint32_t)(k + n + 6);
                 vbus__frame_header_encode(&h, buf);
-                send_all(buf, VBUS_FRAME_HEADER_SIZE + h.length);
+                raw_send_all(fd, buf, VBUS_FRAME_HEADER_SIZE + h.length, 0);
         } else if (strcmp(what, "caller") == 0) {
                 Vbus__V1__Identity id = VBUS__V1__IDENTITY__INIT;
 
@@ -167,7 +145,7 @@ int main(int argc, char **argv)
                 open_stream(1, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL, "storage.v1.Store/Get",
                             &id);
         } else if (strcmp(what, "garbage") == 0) {
-                send_all((const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18);
+                raw_send_all(fd, (const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18, 0);
         } else if (strcmp(what, "oversize") == 0) {
                 VbusFrameHeader h = {
                         .type = VBUS_FRAME_DATA, .stream_id = 1, .length = VBUS_FRAME_MAX_LIMIT};
@@ -175,7 +153,7 @@ int main(int argc, char **argv)
 
                 open_stream(1, VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH, "big", NULL);
                 vbus__frame_header_encode(&h, raw);
-                send_all(raw, sizeof(raw));
+                raw_send_all(fd, raw, sizeof(raw), 0);
         } else if (strcmp(what, "nohello") == 0) {
                 open_stream(1, VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH, "early", NULL);
         } else {

@@ -28,6 +28,7 @@
 
 #include <vbus/vbus.h>
 
+#include "../common/rawframe.h"
 #include "control.h"
 #include "frame.h"
 #include "vbus/v1/broker.pb-c.h"
@@ -108,29 +109,6 @@ static VbusFrameDecoder dec;
 static uint8_t rbuf[65536];
 static size_t rpos, rlen;
 
-static void send_all(const uint8_t *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-                if (w <= 0)
-                        return;
-                p += w;
-                n -= (size_t)w;
-        }
-}
-
-static void send_control(uint8_t type, uint32_t stream, const ProtobufCMessage *m)
-{
-        uint8_t buf[VBUS_FRAME_HEADER_SIZE + VBUS_CONTROL_MAX];
-        VbusSegments out = {{buf, NULL}, {sizeof(buf), 0}};
-        VbusFrameHeader h = {.type = type, .stream_id = stream};
-        size_t n;
-
-        if (vbus__control_encode(&h, m, &out, &n) == 0)
-                send_all(buf, n);
-}
-
 static void send_data(uint32_t stream, const void *data, size_t n)
 {
         uint8_t buf[VBUS_FRAME_HEADER_SIZE + 256];
@@ -140,7 +118,7 @@ static void send_data(uint32_t stream, const void *data, size_t n)
                 return;
         vbus__frame_header_encode(&h, buf);
         memcpy(buf + VBUS_FRAME_HEADER_SIZE, data, n);
-        send_all(buf, VBUS_FRAME_HEADER_SIZE + n);
+        raw_send_all(fd, buf, VBUS_FRAME_HEADER_SIZE + n, 0);
 }
 
 /* The next frame from the broker (payload valid until the next call). Return: 0, or -1 when
@@ -208,7 +186,7 @@ static void open_stream(uint32_t id, Vbus__V1__StreamKind kind, const char *name
         o.name = (char *)name;
         o.initial_credit = credit;
         o.timeout_us = timeout_us;
-        send_control(VBUS_FRAME_OPEN, id, &o.base);
+        raw_send_control(fd, VBUS_FRAME_OPEN, id, &o.base, 0);
 }
 
 static int check_status(const char *what, int got, int want, const char *msg)
@@ -229,7 +207,7 @@ static int small_window_call(uint32_t id)
         open_stream(id, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL, method, 16, 10000000);
         send_data(id, "", 0);
         end.status = VBUS__V1__STATUS__STATUS_OK;
-        send_control(VBUS_FRAME_END, id, &end.base);
+        raw_send_control(fd, VBUS_FRAME_END, id, &end.base, 0);
         while (next_frame(&f) == 0) {
                 if (f.header.stream_id != id)
                         continue;
@@ -244,7 +222,7 @@ static int small_window_call(uint32_t id)
                         n_reply += f.header.length;
                         n_frames++;
                         cr.increment = f.header.length ? f.header.length : 1;
-                        send_control(VBUS_FRAME_CREDIT, id, &cr.base);
+                        raw_send_control(fd, VBUS_FRAME_CREDIT, id, &cr.base, 0);
                 } else if (f.header.type == VBUS_FRAME_END) {
                         VbusControl c = VBUS_CONTROL_NULL;
                         int st = -1;
@@ -289,7 +267,7 @@ static int cmd_raw(const char *path)
         h.version_min = 1;
         h.version_max = 1;
         h.max_frame = VBUS_FRAME_MAX_DEFAULT;
-        send_control(VBUS_FRAME_HELLO, 0, &h.base);
+        raw_send_control(fd, VBUS_FRAME_HELLO, 0, &h.base, 0);
         if (next_frame(&f) < 0 || f.header.type != VBUS_FRAME_HELLO) {
                 printf("no HELLO from the broker\n");
                 return 1;
@@ -309,7 +287,7 @@ static int cmd_raw(const char *path)
         fails += small_window_call(7);
 
         ping.opaque = 42;
-        send_control(VBUS_FRAME_PING, 0, &ping.base);
+        raw_send_control(fd, VBUS_FRAME_PING, 0, &ping.base, 0);
         for (;;) {
                 if (next_frame(&f) < 0) {
                         printf("no PING answer: the link is gone\n");
