@@ -172,18 +172,13 @@ static int cmd_call(const char *name, const RpcPlan *plan)
 int main(int argc, char **argv)
 {
         RpcPlan plan;
-        const char *ready = NULL;
-
-        for (int i = 1; i + 1 < argc; i++)
-                if (strcmp(argv[i], "--ready") == 0)
-                        ready = argv[i + 1];
         if (argc < 3 || rpc_parse_plan(argc, argv, &plan) < 0) {
                 fprintf(stderr, "usage: rpc-bench-dbus serve|call NAME [--ready FILE] "
                                 "[--warm N] [--lat N] [--tput N]\n");
                 return 2;
         }
         if (strcmp(argv[1], "serve") == 0)
-                return cmd_serve(argv[2], ready);
+                return cmd_serve(argv[2], plan.ready);
         if (strcmp(argv[1], "call") == 0)
                 return cmd_call(argv[2], &plan);
         return 2;

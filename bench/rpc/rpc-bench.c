@@ -344,18 +344,13 @@ static int cmd_unix_call(const char *dir, const RpcPlan *plan)
 int main(int argc, char **argv)
 {
         RpcPlan plan;
-        const char *ready = NULL;
-
-        for (int i = 1; i + 1 < argc; i++)
-                if (strcmp(argv[i], "--ready") == 0)
-                        ready = argv[i + 1];
         if (argc < 3 || rpc_parse_plan(argc, argv, &plan) < 0) {
                 fprintf(stderr, "usage: rpc-bench vbus-serve|vbus-call|unix-relay|unix-serve|"
                                 "unix-call ARG [--warm N] [--lat N] [--tput N] [--ready FILE]\n");
                 return 2;
         }
         if (strcmp(argv[1], "vbus-serve") == 0)
-                return cmd_vbus_serve(argv[2], ready);
+                return cmd_vbus_serve(argv[2], plan.ready);
         if (strcmp(argv[1], "vbus-call") == 0)
                 return cmd_vbus_call(argv[2], &plan);
         if (strcmp(argv[1], "unix-relay") == 0)

@@ -31,6 +31,7 @@ enum {
 
 typedef struct RpcPlan {
         uint64_t warm, lat, tput;
+        const char *ready; /* --ready FILE: created once a server serves; NULL if not given */
 } RpcPlan;
 
 static inline uint64_t rpc_now_ns(void)
@@ -97,10 +98,13 @@ static inline int rpc_parse_plan(int argc, char **argv, RpcPlan *p)
         p->warm = 1000;
         p->lat = 20000;
         p->tput = 100000;
+        p->ready = NULL;
         for (int i = 0; i + 1 < argc; i++) {
                 uint64_t *dst = NULL;
 
-                if (strcmp(argv[i], "--warm") == 0)
+                if (strcmp(argv[i], "--ready") == 0)
+                        p->ready = argv[++i];
+                else if (strcmp(argv[i], "--warm") == 0)
                         dst = &p->warm;
                 else if (strcmp(argv[i], "--lat") == 0)
                         dst = &p->lat;
