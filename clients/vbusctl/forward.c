@@ -895,25 +895,39 @@ static int cmd_expose(Fwd *f)
         return r < 0 ? 1 : 0;
 }
 
-static int cmd_forward(Fwd *f)
+/* Listens before the broker is reached, so that a bad or busy address fails at once. */
+static int fwd_listen(Fwd *f)
 {
-        char bound[FWD_ADDR_TEXT_MAX];
-        int r;
-
         f->listen_fd = fwd_addr_listen(&f->addr);
         if (f->listen_fd < 0) {
                 fwd_log(f, false, "cannot listen on %s: %s%s", f->addr.text,
                         strerror(-f->listen_fd),
                         f->listen_fd == -EADDRINUSE ? " (another program listens there)" : "");
-                return 1;
+                return -1;
         }
+        return 0;
+}
+
+static void fwd_unlisten(Fwd *f)
+{
+        if (f->listen_fd < 0)
+                return;
+        close(f->listen_fd);
+        f->listen_fd = -1;
+        if (f->addr.is_unix)
+                (void)unlink(((const struct sockaddr_un *)&f->addr.sa)->sun_path);
+}
+
+static int cmd_forward(Fwd *f)
+{
+        char bound[FWD_ADDR_TEXT_MAX];
+        int r;
+
         fwd_addr_describe_bound(&f->addr, f->listen_fd, bound, sizeof(bound));
         fprintf(stderr, "# forwarding %s to %s\n", bound, f->method);
         r = fwd_run(f);
         fwd_reset_all(f);
-        close(f->listen_fd);
-        if (f->addr.is_unix)
-                (void)unlink(((const struct sockaddr_un *)&f->addr.sa)->sun_path);
+        fwd_unlisten(f);
         return r < 0 ? 1 : 0;
 }
 
@@ -1110,8 +1124,11 @@ int forward_main(int argc, char **argv)
         if (r != 0)
                 return r;
         setup_signals();
+        if (f.mode == MODE_FORWARD && fwd_listen(&f) < 0)
+                return 1;
         if (fwd_connect_broker(&f) < 0) {
                 vbus_conn_free(f.conn);
+                fwd_unlisten(&f);
                 return 1;
         }
         switch (f.mode) {
