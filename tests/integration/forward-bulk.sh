@@ -52,3 +52,5 @@ ok "the server saw 51 clean ends of file, no reset"
 h_srv=$(hwm "$SRV_PID")
 h_cli=$(hwm "$CLI_PID")
 ok "peak RSS after 50 concurrent connections: expose ${h_srv} KiB, forward ${h_cli} KiB"
+grep -l "ERROR: .*Sanitizer\|runtime error" "$TMP"/*.log && fail "sanitizer report"
+ok "no sanitizer report"

@@ -17,6 +17,7 @@ in_dom() {
         "$XS" run --domid "$d" -- env VBUS_URL=vchan:0 "$VBUSCTL" "${@:3}" 2>"$TMP/$2.log" &
         PIDS="$PIDS $!"
         echo "$d" >"$TMP/$2.domid"
+        echo "$!" >"$TMP/$2.pid"
 }
 # fwd_port LOG: the port a `forward --listen tcp:127.0.0.1:0` in LOG got.
 fwd_port() {
@@ -82,6 +83,11 @@ in_dom up-cli up-cli forward --listen "unix:$TMP/s/upper.sock" upper
 wait_grep "# forwarding" "$TMP/up-cli.log" || fail "forward on unix: $(cat "$TMP/up-cli.log")"
 out=$(timeout 20 $PEER halfclose "unix:$TMP/s/upper.sock") || fail "half-close: $out"
 ok "half-close over a unix socket: $out"
+# SIGTERM: the forwarder exits 0 and removes its socket.
+kill -TERM "$(cat "$TMP/up-cli.pid")"
+wait "$(cat "$TMP/up-cli.pid")" || fail "forward exited $? on SIGTERM: $(cat "$TMP/up-cli.log")"
+[ ! -e "$TMP/s/upper.sock" ] || fail "forward left its unix socket behind"
+ok "forward on SIGTERM: exit 0, unix socket removed"
 
 # --exec: a command per connection, the caller's identity in VBUS_CALLER.
 in_dom who-srv who-srv expose whoami --exec 'printf "%s\n" "$VBUS_CALLER"; tr a-z A-Z'
@@ -139,3 +145,7 @@ expect_usage 1 "*nobody exposes 'nobody'*" connect nobody
 expect_usage 0 "*forward --listen ADDR NAME*" forward --help
 "$VBUSCTL" --help | grep -q "expose NAME --to ADDR" || fail "vbusctl --help does not list expose"
 ok "vbusctl --help lists expose, forward and connect"
+
+# No sanitizer report from any vbusctl (ASan build), even from those killed at the end.
+grep -l "ERROR: .*Sanitizer\|runtime error" "$TMP"/*.log && fail "sanitizer report"
+ok "no sanitizer report"
