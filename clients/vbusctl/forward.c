@@ -902,7 +902,9 @@ static int fwd_listen(Fwd *f)
         if (f->listen_fd < 0) {
                 fwd_log(f, false, "cannot listen on %s: %s%s", f->addr.text,
                         strerror(-f->listen_fd),
-                        f->listen_fd == -EADDRINUSE ? " (another program listens there)" : "");
+                        f->listen_fd != -EADDRINUSE ? ""
+                        : f->addr.is_unix ? " (a program listens there, or it is not a socket)"
+                                          : " (another program listens there)");
                 return -1;
         }
         return 0;

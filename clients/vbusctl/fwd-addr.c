@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -117,6 +118,15 @@ static int new_socket(const FwdAddr *a)
         return fd < 0 ? -errno : fd;
 }
 
+/* True if the unix path of @a is a socket (never remove anything else). */
+static bool path_is_socket(const FwdAddr *a)
+{
+        struct stat st;
+
+        return lstat(((const struct sockaddr_un *)&a->sa)->sun_path, &st) == 0 &&
+               S_ISSOCK(st.st_mode);
+}
+
 /* True if something accepts connections at the unix path of @a. */
 static bool unix_path_is_live(const FwdAddr *a)
 {
@@ -140,7 +150,8 @@ int fwd_addr_listen(const FwdAddr *a)
         if (!a->is_unix)
                 (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         r = bind(fd, (const struct sockaddr *)&a->sa, a->len);
-        if (r < 0 && errno == EADDRINUSE && a->is_unix && !unix_path_is_live(a)) {
+        if (r < 0 && errno == EADDRINUSE && a->is_unix && path_is_socket(a) &&
+            !unix_path_is_live(a)) {
                 /* A socket file nobody accepts on: left by a forwarder that was killed. */
                 (void)unlink(((const struct sockaddr_un *)&a->sa)->sun_path);
                 r = bind(fd, (const struct sockaddr *)&a->sa, a->len);
