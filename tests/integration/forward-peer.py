@@ -11,6 +11,10 @@ nothing of vbus, driven through `vbusctl forward` and `vbusctl expose`.
   forward-peer.py concurrent ADDR N KIB                 N connections at once, KIB each, echoed
   forward-peer.py halfclose ADDR                        send, shut down writing, read the reply
   forward-peer.py expect-reset ADDR                     the connection must be reset
+  forward-peer.py stalled-server ADDR READYFILE SECS    per connection: read nothing for SECS
+        seconds, then read to end of file and answer with the count ("N\n")
+  forward-peer.py push ADDR MIB PROGRESSFILE          send MIB MiB (PROGRESSFILE: bytes sent so
+        far, rewritten as it goes), shut down writing, check the count in the answer
   forward-peer.py stream ADDR RESULTFILE                echo traffic until the connection ends;
         writes "reset", "eof" or "error X" to RESULTFILE
 Exits 0 on success; prints what went wrong otherwise.
@@ -177,6 +181,45 @@ def concurrent(addr, n, kib):
     print("%d connections at once, %d KiB each, all echoed intact" % (n, int(kib)))
 
 
+def stalled_server(addr, ready, secs):
+    def handle(c):
+        time.sleep(float(secs))
+        n = 0
+        while True:
+            b = c.recv(1 << 20)
+            if not b:
+                break
+            n += len(b)
+        c.sendall(b"%d\n" % n)
+        c.close()
+
+    serve(addr, ready, handle)
+
+
+def push(addr, mib, progress):
+    total = int(mib) << 20
+    s = dial(addr, timeout=120)
+    block = os.urandom(1 << 16)
+    sent = 0
+    while sent < total:
+        s.sendall(block)
+        sent += len(block)
+        with open(progress + ".tmp", "w") as f:
+            f.write("%d\n" % sent)
+        os.rename(progress + ".tmp", progress)
+    s.shutdown(socket.SHUT_WR)
+    answer = b""
+    while True:
+        b = s.recv(100)
+        if not b:
+            break
+        answer += b
+    if answer != b"%d\n" % total:
+        print("push: sent %d, the server counted %r" % (total, answer))
+        sys.exit(1)
+    print("pushed %d MiB, all counted by the server" % int(mib))
+
+
 def halfclose(addr):
     s = dial(addr)
     s.sendall(b"half-closed request")
@@ -245,6 +288,8 @@ def main():
         "halfclose": halfclose,
         "expect-reset": expect_reset,
         "stream": stream,
+        "stalled-server": stalled_server,
+        "push": push,
     }[cmd](*args)
 
 
