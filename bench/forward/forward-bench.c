@@ -126,7 +126,8 @@ static void sink_one(int fd, uint8_t *buf)
 {
         uint64_t len, left;
 
-        write_all(fd, "G", 1);
+        if (write(fd, "G", 1) != 1)
+                return;
         for (size_t off = 0; off < sizeof(len);) {
                 ssize_t k = read(fd, (char *)&len + off, sizeof(len) - off);
 
