@@ -105,19 +105,32 @@ static void write_all(int fd, const void *buf, size_t n)
         }
 }
 
-static int dial(const char *addr)
+/* Connects to @addr; @ret_t0 (may be NULL): when the successful connect() started. A listener
+ * that is not listening yet (a proxy between bind() and listen()) is retried for 5 s. */
+static int dial(const char *addr, uint64_t *ret_t0)
 {
         struct sockaddr_storage ss;
         socklen_t len = parse(addr, &ss);
-        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+        int one = 1;
 
-        if (fd < 0)
-                die("socket", errno);
-        if (connect(fd, (struct sockaddr *)&ss, len) < 0)
-                die("connect", errno);
-        if (ss.ss_family == AF_INET)
-                (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        return fd;
+        for (int attempt = 0;; attempt++) {
+                int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                uint64_t t0 = now_usec();
+
+                if (fd < 0)
+                        die("socket", errno);
+                if (connect(fd, (struct sockaddr *)&ss, len) == 0) {
+                        if (ss.ss_family == AF_INET)
+                                (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                        if (ret_t0)
+                                *ret_t0 = t0;
+                        return fd;
+                }
+                if ((errno != ECONNREFUSED && errno != ENOENT) || attempt == 500)
+                        die("connect", errno);
+                close(fd);
+                usleep(10000);
+        }
 }
 
 /* One exchange as the sink: greeting, length, bytes, answer. A peer that goes away early (the
@@ -199,7 +212,7 @@ static int cmd_tput(const char *addr, uint64_t bytes)
                 die("malloc", ENOMEM);
         for (size_t i = 0; i < BENCH_BUF; i++)
                 buf[i] = (uint8_t)(i * 7 + 3);
-        fd = dial(addr);
+        fd = dial(addr, NULL);
         read_all(fd, &greeting, 1);
         t0 = now_usec();
         write_all(fd, &bytes, sizeof(bytes));
@@ -235,8 +248,8 @@ static int cmd_lat(const char *addr, int n)
         if (!t)
                 die("calloc", ENOMEM);
         for (int i = 0; i < n; i++) {
-                uint64_t t0 = now_usec();
-                int fd = dial(addr);
+                uint64_t t0;
+                int fd = dial(addr, &t0);
 
                 read_all(fd, &greeting, 1);
                 t[i] = now_usec() - t0;
