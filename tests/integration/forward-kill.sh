@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kill -9 of either forwarder in the middle of a transfer: the program at the other end sees
 # its connection reset (not a clean end of file, not a hang) within seconds, and the survivor
-# goes on serving new connections.
+# goes on serving new connections. Then kill -9 of the broker: both programs see resets, and
+# once a broker is back both forwarders carry new connections again (they reconnect).
 . "$(dirname "$0")/lib.sh" "$1"
 PEER="python3 $(dirname "$0")/forward-peer.py"
 xs_up
@@ -72,5 +73,23 @@ port=$(sed -n 's/^# forwarding tcp:127.0.0.1:\([0-9]*\) .*/\1/p' "$TMP/fwd2.log"
 out=$(timeout 30 $PEER bulk "tcp:127.0.0.1:$port" 4) || fail "after the kill: $out"
 ok "the same exposer serves a new forwarder: $out"
 kill -0 "$EXP2" || fail "expose died"
+
+# 3. The broker dies mid-transfer: the forwarder's client and the exposed server are reset.
+: >"$TMP/echo.events"
+out=$(stream_until_killed "$port" "$BROKER_PID" kill-broker)
+BROKER_PID=""
+[[ "$out" == reset* ]] || fail "kill -9 of the broker: the client saw '$out'"
+wait_grep "reset" "$TMP/echo.events" || fail "kill -9 of the broker: the server saw $(cat "$TMP/echo.events")"
+ok "kill -9 of the broker mid-transfer: the client saw $out, the server a reset"
+rm -f "$SOCK"
+broker_start
+# Both reconnect by themselves; until the exposer is registered again a connection is refused
+# with NOT_FOUND (a reset), so try for a while.
+for i in $(seq 1 60); do
+        out=$(timeout 30 $PEER bulk "tcp:127.0.0.1:$port" 1 2>&1) && break
+        sleep 0.5
+done
+[[ "$out" == "1 MiB each way"* ]] || fail "after the broker restarted: $out"
+ok "after the broker restarted, the same forwarder and exposer carry a connection: $out"
 grep -l "ERROR: .*Sanitizer\|runtime error" "$TMP"/*.log && fail "sanitizer report"
 ok "no sanitizer report"
