@@ -55,6 +55,7 @@
 #define FWD_POLL_MAX_MS       1000 /* backstop: signals and timers are checked at least this often */
 #define FWD_READS_PER_ROUND   4    /* reads per connection per round: fairness between them */
 #define FWD_ACCEPT_BACKOFF_MS 100  /* out of fds: wait before accepting again (no busy loop) */
+#define FWD_LOG_PER_SEC       10   /* problem lines per second: peers can cause them in bulk */
 
 static volatile sig_atomic_t fwd_quit;
 
@@ -120,6 +121,9 @@ struct Fwd {
         uint64_t next_id;
         bool not_found_said; /* forward: "nobody exposes NAME" printed since the last success */
         int exit_status;     /* connect: 0 once its connection ended cleanly, else 1 */
+        uint64_t log_second; /* the second (CLOCK_MONOTONIC) of the problem lines counted ... */
+        unsigned n_logged;   /* ... here; past FWD_LOG_PER_SEC they are counted, not printed */
+        uint64_t n_unlogged;
 };
 
 static uint64_t now_usec(void)
@@ -136,14 +140,29 @@ static const char *cmd_name(const Fwd *f)
 }
 
 /* A line on stderr, "# " for -v information, "vbusctl CMD: " for problems. */
-static void fwd_log(const Fwd *f, bool info, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static void fwd_log(const Fwd *f, bool info, const char *fmt, ...)
+static void fwd_log(Fwd *f, bool info, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fwd_log(Fwd *f, bool info, const char *fmt, ...)
 {
         va_list ap;
 
         if (info && !f->verbose)
                 return;
+        if (!info) {
+                uint64_t sec = now_usec() / 1000000u;
+
+                if (sec != f->log_second) {
+                        if (f->n_unlogged)
+                                fprintf(stderr, "vbusctl %s: %" PRIu64 " more such lines\n",
+                                        cmd_name(f), f->n_unlogged);
+                        f->log_second = sec;
+                        f->n_logged = 0;
+                        f->n_unlogged = 0;
+                }
+                if (f->n_logged++ >= FWD_LOG_PER_SEC) {
+                        f->n_unlogged++;
+                        return;
+                }
+        }
         if (info)
                 fputs("# ", stderr);
         else
