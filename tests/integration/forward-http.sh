@@ -105,7 +105,7 @@ in_dom closed-srv closed-srv expose closed --to "tcp:127.0.0.1:$dead" -v
 exposed closed-srv
 in_dom closed-cli closed-cli forward --listen tcp:127.0.0.1:0 closed
 cport=$(fwd_port closed-cli)
-out=$(timeout 20 $PEER expect-reset "tcp:127.0.0.1:$cport") || fail "refused: $out"
+out=$(timeout 20 $PEER expect-reset "tcp:127.0.0.1:$cport" 2>&1) || fail "refused: $out"
 ok "refused at the far side: $out"
 d=$(guest closed-nc)
 out=$(echo x | timeout 20 "$XS" run --domid "$d" -- env VBUS_URL=vchan:0 "$VBUSCTL" connect closed 2>&1)
@@ -117,7 +117,7 @@ ok "connect, refused: exit 1, $out"
 # Nobody exposes the name: NOT_FOUND from the broker, a reset for the local client.
 in_dom nobody-cli nobody-cli forward --listen tcp:127.0.0.1:0 nobody
 nport=$(fwd_port nobody-cli)
-out=$(timeout 20 $PEER expect-reset "tcp:127.0.0.1:$nport") || fail "unknown endpoint: $out"
+out=$(timeout 20 $PEER expect-reset "tcp:127.0.0.1:$nport" 2>&1) || fail "unknown endpoint: $out"
 wait_grep "nobody exposes 'nobody'" "$TMP/nobody-cli.log" || fail "no message: $(cat "$TMP/nobody-cli.log")"
 ok "unknown endpoint: $out; the forwarder says: $(grep -m1 "nobody exposes" "$TMP/nobody-cli.log")"
 
