@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BENCH_BUF (256 * 1024) /* bytes per read/write call */
+#define BENCH_BUF ((size_t)256 * 1024) /* bytes per read/write call */
 
 static _Noreturn void die(const char *what, int err)
 {
@@ -58,7 +58,7 @@ static socklen_t parse(const char *addr, struct sockaddr_storage *ss)
                 if (strlen(addr + 5) >= sizeof(un->sun_path))
                         die("unix path too long", 0);
                 un->sun_family = AF_UNIX;
-                strcpy(un->sun_path, addr + 5);
+                memcpy(un->sun_path, addr + 5, strlen(addr + 5) + 1);
                 return sizeof(*un);
         }
         if (strncmp(addr, "tcp:", 4) == 0) {
@@ -71,7 +71,7 @@ static socklen_t parse(const char *addr, struct sockaddr_storage *ss)
                 memcpy(host, addr + 4, (size_t)(colon - addr - 4));
                 host[colon - addr - 4] = '\0';
                 in->sin_family = AF_INET;
-                in->sin_port = htons((uint16_t)atoi(colon + 1));
+                in->sin_port = htons((uint16_t)strtoul(colon + 1, NULL, 10));
                 if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
                         die("expected tcp:IPV4:PORT", 0);
                 return sizeof(*in);
@@ -175,10 +175,11 @@ static _Noreturn void cmd_sink(const char *addr, const char *ready)
         if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0)
                 die("bind/listen", errno);
         if (ss.ss_family == AF_INET) {
-                struct sockaddr_in in;
+                struct sockaddr_in in = {0};
                 socklen_t n = sizeof(in);
 
-                getsockname(fd, (struct sockaddr *)&in, &n);
+                if (getsockname(fd, (struct sockaddr *)&in, &n) < 0)
+                        die("getsockname", errno);
                 snprintf(name, sizeof(name), "tcp:127.0.0.1:%u", ntohs(in.sin_port));
         } else {
                 snprintf(name, sizeof(name), "%s", addr);
@@ -272,8 +273,8 @@ int main(int argc, char **argv)
                 cmd_sink(argv[2], argv[3]);
         if (argc == 4 && strcmp(argv[1], "tput") == 0)
                 return cmd_tput(argv[2], strtoull(argv[3], NULL, 10));
-        if (argc == 4 && strcmp(argv[1], "lat") == 0 && atoi(argv[3]) > 0)
-                return cmd_lat(argv[2], atoi(argv[3]));
+        if (argc == 4 && strcmp(argv[1], "lat") == 0 && strtol(argv[3], NULL, 10) > 0)
+                return cmd_lat(argv[2], (int)strtol(argv[3], NULL, 10));
         fprintf(stderr,
                 "usage: forward-bench sink ADDR READYFILE | tput ADDR BYTES | lat ADDR N\n");
         return 2;

@@ -656,7 +656,8 @@ static void fwd_accept(Fwd *f)
                         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
                             errno == ENOMEM) {
                                 fwd_log(f, false, "cannot accept: %s", strerror(errno));
-                                f->accept_after = now_usec() + FWD_ACCEPT_BACKOFF_MS * 1000u;
+                                f->accept_after =
+                                        now_usec() + (uint64_t)FWD_ACCEPT_BACKOFF_MS * 1000u;
                         }
                         if (errno == ECONNABORTED || errno == EINTR)
                                 continue;
@@ -695,7 +696,7 @@ static int pollset_add(PollSet *p, int fd, short events, Conn *c)
                 if (!fds)
                         return -ENOMEM;
                 p->fds = fds;
-                conns = realloc(p->conns, cap * sizeof(*conns));
+                conns = realloc(p->conns, cap * sizeof(Conn *));
                 if (!conns)
                         return -ENOMEM;
                 p->conns = conns;

@@ -13,7 +13,7 @@
 
 /* Bytes read from a socket into one stream message: big enough for full-speed transfers, small
  * enough that 256 connections (the broker's calls per link) hold 16 MiB of read buffers. */
-#define FORWARD_CHUNK (64 * 1024)
+#define FORWARD_CHUNK ((size_t)64 * 1024)
 
 /* The usage text of the three commands, for vbusctl --help (a literal, to concatenate). */
 #define FORWARD_USAGE                                                                              \

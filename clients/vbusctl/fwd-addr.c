@@ -215,7 +215,7 @@ static void describe(const struct sockaddr_storage *ss, char *buf, size_t n)
 
 void fwd_addr_describe_bound(const FwdAddr *a, int fd, char *buf, size_t n)
 {
-        struct sockaddr_storage ss;
+        struct sockaddr_storage ss = {0};
         socklen_t len = sizeof(ss);
 
         if (a->is_unix || getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
@@ -227,7 +227,7 @@ void fwd_addr_describe_bound(const FwdAddr *a, int fd, char *buf, size_t n)
 
 void fwd_addr_describe_peer(int fd, char *buf, size_t n)
 {
-        struct sockaddr_storage ss;
+        struct sockaddr_storage ss = {0};
         socklen_t len = sizeof(ss);
 
         if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) {

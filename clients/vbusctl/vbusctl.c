@@ -55,7 +55,9 @@ static const char usage[] =
         "                            per server, with its identity as the broker knows it,\n"
         "                            its calls in flight and the calls routed to it so far\n"
         "      --json                one JSON object (the ListServicesReply) instead\n"
-        FORWARD_USAGE
+        /* clang-format off */
+        FORWARD_USAGE /* expose, forward, connect: forward.h */
+        /* clang-format on */
         "\n"
         "Common options:\n"
         "  --url URL        unix:/path or vchan:<broker-domid> (default: $VBUS_URL, else\n"

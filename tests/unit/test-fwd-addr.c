@@ -24,11 +24,11 @@
 
 #include <cmocka.h>
 
-#include "../../clients/vbusctl/fwd-addr.c"
+#include "../../clients/vbusctl/fwd-addr.c" /* NOLINT(bugprone-suspicious-include) */
 
 static void test_parse_tcp_forms(void **state)
 {
-        FwdAddr a;
+        FwdAddr a = {0};
         const char *why = NULL;
 
         (void)state;
@@ -48,7 +48,7 @@ static void test_parse_tcp_forms(void **state)
 
 static void test_parse_unix(void **state)
 {
-        FwdAddr a;
+        FwdAddr a = {0};
         const char *why = NULL;
         char long_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 16];
 
@@ -102,7 +102,7 @@ static void tmp_path(char *buf, size_t n, const char *name)
 static void test_listen_unix_stale_live_and_file(void **state)
 {
         char path[96], text[128];
-        FwdAddr a;
+        FwdAddr a = {0};
         const char *why;
         struct stat st;
         int fd, fd2, stale;
@@ -153,7 +153,7 @@ static int free_port(void)
 static void test_connect_refused(void **state)
 {
         char text[64];
-        FwdAddr a;
+        FwdAddr a = {0};
         const char *why;
         int fd = -1, r;
 
@@ -174,7 +174,7 @@ static void test_connect_refused(void **state)
 static void test_close_reset_is_seen_as_reset(void **state)
 {
         char bound[FWD_ADDR_TEXT_MAX], buf[8];
-        FwdAddr a, b;
+        FwdAddr a = {0}, b = {0};
         const char *why;
         int lfd, cfd = -1, sfd, r;
 
