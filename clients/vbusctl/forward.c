@@ -56,6 +56,7 @@
 #define FWD_READS_PER_ROUND   4    /* reads per connection per round: fairness between them */
 #define FWD_ACCEPT_BACKOFF_MS 100  /* out of fds: wait before accepting again (no busy loop) */
 #define FWD_LOG_PER_SEC       10   /* problem lines per second: peers can cause them in bulk */
+#define FWD_SETTLE_ROUNDS     8    /* step/process rounds per poll before polling with no wait */
 
 static volatile sig_atomic_t fwd_quit;
 
@@ -124,6 +125,7 @@ struct Fwd {
         uint64_t log_second; /* the second (CLOCK_MONOTONIC) of the problem lines counted ... */
         unsigned n_logged;   /* ... here; past FWD_LOG_PER_SEC they are counted, not printed */
         uint64_t n_unlogged;
+        bool kick; /* a callback ran or conn_step() called the library: process again */
 };
 
 static uint64_t now_usec(void)
@@ -225,6 +227,7 @@ static void conn_abort(Conn *c, int err, const char *op)
         Fwd *f = c->fwd;
         char msg[sizeof(f->addr.text) + 128];
 
+        f->kick = true;
         snprintf(msg, sizeof(msg), "%s %s: %s", op,
                  f->mode == MODE_EXPOSE ? (f->exec ? "the command" : f->addr.text) : c->who,
                  strerror(err));
@@ -319,6 +322,7 @@ static void on_message(vbus_stream *st, const void *data, size_t size, void *use
         bool eof = c->fwd->mode == MODE_EXPOSE ? data == NULL : size == 0;
 
         (void)st;
+        c->fwd->kick = true;
         if (c->dead || c->err || c->peer_eof)
                 return; /* failed or finished here: discard (the loop ends the call) */
         if (eof) {
@@ -363,6 +367,7 @@ static void on_end(vbus_stream *st, int status, const char *message, void *userd
         Conn *c = userdata;
 
         (void)st;
+        c->fwd->kick = true;
         c->st = NULL; /* freed when we return */
         c->ended = true;
         c->end_status = status;
@@ -374,6 +379,7 @@ static void on_writable(vbus_stream *st, void *userdata)
         Conn *c = userdata;
 
         (void)st;
+        c->fwd->kick = true;
         c->blocked = false;
 }
 
@@ -388,6 +394,7 @@ static void conn_send_in(Conn *c)
 {
         int r = vbus_stream_send(c->st, c->in, c->n_in);
 
+        c->fwd->kick = true;
         if (r == -EAGAIN) {
                 c->blocked = true;
                 return;
@@ -407,6 +414,7 @@ static void conn_send_eof(Conn *c)
 {
         int r;
 
+        c->fwd->kick = true;
         if (c->fwd->mode == MODE_EXPOSE) {
                 r = vbus_stream_send(c->st, NULL, 0);
                 if (r == -EAGAIN) {
@@ -480,6 +488,7 @@ static void conn_step(Conn *c)
                 if (c->paused && c->st) {
                         c->paused = false;
                         (void)vbus_stream_set_paused(c->st, false);
+                        f->kick = true;
                 }
                 if (c->peer_eof && !c->wr_shut)
                         conn_shut(c);
@@ -492,6 +501,7 @@ static void conn_step(Conn *c)
                 /* Both directions reached their end, every byte is written: success. */
                 (void)vbus_stream_finish(c->st, VBUS_STATUS_OK, NULL);
                 c->st = NULL;
+                f->kick = true;
                 c->end_status = VBUS_STATUS_OK;
                 fwd_log(f, true, "%" PRIu64 " %s: closed, %" PRIu64 " bytes in, %" PRIu64 " out",
                         c->id, c->who, c->n_down, c->n_up);
@@ -579,6 +589,7 @@ static void on_connect(vbus_server *srv, vbus_request *req, void *userdata)
         int r;
 
         (void)srv;
+        f->kick = true;
         if (!c) {
                 (void)vbus_request_fail(req, VBUS_STATUS_RESOURCE_EXHAUSTED, "out of memory");
                 return;
@@ -742,6 +753,8 @@ static int fwd_poll_timeout(Fwd *f, uint64_t now)
 {
         uint64_t due = UINT64_MAX, ms;
 
+        if (f->kick)
+                return 0; /* fwd_settle() ran out of rounds: go on at once */
         (void)vbus_conn_get_timeout(f->conn, &due);
         if (f->accept_after > now && f->accept_after < due)
                 due = f->accept_after;
@@ -797,6 +810,35 @@ static void setup_signals(void)
         signal(SIGPIPE, SIG_IGN); /* a write to a closed socket or pipe is an EPIPE error */
 }
 
+/*
+ * Alternates conn_step() over every connection and vbus_conn_process() until neither has
+ * anything left for the other: a library call from conn_step() (a send, an unpause, a finish)
+ * may need a process step before the link is polled (an unpaused stream returns its credit only
+ * from one: without it the sender waits for the next event, which may never come), and a
+ * process step may run callbacks whose consequences conn_step() carries out. Bounded: what is
+ * left after FWD_SETTLE_ROUNDS makes the next poll return at once (f->kick stays set).
+ * Return: 0 or -1 (a message is printed).
+ */
+static int fwd_settle(Fwd *f)
+{
+        for (int round = 0; round < FWD_SETTLE_ROUNDS; round++) {
+                int r;
+
+                f->kick = false;
+                for (Conn *c = f->conns; c; c = c->next)
+                        conn_step(c);
+                r = vbus_conn_process(f->conn);
+                if (r < 0 && r != -EINTR) {
+                        fwd_log(f, false, "%s", strerror(-r));
+                        return -1;
+                }
+                if (!f->kick)
+                        break;
+        }
+        fwd_sweep(f);
+        return 0;
+}
+
 /* Runs until a signal (expose, forward), the link refuses us, or (connect) the one connection
  * is done. Return: 0 or -1 (a message is printed). */
 static int fwd_run(Fwd *f)
@@ -822,17 +864,10 @@ static int fwd_run(Fwd *f)
                 }
                 if (r > 0)
                         fwd_handle_events(f, &p);
-                for (Conn *c = f->conns; c; c = c->next)
-                        conn_step(c);
-                r = vbus_conn_process(f->conn);
-                if (r < 0 && r != -EINTR) {
-                        fwd_log(f, false, "%s", strerror(-r));
+                if (fwd_settle(f) < 0) {
                         status = -1;
                         break;
                 }
-                for (Conn *c = f->conns; c; c = c->next)
-                        conn_step(c);
-                fwd_sweep(f);
                 if (f->exec)
                         fwd_reap(f);
                 if (f->srv) {

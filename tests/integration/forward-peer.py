@@ -11,8 +11,9 @@ nothing of vbus, driven through `vbusctl forward` and `vbusctl expose`.
   forward-peer.py concurrent ADDR N KIB                 N connections at once, KIB each, echoed
   forward-peer.py halfclose ADDR                        send, shut down writing, read the reply
   forward-peer.py expect-reset ADDR                     the connection must be reset
-  forward-peer.py stalled-server ADDR READYFILE SECS    per connection: read nothing for SECS
-        seconds, then read to end of file and answer with the count ("N\n")
+  forward-peer.py stalled-server ADDR READYFILE SECS [KIB MS]   per connection: read nothing
+        for SECS seconds, then read to end of file (at most KIB KiB per read, MS ms between
+        reads: a slow reader) and answer with the count ("N\n")
   forward-peer.py push ADDR MIB PROGRESSFILE          send MIB MiB (PROGRESSFILE: bytes sent so
         far, rewritten as it goes), shut down writing, check the count in the answer
   forward-peer.py stream ADDR RESULTFILE                echo traffic until the connection ends;
@@ -181,12 +182,14 @@ def concurrent(addr, n, kib):
     print("%d connections at once, %d KiB each, all echoed intact" % (n, int(kib)))
 
 
-def stalled_server(addr, ready, secs):
+def stalled_server(addr, ready, secs, read_kib="1024", pause_ms="0"):
     def handle(c):
         time.sleep(float(secs))
         n = 0
         while True:
-            b = c.recv(1 << 20)
+            if float(pause_ms) > 0:
+                time.sleep(float(pause_ms) / 1000)
+            b = c.recv(int(read_kib) * 1024)
             if not b:
                 break
             n += len(b)
