@@ -83,6 +83,21 @@ in_dom up-cli up-cli forward --listen "unix:$TMP/s/upper.sock" upper
 wait_grep "# forwarding" "$TMP/up-cli.log" || fail "forward on unix: $(cat "$TMP/up-cli.log")"
 out=$(timeout 20 $PEER halfclose "unix:$TMP/s/upper.sock") || fail "half-close: $out"
 ok "half-close over a unix socket: $out"
+# Half-close the other way: the server sends a greeting and shuts down writing first; the client
+# reads to that end of file, then sends 8 MiB, all of which reach the server.
+$PEER greeter-server tcp:127.0.0.1:0 "$TMP/greeter.addr" &
+PIDS="$PIDS $!"
+wait_file "$TMP/greeter.addr" || fail "greeter-server"
+in_dom greet-srv greet-srv expose greeter --to "$(cat "$TMP/greeter.addr")"
+exposed greet-srv
+in_dom greet-cli greet-cli forward --listen tcp:127.0.0.1:0 greeter
+gport=$(fwd_port greet-cli)
+out=$(timeout 30 $PEER late-sender "tcp:127.0.0.1:$gport" 8 2>&1) || fail "late-sender: $out"
+wait_file "$TMP/greeter.addr.log" || fail "the greeter did not finish"
+[ "$(cat "$TMP/greeter.addr.log")" = "$out" ] ||
+        fail "server-first half-close: the server got '$(cat "$TMP/greeter.addr.log")', the client sent '$out'"
+ok "server-first half-close: greeting, end of file, then 8 MiB from the client intact"
+
 # SIGTERM: the forwarder exits 0 and removes its socket.
 kill -TERM "$(cat "$TMP/up-cli.pid")"
 wait "$(cat "$TMP/up-cli.pid")" || fail "forward exited $? on SIGTERM: $(cat "$TMP/up-cli.log")"

@@ -10,6 +10,10 @@ nothing of vbus, driven through `vbusctl forward` and `vbusctl expose`.
         reading the echo; compare SHA-256 of both ways
   forward-peer.py concurrent ADDR N KIB                 N connections at once, KIB each, echoed
   forward-peer.py halfclose ADDR                        send, shut down writing, read the reply
+  forward-peer.py greeter-server ADDR READYFILE        per connection: send a greeting, shut down
+        writing, then read to end of file and write "got N <sha256>" to READYFILE.log
+  forward-peer.py late-sender ADDR MIB                 read the greeting to end of file, then
+        send MIB MiB and shut down; prints the sha256 of what it sent
   forward-peer.py expect-reset ADDR                     the connection must be reset
   forward-peer.py stalled-server ADDR READYFILE SECS [KIB MS]   per connection: read nothing
         for SECS seconds, then read to end of file (at most KIB KiB per read, MS ms between
@@ -223,6 +227,49 @@ def push(addr, mib, progress):
     print("pushed %d MiB, all counted by the server" % int(mib))
 
 
+def greeter_server(addr, ready):
+    def handle(c):
+        c.sendall(b"hello, then silence")
+        c.shutdown(socket.SHUT_WR)
+        h, n = hashlib.sha256(), 0
+        while True:
+            b = c.recv(1 << 16)
+            if not b:
+                break
+            h.update(b)
+            n += len(b)
+        with open(ready + ".log.tmp", "w") as f:
+            f.write("got %d %s\n" % (n, h.hexdigest()))
+        os.rename(ready + ".log.tmp", ready + ".log")
+        c.close()
+
+    serve(addr, ready, handle)
+
+
+def late_sender(addr, mib):
+    s = dial(addr)
+    d = b""
+    while True:
+        b = s.recv(100)
+        if not b:
+            break
+        d += b
+    if d != b"hello, then silence":
+        print("late-sender: greeting %r" % d)
+        sys.exit(1)
+    h = hashlib.sha256()
+    for _ in range(int(mib)):
+        chunk = os.urandom(1 << 20)
+        h.update(chunk)
+        s.sendall(chunk)
+    s.shutdown(socket.SHUT_WR)
+    if s.recv(1) != b"":
+        print("late-sender: data after the greeting's end of file")
+        sys.exit(1)
+    s.close()
+    print("got %d %s" % (int(mib) << 20, h.hexdigest()))
+
+
 def halfclose(addr):
     s = dial(addr)
     s.sendall(b"half-closed request")
@@ -291,6 +338,8 @@ def main():
         "bulk": bulk,
         "concurrent": concurrent,
         "halfclose": halfclose,
+        "greeter-server": greeter_server,
+        "late-sender": late_sender,
         "expect-reset": expect_reset,
         "stream": stream,
         "stalled-server": stalled_server,
