@@ -57,6 +57,7 @@
 #define FWD_ACCEPT_BACKOFF_MS 100  /* out of fds: wait before accepting again (no busy loop) */
 #define FWD_LOG_PER_SEC       10   /* problem lines per second: peers can cause them in bulk */
 #define FWD_SETTLE_ROUNDS     8    /* step/process rounds per poll before polling with no wait */
+#define FWD_ENDPOINTS_MAX     16   /* endpoints per command (one link per domain: one process) */
 
 static volatile sig_atomic_t fwd_quit;
 
@@ -68,8 +69,23 @@ typedef enum FwdMode {
 
 typedef struct Fwd Fwd;
 
+/* One endpoint of the command: exposed (service, target) or forwarded (listener, method). */
+typedef struct Endpoint {
+        Fwd *fwd;
+        const char *name;
+        char service[256];
+        char method[256 + sizeof(FORWARD_METHOD)];
+        const char *exec; /* expose --exec: the command, instead of addr */
+        FwdAddr addr;     /* expose: the target; forward: where to listen */
+        int listen_fd;
+        vbus_server *srv;
+        bool announced;      /* expose: "# exposing" printed */
+        bool not_found_said; /* forward: "nobody exposes NAME" printed since the last success */
+} Endpoint;
+
 typedef struct Conn {
         Fwd *fwd;
+        Endpoint *ep;
         struct Conn *next;
         uint64_t id;
         int rfd, wfd;   /* the same socket, or stdin and stdout (connect) */
@@ -104,27 +120,21 @@ typedef struct Conn {
 } Conn;
 
 struct Fwd {
-        FwdMode mode;
+        Endpoint eps[FWD_ENDPOINTS_MAX];
+        size_t n_eps;
         const char *url;
-        const char *name;
-        const char *exec;
-        char service[256];
-        char method[256 + sizeof(FORWARD_METHOD)];
-        FwdAddr addr;
-        bool have_addr;
-        int listen_fd;
-        uint64_t accept_after; /* CLOCK_MONOTONIC us: accept again from then (out of fds) */
-        bool verbose;
-        long timeout_ms;
         vbus_conn *conn;
-        vbus_server *srv;
         Conn *conns;
         uint64_t next_id;
-        bool not_found_said; /* forward: "nobody exposes NAME" printed since the last success */
-        int exit_status;     /* connect: 0 once its connection ended cleanly, else 1 */
+        uint64_t accept_after; /* CLOCK_MONOTONIC us: accept again from then (out of fds) */
+        long timeout_ms;
         uint64_t log_second; /* the second (CLOCK_MONOTONIC) of the problem lines counted ... */
-        unsigned n_logged;   /* ... here; past FWD_LOG_PER_SEC they are counted, not printed */
-        uint64_t n_unlogged;
+        uint64_t n_unlogged; /* ... beyond FWD_LOG_PER_SEC of them: counted, not printed */
+        unsigned n_logged;
+        FwdMode mode;
+        int exit_status; /* connect: 0 once its connection ended cleanly, else 1 */
+        bool any_exec;
+        bool verbose;
         bool kick; /* a callback ran or conn_step() called the library: process again */
 };
 
@@ -177,8 +187,9 @@ static void fwd_log(Fwd *f, bool info, const char *fmt, ...)
 
 /* --- connections --------------------------------------------------------------------------- */
 
-static Conn *conn_new(Fwd *f)
+static Conn *conn_new(Endpoint *ep)
 {
+        Fwd *f = ep->fwd;
         Conn *c = calloc(1, sizeof(*c));
 
         if (!c)
@@ -189,6 +200,7 @@ static Conn *conn_new(Fwd *f)
                 return NULL;
         }
         c->fwd = f;
+        c->ep = ep;
         c->id = ++f->next_id;
         c->rfd = c->wfd = -1;
         c->is_socket = true;
@@ -225,11 +237,11 @@ static void conn_close(Conn *c, bool reset)
 static void conn_abort(Conn *c, int err, const char *op)
 {
         Fwd *f = c->fwd;
-        char msg[sizeof(f->addr.text) + 128];
+        char msg[sizeof(c->ep->addr.text) + 128];
 
         f->kick = true;
         snprintf(msg, sizeof(msg), "%s %s: %s", op,
-                 f->mode == MODE_EXPOSE ? (f->exec ? "the command" : f->addr.text) : c->who,
+                 f->mode == MODE_EXPOSE ? (c->ep->exec ? "the command" : c->ep->addr.text) : c->who,
                  strerror(err));
         if (c->st && f->mode == MODE_EXPOSE)
                 (void)vbus_stream_finish(c->st, VBUS_STATUS_UNAVAILABLE, msg);
@@ -250,12 +262,12 @@ static void conn_ended_badly(Conn *c)
         Fwd *f = c->fwd;
 
         if (f->mode != MODE_EXPOSE && c->end_status == VBUS_STATUS_NOT_FOUND) {
-                if (f->mode == MODE_CONNECT || !f->not_found_said)
-                        fwd_log(f, false, "nobody exposes '%s' (%s: %s)", f->name,
+                if (f->mode == MODE_CONNECT || !c->ep->not_found_said)
+                        fwd_log(f, false, "nobody exposes '%s' (%s: %s)", c->ep->name,
                                 vbus_status_name(c->end_status), c->end_message);
-                f->not_found_said = true;
+                c->ep->not_found_said = true;
         } else if (f->mode == MODE_CONNECT) {
-                fwd_log(f, false, "%s: connection reset: %s%s%s", f->name,
+                fwd_log(f, false, "%s: connection reset: %s%s%s", c->ep->name,
                         vbus_status_name(c->end_status), c->end_message[0] ? ": " : "",
                         c->end_message);
         } else {
@@ -509,7 +521,7 @@ static void conn_step(Conn *c)
         } else if (f->mode != MODE_EXPOSE && c->ended && c->off_out == c->n_out) {
                 if (!c->wr_shut)
                         conn_shut(c);
-                f->not_found_said = false;
+                c->ep->not_found_said = false;
                 fwd_log(f, true, "%" PRIu64 " %s: closed, %" PRIu64 " bytes out, %" PRIu64 " in",
                         c->id, c->who, c->n_up, c->n_down);
                 conn_close(c, false);
@@ -551,7 +563,7 @@ static void format_caller(const vbus_request *req, char *buf, size_t n)
                          vbus_request_get_caller_name(req));
 }
 
-/* Runs f->exec with its stdin and stdout on one end of a socketpair. Return: 0 or -errno. */
+/* Runs @cmd with its stdin and stdout on one end of a socketpair. Return: 0 or -errno. */
 static int spawn_command(Conn *c, const char *cmd)
 {
         int sv[2];
@@ -571,7 +583,7 @@ static int spawn_command(Conn *c, const char *cmd)
                 if (dup2(sv[1], 0) < 0 || dup2(sv[1], 1) < 0)
                         _exit(127);
                 setenv("VBUS_CALLER", c->who, 1);
-                setenv("VBUS_FORWARD_NAME", c->fwd->name, 1);
+                setenv("VBUS_FORWARD_NAME", c->ep->name, 1);
                 execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
                 _exit(127);
         }
@@ -584,8 +596,9 @@ static int spawn_command(Conn *c, const char *cmd)
 
 static void on_connect(vbus_server *srv, vbus_request *req, void *userdata)
 {
-        Fwd *f = userdata;
-        Conn *c = conn_new(f);
+        Endpoint *ep = userdata;
+        Fwd *f = ep->fwd;
+        Conn *c = conn_new(ep);
         int r;
 
         (void)srv;
@@ -603,10 +616,10 @@ static void on_connect(vbus_server *srv, vbus_request *req, void *userdata)
                 c->dead = true;
                 return;
         }
-        if (f->exec) {
-                r = spawn_command(c, f->exec);
+        if (ep->exec) {
+                r = spawn_command(c, ep->exec);
         } else {
-                r = fwd_addr_connect(&f->addr, &c->rfd);
+                r = fwd_addr_connect(&ep->addr, &c->rfd);
                 c->wfd = c->rfd;
                 c->connecting = r == -EINPROGRESS;
                 if (r == -EINPROGRESS)
@@ -614,11 +627,11 @@ static void on_connect(vbus_server *srv, vbus_request *req, void *userdata)
         }
         if (r < 0) {
                 c->err = -r;
-                c->err_op = f->exec ? "run" : "connect to";
+                c->err_op = ep->exec ? "run" : "connect to";
                 return;
         }
         fwd_log(f, true, "%" PRIu64 " %s: connected to %s", c->id, c->who,
-                f->exec ? "the command" : f->addr.text);
+                ep->exec ? "the command" : ep->addr.text);
 }
 
 static void on_other_method(vbus_server *srv, vbus_request *req, void *userdata)
@@ -646,20 +659,22 @@ static void fwd_reap(Fwd *f)
 static int conn_start_call(Conn *c)
 {
         Fwd *f = c->fwd;
-        int r = vbus_stream_open(f->conn, f->method, NULL, &conn_handlers, c, &c->st);
+        int r = vbus_stream_open(f->conn, c->ep->method, NULL, &conn_handlers, c, &c->st);
 
         if (r < 0) {
                 c->st = NULL;
                 return r;
         }
-        fwd_log(f, true, "%" PRIu64 " %s: opened a call to %s", c->id, c->who, f->method);
+        fwd_log(f, true, "%" PRIu64 " %s: opened a call to %s", c->id, c->who, c->ep->method);
         return 0;
 }
 
-static void fwd_accept(Fwd *f)
+static void fwd_accept(Endpoint *ep)
 {
+        Fwd *f = ep->fwd;
+
         for (;;) {
-                int fd = accept4(f->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                int fd = accept4(ep->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 Conn *c;
                 int r;
 
@@ -674,7 +689,7 @@ static void fwd_accept(Fwd *f)
                                 continue;
                         return;
                 }
-                c = conn_new(f);
+                c = conn_new(ep);
                 if (!c) {
                         fwd_addr_close_reset(fd);
                         continue;
@@ -693,16 +708,18 @@ static void fwd_accept(Fwd *f)
 
 typedef struct PollSet {
         struct pollfd *fds;
-        Conn **conns; /* fds[i] belongs to conns[i], NULL for the link and the listener */
+        Conn **conns;   /* fds[i] belongs to conns[i] ... */
+        Endpoint **eps; /* ... or is eps[i]'s listener (both NULL: the link) */
         size_t n, cap;
 } PollSet;
 
-static int pollset_add(PollSet *p, int fd, short events, Conn *c)
+static int pollset_add(PollSet *p, int fd, short events, Conn *c, Endpoint *ep)
 {
         if (p->n == p->cap) {
                 size_t cap = p->cap ? p->cap * 2 : 16;
                 struct pollfd *fds = realloc(p->fds, cap * sizeof(*fds));
                 Conn **conns;
+                Endpoint **eps;
 
                 if (!fds)
                         return -ENOMEM;
@@ -711,9 +728,14 @@ static int pollset_add(PollSet *p, int fd, short events, Conn *c)
                 if (!conns)
                         return -ENOMEM;
                 p->conns = conns;
+                eps = realloc(p->eps, cap * sizeof(Endpoint *));
+                if (!eps)
+                        return -ENOMEM;
+                p->eps = eps;
                 p->cap = cap;
         }
         p->fds[p->n] = (struct pollfd){.fd = fd, .events = events};
+        p->eps[p->n] = ep;
         p->conns[p->n++] = c;
         return 0;
 }
@@ -726,10 +748,11 @@ static int fwd_build_pollset(Fwd *f, PollSet *p, uint64_t now)
 
         p->n = 0;
         if (fd >= 0)
-                r = pollset_add(p, fd, (short)vbus_conn_get_events(f->conn), NULL);
-        if (r == 0 && f->listen_fd >= 0 && now >= f->accept_after &&
-            vbus_conn_get_state(f->conn) == VBUS_CONN_READY)
-                r = pollset_add(p, f->listen_fd, POLLIN, NULL);
+                r = pollset_add(p, fd, (short)vbus_conn_get_events(f->conn), NULL, NULL);
+        for (size_t i = 0; i < f->n_eps && r == 0; i++)
+                if (f->eps[i].listen_fd >= 0 && now >= f->accept_after &&
+                    vbus_conn_get_state(f->conn) == VBUS_CONN_READY)
+                        r = pollset_add(p, f->eps[i].listen_fd, POLLIN, NULL, &f->eps[i]);
         for (Conn *c = f->conns; c && r == 0; c = c->next) {
                 bool want_in = c->st && !c->blocked && c->n_in == 0 && !c->rd_eof &&
                                !c->connecting && !c->dead && !c->err;
@@ -738,12 +761,12 @@ static int fwd_build_pollset(Fwd *f, PollSet *p, uint64_t now)
                 if (c->rfd == c->wfd && (want_in || want_out))
                         r = pollset_add(p, c->rfd,
                                         (short)((want_in ? POLLIN : 0) | (want_out ? POLLOUT : 0)),
-                                        c);
+                                        c, NULL);
                 else {
                         if (want_in)
-                                r = pollset_add(p, c->rfd, POLLIN, c);
+                                r = pollset_add(p, c->rfd, POLLIN, c, NULL);
                         if (want_out && r == 0)
-                                r = pollset_add(p, c->wfd, POLLOUT, c);
+                                r = pollset_add(p, c->wfd, POLLOUT, c, NULL);
                 }
         }
         return r;
@@ -772,11 +795,12 @@ static void fwd_handle_events(Fwd *f, const PollSet *p)
 
                 if (!ev)
                         continue;
-                if (!c) {
-                        if (p->fds[i].fd == f->listen_fd)
-                                fwd_accept(f);
+                if (p->eps[i]) {
+                        fwd_accept(p->eps[i]);
                         continue;
                 }
+                if (!c)
+                        continue;
                 if (c->dead)
                         continue;
                 if (c->connecting && (ev & (POLLOUT | POLLERR | POLLHUP))) {
@@ -839,12 +863,37 @@ static int fwd_settle(Fwd *f)
         return 0;
 }
 
+/* expose: says when the broker routes an endpoint's calls to us. Return: 0, or -1 when the
+ * broker refused a registration (printed). */
+static int fwd_check_servers(Fwd *f)
+{
+        for (size_t i = 0; i < f->n_eps; i++) {
+                Endpoint *ep = &f->eps[i];
+                const char *why = "";
+                int st;
+
+                if (!ep->srv)
+                        continue;
+                st = vbus_server_get_status(ep->srv, &why);
+                if (st > 0) {
+                        fwd_log(f, false, "the broker refused to let this serve %s: %s%s%s",
+                                ep->service, vbus_status_name(st), why[0] ? ": " : "", why);
+                        return -1;
+                }
+                if (!ep->announced && vbus_server_is_active(ep->srv)) {
+                        fprintf(stderr, "# exposing %s as %s (service %s)\n",
+                                ep->exec ? ep->exec : ep->addr.text, ep->name, ep->service);
+                        ep->announced = true;
+                }
+        }
+        return 0;
+}
+
 /* Runs until a signal (expose, forward), the link refuses us, or (connect) the one connection
  * is done. Return: 0 or -1 (a message is printed). */
 static int fwd_run(Fwd *f)
 {
         PollSet p = {0};
-        bool announced = false;
         int status = 0;
 
         while (!fwd_quit) {
@@ -868,29 +917,18 @@ static int fwd_run(Fwd *f)
                         status = -1;
                         break;
                 }
-                if (f->exec)
+                if (f->any_exec)
                         fwd_reap(f);
-                if (f->srv) {
-                        const char *why = "";
-                        int st = vbus_server_get_status(f->srv, &why);
-
-                        if (st > 0) {
-                                fwd_log(f, false, "the broker refused to let this serve %s: %s%s%s",
-                                        f->service, vbus_status_name(st), why[0] ? ": " : "", why);
-                                status = -1;
-                                break;
-                        }
-                        if (!announced && vbus_server_is_active(f->srv)) {
-                                fprintf(stderr, "# exposing %s as %s (service %s)\n",
-                                        f->exec ? f->exec : f->addr.text, f->name, f->service);
-                                announced = true;
-                        }
+                if (fwd_check_servers(f) < 0) {
+                        status = -1;
+                        break;
                 }
                 if (f->mode == MODE_CONNECT && !f->conns)
                         break;
         }
         free(p.fds);
         free(p.conns);
+        free(p.eps);
         return status;
 }
 
@@ -936,43 +974,59 @@ static int fwd_connect_broker(Fwd *f)
 
 static int cmd_expose(Fwd *f)
 {
-        int r = vbus_serve(f->conn, f->service, on_other_method, f, &f->srv);
+        int r = 0;
 
-        if (r == 0)
-                r = vbus_server_stream_method(f->srv, FORWARD_METHOD, on_connect, f);
-        if (r < 0) {
-                fwd_log(f, false, "cannot serve %s: %s", f->service, strerror(-r));
-                return 1;
+        for (size_t i = 0; i < f->n_eps && r == 0; i++) {
+                Endpoint *ep = &f->eps[i];
+
+                r = vbus_serve(f->conn, ep->service, on_other_method, ep, &ep->srv);
+                if (r == 0)
+                        r = vbus_server_stream_method(ep->srv, FORWARD_METHOD, on_connect, ep);
+                if (r < 0)
+                        fwd_log(f, false, "cannot serve %s: %s", ep->service, strerror(-r));
         }
-        r = fwd_run(f);
+        if (r == 0)
+                r = fwd_run(f);
         fwd_reset_all(f);
-        f->srv = vbus_server_free(f->srv);
+        for (size_t i = 0; i < f->n_eps; i++)
+                f->eps[i].srv = vbus_server_free(f->eps[i].srv);
         return r < 0 ? 1 : 0;
+}
+
+static void fwd_unlisten(Fwd *f)
+{
+        for (size_t i = 0; i < f->n_eps; i++) {
+                Endpoint *ep = &f->eps[i];
+
+                if (ep->listen_fd < 0)
+                        continue;
+                close(ep->listen_fd);
+                ep->listen_fd = -1;
+                if (ep->addr.is_unix)
+                        (void)unlink(((const struct sockaddr_un *)&ep->addr.sa)->sun_path);
+        }
 }
 
 /* Listens before the broker is reached, so that a bad or busy address fails at once. */
 static int fwd_listen(Fwd *f)
 {
-        f->listen_fd = fwd_addr_listen(&f->addr);
-        if (f->listen_fd < 0) {
-                fwd_log(f, false, "cannot listen on %s: %s%s", f->addr.text,
-                        strerror(-f->listen_fd),
-                        f->listen_fd != -EADDRINUSE ? ""
-                        : f->addr.is_unix ? " (a program listens there, or it is not a socket)"
-                                          : " (another program listens there)");
-                return -1;
+        for (size_t i = 0; i < f->n_eps; i++) {
+                Endpoint *ep = &f->eps[i];
+
+                ep->listen_fd = fwd_addr_listen(&ep->addr);
+                if (ep->listen_fd < 0) {
+                        fwd_log(f, false, "cannot listen on %s: %s%s", ep->addr.text,
+                                strerror(-ep->listen_fd),
+                                ep->listen_fd != -EADDRINUSE ? ""
+                                : ep->addr.is_unix
+                                        ? " (a program listens there, or it is not a socket)"
+                                        : " (another program listens there)");
+                        ep->listen_fd = -1;
+                        fwd_unlisten(f);
+                        return -1;
+                }
         }
         return 0;
-}
-
-static void fwd_unlisten(Fwd *f)
-{
-        if (f->listen_fd < 0)
-                return;
-        close(f->listen_fd);
-        f->listen_fd = -1;
-        if (f->addr.is_unix)
-                (void)unlink(((const struct sockaddr_un *)&f->addr.sa)->sun_path);
 }
 
 static int cmd_forward(Fwd *f)
@@ -980,8 +1034,12 @@ static int cmd_forward(Fwd *f)
         char bound[FWD_ADDR_TEXT_MAX];
         int r;
 
-        fwd_addr_describe_bound(&f->addr, f->listen_fd, bound, sizeof(bound));
-        fprintf(stderr, "# forwarding %s to %s\n", bound, f->method);
+        for (size_t i = 0; i < f->n_eps; i++) {
+                Endpoint *ep = &f->eps[i];
+
+                fwd_addr_describe_bound(&ep->addr, ep->listen_fd, bound, sizeof(bound));
+                fprintf(stderr, "# forwarding %s to %s\n", bound, ep->method);
+        }
         r = fwd_run(f);
         fwd_reset_all(f);
         fwd_unlisten(f);
@@ -997,7 +1055,7 @@ static int cmd_connect(Fwd *f)
                 fwd_log(f, false, "stdin and stdout must be open");
                 return 1;
         }
-        c = conn_new(f);
+        c = conn_new(&f->eps[0]);
         if (!c) {
                 fwd_log(f, false, "out of memory");
                 return 1;
@@ -1013,7 +1071,7 @@ static int cmd_connect(Fwd *f)
         f->exit_status = 1;
         r = conn_start_call(c);
         if (r < 0) {
-                fwd_log(f, false, "cannot open a call to %s: %s", f->method, strerror(-r));
+                fwd_log(f, false, "cannot open a call to %s: %s", f->eps[0].method, strerror(-r));
                 conn_close(c, true);
         }
         if (fwd_run(f) < 0 || f->conns) /* a fatal error or a signal: reset */
@@ -1065,22 +1123,75 @@ static bool name_is_valid(const char *name)
         return !start;
 }
 
-/* Parses the command line into @f. Return: 0, 1 for --help, 2 on a usage error (printed). */
+/* Sets up endpoint @ep of @f: NAME @name with the target or listen address @addr (NULL for
+ * connect) or the command @exec. Return: 0, or 2 on a usage error (printed). */
+static int fwd_add_endpoint(Fwd *f, const char *name, const char *addr, const char *exec)
+{
+        Endpoint *ep = &f->eps[f->n_eps];
+        const char *why = "";
+        int r;
+
+        if (!name_is_valid(name)) {
+                fprintf(stderr,
+                        "vbusctl %s: '%s' is not a valid endpoint name (identifiers "
+                        "[A-Za-z_][A-Za-z0-9_]* joined by '.', at most %d bytes)\n",
+                        cmd_name(f), name, FWD_NAME_MAX);
+                return 2;
+        }
+        for (size_t i = 0; i < f->n_eps && f->mode == MODE_EXPOSE; i++)
+                if (strcmp(f->eps[i].name, name) == 0) {
+                        fprintf(stderr, "vbusctl expose: '%s' twice\n", name);
+                        return 2;
+                }
+        ep->fwd = f;
+        ep->name = name;
+        ep->exec = exec;
+        ep->listen_fd = -1;
+        snprintf(ep->service, sizeof(ep->service), "%s%s", FORWARD_SERVICE_PREFIX, name);
+        snprintf(ep->method, sizeof(ep->method), "%s%s/%s", FORWARD_SERVICE_PREFIX, name,
+                 FORWARD_METHOD);
+        if (addr) {
+                r = fwd_addr_parse(addr, f->mode == MODE_FORWARD, &ep->addr, &why);
+                if (r < 0) {
+                        fprintf(stderr, "vbusctl %s: bad address '%s': %s\n", cmd_name(f), addr,
+                                why);
+                        return 2;
+                }
+        }
+        f->any_exec |= exec != NULL;
+        f->n_eps++;
+        return 0;
+}
+
+/*
+ * Parses the command line into @f. The i-th NAME goes with the i-th --to/--exec (expose) or
+ * --listen (forward), whatever the order on the line: "expose web --to A db --to B" and
+ * "forward --listen A web --listen B db" both pair web with A.
+ * Return: 0, 1 for --help, 2 on a usage error (printed).
+ */
 static int fwd_parse(Fwd *f, int argc, char **argv)
 {
-        const char *args[3] = {NULL, NULL, NULL}, *addr = NULL, *why = "";
-        int n_args = 0, c, r;
+        const char *names[FWD_ENDPOINTS_MAX + 1], *targets[FWD_ENDPOINTS_MAX + 1];
+        bool is_exec[FWD_ENDPOINTS_MAX + 1];
+        size_t n_names = 0, n_targets = 0;
+        bool saw_command = false;
+        int c, r;
         char *end;
 
         opterr = 1;
         while ((c = getopt_long(argc, argv, "-hv", fwd_options, NULL)) != -1) {
                 switch (c) {
                 case 1:
-                        if (n_args == 3) {
-                                fprintf(stderr, "vbusctl: too many arguments (see --help)\n");
+                        if (!saw_command) { /* the command word itself */
+                                saw_command = true;
+                                break;
+                        }
+                        if (n_names > FWD_ENDPOINTS_MAX) {
+                                fprintf(stderr, "vbusctl %s: at most %d endpoints\n", cmd_name(f),
+                                        FWD_ENDPOINTS_MAX);
                                 return 2;
                         }
-                        args[n_args++] = optarg;
+                        names[n_names++] = optarg;
                         break;
                 case 'u':
                         f->url = optarg;
@@ -1097,20 +1208,22 @@ static int fwd_parse(Fwd *f, int argc, char **argv)
                         break;
                 case 'l':
                 case 'o':
-                        if ((c == 'l') != (f->mode == MODE_FORWARD) || f->mode == MODE_CONNECT) {
-                                fprintf(stderr, "vbusctl %s: no option --%s (see --help)\n",
-                                        cmd_name(f), c == 'l' ? "listen" : "to");
-                                return 2;
-                        }
-                        addr = optarg;
-                        break;
                 case 'e':
-                        if (f->mode != MODE_EXPOSE) {
-                                fprintf(stderr, "vbusctl %s: no option --exec (see --help)\n",
-                                        cmd_name(f));
+                        if (f->mode == MODE_CONNECT || (c == 'l') != (f->mode == MODE_FORWARD)) {
+                                fprintf(stderr, "vbusctl %s: no option --%s (see --help)\n",
+                                        cmd_name(f),
+                                        c == 'l'   ? "listen"
+                                        : c == 'o' ? "to"
+                                                   : "exec");
                                 return 2;
                         }
-                        f->exec = optarg;
+                        if (n_targets > FWD_ENDPOINTS_MAX) {
+                                fprintf(stderr, "vbusctl %s: at most %d endpoints\n", cmd_name(f),
+                                        FWD_ENDPOINTS_MAX);
+                                return 2;
+                        }
+                        is_exec[n_targets] = c == 'e';
+                        targets[n_targets++] = optarg;
                         break;
                 case 'v':
                         f->verbose = true;
@@ -1121,36 +1234,33 @@ static int fwd_parse(Fwd *f, int argc, char **argv)
                         return 2;
                 }
         }
-        if (n_args != 2) {
-                fprintf(stderr, "vbusctl %s: want exactly one NAME (see --help)\n", cmd_name(f));
+        if (n_names == 0 || n_names > FWD_ENDPOINTS_MAX ||
+            (f->mode == MODE_CONNECT && n_names != 1)) {
+                fprintf(stderr, "vbusctl %s: want %s NAME (see --help)\n", cmd_name(f),
+                        f->mode == MODE_CONNECT ? "exactly one" : "at least one");
                 return 2;
         }
-        f->name = args[1];
-        if (!name_is_valid(f->name)) {
+        if (f->mode == MODE_EXPOSE && n_targets != n_names) {
                 fprintf(stderr,
-                        "vbusctl %s: '%s' is not a valid endpoint name (identifiers "
-                        "[A-Za-z_][A-Za-z0-9_]* joined by '.', at most %d bytes)\n",
-                        cmd_name(f), f->name, FWD_NAME_MAX);
+                        "vbusctl expose: want one of --to ADDR and --exec CMD for each NAME "
+                        "(%zu names, %zu of them)\n",
+                        n_names, n_targets);
                 return 2;
         }
-        snprintf(f->service, sizeof(f->service), "%s%s", FORWARD_SERVICE_PREFIX, f->name);
-        snprintf(f->method, sizeof(f->method), "%s/%s", f->service, FORWARD_METHOD);
-        if (f->mode == MODE_EXPOSE && !addr == !f->exec) {
-                fprintf(stderr, "vbusctl expose: want one of --to ADDR and --exec CMD\n");
+        if (f->mode == MODE_FORWARD && n_targets != n_names) {
+                fprintf(stderr,
+                        "vbusctl forward: --listen ADDR is required for each NAME (%zu names, "
+                        "%zu --listen)\n",
+                        n_names, n_targets);
                 return 2;
         }
-        if (f->mode == MODE_FORWARD && !addr) {
-                fprintf(stderr, "vbusctl forward: --listen ADDR is required\n");
-                return 2;
-        }
-        if (addr) {
-                r = fwd_addr_parse(addr, f->mode == MODE_FORWARD, &f->addr, &why);
-                if (r < 0) {
-                        fprintf(stderr, "vbusctl %s: bad address '%s': %s\n", cmd_name(f), addr,
-                                why);
-                        return 2;
-                }
-                f->have_addr = true;
+        for (size_t i = 0; i < n_names; i++) {
+                const char *addr = i < n_targets && !is_exec[i] ? targets[i] : NULL;
+                const char *exec = i < n_targets && is_exec[i] ? targets[i] : NULL;
+
+                r = fwd_add_endpoint(f, names[i], addr, exec);
+                if (r != 0)
+                        return r;
         }
         return 0;
 }
@@ -1158,7 +1268,7 @@ static int fwd_parse(Fwd *f, int argc, char **argv)
 int forward_main(int argc, char **argv)
 {
         const char *cmd = find_command(argc, argv);
-        Fwd f = {.listen_fd = -1, .timeout_ms = 5000};
+        Fwd f = {.timeout_ms = 5000};
         int r;
 
         if (!cmd)

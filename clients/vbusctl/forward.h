@@ -21,9 +21,11 @@
         "                            unix:/PATH) as endpoint NAME (service forward.NAME)\n"        \
         "      --exec CMD            instead of --to: run CMD (sh -c) per connection, its\n"       \
         "                            stdin/stdout the connection, VBUS_CALLER set\n"               \
+        "                            (more NAME --to ADDR pairs: more endpoints)\n"                \
         "  forward --listen ADDR NAME\n"                                                           \
         "                            accept connections on ADDR (port 0: any; the address\n"       \
-        "                            is printed), carry each to endpoint NAME\n"                   \
+        "                            is printed), carry each to endpoint NAME (more\n"             \
+        "                            --listen ADDR NAME pairs: more endpoints)\n"                  \
         "  connect NAME              connect stdin/stdout to endpoint NAME (like nc)\n"            \
         "      -v, --verbose         expose/forward: a line per connection on stderr, with\n"      \
         "                            the caller's identity at the exposing end\n"

@@ -72,26 +72,29 @@ head -n 1 "$TMP/nc.out" | grep -q "200 OK" || fail "connect: $(head -n 3 "$TMP/n
 grep -q "hello over the bus" "$TMP/nc.out" || fail "connect: no body"
 ok "connect: an HTTP/1.0 exchange on stdin/stdout"
 
-# Half-close: the server answers only after the client's end of file.
+# Two endpoints in one expose and one forward (over vchan a domain has one link to the broker,
+# so one process carries several endpoints), each exercising a half-close:
+# - upper: the server answers only after the client's end of file (over unix sockets);
+# - greeter: the server sends a greeting and shuts down writing first; the client reads to that
+#   end of file, then sends 8 MiB, all of which reach the server.
 mkdir -p "$TMP/s"
 $PEER upper-server tcp:127.0.0.1:0 "$TMP/upper.addr" &
 PIDS="$PIDS $!"
-wait_file "$TMP/upper.addr" || fail "upper-server"
-in_dom up-srv up-srv expose upper --to "$(cat "$TMP/upper.addr")"
-exposed up-srv
-in_dom up-cli up-cli forward --listen "unix:$TMP/s/upper.sock" upper
-wait_grep "# forwarding" "$TMP/up-cli.log" || fail "forward on unix: $(cat "$TMP/up-cli.log")"
-out=$(timeout 20 $PEER halfclose "unix:$TMP/s/upper.sock") || fail "half-close: $out"
-ok "half-close over a unix socket: $out"
-# Half-close the other way: the server sends a greeting and shuts down writing first; the client
-# reads to that end of file, then sends 8 MiB, all of which reach the server.
 $PEER greeter-server tcp:127.0.0.1:0 "$TMP/greeter.addr" &
 PIDS="$PIDS $!"
-wait_file "$TMP/greeter.addr" || fail "greeter-server"
-in_dom greet-srv greet-srv expose greeter --to "$(cat "$TMP/greeter.addr")"
-exposed greet-srv
-in_dom greet-cli greet-cli forward --listen tcp:127.0.0.1:0 greeter
-gport=$(fwd_port greet-cli)
+wait_file "$TMP/upper.addr" && wait_file "$TMP/greeter.addr" || fail "upper-server, greeter-server"
+in_dom multi-srv multi-srv expose upper --to "$(cat "$TMP/upper.addr")" \
+        greeter --to "$(cat "$TMP/greeter.addr")"
+wait_grep "as upper" "$TMP/multi-srv.log" && wait_grep "as greeter" "$TMP/multi-srv.log" ||
+        fail "expose of two endpoints: $(cat "$TMP/multi-srv.log")"
+in_dom multi-cli multi-cli forward --listen "unix:$TMP/s/upper.sock" upper \
+        --listen tcp:127.0.0.1:0 greeter
+gport=$(fwd_port multi-cli)
+grep -q "# forwarding unix:$TMP/s/upper.sock to forward.upper/Connect" "$TMP/multi-cli.log" ||
+        fail "forward of two endpoints: $(cat "$TMP/multi-cli.log")"
+ok "one expose and one forward, two endpoints each"
+out=$(timeout 20 $PEER halfclose "unix:$TMP/s/upper.sock") || fail "half-close: $out"
+ok "half-close over a unix socket: $out"
 out=$(timeout 30 $PEER late-sender "tcp:127.0.0.1:$gport" 8 2>&1) || fail "late-sender: $out"
 wait_file "$TMP/greeter.addr.log" || fail "the greeter did not finish"
 [ "$(cat "$TMP/greeter.addr.log")" = "$out" ] ||
@@ -99,8 +102,8 @@ wait_file "$TMP/greeter.addr.log" || fail "the greeter did not finish"
 ok "server-first half-close: greeting, end of file, then 8 MiB from the client intact"
 
 # SIGTERM: the forwarder exits 0 and removes its socket.
-kill -TERM "$(cat "$TMP/up-cli.pid")"
-wait "$(cat "$TMP/up-cli.pid")" || fail "forward exited $? on SIGTERM: $(cat "$TMP/up-cli.log")"
+kill -TERM "$(cat "$TMP/multi-cli.pid")"
+wait "$(cat "$TMP/multi-cli.pid")" || fail "forward exited $? on SIGTERM: $(cat "$TMP/multi-cli.log")"
 [ ! -e "$TMP/s/upper.sock" ] || fail "forward left its unix socket behind"
 ok "forward on SIGTERM: exit 0, unix socket removed"
 
@@ -155,6 +158,9 @@ expect_usage 2 "*not a valid endpoint name*" forward --listen tcp:127.0.0.1:0 'b
 expect_usage 2 "*--listen ADDR is required*" forward web
 expect_usage 2 "*want one of --to ADDR and --exec CMD*" expose web
 expect_usage 2 "*no option --to*" connect web --to tcp:127.0.0.1:1
+expect_usage 2 "*for each NAME (2 names, 1 of them)*" expose a --to tcp:127.0.0.1:1 b
+expect_usage 2 "*'a' twice*" expose a --to tcp:127.0.0.1:1 a --to tcp:127.0.0.1:2
+expect_usage 2 "*want exactly one NAME*" connect a b
 expect_usage 1 "*cannot listen on tcp:127.0.0.1:$hport: Address already in use*" forward --listen "tcp:127.0.0.1:$hport" web
 expect_usage 1 "*nobody exposes 'nobody'*" connect nobody
 expect_usage 0 "*forward --listen ADDR NAME*" forward --help
