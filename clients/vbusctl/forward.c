@@ -238,11 +238,14 @@ static void conn_abort(Conn *c, int err, const char *op)
 {
         Fwd *f = c->fwd;
         char msg[sizeof(c->ep->addr.text) + 128];
+        const char *what = c->who;
 
         f->kick = true;
-        snprintf(msg, sizeof(msg), "%s %s: %s", op,
-                 f->mode == MODE_EXPOSE ? (c->ep->exec ? "the command" : c->ep->addr.text) : c->who,
-                 strerror(err));
+        if (f->mode == MODE_EXPOSE)
+                what = c->ep->exec ? "the command" : c->ep->addr.text;
+        else if (f->mode == MODE_CONNECT)
+                what = strcmp(op, "read from") == 0 ? "stdin" : "stdout";
+        snprintf(msg, sizeof(msg), "%s %s: %s", op, what, strerror(err));
         if (c->st && f->mode == MODE_EXPOSE)
                 (void)vbus_stream_finish(c->st, VBUS_STATUS_UNAVAILABLE, msg);
         else if (c->st)
