@@ -7,6 +7,8 @@
  * connections and carries each as one bidirectional streaming call to "forward.NAME/Connect";
  * `connect NAME` does the same for its own stdin and stdout. At the exposing end every call
  * connects to ADDR (or runs a command on a socketpair, --exec) and the bytes flow both ways.
+ * `expose` and `forward` take up to FWD_ENDPOINTS_MAX endpoints (a domain has one link to the
+ * broker, so one process carries them all); each connection belongs to one Endpoint.
  *
  * Framing on the call (both directions are sequences of stream messages):
  * - caller to server: each message is bytes; the caller's end of file is its half-close
@@ -25,9 +27,11 @@
  * holds at most one FORWARD_CHUNK read buffer and one received message of its own, plus the
  * library's one window per direction, whatever the speeds of the two programs.
  *
- * Invariants: one thread, one poll() loop over the broker link, the listening socket and every
+ * Invariants: one thread, one poll() loop over the broker link, the listening sockets and every
  * connection. Library callbacks only record what happened (and write to the socket); everything
  * that calls back into a stream runs from conn_step() in the loop, so a Conn is freed only there.
+ * Before the loop polls, conn_step() and vbus_conn_process() alternate until neither has work
+ * for the other (fwd_settle()): a library call may need a process step to take effect.
  */
 #include "forward.h"
 
