@@ -33,7 +33,7 @@ done
 for k in $(seq 1 10); do
         as_dom "$g1" env VBUS_URL=vchan:0 "$CHECK" pub flood.drop 1 1024 --start $((N + k)) \
                 >/dev/null || fail "marker $k"
-        for i in $(seq 1 100); do
+        for _ in $(seq 1 100); do
                 kill -0 "$p_sub" 2>/dev/null || break 2
                 sleep 0.1
         done
