@@ -15,6 +15,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,11 +168,11 @@ static void conn_drop_link(vbus_conn *c)
         List *pos;
 
         if (c->have_link) {
-                vbus__link_deinit(&c->link);
-                vbus__session_deinit(&c->session);
                 c->have_link = false;
+                vbus__endpoint_deinit(&c->ep);
         }
         c->hello_sent = false;
+        c->link_error = 0;
         vbus__rpc_link_dropped(c);
         for (pos = c->publishers.next; pos != &c->publishers; pos = pos->next) {
                 vbus_publisher *p = list_entry(pos, vbus_publisher, link);
@@ -198,6 +199,13 @@ static void conn_drop_link(vbus_conn *c)
 
 void vbus__conn_lost(vbus_conn *c)
 {
+        if (c->in_read) {
+                /* The endpoint is reading the link: it stops at this frame, then conn_read()
+                 * drops the link. */
+                if (c->link_error == 0)
+                        c->link_error = -ENOTCONN;
+                return;
+        }
         conn_drop_link(c);
         c->state = c->ever_ready ? VBUS_CONN_DISCONNECTED : VBUS_CONN_CONNECTING;
         c->backoff = c->backoff ? c->backoff * 2 : CLIENT_RECONNECT_MIN_US;
@@ -288,22 +296,20 @@ static int connect_vchan(vbus_conn *c, VbusTransport *t)
 static int conn_send_hello(vbus_conn *c)
 {
         Vbus__V1__Hello h = VBUS__V1__HELLO__INIT;
-        VbusFrameHeader hdr = {.type = VBUS_FRAME_HELLO};
         int r;
 
         h.version_min = VBUS_PROTOCOL_VERSION;
         h.version_max = VBUS_PROTOCOL_VERSION;
         h.max_frame = CLIENT_MAX_FRAME;
         h.peer_name = (char *)"libvbus";
-        r = vbus__session_send(&c->session, &hdr, &h.base, NULL, NULL);
-        if (r < 0)
-                return r;
-        r = vbus__link_write_control(&c->link, &hdr, &h.base);
+        r = vbus__endpoint_send_control(&c->ep, VBUS_FRAME_HELLO, 0, 0, &h.base);
         if (r < 0)
                 return r;
         c->hello_sent = true;
-        return vbus__link_flush(&c->link);
+        return vbus__endpoint_flush(&c->ep);
 }
+
+static const VbusEndpointOps conn_endpoint_ops;
 
 static int conn_connect(vbus_conn *c)
 {
@@ -314,15 +320,10 @@ static int conn_connect(vbus_conn *c)
         c->last_error = r < 0 ? r : 0;
         if (r < 0)
                 return r;
-        r = vbus__link_init(&c->link, &t, CLIENT_MAX_FRAME);
+        r = vbus__endpoint_init(&c->ep, &t, VBUS_ROLE_CLIENT, CLIENT_MAX_FRAME, CLIENT_MAX_STREAMS,
+                                &conn_endpoint_ops, c);
         if (r < 0) {
                 vbus__transport_deinit(&t);
-                return r;
-        }
-        r = vbus__session_init(&c->session, VBUS_ROLE_CLIENT, 0, CLIENT_MAX_FRAME,
-                               CLIENT_MAX_STREAMS);
-        if (r < 0) {
-                vbus__link_deinit(&c->link);
                 return r;
         }
         c->have_link = true;
@@ -337,17 +338,26 @@ static int conn_connect(vbus_conn *c)
 
 /* --- sending ------------------------------------------------------------------------------ */
 
+/* Whether a send's error means the link is unusable, rather than "not now" or "not allowed". */
+static bool link_failed(int r)
+{
+        return r < 0 && r != -EAGAIN && r != -EINVAL && r != -E2BIG && r != -ENOMEM && r != -ENOENT;
+}
+
+static bool conn_link_usable(const vbus_conn *c)
+{
+        return c->have_link && c->link_error == 0;
+}
+
 int vbus__conn_send_control(vbus_conn *c, uint8_t type, uint32_t stream_id,
                             const ProtobufCMessage *msg)
 {
-        VbusFrameHeader h = {.type = type, .stream_id = stream_id};
         int r;
 
-        r = vbus__session_send(&c->session, &h, msg, NULL, NULL);
-        if (r < 0)
-                return r;
-        r = vbus__link_write_control(&c->link, &h, msg);
-        if (r < 0)
+        if (!conn_link_usable(c))
+                return -ENOTCONN;
+        r = vbus__endpoint_send_control(&c->ep, type, 0, stream_id, msg);
+        if (link_failed(r))
                 vbus__conn_lost(c);
         return r;
 }
@@ -355,79 +365,71 @@ int vbus__conn_send_control(vbus_conn *c, uint8_t type, uint32_t stream_id,
 void vbus__conn_end_stream(vbus_conn *c, uint32_t stream_id, uint8_t type, int status,
                            const char *message)
 {
-        Vbus__V1__End e = VBUS__V1__END__INIT;
+        int r;
 
-        if (!c->have_link)
+        if (!conn_link_usable(c))
                 return;
-        e.status = status;
-        e.message = (char *)message;
-        (void)vbus__conn_send_control(c, type, stream_id, &e.base);
-        if (c->have_link)
-                (void)vbus__link_flush(&c->link);
+        r = vbus__endpoint_send_end(&c->ep, type, stream_id, status, message);
+        if (link_failed(r))
+                vbus__conn_lost(c);
+        else
+                (void)vbus__endpoint_flush(&c->ep);
 }
 
 size_t vbus__conn_data_room(vbus_conn *c, uint32_t stream_id)
 {
-        VbusStream *vs;
-        size_t room;
+        ssize_t room;
 
-        if (!c->have_link)
+        if (!conn_link_usable(c))
                 return 0;
-        vs = vbus__session_get_stream(&c->session, stream_id);
-        if (!vs)
-                return 0;
-        room = vbus__link_max_payload(&c->link, c->session.peer_max_frame);
-        if (vs->send_window < (int64_t)room)
-                room = vs->send_window > 0 ? (size_t)vs->send_window : 0;
-        return room;
+        room = vbus__endpoint_data_room(&c->ep, stream_id);
+        return room > 0 ? (size_t)room : 0;
 }
 
 int vbus__conn_send_data(vbus_conn *c, uint32_t stream_id, uint8_t flags, const void *data,
                          size_t n)
 {
-        VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
-                             .flags = flags,
-                             .stream_id = stream_id,
-                             .length = (uint32_t)n};
         struct iovec piece = {(void *)data, n};
-        VbusStream *vs;
         int r;
 
-        if (!c->have_link)
+        if (!conn_link_usable(c))
                 return -ENOTCONN;
-        vs = vbus__session_get_stream(&c->session, stream_id);
-        if (!vs)
+        r = vbus__endpoint_send_data(&c->ep, stream_id, flags, &piece, 1);
+        if (r == -ENOENT)
                 return -EPIPE;
-        if ((int64_t)n > vs->send_window)
-                return -EAGAIN;
-        r = vbus__link_write(&c->link, &h, &piece, 1);
-        if (r == -EAGAIN)
-                return r;
-        if (r < 0) {
+        if (link_failed(r)) {
                 vbus__conn_lost(c);
                 return -ENOTCONN;
         }
-        return vbus__session_send(&c->session, &h, NULL, NULL, NULL);
+        return r;
+}
+
+static const VbusStreamOps legacy_stream_ops;
+
+int vbus__conn_open_stream(vbus_conn *c, const Vbus__V1__Open *o, uint32_t *ret_id)
+{
+        int r;
+
+        if (!conn_link_usable(c))
+                return -ENOTCONN;
+        r = vbus__endpoint_open(&c->ep, o, &legacy_stream_ops, c, ret_id);
+        if (link_failed(r)) {
+                vbus__conn_lost(c);
+                return -ENOTCONN;
+        }
+        return r;
 }
 
 static int open_stream(vbus_conn *c, Vbus__V1__StreamKind kind, const char *name, uint32_t credit,
                        Vbus__V1__SlowPolicy policy, uint32_t *ret_id)
 {
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
-        uint32_t id = vbus__session_next_id(&c->session);
-        int r;
 
-        if (id == 0)
-                return -E2BIG;
         o.name = (char *)name;
         o.kind = kind;
         o.initial_credit = credit;
         o.slow_policy = policy;
-        r = vbus__conn_send_control(c, VBUS_FRAME_OPEN, id, &o.base);
-        if (r < 0)
-                return r;
-        *ret_id = id;
-        return 0;
+        return vbus__conn_open_stream(c, &o, ret_id);
 }
 
 static void publisher_open_stream(vbus_publisher *p)
@@ -469,36 +471,22 @@ static int publisher_push(vbus_publisher *p)
         vbus_conn *c = p->conn;
 
         while (p->pending_off < p->n_pending || (p->n_pending == 0 && p->pending)) {
-                VbusStream *vs = vbus__session_get_stream(&c->session, p->id);
-                size_t room = vbus__link_max_payload(&c->link, c->session.peer_max_frame);
+                ssize_t room = vbus__endpoint_data_room(&c->ep, p->id);
                 size_t chunk = p->n_pending - p->pending_off;
-                VbusFrameHeader h = {.type = VBUS_FRAME_DATA, .stream_id = p->id};
-                struct iovec piece;
+                uint8_t flags = 0;
                 int r;
 
-                if (!vs)
+                if (room < 0)
                         return -EPIPE;
-                if (vs->send_window < (int64_t)room)
-                        room = vs->send_window > 0 ? (size_t)vs->send_window : 0;
-                if (chunk > room) {
+                if (chunk > (size_t)room) {
                         /* Fragments of at least 1 KiB, so a small window does not spray frames. */
-                        if (room < 1024 && room < chunk)
+                        if (room < 1024)
                                 return -EAGAIN;
-                        chunk = room;
+                        chunk = (size_t)room;
                 }
                 if (p->pending_off + chunk < p->n_pending)
-                        h.flags = VBUS_FLAG_MORE;
-                h.length = (uint32_t)chunk;
-                piece.iov_base = p->pending + p->pending_off;
-                piece.iov_len = chunk;
-                r = vbus__link_write(&c->link, &h, &piece, 1);
-                if (r == -EAGAIN)
-                        return r;
-                if (r < 0) {
-                        vbus__conn_lost(c);
-                        return -ENOTCONN;
-                }
-                r = vbus__session_send(&c->session, &h, NULL, NULL, NULL);
+                        flags = VBUS_FLAG_MORE;
+                r = vbus__conn_send_data(c, p->id, flags, p->pending + p->pending_off, chunk);
                 if (r < 0)
                         return r;
                 p->pending_off += chunk;
@@ -695,17 +683,6 @@ static int conn_dispatch(vbus_conn *c, const VbusFrame *f, const VbusControl *ct
                 return r < 0 ? r : 0;
 
         switch (f->header.type) {
-        case VBUS_FRAME_HELLO:
-                if (vbus__link_set_max_frame(&c->link, CLIENT_MAX_FRAME) < 0)
-                        return -EPROTO;
-                c->state = VBUS_CONN_READY;
-                if (c->ever_ready)
-                        c->n_reconnects++;
-                c->ever_ready = true;
-                c->backoff = 0;
-                conn_open_all(c);
-                vbus__rpc_link_ready(c);
-                return 0;
         case VBUS_FRAME_ACCEPT: {
                 vbus_publisher *p = find_publisher(c, id);
                 vbus_subscription *s = find_subscription(c, id);
@@ -736,25 +713,113 @@ static int conn_dispatch(vbus_conn *c, const VbusFrame *f, const VbusControl *ct
         }
         case VBUS_FRAME_DATA:
                 return on_data(c, f);
-        case VBUS_FRAME_PING: {
-                const Vbus__V1__Ping *m = (const Vbus__V1__Ping *)ctl->msg;
-                Vbus__V1__Ping ack = VBUS__V1__PING__INIT;
-                VbusFrameHeader h = {.type = VBUS_FRAME_PING, .flags = VBUS_FLAG_ACK};
-
-                if (f->header.flags & VBUS_FLAG_ACK)
-                        return 0;
-                ack.opaque = m->opaque;
-                return vbus__link_write_control(&c->link, &h, &ack.base);
-        }
-        case VBUS_FRAME_GOAWAY:
-                /* The broker is stopping: the link will close; reconnect then. */
-                return 0;
-        case VBUS_FRAME_ERROR:
-                return -ECONNRESET;
         default:
                 return 0;
         }
 }
+
+/* Hands a stream frame to conn_dispatch(); stops the read when the link failed meanwhile. */
+static int legacy_frame(vbus_conn *c, VbusStream *vs, uint8_t type, const void *msg,
+                        const VbusFrame *f)
+{
+        VbusFrame hdr = {.header = {.type = type, .stream_id = vs->id}};
+        VbusControl ctl = {.type = type, .msg = (ProtobufCMessage *)msg};
+        bool closed = type == VBUS_FRAME_REJECT || type == VBUS_FRAME_RESET ||
+                      (vs->local_ended && vs->remote_ended);
+        int r = conn_dispatch(c, f ? f : &hdr, &ctl, closed);
+
+        return r < 0 ? r : c->link_error;
+}
+
+static int legacy_accept(void *obj, VbusStream *vs, const Vbus__V1__Accept *m)
+{
+        return legacy_frame(obj, vs, VBUS_FRAME_ACCEPT, m, NULL);
+}
+
+static int legacy_reject(void *obj, VbusStream *vs, const Vbus__V1__Reject *m)
+{
+        return legacy_frame(obj, vs, VBUS_FRAME_REJECT, m, NULL);
+}
+
+static int legacy_data(void *obj, VbusStream *vs, const VbusFrame *f)
+{
+        return legacy_frame(obj, vs, VBUS_FRAME_DATA, NULL, f);
+}
+
+static int legacy_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
+{
+        return legacy_frame(obj, vs, VBUS_FRAME_END, m, NULL);
+}
+
+static int legacy_reset(void *obj, VbusStream *vs, const Vbus__V1__End *m)
+{
+        return legacy_frame(obj, vs, VBUS_FRAME_RESET, m, NULL);
+}
+
+static int legacy_credit(void *obj, VbusStream *vs, const Vbus__V1__Credit *m)
+{
+        return legacy_frame(obj, vs, VBUS_FRAME_CREDIT, m, NULL);
+}
+
+static const VbusStreamOps legacy_stream_ops = {
+        .accept = legacy_accept,
+        .reject = legacy_reject,
+        .data = legacy_data,
+        .end = legacy_end,
+        .reset = legacy_reset,
+        .credit = legacy_credit,
+};
+
+static int conn_on_hello(void *owner, const Vbus__V1__Hello *m)
+{
+        vbus_conn *c = owner;
+
+        (void)m;
+        if (vbus__link_set_max_frame(&c->ep.link, CLIENT_MAX_FRAME) < 0)
+                return -EPROTO;
+        c->state = VBUS_CONN_READY;
+        if (c->ever_ready)
+                c->n_reconnects++;
+        c->ever_ready = true;
+        c->backoff = 0;
+        conn_open_all(c);
+        vbus__rpc_link_ready(c);
+        return c->link_error;
+}
+
+static int conn_on_open(void *owner, VbusStream *vs, const Vbus__V1__Open *m)
+{
+        vbus_conn *c = owner;
+        VbusFrame f = {.header = {.type = VBUS_FRAME_OPEN, .stream_id = vs->id}};
+        VbusControl ctl = {.type = VBUS_FRAME_OPEN, .msg = (ProtobufCMessage *)m};
+        int r;
+
+        vbus__endpoint_bind(vs, &legacy_stream_ops, c);
+        r = vbus__rpc_dispatch(c, &f, &ctl, false);
+        return r < 0 ? r : c->link_error;
+}
+
+static int conn_on_goaway(void *owner, const Vbus__V1__GoAway *m)
+{
+        /* The broker is stopping: the link will close; reconnect then. */
+        (void)owner;
+        (void)m;
+        return 0;
+}
+
+static int conn_on_error(void *owner, const Vbus__V1__Error *m)
+{
+        (void)owner;
+        (void)m;
+        return -ECONNRESET;
+}
+
+static const VbusEndpointOps conn_endpoint_ops = {
+        .hello = conn_on_hello,
+        .open = conn_on_open,
+        .goaway = conn_on_goaway,
+        .error = conn_on_error,
+};
 
 /*
  * Reads and dispatches what arrived. @take_events: run the transport's process step first (take
@@ -764,34 +829,14 @@ static int conn_dispatch(vbus_conn *c, const VbusFrame *f, const VbusControl *ct
  */
 static int conn_read(vbus_conn *c, bool take_events)
 {
-        int progress = 0, r = 0;
+        int r;
 
-        if (take_events)
-                r = vbus__transport_process(&c->link.transport);
-        while (r >= 0 && c->have_link) {
-                const VbusControl *ctl = NULL;
-                VbusStream *vs = NULL;
-                bool closed = false;
-                VbusFrame f;
-
-                r = vbus__link_next(&c->link, &f, &ctl);
-                if (r <= 0)
-                        break;
-                progress = 1;
-                r = vbus__session_recv(&c->session, &f, ctl, &vs, &closed);
-                if (r == VBUS_SESSION_DISCARD) {
-                        r = 0;
-                        continue;
-                }
-                if (r != 0) {
-                        r = -EPROTO;
-                        break;
-                }
-                r = conn_dispatch(c, &f, ctl, closed);
-        }
-        if (r < 0 && c->have_link)
-                return r;
-        return progress;
+        c->in_read = true;
+        r = vbus__endpoint_process(&c->ep, take_events, UINT_MAX);
+        c->in_read = false;
+        if (r >= 0 && c->link_error)
+                r = c->link_error;
+        return r < 0 ? r : r > 0;
 }
 
 /* --- public: connection ------------------------------------------------------------------- */
@@ -850,7 +895,7 @@ VBUS_EXPORT vbus_conn *vbus_conn_free(vbus_conn *c)
         if (!c)
                 return NULL;
         if (c->have_link)
-                (void)vbus__link_flush(&c->link);
+                (void)vbus__endpoint_flush(&c->ep);
         conn_drop_link(c);
         vbus__rpc_free_all(c);
         list_for_each_safe(pos, tmp, &c->publishers)
@@ -867,7 +912,7 @@ VBUS_EXPORT int vbus_conn_get_fd(vbus_conn *c)
                 return -EINVAL;
         if (!c->have_link)
                 return -ENOTCONN;
-        return vbus__transport_get_fd(&c->link.transport);
+        return vbus__transport_get_fd(&c->ep.link.transport);
 }
 
 VBUS_EXPORT int vbus_conn_get_events(vbus_conn *c)
@@ -878,7 +923,7 @@ VBUS_EXPORT int vbus_conn_get_events(vbus_conn *c)
                 return -EINVAL;
         if (!c->have_link)
                 return 0;
-        ev = vbus__transport_get_events(&c->link.transport);
+        ev = vbus__transport_get_events(&c->ep.link.transport);
         return (int)((ev & POLLOUT) ? (POLLIN | POLLOUT) : POLLIN);
 }
 
@@ -888,7 +933,7 @@ VBUS_EXPORT int vbus_conn_get_timeout(vbus_conn *c, uint64_t *ret_usec)
                 return -EINVAL;
         if (!c->have_link)
                 *ret_usec = c->reconnect_at;
-        else if (c->link.transport.kind == VBUS_TRANSPORT_VCHAN)
+        else if (c->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN)
                 /* Backstop: a shared ring's events can be withheld by the peer; and an unmapped
                  * ring is republished after CLIENT_VCHAN_WAIT_US. */
                 *ret_usec = vbus__client_now() + 1000000u;
@@ -919,11 +964,11 @@ static int conn_process(vbus_conn *c, bool take_events)
                 c->in_process = false;
                 return progress;
         }
-        if (c->link.transport.kind == VBUS_TRANSPORT_VCHAN && c->state != VBUS_CONN_READY) {
+        if (c->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN && c->state != VBUS_CONN_READY) {
                 if (!c->hello_sent)
                         (void)conn_send_hello(c);
                 if (vbus__client_now() - c->link_started > CLIENT_VCHAN_WAIT_US &&
-                    vbus__vchan_get_peer(c->link.transport.vchan) == VBUS_VCHAN_PEER_WAITING) {
+                    vbus__vchan_get_peer(c->ep.link.transport.vchan) == VBUS_VCHAN_PEER_WAITING) {
                         vbus__conn_lost(c);
                         c->in_process = false;
                         return 1;
@@ -942,7 +987,7 @@ static int conn_process(vbus_conn *c, bool take_events)
                 progress |= vbus__rpc_push(c);
         vbus__rpc_expire(c, vbus__client_now());
         if (c->have_link) {
-                r = vbus__link_flush(&c->link);
+                r = vbus__endpoint_flush(&c->ep);
                 if (r < 0 && r != -EAGAIN) {
                         vbus__conn_lost(c);
                         progress = 1;
@@ -1027,13 +1072,13 @@ static bool conn_has_unsent(vbus_conn *c)
 {
         if (!c->have_link)
                 return false;
-        if (vbus__link_has_backlog(&c->link) || vbus__rpc_has_unsent(c))
+        if (vbus__link_has_backlog(&c->ep.link) || vbus__rpc_has_unsent(c))
                 return true;
         for (List *pos = c->publishers.next; pos != &c->publishers; pos = pos->next)
                 if (list_entry(pos, vbus_publisher, link)->pending)
                         return true;
-        return c->link.transport.kind == VBUS_TRANSPORT_UNIX &&
-               vbus__transport_has_pending(&c->link.transport);
+        return c->ep.link.transport.kind == VBUS_TRANSPORT_UNIX &&
+               vbus__transport_has_pending(&c->ep.link.transport);
 }
 
 VBUS_EXPORT int vbus_conn_flush(vbus_conn *c, uint64_t timeout_usec)
@@ -1125,30 +1170,11 @@ VBUS_EXPORT int vbus_publish(vbus_publisher *p, const void *data, size_t len)
                 if (r < 0)
                         return r == -ENOTCONN ? r : -EAGAIN;
         }
-        /* Fast path: the whole message in one frame, straight into the link. */
-        {
-                VbusStream *vs = vbus__session_get_stream(&c->session, p->id);
-                size_t room = vbus__link_max_payload(&c->link, c->session.peer_max_frame);
-                VbusFrameHeader h = {
-                        .type = VBUS_FRAME_DATA, .stream_id = p->id, .length = (uint32_t)len};
-                struct iovec piece = {(void *)data, len};
-
-                if (!vs)
-                        return -EPIPE;
-                if (len <= room && (int64_t)len <= vs->send_window) {
-                        r = vbus__link_write(&c->link, &h, &piece, 1);
-                        if (r == 0) {
-                                (void)vbus__session_send(&c->session, &h, NULL, NULL, NULL);
-                                return 0;
-                        }
-                        if (r != -EAGAIN) {
-                                vbus__conn_lost(c);
-                                return -ENOTCONN;
-                        }
-                        return -EAGAIN;
-                }
-                if (len <= room)
-                        return -EAGAIN; /* no credit: the broker holds us back */
+        /* Fast path: the whole message in one frame, straight into the link (-EAGAIN: no
+         * credit, the broker holds us back, or no room in the link). */
+        if (len <= vbus__endpoint_max_payload(&c->ep)) {
+                r = vbus__conn_send_data(c, p->id, 0, data, len);
+                return r == -EINVAL ? -EPIPE : r;
         }
         /* Too big for one frame: keep a copy and send it in fragments as room appears. */
         p->pending = malloc(len);

@@ -12,8 +12,7 @@
 
 #include <vbus/vbus.h>
 
-#include "link.h"
-#include "session.h"
+#include "endpoint.h"
 #include "util/list.h"
 
 typedef enum UrlKind {
@@ -28,8 +27,9 @@ struct vbus_conn {
         vbus_conn_state state;
         bool have_link;
         bool hello_sent;
-        VbusLink link;
-        VbusSession session;
+        VbusEndpoint ep; /* valid while have_link */
+        bool in_read;    /* inside vbus__endpoint_process(): a lost link is only recorded */
+        int link_error;  /* the link failed while it was being read: dropped after the read */
         List publishers;
         List subscriptions;
         List calls;      /* vbus_call in flight */
@@ -53,6 +53,10 @@ uint64_t vbus__client_now(void);
  * fails is dropped (a reconnect is scheduled). Return: 0 or a negative errno. */
 int vbus__conn_send_control(vbus_conn *c, uint8_t type, uint32_t stream_id,
                             const ProtobufCMessage *msg);
+
+/* Opens a stream from this side with @o (borrowed). Return: 0 and the id in *ret_id; -E2BIG (no
+ * stream id left); -ENOTCONN (no link, or the link failed and was dropped); another -errno. */
+int vbus__conn_open_stream(vbus_conn *c, const Vbus__V1__Open *o, uint32_t *ret_id);
 
 /* Writes one DATA frame if the stream's window and the link allow it. Return: 0, -EAGAIN,
  * -EPIPE (no such stream), -ENOTCONN (the link failed and was dropped). */

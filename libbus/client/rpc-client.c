@@ -119,14 +119,13 @@ int vbus__rpc_open_call(vbus_conn *c, const char *method, const vbus_call_option
         }
         o.headers = hp;
         o.n_headers = opts ? opts->n_headers : 0;
-        id = vbus__session_next_id(&c->session);
         o.name = (char *)method;
         o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_CALL;
         o.initial_credit = RPC_WINDOW;
         o.timeout_us = opts ? opts->timeout_usec : 0;
-        r = id ? vbus__conn_send_control(c, VBUS_FRAME_OPEN, id, &o.base) : -E2BIG;
+        r = vbus__conn_open_stream(c, &o, &id);
         if (r < 0)
-                return c->have_link ? r : -ENOTCONN;
+                return r;
         *ret_id = id;
         return 0;
 }
@@ -367,10 +366,9 @@ static void server_open_stream(vbus_server *srv)
 
         if (srv->state != SRV_IDLE || c->state != VBUS_CONN_READY)
                 return;
-        id = vbus__session_next_id(&c->session);
         o.name = srv->service;
         o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE;
-        if (id && vbus__conn_send_control(c, VBUS_FRAME_OPEN, id, &o.base) == 0) {
+        if (vbus__conn_open_stream(c, &o, &id) == 0) {
                 srv->id = id;
                 srv->state = SRV_OPENING;
         }
