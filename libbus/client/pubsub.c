@@ -22,6 +22,7 @@
 
 #include "conn.h"
 #include "name.h"
+#include "standing.h"
 #include "util/list.h"
 
 enum {
@@ -32,37 +33,21 @@ enum {
         PUBSUB_FRAGMENT_MIN = 1024,
 };
 
-typedef enum StreamState {
-        ST_IDLE = 0,    /* not opened on the current link (yet) */
-        ST_OPENING = 1, /* OPEN sent */
-        ST_OPEN = 2,    /* ACCEPT received */
-        ST_FAILED = 3,  /* REJECT/RESET: will not be reopened */
-} StreamState;
-
 typedef struct PubSub PubSub;
 
-/* What a publisher and a subscription share: the stream toward the broker and its outcome. */
-typedef struct PubSubStream {
-        List link; /* in PubSub.publishers or PubSub.subscriptions */
-        PubSub *ps;
-        vbus_conn *conn;
-        char *name; /* topic or pattern */
-        StreamState state;
-        VbusStream *vs; /* while the stream is open; bound to this object */
-        uint32_t id;
-        int status;
-        char *status_message;
-} PubSubStream;
-
 struct vbus_publisher {
-        PubSubStream s; /* first: the shared stream ops take either object */
+        VbusStanding s; /* first: the standing stream ops take the object */
+        List link;      /* in PubSub.publishers */
+        PubSub *ps;
         /* The rest of a message being sent in fragments (one message at most). */
         uint8_t *pending;
         size_t n_pending, pending_off;
 };
 
 struct vbus_subscription {
-        PubSubStream s; /* first: the shared stream ops take either object */
+        VbusStanding s; /* first: the standing stream ops take the object */
+        List link;      /* in PubSub.subscriptions */
+        PubSub *ps;
         vbus_slow_policy policy;
         vbus_message_cb cb;
         void *userdata;
@@ -112,100 +97,6 @@ static PubSub *pubsub_get(vbus_conn *c)
         return vbus__conn_get_feature(c, &pubsub_ops, pubsub_new);
 }
 
-/* --- the stream of a publisher or a subscription ------------------------------------------- */
-
-static int pss_init(PubSubStream *s, vbus_conn *c, const char *name, bool subscription)
-{
-        PubSub *ps = pubsub_get(c);
-
-        if (!ps || !(s->name = strdup(name)))
-                return -ENOMEM;
-        s->ps = ps;
-        s->conn = c;
-        list_add_tail(subscription ? &ps->subscriptions : &ps->publishers, &s->link);
-        return 0;
-}
-
-static void pss_deinit(PubSubStream *s)
-{
-        list_unlink(&s->link);
-        free(s->name);
-        free(s->status_message);
-}
-
-static void pss_open(PubSubStream *s, const VbusStreamOps *ops, Vbus__V1__StreamKind kind,
-                     uint32_t credit, Vbus__V1__SlowPolicy policy)
-{
-        Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
-
-        if (s->state != ST_IDLE)
-                return;
-        o.name = s->name;
-        o.kind = kind;
-        o.initial_credit = credit;
-        o.slow_policy = policy;
-        if (vbus__conn_open_stream(s->conn, &o, ops, s, &s->vs) == 0) {
-                s->id = s->vs->id;
-                s->state = ST_OPENING;
-        }
-}
-
-static void pss_fail(PubSubStream *s, int status, const char *message)
-{
-        char *copy = message ? strdup(message) : NULL;
-
-        s->state = ST_FAILED;
-        s->status = status;
-        free(s->status_message);
-        s->status_message = copy;
-}
-
-/* An END or RESET from the broker: a stream never ends with success from its side. */
-static int end_status(const Vbus__V1__End *m)
-{
-        return m->status == VBUS__V1__STATUS__STATUS_OK ? VBUS_STATUS_UNAVAILABLE : (int)m->status;
-}
-
-static int pss_on_accept(void *obj, VbusStream *vs, const Vbus__V1__Accept *m)
-{
-        PubSubStream *s = obj;
-
-        (void)vs;
-        (void)m;
-        s->state = ST_OPEN;
-        return 0;
-}
-
-static int pss_on_reject(void *obj, VbusStream *vs, const Vbus__V1__Reject *m)
-{
-        (void)vs;
-        pss_fail(obj, (int)m->status, m->message);
-        return 0;
-}
-
-static int pss_on_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
-{
-        /* Only an END that closes the stream is an outcome; a half-close is not. */
-        if (vs->local_ended && vs->remote_ended)
-                pss_fail(obj, end_status(m), m->message);
-        return 0;
-}
-
-static int pss_on_reset(void *obj, VbusStream *vs, const Vbus__V1__End *m)
-{
-        (void)vs;
-        pss_fail(obj, end_status(m), m->message);
-        return 0;
-}
-
-/* The stream left the session: a failed one stays failed, any other waits for the next link. */
-static void pss_closed(PubSubStream *s)
-{
-        s->vs = NULL;
-        if (s->state != ST_FAILED)
-                s->state = ST_IDLE;
-}
-
 /* --- publishers ----------------------------------------------------------------------------- */
 
 static void publisher_drop_pending(vbus_publisher *p)
@@ -220,22 +111,24 @@ static void publisher_closed(void *obj, VbusStream *vs)
         vbus_publisher *p = obj;
 
         (void)vs;
-        pss_closed(&p->s);
+        vbus__standing_closed(&p->s);
         publisher_drop_pending(p);
 }
 
 static const VbusStreamOps publisher_stream_ops = {
-        .accept = pss_on_accept,
-        .reject = pss_on_reject,
-        .end = pss_on_end,
-        .reset = pss_on_reset,
+        .accept = vbus__standing_on_accept,
+        .reject = vbus__standing_on_reject,
+        .end = vbus__standing_on_end,
+        .reset = vbus__standing_on_reset,
         .closed = publisher_closed,
 };
 
 static void publisher_open_stream(vbus_publisher *p)
 {
-        pss_open(&p->s, &publisher_stream_ops, VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH, 0,
-                 VBUS__V1__SLOW_POLICY__SLOW_POLICY_UNSPECIFIED);
+        Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
+
+        o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH;
+        vbus__standing_open(&p->s, &o, &publisher_stream_ops, p);
 }
 
 /* Writes as much of the pending message as window and link allow. Return: 0 when it is all
@@ -254,7 +147,8 @@ static int publisher_push(vbus_publisher *p)
 
 static void publisher_destroy(vbus_publisher *p)
 {
-        pss_deinit(&p->s);
+        list_unlink(&p->link);
+        vbus__standing_deinit(&p->s);
         free(p->pending);
         free(p);
 }
@@ -263,12 +157,13 @@ static void publisher_destroy(vbus_publisher *p)
 
 static void subscription_open_stream(vbus_subscription *s)
 {
-        Vbus__V1__SlowPolicy pol = s->policy == VBUS_SLOW_BLOCK
-                                           ? VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK
-                                           : VBUS__V1__SLOW_POLICY__SLOW_POLICY_DROP;
+        Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
 
-        pss_open(&s->s, &subscription_stream_ops, VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE,
-                 PUBSUB_SUB_WINDOW, pol);
+        o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE;
+        o.initial_credit = PUBSUB_SUB_WINDOW;
+        o.slow_policy = s->policy == VBUS_SLOW_BLOCK ? VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK
+                                                     : VBUS__V1__SLOW_POLICY__SLOW_POLICY_DROP;
+        vbus__standing_open(&s->s, &o, &subscription_stream_ops, s);
 }
 
 static void subscription_return_credit(vbus_subscription *s, size_t n)
@@ -276,7 +171,7 @@ static void subscription_return_credit(vbus_subscription *s, size_t n)
         Vbus__V1__Credit cr = VBUS__V1__CREDIT__INIT;
 
         s->credit_owed += n;
-        if (s->credit_owed < PUBSUB_SUB_WINDOW / 4 || s->s.state != ST_OPEN)
+        if (s->credit_owed < PUBSUB_SUB_WINDOW / 4 || s->s.state != VBUS_STANDING_OPEN)
                 return;
         cr.increment = (uint32_t)s->credit_owed;
         s->credit_owed = 0;
@@ -324,7 +219,7 @@ static int subscription_deliver(vbus_subscription *s, const uint8_t *buf, size_t
         const uint8_t *meta_raw, *body;
         size_t n_meta, n_body;
         Vbus__V1__Meta *meta;
-        PubSub *ps = s->s.ps;
+        PubSub *ps = s->ps;
         vbus_message m;
         int r;
 
@@ -420,9 +315,9 @@ static void subscription_closed(void *obj, VbusStream *vs)
         vbus_subscription *s = obj;
 
         (void)vs;
-        if (s->s.state != ST_FAILED)
+        if (s->s.state != VBUS_STANDING_FAILED)
                 s->gap = true; /* lost with the link: the next message follows a gap */
-        pss_closed(&s->s);
+        vbus__standing_closed(&s->s);
         free(s->rx);
         s->rx = NULL;
         s->n_rx = 0;
@@ -430,19 +325,20 @@ static void subscription_closed(void *obj, VbusStream *vs)
 }
 
 static const VbusStreamOps subscription_stream_ops = {
-        .accept = pss_on_accept,
-        .reject = pss_on_reject,
+        .accept = vbus__standing_on_accept,
+        .reject = vbus__standing_on_reject,
         .data = subscription_on_data,
-        .end = pss_on_end,
-        .reset = pss_on_reset,
+        .end = vbus__standing_on_end,
+        .reset = vbus__standing_on_reset,
         .closed = subscription_closed,
 };
 
 static void subscription_destroy(vbus_subscription *s)
 {
-        if (s->s.ps->delivering == s)
-                s->s.ps->delivering = NULL;
-        pss_deinit(&s->s);
+        if (s->ps->delivering == s)
+                s->ps->delivering = NULL;
+        list_unlink(&s->link);
+        vbus__standing_deinit(&s->s);
         free(s->rx);
         free(s->scratch);
         free(s);
@@ -457,10 +353,10 @@ static void pubsub_link_ready(void *state)
 
         for (pos = ps->publishers.next; pos != &ps->publishers && vbus__conn_is_up(ps->conn);
              pos = pos->next)
-                publisher_open_stream(list_entry(pos, vbus_publisher, s.link));
+                publisher_open_stream(list_entry(pos, vbus_publisher, link));
         for (pos = ps->subscriptions.next; pos != &ps->subscriptions && vbus__conn_is_up(ps->conn);
              pos = pos->next)
-                subscription_open_stream(list_entry(pos, vbus_subscription, s.link));
+                subscription_open_stream(list_entry(pos, vbus_subscription, link));
 }
 
 static int pubsub_push(void *state)
@@ -470,7 +366,7 @@ static int pubsub_push(void *state)
 
         for (List *pos = ps->publishers.next; pos != &ps->publishers && vbus__conn_is_up(ps->conn);
              pos = pos->next) {
-                vbus_publisher *p = list_entry(pos, vbus_publisher, s.link);
+                vbus_publisher *p = list_entry(pos, vbus_publisher, link);
 
                 if (p->pending && publisher_push(p) == 0)
                         progress = 1;
@@ -483,7 +379,7 @@ static bool pubsub_has_unsent(void *state)
         PubSub *ps = state;
 
         for (List *pos = ps->publishers.next; pos != &ps->publishers; pos = pos->next)
-                if (list_entry(pos, vbus_publisher, s.link)->pending)
+                if (list_entry(pos, vbus_publisher, link)->pending)
                         return true;
         return false;
 }
@@ -494,9 +390,9 @@ static void pubsub_free_all(void *state)
         List *pos, *tmp;
 
         list_for_each_safe(pos, tmp, &ps->publishers)
-                publisher_destroy(list_entry(pos, vbus_publisher, s.link));
+                publisher_destroy(list_entry(pos, vbus_publisher, link));
         list_for_each_safe(pos, tmp, &ps->subscriptions)
-                subscription_destroy(list_entry(pos, vbus_subscription, s.link));
+                subscription_destroy(list_entry(pos, vbus_subscription, link));
         free(ps);
 }
 
@@ -512,16 +408,20 @@ static const VbusFeatureOps pubsub_ops = {
 VBUS_EXPORT int vbus_publisher_open(vbus_conn *c, const char *topic, vbus_publisher **ret_pub)
 {
         vbus_publisher *p;
+        PubSub *ps;
 
         if (!c || !topic || !ret_pub || !vbus__name_is_topic(topic, strnlen(topic, 256)))
                 return -EINVAL;
-        p = calloc(1, sizeof(*p));
-        if (!p)
-                return -ENOMEM;
-        if (pss_init(&p->s, c, topic, false) < 0) {
+        ps = pubsub_get(c);
+        p = ps ? calloc(1, sizeof(*p)) : NULL;
+        if (!p || vbus__standing_init(&p->s, c, topic) < 0) {
+                if (p)
+                        vbus__standing_deinit(&p->s);
                 free(p);
                 return -ENOMEM;
         }
+        p->ps = ps;
+        list_add_tail(&ps->publishers, &p->link);
         if (c->state == VBUS_CONN_READY)
                 publisher_open_stream(p);
         *ret_pub = p;
@@ -550,11 +450,11 @@ VBUS_EXPORT int vbus_publish(vbus_publisher *p, const void *data, size_t len)
         if (len > VBUS_MESSAGE_MAX)
                 return -EMSGSIZE;
         c = p->s.conn;
-        if (p->s.state == ST_FAILED)
+        if (p->s.state == VBUS_STANDING_FAILED)
                 return -EPIPE;
         if (c->state == VBUS_CONN_DISCONNECTED)
                 return -ENOTCONN;
-        if (c->state != VBUS_CONN_READY || p->s.state == ST_IDLE)
+        if (c->state != VBUS_CONN_READY || p->s.state == VBUS_STANDING_IDLE)
                 return -EAGAIN;
         if (p->pending) {
                 r = publisher_push(p);
@@ -600,11 +500,7 @@ VBUS_EXPORT int vbus_publish_wait(vbus_publisher *p, const void *data, size_t le
 
 VBUS_EXPORT int vbus_publisher_get_status(vbus_publisher *p, const char **ret_message)
 {
-        if (!p)
-                return -EINVAL;
-        if (ret_message)
-                *ret_message = p->s.status_message ? p->s.status_message : "";
-        return p->s.state == ST_FAILED ? p->s.status : 0;
+        return vbus__standing_get_status(p ? &p->s : NULL, ret_message);
 }
 
 /* --- public: subscribe -------------------------------------------------------------------- */
@@ -613,18 +509,22 @@ VBUS_EXPORT int vbus_subscribe(vbus_conn *c, const char *pattern, vbus_slow_poli
                                vbus_message_cb cb, void *userdata, vbus_subscription **ret_sub)
 {
         vbus_subscription *s;
+        PubSub *ps;
 
         if (!c || !pattern || !cb || !ret_sub ||
             (policy != VBUS_SLOW_DROP && policy != VBUS_SLOW_BLOCK) ||
             !vbus__name_is_pattern(pattern, strnlen(pattern, 256)))
                 return -EINVAL;
-        s = calloc(1, sizeof(*s));
-        if (!s)
-                return -ENOMEM;
-        if (pss_init(&s->s, c, pattern, true) < 0) {
+        ps = pubsub_get(c);
+        s = ps ? calloc(1, sizeof(*s)) : NULL;
+        if (!s || vbus__standing_init(&s->s, c, pattern) < 0) {
+                if (s)
+                        vbus__standing_deinit(&s->s);
                 free(s);
                 return -ENOMEM;
         }
+        s->ps = ps;
+        list_add_tail(&ps->subscriptions, &s->link);
         s->policy = policy;
         s->cb = cb;
         s->userdata = userdata;
@@ -646,16 +546,12 @@ VBUS_EXPORT vbus_subscription *vbus_subscription_free(vbus_subscription *s)
 
 VBUS_EXPORT bool vbus_subscription_is_active(vbus_subscription *s)
 {
-        return s && s->s.state == ST_OPEN && s->s.conn->state == VBUS_CONN_READY;
+        return s && vbus__standing_is_active(&s->s);
 }
 
 VBUS_EXPORT int vbus_subscription_get_status(vbus_subscription *s, const char **ret_message)
 {
-        if (!s)
-                return -EINVAL;
-        if (ret_message)
-                *ret_message = s->s.status_message ? s->s.status_message : "";
-        return s->s.state == ST_FAILED ? s->s.status : 0;
+        return vbus__standing_get_status(s ? &s->s : NULL, ret_message);
 }
 
 /* --- public: messages --------------------------------------------------------------------- */

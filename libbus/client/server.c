@@ -19,6 +19,7 @@
 
 #include "call.h"
 #include "name.h"
+#include "standing.h"
 #include "stream.h"
 
 typedef struct StreamMethod {
@@ -28,13 +29,6 @@ typedef struct StreamMethod {
         void *userdata;
 } StreamMethod;
 
-typedef enum ServerState {
-        SRV_IDLE = 0,
-        SRV_OPENING = 1,
-        SRV_OPEN = 2,
-        SRV_FAILED = 3,
-} ServerState;
-
 struct Servers {
         vbus_conn *conn;
         List servers;  /* vbus_server */
@@ -42,18 +36,12 @@ struct Servers {
 };
 
 struct vbus_server {
-        List link; /* in Servers.servers */
+        VbusStanding s; /* first: the SERVE stream, named after the service */
+        List link;      /* in Servers.servers */
         Servers *srvs;
-        vbus_conn *conn;
-        char *service;
-        VbusStream *vs; /* while the SERVE stream is open; bound to the server */
-        uint32_t id;
-        ServerState state;
         vbus_request_cb cb;
         void *userdata;
         List stream_methods; /* StreamMethod */
-        int status;          /* why the broker refused or ended the SERVE stream, 0 if not */
-        char *status_message;
 };
 
 static const VbusFeatureOps servers_ops;
@@ -78,63 +66,23 @@ static void server_open_stream(vbus_server *srv)
 {
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
 
-        if (srv->state != SRV_IDLE || srv->conn->state != VBUS_CONN_READY)
-                return;
-        o.name = srv->service;
         o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE;
-        if (vbus__conn_open_stream(srv->conn, &o, &server_stream_ops, srv, &srv->vs) == 0) {
-                srv->id = srv->vs->id;
-                srv->state = SRV_OPENING;
-        }
+        vbus__standing_open(&srv->s, &o, &server_stream_ops, srv);
 }
 
-static void server_fail(vbus_server *srv, int status, const char *message)
-{
-        srv->state = SRV_FAILED;
-        srv->status = status == VBUS_STATUS_OK ? VBUS_STATUS_UNAVAILABLE : status;
-        free(srv->status_message);
-        srv->status_message = strdup(message ? message : "");
-}
-
-static int server_on_accept(void *obj, VbusStream *vs, const Vbus__V1__Accept *m)
-{
-        vbus_server *srv = obj;
-
-        (void)vs;
-        (void)m;
-        srv->state = SRV_OPEN;
-        return 0;
-}
-
-static int server_on_reject(void *obj, VbusStream *vs, const Vbus__V1__Reject *m)
-{
-        (void)vs;
-        server_fail(obj, (int)m->status, m->message);
-        return 0;
-}
-
-static int server_on_reset(void *obj, VbusStream *vs, const Vbus__V1__End *m)
-{
-        (void)vs;
-        server_fail(obj, (int)m->status, m->message);
-        return 0;
-}
-
-/* The stream left the session: a failed server stays failed, any other waits for the next link. */
 static void server_closed(void *obj, VbusStream *vs)
 {
         vbus_server *srv = obj;
 
         (void)vs;
-        srv->vs = NULL;
-        if (srv->state != SRV_FAILED)
-                srv->state = SRV_IDLE;
+        vbus__standing_closed(&srv->s);
 }
 
 static const VbusStreamOps server_stream_ops = {
-        .accept = server_on_accept,
-        .reject = server_on_reject,
-        .reset = server_on_reset,
+        .accept = vbus__standing_on_accept,
+        .reject = vbus__standing_on_reject,
+        .end = vbus__standing_on_end,
+        .reset = vbus__standing_on_reset,
         .closed = server_closed,
 };
 
@@ -150,11 +98,8 @@ static void server_free(vbus_server *srv)
                 free(sm->method);
                 free(sm);
         }
-        if (srv->vs)
-                vbus__endpoint_bind(srv->vs, NULL, NULL);
+        vbus__standing_deinit(&srv->s);
         list_unlink(&srv->link);
-        free(srv->service);
-        free(srv->status_message);
         free(srv);
 }
 
@@ -173,12 +118,13 @@ VBUS_EXPORT int vbus_serve(vbus_conn *c, const char *service, vbus_request_cb cb
         if (!srvs)
                 return -ENOMEM;
         srv = calloc(1, sizeof(*srv));
-        if (!srv || !(srv->service = strdup(service))) {
+        if (!srv || vbus__standing_init(&srv->s, c, service) < 0) {
+                if (srv)
+                        vbus__standing_deinit(&srv->s);
                 free(srv);
                 return -ENOMEM;
         }
         srv->srvs = srvs;
-        srv->conn = c;
         srv->cb = cb;
         srv->userdata = userdata;
         list_init(&srv->stream_methods);
@@ -246,23 +192,19 @@ VBUS_EXPORT vbus_server *vbus_server_free(vbus_server *srv)
                 if (req->srv == srv)
                         req->srv = NULL;
         }
-        vbus__conn_release_stream(srv->conn, &srv->vs, VBUS_FRAME_END, VBUS_STATUS_OK, NULL);
+        vbus__conn_release_stream(srv->s.conn, &srv->s.vs, VBUS_FRAME_END, VBUS_STATUS_OK, NULL);
         server_free(srv);
         return NULL;
 }
 
 VBUS_EXPORT int vbus_server_get_status(vbus_server *srv, const char **ret_message)
 {
-        if (!srv)
-                return -EINVAL;
-        if (ret_message)
-                *ret_message = srv->status_message ? srv->status_message : "";
-        return srv->state == SRV_FAILED ? srv->status : 0;
+        return vbus__standing_get_status(srv ? &srv->s : NULL, ret_message);
 }
 
 VBUS_EXPORT bool vbus_server_is_active(vbus_server *srv)
 {
-        return srv && srv->state == SRV_OPEN && srv->conn->state == VBUS_CONN_READY;
+        return srv && vbus__standing_is_active(&srv->s);
 }
 
 /* --- requests ------------------------------------------------------------------------------- */
@@ -305,8 +247,8 @@ static vbus_server *server_for(Servers *srvs, const char *full_method)
         for (List *pos = srvs->servers.next; pos != &srvs->servers; pos = pos->next) {
                 vbus_server *srv = list_entry(pos, vbus_server, link);
 
-                if (srv->state == SRV_OPEN && strlen(srv->service) == len &&
-                    memcmp(srv->service, full_method, len) == 0)
+                if (srv->s.state == VBUS_STANDING_OPEN && strlen(srv->s.name) == len &&
+                    memcmp(srv->s.name, full_method, len) == 0)
                         return srv;
         }
         return NULL;
