@@ -108,7 +108,9 @@ static void conn_lost_now(vbus_conn *c)
         c->reconnect_at = vbus__client_now() + c->backoff;
 }
 
-void vbus__conn_lost(vbus_conn *c)
+/* The link failed: drop it and schedule a reconnect, at the next step of the loop when this is
+ * inside vbus_conn_process(). */
+static void conn_lost(vbus_conn *c)
 {
         if (!c->have_link)
                 return;
@@ -235,7 +237,7 @@ static int conn_sent(vbus_conn *c, int r)
 {
         if (!link_failed(r))
                 return r;
-        vbus__conn_lost(c);
+        conn_lost(c);
         return -ENOTCONN;
 }
 

@@ -154,8 +154,4 @@ int vbus__conn_send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_
 /* The largest DATA payload that may go on @id now (window and frame size); 0 without a link. */
 size_t vbus__conn_data_room(vbus_conn *c, uint32_t id);
 
-/* The link failed: drop it and schedule a reconnect (at the next step of the loop when called
- * from inside vbus_conn_process()). */
-void vbus__conn_lost(vbus_conn *c);
-
 #endif /* VBUS_LIBBUS_CONN_H */
