@@ -413,13 +413,9 @@ VBUS_EXPORT int vbus_publisher_open(vbus_conn *c, const char *topic, vbus_publis
         if (!c || !topic || !ret_pub || !vbus__name_is_topic(topic, strnlen(topic, 256)))
                 return -EINVAL;
         ps = pubsub_get(c);
-        p = ps ? calloc(1, sizeof(*p)) : NULL;
-        if (!p || vbus__standing_init(&p->s, c, topic) < 0) {
-                if (p)
-                        vbus__standing_deinit(&p->s);
-                free(p);
+        p = ps ? vbus__standing_new(c, sizeof(*p), topic) : NULL;
+        if (!p)
                 return -ENOMEM;
-        }
         p->ps = ps;
         list_add_tail(&ps->publishers, &p->link);
         if (c->state == VBUS_CONN_READY)
@@ -516,13 +512,9 @@ VBUS_EXPORT int vbus_subscribe(vbus_conn *c, const char *pattern, vbus_slow_poli
             !vbus__name_is_pattern(pattern, strnlen(pattern, 256)))
                 return -EINVAL;
         ps = pubsub_get(c);
-        s = ps ? calloc(1, sizeof(*s)) : NULL;
-        if (!s || vbus__standing_init(&s->s, c, pattern) < 0) {
-                if (s)
-                        vbus__standing_deinit(&s->s);
-                free(s);
+        s = ps ? vbus__standing_new(c, sizeof(*s), pattern) : NULL;
+        if (!s)
                 return -ENOMEM;
-        }
         s->ps = ps;
         list_add_tail(&ps->subscriptions, &s->link);
         s->policy = policy;

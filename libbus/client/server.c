@@ -117,13 +117,9 @@ VBUS_EXPORT int vbus_serve(vbus_conn *c, const char *service, vbus_request_cb cb
         srvs = vbus__conn_get_feature(c, &servers_ops, servers_new);
         if (!srvs)
                 return -ENOMEM;
-        srv = calloc(1, sizeof(*srv));
-        if (!srv || vbus__standing_init(&srv->s, c, service) < 0) {
-                if (srv)
-                        vbus__standing_deinit(&srv->s);
-                free(srv);
+        srv = vbus__standing_new(c, sizeof(*srv), service);
+        if (!srv)
                 return -ENOMEM;
-        }
         srv->srvs = srvs;
         srv->cb = cb;
         srv->userdata = userdata;

@@ -8,10 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-int vbus__standing_init(VbusStanding *s, vbus_conn *c, const char *name)
+void *vbus__standing_new(vbus_conn *c, size_t size, const char *name)
 {
-        *s = (VbusStanding){.conn = c, .name = strdup(name)};
-        return s->name ? 0 : -ENOMEM;
+        VbusStanding *s = calloc(1, size);
+
+        if (!s)
+                return NULL;
+        s->conn = c;
+        s->name = strdup(name);
+        if (!s->name) {
+                free(s);
+                return NULL;
+        }
+        return s;
 }
 
 void vbus__standing_deinit(VbusStanding *s)

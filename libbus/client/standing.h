@@ -11,6 +11,7 @@
 #define VBUS_LIBBUS_STANDING_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conn.h"
@@ -32,10 +33,14 @@ typedef struct VbusStanding {
         char *status_message;
 } VbusStanding;
 
-/* Sets up an idle stream for @name (copied). Return: 0 or -ENOMEM. */
-int vbus__standing_init(VbusStanding *s, vbus_conn *c, const char *name);
+/**
+ * vbus__standing_new() - a zeroed object of @size bytes whose first member is a VbusStanding,
+ * idle, for @name (copied).
+ * Return: the object (free it with vbus__standing_deinit() and free()), or NULL on ENOMEM.
+ */
+void *vbus__standing_new(vbus_conn *c, size_t size, const char *name);
 
-/* Unbinds the stream (if open) and frees what vbus__standing_init() allocated. */
+/* Unbinds the stream (if open) and frees what vbus__standing_new() allocated for it. */
 void vbus__standing_deinit(VbusStanding *s);
 
 /**
