@@ -226,10 +226,13 @@ static int conn_connect(vbus_conn *c)
 
 /* --- sending ------------------------------------------------------------------------------ */
 
-/* Whether a send's error means the link is unusable, rather than "not now" or "not allowed". */
+/* Whether a send's error means the link is unusable, rather than "not now" or "not allowed"
+ * (-EMSGSIZE: a control message too large to encode, such as an OPEN with many large headers,
+ * is refused before it reaches the session or the link, which stay as they were). */
 static bool link_failed(int r)
 {
-        return r < 0 && r != -EAGAIN && r != -EINVAL && r != -E2BIG && r != -ENOMEM && r != -ENOENT;
+        return r < 0 && r != -EAGAIN && r != -EINVAL && r != -E2BIG && r != -ENOMEM &&
+               r != -ENOENT && r != -EMSGSIZE;
 }
 
 /* A send failed with @r: drop the link if that is what it means. Return: @r, or -ENOTCONN. */

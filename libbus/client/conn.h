@@ -108,8 +108,9 @@ static inline bool vbus__conn_is_up(const vbus_conn *c)
 /**
  * vbus__conn_open_stream() - opens a stream from this side and binds @ops and @obj to it.
  * @o: borrowed; the OPEN. @ret_vs: written on success: the stream, borrowed until its ->closed.
- * Return: 0; -E2BIG (no stream id left, or too many streams); -ENOTCONN (no usable link, or the
- * link failed); another negative errno.
+ * Return: 0; -E2BIG (no stream id left, or too many streams); -EMSGSIZE (@o encodes to more
+ * than VBUS_CONTROL_MAX); -EINVAL (@o breaks a rule of the protocol); -ENOTCONN (no usable link,
+ * or the link failed); another negative errno.
  */
 int vbus__conn_open_stream(vbus_conn *c, const Vbus__V1__Open *o, const VbusStreamOps *ops,
                            void *obj, VbusStream **ret_vs);
