@@ -163,10 +163,12 @@ static int client_async(HvClient *c, const HvMsg *m, const int *fds, size_t n_fd
 int hv_client_drain_async_locked(HvClient *c)
 {
         for (;;) {
-                int fds[HV_FDS_PER_MSG];
+                /* Zeroed: clang-tidy 14's analyzer does not know errno > 0 after a failed
+                 * recvmsg(), so it takes client_recv_one's -errno for a possible count. */
+                int fds[HV_FDS_PER_MSG] = {0};
                 size_t n_fds;
-                const uint8_t *data;
-                HvMsg m;
+                const uint8_t *data = NULL;
+                HvMsg m = {0};
                 int r = client_recv_one(c, MSG_DONTWAIT, &m, &data, fds, HV_FDS_PER_MSG);
 
                 if (r == -EAGAIN)
@@ -188,10 +190,11 @@ int hv_client_drain_async_locked(HvClient *c)
 static int client_recv_locked(HvClient *c, uint32_t op, HvMsg *ret_reply, uint32_t *ret_data,
                               size_t max_data, int *ret_fds, size_t max_fds, size_t *ret_n_fds)
 {
-        int fds[HV_FDS_PER_MSG];
-        const uint8_t *data;
+        /* Zeroed for clang-tidy's analyzer, as in hv_client_drain_async_locked(). */
+        int fds[HV_FDS_PER_MSG] = {0};
+        const uint8_t *data = NULL;
         size_t n_fds;
-        HvMsg m;
+        HvMsg m = {0};
         int r;
 
         for (;;) {
