@@ -274,6 +274,26 @@ static void stream_close(VbusSession *s, VbusStream *st, VbusStream **pending, b
         *ret_closed = true;
 }
 
+/* The DATA rules, from the sender's point of view; changes nothing. */
+static int check_data(const VbusSession *s, int dir, const VbusFrameHeader *h, const VbusStream *st)
+{
+        bool out = dir == OUTBOUND;
+        bool sender_opened = st->local == out;
+        bool sender_ended = out ? st->local_ended : st->remote_ended;
+        bool sender_in_message = out ? st->local_in_message : st->remote_in_message;
+        int64_t sender_window = out ? st->send_window : st->recv_window;
+
+        if (sender_ended)
+                return bad(dir);
+        if (st->state == VBUS_STREAM_OPENING && !sender_opened)
+                return bad(dir);
+        if ((h->flags & VBUS_FLAG_META) && (sender_is_client(s, dir) || sender_in_message))
+                return bad(dir);
+        if ((int64_t)h->length > sender_window)
+                return out ? -EAGAIN : VBUS_FRAME_E_SEMANTIC;
+        return 0;
+}
+
 static int apply_stream_frame(VbusSession *s, int dir, const VbusFrameHeader *h,
                               const ProtobufCMessage *msg, VbusStream *st, VbusStream **pending,
                               bool *ret_closed)
@@ -285,6 +305,7 @@ static int apply_stream_frame(VbusSession *s, int dir, const VbusFrameHeader *h,
         bool *sender_in_message = out ? &st->local_in_message : &st->remote_in_message;
         int64_t *sender_window = out ? &st->send_window : &st->recv_window;
         int64_t *receiver_window = out ? &st->recv_window : &st->send_window;
+        int r;
 
         switch (h->type) {
         case VBUS_FRAME_ACCEPT: {
@@ -305,14 +326,9 @@ static int apply_stream_frame(VbusSession *s, int dir, const VbusFrameHeader *h,
                 stream_close(s, st, pending, ret_closed);
                 return 0;
         case VBUS_FRAME_DATA:
-                if (*sender_ended)
-                        return bad(dir);
-                if (st->state == VBUS_STREAM_OPENING && !sender_opened)
-                        return bad(dir);
-                if ((h->flags & VBUS_FLAG_META) && (sender_is_client(s, dir) || *sender_in_message))
-                        return bad(dir);
-                if ((int64_t)h->length > *sender_window)
-                        return out ? -EAGAIN : VBUS_FRAME_E_SEMANTIC;
+                r = check_data(s, dir, h, st);
+                if (r != 0)
+                        return r;
                 *sender_window -= h->length;
                 if (st->state == VBUS_STREAM_OPENING)
                         st->sent_before_accept += h->length;
@@ -412,6 +428,20 @@ int vbus__session_recv(VbusSession *s, const VbusFrame *f, const VbusControl *c,
         return 0;
 }
 
+int vbus__session_check_data(const VbusSession *s, const VbusFrameHeader *h)
+{
+        const VbusStream *st;
+
+        if (!s || !h || h->type != VBUS_FRAME_DATA || h->session_id != s->session_id)
+                return -EINVAL;
+        if (h->length > s->peer_max_frame || !vbus__session_is_ready(s))
+                return -EINVAL;
+        st = vbus__session_get_stream(s, h->stream_id);
+        if (!st)
+                return -ENOENT;
+        return check_data(s, OUTBOUND, h, st);
+}
+
 int vbus__session_send(VbusSession *s, const VbusFrameHeader *h, const ProtobufCMessage *msg,
                        VbusStream **ret_stream, bool *ret_closed)
 {
@@ -435,4 +465,20 @@ int vbus__session_send(VbusSession *s, const VbusFrameHeader *h, const ProtobufC
         if (ret_closed)
                 *ret_closed = closed;
         return 0;
+}
+
+VbusStream *vbus__session_take_closed(VbusSession *s)
+{
+        VbusStream *st = s->reaped;
+
+        s->reaped = NULL;
+        return st;
+}
+
+void vbus__session_foreach_stream(const VbusSession *s, void (*fn)(VbusStream *vs, void *data),
+                                  void *data)
+{
+        for (uint32_t i = 0; i < s->n_table; i++)
+                if (s->table[i] && s->table[i] != TOMBSTONE)
+                        fn(s->table[i], data);
 }

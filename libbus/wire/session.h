@@ -44,6 +44,9 @@ typedef enum VbusStreamState {
         VBUS_STREAM_OPEN = 2,    /* accepted */
 } VbusStreamState;
 
+/* What the owner of a stream does with its frames: see endpoint.h. */
+typedef struct VbusStreamOps VbusStreamOps;
+
 typedef struct VbusStream {
         uint32_t id;
         uint8_t kind;           /* vbus.v1.StreamKind */
@@ -56,7 +59,9 @@ typedef struct VbusStream {
         int64_t send_window;    /* bytes this side may still send */
         int64_t recv_window;    /* bytes the peer may still send */
         uint64_t sent_before_accept;
-        void *userdata; /* the owner's, never touched here */
+        /* The owner's: the endpoint dispatches the stream's frames to ops with userdata. */
+        const VbusStreamOps *ops;
+        void *userdata;
 } VbusStream;
 
 typedef struct VbusSession {
@@ -126,6 +131,14 @@ int vbus__session_recv(VbusSession *s, const VbusFrame *f, const VbusControl *c,
                        VbusStream **ret_stream, bool *ret_closed);
 
 /**
+ * vbus__session_check_data() - would vbus__session_send() take this DATA frame now? Changes
+ * nothing, so a frame can be checked before it is written and applied after.
+ * Return: 0, -EAGAIN (larger than the stream's send window), -ENOENT (no such stream), -EINVAL
+ * (not allowed in the stream's state, or larger than the peer's max_frame).
+ */
+int vbus__session_check_data(const VbusSession *s, const VbusFrameHeader *h);
+
+/**
  * vbus__session_send() - check an outgoing frame against the session state and update it.
  * @h: borrowed; for OPEN the stream id must be vbus__session_next_id().
  * @msg: borrowed; the control message (NULL for DATA).
@@ -135,5 +148,16 @@ int vbus__session_recv(VbusSession *s, const VbusFrame *f, const VbusControl *c,
  */
 int vbus__session_send(VbusSession *s, const VbusFrameHeader *h, const ProtobufCMessage *msg,
                        VbusStream **ret_stream, bool *ret_closed);
+
+/**
+ * vbus__session_take_closed() - take the stream the last call reported closed out of the
+ * session's keeping, so that it stays valid across further calls into the session; the caller
+ * frees it with free(). Return: the stream, or NULL if none was closed by the last call.
+ */
+VbusStream *vbus__session_take_closed(VbusSession *s);
+
+/* Calls @fn for each open stream, in no particular order; @fn must not change the session. */
+void vbus__session_foreach_stream(const VbusSession *s, void (*fn)(VbusStream *vs, void *data),
+                                  void *data);
 
 #endif /* VBUS_LIBBUS_SESSION_H */

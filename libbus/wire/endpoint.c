@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * endpoint: the receive loop, the senders and the dispatch of one link and its session (see
+ * endpoint.h). Invariants:
+ *  - every frame read is checked by the link (rules 1-10 of protocol.md) and by the session
+ *    (rule 11) before any op sees it;
+ *  - every frame written has been allowed by the session first; DATA is checked before it is
+ *    written and applied after, so a frame the session refuses never reaches the link;
+ *  - a stream's ->closed runs exactly once, with the stream still allocated: the endpoint takes
+ *    the closed stream out of the session's keeping for the call.
+ */
+#include "endpoint.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+int vbus__endpoint_init(VbusEndpoint *e, VbusTransport *t, VbusSessionRole role, uint32_t max_frame,
+                        uint32_t max_streams, const VbusEndpointOps *ops, void *owner)
+{
+        int r;
+
+        if (!e || !t || !ops)
+                return -EINVAL;
+        *e = (VbusEndpoint){.ops = ops, .owner = owner};
+        r = vbus__session_init(&e->session, role, 0, max_frame, max_streams);
+        if (r < 0)
+                return r;
+        r = vbus__link_init(&e->link, t, max_frame);
+        if (r < 0) {
+                vbus__session_deinit(&e->session);
+                return r;
+        }
+        return 0;
+}
+
+static void stream_closed_at_deinit(VbusStream *vs, void *data)
+{
+        (void)data;
+        if (vs->ops && vs->ops->closed)
+                vs->ops->closed(vs->userdata, vs);
+}
+
+void vbus__endpoint_deinit(VbusEndpoint *e)
+{
+        if (!e)
+                return;
+        /* Sends fail from here on, so ->closed cannot change the table being walked. */
+        e->closing = true;
+        vbus__session_foreach_stream(&e->session, stream_closed_at_deinit, NULL);
+        vbus__session_deinit(&e->session);
+        vbus__link_deinit(&e->link);
+}
+
+static void endpoint_wrote(VbusEndpoint *e)
+{
+        if (e->ops->wrote)
+                e->ops->wrote(e->owner);
+}
+
+/* @vs was just closed by a frame: run its ->closed while it is still allocated. */
+static void endpoint_closed(VbusEndpoint *e, VbusStream *vs)
+{
+        VbusStream *held = vbus__session_take_closed(&e->session);
+
+        if (vs->ops && vs->ops->closed)
+                vs->ops->closed(vs->userdata, vs);
+        free(held);
+}
+
+void vbus__endpoint_unbind(VbusEndpoint *e, uint32_t id)
+{
+        VbusStream *vs = vbus__session_get_stream(&e->session, id);
+
+        if (vs)
+                vbus__endpoint_bind(vs, NULL, NULL);
+}
+
+/* --- sending ----------------------------------------------------------------------------- */
+
+/*
+ * The rules the peer will apply to a control message it receives, applied before the session
+ * sees it: a message the peer would take for a violation, or one too large to encode, is this
+ * side's error and must neither change the session nor reach the link.
+ */
+static int check_control(uint8_t type, const ProtobufCMessage *msg)
+{
+        if (!msg || msg->descriptor != vbus__control_descriptor(type))
+                return -EINVAL;
+        if (protobuf_c_message_get_packed_size(msg) > VBUS_CONTROL_MAX)
+                return -EMSGSIZE;
+        return vbus__control_validate(type, msg) == 0 ? 0 : -EINVAL;
+}
+
+int vbus__endpoint_send_control(VbusEndpoint *e, uint8_t type, uint8_t flags, uint32_t id,
+                                const ProtobufCMessage *msg)
+{
+        VbusFrameHeader h = {.type = type, .flags = flags, .stream_id = id};
+        VbusStream *vs = NULL;
+        bool closed = false;
+        int r;
+
+        if (e->closing)
+                return -EPIPE;
+        r = check_control(type, msg);
+        if (r < 0)
+                return r;
+        r = vbus__session_send(&e->session, &h, msg, &vs, &closed);
+        if (r < 0)
+                return r;
+        r = vbus__link_write_control(&e->link, &h, msg);
+        if (r == 0)
+                endpoint_wrote(e);
+        /* The session has applied the frame: the stream is gone whether or not it was written. */
+        if (closed && vs)
+                endpoint_closed(e, vs);
+        return r;
+}
+
+int vbus__endpoint_send_end(VbusEndpoint *e, uint8_t type, uint32_t id, int status,
+                            const char *message)
+{
+        Vbus__V1__End m = VBUS__V1__END__INIT;
+
+        m.status = status;
+        m.message = (char *)message;
+        return vbus__endpoint_send_control(e, type, 0, id, &m.base);
+}
+
+int vbus__endpoint_open(VbusEndpoint *e, const Vbus__V1__Open *m, const VbusStreamOps *ops,
+                        void *obj, uint32_t *ret_id)
+{
+        VbusFrameHeader h = {.type = VBUS_FRAME_OPEN};
+        VbusStream *vs = NULL;
+        bool closed = false;
+        int r;
+
+        if (e->closing)
+                return -EPIPE;
+        r = check_control(VBUS_FRAME_OPEN, &m->base);
+        if (r < 0)
+                return r;
+        h.stream_id = vbus__session_next_id(&e->session);
+        if (h.stream_id == 0)
+                return -E2BIG;
+        r = vbus__session_send(&e->session, &h, &m->base, &vs, &closed);
+        if (r < 0)
+                return r;
+        r = vbus__link_write_control(&e->link, &h, &m->base);
+        if (r < 0)
+                return r; /* the link is lost; the stream has no owner to tell */
+        vbus__endpoint_bind(vs, ops, obj);
+        endpoint_wrote(e);
+        *ret_id = h.stream_id;
+        return 0;
+}
+
+int vbus__endpoint_send_data(VbusEndpoint *e, uint32_t id, uint8_t flags,
+                             const struct iovec *pieces, size_t n_pieces)
+{
+        VbusFrameHeader h = {.type = VBUS_FRAME_DATA, .flags = flags, .stream_id = id};
+        uint64_t len = 0;
+        int r;
+
+        if (e->closing)
+                return -EPIPE;
+        for (size_t i = 0; i < n_pieces; i++)
+                len += pieces[i].iov_len;
+        if (len > UINT32_MAX)
+                return -EINVAL;
+        h.length = (uint32_t)len;
+        r = vbus__session_check_data(&e->session, &h);
+        if (r != 0)
+                return r;
+        r = vbus__link_write(&e->link, &h, pieces, n_pieces);
+        if (r < 0)
+                return r;
+        endpoint_wrote(e);
+        /* Checked above, so it is applied; DATA never closes a stream. */
+        return vbus__session_send(&e->session, &h, NULL, NULL, NULL);
+}
+
+size_t vbus__endpoint_max_payload(VbusEndpoint *e)
+{
+        return vbus__link_max_payload(&e->link, e->session.peer_max_frame);
+}
+
+ssize_t vbus__endpoint_data_room(VbusEndpoint *e, uint32_t id)
+{
+        VbusStream *vs = vbus__session_get_stream(&e->session, id);
+        size_t room;
+
+        if (!vs)
+                return -ENOENT;
+        room = vbus__endpoint_max_payload(e);
+        if (vs->send_window < (int64_t)room)
+                room = vs->send_window > 0 ? (size_t)vs->send_window : 0;
+        return (ssize_t)room;
+}
+
+int vbus__endpoint_flush(VbusEndpoint *e)
+{
+        return vbus__link_flush(&e->link);
+}
+
+/* --- receiving --------------------------------------------------------------------------- */
+
+/* An OPEN over the stream limit: the session made no stream, so REJECT it by hand. */
+static int reject_over_limit(VbusEndpoint *e, uint32_t id)
+{
+        VbusFrameHeader h = {.type = VBUS_FRAME_REJECT, .stream_id = id};
+        Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
+        int r;
+
+        rj.status = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
+        rj.message = (char *)"too many streams on this link";
+        r = vbus__link_write_control(&e->link, &h, &rj.base);
+        if (r == 0)
+                endpoint_wrote(e);
+        return r;
+}
+
+static int answer_ping(VbusEndpoint *e, const VbusFrame *f, const Vbus__V1__Ping *m)
+{
+        Vbus__V1__Ping ack = VBUS__V1__PING__INIT;
+
+        if (f->header.flags & VBUS_FLAG_ACK)
+                return 0;
+        ack.opaque = m->opaque;
+        return vbus__endpoint_send_control(e, VBUS_FRAME_PING, VBUS_FLAG_ACK, 0, &ack.base);
+}
+
+/* A stream frame, to the ops bound to its stream. */
+static int dispatch_stream(const VbusFrame *f, const ProtobufCMessage *msg, VbusStream *vs)
+{
+        const VbusStreamOps *ops = vs->ops;
+        void *obj = vs->userdata;
+
+        if (!ops)
+                return 0;
+        switch (f->header.type) {
+        case VBUS_FRAME_ACCEPT:
+                return ops->accept ? ops->accept(obj, vs, (const Vbus__V1__Accept *)msg) : 0;
+        case VBUS_FRAME_REJECT:
+                return ops->reject ? ops->reject(obj, vs, (const Vbus__V1__Reject *)msg) : 0;
+        case VBUS_FRAME_DATA:
+                return ops->data ? ops->data(obj, vs, f) : 0;
+        case VBUS_FRAME_END:
+                return ops->end ? ops->end(obj, vs, (const Vbus__V1__End *)msg) : 0;
+        case VBUS_FRAME_RESET:
+                return ops->reset ? ops->reset(obj, vs, (const Vbus__V1__End *)msg) : 0;
+        case VBUS_FRAME_CREDIT:
+                return ops->credit ? ops->credit(obj, vs, (const Vbus__V1__Credit *)msg) : 0;
+        default:
+                return 0;
+        }
+}
+
+static int dispatch(VbusEndpoint *e, const VbusFrame *f, const VbusControl *ctl, VbusStream *vs,
+                    bool closed)
+{
+        const ProtobufCMessage *msg = ctl ? ctl->msg : NULL;
+        const VbusEndpointOps *ops = e->ops;
+        int r;
+
+        switch (f->header.type) {
+        case VBUS_FRAME_HELLO:
+                return ops->hello ? ops->hello(e->owner, (const Vbus__V1__Hello *)msg) : 0;
+        case VBUS_FRAME_PING:
+                return answer_ping(e, f, (const Vbus__V1__Ping *)msg);
+        case VBUS_FRAME_GOAWAY:
+                return ops->goaway ? ops->goaway(e->owner, (const Vbus__V1__GoAway *)msg) : 0;
+        case VBUS_FRAME_ERROR:
+                return ops->error ? ops->error(e->owner, (const Vbus__V1__Error *)msg) : 0;
+        case VBUS_FRAME_OPEN:
+                return ops->open ? ops->open(e->owner, vs, (const Vbus__V1__Open *)msg) : 0;
+        default:
+                break;
+        }
+        if (!closed)
+                return dispatch_stream(f, msg, vs);
+        /* The frame closed the stream: hold it across the op, then tell the owner. */
+        {
+                VbusStream *held = vbus__session_take_closed(&e->session);
+
+                r = dispatch_stream(f, msg, vs);
+                if (vs->ops && vs->ops->closed)
+                        vs->ops->closed(vs->userdata, vs);
+                free(held);
+        }
+        return r;
+}
+
+int vbus__endpoint_process(VbusEndpoint *e, bool take_events, unsigned int max_frames)
+{
+        unsigned int n = 0;
+        int r;
+
+        if (take_events) {
+                r = vbus__transport_process(&e->link.transport);
+                if (r < 0)
+                        return r;
+        }
+        while (n < max_frames) {
+                const VbusControl *ctl = NULL;
+                VbusStream *vs = NULL;
+                bool closed = false;
+                VbusFrame f;
+
+                r = vbus__link_next(&e->link, &f, &ctl);
+                if (r == 0)
+                        break;
+                if (r < 0) {
+                        e->violation = e->link.violation;
+                        e->bad_type = 0;
+                        return r;
+                }
+                n++;
+                r = vbus__session_recv(&e->session, &f, ctl, &vs, &closed);
+                if (r == VBUS_SESSION_DISCARD)
+                        continue;
+                if (r == -E2BIG) {
+                        r = reject_over_limit(e, f.header.stream_id);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (r > 0) {
+                        e->violation = r;
+                        e->bad_type = f.header.type;
+                        return -EPROTO;
+                }
+                if (r < 0)
+                        return r;
+                r = dispatch(e, &f, ctl, vs, closed);
+                if (r != 0)
+                        return r;
+        }
+        return (int)n;
+}
