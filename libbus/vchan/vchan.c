@@ -148,7 +148,9 @@ int vbus__vchan_server_open_to(uint32_t peer_domid, const char *port, size_t lef
 {
         char path[VBUS_VCHAN_PATH_MAX];
         struct xs_handle *xs;
-        uint32_t self, ring_ref;
+        /* Zeroed: clang-tidy 14's analyzer does not know errno > 0 after a failed xs_read(), so
+         * it takes xs_read_uint()'s -errno for a possible success that wrote nothing. */
+        uint32_t self = 0, ring_ref = 0;
         int r;
 
         errno = 0;

@@ -63,7 +63,8 @@ static void setup(void)
         if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
             listen(listen_fd, 4) < 0)
                 abort();
-        atexit(remove_socket);
+        if (atexit(remove_socket) != 0)
+                abort();
 }
 
 static void send_data(int fd, uint32_t stream, uint8_t flags, const uint8_t *p, size_t n)

@@ -198,7 +198,8 @@ static void progress_write(const char *path, unsigned long received)
         char tmp[4096];
         FILE *f;
 
-        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+                return;
         f = fopen(tmp, "w");
         if (!f)
                 return;
