@@ -8,6 +8,8 @@ VBUS_PKGS_BUILD="build-essential cmake pkg-config protobuf-c-compiler libprotobu
 libxen-dev libsodium-dev"
 VBUS_PKGS_TEST="libcmocka-dev clang libclang-rt-14-dev llvm clang-format-14 xen-utils-4.17
 xenstore-utils python3"
+# VBUS_PKGS_LINT:  the static checks of scripts/test (scripts/lint, scripts/check-includes).
+VBUS_PKGS_LINT="clang-tidy-14 python3"
 
 # vbus_missing_pkgs PKG...: print the packages that are not installed.
 vbus_missing_pkgs() {
