@@ -308,9 +308,10 @@ static vbus_request *request_new(Servers *srvs, vbus_server *srv, VbusStream *vs
                 req->caller_domid = m->caller->domid;
                 req->caller_local = m->caller->local;
                 req->caller_uid = m->caller->uid;
+                /* A domain name is at most 64 bytes (control.c), so it fits whole. */
                 if (m->caller->domain_name)
-                        snprintf(req->caller_name, sizeof(req->caller_name), "%s",
-                                 m->caller->domain_name);
+                        (void)snprintf(req->caller_name, sizeof(req->caller_name), "%s",
+                                       m->caller->domain_name);
         }
         if (request_copy_headers(req, m) < 0) {
                 vbus__request_free(req);

@@ -39,38 +39,40 @@ struct vbus_stream {
         List link; /* in Streams.streams */
         Streams *sts;
         vbus_conn *conn;
-        VbusStream *vs; /* while the CALL stream is open; bound to this object */
-        uint32_t id;
+        VbusStream *vs;    /* while the CALL stream is open; bound to this object */
         vbus_request *req; /* server end: the call, owned; NULL at the caller */
-        bool taken;        /* server end: the application called vbus_request_stream() */
         vbus_stream_handlers h;
         void *userdata;
         uint64_t deadline; /* caller: its deadline plus the grace; UINT64_MAX for none */
+        uint32_t id;
 
         /* Sending: one message at most waits for room, then our END. */
+        int finish_status; /* server: the status of the END after the pending message */
         uint8_t *out;
         size_t n_out, off;
-        bool out_pending;
-        bool out_empty_sent;
-        bool want_writable; /* a send said -EAGAIN */
-        bool writable_due;  /* ... and there is room now: on_writable is due */
-        bool closing;       /* END after the pending message */
-        int finish_status;  /* server: the status of that END */
         char *finish_message;
-        bool send_closed; /* our END (or a RESET either way) went: nothing more to send */
 
         /* Receiving. */
         uint8_t *cur; /* a message being assembled from DATA frames (NULL: none) */
         size_t n_cur, cap_cur;
         VbusMsgQueue queue;
         uint64_t credit_owed;
-        bool paused;
-        bool eof_due; /* server: the caller closed its side; on_message(NULL) after the queue */
 
         /* The outcome, delivered by on_end after the queue. */
-        bool ended;
         int status;
         char *message;
+
+        /* Flags, together so that the struct has no holes. */
+        bool taken;          /* server end: the application called vbus_request_stream() */
+        bool out_pending;    /* a message waits for room */
+        bool out_empty_sent; /* ... and it was empty, and its one frame went */
+        bool want_writable;  /* a send said -EAGAIN */
+        bool writable_due;   /* ... and there is room now: on_writable is due */
+        bool closing;        /* END after the pending message */
+        bool send_closed;    /* our END (or a RESET either way) went: nothing more to send */
+        bool paused;
+        bool eof_due; /* server: the caller closed its side; on_message(NULL) after the queue */
+        bool ended;
         bool in_end_cb;
         bool dead; /* released: freed when no callback runs */
 };
@@ -239,10 +241,19 @@ static int stream_push(vbus_stream *st)
                                         st->finish_message) < 0)
                         return 1;
                 st->send_closed = true;
-                if (st->req) /* the server's END ends the call at this end */
-                        stream_release(st);
+                /* The server's END ends the call at this end: freed by whoever called us, once
+                 * no callback runs (stream_sweep()). */
+                if (st->req)
+                        st->dead = true;
         }
         return 1;
+}
+
+/* Frees @st if stream_push() ended it and no callback runs; after a push outside the loop. */
+static void stream_sweep(vbus_stream *st)
+{
+        if (st->dead && st->sts->busy == 0)
+                stream_free(st);
 }
 
 VBUS_EXPORT int vbus_stream_send(vbus_stream *st, const void *data, size_t n)
@@ -335,6 +346,7 @@ VBUS_EXPORT int vbus_stream_close_send(vbus_stream *st)
                 return -EPIPE;
         st->closing = true;
         (void)stream_push(st);
+        stream_sweep(st);
         return 0;
 }
 
@@ -359,6 +371,7 @@ VBUS_EXPORT int vbus_stream_finish(vbus_stream *st, int status, const char *mess
         st->finish_message = message && message[0] ? strdup(message) : NULL;
         st->closing = true;
         (void)stream_push(st);
+        stream_sweep(st);
         return r;
 }
 
