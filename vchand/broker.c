@@ -190,12 +190,12 @@ static void peer_update_events(Broker *b, Peer *p)
 {
         uint32_t events = EPOLLIN;
 
-        if (vbus__transport_get_events(&p->link_io.transport) & EPOLLOUT)
+        if (vbus__transport_get_events(&p->ep.link.transport) & EPOLLOUT)
                 events |= EPOLLOUT;
         if (p->registered && events == p->events)
                 return;
         if (epoll_set(b, p->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
-                      vbus__transport_get_fd(&p->link_io.transport), events, p) == 0) {
+                      vbus__transport_get_fd(&p->ep.link.transport), events, p) == 0) {
                 p->registered = true;
                 p->events = events;
         }
@@ -251,7 +251,7 @@ static void broker_flush_dirty(Broker *b)
                 if (p->dead)
                         continue;
                 list_unlink(&p->dirty_link); /* the pump may have marked it again */
-                r = vbus__link_flush(&p->link_io);
+                r = vbus__endpoint_flush(&p->ep);
                 /* -EPIPE: the peer closed; its last frames are still read before it goes. */
                 if (r < 0 && r != -EAGAIN && r != -EPIPE) {
                         broker_kill_peer(b, p, strerror(-r));
@@ -270,7 +270,7 @@ void broker_kill_peer(Broker *b, Peer *p, const char *why)
         log_info("peer %s: disconnected: %s", p->label, why);
         if (p->registered)
                 (void)epoll_ctl(b->epoll_fd, EPOLL_CTL_DEL,
-                                vbus__transport_get_fd(&p->link_io.transport), NULL);
+                                vbus__transport_get_fd(&p->ep.link.transport), NULL);
         p->registered = false;
         list_unlink(&p->link);
         b->n_peers--;
@@ -322,16 +322,16 @@ static void broker_begin_stop(Broker *b)
                 Peer *p = list_entry(pos, Peer, link);
                 Vbus__V1__GoAway g = VBUS__V1__GO_AWAY__INIT;
 
-                if (!vbus__session_is_ready(&p->session)) {
+                if (!vbus__session_is_ready(&p->ep.session)) {
                         broker_kill_peer(b, p, "broker stopping");
                         continue;
                 }
                 g.status = VBUS__V1__STATUS__STATUS_SHUTTING_DOWN;
                 g.message = (char *)"the broker is stopping";
-                g.last_stream_id = p->session.last_remote_id;
+                g.last_stream_id = p->ep.session.last_remote_id;
                 (void)peer_send_control(p, VBUS_FRAME_GOAWAY, 0, 0, &g.base);
                 if (!p->dead)
-                        (void)vbus__link_flush(&p->link_io);
+                        (void)vbus__endpoint_flush(&p->ep);
         }
 }
 
@@ -354,13 +354,13 @@ static void broker_tick(Broker *b)
         {
                 Peer *p = list_entry(pos, Peer, link);
 
-                if (!vbus__session_is_ready(&p->session) &&
+                if (!vbus__session_is_ready(&p->ep.session) &&
                     now - p->created_us > (uint64_t)b->config.hello_timeout_ms * 1000u) {
                         broker_kill_peer(b, p, "no HELLO in time");
                         continue;
                 }
                 /* Backstop for lost wakeups on shared rings. */
-                if (p->link_io.transport.kind == VBUS_TRANSPORT_VCHAN) {
+                if (p->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN) {
                         peer_process(p);
                         if (!p->dead)
                                 peer_update_events(b, p);

@@ -21,9 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "link.h"
+#include "endpoint.h"
 #include "router.h"
-#include "session.h"
 #include "util/list.h"
 
 typedef struct Broker Broker;
@@ -134,9 +133,8 @@ struct Peer {
         List dirty_link; /* in broker->dirty: flushed once at the end of the iteration */
         uint64_t serial;
         Identity ident;
-        char label[96]; /* for logs: "dom3(sensor)" or "uid 1000 pid 42" */
-        VbusLink link_io;
-        VbusSession session;
+        char label[96];  /* for logs: "dom3(sensor)" or "uid 1000 pid 42" */
+        VbusEndpoint ep; /* the link and its session */
         bool dead;
         bool registered;
         uint32_t events; /* epoll events currently registered */

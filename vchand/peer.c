@@ -30,6 +30,8 @@ static void peer_make_label(Peer *p)
                 snprintf(p->label, sizeof(p->label), "dom%u", id->domid);
 }
 
+static const VbusEndpointOps peer_endpoint_ops;
+
 Peer *peer_new(Broker *b, VbusTransport *t, const Identity *ident, uint32_t vchan_domid)
 {
         Peer *p = calloc(1, sizeof(*p));
@@ -47,10 +49,8 @@ Peer *peer_new(Broker *b, VbusTransport *t, const Identity *ident, uint32_t vcha
         list_init(&p->streams);
         list_init(&p->pending);
         peer_make_label(p);
-        if (vbus__link_init(&p->link_io, t, b->config.max_frame) < 0 ||
-            vbus__session_init(&p->session, VBUS_ROLE_BROKER, 0, b->config.max_frame,
-                               b->config.max_streams) < 0) {
-                vbus__link_deinit(&p->link_io);
+        if (vbus__endpoint_init(&p->ep, t, VBUS_ROLE_BROKER, b->config.max_frame,
+                                b->config.max_streams, &peer_endpoint_ops, p) < 0) {
                 free(p);
                 return NULL;
         }
@@ -75,8 +75,7 @@ void peer_free(Peer *p)
         if (!p)
                 return;
         peer_close_streams(p);
-        vbus__session_deinit(&p->session);
-        vbus__link_deinit(&p->link_io);
+        vbus__endpoint_deinit(&p->ep);
         free(p);
 }
 
@@ -102,35 +101,27 @@ void peer_log(Peer *p, const char *fmt, ...)
         log_info("peer %s: %s", p->label, msg);
 }
 
+/* A write to @p failed: drop @p if the failure is its doing (it does not read its link). */
+static int peer_write_failed(Peer *p, int r)
+{
+        if (r == -ENOBUFS)
+                broker_kill_peer(p->broker, p, "does not read its link (control backlog full)");
+        else if (r != -EPIPE && r != -EINVAL && r != -ENOMEM && r != -EAGAIN && r != -E2BIG &&
+                 r != -ENOENT)
+                broker_kill_peer(p->broker, p, strerror(-r));
+        return r;
+}
+
 int peer_send_control(Peer *p, uint8_t type, uint8_t flags, uint32_t stream_id,
                       const ProtobufCMessage *msg)
 {
-        VbusFrameHeader h = {.type = type, .flags = flags, .stream_id = stream_id};
-        VbusStream *vs = NULL;
-        bool closed = false;
         int r;
 
         if (p->dead)
                 return -EPIPE;
-        r = vbus__session_send(&p->session, &h, msg, &vs, &closed);
-        if (r < 0)
-                return r;
-        r = vbus__link_write_control(&p->link_io, &h, msg);
-        if (r == 0)
-                broker_mark_dirty(p->broker, p);
-        if (r == -EPIPE)
-                return r; /* the peer closed: keep reading what it sent before that */
-        if (r == -ENOBUFS) {
-                broker_kill_peer(p->broker, p, "does not read its link (control backlog full)");
-                return r;
-        }
-        if (r < 0) {
-                broker_kill_peer(p->broker, p, strerror(-r));
-                return r;
-        }
-        if (closed && vs && vs->userdata)
-                pubsub_close(p, vs->userdata);
-        return 0;
+        r = vbus__endpoint_send_control(&p->ep, type, flags, stream_id, msg);
+        /* -EPIPE: the peer closed; keep reading what it sent before that. */
+        return r < 0 ? peer_write_failed(p, r) : 0;
 }
 
 void peer_reject(Peer *p, uint32_t stream_id, int status, const char *message)
@@ -153,51 +144,25 @@ void peer_reset_stream(Peer *p, uint32_t stream_id, int status, const char *mess
 
 size_t peer_max_payload(Peer *p)
 {
-        return vbus__link_max_payload(&p->link_io, p->session.peer_max_frame);
+        return vbus__endpoint_max_payload(&p->ep);
 }
 
 ssize_t peer_data_room(Peer *p, uint32_t stream_id)
 {
-        VbusStream *vs = vbus__session_get_stream(&p->session, stream_id);
-        size_t room = peer_max_payload(p);
-
-        if (!vs)
-                return -ENOENT;
-        if (vs->send_window < (int64_t)room)
-                room = vs->send_window > 0 ? (size_t)vs->send_window : 0;
-        return (ssize_t)room;
+        return vbus__endpoint_data_room(&p->ep, stream_id);
 }
 
 int peer_send_data(Peer *p, uint32_t stream_id, uint8_t flags, const struct iovec *pieces,
                    size_t n_pieces)
 {
-        VbusFrameHeader h = {.type = VBUS_FRAME_DATA, .flags = flags, .stream_id = stream_id};
-        VbusStream *vs = vbus__session_get_stream(&p->session, stream_id);
-        size_t len = 0;
         int r;
 
-        if (p->dead || !vs)
+        if (p->dead)
                 return -EPIPE;
-        for (size_t i = 0; i < n_pieces; i++)
-                len += pieces[i].iov_len;
-        if ((int64_t)len > vs->send_window)
-                return -EAGAIN;
-        h.length = (uint32_t)len;
-        r = vbus__link_write(&p->link_io, &h, pieces, n_pieces);
-        if (r == -EAGAIN || r == -EPIPE)
-                return r;
-        if (r < 0) {
-                broker_kill_peer(p->broker, p, strerror(-r));
-                return r;
-        }
-        broker_mark_dirty(p->broker, p);
-        /* Cannot fail now: window and state were checked. */
-        r = vbus__session_send(&p->session, &h, NULL, NULL, NULL);
-        if (r < 0) {
-                broker_kill_peer(p->broker, p, "internal: session refused a checked DATA frame");
-                return r;
-        }
-        return 0;
+        r = vbus__endpoint_send_data(&p->ep, stream_id, flags, pieces, n_pieces);
+        if (r == -ENOENT)
+                return -EPIPE;
+        return r < 0 ? peer_write_failed(p, r) : 0;
 }
 
 static void peer_violation(Peer *p, int reason, const char *what)
@@ -210,14 +175,22 @@ static void peer_violation(Peer *p, int reason, const char *what)
         e.status = VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR;
         e.message = msg;
         (void)peer_send_control(p, VBUS_FRAME_ERROR, 0, 0, &e.base);
-        (void)vbus__link_flush(&p->link_io);
+        (void)vbus__endpoint_flush(&p->ep);
         p->broker->stats.n_violations++;
         broker_kill_peer(p->broker, p, msg);
 }
 
-static void peer_on_hello(Peer *p, const Vbus__V1__Hello *m)
+/* Results of the endpoint ops below that end the link (above any frame count). */
+enum {
+        PEER_E_VERSION = 0x1000, /* no common protocol version: the peer was told */
+        PEER_E_SENT_ERROR,       /* the peer sent ERROR */
+        PEER_E_MAX_FRAME,        /* internal: the link refused our own max_frame */
+};
+
+static int peer_on_hello(void *owner, const Vbus__V1__Hello *m)
 {
         Vbus__V1__Hello answer = VBUS__V1__HELLO__INIT;
+        Peer *p = owner;
         Broker *b = p->broker;
 
         if (m->version_min > VBUS_PROTOCOL_VERSION || m->version_max < VBUS_PROTOCOL_VERSION) {
@@ -226,9 +199,8 @@ static void peer_on_hello(Peer *p, const Vbus__V1__Hello *m)
                 e.status = VBUS__V1__STATUS__STATUS_UNSUPPORTED;
                 e.message = (char *)"this broker speaks protocol version 1 only";
                 (void)peer_send_control(p, VBUS_FRAME_ERROR, 0, 0, &e.base);
-                (void)vbus__link_flush(&p->link_io);
-                broker_kill_peer(b, p, "no common protocol version");
-                return;
+                (void)vbus__endpoint_flush(&p->ep);
+                return PEER_E_VERSION;
         }
         answer.version_min = VBUS_PROTOCOL_VERSION;
         answer.version_max = VBUS_PROTOCOL_VERSION;
@@ -236,192 +208,213 @@ static void peer_on_hello(Peer *p, const Vbus__V1__Hello *m)
         answer.max_frame = b->config.max_frame;
         answer.peer_name = (char *)"vchand";
         if (peer_send_control(p, VBUS_FRAME_HELLO, 0, 0, &answer.base) < 0)
-                return;
-        if (vbus__link_set_max_frame(&p->link_io, b->config.max_frame) < 0)
-                broker_kill_peer(b, p, "internal: bad max_frame");
+                return 0;
+        if (vbus__link_set_max_frame(&p->ep.link, b->config.max_frame) < 0)
+                return PEER_E_MAX_FRAME;
+        return 0;
 }
 
-static void peer_on_open(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
+static int peer_on_open(void *owner, VbusStream *vs, const Vbus__V1__Open *m)
 {
         Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
+        Peer *p = owner;
 
-        if (p->broker->stopping || p->session.goaway_sent) {
+        if (p->broker->stopping || p->ep.session.goaway_sent) {
                 rj.status = VBUS__V1__STATUS__STATUS_SHUTTING_DOWN;
                 rj.message = (char *)"the broker is shutting down";
         } else if (m->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH ||
                    m->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE) {
                 pubsub_open(p, vs, m);
-                return;
+                return 0;
         } else if (m->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE) {
                 rpc_open_serve(p, vs, m);
-                return;
+                return 0;
         } else {
                 rpc_open_call(p, vs, m);
-                return;
+                return 0;
         }
         (void)peer_send_control(p, VBUS_FRAME_REJECT, 0, vs->id, &rj.base);
+        return 0;
 }
 
-/* One frame, already checked by the link (rules 1-10) and the session (rule 11). */
-static void peer_dispatch(Peer *p, const VbusFrame *f, const VbusControl *c, VbusStream *vs,
-                          bool closed)
+static int peer_on_goaway(void *owner, const Vbus__V1__GoAway *m)
 {
-        Stream *s = vs ? vs->userdata : NULL;
+        /* The client is leaving: nothing new will be opened; streams end as they end. */
+        (void)owner;
+        (void)m;
+        return 0;
+}
 
-        switch (f->header.type) {
-        case VBUS_FRAME_HELLO:
-                peer_on_hello(p, (const Vbus__V1__Hello *)c->msg);
-                break;
-        case VBUS_FRAME_PING: {
-                const Vbus__V1__Ping *m = (const Vbus__V1__Ping *)c->msg;
-                Vbus__V1__Ping ack = VBUS__V1__PING__INIT;
+static int peer_on_error(void *owner, const Vbus__V1__Error *m)
+{
+        peer_log(owner, "sent ERROR %s: %.200s", vbus_status_name(m->status), m->message);
+        return PEER_E_SENT_ERROR;
+}
 
-                if (f->header.flags & VBUS_FLAG_ACK)
-                        break;
-                ack.opaque = m->opaque;
-                (void)peer_send_control(p, VBUS_FRAME_PING, VBUS_FLAG_ACK, 0, &ack.base);
-                break;
+static void peer_on_wrote(void *owner)
+{
+        Peer *p = owner;
+
+        broker_mark_dirty(p->broker, p);
+}
+
+static const VbusEndpointOps peer_endpoint_ops = {
+        .hello = peer_on_hello,
+        .open = peer_on_open,
+        .goaway = peer_on_goaway,
+        .error = peer_on_error,
+        .wrote = peer_on_wrote,
+};
+
+/* --- stream frames (by kind) ------------------------------------------------------------- */
+
+static int stream_on_accept(void *obj, VbusStream *vs, const Vbus__V1__Accept *m)
+{
+        Stream *s = obj;
+
+        (void)vs;
+        if (s->call)
+                rpc_accept(s->peer, s, m);
+        return 0;
+}
+
+static int stream_on_reject(void *obj, VbusStream *vs, const Vbus__V1__Reject *m)
+{
+        Stream *s = obj;
+
+        (void)vs;
+        if (s->call)
+                rpc_reject(s->peer, s, m->status, m->message);
+        return 0;
+}
+
+static int stream_on_reset(void *obj, VbusStream *vs, const Vbus__V1__End *m)
+{
+        Stream *s = obj;
+
+        (void)vs;
+        if (s->call)
+                rpc_reset(s->peer, s, m->status, m->message);
+        return 0;
+}
+
+static int stream_on_data(void *obj, VbusStream *vs, const VbusFrame *f)
+{
+        Stream *s = obj;
+        Peer *p = s->peer;
+
+        (void)vs;
+        if (s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH)
+                pubsub_data(p, s, f);
+        else if (s->call)
+                rpc_data(p, s, f);
+        else if (s->intro)
+                introspect_data(p, s, f);
+        else
+                /* A subscriber sends no DATA; the window rule already bounded it. */
+                peer_reset_stream(p, f->header.stream_id, VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT,
+                                  "this stream carries no data from you");
+        return 0;
+}
+
+static int stream_on_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
+{
+        Stream *s = obj;
+        Peer *p = s->peer;
+
+        if (s->call) {
+                rpc_end(p, s, m->status, m->message);
+                return 0;
         }
-        case VBUS_FRAME_GOAWAY:
-                /* The client is leaving: nothing new will be opened; streams end as they end. */
-                break;
-        case VBUS_FRAME_ERROR: {
-                const Vbus__V1__Error *m = (const Vbus__V1__Error *)c->msg;
-
-                peer_log(p, "sent ERROR %s: %.200s", vbus_status_name(m->status), m->message);
-                broker_kill_peer(p->broker, p, "peer sent ERROR");
-                break;
+        if (s->intro) {
+                introspect_end(p, s);
+                return 0;
         }
-        case VBUS_FRAME_OPEN:
-                peer_on_open(p, vs, (const Vbus__V1__Open *)c->msg);
-                break;
-        case VBUS_FRAME_ACCEPT:
-                if (s && s->call)
-                        rpc_accept(p, s, (const Vbus__V1__Accept *)c->msg);
-                break;
-        case VBUS_FRAME_REJECT:
-                if (s && s->call) {
-                        const Vbus__V1__Reject *m = (const Vbus__V1__Reject *)c->msg;
+        /* The client ends its side: the broker ends its side at once (unless it has). */
+        if (!vs->local_ended) {
+                Vbus__V1__End e = VBUS__V1__END__INIT;
 
-                        rpc_reject(p, s, m->status, m->message);
-                }
-                break;
-        case VBUS_FRAME_RESET:
-                if (s && s->call) {
-                        const Vbus__V1__End *m = (const Vbus__V1__End *)c->msg;
+                e.status = VBUS__V1__STATUS__STATUS_OK;
+                (void)peer_send_control(p, VBUS_FRAME_END, 0, vs->id, &e.base);
+        }
+        return 0;
+}
 
-                        rpc_reset(p, s, m->status, m->message);
-                }
-                break;
-        case VBUS_FRAME_DATA:
-                if (s && s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH)
-                        pubsub_data(p, s, f);
-                else if (s && s->call)
-                        rpc_data(p, s, f);
-                else if (s && s->intro)
-                        introspect_data(p, s, f);
-                else
-                        /* A subscriber sends no DATA; the window rule already bounded it. */
-                        peer_reset_stream(p, f->header.stream_id,
-                                          VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT,
-                                          "this stream carries no data from you");
-                break;
-        case VBUS_FRAME_END:
-                if (s && s->call) {
-                        const Vbus__V1__End *m = (const Vbus__V1__End *)c->msg;
+static void stream_on_closed(void *obj, VbusStream *vs)
+{
+        Stream *s = obj;
 
-                        rpc_end(p, s, m->status, m->message);
-                        break;
-                }
-                if (s && s->intro) {
-                        introspect_end(p, s);
-                        break;
-                }
-                /* The client ends its side: the broker ends its side at once. */
-                if (s && !closed) {
-                        Vbus__V1__End e = VBUS__V1__END__INIT;
+        (void)vs;
+        pubsub_close(s->peer, s);
+}
 
-                        e.status = VBUS__V1__STATUS__STATUS_OK;
-                        (void)peer_send_control(p, VBUS_FRAME_END, 0, f->header.stream_id, &e.base);
-                }
+const VbusStreamOps peer_stream_ops = {
+        .accept = stream_on_accept,
+        .reject = stream_on_reject,
+        .data = stream_on_data,
+        .end = stream_on_end,
+        .reset = stream_on_reset,
+        .closed = stream_on_closed,
+};
+
+/* --- reading ----------------------------------------------------------------------------- */
+
+/* What vbus__endpoint_process() returned, other than a frame: drop the peer, saying why. */
+static void peer_process_failed(Peer *p, int r)
+{
+        Broker *b = p->broker;
+
+        switch (r) {
+        case -EPROTO:
+                peer_violation(p, p->ep.violation,
+                               p->ep.bad_type ? vbus__frame_type_name(p->ep.bad_type)
+                                              : "bad frame");
                 break;
-        case VBUS_FRAME_CREDIT:
-                /* The window grew: queued deliveries may go now (pump runs after the batch). */
+        case -EPIPE:
+                broker_kill_peer(b, p, p->ep.violation ? "closed inside a frame" : "closed");
+                break;
+        case -ENOBUFS:
+                broker_kill_peer(b, p, "does not read its link");
+                break;
+        case PEER_E_VERSION:
+                broker_kill_peer(b, p, "no common protocol version");
+                break;
+        case PEER_E_SENT_ERROR:
+                broker_kill_peer(b, p, "peer sent ERROR");
+                break;
+        case PEER_E_MAX_FRAME:
+                broker_kill_peer(b, p, "internal: bad max_frame");
                 break;
         default:
+                broker_kill_peer(b, p, r < 0 ? strerror(-r) : "internal: unknown result");
                 break;
         }
-        if (closed && s)
-                pubsub_close(p, s);
 }
 
 void peer_process(Peer *p)
 {
-        Broker *b = p->broker;
-        int r, i;
+        int r = 0, i;
 
-        r = vbus__transport_process(&p->link_io.transport);
-        for (i = 0; r >= 0 && !p->dead && i < LIMIT_FRAMES_PER_WAKEUP; i++) {
-                const VbusControl *c = NULL;
-                VbusStream *vs = NULL;
-                bool closed = false;
-                VbusFrame f;
-
-                r = vbus__link_next(&p->link_io, &f, &c);
-                if (r <= 0)
+        /* One frame per call, so that a peer dropped by a frame (its own, or one that wrote to
+         * it) is not read further. */
+        for (i = 0; !p->dead && i < LIMIT_FRAMES_PER_WAKEUP; i++) {
+                r = vbus__endpoint_process(&p->ep, i == 0, 1);
+                if (r != 1)
                         break;
-                r = vbus__session_recv(&p->session, &f, c, &vs, &closed);
-                if (r == VBUS_SESSION_DISCARD) {
-                        r = 0;
-                        continue;
-                }
-                if (r == -E2BIG) {
-                        Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
-
-                        rj.status = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
-                        rj.message = (char *)"too many streams on this link";
-                        /* The session did not create the stream: answer it by hand. */
-                        {
-                                VbusFrameHeader h = {.type = VBUS_FRAME_REJECT,
-                                                     .stream_id = f.header.stream_id};
-
-                                r = vbus__link_write_control(&p->link_io, &h, &rj.base);
-                        }
-                        if (r < 0)
-                                broker_kill_peer(b, p, "does not read its link");
-                        continue;
-                }
-                if (r > 0) {
-                        peer_violation(p, r, vbus__frame_type_name(f.header.type));
-                        return;
-                }
-                if (r < 0) {
-                        broker_kill_peer(b, p, strerror(-r));
-                        return;
-                }
-                peer_dispatch(p, &f, c, vs, closed);
         }
         if (p->dead)
                 return;
         p->more = i == LIMIT_FRAMES_PER_WAKEUP;
-        if (r == -EPROTO) {
-                peer_violation(p, p->link_io.violation, "bad frame");
-                return;
-        }
-        if (r == -EPIPE) {
-                broker_kill_peer(b, p, p->link_io.violation ? "closed inside a frame" : "closed");
-                return;
-        }
-        if (r < 0) {
-                broker_kill_peer(b, p, strerror(-r));
+        if (r != 0 && r != 1) {
+                peer_process_failed(p, r);
                 return;
         }
         pubsub_pump(p);
         if (!p->dead)
                 rpc_pump(p);
         if (!p->dead) {
-                r = vbus__link_flush(&p->link_io);
+                r = vbus__endpoint_flush(&p->ep);
                 if (r < 0 && r != -EAGAIN && r != -EPIPE)
-                        broker_kill_peer(b, p, strerror(-r));
+                        broker_kill_peer(p->broker, p, strerror(-r));
         }
 }

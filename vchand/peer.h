@@ -12,6 +12,9 @@
 
 #include "broker.h"
 
+/* The frames of a Stream's session stream go to its kind's module through these. */
+extern const VbusStreamOps peer_stream_ops;
+
 Peer *peer_new(Broker *b, VbusTransport *t, const Identity *ident, uint32_t vchan_domid);
 void peer_free(Peer *p);
 

@@ -57,14 +57,15 @@ Stream *stream_new(Peer *p, VbusStream *vs, uint8_t kind)
         if (!s)
                 return NULL;
         s->peer = p;
-        s->id = vs->id;
+        s->id = vs ? vs->id : 0;
         s->kind = kind;
         s->refs = 1; /* the peer's */
         list_init(&s->queue);
         list_init(&s->pending_link);
         list_init(&s->serve_link);
         list_add_tail(&p->streams, &s->link);
-        vs->userdata = s;
+        if (vs)
+                vbus__endpoint_bind(vs, &peer_stream_ops, s);
         return s;
 }
 
@@ -229,17 +230,16 @@ static size_t meta_encode(Stream *sub, const uint8_t *meta_const, size_t n_const
 static ssize_t deliver_frame(Peer *q, Stream *sub, const uint8_t *meta_const, size_t n_const,
                              const uint8_t *data, size_t n_data, size_t offset, bool whole_only)
 {
-        VbusStream *vs = vbus__session_get_stream(&q->session, sub->id);
+        ssize_t n_room = peer_data_room(q, sub->id);
         uint8_t meta[VBUS_META_MAX + 2];
         struct iovec pieces[2];
-        size_t n_meta = 0, room = peer_max_payload(q), chunk;
+        size_t n_meta = 0, room, chunk;
         uint8_t flags = 0;
         int r;
 
-        if (!vs)
+        if (n_room < 0)
                 return -EPIPE;
-        if (vs->send_window < (int64_t)room)
-                room = vs->send_window > 0 ? (size_t)vs->send_window : 0;
+        room = (size_t)n_room;
         if (offset == 0) {
                 n_meta = meta_encode(sub, meta_const, n_const, meta);
                 flags |= VBUS_FLAG_META;
@@ -524,7 +524,6 @@ void pubsub_pump(Peer *q)
 void pubsub_close(Peer *p, Stream *s)
 {
         List *pos, *tmp;
-        VbusStream *vs;
 
         if (s->closed)
                 return;
@@ -532,9 +531,7 @@ void pubsub_close(Peer *p, Stream *s)
             s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE)
                 rpc_stream_closing(p, s);
         s->closed = true;
-        vs = vbus__session_get_stream(&p->session, s->id);
-        if (vs && vs->userdata == s)
-                vs->userdata = NULL;
+        vbus__endpoint_unbind(&p->ep, s->id);
         if (s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE) {
                 if (s->rsub.node) {
                         router_remove(&p->broker->router, &s->rsub);

@@ -330,15 +330,19 @@ static void reset_stream(Stream *s, int status, const char *message)
         peer_reset_stream(s->peer, s->id, status, message);
 }
 
-/* Opens the broker's stream toward the server for @c. Return: 0 or a negative errno. */
+/*
+ * Opens the broker's stream toward the server for @c.
+ * Return: 0; -EMSGSIZE (the OPEN, with the caller's identity stamped on, is larger than a control
+ * frame: the caller's headers are too large); -E2BIG (the server has no stream left); -ENOMEM;
+ * -EPIPE (the server's link is gone or was dropped).
+ */
 static int call_open_server(Call *c, Stream *serve, const Vbus__V1__Open *m, const Peer *caller)
 {
         Peer *q = serve->peer;
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
         Vbus__V1__Identity id = VBUS__V1__IDENTITY__INIT;
-        VbusFrameHeader h = {.type = VBUS_FRAME_OPEN};
-        VbusStream *vs = NULL;
         uint64_t now = broker_now_us();
+        uint32_t sid;
         Stream *s;
         int r;
 
@@ -355,23 +359,24 @@ static int call_open_server(Call *c, Stream *serve, const Vbus__V1__Open *m, con
         o.caller = &id;
         if (c->deadline_us != UINT64_MAX)
                 o.timeout_us = c->deadline_us > now ? c->deadline_us - now : 1;
-        h.stream_id = vbus__session_next_id(&q->session);
-        if (h.stream_id == 0)
-                return -E2BIG;
-        r = vbus__session_send(&q->session, &h, &o.base, &vs, NULL);
-        if (r < 0)
-                return r;
-        s = stream_new(q, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL);
+        /* The caller's OPEN fitted a control frame; with the identity added it may not: that
+         * is the caller's to hear, not a fault of the server's link. */
+        if (protobuf_c_message_get_packed_size(&o.base) > VBUS_CONTROL_MAX)
+                return -EMSGSIZE;
+        s = stream_new(q, NULL, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL);
         if (!s)
                 return -ENOMEM;
-        s->call = c;
-        c->server = stream_ref(s);
-        r = vbus__link_write_control(&q->link_io, &h, &o.base);
+        r = vbus__endpoint_open(&q->ep, &o, &peer_stream_ops, s, &sid);
         if (r < 0) {
+                pubsub_close(q, s);
+                if (r == -E2BIG || r == -EPIPE)
+                        return r;
                 broker_kill_peer(q->broker, q, "does not read its link");
                 return -EPIPE;
         }
-        broker_mark_dirty(q->broker, q);
+        s->id = sid;
+        s->call = c;
+        c->server = stream_ref(s);
         return 0;
 }
 
@@ -437,9 +442,13 @@ void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         r = call_open_server(c, serve, m, p);
         if (r < 0) {
                 b->stats.n_calls_failed++;
-                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_UNAVAILABLE,
-                            r == -E2BIG ? "the server has too many streams open"
-                                        : "the server could not take the call");
+                if (r == -EMSGSIZE)
+                        peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                    "the call's headers are too large to reach the server");
+                else
+                        peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_UNAVAILABLE,
+                                    r == -E2BIG ? "the server has too many streams open"
+                                                : "the server could not take the call");
                 return;
         }
         /* Sent later (see the top of the file): at the latest by rpc_pump() after this batch. */
