@@ -15,8 +15,9 @@
 #include <string.h>
 #include <xenstore.h>
 
+#include "link.h"
 #include "log.h"
-#include "peer.h"
+#include "vchan.h"
 
 enum {
         /* Guests tracked at once: domids are below 0x7ff0. */
@@ -34,7 +35,8 @@ typedef struct Guest {
 } Guest;
 
 struct Discover {
-        Broker *broker;
+        const DiscoverOps *ops;
+        void *userdata;
         struct xs_handle *xs;
         uint32_t own_domid;
         Guest *guests; /* indexed by slot, n_guests used */
@@ -158,7 +160,7 @@ static void guest_try_connect(Discover *d, Guest *g)
                 return;
         }
         g->connected = true;
-        if (broker_add_peer(d->broker, &t, &ident, g->domid) < 0)
+        if (d->ops->connect(d->userdata, &t, &ident, g->domid) < 0)
                 g->connected = false;
 }
 
@@ -178,20 +180,13 @@ static void guest_watch(Discover *d, Guest *g)
 static void guest_forget(Discover *d, Guest *g)
 {
         char token[32];
-        List *pos, *tmp;
 
         if (g->watching) {
                 snprintf(token, sizeof(token), "guest:%u", g->domid);
                 (void)xs_unwatch(d->xs, g->path, token);
         }
         /* The domain is gone: its link goes too, whatever its live byte says. */
-        list_for_each_safe(pos, tmp, &d->broker->peers)
-        {
-                Peer *p = list_entry(pos, Peer, link);
-
-                if (p->vchan_domid == g->domid)
-                        broker_kill_peer(d->broker, p, "domain released");
-        }
+        d->ops->released(d->userdata, g->domid);
         *g = d->guests[--d->n_guests];
 }
 
@@ -237,7 +232,7 @@ static void discover_scan(Discover *d)
         }
 }
 
-int discover_new(Broker *b, Discover **ret)
+int discover_new(const DiscoverOps *ops, void *userdata, Discover **ret)
 {
         Discover *d = calloc(1, sizeof(*d));
         unsigned int len = 0;
@@ -245,7 +240,8 @@ int discover_new(Broker *b, Discover **ret)
 
         if (!d)
                 return -ENOMEM;
-        d->broker = b;
+        d->ops = ops;
+        d->userdata = userdata;
         d->guests = calloc(DISCOVER_GUESTS_MAX, sizeof(*d->guests));
         d->xs = xs_open(0);
         if (!d->guests || !d->xs) {
@@ -260,7 +256,6 @@ int discover_new(Broker *b, Discover **ret)
                 d->own_domid = 0;
         }
         free(v);
-        b->own_domid = d->own_domid;
         if (!xs_watch(d->xs, "@introduceDomain", "intro") ||
             !xs_watch(d->xs, "@releaseDomain", "release")) {
                 int r = -(errno ? errno : EIO);
@@ -281,6 +276,11 @@ Discover *discover_free(Discover *d)
         free(d->guests);
         free(d);
         return NULL;
+}
+
+uint32_t discover_get_own_domid(Discover *d)
+{
+        return d->own_domid;
 }
 
 int discover_get_fd(Discover *d)

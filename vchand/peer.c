@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * peer: reading and answering the frames of one link (see peer.h).
+ * peer: one link on the endpoint, its frames and its lifecycle (see peer.h).
  */
 #include "peer.h"
 
@@ -12,11 +12,17 @@
 
 #include <vbus/vbus.h>
 
-#include "introspect.h"
 #include "log.h"
-#include "pubsub.h"
-#include "rpc.h"
 #include "vchand-limits.h"
+
+/* Results of this file's own link-frame handlers: the peer goes, having been told why. */
+enum {
+        PEER_E_VERSION = PEER_E_PROTOCOL + 1, /* no common protocol version */
+        PEER_E_SENT_ERROR,                    /* the peer sent ERROR */
+        PEER_E_MAX_FRAME,                     /* internal: the link refused our own max_frame */
+};
+
+static const VbusEndpointOps peer_endpoint_ops;
 
 static void peer_make_label(Peer *p)
 {
@@ -30,58 +36,69 @@ static void peer_make_label(Peer *p)
                 snprintf(p->label, sizeof(p->label), "dom%u", id->domid);
 }
 
-static const VbusEndpointOps peer_endpoint_ops;
-
-Peer *peer_new(Broker *b, VbusTransport *t, const Identity *ident, uint32_t vchan_domid)
+Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_domid)
 {
         Peer *p = calloc(1, sizeof(*p));
 
         if (!p)
                 return NULL;
-        p->broker = b;
-        p->serial = ++b->next_serial;
+        p->bus = b;
         p->ident = *ident;
         p->vchan_domid = vchan_domid;
-        p->created_us = broker_now_us();
+        p->created_us = bus_now_us();
         list_init(&p->link);
         list_init(&p->dead_link);
         list_init(&p->dirty_link);
-        list_init(&p->streams);
         list_init(&p->pending);
+        list_init(&p->call_sides);
+        list_init(&p->intro_calls);
         peer_make_label(p);
         if (vbus__endpoint_init(&p->ep, t, VBUS_ROLE_BROKER, b->config.max_frame,
                                 b->config.max_streams, &peer_endpoint_ops, p) < 0) {
                 free(p);
                 return NULL;
         }
+        p->serial = ++b->next_serial;
+        list_add_tail(&b->peers, &p->link);
+        b->n_peers++;
         return p;
 }
 
-/* Closes every stream of the peer: subscriptions leave the router, queues are released. */
-static void peer_close_streams(Peer *p)
-{
-        List *pos, *tmp;
-
-        list_for_each_safe(pos, tmp, &p->streams)
-        {
-                Stream *s = list_entry(pos, Stream, link);
-
-                pubsub_close(p, s);
-        }
-}
-
-void peer_free(Peer *p)
+Peer *peer_free(Peer *p)
 {
         if (!p)
-                return;
-        peer_close_streams(p);
+                return NULL;
+        /* A peer is freed dead: writes to it fail, so ->closed cannot reach its own link. */
+        p->dead = true;
         vbus__endpoint_deinit(&p->ep);
+        list_unlink(&p->link);
+        list_unlink(&p->dead_link);
+        list_unlink(&p->dirty_link);
         free(p);
+        return NULL;
+}
+
+void peer_kill(Peer *p, const char *why)
+{
+        if (p->dead)
+                return;
+        p->dead = true;
+        list_unlink(&p->dirty_link);
+        log_info("peer %s: disconnected: %s", p->label, why);
+        list_unlink(&p->link);
+        p->bus->n_peers--;
+        list_add_tail(&p->bus->dead, &p->dead_link);
+}
+
+void peer_mark_dirty(Peer *p)
+{
+        if (!p->dead && !list_is_linked(&p->dirty_link))
+                list_add_tail(&p->bus->dirty, &p->dirty_link);
 }
 
 void peer_log(Peer *p, const char *fmt, ...)
 {
-        uint64_t now = broker_now_us();
+        uint64_t now = bus_now_us();
         char msg[512];
         va_list ap;
 
@@ -101,15 +118,32 @@ void peer_log(Peer *p, const char *fmt, ...)
         log_info("peer %s: %s", p->label, msg);
 }
 
-/* A write to @p failed: drop @p if the failure is its doing (it does not read its link). */
+/* --- writing ----------------------------------------------------------------------------- */
+
+/*
+ * A write to @p failed with @r. -ENOBUFS (its backlog is full) and hard link errors are @p's
+ * doing: it is dropped. The session's refusals (-EINVAL, -E2BIG, -ENOMEM, -EAGAIN, -ENOENT)
+ * wrote nothing and leave the link as it was. Return: what the writer is told.
+ */
 static int peer_write_failed(Peer *p, int r)
 {
-        if (r == -ENOBUFS)
-                broker_kill_peer(p->broker, p, "does not read its link (control backlog full)");
-        else if (r != -EPIPE && r != -EINVAL && r != -ENOMEM && r != -EAGAIN && r != -E2BIG &&
-                 r != -ENOENT)
-                broker_kill_peer(p->broker, p, strerror(-r));
-        return r;
+        switch (r) {
+        case -ENOBUFS:
+                peer_kill(p, "does not read its link (control backlog full)");
+                return -EPIPE;
+        case -EPIPE: /* the peer closed: what it sent before that is still read */
+        case -EAGAIN:
+        case -EINVAL:
+        case -E2BIG:
+                return r;
+        case -ENOENT:
+                return -EPIPE;
+        case -ENOMEM:
+                return -EINVAL;
+        default:
+                peer_kill(p, strerror(-r));
+                return -EPIPE;
+        }
 }
 
 int peer_send_control(Peer *p, uint8_t type, uint8_t flags, uint32_t stream_id,
@@ -120,36 +154,43 @@ int peer_send_control(Peer *p, uint8_t type, uint8_t flags, uint32_t stream_id,
         if (p->dead)
                 return -EPIPE;
         r = vbus__endpoint_send_control(&p->ep, type, flags, stream_id, msg);
-        /* -EPIPE: the peer closed; keep reading what it sent before that. */
         return r < 0 ? peer_write_failed(p, r) : 0;
 }
 
-void peer_reject(Peer *p, uint32_t stream_id, int status, const char *message)
+int peer_send_end(Peer *p, uint8_t type, uint32_t stream_id, int status, const char *message)
+{
+        int r;
+
+        if (p->dead)
+                return -EPIPE;
+        r = vbus__endpoint_send_end(&p->ep, type, stream_id, status, message);
+        return r < 0 ? peer_write_failed(p, r) : 0;
+}
+
+int peer_reject(Peer *p, uint32_t stream_id, int status, const char *message)
 {
         Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
 
         rj.status = status;
         rj.message = (char *)message;
-        (void)peer_send_control(p, VBUS_FRAME_REJECT, 0, stream_id, &rj.base);
+        return peer_send_control(p, VBUS_FRAME_REJECT, 0, stream_id, &rj.base);
 }
 
-void peer_reset_stream(Peer *p, uint32_t stream_id, int status, const char *message)
+int peer_open(Peer *p, const Vbus__V1__Open *m, const VbusStreamOps *ops, void *obj,
+              uint32_t *ret_id)
 {
-        Vbus__V1__End e = VBUS__V1__END__INIT;
+        int r;
 
-        e.status = status;
-        e.message = (char *)message;
-        (void)peer_send_control(p, VBUS_FRAME_RESET, 0, stream_id, &e.base);
-}
-
-size_t peer_max_payload(Peer *p)
-{
-        return vbus__endpoint_max_payload(&p->ep);
-}
-
-ssize_t peer_data_room(Peer *p, uint32_t stream_id)
-{
-        return vbus__endpoint_data_room(&p->ep, stream_id);
+        if (p->dead)
+                return -EPIPE;
+        /* Measured first: an OPEN too large to encode is the opener's problem, not the link's
+         * (the endpoint would have made the stream, and then failed to write it). */
+        if (protobuf_c_message_get_packed_size(&m->base) > VBUS_CONTROL_MAX)
+                return -EMSGSIZE;
+        r = vbus__endpoint_open(&p->ep, m, ops, obj, ret_id);
+        if (r == -E2BIG)
+                return r;
+        return r < 0 ? peer_write_failed(p, r == -EINVAL ? -EPIPE : r) : 0;
 }
 
 int peer_send_data(Peer *p, uint32_t stream_id, uint8_t flags, const struct iovec *pieces,
@@ -160,81 +201,90 @@ int peer_send_data(Peer *p, uint32_t stream_id, uint8_t flags, const struct iove
         if (p->dead)
                 return -EPIPE;
         r = vbus__endpoint_send_data(&p->ep, stream_id, flags, pieces, n_pieces);
-        if (r == -ENOENT)
-                return -EPIPE;
         return r < 0 ? peer_write_failed(p, r) : 0;
+}
+
+ssize_t peer_data_room(Peer *p, uint32_t stream_id)
+{
+        return vbus__endpoint_data_room(&p->ep, stream_id);
+}
+
+void peer_flush(Peer *p)
+{
+        int r;
+
+        if (p->dead)
+                return;
+        r = vbus__endpoint_flush(&p->ep);
+        /* -EPIPE: the peer closed; its last frames are still read before it goes. */
+        if (r < 0 && r != -EAGAIN && r != -EPIPE)
+                peer_kill(p, strerror(-r));
+}
+
+/* --- link frames ------------------------------------------------------------------------- */
+
+/* Tells the peer why it is being dropped, as far as its link takes it. */
+static void peer_send_error(Peer *p, int status, const char *message)
+{
+        Vbus__V1__Error e = VBUS__V1__ERROR__INIT;
+
+        e.status = status;
+        e.message = (char *)message;
+        (void)peer_send_control(p, VBUS_FRAME_ERROR, 0, 0, &e.base);
+        if (!p->dead)
+                (void)vbus__endpoint_flush(&p->ep);
 }
 
 static void peer_violation(Peer *p, int reason, const char *what)
 {
-        Vbus__V1__Error e = VBUS__V1__ERROR__INIT;
         char msg[160];
 
         snprintf(msg, sizeof(msg), "protocol violation: %s (%s)", what,
                  vbus__frame_error_name(reason));
-        e.status = VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR;
-        e.message = msg;
-        (void)peer_send_control(p, VBUS_FRAME_ERROR, 0, 0, &e.base);
-        (void)vbus__endpoint_flush(&p->ep);
-        p->broker->stats.n_violations++;
-        broker_kill_peer(p->broker, p, msg);
+        peer_send_error(p, VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR, msg);
+        p->bus->stats.n_violations++;
+        peer_kill(p, msg);
 }
-
-/* Results of the endpoint ops below that end the link (above any frame count). */
-enum {
-        PEER_E_VERSION = 0x1000, /* no common protocol version: the peer was told */
-        PEER_E_SENT_ERROR,       /* the peer sent ERROR */
-        PEER_E_MAX_FRAME,        /* internal: the link refused our own max_frame */
-};
 
 static int peer_on_hello(void *owner, const Vbus__V1__Hello *m)
 {
         Vbus__V1__Hello answer = VBUS__V1__HELLO__INIT;
         Peer *p = owner;
-        Broker *b = p->broker;
 
         if (m->version_min > VBUS_PROTOCOL_VERSION || m->version_max < VBUS_PROTOCOL_VERSION) {
-                Vbus__V1__Error e = VBUS__V1__ERROR__INIT;
-
-                e.status = VBUS__V1__STATUS__STATUS_UNSUPPORTED;
-                e.message = (char *)"this broker speaks protocol version 1 only";
-                (void)peer_send_control(p, VBUS_FRAME_ERROR, 0, 0, &e.base);
-                (void)vbus__endpoint_flush(&p->ep);
+                peer_send_error(p, VBUS__V1__STATUS__STATUS_UNSUPPORTED,
+                                "this broker speaks protocol version 1 only");
                 return PEER_E_VERSION;
         }
         answer.version_min = VBUS_PROTOCOL_VERSION;
         answer.version_max = VBUS_PROTOCOL_VERSION;
         answer.version = VBUS_PROTOCOL_VERSION;
-        answer.max_frame = b->config.max_frame;
+        answer.max_frame = p->bus->config.max_frame;
         answer.peer_name = (char *)"vchand";
         if (peer_send_control(p, VBUS_FRAME_HELLO, 0, 0, &answer.base) < 0)
                 return 0;
-        if (vbus__link_set_max_frame(&p->ep.link, b->config.max_frame) < 0)
+        if (vbus__link_set_max_frame(&p->ep.link, p->bus->config.max_frame) < 0)
                 return PEER_E_MAX_FRAME;
         return 0;
 }
 
+/* An OPEN goes to the feature of its kind (the session has checked the kind is known). */
 static int peer_on_open(void *owner, VbusStream *vs, const Vbus__V1__Open *m)
 {
-        Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
         Peer *p = owner;
+        BusOpenFn open = (unsigned int)m->kind < BUS_KINDS ? p->bus->open[m->kind] : NULL;
 
-        if (p->broker->stopping || p->ep.session.goaway_sent) {
-                rj.status = VBUS__V1__STATUS__STATUS_SHUTTING_DOWN;
-                rj.message = (char *)"the broker is shutting down";
-        } else if (m->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH ||
-                   m->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE) {
-                pubsub_open(p, vs, m);
-                return 0;
-        } else if (m->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE) {
-                rpc_open_serve(p, vs, m);
-                return 0;
-        } else {
-                rpc_open_call(p, vs, m);
+        if (p->bus->stopping || p->ep.session.goaway_sent) {
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_SHUTTING_DOWN,
+                                  "the broker is shutting down");
                 return 0;
         }
-        (void)peer_send_control(p, VBUS_FRAME_REJECT, 0, vs->id, &rj.base);
-        return 0;
+        if (!open) {
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_UNSUPPORTED,
+                                  "this broker has no streams of that kind");
+                return 0;
+        }
+        return open(p, vs, m);
 }
 
 static int peer_on_goaway(void *owner, const Vbus__V1__GoAway *m)
@@ -253,9 +303,7 @@ static int peer_on_error(void *owner, const Vbus__V1__Error *m)
 
 static void peer_on_wrote(void *owner)
 {
-        Peer *p = owner;
-
-        broker_mark_dirty(p->broker, p);
+        peer_mark_dirty(owner);
 }
 
 static const VbusEndpointOps peer_endpoint_ops = {
@@ -266,127 +314,37 @@ static const VbusEndpointOps peer_endpoint_ops = {
         .wrote = peer_on_wrote,
 };
 
-/* --- stream frames (by kind) ------------------------------------------------------------- */
-
-static int stream_on_accept(void *obj, VbusStream *vs, const Vbus__V1__Accept *m)
-{
-        Stream *s = obj;
-
-        (void)vs;
-        if (s->call)
-                rpc_accept(s->peer, s, m);
-        return 0;
-}
-
-static int stream_on_reject(void *obj, VbusStream *vs, const Vbus__V1__Reject *m)
-{
-        Stream *s = obj;
-
-        (void)vs;
-        if (s->call)
-                rpc_reject(s->peer, s, m->status, m->message);
-        return 0;
-}
-
-static int stream_on_reset(void *obj, VbusStream *vs, const Vbus__V1__End *m)
-{
-        Stream *s = obj;
-
-        (void)vs;
-        if (s->call)
-                rpc_reset(s->peer, s, m->status, m->message);
-        return 0;
-}
-
-static int stream_on_data(void *obj, VbusStream *vs, const VbusFrame *f)
-{
-        Stream *s = obj;
-        Peer *p = s->peer;
-
-        (void)vs;
-        if (s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH)
-                pubsub_data(p, s, f);
-        else if (s->call)
-                rpc_data(p, s, f);
-        else if (s->intro)
-                introspect_data(p, s, f);
-        else
-                /* A subscriber sends no DATA; the window rule already bounded it. */
-                peer_reset_stream(p, f->header.stream_id, VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT,
-                                  "this stream carries no data from you");
-        return 0;
-}
-
-static int stream_on_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
-{
-        Stream *s = obj;
-        Peer *p = s->peer;
-
-        if (s->call) {
-                rpc_end(p, s, m->status, m->message);
-                return 0;
-        }
-        if (s->intro) {
-                introspect_end(p, s);
-                return 0;
-        }
-        /* The client ends its side: the broker ends its side at once (unless it has). */
-        if (!vs->local_ended) {
-                Vbus__V1__End e = VBUS__V1__END__INIT;
-
-                e.status = VBUS__V1__STATUS__STATUS_OK;
-                (void)peer_send_control(p, VBUS_FRAME_END, 0, vs->id, &e.base);
-        }
-        return 0;
-}
-
-static void stream_on_closed(void *obj, VbusStream *vs)
-{
-        Stream *s = obj;
-
-        (void)vs;
-        pubsub_close(s->peer, s);
-}
-
-const VbusStreamOps peer_stream_ops = {
-        .accept = stream_on_accept,
-        .reject = stream_on_reject,
-        .data = stream_on_data,
-        .end = stream_on_end,
-        .reset = stream_on_reset,
-        .closed = stream_on_closed,
-};
-
 /* --- reading ----------------------------------------------------------------------------- */
 
-/* What vbus__endpoint_process() returned, other than a frame: drop the peer, saying why. */
+/* What vbus__endpoint_process() returned instead of a frame: the peer goes, saying why. */
 static void peer_process_failed(Peer *p, int r)
 {
-        Broker *b = p->broker;
-
         switch (r) {
         case -EPROTO:
                 peer_violation(p, p->ep.violation,
                                p->ep.bad_type ? vbus__frame_type_name(p->ep.bad_type)
                                               : "bad frame");
                 break;
+        case PEER_E_PROTOCOL:
+                peer_violation(p, VBUS_FRAME_E_SEMANTIC, "a rule of the broker's");
+                break;
         case -EPIPE:
-                broker_kill_peer(b, p, p->ep.violation ? "closed inside a frame" : "closed");
+                peer_kill(p, p->ep.violation ? "closed inside a frame" : "closed");
                 break;
         case -ENOBUFS:
-                broker_kill_peer(b, p, "does not read its link");
+                peer_kill(p, "does not read its link");
                 break;
         case PEER_E_VERSION:
-                broker_kill_peer(b, p, "no common protocol version");
+                peer_kill(p, "no common protocol version");
                 break;
         case PEER_E_SENT_ERROR:
-                broker_kill_peer(b, p, "peer sent ERROR");
+                peer_kill(p, "peer sent ERROR");
                 break;
         case PEER_E_MAX_FRAME:
-                broker_kill_peer(b, p, "internal: bad max_frame");
+                peer_kill(p, "internal: bad max_frame");
                 break;
         default:
-                broker_kill_peer(b, p, r < 0 ? strerror(-r) : "internal: unknown result");
+                peer_kill(p, r < 0 ? strerror(-r) : "internal: unknown result");
                 break;
         }
 }
@@ -395,8 +353,8 @@ void peer_process(Peer *p)
 {
         int r = 0, i;
 
-        /* One frame per call, so that a peer dropped by a frame (its own, or one that wrote to
-         * it) is not read further. */
+        /* One frame per call, so that a peer dropped by a frame (its own, or a write to it on
+         * another's behalf) is not read any further. */
         for (i = 0; !p->dead && i < LIMIT_FRAMES_PER_WAKEUP; i++) {
                 r = vbus__endpoint_process(&p->ep, i == 0, 1);
                 if (r != 1)
@@ -405,16 +363,6 @@ void peer_process(Peer *p)
         if (p->dead)
                 return;
         p->more = i == LIMIT_FRAMES_PER_WAKEUP;
-        if (r != 0 && r != 1) {
+        if (r != 0 && r != 1)
                 peer_process_failed(p, r);
-                return;
-        }
-        pubsub_pump(p);
-        if (!p->dead)
-                rpc_pump(p);
-        if (!p->dead) {
-                r = vbus__endpoint_flush(&p->ep);
-                if (r < 0 && r != -EAGAIN && r != -EPIPE)
-                        broker_kill_peer(p->broker, p, strerror(-r));
-        }
 }

@@ -10,40 +10,58 @@
  * broker: NOT_FOUND at once when no server serves the service ("no responders"),
  * DEADLINE_EXCEEDED when the deadline passes (the server is told too), UNAVAILABLE when the
  * server's process or domain goes away (never retried elsewhere: the call may have had effects),
- * RESOURCE_EXHAUSTED over a limit. A caller's RESET (cancellation) reaches the server as RESET
- * CANCELLED.
+ * RESOURCE_EXHAUSTED over a limit (max_calls, max_service_calls, or headers that do not fit the
+ * OPEN toward the server once the caller's identity is stamped on them). A caller's RESET
+ * (cancellation) reaches the server as RESET CANCELLED. No outcome of a call drops a link.
+ *
+ * Services are found by name in a keyed hash table (map.h), never by a scan.
  */
 #ifndef VCHAND_RPC_H
 #define VCHAND_RPC_H
 
-#include "broker.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-/* An OPEN of kind SERVE (a client registering a server) or CALL (a client calling). */
-void rpc_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *open);
-void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *open);
+#include "stream.h"
 
-/* Frames on a CALL stream (either side). */
-void rpc_accept(Peer *p, Stream *s, const Vbus__V1__Accept *m);
-void rpc_reject(Peer *p, Stream *s, int status, const char *message);
-void rpc_data(Peer *p, Stream *s, const VbusFrame *f);
-void rpc_end(Peer *p, Stream *s, int status, const char *message);
-void rpc_reset(Peer *p, Stream *s, int status, const char *message);
+/* The state of the feature, in bus->rpc. Return: 0 or -ENOMEM. */
+int rpc_new(Bus *b);
+void rpc_free(Bus *b);
 
-/* The stream is closing for any reason (frames, or its peer going away). */
-void rpc_stream_closing(Peer *p, Stream *s);
+/*
+ * The services the broker serves itself: no client may serve a service in namespace @ns, and
+ * every call to @service goes to @open (after the per-caller limit was applied) instead of to a
+ * server. @ns and @service are borrowed for the broker's life.
+ */
+void rpc_set_local(Bus *b, const char *ns, const char *service, BusOpenFn open);
 
-/* Writes what the peer's calls have buffered toward it. */
+/* True if @name (@len bytes) is @ns or starts with "@ns.". */
+bool rpc_name_in_namespace(const char *name, size_t len, const char *ns);
+
+/* OPENs of kind SERVE and CALL (BusOpenFn). Return: 0. */
+int rpc_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m);
+int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m);
+
+/* Writes what @p's calls have buffered toward it, and the credit owed to it. */
 void rpc_pump(Peer *p);
 
 /* Fails the calls whose deadline passed; returns the next deadline (UINT64_MAX for none). */
-uint64_t rpc_expire(Broker *b, uint64_t now_us);
+uint64_t rpc_expire(Bus *b, uint64_t now_us);
 
-/* Called for one server of a service; returns 0 to go on, else stops the walk. */
-typedef int (*RpcServerFn)(const char *service, uint32_t service_calls, const Stream *serve,
-                           void *userdata);
+/* One live server of a service, as introspection lists it (borrowed pointers). */
+typedef struct RpcServerInfo {
+        const char *service;
+        uint32_t service_calls; /* the service's calls in flight, over all its servers */
+        const Identity *ident;
+        uint32_t calls_in_flight;
+        uint64_t calls_total;
+} RpcServerInfo;
 
-/* Calls @fn for each live server of each service (introspection). Return: 0 or what @fn
- * returned to stop. */
-int rpc_foreach_server(Broker *b, RpcServerFn fn, void *userdata);
+/* Called for one server; returns 0 to go on, else stops the walk. */
+typedef int (*RpcServerFn)(const RpcServerInfo *info, void *userdata);
+
+/* Calls @fn for each live server of each service. Return: 0 or what @fn returned to stop. */
+int rpc_foreach_server(Bus *b, RpcServerFn fn, void *userdata);
 
 #endif /* VCHAND_RPC_H */
