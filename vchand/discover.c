@@ -18,11 +18,7 @@
 #include "log.h"
 #include "vchan-xs.h"
 #include "vchan.h"
-
-enum {
-        /* Guests tracked at once: domids are below 0x7ff0. */
-        DISCOVER_GUESTS_MAX = 4096,
-};
+#include "vchand-limits.h"
 
 typedef struct Guest {
         uint32_t domid;
@@ -195,7 +191,7 @@ static void discover_scan(Discover *d)
                         continue;
                 g = guest_find(d, domid);
                 if (!g) {
-                        if (d->n_guests >= DISCOVER_GUESTS_MAX)
+                        if (d->n_guests >= LIMIT_DISCOVER_GUESTS)
                                 continue;
                         g = &d->guests[d->n_guests++];
                         *g = (Guest){.domid = domid};
@@ -230,7 +226,7 @@ int discover_new(const DiscoverOps *ops, void *userdata, Discover **ret)
                 return -ENOMEM;
         d->ops = ops;
         d->userdata = userdata;
-        d->guests = calloc(DISCOVER_GUESTS_MAX, sizeof(*d->guests));
+        d->guests = calloc(LIMIT_DISCOVER_GUESTS, sizeof(*d->guests));
         r = d->guests ? vbus__xs_open(&d->xs) : -ENOMEM;
         if (r < 0) {
                 discover_free(d);

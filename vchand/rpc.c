@@ -8,11 +8,17 @@
  * LIMIT_CALL_WINDOW bytes and returns credit only as it writes the bytes on, so a call buffers at
  * most that much per direction, and a slow side holds back only its own call.
  *
- * Frames are relayed once per batch, not per frame: rpc_data() and rpc_end() only queue, and
- * rpc_pump() (run by peer.c after each batch read from a peer, and by broker.c for every peer
- * written to) moves what is queued. So when a side sends its last DATA and its END in one batch,
+ * Frames are relayed once per batch, not per frame: side_data() and side_end() only queue, and
+ * rpc_pump() (run by broker.c after each batch read from a peer, and for every peer written to)
+ * moves what is queued. So when a side sends its last DATA and its END in one batch,
  * the END is known before the credit for that DATA would go back, and none is sent: a side that
  * has ended its direction never gets CREDIT (nor the wake-up it would cost).
+ *
+ * Ownership: each side is owned by its stream (its ->closed, side_closed(), lets the call go and
+ * frees it); the call is freed once both sides have closed and nobody up the stack holds it
+ * (busy); a Server is reference-counted, since a call counts against it until the call ends.
+ * Nothing here drops a link: a server that does not read its link is dropped by the peer layer
+ * when the broker writes to it, and its calls then fail with UNAVAILABLE.
  *
  * The caller's ACCEPT is deferred in the same spirit. A unary caller sends OPEN, its request and
  * END in one batch and then only waits for the outcome: an ACCEPT sent at once would wake it for
