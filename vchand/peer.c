@@ -351,14 +351,27 @@ static void peer_process_failed(Peer *p, int r)
 
 void peer_process(Peer *p)
 {
-        int r = 0, i;
+        bool first = true, write_epipe = false;
+        int r = 0, i = 0;
 
         /* One frame per call, so that a peer dropped by a frame (its own, or a write to it on
          * another's behalf) is not read any further. */
-        for (i = 0; !p->dead && i < LIMIT_FRAMES_PER_WAKEUP; i++) {
-                r = vbus__endpoint_process(&p->ep, i == 0, 1);
-                if (r != 1)
-                        break;
+        while (!p->dead && i < LIMIT_FRAMES_PER_WAKEUP) {
+                r = vbus__endpoint_process(&p->ep, first, 1);
+                first = false;
+                if (r == 1) {
+                        i++;
+                        write_epipe = false;
+                        continue;
+                }
+                /* -EPIPE can come from the endpoint's own answer (PING, or REJECT of an OPEN
+                 * over the stream limit) to a peer that has closed: what it sent before that is
+                 * still read. At the end of what it sent, the read says -EPIPE again. */
+                if (r == -EPIPE && !write_epipe) {
+                        write_epipe = true;
+                        continue;
+                }
+                break;
         }
         if (p->dead)
                 return;
