@@ -30,6 +30,7 @@
 #include "peer.h"
 #include "pubsub.h"
 #include "rpc.h"
+#include "service.h"
 #include "vchand-limits.h"
 
 /* epoll tags: a peer's pointer, or one of these small constants. */
@@ -112,14 +113,19 @@ static int broker_bus_init(Bus *bus, const BrokerConfig *config)
         r = router_init(&bus->router);
         if (r < 0)
                 return r;
+        r = service_table_new(bus);
+        if (r < 0)
+                return r;
         r = rpc_new(bus);
         if (r < 0)
                 return r;
-        rpc_set_local(bus, INTROSPECT_NAMESPACE, INTROSPECT_SERVICE, introspect_open_call);
+        /* The broker serves vbus.v1.Broker itself, and nobody else serves in its namespace. */
+        service_reserve(bus, INTROSPECT_NAMESPACE);
+        rpc_set_local(bus, INTROSPECT_SERVICE, introspect_open_call);
         bus->open[VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH] = pubsub_open_publish;
         bus->open[VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE] = pubsub_open_subscribe;
         bus->open[VBUS__V1__STREAM_KIND__STREAM_KIND_CALL] = rpc_open_call;
-        bus->open[VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE] = rpc_open_serve;
+        bus->open[VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE] = service_open_serve;
         return 0;
 }
 
@@ -199,6 +205,7 @@ void broker_deinit(Broker *b)
         }
         b->discover = discover_free(b->discover);
         rpc_free(&b->bus);
+        service_table_free(&b->bus);
         router_deinit(&b->bus.router);
         if (b->listen_fd >= 0) {
                 close(b->listen_fd);

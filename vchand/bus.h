@@ -2,8 +2,8 @@
 /*
  * bus: the state the broker's modules share, below all of them. broker.c owns the Bus (inside its
  * Broker) and the event loop; peer.c keeps the lists of peers; each feature keeps its own part
- * (pubsub.c the router, rpc.c its services and calls, introspect.c its calls) and nothing here
- * knows what is inside them.
+ * (pubsub.c the router, service.c the services, rpc.c and introspect.c their calls) and nothing
+ * here knows what is inside them.
  *
  * Invariants: a Peer is in exactly one of peers (live) and dead (dropped during this loop
  * iteration, freed at its end, so that no caller up the stack sees freed memory); dirty holds the
@@ -22,6 +22,7 @@
 
 typedef struct Peer Peer;
 typedef struct Rpc Rpc;
+typedef struct ServiceTable ServiceTable;
 
 /* Who a peer is, as the broker established it from the transport (never from what it says). */
 typedef struct Identity {
@@ -65,7 +66,8 @@ typedef struct Bus {
         uint64_t next_serial;
         BusOpenFn open[BUS_KINDS]; /* by Open.kind; set by broker.c; NULL: refused */
         Router router;             /* pubsub.c's: the subscriptions */
-        Rpc *rpc;                  /* rpc.c's: services and calls */
+        ServiceTable *services;    /* service.c's: services by name, and their servers */
+        Rpc *rpc;                  /* rpc.c's: calls in flight */
         List intro_calls;          /* introspect.c's: calls the broker answers itself */
 } Bus;
 

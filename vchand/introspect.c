@@ -45,7 +45,7 @@ static const VbusStreamOps intro_call_ops;
 
 bool introspect_is_reserved(const char *name, size_t len)
 {
-        return rpc_name_in_namespace(name, len, INTROSPECT_NAMESPACE);
+        return service_name_in_namespace(name, len, INTROSPECT_NAMESPACE);
 }
 
 int introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
@@ -166,7 +166,7 @@ typedef struct Collect {
         size_t n, cap;
 } Collect;
 
-static int collect_one(const RpcServerInfo *info, void *userdata)
+static int collect_one(const ServiceServerInfo *info, void *userdata)
 {
         Collect *c = userdata;
 
@@ -209,7 +209,7 @@ static int intro_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
                 return 0;
         }
         c.n_prefix = strlen(prefix);
-        r = rpc_foreach_server(p->bus, collect_one, &c);
+        r = service_foreach_server(p->bus, collect_one, &c);
         if (r == 0)
                 r = introspect_encode(c.v, c.n, LIMIT_INTROSPECT_REPLY, &ic->reply, &ic->n_reply);
         free(c.v);

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rpc.h"
+#include "service.h"
 
 /* The service the broker serves, and the namespace no client may serve. */
 #define INTROSPECT_SERVICE   "vbus.v1.Broker"
@@ -44,7 +44,7 @@ void introspect_pump(Peer *p);
 uint64_t introspect_expire(Bus *b, uint64_t now_us);
 
 /* One server, as ListServices lists it (borrowed pointers; pure data for the encoder). */
-typedef RpcServerInfo IntroServer;
+typedef ServiceServerInfo IntroServer;
 
 /*
  * introspect_encode() - pack a ListServicesReply of @servers, at most @max_bytes long.

@@ -16,7 +16,7 @@
  *
  * Ownership: each side is owned by its stream (its ->closed, side_closed(), lets the call go and
  * frees it); the call is freed once both sides have closed and nobody up the stack holds it
- * (busy); a Server is reference-counted, since a call counts against it until the call ends.
+ * (busy); the chosen server and its service are held (service_call_begin()) until then.
  * Nothing here drops a link: a server that does not read its link is dropped by the peer layer
  * when the broker writes to it, and its calls then fail with UNAVAILABLE.
  *
@@ -37,28 +37,10 @@
 #include <string.h>
 
 #include "log.h"
-#include "map.h"
+#include "service.h"
 #include "vchand-limits.h"
 
 typedef struct Call Call;
-
-typedef struct Service {
-        MapEntry entry; /* in rpc->services, by name */
-        List link;      /* in rpc->service_list, for listing */
-        char *name;
-        List servers; /* Servers */
-        uint32_t n_calls;
-} Service;
-
-/* A SERVE stream. Reference-counted: a call holds its server for the count of calls in flight. */
-typedef struct Server {
-        Stream base;
-        uint32_t refs;
-        Service *service;       /* NULL once the stream closed */
-        List serve_link;        /* in service->servers while open */
-        uint32_t n_outstanding; /* calls in flight on this server */
-        uint64_t n_calls_total; /* calls routed to this server, in flight included */
-} Server;
 
 /* One end of a call: the caller's CALL stream, or the one the broker opened toward the server.
  * Owned by its stream: freed when it closes, after the call has let go of it. */
@@ -89,7 +71,7 @@ struct Call {
         Bus *bus;
         CallSide *client; /* NULL once that stream closed */
         CallSide *server; /* NULL once that stream closed (or before it was opened) */
-        Server *serve;    /* reference: the SERVE stream of the chosen server */
+        Server *serve;    /* the chosen server (service_call_begin()) */
         Service *service;
         Peer *caller; /* for the per-caller count; NULL once it went away */
         uint64_t deadline_us;
@@ -103,15 +85,12 @@ struct Call {
 };
 
 struct Rpc {
-        Map services;              /* Service, by name */
-        List service_list;         /* Service */
         List calls;                /* Call, in flight */
-        const char *local_ns;      /* the broker's own namespace: nobody else serves in it */
-        const char *local_service; /* calls to it go to local_open */
+        const char *local_service; /* the broker's own: calls to it go to local_open */
         BusOpenFn local_open;
 };
 
-static const VbusStreamOps server_ops, call_side_ops;
+static const VbusStreamOps call_side_ops;
 
 int rpc_new(Bus *b)
 {
@@ -119,175 +98,24 @@ int rpc_new(Bus *b)
 
         if (!rpc)
                 return -ENOMEM;
-        (void)map_init(&rpc->services);
-        list_init(&rpc->service_list);
         list_init(&rpc->calls);
         b->rpc = rpc;
         return 0;
 }
 
-/* Called once every peer is freed: their streams' ->closed released every service and call. */
+/* Called once every peer is freed: their streams' ->closed released every call. */
 void rpc_free(Bus *b)
 {
         if (!b->rpc)
                 return;
-        map_deinit(&b->rpc->services);
         free(b->rpc);
         b->rpc = NULL;
 }
 
-void rpc_set_local(Bus *b, const char *ns, const char *service, BusOpenFn open)
+void rpc_set_local(Bus *b, const char *service, BusOpenFn open)
 {
-        b->rpc->local_ns = ns;
         b->rpc->local_service = service;
         b->rpc->local_open = open;
-}
-
-bool rpc_name_in_namespace(const char *name, size_t len, const char *ns)
-{
-        size_t n = strlen(ns);
-
-        return len >= n && memcmp(name, ns, n) == 0 && (len == n || name[n] == '.');
-}
-
-/* --- services ---------------------------------------------------------------------------- */
-
-static Service *service_find(Rpc *rpc, const char *name, size_t len)
-{
-        MapEntry *e = map_find(&rpc->services, name, len);
-
-        return e ? container_of(e, Service, entry) : NULL;
-}
-
-static Service *service_get(Rpc *rpc, const char *name)
-{
-        Service *svc = service_find(rpc, name, strlen(name));
-
-        if (svc)
-                return svc;
-        svc = calloc(1, sizeof(*svc));
-        if (!svc || !(svc->name = strdup(name)) ||
-            map_add(&rpc->services, &svc->entry, svc->name, strlen(svc->name)) < 0) {
-                if (svc)
-                        free(svc->name);
-                free(svc);
-                return NULL;
-        }
-        list_init(&svc->servers);
-        list_add_tail(&rpc->service_list, &svc->link);
-        return svc;
-}
-
-static void service_maybe_free(Rpc *rpc, Service *svc)
-{
-        if (!list_is_empty(&svc->servers) || svc->n_calls > 0)
-                return;
-        map_remove(&rpc->services, &svc->entry);
-        list_unlink(&svc->link);
-        free(svc->name);
-        free(svc);
-}
-
-static Server *server_ref(Server *srv)
-{
-        srv->refs++;
-        return srv;
-}
-
-static void server_unref(Server *srv)
-{
-        if (srv && --srv->refs == 0)
-                free(srv);
-}
-
-int rpc_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
-{
-        Rpc *rpc = p->bus->rpc;
-        Service *svc;
-        Server *srv;
-
-        if (rpc->local_ns && rpc_name_in_namespace(m->name, strlen(m->name), rpc->local_ns)) {
-                char msg[96];
-
-                peer_log(p, "may not serve %s: the %s namespace is the broker's", m->name,
-                         rpc->local_ns);
-                snprintf(msg, sizeof(msg), "services named %s.* are served by the broker only",
-                         rpc->local_ns);
-                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED, msg);
-                return 0;
-        }
-        svc = service_get(rpc, m->name);
-        srv = svc ? calloc(1, sizeof(*srv)) : NULL;
-        if (!srv) {
-                if (svc)
-                        service_maybe_free(rpc, svc);
-                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
-                return 0;
-        }
-        srv->refs = 1; /* the stream's */
-        srv->service = svc;
-        list_add_tail(&svc->servers, &srv->serve_link);
-        stream_bind(&srv->base, p, vs, &server_ops, srv);
-        log_debug("peer %s serves %s", p->label, svc->name);
-        (void)stream_accept(&srv->base, 0, NULL);
-        return 0;
-}
-
-static int server_data(void *obj, VbusStream *vs, const VbusFrame *f)
-{
-        Server *srv = obj;
-
-        (void)vs;
-        (void)f;
-        return stream_refuse_data(&srv->base);
-}
-
-static int server_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
-{
-        Server *srv = obj;
-
-        (void)m;
-        return stream_end_too(&srv->base, vs);
-}
-
-static void server_closed(void *obj, VbusStream *vs)
-{
-        Server *srv = obj;
-        Service *svc = srv->service;
-
-        (void)vs;
-        list_unlink(&srv->serve_link);
-        srv->service = NULL;
-        service_maybe_free(srv->base.peer->bus->rpc, svc);
-        stream_unbind(&srv->base);
-        server_unref(srv);
-}
-
-static const VbusStreamOps server_ops = {
-        .data = server_data,
-        .end = server_end,
-        .closed = server_closed,
-};
-
-/* The server with the fewest calls in flight; ties go round-robin (the chosen one moves last). */
-static Server *service_pick(Service *svc)
-{
-        Server *best = NULL;
-
-        for (List *pos = svc->servers.next; pos != &svc->servers; pos = pos->next) {
-                Server *srv = list_entry(pos, Server, serve_link);
-
-                /* A server whose peer was dropped in this iteration is still listed. */
-                if (!peer_is_alive(srv->base.peer))
-                        continue;
-                if (!best || srv->n_outstanding < best->n_outstanding)
-                        best = srv;
-        }
-        if (best) {
-                list_unlink(&best->serve_link);
-                list_add_tail(&svc->servers, &best->serve_link);
-        }
-        return best;
 }
 
 /* --- pipes ------------------------------------------------------------------------------- */
@@ -399,18 +227,14 @@ static void pipe_pump(Call *c, bool to_server)
         }
 }
 
-static void call_maybe_free(Call *c);
-
 /* After a batch: relays both ways; a caller still sending gets its ACCEPT now. */
 static void call_pump(Call *c)
 {
-        c->busy++;
+        /* The caller holds @c (busy): an END written here may close both its streams. */
         if (c->accept_pending && !c->to_server.src_ended)
                 call_send_accept(c);
         pipe_pump(c, true);
         pipe_pump(c, false);
-        c->busy--;
-        call_maybe_free(c);
 }
 
 /* --- calls -------------------------------------------------------------------------------- */
@@ -436,14 +260,7 @@ static void call_maybe_free(Call *c)
         list_unlink(&c->link);
         pipe_clear(&c->to_server);
         pipe_clear(&c->to_client);
-        if (c->serve) {
-                c->serve->n_outstanding--;
-                server_unref(c->serve);
-        }
-        if (c->service) {
-                c->service->n_calls--;
-                service_maybe_free(c->bus->rpc, c->service);
-        }
+        service_call_end(c->bus, c->service, c->serve);
         free(c);
 }
 
@@ -483,7 +300,7 @@ static void side_free(CallSide *side)
  */
 static int call_open_server(Call *c, Server *serve, const Vbus__V1__Open *m, const Peer *caller)
 {
-        Peer *q = serve->base.peer;
+        Peer *q = service_server_get_peer(serve);
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
         Vbus__V1__Identity id;
         uint64_t now = bus_now_us();
@@ -524,12 +341,12 @@ static const char *call_open_failure(int r)
 }
 
 /* The service named by a method name "service/method", or NULL; its name's length in *ret_n. */
-static Service *call_service(Rpc *rpc, const char *method, size_t *ret_n)
+static Service *call_service(Bus *b, const char *method, size_t *ret_n)
 {
         const char *slash = strchr(method, '/');
 
         *ret_n = slash ? (size_t)(slash - method) : 0;
-        return slash ? service_find(rpc, method, *ret_n) : NULL;
+        return slash ? service_find(b, method, *ret_n) : NULL;
 }
 
 int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
@@ -551,7 +368,7 @@ int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                                   "too many calls in flight on this link (max_calls)");
                 return 0;
         }
-        svc = call_service(rpc, m->name, &n_svc);
+        svc = call_service(b, m->name, &n_svc);
         if (rpc->local_service && n_svc == strlen(rpc->local_service) &&
             memcmp(m->name, rpc->local_service, n_svc) == 0)
                 return rpc->local_open(p, vs, m);
@@ -563,7 +380,7 @@ int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_NOT_FOUND, msg);
                 return 0;
         }
-        if (svc->n_calls >= b->config.max_service_calls) {
+        if (service_get_n_calls(svc) >= b->config.max_service_calls) {
                 b->stats.n_calls_failed++;
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                                   "too many calls in flight for this service (max_service_calls)");
@@ -581,15 +398,13 @@ int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         c->bus = b;
         c->caller = p;
         c->service = svc;
-        c->serve = server_ref(serve);
+        c->serve = serve;
         c->deadline_us = m->timeout_us ? bus_now_us() + m->timeout_us : UINT64_MAX;
         c->server_reset_status = VBUS__V1__STATUS__STATUS_CANCELLED;
         pipe_init(&c->to_server);
         pipe_init(&c->to_client);
         stream_bind(&c->client->base, p, vs, &call_side_ops, c->client);
-        svc->n_calls++;
-        serve->n_outstanding++;
-        serve->n_calls_total++;
+        service_call_begin(svc, serve);
         p->n_calls++;
         list_add_tail(&rpc->calls, &c->link);
 
@@ -604,7 +419,7 @@ int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 return 0;
         }
         /* Sent later (see the top of the file): at the latest by rpc_pump() after this batch. */
-        c->server_ident = serve->base.peer->ident;
+        c->server_ident = service_server_get_peer(serve)->ident;
         c->accept_pending = true;
         return 0;
 }
@@ -811,32 +626,4 @@ uint64_t rpc_expire(Bus *b, uint64_t now)
                            "deadline exceeded");
         }
         return next;
-}
-
-int rpc_foreach_server(Bus *b, RpcServerFn fn, void *userdata)
-{
-        List *head = &b->rpc->service_list;
-
-        for (List *pos = head->next; pos != head; pos = pos->next) {
-                Service *svc = list_entry(pos, Service, link);
-
-                for (List *q = svc->servers.next; q != &svc->servers; q = q->next) {
-                        Server *srv = list_entry(q, Server, serve_link);
-                        RpcServerInfo info = {
-                                .service = svc->name,
-                                .service_calls = svc->n_calls,
-                                .ident = &srv->base.peer->ident,
-                                .calls_in_flight = srv->n_outstanding,
-                                .calls_total = srv->n_calls_total,
-                        };
-                        int r;
-
-                        if (!peer_is_alive(srv->base.peer))
-                                continue;
-                        r = fn(&info, userdata);
-                        if (r != 0)
-                                return r;
-                }
-        }
-        return 0;
 }

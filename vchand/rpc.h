@@ -14,13 +14,11 @@
  * OPEN toward the server once the caller's identity is stamped on them). A caller's RESET
  * (cancellation) reaches the server as RESET CANCELLED. No outcome of a call drops a link.
  *
- * Services are found by name in a keyed hash table (map.h), never by a scan.
+ * Services and their servers are service.c's; this module picks one for each call.
  */
 #ifndef VCHAND_RPC_H
 #define VCHAND_RPC_H
 
-#include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 
 #include "stream.h"
@@ -30,17 +28,13 @@ int rpc_new(Bus *b);
 void rpc_free(Bus *b);
 
 /*
- * The services the broker serves itself: no client may serve a service in namespace @ns, and
- * every call to @service goes to @open (after the per-caller limit was applied) instead of to a
- * server. @ns and @service are borrowed for the broker's life.
+ * The broker's own service: every call to @service goes to @open (after the per-caller limit was
+ * applied) instead of to a server. @service: borrowed for the broker's life.
  */
-void rpc_set_local(Bus *b, const char *ns, const char *service, BusOpenFn open);
+void rpc_set_local(Bus *b, const char *service, BusOpenFn open);
 
-/* True if @name (@len bytes) is @ns or starts with "@ns.". */
-bool rpc_name_in_namespace(const char *name, size_t len, const char *ns);
-
-/* OPENs of kind SERVE and CALL (BusOpenFn). Return: 0. */
-int rpc_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m);
+/* An OPEN of kind CALL (BusOpenFn): routed to a server, to the broker's own service, or
+ * refused. Return: 0. */
 int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m);
 
 /* Writes what @p's calls have buffered toward it, and the credit owed to it. */
@@ -48,20 +42,5 @@ void rpc_pump(Peer *p);
 
 /* Fails the calls whose deadline passed; returns the next deadline (UINT64_MAX for none). */
 uint64_t rpc_expire(Bus *b, uint64_t now_us);
-
-/* One live server of a service, as introspection lists it (borrowed pointers). */
-typedef struct RpcServerInfo {
-        const char *service;
-        uint32_t service_calls; /* the service's calls in flight, over all its servers */
-        const Identity *ident;
-        uint32_t calls_in_flight;
-        uint64_t calls_total;
-} RpcServerInfo;
-
-/* Called for one server; returns 0 to go on, else stops the walk. */
-typedef int (*RpcServerFn)(const RpcServerInfo *info, void *userdata);
-
-/* Calls @fn for each live server of each service. Return: 0 or what @fn returned to stop. */
-int rpc_foreach_server(Bus *b, RpcServerFn fn, void *userdata);
 
 #endif /* VCHAND_RPC_H */
