@@ -122,8 +122,9 @@ void peer_log(Peer *p, const char *fmt, ...)
 
 /*
  * A write to @p failed with @r. -ENOBUFS (its backlog is full) and hard link errors are @p's
- * doing: it is dropped. The session's refusals (-EINVAL, -E2BIG, -ENOMEM, -EAGAIN, -ENOENT)
- * wrote nothing and leave the link as it was. Return: what the writer is told.
+ * doing: it is dropped. The endpoint's and the session's refusals (-EINVAL, -EMSGSIZE, -E2BIG,
+ * -ENOMEM, -EAGAIN, -ENOENT) wrote nothing and leave the link as it was: they are the writer's
+ * to handle. Return: what the writer is told.
  */
 static int peer_write_failed(Peer *p, int r)
 {
@@ -134,6 +135,7 @@ static int peer_write_failed(Peer *p, int r)
         case -EPIPE: /* the peer closed: what it sent before that is still read */
         case -EAGAIN:
         case -EINVAL:
+        case -EMSGSIZE:
         case -E2BIG:
                 return r;
         case -ENOENT:
@@ -183,14 +185,8 @@ int peer_open(Peer *p, const Vbus__V1__Open *m, const VbusStreamOps *ops, void *
 
         if (p->dead)
                 return -EPIPE;
-        /* Measured first: an OPEN too large to encode is the opener's problem, not the link's
-         * (the endpoint would have made the stream, and then failed to write it). */
-        if (protobuf_c_message_get_packed_size(&m->base) > VBUS_CONTROL_MAX)
-                return -EMSGSIZE;
         r = vbus__endpoint_open(&p->ep, m, ops, obj, ret_id);
-        if (r == -E2BIG)
-                return r;
-        return r < 0 ? peer_write_failed(p, r == -EINVAL ? -EPIPE : r) : 0;
+        return r < 0 ? peer_write_failed(p, r) : 0;
 }
 
 int peer_send_data(Peer *p, uint32_t stream_id, uint8_t flags, const struct iovec *pieces,

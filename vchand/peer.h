@@ -105,7 +105,8 @@ void peer_flush(Peer *p);
 /**
  * peer_send_control() - a control frame to @p, written now or queued in the link's backlog.
  * Return: 0; -EPIPE (@p's link is closed, or @p was dropped here because it does not read it:
- * either way the stream goes with the peer); -EINVAL (refused by the session: a caller bug).
+ * either way the stream goes with the peer); -EINVAL or -EMSGSIZE (refused before anything was
+ * written: a caller bug).
  */
 int peer_send_control(Peer *p, uint8_t type, uint8_t flags, uint32_t stream_id,
                       const ProtobufCMessage *msg);
@@ -119,8 +120,9 @@ int peer_reject(Peer *p, uint32_t stream_id, int status, const char *message);
 /**
  * peer_open() - open a stream toward @p, with @ops and @obj bound to it.
  * @m: borrowed. @ret_id: written on success.
- * Return: 0; -EMSGSIZE (@m is larger than a control frame: nothing sent, @p is not to blame);
- * -E2BIG (@p has no stream left); -EPIPE (as above).
+ * Return: 0; -EMSGSIZE (@m is larger than a control frame) or -EINVAL (@m breaks a rule, or an
+ * OPEN is not allowed now): nothing sent, and @p is not to blame; -E2BIG (@p has no stream
+ * left); -EPIPE (as above).
  */
 int peer_open(Peer *p, const Vbus__V1__Open *m, const VbusStreamOps *ops, void *obj,
               uint32_t *ret_id);
