@@ -11,12 +11,7 @@
 #include <string.h>
 #include <xenstore.h>
 
-enum {
-        /* Attempts of a checked removal that loses its transaction to a concurrent writer. */
-        XS_REMOVE_ATTEMPTS = 8,
-        /* Longest "<path>/<key>" a checked removal reads. */
-        XS_KEY_MAX = 3072,
-};
+#include "vchan.h"
 
 struct VbusXs {
         struct xs_handle *h;
@@ -122,12 +117,12 @@ int vbus__xs_next_event(VbusXs *xs, char **ret_token)
 
 int vbus__xs_remove_if(VbusXs *xs, const char *path, const char *key, const char *expected)
 {
-        char full[XS_KEY_MAX];
+        char full[VBUS_VCHAN_PATH_MAX + 1];
         int r = 0;
 
         if (snprintf(full, sizeof(full), "%s/%s", path, key) >= (int)sizeof(full))
                 return -ENAMETOOLONG;
-        for (int attempt = 0; attempt < XS_REMOVE_ATTEMPTS; attempt++) {
+        for (int attempt = 0; attempt < VBUS_XS_REMOVE_ATTEMPTS; attempt++) {
                 xs_transaction_t t = xs_transaction_start(xs->h);
                 size_t len = 0;
                 char *v = NULL;

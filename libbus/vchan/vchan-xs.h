@@ -17,6 +17,12 @@
 
 #include <stddef.h>
 
+enum {
+        /* Attempts of a checked removal that keeps losing its transaction to other writers:
+         * a guest rewriting its keys in a loop cannot hold the broker in one. */
+        VBUS_XS_REMOVE_ATTEMPTS = 8,
+};
+
 typedef struct VbusXs VbusXs;
 
 /* Opens xenstore as this domain. Return: 0 and a new handle in *ret, or -errno. */
@@ -57,9 +63,10 @@ int vbus__xs_next_event(VbusXs *xs, char **ret_token);
 
 /**
  * vbus__xs_remove_if() - remove the directory @path if @path/@key still reads @expected.
- * The read and the removal are one transaction, retried a few times on conflict, so a value
- * written meanwhile (a guest's fresh vchan) is kept.
- * Return: 1 (removed), 0 (the value differs or is gone: nothing removed), or -errno.
+ * The read and the removal are one transaction, retried up to VBUS_XS_REMOVE_ATTEMPTS times on
+ * conflict, so a value written meanwhile (a guest's fresh vchan) is kept.
+ * Return: 1 (removed), 0 (the value differs or is gone: nothing removed), -ENAMETOOLONG (the
+ * path is longer than xenstore allows), or another -errno (-EAGAIN: every attempt conflicted).
  */
 int vbus__xs_remove_if(VbusXs *xs, const char *path, const char *key, const char *expected);
 
