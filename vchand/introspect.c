@@ -2,7 +2,7 @@
 /*
  * introspect: the broker's own service, vbus.v1.Broker (see introspect.h).
  *
- * An IntroCall lives exactly as long as the caller's stream is open: introspect_close() frees it,
+ * An IntroCall lives exactly as long as the caller's stream is open: intro_closed() frees it,
  * whatever closes the stream (the broker's END, a RESET either way, the peer going away). It
  * reads the request (one message of at most LIMIT_INTROSPECT_REQUEST bytes), and on the caller's
  * END builds the whole reply at once from the broker's tables, then writes it as the caller's

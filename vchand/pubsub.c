@@ -9,6 +9,11 @@
  * whose messages it holds. DROP subscriptions never hold credit; their queues are bounded by
  * queue_messages, queue_bytes and peer_queued_bytes, and every message they drop is counted and
  * reported in the next delivery's Meta.dropped.
+ *
+ * Ownership: a Subscription is owned by its stream and freed by its ->closed, with its queue of
+ * QItems; a QItem holds a reference to its Msg; a Msg holds a reference to its Publisher (for its
+ * packed Meta, and to return its credit), so a Publisher outlives its stream while messages of it
+ * are queued, with base.peer NULL from the moment its stream closed.
  */
 #include "pubsub.h"
 
