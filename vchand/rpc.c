@@ -162,8 +162,12 @@ static void call_send_accept(Call *c)
 /* Writes what @pp holds to @dest: its DATA as the window allows, then its END. */
 static void pipe_write(Call *c, Pipe *pp, CallSide *dest)
 {
-        if (dest == c->client && (!list_is_empty(&pp->chunks) || pp->end_pending))
+        if (dest == c->client && (!list_is_empty(&pp->chunks) || pp->end_pending)) {
                 call_send_accept(c);
+                dest = c->client; /* an ACCEPT never closes it, but it is read afresh */
+                if (!dest)
+                        return;
+        }
         while (!list_is_empty(&pp->chunks)) {
                 Chunk *ch = list_entry(pp->chunks.next, Chunk, link);
                 ssize_t room = stream_data_room(&dest->base);

@@ -130,7 +130,7 @@ int vbus__xs_remove_if(VbusXs *xs, const char *path, const char *key, const char
 
                 if (t == XBT_NULL)
                         return xs_errno();
-                same = xs_read_in(xs, t, full, &v, &len) == 0 && strlen(expected) == len &&
+                same = xs_read_in(xs, t, full, &v, &len) == 0 && v && strlen(expected) == len &&
                        memcmp(v, expected, len) == 0;
                 free(v);
                 if (same)
