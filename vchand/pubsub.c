@@ -18,6 +18,7 @@
 #include "pubsub.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +70,10 @@ typedef struct Msg {
         size_t n_data;
         uint8_t data[];
 } Msg;
+
+/* stream_op_*() take the object for its Stream. */
+_Static_assert(offsetof(Publisher, base) == 0, "Publisher starts with its Stream");
+_Static_assert(offsetof(Subscription, base) == 0, "Subscription starts with its Stream");
 
 typedef struct QItem {
         List link;
@@ -527,14 +532,6 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
         return 0;
 }
 
-static int publisher_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
-{
-        Publisher *pub = obj;
-
-        (void)m;
-        return stream_end_too(&pub->base, vs);
-}
-
 static void publisher_closed(void *obj, VbusStream *vs)
 {
         Publisher *pub = obj;
@@ -547,28 +544,11 @@ static void publisher_closed(void *obj, VbusStream *vs)
 
 static const VbusStreamOps publisher_ops = {
         .data = publisher_data,
-        .end = publisher_end,
+        .end = stream_op_end_too,
         .closed = publisher_closed,
 };
 
 /* --- subscriptions ----------------------------------------------------------------------- */
-
-static int subscription_data(void *obj, VbusStream *vs, const VbusFrame *f)
-{
-        Subscription *sub = obj;
-
-        (void)vs;
-        (void)f;
-        return stream_refuse_data(&sub->base);
-}
-
-static int subscription_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
-{
-        Subscription *sub = obj;
-
-        (void)m;
-        return stream_end_too(&sub->base, vs);
-}
 
 static void subscription_closed(void *obj, VbusStream *vs)
 {
@@ -586,8 +566,8 @@ static void subscription_closed(void *obj, VbusStream *vs)
 }
 
 static const VbusStreamOps subscription_ops = {
-        .data = subscription_data,
-        .end = subscription_end,
+        .data = stream_op_refuse_data,
+        .end = stream_op_end_too,
         .closed = subscription_closed,
 };
 

@@ -9,6 +9,7 @@
 #include "service.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,9 @@ struct Server {
         uint32_t n_outstanding; /* calls in flight on this server */
         uint64_t n_calls_total; /* calls routed to this server, in flight included */
 };
+
+/* stream_op_*() take the object for its Stream. */
+_Static_assert(offsetof(Server, base) == 0, "Server starts with its Stream");
 
 struct ServiceTable {
         Map by_name;          /* Service */
@@ -150,23 +154,6 @@ int service_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         return 0;
 }
 
-static int server_data(void *obj, VbusStream *vs, const VbusFrame *f)
-{
-        Server *srv = obj;
-
-        (void)vs;
-        (void)f;
-        return stream_refuse_data(&srv->base);
-}
-
-static int server_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
-{
-        Server *srv = obj;
-
-        (void)m;
-        return stream_end_too(&srv->base, vs);
-}
-
 static void server_closed(void *obj, VbusStream *vs)
 {
         Server *srv = obj;
@@ -181,8 +168,8 @@ static void server_closed(void *obj, VbusStream *vs)
 }
 
 static const VbusStreamOps server_ops = {
-        .data = server_data,
-        .end = server_end,
+        .data = stream_op_refuse_data,
+        .end = stream_op_end_too,
         .closed = server_closed,
 };
 

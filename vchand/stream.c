@@ -66,18 +66,21 @@ ssize_t stream_data_room(Stream *s)
         return peer_data_room(s->peer, s->id);
 }
 
-int stream_refuse_data(Stream *s)
+int stream_op_refuse_data(void *obj, VbusStream *vs, const VbusFrame *f)
 {
+        (void)vs;
+        (void)f;
         /* The window rule already bounded what the peer could send. */
-        (void)stream_reset(s, VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT,
+        (void)stream_reset(obj, VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT,
                            "this stream carries no data from you");
         return 0;
 }
 
-int stream_end_too(Stream *s, const VbusStream *vs)
+int stream_op_end_too(void *obj, VbusStream *vs, const Vbus__V1__End *m)
 {
+        (void)m;
         /* Unless the broker had ended first: then this END closed the stream. */
         if (!vs->local_ended)
-                (void)stream_end(s, VBUS__V1__STATUS__STATUS_OK, NULL);
+                (void)stream_end(obj, VBUS__V1__STATUS__STATUS_OK, NULL);
         return 0;
 }

@@ -46,11 +46,16 @@ int stream_send_data(Stream *s, uint8_t flags, const struct iovec *pieces, size_
 /* The largest DATA payload that may go now (0: wait for CREDIT); -ENOENT once closed. */
 ssize_t stream_data_room(Stream *s);
 
-/* For streams that carry no DATA from the peer (subscribe, serve): RESET INVALID_ARGUMENT. */
-int stream_refuse_data(Stream *s);
-
-/* For streams that end when the peer ends: the peer sent END, the broker ends its side too. */
-int stream_end_too(Stream *s, const VbusStream *vs);
+/*
+ * Stream ops shared by the features, for an object whose first member is its Stream (@obj is
+ * then the Stream itself; the features check that with a static assertion):
+ *  stream_op_refuse_data  DATA on a stream that carries none from the peer (subscribe, serve):
+ *                         RESET INVALID_ARGUMENT, the link stays;
+ *  stream_op_end_too      the peer ended its side: the broker ends its side too, unless it had.
+ * Return: 0.
+ */
+int stream_op_refuse_data(void *obj, VbusStream *vs, const VbusFrame *f);
+int stream_op_end_too(void *obj, VbusStream *vs, const Vbus__V1__End *m);
 
 /* Vbus__V1__Identity from @ident, pointing into it (borrowed). */
 void stream_identity(Vbus__V1__Identity *ret, const Identity *ident);
