@@ -22,6 +22,7 @@
 #include <vbus/vbus.h>
 
 #include "envelope.h"
+#include "table.h"
 
 static const char usage[] =
         "usage: vbus-bridge-sub [OPTIONS] PATTERN\n"
@@ -42,12 +43,32 @@ static const char usage[] =
 
 typedef struct Sub {
         long pid, uid, domid; /* -1: not checked */
+        const char *pid_file; /* re-read when the pid does not match: the bridge restarted */
         uint64_t received, gaps, lost, dropped, unknown, forged, total;
         bool quiet;
+        Table seen; /* topics seen: unknown=1 on a topic's first message is expected */
 } Sub;
 
-static bool sub_is_bridge(const Sub *s, const vbus_message *m)
+static int sub_read_pid(Sub *s)
 {
+        FILE *f = fopen(s->pid_file, "re");
+        long pid;
+        int r = -ENOENT;
+
+        if (f && fscanf(f, "%ld", &pid) == 1 && pid > 0) {
+                s->pid = pid;
+                r = 0;
+        }
+        if (f)
+                fclose(f);
+        return r;
+}
+
+static bool sub_is_bridge(Sub *s, const vbus_message *m)
+{
+        if (vbus_message_is_sender_local(m) && s->pid_file &&
+            vbus_message_get_sender_pid(m) != (uint32_t)s->pid)
+                sub_read_pid(s);
         if (vbus_message_is_sender_local(m)) {
                 if (s->domid >= 0)
                         return false;
@@ -91,7 +112,10 @@ static void on_msg(vbus_subscription *vs, const vbus_message *m, void *userdata)
                 s->lost += e.gap;
         }
         s->dropped += e.dropped;
-        s->unknown += e.unknown;
+        if (table_find(&s->seen, topic))
+                s->unknown += e.unknown;
+        else
+                table_insert(&s->seen, topic, NULL);
         if (s->quiet)
                 return;
         envelope_format_from(&e, from, sizeof(from));
@@ -154,16 +178,13 @@ int main(int argc, char **argv)
                 case 'p':
                         s.pid = parse_long(optarg);
                         break;
-                case 'P': {
-                        FILE *f = fopen(optarg, "re");
-
-                        if (!f || fscanf(f, "%ld", &s.pid) != 1) {
+                case 'P':
+                        s.pid_file = optarg;
+                        if (sub_read_pid(&s) < 0) {
                                 fprintf(stderr, "vbus-bridge-sub: %s: no pid\n", optarg);
                                 return 2;
                         }
-                        fclose(f);
                         break;
-                }
                 case 'u':
                         s.uid = parse_long(optarg);
                         break;
@@ -241,5 +262,6 @@ int main(int argc, char **argv)
                        " dropped=%" PRIu64 " unknown=%" PRIu64 " forged=%" PRIu64 "\n",
                        s.received, s.gaps, s.lost, s.dropped, s.unknown, s.forged);
         vbus_conn_free(conn);
+        table_clear(&s.seen, NULL);
         return rc;
 }

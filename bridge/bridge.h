@@ -95,7 +95,6 @@ typedef struct Bridge {
         SubCtx *import_ctx;
         natsSubscription **import_subs;
         Table import_seq;       /* NATS subject -> ImportSeq */
-        bool import_seq_reset;  /* the table was cleared once: first messages follow a gap */
         Table publishers;       /* local topic -> ImportPub */
         struct ImportPub *busy; /* publishers with messages waiting for credit */
         size_t import_queued_bytes;

@@ -33,7 +33,10 @@ __attribute__((format(printf, 2, 3))) static int parser_error(Parser *p, const c
 {
         va_list ap;
 
-        fprintf(p->err, "%s:%u: ", p->path, p->line);
+        if (p->line)
+                fprintf(p->err, "%s:%u: ", p->path, p->line);
+        else
+                fprintf(p->err, "%s: ", p->path);
         va_start(ap, fmt);
         vfprintf(p->err, fmt, ap);
         va_end(ap);

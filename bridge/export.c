@@ -97,7 +97,8 @@ static void export_on_msg(vbus_subscription *sub, const vbus_message *msg, void 
         snprintf(num, sizeof(num), "%" PRIu32, vbus_message_get_sender_domid(msg));
         if (s == NATS_OK)
                 s = natsMsgHeader_Set(m, "Vbus-Domid", num);
-        if (s == NATS_OK)
+        /* An empty header value does not survive libnats' parser: no name, no header. */
+        if (s == NATS_OK && name[0])
                 s = natsMsgHeader_Set(m, "Vbus-Name", name);
         snprintf(num, sizeof(num), "%" PRIu32, vbus_message_get_sender_uid(msg));
         if (s == NATS_OK)

@@ -113,7 +113,9 @@ static int import_parse_headers(natsMsg *m, const char *host, Envelope *e)
         if (natsMsgHeader_Get(m, "Vbus-Topic", &v) != NATS_OK || !names_is_topic(v))
                 return -EINVAL;
         strcpy(e->topic, v);
-        if (natsMsgHeader_Get(m, "Vbus-Name", &v) != NATS_OK || !v || strlen(v) >= sizeof(name))
+        if (natsMsgHeader_Get(m, "Vbus-Name", &v) != NATS_OK || !v)
+                v = ""; /* no name (a local sender): the header is left out */
+        if (strlen(v) >= sizeof(name))
                 return -EINVAL;
         strcpy(name, v);
         if (names_pct_decode(name) < 0 || strlen(name) > BRIDGE_NAME_MAX)
@@ -146,7 +148,6 @@ static void import_check_seq(Bridge *b, const char *subject, uint64_t epoch, Env
         if (!te) {
                 if (b->import_seq.n >= BRIDGE_SEQ_SUBJECTS_MAX) {
                         table_clear(&b->import_seq, free);
-                        b->import_seq_reset = true;
                 }
                 s = malloc(sizeof(*s));
                 if (!s || !(te = table_insert(&b->import_seq, subject, s))) {
@@ -154,9 +155,11 @@ static void import_check_seq(Bridge *b, const char *subject, uint64_t epoch, Env
                         e->unknown = true;
                         return;
                 }
-                /* First sight of the subject: what came before we subscribed is not ours to
-                 * count, unless we forgot the subject to make room. */
-                e->unknown |= b->import_seq_reset;
+                /* First sight of the subject since this bridge started (or since it forgot
+                 * the subject to make room): what came before cannot be counted, and a
+                 * subscriber that already saw this topic (this bridge restarted) must not
+                 * take the silence for "nothing lost". */
+                e->unknown = true;
                 *s = (ImportSeq){.epoch = epoch, .last = e->seq};
                 return;
         }

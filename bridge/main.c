@@ -156,7 +156,10 @@ static int bridge_run(Bridge *b, int sfd, const char *metrics_path, const char *
                         ready = true;
                         /* The server has our subscriptions once it answered a PING. */
                         natsConnection_FlushTimeout(b->nc, 2000);
-                        fprintf(stderr, "vbus-bridge: %s ready\n", b->cfg->host);
+                        char url[256] = "";
+
+                        natsConnection_GetConnectedUrl(b->nc, url, sizeof(url));
+                        fprintf(stderr, "vbus-bridge: %s ready, NATS %s\n", b->cfg->host, url);
                         if (ready_path) {
                                 FILE *f = fopen(ready_path, "we");
 
