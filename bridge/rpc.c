@@ -238,6 +238,9 @@ static void out_on_request(vbus_server *srv, vbus_request *req, void *userdata)
                 out_fail(rpc, oc, VBUS_STATUS_UNAVAILABLE, msg);
                 return;
         }
+        /* Checked for cancellation every BRIDGE_RPC_SWEEP_USEC, and at its deadline. */
+        if (now + BRIDGE_RPC_SWEEP_USEC < rpc->next_sweep)
+                rpc->next_sweep = now + BRIDGE_RPC_SWEEP_USEC;
         if (deadline < rpc->next_sweep)
                 rpc->next_sweep = deadline;
 }
@@ -313,13 +316,15 @@ uint64_t rpc_sweep(Bridge *b, uint64_t now)
         {
                 OutCall *oc = list_entry(pos, OutCall, link);
 
-                if (vbus_request_is_cancelled(oc->req)) {
+                /* Within a sweep of the deadline, the broker's deadline cancelled it. */
+                if (vbus_request_is_cancelled(oc->req) &&
+                    now + 2 * BRIDGE_RPC_SWEEP_USEC < oc->deadline) {
                         /* Cancelled by the caller, gone, or the broker's deadline passed: the
                          * answer is discarded, the remote side is told. */
                         out_send_cancel(rpc, oc);
                         b->m.rpc_out_cancelled++;
                         out_fail(rpc, oc, VBUS_STATUS_CANCELLED, "cancelled");
-                } else if (now >= oc->deadline) {
+                } else if (now >= oc->deadline || vbus_request_is_cancelled(oc->req)) {
                         out_send_cancel(rpc, oc);
                         b->m.rpc_out_deadline++;
                         out_fail(rpc, oc, VBUS_STATUS_DEADLINE_EXCEEDED,
