@@ -153,6 +153,14 @@ static int do_nats_tls(Parser *p, char **w, unsigned n)
         return 0;
 }
 
+static int do_nats_discovered(Parser *p, char **w, unsigned n)
+{
+        if (strcmp(w[1], "use") != 0 && strcmp(w[1], "ignore") != 0)
+                return parser_error(p, "nats-discovered: '%s' is not use or ignore", w[1]);
+        p->cfg->nats_ignore_discovered = strcmp(w[1], "ignore") == 0;
+        return 0;
+}
+
 static int do_nats_tls_ca(Parser *p, char **w, unsigned n)
 {
         p->cfg->nats_tls = true;
@@ -347,6 +355,7 @@ static const Directive directives[] = {
         {"nats-creds", 1, 1, "nats-creds FILE", do_nats_creds},
         {"nats-nkey", 2, 2, "nats-nkey PUBLIC-KEY SEED-FILE", do_nats_nkey},
         {"nats-tls", 1, 1, "nats-tls on", do_nats_tls},
+        {"nats-discovered", 1, 1, "nats-discovered use|ignore", do_nats_discovered},
         {"nats-tls-ca", 1, 1, "nats-tls-ca FILE", do_nats_tls_ca},
         {"nats-tls-cert", 2, 2, "nats-tls-cert CERT-FILE KEY-FILE", do_nats_tls_cert},
         {"nats-reconnect-wait", 1, 1, "nats-reconnect-wait MS", do_reconnect_wait},

@@ -62,6 +62,8 @@ int nats_connect(Bridge *b)
                 s = natsOptions_SetReconnectWait(o, c->nats_reconnect_wait_ms);
         if (s == NATS_OK)
                 s = natsOptions_SetReconnectBufSize(o, (int)c->nats_reconnect_buffer);
+        if (s == NATS_OK && c->nats_ignore_discovered)
+                s = natsOptions_SetIgnoreDiscoveredServers(o, true);
         if (s == NATS_OK)
                 s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
         /* The bridge never wants its own publications back: an "import *" rule skips this host

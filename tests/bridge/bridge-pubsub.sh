@@ -32,14 +32,8 @@ sensor=$(guest alpha sensor)
 actor=$(guest beta actor)
 
 # Subscribers: on beta everything imported from alpha; on alpha everything from beta.
-on_host beta "$BSUB" --bridge-pid-file "$TMP/beta/bridge.pid" --summary 'remote.alpha.>' \
-        >"$TMP/beta-sub.out" 2>"$TMP/beta-sub.err" &
-bsub=$!
-PIDS="$PIDS $bsub"
-on_host alpha "$BSUB" --bridge-pid-file "$TMP/alpha/bridge.pid" --summary 'remote.>' \
-        >"$TMP/alpha-sub.out" 2>"$TMP/alpha-sub.err" &
-asub=$!
-PIDS="$PIDS $asub"
+bg_on_host beta "$TMP/beta-sub.out" "$BSUB" --bridge-pid-file "$TMP/beta/bridge.pid" 'remote.alpha.>'
+bg_on_host alpha "$TMP/alpha-sub.out" "$BSUB" --bridge-pid-file "$TMP/alpha/bridge.pid" 'remote.>'
 "$NCHECK" sub "${NATS_URL[3]}" 'vbus.alpha.s.>' 5 10000 >"$TMP/nats-sub.out" 2>"$TMP/nats-sub.err" &
 nsub=$!
 PIDS="$PIDS $nsub"

@@ -7,6 +7,8 @@
 #   guest HOST DOMNAME        creates a guest domain on HOST, prints its domid
 #   as_guest HOST DOMID CMD   runs CMD in that guest, connected to HOST's broker over vchan
 #   on_host HOST CMD          runs CMD in HOST's dom0, connected over the broker's socket
+#   bg_on_host HOST OUT CMD   the same in the background (stdout OUT, stderr OUT.err), killed
+#                             at exit; its pid in $!
 #   bridge_start HOST CONF    vbus-bridge for HOST with config file CONF (waits until ready);
 #                             its pid in $TMP/HOST/bridge.pid, log $TMP/HOST/bridge.log
 #   bridge_stop HOST          SIGTERM, waits; bridge_kill9 HOST
@@ -35,7 +37,7 @@ cleanup() {
                 [ -f "$TMP/$h/bridge.pid" ] && kill -9 "$(cat "$TMP/$h/bridge.pid")" 2>/dev/null
                 XENSIM_DIR=$TMP/$h/xs "$XS" down >/dev/null 2>&1
         done
-        for p in "${NATS_PID[@]}"; do kill -9 "$p" 2>/dev/null; done
+        for p in "${NATS_PID[@]}" $(cat "$TMP/nats.pids" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
         wait 2>/dev/null
         [ "${KEEP:-0}" = 1 ] && { echo "kept $TMP" >&2; return; }
         rm -rf "$TMP"
@@ -97,6 +99,7 @@ nats_node_start() { # I CLIENT-PORT CLUSTER-PORT ROUTES
         nats-server -a 127.0.0.1 -p "$2" --cluster "nats://127.0.0.1:$3" --cluster_name vbt \
                 --routes "$4" -l "$TMP/nats$i.log" &
         NATS_PID[$i]=$!
+        echo $! >>"$TMP/nats.pids"
         NATS_URL[$i]=nats://127.0.0.1:$2
 }
 
@@ -158,6 +161,14 @@ on_host() {
         local h=$1
         shift
         XENSIM_DIR=$TMP/$h/xs VBUS_URL=unix:$TMP/$h/broker.sock "$@"
+}
+
+bg_on_host() {
+        local h=$1 out=$2
+        shift 2
+        # Not through a function or a subshell: $! must be the command itself.
+        XENSIM_DIR=$TMP/$h/xs VBUS_URL=unix:$TMP/$h/broker.sock "$@" >"$out" 2>"$out.err" &
+        PIDS="$PIDS $!"
 }
 
 # bridge_start HOST CONF [ARGS]: CONF is a file; the broker line is added here.
