@@ -128,4 +128,5 @@ stream 3 beta
 wait "$restarter"
 [ "$(metric beta nats_reconnects)" -ge 1 ] || fail "beta's bridge counted no reconnect"
 ok "metrics: beta $(grep -E "nats_|import_(gaps|lost|unknown)" "$TMP/beta/metrics" | tr '\n' ' ')"
+[ "$(metric alpha nats_reconnects)" -ge 1 ] || fail "alpha's bridge counted no reconnect"
 ok "metrics: alpha $(grep -E "nats_|export_failed" "$TMP/alpha/metrics" | tr '\n' ' ')"
