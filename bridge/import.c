@@ -186,8 +186,13 @@ static ImportPub *import_get_pub(Bridge *b, const char *topic)
                 size_t i;
                 ImportPub *victim = NULL;
 
-                table_for_each(e, &b->publishers, i) if (!((ImportPub *)e->value)->head && !victim)
-                        victim = e->value;
+                table_for_each(e, &b->publishers, i)
+                {
+                        ImportPub *q = e->value;
+
+                        if (!victim && !q->head && !q->busy)
+                                victim = q;
+                }
                 if (!victim)
                         return NULL;
                 table_remove(&b->publishers, victim->entry);
