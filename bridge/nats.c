@@ -28,6 +28,14 @@ static void nats_on_reconnected(natsConnection *nc, void *closure)
         fprintf(stderr, "vbus-bridge: NATS reconnected to %s\n", url);
 }
 
+static void nats_on_connected(natsConnection *nc, void *closure)
+{
+        char url[256] = "";
+
+        natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+        fprintf(stderr, "vbus-bridge: NATS connected to %s\n", url);
+}
+
 static void nats_on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
 {
         Bridge *b = closure;
@@ -65,7 +73,9 @@ int nats_connect(Bridge *b)
         if (s == NATS_OK && c->nats_ignore_discovered)
                 s = natsOptions_SetIgnoreDiscoveredServers(o, true);
         if (s == NATS_OK)
-                s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
+                /* With a callback, a failed first connect is retried in the background
+                 * (without one, natsConnection_Connect() would retry forever, blocking). */
+                s = natsOptions_SetRetryOnFailedConnect(o, true, nats_on_connected, b);
         /* The bridge never wants its own publications back: an "import *" rule skips this host
          * anyway, and a call must not come back to the bridge that forwards it. */
         if (s == NATS_OK)
