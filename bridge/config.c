@@ -335,6 +335,11 @@ static int do_stream_method(Parser *p, char **w, unsigned n)
         if (!names_is_service(m->local))
                 return parser_error(p, "stream-method: '%s' is not SERVICE/METHOD", w[1]);
         strcpy(m->method, slash + 1);
+        m->server = true;
+        if (n == 3 && (strcmp(w[2], "client") == 0 || strcmp(w[2], "bidi") == 0))
+                m->server = false;
+        else if (n == 3 && strcmp(w[2], "server") != 0)
+                return parser_error(p, "stream-method: '%s' is not server, client or bidi", w[2]);
         p->line_of_stream_method[c->n_stream_methods++] = p->line;
         return 0;
 }
@@ -371,7 +376,8 @@ static const Directive directives[] = {
         {"offer", 1, 1, "offer SERVICE", do_offer},
         {"import-service", 2, 3, "import-service HOST|* SERVICE [LOCAL-SERVICE]",
          do_import_service},
-        {"stream-method", 1, 1, "stream-method LOCAL-SERVICE/METHOD", do_stream_method},
+        {"stream-method", 1, 2, "stream-method LOCAL-SERVICE/METHOD [server|client|bidi]",
+         do_stream_method},
 };
 
 static int parse_line(Parser *p, char *line)

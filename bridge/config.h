@@ -39,6 +39,7 @@ typedef struct ConfigImportService {
 typedef struct ConfigStreamMethod {
         char local[BRIDGE_NAME_MAX + 1]; /* local service name of an import-service */
         char method[BRIDGE_NAME_MAX + 1];
+        bool server; /* server-streaming (forwarded); else client/bidi (unsupported) */
 } ConfigStreamMethod;
 
 typedef struct Config {

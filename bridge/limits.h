@@ -58,6 +58,12 @@
  * serving bridge died, so no call may wait forever). */
 #define BRIDGE_RPC_DEFAULT_TIMEOUT_MS 30000
 
+/* Messages of one server-streaming call that arrived from NATS and wait for the local caller:
+ * NATS has no flow control, so a caller slower than the remote server ends the call with
+ * resource-exhausted rather than let the bridge buffer without bound. */
+#define BRIDGE_STREAM_QUEUE_MSGS  1024
+#define BRIDGE_STREAM_QUEUE_BYTES (8u * 1024 * 1024)
+
 /* How often calls in flight are checked for cancellation by their local caller. */
 #define BRIDGE_RPC_SWEEP_USEC 20000
 

@@ -18,6 +18,14 @@
  * local outcome is published to the reply subject. A cancel for a call in flight cancels the
  * local call.
  *
+ * Server-streaming calls (methods named by "stream-method ... server"): the request carries
+ * Vbus-Stream: 1; the serving bridge opens a streaming call locally and publishes each message
+ * of it to the reply subject with Vbus-Stream-Seq 1, 2, ..., then the end (Vbus-Status) with the
+ * next number. The caller's bridge turns the local request into a stream (vbus_request_stream)
+ * and sends the messages on in order; a missing number ends the call with unavailable (lost in
+ * NATS, never silently), and a caller slower than the server beyond BRIDGE_STREAM_QUEUE_* ends
+ * it with resource-exhausted (NATS has no flow control to hold the server back).
+ *
  * Host tokens are [A-Za-z][A-Za-z0-9_]*, so "_any" and "_cancel" never collide with a host.
  */
 #include <errno.h>
@@ -34,18 +42,33 @@
 #define RPC_QUEUE_GROUP "vbus-bridge"
 #define RPC_ORIGIN_KEY  "vbus-bridge-origin"
 
+typedef struct StreamItem {
+        struct StreamItem *next;
+        natsMsg *msg;
+} StreamItem;
+
 typedef struct OutCall {
         List link; /* in Rpc.out_used or Rpc.out_free */
+        struct Rpc *rpc;
         uint32_t gen;
-        vbus_request *req;
+        vbus_request *req; /* a unary call; or NULL and: */
+        vbus_stream *st;   /* a server-streaming call: the local caller's stream */
         uint64_t deadline;
+        uint64_t next_seq; /* the stream message expected next from NATS */
+        StreamItem *head, *tail;
+        size_t n_items, bytes;
+        bool end_pending; /* the remote end arrived; sent once the queue is empty */
+        int end_status;
+        char *end_message;
 } OutCall;
 
 typedef struct InCall {
         List link;
         struct Rpc *rpc;
         vbus_call *call;
-        char *reply; /* the caller bridge's reply subject, also the key in in_by_reply */
+        vbus_stream *st; /* a server-streaming call instead of @call */
+        uint64_t seq;    /* stream messages published so far */
+        char *reply;     /* the caller bridge's reply subject, also the key in in_by_reply */
         TableEntry *entry;
 } InCall;
 
@@ -116,6 +139,19 @@ static void rpc_publish_reply(Bridge *b, const char *reply, int status, const ch
 
 static void out_release(Rpc *rpc, OutCall *oc)
 {
+        while (oc->head) {
+                StreamItem *it = oc->head;
+
+                oc->head = it->next;
+                natsMsg_Destroy(it->msg);
+                free(it);
+        }
+        oc->tail = NULL;
+        oc->n_items = oc->bytes = 0;
+        oc->end_pending = false;
+        free(oc->end_message);
+        oc->end_message = NULL;
+        oc->st = NULL;
         oc->req = NULL;
         oc->gen++;
         list_unlink(&oc->link);
@@ -143,10 +179,74 @@ static void out_send_cancel(Rpc *rpc, const OutCall *oc)
 
 static void out_fail(Rpc *rpc, OutCall *oc, int status, const char *message)
 {
-        vbus_request_fail(oc->req, status, message);
-        rpc->b->m.rpc_out_failed++;
+        if (oc->st)
+                vbus_stream_finish(oc->st, status, message);
+        else
+                vbus_request_fail(oc->req, status, message);
+        if (status == VBUS_STATUS_OK)
+                rpc->b->m.rpc_out_ok++;
+        else
+                rpc->b->m.rpc_out_failed++;
         out_release(rpc, oc);
 }
+
+static vbus_request *out_request(const OutCall *oc)
+{
+        return oc->st ? vbus_stream_get_request(oc->st) : oc->req;
+}
+
+/* Sends what waits for the local caller, then the end once nothing waits. */
+static void out_stream_flush(Rpc *rpc, OutCall *oc)
+{
+        while (oc->head) {
+                StreamItem *it = oc->head;
+                int r = vbus_stream_send(oc->st, natsMsg_GetData(it->msg),
+                                         (size_t)natsMsg_GetDataLength(it->msg));
+
+                if (r == -EAGAIN)
+                        return;
+                oc->head = it->next;
+                if (!oc->head)
+                        oc->tail = NULL;
+                oc->n_items--;
+                oc->bytes -= (size_t)natsMsg_GetDataLength(it->msg);
+                natsMsg_Destroy(it->msg);
+                free(it);
+                if (r < 0)
+                        return; /* the stream ended: on_end releases the call */
+        }
+        if (oc->end_pending)
+                out_fail(rpc, oc, oc->end_status, oc->end_message);
+}
+
+static void out_stream_on_writable(vbus_stream *st, void *userdata)
+{
+        OutCall *oc = userdata;
+
+        out_stream_flush(oc->rpc, oc);
+}
+
+static void out_send_cancel(Rpc *rpc, const OutCall *oc);
+
+/* The local caller's side ended without our finish: cancelled, deadline, caller gone. */
+static void out_stream_on_end(vbus_stream *st, int status, const char *message, void *userdata)
+{
+        OutCall *oc = userdata;
+        Rpc *rpc = oc->rpc;
+
+        out_send_cancel(rpc, oc);
+        if (status == VBUS_STATUS_DEADLINE_EXCEEDED)
+                rpc->b->m.rpc_out_deadline++;
+        else
+                rpc->b->m.rpc_out_cancelled++;
+        oc->st = NULL; /* freed by libvbus when this returns */
+        out_release(rpc, oc);
+}
+
+static const vbus_stream_handlers out_stream_handlers = {
+        .on_end = out_stream_on_end,
+        .on_writable = out_stream_on_writable,
+};
 
 static int out_add_headers(const Bridge *b, vbus_request *req, natsMsg *m, uint64_t remaining)
 {
@@ -176,6 +276,18 @@ static int out_add_headers(const Bridge *b, vbus_request *req, natsMsg *m, uint6
                 s = natsMsgHeader_Add(m, "Vbus-Hdr", buf);
         }
         return s == NATS_OK ? 0 : -ENOMEM;
+}
+
+/* 1: a server-streaming method of @local; 2: client-streaming or bidirectional; 0: unary. */
+static int rpc_stream_kind(const Bridge *b, const char *local, const char *method)
+{
+        const Config *c = b->cfg;
+
+        for (unsigned i = 0; i < c->n_stream_methods; i++)
+                if (strcmp(c->stream_methods[i].local, local) == 0 &&
+                    strcmp(c->stream_methods[i].method, method) == 0)
+                        return c->stream_methods[i].server ? 1 : 2;
+        return 0;
 }
 
 static void out_on_request(vbus_server *srv, vbus_request *req, void *userdata)
@@ -219,10 +331,27 @@ static void out_on_request(vbus_server *srv, vbus_request *req, void *userdata)
         list_add_tail(&rpc->out_used, &oc->link);
         oc->req = req;
         oc->deadline = deadline;
+        oc->next_seq = 1;
+        if (rpc_stream_kind(b, cs->local, vbus_request_get_method(req)) == 1) {
+                int r = vbus_request_stream(req, &out_stream_handlers, oc, &oc->st);
+
+                if (r < 0) {
+                        if (r != -ECANCELED)
+                                vbus_request_fail(req, VBUS_STATUS_INTERNAL,
+                                                  "vbus-bridge: cannot stream");
+                        b->m.rpc_out_failed++;
+                        oc->st = NULL;
+                        out_release(rpc, oc);
+                        return;
+                }
+                oc->req = NULL;
+        }
         out_reply_subject(rpc, oc, reply, sizeof(reply));
         snprintf(subject, sizeof(subject), "%s.%s.%s.%s", b->cfg->rpc_root,
                  cs->host[0] ? cs->host : "_any", cs->service, vbus_request_get_method(req));
         s = natsMsg_Create(&m, subject, reply, data, (int)size);
+        if (s == NATS_OK && oc->st)
+                s = natsMsgHeader_Set(m, "Vbus-Stream", "1");
         if (s != NATS_OK || out_add_headers(b, req, m, deadline - now) < 0) {
                 natsMsg_Destroy(m);
                 out_fail(rpc, oc, VBUS_STATUS_INVALID_ARGUMENT,
@@ -252,12 +381,82 @@ static void out_on_stream_request(vbus_server *srv, vbus_request *req, void *use
         b->m.rpc_out_calls++;
         b->m.rpc_out_failed++;
         vbus_request_fail(req, VBUS_STATUS_UNSUPPORTED,
-                          "vbus-bridge: streaming calls across hosts are not implemented");
+                          "vbus-bridge: client-streaming and bidirectional calls across hosts "
+                          "are not implemented");
 }
 
-static void out_on_reply(Rpc *rpc, natsMsg *m)
+/* A message of a server-streaming call: in order, or the call ends. Takes ev->msg. */
+static void out_on_stream_reply(Rpc *rpc, OutCall *oc, Event *ev)
+{
+        natsMsg *m = ev->msg;
+        const char *v = NULL;
+        char *end, msg[3 * 1024 + 1];
+        unsigned long long seq;
+        long status;
+        StreamItem *it;
+
+        if (natsMsgHeader_Get(m, "Vbus-Stream-Seq", &v) != NATS_OK &&
+            natsMsgHeader_Get(m, "Vbus-Status", &v) == NATS_OK) {
+                /* The serving bridge failed the call before it became a stream. */
+                seq = oc->next_seq;
+        } else if (natsMsgHeader_Get(m, "Vbus-Stream-Seq", &v) != NATS_OK || !v ||
+                   (seq = strtoull(v, &end, 10), *end)) {
+                out_send_cancel(rpc, oc);
+                out_fail(rpc, oc, VBUS_STATUS_INTERNAL,
+                         "vbus-bridge: malformed stream message from the remote bridge");
+                return;
+        }
+        if (seq != oc->next_seq) {
+                snprintf(msg, sizeof(msg),
+                         "vbus-bridge: %llu stream message(s) lost in NATS before message %llu",
+                         seq > oc->next_seq ? seq - oc->next_seq : 0ull, seq);
+                out_send_cancel(rpc, oc);
+                out_fail(rpc, oc, VBUS_STATUS_UNAVAILABLE, msg);
+                return;
+        }
+        oc->next_seq++;
+        if (natsMsgHeader_Get(m, "Vbus-Status", &v) == NATS_OK && v) {
+                status = strtol(v, &end, 10);
+                if (*end || status < VBUS_STATUS_OK || status >= VBUS_STATUS_N)
+                        status = VBUS_STATUS_INTERNAL;
+                msg[0] = '\0';
+                if (natsMsgHeader_Get(m, "Vbus-Message", &v) == NATS_OK && v &&
+                    strlen(v) < sizeof(msg)) {
+                        strcpy(msg, v);
+                        if (names_pct_decode(msg) < 0)
+                                msg[0] = '\0';
+                }
+                oc->end_pending = true;
+                oc->end_status = (int)status;
+                oc->end_message = strdup(msg);
+                out_stream_flush(rpc, oc);
+                return;
+        }
+        if (oc->n_items >= BRIDGE_STREAM_QUEUE_MSGS ||
+            oc->bytes + (size_t)natsMsg_GetDataLength(m) > BRIDGE_STREAM_QUEUE_BYTES ||
+            !(it = calloc(1, sizeof(*it)))) {
+                out_send_cancel(rpc, oc);
+                out_fail(rpc, oc, VBUS_STATUS_RESOURCE_EXHAUSTED,
+                         "vbus-bridge: the caller is slower than the remote server (no flow "
+                         "control across NATS)");
+                return;
+        }
+        it->msg = m;
+        ev->msg = NULL;
+        if (oc->tail)
+                oc->tail->next = it;
+        else
+                oc->head = it;
+        oc->tail = it;
+        oc->n_items++;
+        oc->bytes += (size_t)natsMsg_GetDataLength(m);
+        out_stream_flush(rpc, oc);
+}
+
+static void out_on_reply(Rpc *rpc, Event *ev)
 {
         Bridge *b = rpc->b;
+        natsMsg *m = ev->msg;
         const char *subject = natsMsg_GetSubject(m), *v = NULL;
         size_t inbox_len = strlen(rpc->inbox);
         unsigned long idx, gen;
@@ -272,12 +471,16 @@ static void out_on_reply(Rpc *rpc, natsMsg *m)
                 return;
         gen = strtoul(end + 1, &end, 10);
         oc = &rpc->out[idx];
-        if (*end || !oc->req || oc->gen != gen)
+        if (*end || !(oc->req || oc->st) || oc->gen != gen)
                 return; /* a late reply to a call that already ended */
         if (natsMsg_IsNoResponders(m)) {
                 b->m.rpc_out_no_responders++;
                 out_fail(rpc, oc, VBUS_STATUS_NOT_FOUND,
                          "no responders: no host serves it (vbus-bridge)");
+                return;
+        }
+        if (oc->st) {
+                out_on_stream_reply(rpc, oc, ev);
                 return;
         }
         if (natsMsgHeader_Get(m, "Vbus-Status", &v) != NATS_OK || !v ||
@@ -317,14 +520,14 @@ uint64_t rpc_sweep(Bridge *b, uint64_t now)
                 OutCall *oc = list_entry(pos, OutCall, link);
 
                 /* Within a sweep of the deadline, the broker's deadline cancelled it. */
-                if (vbus_request_is_cancelled(oc->req) &&
+                if (vbus_request_is_cancelled(out_request(oc)) &&
                     now + 2 * BRIDGE_RPC_SWEEP_USEC < oc->deadline) {
                         /* Cancelled by the caller, gone, or the broker's deadline passed: the
                          * answer is discarded, the remote side is told. */
                         out_send_cancel(rpc, oc);
                         b->m.rpc_out_cancelled++;
                         out_fail(rpc, oc, VBUS_STATUS_CANCELLED, "cancelled");
-                } else if (now >= oc->deadline || vbus_request_is_cancelled(oc->req)) {
+                } else if (now >= oc->deadline || vbus_request_is_cancelled(out_request(oc))) {
                         out_send_cancel(rpc, oc);
                         b->m.rpc_out_deadline++;
                         out_fail(rpc, oc, VBUS_STATUS_DEADLINE_EXCEEDED,
@@ -350,6 +553,8 @@ static void in_release(Rpc *rpc, InCall *ic)
         free(ic->reply);
         ic->reply = NULL;
         ic->call = NULL;
+        ic->st = NULL;
+        ic->seq = 0;
         list_unlink(&ic->link);
         list_add_tail(&rpc->in_free, &ic->link);
 }
@@ -369,6 +574,55 @@ static void in_on_outcome(vbus_call *call, const vbus_reply *reply, void *userda
         rpc_publish_reply(rpc->b, ic->reply, status, vbus_reply_get_message(reply), data, size);
         in_release(rpc, ic);
 }
+
+static void in_stream_on_message(vbus_stream *st, const void *data, size_t size, void *userdata)
+{
+        InCall *ic = userdata;
+        natsMsg *m = NULL;
+        char num[32];
+
+        if (!data)
+                return;
+        snprintf(num, sizeof(num), "%llu", (unsigned long long)++ic->seq);
+        if (natsMsg_Create(&m, ic->reply, NULL, data, (int)size) == NATS_OK &&
+            natsMsgHeader_Set(m, "Vbus-Stream-Seq", num) == NATS_OK)
+                natsConnection_PublishMsg(ic->rpc->b->nc, m);
+        natsMsg_Destroy(m);
+}
+
+static void in_stream_on_end(vbus_stream *st, int status, const char *message, void *userdata)
+{
+        InCall *ic = userdata;
+        Rpc *rpc = ic->rpc;
+        natsMsg *m = NULL;
+        char num[32], enc[3 * 1024 + 1];
+        natsStatus s;
+
+        if (status == VBUS_STATUS_OK)
+                rpc->b->m.rpc_in_ok++;
+        else
+                rpc->b->m.rpc_in_failed++;
+        snprintf(num, sizeof(num), "%llu", (unsigned long long)++ic->seq);
+        s = natsMsg_Create(&m, ic->reply, NULL, NULL, 0);
+        if (s == NATS_OK)
+                s = natsMsgHeader_Set(m, "Vbus-Stream-Seq", num);
+        snprintf(enc, sizeof(enc), "%d", status);
+        if (s == NATS_OK)
+                s = natsMsgHeader_Set(m, "Vbus-Status", enc);
+        if (s == NATS_OK && message && message[0] &&
+            names_pct_encode(message, strnlen(message, 1024), enc, sizeof(enc)) > 0)
+                s = natsMsgHeader_Set(m, "Vbus-Message", enc);
+        if (s == NATS_OK)
+                natsConnection_PublishMsg(rpc->b->nc, m);
+        natsMsg_Destroy(m);
+        ic->st = NULL; /* freed by libvbus when this returns */
+        in_release(rpc, ic);
+}
+
+static const vbus_stream_handlers in_stream_handlers = {
+        .on_message = in_stream_on_message,
+        .on_end = in_stream_on_end,
+};
 
 /* The vbus headers of a call from another host: the origin first, then those forwarded. */
 static int in_build_headers(natsMsg *m, vbus_header *h, char (*vals)[1025], size_t *ret_n)
@@ -490,9 +744,23 @@ static void in_on_request(Rpc *rpc, natsMsg *m, unsigned index)
         list_unlink(&ic->link);
         list_add_tail(&rpc->in_used, &ic->link);
         snprintf(full, sizeof(full), "%s/%s", service, method);
-        r = vbus_call_start_opts(b->conn, full, natsMsg_GetData(m),
-                                 (size_t)natsMsg_GetDataLength(m), &opts, in_on_outcome, ic,
-                                 &ic->call);
+        if (natsMsgHeader_Get(m, "Vbus-Stream", &v) == NATS_OK) {
+                /* Server-streaming: the one request, then half-close. */
+                r = vbus_stream_open(b->conn, full, &opts, &in_stream_handlers, ic, &ic->st);
+                if (r == 0)
+                        r = vbus_stream_send(ic->st, natsMsg_GetData(m),
+                                             (size_t)natsMsg_GetDataLength(m));
+                if (r == 0)
+                        r = vbus_stream_close_send(ic->st);
+                if (r < 0 && ic->st) {
+                        vbus_stream_cancel(ic->st);
+                        ic->st = NULL;
+                }
+        } else {
+                r = vbus_call_start_opts(b->conn, full, natsMsg_GetData(m),
+                                         (size_t)natsMsg_GetDataLength(m), &opts, in_on_outcome, ic,
+                                         &ic->call);
+        }
         if (r < 0) {
                 char msg[128];
                 int status = VBUS_STATUS_UNAVAILABLE;
@@ -520,7 +788,10 @@ static void in_on_cancel(Rpc *rpc, natsMsg *m)
         if (!e)
                 return; /* not ours, or already over */
         ic = e->value;
-        vbus_call_cancel(ic->call);
+        if (ic->st)
+                vbus_stream_cancel(ic->st);
+        else
+                vbus_call_cancel(ic->call);
         rpc->b->m.rpc_in_cancelled++;
         in_release(rpc, ic);
 }
@@ -529,7 +800,7 @@ void rpc_handle(Bridge *b, Event *ev)
 {
         switch (ev->kind) {
         case EVENT_RPC_REPLY:
-                out_on_reply(b->rpc, ev->msg);
+                out_on_reply(b->rpc, ev);
                 break;
         case EVENT_RPC_REQUEST:
                 in_on_request(b->rpc, ev->msg, ev->index);
@@ -588,6 +859,7 @@ int rpc_start(Bridge *b)
                 return -ENOMEM;
         for (unsigned i = 0; i < max; i++) {
                 list_init(&rpc->out[i].link);
+                rpc->out[i].rpc = rpc;
                 list_add_tail(&rpc->out_free, &rpc->out[i].link);
                 list_init(&rpc->in[i].link);
                 rpc->in[i].rpc = rpc;
@@ -615,7 +887,8 @@ int rpc_start(Bridge *b)
                         return r;
                 }
                 for (unsigned k = 0; k < c->n_stream_methods; k++) {
-                        if (strcmp(c->stream_methods[k].local, c->import_services[i].local) != 0)
+                        if (strcmp(c->stream_methods[k].local, c->import_services[i].local) != 0 ||
+                            c->stream_methods[k].server)
                                 continue;
                         r = vbus_server_stream_method(svc->srv, c->stream_methods[k].method,
                                                       out_on_stream_request, svc);
@@ -681,7 +954,10 @@ void rpc_stop(Bridge *b)
 
                         rpc_publish_reply(b, ic->reply, VBUS_STATUS_UNAVAILABLE,
                                           "vbus-bridge: shutting down", NULL, 0);
-                        vbus_call_cancel(ic->call);
+                        if (ic->st)
+                                vbus_stream_cancel(ic->st);
+                        else
+                                vbus_call_cancel(ic->call);
                         in_release(rpc, ic);
                 }
         if (rpc->svcs)

@@ -14,6 +14,7 @@ host alpha
 nats ${NATS_URL[1]} ${NATS_URL[2]} ${NATS_URL[3]}
 offer calc.v1.Calc
 offer idle.v1.Idle
+offer st.v1.Svc
 CONF
 cat >"$TMP/beta.conf" <<CONF
 host beta
@@ -22,7 +23,9 @@ import-service alpha calc.v1.Calc
 import-service * calc.v1.Calc any.calc.v1.Calc
 import-service alpha idle.v1.Idle
 import-service alpha nobody.v1.Svc
-stream-method calc.v1.Calc/Watch
+import-service alpha st.v1.Svc
+stream-method st.v1.Svc/Count server
+stream-method calc.v1.Calc/Watch bidi
 CONF
 bridge_start alpha "$TMP/alpha.conf"
 bridge_start beta "$TMP/beta.conf"
@@ -76,9 +79,23 @@ ok "no responders in $ms ms"
 # Offered by alpha's bridge but served by nobody on alpha: alpha's broker says not-found.
 expect 1 "*idle.v1.Idle/Get: not-found*" idle.v1.Idle/Get x
 
-# A streaming method: a clear unsupported.
-expect 1 "*unsupported: vbus-bridge: streaming calls across hosts are not implemented*" \
+# A bidirectional method: a clear unsupported.
+expect 1 "*unsupported: vbus-bridge: client-streaming and bidirectional calls across hosts are not implemented*" \
         --stream calc.v1.Calc/Watch x
+
+# Server-streaming across hosts: every message, in order, then the end.
+XENSIM_DIR=$TMP/alpha/xs VBUS_URL=unix:$TMP/alpha/broker.sock \
+        "$B/tests/integration/stream-check" serve st.v1.Svc --ready "$TMP/st.ready" >/dev/null 2>&1 &
+PIDS="$PIDS $!"
+wait_file "$TMP/st.ready" || fail "stream server not active"
+for n in 5 3000; do
+        as_guest beta "$client" "$VBUSCTL" call --timeout 20000 --stream st.v1.Svc/Count "$n" \
+                >"$TMP/stream.out" 2>"$TMP/stream.err" || fail "call --stream Count $n: $(cat "$TMP/stream.err")"
+        [ "$(wc -c <"$TMP/stream.out")" = $((9 * n)) ] || fail "Count $n: $(wc -c <"$TMP/stream.out") bytes"
+        [ "$(od -An -tu4 -j $((9 * (n - 1))) -N 4 "$TMP/stream.out" | xargs)" = "$n" ] ||
+                fail "Count $n: the last message is not $n"
+        ok "server-streaming across hosts: Count $n: $n messages in order"
+done
 
 # Deadline: 1 s for a call that takes 3 s; the server was told the time left.
 start=$(date +%s%N)

@@ -55,6 +55,7 @@ static void test_config_full(void **state)
                                "offer storage.v1.Store\n"
                                "import-service beta kv.v1.Kv beta.kv.v1.Kv\n"
                                "stream-method beta.kv.v1.Kv/Watch\n"
+                               "stream-method beta.kv.v1.Kv/Put bidi\n"
                                "rpc-default-timeout 5000\n",
                                err, &c),
                          0);
@@ -67,6 +68,8 @@ static void test_config_full(void **state)
         assert_string_equal(c->imports[1].host, "");
         assert_string_equal(c->import_services[0].local, "beta.kv.v1.Kv");
         assert_string_equal(c->stream_methods[0].method, "Watch");
+        assert_true(c->stream_methods[0].server);
+        assert_false(c->stream_methods[1].server);
         assert_string_equal(c->subject_root, "vbus");
         assert_string_equal(c->import_root, "remote");
         assert_int_equal(c->rpc_default_timeout_ms, 5000);
@@ -99,6 +102,9 @@ static void test_config_errors(void **state)
                 {"host a\nnats nats://x\nsubject-root v\nrpc-root v.rpc\n",
                  ": subject-root v and rpc-root v.rpc overlap"},
                 {"host a\nnats nats://x\nforged-watch maybe\n", ":3: forged-watch: 'maybe'"},
+                {"host a\nnats nats://x\nimport-service b s.v1.S\nstream-method s.v1.S/M "
+                 "sideways\n",
+                 ":4: stream-method: 'sideways' is not server, client or bidi"},
                 {"host a\nnats nats://x\nimport-service b vbus.v1.Broker\n",
                  ":3: import-service: the vbus namespace"},
         };
