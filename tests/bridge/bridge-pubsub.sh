@@ -34,7 +34,7 @@ actor=$(guest beta actor)
 # Subscribers: on beta everything imported from alpha; on alpha everything from beta.
 bg_on_host beta "$TMP/beta-sub.out" "$BSUB" --bridge-pid-file "$TMP/beta/bridge.pid" 'remote.alpha.>'
 bg_on_host alpha "$TMP/alpha-sub.out" "$BSUB" --bridge-pid-file "$TMP/alpha/bridge.pid" 'remote.>'
-"$NCHECK" sub "${NATS_URL[3]}" 'vbus.alpha.s.>' 5 10000 >"$TMP/nats-sub.out" 2>"$TMP/nats-sub.err" &
+"$NCHECK" sub "${NATS_URL[3]}" 'vbus.alpha.s.>' 5 30000 >"$TMP/nats-sub.out" 2>"$TMP/nats-sub.err" &
 nsub=$!
 PIDS="$PIDS $nsub"
 wait_grep ready "$TMP/nats-sub.err" || fail "plain NATS subscriber not ready"
