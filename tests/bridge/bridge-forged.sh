@@ -29,7 +29,7 @@ sensor=$(guest alpha sensor)
 evil=$(guest beta evil)
 
 bg_on_host beta "$TMP/sub.out" "$BSUB" --bridge-pid-file "$TMP/beta/bridge.pid" 'remote.>'
-"$NCHECK" sub "${NATS_URL[1]}" 'vbus.beta.>' 1 15000 >"$TMP/nats-beta.out" 2>"$TMP/nats-beta.err" &
+"$NCHECK" sub "${NATS_URL[1]}" 'vbus.beta.>' 1 30000 >"$TMP/nats-beta.out" 2>"$TMP/nats-beta.err" &
 nsub=$!
 PIDS="$PIDS $nsub"
 wait_grep ready "$TMP/nats-beta.err" || fail "plain NATS subscriber not ready"
