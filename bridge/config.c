@@ -161,6 +161,14 @@ static int do_nats_discovered(Parser *p, char **w, unsigned n)
         return 0;
 }
 
+static int do_nats_send_asap(Parser *p, char **w, unsigned n)
+{
+        if (strcmp(w[1], "on") != 0 && strcmp(w[1], "off") != 0)
+                return parser_error(p, "nats-send-asap: '%s' is not on or off", w[1]);
+        p->cfg->nats_send_asap = strcmp(w[1], "on") == 0;
+        return 0;
+}
+
 static int do_nats_tls_ca(Parser *p, char **w, unsigned n)
 {
         p->cfg->nats_tls = true;
@@ -361,6 +369,7 @@ static const Directive directives[] = {
         {"nats-nkey", 2, 2, "nats-nkey PUBLIC-KEY SEED-FILE", do_nats_nkey},
         {"nats-tls", 1, 1, "nats-tls on", do_nats_tls},
         {"nats-discovered", 1, 1, "nats-discovered use|ignore", do_nats_discovered},
+        {"nats-send-asap", 1, 1, "nats-send-asap on|off", do_nats_send_asap},
         {"nats-tls-ca", 1, 1, "nats-tls-ca FILE", do_nats_tls_ca},
         {"nats-tls-cert", 2, 2, "nats-tls-cert CERT-FILE KEY-FILE", do_nats_tls_cert},
         {"nats-reconnect-wait", 1, 1, "nats-reconnect-wait MS", do_reconnect_wait},

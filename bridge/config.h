@@ -53,6 +53,7 @@ typedef struct Config {
         char *nats_tls_ca, *nats_tls_cert, *nats_tls_key;
         bool nats_tls;
         bool nats_ignore_discovered;
+        bool nats_send_asap;
         unsigned nats_reconnect_wait_ms;
         unsigned nats_reconnect_buffer;
         char subject_root[BRIDGE_ROOT_MAX];

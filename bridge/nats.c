@@ -70,6 +70,10 @@ int nats_connect(Bridge *b)
                 s = natsOptions_SetReconnectWait(o, c->nats_reconnect_wait_ms);
         if (s == NATS_OK)
                 s = natsOptions_SetReconnectBufSize(o, (int)c->nats_reconnect_buffer);
+        /* Latency rather than batching: each publish is written at once instead of by
+         * libnats' flusher thread. */
+        if (s == NATS_OK && c->nats_send_asap)
+                s = natsOptions_SetSendAsap(o, true);
         if (s == NATS_OK && c->nats_ignore_discovered)
                 s = natsOptions_SetIgnoreDiscoveredServers(o, true);
         if (s == NATS_OK)
