@@ -152,7 +152,12 @@ static bool stream_is_alive(Streams *sts, const vbus_stream *st)
         return false;
 }
 
-vbus_stream *vbus__stream_new_for_request(vbus_request *req)
+static const VbusRequestStreamOps request_stream_ops;
+
+/* The stream that will carry @req for a method served as a stream, before the application has
+ * taken it with vbus_request_stream(): @req's stream is bound to it, and @req leaves its server
+ * set's list. NULL on ENOMEM (@req unchanged). */
+static vbus_stream *stream_take_request(vbus_request *req)
 {
         vbus_stream *st = stream_alloc(req->conn);
 
@@ -161,6 +166,7 @@ vbus_stream *vbus__stream_new_for_request(vbus_request *req)
         st->id = req->id;
         st->req = req;
         req->stream = st;
+        req->stream_ops = &request_stream_ops;
         st->vs = req->vs;
         req->vs = NULL;
         if (st->vs)
@@ -169,7 +175,9 @@ vbus_stream *vbus__stream_new_for_request(vbus_request *req)
         return st;
 }
 
-void vbus__stream_detach_request(vbus_stream *st)
+/* Frees a stream the application did not take, leaving its request to be answered as a plain
+ * request (vbus__request_adopt()). */
+static void stream_detach_request(vbus_stream *st)
 {
         vbus_request *req = st->req;
 
@@ -180,9 +188,21 @@ void vbus__stream_detach_request(vbus_stream *st)
         stream_release(st);
 }
 
-bool vbus__stream_is_taken(const vbus_stream *st)
+static bool stream_is_taken(const vbus_stream *st)
 {
         return st->taken;
+}
+
+static const VbusRequestStreamOps request_stream_ops = {
+        .take = stream_take_request,
+        .detach = stream_detach_request,
+        .is_taken = stream_is_taken,
+};
+
+VBUS_EXPORT int vbus_server_stream_method(vbus_server *srv, const char *method, vbus_request_cb cb,
+                                          void *userdata)
+{
+        return vbus__server_add_stream_method(srv, method, cb, userdata, &request_stream_ops);
 }
 
 uint32_t vbus__stream_get_id(const vbus_stream *st)
@@ -431,7 +451,7 @@ VBUS_EXPORT int vbus_request_stream(vbus_request *req, const vbus_stream_handler
         if (!st) {
                 /* Server-streaming: the request message was delivered as a plain request and the
                  * caller has closed its side. */
-                st = vbus__stream_new_for_request(req);
+                st = stream_take_request(req);
                 if (!st)
                         return -ENOMEM;
         }
@@ -570,7 +590,7 @@ static void stream_closed(void *obj, VbusStream *vs)
         if (st->req && !st->taken) {
                 /* The handler has the request and has not taken it as a stream yet: it is a plain
                  * request again, whose answer will say -ECANCELED. */
-                vbus__stream_detach_request(st);
+                stream_detach_request(st);
                 return;
         }
         stream_set_outcome(st, VBUS_STATUS_UNAVAILABLE, "the connection to the broker was lost");
