@@ -25,6 +25,7 @@ import-service alpha idle.v1.Idle
 import-service alpha nobody.v1.Svc
 import-service alpha st.v1.Svc
 stream-method st.v1.Svc/Count server
+stream-method st.v1.Svc/Hold server
 stream-method calc.v1.Calc/Watch bidi
 CONF
 bridge_start alpha "$TMP/alpha.conf"
@@ -85,7 +86,7 @@ expect 1 "*unsupported: vbus-bridge: client-streaming and bidirectional calls ac
 
 # Server-streaming across hosts: every message, in order, then the end.
 XENSIM_DIR=$TMP/alpha/xs VBUS_URL=unix:$TMP/alpha/broker.sock \
-        "$B/tests/integration/stream-check" serve st.v1.Svc --ready "$TMP/st.ready" >/dev/null 2>&1 &
+        "$B/tests/integration/stream-check" serve st.v1.Svc --ready "$TMP/st.ready" >"$TMP/st.out" 2>&1 &
 PIDS="$PIDS $!"
 wait_file "$TMP/st.ready" || fail "stream server not active"
 for n in 5 3000; do
@@ -96,6 +97,17 @@ for n in 5 3000; do
                 fail "Count $n: the last message is not $n"
         ok "server-streaming across hosts: Count $n: $n messages in order"
 done
+# A stream that never ends by itself: the caller's deadline ends it on both hosts.
+start=$(date +%s%N)
+as_guest beta "$client" "$VBUSCTL" call --timeout 1000 --stream st.v1.Svc/Hold x \
+        >"$TMP/hold.out" 2>"$TMP/hold.err" && fail "Hold ended well"
+ms=$((($(date +%s%N) - start) / 1000000))
+grep -q "deadline-exceeded" "$TMP/hold.err" || fail "Hold: $(cat "$TMP/hold.err")"
+[ "$ms" -lt 2500 ] || fail "Hold ended after $ms ms"
+[ "$(wc -l <"$TMP/hold.out")" -ge 10 ] || fail "Hold: only $(wc -l <"$TMP/hold.out") messages before the deadline"
+# The server on alpha saw its call end (by its own deadline or by the cancel from beta).
+wait_grep "ended Hold" "$TMP/st.out" || fail "the Hold call on alpha did not end"
+ok "server-streaming across hosts: deadline after $ms ms, $(wc -l <"$TMP/hold.out") messages; alpha's server: $(grep -a "ended Hold" "$TMP/st.out")"
 
 # Deadline: 1 s for a call that takes 3 s; the server was told the time left.
 start=$(date +%s%N)
