@@ -3,11 +3,12 @@
 #
 # VBUS_PKGS_BUILD: compile libvbus, vchand and the clients.
 # VBUS_PKGS_TEST:  everything scripts/test runs (sanitizer build, fuzz replay, Xen's own tools
-#                  used as interop peers against xensim).
+#                  used as interop peers against xensim, and the federation bridge with its
+#                  NATS cluster: libnats builds vbus-bridge, nats-server runs its tests).
 VBUS_PKGS_BUILD="build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
 libxen-dev libsodium-dev"
 VBUS_PKGS_TEST="libcmocka-dev clang libclang-rt-14-dev llvm clang-format-14 xen-utils-4.17
-xenstore-utils python3"
+xenstore-utils python3 nats-server libnats-dev"
 # VBUS_PKGS_LINT:  the static checks of scripts/test (scripts/lint, scripts/check-includes).
 VBUS_PKGS_LINT="clang-tidy-14 python3"
 
