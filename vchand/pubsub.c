@@ -522,7 +522,9 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
         (void)vs;
         /* Held: routing may reset this very stream (out of memory), which closes it. */
         publisher_ref(pub);
-        if (pub->n_rx == 0 && !more) {
+        if (pub->n_rx == 0 && !more &&
+            f->header.length <= pub->base.peer->bus->config.max_message) {
+                /* A whole message in one frame: routed from the ring, no copy. */
                 route(pub, f->payload, f->header.length, f->header.length);
         } else if (rx_append(pub, f) == 0 && !more) {
                 route(pub, pub->rx, pub->n_rx, pub->rx_credit);
