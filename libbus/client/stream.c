@@ -619,14 +619,20 @@ static const VbusStreamOps stream_ops = {
         .closed = stream_closed,
 };
 
-/* Returns credit for what the application took (see the file comment for the rule). */
+/* Whether @st owes the peer a CREDIT now (see the file comment for the rule). */
+static bool stream_credit_due(const vbus_stream *st)
+{
+        if (st->credit_owed == 0 || st->ended || st->paused || !vbus__conn_is_up(st->conn))
+                return false;
+        return st->credit_owed >= RPC_WINDOW / 4 || st->n_cur > 0;
+}
+
+/* Returns credit for what the application took. */
 static void stream_return_credit(vbus_stream *st)
 {
         Vbus__V1__Credit cr = VBUS__V1__CREDIT__INIT;
 
-        if (st->credit_owed == 0 || st->ended || !vbus__conn_is_up(st->conn))
-                return;
-        if (st->credit_owed < RPC_WINDOW / 4 && st->n_cur == 0)
+        if (!stream_credit_due(st))
                 return;
         cr.increment = (uint32_t)st->credit_owed;
         st->credit_owed = 0;
@@ -654,8 +660,7 @@ static int stream_deliver(vbus_stream *st)
         }
         if (st->dead)
                 return progress;
-        if (!st->paused)
-                stream_return_credit(st);
+        stream_return_credit(st);
         if (st->eof_due && !st->paused && vbus__msgqueue_is_empty(&st->queue)) {
                 st->eof_due = false;
                 if (st->h.on_message)
@@ -735,6 +740,10 @@ static uint64_t streams_next_deadline(void *state)
                 if (st->ended && vbus__msgqueue_is_empty(&st->queue))
                         return 0; /* on_end is due (it waits only for the messages) */
                 if (st->writable_due && !st->out_pending)
+                        return 0;
+                /* Credit held back while paused goes as soon as the application resumes: the
+                 * peer may be waiting for nothing else. */
+                if (stream_credit_due(st))
                         return 0;
                 if (!st->ended && st->deadline < next)
                         next = st->deadline;
