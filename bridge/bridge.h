@@ -88,7 +88,7 @@ typedef struct Bridge {
         /* export.c */
         struct ExportRule *export_rules;
         vbus_subscription **export_subs;
-        Table export_seq; /* topic -> uint64_t seq (stored in the value pointer) */
+        Table export_seq; /* topic -> uint64_t seq (in the entry's num; no value) */
         vbus_subscription *forged_sub;
 
         /* import.c */

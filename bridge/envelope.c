@@ -14,17 +14,18 @@
 
 #include "names.h"
 
+/* For people (logs, the Vbus-From header): cut short to @size is fine, hence (void). */
 void envelope_format_from(const Envelope *e, char *buf, size_t size)
 {
         char name[3 * (BRIDGE_NAME_MAX + 1)];
 
         if (e->local) {
-                snprintf(buf, size, "%s:local(uid=%" PRIu32 ")", e->host, e->uid);
+                (void)snprintf(buf, size, "%s:local(uid=%" PRIu32 ")", e->host, e->uid);
                 return;
         }
         if (names_pct_encode(e->name, strlen(e->name), name, sizeof(name)) < 0)
                 name[0] = '\0';
-        snprintf(buf, size, "%s:dom%" PRIu32 "(%s)", e->host, e->domid, name);
+        (void)snprintf(buf, size, "%s:dom%" PRIu32 "(%s)", e->host, e->domid, name);
 }
 
 int envelope_encode(const Envelope *e, char *buf, size_t size)
@@ -91,18 +92,18 @@ static int parse_field(Envelope *e, int key, char *v)
         case KEY_HOST:
                 if (!names_is_host(v))
                         return -EINVAL;
-                strcpy(e->host, v);
+                memcpy(e->host, v, strlen(v) + 1); /* names_is_host(): fits */
                 return 0;
         case KEY_NAME:
-                if (strlen(v) > 3 * BRIDGE_NAME_MAX || names_pct_decode(v) < 0 ||
+                if (strlen(v) > (size_t)3 * BRIDGE_NAME_MAX || names_pct_decode(v) < 0 ||
                     strlen(v) > BRIDGE_NAME_MAX)
                         return -EINVAL;
-                strcpy(e->name, v);
+                memcpy(e->name, v, strlen(v) + 1); /* checked: <= BRIDGE_NAME_MAX */
                 return 0;
         case KEY_TOPIC:
                 if (!names_is_topic(v))
                         return -EINVAL;
-                strcpy(e->topic, v);
+                memcpy(e->topic, v, strlen(v) + 1); /* names_is_topic(): fits */
                 return 0;
         case KEY_DOMID:
         case KEY_UID:

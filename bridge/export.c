@@ -44,12 +44,12 @@ static uint64_t export_next_seq(Bridge *b, const char *topic)
                         table_clear(&b->export_seq, NULL);
                         b->epoch++;
                 }
-                e = table_insert(&b->export_seq, topic, (void *)(uintptr_t)0);
+                e = table_insert(&b->export_seq, topic, NULL);
                 if (!e)
                         return 0; /* 0: no sequence (the importer then cannot count) */
         }
-        seq = (uint64_t)(uintptr_t)e->value + 1;
-        e->value = (void *)(uintptr_t)seq;
+        seq = e->num + 1;
+        e->num = seq;
         return seq;
 }
 
@@ -74,18 +74,25 @@ static void export_on_msg(vbus_subscription *sub, const vbus_message *msg, void 
                 b->m.export_skipped_imports++;
                 return;
         }
-        snprintf(subject, sizeof(subject), "%s.%s.%s", c->subject_root, c->host, topic);
+        /* Fits (root, host and topic are bounded by BRIDGE_ROOT_MAX, BRIDGE_HOST_MAX and
+         * BRIDGE_NAME_MAX); were it cut, the message would go to the wrong subject: not sent. */
+        if (snprintf(subject, sizeof(subject), "%s.%s.%s", c->subject_root, c->host, topic) >=
+            (int)sizeof(subject)) {
+                b->m.export_failed++;
+                return;
+        }
         seq = export_next_seq(b, topic);
         if (!sname)
                 sname = "";
         if (names_pct_encode(sname, strlen(sname), name, sizeof(name)) < 0)
                 name[0] = '\0';
+        /* Vbus-From is for people (envelope.c): cut short is fine. */
         if (local)
-                snprintf(from, sizeof(from), "%s:local(uid=%" PRIu32 ")", c->host,
-                         vbus_message_get_sender_uid(msg));
+                (void)snprintf(from, sizeof(from), "%s:local(uid=%" PRIu32 ")", c->host,
+                               vbus_message_get_sender_uid(msg));
         else
-                snprintf(from, sizeof(from), "%s:dom%" PRIu32 "(%s)", c->host,
-                         vbus_message_get_sender_domid(msg), name);
+                (void)snprintf(from, sizeof(from), "%s:dom%" PRIu32 "(%s)", c->host,
+                               vbus_message_get_sender_domid(msg), name);
 
         s = natsMsg_Create(&m, subject, NULL, data, (int)size);
         if (s == NATS_OK)
@@ -94,24 +101,25 @@ static void export_on_msg(vbus_subscription *sub, const vbus_message *msg, void 
                 s = natsMsgHeader_Set(m, "Vbus-Host", c->host);
         if (s == NATS_OK)
                 s = natsMsgHeader_Set(m, "Vbus-Topic", topic);
-        snprintf(num, sizeof(num), "%" PRIu32, vbus_message_get_sender_domid(msg));
+        /* num[32] fits any 64-bit number: (void) for each. */
+        (void)snprintf(num, sizeof(num), "%" PRIu32, vbus_message_get_sender_domid(msg));
         if (s == NATS_OK)
                 s = natsMsgHeader_Set(m, "Vbus-Domid", num);
         /* An empty header value does not survive libnats' parser: no name, no header. */
         if (s == NATS_OK && name[0])
                 s = natsMsgHeader_Set(m, "Vbus-Name", name);
-        snprintf(num, sizeof(num), "%" PRIu32, vbus_message_get_sender_uid(msg));
+        (void)snprintf(num, sizeof(num), "%" PRIu32, vbus_message_get_sender_uid(msg));
         if (s == NATS_OK)
                 s = natsMsgHeader_Set(m, "Vbus-Uid", num);
         if (s == NATS_OK)
                 s = natsMsgHeader_Set(m, "Vbus-Local", local ? "1" : "0");
-        snprintf(num, sizeof(num), "%" PRIu64, b->epoch);
+        (void)snprintf(num, sizeof(num), "%" PRIu64, b->epoch);
         if (s == NATS_OK)
                 s = natsMsgHeader_Set(m, "Vbus-Epoch", num);
-        snprintf(num, sizeof(num), "%" PRIu64, seq);
+        (void)snprintf(num, sizeof(num), "%" PRIu64, seq);
         if (s == NATS_OK)
                 s = natsMsgHeader_Set(m, "Vbus-Seq", num);
-        snprintf(num, sizeof(num), "%" PRIu64, rule->pending_dropped);
+        (void)snprintf(num, sizeof(num), "%" PRIu64, rule->pending_dropped);
         if (s == NATS_OK && rule->pending_dropped)
                 s = natsMsgHeader_Set(m, "Vbus-Dropped", num);
         if (s == NATS_OK && rule->pending_unknown)
@@ -168,7 +176,7 @@ int export_start(Bridge *b)
         int r;
 
         b->export_rules = calloc(c->n_exports ? c->n_exports : 1, sizeof(*b->export_rules));
-        b->export_subs = calloc(c->n_exports ? c->n_exports : 1, sizeof(*b->export_subs));
+        b->export_subs = calloc(c->n_exports ? c->n_exports : 1, sizeof(vbus_subscription *));
         if (!b->export_rules || !b->export_subs)
                 return -ENOMEM;
         for (unsigned i = 0; i < c->n_exports; i++) {
@@ -184,7 +192,8 @@ int export_start(Bridge *b)
         if (c->forged_watch) {
                 char pattern[BRIDGE_ROOT_MAX + 3];
 
-                snprintf(pattern, sizeof(pattern), "%s.>", c->import_root);
+                /* Fits: the root is under BRIDGE_ROOT_MAX bytes. */
+                (void)snprintf(pattern, sizeof(pattern), "%s.>", c->import_root);
                 r = vbus_subscribe(b->conn, pattern, VBUS_SLOW_DROP, forged_on_msg, b,
                                    &b->forged_sub);
                 if (r < 0)

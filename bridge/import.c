@@ -109,18 +109,18 @@ static int import_parse_headers(natsMsg *m, const char *host, Envelope *e)
 
         if (natsMsgHeader_Get(m, "Vbus-Host", &v) != NATS_OK || !v || strcmp(v, host) != 0)
                 return -EINVAL;
-        strcpy(e->host, host);
+        memcpy(e->host, host, strlen(host) + 1); /* equal to our configured host: fits */
         if (natsMsgHeader_Get(m, "Vbus-Topic", &v) != NATS_OK || !names_is_topic(v))
                 return -EINVAL;
-        strcpy(e->topic, v);
+        memcpy(e->topic, v, strlen(v) + 1); /* names_is_topic(): fits */
         if (natsMsgHeader_Get(m, "Vbus-Name", &v) != NATS_OK || !v)
                 v = ""; /* no name (a local sender): the header is left out */
         if (strlen(v) >= sizeof(name))
                 return -EINVAL;
-        strcpy(name, v);
+        memcpy(name, v, strlen(v) + 1); /* checked above */
         if (names_pct_decode(name) < 0 || strlen(name) > BRIDGE_NAME_MAX)
                 return -EINVAL;
-        strcpy(e->name, name);
+        memcpy(e->name, name, strlen(name) + 1); /* checked: <= BRIDGE_NAME_MAX */
         if (getu64(m, "Vbus-Domid", &u) < 0 || u > UINT32_MAX)
                 return -EINVAL;
         e->domid = (uint32_t)u;
@@ -150,7 +150,7 @@ static void import_check_seq(Bridge *b, const char *subject, uint64_t epoch, Env
                         table_clear(&b->import_seq, free);
                 }
                 s = malloc(sizeof(*s));
-                if (!s || !(te = table_insert(&b->import_seq, subject, s))) {
+                if (!s || !table_insert(&b->import_seq, subject, s)) {
                         free(s);
                         e->unknown = true;
                         return;
@@ -367,7 +367,7 @@ int import_start(Bridge *b)
         const Config *c = b->cfg;
 
         b->import_ctx = calloc(c->n_imports ? c->n_imports : 1, sizeof(*b->import_ctx));
-        b->import_subs = calloc(c->n_imports ? c->n_imports : 1, sizeof(*b->import_subs));
+        b->import_subs = calloc(c->n_imports ? c->n_imports : 1, sizeof(natsSubscription *));
         if (!b->import_ctx || !b->import_subs)
                 return -ENOMEM;
         for (unsigned i = 0; i < c->n_imports; i++) {
@@ -376,8 +376,11 @@ int import_start(Bridge *b)
                 natsStatus s;
 
                 b->import_ctx[i] = (SubCtx){.b = b, .kind = EVENT_IMPORT, .index = i};
-                snprintf(subject, sizeof(subject), "%s.%s.%s", c->subject_root,
-                         im->host[0] ? im->host : "*", im->pattern);
+                if (snprintf(subject, sizeof(subject), "%s.%s.%s", c->subject_root,
+                             im->host[0] ? im->host : "*", im->pattern) >= (int)sizeof(subject)) {
+                        fprintf(stderr, "vbus-bridge: import %s: subject too long\n", im->pattern);
+                        return -ENAMETOOLONG;
+                }
                 s = natsConnection_Subscribe(&b->import_subs[i], b->nc, subject, queue_on_msg,
                                              &b->import_ctx[i]);
                 if (s != NATS_OK) {

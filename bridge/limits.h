@@ -29,7 +29,7 @@
  * waits, so libnats' own pending limit (and its slow-consumer count) takes over, and the loss is
  * seen by the importer as a sequence gap. Bytes are counted as payload plus a fixed cost. */
 #define BRIDGE_QUEUE_MAX_EVENTS 65536
-#define BRIDGE_QUEUE_MAX_BYTES  (64u * 1024 * 1024)
+#define BRIDGE_QUEUE_MAX_BYTES  ((size_t)64 * 1024 * 1024)
 #define BRIDGE_QUEUE_EVENT_COST 128
 
 /* Events handled per turn of the loop before the vbus connection is served again. */
@@ -38,7 +38,7 @@
 /* Imported messages waiting for credit on one local topic, and in all: beyond them the oldest
  * waiting message is dropped and counted in the next message's gap on that topic. */
 #define BRIDGE_IMPORT_QUEUE_PER_TOPIC 4096
-#define BRIDGE_IMPORT_QUEUE_BYTES     (32u * 1024 * 1024)
+#define BRIDGE_IMPORT_QUEUE_BYTES     ((size_t)32 * 1024 * 1024)
 
 /* Local publishers the importer keeps open (one per local topic): an idle one is closed to make
  * room. */
@@ -62,7 +62,7 @@
  * NATS has no flow control, so a caller slower than the remote server ends the call with
  * resource-exhausted rather than let the bridge buffer without bound. */
 #define BRIDGE_STREAM_QUEUE_MSGS  1024
-#define BRIDGE_STREAM_QUEUE_BYTES (8u * 1024 * 1024)
+#define BRIDGE_STREAM_QUEUE_BYTES ((size_t)8 * 1024 * 1024)
 
 /* How often calls in flight are checked for cancellation by their local caller. */
 #define BRIDGE_RPC_SWEEP_USEC 20000

@@ -58,7 +58,10 @@ static void bridge_write_metrics(const Bridge *b, const char *path)
                 metrics_print(b, stderr);
                 return;
         }
-        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+                fprintf(stderr, "vbus-bridge: %s: %s\n", path, strerror(ENAMETOOLONG));
+                return;
+        }
         f = fopen(tmp, "we");
         if (!f) {
                 fprintf(stderr, "vbus-bridge: %s: %s\n", tmp, strerror(errno));
@@ -164,7 +167,7 @@ static int bridge_run(Bridge *b, int sfd, const char *metrics_path, const char *
                                 FILE *f = fopen(ready_path, "we");
 
                                 if (f)
-                                        fclose(f);
+                                        (void)fclose(f); /* empty: its existence is the sign */
                         }
                 }
         }
@@ -245,7 +248,7 @@ int main(int argc, char **argv)
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigprocmask(SIG_BLOCK, &mask, NULL);
-        signal(SIGPIPE, SIG_IGN);
+        (void)signal(SIGPIPE, SIG_IGN); /* cannot fail for a valid signal */
         sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         if (sfd < 0) {
                 fprintf(stderr, "vbus-bridge: signalfd: %s\n", strerror(errno));

@@ -57,5 +57,6 @@ void metrics_print(const Bridge *b, FILE *f)
         for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
                 fprintf(f, "%s %" PRIu64 "\n", rows[i].name, rows[i].value);
         fprintf(f, "# end\n");
-        fflush(f);
+        /* A file's write error is reported by the caller's fclose(); stderr's has nowhere to go. */
+        (void)fflush(f);
 }

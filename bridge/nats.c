@@ -58,7 +58,7 @@ int nats_connect(Bridge *b)
         natsStatus s;
         char name[64];
 
-        snprintf(name, sizeof(name), "vbus-bridge %s", c->host);
+        (void)snprintf(name, sizeof(name), "vbus-bridge %s", c->host); /* fits: host is short */
         s = natsOptions_Create(&o);
         if (s == NATS_OK)
                 s = natsOptions_SetServers(o, (const char **)c->nats_urls, (int)c->n_nats_urls);

@@ -98,20 +98,21 @@ typedef struct Rpc {
 
 /* ---- helpers ---- */
 
+/* For people (the Vbus-From header): cut short to @size is fine, hence (void). */
 static void rpc_format_caller(const Bridge *b, const vbus_request *req, char *buf, size_t size)
 {
         const char *name = vbus_request_get_caller_name(req);
         char enc[3 * (BRIDGE_NAME_MAX + 1)];
 
         if (vbus_request_is_caller_local(req)) {
-                snprintf(buf, size, "%s:local(uid=%" PRIu32 ")", b->cfg->host,
-                         vbus_request_get_caller_uid(req));
+                (void)snprintf(buf, size, "%s:local(uid=%" PRIu32 ")", b->cfg->host,
+                               vbus_request_get_caller_uid(req));
                 return;
         }
         if (!name || names_pct_encode(name, strlen(name), enc, sizeof(enc)) < 0)
                 enc[0] = '\0';
-        snprintf(buf, size, "%s:dom%" PRIu32 "(%s)", b->cfg->host,
-                 vbus_request_get_caller_domid(req), enc);
+        (void)snprintf(buf, size, "%s:dom%" PRIu32 "(%s)", b->cfg->host,
+                       vbus_request_get_caller_domid(req), enc);
 }
 
 static void rpc_publish_reply(Bridge *b, const char *reply, int status, const char *message,
@@ -121,7 +122,7 @@ static void rpc_publish_reply(Bridge *b, const char *reply, int status, const ch
         char num[16], enc[3 * 1024 + 1];
         natsStatus s;
 
-        snprintf(num, sizeof(num), "%d", status);
+        (void)snprintf(num, sizeof(num), "%d", status); /* fits: an int */
         if (!message || names_pct_encode(message, strnlen(message, 1024), enc, sizeof(enc)) < 0)
                 enc[0] = '\0';
         s = natsMsg_Create(&m, reply, NULL, data, (int)size);
@@ -129,10 +130,10 @@ static void rpc_publish_reply(Bridge *b, const char *reply, int status, const ch
                 s = natsMsgHeader_Set(m, "Vbus-Status", num);
         if (s == NATS_OK && enc[0])
                 s = natsMsgHeader_Set(m, "Vbus-Message", enc);
-        if (s == NATS_OK)
-                s = natsConnection_PublishMsg(b->nc, m);
-        natsMsg_Destroy(m);
         /* A reply that cannot be sent is the caller's deadline to find out. */
+        if (s == NATS_OK)
+                (void)natsConnection_PublishMsg(b->nc, m);
+        natsMsg_Destroy(m);
 }
 
 /* ---- calls out ---- */
@@ -158,9 +159,13 @@ static void out_release(Rpc *rpc, OutCall *oc)
         list_add_tail(&rpc->out_free, &oc->link);
 }
 
-static void out_reply_subject(const Rpc *rpc, const OutCall *oc, char *buf, size_t size)
+/* Return: 0, or -ENAMETOOLONG when @size cannot hold it (never for a NATS inbox in 256 bytes). */
+static int out_reply_subject(const Rpc *rpc, const OutCall *oc, char *buf, size_t size)
 {
-        snprintf(buf, size, "%s.%zu_%" PRIu32, rpc->inbox, (size_t)(oc - rpc->out), oc->gen);
+        int n = snprintf(buf, size, "%s.%zu_%" PRIu32, rpc->inbox, (size_t)(oc - rpc->out),
+                         oc->gen);
+
+        return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
 static void out_send_cancel(Rpc *rpc, const OutCall *oc)
@@ -169,8 +174,10 @@ static void out_send_cancel(Rpc *rpc, const OutCall *oc)
         natsMsg *m = NULL;
         char subject[BRIDGE_ROOT_MAX + 16];
 
-        out_reply_subject(rpc, oc, reply, sizeof(reply));
-        snprintf(subject, sizeof(subject), "%s._cancel", rpc->b->cfg->rpc_root);
+        if (out_reply_subject(rpc, oc, reply, sizeof(reply)) < 0)
+                return;
+        /* Fits: the root is under BRIDGE_ROOT_MAX bytes. */
+        (void)snprintf(subject, sizeof(subject), "%s._cancel", rpc->b->cfg->rpc_root);
         if (natsMsg_Create(&m, subject, NULL, NULL, 0) == NATS_OK &&
             natsMsgHeader_Set(m, "Vbus-Call", reply) == NATS_OK)
                 natsConnection_PublishMsg(rpc->b->nc, m);
@@ -255,7 +262,7 @@ static int out_add_headers(const Bridge *b, vbus_request *req, natsMsg *m, uint6
         size_t n = vbus_request_get_n_headers(req);
 
         rpc_format_caller(b, req, from, sizeof(from));
-        snprintf(buf, sizeof(buf), "%" PRIu64, remaining);
+        (void)snprintf(buf, sizeof(buf), "%" PRIu64, remaining); /* fits: a number */
         s = natsMsgHeader_Set(m, "Vbus-Timeout-Us", buf);
         if (s == NATS_OK)
                 s = natsMsgHeader_Set(m, "Vbus-From", from);
@@ -346,9 +353,14 @@ static void out_on_request(vbus_server *srv, vbus_request *req, void *userdata)
                 }
                 oc->req = NULL;
         }
-        out_reply_subject(rpc, oc, reply, sizeof(reply));
-        snprintf(subject, sizeof(subject), "%s.%s.%s.%s", b->cfg->rpc_root,
-                 cs->host[0] ? cs->host : "_any", cs->service, vbus_request_get_method(req));
+        if (out_reply_subject(rpc, oc, reply, sizeof(reply)) < 0 ||
+            snprintf(subject, sizeof(subject), "%s.%s.%s.%s", b->cfg->rpc_root,
+                     cs->host[0] ? cs->host : "_any", cs->service,
+                     vbus_request_get_method(req)) >= (int)sizeof(subject)) {
+                out_fail(rpc, oc, VBUS_STATUS_INVALID_ARGUMENT,
+                         "vbus-bridge: the call's NATS subject is too long");
+                return;
+        }
         s = natsMsg_Create(&m, subject, reply, data, (int)size);
         if (s == NATS_OK && oc->st)
                 s = natsMsgHeader_Set(m, "Vbus-Stream", "1");
@@ -363,7 +375,8 @@ static void out_on_request(vbus_server *srv, vbus_request *req, void *userdata)
         if (s != NATS_OK) {
                 char msg[128];
 
-                snprintf(msg, sizeof(msg), "vbus-bridge: NATS: %s", natsStatus_GetText(s));
+                /* A message for the caller: cut short is fine. */
+                (void)snprintf(msg, sizeof(msg), "vbus-bridge: NATS: %s", natsStatus_GetText(s));
                 out_fail(rpc, oc, VBUS_STATUS_UNAVAILABLE, msg);
                 return;
         }
@@ -407,9 +420,10 @@ static void out_on_stream_reply(Rpc *rpc, OutCall *oc, Event *ev)
                 return;
         }
         if (seq != oc->next_seq) {
-                snprintf(msg, sizeof(msg),
-                         "vbus-bridge: %llu stream message(s) lost in NATS before message %llu",
-                         seq > oc->next_seq ? seq - oc->next_seq : 0ull, seq);
+                (void)snprintf(msg, sizeof(msg), /* fits: two numbers */
+                               "vbus-bridge: %llu stream message(s) lost in NATS before message "
+                               "%llu",
+                               seq > oc->next_seq ? seq - oc->next_seq : 0ull, seq);
                 out_send_cancel(rpc, oc);
                 out_fail(rpc, oc, VBUS_STATUS_UNAVAILABLE, msg);
                 return;
@@ -422,7 +436,7 @@ static void out_on_stream_reply(Rpc *rpc, OutCall *oc, Event *ev)
                 msg[0] = '\0';
                 if (natsMsgHeader_Get(m, "Vbus-Message", &v) == NATS_OK && v &&
                     strlen(v) < sizeof(msg)) {
-                        strcpy(msg, v);
+                        memcpy(msg, v, strlen(v) + 1);
                         if (names_pct_decode(msg) < 0)
                                 msg[0] = '\0';
                 }
@@ -498,7 +512,7 @@ static void out_on_reply(Rpc *rpc, Event *ev)
         }
         msg[0] = '\0';
         if (natsMsgHeader_Get(m, "Vbus-Message", &v) == NATS_OK && v && strlen(v) < sizeof(msg)) {
-                strcpy(msg, v);
+                memcpy(msg, v, strlen(v) + 1);
                 if (names_pct_decode(msg) < 0)
                         msg[0] = '\0';
         }
@@ -521,7 +535,7 @@ uint64_t rpc_sweep(Bridge *b, uint64_t now)
 
                 /* Within a sweep of the deadline, the broker's deadline cancelled it. */
                 if (vbus_request_is_cancelled(out_request(oc)) &&
-                    now + 2 * BRIDGE_RPC_SWEEP_USEC < oc->deadline) {
+                    now + (uint64_t)2 * BRIDGE_RPC_SWEEP_USEC < oc->deadline) {
                         /* Cancelled by the caller, gone, or the broker's deadline passed: the
                          * answer is discarded, the remote side is told. */
                         out_send_cancel(rpc, oc);
@@ -583,7 +597,7 @@ static void in_stream_on_message(vbus_stream *st, const void *data, size_t size,
 
         if (!data)
                 return;
-        snprintf(num, sizeof(num), "%llu", (unsigned long long)++ic->seq);
+        (void)snprintf(num, sizeof(num), "%llu", (unsigned long long)++ic->seq); /* fits */
         if (natsMsg_Create(&m, ic->reply, NULL, data, (int)size) == NATS_OK &&
             natsMsgHeader_Set(m, "Vbus-Stream-Seq", num) == NATS_OK)
                 natsConnection_PublishMsg(ic->rpc->b->nc, m);
@@ -602,11 +616,11 @@ static void in_stream_on_end(vbus_stream *st, int status, const char *message, v
                 rpc->b->m.rpc_in_ok++;
         else
                 rpc->b->m.rpc_in_failed++;
-        snprintf(num, sizeof(num), "%llu", (unsigned long long)++ic->seq);
+        (void)snprintf(num, sizeof(num), "%llu", (unsigned long long)++ic->seq); /* fits */
         s = natsMsg_Create(&m, ic->reply, NULL, NULL, 0);
         if (s == NATS_OK)
                 s = natsMsgHeader_Set(m, "Vbus-Stream-Seq", num);
-        snprintf(enc, sizeof(enc), "%d", status);
+        (void)snprintf(enc, sizeof(enc), "%d", status); /* fits: an int */
         if (s == NATS_OK)
                 s = natsMsgHeader_Set(m, "Vbus-Status", enc);
         if (s == NATS_OK && message && message[0] &&
@@ -648,14 +662,14 @@ static int in_build_headers(natsMsg *m, vbus_header *h, char (*vals)[1025], size
                 /* key=value: the key is kept in the value buffer's tail half. */
                 eq = strchr(values[i], '=');
                 if (!eq || eq == values[i] || eq - values[i] > VBUS_CALL_HEADER_KEY_MAX ||
-                    strlen(eq + 1) > 3 * 1024) {
+                    strlen(eq + 1) > (size_t)3 * 1024) {
                         free((void *)values);
                         return -EINVAL;
                 }
                 {
                         char tmp[3 * 1024 + 1];
 
-                        strcpy(tmp, eq + 1);
+                        memcpy(tmp, eq + 1, strlen(eq + 1) + 1); /* checked above */
                         len = names_pct_decode(tmp);
                         if (len < 0 || len > VBUS_CALL_HEADER_VALUE_MAX) {
                                 free((void *)values);
@@ -701,6 +715,12 @@ static void in_on_request(Rpc *rpc, natsMsg *m, unsigned index)
                 return;
         }
         method++;
+        if (snprintf(full, sizeof(full), "%s/%s", service, method) >= (int)sizeof(full)) {
+                rpc_publish_reply(b, reply, VBUS_STATUS_INVALID_ARGUMENT,
+                                  "vbus-bridge: malformed method", NULL, 0);
+                b->m.rpc_in_failed++;
+                return;
+        }
         if (list_is_empty(&rpc->in_free) || table_find(&rpc->in_by_reply, reply)) {
                 rpc_publish_reply(b, reply, VBUS_STATUS_RESOURCE_EXHAUSTED,
                                   "vbus-bridge: rpc-max-calls calls in flight", NULL, 0);
@@ -743,7 +763,6 @@ static void in_on_request(Rpc *rpc, natsMsg *m, unsigned index)
         }
         list_unlink(&ic->link);
         list_add_tail(&rpc->in_used, &ic->link);
-        snprintf(full, sizeof(full), "%s/%s", service, method);
         if (natsMsgHeader_Get(m, "Vbus-Stream", &v) == NATS_OK) {
                 /* Server-streaming: the one request, then half-close. */
                 r = vbus_stream_open(b->conn, full, &opts, &in_stream_handlers, ic, &ic->st);
@@ -765,11 +784,11 @@ static void in_on_request(Rpc *rpc, natsMsg *m, unsigned index)
                 char msg[128];
                 int status = VBUS_STATUS_UNAVAILABLE;
 
-                if (r == -EINVAL)
+                if (r == -EINVAL || r == -EMSGSIZE)
                         status = VBUS_STATUS_INVALID_ARGUMENT;
-                else if (r == -EMSGSIZE)
-                        status = VBUS_STATUS_INVALID_ARGUMENT;
-                snprintf(msg, sizeof(msg), "vbus-bridge on %s: %s", b->cfg->host, strerror(-r));
+                /* A message for the caller: cut short is fine. */
+                (void)snprintf(msg, sizeof(msg), "vbus-bridge on %s: %s", b->cfg->host,
+                               strerror(-r));
                 rpc_publish_reply(b, reply, status, msg, NULL, 0);
                 b->m.rpc_in_failed++;
                 in_release(rpc, ic);
@@ -854,7 +873,7 @@ int rpc_start(Bridge *b)
         rpc->in = calloc(max, sizeof(*rpc->in));
         rpc->svcs = calloc(c->n_import_services + 1, sizeof(*rpc->svcs));
         rpc->offer_ctx = calloc(c->n_offers + 1, sizeof(*rpc->offer_ctx));
-        rpc->offer_subs = calloc(2 * c->n_offers + 1, sizeof(*rpc->offer_subs));
+        rpc->offer_subs = calloc(2 * c->n_offers + 1, sizeof(natsSubscription *));
         if (!rpc->out || !rpc->in || !rpc->svcs || !rpc->offer_ctx || !rpc->offer_subs)
                 return -ENOMEM;
         for (unsigned i = 0; i < max; i++) {
@@ -870,7 +889,7 @@ int rpc_start(Bridge *b)
                 if (natsInbox_Create(&rpc->inbox) != NATS_OK)
                         return -ENOMEM;
                 rpc->inbox_ctx = (SubCtx){.b = b, .kind = EVENT_RPC_REPLY};
-                snprintf(subject, sizeof(subject), "%s.*", rpc->inbox);
+                (void)snprintf(subject, sizeof(subject), "%s.*", rpc->inbox); /* fits: an inbox */
                 r = rpc_subscribe(rpc, &rpc->inbox_sub, subject, NULL, &rpc->inbox_ctx);
                 if (r < 0)
                         return r;
@@ -899,22 +918,24 @@ int rpc_start(Bridge *b)
 
         for (unsigned i = 0; i < c->n_offers; i++) {
                 rpc->offer_ctx[i] = (SubCtx){.b = b, .kind = EVENT_RPC_REQUEST, .index = i};
-                snprintf(subject, sizeof(subject), "%s.%s.%s.*", c->rpc_root, c->host,
-                         c->offers[i].service);
-                r = rpc_subscribe(rpc, &rpc->offer_subs[2 * i], subject, RPC_QUEUE_GROUP,
+                /* These fit: root, host and service are bounded by BRIDGE_ROOT_MAX,
+                 * BRIDGE_HOST_MAX and BRIDGE_NAME_MAX, and so is the subject. */
+                (void)snprintf(subject, sizeof(subject), "%s.%s.%s.*", c->rpc_root, c->host,
+                               c->offers[i].service);
+                r = rpc_subscribe(rpc, &rpc->offer_subs[(size_t)2 * i], subject, RPC_QUEUE_GROUP,
                                   &rpc->offer_ctx[i]);
                 if (r < 0)
                         return r;
-                snprintf(subject, sizeof(subject), "%s._any.%s.*", c->rpc_root,
-                         c->offers[i].service);
-                r = rpc_subscribe(rpc, &rpc->offer_subs[2 * i + 1], subject, RPC_QUEUE_GROUP,
-                                  &rpc->offer_ctx[i]);
+                (void)snprintf(subject, sizeof(subject), "%s._any.%s.*", c->rpc_root,
+                               c->offers[i].service);
+                r = rpc_subscribe(rpc, &rpc->offer_subs[(size_t)2 * i + 1], subject,
+                                  RPC_QUEUE_GROUP, &rpc->offer_ctx[i]);
                 if (r < 0)
                         return r;
         }
         if (c->n_offers) {
                 rpc->cancel_ctx = (SubCtx){.b = b, .kind = EVENT_RPC_CANCEL};
-                snprintf(subject, sizeof(subject), "%s._cancel", c->rpc_root);
+                (void)snprintf(subject, sizeof(subject), "%s._cancel", c->rpc_root); /* fits */
                 r = rpc_subscribe(rpc, &rpc->cancel_sub, subject, NULL, &rpc->cancel_ctx);
                 if (r < 0)
                         return r;

@@ -36,7 +36,7 @@ TableEntry *table_find(Table *t, const char *key)
 static int table_grow(Table *t)
 {
         size_t n = t->n_buckets ? t->n_buckets * 2 : 64;
-        TableEntry **b = calloc(n, sizeof(*b));
+        TableEntry **b = calloc(n, sizeof(TableEntry *));
 
         if (!b)
                 return -1;
@@ -68,6 +68,7 @@ TableEntry *table_insert(Table *t, const char *key, void *value)
         memcpy(e->key, key, len + 1);
         e->hash = table_hash(key);
         e->value = value;
+        e->num = 0;
         e->next = t->buckets[e->hash & (t->n_buckets - 1)];
         t->buckets[e->hash & (t->n_buckets - 1)] = e;
         t->n++;

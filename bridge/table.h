@@ -2,7 +2,8 @@
 /*
  * table: a string-keyed hash table with chaining, for the bridge's per-subject and per-topic
  * state. The caller bounds its size (limits.h); the table only grows its bucket array. Keys are
- * copied; values are borrowed pointers the caller owns.
+ * copied; values are borrowed pointers the caller owns, or a number kept in the entry itself
+ * (num, 0 on insertion) for a table of counters.
  */
 #ifndef VBUS_BRIDGE_TABLE_H
 #define VBUS_BRIDGE_TABLE_H
@@ -14,6 +15,7 @@ typedef struct TableEntry {
         struct TableEntry *next;
         uint64_t hash;
         void *value;
+        uint64_t num; /* the caller's, for a number instead of (or beside) @value */
         char key[];
 } TableEntry;
 

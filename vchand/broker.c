@@ -33,8 +33,11 @@
 #include "service.h"
 #include "vchand-limits.h"
 
-/* epoll tags: a peer's pointer, or one of these small constants. */
-enum { TAG_SIGNAL = 1, TAG_LISTEN = 2, TAG_DISCOVER = 3 };
+/* epoll tags: a peer's pointer, or the address of one of these sentinels (never a peer's). */
+static char tag_signal, tag_listen, tag_discover;
+#define TAG_SIGNAL   ((void *)&tag_signal)
+#define TAG_LISTEN   ((void *)&tag_listen)
+#define TAG_DISCOVER ((void *)&tag_discover)
 
 static int epoll_set(Broker *b, int op, int fd, uint32_t events, void *tag)
 {
@@ -52,8 +55,9 @@ static int broker_listen(Broker *b)
 
         if (strlen(b->bus.config.socket_path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", b->bus.config.socket_path);
-        snprintf(dir, sizeof(dir), "%s", b->bus.config.socket_path);
+        /* Both fit: the length was checked above. */
+        (void)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", b->bus.config.socket_path);
+        (void)snprintf(dir, sizeof(dir), "%s", b->bus.config.socket_path);
         slash = strrchr(dir, '/');
         if (slash && slash != dir) {
                 *slash = '\0';
@@ -72,7 +76,7 @@ static int broker_listen(Broker *b)
         /* Access is governed by the socket's mode and directory; policy comes later. */
         (void)chmod(sa.sun_path, 0666);
         b->listen_fd = fd;
-        return epoll_set(b, EPOLL_CTL_ADD, fd, EPOLLIN, (void *)(uintptr_t)TAG_LISTEN);
+        return epoll_set(b, EPOLL_CTL_ADD, fd, EPOLLIN, TAG_LISTEN);
 }
 
 static int broker_connect_guest(void *userdata, VbusTransport *t, const Identity *ident,
@@ -150,7 +154,7 @@ int broker_init(Broker *b, const BrokerConfig *config)
         b->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
         if (b->signal_fd < 0)
                 return -errno;
-        r = epoll_set(b, EPOLL_CTL_ADD, b->signal_fd, EPOLLIN, (void *)(uintptr_t)TAG_SIGNAL);
+        r = epoll_set(b, EPOLL_CTL_ADD, b->signal_fd, EPOLLIN, TAG_SIGNAL);
         if (r < 0)
                 return r;
         r = broker_listen(b);
@@ -168,7 +172,7 @@ int broker_init(Broker *b, const BrokerConfig *config)
                 }
                 b->bus.own_domid = discover_get_own_domid(b->discover);
                 r = epoll_set(b, EPOLL_CTL_ADD, discover_get_fd(b->discover), EPOLLIN,
-                              (void *)(uintptr_t)TAG_DISCOVER);
+                              TAG_DISCOVER);
                 if (r < 0)
                         return r;
         }
@@ -394,7 +398,7 @@ static uint64_t broker_expire(Broker *b, uint64_t now)
 int broker_run(Broker *b)
 {
         const BusStats *st = &b->bus.stats;
-        uint64_t next_tick = bus_now_us() + LIMIT_TICK_MS * 1000u;
+        uint64_t next_tick = bus_now_us() + (uint64_t)LIMIT_TICK_MS * 1000u;
 
         log_info("vbus broker %s listening on %s%s", vbus_version(), b->bus.config.socket_path,
                  b->discover ? ", discovering guests through xenstore" : "");
@@ -420,7 +424,7 @@ int broker_run(Broker *b)
                 if (n < 0 && errno != EINTR)
                         return -errno;
                 for (int i = 0; i < n; i++) {
-                        uintptr_t tag = (uintptr_t)events[i].data.ptr;
+                        const void *tag = events[i].data.ptr;
 
                         if (tag == TAG_SIGNAL) {
                                 broker_signal(b);
@@ -449,7 +453,7 @@ int broker_run(Broker *b)
                 }
                 if (bus_now_us() >= next_tick) {
                         broker_tick(b);
-                        next_tick = bus_now_us() + LIMIT_TICK_MS * 1000u;
+                        next_tick = bus_now_us() + (uint64_t)LIMIT_TICK_MS * 1000u;
                 }
                 broker_flush_dirty(b);
                 broker_free_dead(b);

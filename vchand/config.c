@@ -34,7 +34,7 @@ static const Key keys[] = {
         {"socket", offsetof(BrokerConfig, socket_path), 0, 0, 0},
         {"xen", offsetof(BrokerConfig, xen), 1, 0, 1},
         KEY32(max_frame, VBUS_FRAME_MAX_MIN, VBUS_FRAME_MAX_LIMIT),
-        KEY32(max_message, 1, 64u * 1024 * 1024),
+        KEY32(max_message, 1, (uint64_t)64u * 1024 * 1024),
         KEY32(max_streams, 1, 1u << 20),
         KEY32(max_subscriptions, 1, 1u << 20),
         KEY32(publish_window, VBUS_FRAME_MAX_MIN, 0x7fffffffu),
@@ -60,6 +60,7 @@ static char *trim(char *s)
         return s;
 }
 
+/* Here and in config_parse(), an error message cut to @n_err is fine: hence (void)snprintf. */
 static int config_set(BrokerConfig *c, const char *key, const char *value, char *err, size_t n_err,
                       unsigned line)
 {
@@ -72,18 +73,20 @@ static int config_set(BrokerConfig *c, const char *key, const char *value, char 
                         continue;
                 if (k->width == 0) {
                         if (value[0] != '/' || strlen(value) >= sizeof(c->socket_path)) {
-                                snprintf(err, n_err,
-                                         "line %u: socket must be an absolute path "
-                                         "shorter than %zu bytes",
-                                         line, sizeof(c->socket_path));
+                                (void)snprintf(err, n_err,
+                                               "line %u: socket must be an absolute path "
+                                               "shorter than %zu bytes",
+                                               line, sizeof(c->socket_path));
                                 return -EINVAL;
                         }
-                        snprintf(c->socket_path, sizeof(c->socket_path), "%s", value);
+                        /* Fits: its length was checked above. */
+                        (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s", value);
                         return 0;
                 }
                 if (k->width == 1) {
-                        if (strcmp(value, "yes") && strcmp(value, "no")) {
-                                snprintf(err, n_err, "line %u: %s wants yes or no", line, key);
+                        if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+                                (void)snprintf(err, n_err, "line %u: %s wants yes or no", line,
+                                               key);
                                 return -EINVAL;
                         }
                         c->xen = strcmp(value, "yes") == 0;
@@ -92,8 +95,9 @@ static int config_set(BrokerConfig *c, const char *key, const char *value, char 
                 errno = 0;
                 v = strtoull(value, &end, 10);
                 if (errno || end == value || *end || value[0] == '-' || v < k->min || v > k->max) {
-                        snprintf(err, n_err, "line %u: %s wants an integer in %llu..%llu", line,
-                                 key, (unsigned long long)k->min, (unsigned long long)k->max);
+                        (void)snprintf(err, n_err, "line %u: %s wants an integer in %llu..%llu",
+                                       line, key, (unsigned long long)k->min,
+                                       (unsigned long long)k->max);
                         return -EINVAL;
                 }
                 if (k->width == 4) {
@@ -105,7 +109,7 @@ static int config_set(BrokerConfig *c, const char *key, const char *value, char 
                 }
                 return 0;
         }
-        snprintf(err, n_err, "line %u: unknown key '%.64s'", line, key);
+        (void)snprintf(err, n_err, "line %u: unknown key '%.64s'", line, key);
         return -EINVAL;
 }
 
@@ -126,7 +130,7 @@ int config_parse(BrokerConfig *c, const char *text, size_t len, char *err, size_
                         continue;
                 eq = strchr(s, '=');
                 if (!eq) {
-                        snprintf(err, n_err, "line %u: expected key = value", line);
+                        (void)snprintf(err, n_err, "line %u: expected key = value", line);
                         r = -EINVAL;
                         break;
                 }
@@ -135,12 +139,12 @@ int config_parse(BrokerConfig *c, const char *text, size_t len, char *err, size_
         }
         free(copy);
         if (r == 0 && c->max_message > c->publish_window) {
-                snprintf(err, n_err, "max_message (%u) must not exceed publish_window (%u)",
-                         c->max_message, c->publish_window);
+                (void)snprintf(err, n_err, "max_message (%u) must not exceed publish_window (%u)",
+                               c->max_message, c->publish_window);
                 r = -EINVAL;
         }
         if (r == 0 && c->publish_window > c->peer_publish_bytes) {
-                snprintf(err, n_err, "publish_window must not exceed peer_publish_bytes");
+                (void)snprintf(err, n_err, "publish_window must not exceed peer_publish_bytes");
                 r = -EINVAL;
         }
         return r;
@@ -164,5 +168,6 @@ void config_defaults(BrokerConfig *c)
                 .max_calls = LIMIT_MAX_CALLS,
                 .max_service_calls = LIMIT_MAX_SERVICE_CALLS,
         };
-        snprintf(c->socket_path, sizeof(c->socket_path), "%s", "/run/vbus/broker.sock");
+        (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s",
+                       "/run/vbus/broker.sock"); /* fits */
 }

@@ -54,7 +54,7 @@ static void guest_read_name(Discover *d, uint32_t domid, char *name, size_t size
         char *v = NULL;
 
         name[0] = '\0';
-        snprintf(path, sizeof(path), "/local/domain/%u/name", domid);
+        (void)snprintf(path, sizeof(path), "/local/domain/%u/name", domid); /* fits: a number */
         if (vbus__xs_read(d->xs, path, &v, &len) < 0)
                 return;
         /* Printable ASCII only; anything else is not a name we put in logs or stamps. */
@@ -79,7 +79,9 @@ static void guest_read_ring_ref(Discover *d, Guest *g, char *buf, size_t size)
         char *v = NULL;
 
         buf[0] = '\0';
-        snprintf(key, sizeof(key), "%s/%s", g->path, VBUS_VCHAN_KEY_RING_REF);
+        if (snprintf(key, sizeof(key), "%s/%s", g->path, VBUS_VCHAN_KEY_RING_REF) >=
+            (int)sizeof(key))
+                return; /* cannot happen (g->path is shorter): read as absent */
         if (vbus__xs_read(d->xs, key, &v, &len) == 0 && len > 0 && len < size) {
                 memcpy(buf, v, len);
                 buf[len] = '\0';
@@ -149,7 +151,7 @@ static void guest_watch(Discover *d, Guest *g)
 
         if (g->watching)
                 return;
-        snprintf(token, sizeof(token), "guest:%u", g->domid);
+        (void)snprintf(token, sizeof(token), "guest:%u", g->domid); /* fits: a number */
         r = vbus__xs_watch(d->xs, g->path, token);
         if (r == 0)
                 g->watching = true;
@@ -162,7 +164,7 @@ static void guest_forget(Discover *d, Guest *g)
         char token[32];
 
         if (g->watching) {
-                snprintf(token, sizeof(token), "guest:%u", g->domid);
+                (void)snprintf(token, sizeof(token), "guest:%u", g->domid); /* fits */
                 (void)vbus__xs_unwatch(d->xs, g->path, token);
         }
         /* The domain is gone: its link goes too, whatever its live byte says. */
@@ -195,8 +197,9 @@ static void discover_scan(Discover *d)
                                 continue;
                         g = &d->guests[d->n_guests++];
                         *g = (Guest){.domid = domid};
-                        snprintf(g->path, sizeof(g->path), "/local/domain/%u/data/vchan/%u/vbus",
-                                 domid, d->own_domid);
+                        /* Fits: two numbers of at most 10 digits. */
+                        (void)snprintf(g->path, sizeof(g->path),
+                                       "/local/domain/%u/data/vchan/%u/vbus", domid, d->own_domid);
                 }
                 g->present = true;
         }

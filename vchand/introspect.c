@@ -418,9 +418,9 @@ int introspect_encode(IntroServer *servers, size_t n_servers, size_t max_bytes, 
                 return -EINVAL;
         if (n_servers > 0) {
                 pl.srv = calloc(n_servers, sizeof(*pl.srv));
-                pl.srv_ptrs = calloc(n_servers, sizeof(*pl.srv_ptrs));
+                pl.srv_ptrs = calloc(n_servers, sizeof(Vbus__V1__ServerInfo *));
                 pl.svc = calloc(n_servers, sizeof(*pl.svc));
-                pl.svc_ptrs = calloc(n_servers, sizeof(*pl.svc_ptrs));
+                pl.svc_ptrs = calloc(n_servers, sizeof(Vbus__V1__ServiceInfo *));
                 if (!pl.srv || !pl.srv_ptrs || !pl.svc || !pl.svc_ptrs)
                         goto out;
                 qsort(servers, n_servers, sizeof(*servers), server_cmp);

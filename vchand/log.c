@@ -19,7 +19,7 @@ __attribute__((format(printf, 2, 0))) static void log_line(int prio, const char 
 {
         char buf[1024];
 
-        vsnprintf(buf, sizeof(buf), fmt, ap);
+        (void)vsnprintf(buf, sizeof(buf), fmt, ap); /* a longer line is cut: fine for a log */
         fprintf(stderr, "<%d>vchand: %s\n", prio, buf);
 }
 

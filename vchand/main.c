@@ -131,7 +131,8 @@ int main(int argc, char **argv)
                                 sizeof(config.socket_path));
                         return 2;
                 }
-                snprintf(config.socket_path, sizeof(config.socket_path), "%s", socket_path);
+                /* Fits: its length was checked above. */
+                (void)snprintf(config.socket_path, sizeof(config.socket_path), "%s", socket_path);
         }
         if (no_xen)
                 config.xen = false;

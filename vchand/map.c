@@ -107,7 +107,7 @@ MapEntry *map_find(const Map *m, const char *key, size_t len)
 static int map_grow(Map *m)
 {
         size_t n = m->n_buckets ? m->n_buckets * 2 : 16;
-        MapEntry **b = calloc(n, sizeof(*b));
+        MapEntry **b = calloc(n, sizeof(MapEntry *));
 
         if (!b)
                 return -ENOMEM;

@@ -24,16 +24,17 @@ enum {
 
 static const VbusEndpointOps peer_endpoint_ops;
 
+/* The label is for logs: one cut short is fine, hence (void). */
 static void peer_make_label(Peer *p)
 {
         const Identity *id = &p->ident;
 
         if (id->local)
-                snprintf(p->label, sizeof(p->label), "local uid %u pid %u", id->uid, id->pid);
+                (void)snprintf(p->label, sizeof(p->label), "local uid %u pid %u", id->uid, id->pid);
         else if (id->domain_name[0])
-                snprintf(p->label, sizeof(p->label), "dom%u(%s)", id->domid, id->domain_name);
+                (void)snprintf(p->label, sizeof(p->label), "dom%u(%s)", id->domid, id->domain_name);
         else
-                snprintf(p->label, sizeof(p->label), "dom%u", id->domid);
+                (void)snprintf(p->label, sizeof(p->label), "dom%u", id->domid);
 }
 
 Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_domid)
@@ -113,7 +114,7 @@ void peer_log(Peer *p, const char *fmt, ...)
                 return;
         }
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        (void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a log line: cut short is fine */
         va_end(ap);
         log_info("peer %s: %s", p->label, msg);
 }
@@ -235,8 +236,9 @@ static void peer_violation(Peer *p, int reason, const char *what)
 {
         char msg[160];
 
-        snprintf(msg, sizeof(msg), "protocol violation: %s (%s)", what,
-                 vbus__frame_error_name(reason));
+        /* A message for the peer: cut short is fine. */
+        (void)snprintf(msg, sizeof(msg), "protocol violation: %s (%s)", what,
+                       vbus__frame_error_name(reason));
         peer_send_error(p, VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR, msg);
         p->bus->stats.n_violations++;
         peer_kill(p, msg);

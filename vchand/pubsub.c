@@ -17,6 +17,7 @@
  */
 #include "pubsub.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -422,7 +423,7 @@ static int match_collect(RouterSub *rs, void *userdata)
 
         if (pub->n_match == pub->match_cap) {
                 uint32_t cap = pub->match_cap ? pub->match_cap * 2 : 8;
-                RouterSub **m = realloc(pub->match, cap * sizeof(*m));
+                RouterSub **m = realloc(pub->match, cap * sizeof(RouterSub *));
 
                 if (!m)
                         return -ENOMEM;
@@ -475,6 +476,8 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
         } else {
                 pubsub_return_credit(pub, credit);
         }
+        /* The message holds @pub and so does the caller: dropping the message never frees it. */
+        assert(!rt.msg || (rt.msg->publisher == pub && pub->refs >= 2));
         msg_unref(rt.msg);
 }
 

@@ -75,7 +75,7 @@ static RouterNode *child_get(const RouterNode *node, const char *tok, size_t n)
 static int children_grow(RouterNode *node)
 {
         uint32_t n = node->n_slots ? node->n_slots * 2 : 4;
-        RouterNode **t = calloc(n, sizeof(*t));
+        RouterNode **t = calloc(n, sizeof(RouterNode *));
 
         if (!t)
                 return -ENOMEM;

@@ -132,8 +132,9 @@ int service_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
 
                 peer_log(p, "may not serve %s: the %s namespace is the broker's", m->name,
                          t->reserved);
-                snprintf(msg, sizeof(msg), "services named %s.* are served by the broker only",
-                         t->reserved);
+                /* A message for the peer: cut short is fine. */
+                (void)snprintf(msg, sizeof(msg),
+                               "services named %s.* are served by the broker only", t->reserved);
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED, msg);
                 return 0;
         }
