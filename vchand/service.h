@@ -54,10 +54,10 @@ Peer *service_server_get_peer(const Server *srv);
 /* One live server of a service, as introspection lists it (borrowed pointers). */
 typedef struct ServiceServerInfo {
         const char *service;
-        uint32_t service_calls; /* the service's calls in flight, over all its servers */
         const Identity *ident;
-        uint32_t calls_in_flight;
         uint64_t calls_total;
+        uint32_t service_calls; /* the service's calls in flight, over all its servers */
+        uint32_t calls_in_flight;
 } ServiceServerInfo;
 
 /* Calls @fn for each live server of each service; a nonzero return stops the walk and is

@@ -56,7 +56,7 @@ static int cmd_sub(const char *url, const char *subject, long count, long timeou
                        natsMsg_GetSubject(m), header(m, "Vbus-From"), header(m, "Vbus-Seq"),
                        header(m, "Vbus-Topic"), header(m, "Vbus-Domid"), natsMsg_GetDataLength(m),
                        natsMsg_GetData(m));
-                fflush(stdout);
+                (void)fflush(stdout); /* result lines: a failed write shows as missing lines */
                 natsMsg_Destroy(m);
                 n++;
         }
@@ -115,9 +115,10 @@ int main(int argc, char **argv)
         int r = 2;
 
         if (argc >= 5 && strcmp(argv[1], "sub") == 0)
-                r = cmd_sub(argv[2], argv[3], atol(argv[4]), argc > 5 ? atol(argv[5]) : 10000);
+                r = cmd_sub(argv[2], argv[3], strtol(argv[4], NULL, 10),
+                            argc > 5 ? strtol(argv[5], NULL, 10) : 10000);
         else if (argc >= 5 && strcmp(argv[1], "req") == 0)
-                r = cmd_req(argv[2], argv[3], argv[4], argc > 5 ? atol(argv[5]) : 5000);
+                r = cmd_req(argv[2], argv[3], argv[4], argc > 5 ? strtol(argv[5], NULL, 10) : 5000);
         else if (argc >= 5 && strcmp(argv[1], "pub") == 0)
                 r = cmd_pub(argv[2], argv[3], argv[4], argv + 5, argc - 5);
         else
