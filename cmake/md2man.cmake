@@ -1,0 +1,30 @@
+# cmake -DIN=x.md -DOUT=x.8 -DMD2MAN=go-md2man -DVERSION=0.1.0 -DDATE="December 2026" -P md2man.cmake
+#
+# Turns one page of docs/man/ into troff. The Markdown pages start with
+# "# NAME(SECTION) — one-line description" so that they read well on GitHub; go-md2man wants
+# a title block ("% NAME SECTION ...") and a NAME section that whatis/apropos can parse
+# ("name - description"), so that line is rewritten before go-md2man runs. go-md2man emits
+# tables for tbl(1) without the "'\" t" line that tells man(1) to run tbl: added when needed.
+file(READ "${IN}" md)
+string(REGEX MATCH "^# ([A-Za-z0-9_.-]+)\\(([0-9a-z]+)\\) — ([^\n]*)\n" head "${md}")
+if(NOT head)
+        message(FATAL_ERROR "${IN}: the first line must be '# name(section) — description'")
+endif()
+set(name ${CMAKE_MATCH_1})
+set(section ${CMAKE_MATCH_2})
+set(desc ${CMAKE_MATCH_3})
+string(LENGTH "${head}" head_len)
+string(SUBSTRING "${md}" ${head_len} -1 body)
+string(TOUPPER "${name}" title)
+file(WRITE "${OUT}.md"
+     "% ${title} ${section} \"${DATE}\" \"vbus ${VERSION}\" \"vbus manual\"\n\n## NAME\n\n${name} - ${desc}\n${body}")
+execute_process(COMMAND "${MD2MAN}" -in "${OUT}.md" -out "${OUT}.tmp" RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+        message(FATAL_ERROR "${MD2MAN} failed on ${IN}")
+endif()
+file(READ "${OUT}.tmp" roff)
+if(roff MATCHES "\n\\.TS")
+        set(roff "'\\\" t\n${roff}")
+endif()
+file(WRITE "${OUT}" "${roff}")
+file(REMOVE "${OUT}.tmp" "${OUT}.md")
