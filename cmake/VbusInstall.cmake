@@ -32,3 +32,21 @@ option(VBUS_INSTALL_XENSIM "Install xensim (to <libexecdir>/xensim, with <bindir
 # go-md2man). AUTO: when go-md2man is found; ON: required (the Debian build); OFF: none.
 set(VBUS_MAN AUTO CACHE STRING "Build and install the man pages (AUTO, ON, OFF)")
 set_property(CACHE VBUS_MAN PROPERTY STRINGS AUTO ON OFF)
+
+# sd_notify: with libsystemd (libsystemd-dev), vchand tells systemd when its socket listens and
+# vchand.service is Type=notify; without it the unit is Type=exec. AUTO: when found; ON:
+# required (the Debian build); OFF: never.
+set(VBUS_SD_NOTIFY AUTO CACHE STRING "vchand notifies systemd of readiness (AUTO, ON, OFF)")
+set_property(CACHE VBUS_SD_NOTIFY PROPERTY STRINGS AUTO ON OFF)
+set(VBUS_HAVE_LIBSYSTEMD OFF)
+if(NOT VBUS_SD_NOTIFY STREQUAL OFF)
+        find_package(PkgConfig REQUIRED)
+        if(VBUS_SD_NOTIFY STREQUAL ON)
+                pkg_check_modules(LIBSYSTEMD REQUIRED IMPORTED_TARGET GLOBAL libsystemd)
+        else()
+                pkg_check_modules(LIBSYSTEMD IMPORTED_TARGET GLOBAL libsystemd)
+        endif()
+        if(LIBSYSTEMD_FOUND)
+                set(VBUS_HAVE_LIBSYSTEMD ON)
+        endif()
+endif()
