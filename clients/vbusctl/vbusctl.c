@@ -16,6 +16,7 @@
 
 #include <vbus/vbus.h>
 
+#include "forward.h"
 #include "vbus/v1/broker.pb-c.h"
 
 static const char usage[] =
@@ -54,6 +55,9 @@ static const char usage[] =
         "                            per server, with its identity as the broker knows it,\n"
         "                            its calls in flight and the calls routed to it so far\n"
         "      --json                one JSON object (the ListServicesReply) instead\n"
+        /* clang-format off */
+        FORWARD_USAGE /* expose, forward, connect: forward.h */
+        /* clang-format on */
         "\n"
         "Common options:\n"
         "  --url URL        unix:/path or vchan:<broker-domid> (default: $VBUS_URL, else\n"
@@ -927,7 +931,10 @@ int main(int argc, char **argv)
         Options o = {.timeout_ms = -1, .count = 0, .format = FMT_TEXT};
         const char *args[3] = {NULL, NULL, NULL};
         bool count_set = false;
-        int n_args = 0;
+        int n_args = 0, fr = forward_main(argc, argv);
+
+        if (fr >= 0) /* expose, forward, connect: forward.c */
+                return fr;
 
         /* Options may come before or after the command and its arguments. */
         for (;;) {

@@ -25,7 +25,7 @@
 
 #include <vbus/vbus-protobuf.h>
 
-#include "client.h"
+#include "conn.h"
 #include "util/list.h"
 
 enum {

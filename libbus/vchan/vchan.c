@@ -143,6 +143,32 @@ static int xs_read_uint(struct xs_handle *xs, const char *dir, const char *key, 
         return r;
 }
 
+int vbus__vchan_server_open_to(uint32_t peer_domid, const char *port, size_t left_min,
+                               size_t right_min, VbusVchan **ret_vchan)
+{
+        char path[VBUS_VCHAN_PATH_MAX];
+        struct xs_handle *xs;
+        uint32_t self, ring_ref;
+        int r;
+
+        errno = 0;
+        xs = xs_open(0);
+        if (!xs)
+                return errno_or(-EIO);
+        r = xs_read_uint(xs, NULL, "domid", VBUS_VCHAN_DOMID_MAX, &self);
+        if (r == 0)
+                r = vbus__vchan_path_build(path, sizeof(path), self, peer_domid, port);
+        if (r == 0) {
+                /* A value that can be read, well-formed or not, means the vchan is held. */
+                r = xs_read_uint(xs, path, VBUS_VCHAN_KEY_RING_REF, UINT32_MAX, &ring_ref);
+                r = r == 0 || r == -EPROTO ? -EADDRINUSE : 0;
+        }
+        xs_close(xs);
+        if (r < 0)
+                return r;
+        return vbus__vchan_server_new(ret_vchan, peer_domid, path, left_min, right_min);
+}
+
 static int vchan_new(VbusVchan **ret, bool server, uint32_t peer_domid, const char *path)
 {
         VbusVchan *v;

@@ -63,6 +63,18 @@ int vbus__vchan_server_new(VbusVchan **ret_vchan, uint32_t peer_domid, const cha
                            size_t left_min, size_t right_min);
 
 /*
+ * Opens this domain's end of the vchan `port` toward `peer_domid`: reads our own domid from
+ * xenstore, builds the conventional path `/local/domain/<self>/data/vchan/<peer>/<port>`, and
+ * refuses with -EADDRINUSE when a ring-ref is already published there (another process of this
+ * domain holds the vchan: taking it over would cut that one off; the peer removes the keys of a
+ * holder that died). Otherwise creates the server end as vbus__vchan_server_new() does. Returns 0
+ * and a new object in *ret_vchan, -EADDRINUSE, -ENOENT (no "domid" key), -EPROTO (a malformed
+ * domid), or as vbus__vchan_server_new().
+ */
+int vbus__vchan_server_open_to(uint32_t peer_domid, const char *port, size_t left_min,
+                               size_t right_min, VbusVchan **ret_vchan);
+
+/*
  * Connects a client end to the server in `server_domid` that published at `path` (borrowed).
  * Returns 0 and a new object, -ENOENT if a key is not there yet or not yet readable to us
  * (xenstored says EACCES for a missing key under a parent we cannot read; retry later, e.g.

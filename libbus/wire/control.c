@@ -180,9 +180,10 @@ int vbus__control_check_strings(const ProtobufCMessageDescriptor *desc, const ui
 
 /* --- semantic rules ----------------------------------------------------------------------- */
 
+/* NULL is the empty string: protobuf-c encodes it so, and never decodes a string to NULL. */
 static bool str_ok(const char *s, size_t max)
 {
-        return s && strnlen(s, max + 1) <= max;
+        return !s || strnlen(s, max + 1) <= max;
 }
 
 /* A status that may end a stream or a link: anything defined except UNSPECIFIED. */

@@ -77,6 +77,20 @@ void vbus__endpoint_unbind(VbusEndpoint *e, uint32_t id)
 
 /* --- sending ----------------------------------------------------------------------------- */
 
+/*
+ * The rules the peer will apply to a control message it receives, applied before the session
+ * sees it: a message the peer would take for a violation, or one too large to encode, is this
+ * side's error and must neither change the session nor reach the link.
+ */
+static int check_control(uint8_t type, const ProtobufCMessage *msg)
+{
+        if (!msg || msg->descriptor != vbus__control_descriptor(type))
+                return -EINVAL;
+        if (protobuf_c_message_get_packed_size(msg) > VBUS_CONTROL_MAX)
+                return -EMSGSIZE;
+        return vbus__control_validate(type, msg) == 0 ? 0 : -EINVAL;
+}
+
 int vbus__endpoint_send_control(VbusEndpoint *e, uint8_t type, uint8_t flags, uint32_t id,
                                 const ProtobufCMessage *msg)
 {
@@ -87,6 +101,9 @@ int vbus__endpoint_send_control(VbusEndpoint *e, uint8_t type, uint8_t flags, ui
 
         if (e->closing)
                 return -EPIPE;
+        r = check_control(type, msg);
+        if (r < 0)
+                return r;
         r = vbus__session_send(&e->session, &h, msg, &vs, &closed);
         if (r < 0)
                 return r;
@@ -119,6 +136,9 @@ int vbus__endpoint_open(VbusEndpoint *e, const Vbus__V1__Open *m, const VbusStre
 
         if (e->closing)
                 return -EPIPE;
+        r = check_control(VBUS_FRAME_OPEN, &m->base);
+        if (r < 0)
+                return r;
         h.stream_id = vbus__session_next_id(&e->session);
         if (h.stream_id == 0)
                 return -E2BIG;

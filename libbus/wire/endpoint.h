@@ -116,7 +116,8 @@ int vbus__endpoint_process(VbusEndpoint *e, bool take_events, unsigned int max_f
  * vbus__endpoint_open() - open a stream from this side.
  * @m: borrowed; the OPEN to send. @ops, @obj: bound to the new stream.
  * @ret_id: written on success.
- * Return: 0; -E2BIG (no stream id left, or too many streams); -EINVAL (not allowed now);
+ * Return: 0; -E2BIG (no stream id left, or too many streams); -EINVAL (not allowed now, or a
+ * message the peer would refuse); -EMSGSIZE (@m encodes to more than VBUS_CONTROL_MAX);
  * -ENOBUFS (the peer is not reading: the backlog is full); another -errno from the link.
  */
 int vbus__endpoint_open(VbusEndpoint *e, const Vbus__V1__Open *m, const VbusStreamOps *ops,
@@ -124,8 +125,11 @@ int vbus__endpoint_open(VbusEndpoint *e, const Vbus__V1__Open *m, const VbusStre
 
 /**
  * vbus__endpoint_send_control() - a control frame, written now or queued in the backlog.
- * Return: 0; -EINVAL (the session refuses it: a caller bug); -ENOBUFS (backlog full: the peer
- * is not reading its link); -EPIPE (the peer closed); another -errno from the link.
+ * The message is checked as the peer will check it (protocol.md's rules for its type, and its
+ * encoded size) before the session applies it, so a refused frame changes nothing.
+ * Return: 0; -EINVAL (the session or the message rules refuse it: a caller bug); -EMSGSIZE
+ * (it encodes to more than VBUS_CONTROL_MAX); -ENOBUFS (backlog full: the peer is not reading
+ * its link); -EPIPE (the peer closed); another -errno from the link.
  */
 int vbus__endpoint_send_control(VbusEndpoint *e, uint8_t type, uint8_t flags, uint32_t id,
                                 const ProtobufCMessage *msg);

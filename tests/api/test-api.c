@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Links the INSTALLED libvbus.so (through pkg-config) and calls every exported symbol of
- * libbus/libbus.sym, checking each documented result: first the argument checks, then real use
- * against a broker it starts itself (vchand --no-xen on a private socket, path in argv[1]):
- * publish/subscribe and a call to a service it serves. tests/api/check-exports.sh checks that
- * the export list and the library agree, so no symbol can be exported without being called here.
+ * Links libvbus.so, the INSTALLED one through pkg-config (scripts/test, tests/api/CMakeLists.txt)
+ * or the build tree's (ctest: libvbus-api, tests/CMakeLists.txt), and calls every exported
+ * symbol of libbus/libbus.sym, checking each documented result: first the argument checks, then
+ * real use against a broker it starts itself (vchand --no-xen on a private socket, its path in
+ * argv[1]): publish/subscribe and a call to a service it serves. tests/api/check-exports.sh
+ * checks that the export list and the library agree, so no symbol can be exported without being
+ * called here.
  *
  * Usage: test-api VCHAND
  */

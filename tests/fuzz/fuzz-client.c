@@ -41,6 +41,12 @@ static size_t n_ids;
 static uint32_t next_even = 2;
 static vbus_request *kept; /* a request the server keeps to answer at the end */
 
+/* The socket lives as long as the process (the harness runs many inputs): removed at exit. */
+static void remove_socket(void)
+{
+        unlink(sock_path);
+}
+
 static void setup(void)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -54,6 +60,7 @@ static void setup(void)
         if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
             listen(listen_fd, 4) < 0)
                 abort();
+        atexit(remove_socket);
 }
 
 static void send_data(int fd, uint32_t stream, uint8_t flags, const uint8_t *p, size_t n)

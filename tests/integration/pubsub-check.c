@@ -9,13 +9,23 @@
  *       publishes COUNT messages of SIZE bytes (>= 16), numbered from S (default 1);
  *       --rate N: N messages per second.
  *   pubsub-check sub PATTERN COUNT [--block] [--slow US] [--timeout MS] [--sender S]
- *                    [--ready FILE] [--expect-gap]
+ *                    [--ready FILE] [--progress FILE] [--gaps-at LIST] [--markers]
  *       receives until COUNT messages are accounted for (received + reported dropped), checks
  *       order and checksums (messages of one publisher, by sequence), sleeps US microseconds per
  *       message with --slow, and with --sender checks that every message was stamped
- *       "domN(name)" or "local" as S says. Creates FILE once the subscription is active.
- *       Prints "received R dropped D corrupt C reordered O gaps G" and exits 0 when
- *       R + D == COUNT, C == O == 0 (and D == 0 with --block).
+ *       "domN(name)", "local(uid=U)" or (any local sender) "local" as S says. Creates the
+ *       --ready FILE once the subscription is active, and keeps the --progress FILE holding the
+ *       number of messages received so far.
+ *       Gaps: the messages flagged as following a gap (a reconnect) must be exactly those at the
+ *       positions of --gaps-at (comma-separated, 1 = the first message received), and none
+ *       without it: after one reconnect, only the first message after it is flagged.
+ *       --markers: messages numbered above COUNT are markers (published after the others to
+ *       carry the count of what was dropped before them): the subscriber stops at the first
+ *       marker it receives, and requires R + D == that marker's number (every message published
+ *       before it received or reported dropped, lost markers included).
+ *       Prints "received R dropped D corrupt C reordered O gaps G" (and " marker K") and exits 0
+ *       when R + D == COUNT (or the marker's number), C == O == 0, the gaps are as expected (and
+ *       D == 0 with --block).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -97,9 +107,14 @@ static int cmd_pub(const char *topic, unsigned long count, size_t size, unsigned
         return 0;
 }
 
+enum { GAPS_MAX = 16 };
+
 typedef struct Sub {
         unsigned long count;
         unsigned long received, dropped, corrupt, reordered, gaps, wrong_sender;
+        unsigned long gap_at[GAPS_MAX]; /* positions (1 = first received) of the first gaps */
+        bool markers;
+        uint64_t marker; /* the first marker received, 0 before */
         struct {
                 uint64_t who, last_seq;
         } senders[32]; /* order is per publisher: the last sequence seen from each */
@@ -115,18 +130,24 @@ static void on_msg(vbus_subscription *s, const vbus_message *m, void *userdata)
         const uint8_t *d = vbus_message_get_data(m, &n);
         uint64_t seq, sum;
 
+        if (st->marker)
+                return; /* done: what comes after the marker is not counted */
         st->dropped += vbus_message_get_dropped(m);
-        if (vbus_message_follows_gap(m))
+        if (vbus_message_follows_gap(m)) {
+                if (st->gaps < GAPS_MAX)
+                        st->gap_at[st->gaps] = st->received + 1;
                 st->gaps++;
+        }
         if (st->sender) {
+                bool local = vbus_message_is_sender_local(m);
                 char who[96];
 
-                if (vbus_message_is_sender_local(m))
-                        snprintf(who, sizeof(who), "local");
+                if (local)
+                        snprintf(who, sizeof(who), "local(uid=%u)", vbus_message_get_sender_uid(m));
                 else
                         snprintf(who, sizeof(who), "dom%u(%s)", vbus_message_get_sender_domid(m),
                                  vbus_message_get_sender_name(m));
-                if (strcmp(who, st->sender) != 0) {
+                if (strcmp(who, st->sender) != 0 && !(local && strcmp(st->sender, "local") == 0)) {
                         if (st->wrong_sender++ == 0)
                                 fprintf(stderr, "sub: sender %s, expected %s\n", who, st->sender);
                 }
@@ -138,6 +159,8 @@ static void on_msg(vbus_subscription *s, const vbus_message *m, void *userdata)
         }
         memcpy(&seq, d, 8);
         memcpy(&sum, d + 8, 8);
+        if (st->markers && seq > st->count)
+                st->marker = seq;
         if (checksum(d + 16, n - 16) != sum)
                 st->corrupt++;
         {
@@ -163,13 +186,53 @@ static void on_msg(vbus_subscription *s, const vbus_message *m, void *userdata)
                 usleep((useconds_t)st->slow_us);
 }
 
+/* Rewrites @path with the number of messages received, atomically (a reader never sees it
+ * half written). */
+static void progress_write(const char *path, unsigned long received)
+{
+        char tmp[4096];
+        FILE *f;
+
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        f = fopen(tmp, "w");
+        if (!f)
+                return;
+        fprintf(f, "%lu\n", received);
+        if (fclose(f) == 0)
+                (void)rename(tmp, path);
+}
+
+/* Whether the gaps seen are exactly at the positions of @expect ("4,9"; NULL: none at all). */
+static bool gaps_as_expected(const Sub *st, const char *expect)
+{
+        unsigned long n = 0;
+        const char *p = expect;
+
+        while (p && *p) {
+                char *end;
+                unsigned long at = strtoul(p, &end, 10);
+
+                if (end == p || n >= GAPS_MAX || n >= st->gaps || st->gap_at[n] != at)
+                        return false;
+                n++;
+                p = *end == ',' ? end + 1 : end;
+        }
+        return n == st->gaps;
+}
+
+static bool sub_done(const Sub *st)
+{
+        return st->markers ? st->marker != 0 : st->received + st->dropped >= st->count;
+}
+
 static int cmd_sub(const char *pattern, Sub *st, bool block, long timeout_ms, const char *ready,
-                   bool expect_gap)
+                   const char *progress, const char *gaps_at)
 {
         vbus_conn *c = NULL;
         vbus_subscription *s = NULL;
         uint64_t deadline;
         bool announced = false;
+        unsigned long reported = (unsigned long)-1;
         int r, ok;
 
         if (vbus_conn_open(NULL, &c) < 0)
@@ -183,7 +246,7 @@ static int cmd_sub(const char *pattern, Sub *st, bool block, long timeout_ms, co
             0)
                 return 1;
         deadline = now_us() + (uint64_t)timeout_ms * 1000u;
-        while (st->received + st->dropped < st->count && now_us() < deadline) {
+        while (!sub_done(st) && now_us() < deadline) {
                 const char *why = "";
 
                 r = vbus_conn_wait(c, 50000);
@@ -202,11 +265,25 @@ static int cmd_sub(const char *pattern, Sub *st, bool block, long timeout_ms, co
                                 fclose(f);
                         announced = true;
                 }
+                if (progress && st->received != reported) {
+                        progress_write(progress, st->received);
+                        reported = st->received;
+                }
         }
-        printf("received %lu dropped %lu corrupt %lu reordered %lu gaps %lu\n", st->received,
+        printf("received %lu dropped %lu corrupt %lu reordered %lu gaps %lu", st->received,
                st->dropped, st->corrupt, st->reordered, st->gaps);
-        ok = st->received + st->dropped == st->count && st->corrupt == 0 && st->reordered == 0 &&
-             st->wrong_sender == 0 && (!block || st->dropped == 0) && (!expect_gap || st->gaps > 0);
+        if (st->markers)
+                printf(" marker %llu", (unsigned long long)st->marker);
+        printf("\n");
+        if (!gaps_as_expected(st, gaps_at)) {
+                fprintf(stderr, "sub: %lu messages flagged as following a gap, at", st->gaps);
+                for (unsigned long i = 0; i < st->gaps && i < GAPS_MAX; i++)
+                        fprintf(stderr, " %lu", st->gap_at[i]);
+                fprintf(stderr, "; expected at: %s\n", gaps_at ? gaps_at : "none");
+        }
+        ok = st->received + st->dropped == (st->markers ? st->marker : st->count) &&
+             st->corrupt == 0 && st->reordered == 0 && st->wrong_sender == 0 &&
+             (!block || st->dropped == 0) && gaps_as_expected(st, gaps_at);
         vbus_subscription_free(s);
         vbus_conn_free(c);
         return ok ? 0 : 1;
@@ -232,15 +309,19 @@ int main(int argc, char **argv)
         }
         if (argc >= 4 && strcmp(argv[1], "sub") == 0) {
                 Sub st = {.count = strtoul(argv[3], NULL, 10)};
-                bool block = false, expect_gap = false;
+                bool block = false;
                 long timeout_ms = 30000;
-                const char *ready = NULL;
+                const char *ready = NULL, *progress = NULL, *gaps_at = NULL;
 
                 for (int i = 4; i < argc; i++) {
                         if (strcmp(argv[i], "--block") == 0)
                                 block = true;
-                        else if (strcmp(argv[i], "--expect-gap") == 0)
-                                expect_gap = true;
+                        else if (strcmp(argv[i], "--markers") == 0)
+                                st.markers = true;
+                        else if (strcmp(argv[i], "--gaps-at") == 0 && i + 1 < argc)
+                                gaps_at = argv[++i];
+                        else if (strcmp(argv[i], "--progress") == 0 && i + 1 < argc)
+                                progress = argv[++i];
                         else if (strcmp(argv[i], "--slow") == 0 && i + 1 < argc)
                                 st.slow_us = strtoul(argv[++i], NULL, 10);
                         else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
@@ -252,7 +333,7 @@ int main(int argc, char **argv)
                         else
                                 return 2;
                 }
-                return cmd_sub(argv[2], &st, block, timeout_ms, ready, expect_gap);
+                return cmd_sub(argv[2], &st, block, timeout_ms, ready, progress, gaps_at);
         }
         fprintf(stderr, "usage: see the comment at the top of pubsub-check.c\n");
         return 2;

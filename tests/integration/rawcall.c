@@ -11,6 +11,17 @@
  *                             server answers (it may need the window), then DATA, END
  *   rawcall SOCKET deadline   a 200 ms call the server never answers: ACCEPT then RESET
  *                             DEADLINE_EXCEEDED for the caller, RESET for the server
+ *   rawcall SOCKET deadline-tick
+ *                             the same, timed against the broker's own 1 s housekeeping tick
+ *                             (the broker must run with hello_timeout_ms = 600): a link that
+ *                             never says HELLO is closed at the first tick after 600 ms, so
+ *                             the close of a first such probe marks a tick T. The call starts
+ *                             at once, with a second probe: the broker must reset the call at
+ *                             its deadline, T + 200 ms, before it closes the second probe at
+ *                             the tick T + 1 s (or, were HELLO timed exactly, at T + 600 ms).
+ *                             A broker that checks deadlines only on its tick resets the call
+ *                             after that close. Neither side of the call has a timer here, so
+ *                             only the broker's can end it.
  *   rawcall SOCKET reject     the server REJECTs: ACCEPT then RESET with its status
  *   rawcall SOCKET exits      the server answers and closes its link at once: the caller still
  *                             gets ACCEPT, DATA, END (not UNAVAILABLE, and not never)
@@ -213,6 +224,36 @@ static void put_open(uint8_t *out, size_t *n, uint32_t id, Vbus__V1__StreamKind 
         put_control(out, n, VBUS_FRAME_OPEN, 0, id, &o.base);
 }
 
+/* A link that never says HELLO: the broker closes it at its first tick after hello_timeout_ms. */
+static int probe_open(const char *path)
+{
+        Link l;
+
+        link_open(&l, "probe", path);
+        free(l.buf);
+        return l.fd;
+}
+
+/* Whether the broker has closed @fd (EOF or an error is readable; it never sends anything). */
+static bool probe_is_closed(int fd)
+{
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+        return poll(&pfd, 1, 0) > 0;
+}
+
+/* Waits for the broker to close @fd, at most 10 s. */
+static void probe_wait_closed(int fd, const char *which)
+{
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        char c;
+
+        if (poll(&pfd, 1, WAIT_MS) <= 0)
+                die("%s: the broker did not close a link without HELLO in %d ms", which, WAIT_MS);
+        if (recv(fd, &c, 1, 0) != 0)
+                die("%s: the broker sent something to a link without HELLO", which);
+}
+
 /* The server's side: reads its call's OPEN, the request and (if @want_end) the caller's END. */
 static uint32_t server_take_call(Link *srv, bool want_end)
 {
@@ -274,6 +315,8 @@ int main(int argc, char **argv)
         uint8_t out[8192];
         size_t n = 0;
         uint32_t id;
+        int probe = -1;
+        bool deadline;
         Got g;
 
         if (argc != 3)
@@ -288,9 +331,17 @@ int main(int argc, char **argv)
         send_all(&srv, out, n);
         (void)expect(&srv, SERVE_ID, VBUS_FRAME_ACCEPT);
 
+        deadline = strcmp(what, "deadline") == 0 || strcmp(what, "deadline-tick") == 0;
+        if (strcmp(what, "deadline-tick") == 0) {
+                int first = probe_open(argv[1]);
+
+                probe_wait_closed(first, "first probe");
+                close(first);
+                probe = probe_open(argv[1]);
+        }
         n = 0;
         put_open(out, &n, CALL_ID, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL, "raw.v1.Svc/Ping",
-                 strcmp(what, "deadline") == 0 ? 200000 : 0);
+                 deadline ? 200000 : 0);
         put_data(out, &n, CALL_ID, "ping");
         if (strcmp(what, "streaming") != 0)
                 put_end(out, &n, VBUS_FRAME_END, CALL_ID, VBUS__V1__STATUS__STATUS_OK);
@@ -329,13 +380,21 @@ int main(int argc, char **argv)
                 if (g.h.stream_id != CALL_ID || g.h.type != VBUS_FRAME_DATA)
                         die("caller: got %s where DATA was due", vbus__frame_type_name(g.h.type));
                 (void)expect(&cli, CALL_ID, VBUS_FRAME_END);
-        } else if (strcmp(what, "deadline") == 0) {
+        } else if (deadline) {
                 id = server_take_call(&srv, true);
                 (void)expect(&cli, CALL_ID, VBUS_FRAME_ACCEPT);
                 g = expect(&cli, CALL_ID, VBUS_FRAME_RESET);
                 if (g.status != VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED)
                         die("caller: RESET status %d", g.status);
+                if (probe >= 0 && probe_is_closed(probe))
+                        die("caller: the 200 ms deadline was enforced only after the broker's "
+                            "next tick (its timer does not wake it for deadlines)");
                 (void)expect(&srv, id, VBUS_FRAME_RESET);
+                if (probe >= 0) {
+                        /* The probe does measure the tick: the broker closes it in the end. */
+                        probe_wait_closed(probe, "second probe");
+                        close(probe);
+                }
         } else if (strcmp(what, "reject") == 0) {
                 id = server_take_call(&srv, true);
                 server_answer(&srv, id, true);

@@ -9,9 +9,10 @@
  *       caller's deadline, as seen on arrival). Prints "cancelled METHOD" when a caller's
  *       cancellation or deadline reaches a request it holds, and "caller DESCRIPTION" for each
  *       call.
- *   rpc-check call METHOD DATA [--timeout MS] [--expect STATUS] [--count N]
- *       N concurrent calls; prints "STATUS REPLY" lines; exits 0 if every status is STATUS
- *       (a vbus_status_name(), default ok).
+ *   rpc-check call METHOD DATA [--timeout MS] [--expect STATUS] [--count N] [--sequential]
+ *       N concurrent calls (--sequential: one at a time, each started once the previous one
+ *       ended); prints "STATUS REPLY" lines, in the order the outcomes arrived; exits 0 if every
+ *       status is STATUS (a vbus_status_name(), default ok).
  *   rpc-check cancel METHOD --after MS
  *       starts a call and cancels it after MS milliseconds.
  *   rpc-check kill-wait METHOD --timeout MS
@@ -155,7 +156,7 @@ static void on_reply(vbus_call *call, const vbus_reply *r, void *userdata)
 }
 
 static int cmd_call(const char *method, const char *data, long timeout_ms, const char *expect,
-                    int count)
+                    int count, bool sequential)
 {
         vbus_conn *c = connect_or_die();
         Outcome o = {0};
@@ -174,6 +175,8 @@ static int cmd_call(const char *method, const char *data, long timeout_ms, const
                         fprintf(stderr, "rpc-check: call %d: %s\n", i, strerror(-r));
                         return 1;
                 }
+                while (sequential && o.n_done <= i)
+                        (void)vbus_conn_wait(c, 100000);
         }
         while (o.n_done < count)
                 (void)vbus_conn_wait(c, 100000);
@@ -231,9 +234,14 @@ int main(int argc, char **argv)
         long delay = 0, timeout = 0, after = 0;
         const char *ready = NULL, *expect = "ok";
         int count = 1;
+        bool sequential = false;
 
-        for (int i = 1; i + 1 < argc; i++) {
-                if (strcmp(argv[i], "--delay") == 0)
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--sequential") == 0)
+                        sequential = true;
+                else if (i + 1 >= argc)
+                        break;
+                else if (strcmp(argv[i], "--delay") == 0)
                         delay = strtol(argv[++i], NULL, 10);
                 else if (strcmp(argv[i], "--timeout") == 0)
                         timeout = strtol(argv[++i], NULL, 10);
@@ -249,7 +257,7 @@ int main(int argc, char **argv)
         if (argc >= 4 && strcmp(argv[1], "serve") == 0)
                 return cmd_serve(argv[2], argv[3], delay, ready);
         if (argc >= 4 && strcmp(argv[1], "call") == 0)
-                return cmd_call(argv[2], argv[3], timeout, expect, count);
+                return cmd_call(argv[2], argv[3], timeout, expect, count, sequential);
         if (argc >= 3 && strcmp(argv[1], "cancel") == 0)
                 return cmd_cancel(argv[2], after);
         if (argc >= 3 && strcmp(argv[1], "kill-wait") == 0)

@@ -44,6 +44,18 @@ left=$(awk '{print $2}' "$TMP/o")
 [ "$left" -gt 0 ] && [ "$left" -le 1500 ] || fail "the server saw $left ms left of 1500"
 ok "deadline propagated: the server saw $left ms of the caller's 1500"
 
+# Ties in turn (protocol.md 6.1): calls one at a time find every server idle, so the broker's
+# least-outstanding choice is a tie each time, and ties go round-robin: 9 sequential calls go
+# to the three servers in one order, repeated three times. Concurrency alone cannot spread them.
+call test.v1.Svc/Echo x --count 9 --sequential >"$TMP/turn.out" || fail "in turn: $(cat "$TMP/turn.out")"
+order=$(sed -n 's/^ok \([abc]\):x$/\1/p' "$TMP/turn.out" | tr -d '\n')
+first=${order:0:3}
+if [ "$order" != "$first$first$first" ] ||
+        [ "$(echo "$first" | fold -w1 | sort -u | tr -d '\n')" != abc ]; then
+        fail "9 sequential calls went to '$order', not to a, b and c in turn: $(cat "$TMP/turn.out")"
+fi
+ok "9 sequential calls to 3 idle servers went in turn: $order"
+
 # Load spreading: 30 concurrent slow calls over three servers.
 call test.v1.Svc/Slow x --count 30 --timeout 20000 >"$TMP/spread.out" ||
         fail "spread: $(sort "$TMP/spread.out" | uniq -c)"

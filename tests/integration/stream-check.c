@@ -42,8 +42,8 @@
 
 #include <vbus/vbus.h>
 
-#include "client.h"
-#include "rpc.h"
+#include "conn.h"
+#include "stream.h"
 
 static vbus_conn *conn;
 static const char *service;

@@ -203,6 +203,66 @@ static void test_open_kind_rules(void **state)
         assert_int_equal(check(VBUS_FRAME_OPEN, 1, &m.base), VBUS_FRAME_E_SEMANTIC);
 }
 
+/* The kinds an Open may have, each with a name valid for it. */
+static const struct {
+        Vbus__V1__StreamKind kind;
+        const char *name;
+} open_kinds[] = {
+        {VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH, "a.b"},
+        {VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE, "a.*"},
+        {VBUS__V1__STREAM_KIND__STREAM_KIND_CALL, "a.S/M"},
+        {VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE, "a.S"},
+};
+
+/* Checks @m through the decoder and through vbus__control_validate() directly. */
+static void assert_open_result(const Vbus__V1__Open *m, int expect)
+{
+        assert_int_equal(check(VBUS_FRAME_OPEN, 1, &m->base), expect);
+        assert_int_equal(vbus__control_validate(VBUS_FRAME_OPEN, &m->base), expect);
+}
+
+/* queue_limit and slow_policy belong to SUBSCRIBE: on any other kind they are semantic errors,
+ * at the smallest and the largest value, and on SUBSCRIBE any value is fine. */
+static void test_open_subscribe_fields_only_on_subscribe(void **state)
+{
+        for (size_t i = 0; i < sizeof(open_kinds) / sizeof(open_kinds[0]); i++) {
+                bool subscribe = open_kinds[i].kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE;
+                int expect = subscribe ? 0 : VBUS_FRAME_E_SEMANTIC;
+                Vbus__V1__Open m = open_msg(open_kinds[i].kind, open_kinds[i].name);
+
+                assert_open_result(&m, 0);
+                m.queue_limit = 1;
+                assert_open_result(&m, expect);
+                m.queue_limit = UINT32_MAX;
+                assert_open_result(&m, expect);
+                m = open_msg(open_kinds[i].kind, open_kinds[i].name);
+                m.slow_policy = VBUS__V1__SLOW_POLICY__SLOW_POLICY_DROP;
+                assert_open_result(&m, expect);
+                m.slow_policy = VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK;
+                assert_open_result(&m, expect);
+        }
+}
+
+/* timeout_us and headers belong to CALL. */
+static void test_open_call_fields_only_on_call(void **state)
+{
+        Vbus__V1__Header hd = VBUS__V1__HEADER__INIT, *hp[1] = {&hd};
+
+        hd.key = (char *)"k";
+        for (size_t i = 0; i < sizeof(open_kinds) / sizeof(open_kinds[0]); i++) {
+                bool call = open_kinds[i].kind == VBUS__V1__STREAM_KIND__STREAM_KIND_CALL;
+                int expect = call ? 0 : VBUS_FRAME_E_SEMANTIC;
+                Vbus__V1__Open m = open_msg(open_kinds[i].kind, open_kinds[i].name);
+
+                m.timeout_us = 1;
+                assert_open_result(&m, expect);
+                m = open_msg(open_kinds[i].kind, open_kinds[i].name);
+                m.headers = hp;
+                m.n_headers = 1;
+                assert_open_result(&m, expect);
+        }
+}
+
 static void test_open_name_length_limits(void **state)
 {
         char name[VBUS_NAME_MAX + 2];
@@ -548,6 +608,8 @@ int main(void)
                 cmocka_unit_test(test_hello_string_limits),
                 cmocka_unit_test(test_open_roundtrip_each_kind),
                 cmocka_unit_test(test_open_kind_rules),
+                cmocka_unit_test(test_open_subscribe_fields_only_on_subscribe),
+                cmocka_unit_test(test_open_call_fields_only_on_call),
                 cmocka_unit_test(test_open_name_length_limits),
                 cmocka_unit_test(test_open_header_limits),
                 cmocka_unit_test(test_accept_reject_end_reset),

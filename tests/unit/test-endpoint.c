@@ -241,6 +241,38 @@ static void test_endpoint_data_after_end_refused(void **state)
         assert_int_equal(fx->broker.obj.n_data, 0);
 }
 
+static void test_endpoint_bad_control_changes_nothing(void **state)
+{
+        Fixture *fx = *state;
+        Obj *mine = &fx->objs[0];
+        uint32_t id = open_publish(fx, mine);
+        Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
+        Vbus__V1__Header hdr = VBUS__V1__HEADER__INIT, *hdrs[1] = {&hdr};
+        static uint8_t big[VBUS_CONTROL_MAX];
+        uint32_t next = vbus__session_next_id(&fx->client.ep.session);
+        uint32_t id2 = 0;
+        int wrote = fx->client.n_wrote;
+
+        /* END with status 0 (unspecified) breaks protocol.md's rules: refused, stream intact. */
+        assert_int_equal(vbus__endpoint_send_end(&fx->client.ep, VBUS_FRAME_END, id, 0, NULL),
+                         -EINVAL);
+        assert_non_null(vbus__session_get_stream(&fx->client.ep.session, id));
+        /* An OPEN that does not fit a control frame: no id used, no stream made. */
+        o.name = (char *)"svc.v1.S/M";
+        o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_CALL;
+        hdr.key = (char *)"k";
+        hdr.value.data = big;
+        hdr.value.len = sizeof(big);
+        o.n_headers = 1;
+        o.headers = hdrs;
+        assert_int_equal(vbus__endpoint_open(&fx->client.ep, &o, &obj_ops, mine, &id2), -EMSGSIZE);
+        assert_int_equal(id2, 0);
+        assert_int_equal(vbus__session_next_id(&fx->client.ep.session), next);
+        assert_int_equal(fx->client.n_wrote, wrote);
+        pump(fx);
+        assert_int_equal(fx->broker.n_open, 1);
+}
+
 static void test_endpoint_closed_once_each_way(void **state)
 {
         Fixture *fx = *state;
@@ -356,6 +388,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_endpoint_data_over_window_not_written, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_endpoint_data_after_end_refused, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_endpoint_bad_control_changes_nothing, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_endpoint_closed_once_each_way, setup,
                                                 teardown),

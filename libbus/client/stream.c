@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rpc-stream: streaming calls (the vbus_stream part of <vbus/vbus.h>), at the caller and at the
- * server.
+ * stream: streaming calls (the vbus_stream part of <vbus/vbus.h>), at the caller and at the
+ * server, a feature of the connection (conn.h).
  *
- * A stream is one CALL stream carrying any number of messages each way (docs/protocol.md 6.1).
- * Frames are only recorded while the link is read (vbus__stream_dispatch()); the application's
- * callbacks run afterwards, from vbus__stream_push_all(), so a callback may do anything to any
- * stream: a stream released meanwhile is only marked dead and freed once no callback runs.
+ * A stream is one CALL stream carrying any number of messages each way (docs/protocol.md 6.1),
+ * bound to its vbus_stream. Frames are only recorded while the link is read (the stream ops
+ * below); the application's callbacks run afterwards, from the feature's push step, so a
+ * callback may do anything to any stream: a stream released meanwhile is only marked dead (its
+ * frames are ignored) and freed once no callback runs. A stream whose CALL stream closes without
+ * an outcome (the link was lost) ends with UNAVAILABLE.
  *
  * Flow control, receiving: the window granted to the other end is RPC_WINDOW bytes (a whole
  * message fits), and credit goes back only for the bytes of messages the application has taken
@@ -17,17 +19,27 @@
  * always complete. Sending: at most one message waits in the library for room; vbus_stream_send()
  * says -EAGAIN until it is out, then on_writable runs.
  */
+#include "stream.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "call.h"
 #include "msgqueue.h"
 #include "name.h"
-#include "rpc.h"
+
+typedef struct Streams {
+        vbus_conn *conn;
+        List streams; /* vbus_stream, at either end */
+        int busy;     /* > 0 while stream callbacks run: frees are deferred */
+} Streams;
 
 struct vbus_stream {
-        List link; /* in conn->streams */
+        List link; /* in Streams.streams */
+        Streams *sts;
         vbus_conn *conn;
+        VbusStream *vs; /* while the CALL stream is open; bound to this object */
         uint32_t id;
         vbus_request *req; /* server end: the call, owned; NULL at the caller */
         bool taken;        /* server end: the application called vbus_request_stream() */
@@ -63,20 +75,41 @@ struct vbus_stream {
         bool dead; /* released: freed when no callback runs */
 };
 
+static const VbusFeatureOps streams_ops;
+static const VbusStreamOps stream_ops;
+
+static void *streams_new(vbus_conn *c)
+{
+        Streams *sts = calloc(1, sizeof(*sts));
+
+        if (!sts)
+                return NULL;
+        sts->conn = c;
+        list_init(&sts->streams);
+        return sts;
+}
+
 static vbus_stream *stream_alloc(vbus_conn *c)
 {
-        vbus_stream *st = calloc(1, sizeof(*st));
+        Streams *sts = vbus__conn_get_feature(c, &streams_ops, streams_new);
+        vbus_stream *st;
 
+        if (!sts)
+                return NULL;
+        st = calloc(1, sizeof(*st));
         if (!st)
                 return NULL;
+        st->sts = sts;
         st->conn = c;
         st->deadline = UINT64_MAX;
-        list_add_tail(&c->streams, &st->link);
+        list_add_tail(&sts->streams, &st->link);
         return st;
 }
 
 static void stream_free(vbus_stream *st)
 {
+        if (st->vs)
+                vbus__endpoint_bind(st->vs, NULL, NULL);
         list_unlink(&st->link);
         vbus__msgqueue_clear(&st->queue);
         free(st->cur);
@@ -85,7 +118,7 @@ static void stream_free(vbus_stream *st)
         free(st->message);
         if (st->req) {
                 st->req->stream = NULL;
-                vbus__rpc_request_free(st->req);
+                vbus__request_free(st->req);
         }
         free(st);
 }
@@ -94,7 +127,7 @@ static void stream_free(vbus_stream *st)
 static void stream_release(vbus_stream *st)
 {
         st->dead = true;
-        if (st->conn->stream_busy == 0)
+        if (st->sts->busy == 0)
                 stream_free(st);
 }
 
@@ -110,15 +143,13 @@ static void stream_set_outcome(vbus_stream *st, int status, const char *message)
                 st->req->cancelled = status != VBUS_STATUS_OK;
 }
 
-vbus_stream *vbus__stream_find(vbus_conn *c, uint32_t id)
+/* Whether @st is still a stream of @sts that the application may use (on_end has not run). */
+static bool stream_is_alive(Streams *sts, const vbus_stream *st)
 {
-        for (List *pos = c->streams.next; pos != &c->streams; pos = pos->next) {
-                vbus_stream *st = list_entry(pos, vbus_stream, link);
-
-                if (st->id == id && !st->dead)
-                        return st;
-        }
-        return NULL;
+        for (List *pos = sts->streams.next; pos != &sts->streams; pos = pos->next)
+                if (list_entry(pos, vbus_stream, link) == st)
+                        return !st->dead;
+        return false;
 }
 
 vbus_stream *vbus__stream_new_for_request(vbus_request *req)
@@ -130,6 +161,10 @@ vbus_stream *vbus__stream_new_for_request(vbus_request *req)
         st->id = req->id;
         st->req = req;
         req->stream = st;
+        st->vs = req->vs;
+        req->vs = NULL;
+        if (st->vs)
+                vbus__endpoint_bind(st->vs, &stream_ops, st);
         list_unlink(&req->link);
         return st;
 }
@@ -140,7 +175,8 @@ void vbus__stream_detach_request(vbus_stream *st)
 
         st->req = NULL;
         req->stream = NULL;
-        list_add_tail(&req->conn->requests, &req->link);
+        vbus__request_adopt(req, st->vs);
+        st->vs = NULL;
         stream_release(st);
 }
 
@@ -163,11 +199,11 @@ static int stream_push(vbus_stream *st)
         size_t before = st->off;
         int r;
 
-        if (st->dead || st->send_closed || !c->have_link)
+        if (st->dead || st->send_closed || !vbus__conn_is_up(c))
                 return 0;
         if (st->out_pending) {
-                r = vbus__rpc_send_message(c, st->id, st->out, st->n_out, &st->off,
-                                           &st->out_empty_sent);
+                r = vbus__conn_send_message(c, st->id, st->out, st->n_out, &st->off,
+                                            &st->out_empty_sent, 1);
                 if (r <= 0)
                         return st->off != before;
                 st->out_pending = false;
@@ -178,11 +214,9 @@ static int stream_push(vbus_stream *st)
                 st->want_writable = false;
         }
         if (st->closing) {
-                Vbus__V1__End e = VBUS__V1__END__INIT;
-
-                e.status = st->req ? st->finish_status : VBUS__V1__STATUS__STATUS_OK;
-                e.message = st->finish_message;
-                if (vbus__conn_send_control(c, VBUS_FRAME_END, st->id, &e.base) < 0)
+                if (vbus__conn_send_end(c, VBUS_FRAME_END, st->id,
+                                        st->req ? st->finish_status : VBUS_STATUS_OK,
+                                        st->finish_message) < 0)
                         return 1;
                 st->send_closed = true;
                 if (st->req) /* the server's END ends the call at this end */
@@ -210,11 +244,11 @@ VBUS_EXPORT int vbus_stream_send(vbus_stream *st, const void *data, size_t n)
                 return -EAGAIN;
         }
         c = st->conn;
-        if (!c->have_link) {
+        if (!vbus__conn_is_up(c)) {
                 return -EPIPE; /* the stream's outcome (UNAVAILABLE) is on its way */
         }
         /* Straight from the caller's buffer as far as the window allows; keep the rest. */
-        r = vbus__rpc_send_message(c, st->id, data, n, &off, &empty_sent);
+        r = vbus__conn_send_message(c, st->id, data, n, &off, &empty_sent, 1);
         if (r == 1)
                 return 0;
         if (r < 0) {
@@ -225,8 +259,8 @@ VBUS_EXPORT int vbus_stream_send(vbus_stream *st, const void *data, size_t n)
                 if (off == 0)
                         return -ENOMEM;
                 /* Half a message is on the wire: the stream cannot go on. */
-                vbus__conn_end_stream(c, st->id, VBUS_FRAME_RESET, VBUS_STATUS_INTERNAL,
-                                      "out of memory for a message");
+                vbus__conn_release_stream(c, &st->vs, VBUS_FRAME_RESET, VBUS_STATUS_INTERNAL,
+                                          "out of memory for a message");
                 stream_set_outcome(st, VBUS_STATUS_INTERNAL, "out of memory for a message");
                 return -ENOMEM;
         }
@@ -245,13 +279,13 @@ VBUS_EXPORT int vbus_stream_send_wait(vbus_stream *st, const void *data, size_t 
                                       uint64_t timeout_usec)
 {
         uint64_t deadline;
+        Streams *sts;
         vbus_conn *c;
-        uint32_t id;
 
         if (!st)
                 return -EINVAL;
         c = st->conn;
-        id = st->id;
+        sts = st->sts;
         deadline = timeout_usec == UINT64_MAX ? UINT64_MAX : vbus__client_now() + timeout_usec;
         for (;;) {
                 uint64_t now;
@@ -267,7 +301,7 @@ VBUS_EXPORT int vbus_stream_send_wait(vbus_stream *st, const void *data, size_t 
                         return r;
                 }
                 /* on_end may have run and freed the stream. */
-                if (vbus__stream_find(c, id) != st) {
+                if (!stream_is_alive(sts, st)) {
                         return -EPIPE;
                 }
         }
@@ -314,10 +348,10 @@ VBUS_EXPORT int vbus_stream_cancel(vbus_stream *st)
                 return -EINVAL;
         if (st->in_end_cb)
                 return -EALREADY;
-        if (!st->ended && !st->send_closed && st->conn->have_link)
-                vbus__conn_end_stream(st->conn, st->id, VBUS_FRAME_RESET, VBUS_STATUS_CANCELLED,
-                                      st->req ? "the server abandoned the call"
-                                              : "cancelled by the caller");
+        if (!st->ended && !st->send_closed)
+                vbus__conn_release_stream(
+                        st->conn, &st->vs, VBUS_FRAME_RESET, VBUS_STATUS_CANCELLED,
+                        st->req ? "the server abandoned the call" : "cancelled by the caller");
         stream_release(st);
         return 0;
 }
@@ -348,7 +382,6 @@ VBUS_EXPORT int vbus_stream_open(vbus_conn *c, const char *method, const vbus_ca
 {
         uint64_t timeout = opts ? opts->timeout_usec : 0;
         vbus_stream *st;
-        uint32_t id;
         int r;
 
         if (!c || !method || !handlers || !handlers->on_end || !ret_stream ||
@@ -368,12 +401,12 @@ VBUS_EXPORT int vbus_stream_open(vbus_conn *c, const char *method, const vbus_ca
         st->userdata = userdata;
         if (timeout)
                 st->deadline = vbus__client_now() + timeout + RPC_DEADLINE_GRACE_US;
-        r = vbus__rpc_open_call(c, method, opts, &id);
+        r = vbus__rpc_open_call(c, method, opts, &stream_ops, st, &st->vs);
         if (r < 0) {
                 stream_free(st);
                 return r;
         }
-        st->id = id;
+        st->id = st->vs->id;
         *ret_stream = st;
         return 0;
 }
@@ -392,7 +425,7 @@ VBUS_EXPORT int vbus_request_stream(vbus_request *req, const vbus_stream_handler
                 if (st)
                         stream_release(st);
                 else
-                        vbus__rpc_request_free(req);
+                        vbus__request_free(req);
                 return -ECANCELED;
         }
         if (!st) {
@@ -448,90 +481,117 @@ static int stream_take_data(vbus_stream *st, const VbusFrame *f)
         return 0;
 }
 
-int vbus__stream_dispatch(vbus_stream *st, const VbusFrame *f, const VbusControl *ctl)
+/* A message of the stream that cannot be taken: the stream fails with @r's reason. */
+static void stream_refuse_message(vbus_stream *st, int r)
 {
+        int status = r == -EMSGSIZE ? VBUS_STATUS_INVALID_ARGUMENT : VBUS_STATUS_RESOURCE_EXHAUSTED;
+        const char *why = r == -EMSGSIZE ? "a message of the stream is larger than VBUS_MESSAGE_MAX"
+                                         : "out of memory for a message of the stream";
+
+        vbus__conn_release_stream(st->conn, &st->vs, VBUS_FRAME_RESET, status, why);
+        stream_set_outcome(st, status, why);
+}
+
+static int stream_on_data(void *obj, VbusStream *vs, const VbusFrame *f)
+{
+        vbus_stream *st = obj;
+        int r;
+
+        (void)vs;
+        if (st->dead || st->ended)
+                return 0;
+        r = stream_take_data(st, f);
+        if (r < 0)
+                stream_refuse_message(st, r);
+        return st->conn->link_error;
+}
+
+static int stream_on_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
+{
+        vbus_stream *st = obj;
         vbus_conn *c = st->conn;
 
-        switch (f->header.type) {
-        case VBUS_FRAME_DATA: {
-                int r;
-
-                if (st->ended)
-                        return 1;
-                r = stream_take_data(st, f);
-                if (r < 0) {
-                        const char *why = r == -EMSGSIZE
-                                                  ? "a message of the stream is larger than "
-                                                    "VBUS_MESSAGE_MAX"
-                                                  : "out of memory for a message of the stream";
-
-                        vbus__conn_end_stream(c, st->id, VBUS_FRAME_RESET,
-                                              r == -EMSGSIZE ? VBUS_STATUS_INVALID_ARGUMENT
-                                                             : VBUS_STATUS_RESOURCE_EXHAUSTED,
-                                              why);
-                        stream_set_outcome(st,
-                                           r == -EMSGSIZE ? VBUS_STATUS_INVALID_ARGUMENT
-                                                          : VBUS_STATUS_RESOURCE_EXHAUSTED,
-                                           why);
-                }
-                return 1;
+        (void)vs; /* freed if our END below closes the stream */
+        if (st->dead)
+                return 0;
+        if (st->req) {
+                st->eof_due = true; /* the caller closed its side */
+                return 0;
         }
-        case VBUS_FRAME_END: {
-                const Vbus__V1__End *m = (const Vbus__V1__End *)ctl->msg;
-
-                if (st->req) {
-                        st->eof_due = true; /* the caller closed its side */
-                        return 1;
-                }
-                /* The server's END is the call's outcome. Close our side too if it is open:
-                 * whatever we still had to send is of no use now. */
-                if (!st->send_closed && c->have_link) {
-                        Vbus__V1__End e = VBUS__V1__END__INIT;
-
-                        e.status = VBUS__V1__STATUS__STATUS_OK;
-                        (void)vbus__conn_send_control(c, VBUS_FRAME_END, st->id, &e.base);
-                }
-                st->send_closed = true;
-                st->out_pending = false;
-                stream_set_outcome(st, (int)m->status, m->message);
-                return 1;
-        }
-        case VBUS_FRAME_RESET:
-        case VBUS_FRAME_REJECT: {
-                int status;
-                const char *message;
-
-                if (f->header.type == VBUS_FRAME_RESET) {
-                        const Vbus__V1__End *m = (const Vbus__V1__End *)ctl->msg;
-
-                        status = (int)m->status;
-                        message = m->message;
-                } else {
-                        const Vbus__V1__Reject *m = (const Vbus__V1__Reject *)ctl->msg;
-
-                        status = (int)m->status;
-                        message = m->message;
-                }
-                if (status == VBUS_STATUS_OK)
-                        status = VBUS_STATUS_UNAVAILABLE; /* a RESET never means success */
-                st->send_closed = true;
-                st->out_pending = false;
-                stream_set_outcome(st, status, message);
-                return 1;
-        }
-        default:
-                /* ACCEPT: the window is known now; the next push sends what waits. CREDIT: the
-                 * session has counted it. */
-                return 1;
-        }
+        /* The server's END is the call's outcome. Close our side too if it is open: whatever we
+         * still had to send is of no use now. */
+        if (!st->send_closed)
+                (void)vbus__conn_send_end(c, VBUS_FRAME_END, st->id, VBUS_STATUS_OK, NULL);
+        st->send_closed = true;
+        st->out_pending = false;
+        stream_set_outcome(st, (int)m->status, m->message);
+        return c->link_error;
 }
+
+/* A RESET or a REJECT: the outcome, never a success. */
+static void stream_on_failure(vbus_stream *st, int status, const char *message)
+{
+        if (st->dead)
+                return;
+        if (status == VBUS_STATUS_OK)
+                status = VBUS_STATUS_UNAVAILABLE; /* a RESET never means success */
+        st->send_closed = true;
+        st->out_pending = false;
+        stream_set_outcome(st, status, message);
+}
+
+static int stream_on_reset(void *obj, VbusStream *vs, const Vbus__V1__End *m)
+{
+        (void)vs;
+        stream_on_failure(obj, (int)m->status, m->message);
+        return 0;
+}
+
+static int stream_on_reject(void *obj, VbusStream *vs, const Vbus__V1__Reject *m)
+{
+        (void)vs;
+        stream_on_failure(obj, (int)m->status, m->message);
+        return 0;
+}
+
+/* The CALL stream left the session. After END both ways the outcome came with the frames; after a
+ * RESET it is recorded already; otherwise the link was lost. */
+static void stream_closed(void *obj, VbusStream *vs)
+{
+        vbus_stream *st = obj;
+
+        st->vs = NULL;
+        if (st->dead || (vs->local_ended && vs->remote_ended))
+                return;
+        st->send_closed = true;
+        st->out_pending = false;
+        if (st->req)
+                st->req->link_valid = false;
+        if (st->req && !st->taken) {
+                /* The handler has the request and has not taken it as a stream yet: it is a plain
+                 * request again, whose answer will say -ECANCELED. */
+                vbus__stream_detach_request(st);
+                return;
+        }
+        stream_set_outcome(st, VBUS_STATUS_UNAVAILABLE, "the connection to the broker was lost");
+}
+
+/* ACCEPT: the window is known now; the next push sends what waits. CREDIT: the session has
+ * counted it. */
+static const VbusStreamOps stream_ops = {
+        .reject = stream_on_reject,
+        .data = stream_on_data,
+        .end = stream_on_end,
+        .reset = stream_on_reset,
+        .closed = stream_closed,
+};
 
 /* Returns credit for what the application took (see the file comment for the rule). */
 static void stream_return_credit(vbus_stream *st)
 {
         Vbus__V1__Credit cr = VBUS__V1__CREDIT__INIT;
 
-        if (st->credit_owed == 0 || st->ended || !st->conn->have_link)
+        if (st->credit_owed == 0 || st->ended || !vbus__conn_is_up(st->conn))
                 return;
         if (st->credit_owed < RPC_WINDOW / 4 && st->n_cur == 0)
                 return;
@@ -585,13 +645,16 @@ static int stream_deliver(vbus_stream *st)
         return progress;
 }
 
-int vbus__stream_push_all(vbus_conn *c)
+/* --- the feature ------------------------------------------------------------------------------ */
+
+static int streams_push(void *state)
 {
+        Streams *sts = state;
         int progress = 0;
         List *pos, *tmp;
 
-        c->stream_busy++;
-        for (pos = c->streams.next; pos != &c->streams; pos = pos->next) {
+        sts->busy++;
+        for (pos = sts->streams.next; pos != &sts->streams; pos = pos->next) {
                 vbus_stream *st = list_entry(pos, vbus_stream, link);
 
                 /* Streams opened by a callback are appended and visited in this same pass. */
@@ -599,9 +662,9 @@ int vbus__stream_push_all(vbus_conn *c)
                 progress |= stream_deliver(st);
                 progress |= stream_push(st);
         }
-        c->stream_busy--;
-        if (c->stream_busy == 0)
-                list_for_each_safe(pos, tmp, &c->streams)
+        sts->busy--;
+        if (sts->busy == 0)
+                list_for_each_safe(pos, tmp, &sts->streams)
                 {
                         vbus_stream *st = list_entry(pos, vbus_stream, link);
 
@@ -611,9 +674,11 @@ int vbus__stream_push_all(vbus_conn *c)
         return progress;
 }
 
-bool vbus__stream_has_unsent(vbus_conn *c)
+static bool streams_have_unsent(void *state)
 {
-        for (List *pos = c->streams.next; pos != &c->streams; pos = pos->next) {
+        Streams *sts = state;
+
+        for (List *pos = sts->streams.next; pos != &sts->streams; pos = pos->next) {
                 vbus_stream *st = list_entry(pos, vbus_stream, link);
 
                 if (!st->dead && !st->send_closed && (st->out_pending || st->closing))
@@ -622,11 +687,12 @@ bool vbus__stream_has_unsent(vbus_conn *c)
         return false;
 }
 
-uint64_t vbus__stream_next_deadline(vbus_conn *c)
+static uint64_t streams_next_deadline(void *state)
 {
+        Streams *sts = state;
         uint64_t next = UINT64_MAX;
 
-        for (List *pos = c->streams.next; pos != &c->streams; pos = pos->next) {
+        for (List *pos = sts->streams.next; pos != &sts->streams; pos = pos->next) {
                 vbus_stream *st = list_entry(pos, vbus_stream, link);
 
                 if (st->dead || (st->req && !st->taken))
@@ -643,48 +709,37 @@ uint64_t vbus__stream_next_deadline(vbus_conn *c)
         return next;
 }
 
-void vbus__stream_expire(vbus_conn *c, uint64_t now)
+static void streams_expire(void *state, uint64_t now)
 {
-        for (List *pos = c->streams.next; pos != &c->streams; pos = pos->next) {
+        Streams *sts = state;
+
+        for (List *pos = sts->streams.next; pos != &sts->streams; pos = pos->next) {
                 vbus_stream *st = list_entry(pos, vbus_stream, link);
 
                 if (st->dead || st->ended || st->deadline > now)
                         continue;
-                if (c->have_link && !st->send_closed)
-                        vbus__conn_end_stream(c, st->id, VBUS_FRAME_RESET,
-                                              VBUS_STATUS_DEADLINE_EXCEEDED, NULL);
+                if (!st->send_closed)
+                        vbus__conn_release_stream(sts->conn, &st->vs, VBUS_FRAME_RESET,
+                                                  VBUS_STATUS_DEADLINE_EXCEEDED, NULL);
                 st->send_closed = true;
                 stream_set_outcome(st, VBUS_STATUS_DEADLINE_EXCEEDED,
                                    "deadline exceeded (no answer from the broker)");
         }
 }
 
-void vbus__stream_link_dropped(vbus_conn *c)
+static void streams_free_all(void *state)
 {
+        Streams *sts = state;
         List *pos, *tmp;
 
-        list_for_each_safe(pos, tmp, &c->streams)
-        {
-                vbus_stream *st = list_entry(pos, vbus_stream, link);
-
-                st->send_closed = true;
-                st->out_pending = false;
-                if (st->req)
-                        st->req->link_valid = false;
-                if (st->req && !st->taken) {
-                        /* The handler has the request and has not taken it as a stream yet: it
-                         * is a plain request again, whose answer will say -ECANCELED. */
-                        vbus__stream_detach_request(st);
-                        continue;
-                }
-                stream_set_outcome(st, VBUS_STATUS_UNAVAILABLE,
-                                   "the connection to the broker was lost");
-        }
+        list_for_each_safe(pos, tmp, &sts->streams) stream_free(list_entry(pos, vbus_stream, link));
+        free(sts);
 }
 
-void vbus__stream_free_all(vbus_conn *c)
-{
-        List *pos, *tmp;
-
-        list_for_each_safe(pos, tmp, &c->streams) stream_free(list_entry(pos, vbus_stream, link));
-}
+static const VbusFeatureOps streams_ops = {
+        .push = streams_push,
+        .has_unsent = streams_have_unsent,
+        .next_deadline = streams_next_deadline,
+        .expire = streams_expire,
+        .free_all = streams_free_all,
+};

@@ -1,0 +1,709 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conn: the connection (see conn.h) and the connection part of the public API of
+ * <vbus/vbus.h>: open, free, the loop (fd, events, timeout, process, wait) and state.
+ *
+ * A connection connects over a UNIX socket or a vchan (this domain is the vchan server: it
+ * publishes its rings and waits for the broker to map them), says HELLO, and on the broker's
+ * HELLO tells every feature the link is ready. When the link is lost every stream is closed
+ * locally (->closed), the features are told (->link_lost), and a reconnect is scheduled with
+ * back-off; the features open their streams again on the next link.
+ *
+ * Invariants: the connection names no feature and never looks a stream up by scanning; the
+ * library never logs, never aborts on peer input, and runs callbacks only from
+ * vbus_conn_process() (through the features' ops and the streams' ops).
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vbus/vbus.h>
+
+#include "vchan.h"
+
+enum {
+        /* The max_frame this side announces. */
+        CLIENT_MAX_FRAME = VBUS_FRAME_MAX_DEFAULT,
+        /* Streams a connection may have open at once. */
+        CLIENT_MAX_STREAMS = 4096,
+        /* Reconnect back-off, doubling from the first to the last. */
+        CLIENT_RECONNECT_MIN_US = 50 * 1000,
+        CLIENT_RECONNECT_MAX_US = 2 * 1000 * 1000,
+        /* vchan ring size this domain grants each way, unless $VBUS_RING_SIZE says otherwise:
+         * 1 MiB lets a whole 64 KiB message and many small ones sit in the ring at once (about
+         * 4x the throughput of 64 KiB rings, bench/pubsub), for 512 grant entries per ring. */
+        CLIENT_RING_SIZE = 1024 * 1024,
+        /* The smallest ring $VBUS_RING_SIZE may ask for: a whole control frame must fit. */
+        CLIENT_RING_MIN = 8192,
+        /* A published vchan the broker has not mapped by then is withdrawn and published
+         * afresh: the broker may have removed it as stale, or be a new broker. */
+        CLIENT_VCHAN_WAIT_US = 5 * 1000 * 1000,
+};
+
+uint64_t vbus__client_now(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* --- features ----------------------------------------------------------------------------- */
+
+void *vbus__conn_get_feature(vbus_conn *c, const VbusFeatureOps *ops,
+                             void *(*new_state)(vbus_conn *c))
+{
+        void *state;
+
+        for (size_t i = 0; i < c->n_features; i++)
+                if (c->features[i].ops == ops)
+                        return c->features[i].state;
+        if (c->n_features == VBUS_CONN_FEATURES_MAX)
+                return NULL;
+        state = new_state(c);
+        if (!state)
+                return NULL;
+        c->features[c->n_features++] = (VbusFeature){.ops = ops, .state = state};
+        return state;
+}
+
+/* Runs the braced block that follows for every feature @f that has op @name, in registration
+ * order. */
+#define FOR_EACH_FEATURE_OP(c, f, name)                                                            \
+        for (VbusFeature *f = (c)->features; f < (c)->features + (c)->n_features; f++)             \
+                if (f->ops->name)
+
+/* --- link setup and teardown -------------------------------------------------------------- */
+
+static void conn_drop_link(vbus_conn *c)
+{
+        if (c->have_link) {
+                /* Senders fail from here on; every bound stream hears ->closed. */
+                c->have_link = false;
+                vbus__endpoint_deinit(&c->ep);
+        }
+        c->hello_sent = false;
+        c->link_error = 0;
+        FOR_EACH_FEATURE_OP(c, f, link_lost)
+        {
+                f->ops->link_lost(f->state);
+        }
+}
+
+static void conn_lost_now(vbus_conn *c)
+{
+        conn_drop_link(c);
+        c->state = c->ever_ready ? VBUS_CONN_DISCONNECTED : VBUS_CONN_CONNECTING;
+        c->backoff = c->backoff ? c->backoff * 2 : CLIENT_RECONNECT_MIN_US;
+        if (c->backoff > CLIENT_RECONNECT_MAX_US)
+                c->backoff = CLIENT_RECONNECT_MAX_US;
+        c->reconnect_at = vbus__client_now() + c->backoff;
+}
+
+/* The link failed: drop it and schedule a reconnect, at the next step of the loop when this is
+ * inside vbus_conn_process(). */
+static void conn_lost(vbus_conn *c)
+{
+        if (!c->have_link)
+                return;
+        if (c->in_process) {
+                if (c->link_error == 0)
+                        c->link_error = -ENOTCONN;
+                return;
+        }
+        conn_lost_now(c);
+}
+
+/* Drops a link that failed during the last step of the loop. Return: 1 if it did. */
+static int conn_check_link(vbus_conn *c)
+{
+        if (!c->have_link || c->link_error == 0)
+                return 0;
+        conn_lost_now(c);
+        return 1;
+}
+
+static int connect_unix(vbus_conn *c, VbusTransport *t)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int r;
+
+        if (fd < 0)
+                return -errno;
+        strcpy(sa.sun_path, c->url.path);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        r = vbus__transport_init_unix(t, fd);
+        if (r < 0)
+                close(fd);
+        return r;
+}
+
+/* $VBUS_RING_SIZE (bytes, CLIENT_RING_MIN..1 MiB) for guests with small grant tables, such as
+ * unikernels; otherwise CLIENT_RING_SIZE. A malformed value is ignored. */
+static size_t ring_size(void)
+{
+        const char *env = getenv("VBUS_RING_SIZE");
+        char *end;
+        unsigned long v;
+
+        if (!env || !env[0])
+                return CLIENT_RING_SIZE;
+        errno = 0;
+        v = strtoul(env, &end, 10);
+        if (errno || *end || v < CLIENT_RING_MIN || v > 1024 * 1024)
+                return CLIENT_RING_SIZE;
+        return v;
+}
+
+/* One vchan per domain: vbus__vchan_server_open_to() refuses (-EADDRINUSE) when another process
+ * of this domain holds it, rather than cutting that one off. */
+static int connect_vchan(vbus_conn *c, VbusTransport *t)
+{
+        VbusVchan *vc = NULL;
+        int r;
+
+        r = vbus__vchan_server_open_to(c->url.broker_domid, "vbus", ring_size(), ring_size(), &vc);
+        if (r < 0)
+                return r;
+        return vbus__transport_init_vchan(t, vc);
+}
+
+static int conn_send_hello(vbus_conn *c)
+{
+        Vbus__V1__Hello h = VBUS__V1__HELLO__INIT;
+        int r;
+
+        h.version_min = VBUS_PROTOCOL_VERSION;
+        h.version_max = VBUS_PROTOCOL_VERSION;
+        h.max_frame = CLIENT_MAX_FRAME;
+        h.peer_name = (char *)"libvbus";
+        r = vbus__endpoint_send_control(&c->ep, VBUS_FRAME_HELLO, 0, 0, &h.base);
+        if (r < 0)
+                return r;
+        c->hello_sent = true;
+        return vbus__endpoint_flush(&c->ep);
+}
+
+static const VbusEndpointOps conn_endpoint_ops;
+
+static int conn_connect(vbus_conn *c)
+{
+        VbusTransport t;
+        int r;
+
+        r = c->url.kind == VBUS_URL_UNIX ? connect_unix(c, &t) : connect_vchan(c, &t);
+        c->last_error = r < 0 ? r : 0;
+        if (r < 0)
+                return r;
+        r = vbus__endpoint_init(&c->ep, &t, VBUS_ROLE_CLIENT, CLIENT_MAX_FRAME, CLIENT_MAX_STREAMS,
+                                &conn_endpoint_ops, c);
+        if (r < 0) {
+                vbus__transport_deinit(&t);
+                return r;
+        }
+        c->have_link = true;
+        c->link_started = vbus__client_now();
+        r = conn_send_hello(c);
+        if (r < 0 && r != -EAGAIN) {
+                conn_drop_link(c);
+                return r;
+        }
+        return 0;
+}
+
+/* --- sending ------------------------------------------------------------------------------ */
+
+/* Whether a send's error means the link is unusable, rather than "not now" or "not allowed"
+ * (-EMSGSIZE: a control message too large to encode, such as an OPEN with many large headers,
+ * is refused before it reaches the session or the link, which stay as they were). */
+static bool link_failed(int r)
+{
+        return r < 0 && r != -EAGAIN && r != -EINVAL && r != -E2BIG && r != -ENOMEM &&
+               r != -ENOENT && r != -EMSGSIZE;
+}
+
+/* A send failed with @r: drop the link if that is what it means. Return: @r, or -ENOTCONN. */
+static int conn_sent(vbus_conn *c, int r)
+{
+        if (!link_failed(r))
+                return r;
+        conn_lost(c);
+        return -ENOTCONN;
+}
+
+int vbus__conn_open_stream(vbus_conn *c, const Vbus__V1__Open *o, const VbusStreamOps *ops,
+                           void *obj, VbusStream **ret_vs)
+{
+        uint32_t id;
+        int r;
+
+        if (!vbus__conn_is_up(c))
+                return -ENOTCONN;
+        r = conn_sent(c, vbus__endpoint_open(&c->ep, o, ops, obj, &id));
+        if (r < 0)
+                return r;
+        *ret_vs = vbus__session_get_stream(&c->ep.session, id);
+        return 0;
+}
+
+int vbus__conn_send_control(vbus_conn *c, uint8_t type, uint32_t id, const ProtobufCMessage *msg)
+{
+        if (!vbus__conn_is_up(c))
+                return -ENOTCONN;
+        return conn_sent(c, vbus__endpoint_send_control(&c->ep, type, 0, id, msg));
+}
+
+int vbus__conn_send_end(vbus_conn *c, uint8_t type, uint32_t id, int status, const char *message)
+{
+        if (!vbus__conn_is_up(c))
+                return -ENOTCONN;
+        return conn_sent(c, vbus__endpoint_send_end(&c->ep, type, id, status, message));
+}
+
+void vbus__conn_release_stream(vbus_conn *c, VbusStream **vs, uint8_t type, int status,
+                               const char *message)
+{
+        uint32_t id;
+
+        if (!*vs)
+                return;
+        id = (*vs)->id;
+        vbus__endpoint_bind(*vs, NULL, NULL);
+        *vs = NULL;
+        /* Inside the loop, its last step flushes; outside it, nothing else would. */
+        if (vbus__conn_send_end(c, type, id, status, message) == 0 && !c->in_process)
+                (void)vbus__endpoint_flush(&c->ep);
+}
+
+int vbus__conn_send_data(vbus_conn *c, uint32_t id, uint8_t flags, const void *data, size_t n)
+{
+        struct iovec piece = {(void *)data, n};
+        int r;
+
+        if (!vbus__conn_is_up(c))
+                return -ENOTCONN;
+        r = vbus__endpoint_send_data(&c->ep, id, flags, &piece, 1);
+        if (r == -ENOENT || r == -EINVAL)
+                return -EPIPE;
+        return conn_sent(c, r);
+}
+
+int vbus__conn_send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_t n, size_t *off,
+                            bool *sent_empty, size_t min_frag)
+{
+        int r;
+
+        if (n == 0) {
+                if (*sent_empty)
+                        return 1;
+                r = vbus__conn_send_data(c, id, 0, NULL, 0);
+                if (r < 0)
+                        return r == -ENOTCONN ? r : 0;
+                *sent_empty = true;
+                return 1;
+        }
+        while (*off < n) {
+                size_t k = n - *off, room = vbus__conn_data_room(c, id);
+
+                if (k > room) {
+                        /* A fragment, if it is worth a frame (a small window does not spray
+                         * small frames). */
+                        if (room == 0 || room < min_frag)
+                                return vbus__conn_is_up(c) ? 0 : -ENOTCONN;
+                        k = room;
+                }
+                r = vbus__conn_send_data(c, id, *off + k < n ? VBUS_FLAG_MORE : 0, buf + *off, k);
+                if (r < 0)
+                        return r == -ENOTCONN ? r : 0;
+                *off += k;
+        }
+        return 1;
+}
+
+size_t vbus__conn_data_room(vbus_conn *c, uint32_t id)
+{
+        ssize_t room;
+
+        if (!vbus__conn_is_up(c))
+                return 0;
+        room = vbus__endpoint_data_room(&c->ep, id);
+        return room > 0 ? (size_t)room : 0;
+}
+
+/* --- receiving ---------------------------------------------------------------------------- */
+
+static int conn_on_hello(void *owner, const Vbus__V1__Hello *m)
+{
+        vbus_conn *c = owner;
+
+        (void)m;
+        if (vbus__link_set_max_frame(&c->ep.link, CLIENT_MAX_FRAME) < 0)
+                return -EPROTO;
+        c->state = VBUS_CONN_READY;
+        if (c->ever_ready)
+                c->n_reconnects++;
+        c->ever_ready = true;
+        c->backoff = 0;
+        FOR_EACH_FEATURE_OP(c, f, link_ready)
+        {
+                f->ops->link_ready(f->state);
+                if (!vbus__conn_is_up(c))
+                        break;
+        }
+        return c->link_error;
+}
+
+/* The broker opened a stream toward us (a call to a service we serve): the first feature that
+ * takes it owns it; one that nobody takes is refused. */
+static int conn_on_open(void *owner, VbusStream *vs, const Vbus__V1__Open *m)
+{
+        vbus_conn *c = owner;
+        Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
+        uint32_t id = vs->id;
+
+        FOR_EACH_FEATURE_OP(c, f, open)
+        {
+                int r = f->ops->open(f->state, vs, m);
+
+                if (r != 0)
+                        return r < 0 ? r : c->link_error;
+        }
+        rj.status = VBUS__V1__STATUS__STATUS_NOT_FOUND;
+        rj.message = (char *)"this process does not serve that service";
+        (void)vbus__conn_send_control(c, VBUS_FRAME_REJECT, id, &rj.base);
+        return c->link_error;
+}
+
+static int conn_on_goaway(void *owner, const Vbus__V1__GoAway *m)
+{
+        /* The broker is stopping: the link will close; reconnect then. */
+        (void)owner;
+        (void)m;
+        return 0;
+}
+
+static int conn_on_error(void *owner, const Vbus__V1__Error *m)
+{
+        (void)owner;
+        (void)m;
+        return -ECONNRESET;
+}
+
+static const VbusEndpointOps conn_endpoint_ops = {
+        .hello = conn_on_hello,
+        .open = conn_on_open,
+        .goaway = conn_on_goaway,
+        .error = conn_on_error,
+};
+
+/*
+ * Reads and dispatches what arrived. @take_events: run the transport's process step first (take
+ * the vchan's event, move a socket's bytes); without it only what the transport already shows is
+ * read (a vchan's ring, a socket's buffer and whatever one recv() brings when that is empty).
+ * A stream op that sees the link fail returns c->link_error, which stops the read.
+ * Return: 1 progress, 0 nothing, < 0 the link is lost.
+ */
+static int conn_read(vbus_conn *c, bool take_events)
+{
+        int r = vbus__endpoint_process(&c->ep, take_events, UINT_MAX);
+
+        if (r >= 0 && c->link_error)
+                r = c->link_error;
+        return r < 0 ? r : r > 0;
+}
+
+/* --- public: connection ------------------------------------------------------------------- */
+
+VBUS_EXPORT int vbus_conn_open(const char *url, vbus_conn **ret_conn)
+{
+        vbus_conn *c;
+        int r;
+
+        if (!ret_conn)
+                return -EINVAL;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        r = vbus__url_parse(url ? url : vbus__url_default(), &c->url);
+        if (r < 0) {
+                free(c);
+                return r;
+        }
+        c->state = VBUS_CONN_CONNECTING;
+        if (conn_connect(c) < 0)
+                conn_lost_now(c);
+        *ret_conn = c;
+        return 0;
+}
+
+VBUS_EXPORT vbus_conn *vbus_conn_free(vbus_conn *c)
+{
+        if (!c)
+                return NULL;
+        if (c->have_link)
+                (void)vbus__endpoint_flush(&c->ep);
+        conn_drop_link(c);
+        /* Last registered first: a later feature may hold objects of an earlier one. */
+        while (c->n_features > 0) {
+                VbusFeature *f = &c->features[--c->n_features];
+
+                if (f->ops->free_all)
+                        f->ops->free_all(f->state);
+        }
+        free(c);
+        return NULL;
+}
+
+VBUS_EXPORT int vbus_conn_get_fd(vbus_conn *c)
+{
+        if (!c)
+                return -EINVAL;
+        if (!c->have_link)
+                return -ENOTCONN;
+        return vbus__transport_get_fd(&c->ep.link.transport);
+}
+
+VBUS_EXPORT int vbus_conn_get_events(vbus_conn *c)
+{
+        uint32_t ev;
+
+        if (!c)
+                return -EINVAL;
+        if (!c->have_link)
+                return 0;
+        ev = vbus__transport_get_events(&c->ep.link.transport);
+        return (int)((ev & POLLOUT) ? (POLLIN | POLLOUT) : POLLIN);
+}
+
+VBUS_EXPORT int vbus_conn_get_timeout(vbus_conn *c, uint64_t *ret_usec)
+{
+        uint64_t t;
+
+        if (!c || !ret_usec)
+                return -EINVAL;
+        if (!c->have_link)
+                t = c->reconnect_at;
+        else if (c->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN)
+                /* Backstop: a shared ring's events can be withheld by the peer; and an unmapped
+                 * ring is republished after CLIENT_VCHAN_WAIT_US. */
+                t = vbus__client_now() + 1000000u;
+        else
+                t = UINT64_MAX;
+        FOR_EACH_FEATURE_OP(c, f, next_deadline)
+        {
+                uint64_t d = f->ops->next_deadline(f->state);
+
+                if (d < t)
+                        t = d;
+        }
+        *ret_usec = t;
+        return 0;
+}
+
+/* Every feature's push. Return: 1 progress, 0 none. */
+static int conn_push(vbus_conn *c)
+{
+        int progress = 0;
+
+        FOR_EACH_FEATURE_OP(c, f, push)
+        {
+                progress |= f->ops->push(f->state);
+        }
+        return progress;
+}
+
+/* vbus_conn_process(), taking the transport's events only if @take_events (see conn_read). */
+static int conn_process_step(vbus_conn *c, bool take_events)
+{
+        uint64_t now;
+        int progress = 0, r;
+
+        if (!c->have_link) {
+                /* Outcomes of what the lost link failed are delivered now, not after a
+                 * reconnect. */
+                progress = conn_push(c);
+                if (vbus__client_now() >= c->reconnect_at) {
+                        if (conn_connect(c) < 0)
+                                conn_lost_now(c);
+                        else
+                                progress = 1;
+                }
+                return progress;
+        }
+        if (c->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN && c->state != VBUS_CONN_READY) {
+                if (!c->hello_sent)
+                        (void)conn_send_hello(c);
+                if (vbus__client_now() - c->link_started > CLIENT_VCHAN_WAIT_US &&
+                    vbus__vchan_get_peer(c->ep.link.transport.vchan) == VBUS_VCHAN_PEER_WAITING) {
+                        conn_lost_now(c);
+                        return 1;
+                }
+        }
+        r = conn_read(c, take_events);
+        if (r < 0) {
+                conn_lost_now(c);
+                return 1;
+        }
+        progress |= r;
+        progress |= conn_push(c);
+        progress |= conn_check_link(c);
+        now = vbus__client_now();
+        FOR_EACH_FEATURE_OP(c, f, expire)
+        {
+                f->ops->expire(f->state, now);
+        }
+        progress |= conn_check_link(c);
+        if (c->have_link) {
+                r = vbus__endpoint_flush(&c->ep);
+                if (r < 0 && r != -EAGAIN) {
+                        conn_lost_now(c);
+                        progress = 1;
+                }
+        }
+        return progress;
+}
+
+static int conn_process(vbus_conn *c, bool take_events)
+{
+        int r;
+
+        if (c->in_process)
+                return -EBUSY; /* called from a callback */
+        c->in_process = true;
+        r = conn_process_step(c, take_events);
+        c->in_process = false;
+        return r;
+}
+
+VBUS_EXPORT int vbus_conn_process(vbus_conn *c)
+{
+        if (!c)
+                return -EINVAL;
+        return conn_process(c, true);
+}
+
+/*
+ * One process step before the poll and one after it, with one system call for the poll: the
+ * step before takes no event (the poll sees one that is pending, since taking it is what clears
+ * the fd), it only reads what is already there, delivers outcomes and flushes what callbacks and
+ * API calls queued; the step after takes the event only when the poll said the fd is readable.
+ * No wake-up is lost in between: the step before ends by reading the transport until it is empty,
+ * which for a vchan asks the peer for an event on its next write and then looks once more
+ * (vchan-ring.c), and an event that comes after that keeps the fd readable until it is taken.
+ */
+VBUS_EXPORT int vbus_conn_wait(vbus_conn *c, uint64_t timeout_usec)
+{
+        uint64_t deadline, now, t;
+        struct pollfd pfd;
+        int r, ms;
+
+        if (!c)
+                return -EINVAL;
+        r = conn_process(c, false);
+        if (r != 0)
+                return r;
+        now = vbus__client_now();
+        deadline = timeout_usec == UINT64_MAX ? UINT64_MAX : now + timeout_usec;
+        (void)vbus_conn_get_timeout(c, &t);
+        if (t < deadline)
+                deadline = t;
+        ms = deadline == UINT64_MAX ? -1 : (int)((deadline > now ? deadline - now : 0) / 1000u);
+        if (deadline != UINT64_MAX && deadline > now && ms == 0)
+                ms = 1;
+        pfd.fd = vbus_conn_get_fd(c);
+        pfd.events = (short)vbus_conn_get_events(c);
+        pfd.revents = 0;
+        if (pfd.fd < 0) {
+                if (ms > 0)
+                        (void)poll(NULL, 0, ms);
+        } else {
+                r = poll(&pfd, 1, ms);
+                if (r < 0)
+                        return -errno;
+        }
+        r = conn_process(c, pfd.revents != 0);
+        if (r == 0 && timeout_usec != UINT64_MAX && vbus__client_now() >= now + timeout_usec)
+                return -ETIMEDOUT;
+        return r;
+}
+
+VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *c, uint64_t timeout_usec)
+{
+        uint64_t deadline = vbus__client_now() + timeout_usec;
+
+        if (!c)
+                return -EINVAL;
+        while (c->state != VBUS_CONN_READY) {
+                uint64_t now = vbus__client_now();
+                int r;
+
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = vbus_conn_wait(c, deadline - now);
+                if (r < 0 && r != -ETIMEDOUT)
+                        return r;
+        }
+        return 0;
+}
+
+static bool conn_has_unsent(vbus_conn *c)
+{
+        if (!c->have_link)
+                return false;
+        if (vbus__link_has_backlog(&c->ep.link))
+                return true;
+        FOR_EACH_FEATURE_OP(c, f, has_unsent)
+        {
+                if (f->ops->has_unsent(f->state))
+                        return true;
+        }
+        return c->ep.link.transport.kind == VBUS_TRANSPORT_UNIX &&
+               vbus__transport_has_pending(&c->ep.link.transport);
+}
+
+VBUS_EXPORT int vbus_conn_flush(vbus_conn *c, uint64_t timeout_usec)
+{
+        uint64_t deadline = vbus__client_now() + timeout_usec;
+
+        if (!c)
+                return -EINVAL;
+        while (conn_has_unsent(c)) {
+                uint64_t now = vbus__client_now();
+                int r;
+
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = vbus_conn_wait(c, deadline - now < 10000 ? deadline - now : 10000);
+                if (r < 0 && r != -ETIMEDOUT)
+                        return r;
+        }
+        return c->state == VBUS_CONN_READY ? 0 : -ENOTCONN;
+}
+
+VBUS_EXPORT int vbus_conn_get_state(vbus_conn *c)
+{
+        return c ? (int)c->state : -EINVAL;
+}
+
+VBUS_EXPORT int vbus_conn_get_last_error(vbus_conn *c)
+{
+        return c ? c->last_error : -EINVAL;
+}
+
+VBUS_EXPORT uint64_t vbus_conn_get_reconnects(vbus_conn *c)
+{
+        return c ? c->n_reconnects : 0;
+}

@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pubsub: publishers, subscriptions and the messages they deliver (the publish/subscribe part of
+ * <vbus/vbus.h>), a feature of the connection (conn.h).
+ *
+ * Each publisher and subscription owns one stream toward the broker, bound to it with the ops
+ * below, so a frame reaches its object in O(1). Both are kept across reconnects: when the link is
+ * lost their streams close (->closed puts them back to idle, and a subscription marks its next
+ * message as following a gap), and when the next link is ready they are opened again.
+ *
+ * Publishing: a message that fits one frame and the window goes straight into the link, with no
+ * copy and no allocation; a larger one is copied once and sent in fragments as room appears (one
+ * message at most waits per publisher). Receiving: a message in one frame is copied out of the
+ * shared ring into a buffer kept across deliveries, its Meta decoded into an arena on the stack,
+ * and the callback run, with no allocation per message; fragments are reassembled first.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vbus/vbus.h>
+
+#include "conn.h"
+#include "name.h"
+#include "standing.h"
+#include "util/list.h"
+
+enum {
+        /* Window granted to the broker per subscription. */
+        PUBSUB_SUB_WINDOW = 1024 * 1024,
+        /* The smallest fragment of a message that does not fit: a small window does not spray
+         * small frames. */
+        PUBSUB_FRAGMENT_MIN = 1024,
+};
+
+typedef struct PubSub PubSub;
+
+struct vbus_publisher {
+        VbusStanding s; /* first: the standing stream ops take the object */
+        List link;      /* in PubSub.publishers */
+        PubSub *ps;
+        /* The rest of a message being sent in fragments (one message at most). */
+        uint8_t *pending;
+        size_t n_pending, pending_off;
+};
+
+struct vbus_subscription {
+        VbusStanding s; /* first: the standing stream ops take the object */
+        List link;      /* in PubSub.subscriptions */
+        PubSub *ps;
+        vbus_slow_policy policy;
+        vbus_message_cb cb;
+        void *userdata;
+        bool gap; /* the next message follows a reconnect */
+        uint64_t credit_owed;
+        uint8_t *rx; /* fragments being reassembled (Meta prefix included) */
+        size_t n_rx;
+        uint8_t *scratch; /* private copy of a one-frame delivery, kept across deliveries */
+        size_t scratch_cap;
+};
+
+struct vbus_message {
+        const char *topic;
+        const uint8_t *data;
+        size_t n_data;
+        const Vbus__V1__Identity *sender;
+        uint64_t dropped, sequence;
+        bool gap;
+};
+
+struct PubSub {
+        vbus_conn *conn;
+        List publishers;
+        List subscriptions;
+        /* The subscription whose callback runs; set to NULL if the callback frees it. */
+        vbus_subscription *delivering;
+};
+
+static const VbusFeatureOps pubsub_ops;
+static const VbusStreamOps publisher_stream_ops;
+static const VbusStreamOps subscription_stream_ops;
+
+static void *pubsub_new(vbus_conn *c)
+{
+        PubSub *ps = calloc(1, sizeof(*ps));
+
+        if (!ps)
+                return NULL;
+        ps->conn = c;
+        list_init(&ps->publishers);
+        list_init(&ps->subscriptions);
+        return ps;
+}
+
+static PubSub *pubsub_get(vbus_conn *c)
+{
+        return vbus__conn_get_feature(c, &pubsub_ops, pubsub_new);
+}
+
+/* --- publishers ----------------------------------------------------------------------------- */
+
+static void publisher_drop_pending(vbus_publisher *p)
+{
+        free(p->pending);
+        p->pending = NULL;
+        p->n_pending = p->pending_off = 0;
+}
+
+static void publisher_closed(void *obj, VbusStream *vs)
+{
+        vbus_publisher *p = obj;
+
+        (void)vs;
+        vbus__standing_closed(&p->s);
+        publisher_drop_pending(p);
+}
+
+static const VbusStreamOps publisher_stream_ops = {
+        .accept = vbus__standing_on_accept,
+        .reject = vbus__standing_on_reject,
+        .end = vbus__standing_on_end,
+        .reset = vbus__standing_on_reset,
+        .closed = publisher_closed,
+};
+
+static void publisher_open_stream(vbus_publisher *p)
+{
+        Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
+
+        o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH;
+        vbus__standing_open(&p->s, &o, &publisher_stream_ops, p);
+}
+
+/* Writes as much of the pending message as window and link allow. Return: 0 when it is all
+ * written, -EAGAIN when some remains, -ENOTCONN when the link failed. */
+static int publisher_push(vbus_publisher *p)
+{
+        bool unused = false;
+        int r = vbus__conn_send_message(p->s.conn, p->s.id, p->pending, p->n_pending,
+                                        &p->pending_off, &unused, PUBSUB_FRAGMENT_MIN);
+
+        if (r <= 0)
+                return r == 0 ? -EAGAIN : r;
+        publisher_drop_pending(p);
+        return 0;
+}
+
+static void publisher_destroy(vbus_publisher *p)
+{
+        list_unlink(&p->link);
+        vbus__standing_deinit(&p->s);
+        free(p->pending);
+        free(p);
+}
+
+/* --- subscriptions -------------------------------------------------------------------------- */
+
+static void subscription_open_stream(vbus_subscription *s)
+{
+        Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
+
+        o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE;
+        o.initial_credit = PUBSUB_SUB_WINDOW;
+        o.slow_policy = s->policy == VBUS_SLOW_BLOCK ? VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK
+                                                     : VBUS__V1__SLOW_POLICY__SLOW_POLICY_DROP;
+        vbus__standing_open(&s->s, &o, &subscription_stream_ops, s);
+}
+
+static void subscription_return_credit(vbus_subscription *s, size_t n)
+{
+        Vbus__V1__Credit cr = VBUS__V1__CREDIT__INIT;
+
+        s->credit_owed += n;
+        if (s->credit_owed < PUBSUB_SUB_WINDOW / 4 || s->s.state != VBUS_STANDING_OPEN)
+                return;
+        cr.increment = (uint32_t)s->credit_owed;
+        s->credit_owed = 0;
+        (void)vbus__conn_send_control(s->s.conn, VBUS_FRAME_CREDIT, s->s.id, &cr.base);
+}
+
+/*
+ * A bump allocator on the stack for decoding one Meta: a Meta is at most VBUS_META_MAX bytes, so
+ * its decoded form fits META_ARENA_SIZE, and each delivery costs no malloc/free.
+ */
+enum { META_ARENA_SIZE = 4 * VBUS_META_MAX };
+
+typedef struct MetaArena {
+        size_t used;
+        max_align_t buf[META_ARENA_SIZE / sizeof(max_align_t)];
+} MetaArena;
+
+static void *arena_alloc(void *data, size_t size)
+{
+        MetaArena *a = data;
+        size_t n = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+
+        if (n > sizeof(a->buf) - a->used)
+                return NULL;
+        a->used += n;
+        return (char *)a->buf + a->used - n;
+}
+
+static void arena_free(void *data, void *p)
+{
+        (void)data;
+        (void)p;
+}
+
+/*
+ * Decodes a whole delivery (Meta prefix + message) and runs the callback.
+ * Return: 0 (*@ret_alive says whether the callback left the subscription alive), -EPROTO.
+ */
+static int subscription_deliver(vbus_subscription *s, const uint8_t *buf, size_t len,
+                                bool *ret_alive)
+{
+        MetaArena arena;
+        ProtobufCAllocator alloc = {
+                .alloc = arena_alloc, .free = arena_free, .allocator_data = &arena};
+        const uint8_t *meta_raw, *body;
+        size_t n_meta, n_body;
+        Vbus__V1__Meta *meta;
+        PubSub *ps = s->ps;
+        vbus_message m;
+        int r;
+
+        r = vbus__meta_split(buf, len, &meta_raw, &n_meta, &body, &n_body);
+        if (r != 0)
+                return -EPROTO;
+        arena.used = 0;
+        meta = vbus__v1__meta__unpack(&alloc, n_meta, meta_raw);
+        if (!meta)
+                return -EPROTO;
+        if (!meta->topic || !vbus__name_is_topic(meta->topic, strnlen(meta->topic, 256)))
+                return -EPROTO;
+        m = (vbus_message){.topic = meta->topic,
+                           .data = body,
+                           .n_data = n_body,
+                           .sender = meta->sender,
+                           .dropped = meta->dropped,
+                           .sequence = meta->sequence,
+                           .gap = s->gap};
+        s->gap = false;
+        ps->delivering = s;
+        s->cb(s, &m, s->userdata);
+        *ret_alive = ps->delivering == s;
+        ps->delivering = NULL;
+        return 0; /* the arena is on the stack: nothing to free */
+}
+
+/* A message in one frame: copied out of the shared ring before it is parsed, into a buffer kept
+ * across deliveries. */
+static int subscription_deliver_copy(vbus_subscription *s, const uint8_t *payload, size_t len,
+                                     bool *ret_alive)
+{
+        if (len > s->scratch_cap) {
+                uint8_t *copy = realloc(s->scratch, len);
+
+                if (!copy)
+                        return -ENOMEM;
+                s->scratch = copy;
+                s->scratch_cap = len;
+        }
+        if (len > 0)
+                memcpy(s->scratch, payload, len);
+        return subscription_deliver(s, s->scratch, len, ret_alive);
+}
+
+/* A fragment: appended, and the message delivered when it is whole. */
+static int subscription_take_fragment(vbus_subscription *s, const uint8_t *payload, size_t len,
+                                      bool more, bool *ret_alive)
+{
+        uint8_t *copy;
+        int r;
+
+        if (s->n_rx + len > VBUS_MESSAGE_MAX + VBUS_META_MAX + 2)
+                return -EPROTO;
+        copy = realloc(s->rx, s->n_rx + len ? s->n_rx + len : 1);
+        if (!copy)
+                return -ENOMEM;
+        s->rx = copy;
+        memcpy(s->rx + s->n_rx, payload, len);
+        s->n_rx += len;
+        if (more)
+                return 0;
+        /* Taken out first: the callback may free the subscription. */
+        copy = s->rx;
+        len = s->n_rx;
+        s->rx = NULL;
+        s->n_rx = 0;
+        r = subscription_deliver(s, copy, len, ret_alive);
+        free(copy);
+        return r;
+}
+
+static int subscription_on_data(void *obj, VbusStream *vs, const VbusFrame *f)
+{
+        vbus_subscription *s = obj;
+        vbus_conn *c = s->s.conn;
+        bool more = f->header.flags & VBUS_FLAG_MORE;
+        bool alive = true;
+        int r;
+
+        (void)vs; /* may be gone once the callback has run: not used */
+        if (!s->rx && !more)
+                r = subscription_deliver_copy(s, f->payload, f->header.length, &alive);
+        else
+                r = subscription_take_fragment(s, f->payload, f->header.length, more, &alive);
+        if (r == 0 && alive)
+                subscription_return_credit(s, f->header.length);
+        return r < 0 ? r : c->link_error;
+}
+
+static void subscription_closed(void *obj, VbusStream *vs)
+{
+        vbus_subscription *s = obj;
+
+        (void)vs;
+        if (s->s.state != VBUS_STANDING_FAILED)
+                s->gap = true; /* lost with the link: the next message follows a gap */
+        vbus__standing_closed(&s->s);
+        free(s->rx);
+        s->rx = NULL;
+        s->n_rx = 0;
+        s->credit_owed = 0;
+}
+
+static const VbusStreamOps subscription_stream_ops = {
+        .accept = vbus__standing_on_accept,
+        .reject = vbus__standing_on_reject,
+        .data = subscription_on_data,
+        .end = vbus__standing_on_end,
+        .reset = vbus__standing_on_reset,
+        .closed = subscription_closed,
+};
+
+static void subscription_destroy(vbus_subscription *s)
+{
+        if (s->ps->delivering == s)
+                s->ps->delivering = NULL;
+        list_unlink(&s->link);
+        vbus__standing_deinit(&s->s);
+        free(s->rx);
+        free(s->scratch);
+        free(s);
+}
+
+/* --- the feature ------------------------------------------------------------------------------ */
+
+static void pubsub_link_ready(void *state)
+{
+        PubSub *ps = state;
+        List *pos;
+
+        for (pos = ps->publishers.next; pos != &ps->publishers && vbus__conn_is_up(ps->conn);
+             pos = pos->next)
+                publisher_open_stream(list_entry(pos, vbus_publisher, link));
+        for (pos = ps->subscriptions.next; pos != &ps->subscriptions && vbus__conn_is_up(ps->conn);
+             pos = pos->next)
+                subscription_open_stream(list_entry(pos, vbus_subscription, link));
+}
+
+static int pubsub_push(void *state)
+{
+        PubSub *ps = state;
+        int progress = 0;
+
+        for (List *pos = ps->publishers.next; pos != &ps->publishers && vbus__conn_is_up(ps->conn);
+             pos = pos->next) {
+                vbus_publisher *p = list_entry(pos, vbus_publisher, link);
+
+                if (p->pending && publisher_push(p) == 0)
+                        progress = 1;
+        }
+        return progress;
+}
+
+static bool pubsub_has_unsent(void *state)
+{
+        PubSub *ps = state;
+
+        for (List *pos = ps->publishers.next; pos != &ps->publishers; pos = pos->next)
+                if (list_entry(pos, vbus_publisher, link)->pending)
+                        return true;
+        return false;
+}
+
+static void pubsub_free_all(void *state)
+{
+        PubSub *ps = state;
+        List *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &ps->publishers)
+                publisher_destroy(list_entry(pos, vbus_publisher, link));
+        list_for_each_safe(pos, tmp, &ps->subscriptions)
+                subscription_destroy(list_entry(pos, vbus_subscription, link));
+        free(ps);
+}
+
+static const VbusFeatureOps pubsub_ops = {
+        .link_ready = pubsub_link_ready,
+        .push = pubsub_push,
+        .has_unsent = pubsub_has_unsent,
+        .free_all = pubsub_free_all,
+};
+
+/* --- public: publish ---------------------------------------------------------------------- */
+
+VBUS_EXPORT int vbus_publisher_open(vbus_conn *c, const char *topic, vbus_publisher **ret_pub)
+{
+        vbus_publisher *p;
+        PubSub *ps;
+
+        if (!c || !topic || !ret_pub || !vbus__name_is_topic(topic, strnlen(topic, 256)))
+                return -EINVAL;
+        ps = pubsub_get(c);
+        p = ps ? vbus__standing_new(c, sizeof(*p), topic) : NULL;
+        if (!p)
+                return -ENOMEM;
+        p->ps = ps;
+        list_add_tail(&ps->publishers, &p->link);
+        if (c->state == VBUS_CONN_READY)
+                publisher_open_stream(p);
+        *ret_pub = p;
+        return 0;
+}
+
+VBUS_EXPORT vbus_publisher *vbus_publisher_free(vbus_publisher *p)
+{
+        if (!p)
+                return NULL;
+        /* A message still in fragments is abandoned: RESET tells the broker to drop it. */
+        vbus__conn_release_stream(p->s.conn, &p->s.vs,
+                                  p->pending ? VBUS_FRAME_RESET : VBUS_FRAME_END,
+                                  p->pending ? VBUS_STATUS_CANCELLED : VBUS_STATUS_OK, NULL);
+        publisher_destroy(p);
+        return NULL;
+}
+
+VBUS_EXPORT int vbus_publish(vbus_publisher *p, const void *data, size_t len)
+{
+        vbus_conn *c;
+        int r;
+
+        if (!p || (len > 0 && !data))
+                return -EINVAL;
+        if (len > VBUS_MESSAGE_MAX)
+                return -EMSGSIZE;
+        c = p->s.conn;
+        if (p->s.state == VBUS_STANDING_FAILED)
+                return -EPIPE;
+        if (c->state == VBUS_CONN_DISCONNECTED)
+                return -ENOTCONN;
+        if (c->state != VBUS_CONN_READY || p->s.state == VBUS_STANDING_IDLE)
+                return -EAGAIN;
+        if (p->pending) {
+                r = publisher_push(p);
+                if (r < 0)
+                        return r == -ENOTCONN ? r : -EAGAIN;
+        }
+        /* Fast path: the whole message in one frame, straight into the link (-EAGAIN: no
+         * credit, the broker holds us back, or no room in the link). */
+        if (len <= vbus__endpoint_max_payload(&c->ep))
+                return vbus__conn_send_data(c, p->s.id, 0, data, len);
+        /* Too big for one frame: keep a copy and send it in fragments as room appears. */
+        p->pending = malloc(len);
+        if (!p->pending)
+                return -ENOMEM;
+        memcpy(p->pending, data, len);
+        p->n_pending = len;
+        p->pending_off = 0;
+        r = publisher_push(p);
+        return r == -ENOTCONN ? r : 0;
+}
+
+VBUS_EXPORT int vbus_publish_wait(vbus_publisher *p, const void *data, size_t len,
+                                  uint64_t timeout_usec)
+{
+        uint64_t deadline = vbus__client_now() + timeout_usec;
+
+        if (!p)
+                return -EINVAL;
+        for (;;) {
+                uint64_t now;
+                int r = vbus_publish(p, data, len);
+
+                if (r != -EAGAIN)
+                        return r;
+                now = vbus__client_now();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = vbus_conn_wait(p->s.conn, deadline - now < 100000 ? deadline - now : 100000);
+                if (r < 0 && r != -ETIMEDOUT)
+                        return r;
+        }
+}
+
+VBUS_EXPORT int vbus_publisher_get_status(vbus_publisher *p, const char **ret_message)
+{
+        return vbus__standing_get_status(p ? &p->s : NULL, ret_message);
+}
+
+/* --- public: subscribe -------------------------------------------------------------------- */
+
+VBUS_EXPORT int vbus_subscribe(vbus_conn *c, const char *pattern, vbus_slow_policy policy,
+                               vbus_message_cb cb, void *userdata, vbus_subscription **ret_sub)
+{
+        vbus_subscription *s;
+        PubSub *ps;
+
+        if (!c || !pattern || !cb || !ret_sub ||
+            (policy != VBUS_SLOW_DROP && policy != VBUS_SLOW_BLOCK) ||
+            !vbus__name_is_pattern(pattern, strnlen(pattern, 256)))
+                return -EINVAL;
+        ps = pubsub_get(c);
+        s = ps ? vbus__standing_new(c, sizeof(*s), pattern) : NULL;
+        if (!s)
+                return -ENOMEM;
+        s->ps = ps;
+        list_add_tail(&ps->subscriptions, &s->link);
+        s->policy = policy;
+        s->cb = cb;
+        s->userdata = userdata;
+        if (c->state == VBUS_CONN_READY)
+                subscription_open_stream(s);
+        *ret_sub = s;
+        return 0;
+}
+
+VBUS_EXPORT vbus_subscription *vbus_subscription_free(vbus_subscription *s)
+{
+        if (!s)
+                return NULL;
+        vbus__conn_release_stream(s->s.conn, &s->s.vs, VBUS_FRAME_RESET, VBUS_STATUS_CANCELLED,
+                                  NULL);
+        subscription_destroy(s);
+        return NULL;
+}
+
+VBUS_EXPORT bool vbus_subscription_is_active(vbus_subscription *s)
+{
+        return s && vbus__standing_is_active(&s->s);
+}
+
+VBUS_EXPORT int vbus_subscription_get_status(vbus_subscription *s, const char **ret_message)
+{
+        return vbus__standing_get_status(s ? &s->s : NULL, ret_message);
+}
+
+/* --- public: messages --------------------------------------------------------------------- */
+
+VBUS_EXPORT const char *vbus_message_get_topic(const vbus_message *m)
+{
+        return m ? m->topic : NULL;
+}
+
+VBUS_EXPORT const void *vbus_message_get_data(const vbus_message *m, size_t *ret_size)
+{
+        if (!m)
+                return NULL;
+        if (ret_size)
+                *ret_size = m->n_data;
+        return m->data;
+}
+
+VBUS_EXPORT uint32_t vbus_message_get_sender_domid(const vbus_message *m)
+{
+        return m && m->sender ? m->sender->domid : 0;
+}
+
+VBUS_EXPORT const char *vbus_message_get_sender_name(const vbus_message *m)
+{
+        return m && m->sender && m->sender->domain_name ? m->sender->domain_name : "";
+}
+
+VBUS_EXPORT bool vbus_message_is_sender_local(const vbus_message *m)
+{
+        return m && m->sender && m->sender->local;
+}
+
+VBUS_EXPORT uint32_t vbus_message_get_sender_uid(const vbus_message *m)
+{
+        return m && m->sender ? m->sender->uid : 0;
+}
+
+VBUS_EXPORT uint32_t vbus_message_get_sender_pid(const vbus_message *m)
+{
+        return m && m->sender ? m->sender->pid : 0;
+}
+
+VBUS_EXPORT uint64_t vbus_message_get_dropped(const vbus_message *m)
+{
+        return m ? m->dropped : 0;
+}
+
+VBUS_EXPORT uint64_t vbus_message_get_sequence(const vbus_message *m)
+{
+        return m ? m->sequence : 0;
+}
+
+VBUS_EXPORT bool vbus_message_follows_gap(const vbus_message *m)
+{
+        return m && m->gap;
+}
