@@ -23,6 +23,9 @@ if(NOT rc EQUAL 0)
         message(FATAL_ERROR "${MD2MAN} failed on ${IN}")
 endif()
 file(READ "${OUT}.tmp" roff)
+# go-md2man leaves a text line that starts with ' as it is, and roff takes it for a request
+# (vbusctl(1): "'NAME'), a reset, ..."): \& in front makes it text.
+string(REPLACE "\n'" "\n\\&'" roff "${roff}")
 if(roff MATCHES "\n\\.TS")
         set(roff "'\\\" t\n${roff}")
 endif()
