@@ -23,9 +23,13 @@ if(NOT rc EQUAL 0)
         message(FATAL_ERROR "${MD2MAN} failed on ${IN}")
 endif()
 file(READ "${OUT}.tmp" roff)
-# go-md2man leaves a text line that starts with ' as it is, and roff takes it for a request
-# (vbusctl(1): "'NAME'), a reset, ..."): \& in front makes it text.
+# go-md2man leaves a text line that starts with ' or . as it is, and roff takes it for a
+# request (vbusctl(1): "'NAME'), a reset, ...", vbus-bridge(1): "..."): \& in front makes it
+# text. go-md2man's own requests are a dot and letters (.PP, .TP, .nf), so a dot followed by
+# anything else is text; a text line starting with a dot and a letter is not told apart
+# (lintian's groff-message and `man --warnings` in tests/pkg catch one).
 string(REPLACE "\n'" "\n\\&'" roff "${roff}")
+string(REGEX REPLACE "\n\\.([^A-Za-z])" "\n\\\\&.\\1" roff "${roff}")
 if(roff MATCHES "\n\\.TS")
         set(roff "'\\\" t\n${roff}")
 endif()

@@ -25,43 +25,16 @@
 #include <vbus/vbus.h>
 
 #include "discover.h"
+#include "introspect.h"
 #include "log.h"
 #include "peer.h"
 #include "pubsub.h"
 #include "rpc.h"
+#include "service.h"
 #include "vchand-limits.h"
 
 /* epoll tags: a peer's pointer, or one of these small constants. */
 enum { TAG_SIGNAL = 1, TAG_LISTEN = 2, TAG_DISCOVER = 3 };
-
-uint64_t broker_now_us(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-void broker_config_defaults(BrokerConfig *c)
-{
-        *c = (BrokerConfig){
-                .xen = true,
-                .max_frame = LIMIT_MAX_FRAME,
-                .max_message = LIMIT_MAX_MESSAGE,
-                .max_streams = LIMIT_MAX_STREAMS,
-                .max_subscriptions = LIMIT_MAX_SUBSCRIPTIONS,
-                .publish_window = LIMIT_PUBLISH_WINDOW,
-                .queue_messages = LIMIT_QUEUE_MESSAGES,
-                .queue_bytes = LIMIT_QUEUE_BYTES,
-                .peer_queued_bytes = LIMIT_PEER_QUEUED_BYTES,
-                .peer_publish_bytes = LIMIT_PEER_PUBLISH_BYTES,
-                .hello_timeout_ms = LIMIT_HELLO_TIMEOUT_MS,
-                .max_peers = LIMIT_MAX_PEERS,
-                .max_calls = LIMIT_MAX_CALLS,
-                .max_service_calls = LIMIT_MAX_SERVICE_CALLS,
-        };
-        snprintf(c->socket_path, sizeof(c->socket_path), "%s", "/run/vbus/broker.sock");
-}
 
 static int epoll_set(Broker *b, int op, int fd, uint32_t events, void *tag)
 {
@@ -77,10 +50,10 @@ static int broker_listen(Broker *b)
         char *slash;
         int fd;
 
-        if (strlen(b->config.socket_path) >= sizeof(sa.sun_path))
+        if (strlen(b->bus.config.socket_path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", b->config.socket_path);
-        snprintf(dir, sizeof(dir), "%s", b->config.socket_path);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", b->bus.config.socket_path);
+        snprintf(dir, sizeof(dir), "%s", b->bus.config.socket_path);
         slash = strrchr(dir, '/');
         if (slash && slash != dir) {
                 *slash = '\0';
@@ -102,19 +75,67 @@ static int broker_listen(Broker *b)
         return epoll_set(b, EPOLL_CTL_ADD, fd, EPOLLIN, (void *)(uintptr_t)TAG_LISTEN);
 }
 
+static int broker_connect_guest(void *userdata, VbusTransport *t, const Identity *ident,
+                                uint32_t domid)
+{
+        return broker_add_peer(userdata, t, ident, domid);
+}
+
+static void broker_guest_released(void *userdata, uint32_t domid)
+{
+        Broker *b = userdata;
+        List *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &b->bus.peers)
+        {
+                Peer *p = list_entry(pos, Peer, link);
+
+                if (p->vchan_domid == domid)
+                        peer_kill(p, "domain released");
+        }
+}
+
+static const DiscoverOps broker_discover_ops = {
+        .connect = broker_connect_guest,
+        .released = broker_guest_released,
+};
+
+/* The shared state, and which module takes an OPEN of each kind. */
+static int broker_bus_init(Bus *bus, const BrokerConfig *config)
+{
+        int r;
+
+        *bus = (Bus){.config = *config};
+        list_init(&bus->peers);
+        list_init(&bus->dead);
+        list_init(&bus->dirty);
+        list_init(&bus->intro_calls);
+        r = router_init(&bus->router);
+        if (r < 0)
+                return r;
+        r = service_table_new(bus);
+        if (r < 0)
+                return r;
+        r = rpc_new(bus);
+        if (r < 0)
+                return r;
+        /* The broker serves vbus.v1.Broker itself, and nobody else serves in its namespace. */
+        service_reserve(bus, INTROSPECT_NAMESPACE);
+        rpc_set_local(bus, INTROSPECT_SERVICE, introspect_open_call);
+        bus->open[VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH] = pubsub_open_publish;
+        bus->open[VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE] = pubsub_open_subscribe;
+        bus->open[VBUS__V1__STREAM_KIND__STREAM_KIND_CALL] = rpc_open_call;
+        bus->open[VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE] = service_open_serve;
+        return 0;
+}
+
 int broker_init(Broker *b, const BrokerConfig *config)
 {
         sigset_t mask;
         int r;
 
-        *b = (Broker){.config = *config, .epoll_fd = -1, .listen_fd = -1, .signal_fd = -1};
-        list_init(&b->peers);
-        list_init(&b->dead);
-        list_init(&b->dirty);
-        list_init(&b->services);
-        list_init(&b->calls);
-        list_init(&b->intro_calls);
-        r = router_init(&b->router);
+        *b = (Broker){.epoll_fd = -1, .listen_fd = -1, .signal_fd = -1};
+        r = broker_bus_init(&b->bus, config);
         if (r < 0)
                 return r;
         b->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -134,17 +155,18 @@ int broker_init(Broker *b, const BrokerConfig *config)
                 return r;
         r = broker_listen(b);
         if (r < 0) {
-                log_error("cannot listen on %s: %s", b->config.socket_path, strerror(-r));
+                log_error("cannot listen on %s: %s", b->bus.config.socket_path, strerror(-r));
                 return r;
         }
-        if (b->config.xen) {
-                r = discover_new(b, &b->discover);
+        if (b->bus.config.xen) {
+                r = discover_new(&broker_discover_ops, b, &b->discover);
                 if (r < 0) {
                         log_error("cannot watch xenstore for guests: %s (use --no-xen to run "
                                   "without Xen)",
                                   strerror(-r));
                         return r;
                 }
+                b->bus.own_domid = discover_get_own_domid(b->discover);
                 r = epoll_set(b, EPOLL_CTL_ADD, discover_get_fd(b->discover), EPOLLIN,
                               (void *)(uintptr_t)TAG_DISCOVER);
                 if (r < 0)
@@ -153,15 +175,21 @@ int broker_init(Broker *b, const BrokerConfig *config)
         return 0;
 }
 
+/* Frees the peers dropped in this iteration: their fds leave the epoll set, their streams close. */
 static void broker_free_dead(Broker *b)
 {
         List *pos, *tmp;
 
-        list_for_each_safe(pos, tmp, &b->dead)
+        list_for_each_safe(pos, tmp, &b->bus.dead)
         {
                 Peer *p = list_entry(pos, Peer, dead_link);
 
                 list_unlink(&p->dead_link);
+                if (p->registered)
+                        (void)epoll_ctl(b->epoll_fd, EPOLL_CTL_DEL,
+                                        vbus__transport_get_fd(&p->ep.link.transport), NULL);
+                if (b->discover && p->vchan_domid != UINT32_MAX)
+                        discover_peer_gone(b->discover, p->vchan_domid);
                 peer_free(p);
         }
 }
@@ -170,14 +198,18 @@ void broker_deinit(Broker *b)
 {
         List *pos, *tmp;
 
-        list_for_each_safe(pos, tmp, &b->peers)
-                broker_kill_peer(b, list_entry(pos, Peer, link), "broker stopping");
-        broker_free_dead(b);
+        if (b->bus.peers.next) {
+                list_for_each_safe(pos, tmp, &b->bus.peers)
+                        peer_kill(list_entry(pos, Peer, link), "broker stopping");
+                broker_free_dead(b);
+        }
         b->discover = discover_free(b->discover);
-        router_deinit(&b->router);
+        rpc_free(&b->bus);
+        service_table_free(&b->bus);
+        router_deinit(&b->bus.router);
         if (b->listen_fd >= 0) {
                 close(b->listen_fd);
-                (void)unlink(b->config.socket_path);
+                (void)unlink(b->bus.config.socket_path);
         }
         if (b->signal_fd >= 0)
                 close(b->signal_fd);
@@ -188,95 +220,80 @@ void broker_deinit(Broker *b)
 
 static void peer_update_events(Broker *b, Peer *p)
 {
+        VbusTransport *t = &p->ep.link.transport;
         uint32_t events = EPOLLIN;
 
-        if (vbus__transport_get_events(&p->link_io.transport) & EPOLLOUT)
+        if (vbus__transport_get_events(t) & EPOLLOUT)
                 events |= EPOLLOUT;
         if (p->registered && events == p->events)
                 return;
-        if (epoll_set(b, p->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
-                      vbus__transport_get_fd(&p->link_io.transport), events, p) == 0) {
+        if (epoll_set(b, p->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, vbus__transport_get_fd(t),
+                      events, p) == 0) {
                 p->registered = true;
                 p->events = events;
         }
+}
+
+/* Writes what the features hold for @p (queued deliveries, relayed calls, replies), then
+ * flushes its link once. */
+static void broker_pump(Peer *p)
+{
+        if (!peer_is_alive(p))
+                return;
+        pubsub_pump(p);
+        rpc_pump(p);
+        introspect_pump(p);
+        list_unlink(&p->dirty_link); /* flushed now: the pumps may have marked it again */
+        peer_flush(p);
+}
+
+/* Reads what arrived on @p, then writes what that made ready, and polls for what it needs. */
+static void broker_serve_peer(Broker *b, Peer *p)
+{
+        peer_process(p);
+        broker_pump(p);
+        if (peer_is_alive(p))
+                peer_update_events(b, p);
 }
 
 int broker_add_peer(Broker *b, VbusTransport *t, const Identity *ident, uint32_t vchan_domid)
 {
         Peer *p;
 
-        if (b->n_peers >= b->config.max_peers) {
+        if (b->bus.n_peers >= b->bus.config.max_peers) {
                 vbus__transport_deinit(t);
                 return -EMFILE;
         }
-        p = peer_new(b, t, ident, vchan_domid);
+        p = peer_new(&b->bus, t, ident, vchan_domid);
         if (!p) {
                 vbus__transport_deinit(t);
                 return -ENOMEM;
         }
-        list_add_tail(&b->peers, &p->link);
-        b->n_peers++;
         peer_update_events(b, p);
         if (!p->registered) {
-                broker_kill_peer(b, p, "cannot poll its fd");
+                peer_kill(p, "cannot poll its fd");
                 return -EIO;
         }
         log_info("peer %s: connected", p->label);
         /* Bytes may already be waiting (a vchan guest that spoke first). */
-        peer_process(p);
-        if (!p->dead)
-                peer_update_events(b, p);
+        broker_serve_peer(b, p);
         return 0;
 }
 
-void broker_mark_dirty(Broker *b, Peer *p)
-{
-        if (!p->dead && !list_is_linked(&p->dirty_link))
-                list_add_tail(&b->dirty, &p->dirty_link);
-}
-
+/*
+ * Pumps and flushes each dirty peer once. Not a list_for_each_safe(): pumping one peer can drop
+ * the next one (it leaves the list), and can mark more peers dirty (they are served too).
+ */
 static void broker_flush_dirty(Broker *b)
 {
-        List *pos, *tmp;
-
-        list_for_each_safe(pos, tmp, &b->dirty)
-        {
-                Peer *p = list_entry(pos, Peer, dirty_link);
-                int r;
+        while (!list_is_empty(&b->bus.dirty)) {
+                Peer *p = list_entry(b->bus.dirty.next, Peer, dirty_link);
 
                 list_unlink(&p->dirty_link);
-                pubsub_pump(p);
-                if (!p->dead)
-                        rpc_pump(p);
-                if (p->dead)
-                        continue;
-                list_unlink(&p->dirty_link); /* the pump may have marked it again */
-                r = vbus__link_flush(&p->link_io);
-                /* -EPIPE: the peer closed; its last frames are still read before it goes. */
-                if (r < 0 && r != -EAGAIN && r != -EPIPE) {
-                        broker_kill_peer(b, p, strerror(-r));
-                        continue;
-                }
-                peer_update_events(b, p);
+                broker_pump(p);
+                if (peer_is_alive(p))
+                        peer_update_events(b, p);
         }
-}
-
-void broker_kill_peer(Broker *b, Peer *p, const char *why)
-{
-        if (p->dead)
-                return;
-        p->dead = true;
-        list_unlink(&p->dirty_link);
-        log_info("peer %s: disconnected: %s", p->label, why);
-        if (p->registered)
-                (void)epoll_ctl(b->epoll_fd, EPOLL_CTL_DEL,
-                                vbus__transport_get_fd(&p->link_io.transport), NULL);
-        p->registered = false;
-        list_unlink(&p->link);
-        b->n_peers--;
-        list_add_tail(&b->dead, &p->dead_link);
-        if (b->discover && p->vchan_domid != UINT32_MAX)
-                discover_peer_gone(b->discover, p->vchan_domid);
 }
 
 static void broker_accept(Broker *b)
@@ -284,7 +301,7 @@ static void broker_accept(Broker *b)
         for (;;) {
                 struct ucred cred;
                 socklen_t n = sizeof(cred);
-                Identity ident = {.local = true, .domid = b->own_domid};
+                Identity ident = {.local = true, .domid = b->bus.own_domid};
                 VbusTransport t;
                 int fd = accept4(b->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -312,26 +329,25 @@ static void broker_begin_stop(Broker *b)
 {
         List *pos, *tmp;
 
-        if (b->stopping)
+        if (b->bus.stopping)
                 return;
-        b->stopping = true;
-        b->stop_deadline_us = broker_now_us() + 2000000u;
-        log_info("stopping: sending GOAWAY to %u peers", b->n_peers);
-        list_for_each_safe(pos, tmp, &b->peers)
+        b->bus.stopping = true;
+        b->stop_deadline_us = bus_now_us() + 2000000u;
+        log_info("stopping: sending GOAWAY to %u peers", b->bus.n_peers);
+        list_for_each_safe(pos, tmp, &b->bus.peers)
         {
                 Peer *p = list_entry(pos, Peer, link);
                 Vbus__V1__GoAway g = VBUS__V1__GO_AWAY__INIT;
 
-                if (!vbus__session_is_ready(&p->session)) {
-                        broker_kill_peer(b, p, "broker stopping");
+                if (!vbus__session_is_ready(&p->ep.session)) {
+                        peer_kill(p, "broker stopping");
                         continue;
                 }
                 g.status = VBUS__V1__STATUS__STATUS_SHUTTING_DOWN;
                 g.message = (char *)"the broker is stopping";
-                g.last_stream_id = p->session.last_remote_id;
+                g.last_stream_id = p->ep.session.last_remote_id;
                 (void)peer_send_control(p, VBUS_FRAME_GOAWAY, 0, 0, &g.base);
-                if (!p->dead)
-                        (void)vbus__link_flush(&p->link_io);
+                peer_flush(p);
         }
 }
 
@@ -347,49 +363,55 @@ static void broker_signal(Broker *b)
 
 static void broker_tick(Broker *b)
 {
-        uint64_t now = broker_now_us();
+        uint64_t now = bus_now_us();
         List *pos, *tmp;
 
-        list_for_each_safe(pos, tmp, &b->peers)
+        list_for_each_safe(pos, tmp, &b->bus.peers)
         {
                 Peer *p = list_entry(pos, Peer, link);
 
-                if (!vbus__session_is_ready(&p->session) &&
-                    now - p->created_us > (uint64_t)b->config.hello_timeout_ms * 1000u) {
-                        broker_kill_peer(b, p, "no HELLO in time");
+                if (!vbus__session_is_ready(&p->ep.session) &&
+                    now - p->created_us > (uint64_t)b->bus.config.hello_timeout_ms * 1000u) {
+                        peer_kill(p, "no HELLO in time");
                         continue;
                 }
                 /* Backstop for lost wakeups on shared rings. */
-                if (p->link_io.transport.kind == VBUS_TRANSPORT_VCHAN) {
-                        peer_process(p);
-                        if (!p->dead)
-                                peer_update_events(b, p);
-                }
+                if (p->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN)
+                        broker_serve_peer(b, p);
         }
         if (b->discover)
                 discover_tick(b->discover);
 }
 
+/* The next deadline of a call, so the loop wakes for it. */
+static uint64_t broker_expire(Broker *b, uint64_t now)
+{
+        uint64_t a = rpc_expire(&b->bus, now), c = introspect_expire(&b->bus, now);
+
+        return a < c ? a : c;
+}
+
 int broker_run(Broker *b)
 {
-        uint64_t next_tick = broker_now_us() + LIMIT_TICK_MS * 1000u;
+        const BusStats *st = &b->bus.stats;
+        uint64_t next_tick = bus_now_us() + LIMIT_TICK_MS * 1000u;
 
-        log_info("vbus broker %s listening on %s%s", vbus_version(), b->config.socket_path,
+        log_info("vbus broker %s listening on %s%s", vbus_version(), b->bus.config.socket_path,
                  b->discover ? ", discovering guests through xenstore" : "");
         for (;;) {
                 struct epoll_event events[64];
-                uint64_t now = broker_now_us(), wake;
+                uint64_t now = bus_now_us(), wake;
                 bool more = false;
                 List *pos, *tmp;
                 int timeout, n;
 
-                if (b->stopping && (list_is_empty(&b->peers) || now >= b->stop_deadline_us))
+                if (b->bus.stopping && (list_is_empty(&b->bus.peers) || now >= b->stop_deadline_us))
                         break;
-                list_for_each_safe(pos, tmp, &b->peers)
+                list_for_each_safe(pos, tmp, &b->bus.peers)
                 {
                         more |= list_entry(pos, Peer, link)->more;
                 }
-                wake = rpc_expire(b, now);
+                wake = broker_expire(b, now);
                 broker_flush_dirty(b);
                 if (next_tick < wake)
                         wake = next_tick;
@@ -403,43 +425,39 @@ int broker_run(Broker *b)
                         if (tag == TAG_SIGNAL) {
                                 broker_signal(b);
                         } else if (tag == TAG_LISTEN) {
-                                if (!b->stopping)
+                                if (!b->bus.stopping)
                                         broker_accept(b);
                         } else if (tag == TAG_DISCOVER) {
                                 discover_process(b->discover);
                         } else {
                                 Peer *p = events[i].data.ptr;
 
-                                if (p->dead)
+                                if (!peer_is_alive(p))
                                         continue;
                                 p->more = false;
-                                peer_process(p);
-                                if (!p->dead)
-                                        peer_update_events(b, p);
+                                broker_serve_peer(b, p);
                         }
                 }
-                list_for_each_safe(pos, tmp, &b->peers)
+                list_for_each_safe(pos, tmp, &b->bus.peers)
                 {
                         Peer *p = list_entry(pos, Peer, link);
 
                         if (!p->more)
                                 continue;
                         p->more = false;
-                        peer_process(p);
-                        if (!p->dead)
-                                peer_update_events(b, p);
+                        broker_serve_peer(b, p);
                 }
-                if (broker_now_us() >= next_tick) {
+                if (bus_now_us() >= next_tick) {
                         broker_tick(b);
-                        next_tick = broker_now_us() + LIMIT_TICK_MS * 1000u;
+                        next_tick = bus_now_us() + LIMIT_TICK_MS * 1000u;
                 }
                 broker_flush_dirty(b);
                 broker_free_dead(b);
         }
         log_info("stopped: %llu published, %llu delivered, %llu dropped, %llu violations, "
                  "%llu calls (%llu failed)",
-                 (unsigned long long)b->stats.n_published, (unsigned long long)b->stats.n_delivered,
-                 (unsigned long long)b->stats.n_dropped, (unsigned long long)b->stats.n_violations,
-                 (unsigned long long)b->stats.n_calls, (unsigned long long)b->stats.n_calls_failed);
+                 (unsigned long long)st->n_published, (unsigned long long)st->n_delivered,
+                 (unsigned long long)st->n_dropped, (unsigned long long)st->n_violations,
+                 (unsigned long long)st->n_calls, (unsigned long long)st->n_calls_failed);
         return 0;
 }

@@ -4,13 +4,15 @@
  * range or trailing garbage is an error naming the line, so a typo never silently keeps a
  * default.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
 #include "frame.h"
+#include "vchand-limits.h"
 
 typedef struct Key {
         const char *name;
@@ -107,7 +109,7 @@ static int config_set(BrokerConfig *c, const char *key, const char *value, char 
         return -EINVAL;
 }
 
-int broker_config_parse(BrokerConfig *c, const char *text, size_t len, char *err, size_t n_err)
+int config_parse(BrokerConfig *c, const char *text, size_t len, char *err, size_t n_err)
 {
         char *copy = strndup(text, len), *save = NULL, *ln;
         unsigned line = 0;
@@ -142,4 +144,25 @@ int broker_config_parse(BrokerConfig *c, const char *text, size_t len, char *err
                 r = -EINVAL;
         }
         return r;
+}
+
+void config_defaults(BrokerConfig *c)
+{
+        *c = (BrokerConfig){
+                .xen = true,
+                .max_frame = LIMIT_MAX_FRAME,
+                .max_message = LIMIT_MAX_MESSAGE,
+                .max_streams = LIMIT_MAX_STREAMS,
+                .max_subscriptions = LIMIT_MAX_SUBSCRIPTIONS,
+                .publish_window = LIMIT_PUBLISH_WINDOW,
+                .queue_messages = LIMIT_QUEUE_MESSAGES,
+                .queue_bytes = LIMIT_QUEUE_BYTES,
+                .peer_queued_bytes = LIMIT_PEER_QUEUED_BYTES,
+                .peer_publish_bytes = LIMIT_PEER_PUBLISH_BYTES,
+                .hello_timeout_ms = LIMIT_HELLO_TIMEOUT_MS,
+                .max_peers = LIMIT_MAX_PEERS,
+                .max_calls = LIMIT_MAX_CALLS,
+                .max_service_calls = LIMIT_MAX_SERVICE_CALLS,
+        };
+        snprintf(c->socket_path, sizeof(c->socket_path), "%s", "/run/vbus/broker.sock");
 }

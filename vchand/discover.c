@@ -13,15 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xenstore.h>
 
+#include "link.h"
 #include "log.h"
-#include "peer.h"
-
-enum {
-        /* Guests tracked at once: domids are below 0x7ff0. */
-        DISCOVER_GUESTS_MAX = 4096,
-};
+#include "vchan-xs.h"
+#include "vchan.h"
+#include "vchand-limits.h"
 
 typedef struct Guest {
         uint32_t domid;
@@ -34,8 +31,9 @@ typedef struct Guest {
 } Guest;
 
 struct Discover {
-        Broker *broker;
-        struct xs_handle *xs;
+        const DiscoverOps *ops;
+        void *userdata;
+        VbusXs *xs;
         uint32_t own_domid;
         Guest *guests; /* indexed by slot, n_guests used */
         uint32_t n_guests;
@@ -52,19 +50,18 @@ static Guest *guest_find(Discover *d, uint32_t domid)
 static void guest_read_name(Discover *d, uint32_t domid, char *name, size_t size)
 {
         char path[64];
-        unsigned int len = 0;
-        char *v;
+        size_t len = 0;
+        char *v = NULL;
 
         name[0] = '\0';
         snprintf(path, sizeof(path), "/local/domain/%u/name", domid);
-        v = xs_read(d->xs, XBT_NULL, path, &len);
-        if (!v)
+        if (vbus__xs_read(d->xs, path, &v, &len) < 0)
                 return;
         /* Printable ASCII only; anything else is not a name we put in logs or stamps. */
         if (len > 0 && len < size) {
                 bool ok = true;
 
-                for (unsigned int i = 0; i < len; i++)
+                for (size_t i = 0; i < len; i++)
                         ok &= v[i] > 0x20 && v[i] < 0x7f;
                 if (ok) {
                         memcpy(name, v, len);
@@ -78,13 +75,12 @@ static void guest_read_name(Discover *d, uint32_t domid, char *name, size_t size
 static void guest_read_ring_ref(Discover *d, Guest *g, char *buf, size_t size)
 {
         char key[128];
-        unsigned int len = 0;
-        char *v;
+        size_t len = 0;
+        char *v = NULL;
 
         buf[0] = '\0';
         snprintf(key, sizeof(key), "%s/%s", g->path, VBUS_VCHAN_KEY_RING_REF);
-        v = xs_read(d->xs, XBT_NULL, key, &len);
-        if (v && len > 0 && len < size) {
+        if (vbus__xs_read(d->xs, key, &v, &len) == 0 && len > 0 && len < size) {
                 memcpy(buf, v, len);
                 buf[len] = '\0';
         }
@@ -98,24 +94,8 @@ static void guest_read_ring_ref(Discover *d, Guest *g, char *buf, size_t size)
  */
 static void guest_remove_stale_keys(Discover *d, Guest *g)
 {
-        for (int attempt = 0; attempt < 8 && g->ring_ref[0]; attempt++) {
-                xs_transaction_t t = xs_transaction_start(d->xs);
-                char key[128];
-                unsigned int len = 0;
-                char *v;
-                bool same;
-
-                if (t == XBT_NULL)
-                        return;
-                snprintf(key, sizeof(key), "%s/%s", g->path, VBUS_VCHAN_KEY_RING_REF);
-                v = xs_read(d->xs, t, key, &len);
-                same = v && strlen(g->ring_ref) == len && memcmp(v, g->ring_ref, len) == 0;
-                free(v);
-                if (same)
-                        (void)xs_rm(d->xs, t, g->path);
-                if (xs_transaction_end(d->xs, t, false) || errno != EAGAIN)
-                        break;
-        }
+        if (g->ring_ref[0])
+                (void)vbus__xs_remove_if(d->xs, g->path, VBUS_VCHAN_KEY_RING_REF, g->ring_ref);
         g->ring_ref[0] = '\0';
 }
 
@@ -158,40 +138,35 @@ static void guest_try_connect(Discover *d, Guest *g)
                 return;
         }
         g->connected = true;
-        if (broker_add_peer(d->broker, &t, &ident, g->domid) < 0)
+        if (d->ops->connect(d->userdata, &t, &ident, g->domid) < 0)
                 g->connected = false;
 }
 
 static void guest_watch(Discover *d, Guest *g)
 {
         char token[32];
+        int r;
 
         if (g->watching)
                 return;
         snprintf(token, sizeof(token), "guest:%u", g->domid);
-        if (xs_watch(d->xs, g->path, token))
+        r = vbus__xs_watch(d->xs, g->path, token);
+        if (r == 0)
                 g->watching = true;
         else
-                log_error("dom%u: cannot watch %s: %s", g->domid, g->path, strerror(errno));
+                log_error("dom%u: cannot watch %s: %s", g->domid, g->path, strerror(-r));
 }
 
 static void guest_forget(Discover *d, Guest *g)
 {
         char token[32];
-        List *pos, *tmp;
 
         if (g->watching) {
                 snprintf(token, sizeof(token), "guest:%u", g->domid);
-                (void)xs_unwatch(d->xs, g->path, token);
+                (void)vbus__xs_unwatch(d->xs, g->path, token);
         }
         /* The domain is gone: its link goes too, whatever its live byte says. */
-        list_for_each_safe(pos, tmp, &d->broker->peers)
-        {
-                Peer *p = list_entry(pos, Peer, link);
-
-                if (p->vchan_domid == g->domid)
-                        broker_kill_peer(d->broker, p, "domain released");
-        }
+        d->ops->released(d->userdata, g->domid);
         *g = d->guests[--d->n_guests];
 }
 
@@ -199,7 +174,10 @@ static void guest_forget(Discover *d, Guest *g)
 static void discover_scan(Discover *d)
 {
         unsigned int n = 0;
-        char **ents = xs_directory(d->xs, XBT_NULL, "/local/domain", &n);
+        char **ents = NULL;
+
+        if (vbus__xs_directory(d->xs, "/local/domain", &ents, &n) < 0)
+                n = 0; /* every guest is then released: xenstore lists none */
 
         for (uint32_t i = 0; i < d->n_guests; i++)
                 d->guests[i].present = false;
@@ -213,7 +191,7 @@ static void discover_scan(Discover *d)
                         continue;
                 g = guest_find(d, domid);
                 if (!g) {
-                        if (d->n_guests >= DISCOVER_GUESTS_MAX)
+                        if (d->n_guests >= LIMIT_DISCOVER_GUESTS)
                                 continue;
                         g = &d->guests[d->n_guests++];
                         *g = (Guest){.domid = domid};
@@ -237,34 +215,33 @@ static void discover_scan(Discover *d)
         }
 }
 
-int discover_new(Broker *b, Discover **ret)
+int discover_new(const DiscoverOps *ops, void *userdata, Discover **ret)
 {
         Discover *d = calloc(1, sizeof(*d));
-        unsigned int len = 0;
-        char *v;
+        size_t len = 0;
+        char *v = NULL;
+        int r;
 
         if (!d)
                 return -ENOMEM;
-        d->broker = b;
-        d->guests = calloc(DISCOVER_GUESTS_MAX, sizeof(*d->guests));
-        d->xs = xs_open(0);
-        if (!d->guests || !d->xs) {
-                int r = d->xs ? -ENOMEM : -(errno ? errno : EIO);
-
+        d->ops = ops;
+        d->userdata = userdata;
+        d->guests = calloc(LIMIT_DISCOVER_GUESTS, sizeof(*d->guests));
+        r = d->guests ? vbus__xs_open(&d->xs) : -ENOMEM;
+        if (r < 0) {
                 discover_free(d);
                 return r;
         }
-        v = xs_read(d->xs, XBT_NULL, "domid", &len);
-        if (!v || vbus__vchan_parse_uint(v, len, VBUS_VCHAN_DOMID_MAX, &d->own_domid) < 0) {
+        if (vbus__xs_read(d->xs, "domid", &v, &len) < 0 ||
+            vbus__vchan_parse_uint(v, len, VBUS_VCHAN_DOMID_MAX, &d->own_domid) < 0) {
                 log_info("xenstore has no valid \"domid\" key for this domain: assuming 0");
                 d->own_domid = 0;
         }
         free(v);
-        b->own_domid = d->own_domid;
-        if (!xs_watch(d->xs, "@introduceDomain", "intro") ||
-            !xs_watch(d->xs, "@releaseDomain", "release")) {
-                int r = -(errno ? errno : EIO);
-
+        r = vbus__xs_watch(d->xs, "@introduceDomain", "intro");
+        if (r == 0)
+                r = vbus__xs_watch(d->xs, "@releaseDomain", "release");
+        if (r < 0) {
                 discover_free(d);
                 return r;
         }
@@ -276,25 +253,28 @@ Discover *discover_free(Discover *d)
 {
         if (!d)
                 return NULL;
-        if (d->xs)
-                xs_close(d->xs);
+        d->xs = vbus__xs_close(d->xs);
         free(d->guests);
         free(d);
         return NULL;
 }
 
+uint32_t discover_get_own_domid(Discover *d)
+{
+        return d->own_domid;
+}
+
 int discover_get_fd(Discover *d)
 {
-        return xs_fileno(d->xs);
+        return vbus__xs_get_fd(d->xs);
 }
 
 void discover_process(Discover *d)
 {
-        char **w;
         bool rescan = false;
+        char *token;
 
-        while ((w = xs_check_watch(d->xs))) {
-                const char *token = w[XS_WATCH_TOKEN];
+        while (vbus__xs_next_event(d->xs, &token) == 1) {
                 uint32_t domid;
 
                 if (strcmp(token, "intro") == 0 || strcmp(token, "release") == 0) {
@@ -309,7 +289,7 @@ void discover_process(Discover *d)
                                 guest_try_connect(d, g);
                         }
                 }
-                free(w);
+                free(token);
         }
         if (rescan)
                 discover_scan(d);

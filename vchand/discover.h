@@ -11,12 +11,27 @@
 
 #include <stdint.h>
 
-#include "broker.h"
+#include "bus.h"
+#include "transport.h"
 
 typedef struct Discover Discover;
 
-/* Opens xenstore (as the broker's domain), reads its own domid, sets the watches, scans. */
-int discover_new(Broker *b, Discover **ret);
+/* What discover asks of the broker. */
+typedef struct DiscoverOps {
+        /* A guest's vchan is connected: make it a peer. @t: moved in (on failure too). */
+        int (*connect)(void *userdata, VbusTransport *t, const Identity *ident, uint32_t domid);
+        /* The domain @domid was released: drop its link, whatever its live byte says. */
+        void (*released)(void *userdata, uint32_t domid);
+} DiscoverOps;
+
+/*
+ * Opens xenstore (as the broker's domain), reads its own domid, sets the watches.
+ * @ops, @userdata: borrowed for the Discover's life.
+ */
+int discover_new(const DiscoverOps *ops, void *userdata, Discover **ret);
+
+/* The broker's own domid, as xenstore says (0 if it does not). */
+uint32_t discover_get_own_domid(Discover *d);
 Discover *discover_free(Discover *d);
 
 /* The xenstore watch fd to poll for POLLIN. */

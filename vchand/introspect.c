@@ -2,7 +2,7 @@
 /*
  * introspect: the broker's own service, vbus.v1.Broker (see introspect.h).
  *
- * An IntroCall lives exactly as long as the caller's stream is open: introspect_close() frees it,
+ * An IntroCall lives exactly as long as the caller's stream is open: intro_closed() frees it,
  * whatever closes the stream (the broker's END, a RESET either way, the peer going away). It
  * reads the request (one message of at most LIMIT_INTROSPECT_REQUEST bytes), and on the caller's
  * END builds the whole reply at once from the broker's tables, then writes it as the caller's
@@ -19,15 +19,13 @@
 
 #include "control.h"
 #include "log.h"
-#include "peer.h"
-#include "pubsub.h"
-#include "rpc.h"
 #include "vbus/v1/broker.pb-c.h"
 #include "vchand-limits.h"
 
-struct IntroCall {
-        List link; /* in broker->intro_calls */
-        Stream *s; /* the caller's stream (borrowed: the call ends when it closes) */
+typedef struct IntroCall {
+        Stream base;    /* the caller's stream: the call ends when it closes */
+        List link;      /* in bus->intro_calls */
+        List peer_link; /* in peer->intro_calls */
         uint64_t deadline_us;
         uint8_t *req;
         size_t n_req;
@@ -36,120 +34,91 @@ struct IntroCall {
         bool sent_data;
         uint8_t *reply;
         size_t n_reply, off;
-};
+} IntroCall;
 
 enum {
         /* Bytes of the reply's own fields at most: truncated (2) and total_services (6). */
         REPLY_FIXED_MAX = 8,
 };
 
+static const VbusStreamOps intro_call_ops;
+
 bool introspect_is_reserved(const char *name, size_t len)
 {
-        size_t n = strlen(INTROSPECT_NAMESPACE);
-
-        return len >= n && memcmp(name, INTROSPECT_NAMESPACE, n) == 0 &&
-               (len == n || name[n] == '.');
+        return service_name_in_namespace(name, len, INTROSPECT_NAMESPACE);
 }
 
-bool introspect_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
-{
-        if (!introspect_is_reserved(m->name, strlen(m->name)))
-                return false;
-        peer_log(p, "may not serve %s: the " INTROSPECT_NAMESPACE " namespace is the broker's",
-                 m->name);
-        peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED,
-                    "services named " INTROSPECT_NAMESPACE ".* are served by the broker only");
-        return true;
-}
-
-bool introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
+int introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
 {
         static const char method[] = INTROSPECT_SERVICE "/ListServices";
-        Broker *b = p->broker;
-        Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
-        Vbus__V1__Identity self = VBUS__V1__IDENTITY__INIT;
-        size_t n = strlen(INTROSPECT_SERVICE);
+        Bus *b = p->bus;
+        Identity self = {.domid = b->own_domid, .local = true};
         IntroCall *ic;
-        Stream *s;
 
-        if (strncmp(m->name, INTROSPECT_SERVICE, n) != 0 || m->name[n] != '/')
-                return false;
         if (strcmp(m->name, method) != 0) {
                 b->stats.n_calls_failed++;
-                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_NOT_FOUND,
-                            INTROSPECT_SERVICE " has no such method");
-                return true;
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_NOT_FOUND,
+                                  INTROSPECT_SERVICE " has no such method");
+                return 0;
         }
         ic = calloc(1, sizeof(*ic));
-        s = ic ? stream_new(p, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL) : NULL;
-        if (!s) {
-                free(ic);
-                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
-                return true;
+        if (!ic) {
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
+                return 0;
         }
-        ic->s = s;
-        ic->deadline_us = m->timeout_us ? broker_now_us() + m->timeout_us : UINT64_MAX;
-        s->intro = ic;
+        ic->deadline_us = m->timeout_us ? bus_now_us() + m->timeout_us : UINT64_MAX;
         list_add_tail(&b->intro_calls, &ic->link);
+        list_add_tail(&p->intro_calls, &ic->peer_link);
         p->n_calls++;
+        stream_bind(&ic->base, p, vs, &intro_call_ops, ic);
         /* The server that took the call is the broker: a process of its own domain. */
-        self.domid = b->own_domid;
-        self.local = true;
         self.uid = (uint32_t)geteuid();
         self.pid = (uint32_t)getpid();
-        a.peer = &self;
         /* Not less than the opening window: a request sent before this ACCEPT arrived is
          * counted against it by the session. The request limit is enforced in _data(). */
-        a.initial_credit = VBUS_OPEN_WINDOW;
-        (void)peer_send_control(p, VBUS_FRAME_ACCEPT, 0, vs->id, &a.base);
-        return true;
+        (void)stream_accept(&ic->base, VBUS_OPEN_WINDOW, &self);
+        return 0;
 }
 
 /* Ends the call with a failure: RESET while the caller is still sending, else END. */
 static void call_fail(IntroCall *ic, bool reset, int status, const char *message)
 {
-        Peer *p = ic->s->peer;
-
-        p->broker->stats.n_calls_failed++;
-        if (reset) {
-                peer_reset_stream(p, ic->s->id, status, message);
-        } else {
-                Vbus__V1__End e = VBUS__V1__END__INIT;
-
-                e.status = status;
-                e.message = (char *)message;
-                (void)peer_send_control(p, VBUS_FRAME_END, 0, ic->s->id, &e.base);
-        }
+        ic->base.peer->bus->stats.n_calls_failed++;
+        if (reset)
+                (void)stream_reset(&ic->base, status, message);
+        else
+                (void)stream_end(&ic->base, status, message);
 }
 
-void introspect_data(Peer *p, Stream *s, const VbusFrame *f)
+static int intro_data(void *obj, VbusStream *vs, const VbusFrame *f)
 {
-        IntroCall *ic = s->intro;
+        IntroCall *ic = obj;
         uint8_t *buf;
 
-        (void)p;
+        (void)vs;
         if (ic->req_done) {
                 call_fail(ic, true, VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT,
                           "ListServices takes one request message");
-                return;
+                return 0;
         }
         if ((uint64_t)ic->n_req + f->header.length > LIMIT_INTROSPECT_REQUEST) {
                 call_fail(ic, true, VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT,
                           "the request is larger than a ListServicesRequest can be");
-                return;
+                return 0;
         }
         if (f->header.length > 0) {
                 buf = realloc(ic->req, ic->n_req + f->header.length);
                 if (!buf) {
                         call_fail(ic, true, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                                   "out of memory");
-                        return;
+                        return 0;
                 }
                 memcpy(buf + ic->n_req, f->payload, f->header.length);
                 ic->req = buf;
                 ic->n_req += f->header.length;
         }
         ic->req_done = !(f->header.flags & VBUS_FLAG_MORE);
+        return 0;
 }
 
 /*
@@ -197,12 +166,11 @@ typedef struct Collect {
         size_t n, cap;
 } Collect;
 
-static int collect_one(const char *service, uint32_t service_calls, const Stream *serve,
-                       void *userdata)
+static int collect_one(const ServiceServerInfo *info, void *userdata)
 {
         Collect *c = userdata;
 
-        if (strncmp(service, c->prefix, c->n_prefix) != 0)
+        if (strncmp(info->service, c->prefix, c->n_prefix) != 0)
                 return 0;
         if (c->n == c->cap) {
                 size_t cap = c->cap ? c->cap * 2 : 16;
@@ -213,61 +181,59 @@ static int collect_one(const char *service, uint32_t service_calls, const Stream
                 c->v = v;
                 c->cap = cap;
         }
-        c->v[c->n++] = (IntroServer){
-                .service = service,
-                .service_calls = service_calls,
-                .ident = &serve->peer->ident,
-                .calls_in_flight = serve->n_outstanding,
-                .calls_total = serve->n_calls_total,
-        };
+        c->v[c->n++] = *info;
         return 0;
 }
 
-void introspect_end(Peer *p, Stream *s)
+static void intro_pump_one(IntroCall *ic);
+
+static int intro_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
 {
-        IntroCall *ic = s->intro;
+        IntroCall *ic = obj;
+        Peer *p = ic->base.peer;
         char prefix[VBUS_NAME_MAX + 1];
         Collect c = {.prefix = prefix};
         const char *why = NULL;
         int r;
 
-        if (broker_now_us() >= ic->deadline_us) {
+        (void)vs;
+        (void)m;
+        if (bus_now_us() >= ic->deadline_us) {
                 call_fail(ic, true, VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED,
                           "deadline exceeded");
-                return;
+                return 0;
         }
         if (request_decode(ic->req, ic->n_req, prefix, &why) < 0) {
                 peer_log(p, "ListServices: %s", why);
                 call_fail(ic, false, VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT, why);
-                return;
+                return 0;
         }
         c.n_prefix = strlen(prefix);
-        r = rpc_foreach_server(p->broker, collect_one, &c);
+        r = service_foreach_server(p->bus, collect_one, &c);
         if (r == 0)
                 r = introspect_encode(c.v, c.n, LIMIT_INTROSPECT_REPLY, &ic->reply, &ic->n_reply);
         free(c.v);
         if (r < 0) {
                 call_fail(ic, false, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED, "out of memory");
-                return;
+                return 0;
         }
         log_debug("peer %s: ListServices '%s': %zu servers, %zu bytes", p->label, prefix, c.n,
                   ic->n_reply);
         ic->replying = true;
-        introspect_pump(s);
+        intro_pump_one(ic);
+        return 0;
 }
 
-void introspect_pump(Stream *s)
+/* Writes what the reply still holds, then ends the stream (which frees @ic). */
+static void intro_pump_one(IntroCall *ic)
 {
         static const uint8_t none;
-        IntroCall *ic = s->intro;
-        Vbus__V1__End e = VBUS__V1__END__INIT;
-        Peer *p = s->peer;
 
-        if (!ic || !ic->replying || !p || p->dead)
+        if (!ic->replying)
                 return;
         /* An empty reply is still one (empty) message, as libvbus's servers send it. */
         while (ic->off < ic->n_reply || !ic->sent_data) {
-                ssize_t room = peer_data_room(p, s->id);
+                ssize_t room = stream_data_room(&ic->base);
                 size_t n = ic->n_reply - ic->off;
                 struct iovec piece;
 
@@ -279,32 +245,44 @@ void introspect_pump(Stream *s)
                         return; /* no window: the caller's CREDIT brings us back */
                 piece.iov_base = ic->reply ? ic->reply + ic->off : (void *)&none;
                 piece.iov_len = n;
-                if (peer_send_data(p, s->id, ic->off + n < ic->n_reply ? VBUS_FLAG_MORE : 0, &piece,
-                                   1) < 0)
+                if (stream_send_data(&ic->base, ic->off + n < ic->n_reply ? VBUS_FLAG_MORE : 0,
+                                     &piece, 1) < 0)
                         return; /* the link is full (the pump runs again) or the peer is gone */
                 ic->off += n;
                 ic->sent_data = true;
         }
-        /* Both directions end with this: the stream closes and introspect_close() frees @ic. */
-        e.status = VBUS__V1__STATUS__STATUS_OK;
-        (void)peer_send_control(p, VBUS_FRAME_END, 0, s->id, &e.base);
+        /* Both directions end with this: the stream closes and intro_closed() frees @ic. */
+        (void)stream_end(&ic->base, VBUS__V1__STATUS__STATUS_OK, NULL);
 }
 
-void introspect_close(Peer *p, Stream *s)
+void introspect_pump(Peer *p)
 {
-        IntroCall *ic = s->intro;
+        List *pos, *tmp;
 
-        if (!ic)
-                return;
-        s->intro = NULL;
-        p->n_calls--;
+        list_for_each_safe(pos, tmp, &p->intro_calls)
+                intro_pump_one(list_entry(pos, IntroCall, peer_link));
+}
+
+static void intro_closed(void *obj, VbusStream *vs)
+{
+        IntroCall *ic = obj;
+
+        (void)vs;
+        ic->base.peer->n_calls--;
         list_unlink(&ic->link);
+        list_unlink(&ic->peer_link);
         free(ic->req);
         free(ic->reply);
         free(ic);
 }
 
-uint64_t introspect_expire(Broker *b, uint64_t now_us)
+static const VbusStreamOps intro_call_ops = {
+        .data = intro_data,
+        .end = intro_end,
+        .closed = intro_closed,
+};
+
+uint64_t introspect_expire(Bus *b, uint64_t now_us)
 {
         uint64_t next = UINT64_MAX;
         List *pos, *tmp;
@@ -312,15 +290,14 @@ uint64_t introspect_expire(Broker *b, uint64_t now_us)
         list_for_each_safe(pos, tmp, &b->intro_calls)
         {
                 IntroCall *ic = list_entry(pos, IntroCall, link);
-                Peer *p = ic->s->peer;
 
                 if (ic->deadline_us > now_us) {
                         if (ic->deadline_us < next)
                                 next = ic->deadline_us;
                         continue;
                 }
-                if (!p || p->dead)
-                        continue;
+                if (!peer_is_alive(ic->base.peer))
+                        continue; /* dropped in this iteration: the call goes with it */
                 ic->deadline_us = UINT64_MAX;
                 /* Resetting the stream closes it, which frees @ic. */
                 call_fail(ic, true, VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED,

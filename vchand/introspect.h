@@ -2,9 +2,9 @@
 /*
  * introspect: vbus.v1.Broker, the service the broker serves itself (proto/vbus/v1/broker.proto,
  * docs/protocol.md section 6.2). A CALL to "vbus.v1.Broker/ListServices" is not routed to a
- * server: rpc.c hands it here, and the broker reads the request, answers from its own tables and
- * ends the stream like a server would (END with the outcome). No client may serve a service in
- * the reserved "vbus" namespace.
+ * server: rpc.c hands it here (rpc_set_local()), and the broker reads the request, answers from its
+ * own tables and ends the stream like a server would (END with the outcome). No client may serve a
+ * service in the reserved "vbus" namespace.
  *
  * The call keeps the rules of every call: it counts against max_calls, the broker resets it with
  * DEADLINE_EXCEEDED when the caller's deadline passes before the reply is written, a request that
@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "broker.h"
+#include "service.h"
 
 /* The service the broker serves, and the namespace no client may serve. */
 #define INTROSPECT_SERVICE   "vbus.v1.Broker"
@@ -32,38 +32,19 @@
 bool introspect_is_reserved(const char *name, size_t len);
 
 /*
- * An OPEN of kind SERVE: if its service is reserved, rejects it with PERMISSION_DENIED.
- * Return: true if the OPEN was answered here (the caller does nothing more).
+ * A CALL to INTROSPECT_SERVICE (a BusOpenFn, registered with rpc_set_local()): accepts it (or
+ * rejects an unknown method with NOT_FOUND) and serves it. Return: 0.
  */
-bool introspect_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m);
+int introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m);
 
-/*
- * An OPEN of kind CALL: if it names a method of vbus.v1.Broker, accepts it (or rejects an unknown
- * method with NOT_FOUND) and serves it. Return: true if the call is the broker's own.
- */
-bool introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m);
-
-/* Frames of the caller on such a call (s->intro is set). */
-void introspect_data(Peer *p, Stream *s, const VbusFrame *f);
-void introspect_end(Peer *p, Stream *s);
-
-/* The stream is closing for any reason: releases the call. */
-void introspect_close(Peer *p, Stream *s);
-
-/* Writes what the reply still holds, as the caller's window and the link allow. */
-void introspect_pump(Stream *s);
+/* Writes what @p's replies still hold, as their windows and the link allow. */
+void introspect_pump(Peer *p);
 
 /* Resets the calls whose deadline passed; returns the next deadline (UINT64_MAX for none). */
-uint64_t introspect_expire(Broker *b, uint64_t now_us);
+uint64_t introspect_expire(Bus *b, uint64_t now_us);
 
 /* One server, as ListServices lists it (borrowed pointers; pure data for the encoder). */
-typedef struct IntroServer {
-        const char *service;
-        uint32_t service_calls; /* the service's calls in flight, over all its servers */
-        const Identity *ident;
-        uint32_t calls_in_flight;
-        uint64_t calls_total;
-} IntroServer;
+typedef ServiceServerInfo IntroServer;
 
 /*
  * introspect_encode() - pack a ListServicesReply of @servers, at most @max_bytes long.

@@ -57,7 +57,7 @@ static int read_config(BrokerConfig *c, const char *path, bool required)
                 fprintf(stderr, "vchand: %s: %s\n", path, n < 0 ? strerror(errno) : "too large");
                 return -1;
         }
-        if (broker_config_parse(c, buf, (size_t)n, err, sizeof(err)) < 0) {
+        if (config_parse(c, buf, (size_t)n, err, sizeof(err)) < 0) {
                 fprintf(stderr, "vchand: %s: %s\n", path, err);
                 return -1;
         }
@@ -122,7 +122,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "vchand: unexpected argument '%s'\n\n%s", argv[optind], usage);
                 return 2;
         }
-        broker_config_defaults(&config);
+        config_defaults(&config);
         if (read_config(&config, config_path ? config_path : "/etc/vchand/vchand.conf",
                         config_path != NULL) < 0)
                 return 1;

@@ -1,47 +1,144 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * peer: one link to the broker and the frames on it. peer_process() reads the frames that
- * arrived, applies the session rules (libbus/session.c), answers HELLO and PING, and hands
- * stream frames to pubsub.c. A peer that breaks the protocol is disconnected, logged once with its
- * identity; everything else a peer can get wrong is answered with a status and the link stays.
+ * peer: one link to the broker (a UNIX connection or a guest's vchan) on the shared endpoint
+ * (libbus/wire/endpoint.h), and the only place, with broker.c, where a link is dropped.
+ *
+ * Reading: peer_process() hands the peer's frames to the endpoint, which checks each one
+ * (protocol.md rules 1-11), answers PING, and passes HELLO, OPEN, GOAWAY and ERROR here and
+ * every stream frame to the ops its feature bound to the stream. An OPEN goes to the feature of
+ * its kind through the bus's table (bus.h). Every handler returns a result (below) instead of
+ * acting on the link; peer_process() drops the peer that sent the frame when the result says so,
+ * logged once with its identity.
+ *
+ * Writing: peer_send_*() go through the session first (a frame it refuses is never written).
+ * A write that finds the peer's link full of unread control frames drops *that* peer: it does
+ * not read its link, which is its own doing and never the doing of the peer whose frame caused
+ * the write. The writer is told -EPIPE, as for a peer that closed, and carries on.
+ *
+ * Lifetime: a dropped peer (peer_kill) leaves the bus's list of live peers at once and is freed
+ * by broker.c at the end of the loop iteration; until then writes to it fail with -EPIPE. Freeing
+ * it closes its streams (each feature's ->closed), which is how a feature learns a peer is gone.
  */
 #ifndef VCHAND_PEER_H
 #define VCHAND_PEER_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
-#include "broker.h"
+#include "bus.h"
+#include "endpoint.h"
 
-Peer *peer_new(Broker *b, VbusTransport *t, const Identity *ident, uint32_t vchan_domid);
-void peer_free(Peer *p);
+/*
+ * Results of the handlers of a peer's frames (the stream ops a feature binds, and BusOpenFn),
+ * besides 0 (handled: whatever became of the stream, the link is fine):
+ *  PEER_E_PROTOCOL  the peer that sent the frame broke a rule of the broker's: it is dropped,
+ *                   told with ERROR PROTOCOL_ERROR;
+ *  -errno           the peer that sent the frame cannot be served (e.g. -ENOMEM); it is dropped
+ *                   with the error in the log. Never -EPIPE nor -EPROTO (the endpoint's own).
+ * The values are above any frame count vbus__endpoint_process() returns.
+ */
+enum {
+        PEER_E_PROTOCOL = 0x1000,
+};
 
-/* Handles readiness of the peer's fd; may kill the peer. */
+struct Peer {
+        Bus *bus;
+        List link;       /* in bus->peers while live */
+        List dead_link;  /* in bus->dead once dropped */
+        List dirty_link; /* in bus->dirty: flushed once at the end of the iteration */
+        uint64_t serial;
+        Identity ident;
+        char label[96]; /* for logs: "dom3(sensor)" or "local uid 1000 pid 42" */
+        VbusEndpoint ep;
+        bool dead;
+        bool more; /* stopped at LIMIT_FRAMES_PER_WAKEUP: process again */
+        uint64_t created_us;
+        uint32_t vchan_domid; /* vchan peers: the guest; UINT32_MAX for UNIX peers */
+        uint32_t log_budget;
+        uint64_t log_window_us;
+        /* broker.c's: the epoll registration of the link's fd. */
+        bool registered;
+        uint32_t events;
+        /* The per-peer quotas and lists of the features, each kept by its module only. */
+        List pending;             /* pubsub.c: subscriptions with queued messages */
+        uint32_t n_subscriptions; /* pubsub.c */
+        uint64_t bytes_queued;    /* pubsub.c: over all its subscriptions' queues */
+        uint64_t publish_granted; /* pubsub.c: sum of its publishers' windows */
+        List call_sides;          /* rpc.c: its ends of calls relayed by the broker */
+        List intro_calls;         /* introspect.c: its calls the broker answers itself */
+        uint32_t n_calls;         /* rpc.c and introspect.c: calls in flight as a caller */
+};
+
+/**
+ * peer_new() - a live peer on @t, in bus->peers.
+ * @t: moved in on success; the caller's on failure. @ident: copied.
+ * Return: the peer, or NULL (-ENOMEM, or the endpoint refused the transport).
+ */
+Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_domid);
+
+/* Closes every stream still open (each feature's ->closed) and frees the link. Accepts NULL. */
+Peer *peer_free(Peer *p);
+
+/* Drops @p: out of the live list and into the dead one, logged once with @why. Idempotent. */
+void peer_kill(Peer *p, const char *why);
+
+static inline bool peer_is_alive(const Peer *p)
+{
+        return !p->dead;
+}
+
+/* Notes that @p's link has bytes to flush (once, at the end of the loop iteration). */
+void peer_mark_dirty(Peer *p);
+
+/*
+ * Reads and dispatches what arrived, up to LIMIT_FRAMES_PER_WAKEUP frames (sets ->more when it
+ * stopped there). Drops the peer when a handler or the endpoint says so.
+ */
 void peer_process(Peer *p);
 
-/* Sends a control frame (queued if the link is full); kills the peer if it never reads. */
+/* Writes the link's backlog and flushes it; drops the peer on a hard error. */
+void peer_flush(Peer *p);
+
+/**
+ * peer_send_control() - a control frame to @p, written now or queued in the link's backlog.
+ * Return: 0; -EPIPE (@p's link is closed, or @p was dropped here because it does not read it:
+ * either way the stream goes with the peer); -EINVAL or -EMSGSIZE (refused before anything was
+ * written: a caller bug).
+ */
 int peer_send_control(Peer *p, uint8_t type, uint8_t flags, uint32_t stream_id,
                       const ProtobufCMessage *msg);
 
-/* Ends a stream from the broker's side with RESET and a status. */
-void peer_reset_stream(Peer *p, uint32_t stream_id, int status, const char *message);
-/* Answers an OPEN with REJECT{@status, @message}. */
-void peer_reject(Peer *p, uint32_t stream_id, int status, const char *message);
+/* END or RESET (@type) with @status and @message (may be NULL). Return: as above. */
+int peer_send_end(Peer *p, uint8_t type, uint32_t stream_id, int status, const char *message);
 
-/*
- * Writes one DATA frame if the stream's window and the link both have room for it.
- * Return: 0, -EAGAIN (no room: nothing written), or -errno (the peer was killed).
+/* Answers an OPEN with REJECT{@status, @message}. Return: as above. */
+int peer_reject(Peer *p, uint32_t stream_id, int status, const char *message);
+
+/**
+ * peer_open() - open a stream toward @p, with @ops and @obj bound to it.
+ * @m: borrowed. @ret_id: written on success.
+ * Return: 0; -EMSGSIZE (@m is larger than a control frame) or -EINVAL (@m breaks a rule, or an
+ * OPEN is not allowed now): nothing sent, and @p is not to blame; -E2BIG (@p has no stream
+ * left); -EPIPE (as above).
+ */
+int peer_open(Peer *p, const Vbus__V1__Open *m, const VbusStreamOps *ops, void *obj,
+              uint32_t *ret_id);
+
+/**
+ * peer_send_data() - one DATA frame if the stream's window and the link have room for it.
+ * Return: 0; -EAGAIN (no room: nothing written); -EPIPE (the stream or the link is gone);
+ * -EINVAL (refused by the session: a caller bug).
  */
 int peer_send_data(Peer *p, uint32_t stream_id, uint8_t flags, const struct iovec *pieces,
                    size_t n_pieces);
 
-/* The largest DATA payload the broker may write to this peer in one frame. */
-size_t peer_max_payload(Peer *p);
-
-/* The largest DATA payload the broker may write on @stream_id now: one frame, within the
- * stream's send window. Return: that size (0: wait for CREDIT), or -ENOENT without the stream. */
+/* The largest DATA payload that may go on @stream_id now (0: wait for CREDIT), or -ENOENT. */
 ssize_t peer_data_room(Peer *p, uint32_t stream_id);
 
-/* Rate-limited log line about this peer (things a peer can trigger). */
+/* Rate-limited log line about this peer (for anything a peer can trigger). */
 void peer_log(Peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif /* VCHAND_PEER_H */

@@ -9,168 +9,198 @@
  * whose messages it holds. DROP subscriptions never hold credit; their queues are bounded by
  * queue_messages, queue_bytes and peer_queued_bytes, and every message they drop is counted and
  * reported in the next delivery's Meta.dropped.
+ *
+ * Ownership: a Subscription is owned by its stream and freed by its ->closed, with its queue of
+ * QItems; a QItem holds a reference to its Msg; a Msg holds a reference to its Publisher (for its
+ * packed Meta, and to return its credit), so a Publisher outlives its stream while messages of it
+ * are queued, with base.peer NULL from the moment its stream closed.
  */
 #include "pubsub.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
-#include "peer.h"
-#include "rpc.h"
 #include "vchand-limits.h"
 
-Stream *stream_ref(Stream *s)
+/* A publish stream. Reference-counted: queued messages hold it for its topic and its credit. */
+typedef struct Publisher {
+        Stream base;
+        uint32_t refs;
+        char *topic;
+        size_t n_topic;
+        uint8_t *rx; /* message being reassembled from fragments */
+        size_t n_rx;
+        uint32_t rx_credit;   /* publisher bytes of that message */
+        uint64_t credit_owed; /* bytes received and released, not yet returned */
+        uint32_t window;      /* the window granted in ACCEPT */
+        uint8_t *meta_const;  /* packed Meta{topic, sender}: the same for all its messages */
+        size_t n_meta_const;
+        RouterSub **match; /* the subscriptions its topic matched, valid while */
+        uint32_t n_match, match_cap;
+        uint64_t match_gen; /* ...this equals router.gen + 1 */
+} Publisher;
+
+/* A subscribe stream, with its queue. Freed when its stream closes. */
+typedef struct Subscription {
+        Stream base;
+        RouterSub rsub;
+        uint8_t slow_policy;
+        uint32_t queue_limit;
+        List queue;        /* QItems */
+        List pending_link; /* in peer->pending while the queue is not empty */
+        uint32_t n_queued;
+        uint64_t bytes_queued;
+        uint64_t dropped_pending; /* drops not yet reported to the subscriber */
+        uint64_t dropped_total;
+        uint64_t sequence;
+} Subscription;
+
+/* A message being delivered: a copy of the publisher's bytes, shared by the queues. */
+typedef struct Msg {
+        uint32_t refs;
+        Publisher *publisher;      /* reference: owns the topic, and takes the credit back */
+        bool credit_pending;       /* its credit has not gone back to the publisher yet */
+        uint32_t n_block_holds;    /* BLOCK queues holding it: credit returns when 0 */
+        uint32_t credit;           /* publisher bytes to return then */
+        const uint8_t *meta_const; /* the publisher's (it holds a reference) */
+        size_t n_meta_const;
+        size_t n_data;
+        uint8_t data[];
+} Msg;
+
+/* stream_op_*() take the object for its Stream. */
+_Static_assert(offsetof(Publisher, base) == 0, "Publisher starts with its Stream");
+_Static_assert(offsetof(Subscription, base) == 0, "Subscription starts with its Stream");
+
+typedef struct QItem {
+        List link;
+        Msg *msg;
+        size_t offset; /* bytes of the message already sent (fragments) */
+        bool block_hold;
+} QItem;
+
+static Publisher *publisher_ref(Publisher *pub)
 {
-        if (s)
-                s->refs++;
-        return s;
+        pub->refs++;
+        return pub;
 }
 
-void stream_unref(Stream *s)
+static void publisher_unref(Publisher *pub)
 {
-        if (!s || --s->refs > 0)
+        if (!pub || --pub->refs > 0)
                 return;
-        free(s->topic);
-        free(s->rx);
-        free(s->meta_const);
-        free(s->match);
-        free(s);
+        free(pub->topic);
+        free(pub->rx);
+        free(pub->meta_const);
+        free(pub->match);
+        free(pub);
 }
 
 static Msg *msg_unref(Msg *m)
 {
         if (m && --m->refs == 0) {
-                stream_unref(m->publisher);
+                publisher_unref(m->publisher);
                 free(m);
         }
         return NULL;
 }
 
+static void pubsub_return_credit(Publisher *pub, uint32_t bytes);
+static const VbusStreamOps publisher_ops, subscription_ops;
+
 /* --- opening ----------------------------------------------------------------------------- */
 
-Stream *stream_new(Peer *p, VbusStream *vs, uint8_t kind)
+int pubsub_open_publish(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
 {
-        Stream *s = calloc(1, sizeof(*s));
-
-        if (!s)
-                return NULL;
-        s->peer = p;
-        s->id = vs->id;
-        s->kind = kind;
-        s->refs = 1; /* the peer's */
-        list_init(&s->queue);
-        list_init(&s->pending_link);
-        list_init(&s->serve_link);
-        list_add_tail(&p->streams, &s->link);
-        vs->userdata = s;
-        return s;
-}
-
-static void open_publish(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
-{
-        const BrokerConfig *cfg = &p->broker->config;
-        Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
-        Stream *s;
+        const BrokerConfig *cfg = &p->bus->config;
+        Publisher *pub;
 
         if (p->publish_granted + cfg->publish_window > cfg->peer_publish_bytes) {
-                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                            "too many publishers on this link (peer_publish_bytes)");
-                return;
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                  "too many publishers on this link (peer_publish_bytes)");
+                return 0;
         }
-        s = stream_new(p, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH);
-        if (!s || !(s->topic = strdup(m->name))) {
-                if (s)
-                        pubsub_close(p, s);
-                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
-                return;
+        pub = calloc(1, sizeof(*pub));
+        if (!pub || !(pub->topic = strdup(m->name))) {
+                free(pub);
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
+                return 0;
         }
-        s->n_topic = strlen(s->topic);
-        s->window = cfg->publish_window;
-        p->publish_granted += s->window;
-        a.initial_credit = s->window;
-        (void)peer_send_control(p, VBUS_FRAME_ACCEPT, 0, vs->id, &a.base);
+        pub->refs = 1; /* the stream's */
+        pub->n_topic = strlen(pub->topic);
+        pub->window = cfg->publish_window;
+        p->publish_granted += pub->window;
+        stream_bind(&pub->base, p, vs, &publisher_ops, pub);
+        (void)stream_accept(&pub->base, pub->window, NULL);
+        return 0;
 }
 
-static void open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
+int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
 {
-        const BrokerConfig *cfg = &p->broker->config;
-        Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
-        Stream *s;
-        int r;
+        const BrokerConfig *cfg = &p->bus->config;
+        Subscription *sub;
 
         if (p->n_subscriptions >= cfg->max_subscriptions) {
-                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                            "too many subscriptions on this link (max_subscriptions)");
-                return;
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                  "too many subscriptions on this link (max_subscriptions)");
+                return 0;
         }
-        s = stream_new(p, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE);
-        if (!s) {
-                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
-                return;
+        sub = calloc(1, sizeof(*sub));
+        if (!sub) {
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
+                return 0;
         }
-        s->slow_policy = m->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK
-                                 ? VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK
-                                 : VBUS__V1__SLOW_POLICY__SLOW_POLICY_DROP;
-        s->queue_limit = m->queue_limit ? m->queue_limit : cfg->queue_messages;
-        if (s->queue_limit > LIMIT_QUEUE_MESSAGES_MAX)
-                s->queue_limit = LIMIT_QUEUE_MESSAGES_MAX;
-        r = router_add(&p->broker->router, m->name, strlen(m->name), &s->rsub);
-        if (r < 0) {
-                pubsub_close(p, s);
-                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL,
-                            "cannot add subscription");
-                return;
+        list_init(&sub->queue);
+        list_init(&sub->pending_link);
+        sub->slow_policy = m->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK
+                                   ? VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK
+                                   : VBUS__V1__SLOW_POLICY__SLOW_POLICY_DROP;
+        sub->queue_limit = m->queue_limit ? m->queue_limit : cfg->queue_messages;
+        if (sub->queue_limit > LIMIT_QUEUE_MESSAGES_MAX)
+                sub->queue_limit = LIMIT_QUEUE_MESSAGES_MAX;
+        if (router_add(&p->bus->router, m->name, strlen(m->name), &sub->rsub) < 0) {
+                free(sub);
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL,
+                                  "cannot add subscription");
+                return 0;
         }
         p->n_subscriptions++;
-        a.initial_credit = 0; /* a subscriber sends no data */
-        (void)peer_send_control(p, VBUS_FRAME_ACCEPT, 0, vs->id, &a.base);
-}
-
-void pubsub_open(Peer *p, VbusStream *vs, const Vbus__V1__Open *open)
-{
-        if (open->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH)
-                open_publish(p, vs, open);
-        else
-                open_subscribe(p, vs, open);
+        stream_bind(&sub->base, p, vs, &subscription_ops, sub);
+        (void)stream_accept(&sub->base, 0, NULL); /* a subscriber sends no data */
+        return 0;
 }
 
 /* --- credit ------------------------------------------------------------------------------ */
 
-void pubsub_return_credit(Stream *pub, uint32_t bytes)
+/* Returns credit a publisher is owed, batched: once a quarter of its window is owed. */
+static void pubsub_return_credit(Publisher *pub, uint32_t bytes)
 {
-        Peer *p = pub->peer;
         Vbus__V1__Credit c = VBUS__V1__CREDIT__INIT;
 
-        if (!p || pub->closed || p->dead)
-                return;
+        if (!pub->base.peer)
+                return; /* its stream is gone */
         pub->credit_owed += bytes;
-        /* Batch: a quarter of the window keeps the publisher going without a frame per message. */
         if (pub->credit_owed < pub->window / 4)
                 return;
         c.increment = (uint32_t)pub->credit_owed;
         pub->credit_owed = 0;
-        (void)peer_send_control(p, VBUS_FRAME_CREDIT, 0, pub->id, &c.base);
+        (void)peer_send_control(pub->base.peer, VBUS_FRAME_CREDIT, 0, pub->base.id, &c.base);
 }
 
 /* --- delivery ---------------------------------------------------------------------------- */
 
-/* Encodes the Meta prefix of a delivery into @buf; returns its size. */
 /* Packs Meta{topic, sender} once per publish stream: it is the same for all its messages. */
-static int meta_const_build(Stream *pub)
+static int meta_const_build(Publisher *pub)
 {
         Vbus__V1__Meta meta = VBUS__V1__META__INIT;
-        Vbus__V1__Identity id = VBUS__V1__IDENTITY__INIT;
-        const Identity *from = &pub->peer->ident;
+        Vbus__V1__Identity id;
 
         if (pub->meta_const)
                 return 0;
-        id.domid = from->domid;
-        id.domain_name = (char *)from->domain_name;
-        id.local = from->local;
-        id.uid = from->uid;
-        id.pid = from->pid;
+        stream_identity(&id, &pub->base.peer->ident);
         meta.topic = pub->topic;
         meta.sender = &id;
         pub->n_meta_const = protobuf_c_message_get_packed_size(&meta.base);
@@ -199,7 +229,8 @@ static size_t varint_put(uint8_t *p, uint64_t v)
  * (protobuf merges concatenated encodings of one message, so the parts need not be re-packed).
  * Returns its size; @buf holds at least VBUS_META_MAX + 2 bytes.
  */
-static size_t meta_encode(Stream *sub, const uint8_t *meta_const, size_t n_const, uint8_t *buf)
+static size_t meta_encode(Subscription *sub, const uint8_t *meta_const, size_t n_const,
+                          uint8_t *buf)
 {
         uint8_t tail[24];
         size_t n_tail = 0, n;
@@ -226,20 +257,19 @@ static size_t meta_encode(Stream *sub, const uint8_t *meta_const, size_t n_const
  * Return: bytes of the message sent (may be 0 for an empty message), -ENOSPC (the subscriber's
  * window is too small), -EAGAIN (the link is full), or -EPIPE.
  */
-static ssize_t deliver_frame(Peer *q, Stream *sub, const uint8_t *meta_const, size_t n_const,
+static ssize_t deliver_frame(Subscription *sub, const uint8_t *meta_const, size_t n_const,
                              const uint8_t *data, size_t n_data, size_t offset, bool whole_only)
 {
-        VbusStream *vs = vbus__session_get_stream(&q->session, sub->id);
+        ssize_t n_room = stream_data_room(&sub->base);
         uint8_t meta[VBUS_META_MAX + 2];
         struct iovec pieces[2];
-        size_t n_meta = 0, room = peer_max_payload(q), chunk;
+        size_t n_meta = 0, room, chunk;
         uint8_t flags = 0;
         int r;
 
-        if (!vs)
+        if (n_room < 0)
                 return -EPIPE;
-        if (vs->send_window < (int64_t)room)
-                room = vs->send_window > 0 ? (size_t)vs->send_window : 0;
+        room = (size_t)n_room;
         if (offset == 0) {
                 n_meta = meta_encode(sub, meta_const, n_const, meta);
                 flags |= VBUS_FLAG_META;
@@ -258,7 +288,7 @@ static ssize_t deliver_frame(Peer *q, Stream *sub, const uint8_t *meta_const, si
         pieces[0].iov_len = n_meta;
         pieces[1].iov_base = (void *)(data + offset);
         pieces[1].iov_len = chunk;
-        r = peer_send_data(q, sub->id, flags, pieces, 2);
+        r = stream_send_data(&sub->base, flags, pieces, 2);
         if (r < 0)
                 return r;
         if (offset == 0) {
@@ -266,19 +296,18 @@ static ssize_t deliver_frame(Peer *q, Stream *sub, const uint8_t *meta_const, si
                 sub->dropped_pending = 0;
         }
         if (!(flags & VBUS_FLAG_MORE))
-                q->broker->stats.n_delivered++;
+                sub->base.peer->bus->stats.n_delivered++;
         return (ssize_t)chunk;
 }
 
-static void item_release(Peer *q, Stream *sub, QItem *item)
+static void item_release(Peer *q, Subscription *sub, QItem *item)
 {
         Msg *m = item->msg;
 
         list_unlink(&item->link);
         sub->n_queued--;
         sub->bytes_queued -= m->n_data;
-        if (q)
-                q->bytes_queued -= m->n_data;
+        q->bytes_queued -= m->n_data;
         if (item->block_hold && --m->n_block_holds == 0 && m->credit_pending) {
                 m->credit_pending = false;
                 pubsub_return_credit(m->publisher, m->credit);
@@ -289,7 +318,7 @@ static void item_release(Peer *q, Stream *sub, QItem *item)
 
 /* Routing context of one published message. */
 typedef struct Route {
-        Stream *pub;
+        Publisher *pub;
         const uint8_t *data;
         size_t n_data;
         Msg *msg; /* made on first need: a subscriber without room */
@@ -297,7 +326,7 @@ typedef struct Route {
 
 static Msg *route_msg(Route *rt)
 {
-        Stream *pub = rt->pub;
+        Publisher *pub = rt->pub;
         Msg *m;
 
         if (rt->msg)
@@ -306,23 +335,26 @@ static Msg *route_msg(Route *rt)
         if (!m)
                 return NULL;
         *m = (Msg){.refs = 1};
-        m->topic = pub->topic;
-        m->n_topic = pub->n_topic;
-        m->sender_copy = pub->peer->ident;
-        m->sender = &m->sender_copy;
         m->meta_const = pub->meta_const;
         m->n_meta_const = pub->n_meta_const;
         m->n_data = rt->n_data;
         memcpy(m->data, rt->data, rt->n_data);
-        /* The reference keeps the topic alive, and lets the credit go back later. */
-        m->publisher = stream_ref(pub);
+        /* The reference keeps the Meta alive, and lets the credit go back later. */
+        m->publisher = publisher_ref(pub);
         rt->msg = m;
         return m;
 }
 
-static void enqueue(Peer *q, Stream *sub, Route *rt)
+static void count_drop(Peer *q, Subscription *sub)
 {
-        const BrokerConfig *cfg = &q->broker->config;
+        sub->dropped_pending++;
+        sub->dropped_total++;
+        q->bus->stats.n_dropped++;
+}
+
+static void enqueue(Peer *q, Subscription *sub, Route *rt)
+{
+        const BrokerConfig *cfg = &q->bus->config;
         bool block = sub->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK;
         QItem *item;
         Msg *m;
@@ -330,26 +362,22 @@ static void enqueue(Peer *q, Stream *sub, Route *rt)
         if (!block && (sub->n_queued >= sub->queue_limit ||
                        sub->bytes_queued + rt->n_data > cfg->queue_bytes ||
                        q->bytes_queued + rt->n_data > cfg->peer_queued_bytes)) {
-                sub->dropped_pending++;
-                sub->dropped_total++;
-                q->broker->stats.n_dropped++;
+                count_drop(q, sub);
                 return;
         }
         if (block && q->bytes_queued + rt->n_data > cfg->peer_queued_bytes) {
                 /* Lossless was promised, and the subscriber's link holds too much: end it
                  * explicitly rather than drop in silence. */
-                peer_log(q, "BLOCK subscription %u over peer_queued_bytes: reset", sub->id);
-                peer_reset_stream(q, sub->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                                  "subscriber too slow: peer_queued_bytes exceeded");
+                peer_log(q, "BLOCK subscription %u over peer_queued_bytes: reset", sub->base.id);
+                (void)stream_reset(&sub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                   "subscriber too slow: peer_queued_bytes exceeded");
                 return;
         }
         m = route_msg(rt);
         item = calloc(1, sizeof(*item));
         if (!m || !item) {
                 free(item);
-                sub->dropped_pending++;
-                sub->dropped_total++;
-                q->broker->stats.n_dropped++;
+                count_drop(q, sub);
                 return;
         }
         item->msg = m;
@@ -362,7 +390,7 @@ static void enqueue(Peer *q, Stream *sub, Route *rt)
                 list_add_tail(&q->pending, &sub->pending_link);
         list_add_tail(&sub->queue, &item->link);
         /* The queue is pumped at the end of this loop iteration, even if q stays idle. */
-        broker_mark_dirty(q->broker, q);
+        peer_mark_dirty(q);
         sub->n_queued++;
         sub->bytes_queued += m->n_data;
         q->bytes_queued += m->n_data;
@@ -370,18 +398,16 @@ static void enqueue(Peer *q, Stream *sub, Route *rt)
 
 static int route_one(RouterSub *rs, void *userdata)
 {
-        Stream *sub = container_of(rs, Stream, rsub);
+        Subscription *sub = container_of(rs, Subscription, rsub);
         Route *rt = userdata;
-        Peer *q = sub->peer;
+        Peer *q = sub->base.peer;
 
-        if (!q || q->dead || sub->closed)
-                return 0;
         /* Fast path, straight from ring to ring: nothing queued before it, and the whole
          * message fits one frame now. A message is never split between the fast path and the
          * queue, so a dropped message is never a half-delivered one. */
         if (list_is_empty(&sub->queue)) {
-                ssize_t n = deliver_frame(q, sub, rt->pub->meta_const, rt->pub->n_meta_const,
-                                          rt->data, rt->n_data, 0, true);
+                ssize_t n = deliver_frame(sub, rt->pub->meta_const, rt->pub->n_meta_const, rt->data,
+                                          rt->n_data, 0, true);
 
                 if (n >= 0 || (n != -EAGAIN && n != -ENOSPC))
                         return 0;
@@ -392,7 +418,7 @@ static int route_one(RouterSub *rs, void *userdata)
 
 static int match_collect(RouterSub *rs, void *userdata)
 {
-        Stream *pub = userdata;
+        Publisher *pub = userdata;
 
         if (pub->n_match == pub->match_cap) {
                 uint32_t cap = pub->match_cap ? pub->match_cap * 2 : 8;
@@ -412,7 +438,7 @@ static int match_collect(RouterSub *rs, void *userdata)
  * reused until any subscription is added or removed (the router's generation changes).
  * Return: 0, or -ENOMEM (the caller then matches without the cache).
  */
-static int match_refresh(Router *r, Stream *pub)
+static int match_refresh(Router *r, Publisher *pub)
 {
         if (pub->match_gen == r->gen + 1)
                 return 0;
@@ -424,18 +450,20 @@ static int match_refresh(Router *r, Stream *pub)
         return 0;
 }
 
-static void route(Peer *p, Stream *pub, const uint8_t *data, size_t n, uint32_t credit)
+/* Routes one whole message of @pub (open, held by the caller across the call). */
+static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit)
 {
         Route rt = {.pub = pub, .data = data, .n_data = n};
+        Bus *b = pub->base.peer->bus;
 
-        p->broker->stats.n_published++;
+        b->stats.n_published++;
         if (meta_const_build(pub) < 0) {
-                peer_reset_stream(p, pub->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                                  "out of memory");
+                (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                   "out of memory");
                 return;
         }
-        if (match_refresh(&p->broker->router, pub) < 0) {
-                (void)router_match(&p->broker->router, pub->topic, pub->n_topic, route_one, &rt);
+        if (match_refresh(&b->router, pub) < 0) {
+                (void)router_match(&b->router, pub->topic, pub->n_topic, route_one, &rt);
         } else {
                 for (uint32_t i = 0; i < pub->n_match; i++)
                         (void)route_one(pub->match[i], &rt);
@@ -450,46 +478,98 @@ static void route(Peer *p, Stream *pub, const uint8_t *data, size_t n, uint32_t 
         msg_unref(rt.msg);
 }
 
-void pubsub_data(Peer *p, Stream *s, const VbusFrame *f)
+static void rx_clear(Publisher *pub)
 {
-        const BrokerConfig *cfg = &p->broker->config;
-        bool more = f->header.flags & VBUS_FLAG_MORE;
+        free(pub->rx);
+        pub->rx = NULL;
+        pub->n_rx = 0;
+        pub->rx_credit = 0;
+}
+
+/* Appends a fragment to the message being reassembled. Return: 0, or a RESET was sent. */
+static int rx_append(Publisher *pub, const VbusFrame *f)
+{
+        const BrokerConfig *cfg = &pub->base.peer->bus->config;
         size_t len = f->header.length;
         uint8_t *rx;
 
-        if (s->n_rx == 0 && !more) {
-                route(p, s, f->payload, len, (uint32_t)len);
-                return;
+        if (pub->n_rx + len > cfg->max_message) {
+                peer_log(pub->base.peer, "message on stream %u exceeds max_message (%u bytes)",
+                         pub->base.id, cfg->max_message);
+                rx_clear(pub);
+                (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                   "message larger than the broker's max_message");
+                return -EMSGSIZE;
         }
-        if (s->n_rx + len > cfg->max_message) {
-                peer_log(p, "message on stream %u exceeds max_message (%u bytes)", s->id,
-                         cfg->max_message);
-                free(s->rx);
-                s->rx = NULL;
-                s->n_rx = 0;
-                s->rx_credit = 0;
-                peer_reset_stream(p, s->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                                  "message larger than the broker's max_message");
-                return;
-        }
-        rx = realloc(s->rx, s->n_rx + len ? s->n_rx + len : 1);
+        rx = realloc(pub->rx, pub->n_rx + len ? pub->n_rx + len : 1);
         if (!rx) {
-                peer_reset_stream(p, s->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                                  "out of memory");
-                return;
+                (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                   "out of memory");
+                return -ENOMEM;
         }
-        s->rx = rx;
-        memcpy(s->rx + s->n_rx, f->payload, len);
-        s->n_rx += len;
-        s->rx_credit += (uint32_t)len;
-        if (more)
-                return;
-        route(p, s, s->rx, s->n_rx, s->rx_credit);
-        free(s->rx);
-        s->rx = NULL;
-        s->n_rx = 0;
-        s->rx_credit = 0;
+        pub->rx = rx;
+        memcpy(pub->rx + pub->n_rx, f->payload, len);
+        pub->n_rx += len;
+        pub->rx_credit += (uint32_t)len;
+        return 0;
 }
+
+static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
+{
+        Publisher *pub = obj;
+        bool more = f->header.flags & VBUS_FLAG_MORE;
+
+        (void)vs;
+        /* Held: routing may reset this very stream (out of memory), which closes it. */
+        publisher_ref(pub);
+        if (pub->n_rx == 0 && !more) {
+                route(pub, f->payload, f->header.length, f->header.length);
+        } else if (rx_append(pub, f) == 0 && !more) {
+                route(pub, pub->rx, pub->n_rx, pub->rx_credit);
+                rx_clear(pub);
+        }
+        publisher_unref(pub);
+        return 0;
+}
+
+static void publisher_closed(void *obj, VbusStream *vs)
+{
+        Publisher *pub = obj;
+
+        (void)vs;
+        pub->base.peer->publish_granted -= pub->window;
+        stream_unbind(&pub->base);
+        publisher_unref(pub);
+}
+
+static const VbusStreamOps publisher_ops = {
+        .data = publisher_data,
+        .end = stream_op_end_too,
+        .closed = publisher_closed,
+};
+
+/* --- subscriptions ----------------------------------------------------------------------- */
+
+static void subscription_closed(void *obj, VbusStream *vs)
+{
+        Subscription *sub = obj;
+        Peer *p = sub->base.peer;
+        List *pos, *tmp;
+
+        (void)vs;
+        router_remove(&p->bus->router, &sub->rsub);
+        p->n_subscriptions--;
+        list_for_each_safe(pos, tmp, &sub->queue)
+                item_release(p, sub, list_entry(pos, QItem, link));
+        list_unlink(&sub->pending_link);
+        free(sub);
+}
+
+static const VbusStreamOps subscription_ops = {
+        .data = stream_op_refuse_data,
+        .end = stream_op_end_too,
+        .closed = subscription_closed,
+};
 
 void pubsub_pump(Peer *q)
 {
@@ -497,19 +577,17 @@ void pubsub_pump(Peer *q)
 
         list_for_each_safe(pos, tmp, &q->pending)
         {
-                Stream *sub = list_entry(pos, Stream, pending_link);
+                Subscription *sub = list_entry(pos, Subscription, pending_link);
 
-                while (!list_is_empty(&sub->queue) && !q->dead) {
+                while (!list_is_empty(&sub->queue)) {
                         QItem *item = list_entry(sub->queue.next, QItem, link);
                         Msg *m = item->msg;
-                        ssize_t n = deliver_frame(q, sub, m->meta_const, m->n_meta_const, m->data,
+                        ssize_t n = deliver_frame(sub, m->meta_const, m->n_meta_const, m->data,
                                                   m->n_data, item->offset, false);
 
-                        /* Out of window: try the next subscription. Link full: stop. */
+                        /* Out of window: try the next subscription. Link full or gone: stop. */
                         if (n == -ENOSPC)
                                 break;
-                        if (n == -EAGAIN)
-                                return;
                         if (n < 0)
                                 return;
                         item->offset += (size_t)n;
@@ -519,34 +597,4 @@ void pubsub_pump(Peer *q)
                 if (list_is_empty(&sub->queue))
                         list_unlink(&sub->pending_link);
         }
-}
-
-void pubsub_close(Peer *p, Stream *s)
-{
-        List *pos, *tmp;
-        VbusStream *vs;
-
-        if (s->closed)
-                return;
-        if (s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_CALL ||
-            s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE)
-                rpc_stream_closing(p, s);
-        s->closed = true;
-        vs = vbus__session_get_stream(&p->session, s->id);
-        if (vs && vs->userdata == s)
-                vs->userdata = NULL;
-        if (s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE) {
-                if (s->rsub.node) {
-                        router_remove(&p->broker->router, &s->rsub);
-                        p->n_subscriptions--;
-                }
-                list_for_each_safe(pos, tmp, &s->queue)
-                        item_release(p, s, list_entry(pos, QItem, link));
-                list_unlink(&s->pending_link);
-        } else if (s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH) {
-                p->publish_granted -= s->window;
-        }
-        list_unlink(&s->link);
-        s->peer = NULL;
-        stream_unref(s);
 }

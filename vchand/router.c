@@ -124,10 +124,13 @@ static RouterNode *child_add(Router *r, RouterNode *node, const char *tok, size_
 
         if ((node->n_children + 1) * 2 > node->n_slots && children_grow(node) < 0)
                 return NULL;
+        /* Never NULL once the table has slots; checked, so that no path dereferences NULL. */
+        slot = child_slot(node, tok, n);
+        if (!slot)
+                return NULL;
         c = node_new(node, tok, n, false);
         if (!c)
                 return NULL;
-        slot = child_slot(node, tok, n);
         *slot = c;
         node->n_children++;
         r->n_nodes++;

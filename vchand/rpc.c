@@ -8,11 +8,17 @@
  * LIMIT_CALL_WINDOW bytes and returns credit only as it writes the bytes on, so a call buffers at
  * most that much per direction, and a slow side holds back only its own call.
  *
- * Frames are relayed once per batch, not per frame: rpc_data() and rpc_end() only queue, and
- * rpc_pump() (run by peer.c after each batch read from a peer, and by broker.c for every peer
- * written to) moves what is queued. So when a side sends its last DATA and its END in one batch,
+ * Frames are relayed once per batch, not per frame: side_data() and side_end() only queue, and
+ * rpc_pump() (run by broker.c after each batch read from a peer, and for every peer written to)
+ * moves what is queued. So when a side sends its last DATA and its END in one batch,
  * the END is known before the credit for that DATA would go back, and none is sent: a side that
  * has ended its direction never gets CREDIT (nor the wake-up it would cost).
+ *
+ * Ownership: each side is owned by its stream (its ->closed, side_closed(), lets the call go and
+ * frees it); the call is freed once both sides have closed and nobody up the stack holds it
+ * (busy); the chosen server and its service are held (service_call_begin()) until then.
+ * Nothing here drops a link: a server that does not read its link is dropped by the peer layer
+ * when the broker writes to it, and its calls then fail with UNAVAILABLE.
  *
  * The caller's ACCEPT is deferred in the same spirit. A unary caller sends OPEN, its request and
  * END in one batch and then only waits for the outcome: an ACCEPT sent at once would wake it for
@@ -30,18 +36,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "introspect.h"
 #include "log.h"
-#include "peer.h"
-#include "pubsub.h"
+#include "service.h"
 #include "vchand-limits.h"
 
-struct Service {
-        List link; /* in broker->services */
-        char *name;
-        List servers; /* SERVE Streams */
-        uint32_t n_calls;
-};
+typedef struct Call Call;
+
+/* One end of a call: the caller's CALL stream, or the one the broker opened toward the server.
+ * Owned by its stream: freed when it closes, after the call has let go of it. */
+typedef struct CallSide {
+        Stream base;
+        Call *call;
+        List peer_link; /* in peer->call_sides */
+} CallSide;
 
 typedef struct Chunk {
         List link;
@@ -60,11 +67,11 @@ typedef struct Pipe {
 } Pipe;
 
 struct Call {
-        List link; /* in broker->calls */
-        Broker *broker;
-        Stream *client; /* reference; NULL once that stream closed */
-        Stream *server; /* reference; NULL once that stream closed */
-        Stream *serve;  /* reference: the SERVE stream of the chosen server */
+        List link; /* in rpc->calls */
+        Bus *bus;
+        CallSide *client; /* NULL once that stream closed */
+        CallSide *server; /* NULL once that stream closed (or before it was opened) */
+        Server *serve;    /* the chosen server (service_call_begin()) */
         Service *service;
         Peer *caller; /* for the per-caller count; NULL once it went away */
         uint64_t deadline_us;
@@ -72,82 +79,43 @@ struct Call {
         bool server_ended;       /* the server sent END: its outcome is in to_client */
         bool accept_pending;     /* the caller's ACCEPT is deferred (see the top of the file) */
         Identity server_ident;   /* Accept.peer of that ACCEPT: the chosen server */
-        int busy;                /* nesting of rpc_stream_closing(): free only at the outermost */
+        int busy;                /* held by a caller up the stack: free only when 0 */
         int server_reset_status; /* status for RESET toward the server if the caller goes */
         bool caller_reset;       /* the caller sent RESET (else it went away, if it goes) */
 };
 
-/* --- services ---------------------------------------------------------------------------- */
+struct Rpc {
+        List calls;                /* Call, in flight */
+        const char *local_service; /* the broker's own: calls to it go to local_open */
+        BusOpenFn local_open;
+};
 
-static Service *service_find(Broker *b, const char *name, size_t len)
+static const VbusStreamOps call_side_ops;
+
+int rpc_new(Bus *b)
 {
-        for (List *pos = b->services.next; pos != &b->services; pos = pos->next) {
-                Service *svc = list_entry(pos, Service, link);
+        Rpc *rpc = calloc(1, sizeof(*rpc));
 
-                if (strlen(svc->name) == len && memcmp(svc->name, name, len) == 0)
-                        return svc;
-        }
-        return NULL;
+        if (!rpc)
+                return -ENOMEM;
+        list_init(&rpc->calls);
+        b->rpc = rpc;
+        return 0;
 }
 
-static void service_maybe_free(Service *svc)
+/* Called once every peer is freed: their streams' ->closed released every call. */
+void rpc_free(Bus *b)
 {
-        if (!list_is_empty(&svc->servers) || svc->n_calls > 0)
+        if (!b->rpc)
                 return;
-        list_unlink(&svc->link);
-        free(svc->name);
-        free(svc);
+        free(b->rpc);
+        b->rpc = NULL;
 }
 
-void rpc_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
+void rpc_set_local(Bus *b, const char *service, BusOpenFn open)
 {
-        Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
-        size_t len = strlen(m->name);
-        Service *svc = service_find(p->broker, m->name, len);
-        Stream *s;
-
-        if (introspect_open_serve(p, vs, m))
-                return;
-        if (!svc) {
-                svc = calloc(1, sizeof(*svc));
-                if (!svc || !(svc->name = strdup(m->name))) {
-                        free(svc);
-                        peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
-                        return;
-                }
-                list_init(&svc->servers);
-                list_add_tail(&p->broker->services, &svc->link);
-        }
-        s = stream_new(p, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE);
-        if (!s) {
-                service_maybe_free(svc);
-                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
-                return;
-        }
-        s->service = svc;
-        list_add_tail(&svc->servers, &s->serve_link);
-        log_debug("peer %s serves %s", p->label, svc->name);
-        (void)peer_send_control(p, VBUS_FRAME_ACCEPT, 0, vs->id, &a.base);
-}
-
-/* The server with the fewest calls in flight; ties go round-robin (the chosen one moves last). */
-static Stream *service_pick(Service *svc)
-{
-        Stream *best = NULL;
-
-        for (List *pos = svc->servers.next; pos != &svc->servers; pos = pos->next) {
-                Stream *s = list_entry(pos, Stream, serve_link);
-
-                if (!s->peer || s->peer->dead || s->closed)
-                        continue;
-                if (!best || s->n_outstanding < best->n_outstanding)
-                        best = s;
-        }
-        if (best) {
-                list_unlink(&best->serve_link);
-                list_add_tail(&svc->servers, &best->serve_link);
-        }
-        return best;
+        b->rpc->local_service = service;
+        b->rpc->local_open = open;
 }
 
 /* --- pipes ------------------------------------------------------------------------------- */
@@ -181,125 +149,112 @@ static void pipe_set_end(Pipe *pp, int status, const char *message)
         pp->src_ended = true;
 }
 
-static bool stream_usable(const Stream *s)
+/* Sends the caller's deferred ACCEPT, if any (before anything else on its stream). */
+static void call_send_accept(Call *c)
 {
-        return s && s->peer && !s->peer->dead && !s->closed;
+        if (!c->accept_pending)
+                return;
+        c->accept_pending = false;
+        if (c->client)
+                (void)stream_accept(&c->client->base, LIMIT_CALL_WINDOW, &c->server_ident);
 }
 
-static void call_send_accept(Call *c);
-
-/* Writes what @pp holds to @dest, then its END, and returns credit to @src. */
-static void pipe_pump(Call *call, Pipe *pp, Stream *dest, Stream *src)
+/* Writes what @pp holds to @dest: its DATA as the window allows, then its END. */
+static void pipe_write(Call *c, Pipe *pp, CallSide *dest)
 {
-        Peer *q;
-
-        if (!stream_usable(dest))
-                return;
-        q = dest->peer;
-        if (dest == call->client && (!list_is_empty(&pp->chunks) || pp->end_pending))
-                call_send_accept(call);
+        if (dest == c->client && (!list_is_empty(&pp->chunks) || pp->end_pending)) {
+                call_send_accept(c);
+                dest = c->client; /* an ACCEPT never closes it, but it is read afresh */
+                if (!dest)
+                        return;
+        }
         while (!list_is_empty(&pp->chunks)) {
-                Chunk *c = list_entry(pp->chunks.next, Chunk, link);
-                ssize_t room = peer_data_room(q, dest->id);
-                size_t n = c->len - c->off;
+                Chunk *ch = list_entry(pp->chunks.next, Chunk, link);
+                ssize_t room = stream_data_room(&dest->base);
+                size_t n = ch->len - ch->off;
                 struct iovec piece;
                 uint8_t flags = 0;
-                int r;
 
                 if (room < 0)
                         return;
                 if (n > (size_t)room)
                         n = (size_t)room;
-                if (n == 0 && c->len > c->off)
-                        break; /* no window: wait for CREDIT */
-                if (c->off + n < c->len || c->more)
+                if (n == 0 && ch->len > ch->off)
+                        return; /* no window: wait for CREDIT */
+                if (ch->off + n < ch->len || ch->more)
                         flags = VBUS_FLAG_MORE;
-                piece.iov_base = c->data + c->off;
+                piece.iov_base = ch->data + ch->off;
                 piece.iov_len = n;
-                r = peer_send_data(q, dest->id, flags, &piece, 1);
-                if (r < 0)
-                        break;
-                c->off += n;
+                if (stream_send_data(&dest->base, flags, &piece, 1) < 0)
+                        return;
+                ch->off += n;
                 pp->credit_owed += n;
-                if (c->off >= c->len) {
-                        list_unlink(&c->link);
-                        free(c);
+                if (ch->off >= ch->len) {
+                        list_unlink(&ch->link);
+                        free(ch);
                 }
         }
-        if (list_is_empty(&pp->chunks) && pp->end_pending && stream_usable(dest)) {
-                Vbus__V1__End e = VBUS__V1__END__INIT;
-
-                e.status = pp->end_status;
-                e.message = pp->end_message;
+        if (pp->end_pending) {
                 pp->end_pending = false;
-                (void)peer_send_control(q, VBUS_FRAME_END, 0, dest->id, &e.base);
-        }
-        /* A side that has ended its direction will send nothing more: no CREDIT (and no
-         * wakeup) for it, which saves one event per call for a unary call's server. */
-        if (pp->credit_owed > 0 && !pp->src_ended && stream_usable(src)) {
-                Vbus__V1__Credit cr = VBUS__V1__CREDIT__INIT;
-
-                if (src == call->client)
-                        call_send_accept(call);
-                cr.increment = (uint32_t)pp->credit_owed;
-                pp->credit_owed = 0;
-                (void)peer_send_control(src->peer, VBUS_FRAME_CREDIT, 0, src->id, &cr.base);
+                /* May close @dest, and with it the call's other side: the caller re-reads. */
+                (void)stream_end(&dest->base, pp->end_status, pp->end_message);
         }
 }
-
-/* Sends the caller's deferred ACCEPT, if any (before anything else on its stream). */
-static void call_send_accept(Call *c)
-{
-        Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
-        Vbus__V1__Identity sid = VBUS__V1__IDENTITY__INIT;
-
-        if (!c->accept_pending)
-                return;
-        c->accept_pending = false;
-        if (!stream_usable(c->client))
-                return;
-        sid.domid = c->server_ident.domid;
-        sid.domain_name = c->server_ident.domain_name;
-        sid.local = c->server_ident.local;
-        sid.uid = c->server_ident.uid;
-        sid.pid = c->server_ident.pid;
-        a.initial_credit = LIMIT_CALL_WINDOW;
-        a.peer = &sid;
-        (void)peer_send_control(c->client->peer, VBUS_FRAME_ACCEPT, 0, c->client->id, &a.base);
-}
-
-static void call_maybe_free(Call *c);
 
 /*
- * After a batch: relays both ways; a caller still sending gets its ACCEPT now. An END written
- * here can close a stream and with it the call's last one: the call is held (busy) until both
- * pipes are done, and the second pipe reads the call's stream pointers afresh.
+ * Relays one direction of @c: what the pipe holds goes to its destination, and the credit for it
+ * back to its source. Both ends are read from the call afresh after each write, since an END can
+ * close one and, through it, the other.
  */
+static void pipe_pump(Call *c, bool to_server)
+{
+        Pipe *pp = to_server ? &c->to_server : &c->to_client;
+        CallSide *dest = to_server ? c->server : c->client;
+        CallSide *src;
+
+        if (!dest)
+                return;
+        pipe_write(c, pp, dest);
+        src = to_server ? c->client : c->server;
+        /* A side that has ended its direction will send nothing more: no CREDIT (and no
+         * wakeup) for it, which saves one event per call for a unary call's server. */
+        if (pp->credit_owed > 0 && !pp->src_ended && src) {
+                Vbus__V1__Credit cr = VBUS__V1__CREDIT__INIT;
+
+                if (src == c->client)
+                        call_send_accept(c);
+                cr.increment = (uint32_t)pp->credit_owed;
+                pp->credit_owed = 0;
+                if (c->client == src || c->server == src)
+                        (void)peer_send_control(src->base.peer, VBUS_FRAME_CREDIT, 0, src->base.id,
+                                                &cr.base);
+        }
+}
+
+/* After a batch: relays both ways; a caller still sending gets its ACCEPT now. */
 static void call_pump(Call *c)
 {
-        c->busy++;
+        /* The caller holds @c (busy): an END written here may close both its streams. */
         if (c->accept_pending && !c->to_server.src_ended)
                 call_send_accept(c);
-        pipe_pump(c, &c->to_server, c->server, c->client);
-        pipe_pump(c, &c->to_client, c->client, c->server);
-        c->busy--;
-        call_maybe_free(c);
+        pipe_pump(c, true);
+        pipe_pump(c, false);
 }
 
 /* --- calls -------------------------------------------------------------------------------- */
 
 /*
  * Something came from @from's side of @c: the other side's peer is marked for the broker's
- * end-of-iteration flush, which runs rpc_pump() on it. peer.c also pumps @from's own peer after
+ * end-of-iteration flush, which pumps its calls. The broker also pumps @from's own peer after
  * its batch, but not when that batch ended with the link (a server that replies and exits): the
  * mark makes sure that what was queued is relayed all the same.
  */
-static void call_mark(Call *c, const Stream *from)
+static void call_mark(Call *c, const CallSide *from)
 {
-        Stream *dest = from == c->client ? c->server : c->client;
+        CallSide *dest = from == c->client ? c->server : c->client;
 
-        if (stream_usable(dest))
-                broker_mark_dirty(c->broker, dest->peer);
+        if (dest)
+                peer_mark_dirty(dest->base.peer);
 }
 
 static void call_maybe_free(Call *c)
@@ -309,44 +264,54 @@ static void call_maybe_free(Call *c)
         list_unlink(&c->link);
         pipe_clear(&c->to_server);
         pipe_clear(&c->to_client);
-        if (c->serve) {
-                c->serve->n_outstanding--;
-                stream_unref(c->serve);
-        }
-        if (c->service) {
-                c->service->n_calls--;
-                service_maybe_free(c->service);
-        }
+        service_call_end(c->bus, c->service, c->serve);
         free(c);
 }
 
-static void reset_stream(Stream *s, int status, const char *message)
+/* Ends @side of @c with RESET; a caller sees its ACCEPT first, as when it was not deferred. */
+static void call_reset(Call *c, CallSide *side, int status, const char *message)
 {
-        if (!stream_usable(s))
+        if (!side)
                 return;
-        /* A caller sees its ACCEPT before the RESET, as when it was not deferred. */
-        if (s->call && s == s->call->client)
-                call_send_accept(s->call);
-        peer_reset_stream(s->peer, s->id, status, message);
+        if (side == c->client)
+                call_send_accept(c);
+        (void)stream_reset(&side->base, status, message);
 }
 
-/* Opens the broker's stream toward the server for @c. Return: 0 or a negative errno. */
-static int call_open_server(Call *c, Stream *serve, const Vbus__V1__Open *m, const Peer *caller)
+static CallSide *side_new(Call *c, Peer *p)
 {
-        Peer *q = serve->peer;
+        CallSide *side = calloc(1, sizeof(*side));
+
+        if (!side)
+                return NULL;
+        side->call = c;
+        side->base.peer = p;
+        list_add_tail(&p->call_sides, &side->peer_link);
+        return side;
+}
+
+static void side_free(CallSide *side)
+{
+        list_unlink(&side->peer_link);
+        free(side);
+}
+
+/*
+ * Opens the broker's stream toward the server for @c.
+ * Return: 0; -EMSGSIZE (the OPEN, with the caller's identity stamped on it, is larger than a
+ * control frame: the caller's headers are too large); -E2BIG (the server has no stream left);
+ * -ENOMEM; -EPIPE (the server's link is gone, or it was dropped for not reading it).
+ */
+static int call_open_server(Call *c, Server *serve, const Vbus__V1__Open *m, const Peer *caller)
+{
+        Peer *q = service_server_get_peer(serve);
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
-        Vbus__V1__Identity id = VBUS__V1__IDENTITY__INIT;
-        VbusFrameHeader h = {.type = VBUS_FRAME_OPEN};
-        VbusStream *vs = NULL;
-        uint64_t now = broker_now_us();
-        Stream *s;
+        Vbus__V1__Identity id;
+        uint64_t now = bus_now_us();
+        CallSide *side;
         int r;
 
-        id.domid = caller->ident.domid;
-        id.domain_name = (char *)caller->ident.domain_name;
-        id.local = caller->ident.local;
-        id.uid = caller->ident.uid;
-        id.pid = caller->ident.pid;
+        stream_identity(&id, &caller->ident);
         o.name = m->name;
         o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_CALL;
         o.initial_credit = LIMIT_CALL_WINDOW;
@@ -355,32 +320,46 @@ static int call_open_server(Call *c, Stream *serve, const Vbus__V1__Open *m, con
         o.caller = &id;
         if (c->deadline_us != UINT64_MAX)
                 o.timeout_us = c->deadline_us > now ? c->deadline_us - now : 1;
-        h.stream_id = vbus__session_next_id(&q->session);
-        if (h.stream_id == 0)
-                return -E2BIG;
-        r = vbus__session_send(&q->session, &h, &o.base, &vs, NULL);
-        if (r < 0)
-                return r;
-        s = stream_new(q, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL);
-        if (!s)
+        side = side_new(c, q);
+        if (!side)
                 return -ENOMEM;
-        s->call = c;
-        c->server = stream_ref(s);
-        r = vbus__link_write_control(&q->link_io, &h, &o.base);
+        r = peer_open(q, &o, &call_side_ops, side, &side->base.id);
         if (r < 0) {
-                broker_kill_peer(q->broker, q, "does not read its link");
-                return -EPIPE;
+                side_free(side);
+                return r;
         }
-        broker_mark_dirty(q->broker, q);
+        c->server = side;
         return 0;
 }
 
-void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
+static const char *call_open_failure(int r)
 {
-        Broker *b = p->broker;
-        const char *slash = strchr(m->name, '/');
+        switch (r) {
+        case -EMSGSIZE:
+                return "the call's headers are too large to reach the server";
+        case -E2BIG:
+                return "the server has too many streams open";
+        default:
+                return "the server could not take the call";
+        }
+}
+
+/* The service named by a method name "service/method", or NULL; its name's length in *ret_n. */
+static Service *call_service(Bus *b, const char *method, size_t *ret_n)
+{
+        const char *slash = strchr(method, '/');
+
+        *ret_n = slash ? (size_t)(slash - method) : 0;
+        return slash ? service_find(b, method, *ret_n) : NULL;
+}
+
+int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
+{
+        Bus *b = p->bus;
+        Rpc *rpc = b->rpc;
         Service *svc;
-        Stream *serve, *s;
+        Server *serve;
+        size_t n_svc;
         Call *c;
         char msg[320];
         int r;
@@ -389,197 +368,205 @@ void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         b->stats.n_calls++;
         if (p->n_calls >= b->config.max_calls) {
                 b->stats.n_calls_failed++;
-                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                            "too many calls in flight on this link (max_calls)");
-                return;
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                  "too many calls in flight on this link (max_calls)");
+                return 0;
         }
-        if (introspect_open_call(p, vs, m))
-                return;
-        svc = slash ? service_find(b, m->name, (size_t)(slash - m->name)) : NULL;
+        svc = call_service(b, m->name, &n_svc);
+        if (rpc->local_service && n_svc == strlen(rpc->local_service) &&
+            memcmp(m->name, rpc->local_service, n_svc) == 0)
+                return rpc->local_open(p, vs, m);
         serve = svc ? service_pick(svc) : NULL;
         if (!serve) {
-                snprintf(msg, sizeof(msg), "no responders: nobody serves %.*s",
-                         slash ? (int)(slash - m->name) : 0, m->name);
+                snprintf(msg, sizeof(msg), "no responders: nobody serves %.*s", (int)n_svc,
+                         m->name);
                 b->stats.n_calls_failed++;
-                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_NOT_FOUND, msg);
-                return;
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_NOT_FOUND, msg);
+                return 0;
         }
-        if (svc->n_calls >= b->config.max_service_calls) {
+        if (service_get_n_calls(svc) >= b->config.max_service_calls) {
                 b->stats.n_calls_failed++;
-                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                            "too many calls in flight for this service (max_service_calls)");
-                return;
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                  "too many calls in flight for this service (max_service_calls)");
+                return 0;
         }
         c = calloc(1, sizeof(*c));
-        s = c ? stream_new(p, vs, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL) : NULL;
-        if (!s) {
+        if (c)
+                c->client = side_new(c, p);
+        if (!c || !c->client) {
                 free(c);
                 b->stats.n_calls_failed++;
-                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
-                return;
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
+                return 0;
         }
-        c->broker = b;
+        c->bus = b;
         c->caller = p;
         c->service = svc;
-        c->serve = stream_ref(serve);
-        c->client = stream_ref(s);
-        c->deadline_us = m->timeout_us ? broker_now_us() + m->timeout_us : UINT64_MAX;
+        c->serve = serve;
+        c->deadline_us = m->timeout_us ? bus_now_us() + m->timeout_us : UINT64_MAX;
         c->server_reset_status = VBUS__V1__STATUS__STATUS_CANCELLED;
         pipe_init(&c->to_server);
         pipe_init(&c->to_client);
-        s->call = c;
-        svc->n_calls++;
-        serve->n_outstanding++;
-        serve->n_calls_total++;
+        stream_bind(&c->client->base, p, vs, &call_side_ops, c->client);
+        service_call_begin(svc, serve);
         p->n_calls++;
-        list_add_tail(&b->calls, &c->link);
+        list_add_tail(&rpc->calls, &c->link);
 
         r = call_open_server(c, serve, m, p);
         if (r < 0) {
                 b->stats.n_calls_failed++;
-                peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_UNAVAILABLE,
-                            r == -E2BIG ? "the server has too many streams open"
-                                        : "the server could not take the call");
-                return;
+                /* The REJECT closes the caller's stream, and that frees the call. */
+                (void)peer_reject(p, vs->id,
+                                  r == -EMSGSIZE ? VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED
+                                                 : VBUS__V1__STATUS__STATUS_UNAVAILABLE,
+                                  call_open_failure(r));
+                return 0;
         }
         /* Sent later (see the top of the file): at the latest by rpc_pump() after this batch. */
-        c->server_ident = serve->peer->ident;
+        c->server_ident = service_server_get_peer(serve)->ident;
         c->accept_pending = true;
+        return 0;
 }
 
-void rpc_accept(Peer *p, Stream *s, const Vbus__V1__Accept *m)
+/* --- the frames of a call's two streams ---------------------------------------------------- */
+
+static int side_accept(void *obj, VbusStream *vs, const Vbus__V1__Accept *m)
 {
-        (void)p;
+        CallSide *side = obj;
+
+        (void)vs;
         (void)m;
         /* The server's window is known now: what waits for it goes after the batch. */
-        if (s->call)
-                call_mark(s->call, s);
+        call_mark(side->call, side);
+        return 0;
 }
 
-void rpc_reject(Peer *p, Stream *s, int status, const char *message)
+static int side_reject(void *obj, VbusStream *vs, const Vbus__V1__Reject *m)
 {
-        Call *c = s->call;
+        CallSide *side = obj;
+        Call *c = side->call;
 
-        (void)p;
-        if (!c || s != c->server)
-                return;
+        (void)vs;
+        if (side != c->server)
+                return 0;
         c->server_ended = true;
-        p->broker->stats.n_calls_failed++;
-        reset_stream(c->client, status,
-                     message && message[0] ? message : "the server refused the call");
+        c->bus->stats.n_calls_failed++;
+        call_reset(c, c->client, m->status,
+                   m->message && m->message[0] ? m->message : "the server refused the call");
+        return 0;
 }
 
-void rpc_data(Peer *p, Stream *s, const VbusFrame *f)
+static int side_data(void *obj, VbusStream *vs, const VbusFrame *f)
 {
-        Call *c = s->call;
-        Pipe *pp;
-        Chunk *ch;
+        CallSide *side = obj;
+        Call *c = side->call;
+        Pipe *pp = side == c->client ? &c->to_server : &c->to_client;
+        Chunk *ch = malloc(sizeof(*ch) + f->header.length);
 
-        if (!c)
-                return;
-        pp = s == c->client ? &c->to_server : &c->to_client;
-        ch = malloc(sizeof(*ch) + f->header.length);
+        (void)vs;
         if (!ch) {
-                peer_reset_stream(p, s->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                                  "out of memory");
-                return;
+                (void)stream_reset(&side->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                   "out of memory");
+                return 0;
         }
         ch->len = f->header.length;
         ch->off = 0;
         ch->more = f->header.flags & VBUS_FLAG_MORE;
         memcpy(ch->data, f->payload, f->header.length);
         list_add_tail(&pp->chunks, &ch->link);
-        call_mark(c, s);
+        call_mark(c, side);
+        return 0;
 }
 
-void rpc_end(Peer *p, Stream *s, int status, const char *message)
+static int side_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
 {
-        Call *c = s->call;
+        CallSide *side = obj;
+        Call *c = side->call;
 
-        if (!c)
-                return;
-        if (s == c->client) {
+        (void)vs;
+        if (side == c->client) {
                 pipe_set_end(&c->to_server, VBUS__V1__STATUS__STATUS_OK, NULL);
         } else {
                 c->server_ended = true;
-                if (status != VBUS__V1__STATUS__STATUS_OK)
-                        p->broker->stats.n_calls_failed++;
-                pipe_set_end(&c->to_client, status, message);
+                if (m->status != VBUS__V1__STATUS__STATUS_OK)
+                        c->bus->stats.n_calls_failed++;
+                pipe_set_end(&c->to_client, m->status, m->message);
         }
-        call_mark(c, s);
+        call_mark(c, side);
+        return 0;
 }
 
-void rpc_reset(Peer *p, Stream *s, int status, const char *message)
+static int side_reset(void *obj, VbusStream *vs, const Vbus__V1__End *m)
 {
-        Call *c = s->call;
+        CallSide *side = obj;
+        Call *c = side->call;
 
-        (void)p;
-        if (!c)
-                return;
-        if (s == c->client) {
+        (void)vs;
+        if (side == c->client) {
                 /* Cancellation: the server is told, with the caller's status. */
-                c->server_reset_status = status;
+                c->server_reset_status = m->status;
                 c->caller_reset = true;
                 if (!c->server_ended)
-                        p->broker->stats.n_calls_failed++;
+                        c->bus->stats.n_calls_failed++;
         } else {
                 c->server_ended = true;
-                p->broker->stats.n_calls_failed++;
+                c->bus->stats.n_calls_failed++;
                 pipe_clear(&c->to_client);
-                reset_stream(c->client, status, message);
+                call_reset(c, c->client, m->status, m->message);
         }
+        return 0;
 }
 
-void rpc_stream_closing(Peer *p, Stream *s)
+static const char *server_reset_message(const Call *c)
 {
-        Call *c = s->call;
+        if (c->server_reset_status == VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED)
+                return "deadline exceeded";
+        return c->caller_reset ? "the caller cancelled the call" : "the caller went away";
+}
 
-        if (s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE) {
-                Service *svc = s->service;
+/*
+ * A side's stream closed, for any reason (frames, or its peer going away). Closing one side may
+ * close the other (a RESET is sent to it) and come back here: the call is held (busy) and freed
+ * only once both have gone.
+ */
+static void side_closed(void *obj, VbusStream *vs)
+{
+        CallSide *side = obj;
+        Call *c = side->call;
 
-                list_unlink(&s->serve_link);
-                s->service = NULL;
-                if (svc)
-                        service_maybe_free(svc);
-                return;
-        }
-        if (s->intro)
-                introspect_close(p, s);
-        if (!c)
-                return;
-        s->call = NULL;
-        /* Closing one side may close the other (a RESET is sent to it) and come back here:
-         * the call is freed only once both have gone, by the outermost call. */
+        (void)vs;
         c->busy++;
-        if (s == c->client) {
+        if (side == c->client) {
                 c->client = NULL;
                 if (c->caller) {
                         c->caller->n_calls--;
                         c->caller = NULL;
                 }
-                if (c->server && !c->server->closed)
-                        reset_stream(c->server, c->server_reset_status,
-                                     c->server_reset_status ==
-                                                     VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED
-                                             ? "deadline exceeded"
-                                     : c->caller_reset ? "the caller cancelled the call"
-                                                       : "the caller went away");
-                stream_unref(s);
+                call_reset(c, c->server, c->server_reset_status, server_reset_message(c));
         } else {
                 c->server = NULL;
                 /* A server that goes without an outcome fails the call at once; it is never
                  * retried elsewhere, since it may have had effects. */
-                if (!c->server_ended && c->client && !c->client->closed) {
+                if (!c->server_ended && c->client) {
                         pipe_clear(&c->to_client);
-                        p->broker->stats.n_calls_failed++;
-                        reset_stream(c->client, VBUS__V1__STATUS__STATUS_UNAVAILABLE,
-                                     "the server went away during the call");
+                        c->bus->stats.n_calls_failed++;
+                        call_reset(c, c->client, VBUS__V1__STATUS__STATUS_UNAVAILABLE,
+                                   "the server went away during the call");
                 }
-                stream_unref(s);
         }
+        side_free(side);
         c->busy--;
         call_maybe_free(c);
 }
+
+static const VbusStreamOps call_side_ops = {
+        .accept = side_accept,
+        .reject = side_reject,
+        .data = side_data,
+        .end = side_end,
+        .reset = side_reset,
+        .closed = side_closed,
+};
 
 /*
  * Pumps every call with a stream on @p. Pumping one call can close streams of @p other than the
@@ -592,27 +579,23 @@ void rpc_pump(Peer *p)
         size_t n = 0, cap = sizeof(few) / sizeof(few[0]);
         List *pos, *tmp;
 
-        list_for_each_safe(pos, tmp, &p->streams)
+        list_for_each_safe(pos, tmp, &p->call_sides)
         {
-                Stream *s = list_entry(pos, Stream, link);
+                CallSide *side = list_entry(pos, CallSide, peer_link);
 
-                if (s->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_CALL && s->call) {
-                        if (n == cap) {
-                                Call **more = malloc(2 * cap * sizeof(*more));
+                if (n == cap) {
+                        Call **more = malloc(2 * cap * sizeof(*more));
 
-                                if (!more)
-                                        break; /* the rest waits for the next batch */
-                                memcpy(more, calls, n * sizeof(*more));
-                                if (calls != few)
-                                        free(calls);
-                                calls = more;
-                                cap *= 2;
-                        }
-                        s->call->busy++;
-                        calls[n++] = s->call;
-                } else if (s->intro) {
-                        introspect_pump(s);
+                        if (!more)
+                                break; /* the rest waits for the next batch */
+                        memcpy(more, calls, n * sizeof(*more));
+                        if (calls != few)
+                                free(calls);
+                        calls = more;
+                        cap *= 2;
                 }
+                side->call->busy++;
+                calls[n++] = side->call;
         }
         for (size_t i = 0; i < n; i++) {
                 call_pump(calls[i]);
@@ -623,12 +606,12 @@ void rpc_pump(Peer *p)
                 free(calls);
 }
 
-uint64_t rpc_expire(Broker *b, uint64_t now)
+uint64_t rpc_expire(Bus *b, uint64_t now)
 {
-        uint64_t next = introspect_expire(b, now);
+        uint64_t next = UINT64_MAX;
         List *pos, *tmp;
 
-        list_for_each_safe(pos, tmp, &b->calls)
+        list_for_each_safe(pos, tmp, &b->rpc->calls)
         {
                 Call *c = list_entry(pos, Call, link);
 
@@ -643,27 +626,8 @@ uint64_t rpc_expire(Broker *b, uint64_t now)
                 c->server_reset_status = VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED;
                 b->stats.n_calls_failed++;
                 /* Resetting the caller's stream closes it, which resets the server's too. */
-                reset_stream(c->client, VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED,
-                             "deadline exceeded");
+                call_reset(c, c->client, VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED,
+                           "deadline exceeded");
         }
         return next;
-}
-
-int rpc_foreach_server(Broker *b, RpcServerFn fn, void *userdata)
-{
-        for (List *pos = b->services.next; pos != &b->services; pos = pos->next) {
-                Service *svc = list_entry(pos, Service, link);
-
-                for (List *q = svc->servers.next; q != &svc->servers; q = q->next) {
-                        Stream *s = list_entry(q, Stream, serve_link);
-                        int r;
-
-                        if (!stream_usable(s))
-                                continue;
-                        r = fn(svc->name, svc->n_calls, s, userdata);
-                        if (r != 0)
-                                return r;
-                }
-        }
-        return 0;
 }

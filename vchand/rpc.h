@@ -10,40 +10,37 @@
  * broker: NOT_FOUND at once when no server serves the service ("no responders"),
  * DEADLINE_EXCEEDED when the deadline passes (the server is told too), UNAVAILABLE when the
  * server's process or domain goes away (never retried elsewhere: the call may have had effects),
- * RESOURCE_EXHAUSTED over a limit. A caller's RESET (cancellation) reaches the server as RESET
- * CANCELLED.
+ * RESOURCE_EXHAUSTED over a limit (max_calls, max_service_calls, or headers that do not fit the
+ * OPEN toward the server once the caller's identity is stamped on them). A caller's RESET
+ * (cancellation) reaches the server as RESET CANCELLED. No outcome of a call drops a link.
+ *
+ * Services and their servers are service.c's; this module picks one for each call.
  */
 #ifndef VCHAND_RPC_H
 #define VCHAND_RPC_H
 
-#include "broker.h"
+#include <stdint.h>
 
-/* An OPEN of kind SERVE (a client registering a server) or CALL (a client calling). */
-void rpc_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *open);
-void rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *open);
+#include "stream.h"
 
-/* Frames on a CALL stream (either side). */
-void rpc_accept(Peer *p, Stream *s, const Vbus__V1__Accept *m);
-void rpc_reject(Peer *p, Stream *s, int status, const char *message);
-void rpc_data(Peer *p, Stream *s, const VbusFrame *f);
-void rpc_end(Peer *p, Stream *s, int status, const char *message);
-void rpc_reset(Peer *p, Stream *s, int status, const char *message);
+/* The state of the feature, in bus->rpc. Return: 0 or -ENOMEM. */
+int rpc_new(Bus *b);
+void rpc_free(Bus *b);
 
-/* The stream is closing for any reason (frames, or its peer going away). */
-void rpc_stream_closing(Peer *p, Stream *s);
+/*
+ * The broker's own service: every call to @service goes to @open (after the per-caller limit was
+ * applied) instead of to a server. @service: borrowed for the broker's life.
+ */
+void rpc_set_local(Bus *b, const char *service, BusOpenFn open);
 
-/* Writes what the peer's calls have buffered toward it. */
+/* An OPEN of kind CALL (BusOpenFn): routed to a server, to the broker's own service, or
+ * refused. Return: 0. */
+int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m);
+
+/* Writes what @p's calls have buffered toward it, and the credit owed to it. */
 void rpc_pump(Peer *p);
 
 /* Fails the calls whose deadline passed; returns the next deadline (UINT64_MAX for none). */
-uint64_t rpc_expire(Broker *b, uint64_t now_us);
-
-/* Called for one server of a service; returns 0 to go on, else stops the walk. */
-typedef int (*RpcServerFn)(const char *service, uint32_t service_calls, const Stream *serve,
-                           void *userdata);
-
-/* Calls @fn for each live server of each service (introspection). Return: 0 or what @fn
- * returned to stop. */
-int rpc_foreach_server(Broker *b, RpcServerFn fn, void *userdata);
+uint64_t rpc_expire(Bus *b, uint64_t now_us);
 
 #endif /* VCHAND_RPC_H */

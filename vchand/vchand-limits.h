@@ -61,6 +61,9 @@ enum {
         /* Largest ListServices reply, cut at a service or server boundary: what the broker
          * buffers for one direction of any call. */
         LIMIT_INTROSPECT_REPLY = LIMIT_CALL_WINDOW,
+        /* Guests discovery tracks at once (one slot each, allocated up front): domids of guests
+         * are below 0x7ff0, and max_peers bounds the links anyway. */
+        LIMIT_DISCOVER_GUESTS = 4096,
 };
 
 #endif /* VCHAND_LIMITS_H */

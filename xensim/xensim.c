@@ -56,6 +56,21 @@ static void die(const char *fmt, ...)
         exit(1);
 }
 
+/* snprintf for paths and environment values: one that does not fit is fatal, never truncated. */
+static void fmt_or_die(char *buf, size_t size, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void fmt_or_die(char *buf, size_t size, const char *fmt, ...)
+{
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(buf, size, fmt, ap);
+        va_end(ap);
+        if (n < 0 || (size_t)n >= size)
+                die("too long (at most %zu bytes): %.64s...", size - 1, buf);
+}
+
 static void sleep_ms(unsigned ms)
 {
         struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
@@ -163,13 +178,26 @@ static bool xensimd_alive(const Cli *cli)
 
 /* ---- pid files ---- */
 
+/* The pid in a pid file's text ("1234\n"), or 0 if it holds none. */
+static pid_t parse_pid(const char *s)
+{
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno || end == s || (*end && *end != '\n') || v <= 0 || v > INT_MAX)
+                return 0;
+        return (pid_t)v;
+}
+
 static pid_t read_pid(const Cli *cli, const char *name)
 {
         char path[4200], buf[32];
         ssize_t n;
         int fd;
 
-        snprintf(path, sizeof(path), "%s/%s", cli->dir, name);
+        fmt_or_die(path, sizeof(path), "%s/%s", cli->dir, name);
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return 0;
@@ -178,7 +206,7 @@ static pid_t read_pid(const Cli *cli, const char *name)
         if (n <= 0)
                 return 0;
         buf[n] = 0;
-        return (pid_t)atoi(buf);
+        return parse_pid(buf);
 }
 
 static void write_pid(const Cli *cli, const char *name, pid_t pid)
@@ -186,19 +214,21 @@ static void write_pid(const Cli *cli, const char *name, pid_t pid)
         char path[4200];
         FILE *f;
 
-        snprintf(path, sizeof(path), "%s/%s", cli->dir, name);
+        fmt_or_die(path, sizeof(path), "%s/%s", cli->dir, name);
         f = fopen(path, "w");
-        if (f) {
-                fprintf(f, "%d\n", (int)pid);
-                fclose(f);
-        }
+        if (!f)
+                die("cannot write %s: %s", path, strerror(errno));
+        fprintf(f, "%d\n", (int)pid);
+        /* The stream's error is sticky: fclose() reports a failed fprintf() too. */
+        if (fclose(f) != 0)
+                die("cannot write %s: %s", path, strerror(errno));
 }
 
 static void remove_file(const Cli *cli, const char *name)
 {
         char path[4200];
 
-        snprintf(path, sizeof(path), "%s/%s", cli->dir, name);
+        fmt_or_die(path, sizeof(path), "%s/%s", cli->dir, name);
         unlink(path);
 }
 
@@ -216,9 +246,9 @@ static pid_t spawn_daemon(const Cli *cli, const char *prog, const char *log)
         char exe[PATH_MAX + 32], logpath[4200], sock[4200];
         pid_t pid;
 
-        snprintf(exe, sizeof(exe), "%s/%s", cli->exe_dir, prog);
-        snprintf(logpath, sizeof(logpath), "%s/%s", cli->dir, log);
-        snprintf(sock, sizeof(sock), "%s/dom0.sock", cli->dir);
+        fmt_or_die(exe, sizeof(exe), "%s/%s", cli->exe_dir, prog);
+        fmt_or_die(logpath, sizeof(logpath), "%s/%s", cli->dir, log);
+        fmt_or_die(sock, sizeof(sock), "%s/dom0.sock", cli->dir);
         pid = fork();
         if (pid < 0)
                 die("fork: %s", strerror(errno));
@@ -261,7 +291,7 @@ static bool hvd_ready(const Cli *cli)
 {
         char path[4200];
 
-        snprintf(path, sizeof(path), "%s/hvd.ready", cli->dir);
+        fmt_or_die(path, sizeof(path), "%s/hvd.ready", cli->dir);
         return file_exists(path);
 }
 
@@ -298,7 +328,7 @@ static int cmd_up(const Cli *cli)
         pid = spawn_daemon(cli, "xensimd", "xensimd.log");
         if (!wait_ready(cli, pid, xensimd_alive))
                 die("xensimd did not start; see %s/xensimd.log", cli->dir);
-        snprintf(hvd, sizeof(hvd), "%s/xensim-hvd", cli->exe_dir);
+        fmt_or_die(hvd, sizeof(hvd), "%s/xensim-hvd", cli->exe_dir);
         if (access(hvd, X_OK) == 0) {
                 remove_file(cli, "hvd.ready");
                 pid = spawn_daemon(cli, "xensim-hvd", "hvd.log");
@@ -336,7 +366,7 @@ static bool domid_sock_exists(const Cli *cli, const char *suffix, unsigned long 
 {
         char path[4200];
 
-        snprintf(path, sizeof(path), "%s/dom%lu%s", cli->dir, domid, suffix);
+        fmt_or_die(path, sizeof(path), "%s/dom%lu%s", cli->dir, domid, suffix);
         return file_exists(path);
 }
 
@@ -411,18 +441,18 @@ static int cmd_run(const Cli *cli)
         if (!cli->cmd || !cli->cmd[0])
                 die("run: no command given after '--' (see xensim run --help)");
         domid = resolve_domain(cli, cli->domid_arg);
-        snprintf(val, sizeof(val), "%s/dom%lu.sock", cli->dir, domid);
+        fmt_or_die(val, sizeof(val), "%s/dom%lu.sock", cli->dir, domid);
         setenv("XENSTORED_PATH", val, 1);
-        snprintf(val, sizeof(val), "%s/dom%lu.hv.sock", cli->dir, domid);
+        fmt_or_die(val, sizeof(val), "%s/dom%lu.hv.sock", cli->dir, domid);
         setenv("XENSIM_HV_SOCKET", val, 1);
-        snprintf(val, sizeof(val), "%lu", domid);
+        fmt_or_die(val, sizeof(val), "%lu", domid);
         setenv("XENSIM_DOMID", val, 1);
         setenv("XENSIM_DIR", cli->dir, 1);
         old = getenv("LD_LIBRARY_PATH");
         if (old && *old)
-                snprintf(val, sizeof(val), "%s/lib:%s", cli->exe_dir, old);
+                fmt_or_die(val, sizeof(val), "%s/lib:%s", cli->exe_dir, old);
         else
-                snprintf(val, sizeof(val), "%s/lib", cli->exe_dir);
+                fmt_or_die(val, sizeof(val), "%s/lib", cli->exe_dir);
         setenv("LD_LIBRARY_PATH", val, 1);
         /* setsid() fails only for a group leader, which already has a group of its own. */
         setsid();
@@ -433,7 +463,7 @@ static int cmd_run(const Cli *cli)
         execvp(cli->cmd[0], cli->cmd);
         r = errno;
         if (xs_procs_dir(cli->dir, (uint32_t)domid, rec, sizeof(rec)) == 0) {
-                snprintf(val, sizeof(val), "%s/%d", rec, (int)pgid);
+                fmt_or_die(val, sizeof(val), "%s/%d", rec, (int)pgid);
                 unlink(val);
         }
         fprintf(stderr, "xensim: cannot run %s: %s\n", cli->cmd[0], strerror(r));
@@ -506,9 +536,9 @@ static void parse(Cli *cli, int argc, char **argv, int start)
                 } else if (strcmp(a, "--dir") == 0) {
                         if (++i >= argc)
                                 die("--dir needs a directory");
-                        snprintf(cli->dir, sizeof(cli->dir), "%s", argv[i]);
+                        fmt_or_die(cli->dir, sizeof(cli->dir), "%s", argv[i]);
                 } else if (strncmp(a, "--dir=", 6) == 0) {
-                        snprintf(cli->dir, sizeof(cli->dir), "%s", a + 6);
+                        fmt_or_die(cli->dir, sizeof(cli->dir), "%s", a + 6);
                 } else if (strcmp(a, "--domid") == 0) {
                         if (++i >= argc)
                                 die("--domid needs a domain");
@@ -533,7 +563,7 @@ static void find_exe_dir(Cli *cli)
         if (n <= 0)
                 die("cannot find my own binary: %s", strerror(errno));
         exe[n] = 0;
-        snprintf(cli->exe_dir, sizeof(cli->exe_dir), "%s", dirname(exe));
+        fmt_or_die(cli->exe_dir, sizeof(cli->exe_dir), "%s", dirname(exe));
 }
 
 static int need_args(const Cli *cli, int n, const char *help)
@@ -557,9 +587,9 @@ int main(int argc, char **argv)
 
         find_exe_dir(&cli);
         if (env && *env)
-                snprintf(cli.dir, sizeof(cli.dir), "%s", env);
+                fmt_or_die(cli.dir, sizeof(cli.dir), "%s", env);
         else
-                snprintf(cli.dir, sizeof(cli.dir), "/tmp/xensim-%u", (unsigned)getuid());
+                fmt_or_die(cli.dir, sizeof(cli.dir), "/tmp/xensim-%u", (unsigned)getuid());
         parse(&cli, argc, argv, 1);
         if (cli.n_pos == 0) {
                 fputs(help_main, cli.help ? stdout : stderr);

@@ -630,6 +630,30 @@ static void usage(FILE *f)
                    "`xensim up`. Stops on SIGTERM or SIGINT, killing the domains' processes.\n");
 }
 
+/* D/xensimd.pid into buf, whose size is sizeof(d->dir) + 16: it cannot be truncated. */
+static void pidfile_path(const Daemon *d, char *buf, size_t size)
+{
+        (void)snprintf(buf, size, "%s/xensimd.pid", d->dir);
+}
+
+/* Writes our pid to D/xensimd.pid; a failure is logged, not fatal (the file is informative). */
+static void write_pidfile(const Daemon *d)
+{
+        char path[sizeof(d->dir) + 16];
+        FILE *f;
+
+        pidfile_path(d, path, sizeof(path));
+        f = fopen(path, "w");
+        if (!f) {
+                logf_("cannot write %s: %s", path, strerror(errno));
+                return;
+        }
+        fprintf(f, "%d\n", (int)getpid());
+        /* The stream's error is sticky: fclose() reports a failed fprintf() too. */
+        if (fclose(f) != 0)
+                logf_("cannot write %s: %s", path, strerror(errno));
+}
+
 static int daemon_setup(Daemon *d)
 {
         static const XsServerOps ops = {
@@ -639,8 +663,6 @@ static int daemon_setup(Daemon *d)
                 .domain_removed = srv_domain_removed,
         };
         sigset_t mask;
-        char pidfile[4200];
-        FILE *f;
         int r;
 
         if (mkdir(d->dir, 0700) < 0 && errno != EEXIST) {
@@ -663,7 +685,8 @@ static int daemon_setup(Daemon *d)
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigprocmask(SIG_BLOCK, &mask, NULL);
-        signal(SIGPIPE, SIG_IGN);
+        /* Cannot fail: a valid signal and handler. */
+        (void)signal(SIGPIPE, SIG_IGN);
         d->sig.kind = EP_SIGNAL;
         d->sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
         if (d->sig.fd < 0 || ep_add(d, &d->sig, EPOLLIN) < 0)
@@ -679,12 +702,7 @@ static int daemon_setup(Daemon *d)
                 logf_("cannot listen on %s", d->ctl_path);
                 return -1;
         }
-        snprintf(pidfile, sizeof(pidfile), "%s/xensimd.pid", d->dir);
-        f = fopen(pidfile, "w");
-        if (f) {
-                fprintf(f, "%d\n", (int)getpid());
-                fclose(f);
-        }
+        write_pidfile(d);
         return 0;
 }
 
@@ -697,8 +715,8 @@ int main(int argc, char **argv)
         };
         Daemon *d = calloc(1, sizeof(*d));
         const char *dir = getenv("XENSIM_DIR");
-        char pidfile[4200];
-        int opt, r;
+        char pidfile[sizeof(d->dir) + 16];
+        int opt, n, r;
 
         if (!d)
                 return 1;
@@ -724,9 +742,14 @@ int main(int argc, char **argv)
                 return 2;
         }
         if (dir && *dir)
-                snprintf(d->dir, sizeof(d->dir), "%s", dir);
+                n = snprintf(d->dir, sizeof(d->dir), "%s", dir);
         else
-                snprintf(d->dir, sizeof(d->dir), "/tmp/xensim-%u", (unsigned)getuid());
+                n = snprintf(d->dir, sizeof(d->dir), "/tmp/xensim-%u", (unsigned)getuid());
+        if (n < 0 || (size_t)n >= sizeof(d->dir)) {
+                logf_("directory path too long: %.64s...", d->dir);
+                free(d);
+                return 2;
+        }
         if (daemon_setup(d) < 0) {
                 xs_server_free(d->srv);
                 free(d);
@@ -735,7 +758,7 @@ int main(int argc, char **argv)
         logf_("serving %s", d->dir);
         r = run(d);
         shutdown_all(d);
-        snprintf(pidfile, sizeof(pidfile), "%s/xensimd.pid", d->dir);
+        pidfile_path(d, pidfile, sizeof(pidfile));
         unlink(pidfile);
         d->flush_list = NULL;
         xs_server_free(d->srv);

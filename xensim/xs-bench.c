@@ -102,12 +102,21 @@ static double run_op(Bench *b, const char *name, double seconds, int (*op)(Bench
         return (double)n * 1e6 / (double)(t - start);
 }
 
+/* The key of operation i: base/<prefix><i mod 100>. False if it does not fit. */
+static bool bench_path(const Bench *b, char prefix, uint64_t i, char *buf, size_t size)
+{
+        int n = snprintf(buf, size, "%s/%c%" PRIu64, b->base, prefix, i % 100);
+
+        return n > 0 && (size_t)n < size;
+}
+
 static int op_write(Bench *b, uint64_t i)
 {
         char path[64], val[32];
         int n = snprintf(val, sizeof(val), "%" PRIu64, i);
 
-        snprintf(path, sizeof(path), "%s/k%" PRIu64, b->base, i % 100);
+        if (!bench_path(b, 'k', i, path, sizeof(path)))
+                return -ENAMETOOLONG;
         return call(b, XS_WRITE, path, strlen(path) + 1, val, (size_t)n);
 }
 
@@ -115,7 +124,8 @@ static int op_read(Bench *b, uint64_t i)
 {
         char path[64];
 
-        snprintf(path, sizeof(path), "%s/k%" PRIu64, b->base, i % 100);
+        if (!bench_path(b, 'k', i, path, sizeof(path)))
+                return -ENAMETOOLONG;
         return call(b, XS_READ, path, strlen(path) + 1, NULL, 0);
 }
 
@@ -127,6 +137,7 @@ static int op_dir(Bench *b, uint64_t i)
 
 static int op_txn(Bench *b, uint64_t i)
 {
+        char end_commit[] = "T"; /* TRANSACTION_END's argument: commit */
         uint32_t saved;
         char path[64], val[32];
         int r = call(b, XS_TRANSACTION_START, "", 1, NULL, 0), n;
@@ -136,7 +147,8 @@ static int op_txn(Bench *b, uint64_t i)
                 return r;
         saved = (uint32_t)strtoul((const char *)b->buf + 16, NULL, 10);
         n = snprintf(val, sizeof(val), "%" PRIu64, i);
-        snprintf(path, sizeof(path), "%s/t%" PRIu64, b->base, i % 100);
+        if (!bench_path(b, 't', i, path, sizeof(path)))
+                return -ENAMETOOLONG;
         /* Requests inside the transaction carry its id in the header. */
         h = (XsHeader){.type = XS_WRITE,
                        .req_id = ++b->req_id,
@@ -160,7 +172,7 @@ static int op_txn(Bench *b, uint64_t i)
                                .len = 2};
                 xs_wire_encode_header(&h, hdr);
                 if (full_io(b->fd, hdr, sizeof(hdr), true) ||
-                    full_io(b->fd, (void *)(uintptr_t) "T", 2, true) ||
+                    full_io(b->fd, end_commit, sizeof(end_commit), true) ||
                     full_io(b->fd, b->buf, XS_WIRE_HEADER_SIZE, false))
                         return -EIO;
                 memcpy(&h.len, b->buf + 12, 4);
@@ -182,7 +194,8 @@ int main(int argc, char **argv)
         unsigned long domid = 0;
         double seconds = 2.0;
         Bench b = {0};
-        int opt;
+        char *end;
+        int opt, n;
 
         while ((opt = getopt_long(argc, argv, "d:n:s:t:h", opts, NULL)) != -1) {
                 switch (opt) {
@@ -196,7 +209,12 @@ int main(int argc, char **argv)
                         sock = optarg;
                         break;
                 case 't':
-                        seconds = atof(optarg);
+                        seconds = strtod(optarg, &end);
+                        if (end == optarg || *end || !(seconds > 0 && seconds < 3600)) {
+                                fprintf(stderr, "xs-bench: --seconds wants a number of seconds "
+                                                "in (0, 3600)\n");
+                                return 2;
+                        }
                         break;
                 case 'h':
                         printf("Usage: xs-bench [--dir D] [--domid N] [--socket PATH] "
@@ -209,12 +227,16 @@ int main(int argc, char **argv)
                 }
         }
         if (sock)
-                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+                n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
         else if (dir && *dir)
-                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/dom%lu.sock", dir, domid);
+                n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/dom%lu.sock", dir, domid);
         else
-                snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/xensim-%u/dom%lu.sock",
-                         (unsigned)getuid(), domid);
+                n = snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/xensim-%u/dom%lu.sock",
+                             (unsigned)getuid(), domid);
+        if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
+                fprintf(stderr, "xs-bench: socket path too long: %s...\n", sa.sun_path);
+                return 2;
+        }
         b.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (b.fd < 0 || connect(b.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
                 fprintf(stderr, "xs-bench: cannot connect to %s: %s\n", sa.sun_path,

@@ -45,6 +45,6 @@
  * Bytes of watch events queued for a connection that does not read them. Xen drops events
  * for a slow unprivileged reader after a timeout; we drop events beyond this bound instead.
  */
-#define XS_CONN_EVENT_BYTES_MAX (1024u * 1024u)
+#define XS_CONN_EVENT_BYTES_MAX ((size_t)1024 * 1024)
 /* Length of a domain name given to `xensim domain create`. */
 #define XS_DOMAIN_NAME_MAX 64u

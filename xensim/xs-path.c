@@ -4,6 +4,7 @@
  */
 #include "xs-path.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -38,7 +39,9 @@ static size_t path_local_prefix(const char *path)
 
 void xs_path_home(uint32_t domid, char *out, size_t out_size)
 {
-        snprintf(out, out_size, "/local/domain/%" PRIu32, domid);
+        /* At most 24 bytes and the NUL: with out_size >= 32 it cannot be truncated. */
+        assert(out_size >= 32);
+        (void)snprintf(out, out_size, "/local/domain/%" PRIu32, domid);
 }
 
 int xs_path_canonicalize(uint32_t domid, bool privileged, const char *in, bool allow_special,

@@ -28,7 +28,9 @@ uint64_t xs_procs_start_time(pid_t pid)
         ssize_t n;
         int fd;
 
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        n = snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        if (n < 0 || (size_t)n >= sizeof(path))
+                return 0;
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return 0;
@@ -56,7 +58,9 @@ int xs_procs_record(const char *dir, uint32_t domid, pid_t pgid)
                 return -ENAMETOOLONG;
         if (mkdir(d, 0700) < 0 && errno != EEXIST)
                 return -errno;
-        snprintf(path, sizeof(path), "%s/%d", d, (int)pgid);
+        n = snprintf(path, sizeof(path), "%s/%d", d, (int)pgid);
+        if (n < 0 || (size_t)n >= sizeof(path))
+                return -ENAMETOOLONG;
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0)
                 return -errno;
@@ -90,7 +94,9 @@ int xs_procs_kill_all(const char *dir, uint32_t domid)
 
                 if (*end || pgid <= 1)
                         continue;
-                snprintf(path, sizeof(path), "%s/%s", d, e->d_name);
+                n = snprintf(path, sizeof(path), "%s/%s", d, e->d_name);
+                if (n < 0 || (size_t)n >= sizeof(path))
+                        continue;
                 fd = open(path, O_RDONLY | O_CLOEXEC);
                 if (fd >= 0) {
                         n = read(fd, line, sizeof(line) - 1);

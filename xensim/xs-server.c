@@ -308,7 +308,7 @@ static int op_directory_part(Req *r)
         e = canon(r, argv[0], false, path, NULL);
         if (e == 0)
                 e = xs_tree_read(r->tree, &r->caller, path, &node);
-        if (e < 0)
+        if (e != 0)
                 return e;
         off = (size_t)strtoul(argv[1], NULL, 10);
         genlen = (size_t)snprintf(gen, sizeof(gen), "%" PRIu64, node->generation) + 1;
@@ -342,7 +342,7 @@ static int op_get_perms(Req *r)
 
         if (e == 0)
                 e = xs_tree_read(r->tree, &r->caller, path, &node);
-        if (e < 0)
+        if (e != 0)
                 return e;
         for (uint32_t i = 0; i < node->n_perms; i++) {
                 if (len + XS_PERM_TEXT_MAX > sizeof(out))
@@ -448,7 +448,7 @@ static int op_watch(Req *r)
         if (e == 0)
                 e = xs_watch_add(&r->s->watches, r->c, r->c->domid, r->c->privileged, path,
                                  relative, argv[1], &w);
-        if (e < 0)
+        if (e != 0)
                 return e;
         send_ok(r->s, r->c, r->h);
         /* The initial event, sent whatever the permissions, as Xen does. */
@@ -487,7 +487,8 @@ static int op_transaction_start(Req *r)
         e = xs_txn_start(&r->c->txns, r->s->tree, r->c->privileged, &tx);
         if (e < 0)
                 return e;
-        snprintf(id, sizeof(id), "%" PRIu32, tx);
+        /* At most 10 digits: fits id[16]. */
+        (void)snprintf(id, sizeof(id), "%" PRIu32, tx);
         send_reply(r->s, r->c, r->h, id, strlen(id) + 1);
         return 0;
 }
@@ -819,16 +820,17 @@ static int domain_write_nodes(XsServer *s, XsDomain *d)
         XsPerm own = {d->domid, XS_ACC_NONE};
         int r;
 
+        /* None of these can be truncated: a home is at most 24 bytes, a domid 10 digits. */
         xs_path_home(d->domid, home, sizeof(home));
-        snprintf(id, sizeof(id), "%" PRIu32, d->domid);
+        (void)snprintf(id, sizeof(id), "%" PRIu32, d->domid);
         r = write_node(s, home, "", perms, d->domid ? 2 : 1);
-        snprintf(path, sizeof(path), "%s/domid", home);
+        (void)snprintf(path, sizeof(path), "%s/domid", home);
         if (r == 0)
                 r = write_node(s, path, id, perms, d->domid ? 2 : 1);
-        snprintf(path, sizeof(path), "%s/name", home);
+        (void)snprintf(path, sizeof(path), "%s/name", home);
         if (r == 0)
                 r = write_node(s, path, d->name, perms, d->domid ? 2 : 1);
-        snprintf(path, sizeof(path), "%s/data", home);
+        (void)snprintf(path, sizeof(path), "%s/data", home);
         if (r == 0 && d->domid)
                 r = write_node(s, path, "", &own, 1);
         return r;
@@ -854,7 +856,8 @@ int xs_server_domain_create(XsServer *s, const char *name, XsDomain **ret)
         if (!d)
                 return -ENOMEM;
         d->domid = domid;
-        snprintf(d->name, sizeof(d->name), "%s", name);
+        /* name_valid() checked that it fits. */
+        (void)snprintf(d->name, sizeof(d->name), "%s", name);
         if (s->ops.domain_added) {
                 r = s->ops.domain_added(s->userdata, d);
                 if (r < 0) {
@@ -922,7 +925,7 @@ int xs_server_new(const XsServerOps *ops, void *userdata, XsServer **ret)
                 xs_server_free(s);
                 return -ENOMEM;
         }
-        snprintf(d0->name, sizeof(d0->name), "Domain-0");
+        (void)snprintf(d0->name, sizeof(d0->name), "Domain-0");
         if (s->ops.domain_added) {
                 r = s->ops.domain_added(userdata, d0);
                 if (r < 0) {

@@ -66,7 +66,7 @@ static XsNode **table_slot(const XsTree *t, const char *path)
 static int table_grow(XsTree *t)
 {
         size_t n = t->n_buckets * 2;
-        XsNode **b = calloc(n, sizeof(*b));
+        XsNode **b = calloc(n, sizeof(XsNode *));
 
         if (!b)
                 return -ENOMEM;
@@ -121,7 +121,7 @@ static XsTree *tree_alloc(void)
         if (!t)
                 return NULL;
         t->n_buckets = 64;
-        t->buckets = calloc(t->n_buckets, sizeof(*t->buckets));
+        t->buckets = calloc(t->n_buckets, sizeof(XsNode *));
         if (!t->buckets) {
                 free(t);
                 return NULL;

@@ -180,9 +180,9 @@ static _Noreturn void cmd_sink(const char *addr, const char *ready)
 
                 if (getsockname(fd, (struct sockaddr *)&in, &n) < 0)
                         die("getsockname", errno);
-                snprintf(name, sizeof(name), "tcp:127.0.0.1:%u", ntohs(in.sin_port));
-        } else {
-                snprintf(name, sizeof(name), "%s", addr);
+                (void)snprintf(name, sizeof(name), "tcp:127.0.0.1:%u", ntohs(in.sin_port));
+        } else if ((size_t)snprintf(name, sizeof(name), "%s", addr) >= sizeof(name)) {
+                die("address too long", ENAMETOOLONG);
         }
         f = fopen(ready, "w");
         if (!f || fprintf(f, "%s\n", name) < 0 || fclose(f) != 0)
@@ -268,7 +268,7 @@ static int cmd_lat(const char *addr, int n)
 
 int main(int argc, char **argv)
 {
-        signal(SIGPIPE, SIG_IGN);
+        (void)signal(SIGPIPE, SIG_IGN); /* cannot fail: a valid signal and handler */
         if (argc == 4 && strcmp(argv[1], "sink") == 0)
                 cmd_sink(argv[2], argv[3]);
         if (argc == 4 && strcmp(argv[1], "tput") == 0)

@@ -12,6 +12,8 @@
 #ifndef BENCH_PUBSUB_COMMON_H
 #define BENCH_PUBSUB_COMMON_H
 
+#include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,18 +85,25 @@ static inline uint64_t bench_tally_done(const BenchTally *t)
         return t->received + t->lost;
 }
 
+/* The result lines are what the driver reads: losing one is fatal. */
+static inline void bench_flush(void)
+{
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "bench: cannot write the results: %s\n", strerror(errno));
+                exit(1);
+        }
+}
+
 static inline void bench_tally_print(const BenchTally *t, uint64_t count)
 {
         /* Messages still missing at the end (the tail) are lost too. */
         uint64_t tail = count > bench_tally_done(t) ? count - bench_tally_done(t) : 0;
 
-        printf("sub received=%llu lost=%llu reordered=%llu dropped=%llu first_ns=%llu "
-               "last_ns=%llu cpu_us=%llu\n",
-               (unsigned long long)t->received, (unsigned long long)(t->lost + tail),
-               (unsigned long long)t->reordered, (unsigned long long)t->dropped,
-               (unsigned long long)t->first_ns, (unsigned long long)t->last_ns,
-               (unsigned long long)bench_cpu_us());
-        fflush(stdout);
+        printf("sub received=%" PRIu64 " lost=%" PRIu64 " reordered=%" PRIu64 " dropped=%" PRIu64
+               " first_ns=%" PRIu64 " last_ns=%" PRIu64 " cpu_us=%" PRIu64 "\n",
+               t->received, t->lost + tail, t->reordered, t->dropped, t->first_ns, t->last_ns,
+               bench_cpu_us());
+        bench_flush();
 }
 
 static inline void bench_pub_print(uint64_t sent, uint64_t start_ns, uint64_t end_ns)
@@ -102,7 +111,7 @@ static inline void bench_pub_print(uint64_t sent, uint64_t start_ns, uint64_t en
         printf("pub sent=%llu start_ns=%llu end_ns=%llu cpu_us=%llu\n", (unsigned long long)sent,
                (unsigned long long)start_ns, (unsigned long long)end_ns,
                (unsigned long long)bench_cpu_us());
-        fflush(stdout);
+        bench_flush();
 }
 
 /* A message buffer of @size bytes of filler; the caller writes the sequence number. */

@@ -61,8 +61,12 @@ static int cmd_pub(const char *url, const char *subject, uint64_t count, size_t 
         uint64_t start, since_flush = 0, flushes = 0;
         natsStatus s = NATS_OK;
 
-        if (!nc || !buf)
+        if (!nc || !buf) {
+                if (nc)
+                        natsConnection_Destroy(nc);
+                free(buf);
                 return 1;
+        }
         start = bench_now_ns();
         for (uint64_t i = 1; i <= count && s == NATS_OK; i++) {
                 bench_buf_seq(buf, i);
@@ -78,14 +82,14 @@ static int cmd_pub(const char *url, const char *subject, uint64_t count, size_t 
                 s = natsConnection_FlushTimeout(nc, NATS_TIMEOUT_MS);
         if (s != NATS_OK) {
                 fprintf(stderr, "nats-pub: %s\n", natsStatus_GetText(s));
-                return 1;
+        } else {
+                bench_pub_print(count, start, bench_now_ns());
+                fprintf(stderr, "nats-pub: %llu flushes\n", (unsigned long long)flushes);
         }
-        bench_pub_print(count, start, bench_now_ns());
-        fprintf(stderr, "nats-pub: %llu flushes\n", (unsigned long long)flushes);
         natsConnection_Destroy(nc);
         free(buf);
         nats_Close();
-        return 0;
+        return s == NATS_OK ? 0 : 1;
 }
 
 static int cmd_sub(const char *url, const char *subject, uint64_t count, const char *ready)
@@ -150,7 +154,7 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-        uint64_t count = 0, size = 0, flush_bytes = 1024 * 1024;
+        uint64_t count = 0, size = 0, flush_bytes = (uint64_t)1 << 20;
         const char *ready = NULL;
         int i = 5;
 
@@ -158,7 +162,7 @@ int main(int argc, char **argv)
                 return usage();
         if (strcmp(argv[1], "pub") == 0) {
                 if (argc < 6 || bench_parse_u64(argv[5], &size) < 0 || size < BENCH_MIN_SIZE ||
-                    size > 1024 * 1024)
+                    size > (uint64_t)1 << 20)
                         return usage();
                 i = 6;
         }

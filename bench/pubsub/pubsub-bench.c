@@ -373,8 +373,8 @@ static int cmd_unix_relay(const char *dir, uint64_t n_subs)
                 fprintf(stderr, "unix-relay: cannot listen in %s\n", dir);
                 return 1;
         }
-        snprintf(ready, sizeof(ready), "%s/relay.ready", dir);
-        if (bench_ready(ready) < 0)
+        if ((size_t)snprintf(ready, sizeof(ready), "%s/relay.ready", dir) >= sizeof(ready) ||
+            bench_ready(ready) < 0)
                 return 1;
         while (rl.n_subs < n_subs) {
                 int fd = accept4(lsub, NULL, NULL, SOCK_CLOEXEC);
@@ -418,6 +418,10 @@ static int cmd_unix_pub(const char *dir, uint64_t count, size_t size)
 
         if (fd < 0 || !msg || !buf) {
                 fprintf(stderr, "unix-pub: cannot connect\n");
+                if (fd >= 0)
+                        close(fd);
+                free(msg);
+                free(buf);
                 return 1;
         }
         start = bench_now_ns();
@@ -447,15 +451,14 @@ static int cmd_unix_pub(const char *dir, uint64_t count, size_t size)
         }
         if (r == 0 && have > 0)
                 r = write_all(fd, buf, have);
-        if (r < 0) {
+        if (r < 0)
                 fprintf(stderr, "unix-pub: %s\n", strerror(-r));
-                return 1;
-        }
-        bench_pub_print(count, start, bench_now_ns());
+        else
+                bench_pub_print(count, start, bench_now_ns());
         close(fd);
         free(buf);
         free(msg);
-        return 0;
+        return r < 0 ? 1 : 0;
 }
 
 static int sub_frames(const uint8_t *span, size_t len, void *userdata)
@@ -508,7 +511,7 @@ int main(int argc, char **argv)
         bool drop = false;
         uint64_t a = 0, b = 0;
 
-        signal(SIGPIPE, SIG_IGN);
+        (void)signal(SIGPIPE, SIG_IGN); /* cannot fail: a valid signal and handler */
         if (argc < 4)
                 return usage();
         for (int i = 4; i < argc; i++) {

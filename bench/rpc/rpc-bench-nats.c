@@ -67,7 +67,7 @@ static int cmd_serve(const char *url, const char *subject, const char *ready)
         for (;;) {
                 natsMsg *m = NULL;
 
-                s = natsSubscription_NextMsg(&m, sub, 3600 * 1000);
+                s = natsSubscription_NextMsg(&m, sub, (int64_t)3600 * 1000);
                 if (s == NATS_TIMEOUT)
                         continue;
                 if (s != NATS_OK) {
@@ -98,7 +98,9 @@ static int nats_send(void *ctx, uint64_t id, const uint8_t *req)
         char reply[96];
         natsStatus s;
 
-        snprintf(reply, sizeof(reply), "%s.%llu", c->prefix, (unsigned long long)id);
+        if ((size_t)snprintf(reply, sizeof(reply), "%s.%llu", c->prefix, (unsigned long long)id) >=
+            sizeof(reply))
+                return -1;
         s = natsConnection_PublishRequest(c->nc, c->subject, reply, req, RPC_SIZE);
         if (s != NATS_OK)
                 fprintf(stderr, "nats-call: publish: %s\n", natsStatus_GetText(s));
@@ -141,9 +143,12 @@ static int cmd_call(const char *url, const char *subject, const RpcPlan *plan)
                 return 1;
         s = natsInbox_Create(&inbox);
         if (s == NATS_OK) {
-                snprintf(c.prefix, sizeof(c.prefix), "%s", (const char *)inbox);
-                snprintf(wild, sizeof(wild), "%s.*", c.prefix);
-                s = natsConnection_SubscribeSync(&c.inbox, c.nc, wild);
+                if ((size_t)snprintf(c.prefix, sizeof(c.prefix), "%s", (const char *)inbox) >=
+                            sizeof(c.prefix) ||
+                    (size_t)snprintf(wild, sizeof(wild), "%s.*", c.prefix) >= sizeof(wild))
+                        s = NATS_INSUFFICIENT_BUFFER;
+                else
+                        s = natsConnection_SubscribeSync(&c.inbox, c.nc, wild);
         }
         if (s == NATS_OK)
                 s = natsSubscription_SetPendingLimits(c.inbox, -1, -1);

@@ -237,8 +237,9 @@ static int cmd_unix_relay(const char *dir)
         char ready[4096];
         struct pollfd p[2];
 
-        snprintf(ready, sizeof(ready), "%s/relay.ready", dir);
-        if (ls < 0 || lc < 0 || rpc_ready(ready) < 0)
+        if (ls < 0 || lc < 0 ||
+            (size_t)snprintf(ready, sizeof(ready), "%s/relay.ready", dir) >= sizeof(ready) ||
+            rpc_ready(ready) < 0)
                 return 1;
         p[0].fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
         p[1].fd = accept4(lc, NULL, NULL, SOCK_CLOEXEC);

@@ -17,6 +17,7 @@
 #ifndef BENCH_RPC_COMMON_H
 #define BENCH_RPC_COMMON_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,14 +82,20 @@ static inline void rpc_report(uint64_t *lat_ns, uint64_t n, uint64_t tput_calls,
         double p50 = 0, p99 = 0;
 
         if (n) {
+                uint64_t i50 = n / 2, i99 = n * 99 / 100 < n ? n * 99 / 100 : n - 1;
+
                 qsort(lat_ns, n, sizeof(*lat_ns), rpc_cmp_u64);
-                p50 = (double)lat_ns[n / 2] / 1000.0;
-                p99 = (double)lat_ns[n * 99 / 100 < n ? n * 99 / 100 : n - 1] / 1000.0;
+                p50 = (double)lat_ns[i50] / 1000.0;
+                p99 = (double)lat_ns[i99] / 1000.0;
         }
         printf("rpc p50_us=%.1f p99_us=%.1f calls_s=%.0f cpu_us=%llu\n", p50, p99,
                tput_ns ? (double)tput_calls * 1e9 / (double)tput_ns : 0.0,
                (unsigned long long)rpc_cpu_us());
-        fflush(stdout);
+        /* The report line is what the driver reads: losing it is fatal. */
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "rpc-bench: cannot write the report: %s\n", strerror(errno));
+                exit(1);
+        }
 }
 
 static inline int rpc_parse_plan(int argc, char **argv, RpcPlan *p)

@@ -60,15 +60,20 @@ static int emit_control(uint8_t type, uint8_t flags, uint32_t stream, const Prot
         return r < 0 ? r : write_all(buf, n);
 }
 
-static int emit_data(uint32_t stream, const ProtobufCMessage *meta, const char *body)
+/* A DATA frame of @n_body bytes of @body, with @meta (may be NULL) as its Meta prefix. */
+static int emit_data(uint32_t stream, const ProtobufCMessage *meta, const void *body, size_t n_body)
 {
         uint8_t buf[VBUS_FRAME_HEADER_SIZE + 2 + VBUS_META_MAX + 256];
-        size_t n_body = strlen(body), n_meta = meta ? protobuf_c_message_get_packed_size(meta) : 0;
+        size_t n_meta = meta ? protobuf_c_message_get_packed_size(meta) : 0;
         size_t off = VBUS_FRAME_HEADER_SIZE;
         VbusFrameHeader h = {.type = VBUS_FRAME_DATA, .stream_id = stream};
 
         if (meta) {
-                int k = vbus__meta_encode_prefix(n_meta, buf + off);
+                int k;
+
+                if (n_meta > VBUS_META_MAX)
+                        return -ENOBUFS;
+                k = vbus__meta_encode_prefix(n_meta, buf + off);
 
                 if (k < 0)
                         return k;
@@ -82,6 +87,12 @@ static int emit_data(uint32_t stream, const ProtobufCMessage *meta, const char *
         h.length = (uint32_t)(off + n_body - VBUS_FRAME_HEADER_SIZE);
         vbus__frame_header_encode(&h, buf);
         return write_all(buf, off + n_body);
+}
+
+/* A DATA frame whose payload is the bytes of @text, without its NUL. */
+static int emit_text(uint32_t stream, const ProtobufCMessage *meta, const char *text)
+{
+        return emit_data(stream, meta, text, strlen(text));
 }
 
 static int cmd_sample(void)
@@ -122,11 +133,11 @@ static int cmd_sample(void)
         r = r ?: emit_control(VBUS_FRAME_HELLO, 0, 0, &hello.base);
         r = r ?: emit_control(VBUS_FRAME_OPEN, 0, 1, &open.base);
         r = r ?: emit_control(VBUS_FRAME_ACCEPT, 0, 1, &accept.base);
-        r = r ?: emit_data(1, &meta.base, "21.5 C");
+        r = r ?: emit_text(1, &meta.base, "21.5 C");
         meta.sequence = 2;
         meta.dropped = 3;
-        r = r ?: emit_data(1, &meta.base, "21.7 C");
-        r = r ?: emit_data(1, NULL, "raw bytes");
+        r = r ?: emit_text(1, &meta.base, "21.7 C");
+        r = r ?: emit_text(1, NULL, "raw bytes");
         r = r ?: emit_control(VBUS_FRAME_CREDIT, 0, 1, &credit.base);
         r = r ?: emit_control(VBUS_FRAME_PING, 0, 0, &ping.base);
         r = r ?: emit_control(VBUS_FRAME_PING, VBUS_FLAG_ACK, 0, &ping.base);

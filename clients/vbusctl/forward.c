@@ -249,7 +249,8 @@ static void conn_abort(Conn *c, int err, const char *op)
                 what = c->ep->exec ? "the command" : c->ep->addr.text;
         else if (f->mode == MODE_CONNECT)
                 what = strcmp(op, "read from") == 0 ? "stdin" : "stdout";
-        snprintf(msg, sizeof(msg), "%s %s: %s", op, what, strerror(err));
+        /* Sized for the longest address and any errno text: it fits. */
+        (void)snprintf(msg, sizeof(msg), "%s %s: %s", op, what, strerror(err));
         if (c->st && f->mode == MODE_EXPOSE)
                 (void)vbus_stream_finish(c->st, VBUS_STATUS_UNAVAILABLE, msg);
         else if (c->st)
@@ -390,7 +391,8 @@ static void on_end(vbus_stream *st, int status, const char *message, void *userd
         c->st = NULL; /* freed when we return */
         c->ended = true;
         c->end_status = status;
-        snprintf(c->end_message, sizeof(c->end_message), "%s", message ? message : "");
+        /* Shown to the user only: a message longer than 255 bytes is shown cut. */
+        (void)snprintf(c->end_message, sizeof(c->end_message), "%s", message ? message : "");
 }
 
 static void on_writable(vbus_stream *st, void *userdata)
@@ -563,11 +565,12 @@ static void fwd_sweep(Fwd *f)
 
 static void format_caller(const vbus_request *req, char *buf, size_t n)
 {
+        /* Display text; with n >= 96 (a domain name is at most 64 bytes) it is never cut. */
         if (vbus_request_is_caller_local(req))
-                snprintf(buf, n, "local(uid=%" PRIu32 ")", vbus_request_get_caller_uid(req));
+                (void)snprintf(buf, n, "local(uid=%" PRIu32 ")", vbus_request_get_caller_uid(req));
         else
-                snprintf(buf, n, "dom%" PRIu32 "(%s)", vbus_request_get_caller_domid(req),
-                         vbus_request_get_caller_name(req));
+                (void)snprintf(buf, n, "dom%" PRIu32 "(%s)", vbus_request_get_caller_domid(req),
+                               vbus_request_get_caller_name(req));
 }
 
 /* Runs @cmd with its stdin and stdout on one end of a socketpair. Return: 0 or -errno. */
@@ -838,7 +841,8 @@ static void setup_signals(void)
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN); /* a write to a closed socket or pipe is an EPIPE error */
+        /* A write to a closed socket or pipe is an EPIPE error. Cannot fail. */
+        (void)signal(SIGPIPE, SIG_IGN);
 }
 
 /*
@@ -1070,7 +1074,7 @@ static int cmd_connect(Fwd *f)
         c->rfd = 0;
         c->wfd = 1;
         c->is_socket = false;
-        snprintf(c->who, sizeof(c->who), "stdin");
+        (void)snprintf(c->who, sizeof(c->who), "stdin");
         /* Non-blocking for the loop; the flags are shared with whoever shares the files (a
          * terminal), so they are put back before exit. */
         (void)fcntl(0, F_SETFL, flags_in | O_NONBLOCK);
@@ -1154,9 +1158,10 @@ static int fwd_add_endpoint(Fwd *f, const char *name, const char *addr, const ch
         ep->name = name;
         ep->exec = exec;
         ep->listen_fd = -1;
-        snprintf(ep->service, sizeof(ep->service), "%s%s", FORWARD_SERVICE_PREFIX, name);
-        snprintf(ep->method, sizeof(ep->method), "%s%s/%s", FORWARD_SERVICE_PREFIX, name,
-                 FORWARD_METHOD);
+        /* name_is_valid() kept the service within 255 bytes: both fit. */
+        (void)snprintf(ep->service, sizeof(ep->service), "%s%s", FORWARD_SERVICE_PREFIX, name);
+        (void)snprintf(ep->method, sizeof(ep->method), "%s%s/%s", FORWARD_SERVICE_PREFIX, name,
+                       FORWARD_METHOD);
         if (addr) {
                 r = fwd_addr_parse(addr, f->mode == MODE_FORWARD, &ep->addr, &why);
                 if (r < 0) {

@@ -61,7 +61,7 @@ static int parse_tcp(const char *rest, bool passive, FwdAddr *ret, const char **
                 *ret_why = passive ? "the port must be 0..65535" : "the port must be 1..65535";
                 return -EINVAL;
         }
-        snprintf(port, sizeof(port), "%ld", p);
+        (void)snprintf(port, sizeof(port), "%ld", p); /* 0..65535: it fits */
         hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
         r = getaddrinfo(host, port, &hints, &res);
         if (r != 0 || !res) {
@@ -106,7 +106,7 @@ int fwd_addr_parse(const char *text, bool passive, FwdAddr *ret, const char **re
         } else {
                 return -EINVAL;
         }
-        snprintf(a.text, sizeof(a.text), "%s", text);
+        (void)snprintf(a.text, sizeof(a.text), "%s", text); /* its length checked above */
         *ret = a;
         return 0;
 }
@@ -194,6 +194,7 @@ int fwd_addr_connected(int fd)
         return -err;
 }
 
+/* Display text into @buf: cut short if @n is, which FWD_ADDR_TEXT_MAX never is. */
 static void describe(const struct sockaddr_storage *ss, char *buf, size_t n)
 {
         char host[INET6_ADDRSTRLEN] = "?";
@@ -202,14 +203,14 @@ static void describe(const struct sockaddr_storage *ss, char *buf, size_t n)
                 const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
 
                 inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-                snprintf(buf, n, "tcp:%s:%u", host, ntohs(in->sin_port));
+                (void)snprintf(buf, n, "tcp:%s:%u", host, ntohs(in->sin_port));
         } else if (ss->ss_family == AF_INET6) {
                 const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
 
                 inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-                snprintf(buf, n, "tcp:[%s]:%u", host, ntohs(in6->sin6_port));
+                (void)snprintf(buf, n, "tcp:[%s]:%u", host, ntohs(in6->sin6_port));
         } else {
-                snprintf(buf, n, "unix");
+                (void)snprintf(buf, n, "unix");
         }
 }
 
@@ -219,7 +220,7 @@ void fwd_addr_describe_bound(const FwdAddr *a, int fd, char *buf, size_t n)
         socklen_t len = sizeof(ss);
 
         if (a->is_unix || getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
-                snprintf(buf, n, "%s", a->text);
+                (void)snprintf(buf, n, "%s", a->text); /* display text, as describe() */
                 return;
         }
         describe(&ss, buf, n);
@@ -231,7 +232,7 @@ void fwd_addr_describe_peer(int fd, char *buf, size_t n)
         socklen_t len = sizeof(ss);
 
         if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) {
-                snprintf(buf, n, "?");
+                (void)snprintf(buf, n, "?");
                 return;
         }
         describe(&ss, buf, n);

@@ -4,9 +4,12 @@
  * API (<vbus/vbus.h>), and the generated code of proto/vbus/v1/broker.proto to call the broker's
  * own service (services).
  */
+#include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +89,7 @@ typedef struct Options {
         bool stream;
         int format;
         vbus_header headers[VBUS_CALL_HEADERS_MAX];
+        char header_keys[VBUS_CALL_HEADERS_MAX][VBUS_CALL_HEADER_KEY_MAX + 1];
         size_t n_headers;
 } Options;
 
@@ -294,7 +298,7 @@ static int cmd_sub(const Options *o, const char *pattern)
         int r, status = 0;
         struct timespec ts;
 
-        setvbuf(stdout, NULL, _IOLBF, 0);
+        (void)setvbuf(stdout, NULL, _IOLBF, 0); /* cannot fail: a valid mode, no output yet */
         if (connect_ready(o, &c) < 0)
                 return 1;
         r = vbus_subscribe(c, pattern, o->block ? VBUS_SLOW_BLOCK : VBUS_SLOW_DROP, on_message, &st,
@@ -377,17 +381,18 @@ static int read_stdin(char **ret, size_t *ret_n)
 
 typedef struct StreamCall {
         bool done;
+        bool output_failed;
         int status;
         char message[1100];
 } StreamCall;
 
 static void stream_message(vbus_stream *st, const void *data, size_t n, void *userdata)
 {
+        StreamCall *sc = userdata;
+
         (void)st;
-        (void)userdata;
-        fwrite(data, 1, n, stdout);
-        putchar('\n');
-        fflush(stdout);
+        if (fwrite(data, 1, n, stdout) != n || putchar('\n') == EOF || fflush(stdout) != 0)
+                sc->output_failed = true;
 }
 
 static void stream_end(vbus_stream *st, int status, const char *message, void *userdata)
@@ -397,7 +402,8 @@ static void stream_end(vbus_stream *st, int status, const char *message, void *u
         (void)st;
         sc->done = true;
         sc->status = status;
-        snprintf(sc->message, sizeof(sc->message), "%s", message);
+        /* A status message is at most VBUS_STATUS_MESSAGE_MAX (1024) bytes: it fits. */
+        (void)snprintf(sc->message, sizeof(sc->message), "%s", message);
 }
 
 /* A server-streaming call: the one request, then every reply message until the server ends. */
@@ -417,10 +423,14 @@ static int call_stream(vbus_conn *c, const char *method, const void *req, size_t
                 r = vbus_stream_send_wait(st, req, n, 5000000u);
         if (r == 0)
                 r = vbus_stream_close_send(st);
-        while (r == 0 && !sc.done) {
+        while (r == 0 && !sc.done && !sc.output_failed) {
                 r = vbus_conn_wait(c, 200000);
                 if (r == -ETIMEDOUT || r == -EINTR || r > 0)
                         r = 0;
+        }
+        if (sc.output_failed) {
+                fprintf(stderr, "vbusctl: cannot write the output: %s\n", strerror(errno));
+                return 1;
         }
         if (!sc.done) {
                 fprintf(stderr, "vbusctl: call failed: %s\n", strerror(-r));
@@ -446,6 +456,8 @@ static int cmd_call(const Options *o, const char *method, const char *payload)
 
         if (payload && strcmp(payload, "-") != 0) {
                 buf = strdup(payload);
+                if (!buf)
+                        return 1;
                 n = strlen(payload);
         } else if (read_stdin(&buf, &n) < 0) {
                 return 1;
@@ -485,7 +497,8 @@ static int cmd_call(const Options *o, const char *method, const char *payload)
                 size_t len;
                 const void *d = vbus_reply_get_data(reply, &len);
 
-                fwrite(d, 1, len, stdout);
+                /* A failure is sticky on stdout and reported by main() at exit. */
+                (void)fwrite(d, 1, len, stdout);
         } else {
                 const char *msg = vbus_reply_get_message(reply);
 
@@ -501,6 +514,17 @@ typedef struct ServeState {
         const Options *o;
         unsigned long n_calls;
 } ServeState;
+
+/* Waits for the child @pid; returns its wait status, or -1. */
+static int wait_child(pid_t pid)
+{
+        int wstatus;
+
+        while (waitpid(pid, &wstatus, 0) < 0)
+                if (errno != EINTR)
+                        return -1;
+        return wstatus;
+}
 
 /* The status a command's exit status stands for: 100+S is status S (2..13); death by a signal
  * (which the shell reports as 128+N) is INTERNAL; anything else non-zero is the application's
@@ -540,10 +564,15 @@ static void set_header_env(const vbus_request *req)
                 if (vbus_request_get_header(req, i, &key, &v, &vn) < 0)
                         continue;
                 k = (size_t)snprintf(name, sizeof(name), "VBUS_HEADER_");
-                for (const char *p = key; *p && k + 1 < sizeof(name); p++)
-                        name[k++] = *p == '.' || *p == '-'     ? '_'
-                                    : (*p >= 'a' && *p <= 'z') ? (char)(*p - 32)
-                                                               : *p;
+                for (const char *p = key; *p && k + 1 < sizeof(name); p++) {
+                        char ch = *p;
+
+                        if (ch == '.' || ch == '-')
+                                ch = '_';
+                        else if (ch >= 'a' && ch <= 'z')
+                                ch = (char)(ch - 'a' + 'A');
+                        name[k++] = ch;
+                }
                 name[k] = '\0';
                 memcpy(value, v, vn);
                 value[vn] = '\0';
@@ -552,18 +581,54 @@ static void set_header_env(const vbus_request *req)
         }
 }
 
+/*
+ * Starts "/bin/sh -c CMD" with stdin from @fd_in (read from its start) and stderr to @fd_err.
+ * Returns a stream of its stdout (new) and its pid in @ret_pid, or NULL. The command is the
+ * shell's argument as the user wrote it, never pasted into a longer command line (as popen()
+ * would need for the redirections), so nothing can cut it short or change what it means.
+ */
+static FILE *spawn_exec(const char *cmd, int fd_in, int fd_err, pid_t *ret_pid)
+{
+        char *argv[] = {(char *)"sh", (char *)"-c", (char *)cmd, NULL};
+        posix_spawn_file_actions_t fa;
+        int out[2], r;
+        FILE *f;
+
+        if (lseek(fd_in, 0, SEEK_SET) < 0 || pipe2(out, O_CLOEXEC) < 0)
+                return NULL;
+        r = posix_spawn_file_actions_init(&fa);
+        if (r == 0) {
+                if (posix_spawn_file_actions_adddup2(&fa, fd_in, STDIN_FILENO) != 0 ||
+                    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO) != 0 ||
+                    posix_spawn_file_actions_adddup2(&fa, fd_err, STDERR_FILENO) != 0)
+                        r = -1;
+                else
+                        r = posix_spawn(ret_pid, "/bin/sh", &fa, NULL, argv, environ);
+                posix_spawn_file_actions_destroy(&fa);
+        }
+        close(out[1]);
+        f = r == 0 ? fdopen(out[0], "r") : NULL;
+        if (!f) {
+                close(out[0]);
+                if (r == 0)
+                        (void)wait_child(*ret_pid);
+        }
+        return f;
+}
+
 /* Runs the command for one call: request on stdin, reply from stdout, message from stderr. */
 static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
 {
         ServeState *st = userdata;
         char tmpl_in[] = "/tmp/vbusctl-in.XXXXXX", tmpl_err[] = "/tmp/vbusctl-err.XXXXXX";
-        char caller[96], left[32] = "", cmd[4096];
+        char caller[96], left[32] = "", drain[4096];
         size_t n, cap = 65536, len = 0;
         const void *d = vbus_request_get_data(req, &n);
         uint64_t deadline = vbus_request_get_deadline(req);
-        int fd_in = mkstemp(tmpl_in), fd_err = mkstemp(tmpl_err), status;
+        int fd_in = mkostemp(tmpl_in, O_CLOEXEC), fd_err = mkostemp(tmpl_err, O_CLOEXEC), status;
         char *out = malloc(cap);
         bool too_big = false;
+        pid_t pid;
         FILE *p;
 
         (void)srv;
@@ -572,26 +637,28 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
                 (void)vbus_request_fail(req, VBUS_STATUS_INTERNAL, "vbusctl serve: local error");
                 goto out;
         }
+        /* caller holds either form: a domain name is at most 64 bytes. */
         if (vbus_request_is_caller_local(req))
-                snprintf(caller, sizeof(caller), "local(uid=%u)", vbus_request_get_caller_uid(req));
+                (void)snprintf(caller, sizeof(caller), "local(uid=%u)",
+                               vbus_request_get_caller_uid(req));
         else
-                snprintf(caller, sizeof(caller), "dom%u(%s)", vbus_request_get_caller_domid(req),
-                         vbus_request_get_caller_name(req));
+                (void)snprintf(caller, sizeof(caller), "dom%u(%s)",
+                               vbus_request_get_caller_domid(req),
+                               vbus_request_get_caller_name(req));
         if (deadline != UINT64_MAX) {
                 struct timespec ts;
                 uint64_t now;
 
                 clock_gettime(CLOCK_MONOTONIC, &ts);
                 now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-                snprintf(left, sizeof(left), "%llu",
-                         (unsigned long long)(deadline > now ? (deadline - now) / 1000u : 0));
+                (void)snprintf(left, sizeof(left), "%" PRIu64,
+                               deadline > now ? (deadline - now) / 1000u : 0);
         }
         set_header_env(req);
         setenv("VBUS_METHOD", vbus_request_get_method(req), 1);
         setenv("VBUS_CALLER", caller, 1);
         setenv("VBUS_TIMEOUT_MS", left, 1);
-        snprintf(cmd, sizeof(cmd), "( %s ) <%s 2>%s", st->o->exec, tmpl_in, tmpl_err);
-        p = popen(cmd, "r");
+        p = spawn_exec(st->o->exec, fd_in, fd_err, &pid);
         if (!p) {
                 (void)vbus_request_fail(req, VBUS_STATUS_INTERNAL, "vbusctl serve: cannot run");
                 goto out;
@@ -604,7 +671,7 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
 
                         if (!b) {
                                 too_big = true;
-                                while (fread(cmd, 1, sizeof(cmd), p) > 0)
+                                while (fread(drain, 1, sizeof(drain), p) > 0)
                                         ; /* let the command finish */
                                 break;
                         }
@@ -616,7 +683,8 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
                         break;
                 len += k;
         }
-        status = pclose(p);
+        (void)fclose(p); /* a pipe we only read: nothing to lose */
+        status = wait_child(pid);
         if (too_big || len > VBUS_MESSAGE_MAX) {
                 (void)vbus_request_fail(req, VBUS_STATUS_RESOURCE_EXHAUSTED,
                                         "the command's output is larger than a message (1 MiB)");
@@ -631,11 +699,11 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
                         msg[k - 1] = '\0';
                 if (!msg[0] && WIFEXITED(status) && WEXITSTATUS(status) > 128 &&
                     WEXITSTATUS(status) <= 128 + 64)
-                        snprintf(msg, sizeof(msg), "the command was killed by signal %d",
-                                 WEXITSTATUS(status) - 128);
+                        (void)snprintf(msg, sizeof(msg), "the command was killed by signal %d",
+                                       WEXITSTATUS(status) - 128);
                 else if (!msg[0])
-                        snprintf(msg, sizeof(msg), "exit status %d",
-                                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+                        (void)snprintf(msg, sizeof(msg), "exit status %d",
+                                       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
                 (void)vbus_request_fail(req, exit_status_to_vbus(status), msg);
         }
 out:
@@ -662,7 +730,7 @@ static int cmd_serve(const Options *o, const char *service)
                 fprintf(stderr, "vbusctl serve: --exec CMD is required\n");
                 return 2;
         }
-        setvbuf(stdout, NULL, _IOLBF, 0);
+        (void)setvbuf(stdout, NULL, _IOLBF, 0); /* cannot fail: a valid mode, no output yet */
         if (connect_ready(o, &c) < 0)
                 return 1;
         if (vbus_serve(c, service, on_request, &st, &srv) < 0) {
@@ -702,8 +770,11 @@ static void format_server(const Vbus__V1__ServerInfo *s, char *buf, size_t n)
 {
         size_t k;
 
+        /* 64 bytes hold the local form (at most 38) and the start of the other (at most 15),
+         * and the loop keeps room for an escape, the ')' and the NUL: nothing below is cut. */
+        assert(n >= 64);
         if (s->local) {
-                snprintf(buf, n, "local(uid=%" PRIu32 ",pid=%" PRIu32 ")", s->uid, s->pid);
+                (void)snprintf(buf, n, "local(uid=%" PRIu32 ",pid=%" PRIu32 ")", s->uid, s->pid);
                 return;
         }
         k = (size_t)snprintf(buf, n, "dom%" PRIu32 "(", s->domid);
@@ -715,7 +786,7 @@ static void format_server(const Vbus__V1__ServerInfo *s, char *buf, size_t n)
                 else
                         k += (size_t)snprintf(buf + k, n - k, "\\x%02x", ch);
         }
-        snprintf(buf + k, n - k, ")");
+        (void)snprintf(buf + k, n - k, ")");
 }
 
 static void print_json_string(const char *s)
@@ -910,11 +981,14 @@ static int apply_option(int c, const char *arg, Options *o, bool *count_set)
                     strlen(eq + 1) > VBUS_CALL_HEADER_VALUE_MAX ||
                     strspn(arg, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != (size_t)(eq - arg))
                         return -1;
-                h = &o->headers[o->n_headers++];
-                h->key = strndup(arg, (size_t)(eq - arg));
+                memcpy(o->header_keys[o->n_headers], arg, (size_t)(eq - arg));
+                o->header_keys[o->n_headers][eq - arg] = '\0';
+                h = &o->headers[o->n_headers];
+                h->key = o->header_keys[o->n_headers];
                 h->value = eq + 1;
                 h->value_size = strlen(eq + 1);
-                return h->key ? 0 : -1;
+                o->n_headers++;
+                return 0;
         }
         case 's':
                 o->stream = true;
@@ -926,7 +1000,7 @@ static int apply_option(int c, const char *arg, Options *o, bool *count_set)
         }
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
         Options o = {.timeout_ms = -1, .count = 0, .format = FMT_TEXT};
         const char *args[3] = {NULL, NULL, NULL};
@@ -986,16 +1060,11 @@ int main(int argc, char **argv)
                 return cmd_sub(&o, args[1]);
         }
         if (strcmp(args[0], "call") == 0) {
-                int r;
-
                 if (n_args < 2) {
                         fprintf(stderr, "vbusctl call: missing SERVICE/METHOD (see --help)\n");
                         return 2;
                 }
-                r = cmd_call(&o, args[1], n_args == 3 ? args[2] : "-");
-                for (size_t i = 0; i < o.n_headers; i++)
-                        free((char *)o.headers[i].key);
-                return r;
+                return cmd_call(&o, args[1], n_args == 3 ? args[2] : "-");
         }
         if (strcmp(args[0], "serve") == 0) {
                 if (n_args != 2) {
@@ -1013,4 +1082,17 @@ int main(int argc, char **argv)
         }
         fprintf(stderr, "vbusctl: unknown command '%s' (see --help)\n", args[0]);
         return 2;
+}
+
+int main(int argc, char **argv)
+{
+        int status = run(argc, argv);
+
+        /* Errors are sticky on a stream, so this one check reports any write to stdout that
+         * failed (a full disk, a closed pipe), as coreutils' close_stdout() does. */
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "vbusctl: cannot write the output\n");
+                return status ? status : 1;
+        }
+        return status;
 }

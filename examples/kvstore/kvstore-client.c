@@ -47,7 +47,8 @@ static int print_reply(const ProtobufCMessage *msg)
                         fprintf(stderr, "not found\n");
                         return EXIT_NOT_FOUND;
                 }
-                fwrite(r->value.data, 1, r->value.len, stdout);
+                /* An error is sticky on stdout: the fflush() after each reply reports it. */
+                (void)fwrite(r->value.data, 1, r->value.len, stdout);
                 putchar('\n');
         } else if (msg->descriptor == &storage__v1__put_response__descriptor) {
                 printf("ok (%s)\n",
@@ -90,7 +91,10 @@ static void on_reply(const ProtobufCMessage *msg, void *closure_data)
 
                 code = print_failure(status, message);
         }
-        fflush(stdout);
+        if (fflush(stdout) != 0) {
+                fprintf(stderr, "kvstore-client: cannot write the reply: %s\n", strerror(errno));
+                code = EXIT_CALL_FAILED;
+        }
         if (code > sc->exit_code)
                 sc->exit_code = code;
 }
@@ -233,7 +237,8 @@ static void scan_end(vbus_stream *st, int status, const char *message, void *use
         (void)st;
         sc->done = true;
         sc->status = status;
-        snprintf(sc->message, sizeof(sc->message), "%s", message);
+        /* A status message is at most 1024 bytes (VBUS_STATUS_MESSAGE_MAX): it fits. */
+        (void)snprintf(sc->message, sizeof(sc->message), "%s", message);
 }
 
 static int run_scan(vbus_conn *conn, const char *prefix, uint64_t timeout_usec)

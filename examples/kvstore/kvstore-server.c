@@ -86,15 +86,15 @@ static void log_call(const char *method, const char *key, void *closure_data)
         char left[32] = "none";
 
         if (deadline != UINT64_MAX)
-                snprintf(left, sizeof(left), "%" PRIu64 "ms",
-                         deadline > now ? (deadline - now) / 1000u : 0);
+                /* At most 22 bytes: it fits. */
+                (void)snprintf(left, sizeof(left), "%" PRIu64 "ms",
+                               deadline > now ? (deadline - now) / 1000u : 0);
         if (vbus_request_is_caller_local(req))
                 printf("%s key=%s caller local(uid=%u) deadline-left=%s\n", method, key,
                        vbus_request_get_caller_uid(req), left);
         else
                 printf("%s key=%s caller dom%u(%s) deadline-left=%s\n", method, key,
                        vbus_request_get_caller_domid(req), vbus_request_get_caller_name(req), left);
-        fflush(stdout);
 }
 
 static Entry *store_find(Store *st, const char *key)
@@ -335,7 +335,6 @@ static void scan_end(vbus_stream *s, int status, const char *message, void *user
 {
         (void)s;
         printf("cancelled Scan: %s: %s\n", vbus_status_name(status), message);
-        fflush(stdout);
         scan_free(userdata);
 }
 
@@ -351,7 +350,6 @@ static void scan_start(vbus_server *srv, vbus_request *req, void *userdata)
         (void)srv;
         printf("Scan caller dom%u(%s)\n", vbus_request_get_caller_domid(req),
                vbus_request_get_caller_name(req));
-        fflush(stdout);
         if (!sc) {
                 (void)vbus_request_fail(req, VBUS_STATUS_RESOURCE_EXHAUSTED, "out of memory");
                 return;
@@ -378,7 +376,6 @@ static uint64_t store_run_deferred(Store *st)
                         st->deferred_tail = &st->deferred;
                 if (vbus_request_is_cancelled(req)) {
                         printf("cancelled %s\n", vbus_request_get_method(req));
-                        fflush(stdout);
                 }
                 /* Each closure is cast back to the type it had. */
                 switch (d->method_index) {
@@ -444,6 +441,9 @@ int main(int argc, char **argv)
                         return usage();
                 }
         }
+        /* The log goes out a line at a time, to a terminal, a pipe or a file alike. Cannot
+         * fail: a valid mode, and before any output. */
+        (void)setvbuf(stdout, NULL, _IOLBF, 0);
         /* No SA_RESTART: the signal interrupts vbus_conn_wait(). */
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
@@ -474,12 +474,12 @@ int main(int argc, char **argv)
                 if (!announced && vbus_server_is_active(srv)) {
                         announced = true;
                         printf("serving %s\n", st.service.base.descriptor->name);
-                        fflush(stdout);
                         if (ready) {
                                 FILE *f = fopen(ready, "w");
 
-                                if (f)
-                                        fclose(f);
+                                if (!f || fclose(f) != 0)
+                                        fprintf(stderr, "kvstore-server: cannot create %s: %s\n",
+                                                ready, strerror(errno));
                         }
                 }
         }

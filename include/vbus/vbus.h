@@ -95,7 +95,7 @@ typedef struct vbus_subscription vbus_subscription;
 typedef struct vbus_message vbus_message;
 
 /* The largest message libvbus sends or accepts, in bytes (the broker's default max_message). */
-#define VBUS_MESSAGE_MAX (1024 * 1024)
+#define VBUS_MESSAGE_MAX (1 << 20) /* 1 MiB; an int, so that it prints with %d */
 
 typedef enum vbus_conn_state {
         VBUS_CONN_CONNECTING = 1,   /* link being set up, or HELLO not answered yet */

@@ -12,6 +12,7 @@
  */
 #include "call.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,13 @@ struct vbus_reply {
 
 typedef struct Calls {
         vbus_conn *conn;
-        List calls; /* vbus_call, in the order they started */
+        List calls; /* vbus_call without an outcome, in the order they started */
+        List done;  /* vbus_call with an outcome to deliver, in the order they got it */
 } Calls;
 
 struct vbus_call {
-        List link; /* in Calls.calls */
+        List link; /* in Calls.calls, then in Calls.done */
+        Calls *cs;
         vbus_conn *conn;
         VbusStream *vs; /* while the stream is open; bound to the call */
         uint32_t id;
@@ -61,6 +64,7 @@ static void *calls_new(vbus_conn *c)
                 return NULL;
         cs->conn = c;
         list_init(&cs->calls);
+        list_init(&cs->done);
         return cs;
 }
 
@@ -116,6 +120,8 @@ static void call_complete(vbus_call *call, int status, const char *message)
         if (call->done)
                 return;
         call->done = true;
+        list_unlink(&call->link);
+        list_add_tail(&call->cs->done, &call->link);
         call->reply.status = status;
         call->reply.message = strdup(message ? message : "");
         if (status == VBUS_STATUS_OK) {
@@ -239,18 +245,6 @@ static const VbusStreamOps call_stream_ops = {
 
 /* --- the feature ------------------------------------------------------------------------------ */
 
-/* The first call with an outcome not yet delivered, or NULL. */
-static vbus_call *call_first_done(Calls *cs)
-{
-        for (List *pos = cs->calls.next; pos != &cs->calls; pos = pos->next) {
-                vbus_call *call = list_entry(pos, vbus_call, link);
-
-                if (call->done)
-                        return call;
-        }
-        return NULL;
-}
-
 static int calls_push(void *state)
 {
         Calls *cs = state;
@@ -265,9 +259,12 @@ static int calls_push(void *state)
                         progress |= call_push(call);
         }
         /* Outcomes are delivered here, from inside vbus_conn_process(). A callback may cancel or
-         * start other calls, so the list is searched afresh after each one. */
-        while ((call = call_first_done(cs))) {
+         * start other calls, so the list's head is read afresh after each one. */
+        while (!list_is_empty(&cs->done)) {
+                call = list_entry(cs->done.next, vbus_call, link);
                 list_unlink(&call->link);
+                /* Said for clang's analyzer, which loses track of the list's aliases. */
+                assert(cs->done.next != &call->link);
                 call->cb(call, &call->reply, call->userdata);
                 call_free(call);
                 progress = 1;
@@ -293,11 +290,11 @@ static uint64_t calls_next_deadline(void *state)
         Calls *cs = state;
         uint64_t next = UINT64_MAX;
 
+        if (!list_is_empty(&cs->done))
+                return 0; /* an outcome waits to be delivered */
         for (List *pos = cs->calls.next; pos != &cs->calls; pos = pos->next) {
                 vbus_call *call = list_entry(pos, vbus_call, link);
 
-                if (call->done)
-                        return 0; /* an outcome waits to be delivered */
                 if (call->deadline < next)
                         next = call->deadline;
         }
@@ -307,11 +304,14 @@ static uint64_t calls_next_deadline(void *state)
 static void calls_expire(void *state, uint64_t now)
 {
         Calls *cs = state;
+        List *pos, *tmp;
 
-        for (List *pos = cs->calls.next; pos != &cs->calls; pos = pos->next) {
+        /* call_complete() moves a call to cs->done: walk safely. */
+        list_for_each_safe(pos, tmp, &cs->calls)
+        {
                 vbus_call *call = list_entry(pos, vbus_call, link);
 
-                if (call->done || call->deadline > now)
+                if (call->deadline > now)
                         continue;
                 vbus__conn_release_stream(cs->conn, &call->vs, VBUS_FRAME_RESET,
                                           VBUS_STATUS_DEADLINE_EXCEEDED, NULL);
@@ -326,6 +326,7 @@ static void calls_free_all(void *state)
         List *pos, *tmp;
 
         list_for_each_safe(pos, tmp, &cs->calls) call_free(list_entry(pos, vbus_call, link));
+        list_for_each_safe(pos, tmp, &cs->done) call_free(list_entry(pos, vbus_call, link));
         free(cs);
 }
 
@@ -371,6 +372,7 @@ VBUS_EXPORT int vbus_call_start_opts(vbus_conn *c, const char *method, const voi
         if (n > 0)
                 memcpy(call->out, request, n);
         call->n_out = n;
+        call->cs = cs;
         call->conn = c;
         call->cb = cb;
         call->userdata = userdata;

@@ -75,11 +75,16 @@ void *vbus__conn_get_feature(vbus_conn *c, const VbusFeatureOps *ops,
         return state;
 }
 
-/* Runs the braced block that follows for every feature @f that has op @name, in registration
- * order. */
-#define FOR_EACH_FEATURE_OP(c, f, name)                                                            \
-        for (VbusFeature *f = (c)->features; f < (c)->features + (c)->n_features; f++)             \
-                if (f->ops->name)
+/* The features, in registration order: for (f = features_begin(c); f < features_end(c); f++). */
+static VbusFeature *features_begin(vbus_conn *c)
+{
+        return c->features;
+}
+
+static VbusFeature *features_end(vbus_conn *c)
+{
+        return c->features + c->n_features;
+}
 
 /* --- link setup and teardown -------------------------------------------------------------- */
 
@@ -92,8 +97,9 @@ static void conn_drop_link(vbus_conn *c)
         }
         c->hello_sent = false;
         c->link_error = 0;
-        FOR_EACH_FEATURE_OP(c, f, link_lost)
-        {
+        for (VbusFeature *f = features_begin(c); f < features_end(c); f++) {
+                if (!f->ops->link_lost)
+                        continue;
                 f->ops->link_lost(f->state);
         }
 }
@@ -139,7 +145,7 @@ static int connect_unix(vbus_conn *c, VbusTransport *t)
 
         if (fd < 0)
                 return -errno;
-        strcpy(sa.sun_path, c->url.path);
+        memcpy(sa.sun_path, c->url.path, strlen(c->url.path) + 1); /* length checked by url.c */
         if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
                 r = -errno;
                 close(fd);
@@ -163,7 +169,7 @@ static size_t ring_size(void)
                 return CLIENT_RING_SIZE;
         errno = 0;
         v = strtoul(env, &end, 10);
-        if (errno || *end || v < CLIENT_RING_MIN || v > 1024 * 1024)
+        if (errno || *end || v < CLIENT_RING_MIN || v > 1024UL * 1024)
                 return CLIENT_RING_SIZE;
         return v;
 }
@@ -357,8 +363,9 @@ static int conn_on_hello(void *owner, const Vbus__V1__Hello *m)
                 c->n_reconnects++;
         c->ever_ready = true;
         c->backoff = 0;
-        FOR_EACH_FEATURE_OP(c, f, link_ready)
-        {
+        for (VbusFeature *f = features_begin(c); f < features_end(c); f++) {
+                if (!f->ops->link_ready)
+                        continue;
                 f->ops->link_ready(f->state);
                 if (!vbus__conn_is_up(c))
                         break;
@@ -374,8 +381,9 @@ static int conn_on_open(void *owner, VbusStream *vs, const Vbus__V1__Open *m)
         Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
         uint32_t id = vs->id;
 
-        FOR_EACH_FEATURE_OP(c, f, open)
-        {
+        for (VbusFeature *f = features_begin(c); f < features_end(c); f++) {
+                if (!f->ops->open)
+                        continue;
                 int r = f->ops->open(f->state, vs, m);
 
                 if (r != 0)
@@ -502,8 +510,9 @@ VBUS_EXPORT int vbus_conn_get_timeout(vbus_conn *c, uint64_t *ret_usec)
                 t = vbus__client_now() + 1000000u;
         else
                 t = UINT64_MAX;
-        FOR_EACH_FEATURE_OP(c, f, next_deadline)
-        {
+        for (VbusFeature *f = features_begin(c); f < features_end(c); f++) {
+                if (!f->ops->next_deadline)
+                        continue;
                 uint64_t d = f->ops->next_deadline(f->state);
 
                 if (d < t)
@@ -518,8 +527,9 @@ static int conn_push(vbus_conn *c)
 {
         int progress = 0;
 
-        FOR_EACH_FEATURE_OP(c, f, push)
-        {
+        for (VbusFeature *f = features_begin(c); f < features_end(c); f++) {
+                if (!f->ops->push)
+                        continue;
                 progress |= f->ops->push(f->state);
         }
         return progress;
@@ -561,8 +571,9 @@ static int conn_process_step(vbus_conn *c, bool take_events)
         progress |= conn_push(c);
         progress |= conn_check_link(c);
         now = vbus__client_now();
-        FOR_EACH_FEATURE_OP(c, f, expire)
-        {
+        for (VbusFeature *f = features_begin(c); f < features_end(c); f++) {
+                if (!f->ops->expire)
+                        continue;
                 f->ops->expire(f->state, now);
         }
         progress |= conn_check_link(c);
@@ -665,8 +676,9 @@ static bool conn_has_unsent(vbus_conn *c)
                 return false;
         if (vbus__link_has_backlog(&c->ep.link))
                 return true;
-        FOR_EACH_FEATURE_OP(c, f, has_unsent)
-        {
+        for (VbusFeature *f = features_begin(c); f < features_end(c); f++) {
+                if (!f->ops->has_unsent)
+                        continue;
                 if (f->ops->has_unsent(f->state))
                         return true;
         }

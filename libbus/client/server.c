@@ -20,13 +20,13 @@
 #include "call.h"
 #include "name.h"
 #include "standing.h"
-#include "stream.h"
 
 typedef struct StreamMethod {
         List link; /* in vbus_server.stream_methods */
         char *method;
         vbus_request_cb cb;
         void *userdata;
+        const VbusRequestStreamOps *ops;
 } StreamMethod;
 
 struct Servers {
@@ -130,13 +130,13 @@ VBUS_EXPORT int vbus_serve(vbus_conn *c, const char *service, vbus_request_cb cb
         return 0;
 }
 
-VBUS_EXPORT int vbus_server_stream_method(vbus_server *srv, const char *method, vbus_request_cb cb,
-                                          void *userdata)
+int vbus__server_add_stream_method(vbus_server *srv, const char *method, vbus_request_cb cb,
+                                   void *userdata, const VbusRequestStreamOps *ops)
 {
         size_t len = method ? strnlen(method, VBUS_NAME_MAX + 1) : 0;
         StreamMethod *sm;
 
-        if (!srv || !cb || len == 0 || len > VBUS_NAME_MAX || strchr(method, '/'))
+        if (!srv || !cb || !ops || len == 0 || len > VBUS_NAME_MAX || strchr(method, '/'))
                 return -EINVAL;
         for (size_t i = 0; i < len; i++) {
                 char ch = method[i];
@@ -150,6 +150,7 @@ VBUS_EXPORT int vbus_server_stream_method(vbus_server *srv, const char *method, 
                 if (strcmp(sm->method, method) == 0) {
                         sm->cb = cb;
                         sm->userdata = userdata;
+                        sm->ops = ops;
                         return 0;
                 }
         }
@@ -160,6 +161,7 @@ VBUS_EXPORT int vbus_server_stream_method(vbus_server *srv, const char *method, 
         }
         sm->cb = cb;
         sm->userdata = userdata;
+        sm->ops = ops;
         list_add_tail(&srv->stream_methods, &sm->link);
         return 0;
 }
@@ -208,7 +210,7 @@ VBUS_EXPORT bool vbus_server_is_active(vbus_server *srv)
 void vbus__request_free(vbus_request *req)
 {
         if (req->stream) {
-                vbus__stream_detach_request(req->stream);
+                req->stream_ops->detach(req->stream);
                 /* the stream is gone; the request is ours again */
         }
         if (req->vs)
@@ -306,9 +308,10 @@ static vbus_request *request_new(Servers *srvs, vbus_server *srv, VbusStream *vs
                 req->caller_domid = m->caller->domid;
                 req->caller_local = m->caller->local;
                 req->caller_uid = m->caller->uid;
+                /* A domain name is at most 64 bytes (control.c), so it fits whole. */
                 if (m->caller->domain_name)
-                        snprintf(req->caller_name, sizeof(req->caller_name), "%s",
-                                 m->caller->domain_name);
+                        (void)snprintf(req->caller_name, sizeof(req->caller_name), "%s",
+                                       m->caller->domain_name);
         }
         if (request_copy_headers(req, m) < 0) {
                 vbus__request_free(req);
@@ -334,7 +337,7 @@ static int servers_open(void *state, VbusStream *vs, const Vbus__V1__Open *m)
         if (!req)
                 return reject_call(c, vs, VBUS_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         sm = server_stream_method(srv, req->method);
-        if (sm && !vbus__stream_new_for_request(req)) {
+        if (sm && !sm->ops->take(req)) {
                 vbus__request_free(req);
                 return reject_call(c, vs, VBUS_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         }
@@ -515,10 +518,10 @@ static int request_answer(vbus_request *req, int status, const char *message, co
         if (req->answered)
                 return -EALREADY;
         if (req->stream) {
-                if (vbus__stream_is_taken(req->stream))
+                if (req->stream_ops->is_taken(req->stream))
                         return -EALREADY; /* answered through its stream */
                 /* A streaming method answered at once, without taking the stream. */
-                vbus__stream_detach_request(req->stream);
+                req->stream_ops->detach(req->stream);
         }
         if (req->cancelled || !req->link_valid) {
                 vbus__request_free(req);

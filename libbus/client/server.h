@@ -56,7 +56,31 @@ struct vbus_request {
         int status;
         char *message;
         vbus_stream *stream; /* the stream that owns this request, if any */
+        const struct VbusRequestStreamOps *stream_ops; /* the method's, while a stream owns it */
 };
+
+/*
+ * What a method served as a stream does with its requests. The streaming module provides it and
+ * registers it with vbus__server_add_stream_method(), so that servers call streams only through
+ * it and the dependency points one way (stream -> server).
+ */
+typedef struct VbusRequestStreamOps {
+        /* Makes the stream that will carry @req (sets req->stream). NULL: out of memory. */
+        vbus_stream *(*take)(vbus_request *req);
+        /* Frees a stream the application did not take; @req becomes a plain request again. */
+        void (*detach)(vbus_stream *st);
+        /* Whether the application took @st (vbus_request_stream()). */
+        bool (*is_taken)(const vbus_stream *st);
+} VbusRequestStreamOps;
+
+/**
+ * vbus__server_add_stream_method() - serve @method of @srv as a stream: its requests are handed
+ * to @ops->take() as they open, and to @cb at once. A second call for the same method replaces
+ * @cb and @userdata. @ops: borrowed for the server's life.
+ * Return: 0, -EINVAL (bad method name), -ENOMEM.
+ */
+int vbus__server_add_stream_method(vbus_server *srv, const char *method, vbus_request_cb cb,
+                                   void *userdata, const VbusRequestStreamOps *ops);
 
 /* Frees @req (its stream too, if one owns it), unbinding its stream. */
 void vbus__request_free(vbus_request *req);

@@ -39,38 +39,40 @@ struct vbus_stream {
         List link; /* in Streams.streams */
         Streams *sts;
         vbus_conn *conn;
-        VbusStream *vs; /* while the CALL stream is open; bound to this object */
-        uint32_t id;
+        VbusStream *vs;    /* while the CALL stream is open; bound to this object */
         vbus_request *req; /* server end: the call, owned; NULL at the caller */
-        bool taken;        /* server end: the application called vbus_request_stream() */
         vbus_stream_handlers h;
         void *userdata;
         uint64_t deadline; /* caller: its deadline plus the grace; UINT64_MAX for none */
+        uint32_t id;
 
         /* Sending: one message at most waits for room, then our END. */
+        int finish_status; /* server: the status of the END after the pending message */
         uint8_t *out;
         size_t n_out, off;
-        bool out_pending;
-        bool out_empty_sent;
-        bool want_writable; /* a send said -EAGAIN */
-        bool writable_due;  /* ... and there is room now: on_writable is due */
-        bool closing;       /* END after the pending message */
-        int finish_status;  /* server: the status of that END */
         char *finish_message;
-        bool send_closed; /* our END (or a RESET either way) went: nothing more to send */
 
         /* Receiving. */
         uint8_t *cur; /* a message being assembled from DATA frames (NULL: none) */
         size_t n_cur, cap_cur;
         VbusMsgQueue queue;
         uint64_t credit_owed;
-        bool paused;
-        bool eof_due; /* server: the caller closed its side; on_message(NULL) after the queue */
 
         /* The outcome, delivered by on_end after the queue. */
-        bool ended;
         int status;
         char *message;
+
+        /* Flags, together so that the struct has no holes. */
+        bool taken;          /* server end: the application called vbus_request_stream() */
+        bool out_pending;    /* a message waits for room */
+        bool out_empty_sent; /* ... and it was empty, and its one frame went */
+        bool want_writable;  /* a send said -EAGAIN */
+        bool writable_due;   /* ... and there is room now: on_writable is due */
+        bool closing;        /* END after the pending message */
+        bool send_closed;    /* our END (or a RESET either way) went: nothing more to send */
+        bool paused;
+        bool eof_due; /* server: the caller closed its side; on_message(NULL) after the queue */
+        bool ended;
         bool in_end_cb;
         bool dead; /* released: freed when no callback runs */
 };
@@ -152,7 +154,12 @@ static bool stream_is_alive(Streams *sts, const vbus_stream *st)
         return false;
 }
 
-vbus_stream *vbus__stream_new_for_request(vbus_request *req)
+static const VbusRequestStreamOps request_stream_ops;
+
+/* The stream that will carry @req for a method served as a stream, before the application has
+ * taken it with vbus_request_stream(): @req's stream is bound to it, and @req leaves its server
+ * set's list. NULL on ENOMEM (@req unchanged). */
+static vbus_stream *stream_take_request(vbus_request *req)
 {
         vbus_stream *st = stream_alloc(req->conn);
 
@@ -161,6 +168,7 @@ vbus_stream *vbus__stream_new_for_request(vbus_request *req)
         st->id = req->id;
         st->req = req;
         req->stream = st;
+        req->stream_ops = &request_stream_ops;
         st->vs = req->vs;
         req->vs = NULL;
         if (st->vs)
@@ -169,7 +177,9 @@ vbus_stream *vbus__stream_new_for_request(vbus_request *req)
         return st;
 }
 
-void vbus__stream_detach_request(vbus_stream *st)
+/* Frees a stream the application did not take, leaving its request to be answered as a plain
+ * request (vbus__request_adopt()). */
+static void stream_detach_request(vbus_stream *st)
 {
         vbus_request *req = st->req;
 
@@ -180,9 +190,21 @@ void vbus__stream_detach_request(vbus_stream *st)
         stream_release(st);
 }
 
-bool vbus__stream_is_taken(const vbus_stream *st)
+static bool stream_is_taken(const vbus_stream *st)
 {
         return st->taken;
+}
+
+static const VbusRequestStreamOps request_stream_ops = {
+        .take = stream_take_request,
+        .detach = stream_detach_request,
+        .is_taken = stream_is_taken,
+};
+
+VBUS_EXPORT int vbus_server_stream_method(vbus_server *srv, const char *method, vbus_request_cb cb,
+                                          void *userdata)
+{
+        return vbus__server_add_stream_method(srv, method, cb, userdata, &request_stream_ops);
 }
 
 uint32_t vbus__stream_get_id(const vbus_stream *st)
@@ -219,10 +241,19 @@ static int stream_push(vbus_stream *st)
                                         st->finish_message) < 0)
                         return 1;
                 st->send_closed = true;
-                if (st->req) /* the server's END ends the call at this end */
-                        stream_release(st);
+                /* The server's END ends the call at this end: freed by whoever called us, once
+                 * no callback runs (stream_sweep()). */
+                if (st->req)
+                        st->dead = true;
         }
         return 1;
+}
+
+/* Frees @st if stream_push() ended it and no callback runs; after a push outside the loop. */
+static void stream_sweep(vbus_stream *st)
+{
+        if (st->dead && st->sts->busy == 0)
+                stream_free(st);
 }
 
 VBUS_EXPORT int vbus_stream_send(vbus_stream *st, const void *data, size_t n)
@@ -315,6 +346,7 @@ VBUS_EXPORT int vbus_stream_close_send(vbus_stream *st)
                 return -EPIPE;
         st->closing = true;
         (void)stream_push(st);
+        stream_sweep(st);
         return 0;
 }
 
@@ -339,6 +371,7 @@ VBUS_EXPORT int vbus_stream_finish(vbus_stream *st, int status, const char *mess
         st->finish_message = message && message[0] ? strdup(message) : NULL;
         st->closing = true;
         (void)stream_push(st);
+        stream_sweep(st);
         return r;
 }
 
@@ -431,7 +464,7 @@ VBUS_EXPORT int vbus_request_stream(vbus_request *req, const vbus_stream_handler
         if (!st) {
                 /* Server-streaming: the request message was delivered as a plain request and the
                  * caller has closed its side. */
-                st = vbus__stream_new_for_request(req);
+                st = stream_take_request(req);
                 if (!st)
                         return -ENOMEM;
         }
@@ -570,7 +603,7 @@ static void stream_closed(void *obj, VbusStream *vs)
         if (st->req && !st->taken) {
                 /* The handler has the request and has not taken it as a stream yet: it is a plain
                  * request again, whose answer will say -ECANCELED. */
-                vbus__stream_detach_request(st);
+                stream_detach_request(st);
                 return;
         }
         stream_set_outcome(st, VBUS_STATUS_UNAVAILABLE, "the connection to the broker was lost");

@@ -19,7 +19,7 @@ int vbus__url_parse(const char *url, VbusUrl *ret_url)
                 if (p[0] == '\0' || strlen(p) >= sizeof(u.path))
                         return -EINVAL;
                 u.kind = VBUS_URL_UNIX;
-                strcpy(u.path, p);
+                memcpy(u.path, p, strlen(p) + 1);
                 *ret_url = u;
                 return 0;
         }

@@ -148,7 +148,9 @@ int vbus__vchan_server_open_to(uint32_t peer_domid, const char *port, size_t lef
 {
         char path[VBUS_VCHAN_PATH_MAX];
         struct xs_handle *xs;
-        uint32_t self, ring_ref;
+        /* Zeroed: clang-tidy 14's analyzer does not know errno > 0 after a failed xs_read(), so
+         * it takes xs_read_uint()'s -errno for a possible success that wrote nothing. */
+        uint32_t self = 0, ring_ref = 0;
         int r;
 
         errno = 0;
@@ -213,6 +215,12 @@ fail:;
         return r;
 }
 
+/* Whether snprintf's result @n says that all of it fit in @size bytes. */
+static bool fits(int n, size_t size)
+{
+        return n >= 0 && (size_t)n < size;
+}
+
 /* Publishes ring-ref and event-channel in one transaction, readable by the peer only. */
 static int server_publish(VbusVchan *v, uint32_t self, uint32_t ring_ref)
 {
@@ -222,10 +230,15 @@ static int server_publish(VbusVchan *v, uint32_t self, uint32_t ring_ref)
         };
         char key[2][VBUS_VCHAN_PATH_MAX + 32], val[2][16];
 
-        snprintf(key[0], sizeof(key[0]), "%s/%s", v->path, VBUS_VCHAN_KEY_RING_REF);
-        snprintf(key[1], sizeof(key[1]), "%s/%s", v->path, VBUS_VCHAN_KEY_EVENT_CHANNEL);
-        snprintf(val[0], sizeof(val[0]), "%u", ring_ref);
-        snprintf(val[1], sizeof(val[1]), "%u", (unsigned)v->port);
+        /* The path was validated to at most VBUS_VCHAN_PATH_MAX bytes: none of these should
+         * ever be cut short, and none may be if one were. */
+        if (!fits(snprintf(key[0], sizeof(key[0]), "%s/%s", v->path, VBUS_VCHAN_KEY_RING_REF),
+                  sizeof(key[0])) ||
+            !fits(snprintf(key[1], sizeof(key[1]), "%s/%s", v->path, VBUS_VCHAN_KEY_EVENT_CHANNEL),
+                  sizeof(key[1])) ||
+            !fits(snprintf(val[0], sizeof(val[0]), "%u", ring_ref), sizeof(val[0])) ||
+            !fits(snprintf(val[1], sizeof(val[1]), "%u", (unsigned)v->port), sizeof(val[1])))
+                return -ENAMETOOLONG;
 
         for (unsigned attempt = 0; attempt < VBUS_VCHAN_XS_TXN_RETRIES; attempt++) {
                 xs_transaction_t t = xs_transaction_start(v->xs);

@@ -21,23 +21,23 @@
 #include <stdint.h>
 
 #include "frame.h"
+#include "name.h"
 #include "vbus/v1/link.pb-c.h"
 
-/* Limits of control messages. Mirrored in docs/protocol.md, "Limits". */
+/* Limits of control messages (those of names are in name.h). Mirrored in docs/protocol.md,
+ * "Limits". */
 enum {
         /* Bytes protobuf-c may allocate to decode one control payload: about 16x its size. */
         VBUS_CONTROL_DECODE_BUDGET = 64 * 1024,
-        /* Longest stream name (topic, pattern, service/method): fits a log line, bounds tables. */
-        VBUS_NAME_MAX = 255,
         /* Longest human-readable message in REJECT/END/RESET/GOAWAY/ERROR. */
         VBUS_STATUS_MESSAGE_MAX = 1024,
         /* Longest peer_name in HELLO. */
         VBUS_PEER_NAME_MAX = 64,
         /* Longest auth challenge/proof/key name in HELLO (ed25519 signature = 64 bytes). */
         VBUS_AUTH_FIELD_MAX = 128,
-        /* Call metadata: at most 16 headers, keys 1..64 bytes, values at most 1024 bytes. */
+        /* Call metadata: at most 16 headers, keys 1..VBUS_HEADER_KEY_MAX bytes (name.h), values
+         * at most 1024 bytes. */
         VBUS_HEADERS_MAX = 16,
-        VBUS_HEADER_KEY_MAX = 64,
         VBUS_HEADER_VALUE_MAX = 1024,
         /* Largest Meta prefix of a DATA frame. */
         VBUS_META_MAX = 1024,

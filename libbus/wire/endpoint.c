@@ -262,6 +262,10 @@ static int dispatch(VbusEndpoint *e, const VbusFrame *f, const VbusControl *ctl,
         const VbusEndpointOps *ops = e->ops;
         int r;
 
+        /* The link decodes every control frame (vbus__link_next): only DATA comes without. */
+        if (!msg && f->header.type != VBUS_FRAME_DATA)
+                return -EPROTO;
+
         switch (f->header.type) {
         case VBUS_FRAME_HELLO:
                 return ops->hello ? ops->hello(e->owner, (const Vbus__V1__Hello *)msg) : 0;

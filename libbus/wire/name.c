@@ -6,8 +6,6 @@
 
 #include <string.h>
 
-#include "control.h"
-
 static bool is_alpha(char c)
 {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');

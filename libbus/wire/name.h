@@ -10,6 +10,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Limits of names, mirrored in docs/protocol.md, "Limits". The codec (control.h) checks OPEN and
+ * headers against them, so they live here, with the grammar, and control.h includes this. */
+enum {
+        /* Longest stream name (topic, pattern, service/method): fits a log line, bounds tables. */
+        VBUS_NAME_MAX = 255,
+        /* Longest call header key. */
+        VBUS_HEADER_KEY_MAX = 64,
+};
+
 /* Most tokens in a topic or pattern: bounds the router's matching work per message. */
 #define VBUS_TOPIC_TOKENS_MAX 16
 

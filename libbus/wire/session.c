@@ -93,7 +93,7 @@ static int table_grow(VbusSession *s)
         /* Rehash in place of growing when tombstones are what fills the table. */
         if (s->n_table && s->n_streams * 4 < s->n_table)
                 n = s->n_table;
-        t = calloc(n, sizeof(*t));
+        t = calloc(n, sizeof(VbusStream *));
         if (!t)
                 return -ENOMEM;
         for (uint32_t i = 0; i < s->n_table; i++) {

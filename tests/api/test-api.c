@@ -165,8 +165,10 @@ static void on_message(vbus_subscription *sub, const vbus_message *m, void *user
 
         (void)sub;
         seen->n++;
-        snprintf(seen->topic, sizeof(seen->topic), "%s", vbus_message_get_topic(m));
-        snprintf(seen->data, sizeof(seen->data), "%.*s", (int)n, d);
+        CHECK(snprintf(seen->topic, sizeof(seen->topic), "%s", vbus_message_get_topic(m)) <
+              (int)sizeof(seen->topic));
+        CHECK(snprintf(seen->data, sizeof(seen->data), "%.*s", (int)n, d) <
+              (int)sizeof(seen->data));
         seen->local = vbus_message_is_sender_local(m) &&
                       vbus_message_get_sender_pid(m) == (uint32_t)getpid() &&
                       vbus_message_get_sender_uid(m) == getuid();
@@ -216,7 +218,7 @@ static void shout_message(vbus_stream *st, const void *data, size_t n, void *use
         if (!data) {
                 char line[32];
 
-                snprintf(line, sizeof(line), "%d", *count);
+                (void)snprintf(line, sizeof(line), "%d", *count); /* an int: it fits */
                 CHECK(vbus_stream_send(st, line, strlen(line)) == 0);
                 CHECK(vbus_stream_finish(st, VBUS_STATUS_OK, NULL) == 0);
                 return;
@@ -248,7 +250,8 @@ static void caller_message(vbus_stream *st, const void *data, size_t n, void *us
 
         (void)st;
         seen->n++;
-        snprintf(seen->last, sizeof(seen->last), "%.*s", (int)n, (const char *)data);
+        CHECK(snprintf(seen->last, sizeof(seen->last), "%.*s", (int)n, (const char *)data) <
+              (int)sizeof(seen->last));
 }
 
 static void caller_end(vbus_stream *st, int status, const char *message, void *userdata)
@@ -282,7 +285,7 @@ static void check_with_broker(const char *sock)
         size_t n;
         int st = -1;
 
-        snprintf(url, sizeof(url), "unix:%s", sock);
+        CHECK(snprintf(url, sizeof(url), "unix:%s", sock) < (int)sizeof(url));
         CHECK(vbus_conn_open(url, &c) == 0);
         CHECK(vbus_conn_wait_ready(c, 5000000) == 0);
         CHECK(vbus_conn_get_state(c) == VBUS_CONN_READY);
@@ -380,7 +383,8 @@ int main(int argc, char **argv)
         }
         if (!mkdtemp(sock))
                 return 1;
-        snprintf(path, sizeof(path), "%s/broker.sock", sock);
+        if ((size_t)snprintf(path, sizeof(path), "%s/broker.sock", sock) >= sizeof(path))
+                return 1;
         broker = fork();
         if (broker == 0) {
                 execl(argv[1], argv[1], "--no-xen", "--socket", path, (char *)NULL);

@@ -53,14 +53,18 @@ static void setup(void)
 
         if (listen_fd >= 0)
                 return;
-        snprintf(sock_path, sizeof(sock_path), "/tmp/vbus-fuzz-client-%d.sock", (int)getpid());
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+        if ((size_t)snprintf(sock_path, sizeof(sock_path), "/tmp/vbus-fuzz-client-%d.sock",
+                             (int)getpid()) >= sizeof(sock_path) ||
+            (size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path) >=
+                    sizeof(sa.sun_path))
+                abort();
         unlink(sock_path);
         listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
         if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
             listen(listen_fd, 4) < 0)
                 abort();
-        atexit(remove_socket);
+        if (atexit(remove_socket) != 0)
+                abort();
 }
 
 static void send_data(int fd, uint32_t stream, uint8_t flags, const uint8_t *p, size_t n)
@@ -224,8 +228,9 @@ static void play(int fd, const uint8_t *data, size_t size, vbus_conn *c, VbusFra
                         Vbus__V1__End e = VBUS__V1__END__INIT;
                         char msg[64];
 
-                        snprintf(msg, sizeof(msg), "%.*s", (int)(len < 63 ? len : 63),
-                                 (const char *)p);
+                        /* At most 63 bytes by the precision: it fits. */
+                        (void)snprintf(msg, sizeof(msg), "%.*s", (int)(len < 63 ? len : 63),
+                                       (const char *)p);
                         e.status = arg % 14;
                         e.message = memchr(p, 0, len) ? (char *)"" : msg;
                         raw_send_control(fd, op % 9 == 1 ? VBUS_FRAME_END : VBUS_FRAME_RESET, id,
@@ -310,8 +315,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         n_ids = 0;
         next_even = 2;
         kept = NULL;
-        snprintf(url, sizeof(url), "unix:%s", sock_path);
-        if (vbus_conn_open(url, &c) < 0)
+        if ((size_t)snprintf(url, sizeof(url), "unix:%s", sock_path) >= sizeof(url) ||
+            vbus_conn_open(url, &c) < 0)
                 abort();
         (void)vbus_conn_process(c); /* connects and sends HELLO */
         fd = accept(listen_fd, NULL, NULL);

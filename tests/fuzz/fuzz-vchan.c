@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (uint32_t i = 0; i < n_grants; i++) {
                 uint32_t g = take(&in, 4);
 
-                memcpy(page + VBUS_VCHAN_OFF_GRANTS + 4 * i, &g, 4);
+                memcpy(page + VBUS_VCHAN_OFF_GRANTS + 4 * (size_t)i, &g, 4);
         }
 
         /* What a client does at connect: one validated read of orders and grants. */

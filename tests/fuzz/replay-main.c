@@ -24,16 +24,16 @@ static int replay_file(const char *path)
                 return -1;
         }
         if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-                fclose(f);
+                (void)fclose(f); /* read only: nothing to lose */
                 return -1;
         }
         buf = malloc(n > 0 ? (size_t)n : 1);
         if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
                 free(buf);
-                fclose(f);
+                (void)fclose(f); /* read only: nothing to lose */
                 return -1;
         }
-        fclose(f);
+        (void)fclose(f); /* read only: nothing to lose */
         LLVMFuzzerTestOneInput(buf, (size_t)n);
         free(buf);
         return 0;
@@ -68,7 +68,12 @@ int main(int argc, char **argv)
 
                         if (e->d_name[0] == '.')
                                 continue;
-                        snprintf(path, sizeof(path), "%s/%s", argv[i], e->d_name);
+                        if ((size_t)snprintf(path, sizeof(path), "%s/%s", argv[i], e->d_name) >=
+                            sizeof(path)) {
+                                fprintf(stderr, "%s/%s: path too long\n", argv[i], e->d_name);
+                                closedir(dir);
+                                return 1;
+                        }
                         if (replay_file(path) < 0) {
                                 closedir(dir);
                                 return 1;

@@ -71,17 +71,17 @@ static int cmd_pub(const char *topic, unsigned long count, size_t size, unsigned
         vbus_conn *c = NULL;
         vbus_publisher *p = NULL;
         uint8_t *buf = malloc(size);
-        int r;
+        int r, status = 1;
 
         if (!buf || vbus_conn_open(NULL, &c) < 0)
-                return 1;
+                goto out;
         r = vbus_conn_wait_ready(c, 10000000);
         if (r < 0) {
                 fprintf(stderr, "pub: no broker: %s\n", strerror(-r));
-                return 1;
+                goto out;
         }
         if (vbus_publisher_open(c, topic, &p) < 0)
-                return 1;
+                goto out;
         for (unsigned long i = start; i < start + count; i++) {
                 fill(buf, size, i);
                 r = vbus_publish_wait(p, buf, size, 30000000);
@@ -90,7 +90,7 @@ static int cmd_pub(const char *topic, unsigned long count, size_t size, unsigned
 
                         vbus_publisher_get_status(p, &why);
                         fprintf(stderr, "pub: message %lu: %s %s\n", i, strerror(-r), why);
-                        return 1;
+                        goto out;
                 }
                 if (rate)
                         usleep((useconds_t)(1000000 / rate));
@@ -98,13 +98,15 @@ static int cmd_pub(const char *topic, unsigned long count, size_t size, unsigned
         r = vbus_conn_flush(c, 30000000);
         if (r < 0) {
                 fprintf(stderr, "pub: flush: %s\n", strerror(-r));
-                return 1;
+                goto out;
         }
         printf("published %lu\n", count);
+        status = 0;
+out:
         vbus_publisher_free(p);
         vbus_conn_free(c);
         free(buf);
-        return 0;
+        return status;
 }
 
 enum { GAPS_MAX = 16 };
@@ -142,11 +144,14 @@ static void on_msg(vbus_subscription *s, const vbus_message *m, void *userdata)
                 bool local = vbus_message_is_sender_local(m);
                 char who[96];
 
+                /* A domain name is at most 64 bytes, a uid 10 digits: either form fits. */
                 if (local)
-                        snprintf(who, sizeof(who), "local(uid=%u)", vbus_message_get_sender_uid(m));
+                        (void)snprintf(who, sizeof(who), "local(uid=%u)",
+                                       vbus_message_get_sender_uid(m));
                 else
-                        snprintf(who, sizeof(who), "dom%u(%s)", vbus_message_get_sender_domid(m),
-                                 vbus_message_get_sender_name(m));
+                        (void)snprintf(who, sizeof(who), "dom%u(%s)",
+                                       vbus_message_get_sender_domid(m),
+                                       vbus_message_get_sender_name(m));
                 if (strcmp(who, st->sender) != 0 && !(local && strcmp(st->sender, "local") == 0)) {
                         if (st->wrong_sender++ == 0)
                                 fprintf(stderr, "sub: sender %s, expected %s\n", who, st->sender);
@@ -193,7 +198,8 @@ static void progress_write(const char *path, unsigned long received)
         char tmp[4096];
         FILE *f;
 
-        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+                return;
         f = fopen(tmp, "w");
         if (!f)
                 return;
@@ -261,8 +267,8 @@ static int cmd_sub(const char *pattern, Sub *st, bool block, long timeout_ms, co
                 if (!announced && vbus_subscription_is_active(s) && ready) {
                         FILE *f = fopen(ready, "w");
 
-                        if (f)
-                                fclose(f);
+                        if (!f || fclose(f) != 0)
+                                fprintf(stderr, "cannot create %s: %s\n", ready, strerror(errno));
                         announced = true;
                 }
                 if (progress && st->received != reported) {

@@ -78,7 +78,8 @@ static void link_open(Link *l, const char *name, const char *path)
         l->name = name;
         l->n = 0;
         l->buf = malloc(BUF_SIZE);
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) >= sizeof(sa.sun_path))
+                die("%s: socket path too long: %s", name, path);
         l->fd = socket(AF_UNIX, SOCK_STREAM, 0);
         if (!l->buf || l->fd < 0 || connect(l->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                 die("%s: connect: %s", name, strerror(errno));
@@ -322,7 +323,7 @@ int main(int argc, char **argv)
         if (argc != 3)
                 return 2;
         what = argv[2];
-        setvbuf(stdout, NULL, _IOLBF, 0);
+        (void)setvbuf(stdout, NULL, _IOLBF, 0); /* cannot fail: a valid mode */
         link_open(&srv, "server", argv[1]);
         link_open(&cli, "caller", argv[1]);
         hello(&srv);

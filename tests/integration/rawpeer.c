@@ -104,7 +104,7 @@ int main(int argc, char **argv)
         if (argc != 3 || strlen(argv[1]) >= sizeof(sa.sun_path))
                 return 2;
         what = argv[2];
-        strcpy(sa.sun_path, argv[1]);
+        memcpy(sa.sun_path, argv[1], strlen(argv[1]) + 1); /* its length checked above */
         fd = socket(AF_UNIX, SOCK_STREAM, 0);
         if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
                 perror("rawpeer: connect");
@@ -117,6 +117,7 @@ int main(int argc, char **argv)
                 (void)recv(fd, buf, sizeof(buf), 0); /* the broker's HELLO */
         }
         if (strcmp(what, "meta") == 0) {
+                static const uint8_t forged[6] = "forged"; /* the payload: bytes, no NUL */
                 Vbus__V1__Meta m = VBUS__V1__META__INIT;
                 Vbus__V1__Identity id = VBUS__V1__IDENTITY__INIT;
                 uint8_t buf[512];
@@ -133,8 +134,8 @@ int main(int argc, char **argv)
                 n = protobuf_c_message_get_packed_size(&m.base);
                 k = vbus__meta_encode_prefix(n, buf + VBUS_FRAME_HEADER_SIZE);
                 protobuf_c_message_pack(&m.base, buf + VBUS_FRAME_HEADER_SIZE + k);
-                memcpy(buf + VBUS_FRAME_HEADER_SIZE + k + n, "forged", 6);
-                h.length = (uint32_t)(k + n + 6);
+                memcpy(buf + VBUS_FRAME_HEADER_SIZE + k + n, forged, sizeof(forged));
+                h.length = (uint32_t)(k + n + sizeof(forged));
                 vbus__frame_header_encode(&h, buf);
                 raw_send_all(fd, buf, VBUS_FRAME_HEADER_SIZE + h.length, 0);
         } else if (strcmp(what, "caller") == 0) {

@@ -42,7 +42,7 @@ static int fd = -1;
 static uint8_t buf[BUF_SIZE];
 static size_t n_buf;
 
-__attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
+__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
 {
         va_list ap;
 
@@ -188,8 +188,8 @@ int main(int argc, char **argv)
         kept = strtoul(argv[5], NULL, 10);
         if (size < 8 || size > 4096 || kept > count || count * (size + 16) > 65536)
                 return 2; /* all of it must fit the window a publisher has before ACCEPT */
-        setvbuf(stdout, NULL, _IOLBF, 0);
-        strcpy(sa.sun_path, argv[1]);
+        (void)setvbuf(stdout, NULL, _IOLBF, 0);            /* cannot fail: a valid mode */
+        memcpy(sa.sun_path, argv[1], strlen(argv[1]) + 1); /* its length checked above */
         fd = socket(AF_UNIX, SOCK_STREAM, 0);
         if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                 die("connect: %s", strerror(errno));

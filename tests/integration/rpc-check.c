@@ -108,7 +108,7 @@ static int cmd_serve(const char *service, const char *name, long delay_ms, const
         vbus_server *srv = NULL;
         bool announced = false;
 
-        setvbuf(stdout, NULL, _IOLBF, 0);
+        (void)setvbuf(stdout, NULL, _IOLBF, 0); /* cannot fail: a valid mode */
         if (vbus_serve(c, service, on_request, &s, &srv) < 0)
                 return 1;
         for (;;) {
@@ -116,8 +116,8 @@ static int cmd_serve(const char *service, const char *name, long delay_ms, const
                 if (!announced && vbus_server_is_active(srv) && ready) {
                         FILE *f = fopen(ready, "w");
 
-                        if (f)
-                                fclose(f);
+                        if (!f || fclose(f) != 0)
+                                fprintf(stderr, "cannot create %s: %s\n", ready, strerror(errno));
                         announced = true;
                 }
                 for (int i = 0; i < s.n_held; i++) {
@@ -166,7 +166,7 @@ static int cmd_call(const char *method, const char *data, long timeout_ms, const
         if (vbus_status_from_name(expect, &ex) < 0)
                 return 2;
         o.expect = (int)ex;
-        setvbuf(stdout, NULL, _IOLBF, 0);
+        (void)setvbuf(stdout, NULL, _IOLBF, 0); /* cannot fail: a valid mode */
         for (int i = 0; i < count; i++) {
                 r = vbus_call_start(c, method, data, strlen(data),
                                     timeout_ms > 0 ? (uint64_t)timeout_ms * 1000u : 0, on_reply, &o,

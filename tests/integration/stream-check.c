@@ -99,7 +99,6 @@ static void count_pump(vbus_stream *st, void *userdata)
                 cc->sent++;
         }
         printf("count-done %llu\n", (unsigned long long)cc->n);
-        fflush(stdout);
         (void)vbus_stream_finish(st, VBUS_STATUS_OK, NULL);
         free(cc);
 }
@@ -108,7 +107,6 @@ static void count_end(vbus_stream *st, int status, const char *message, void *us
 {
         (void)st;
         printf("ended Count %s %s\n", vbus_status_name(status), message);
-        fflush(stdout);
         free(userdata);
 }
 
@@ -143,7 +141,6 @@ static void free_end(vbus_stream *st, int status, const char *message, void *use
         (void)st;
         printf("ended %s %s %s\n", vbus_request_get_method(vbus_stream_get_request(st)),
                vbus_status_name(status), message);
-        fflush(stdout);
         free(userdata);
 }
 
@@ -202,7 +199,6 @@ static void echo_end(vbus_stream *st, int status, const char *message, void *use
 
         (void)st;
         printf("ended Echo %s %s\n", vbus_status_name(status), message);
-        fflush(stdout);
         free(ec->held);
         free(ec);
 }
@@ -217,7 +213,6 @@ static void hold_end(vbus_stream *st, int status, const char *message, void *use
                 if (holds[i] == st)
                         holds[i] = NULL;
         printf("ended Hold %s %s\n", vbus_status_name(status), message);
-        fflush(stdout);
 }
 
 static vbus_request *later;
@@ -271,7 +266,8 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
 
                 if (!cc)
                         die("calloc", -ENOMEM);
-                snprintf(num, sizeof(num), "%.*s", (int)(n < 31 ? n : 31), data ? data : "");
+                /* At most 31 bytes by the precision: it fits. */
+                (void)snprintf(num, sizeof(num), "%.*s", (int)(n < 31 ? n : 31), data ? data : "");
                 cc->n = strtoull(num, NULL, 10);
                 r = vbus_request_stream(req, &h, cc, &st);
                 if (r < 0)
@@ -345,8 +341,8 @@ static _Noreturn void serve(int argc, char **argv)
         if (ready) {
                 FILE *f = fopen(ready, "w");
 
-                if (f)
-                        fclose(f);
+                if (!f || fclose(f) != 0)
+                        die("cannot create the ready file", -errno);
         }
         for (;;) {
                 (void)vbus_conn_wait(conn, 20000);
@@ -392,7 +388,8 @@ static void caller_end(vbus_stream *st, int status, const char *message, void *u
         (void)st;
         cl->done = true;
         cl->status = status;
-        snprintf(cl->message, sizeof(cl->message), "%s", message);
+        /* A status message is at most 1024 bytes (VBUS_STATUS_MESSAGE_MAX): it fits. */
+        (void)snprintf(cl->message, sizeof(cl->message), "%s", message);
 }
 
 static size_t echo_size(uint64_t i, size_t max)
@@ -446,8 +443,8 @@ static void caller_message(vbus_stream *st, const void *data, size_t n, void *us
         if (cl->streaming_file && cl->n_msgs == 3) {
                 FILE *f = fopen(cl->streaming_file, "w");
 
-                if (f)
-                        fclose(f);
+                if (!f || fclose(f) != 0)
+                        die("cannot create the streaming file", -errno);
         }
         if (cl->cancel_after && cl->n_msgs == cl->cancel_after && !cl->cancelled) {
                 if (vbus_stream_cancel(st) < 0)
@@ -455,7 +452,7 @@ static void caller_message(vbus_stream *st, const void *data, size_t n, void *us
                 cl->cancelled = true;
                 cl->done = true;
                 cl->status = VBUS_STATUS_CANCELLED;
-                snprintf(cl->message, sizeof(cl->message), "cancelled here");
+                (void)snprintf(cl->message, sizeof(cl->message), "cancelled here");
         }
 }
 
@@ -467,7 +464,8 @@ static vbus_stream *open_stream(const char *method, Caller *cl, uint64_t timeout
         vbus_stream *st;
         int r;
 
-        snprintf(full, sizeof(full), "%s/%s", service, method);
+        if ((size_t)snprintf(full, sizeof(full), "%s/%s", service, method) >= sizeof(full))
+                die("service/method too long", -ENAMETOOLONG);
         r = vbus_stream_open(conn, full, &o, &h, cl, &st);
         if (r < 0)
                 die("vbus_stream_open", r);
@@ -631,7 +629,8 @@ static int do_headers(void)
         const char *data;
         int r;
 
-        snprintf(full, sizeof(full), "%s/Headers", service);
+        if ((size_t)snprintf(full, sizeof(full), "%s/Headers", service) >= sizeof(full))
+                die("service/method too long", -ENAMETOOLONG);
         r = vbus_call_sync_opts(conn, full, NULL, 0, &o, &reply);
         if (r < 0)
                 die("vbus_call_sync_opts", r);
@@ -759,7 +758,7 @@ int main(int argc, char **argv)
 {
         int r;
 
-        setvbuf(stdout, NULL, _IOLBF, 0);
+        (void)setvbuf(stdout, NULL, _IOLBF, 0); /* cannot fail: a valid mode */
         if (argc < 2) {
                 fprintf(stderr, "usage: see the comment at the top of stream-check.c\n");
                 return 2;

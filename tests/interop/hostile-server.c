@@ -48,11 +48,27 @@ static void publish(struct xs_handle *xs, const char *path, uint32_t self, uint3
         for (int i = 0; i < 2; i++) {
                 char k[1024];
 
-                snprintf(k, sizeof(k), "%s/%s", path, keys[i]);
+                if ((size_t)snprintf(k, sizeof(k), "%s/%s", path, keys[i]) >= sizeof(k))
+                        die("path too long");
                 if (!xs_write(xs, XBT_NULL, k, vals[i], (unsigned)strlen(vals[i])) ||
                     !xs_set_permissions(xs, XBT_NULL, k, perms, 2))
                         die("xenstore write");
         }
+}
+
+/* A domain id in decimal, or exit. */
+static uint32_t parse_domid(const char *s, const char *what)
+{
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || end == s || *end || v > 0x7fef) {
+                errno = EINVAL;
+                die(what);
+        }
+        return (uint32_t)v;
 }
 
 static void put32(uint8_t *page, uint32_t off, uint32_t v)
@@ -81,7 +97,7 @@ int main(int argc, char **argv)
         if (argc != 4)
                 return 2;
         mode = argv[1];
-        peer = (uint32_t)atoi(argv[2]);
+        peer = parse_domid(argv[2], "PEER");
         path = argv[3];
         xs = xs_open(0);
         gs = xengntshr_open(NULL, 0);
@@ -91,7 +107,7 @@ int main(int argc, char **argv)
         v = xs_read(xs, XBT_NULL, "domid", &len);
         if (!v)
                 die("domid");
-        self = (uint32_t)atoi(v);
+        self = parse_domid(v, "domid");
         free(v);
         port = xenevtchn_bind_unbound_port(ev, peer);
         if (port < 0)
@@ -122,14 +138,15 @@ int main(int argc, char **argv)
         } else if (strcmp(mode, "grant-dup") == 0) {
                 put32(page, VBUS_VCHAN_OFF_GRANTS + 4, grants[0]);
         }
-        snprintf(ref_s, sizeof(ref_s), "%u", ring_ref);
-        snprintf(port_s, sizeof(port_s), "%d", port);
+        /* A number and at most 3 more characters: each fits in 16 bytes. */
+        (void)snprintf(ref_s, sizeof(ref_s), "%u", ring_ref);
+        (void)snprintf(port_s, sizeof(port_s), "%d", port);
         if (strcmp(mode, "ringref-text") == 0)
-                snprintf(ref_s, sizeof(ref_s), "%uabc", ring_ref);
+                (void)snprintf(ref_s, sizeof(ref_s), "%uabc", ring_ref);
         else if (strcmp(mode, "ringref-zero") == 0)
-                snprintf(ref_s, sizeof(ref_s), "0");
+                (void)snprintf(ref_s, sizeof(ref_s), "0");
         else if (strcmp(mode, "port-text") == 0)
-                snprintf(port_s, sizeof(port_s), " %d", port);
+                (void)snprintf(port_s, sizeof(port_s), " %d", port);
         publish(xs, path, self, peer, ref_s, port_s);
 
         if (strncmp(mode, "bad-", 4) == 0 || strcmp(mode, "scribble") == 0) {

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libxenvchan.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -26,6 +27,19 @@
 #include <unistd.h>
 
 #define PEER_BUF 65536
+
+/* A whole decimal number in min..max, or -1. */
+static long long parse_number(const char *s, long long min, long long max)
+{
+        char *end;
+        long long v;
+
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno || end == s || *end || v < min || v > max)
+                return -1;
+        return v;
+}
 
 static int write_all(int fd, const char *p, size_t n)
 {
@@ -75,18 +89,23 @@ int main(int argc, char **argv)
         int opt, domid;
 
         while ((opt = getopt_long(argc, argv, "qe:", opts, NULL)) != -1) {
-                if (opt == 'q')
+                if (opt == 'q') {
                         close_on_eof = true;
-                else if (opt == 'e')
-                        expect = atoll(optarg);
-                else
+                } else if (opt == 'e') {
+                        expect = parse_number(optarg, 0, LLONG_MAX);
+                        if (expect < 0)
+                                return 2;
+                } else {
                         return 2;
+                }
         }
         if (argc - optind != 3 && argc - optind != 5)
                 return 2;
         server = strcmp(argv[optind], "server") == 0;
-        domid = atoi(argv[optind + 1]);
-        signal(SIGPIPE, SIG_IGN);
+        domid = (int)parse_number(argv[optind + 1], 0, 0x7fef);
+        if (domid < 0)
+                return 2;
+        (void)signal(SIGPIPE, SIG_IGN); /* cannot fail: a valid signal and handler */
         if (server) {
                 size_t left = argc - optind == 5 ? strtoul(argv[optind + 3], NULL, 10) : 65536;
                 size_t right = argc - optind == 5 ? strtoul(argv[optind + 4], NULL, 10) : 65536;
@@ -124,10 +143,8 @@ int main(int argc, char **argv)
                 open = libxenvchan_is_open(c);
                 if (open == 0) {
                         /* our own final re-check of the ring after the peer closed */
-                        got = drain(c, outbuf);
-                        if (got < 0)
+                        if (drain(c, outbuf) < 0)
                                 return 1;
-                        received += got;
                         libxenvchan_close(c);
                         return 0;
                 }

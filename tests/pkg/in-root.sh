@@ -41,12 +41,14 @@ ok "dpkg -i: $(cd /tmp/debs && ls | sed 's/_.*//' | tr '\n' ' ')"
 dpkg --audit >"$T/audit.log" 2>&1 && [ ! -s "$T/audit.log" ] || fail "dpkg --audit"
 
 # --- what the packages put on the system
-for f in /usr/sbin/vchand /usr/bin/vbusctl /usr/bin/vchan-cat /usr/bin/vbus-wire /usr/bin/xensim; do
+for f in /usr/sbin/vchand /usr/bin/vbusctl /usr/bin/vchan-cat /usr/bin/vbus-wire /usr/bin/xensim \
+        /usr/bin/vbus-bridge /usr/bin/vbus-bridge-sub; do
         [ -x "$f" ] || fail "$f missing"
 done
 [ "$(command -v vchand)" = /usr/sbin/vchand ] && [ "$(command -v vbusctl)" = /usr/bin/vbusctl ] ||
         fail "vchand/vbusctl are not the installed ones"
-ok "programs installed in /usr/sbin and /usr/bin"
+vbus-bridge --help >/dev/null && vbus-bridge-sub --help >/dev/null || fail "vbus-bridge --help"
+ok "programs installed in /usr/sbin and /usr/bin (vbus-bridge and vbus-bridge-sub start)"
 lib=$(ldd /usr/bin/vbusctl | awk '$1 == "libvbus.so.0" { print $3 }')
 [ -n "$lib" ] && [ "$(dpkg -S "$(realpath "$lib")" 2>/dev/null | cut -d: -f1)" = libvbus0 ] ||
         fail "vbusctl does not link libvbus0's library: $(ldd /usr/bin/vbusctl)"
@@ -65,12 +67,12 @@ ok "systemd-analyze verify vchand.service: clean"
 ok "vchand.service enabled (multi-user.target.wants)"
 systemd-analyze security --offline=yes /lib/systemd/system/vchand.service >"$T/security.log" 2>&1
 ok "systemd-analyze security: $(grep -o 'Overall exposure level.*' "$T/security.log")"
-for p in vchand.8 vbusctl.1 vchan-cat.1 vbus-wire.1 xensim.1; do
+for p in vchand.8 vbusctl.1 vchan-cat.1 vbus-wire.1 xensim.1 vbus-bridge.1 vbus-bridge-sub.1; do
         man -w "${p%.*}" >/dev/null 2>&1 || fail "no man page ${p}"
         w=$(MANWIDTH=80 man --warnings "${p%.*}" 2>&1 >/dev/null)
         [ -z "$w" ] || fail "man $p: $w"
 done
-ok "man pages: vchand(8) vbusctl(1) vchan-cat(1) vbus-wire(1) xensim(1), no groff warnings"
+ok "man pages: vchand(8) vbusctl(1) vchan-cat(1) vbus-wire(1) xensim(1) vbus-bridge(1) (and vbus-bridge-sub), no groff warnings"
 whatis vchand | grep -q 'vchand (8) *- the vbus broker' || fail "whatis vchand: $(whatis vchand 2>&1)"
 ok "whatis: $(whatis vchand)"
 out=$(bash -c '. /usr/share/bash-completion/bash_completion; _completion_loader vbusctl

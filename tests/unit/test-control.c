@@ -461,8 +461,9 @@ static void test_decode_budget_enforced(void **state)
                 buf[n++] = 0x00;
         }
         /* Within the normal budget it decodes, then fails the header-count rule. */
-        assert_int_equal(decode_bytes(VBUS_FRAME_OPEN, 1, buf, n, VBUS_CONTROL_DECODE_BUDGET * 4),
-                         VBUS_FRAME_E_SEMANTIC);
+        assert_int_equal(
+                decode_bytes(VBUS_FRAME_OPEN, 1, buf, n, (size_t)VBUS_CONTROL_DECODE_BUDGET * 4),
+                VBUS_FRAME_E_SEMANTIC);
         /* With a small budget the allocator refuses and the payload counts as malformed. */
         assert_int_equal(decode_bytes(VBUS_FRAME_OPEN, 1, buf, n, 1024), VBUS_FRAME_E_MALFORMED);
 }

@@ -137,7 +137,9 @@ static void test_header_flag_rules(void **state)
         h.flags = 0x02;
         assert_int_equal(decode_raw(&h, 4096), VBUS_FRAME_E_SEMANTIC);
         /* Every other type allows no flag at all. */
-        for (uint8_t t = 1; t < VBUS_FRAME_TYPE_N; t++) {
+        for (int type = 1; type < VBUS_FRAME_TYPE_N; type++) {
+                uint8_t t = (uint8_t)type;
+
                 if (t == VBUS_FRAME_DATA || t == VBUS_FRAME_PING)
                         continue;
                 bool link = t == VBUS_FRAME_HELLO || t == VBUS_FRAME_GOAWAY;
@@ -303,6 +305,7 @@ static void test_decoder_byte_at_a_time(void **state)
         size_t cuts[1024];
         Seen whole, part;
 
+        assert_true(len > 1);
         for (size_t i = 0; i < len; i++)
                 cuts[i] = i + 1;
         assert_int_equal(feed_chunks(buf, len, NULL, 0, &whole), 0);

@@ -95,7 +95,7 @@ static void test_parse_errors(void **state)
 
 static void tmp_path(char *buf, size_t n, const char *name)
 {
-        snprintf(buf, n, "/tmp/test-fwd-addr.%ld.%s", (long)getpid(), name);
+        assert_true(snprintf(buf, n, "/tmp/test-fwd-addr.%ld.%s", (long)getpid(), name) < (int)n);
         unlink(buf);
 }
 
@@ -109,7 +109,7 @@ static void test_listen_unix_stale_live_and_file(void **state)
 
         (void)state;
         tmp_path(path, sizeof(path), "sock");
-        snprintf(text, sizeof(text), "unix:%s", path);
+        assert_true(snprintf(text, sizeof(text), "unix:%s", path) < (int)sizeof(text));
         assert_int_equal(fwd_addr_parse(text, true, &a, &why), 0);
 
         /* A socket file nobody accepts on (its listener is gone) is replaced. */
@@ -158,7 +158,8 @@ static void test_connect_refused(void **state)
         int fd = -1, r;
 
         (void)state;
-        snprintf(text, sizeof(text), "tcp:127.0.0.1:%d", free_port());
+        assert_true(snprintf(text, sizeof(text), "tcp:127.0.0.1:%d", free_port()) <
+                    (int)sizeof(text));
         assert_int_equal(fwd_addr_parse(text, false, &a, &why), 0);
         r = fwd_addr_connect(&a, &fd);
         if (r == -EINPROGRESS) {

@@ -41,10 +41,12 @@ static int setup(void **state)
 
         memset(&f, 0, sizeof(f));
         f.async_fd = -1;
-        snprintf(f.dir, sizeof(f.dir), "/tmp/test-hv-client.XXXXXX");
+        assert_true(snprintf(f.dir, sizeof(f.dir), "/tmp/test-hv-client.XXXXXX") <
+                    (int)sizeof(f.dir));
         assert_non_null(mkdtemp(f.dir));
-        snprintf(f.path, sizeof(f.path), "%s/s", f.dir);
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f.path);
+        assert_true(snprintf(f.path, sizeof(f.path), "%s/s", f.dir) < (int)sizeof(f.path));
+        assert_true(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f.path) <
+                    (int)sizeof(sa.sun_path));
         f.listen_fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
         assert_true(f.listen_fd >= 0);
         assert_int_equal(bind(f.listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);

@@ -22,7 +22,8 @@ static Identity guest(uint32_t domid, const char *name)
 {
         Identity id = {.domid = domid};
 
-        snprintf(id.domain_name, sizeof(id.domain_name), "%s", name);
+        assert_true(snprintf(id.domain_name, sizeof(id.domain_name), "%s", name) <
+                    (int)sizeof(id.domain_name));
         return id;
 }
 
@@ -139,10 +140,10 @@ static void test_introspect_encode_budget_too_small(void **state)
  * the full list in the same order, counts everything, and says whether it is complete. */
 static void test_introspect_encode_truncates_at_every_budget(void **state)
 {
-        enum { N_SVC = 12, PER = 3 };
+        enum { N_SVC = 12, PER = 3, N_ALL = N_SVC * PER };
         Identity ids[PER];
         char names[N_SVC][32];
-        IntroServer v[N_SVC * PER];
+        IntroServer v[N_ALL];
         Vbus__V1__ListServicesReply *full;
         size_t full_len, n_full_servers = 0;
 
@@ -150,17 +151,18 @@ static void test_introspect_encode_truncates_at_every_budget(void **state)
         for (int k = 0; k < PER; k++)
                 ids[k] = guest((uint32_t)(10 + k), "a-guest-with-a-long-name");
         for (int i = 0; i < N_SVC; i++) {
-                snprintf(names[i], sizeof(names[i]), "svc%02d.v1.Service", i);
+                assert_true(snprintf(names[i], sizeof(names[i]), "svc%02d.v1.Service", i) <
+                            (int)sizeof(names[i]));
                 for (int k = 0; k < PER; k++)
                         v[i * PER + k] = (IntroServer){
                                 .service = names[i], .ident = &ids[k], .calls_total = (uint64_t)k};
         }
-        full = encode(v, N_SVC * PER, 1 << 20, &full_len);
+        full = encode(v, N_ALL, 1 << 20, &full_len);
         assert_false(full->truncated);
         assert_int_equal(full->n_services, N_SVC);
         for (size_t budget = 8; budget <= full_len + 1; budget++) {
                 size_t len = 0, n_servers = 0;
-                Vbus__V1__ListServicesReply *m = encode(v, N_SVC * PER, budget, &len);
+                Vbus__V1__ListServicesReply *m = encode(v, N_ALL, budget, &len);
 
                 assert_int_equal(m->total_services, N_SVC);
                 assert_true(m->truncated == (budget < full_len));
@@ -177,7 +179,7 @@ static void test_introspect_encode_truncates_at_every_budget(void **state)
                         n_servers += s->n_servers;
                 }
                 if (m->truncated)
-                        assert_true(n_servers < N_SVC * PER);
+                        assert_true(n_servers < N_ALL);
                 vbus__v1__list_services_reply__free_unpacked(m, NULL);
         }
         for (size_t i = 0; i < full->n_services; i++)

@@ -75,13 +75,14 @@ static void test_link_reads_control_and_data(void **state)
 {
         Fixture *fx = *state;
         uint8_t buf[256];
+        static const uint8_t hello[5] = "hello"; /* a payload: bytes, no NUL */
         size_t n = encode_ping(buf, 77);
         VbusFrameHeader dh = {.type = VBUS_FRAME_DATA, .stream_id = 1, .length = 5};
         VbusFrame f;
         const VbusControl *c;
 
         vbus__frame_header_encode(&dh, buf + n);
-        memcpy(buf + n + VBUS_FRAME_HEADER_SIZE, "hello", 5);
+        memcpy(buf + n + VBUS_FRAME_HEADER_SIZE, hello, sizeof(hello));
         n += VBUS_FRAME_HEADER_SIZE + 5;
         assert_int_equal(write(fx->peer, buf, n), (ssize_t)n);
         assert_int_equal(next(fx, &f, &c), 1);

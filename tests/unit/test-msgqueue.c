@@ -20,7 +20,7 @@
 static void fill(uint8_t *p, size_t n, unsigned seed)
 {
         for (size_t i = 0; i < n; i++)
-                p[i] = (uint8_t)(seed * 31u + i * 7u);
+                p[i] = (uint8_t)((size_t)seed * 31u + i * 7u);
 }
 
 static void expect_front(VbusMsgQueue *q, size_t n, unsigned seed)

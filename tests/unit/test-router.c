@@ -135,8 +135,8 @@ static bool naive_match(const char *pattern, const char *topic)
 {
         char p[256], t[256], *ps, *ts, *pt, *tt;
 
-        snprintf(p, sizeof(p), "%s", pattern);
-        snprintf(t, sizeof(t), "%s", topic);
+        assert_true(snprintf(p, sizeof(p), "%s", pattern) < (int)sizeof(p));
+        assert_true(snprintf(t, sizeof(t), "%s", topic) < (int)sizeof(t));
         pt = strtok_r(p, ".", &ps);
         tt = strtok_r(t, ".", &ts);
         while (pt) {
@@ -150,22 +150,23 @@ static bool naive_match(const char *pattern, const char *topic)
         return tt == NULL;
 }
 
+/* 1 to 4 tokens of a, b or c; a pattern's may also be * or (last only) >. At most 8 bytes. */
 static void random_name(char *buf, unsigned *seed, bool pattern)
 {
-        static const char *const toks[] = {"a", "b", "c"};
+        static const char toks[] = "abc*>";
         int n = 1 + rand_r(seed) % 4;
+        size_t len = 0;
 
-        buf[0] = '\0';
         for (int i = 0; i < n; i++) {
                 int k = rand_r(seed) % (pattern ? 5 : 3);
-                const char *tok = k < 3 ? toks[k] : (k == 3 ? "*" : ">");
 
                 if (k == 4 && i != n - 1)
-                        tok = "*";
+                        k = 3;
                 if (i)
-                        strcat(buf, ".");
-                strcat(buf, tok);
+                        buf[len++] = '.';
+                buf[len++] = toks[k];
         }
+        buf[len] = '\0';
 }
 
 static void test_router_matches_naive_randomised(void **state)
@@ -219,18 +220,18 @@ static void test_router_many_literal_children(void **state)
         assert_int_equal(router_init(&r), 0);
         for (int i = 0; i < N; i++) {
                 memset(&subs[i], 0, sizeof(subs[i]));
-                snprintf(name, sizeof(name), "dev.n%d.state", i);
+                assert_true(snprintf(name, sizeof(name), "dev.n%d.state", i) < (int)sizeof(name));
                 add(&r, &subs[i], name);
         }
         for (int i = 0; i < N; i += 97) {
-                snprintf(name, sizeof(name), "dev.n%d.state", i);
+                assert_true(snprintf(name, sizeof(name), "dev.n%d.state", i) < (int)sizeof(name));
                 assert_int_equal(match(&r, name), 1);
                 assert_int_equal(subs[i].hits, 1);
         }
         for (int i = 0; i < N; i += 2)
                 router_remove(&r, &subs[i].rs);
         for (int i = 1; i < N; i += 97) {
-                snprintf(name, sizeof(name), "dev.n%d.state", i);
+                assert_true(snprintf(name, sizeof(name), "dev.n%d.state", i) < (int)sizeof(name));
                 assert_int_equal(match(&r, name), i % 2);
         }
         router_deinit(&r);

@@ -27,7 +27,7 @@ static void record(void *ud, const char *path, bool exact, const XsPerm *perms, 
         Changes *c = ud;
 
         c->n++;
-        snprintf(c->last, sizeof(c->last), "%s", path);
+        assert_true(snprintf(c->last, sizeof(c->last), "%s", path) < (int)sizeof(c->last));
         c->last_exact = exact;
 }
 
@@ -42,7 +42,7 @@ static int setp(XsTree *t, const XsCaller *c, const char *path, const char *spec
         size_t n = 0;
         char buf[64], *save = NULL;
 
-        snprintf(buf, sizeof(buf), "%s", spec);
+        assert_true(snprintf(buf, sizeof(buf), "%s", spec) < (int)sizeof(buf));
         for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
                 assert_int_equal(xs_perm_parse(tok, &perms[n++]), 0);
         return xs_tree_set_perms(t, c, path, perms, n, NULL, NULL);
@@ -248,11 +248,14 @@ static void test_tree_quota_nodes(void **state)
         /* Each write creates exactly one node (directories of 30 children keep every node
          * under the size quota); dom1 owns data/ already. */
         while (xs_tree_count_owned(t, 1) < XS_QUOTA_NODES) {
+                int n;
+
                 if (i % 31 == 0)
-                        snprintf(path, sizeof(path), "/local/domain/1/data/d%u", i / 31);
+                        n = snprintf(path, sizeof(path), "/local/domain/1/data/d%u", i / 31);
                 else
-                        snprintf(path, sizeof(path), "/local/domain/1/data/d%u/n%u", i / 31,
-                                 i % 31);
+                        n = snprintf(path, sizeof(path), "/local/domain/1/data/d%u/n%u", i / 31,
+                                     i % 31);
+                assert_true(n < (int)sizeof(path));
                 assert_int_equal(wr(t, &dom1, path, ""), 0);
                 i++;
         }
@@ -271,7 +274,8 @@ static void test_tree_quota_children(void **state)
 
         /* The child list counts toward the parent's node size, as in Xen. */
         for (i = 0; r == 0 && i < 1000; i++) {
-                snprintf(path, sizeof(path), "/local/domain/1/data/child%u", i);
+                assert_true(snprintf(path, sizeof(path), "/local/domain/1/data/child%u", i) <
+                            (int)sizeof(path));
                 r = wr(t, &dom1, path, "");
         }
         assert_int_equal(r, -ENOSPC);

@@ -21,7 +21,8 @@ static void emit(void *ud, void *owner, const char *path, const char *token)
         Events *e = ud;
 
         if (e->n < 8)
-                snprintf(e->paths[e->n], sizeof(e->paths[0]), "%s %s", path, token);
+                assert_true(snprintf(e->paths[e->n], sizeof(e->paths[0]), "%s %s", path, token) <
+                            (int)sizeof(e->paths[0]));
         e->n++;
 }
 
@@ -56,7 +57,7 @@ static void test_watch_quota(void **state)
 
         xs_watch_list_init(&l);
         for (unsigned i = 0; i < XS_QUOTA_WATCHES; i++) {
-                snprintf(tok, sizeof(tok), "%u", i);
+                assert_true(snprintf(tok, sizeof(tok), "%u", i) < (int)sizeof(tok));
                 assert_int_equal(xs_watch_add(&l, &owner_a, 3, false, "/x", false, tok, NULL), 0);
         }
         assert_int_equal(xs_watch_add(&l, &owner_a, 3, false, "/x", false, "over", NULL), -E2BIG);

@@ -90,10 +90,15 @@ static void close_fds(const struct msghdr *mh)
 
 /*
  * Receive one message: header, data words and descriptors (new, closed here on error).
- * Returns 0, -EAGAIN (with MSG_DONTWAIT), -ECONNRESET, -EPROTO or -errno.
+ * Returns the number of descriptors stored in fds (0 to max_fds, a small count such as
+ * HV_FDS_PER_MSG),
+ * -EAGAIN (with MSG_DONTWAIT), -ECONNRESET, -EPROTO or -errno. The count is the return value
+ * rather than an out-parameter so that no caller can read a count that was not written: with
+ * an out-parameter written only on success, gcc -O3 (a constant-propagated clone of this
+ * function) could not tie the write to the return value and warned -Wmaybe-uninitialized.
  */
 static int client_recv_one(HvClient *c, int flags, HvMsg *ret_msg, const uint8_t **ret_data,
-                           int *fds, size_t max_fds, size_t *ret_n_fds)
+                           int *fds, size_t max_fds)
 {
         union {
                 struct cmsghdr h;
@@ -128,16 +133,19 @@ static int client_recv_one(HvClient *c, int flags, HvMsg *ret_msg, const uint8_t
                         continue;
                 k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
                 if (n_fds + k > max_fds) {
-                        for (size_t i = 0; i < n_fds; i++)
-                                close(fds[i]);
+                        /*
+                         * close_fds() closes every descriptor of the message, those already
+                         * copied to fds included: closing them here as well would close each
+                         * twice (and the second close could hit a descriptor another thread
+                         * has opened in between).
+                         */
                         close_fds(&mh);
                         return -EPROTO;
                 }
                 memcpy(fds + n_fds, CMSG_DATA(cm), k * sizeof(int));
                 n_fds += k;
         }
-        *ret_n_fds = n_fds;
-        return 0;
+        return (int)n_fds;
 }
 
 /* Hand an asynchronous message to its handler. Returns 0 or -EPROTO. */
@@ -155,16 +163,19 @@ static int client_async(HvClient *c, const HvMsg *m, const int *fds, size_t n_fd
 int hv_client_drain_async_locked(HvClient *c)
 {
         for (;;) {
-                int fds[HV_FDS_PER_MSG];
-                size_t n_fds = 0;
-                const uint8_t *data;
-                HvMsg m;
-                int r = client_recv_one(c, MSG_DONTWAIT, &m, &data, fds, HV_FDS_PER_MSG, &n_fds);
+                /* Zeroed: clang-tidy 14's analyzer does not know errno > 0 after a failed
+                 * recvmsg(), so it takes client_recv_one's -errno for a possible count. */
+                int fds[HV_FDS_PER_MSG] = {0};
+                size_t n_fds;
+                const uint8_t *data = NULL;
+                HvMsg m = {0};
+                int r = client_recv_one(c, MSG_DONTWAIT, &m, &data, fds, HV_FDS_PER_MSG);
 
                 if (r == -EAGAIN)
                         return 0;
                 if (r < 0)
                         return r;
+                n_fds = (size_t)r;
                 if (!hv_proto_op_is_async(m.op)) {
                         for (size_t i = 0; i < n_fds; i++)
                                 close(fds[i]);
@@ -179,16 +190,18 @@ int hv_client_drain_async_locked(HvClient *c)
 static int client_recv_locked(HvClient *c, uint32_t op, HvMsg *ret_reply, uint32_t *ret_data,
                               size_t max_data, int *ret_fds, size_t max_fds, size_t *ret_n_fds)
 {
-        int fds[HV_FDS_PER_MSG];
-        const uint8_t *data;
+        /* Zeroed for clang-tidy's analyzer, as in hv_client_drain_async_locked(). */
+        int fds[HV_FDS_PER_MSG] = {0};
+        const uint8_t *data = NULL;
         size_t n_fds;
-        HvMsg m;
+        HvMsg m = {0};
         int r;
 
         for (;;) {
-                r = client_recv_one(c, 0, &m, &data, fds, HV_FDS_PER_MSG, &n_fds);
+                r = client_recv_one(c, 0, &m, &data, fds, HV_FDS_PER_MSG);
                 if (r < 0)
                         return r;
+                n_fds = (size_t)r;
                 if (!hv_proto_op_is_async(m.op))
                         break;
                 r = client_async(c, &m, fds, n_fds);

@@ -65,11 +65,11 @@ int hv_evtchn_add_domain(HvEvtchn *ev, uint32_t domid)
                 return -EEXIST;
         if (domid >= ev->n_domains) {
                 size_t n = domid + 1u;
-                HvEvtchnDomain **v = realloc(ev->domains, n * sizeof(*v));
+                HvEvtchnDomain **v = realloc(ev->domains, n * sizeof(HvEvtchnDomain *));
 
                 if (!v)
                         return -ENOMEM;
-                memset(v + ev->n_domains, 0, (n - ev->n_domains) * sizeof(*v));
+                memset(v + ev->n_domains, 0, (n - ev->n_domains) * sizeof(HvEvtchnDomain *));
                 ev->domains = v;
                 ev->n_domains = n;
         }

@@ -45,11 +45,11 @@ int hv_grant_add_domain(HvGrants *g, uint32_t domid)
                 return -EEXIST;
         if (domid >= g->n_domains) {
                 size_t n = domid + 1u;
-                HvGrantDomain **v = realloc(g->domains, n * sizeof(*v));
+                HvGrantDomain **v = realloc(g->domains, n * sizeof(HvGrantDomain *));
 
                 if (!v)
                         return -ENOMEM;
-                memset(v + g->n_domains, 0, (n - g->n_domains) * sizeof(*v));
+                memset(v + g->n_domains, 0, (n - g->n_domains) * sizeof(HvGrantDomain *));
                 g->domains = v;
                 g->n_domains = n;
         }

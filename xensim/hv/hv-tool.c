@@ -55,6 +55,19 @@ typedef struct Tool {
         size_t n_maps;
 } Tool;
 
+/* A whole decimal number in 1..max, or -1. */
+static int parse_count(const char *s, int max)
+{
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno || end == s || *end || v < 1 || v > max)
+                return -1;
+        return (int)v;
+}
+
 static void answer_err(int e)
 {
         const char *n = strerrorname_np(e);
@@ -193,16 +206,20 @@ static int tool_run(Tool *t, int argc, char **argv)
         }
         if (!strcmp(c, "share") && (argc == 4 || argc == 6)) {
                 uint32_t dom = (uint32_t)strtoul(argv[1], NULL, 10);
-                int n = atoi(argv[2]), rw = !strcmp(argv[3], "rw");
+                int n = parse_count(argv[2], 4096), rw = !strcmp(argv[3], "rw");
                 uint32_t *refs;
                 void *addr;
 
                 r = tool_gntshr(t);
-                if (r < 0 || t->n_maps >= TOOL_MAX_MAPS || n <= 0 || n > 4096) {
+                if (r < 0 || t->n_maps >= TOOL_MAX_MAPS || n < 0) {
                         answer_err(r < 0 ? -r : EINVAL);
                         return 0;
                 }
                 refs = calloc((size_t)n, sizeof(*refs));
+                if (!refs) {
+                        answer_err(ENOMEM);
+                        return 0;
+                }
                 if (argc == 6)
                         addr = xengntshr_share_page_notify(t->xgs, dom, refs, rw,
                                                            (uint32_t)strtoul(argv[4], NULL, 10),
@@ -384,7 +401,8 @@ int main(void)
          */
         static Tool t;
 
-        setvbuf(stdout, NULL, _IOLBF, 0);
+        /* Cannot fail: a valid mode, and before any output. */
+        (void)setvbuf(stdout, NULL, _IOLBF, 0);
         while (fgets(line, sizeof(line), stdin)) {
                 int argc = 0;
                 char *save = NULL;

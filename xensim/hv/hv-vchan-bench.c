@@ -10,6 +10,8 @@
  * byte and prints "MB/s <value>" (10^6 bytes per second, first to last byte). Each side waits
  * for a one-byte acknowledgement before closing so that no data is discarded at close.
  */
+#include <errno.h>
+#include <inttypes.h>
 #include <libxenvchan.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -86,8 +88,8 @@ static int bench_client(int server, const char *path, uint64_t total)
                         t0 = now_s();
                 for (int i = 0; i < r; i++) {
                         if (buf[i] != (uint8_t)(got + (uint64_t)i)) {
-                                fprintf(stderr, "data differ at byte %llu\n",
-                                        (unsigned long long)(got + (uint64_t)i));
+                                fprintf(stderr, "data differ at byte %" PRIu64 "\n",
+                                        got + (uint64_t)i);
                                 return 1;
                         }
                 }
@@ -99,13 +101,28 @@ static int bench_client(int server, const char *path, uint64_t total)
         return 0;
 }
 
+/* A domain id (decimal, 0..65535), or -1. */
+static int parse_domid(const char *s)
+{
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno || end == s || *end || v < 0 || v > 65535)
+                return -1;
+        return (int)v;
+}
+
 int main(int argc, char **argv)
 {
-        if (argc == 6 && !strcmp(argv[1], "server"))
-                return bench_server(atoi(argv[2]), argv[3], strtoull(argv[4], NULL, 0),
+        int domid = argc >= 3 ? parse_domid(argv[2]) : -1;
+
+        if (argc == 6 && !strcmp(argv[1], "server") && domid >= 0)
+                return bench_server(domid, argv[3], strtoull(argv[4], NULL, 0),
                                     strtoull(argv[5], NULL, 0));
-        if (argc == 5 && !strcmp(argv[1], "client"))
-                return bench_client(atoi(argv[2]), argv[3], strtoull(argv[4], NULL, 0));
+        if (argc == 5 && !strcmp(argv[1], "client") && domid >= 0)
+                return bench_client(domid, argv[3], strtoull(argv[4], NULL, 0));
         fprintf(stderr, "usage: %s server PEER PATH RING_BYTES TOTAL | client SERVER PATH TOTAL\n",
                 argv[0]);
         return 2;

@@ -21,6 +21,7 @@
  * pointers taken from one epoll batch stay valid during that batch; ports held by an
  * unmap-notify outlive their owner until the notify is sent (hv_evtchn_hold()).
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -695,8 +696,9 @@ static int share_fd_for(Share *s, bool writable)
         if (writable)
                 return s->fd;
         if (s->fd_ro < 0) {
-                /* A read-only open file description: PROT_WRITE mappings of it fail. */
-                snprintf(path, sizeof(path), "/proc/self/fd/%d", s->fd);
+                /* A read-only open file description: PROT_WRITE mappings of it fail. The
+                 * path is at most 25 bytes: it cannot be truncated. */
+                (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", s->fd);
                 s->fd_ro = open(path, O_RDONLY | O_CLOEXEC);
         }
         return s->fd_ro;
@@ -714,13 +716,16 @@ static void op_gnt_map(Hvd *hvd, Conn *c, const HvMsg *req, const uint8_t *data)
         Map *map;
         int r;
 
+        /* hv_proto_validate_request() let only 1..HV_PAGES_PER_REQ grants through, so the loop
+         * below fills backs[0] at least. */
+        assert(n >= 1 && n <= HV_PAGES_PER_REQ);
         if (c->n_objects >= HV_OBJECTS_PER_CONN) {
                 reply_err(hvd, c, req->op, ENOSPC);
                 return;
         }
         for (uint32_t i = 0; i < n; i++) {
-                uint32_t granter = hv_proto_word(data, 2u * i);
-                uint32_t ref = hv_proto_word(data, 2u * i + 1u);
+                uint32_t granter = hv_proto_word(data, 2 * (size_t)i);
+                uint32_t ref = hv_proto_word(data, 2 * (size_t)i + 1);
                 void *back;
                 uint32_t page, k;
 
@@ -1009,8 +1014,11 @@ static int hvd_scan(Hvd *hvd)
         char **names = xs_directory(hvd->xs, XBT_NULL, "/local/domain", &n);
         Domain *d, *next;
 
-        if (!names && errno != ENOENT)
-                return -errno;
+        if (!names) {
+                if (errno != ENOENT)
+                        return -errno;
+                n = 0; /* no /local/domain: no domain but 0 */
+        }
         for (d = hvd->domains; d; d = d->next)
                 d->seen = d->domid == 0;
         for (unsigned int i = 0; i < n; i++) {
@@ -1062,13 +1070,22 @@ static int hvd_xs_process(Hvd *hvd)
 
 /* ---- set-up and loop -------------------------------------------------------------------- */
 
+/* D/name into buf; false if it does not fit. */
+static bool dir_path(const Hvd *hvd, const char *name, char *buf, size_t size)
+{
+        int n = snprintf(buf, size, "%s/%s", hvd->dir, name);
+
+        return n > 0 && (size_t)n < size;
+}
+
 static int hvd_write_ready(Hvd *hvd)
 {
         char path[PATH_MAX], tmp[PATH_MAX];
         FILE *f;
 
-        snprintf(path, sizeof(path), "%s/hvd.ready", hvd->dir);
-        snprintf(tmp, sizeof(tmp), "%s/.hvd.ready.new", hvd->dir);
+        if (!dir_path(hvd, "hvd.ready", path, sizeof(path)) ||
+            !dir_path(hvd, ".hvd.ready.new", tmp, sizeof(tmp)))
+                return -ENAMETOOLONG;
         f = fopen(tmp, "we");
         if (!f)
                 return -errno;
@@ -1108,7 +1125,7 @@ static int hvd_init(Hvd *hvd, const char *dir)
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
         sigprocmask(SIG_BLOCK, &mask, NULL);
-        signal(SIGPIPE, SIG_IGN);
+        (void)signal(SIGPIPE, SIG_IGN); /* cannot fail: a valid signal and handler */
         hvd->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
         if (hvd->sig_fd < 0)
                 return -errno;
@@ -1156,8 +1173,8 @@ static void hvd_deinit(Hvd *hvd)
                 close(hvd->epfd);
         hv_grant_deinit(&hvd->gt);
         hv_evtchn_deinit(&hvd->ev);
-        snprintf(path, sizeof(path), "%s/hvd.ready", hvd->dir);
-        (void)unlink(path);
+        if (dir_path(hvd, "hvd.ready", path, sizeof(path)))
+                (void)unlink(path);
 }
 
 static int hvd_run(Hvd *hvd)
@@ -1243,7 +1260,8 @@ int main(int argc, char **argv)
                 return 2;
         }
         if (!dir || !dir[0]) {
-                snprintf(def_dir, sizeof(def_dir), "/tmp/xensim-%u", (unsigned)getuid());
+                /* At most 22 bytes: cannot be truncated. */
+                (void)snprintf(def_dir, sizeof(def_dir), "/tmp/xensim-%u", (unsigned)getuid());
                 dir = def_dir;
         }
         /* The Hvd is large (message buffers): keep it off the stack. */

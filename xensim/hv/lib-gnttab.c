@@ -185,9 +185,9 @@ static void *map_refs(xengnttab_handle *xgt, uint32_t count, const uint32_t *dom
         words = malloc(sizeof(*words) * 2u * count);
         if (!words)
                 return fail_null(-ENOMEM);
-        for (uint32_t i = 0; i < count; i++) {
-                words[2u * i] = domids ? domids[i] : domid;
-                words[2u * i + 1u] = refs[i];
+        for (size_t i = 0; i < count; i++) {
+                words[2 * i] = domids ? domids[i] : domid;
+                words[2 * i + 1] = refs[i];
         }
         req.arg[0] = count;
         req.arg[1] = (prot & PROT_WRITE) != 0;

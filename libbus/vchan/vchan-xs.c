@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vchan-xs: xenstore access over libxenstore (see vchan-xs.h).
+ */
+#include "vchan-xs.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xenstore.h>
+
+#include "vchan.h"
+
+struct VbusXs {
+        struct xs_handle *h;
+};
+
+/* errno after a failed libxenstore call; EIO if it left none. */
+static int xs_errno(void)
+{
+        return errno ? -errno : -EIO;
+}
+
+int vbus__xs_open(VbusXs **ret)
+{
+        VbusXs *xs = calloc(1, sizeof(*xs));
+
+        if (!xs)
+                return -ENOMEM;
+        errno = 0;
+        xs->h = xs_open(0);
+        if (!xs->h) {
+                int r = xs_errno();
+
+                free(xs);
+                return r;
+        }
+        *ret = xs;
+        return 0;
+}
+
+VbusXs *vbus__xs_close(VbusXs *xs)
+{
+        if (!xs)
+                return NULL;
+        xs_close(xs->h);
+        free(xs);
+        return NULL;
+}
+
+int vbus__xs_get_fd(VbusXs *xs)
+{
+        return xs_fileno(xs->h);
+}
+
+static int xs_read_in(VbusXs *xs, xs_transaction_t t, const char *path, char **ret, size_t *ret_len)
+{
+        unsigned int len = 0;
+        char *v;
+
+        errno = 0;
+        v = xs_read(xs->h, t, path, &len);
+        if (!v)
+                return xs_errno();
+        *ret = v; /* libxenstore appends a NUL */
+        *ret_len = len;
+        return 0;
+}
+
+int vbus__xs_read(VbusXs *xs, const char *path, char **ret, size_t *ret_len)
+{
+        return xs_read_in(xs, XBT_NULL, path, ret, ret_len);
+}
+
+int vbus__xs_directory(VbusXs *xs, const char *path, char ***ret, unsigned int *ret_n)
+{
+        unsigned int n = 0;
+        char **v;
+
+        errno = 0;
+        v = xs_directory(xs->h, XBT_NULL, path, &n);
+        if (!v)
+                return xs_errno();
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+int vbus__xs_watch(VbusXs *xs, const char *path, const char *token)
+{
+        errno = 0;
+        return xs_watch(xs->h, path, token) ? 0 : xs_errno();
+}
+
+int vbus__xs_unwatch(VbusXs *xs, const char *path, const char *token)
+{
+        errno = 0;
+        return xs_unwatch(xs->h, path, token) ? 0 : xs_errno();
+}
+
+int vbus__xs_next_event(VbusXs *xs, char **ret_token)
+{
+        char **w = xs_check_watch(xs->h);
+        char *token;
+
+        if (!w)
+                return 0;
+        token = strdup(w[XS_WATCH_TOKEN]);
+        free(w);
+        if (!token)
+                return 0; /* out of memory: the event is lost, as a dropped watch would be */
+        *ret_token = token;
+        return 1;
+}
+
+int vbus__xs_remove_if(VbusXs *xs, const char *path, const char *key, const char *expected)
+{
+        char full[VBUS_VCHAN_PATH_MAX + 1];
+        int r = 0;
+
+        if (snprintf(full, sizeof(full), "%s/%s", path, key) >= (int)sizeof(full))
+                return -ENAMETOOLONG;
+        for (int attempt = 0; attempt < VBUS_XS_REMOVE_ATTEMPTS; attempt++) {
+                xs_transaction_t t = xs_transaction_start(xs->h);
+                size_t len = 0;
+                char *v = NULL;
+                bool same;
+
+                if (t == XBT_NULL)
+                        return xs_errno();
+                same = xs_read_in(xs, t, full, &v, &len) == 0 && v && strlen(expected) == len &&
+                       memcmp(v, expected, len) == 0;
+                free(v);
+                if (same)
+                        (void)xs_rm(xs->h, t, path);
+                errno = 0;
+                if (xs_transaction_end(xs->h, t, false))
+                        return same ? 1 : 0;
+                r = xs_errno();
+                if (r != -EAGAIN)
+                        return r;
+        }
+        return r;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bus: the state the broker's modules share, below all of them. broker.c owns the Bus (inside its
+ * Broker) and the event loop; peer.c keeps the lists of peers; each feature keeps its own part
+ * (pubsub.c the router, service.c the services, rpc.c and introspect.c their calls) and nothing
+ * here knows what is inside them.
+ *
+ * Invariants: a Peer is in exactly one of peers (live) and dead (dropped during this loop
+ * iteration, freed at its end, so that no caller up the stack sees freed memory); dirty holds the
+ * live peers with bytes to flush once at the end of the iteration.
+ */
+#ifndef VCHAND_BUS_H
+#define VCHAND_BUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "router.h"
+#include "session.h"
+#include "util/list.h"
+
+typedef struct Peer Peer;
+typedef struct Rpc Rpc;
+typedef struct ServiceTable ServiceTable;
+
+/* Who a peer is, as the broker established it from the transport (never from what it says). */
+typedef struct Identity {
+        uint32_t domid;
+        char domain_name[65];
+        bool local;
+        uint32_t uid;
+        uint32_t pid;
+} Identity;
+
+typedef struct BusStats {
+        uint64_t n_published;
+        uint64_t n_delivered;
+        uint64_t n_dropped;
+        uint64_t n_violations;
+        uint64_t n_calls;
+        uint64_t n_calls_failed;
+} BusStats;
+
+/*
+ * What a feature does with a peer's OPEN of its kind (the session has made @vs): bind its ops to
+ * @vs (stream_bind) and answer ACCEPT, or answer REJECT. @m is borrowed for the call.
+ * Return: as a stream op (peer.h: 0, a PEER_E_* code, or -errno).
+ */
+typedef int (*BusOpenFn)(Peer *p, VbusStream *vs, const Vbus__V1__Open *m);
+
+enum {
+        /* Open.kind values: vbus.v1.StreamKind PUBLISH (1) to SERVE (4). */
+        BUS_KINDS = 5,
+};
+
+typedef struct Bus {
+        BrokerConfig config;
+        BusStats stats;
+        bool stopping;      /* GOAWAY sent: new OPENs are refused */
+        uint32_t own_domid; /* the broker's domain */
+        List peers;         /* live Peers (peer.c) */
+        List dead;          /* Peers dropped in this iteration (peer.c), freed by broker.c */
+        List dirty;         /* Peers to flush at the end of the iteration (peer.c) */
+        uint32_t n_peers;
+        uint64_t next_serial;
+        BusOpenFn open[BUS_KINDS]; /* by Open.kind; set by broker.c; NULL: refused */
+        Router router;             /* pubsub.c's: the subscriptions */
+        ServiceTable *services;    /* service.c's: services by name, and their servers */
+        Rpc *rpc;                  /* rpc.c's: calls in flight */
+        List intro_calls;          /* introspect.c's: calls the broker answers itself */
+} Bus;
+
+/* CLOCK_MONOTONIC in microseconds. */
+uint64_t bus_now_us(void);
+
+#endif /* VCHAND_BUS_H */
