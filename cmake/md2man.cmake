@@ -1,6 +1,6 @@
-# cmake -DIN=x.md -DOUT=x.8 -DMD2MAN=go-md2man -DVERSION=0.1.0 -DDATE="December 2026" -P md2man.cmake
-#
-# Turns one page of docs/man/ into troff. The Markdown pages start with
+# md2man: turns one page of docs/man/ into troff with go-md2man (run by dist/CMakeLists.txt):
+#   cmake -DIN=x.md -DOUT=x.8 -DMD2MAN=go-md2man -DVERSION=0.1.0 -DDATE="December 2026" -P md2man.cmake
+# The Markdown pages start with
 # "# NAME(SECTION) — one-line description" so that they read well on GitHub; go-md2man wants
 # a title block ("% NAME SECTION ...") and a NAME section that whatis/apropos can parse
 # ("name - description"), so that line is rewritten before go-md2man runs. go-md2man emits
