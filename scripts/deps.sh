@@ -2,13 +2,17 @@
 # The Debian 12 packages vbus needs, listed once. Sourced by scripts/demo and scripts/test.
 #
 # VBUS_PKGS_BUILD: compile libvbus, vchand and the clients.
+#                  go-md2man turns docs/man/*.md into man pages, libsystemd-dev gives vchand
+#                  sd_notify for vchand.service (each skipped when absent).
 # VBUS_PKGS_TEST:  everything scripts/test runs (sanitizer build, fuzz replay, Xen's own tools
 #                  used as interop peers against xensim, and the federation bridge with its
-#                  NATS cluster: libnats builds vbus-bridge, nats-server runs its tests).
+#                  NATS cluster: libnats builds vbus-bridge, nats-server runs its tests; the
+#                  Debian packages: debhelper to build them, lintian to check them,
+#                  mmdebstrap for the clean Debian 12 root they are tested in).
 VBUS_PKGS_BUILD="build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
-libxen-dev libsodium-dev"
+libxen-dev libsodium-dev go-md2man libsystemd-dev"
 VBUS_PKGS_TEST="libcmocka-dev clang libclang-rt-14-dev llvm clang-format-14 xen-utils-4.17
-xenstore-utils python3 nats-server libnats-dev"
+xenstore-utils python3 nats-server libnats-dev debhelper lintian mmdebstrap"
 # VBUS_PKGS_LINT:  the static checks of scripts/test (scripts/lint, scripts/check-includes).
 VBUS_PKGS_LINT="clang-tidy-14 python3"
 

@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include <vbus/vbus.h>
 
@@ -148,6 +151,11 @@ int main(int argc, char **argv)
                 broker_deinit(&broker);
                 return 1;
         }
+#ifdef HAVE_LIBSYSTEMD
+        /* Tells systemd (vchand.service, Type=notify) that the socket listens; without
+         * $NOTIFY_SOCKET this does nothing. */
+        (void)sd_notify(0, "READY=1");
+#endif
         r = broker_run(&broker);
         broker_deinit(&broker);
         if (r < 0) {

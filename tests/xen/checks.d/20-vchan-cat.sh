@@ -1,5 +1,5 @@
 # our vchan-cat against Xen's vchan-socket-proxy, ours/theirs as server, in domU and dom0
-# xt-needs: clients/vchan-cat/vchan-cat
+# xt-needs: /usr/bin/vchan-cat
 # Our vchan-cat (libbus's own vchan) against Xen's vchan-socket-proxy (libxenvchan),
 # dom0 <-> domU: ours as server with theirs as client, and theirs as server with ours as
 # client, each placement with the server in the domU and in dom0. Every transfer moves

@@ -1,5 +1,5 @@
 # the broker vchand in dom0: vbusctl pub in domU1 -> vbusctl sub in domU2 and in dom0
-# xt-needs: vchand/vchand clients/vbusctl/vbusctl
+# xt-needs: /usr/sbin/vchand /usr/bin/vbusctl
 # The broker vchand runs in dom0 and finds the guests through xenstore. domU2 subscribes
 # with `vbusctl sub 'sensors.>'` over its vchan (VBUS_URL=vchan:0), and so does a local
 # client in dom0 over the broker's UNIX socket. Then domU1 runs three publishers, one after

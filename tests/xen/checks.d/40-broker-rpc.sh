@@ -1,5 +1,5 @@
 # the broker vchand in dom0: RPC, vbusctl serve in domU2, vbusctl call from domU1 and dom0
-# xt-needs: vchand/vchand clients/vbusctl/vbusctl
+# xt-needs: /usr/sbin/vchand /usr/bin/vbusctl
 # The broker vchand runs in dom0. domU2 serves demo.v1.Echo with `vbusctl serve --exec`:
 # each call runs a shell command that answers "METHOD from CALLER: REQUEST" (the caller as
 # the broker stamped it), and fails the call with an application error for the method

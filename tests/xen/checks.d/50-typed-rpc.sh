@@ -1,5 +1,5 @@
 # the broker vchand in dom0: typed RPC (protobuf-c), kvstore-server in domU1, kvstore-client in domU2
-# xt-needs: vchand/vchand examples/kvstore/kvstore-server examples/kvstore/kvstore-client
+# xt-needs: /usr/sbin/vchand examples/kvstore/kvstore-server examples/kvstore/kvstore-client
 # The broker vchand runs in dom0. domU1 runs the example typed server kvstore-server
 # (examples/kvstore: storage.v1.Store, generated protobuf-c service) over its vchan; domU2
 # runs kvstore-client, one process per call: Put xt-colour "deep blue" through the generated
