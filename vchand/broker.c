@@ -224,7 +224,13 @@ void broker_deinit(Broker *b)
 
 static void peer_update_events(Broker *b, Peer *p)
 {
-        VbusTransport *t = &p->ep.link.transport;
+        VbusTransport *t;
+
+        /* An agent session is polled through its link. */
+        p = peer_link_owner(p);
+        if (!peer_is_alive(p))
+                return;
+        t = &p->ep.link.transport;
         uint32_t events = EPOLLIN;
 
         if (vbus__transport_get_events(t) & EPOLLOUT)
@@ -242,12 +248,20 @@ static void peer_update_events(Broker *b, Peer *p)
  * flushes its link once. */
 static void broker_pump(Peer *p)
 {
+        List *pos, *tmp;
+
         if (!peer_is_alive(p))
                 return;
         pubsub_pump(p);
         rpc_pump(p);
         introspect_pump(p);
         list_unlink(&p->dirty_link); /* flushed now: the pumps may have marked it again */
+        /* A link's agent sessions wait for room in it too: they are pumped, as dirty peers, by
+         * broker_flush_dirty() (marking touches no peer, so this walk is safe). */
+        list_for_each_safe(pos, tmp, &p->sessions)
+        {
+                peer_mark_dirty(list_entry(pos, Peer, session_link));
+        }
         peer_flush(p);
 }
 

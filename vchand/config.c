@@ -44,6 +44,7 @@ static const Key keys[] = {
         KEY64(peer_publish_bytes, VBUS_FRAME_MAX_MIN, 1ull << 34),
         KEY32(hello_timeout_ms, 100, 600000),
         KEY32(max_peers, 1, 65536),
+        KEY32(max_sessions, 0, 65536),
         KEY32(max_calls, 1, 1u << 20),
         KEY32(max_service_calls, 1, 1u << 20),
 };
@@ -165,6 +166,7 @@ void config_defaults(BrokerConfig *c)
                 .peer_publish_bytes = LIMIT_PEER_PUBLISH_BYTES,
                 .hello_timeout_ms = LIMIT_HELLO_TIMEOUT_MS,
                 .max_peers = LIMIT_MAX_PEERS,
+                .max_sessions = LIMIT_MAX_SESSIONS,
                 .max_calls = LIMIT_MAX_CALLS,
                 .max_service_calls = LIMIT_MAX_SERVICE_CALLS,
         };

@@ -24,6 +24,7 @@ typedef struct BrokerConfig {
         uint64_t peer_publish_bytes;
         uint32_t hello_timeout_ms;
         uint32_t max_peers;
+        uint32_t max_sessions; /* agent sessions per link */
         uint32_t max_calls;         /* calls in flight per caller session */
         uint32_t max_service_calls; /* calls in flight per service */
         int verbose;

@@ -34,6 +34,10 @@ enum {
         LIMIT_HELLO_TIMEOUT_MS = 10000,
         /* [max_peers] Links at once: bounds fds and memory. */
         LIMIT_MAX_PEERS = 4096,
+        /* [max_sessions] Agent sessions open at once on one link (protocol.md 7): each is a
+         * peer with its own quotas, so this bounds what one guest agent makes the broker hold
+         * to max_sessions times a peer's quotas. */
+        LIMIT_MAX_SESSIONS = 256,
         /* [max_calls] RPC calls in flight per caller session: bounds per-peer call state. */
         LIMIT_MAX_CALLS = 256,
         /* [max_service_calls] Calls in flight per service, over all its servers. */
