@@ -30,6 +30,7 @@
 #include "peer.h"
 #include "pubsub.h"
 #include "rpc.h"
+#include "rundir.h"
 #include "service.h"
 #include "vchand-limits.h"
 
@@ -49,9 +50,9 @@ static int epoll_set(Broker *b, int op, int fd, uint32_t events, void *tag)
 static int broker_listen(Broker *b)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        char dir[sizeof(sa.sun_path)];
+        char dir[sizeof(sa.sun_path)], note[256];
         char *slash;
-        int fd;
+        int fd, r;
 
         if (strlen(b->bus.config.socket_path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
@@ -68,13 +69,22 @@ static int broker_listen(Broker *b)
                 return -errno;
         (void)unlink(sa.sun_path);
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
-                int r = -errno;
-
+                r = -errno;
                 close(fd);
                 return r;
         }
-        /* Access is governed by the socket's mode and directory; policy comes later. */
-        (void)chmod(sa.sun_path, 0666);
+        /* Who may connect: the socket's owner, group and mode (vchand.conf); then policy. */
+        r = rundir_socket_perms(sa.sun_path, b->bus.config.socket_owner,
+                                b->bus.config.socket_group, !b->bus.config.socket_group_set,
+                                b->bus.config.socket_mode, note, sizeof(note));
+        if (r < 0) {
+                log_error("%s", note);
+                close(fd);
+                (void)unlink(sa.sun_path);
+                return r;
+        }
+        if (note[0])
+                log_info("%s", note);
         b->listen_fd = fd;
         return epoll_set(b, EPOLL_CTL_ADD, fd, EPOLLIN, TAG_LISTEN);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vchand: the vbus broker. main() reads the options and the configuration, builds the Broker and
- * runs it.
+ * vchand: the vbus broker, or with --agent the guest agent (agent.h). main() reads the options
+ * and the configuration, takes the single-instance lock of the socket (rundir.h), then builds the
+ * Broker and runs it, or runs the agent.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,17 +17,27 @@
 
 #include <vbus/vbus.h>
 
+#include "agent.h"
 #include "broker.h"
 #include "log.h"
+#include "rundir.h"
 
 static const char usage[] =
         "Usage: vchand [OPTIONS]\n"
+        "       vchand --agent [--upstream URL] [OPTIONS]\n"
         "\n"
         "The vbus broker: holds one vchan to each participating guest domain (discovered\n"
         "through xenstore) and a UNIX socket for local clients, and routes publish/subscribe\n"
-        "messages between them.\n"
+        "messages and calls between them.\n"
+        "\n"
+        "With --agent, the guest agent: run in a guest, it holds the domain's one vchan to the\n"
+        "broker and serves the guest's processes on the socket (default\n"
+        "/run/vbus/broker.sock, where libvbus looks first), each process a session of its own.\n"
         "\n"
         "Options:\n"
+        "      --agent         run as the guest agent\n"
+        "      --upstream URL  agent: the broker, vchan:<domid> (default vchan:0) or\n"
+        "                      unix:<path>; also agent_upstream in the configuration\n"
         "  -c, --config FILE   configuration file (default /etc/vchand/vchand.conf if it\n"
         "                      exists; see vchand(8) for the keys)\n"
         "  -s, --socket PATH   UNIX socket for local clients (default /run/vbus/broker.sock)\n"
@@ -37,6 +48,8 @@ static const char usage[] =
         "  -h, --help          this text\n"
         "\n"
         "Signals: SIGTERM and SIGINT send GOAWAY to every peer and stop within 2 seconds.\n"
+        "One instance per socket: a second vchand for the same socket exits with status 1\n"
+        "and touches nothing (the lock is <socket>.lock).\n"
         "Exit status: 0 after an orderly stop, 1 on a start-up error, 2 on usage errors.\n";
 
 static int read_config(BrokerConfig *c, const char *path, bool required)
@@ -69,11 +82,33 @@ static void print_config(const BrokerConfig *c)
         printf("socket = %s\nxen = %s\nmax_frame = %u\nmax_message = %u\nmax_streams = %u\n"
                "max_subscriptions = %u\npublish_window = %u\nqueue_messages = %u\n"
                "queue_bytes = %u\npeer_queued_bytes = %llu\npeer_publish_bytes = %llu\n"
-               "hello_timeout_ms = %u\nmax_peers = %u\nmax_sessions = %u\n",
+               "hello_timeout_ms = %u\nmax_peers = %u\nmax_sessions = %u\n"
+               "socket_owner = %s\nsocket_group = %s\nsocket_mode = %04o\n"
+               "agent_upstream = %s\nagent_max_clients = %u\nagent_client_queue = %llu\n",
                c->socket_path, c->xen ? "yes" : "no", c->max_frame, c->max_message, c->max_streams,
                c->max_subscriptions, c->publish_window, c->queue_messages, c->queue_bytes,
                (unsigned long long)c->peer_queued_bytes, (unsigned long long)c->peer_publish_bytes,
-               c->hello_timeout_ms, c->max_peers, c->max_sessions);
+               c->hello_timeout_ms, c->max_peers, c->max_sessions,
+               c->socket_owner[0] ? c->socket_owner : "root", c->socket_group, c->socket_mode,
+               c->agent_upstream, c->agent_max_clients,
+               (unsigned long long)c->agent_client_queue);
+}
+
+static int run_agent(const BrokerConfig *c)
+{
+        AgentConfig a;
+
+        agent_config_defaults(&a);
+        /* All fit: the same sizes, checked when they were parsed. */
+        (void)snprintf(a.socket_path, sizeof(a.socket_path), "%s", c->socket_path);
+        (void)snprintf(a.upstream, sizeof(a.upstream), "%s", c->agent_upstream);
+        (void)snprintf(a.socket_owner, sizeof(a.socket_owner), "%s", c->socket_owner);
+        (void)snprintf(a.socket_group, sizeof(a.socket_group), "%s", c->socket_group);
+        a.socket_group_set = c->socket_group_set;
+        a.socket_mode = c->socket_mode;
+        a.max_clients = c->agent_max_clients;
+        a.client_queue = c->agent_client_queue;
+        return agent_run(&a) < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -82,13 +117,15 @@ int main(int argc, char **argv)
                 {"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
                 {"no-xen", no_argument, NULL, 'X'},       {"check-config", no_argument, NULL, 'C'},
                 {"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
-                {"help", no_argument, NULL, 'h'},         {0},
+                {"help", no_argument, NULL, 'h'},         {"agent", no_argument, NULL, 'A'},
+                {"upstream", required_argument, NULL, 'U'}, {0},
         };
-        const char *config_path = NULL, *socket_path = NULL;
-        bool no_xen = false, check = false;
+        const char *config_path = NULL, *socket_path = NULL, *upstream = NULL;
+        bool no_xen = false, check = false, agent = false;
         BrokerConfig config;
         Broker broker;
-        int c, r, verbose = 0;
+        char err[512];
+        int c, r, verbose = 0, lock_fd = -1;
 
         while ((c = getopt_long(argc, argv, "c:s:vVh", opts, NULL)) != -1) {
                 switch (c) {
@@ -100,6 +137,12 @@ int main(int argc, char **argv)
                         break;
                 case 'X':
                         no_xen = true;
+                        break;
+                case 'A':
+                        agent = true;
+                        break;
+                case 'U':
+                        upstream = optarg;
                         break;
                 case 'C':
                         check = true;
@@ -137,6 +180,20 @@ int main(int argc, char **argv)
                 /* Fits: its length was checked above. */
                 (void)snprintf(config.socket_path, sizeof(config.socket_path), "%s", socket_path);
         }
+        if (upstream) {
+                if ((strncmp(upstream, "vchan:", 6) != 0 && strncmp(upstream, "unix:/", 6) != 0) ||
+                    strlen(upstream) >= sizeof(config.agent_upstream)) {
+                        fprintf(stderr, "vchand: --upstream wants vchan:<domid> or "
+                                        "unix:<absolute path>\n");
+                        return 2;
+                }
+                (void)snprintf(config.agent_upstream, sizeof(config.agent_upstream), "%s",
+                               upstream); /* fits: checked above */
+        }
+        if (upstream && !agent) {
+                fprintf(stderr, "vchand: --upstream is an option of --agent\n");
+                return 2;
+        }
         if (no_xen)
                 config.xen = false;
         config.verbose = verbose;
@@ -145,6 +202,14 @@ int main(int argc, char **argv)
                 return 0;
         }
         log_set_verbose(verbose);
+        /* Before anything is touched: a second instance leaves the first one's socket and, for
+         * a broker, the guests' xenstore keys alone. */
+        if (rundir_lock(config.socket_path, &lock_fd, err, sizeof(err)) < 0) {
+                log_error("%s", err);
+                return 1;
+        }
+        if (agent)
+                return run_agent(&config);
         r = broker_init(&broker, &config);
         if (r < 0) {
                 log_error("cannot start: %s", strerror(-r));

@@ -222,25 +222,65 @@ typedef struct SubState {
         unsigned long n_seen;
 } SubState;
 
+/* Peer-supplied text (an agent's claims): printable ASCII as is, the rest escaped; in JSON also
+ * the quote and the backslash. */
+static void print_claimed_text(const char *s, bool json)
+{
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                if (*p >= 0x20 && *p < 0x7f && !(json && (*p == '"' || *p == '\\')))
+                        putchar(*p);
+                else if (json)
+                        printf("\\u%04x", *p);
+                else
+                        printf("\\x%02x", *p);
+        }
+}
+
+/* What the sender's guest agent claims about the process behind its session (never checked by
+ * the broker): after the identity, marked as claims. */
+static void print_sender_claims(const vbus_message *m, bool json)
+{
+        uint32_t uid, pid;
+        const char *cmd;
+
+        if (!vbus_message_get_sender_claims(m, &uid, &pid, &cmd))
+                return;
+        if (json)
+                printf(",\"session\":%" PRIu32 ",\"claims\":{\"uid\":%" PRIu32 ",\"pid\":%" PRIu32
+                       ",\"command\":\"",
+                       vbus_message_get_sender_session(m), uid, pid);
+        else
+                printf(" claims(session=%" PRIu32 ",uid=%" PRIu32 ",pid=%" PRIu32 ",command=",
+                       vbus_message_get_sender_session(m), uid, pid);
+        print_claimed_text(cmd, json);
+        printf(json ? "\"}" : ")");
+}
+
 static void print_sender(const vbus_message *m, bool json)
 {
         if (vbus_message_is_sender_local(m)) {
                 if (json)
                         printf("{\"local\":true,\"domid\":%" PRIu32 ",\"uid\":%" PRIu32
-                               ",\"pid\":%" PRIu32 "}",
+                               ",\"pid\":%" PRIu32,
                                vbus_message_get_sender_domid(m), vbus_message_get_sender_uid(m),
                                vbus_message_get_sender_pid(m));
                 else
                         printf("local(uid=%" PRIu32 ",pid=%" PRIu32 ")",
                                vbus_message_get_sender_uid(m), vbus_message_get_sender_pid(m));
+                print_sender_claims(m, json);
+                if (json)
+                        putchar('}');
                 return;
         }
         if (json)
-                printf("{\"local\":false,\"domid\":%" PRIu32 ",\"name\":\"%s\"}",
+                printf("{\"local\":false,\"domid\":%" PRIu32 ",\"name\":\"%s\"",
                        vbus_message_get_sender_domid(m), vbus_message_get_sender_name(m));
         else
                 printf("dom%" PRIu32 "(%s)", vbus_message_get_sender_domid(m),
                        vbus_message_get_sender_name(m));
+        print_sender_claims(m, json);
+        if (json)
+                putchar('}');
 }
 
 static void print_data(const uint8_t *d, size_t n, int format)

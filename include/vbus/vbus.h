@@ -266,6 +266,14 @@ VBUS_EXPORT const char *vbus_message_get_sender_name(const vbus_message *msg);
 VBUS_EXPORT bool vbus_message_is_sender_local(const vbus_message *msg);
 VBUS_EXPORT uint32_t vbus_message_get_sender_uid(const vbus_message *msg);
 VBUS_EXPORT uint32_t vbus_message_get_sender_pid(const vbus_message *msg);
+/* The guest-agent session the publisher used (0: a link of its own), and what that domain's
+ * agent claims about the local process behind it (uid, pid, command). Claims are the guest's
+ * word only: the broker checks the domain, never these. _claims returns false when there are
+ * none (a publisher without an agent), and then writes nothing; @ret_command is borrowed like the
+ * message; any output may be NULL. */
+VBUS_EXPORT uint32_t vbus_message_get_sender_session(const vbus_message *msg);
+VBUS_EXPORT bool vbus_message_get_sender_claims(const vbus_message *msg, uint32_t *ret_uid,
+                                                uint32_t *ret_pid, const char **ret_command);
 /* Messages this subscription lost (DROP policy) just before this one. */
 VBUS_EXPORT uint64_t vbus_message_get_dropped(const vbus_message *msg);
 /* The subscription's delivery counter (restarts at 1 after a reconnect). */
