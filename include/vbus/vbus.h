@@ -155,7 +155,12 @@ VBUS_EXPORT int vbus_conn_wait(vbus_conn *conn, uint64_t timeout_usec);
 
 /**
  * vbus_conn_wait_ready() - block until the connection is ready (HELLO answered).
- * Return: 0, -ETIMEDOUT, -EINVAL.
+ * A first attempt that failed in a way waiting cannot mend is returned at once, without waiting
+ * for @timeout_usec: -ENOENT (no such socket; over vchan: no Xen, this domain has no "domid"),
+ * -ECONNREFUSED (nobody listens at the socket), -EACCES or -EPERM (the socket's permissions),
+ * -ENOTSOCK, -EADDRINUSE (vchan: another process of this domain holds its vchan), -ENODEV (no
+ * Xen device). Once a connection has been ready, it retries whatever the error.
+ * Return: 0, -ETIMEDOUT, -EINVAL, or one of the errors above.
  */
 VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *conn, uint64_t timeout_usec);
 
@@ -175,6 +180,13 @@ VBUS_EXPORT int vbus_conn_get_state(vbus_conn *conn);
  * process per domain); another negative errno from the transport.
  */
 VBUS_EXPORT int vbus_conn_get_last_error(vbus_conn *conn);
+
+/**
+ * vbus_conn_get_url() - the broker URL this connection uses, as a user would write it
+ * ("unix:/run/vbus/broker.sock", "vchan:0"), whether it was given, taken from $VBUS_URL or the
+ * default: the one to name in messages. Borrowed until vbus_conn_free(); "" for NULL.
+ */
+VBUS_EXPORT const char *vbus_conn_get_url(vbus_conn *conn);
 
 /* vbus_conn_get_reconnects() - how many times the link was re-established. */
 VBUS_EXPORT uint64_t vbus_conn_get_reconnects(vbus_conn *conn);
