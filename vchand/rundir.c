@@ -67,8 +67,9 @@ int rundir_lock(const char *socket_path, int *ret_fd, char *err, size_t n_err)
 int rundir_socket_perms(const char *path, const char *owner, const char *group, bool group_default,
                         uint32_t mode, char *note, size_t n_note)
 {
-        uid_t uid = 0;
-        gid_t gid = 0;
+        /* -1: left as created (by vchand's own user: root for a system service). */
+        uid_t uid = (uid_t)-1;
+        gid_t gid = (gid_t)-1;
 
         note[0] = '\0';
         if (owner[0]) {
@@ -96,10 +97,25 @@ int rundir_socket_perms(const char *path, const char *owner, const char *group, 
                         return -ENOENT;
                 }
         }
-        if (chown(path, uid, gid) < 0 || chmod(path, mode) < 0) {
+        if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(path, uid, gid) < 0) {
                 int r = -errno;
 
-                (void)snprintf(note, n_note, "cannot set the owner and mode of %s: %s", path,
+                /* Not root, and nothing asked for explicitly: the group is a default only. */
+                if (!owner[0] && group_default) {
+                        (void)snprintf(note, n_note,
+                                       "cannot give %s to group '%s' (%s): it stays this "
+                                       "user's, mode %04o",
+                                       path, group, strerror(errno), mode);
+                } else {
+                        (void)snprintf(note, n_note, "cannot set the owner of %s: %s", path,
+                                       strerror(errno));
+                        return r;
+                }
+        }
+        if (chmod(path, mode) < 0) {
+                int r = -errno;
+
+                (void)snprintf(note, n_note, "cannot set the mode of %s: %s", path,
                                strerror(errno));
                 return r;
         }

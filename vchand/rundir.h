@@ -26,7 +26,8 @@ int rundir_lock(const char *socket_path, int *ret_fd, char *err, size_t n_err);
 
 /**
  * rundir_socket_perms() - give the socket @path its owner, group and mode.
- * @owner, @group: names ("" for root and the default group "vbus"). @mode: permission bits.
+ * @owner, @group: names ("": the owner stays vchand's user, root for the system service; the
+ *                 group is "vbus" by default). @mode: permission bits.
  * @group_default: @group is the default, not the administrator's choice: when it does not exist
  *                 the socket stays in root's group, said in @note, instead of failing.
  * @note, @n_note: written (possibly empty) on success: what the caller should log.
