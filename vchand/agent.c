@@ -53,6 +53,7 @@ typedef struct Client {
         bool registered;
         uint32_t events;
         bool closing; /* the session is over: flush what is queued, then close */
+        bool dead;    /* closed: in agent->dead until agent_reap() */
         /* One frame for the broker that found no room in the link. */
         VbusFrameHeader held_h;
         uint8_t *held;
@@ -77,6 +78,7 @@ struct Agent {
         int last_up_error; /* logged once per change */
         uint32_t next_session;
         List clients;
+        List dead; /* closed clients, freed at the end of the turn */
         uint32_t n_clients;
         Map sessions;
         bool more; /* a budget stopped a read: run again without sleeping */
@@ -149,11 +151,17 @@ static void up_lost(Agent *a, const char *why)
                          a->n_clients);
         else
                 log_debug("agent: %s", why);
-        while (!list_is_empty(&a->clients))
-                client_free(a, list_entry(a->clients.next, Client, link));
+        {
+                List *pos, *tmp;
+
+                list_for_each_safe(pos, tmp, &a->clients)
+                {
+                        client_free(a, list_entry(pos, Client, link));
+                }
+        }
         if (a->up_registered)
-                (void)epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL, vbus__transport_get_fd(&a->up.transport),
-                                NULL);
+                (void)epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL,
+                                vbus__transport_get_fd(&a->up.transport), NULL);
         a->up_registered = false;
         vbus__link_deinit(&a->up);
         a->up_open = a->up_ready = false;
@@ -270,19 +278,41 @@ static void client_update_events(Agent *a, Client *c)
         }
 }
 
+/*
+ * Closes @c: out of the lists and the epoll set at once, its socket closed; the memory is freed
+ * by agent_reap() at the end of the turn, so that no caller up the stack, and no loop over the
+ * clients, ever holds a freed client.
+ */
 static void client_free(Agent *a, Client *c)
 {
+        if (c->dead)
+                return;
+        c->dead = true;
         if (c->registered)
-                (void)epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL, vbus__transport_get_fd(&c->lk.transport),
-                                NULL);
+                (void)epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL,
+                                vbus__transport_get_fd(&c->lk.transport), NULL);
+        c->registered = false;
         if (c->session && !c->closing)
                 map_remove(&a->sessions, &c->entry);
         list_unlink(&c->link);
         a->n_clients--;
         vbus__link_deinit(&c->lk);
-        free(c->held);
-        free(c->out);
-        free(c);
+        list_add_tail(&a->dead, &c->link);
+}
+
+static void agent_reap(Agent *a)
+{
+        List *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &a->dead)
+        {
+                Client *c = list_entry(pos, Client, link);
+
+                list_unlink(&c->link);
+                free(c->held);
+                free(c->out);
+                free(c);
+        }
 }
 
 /* Ends @c's session at the broker (GOAWAY for it) and closes the connection. */
@@ -299,8 +329,8 @@ static void client_end(Agent *a, Client *c, int status, const char *why)
                 }
         }
         if (c->session)
-                log_debug("agent: session %u (pid %u %s) ended: %s", c->session, c->pid,
-                          c->command, why);
+                log_debug("agent: session %u (pid %u %s) ended: %s", c->session, c->pid, c->command,
+                          why);
         client_free(a, c);
 }
 
@@ -371,8 +401,8 @@ static void client_flush(Agent *a, Client *c)
                 VbusFrameHeader h;
                 struct iovec piece;
 
-                (void)vbus__frame_header_decode(c->out + done, c->n_out - done, VBUS_FRAME_MAX_LIMIT,
-                                                &h); /* we encoded it */
+                (void)vbus__frame_header_decode(c->out + done, c->n_out - done,
+                                                VBUS_FRAME_MAX_LIMIT, &h); /* we encoded it */
                 piece.iov_base = c->out + done + VBUS_FRAME_HEADER_SIZE;
                 piece.iov_len = h.length;
                 r = vbus__link_write(&c->lk, &h, &piece, 1);
@@ -538,7 +568,7 @@ static void command_of(uint32_t pid, char *buf, size_t n)
                 return;
         if (fgets(buf, (int)n, f))
                 k = strlen(buf);
-        fclose(f);
+        (void)fclose(f); /* read-only: nothing to lose */
         while (k > 0 && buf[k - 1] == '\n')
                 buf[--k] = '\0';
         /* Log and claim text: printable ASCII only. */
@@ -623,6 +653,8 @@ static void up_own_frame(Agent *a, const VbusFrame *f, const VbusControl *ctl)
 
                         if (c->session && !c->closing)
                                 (void)client_send(a, c, &h, f->payload);
+                        if (!a->up_open)
+                                break; /* up_lost(): every client is gone */
                 }
                 break;
         }
@@ -772,6 +804,7 @@ static int agent_init(Agent *a, const AgentConfig *cfg)
 
         *a = (Agent){.cfg = *cfg, .epoll_fd = -1, .listen_fd = -1, .signal_fd = -1};
         list_init(&a->clients);
+        list_init(&a->dead);
         (void)map_init(&a->sessions);
         if (agent_parse_upstream(a) < 0) {
                 log_error("agent: --upstream wants vchan:<broker domid> or unix:<absolute path>, "
@@ -805,6 +838,7 @@ static int agent_init(Agent *a, const AgentConfig *cfg)
 static void agent_deinit(Agent *a)
 {
         up_lost(a, "the agent is stopping");
+        agent_reap(a);
         map_deinit(&a->sessions);
         if (a->listen_fd >= 0) {
                 close(a->listen_fd);
@@ -837,9 +871,9 @@ static void agent_turn(Agent *a)
         up_read(a);
         list_for_each_safe(pos, tmp, &a->clients)
         {
-                Client *c = list_entry(pos, Client, link);
-
-                client_flush(a, c);
+                client_flush(a, list_entry(pos, Client, link));
+                if (!a->up_open)
+                        break; /* up_lost(): every client is gone */
         }
         /* Freeing a client (its flush, its read) never frees another one, except up_lost(),
          * which frees them all: hence the check of the list before each step. */
@@ -862,6 +896,7 @@ static void agent_turn(Agent *a)
                 client_update_events(a, c);
         }
         up_update_events(a);
+        agent_reap(a);
 }
 
 int agent_run(const AgentConfig *cfg)
@@ -916,7 +951,8 @@ int agent_run(const AgentConfig *cfg)
                         } else {
                                 Client *c = tag;
 
-                                (void)vbus__transport_process(&c->lk.transport);
+                                if (!c->dead)
+                                        (void)vbus__transport_process(&c->lk.transport);
                         }
                 }
         }

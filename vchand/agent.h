@@ -34,10 +34,10 @@
 #include <stdint.h>
 
 typedef struct AgentConfig {
-        char socket_path[108];   /* where local processes connect */
-        char upstream[120];      /* "vchan:<broker domid>" (a guest) or "unix:<path>" (tests) */
-        uint32_t max_clients;    /* local connections at once */
-        uint64_t client_queue;   /* bytes waiting toward one local process */
+        char socket_path[108]; /* where local processes connect */
+        char upstream[120];    /* "vchan:<broker domid>" (a guest) or "unix:<path>" (tests) */
+        uint32_t max_clients;  /* local connections at once */
+        uint64_t client_queue; /* bytes waiting toward one local process */
         /* socket_path's owner and group ("": root, and the default group) and mode. */
         char socket_owner[33];
         char socket_group[33];

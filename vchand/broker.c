@@ -74,9 +74,9 @@ static int broker_listen(Broker *b)
                 return r;
         }
         /* Who may connect: the socket's owner, group and mode (vchand.conf); then policy. */
-        r = rundir_socket_perms(sa.sun_path, b->bus.config.socket_owner,
-                                b->bus.config.socket_group, !b->bus.config.socket_group_set,
-                                b->bus.config.socket_mode, note, sizeof(note));
+        r = rundir_socket_perms(sa.sun_path, b->bus.config.socket_owner, b->bus.config.socket_group,
+                                !b->bus.config.socket_group_set, b->bus.config.socket_mode, note,
+                                sizeof(note));
         if (r < 0) {
                 log_error("%s", note);
                 close(fd);

@@ -90,8 +90,7 @@ static void print_config(const BrokerConfig *c)
                (unsigned long long)c->peer_queued_bytes, (unsigned long long)c->peer_publish_bytes,
                c->hello_timeout_ms, c->max_peers, c->max_sessions,
                c->socket_owner[0] ? c->socket_owner : "root", c->socket_group, c->socket_mode,
-               c->agent_upstream, c->agent_max_clients,
-               (unsigned long long)c->agent_client_queue);
+               c->agent_upstream, c->agent_max_clients, (unsigned long long)c->agent_client_queue);
 }
 
 static int run_agent(const BrokerConfig *c)
@@ -114,11 +113,16 @@ static int run_agent(const BrokerConfig *c)
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
-                {"no-xen", no_argument, NULL, 'X'},       {"check-config", no_argument, NULL, 'C'},
-                {"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
-                {"help", no_argument, NULL, 'h'},         {"agent", no_argument, NULL, 'A'},
-                {"upstream", required_argument, NULL, 'U'}, {0},
+                {"config", required_argument, NULL, 'c'},
+                {"socket", required_argument, NULL, 's'},
+                {"no-xen", no_argument, NULL, 'X'},
+                {"check-config", no_argument, NULL, 'C'},
+                {"verbose", no_argument, NULL, 'v'},
+                {"version", no_argument, NULL, 'V'},
+                {"help", no_argument, NULL, 'h'},
+                {"agent", no_argument, NULL, 'A'},
+                {"upstream", required_argument, NULL, 'U'},
+                {0},
         };
         const char *config_path = NULL, *socket_path = NULL, *upstream = NULL;
         bool no_xen = false, check = false, agent = false;

@@ -157,10 +157,22 @@ static int read_line(const char *path, char *buf, size_t n)
         if (!f)
                 return -errno;
         k = fread(buf, 1, n - 1, f);
-        fclose(f);
+        (void)fclose(f); /* read-only: nothing to lose */
         buf[k] = '\0';
         buf[strcspn(buf, "\n")] = '\0';
         return 0;
+}
+
+/* A whole decimal number. */
+static bool parse_ull(const char *s, unsigned long long *ret)
+{
+        char *end;
+
+        if (*s < '0' || *s > '9')
+                return false;
+        errno = 0;
+        *ret = strtoull(s, &end, 10);
+        return errno == 0 && *end == '\0';
 }
 
 /* The start time of @pid (field 22 of /proc/<pid>/stat, after the command's closing ')'), so a
@@ -180,9 +192,10 @@ static int proc_start_time(unsigned long pid, unsigned long long *ret)
         /* After ')': state (field 3) ... starttime (field 22): skip 19 fields. */
         for (int i = 0; i < 20 && p; i++)
                 p = strchr(p + 1, ' ');
-        if (!p || sscanf(p + 1, "%llu", ret) != 1)
+        if (!p)
                 return -EPROTO;
-        return 0;
+        p[strcspn(p + 1, " ") + 1] = '\0';
+        return parse_ull(p + 1, ret) ? 0 : -EPROTO;
 }
 
 /*
@@ -220,9 +233,8 @@ static int holder_self(char *buf, size_t n)
 static bool holder_is_gone(struct xs_handle *xs, const char *dir)
 {
         char full[VBUS_VCHAN_PATH_MAX + 32], self[192], rec[192];
-        char boot[64], ns[64], my_boot[64], my_ns[64];
-        unsigned long pid;
-        unsigned long long start, now;
+        char *f[4], *save = NULL, *my_boot, *my_ns;
+        unsigned long long pid, start, now;
         unsigned int len = 0;
         char *val;
 
@@ -238,13 +250,19 @@ static bool holder_is_gone(struct xs_handle *xs, const char *dir)
         memcpy(rec, val, len);
         rec[len] = '\0';
         free(val);
-        if (holder_self(self, sizeof(self)) < 0 ||
-            sscanf(self, "%63s %63s", my_boot, my_ns) != 2 ||
-            sscanf(rec, "%63s %63s %lu %llu", boot, ns, &pid, &start) != 4)
+        if (holder_self(self, sizeof(self)) < 0)
                 return false;
-        if (strcmp(boot, my_boot) != 0 || strcmp(ns, my_ns) != 0)
+        my_boot = strtok_r(self, " ", &save);
+        my_ns = strtok_r(NULL, " ", &save);
+        save = NULL;
+        for (int i = 0; i < 4; i++)
+                f[i] = strtok_r(i ? NULL : rec, " ", &save);
+        if (!my_boot || !my_ns || !f[3] || strtok_r(NULL, " ", &save) || !parse_ull(f[2], &pid) ||
+            !parse_ull(f[3], &start) || pid == 0 || pid > INT32_MAX)
                 return false;
-        return proc_start_time(pid, &now) < 0 || now != start;
+        if (strcmp(f[0], my_boot) != 0 || strcmp(f[1], my_ns) != 0)
+                return false;
+        return proc_start_time((unsigned long)pid, &now) < 0 || now != start;
 }
 
 int vbus__vchan_server_open_to(uint32_t peer_domid, const char *port, size_t left_min,
@@ -270,8 +288,7 @@ int vbus__vchan_server_open_to(uint32_t peer_domid, const char *port, size_t lef
                  * and removed here, without waiting for a broker to notice. */
                 r = xs_read_uint(xs, path, VBUS_VCHAN_KEY_RING_REF, UINT32_MAX, &ring_ref);
                 r = r == 0 || r == -EPROTO ? -EADDRINUSE : 0;
-                if (r == -EADDRINUSE && holder_is_gone(xs, path) &&
-                    xs_rm(xs, XBT_NULL, path))
+                if (r == -EADDRINUSE && holder_is_gone(xs, path) && xs_rm(xs, XBT_NULL, path))
                         r = 0;
         }
         xs_close(xs);

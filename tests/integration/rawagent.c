@@ -97,8 +97,7 @@ static void goaway(uint32_t session)
         send_frame(VBUS_FRAME_GOAWAY, 0, session, 0, &g.base, NULL, 0);
 }
 
-static void open_stream(uint32_t session, uint32_t id, Vbus__V1__StreamKind kind,
-                        const char *name)
+static void open_stream(uint32_t session, uint32_t id, Vbus__V1__StreamKind kind, const char *name)
 {
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
 
@@ -159,8 +158,7 @@ static int expect(Got *g, uint32_t session, uint8_t type)
                         return r;
                 if (g->h.session_id == session && g->h.type == type)
                         return 1;
-                printf("  (session %u: %s)\n", g->h.session_id,
-                       vbus__frame_type_name(g->h.type));
+                printf("  (session %u: %s)\n", g->h.session_id, vbus__frame_type_name(g->h.type));
         }
 }
 
@@ -206,7 +204,7 @@ static int test_unknown(Got *g)
                 return check(false, "ERROR for a frame of a session that never said HELLO");
         printf("  ERROR: %s\n", ((const Vbus__V1__Error *)g->c.msg)->message);
         return check(((const Vbus__V1__Error *)g->c.msg)->status ==
-                             VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR &&
+                                     VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR &&
                              next_frame(g) == 0,
                      "a frame for an unknown session drops the link");
 }
@@ -280,8 +278,7 @@ static int test_claims(Got *g)
                 return check(false, "Meta.sender");
         s = meta->sender;
         printf("  sender: domid %u local %d uid %u pid %u session %u claims %s\n", s->domid,
-               s->local, s->uid, s->pid, s->session,
-               s->claims ? s->claims->command : "(none)");
+               s->local, s->uid, s->pid, s->session, s->claims ? s->claims->command : "(none)");
         bad |= check(s->local && s->uid == (uint32_t)getuid() && s->pid == (uint32_t)getpid(),
                      "the trusted identity is the transport's, not the claims");
         bad |= check(s->session == 2, "the sender's session is stamped");
@@ -333,13 +330,13 @@ int main(int argc, char **argv)
         if (expect(&g, 0, VBUS_FRAME_HELLO) != 1)
                 return check(false, "the link's HELLO is answered");
         if (strcmp(what, "cap") == 0 && argc == 4)
-                r = test_cap(&g, (unsigned)atoi(argv[3]));
+                r = test_cap(&g, (unsigned)strtoul(argv[3], NULL, 10));
         else if (strcmp(what, "unknown") == 0)
                 r = test_unknown(&g);
         else if (strcmp(what, "fault") == 0)
                 r = test_fault(&g);
         else if (strcmp(what, "flood") == 0 && argc == 4)
-                r = test_flood(&g, (unsigned)atoi(argv[3]));
+                r = test_flood(&g, (unsigned)strtoul(argv[3], NULL, 10));
         else if (strcmp(what, "claims") == 0)
                 r = test_claims(&g);
         else
