@@ -170,4 +170,5 @@ void config_defaults(BrokerConfig *c)
         };
         (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s",
                        "/run/vbus/broker.sock"); /* fits */
+        (void)snprintf(c->policy, sizeof(c->policy), "%s", "/etc/vchand/policy.d"); /* fits */
 }
