@@ -41,22 +41,24 @@ void access_subject(PolicySubject *ret, const Identity *id)
         };
 }
 
-/* "file:line" of @r, or "default deny". */
+/* "denied by FILE:LINE", "default deny", or for the bridge's prefix "reserved by FILE:LINE". */
 static void rule_origin(char *buf, size_t size, const PolicyRule *r, bool allow)
 {
+        const char *how = allow ? "allowed by" : r && r->allow ? "reserved by" : "denied by";
+
+        /* Cut short: fine for a message. */
         if (r)
-                (void)snprintf(buf, size, "%s %s:%u", r->allow ? "allowed by" : "denied by",
-                               r->file, r->line); /* cut short: fine for a message */
+                (void)snprintf(buf, size, "%s %s:%u", how, r->file, r->line);
         else
                 (void)snprintf(buf, size, "%s", allow ? "allowed" : "default deny");
 }
 
 /* An OPEN or a stream refused: counted, logged (rate-limited) with the rule that decided. */
-static void note_denial(Peer *p, const char *what, const char *name, const char *origin)
+static void note_denial(Peer *p, const char *what, const char *msg)
 {
         p->n_denied++;
         p->bus->stats.n_denied++;
-        peer_log(p, "policy: %s '%.255s' refused (%s)", what, name, origin);
+        peer_log(p, "%s (%s)", msg, what);
 }
 
 /*
@@ -186,7 +188,7 @@ static int access_open(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 return 0;
         }
         if (!decide(p, kind, m->name, &filter, msg, sizeof(msg))) {
-                note_denial(p, "OPEN", m->name, msg);
+                note_denial(p, "OPEN refused", msg);
                 (void)peer_reject(p, id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED, msg);
                 return 0;
         }
@@ -194,7 +196,7 @@ static int access_open(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 (void)snprintf(msg, sizeof(msg),
                                "policy: the header " BRIDGE_ORIGIN_HEADER
                                " is reserved for the bridge (an import rule)");
-                note_denial(p, "OPEN", m->name, msg);
+                note_denial(p, "OPEN refused", msg);
                 (void)peer_reject(p, id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED, msg);
                 return 0;
         }
@@ -272,7 +274,7 @@ static unsigned int revoke_peer(Peer *p)
                                 ((Stream *)vs->userdata)->policy_filter = filter;
                         continue;
                 }
-                note_denial(p, "stream", g->name, msg);
+                note_denial(p, "stream revoked", msg);
                 list_unlink(&g->link);
                 p->n_grants--;
                 n++;
