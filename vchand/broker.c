@@ -504,9 +504,10 @@ int broker_run(Broker *b)
                 broker_free_dead(b);
         }
         log_info("stopped: %llu published, %llu delivered, %llu dropped, %llu violations, "
-                 "%llu calls (%llu failed)",
+                 "%llu calls (%llu failed), %llu denied by policy",
                  (unsigned long long)st->n_published, (unsigned long long)st->n_delivered,
                  (unsigned long long)st->n_dropped, (unsigned long long)st->n_violations,
-                 (unsigned long long)st->n_calls, (unsigned long long)st->n_calls_failed);
+                 (unsigned long long)st->n_calls, (unsigned long long)st->n_calls_failed,
+                 (unsigned long long)st->n_denied);
         return 0;
 }
