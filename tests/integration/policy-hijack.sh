@@ -47,7 +47,7 @@ PIDS="$PIDS $!"
 wait_file "$TMP/store2.ready" || fail "store2's server not active"
 VBUS_URL=vchan:0 as_dom "$web" "$RPC" call storage.Store/Slow x --count 8 >"$TMP/calls2.out" 2>&1 ||
         fail "calls from web: $(cat "$TMP/calls2.out")"
-grep -q '^ok store$' "$TMP/calls2.out" && grep -q '^ok store2$' "$TMP/calls2.out" ||
+{ grep -q '^ok store$' "$TMP/calls2.out" && grep -q '^ok store2$' "$TMP/calls2.out"; } ||
         fail "the two allowed servers did not share the calls: $(sort "$TMP/calls2.out" | uniq -c)"
 ok "two servers that policy allows share storage.Store: $(sort "$TMP/calls2.out" | uniq -c | tr -s ' \n' ' ')"
 

@@ -62,7 +62,9 @@ BROKER_POLICY=$TMP/policy broker_start
 chmod 0711 "$TMP"
 
 n_checks=0
-# expect WANT WHO ACTION NAME [HEADER]: WHO is gN (a guest) or uid:U[:G] (a local user).
+# expect WANT WHO ACTION NAME [HEADER]: WHO is gN (a guest, its domid in $gN) or uid:U[:G]
+# (a local user).
+# shellcheck disable=SC2034 # g1..g5 are read through ${!who}
 expect() {
         local want=$1 who=$2 out
         shift 2
