@@ -11,6 +11,7 @@ U1=4242 # a local user the policy names
 U2=4343 # a local user it does not
 G1=4545 # a group it names
 xs_up
+# shellcheck disable=SC2034 # g1 is read through ${!who} in expect()
 g1=$(guest g1)
 g2=$(guest g2)
 g3=$(guest g3)
@@ -64,7 +65,6 @@ chmod 0711 "$TMP"
 n_checks=0
 # expect WANT WHO ACTION NAME [HEADER]: WHO is gN (a guest, its domid in $gN) or uid:U[:G]
 # (a local user).
-# shellcheck disable=SC2034 # g1..g5 are read through ${!who}
 expect() {
         local want=$1 who=$2 out
         shift 2
