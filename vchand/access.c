@@ -269,8 +269,7 @@ static unsigned int revoke_peer(Peer *p)
                         continue;
                 }
                 if (decide(p, g->kind, g->name, &filter, msg, sizeof(msg))) {
-                        if (g->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE &&
-                            vs->userdata)
+                        if (g->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE && vs->userdata)
                                 ((Stream *)vs->userdata)->policy_filter = filter;
                         continue;
                 }

@@ -149,8 +149,7 @@ static int broker_policy_init(Bus *bus)
                           "subscribe, serve and call ANYTHING. For development only.");
                 return 0;
         }
-        log_info("policy: %zu rules from %s%s", policy_get_n_rules(bus->policy),
-                 bus->config.policy,
+        log_info("policy: %zu rules from %s%s", policy_get_n_rules(bus->policy), bus->config.policy,
                  policy_get_n_rules(bus->policy) ? "" : " (none: everything is denied)");
         return 0;
 }

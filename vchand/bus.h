@@ -85,10 +85,10 @@ typedef struct Bus {
          * holds access.c's check), and the policy in force (NULL: --policy open). */
         BusOpenFn feature_open[BUS_KINDS];
         Policy *policy;
-        Router router;             /* pubsub.c's: the subscriptions */
-        ServiceTable *services;    /* service.c's: services by name, and their servers */
-        Rpc *rpc;                  /* rpc.c's: calls in flight */
-        List intro_calls;          /* introspect.c's: calls the broker answers itself */
+        Router router;          /* pubsub.c's: the subscriptions */
+        ServiceTable *services; /* service.c's: services by name, and their servers */
+        Rpc *rpc;               /* rpc.c's: calls in flight */
+        List intro_calls;       /* introspect.c's: calls the broker answers itself */
 } Bus;
 
 /* CLOCK_MONOTONIC in microseconds. */

@@ -105,10 +105,14 @@ static void print_config(const BrokerConfig *c)
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
-                {"no-xen", no_argument, NULL, 'X'},       {"check-config", no_argument, NULL, 'C'},
-                {"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
-                {"help", no_argument, NULL, 'h'},         {"policy", required_argument, NULL, 'P'},
+                {"config", required_argument, NULL, 'c'},
+                {"socket", required_argument, NULL, 's'},
+                {"no-xen", no_argument, NULL, 'X'},
+                {"check-config", no_argument, NULL, 'C'},
+                {"verbose", no_argument, NULL, 'v'},
+                {"version", no_argument, NULL, 'V'},
+                {"help", no_argument, NULL, 'h'},
+                {"policy", required_argument, NULL, 'P'},
                 {"check-policy", required_argument, NULL, 'K'},
                 {0},
         };

@@ -355,9 +355,9 @@ const char *policy_admin_class(const char *method)
         static const struct {
                 const char *method, *cls;
         } map[] = {
-                {"ListServices", "list"}, {"ListPeers", "list"},   {"ListTopics", "list"},
-                {"ListStreams", "list"},  {"GetStats", "list"},    {"Stats", "list"},
-                {"Monitor", "monitor"},   {"Kick", "kick"},        {"KickPeer", "kick"},
+                {"ListServices", "list"}, {"ListPeers", "list"},      {"ListTopics", "list"},
+                {"ListStreams", "list"},  {"GetStats", "list"},       {"Stats", "list"},
+                {"Monitor", "monitor"},   {"Kick", "kick"},           {"KickPeer", "kick"},
                 {"Reload", "reload"},     {"ReloadPolicy", "reload"},
         };
 
@@ -482,7 +482,7 @@ static int parse_subject(Parser *ps, const Word *w, PolicyRule *r)
                 const char *word;
                 PolicySubjectKind kind;
         } fixed[] = {
-                {"*", POLICY_SUBJ_ANYONE},       {"@anyvm", POLICY_SUBJ_ANYVM},
+                {"*", POLICY_SUBJ_ANYONE},         {"@anyvm", POLICY_SUBJ_ANYVM},
                 {"@adminvm", POLICY_SUBJ_ADMINVM}, {"@dom0", POLICY_SUBJ_ADMINVM},
                 {"@local", POLICY_SUBJ_LOCAL},
         };
@@ -769,8 +769,7 @@ static int parse_line(Parser *ps, const char *s, size_t n, const char *file_name
         return ret;
 }
 
-int policy_parse(Policy *p, const char *file, const char *text, size_t len, char *err,
-                 size_t n_err)
+int policy_parse(Policy *p, const char *file, const char *text, size_t len, char *err, size_t n_err)
 {
         Parser ps = {.p = p, .file = file, .line = 0, .err = err, .n_err = n_err};
         char **files;

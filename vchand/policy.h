@@ -54,8 +54,8 @@ typedef struct PolicyRule {
         PolicyAction action;
         PolicySubjectKind subject;
         bool allow;
-        bool self;   /* the resource has a @self token */
-        uint32_t id; /* domid, uid or gid */
+        bool self;                      /* the resource has a @self token */
+        uint32_t id;                    /* domid, uid or gid */
         char name[POLICY_NAME_MAX + 1]; /* domain name, tag, or the key's name ("" if raw) */
         uint8_t key[POLICY_KEY_BYTES];
         char *resource;   /* pattern (for call: service pattern) */

@@ -24,9 +24,8 @@
 #define KEY_A "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 #define KEY_B "//////////////////////////////////////////8="
 
-static const uint8_t key_a[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
-                                  11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
-                                  22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+static const uint8_t key_a[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+                                  16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
 
 static Policy *parse_ok(const char *text)
 {
@@ -101,7 +100,8 @@ static void test_policy_syntax_errors(void **state)
         expect_error("!key k " KEY_A "\n!key k " KEY_B "\n", "t.policy:2:6: this key name is");
         expect_error("!key b@d " KEY_A "\n", "t.policy:1:7: a key name may hold only");
         expect_error("!include x\n", "t.policy:1:1: unknown directive");
-        expect_error("publish a * allow\n\tpublish\x01 a * allow\n", "t.policy:2:9: unexpected byte");
+        expect_error("publish a * allow\n\tpublish\x01 a * allow\n",
+                     "t.policy:2:9: unexpected byte");
         expect_error("publish a * allow # no\n", "t.policy:1:19: unexpected text after");
         expect_error("publish \xc3\xa9 * allow\n", "t.policy:1:9: unexpected byte");
         /* The last bit of a key's base64 that no byte holds must be zero: one spelling per key. */
@@ -321,10 +321,8 @@ static void test_policy_subscription_scope(void **state)
         assert_int_equal(policy_check_pattern(p, &guest_web, "sensors.t", &r), POLICY_SCOPE_ALL);
         assert_int_equal(policy_check_pattern(p, &guest_web, "*.t", &r), POLICY_SCOPE_SOME);
         assert_int_equal(policy_check_pattern(p, &guest_web, ">", &r), POLICY_SCOPE_SOME);
-        assert_int_equal(policy_check_pattern(p, &guest_web, "guests.web.>", &r),
-                         POLICY_SCOPE_ALL);
-        assert_int_equal(policy_check_pattern(p, &guest_web, "guests.*.>", &r),
-                         POLICY_SCOPE_SOME);
+        assert_int_equal(policy_check_pattern(p, &guest_web, "guests.web.>", &r), POLICY_SCOPE_ALL);
+        assert_int_equal(policy_check_pattern(p, &guest_web, "guests.*.>", &r), POLICY_SCOPE_SOME);
         assert_int_equal(policy_check_pattern(p, &local_root, ">", &r), POLICY_SCOPE_NONE);
         /* Per topic, for SOME: what the subscriber may receive. */
         assert_true(check(p, &guest_web, POLICY_SUBSCRIBE, "sensors.t"));
@@ -371,9 +369,8 @@ static void test_policy_load_dir(void **state)
         assert_null(p);
         assert_non_null(strstr(err, "/25-bad.policy:2:15: expected allow or deny"));
         {
-                static const char *const names[] = {"25-bad.policy", "10-a.policy",
-                                                    "20-b.policy", "30-c.policy.bak",
-                                                    ".99-hidden.policy"};
+                static const char *const names[] = {"25-bad.policy", "10-a.policy", "20-b.policy",
+                                                    "30-c.policy.bak", ".99-hidden.policy"};
                 char path[512];
 
                 for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
