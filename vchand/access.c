@@ -303,7 +303,7 @@ int access_reload(Bus *b, char *err, size_t n_err, unsigned int *ret_revoked)
                 return r;
         /* Revoking a stream can drop another peer (a write to one that does not read its
          * link): take the list first; dropped peers stay allocated until the loop's end. */
-        peers = calloc(b->n_peers ? b->n_peers : 1, sizeof(*peers));
+        peers = calloc(b->n_peers ? b->n_peers : 1, sizeof(Peer *));
         if (!peers) {
                 policy_free(fresh);
                 (void)snprintf(err, n_err, "out of memory");

@@ -68,16 +68,17 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
 
 Peer *peer_free(Peer *p)
 {
+        List *pos, *tmp;
+
         if (!p)
                 return NULL;
         /* A peer is freed dead: writes to it fail, so ->closed cannot reach its own link. */
         p->dead = true;
         vbus__endpoint_deinit(&p->ep);
-        while (!list_is_empty(&p->grants)) {
-                List *g = p->grants.next;
-
-                list_unlink(g);
-                free(g); /* access.c's grants start with their link */
+        list_for_each_safe(pos, tmp, &p->grants)
+        {
+                list_unlink(pos);
+                free(pos); /* access.c's grants start with their link */
         }
         list_unlink(&p->link);
         list_unlink(&p->dead_link);
