@@ -21,8 +21,16 @@
 #include "util/list.h"
 
 typedef struct Peer Peer;
+typedef struct Policy Policy;
 typedef struct Rpc Rpc;
 typedef struct ServiceTable ServiceTable;
+
+enum {
+        /* Bytes of a guest's toolstack tags (policy @tag:): a few short words. */
+        IDENTITY_TAGS_MAX = 255,
+        /* Bytes of a channel-auth public key (Ed25519). */
+        IDENTITY_KEY_BYTES = 32,
+};
 
 /*
  * What a guest agent says about the local process behind one of its sessions (protocol.md 7).
@@ -37,7 +45,7 @@ typedef struct IdentityClaims {
 } IdentityClaims;
 
 /*
- * Who a peer is. The trusted part (domid, domain_name, local, uid, pid) is what the broker
+ * Who a peer is. The trusted part (all but session and claims) is what the broker
  * established from the transport, never from what the peer says; session is the agent session
  * id (0: the link's own); claims are the agent's word only (above).
  */
@@ -47,6 +55,13 @@ typedef struct Identity {
         bool local;
         uint32_t uid;
         uint32_t pid;
+        uint32_t gid; /* local peers: primary gid from SO_PEERCRED */
+        /* vchan peers: the words of /local/domain/<domid>/vbus-tags, read only when the guest
+         * cannot write that key (discover.c), space-separated; "" if none. */
+        char tags[IDENTITY_TAGS_MAX + 1];
+        /* Channel auth (the auth issue): a key the peer proved it holds, for policy's @key:. */
+        bool has_key;
+        uint8_t key[IDENTITY_KEY_BYTES];
         uint32_t session;
         IdentityClaims claims;
 } Identity;
@@ -58,6 +73,7 @@ typedef struct BusStats {
         uint64_t n_violations;
         uint64_t n_calls;
         uint64_t n_calls_failed;
+        uint64_t n_denied; /* OPENs policy refused, and streams it revoked */
 } BusStats;
 
 /*
@@ -83,10 +99,14 @@ typedef struct Bus {
         uint32_t n_peers;
         uint64_t next_serial;
         BusOpenFn open[BUS_KINDS]; /* by Open.kind; set by broker.c; NULL: refused */
-        Router router;             /* pubsub.c's: the subscriptions */
-        ServiceTable *services;    /* service.c's: services by name, and their servers */
-        Rpc *rpc;                  /* rpc.c's: calls in flight */
-        List intro_calls;          /* introspect.c's: calls the broker answers itself */
+        /* access.c's: the features' own OPEN handlers, called once policy allowed (open[] then
+         * holds access.c's check), and the policy in force (NULL: --policy open). */
+        BusOpenFn feature_open[BUS_KINDS];
+        Policy *policy;
+        Router router;          /* pubsub.c's: the subscriptions */
+        ServiceTable *services; /* service.c's: services by name, and their servers */
+        Rpc *rpc;               /* rpc.c's: calls in flight */
+        List intro_calls;       /* introspect.c's: calls the broker answers itself */
 } Bus;
 
 /* CLOCK_MONOTONIC in microseconds. */

@@ -17,9 +17,11 @@
 
 #include <vbus/vbus.h>
 
+#include "access.h"
 #include "agent.h"
 #include "broker.h"
 #include "log.h"
+#include "policy.h"
 #include "rundir.h"
 
 static const char usage[] =
@@ -42,12 +44,20 @@ static const char usage[] =
         "                      exists; see vchand(8) for the keys)\n"
         "  -s, --socket PATH   UNIX socket for local clients (default /run/vbus/broker.sock)\n"
         "      --no-xen        do not discover guests through xenstore (UNIX socket only)\n"
+        "      --policy DIR    the policy: the *.policy files of DIR, first match wins,\n"
+        "                      default deny (default /etc/vchand/policy.d; see\n"
+        "                      vchand-policy(5)); 'open' allows everything (development\n"
+        "                      only: vchand warns loudly)\n"
+        "      --check-policy DIR  parse DIR's policy, print its rules count or the first\n"
+        "                      error as FILE:LINE:COLUMN, and exit (0 valid, 1 invalid)\n"
         "      --check-config  parse the configuration, print the values in force, and exit\n"
         "  -v, --verbose       debug logging\n"
         "  -V, --version       print the version and exit\n"
         "  -h, --help          this text\n"
         "\n"
-        "Signals: SIGTERM and SIGINT send GOAWAY to every peer and stop within 2 seconds.\n"
+        "Signals: SIGTERM and SIGINT send GOAWAY to every peer and stop within 2 seconds;\n"
+        "SIGHUP reloads the policy (a file with an error keeps the old one; streams the new\n"
+        "one denies are reset with PERMISSION_DENIED).\n"
         "One instance per socket: a second vchand for the same socket exits with status 1\n"
         "and touches nothing (the lock is <socket>.lock).\n"
         "Exit status: 0 after an orderly stop, 1 on a start-up error, 2 on usage errors.\n";
@@ -74,6 +84,22 @@ static int read_config(BrokerConfig *c, const char *path, bool required)
                 fprintf(stderr, "vchand: %s: %s\n", path, err);
                 return -1;
         }
+        return 0;
+}
+
+/* --check-policy: the exit status says whether @dir would load. */
+static int check_policy(const char *dir)
+{
+        char err[512];
+        Policy *p = NULL;
+
+        if (policy_load_dir(dir, &p, err, sizeof(err)) < 0) {
+                fprintf(stderr, "vchand: %s\n", err);
+                return 1;
+        }
+        printf("%s: %zu rules%s\n", dir, policy_get_n_rules(p),
+               policy_get_n_rules(p) ? "" : " (everything is denied)");
+        policy_free(p);
         return 0;
 }
 
@@ -120,11 +146,13 @@ int main(int argc, char **argv)
                 {"verbose", no_argument, NULL, 'v'},
                 {"version", no_argument, NULL, 'V'},
                 {"help", no_argument, NULL, 'h'},
+                {"policy", required_argument, NULL, 'P'},
+                {"check-policy", required_argument, NULL, 'K'},
                 {"agent", no_argument, NULL, 'A'},
                 {"upstream", required_argument, NULL, 'U'},
                 {0},
         };
-        const char *config_path = NULL, *socket_path = NULL, *upstream = NULL;
+        const char *config_path = NULL, *socket_path = NULL, *policy = NULL, *upstream = NULL;
         bool no_xen = false, check = false, agent = false;
         BrokerConfig config;
         Broker broker;
@@ -142,6 +170,11 @@ int main(int argc, char **argv)
                 case 'X':
                         no_xen = true;
                         break;
+                case 'P':
+                        policy = optarg;
+                        break;
+                case 'K':
+                        return check_policy(optarg);
                 case 'A':
                         agent = true;
                         break;
@@ -200,6 +233,18 @@ int main(int argc, char **argv)
         }
         if (no_xen)
                 config.xen = false;
+        if (policy) {
+                if (strlen(policy) >= sizeof(config.policy) ||
+                    (policy[0] != '/' && strcmp(policy, ACCESS_OPEN) != 0)) {
+                        fprintf(stderr,
+                                "vchand: --policy wants an absolute directory shorter than %zu "
+                                "bytes, or '" ACCESS_OPEN "'\n",
+                                sizeof(config.policy));
+                        return 2;
+                }
+                /* Fits: its length was checked above. */
+                (void)snprintf(config.policy, sizeof(config.policy), "%s", policy);
+        }
         config.verbose = verbose;
         if (check) {
                 print_config(&config);

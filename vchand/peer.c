@@ -56,6 +56,7 @@ static void peer_init_lists(Peer *p)
         list_init(&p->pending);
         list_init(&p->call_sides);
         list_init(&p->intro_calls);
+        list_init(&p->grants);
         list_init(&p->session_link);
         list_init(&p->sessions);
         (void)map_init(&p->sessions_map);
@@ -87,6 +88,8 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
 
 Peer *peer_free(Peer *p)
 {
+        List *pos, *tmp;
+
         if (!p)
                 return NULL;
         /* A peer is freed dead: writes to it fail, so ->closed cannot reach its own link. */
@@ -94,6 +97,11 @@ Peer *peer_free(Peer *p)
         /* Its sessions were freed before it (peer.h): none still uses its link. */
         assert(list_is_empty(&p->sessions));
         vbus__endpoint_deinit(&p->ep);
+        list_for_each_safe(pos, tmp, &p->grants)
+        {
+                list_unlink(pos);
+                free(pos); /* access.c's grants start with their link */
+        }
         list_unlink(&p->link);
         list_unlink(&p->dead_link);
         list_unlink(&p->dirty_link);

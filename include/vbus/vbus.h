@@ -340,7 +340,9 @@ VBUS_EXPORT int vbus_call_cancel(vbus_call *call);
  * Waits for the connection to be ready within the same timeout.
  * @ret_reply: written on 0: the outcome, to free with vbus_reply_free().
  * Return: 0 when the call has an outcome (check vbus_reply_get_status()); -EINVAL; -EMSGSIZE;
- * -ENOTCONN; -ENOMEM; -ETIMEDOUT (the connection never became ready).
+ * -ENOTCONN; -ENOMEM; -ETIMEDOUT (the connection never became ready); at once, the error of a
+ * first attempt to connect that waiting cannot mend (-ENOENT, -ECONNREFUSED, ...: see
+ * vbus_conn_wait_ready()).
  */
 VBUS_EXPORT int vbus_call_sync(vbus_conn *conn, const char *method, const void *request,
                                size_t request_size, uint64_t timeout_usec, vbus_reply **ret_reply);
