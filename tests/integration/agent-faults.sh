@@ -128,7 +128,7 @@ st=$?
 [ $st = 1 ] || fail "a second agent exited with $st: $out"
 echo "$out" | grep -q "another vchand (pid $AGENT_PID) already serves $AGSOCK" ||
         fail "a second agent says: $out"
-[ -S "$SOCK" ] && [ -S "$AGSOCK" ] || fail "a second instance removed a live socket"
+{ [ -S "$SOCK" ] && [ -S "$AGSOCK" ]; } || fail "a second instance removed a live socket"
 as_dom "$g1" xenstore-read "/local/domain/$g1/data/vchan/0/vbus/ring-ref" >/dev/null ||
         fail "the guest's vchan keys are gone"
 in_g1 "$RPC" call zero.Svc/Echo still --count 2 >"$TMP/still.out" || fail "after a second instance: $(cat "$TMP/still.out")"

@@ -12,7 +12,7 @@ xs_up
 printf 'max_sessions = 4\n' >"$TMP/vchand.conf"
 broker_start --config "$TMP/vchand.conf"
 
-bg env VBUS_URL=unix:$SOCK "$CHECK" sub 'bystander.>' 20 --timeout 60000 --ready "$TMP/r1" \
+bg env VBUS_URL="unix:$SOCK" "$CHECK" sub 'bystander.>' 20 --timeout 60000 --ready "$TMP/r1" \
         >"$TMP/watch.out" 2>&1
 p_watch=$!
 wait_file "$TMP/r1" || fail "bystander not subscribed"
@@ -32,7 +32,7 @@ run flood flood 5000
 run claims claims
 run claims0 claims0
 
-env VBUS_URL=unix:$SOCK "$CHECK" pub bystander.x 20 64 >/dev/null || fail "bystander publish"
+env VBUS_URL="unix:$SOCK" "$CHECK" pub bystander.x 20 64 >/dev/null || fail "bystander publish"
 wait "$p_watch" || fail "bystander: $(cat "$TMP/watch.out")"
 ok "the bystander received exactly its 20 messages"
 grep -q "session 1: ended: protocol violation" "$TMP/broker.log" || fail "the session's violation is not logged"

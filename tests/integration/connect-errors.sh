@@ -11,10 +11,11 @@ g1=$(guest alpha)
 g2=$(guest beta)
 V=$VBUSCTL
 expect() { # expect NAME "exact message" CMD...
-        local name=$1 want=$2 out
+        local name=$1 want=$2 out st
         shift 2
         out=$("$@" 2>&1)
-        [ $? = 1 ] || fail "$name: exit status $? (want 1): $out"
+        st=$?
+        [ $st = 1 ] || fail "$name: exit status $st (want 1): $out"
         [ "$out" = "$want" ] || fail "$name: got
   $out
 want
@@ -83,7 +84,7 @@ broker_kill9
 g3=$(guest gamma)
 "$XS" run --domid "$g3" -- "$V" sub 'stale.>' >/dev/null 2>&1 &
 victim=$!
-for i in $(seq 1 100); do
+for _ in $(seq 1 100); do
         as_dom "$g3" xenstore-read "/local/domain/$g3/data/vchan/0/vbus/ring-ref" >/dev/null 2>&1 && break
         sleep 0.05
 done
