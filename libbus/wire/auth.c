@@ -21,9 +21,6 @@
 static const char context_client[] = "vbus channel auth v1: client";
 static const char context_broker[] = "vbus channel auth v1: broker";
 
-/* The first word of a secret key file's one line. */
-static const char secret_tag[] = "vbus-ed25519-secret ";
-
 static uint8_t *put_u32(uint8_t *p, uint32_t v)
 {
         for (int i = 0; i < 4; i++)
@@ -89,6 +86,9 @@ static uint8_t *signer_key(VbusAuthTranscript *t, VbusAuthRole role)
 }
 
 #ifdef VBUS_HAVE_AUTH
+
+/* The first word of a secret key file's one line. */
+static const char secret_tag[] = "vbus-ed25519-secret ";
 
 /* sodium_init() is idempotent and thread-safe; it fails only without a usable random source. */
 static int auth_init(void)
