@@ -15,22 +15,29 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "config.h"
 #include "router.h"
 #include "session.h"
 #include "util/list.h"
+#include "vchand-limits.h"
 
+typedef struct Keyring Keyring;
 typedef struct Peer Peer;
 typedef struct Rpc Rpc;
 typedef struct ServiceTable ServiceTable;
 
-/* Who a peer is, as the broker established it from the transport (never from what it says). */
+/* Who a peer is, as the broker established it from the transport (never from what it says),
+ * and the key it proved at HELLO, if any (keyring.h). */
 typedef struct Identity {
         uint32_t domid;
         char domain_name[65];
         bool local;
         uint32_t uid;
         uint32_t pid;
+        bool has_key;
+        uint8_t key[VBUS_AUTH_PUBLIC_KEY_SIZE];
+        char key_name[LIMIT_KEY_NAME + 1]; /* keyring name, or "key:<text>"; "" without a key */
 } Identity;
 
 typedef struct BusStats {
@@ -59,6 +66,7 @@ typedef struct Bus {
         BusStats stats;
         bool stopping;      /* GOAWAY sent: new OPENs are refused */
         uint32_t own_domid; /* the broker's domain */
+        const Keyring *keyring; /* keyring.c's: channel auth; NULL for none */
         List peers;         /* live Peers (peer.c) */
         List dead;          /* Peers dropped in this iteration (peer.c), freed by broker.c */
         List dirty;         /* Peers to flush at the end of the iteration (peer.c) */
