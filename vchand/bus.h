@@ -64,12 +64,12 @@ enum {
 typedef struct Bus {
         BrokerConfig config;
         BusStats stats;
-        bool stopping;      /* GOAWAY sent: new OPENs are refused */
-        uint32_t own_domid; /* the broker's domain */
+        bool stopping;          /* GOAWAY sent: new OPENs are refused */
+        uint32_t own_domid;     /* the broker's domain */
         const Keyring *keyring; /* keyring.c's: channel auth; NULL for none */
-        List peers;         /* live Peers (peer.c) */
-        List dead;          /* Peers dropped in this iteration (peer.c), freed by broker.c */
-        List dirty;         /* Peers to flush at the end of the iteration (peer.c) */
+        List peers;             /* live Peers (peer.c) */
+        List dead;              /* Peers dropped in this iteration (peer.c), freed by broker.c */
+        List dirty;             /* Peers to flush at the end of the iteration (peer.c) */
         uint32_t n_peers;
         uint64_t next_serial;
         BusOpenFn open[BUS_KINDS]; /* by Open.kind; set by broker.c; NULL: refused */

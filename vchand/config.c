@@ -84,8 +84,9 @@ static int config_set_auth(BrokerConfig *c, const char *key, const char *value, 
         else
                 return 1;
         if (value[0] != '/' || strlen(value) >= sizeof(c->auth_key)) {
-                (void)snprintf(err, n_err, "line %u: %s must be an absolute path shorter than %zu bytes",
-                               line, key, sizeof(c->auth_key));
+                (void)snprintf(err, n_err,
+                               "line %u: %s must be an absolute path shorter than %zu bytes", line,
+                               key, sizeof(c->auth_key));
                 return -EINVAL;
         }
         (void)snprintf(path, sizeof(c->auth_key), "%s", value); /* fits: checked above */

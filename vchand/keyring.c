@@ -8,6 +8,7 @@
  */
 #include "keyring.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -157,6 +158,7 @@ static int keyring_load(Keyring *k, const char *path, char *err, size_t n_err)
                                r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
                 return r == -ENOMEM ? r : -EINVAL;
         }
+        assert(buf); /* read_keyring_file() returned 0 */
         if (memchr(buf, '\0', len)) {
                 (void)snprintf(err, n_err, "auth_keyring %s: not a text file", path);
                 free(buf);

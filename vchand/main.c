@@ -68,7 +68,7 @@ static int read_config(BrokerConfig *c, const char *path, bool required)
 
 static const char *auth_mode_name(ConfigAuth mode)
 {
-        return mode == CONFIG_AUTH_REQUIRED ? "required"
+        return mode == CONFIG_AUTH_REQUIRED   ? "required"
                : mode == CONFIG_AUTH_OPTIONAL ? "optional"
                                               : "off";
 }

@@ -57,7 +57,7 @@ struct Peer {
         bool dead;
         bool more; /* stopped at LIMIT_FRAMES_PER_WAKEUP: process again */
         uint64_t created_us;
-        uint32_t vchan_domid; /* vchan peers: the guest; UINT32_MAX for UNIX peers */
+        uint32_t vchan_domid;    /* vchan peers: the guest; UINT32_MAX for UNIX peers */
         VbusAuthTranscript auth; /* keyring.c's: this session's channel auth, from HELLO on */
         uint32_t log_budget;
         uint64_t log_window_us;

@@ -21,7 +21,7 @@ static const char *take_value(int argc, char **argv, int *i, const char *name)
         size_t n = strlen(name);
         const char *a = argv[*i];
 
-        if (strncmp(a, name, n) != 0)
+        if (!a || strncmp(a, name, n) != 0)
                 return NULL;
         if (a[n] == '=')
                 return a + n + 1;
@@ -120,8 +120,9 @@ bool keygen_explain_open(int error)
 {
         const char *key = getenv("VBUS_KEY_FILE");
 
-        if (!key || !key[0] || (error != -EPERM && error != -EBADMSG && error != -ENOENT &&
-                                error != -EACCES && error != -ENOTSUP))
+        if (!key || !key[0] ||
+            (error != -EPERM && error != -EBADMSG && error != -ENOENT && error != -EACCES &&
+             error != -ENOTSUP))
                 return false;
         if (error == -EPERM)
                 fprintf(stderr,
@@ -130,8 +131,8 @@ bool keygen_explain_open(int error)
                         "with vbusctl keygen)\n",
                         key);
         else if (error == -EBADMSG)
-                fprintf(stderr, "vbusctl: %s is not a secret key file (vbusctl keygen writes one)\n",
-                        key);
+                fprintf(stderr,
+                        "vbusctl: %s is not a secret key file (vbusctl keygen writes one)\n", key);
         else if (error == -ENOTSUP)
                 fprintf(stderr, "vbusctl: this libvbus was built without channel auth (libsodium): "
                                 "--key and --broker-key cannot be used\n");

@@ -16,9 +16,9 @@
 
 /* The options every command takes (a literal, to concatenate). */
 #define KEYGEN_OPTIONS_USAGE                                                                       \
-        "  --key FILE       prove the secret key FILE to the broker (channel auth; the\n"        \
+        "  --key FILE       prove the secret key FILE to the broker (channel auth; the\n"          \
         "                   broker names the caller by it); default $VBUS_KEY_FILE\n"              \
-        "  --broker-key KEY refuse a broker that does not prove the public key KEY (its\n"       \
+        "  --broker-key KEY refuse a broker that does not prove the public key KEY (its\n"         \
         "                   43-character text); default $VBUS_BROKER_KEY\n"
 
 /**

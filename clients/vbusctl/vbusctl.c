@@ -72,7 +72,9 @@ static const char usage[] =
         "  --timeout MS     give up after MS milliseconds (connecting, or waiting for\n"
         "                   messages with sub; default 5000 for pub, none for sub; the\n"
         "                   call's deadline for call and services, default 5000)\n"
-        KEYGEN_OPTIONS_USAGE
+        /* clang-format off */
+        KEYGEN_OPTIONS_USAGE /* --key, --broker-key: keygen.h */
+        /* clang-format on */
         "  -h, --help       this text\n"
         "\n"
         "Topics are dot-separated tokens of [A-Za-z0-9_-]; in patterns '*' matches one token\n"

@@ -213,8 +213,8 @@ static int conn_send_hello(vbus_conn *c)
                 h.auth_challenge.data = c->auth.client_nonce;
                 h.auth_challenge.len = VBUS_AUTH_NONCE_SIZE;
         }
-        c->auth.client = (VbusAuthHelloFields){h.version_min, h.version_max, h.max_frame,
-                                               h.features};
+        c->auth.client =
+                (VbusAuthHelloFields){h.version_min, h.version_max, h.max_frame, h.features};
         r = vbus__endpoint_send_control(&c->ep, VBUS_FRAME_HELLO, 0, 0, &h.base);
         if (r < 0)
                 return r;
@@ -393,8 +393,8 @@ static int conn_auth_hello(vbus_conn *c, const Vbus__V1__Hello *m)
         t->session_id = c->ep.session.session_id;
         t->version = m->version;
         memcpy(t->broker_nonce, m->auth_challenge.data, VBUS_AUTH_NONCE_SIZE);
-        t->broker = (VbusAuthHelloFields){m->version_min, m->version_max, m->max_frame,
-                                          m->features};
+        t->broker =
+                (VbusAuthHelloFields){m->version_min, m->version_max, m->max_frame, m->features};
         if (m->auth_proof.len > 0 || c->auth_pin) {
                 r = vbus__auth_verify(t, VBUS_AUTH_ROLE_BROKER, m->auth_proof.data,
                                       m->auth_proof.len);
@@ -402,8 +402,8 @@ static int conn_auth_hello(vbus_conn *c, const Vbus__V1__Hello *m)
                         return -EPROTO;
                 if (r < 0)
                         return -EACCES;
-                if (c->auth_pin && memcmp(t->broker_key, c->auth_broker_key,
-                                          VBUS_AUTH_PUBLIC_KEY_SIZE) != 0)
+                if (c->auth_pin &&
+                    memcmp(t->broker_key, c->auth_broker_key, VBUS_AUTH_PUBLIC_KEY_SIZE) != 0)
                         return -EACCES;
         }
         if (!c->auth_key)

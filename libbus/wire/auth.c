@@ -57,8 +57,10 @@ void vbus__auth_transcript_encode(const VbusAuthTranscript *t, VbusAuthRole role
 
         _Static_assert(sizeof(context_client) <= VBUS_AUTH_CONTEXT_SIZE, "context too long");
         _Static_assert(sizeof(context_broker) <= VBUS_AUTH_CONTEXT_SIZE, "context too long");
+        /* The context's characters, NUL-padded: not a C string once in the transcript. */
         memset(p, 0, VBUS_AUTH_CONTEXT_SIZE);
-        memcpy(p, ctx, strlen(ctx));
+        for (size_t i = 0; ctx[i]; i++)
+                p[i] = (uint8_t)ctx[i];
         p += VBUS_AUTH_CONTEXT_SIZE;
         p = put_u32(p, t->session_id);
         p = put_u32(p, t->version);

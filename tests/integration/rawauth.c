@@ -215,7 +215,7 @@ static int write_file(const char *path, const uint8_t *p, size_t n)
 
         if (!f || fwrite(p, 1, n, f) != n) {
                 if (f)
-                        fclose(f);
+                        (void)fclose(f); /* failed already */
                 return -1;
         }
         return fclose(f) == 0 ? 0 : -1;
@@ -232,7 +232,7 @@ static int replay(const char *path)
         if (!f)
                 return 2;
         n = fread(buf, 1, sizeof(buf), f);
-        fclose(f);
+        (void)fclose(f); /* read-only: what was read is checked below */
         if (n < VBUS_FRAME_HEADER_SIZE)
                 return 2;
         first = VBUS_FRAME_HEADER_SIZE + ((size_t)buf[4] | (size_t)buf[5] << 8);

@@ -124,12 +124,10 @@ static void vector_proof(VbusAuthRole role, uint8_t ret[VBUS_AUTH_PROOF_SIZE])
 {
         if (role == VBUS_AUTH_ROLE_BROKER) {
                 memcpy(ret, broker_transcript + 144, VBUS_AUTH_PUBLIC_KEY_SIZE);
-                memcpy(ret + VBUS_AUTH_PUBLIC_KEY_SIZE, broker_signature,
-                       VBUS_AUTH_SIGNATURE_SIZE);
+                memcpy(ret + VBUS_AUTH_PUBLIC_KEY_SIZE, broker_signature, VBUS_AUTH_SIGNATURE_SIZE);
         } else {
                 memcpy(ret, client_key_bytes, VBUS_AUTH_PUBLIC_KEY_SIZE);
-                memcpy(ret + VBUS_AUTH_PUBLIC_KEY_SIZE, client_signature,
-                       VBUS_AUTH_SIGNATURE_SIZE);
+                memcpy(ret + VBUS_AUTH_PUBLIC_KEY_SIZE, client_signature, VBUS_AUTH_SIGNATURE_SIZE);
         }
 }
 
