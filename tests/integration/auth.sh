@@ -82,6 +82,15 @@ out=$(who 2>&1) || fail "no key: $out"
 [ -z "$out" ] || fail "a client without a key was stamped '$out'"
 ok "\$VBUS_KEY_FILE works as --key; no key: no key stamped"
 
+# Pub/sub: Meta.sender carries the key of a guest's publisher too.
+bg "$CHECK" sub 'auth.>' 5 --sender-key alice --ready "$TMP/sub.ready" >"$TMP/sub.out" 2>&1
+p_sub=$!
+wait_file "$TMP/sub.ready" || fail "subscriber not active"
+as_dom "$G" env VBUS_URL=vchan:0 VBUS_KEY_FILE="$K/alice" "$CHECK" pub auth.t 5 64 \
+        >"$TMP/pub.out" 2>&1 || fail "guest publisher with alice's key: $(cat "$TMP/pub.out")"
+wait "$p_sub" || fail "subscriber: $(cat "$TMP/sub.out")"
+ok "a guest's publications are stamped with its key (Meta.sender.key_name = alice)"
+
 # Pinning: a wrong pin refuses the real broker; then a second broker with another key
 # (an impostor on another socket) and one with no key are refused by a client pinning ours.
 out=$(who --key "$K/alice" --broker-key "$IMPOSTOR" 2>&1) && fail "a wrong pin was accepted: $out"
