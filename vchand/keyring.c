@@ -329,7 +329,7 @@ int keyring_check_proof(const Keyring *k, VbusAuthTranscript *t, const Vbus__V1_
         const char *name;
         int r;
 
-        if (m->auth_challenge.len != 0 || m->auth_key_name[0] != '\0') {
+        if (m->auth_challenge.len != 0 || (m->auth_key_name && m->auth_key_name[0] != '\0')) {
                 *why = "channel auth: a proof HELLO carries auth_proof only";
                 return KEYRING_MALFORMED;
         }
