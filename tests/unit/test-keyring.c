@@ -260,9 +260,11 @@ static Vbus__V1__Hello broker_answer(void)
 
 /*
  * The broker's two steps for a client with @key: returns keyring_check_proof()'s result, with
- * the stamped identity in @ident. @proof_len shortens the proof when below 96.
+ * the stamped identity in @ident. @proof_len shortens the proof when below 96; @forge flips a
+ * bit of the signature.
  */
-static int handshake(const Keyring *k, const VbusAuthKey *key, size_t proof_len, Identity *ident)
+static int handshake_forged(const Keyring *k, const VbusAuthKey *key, size_t proof_len, bool forge,
+                            Identity *ident)
 {
         VbusAuthTranscript client = {0}, broker_side = {0};
         Vbus__V1__Hello h = client_hello(&client, VBUS_AUTH_NONCE_SIZE), a = broker_answer(),
@@ -290,11 +292,18 @@ static int handshake(const Keyring *k, const VbusAuthKey *key, size_t proof_len,
         }
         memcpy(client.client_key, key->public_key, VBUS_AUTH_PUBLIC_KEY_SIZE);
         assert_int_equal(vbus__auth_prove(&client, VBUS_AUTH_ROLE_CLIENT, key, cproof), 0);
+        if (forge)
+                cproof[VBUS_AUTH_PUBLIC_KEY_SIZE + 9] ^= 0x10;
         proof_hello.version = 1;
         proof_hello.auth_proof.data = cproof;
         proof_hello.auth_proof.len = proof_len;
         *ident = (Identity){0};
         return keyring_check_proof(k, &broker_side, &proof_hello, ident, &why);
+}
+
+static int handshake(const Keyring *k, const VbusAuthKey *key, size_t proof_len, Identity *ident)
+{
+        return handshake_forged(k, key, proof_len, false, ident);
 }
 
 static void test_keyring_hello_steps(void **state)
@@ -324,6 +333,10 @@ static void test_keyring_hello_steps(void **state)
         assert_int_equal(vbus__auth_key_to_text(f->mallory.public_key, key), 0);
         (void)snprintf(want, sizeof(want), "key:%s", key);
         assert_string_equal(id.key_name, want);
+        /* Forged (optional mode, where any key may be stamped): refused, nothing stamped. */
+        assert_int_equal(handshake_forged(k, &f->mallory, VBUS_AUTH_PROOF_SIZE, true, &id),
+                         KEYRING_DENIED);
+        assert_false(id.has_key);
         /* Truncated: malformed, nothing stamped. */
         assert_int_equal(handshake(k, &f->alice, VBUS_AUTH_PROOF_SIZE - 1, &id), KEYRING_MALFORMED);
         assert_false(id.has_key);
