@@ -205,6 +205,7 @@ void config_defaults(BrokerConfig *c)
                 .max_calls = LIMIT_MAX_CALLS,
                 .max_service_calls = LIMIT_MAX_SERVICE_CALLS,
         };
-        (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s",
-                       "/run/vbus/broker.sock"); /* fits */
+        /* Both fit. */
+        (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s", "/run/vbus/broker.sock");
+        (void)snprintf(c->policy, sizeof(c->policy), "%s", "/etc/vchand/policy.d");
 }

@@ -96,7 +96,7 @@ ok "a guest's publications are stamped with its key (Meta.sender.key_name = alic
 out=$(who --key "$K/alice" --broker-key "$IMPOSTOR" 2>&1) && fail "a wrong pin was accepted: $out"
 echo "$out" | grep -q "did not prove" || fail "wrong pin: $out"
 printf 'auth_key = %s\n' "$K/impostor" >"$TMP/impostor.conf"
-bg "$VCHAND" --no-xen -c "$TMP/impostor.conf" --socket "$TMP/impostor.sock" >>"$TMP/impostor.log" 2>&1
+bg "$VCHAND" --no-xen --policy open -c "$TMP/impostor.conf" --socket "$TMP/impostor.sock" >>"$TMP/impostor.log" 2>&1
 wait_file "$TMP/impostor.sock" || fail "impostor broker did not start"
 out=$(VBUS_URL=unix:$TMP/impostor.sock "$VBUSCTL" --key "$K/alice" --broker-key "$BROKER" \
         services 2>&1) && fail "the impostor was accepted: $out"
@@ -104,7 +104,7 @@ echo "$out" | grep -q "did not prove" || fail "impostor: $out"
 grep -q "alice\|$ALICE" "$TMP/impostor.log" && fail "the impostor saw alice's proof"
 VBUS_URL=unix:$TMP/impostor.sock "$VBUSCTL" --broker-key "$IMPOSTOR" services >/dev/null 2>&1 ||
         fail "pinning the impostor's own key failed"
-bg "$VCHAND" --no-xen --socket "$TMP/nokey.sock" >>"$TMP/nokey.log" 2>&1
+bg "$VCHAND" --no-xen --policy open --socket "$TMP/nokey.sock" >>"$TMP/nokey.log" 2>&1
 wait_file "$TMP/nokey.sock" || fail "broker without a key did not start"
 out=$(VBUS_URL=unix:$TMP/nokey.sock "$VBUSCTL" --broker-key "$BROKER" services 2>&1) &&
         fail "a broker without a key was accepted by a pinning client: $out"
@@ -135,7 +135,7 @@ ok "vbusctl refuses a secret key others may read"
 # auth = required: only keys of the keyring.
 printf 'auth = required\nauth_key = %s\nauth_keyring = %s\n' "$K/broker" "$TMP/keyring" \
         >"$TMP/required.conf"
-bg "$VCHAND" --no-xen -c "$TMP/required.conf" --socket "$TMP/required.sock" \
+bg "$VCHAND" --no-xen --policy open -c "$TMP/required.conf" --socket "$TMP/required.sock" \
         >>"$TMP/required.log" 2>&1
 wait_file "$TMP/required.sock" || fail "required broker did not start"
 export VBUS_URL="unix:$TMP/required.sock"
