@@ -104,7 +104,7 @@ static int parse_line(char *ln, KeyringEntry *ret, const char **why)
                 return -EINVAL;
         }
         if (*key == '\0' || vbus__auth_key_from_text(key, strlen(key), ret->key) < 0) {
-                *why = "expected NAME KEY, KEY a public key in text (43 characters, as "
+                *why = "expected NAME KEY, KEY a public key in text (44 characters, as "
                        "vbusctl keygen writes it)";
                 return -EINVAL;
         }

@@ -19,7 +19,7 @@
         "  --key FILE       prove the secret key FILE to the broker (channel auth; the\n"          \
         "                   broker names the caller by it); default $VBUS_KEY_FILE\n"              \
         "  --broker-key KEY refuse a broker that does not prove the public key KEY (its\n"         \
-        "                   43-character text); default $VBUS_BROKER_KEY\n"
+        "                   44-character text); default $VBUS_BROKER_KEY\n"
 
 /**
  * keygen_take_options() - takes --key and --broker-key out of @argv (and @argc) wherever they

@@ -117,8 +117,9 @@ typedef enum vbus_conn_state {
  */
 VBUS_EXPORT int vbus_conn_open(const char *url, vbus_conn **ret_conn);
 
-/* A public key in text, as vbus_key_generate() returns it: 43 characters and a NUL. */
-#define VBUS_KEY_TEXT_SIZE 44
+/* A public key in text, as vbus_key_generate() returns it: 44 characters of base64 (RFC 4648,
+ * with its '=' padding) and a NUL. */
+#define VBUS_KEY_TEXT_SIZE 45
 
 /**
  * vbus_key_generate() - a new Ed25519 key pair for channel auth, in two new files: @path (the
@@ -140,8 +141,8 @@ VBUS_EXPORT int vbus_key_generate(const char *path, char *ret_public_key, size_t
  *            broker at each HELLO, so that the broker names it in the identity it stamps
  *            (vbus_request_get_caller_key()) and policy can name it. NULL: $VBUS_KEY_FILE if set
  *            and not empty, else no key.
- * @broker_key: borrowed, may be NULL: the broker's public key in text (43 characters of
- *            URL-safe base64, as `vbusctl keygen` writes it in NAME.pub and vchand prints at
+ * @broker_key: borrowed, may be NULL: the broker's public key in text (44 characters of
+ *            base64, as `vbusctl keygen` writes it in NAME.pub and vchand prints at
  *            start). The connection then refuses any broker that does not prove this key.
  *            NULL: $VBUS_BROKER_KEY if set and not empty, else none pinned.
  * @ret_conn: written on success; free with vbus_conn_free().

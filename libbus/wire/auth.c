@@ -177,29 +177,29 @@ int vbus__auth_key_to_text(const uint8_t key[VBUS_AUTH_PUBLIC_KEY_SIZE],
         if (auth_init() < 0)
                 return -ENOTSUP;
         sodium_bin2base64(ret_text, VBUS_AUTH_KEY_TEXT_SIZE, key, VBUS_AUTH_PUBLIC_KEY_SIZE,
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+                          sodium_base64_VARIANT_ORIGINAL);
         return 0;
 }
 
-/* Exactly 43 characters of the URL-safe alphabet, decoding to 32 bytes (the last character's
- * unused bits must be zero: libsodium checks that, so every key has one text). */
+/* Exactly 43 characters of the base64 alphabet and one '=', decoding to 32 bytes (the 43rd
+ * character's 2 unused bits must be zero: libsodium checks that, so every key has one text). */
 static int b64_to_32(const char *text, size_t len, uint8_t ret[32])
 {
         uint8_t out[32];
         size_t n = 0;
         const char *end = NULL;
 
-        if (len != VBUS_AUTH_KEY_TEXT_SIZE - 1)
+        if (len != VBUS_AUTH_KEY_TEXT_SIZE - 1 || text[len - 1] != '=')
                 return -EINVAL;
-        for (size_t i = 0; i < len; i++) {
+        for (size_t i = 0; i + 1 < len; i++) {
                 char ch = text[i];
 
                 if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
+                      (ch >= '0' && ch <= '9') || ch == '+' || ch == '/'))
                         return -EINVAL;
         }
         if (sodium_base642bin(out, sizeof(out), text, len, NULL, &n, &end,
-                              sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
             n != sizeof(out) || end != text + len)
                 return -EINVAL;
         memcpy(ret, out, sizeof(out));
@@ -282,8 +282,8 @@ int vbus__auth_key_save(const VbusAuthKey *key, const char *path, const char *pu
         if (access(public_path, F_OK) == 0 || access(path, F_OK) == 0)
                 return -EEXIST;
         sodium_bin2base64(seed_text, sizeof(seed_text), key->secret_key, VBUS_AUTH_SEED_SIZE,
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-        /* Both fit: a tag of 20 bytes and 43 characters; 44 characters. */
+                          sodium_base64_VARIANT_ORIGINAL);
+        /* Both fit: a tag of 20 bytes and 44 characters; 44 characters and a newline. */
         (void)snprintf(secret, sizeof(secret), "%s%s\n", secret_tag, seed_text);
         sodium_memzero(seed_text, sizeof(seed_text));
         (void)vbus__auth_key_to_text(key->public_key, pub);

@@ -16,10 +16,11 @@
  * or randomness returns -ENOTSUP and vbus__auth_is_available() says false; the transcript
  * encoding works either way, so the protocol text is tested on every build.
  *
- * Keys in text: the 32 public key bytes in unpadded URL-safe base64 (RFC 4648 section 5: 43
- * characters of [A-Za-z0-9_-]), the form of VBUS_BROKER_KEY, a keyring line and a policy's
- * `key:<text>`. A secret key file holds one line, "vbus-ed25519-secret " and the 32-byte seed in
- * the same base64, and must not be readable by group or others.
+ * Keys in text: the 32 public key bytes in standard base64 with its padding (RFC 4648 section
+ * 4: 43 characters of [A-Za-z0-9+/] and one '='), the form of VBUS_BROKER_KEY, a keyring line, a
+ * policy's @key: and the stamped "key:<text>". A secret key file holds one line,
+ * "vbus-ed25519-secret " and the 32-byte seed in the same base64, and must not be readable by
+ * group or others.
  */
 #ifndef VBUS_LIBBUS_AUTH_H
 #define VBUS_LIBBUS_AUTH_H
@@ -45,8 +46,8 @@ enum {
         /* The signed bytes (layout in protocol.md 3.1). */
         VBUS_AUTH_TRANSCRIPT_SIZE = VBUS_AUTH_CONTEXT_SIZE + 4 + 4 + 2 * VBUS_AUTH_NONCE_SIZE +
                                     2 * (4 + 4 + 4 + 8) + 2 * VBUS_AUTH_PUBLIC_KEY_SIZE,
-        /* A public key in text: 43 characters of unpadded URL-safe base64, and a NUL. */
-        VBUS_AUTH_KEY_TEXT_SIZE = 44,
+        /* A public key in text: 44 characters of base64 (the last one '='), and a NUL. */
+        VBUS_AUTH_KEY_TEXT_SIZE = 45,
         /* A secret key file is one short line: anything longer is not one. */
         VBUS_AUTH_KEY_FILE_MAX = 256,
 };
@@ -141,13 +142,13 @@ int vbus__auth_key_load(const char *path, VbusAuthKey *ret_key);
  */
 int vbus__auth_key_save(const VbusAuthKey *key, const char *path, const char *public_path);
 
-/* @key's public key in text (43 characters and a NUL). Return: 0, -ENOTSUP. */
+/* @key's public key in text (44 characters and a NUL). Return: 0, -ENOTSUP. */
 int vbus__auth_key_to_text(const uint8_t key[VBUS_AUTH_PUBLIC_KEY_SIZE],
                            char ret_text[VBUS_AUTH_KEY_TEXT_SIZE]);
 
 /**
  * vbus__auth_key_from_text() - parse a public key in text (@text, @len: borrowed, no NUL
- * needed). Exactly 43 characters of unpadded URL-safe base64.
+ * needed). Exactly 44 characters of base64, padding included, nothing else.
  * Return: 0 (@ret_key written); -EINVAL; -ENOTSUP.
  */
 int vbus__auth_key_from_text(const char *text, size_t len,

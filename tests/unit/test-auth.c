@@ -24,8 +24,8 @@
 
 /* --- the test vector of docs/protocol.md 3.1 --------------------------------------------- */
 
-static const char client_key_text[] = "ebVWLo_mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ";
-static const char broker_key_text[] = "AgvUJ0RrcjQk2A0srTUro982SdDvj6rgyn6yVEOUGyk";
+static const char client_key_text[] = "ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ=";
+static const char broker_key_text[] = "AgvUJ0RrcjQk2A0srTUro982SdDvj6rgyn6yVEOUGyk=";
 
 static const uint8_t broker_transcript[VBUS_AUTH_TRANSCRIPT_SIZE] = {
         0x76, 0x62, 0x75, 0x73, 0x20, 0x63, 0x68, 0x61, 0x6e, 0x6e, 0x65, 0x6c, 0x20, 0x61, 0x75,
@@ -335,31 +335,36 @@ static void test_key_text(void **state)
 
         (void)state;
         if (!have_auth()) {
-                assert_int_equal(vbus__auth_key_from_text(client_key_text, 43, key), -ENOTSUP);
+                assert_int_equal(vbus__auth_key_from_text(client_key_text, 44, key), -ENOTSUP);
                 return;
         }
-        assert_int_equal(vbus__auth_key_from_text(client_key_text, 43, key), 0);
+        assert_int_equal(vbus__auth_key_from_text(client_key_text, 44, key), 0);
         assert_memory_equal(key, client_key_bytes, sizeof(key));
         assert_int_equal(vbus__auth_key_to_text(key, text), 0);
         assert_string_equal(text, client_key_text);
 
-        assert_int_equal(vbus__auth_key_from_text(client_key_text, 42, key), -EINVAL);
-        assert_int_equal(vbus__auth_key_from_text("", 0, key), -EINVAL);
+        /* Without its padding, with one '=' too many, cut short. */
+        assert_int_equal(vbus__auth_key_from_text(client_key_text, 43, key), -EINVAL);
         (void)snprintf(bad, sizeof(bad), "%s=", client_key_text);
-        assert_int_equal(vbus__auth_key_from_text(bad, 44, key), -EINVAL);
-        /* The standard alphabet's '+' and '/' are not the URL-safe one's. */
+        assert_int_equal(vbus__auth_key_from_text(bad, 45, key), -EINVAL);
+        assert_int_equal(vbus__auth_key_from_text("", 0, key), -EINVAL);
+        /* The URL-safe alphabet's '_' for '/' (the vector's text has a '/' at index 6). */
         (void)snprintf(bad, sizeof(bad), "%s", client_key_text);
-        bad[4] = '+';
-        assert_int_equal(vbus__auth_key_from_text(bad, 43, key), -EINVAL);
-        /* A NUL inside. */
+        assert_int_equal(bad[6], '/');
+        bad[6] = '_';
+        assert_int_equal(vbus__auth_key_from_text(bad, 44, key), -EINVAL);
+        /* A NUL inside; a '=' inside. */
         (void)snprintf(bad, sizeof(bad), "%s", client_key_text);
         bad[10] = '\0';
-        assert_int_equal(vbus__auth_key_from_text(bad, 43, key), -EINVAL);
-        /* The last character carries 4 unused bits that must be zero ('Q' = 010000 ends the
+        assert_int_equal(vbus__auth_key_from_text(bad, 44, key), -EINVAL);
+        bad[10] = '=';
+        assert_int_equal(vbus__auth_key_from_text(bad, 44, key), -EINVAL);
+        /* The 43rd character carries 2 unused bits that must be zero ('Q' = 010000 in the
          * vector's text; 'R' sets one of them): one key, one text. */
         (void)snprintf(bad, sizeof(bad), "%s", client_key_text);
+        assert_int_equal(bad[42], 'Q');
         bad[42] = 'R';
-        assert_int_equal(vbus__auth_key_from_text(bad, 43, key), -EINVAL);
+        assert_int_equal(vbus__auth_key_from_text(bad, 44, key), -EINVAL);
 }
 
 static void test_key_file(void **state)
@@ -393,9 +398,9 @@ static void test_key_file(void **state)
         assert_true(fd >= 0);
         n = read(fd, text, sizeof(text) - 1);
         close(fd);
-        assert_int_equal(n, 44);
+        assert_int_equal(n, 45);
         text[n] = '\0';
-        assert_int_equal(vbus__auth_key_from_text(text, 43, loaded.public_key), 0);
+        assert_int_equal(vbus__auth_key_from_text(text, 44, loaded.public_key), 0);
         assert_memory_equal(loaded.public_key, key.public_key, VBUS_AUTH_PUBLIC_KEY_SIZE);
 
         /* Never overwritten. */
