@@ -46,6 +46,8 @@ static const Key keys[] = {
         KEY32(max_peers, 1, 65536),
         KEY32(max_calls, 1, 1u << 20),
         KEY32(max_service_calls, 1, 1u << 20),
+        KEY64(peer_memory, 1u << 20, 1ull << 40),
+        KEY64(max_memory, 1u << 20, 1ull << 44),
 };
 
 static char *trim(char *s)
@@ -167,6 +169,8 @@ void config_defaults(BrokerConfig *c)
                 .max_peers = LIMIT_MAX_PEERS,
                 .max_calls = LIMIT_MAX_CALLS,
                 .max_service_calls = LIMIT_MAX_SERVICE_CALLS,
+                .peer_memory = LIMIT_PEER_MEMORY,
+                .max_memory = LIMIT_MAX_MEMORY,
         };
         (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s",
                        "/run/vbus/broker.sock"); /* fits */

@@ -26,6 +26,8 @@ typedef struct BrokerConfig {
         uint32_t max_peers;
         uint32_t max_calls;         /* calls in flight per caller session */
         uint32_t max_service_calls; /* calls in flight per service */
+        uint64_t peer_memory;       /* budget.h: what the broker holds for one peer */
+        uint64_t max_memory;        /* budget.h: what it holds for all peers together */
         int verbose;
 } BrokerConfig;
 

@@ -4,6 +4,7 @@
  */
 #include "peer.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -72,6 +73,8 @@ Peer *peer_free(Peer *p)
         /* A peer is freed dead: writes to it fail, so ->closed cannot reach its own link. */
         p->dead = true;
         vbus__endpoint_deinit(&p->ep);
+        /* Every stream has closed: each feature released what it charged to this peer. */
+        assert(p->mem_held == 0);
         list_unlink(&p->link);
         list_unlink(&p->dead_link);
         list_unlink(&p->dirty_link);

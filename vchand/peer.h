@@ -70,6 +70,7 @@ struct Peer {
         List call_sides;          /* rpc.c: its ends of calls relayed by the broker */
         List intro_calls;         /* introspect.c: its calls the broker answers itself */
         uint32_t n_calls;         /* rpc.c and introspect.c: calls in flight as a caller */
+        uint64_t mem_held;        /* budget.c: bytes held on its behalf (charged by features) */
 };
 
 /**

@@ -40,6 +40,19 @@ enum {
         LIMIT_MAX_SERVICE_CALLS = 4096,
 };
 
+/* Memory budgets (budget.h), 64-bit: what the broker holds on peers' behalf, counted as payload
+ * bytes plus LIMIT_ITEM_OVERHEAD per item, so that empty messages cost something. */
+enum {
+        /* [peer_memory] Held for one peer (its queues, its calls' relays, its streams): a peer
+         * over it is refused, or loses its own messages. */
+        LIMIT_PEER_MEMORY = 64ull * 1024 * 1024,
+        /* [max_memory] Held for all peers together. Once reached, a peer holding more than its
+         * share (max_memory / live peers) is refused; one under its share is not, so the total
+         * can pass max_memory by at most what the peers under their share hold (a soft bound of
+         * at most twice max_memory). */
+        LIMIT_MAX_MEMORY = 1024ull * 1024 * 1024,
+};
+
 /* Fixed limits. */
 enum {
         /* Frames handled per peer per wakeup, so one busy peer cannot starve the others. */
@@ -61,6 +74,22 @@ enum {
         /* Largest ListServices reply, cut at a service or server boundary: what the broker
          * buffers for one direction of any call. */
         LIMIT_INTROSPECT_REPLY = LIMIT_CALL_WINDOW,
+        /* Bytes charged per item the broker holds for a peer (a queued message, a relayed
+         * message, a stream) on top of its payload: about what the item's own allocations cost,
+         * so that a flood of empty frames is bounded by the same budgets as one of full ones. */
+        LIMIT_ITEM_OVERHEAD = 64,
+        /* Entries of one BLOCK subscription's queue (DROP queues have queue_limit): bytes alone
+         * do not bound empty messages. */
+        LIMIT_BLOCK_QUEUE_MESSAGES = 65536,
+        /* Messages relayed in one direction of one call and not yet written on (each a boundary
+         * in the call's coalesced buffer): the window bounds the bytes, this the empty ones. It
+         * lets a window of LIMIT_CALL_WINDOW bytes be filled with messages of 4 bytes or more, so
+         * a sender of tiny messages to a slow reader is held back by the window, not refused. */
+        LIMIT_CALL_MESSAGES = 65536,
+        /* Charged to a caller per call in flight: its Call, two sides and their streams. */
+        LIMIT_CALL_COST = 1024,
+        /* Charged to a peer per subscription or publisher it holds. */
+        LIMIT_STREAM_COST = 512,
         /* Guests discovery tracks at once (one slot each, allocated up front): domids of guests
          * are below 0x7ff0, and max_peers bounds the links anyway. */
         LIMIT_DISCOVER_GUESTS = 4096,

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * budget: per-peer and global memory budgets (see budget.h).
+ */
+#include "budget.h"
+
+#include <assert.h>
+#include <errno.h>
+
+bool budget_check(const Peer *p, uint64_t bytes)
+{
+        const Bus *b = p->bus;
+        uint64_t share;
+
+        if (p->mem_held + bytes > b->config.peer_memory)
+                return false;
+        if (b->mem_held + bytes <= b->config.max_memory)
+                return true;
+        share = b->config.max_memory / (b->n_peers ? b->n_peers : 1);
+        return p->mem_held + bytes <= share;
+}
+
+int budget_charge(Peer *p, uint64_t bytes)
+{
+        if (!budget_check(p, bytes))
+                return -ENOBUFS;
+        p->mem_held += bytes;
+        p->bus->mem_held += bytes;
+        return 0;
+}
+
+void budget_release(Peer *p, uint64_t bytes)
+{
+        assert(p->mem_held >= bytes && p->bus->mem_held >= bytes);
+        p->mem_held -= bytes;
+        p->bus->mem_held -= bytes;
+}

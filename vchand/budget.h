@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * budget: what the broker holds on each peer's behalf, and on all peers' together, counted in
+ * bytes with a fixed charge per item (LIMIT_ITEM_OVERHEAD), so that a flood of empty frames
+ * costs as much of a budget as the memory it makes the broker allocate.
+ *
+ * Every module that allocates for a peer charges that peer first (budget_charge) and releases
+ * exactly what it charged when it frees (budget_release). Who is charged is the module's choice,
+ * made so that the peer that caused the holding pays: a subscriber for its queues, a caller for
+ * its calls' relays (both directions), a peer for its own streams. A refused charge is never
+ * acted on here: the module refuses that peer's stream (RESOURCE_EXHAUSTED), drops that peer's
+ * own message (counted), or as a last resort returns an error that drops that peer alone.
+ *
+ * The global rule (max_memory): once all peers together hold max_memory, a charge is refused
+ * only to a peer that holds more than its share (max_memory / live peers). A peer under its share
+ * is never refused because of what others hold; the total then passes max_memory by at most what
+ * the peers under their share hold.
+ *
+ * Invariant: a peer holds nothing once its streams are closed (peer_free() checks it).
+ */
+#ifndef VCHAND_BUDGET_H
+#define VCHAND_BUDGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "peer.h"
+#include "vchand-limits.h"
+
+/* What an item of @n payload bytes costs. */
+static inline uint64_t budget_cost(size_t n)
+{
+        return (uint64_t)n + LIMIT_ITEM_OVERHEAD;
+}
+
+/**
+ * budget_check() - whether @p may hold @bytes more, without charging them.
+ * Return: true if budget_charge() would succeed now.
+ */
+bool budget_check(const Peer *p, uint64_t bytes);
+
+/**
+ * budget_charge() - charge @bytes to @p (its peer_memory, and the broker's max_memory).
+ * Return: 0, or -ENOBUFS (over @p's budget, or the broker is full and @p holds more than its
+ * share): nothing charged, and the caller refuses @p.
+ */
+int budget_charge(Peer *p, uint64_t bytes);
+
+/* Releases @bytes that were charged to @p. */
+void budget_release(Peer *p, uint64_t bytes);
+
+#endif /* VCHAND_BUDGET_H */
