@@ -7,6 +7,8 @@
 #include <assert.h>
 #include <errno.h>
 
+#include "link.h"
+
 bool budget_check(const Peer *p, uint64_t bytes)
 {
         const Bus *b = p->bus;
@@ -34,4 +36,10 @@ void budget_release(Peer *p, uint64_t bytes)
         assert(p->mem_held >= bytes && p->bus->mem_held >= bytes);
         p->mem_held -= bytes;
         p->bus->mem_held -= bytes;
+}
+
+bool budget_backlog_room(const Peer *q, size_t size)
+{
+        return q->ep.link.n_backlog + size <=
+               VBUS_LINK_BACKLOG_MAX * LIMIT_BACKLOG_NEW_SHARE_PERCENT / 100;
 }

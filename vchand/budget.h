@@ -50,4 +50,16 @@ int budget_charge(Peer *p, uint64_t bytes);
 /* Releases @bytes that were charged to @p. */
 void budget_release(Peer *p, uint64_t bytes);
 
+/**
+ * budget_backlog_room() - whether @q's link may take a control frame of @size bytes that the
+ * broker sends on another peer's behalf (an OPEN toward a server).
+ *
+ * The link's backlog (VBUS_LINK_BACKLOG_MAX) holds control frames that found @q's ring full, and
+ * overflowing it drops @q as not reading its link. So frames that start something new for
+ * someone else may fill only half of it (LIMIT_BACKLOG_NEW_SHARE): the rest stays for the frames
+ * of what is already open (END, RESET, CREDIT), and a busy server is never dropped because others
+ * called it. Return: true if the frame may be sent now.
+ */
+bool budget_backlog_room(const Peer *q, size_t size);
+
 #endif /* VCHAND_BUDGET_H */

@@ -341,7 +341,8 @@ static void side_free(CallSide *side)
  * Opens the broker's stream toward the server for @c.
  * Return: 0; -EMSGSIZE (the OPEN, with the caller's identity stamped on it, is larger than a
  * control frame: the caller's headers are too large); -E2BIG (the server has no stream left);
- * -ENOMEM; -EPIPE (the server's link is gone, or it was dropped for not reading it).
+ * -EBUSY (the server's link is full: its backlog keeps room for the calls it has); -ENOMEM;
+ * -EPIPE (the server's link is gone).
  */
 static int call_open_server(Call *c, Server *serve, const Vbus__V1__Open *m, const Peer *caller)
 {
@@ -361,6 +362,9 @@ static int call_open_server(Call *c, Server *serve, const Vbus__V1__Open *m, con
         o.caller = &id;
         if (c->deadline_us != UINT64_MAX)
                 o.timeout_us = c->deadline_us > now ? c->deadline_us - now : 1;
+        if (!budget_backlog_room(q, VBUS_FRAME_HEADER_SIZE +
+                                            protobuf_c_message_get_packed_size(&o.base)))
+                return -EBUSY;
         side = side_new(c, q);
         if (!side)
                 return -ENOMEM;
@@ -380,6 +384,8 @@ static const char *call_open_failure(int r)
                 return "the call's headers are too large to reach the server";
         case -E2BIG:
                 return "the server has too many streams open";
+        case -EBUSY:
+                return "the server is not keeping up (its link is full): try again later";
         default:
                 return "the server could not take the call";
         }

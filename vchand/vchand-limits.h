@@ -88,6 +88,10 @@ enum {
         LIMIT_CALL_MESSAGES = 65536,
         /* Charged to a caller per call in flight: its Call, two sides and their streams. */
         LIMIT_CALL_COST = 1024,
+        /* Share of a link's control backlog (VBUS_LINK_BACKLOG_MAX) that OPENs the broker sends
+         * on others' behalf may fill; a new call that does not fit is refused with UNAVAILABLE,
+         * and the rest is kept for the frames of the streams already open (budget.h). */
+        LIMIT_BACKLOG_NEW_SHARE_PERCENT = 50,
         /* Charged to a peer per subscription or publisher it holds. */
         LIMIT_STREAM_COST = 512,
         /* Guests discovery tracks at once (one slot each, allocated up front): domids of guests

@@ -437,6 +437,7 @@ static void attack_big_open(Hostile *h, const char *method)
         uint32_t id = put_big_open(h, method, big_open_len(method));
         Vbus__V1__End e = VBUS__V1__END__INIT;
 
+        e.status = VBUS__V1__STATUS__STATUS_OK;
         put_data(h, id, 0, "hi", 2);
         put_control(h, VBUS_FRAME_END, id, &e.base);
         h->frames = 3;
@@ -449,6 +450,8 @@ static void attack_open_flood(Hostile *h, const char *method)
         static uint8_t data[FLOOD_DATA];
         Vbus__V1__End e = VBUS__V1__END__INIT;
         size_t len = big_open_len(method) - 8; /* below the limit even with the stamp */
+
+        e.status = VBUS__V1__STATUS__STATUS_OK;
 
         for (int i = 0; i < N_FLOOD_CALLS; i++) {
                 uint32_t id = open_kind(h, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL, method, 65536);
