@@ -264,7 +264,9 @@ int broker_add_peer(Broker *b, VbusTransport *t, const Identity *ident, uint32_t
 {
         Peer *p;
 
-        if (b->bus.n_peers >= b->bus.config.max_peers) {
+        /* Local clients have their own share of max_peers, so they never crowd out guests. */
+        if (b->bus.n_peers >= b->bus.config.max_peers ||
+            (ident->local && b->bus.n_local_peers >= b->bus.config.max_local_peers)) {
                 vbus__transport_deinit(t);
                 return -EMFILE;
         }

@@ -43,3 +43,12 @@ bool budget_backlog_room(const Peer *q, size_t size)
         return q->ep.link.n_backlog + size <=
                VBUS_LINK_BACKLOG_MAX * LIMIT_BACKLOG_NEW_SHARE_PERCENT / 100;
 }
+
+uint64_t budget_call_deadline(const Bus *b, uint64_t timeout_us)
+{
+        uint64_t max_us = (uint64_t)b->config.max_call_timeout_ms * 1000u;
+
+        if (timeout_us == 0 || timeout_us > max_us)
+                timeout_us = max_us;
+        return bus_now_us() + timeout_us;
+}

@@ -62,4 +62,10 @@ void budget_release(Peer *p, uint64_t bytes);
  */
 bool budget_backlog_room(const Peer *q, size_t size);
 
+/**
+ * budget_call_deadline() - the deadline of a call that asked for @timeout_us (0: none), on
+ * CLOCK_MONOTONIC: at most max_call_timeout_ms from now, so no call is held for ever.
+ */
+uint64_t budget_call_deadline(const Bus *b, uint64_t timeout_us);
+
 #endif /* VCHAND_BUDGET_H */

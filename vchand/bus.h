@@ -63,6 +63,7 @@ typedef struct Bus {
         List dead;          /* Peers dropped in this iteration (peer.c), freed by broker.c */
         List dirty;         /* Peers to flush at the end of the iteration (peer.c) */
         uint32_t n_peers;
+        uint32_t n_local_peers; /* of n_peers, UNIX-socket links (peer.c) */
         uint64_t mem_held; /* budget.c: held for all peers together */
         uint64_t next_serial;
         BusOpenFn open[BUS_KINDS]; /* by Open.kind; set by broker.c; NULL: refused */

@@ -48,6 +48,8 @@ static const Key keys[] = {
         KEY32(max_service_calls, 1, 1u << 20),
         KEY64(peer_memory, 1u << 20, 1ull << 40),
         KEY64(max_memory, 1u << 20, 1ull << 44),
+        KEY32(max_local_peers, 1, 65536),
+        KEY32(max_call_timeout_ms, 1, 0xffffffffu),
 };
 
 static char *trim(char *s)
@@ -171,6 +173,8 @@ void config_defaults(BrokerConfig *c)
                 .max_service_calls = LIMIT_MAX_SERVICE_CALLS,
                 .peer_memory = LIMIT_PEER_MEMORY,
                 .max_memory = LIMIT_MAX_MEMORY,
+                .max_local_peers = LIMIT_MAX_LOCAL_PEERS,
+                .max_call_timeout_ms = LIMIT_MAX_CALL_TIMEOUT_MS,
         };
         (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s",
                        "/run/vbus/broker.sock"); /* fits */

@@ -28,6 +28,8 @@ typedef struct BrokerConfig {
         uint32_t max_service_calls; /* calls in flight per service */
         uint64_t peer_memory;       /* budget.h: what the broker holds for one peer */
         uint64_t max_memory;        /* budget.h: what it holds for all peers together */
+        uint32_t max_local_peers;   /* of max_peers, UNIX-socket links */
+        uint32_t max_call_timeout_ms; /* a call's longest deadline, and a timeout of 0's */
         int verbose;
 } BrokerConfig;
 

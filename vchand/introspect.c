@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "control.h"
 #include "log.h"
 #include "vbus/v1/broker.pb-c.h"
@@ -66,7 +67,7 @@ int introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return 0;
         }
-        ic->deadline_us = m->timeout_us ? bus_now_us() + m->timeout_us : UINT64_MAX;
+        ic->deadline_us = budget_call_deadline(p->bus, m->timeout_us);
         list_add_tail(&b->intro_calls, &ic->link);
         list_add_tail(&p->intro_calls, &ic->peer_link);
         p->n_calls++;

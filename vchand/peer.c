@@ -63,6 +63,8 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
         p->serial = ++b->next_serial;
         list_add_tail(&b->peers, &p->link);
         b->n_peers++;
+        if (p->ident.local)
+                b->n_local_peers++;
         return p;
 }
 
@@ -91,6 +93,8 @@ void peer_kill(Peer *p, const char *why)
         log_info("peer %s: disconnected: %s", p->label, why);
         list_unlink(&p->link);
         p->bus->n_peers--;
+        if (p->ident.local)
+                p->bus->n_local_peers--;
         list_add_tail(&p->bus->dead, &p->dead_link);
 }
 

@@ -400,6 +400,22 @@ static Service *call_service(Bus *b, const char *method, size_t *ret_n)
         return slash ? service_find(b, method, *ret_n) : NULL;
 }
 
+/* How many calls to @svc @p has in flight as a caller (at most max_calls: its own sides). */
+static uint32_t caller_calls_to(const Peer *p, const Service *svc)
+{
+        List *pos, *tmp;
+        uint32_t n = 0;
+
+        list_for_each_safe(pos, tmp, &p->call_sides)
+        {
+                const CallSide *side = list_entry(pos, CallSide, peer_link);
+
+                if (side == side->call->client && side->call->service == svc)
+                        n++;
+        }
+        return n;
+}
+
 int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
 {
         Bus *b = p->bus;
@@ -432,7 +448,8 @@ int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_NOT_FOUND, msg);
                 return 0;
         }
-        if (service_get_n_calls(svc) >= b->config.max_service_calls) {
+        if (service_get_n_calls(svc) >= b->config.max_service_calls &&
+            caller_calls_to(p, svc) >= b->config.max_service_calls / (b->n_peers ? b->n_peers : 1)) {
                 b->stats.n_calls_failed++;
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                                   "too many calls in flight for this service (max_service_calls)");
@@ -458,7 +475,7 @@ int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         c->caller = p;
         c->service = svc;
         c->serve = serve;
-        c->deadline_us = m->timeout_us ? bus_now_us() + m->timeout_us : UINT64_MAX;
+        c->deadline_us = budget_call_deadline(b, m->timeout_us);
         c->server_reset_status = VBUS__V1__STATUS__STATUS_CANCELLED;
         pipe_init(&c->to_server);
         pipe_init(&c->to_client);

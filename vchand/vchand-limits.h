@@ -36,8 +36,17 @@ enum {
         LIMIT_MAX_PEERS = 4096,
         /* [max_calls] RPC calls in flight per caller session: bounds per-peer call state. */
         LIMIT_MAX_CALLS = 256,
-        /* [max_service_calls] Calls in flight per service, over all its servers. */
+        /* [max_service_calls] Calls in flight per service, over all its servers. Once reached, a
+         * caller holding more of them than its share (max_service_calls / live peers) is refused
+         * and one under its share is not: a few callers cannot fill a service for everyone. */
         LIMIT_MAX_SERVICE_CALLS = 4096,
+        /* [max_local_peers] Local (UNIX socket) links at once, out of max_peers: guests always
+         * have max_peers - max_local_peers links however many local clients connect. */
+        LIMIT_MAX_LOCAL_PEERS = 256,
+        /* [max_call_timeout_ms] Longest deadline a call gets, and the one a call without a
+         * timeout (0) gets: no call holds a server, a service's share and the caller's budget
+         * for ever. A day, so that forwarded connections (docs/forward.md) live long. */
+        LIMIT_MAX_CALL_TIMEOUT_MS = 24 * 3600 * 1000,
 };
 
 /* Memory budgets (budget.h), 64-bit: what the broker holds on peers' behalf, counted as payload

@@ -26,7 +26,9 @@
  *   hostile URL hold-calls METHOD   opens calls to METHOD without ever ending them, until the
  *                                   broker refuses one (finding 4: max_service_calls)
  *
- * Options: --frames N (attack frames to send at most, default 2000000), --seconds S (default 20).
+ * Options: --frames N (attack frames to send at most, default 2000000), --seconds S (default 20),
+ * --linger S: once the outcome is printed (and flushed), keep the link (reading it) S seconds
+ * more, then print "expired N": the RESETs DEADLINE_EXCEEDED received in all.
  * Every wait is bounded. Exits 0 once it printed its outcome, 1 on a failure of its own.
  */
 #include <errno.h>
@@ -69,6 +71,7 @@ typedef struct Hostile {
         uint64_t deadline_us;
         bool done;
         char outcome[160];
+        uint64_t n_expired; /* RESETs DEADLINE_EXCEEDED seen */
 } Hostile;
 
 __attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
@@ -199,6 +202,8 @@ static void scan(Hostile *h, int wait_ms)
                         vbus__control_deinit(&c);
                 }
                 off += size;
+                if (status == VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED)
+                        h->n_expired++;
                 if (h->done)
                         continue;
                 if (status == -1) {
@@ -212,6 +217,13 @@ static void scan(Hostile *h, int wait_ms)
         }
         memmove(h->in, h->in + off, h->n_in - off);
         h->n_in -= off;
+}
+
+/* Scans what comes for 100 ms. Return: false once the link is gone. */
+static bool link_read_more(Hostile *h)
+{
+        scan(h, 100);
+        return strcmp(h->outcome, "disconnected") != 0 || h->vc || h->fd >= 0;
 }
 
 /* Writes everything gathered in the out buffer, reading meanwhile. */
@@ -482,7 +494,7 @@ int main(int argc, char **argv)
 {
         Hostile h = {.next_id = 1, .max_frames = 2000000};
         const char *url, *attack, *arg = NULL;
-        uint64_t seconds = 20;
+        uint64_t seconds = 20, linger = 0;
         int i = 3;
 
         if (argc < 3 || strcmp(argv[1], "--help") == 0) {
@@ -499,6 +511,8 @@ int main(int argc, char **argv)
                         h.max_frames = strtoull(argv[i + 1], NULL, 10);
                 else if (strcmp(argv[i], "--seconds") == 0)
                         seconds = strtoull(argv[i + 1], NULL, 10);
+                else if (strcmp(argv[i], "--linger") == 0)
+                        linger = strtoull(argv[i + 1], NULL, 10);
                 else
                         die("unknown option %s", argv[i]);
         }
@@ -529,5 +543,13 @@ int main(int argc, char **argv)
         else
                 die("unknown attack %s", attack);
         printf("sent %llu frames\n%s\n", (unsigned long long)h.frames, h.outcome);
+        if (linger) {
+                fflush(stdout);
+                h.deadline_us = now_us() + linger * 1000000u;
+                h.done = true; /* the outcome is told: only count what comes */
+                while (now_us() < h.deadline_us && link_read_more(&h))
+                        ;
+                printf("expired %llu\n", (unsigned long long)h.n_expired);
+        }
         return 0;
 }
