@@ -249,6 +249,7 @@ static void broker_pump(Peer *p)
         introspect_pump(p);
         list_unlink(&p->dirty_link); /* flushed now: the pumps may have marked it again */
         peer_flush(p);
+        peer_retire_check(p, bus_now_us());
 }
 
 /* Reads what arrived on @p, then writes what that made ready, and polls for what it needs. */
@@ -280,7 +281,7 @@ int broker_add_peer(Broker *b, VbusTransport *t, const Identity *ident, uint32_t
                 peer_kill(p, "cannot poll its fd");
                 return -EIO;
         }
-        log_info("peer %s: connected", p->label);
+        peer_log(p, "connected");
         /* Bytes may already be waiting (a vchan guest that spoke first). */
         broker_serve_peer(b, p);
         return 0;
@@ -381,6 +382,9 @@ static void broker_tick(Broker *b)
                         peer_kill(p, "no HELLO in time");
                         continue;
                 }
+                peer_retire_check(p, now);
+                if (!peer_is_alive(p))
+                        continue;
                 /* Backstop for lost wakeups on shared rings. */
                 if (p->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN)
                         broker_serve_peer(b, p);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "ratelimit.h"
 #include "router.h"
 #include "session.h"
 #include "util/list.h"
@@ -71,6 +72,7 @@ typedef struct Bus {
         ServiceTable *services;    /* service.c's: services by name, and their servers */
         Rpc *rpc;                  /* rpc.c's: calls in flight */
         List intro_calls;          /* introspect.c's: calls the broker answers itself */
+        RateLimit logs;            /* peer.c's: log lines per source (peer_log) */
 } Bus;
 
 /* CLOCK_MONOTONIC in microseconds. */

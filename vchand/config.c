@@ -50,6 +50,7 @@ static const Key keys[] = {
         KEY64(max_memory, 1u << 20, 1ull << 44),
         KEY32(max_local_peers, 1, 65536),
         KEY32(max_call_timeout_ms, 1, 0xffffffffu),
+        KEY32(stream_id_limit, 64, VBUS_STREAM_ID_LIMIT),
 };
 
 static char *trim(char *s)
@@ -175,6 +176,7 @@ void config_defaults(BrokerConfig *c)
                 .max_memory = LIMIT_MAX_MEMORY,
                 .max_local_peers = LIMIT_MAX_LOCAL_PEERS,
                 .max_call_timeout_ms = LIMIT_MAX_CALL_TIMEOUT_MS,
+                .stream_id_limit = VBUS_STREAM_ID_LIMIT,
         };
         (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s",
                        "/run/vbus/broker.sock"); /* fits */

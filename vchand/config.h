@@ -30,6 +30,7 @@ typedef struct BrokerConfig {
         uint64_t max_memory;        /* budget.h: what it holds for all peers together */
         uint32_t max_local_peers;   /* of max_peers, UNIX-socket links */
         uint32_t max_call_timeout_ms; /* a call's longest deadline, and a timeout of 0's */
+        uint32_t stream_id_limit;     /* tests only: ids the broker uses toward a peer */
         int verbose;
 } BrokerConfig;
 

@@ -90,7 +90,7 @@ void peer_kill(Peer *p, const char *why)
                 return;
         p->dead = true;
         list_unlink(&p->dirty_link);
-        log_info("peer %s: disconnected: %s", p->label, why);
+        peer_log(p, "disconnected: %s", why);
         list_unlink(&p->link);
         p->bus->n_peers--;
         if (p->ident.local)
@@ -106,24 +106,51 @@ void peer_mark_dirty(Peer *p)
 
 void peer_log(Peer *p, const char *fmt, ...)
 {
-        uint64_t now = bus_now_us();
+        uint64_t key = p->ident.local ? ratelimit_key_local(p->ident.pid)
+                                      : ratelimit_key_domain(p->ident.domid);
+        uint32_t suppressed;
         char msg[512];
         va_list ap;
 
-        if (now - p->log_window_us > 60 * 1000000ull) {
-                p->log_window_us = now;
-                p->log_budget = LIMIT_PEER_LOG_PER_MINUTE;
-        }
-        if (p->log_budget == 0)
+        if (!ratelimit_allow(&p->bus->logs, key, bus_now_us(), &suppressed))
                 return;
-        if (--p->log_budget == 0) {
-                log_info("peer %s: further messages suppressed for a minute", p->label);
-                return;
-        }
+        if (suppressed)
+                log_info("peer %s: %u lines about its %s suppressed in the last minute", p->label,
+                         suppressed, p->ident.local ? "process" : "domain");
         va_start(ap, fmt);
         (void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a log line: cut short is fine */
         va_end(ap);
         log_info("peer %s: %s", p->label, msg);
+}
+
+void peer_retire(Peer *p)
+{
+        Vbus__V1__GoAway g = VBUS__V1__GO_AWAY__INIT;
+
+        if (p->retiring || p->dead)
+                return;
+        p->retiring = true;
+        p->retire_deadline_us = bus_now_us() + (uint64_t)LIMIT_RETIRE_GRACE_MS * 1000u;
+        peer_log(p, "stream ids used up: renewing its link once its calls end");
+        g.status = VBUS__V1__STATUS__STATUS_UNAVAILABLE;
+        g.message = (char *)"the broker's stream ids toward you are used up: reconnect";
+        g.last_stream_id = p->ep.session.last_remote_id;
+        (void)peer_send_control(p, VBUS_FRAME_GOAWAY, 0, 0, &g.base);
+}
+
+bool peer_has_ids(const Peer *p)
+{
+        uint32_t next = vbus__session_next_id(&p->ep.session);
+
+        return next != 0 && next < p->bus->config.stream_id_limit;
+}
+
+void peer_retire_check(Peer *p, uint64_t now_us)
+{
+        if (!p->retiring || p->dead)
+                return;
+        if (p->ep.session.n_local_streams == 0 || now_us >= p->retire_deadline_us)
+                peer_kill(p, "stream ids used up: link renewed");
 }
 
 /* --- writing ----------------------------------------------------------------------------- */

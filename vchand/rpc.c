@@ -362,6 +362,8 @@ static int call_open_server(Call *c, Server *serve, const Vbus__V1__Open *m, con
         o.caller = &id;
         if (c->deadline_us != UINT64_MAX)
                 o.timeout_us = c->deadline_us > now ? c->deadline_us - now : 1;
+        if (!peer_has_ids(q))
+                return -EBUSY;
         if (!budget_backlog_room(q, VBUS_FRAME_HEADER_SIZE +
                                             protobuf_c_message_get_packed_size(&o.base)))
                 return -EBUSY;
@@ -374,6 +376,9 @@ static int call_open_server(Call *c, Server *serve, const Vbus__V1__Open *m, con
                 return r;
         }
         c->server = side;
+        /* The last id it had: the server takes no new call, and reconnects once this ends. */
+        if (!peer_has_ids(q))
+                peer_retire(q);
         return 0;
 }
 

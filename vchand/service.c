@@ -182,7 +182,7 @@ Server *service_pick(Service *svc)
                 Server *srv = list_entry(pos, Server, serve_link);
 
                 /* A server whose peer was dropped in this iteration is still listed. */
-                if (!peer_is_alive(srv->base.peer))
+                if (!peer_is_alive(srv->base.peer) || srv->base.peer->retiring)
                         continue;
                 if (!best || srv->n_outstanding < best->n_outstanding)
                         best = srv;

@@ -68,8 +68,12 @@ enum {
         LIMIT_FRAMES_PER_WAKEUP = 256,
         /* Housekeeping tick: timeouts, and re-polling vchans (a peer can suppress our events). */
         LIMIT_TICK_MS = 1000,
-        /* Log lines per peer per minute for things a peer can trigger. */
-        LIMIT_PEER_LOG_PER_MINUTE = 10,
+        /* Log lines per source (a guest's domain, or a local process) per minute for things a
+         * peer can trigger, its connections and disconnections included: a guest reconnecting
+         * in a loop cannot fill dom0's journal (ratelimit.h). */
+        LIMIT_LOG_PER_MINUTE = 20,
+        /* Sources the log limiter tracks at once (a fixed table; see ratelimit.h). */
+        LIMIT_LOG_SOURCES = 1024,
         /* Queue limit a subscriber may request (Open.queue_limit). */
         LIMIT_QUEUE_MESSAGES_MAX = 65536,
         /* Window libvbus grants per subscription, and the minimum the broker needs to make
@@ -103,6 +107,10 @@ enum {
         LIMIT_BACKLOG_NEW_SHARE_PERCENT = 50,
         /* Charged to a peer per subscription or publisher it holds. */
         LIMIT_STREAM_COST = 512,
+        /* A peer whose stream ids the broker has used up (finding 6) is sent GOAWAY and takes no
+         * new call; its link is closed once the calls opened toward it end, or after this, so
+         * that it reconnects with fresh ids (a client reconnects on its own). */
+        LIMIT_RETIRE_GRACE_MS = 30 * 1000,
         /* Guests discovery tracks at once (one slot each, allocated up front): domids of guests
          * are below 0x7ff0, and max_peers bounds the links anyway. */
         LIMIT_DISCOVER_GUESTS = 4096,

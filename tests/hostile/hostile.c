@@ -25,6 +25,8 @@
  *                                   a busy server (finding 3)
  *   hostile URL hold-calls METHOD   opens calls to METHOD without ever ending them, until the
  *                                   broker refuses one (finding 4: max_service_calls)
+ *   hostile URL reconnect-loop N    N times: connect, send garbage, wait to be dropped (finding 8:
+ *                                   log lines); prints "disconnected N" when each one was
  *
  * Options: --frames N (attack frames to send at most, default 2000000), --seconds S (default 20),
  * --linger S: once the outcome is printed (and flushed), keep the link (reading it) S seconds
@@ -478,6 +480,35 @@ static void attack_open_flood(Hostile *h, const char *method)
         wait_outcome(h);
 }
 
+static void link_close(Hostile *h)
+{
+        h->vc = vbus__vchan_free(h->vc);
+        if (h->fd >= 0)
+                close(h->fd);
+        h->fd = -1;
+        h->n_in = h->n_out = 0;
+}
+
+static void attack_reconnect_loop(Hostile *h, const char *url, unsigned long n)
+{
+        static const uint8_t garbage[64] = "this is not a vbus frame, and never was one at all";
+        unsigned long dropped = 0;
+
+        for (unsigned long i = 0; i < n && now_us() < h->deadline_us; i++) {
+                link_open(h, url);
+                memcpy(h->out, garbage, sizeof(garbage));
+                h->n_out = sizeof(garbage);
+                h->done = false;
+                flush_out(h);
+                h->frames++;
+                while (!h->done && now_us() < h->deadline_us)
+                        scan(h, 100);
+                dropped += h->done;
+                link_close(h);
+        }
+        (void)snprintf(h->outcome, sizeof(h->outcome), "disconnected %lu", dropped);
+}
+
 static void attack_hold_calls(Hostile *h, const char *method)
 {
         while (!h->done && h->frames < h->max_frames && now_us() < h->deadline_us) {
@@ -522,6 +553,11 @@ int main(int argc, char **argv)
                 die("out of memory");
         h.deadline_us = now_us() + seconds * 1000000u;
         (void)snprintf(h.outcome, sizeof(h.outcome), "survived");
+        if (strcmp(attack, "reconnect-loop") == 0 && arg) {
+                attack_reconnect_loop(&h, url, strtoul(arg, NULL, 10));
+                printf("sent %llu frames\n%s\n", (unsigned long long)h.frames, h.outcome);
+                return 0;
+        }
         link_open(&h, url);
         hello(&h);
         if (strcmp(attack, "block-empty") == 0)
