@@ -24,6 +24,7 @@
 
 #include <vbus/vbus.h>
 
+#include "budget.h"
 #include "discover.h"
 #include "introspect.h"
 #include "log.h"
@@ -266,16 +267,34 @@ int broker_add_peer(Broker *b, VbusTransport *t, const Identity *ident, uint32_t
         Peer *p;
 
         /* Local clients have their own share of max_peers, so they never crowd out guests. */
+        int pages = 0;
+
         if (b->bus.n_peers >= b->bus.config.max_peers ||
             (ident->local && b->bus.n_local_peers >= b->bus.config.max_local_peers)) {
                 vbus__transport_deinit(t);
                 return -EMFILE;
+        }
+        if (t->kind == VBUS_TRANSPORT_VCHAN) {
+                pages = budget_admit_rings(&b->bus, vbus__vchan_get_read_size(t->vchan),
+                                           vbus__vchan_get_write_size(t->vchan));
+                if (pages < 0) {
+                        /* Rate-limited with the guest's other lines: it may retry in a loop. */
+                        if (peer_log_allowed(&b->bus, ratelimit_key_domain(ident->domid), "dom"))
+                                log_info("dom%u: refused: %s", ident->domid,
+                                         pages == -E2BIG ? "rings larger than max_ring_order"
+                                                         : "rings over its share of "
+                                                           "max_grant_mappings");
+                        vbus__transport_deinit(t);
+                        return pages;
+                }
         }
         p = peer_new(&b->bus, t, ident, vchan_domid);
         if (!p) {
                 vbus__transport_deinit(t);
                 return -ENOMEM;
         }
+        if (pages > 0)
+                budget_charge_rings(p, (uint32_t)pages);
         peer_update_events(b, p);
         if (!p->registered) {
                 peer_kill(p, "cannot poll its fd");

@@ -52,3 +52,38 @@ uint64_t budget_call_deadline(const Bus *b, uint64_t timeout_us)
                 timeout_us = max_us;
         return bus_now_us() + timeout_us;
 }
+
+static uint32_t ring_pages(size_t size)
+{
+        /* Rings below a page live in the control page (vchan-ring.h). */
+        return size >= 4096 ? (uint32_t)(size / 4096) : 0;
+}
+
+int budget_admit_rings(const Bus *b, size_t read_size, size_t write_size)
+{
+        size_t max = (size_t)1 << b->config.max_ring_order;
+        uint32_t pages = 1 + ring_pages(read_size) + ring_pages(write_size);
+        uint32_t share = b->config.max_grant_mappings / (b->n_guests + 1);
+
+        if (read_size > max || write_size > max)
+                return -E2BIG;
+        if ((uint64_t)b->n_grant_pages + pages > b->config.max_grant_mappings && pages > share)
+                return -ENOSPC;
+        return (int)pages;
+}
+
+void budget_charge_rings(Peer *p, uint32_t pages)
+{
+        p->grant_pages = pages;
+        p->bus->n_grant_pages += pages;
+        p->bus->n_guests++;
+}
+
+void budget_release_rings(Peer *p)
+{
+        if (!p->grant_pages)
+                return;
+        p->bus->n_grant_pages -= p->grant_pages;
+        p->bus->n_guests--;
+        p->grant_pages = 0;
+}

@@ -63,6 +63,22 @@ void budget_release(Peer *p, uint64_t bytes);
 bool budget_backlog_room(const Peer *q, size_t size);
 
 /**
+ * budget_admit_rings() - whether the broker keeps a guest's vchan whose rings are @read_size and
+ * @write_size bytes: each at most 2^max_ring_order, and their pages (plus the control page)
+ * within max_grant_mappings, or once that is reached, within the guest's share of it
+ * (max_grant_mappings / guests). Called once the rings are mapped (libbus/vchan maps them when it
+ * connects, reading their orders from the guest's page), before the link is used: a refused
+ * guest's rings are unmapped at once, so what the broker keeps stays within the budget.
+ * Return: the pages to charge (> 0), or -E2BIG (a ring larger than max_ring_order) or -ENOSPC
+ * (over the budget and over its share).
+ */
+int budget_admit_rings(const Bus *b, size_t read_size, size_t write_size);
+
+/* Charges @pages of rings to @p (a new vchan peer), and releases them when it goes. */
+void budget_charge_rings(Peer *p, uint32_t pages);
+void budget_release_rings(Peer *p);
+
+/**
  * budget_call_deadline() - the deadline of a call that asked for @timeout_us (0: none), on
  * CLOCK_MONOTONIC: at most max_call_timeout_ms from now, so no call is held for ever.
  */

@@ -66,6 +66,8 @@ typedef struct Bus {
         uint32_t n_peers;
         uint32_t n_local_peers; /* of n_peers, UNIX-socket links (peer.c) */
         uint64_t mem_held; /* budget.c: held for all peers together */
+        uint32_t n_grant_pages; /* budget.c: guests' ring pages mapped */
+        uint32_t n_guests;      /* budget.c: vchan peers holding some of them */
         uint64_t next_serial;
         BusOpenFn open[BUS_KINDS]; /* by Open.kind; set by broker.c; NULL: refused */
         Router router;             /* pubsub.c's: the subscriptions */

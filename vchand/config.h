@@ -31,6 +31,8 @@ typedef struct BrokerConfig {
         uint32_t max_local_peers;   /* of max_peers, UNIX-socket links */
         uint32_t max_call_timeout_ms; /* a call's longest deadline, and a timeout of 0's */
         uint32_t stream_id_limit;     /* tests only: ids the broker uses toward a peer */
+        uint32_t max_grant_mappings;  /* budget.h: guests' ring pages mapped at once */
+        uint32_t max_ring_order;      /* budget.h: largest ring mapped, log2 of its bytes */
         int verbose;
 } BrokerConfig;
 

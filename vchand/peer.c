@@ -13,6 +13,7 @@
 
 #include <vbus/vbus.h>
 
+#include "budget.h"
 #include "log.h"
 #include "vchand-limits.h"
 
@@ -77,6 +78,7 @@ Peer *peer_free(Peer *p)
         vbus__endpoint_deinit(&p->ep);
         /* Every stream has closed: each feature released what it charged to this peer. */
         assert(p->mem_held == 0);
+        budget_release_rings(p);
         list_unlink(&p->link);
         list_unlink(&p->dead_link);
         list_unlink(&p->dirty_link);
@@ -104,19 +106,27 @@ void peer_mark_dirty(Peer *p)
                 list_add_tail(&p->bus->dirty, &p->dirty_link);
 }
 
+bool peer_log_allowed(Bus *b, uint64_t key, const char *what)
+{
+        uint32_t suppressed;
+
+        if (!ratelimit_allow(&b->logs, key, bus_now_us(), &suppressed))
+                return false;
+        if (suppressed)
+                log_info("%s%u: %u lines about it suppressed in the last minute", what,
+                         (uint32_t)key, suppressed);
+        return true;
+}
+
 void peer_log(Peer *p, const char *fmt, ...)
 {
         uint64_t key = p->ident.local ? ratelimit_key_local(p->ident.pid)
                                       : ratelimit_key_domain(p->ident.domid);
-        uint32_t suppressed;
         char msg[512];
         va_list ap;
 
-        if (!ratelimit_allow(&p->bus->logs, key, bus_now_us(), &suppressed))
+        if (!peer_log_allowed(p->bus, key, p->ident.local ? "pid" : "dom"))
                 return;
-        if (suppressed)
-                log_info("peer %s: %u lines about its %s suppressed in the last minute", p->label,
-                         suppressed, p->ident.local ? "process" : "domain");
         va_start(ap, fmt);
         (void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a log line: cut short is fine */
         va_end(ap);

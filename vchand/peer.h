@@ -69,6 +69,7 @@ struct Peer {
         List intro_calls;         /* introspect.c: its calls the broker answers itself */
         uint32_t n_calls;         /* rpc.c and introspect.c: calls in flight as a caller */
         uint64_t mem_held;        /* budget.c: bytes held on its behalf (charged by features) */
+        uint32_t grant_pages;     /* budget.c: pages of its rings mapped (vchan peers) */
         bool retiring;            /* its stream ids are used up: GOAWAY sent (peer_retire) */
         uint64_t retire_deadline_us;
 };
@@ -152,6 +153,14 @@ bool peer_has_ids(const Peer *p);
 
 /* Closes the link of a retiring @p once it is time (see peer_retire). */
 void peer_retire_check(Peer *p, uint64_t now_us);
+
+/*
+ * peer_log_allowed() - whether one more line about the source @key (ratelimit.h) may be logged,
+ * for lines about a source that has no Peer (a guest refused before its link exists, a vchan
+ * that cannot be used). Says once how many lines of the last minute were suppressed, naming the
+ * source by @what ("dom" or "pid") and the key's number.
+ */
+bool peer_log_allowed(Bus *b, uint64_t key, const char *what);
 
 /* Log line about this peer, rate-limited per source (its domain, or its local process: see
  * ratelimit.h), for anything a peer can trigger: its connection and disconnection too. */

@@ -60,6 +60,14 @@ enum {
          * can pass max_memory by at most what the peers under their share hold (a soft bound of
          * at most twice max_memory). */
         LIMIT_MAX_MEMORY = 1024ull * 1024 * 1024,
+        /* [max_grant_mappings] Pages of guests' rings (and their control pages) the broker maps
+         * at once: dom0's grant maptrack is shared with blkback and netback (Xen's default
+         * gnttab_max_maptrack_frames, 1024, gives about 512 K mappings). Once reached, a guest
+         * whose rings need more pages than its share (max_grant_mappings / guests) is refused. */
+        LIMIT_MAX_GRANT_MAPPINGS = 262144,
+        /* [max_ring_order] Largest ring the broker maps, as log2 of its bytes (12..20): 20 is a
+         * 1 MiB ring, 256 pages; a guest offering larger ones is refused. */
+        LIMIT_MAX_RING_ORDER = 20,
 };
 
 /* Fixed limits. */

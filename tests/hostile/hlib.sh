@@ -3,7 +3,8 @@
 # (BLOCK) subscriber, and an RPC server and a caller making calls one after another. It gives:
 #   hostile_broker CONF_LINES   starts the broker with vchand.conf lines (plus the suite's
 #                               memory bounds) and starts sampling its RSS
-#   honest_start                starts the honest guests (their traffic spans about 12 s)
+#   honest_start                starts the honest guests (their traffic spans about 12 s), with
+#                               vchan rings of $HONEST_RING bytes (default 1 MiB)
 #   honest_finish               waits for them: every message arrived (none dropped), every
 #                               call answered ok; fails otherwise
 #   attacker NAME               a guest domain for an attacker; prints its domid
@@ -47,6 +48,7 @@ honest_start() {
         g_pub=$(guest hpub)
         g_srv=$(guest hsrv)
         g_call=$(guest hcall)
+        export VBUS_RING_SIZE=${HONEST_RING:-1048576}
         bg as_dom "$g_sub" env VBUS_URL=vchan:0 "$CHECK" sub honest.t "$N_MSGS" --block \
                 --sender "dom$g_pub(hpub)" --timeout 200000 --ready "$TMP/sub.ready" \
                 >"$TMP/hsub.out" 2>&1
