@@ -195,6 +195,7 @@ static void broker_free_dead(Broker *b)
                                         vbus__transport_get_fd(&p->ep.link.transport), NULL);
                 if (b->discover && p->vchan_domid != UINT32_MAX)
                         discover_peer_gone(b->discover, p->vchan_domid);
+                budget_release_rings(p);
                 peer_free(p);
         }
 }

@@ -13,7 +13,6 @@
 
 #include <vbus/vbus.h>
 
-#include "budget.h"
 #include "log.h"
 #include "vchand-limits.h"
 
@@ -78,7 +77,6 @@ Peer *peer_free(Peer *p)
         vbus__endpoint_deinit(&p->ep);
         /* Every stream has closed: each feature released what it charged to this peer. */
         assert(p->mem_held == 0);
-        budget_release_rings(p);
         list_unlink(&p->link);
         list_unlink(&p->dead_link);
         list_unlink(&p->dirty_link);
