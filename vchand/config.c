@@ -182,6 +182,7 @@ void config_defaults(BrokerConfig *c)
                 .max_grant_mappings = LIMIT_MAX_GRANT_MAPPINGS,
                 .max_ring_order = LIMIT_MAX_RING_ORDER,
         };
-        (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s",
-                       "/run/vbus/broker.sock"); /* fits */
+        /* Both fit. */
+        (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s", "/run/vbus/broker.sock");
+        (void)snprintf(c->policy, sizeof(c->policy), "%s", "/etc/vchand/policy.d");
 }

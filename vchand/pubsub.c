@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "budget.h"
 #include "log.h"
 #include "vchand-limits.h"
@@ -494,10 +495,20 @@ static int route_one(RouterSub *rs, void *userdata)
         return 0;
 }
 
+/* A subscription policy filters (access.h) takes only the topics its peer may read. */
+static bool sub_may_receive(RouterSub *rs, const Publisher *pub)
+{
+        Subscription *sub = container_of(rs, Subscription, rsub);
+
+        return !sub->base.policy_filter || access_topic_allowed(sub->base.peer, pub->topic);
+}
+
 static int match_collect(RouterSub *rs, void *userdata)
 {
         Publisher *pub = userdata;
 
+        if (!sub_may_receive(rs, pub))
+                return 0;
         if (pub->n_match == pub->match_cap) {
                 uint32_t cap = pub->match_cap ? pub->match_cap * 2 : 8;
                 RouterSub **m = realloc(pub->match, cap * sizeof(RouterSub *));
@@ -526,6 +537,14 @@ static int match_refresh(Router *r, Publisher *pub)
                 return -ENOMEM;
         pub->match_gen = r->gen + 1;
         return 0;
+}
+
+/* route_one() where the match list could not be cached (-ENOMEM): policy checked here. */
+static int route_one_allowed(RouterSub *rs, void *userdata)
+{
+        Route *rt = userdata;
+
+        return sub_may_receive(rs, rt->pub) ? route_one(rs, rt) : 0;
 }
 
 /*
@@ -564,7 +583,7 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
                 /* Copied once first: the subscribers are not counted here. */
                 if (!from_copy && route_copy(&rt) < 0)
                         return;
-                (void)router_match(&b->router, pub->topic, pub->n_topic, route_one, &rt);
+                (void)router_match(&b->router, pub->topic, pub->n_topic, route_one_allowed, &rt);
         } else {
                 if (!from_copy && pub->n_match > 1 && route_copy(&rt) < 0)
                         return;
