@@ -462,7 +462,7 @@ class CallBase:
 
 # --- servers -----------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(eq=False)
 class Request:
     """A call a server received.
 

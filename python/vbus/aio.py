@@ -99,6 +99,8 @@ class Bus(ConnBase):
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_when = None
+        if self._held_by:
+            return  # reading is held back for a BLOCK subscription: _hold() resumes it
         self._on_event()
 
     def _on_event(self) -> None:
@@ -134,6 +136,9 @@ class Bus(ConnBase):
             self._held_by.add(sub)
         else:
             self._held_by.discard(sub)
+            if not self._held_by and self._c is not None:
+                # Catch up at once on what (and any timer) waited while held.
+                self._loop.call_soon(self._on_event)
         self._update()
 
     # life -----------------------------------------------------------------------------------
@@ -466,7 +471,11 @@ class Server:
                 pass
 
     def _on_request(self, req_c: Any) -> None:
-        req = request_from_c(req_c)
+        try:
+            req = request_from_c(req_c)
+        except BaseException:
+            lib.vbus_request_fail(req_c, lib.VBUS_STATUS_INTERNAL, b"the Python binding failed")
+            raise
         req._owner = self
         self._bus._requests.add(req)
         if self._handler is None:
@@ -476,7 +485,11 @@ class Server:
         dl = req.deadline
         if dl is not None:
             req._timer = self._bus._loop.call_at(  # type: ignore[attr-defined]
-                dl, self._on_cancelled, req)
+                dl, self._on_deadline, req)
+
+    def _on_deadline(self, req: Request) -> None:
+        req._deadline_passed = True  # type: ignore[attr-defined]
+        self._on_cancelled(req)
 
     def _on_cancelled(self, req: Request) -> None:
         req._cancelled = True
@@ -495,9 +508,14 @@ class Server:
             else:
                 req._answer(data)
         except asyncio.CancelledError:
-            why = "cancelled" if req._cancelled else "the server stopped"
-            req._answer(None, lib.VBUS_STATUS_CANCELLED if req._cancelled
-                        else lib.VBUS_STATUS_UNAVAILABLE, why)
+            # Usually discarded (the caller is gone); it matters when this side saw the deadline
+            # pass before the broker did, or when the server is closed under the handler.
+            if getattr(req, "_deadline_passed", False):
+                req._answer(None, lib.VBUS_STATUS_DEADLINE_EXCEEDED, "deadline exceeded")
+            elif req._cancelled:
+                req._answer(None, lib.VBUS_STATUS_CANCELLED, "cancelled")
+            else:
+                req._answer(None, lib.VBUS_STATUS_UNAVAILABLE, "the server stopped")
         except BaseException as e:
             status, message = failure_of(e)
             req._answer(None, status, message)
