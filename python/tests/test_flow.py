@@ -100,3 +100,37 @@ async def test_broker_restart_mid_subscription(host):
                 break
         assert got[1].data == b"after" and got[1].gap is True and got[1].sequence == 1
         assert sbus.reconnects >= 1
+
+
+async def test_drop_queue_bounded_in_bytes(host):
+    """A DROP subscription's queue is bounded in bytes too: 64 messages of 16 KiB published
+    while the consumer does not read leave at most 64 KiB queued; everything is received or
+    counted as dropped."""
+    n, size, bound = 64, 16 << 10, 64 << 10
+    with vbus.blocking.connect(host.url) as sbus, vbus.blocking.connect(host.url) as pbus:
+        sub = sbus.subscribe("flow.big", policy=vbus.DROP, max_queue_bytes=bound)
+        sub.ready()
+        for _ in range(n):
+            pbus.publish("flow.big", bytes(size))
+        pbus.flush()
+        received = dropped = markers = 0
+        most = 0
+        done = False
+        while not done:  # markers until one arrives (a marker may be dropped too)
+            pbus.publish("flow.big", b"end")
+            pbus.flush()
+            markers += 1
+            try:
+                while True:
+                    sbus.wait(0.1)
+                    most = max(most, sub._qbytes)
+                    m = sub.get(1.0)
+                    dropped += m.dropped
+                    if m.data == b"end":
+                        done = True
+                        break
+                    received += 1
+            except vbus.DeadlineExceeded:
+                pass
+        assert most <= bound + size  # the bound, and at most the one message that crossed it
+        assert dropped > 0 and received + dropped + 1 == n + markers

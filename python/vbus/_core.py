@@ -38,15 +38,33 @@ CALL_HEADERS_MAX: int = lib.VBUS_CALL_HEADERS_MAX
 DROP = "drop"
 BLOCK = "block"
 
-#: Messages a subscription keeps for its consumer before it acts: a DROP subscription drops
-#: what arrives beyond (counted, and reported with the next message), a BLOCK subscription stops
-#: reading the connection (asyncio) so the broker holds the publishers back.
+# The binding's limits, each with its reason (docs/python.md repeats them). What a peer sends
+# is bounded by them, so a hostile publisher or caller costs this process a bounded amount of
+# memory, and what goes over a bound is paid by the peer that sent it (its messages dropped and
+# counted, its calls refused), not by another subscription or caller.
+
+#: Messages a subscription keeps for its consumer: a DROP subscription drops (and counts, in
+#: the next message's ``dropped``) what arrives beyond; a BLOCK subscription stops reading the
+#: connection (asyncio) so that the broker holds the publishers back. 1024 messages absorb a
+#: burst without making a slow consumer's backlog unbounded.
 SUBSCRIPTION_QUEUE_DEFAULT = 1024
-#: Messages a streaming call keeps for its consumer before it pauses the stream (flow control
-#: then holds the sender back).
+#: The same bound in bytes of message data: 1024 messages of up to 1 MiB would be a GiB.
+SUBSCRIPTION_QUEUE_BYTES_DEFAULT = 8 << 20
+#: Messages a streaming call keeps for its consumer before pausing the stream (flow control
+#: then holds the sender back): enough to keep the stream busy, few enough to bound memory.
 STREAM_QUEUE_DEFAULT = 64
-#: Publishers kept open per connection, one per topic, most recently used first.
+#: The same bound in bytes: two of libvbus's stream windows.
+STREAM_QUEUE_BYTES = 2 * lib.VBUS_STREAM_WINDOW
+#: Publishers kept open per connection, one per topic, least recently used closed first: a
+#: program publishing to ever new topics must not accumulate streams at the broker.
 PUBLISHERS_MAX = 256
+#: Calls one server runs at once (asyncio handlers in flight); a call beyond is answered
+#: resource-exhausted at once, so a caller flooding a server is refused instead of making it
+#: hold unbounded tasks.
+SERVER_INFLIGHT_DEFAULT = 256
+#: Sender identities kept to share one Identity object between messages (a cache, bounded so
+#: that many senders cannot grow it).
+IDENTITY_CACHE_MAX = 256
 
 Bytes = Union[bytes, bytearray, memoryview]
 Headers = Union[Dict[str, Bytes], Sequence[Tuple[str, Bytes]], None]
@@ -230,6 +248,7 @@ class ConnBase:
         self._live: set = set()
         self._publishers: "collections.OrderedDict[str, Any]" = collections.OrderedDict()
         self._requests: set = set()  # Request objects not answered yet
+        self._identities: Dict[tuple, Identity] = {}
         p = ffi.new("vbus_conn **")
         u = check_name(url, "url") if url is not None else ffi.NULL
         rc = lib.vbus_conn_open(u, p)
@@ -336,17 +355,22 @@ class ConnBase:
 class SubscriptionBase:
     """A subscription's state: the C handle and the queue its callback fills."""
 
-    def __init__(self, bus: ConnBase, pattern: str, policy: str, max_queue: int) -> None:
+    def __init__(self, bus: ConnBase, pattern: str, policy: str, max_queue: int,
+                 max_queue_bytes: int = SUBSCRIPTION_QUEUE_BYTES_DEFAULT) -> None:
         if policy not in (DROP, BLOCK):
             raise InvalidArgument(f"policy must be vbus.DROP or vbus.BLOCK, not {policy!r}")
-        if not isinstance(max_queue, int) or max_queue < 1:
-            raise InvalidArgument(f"max_queue must be a positive int, not {max_queue!r}")
+        for name, v in (("max_queue", max_queue), ("max_queue_bytes", max_queue_bytes)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise InvalidArgument(f"{name} must be a positive int, not {v!r}")
         self._bus = bus
         self.pattern = pattern
         self.policy = policy
         self.max_queue = max_queue
+        self.max_queue_bytes = max_queue_bytes
         self._queue: Deque[Message] = collections.deque()
+        self._qbytes = 0
         self._local_dropped = 0
+        self._sizebuf = ffi.new("size_t *")
         self._ptr: Any = None
         self._handle = ffi.new_handle(self)
         pat = check_name(pattern, "pattern")
@@ -362,26 +386,44 @@ class SubscriptionBase:
         self._ptr = p[0]
         bus._live.add(self)
 
+    def _full(self) -> bool:
+        return len(self._queue) >= self.max_queue or self._qbytes >= self.max_queue_bytes
+
     def _on_message(self, m: Any) -> None:
-        size = ffi.new("size_t *")
+        size = self._sizebuf
         data = lib.vbus_message_get_data(m, size)
-        local = bool(lib.vbus_message_is_sender_local(m))
-        sender = Identity(domid=int(lib.vbus_message_get_sender_domid(m)),
-                          name=_str(lib.vbus_message_get_sender_name(m)), local=local,
-                          uid=int(lib.vbus_message_get_sender_uid(m)) if local else None,
-                          pid=int(lib.vbus_message_get_sender_pid(m)) if local else None)
-        msg = Message(topic=_str(lib.vbus_message_get_topic(m)),
-                      data=bytes(ffi.buffer(data, size[0])) if size[0] else b"",
-                      sender=sender, sequence=int(lib.vbus_message_get_sequence(m)),
-                      dropped=int(lib.vbus_message_get_dropped(m)),
-                      gap=bool(lib.vbus_message_follows_gap(m)))
-        if self.policy == DROP and len(self._queue) >= self.max_queue:
-            self._local_dropped += 1 + msg.dropped
+        n = size[0]
+        dropped = int(lib.vbus_message_get_dropped(m))
+        if self.policy == DROP and self._queue and \
+                (len(self._queue) >= self.max_queue or self._qbytes + n > self.max_queue_bytes):
+            self._local_dropped += 1 + dropped
             return
-        if self._local_dropped:
-            msg.dropped += self._local_dropped
-            self._local_dropped = 0
+        local = bool(lib.vbus_message_is_sender_local(m))
+        domid = int(lib.vbus_message_get_sender_domid(m))
+        uid = int(lib.vbus_message_get_sender_uid(m)) if local else None
+        pid = int(lib.vbus_message_get_sender_pid(m)) if local else None
+        name_p = lib.vbus_message_get_sender_name(m)
+        name = _str(name_p)
+        key = (domid, name, local, uid, pid)
+        cache = self._bus._identities
+        sender = cache.get(key)
+        if sender is None:
+            if len(cache) >= IDENTITY_CACHE_MAX:
+                cache.clear()
+            sender = cache[key] = Identity(domid, name, local, uid, pid)
+        msg = Message(topic=_str(lib.vbus_message_get_topic(m)),
+                      data=bytes(ffi.buffer(data, n)) if n else b"",
+                      sender=sender, sequence=int(lib.vbus_message_get_sequence(m)),
+                      dropped=dropped + self._local_dropped,
+                      gap=bool(lib.vbus_message_follows_gap(m)))
+        self._local_dropped = 0
         self._queue.append(msg)
+        self._qbytes += n
+
+    def _pop(self) -> Message:
+        msg = self._queue.popleft()
+        self._qbytes -= len(msg.data)
+        return msg
 
     @property
     def active(self) -> bool:
@@ -428,7 +470,7 @@ class CallBase:
         return rc
 
     def _on_reply(self, reply: Any) -> None:
-        size = ffi.new("size_t *")
+        size = ffi.new("size_t *")  # once per call
         data = lib.vbus_reply_get_data(reply, size)
         self.outcome = (int(lib.vbus_reply_get_status(reply)),
                         _str(lib.vbus_reply_get_message(reply)),

@@ -15,7 +15,8 @@ import errno as _errno
 import select
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Optional
 
-from ._core import (BLOCK, DROP, STREAM_HANDLERS, STREAM_QUEUE_DEFAULT,
+from ._core import (BLOCK, DROP, SERVER_INFLIGHT_DEFAULT, STREAM_HANDLERS,
+                    STREAM_QUEUE_BYTES, STREAM_QUEUE_DEFAULT, SUBSCRIPTION_QUEUE_BYTES_DEFAULT,
                     SUBSCRIPTION_QUEUE_DEFAULT, Bytes, CallBase, CallOptions, ConnBase, Headers,
                     Message, Request, SubscriptionBase, check_data, check_name, failure_of,
                     request_from_c, _str)
@@ -48,6 +49,8 @@ class Bus(ConnBase):
         self._progress: Optional[asyncio.Future] = None
         self._held_by: set = set()  # BLOCK subscriptions over their queue bound
         self._tasks: set = set()
+        self._kick_pending = False
+        self._tbuf = ffi.new("uint64_t *")
         self._update()
 
     # the loop -------------------------------------------------------------------------------
@@ -74,7 +77,7 @@ class Bus(ConnBase):
             else:
                 self._loop.remove_writer(fd)
             self._writing = want_write
-        t = ffi.new("uint64_t *")
+        t = self._tbuf
         when = None
         if lib.vbus_conn_get_timeout(c, t) == 0 and t[0] != _UINT64_MAX:
             when = int(t[0])
@@ -86,6 +89,22 @@ class Bus(ConnBase):
             if when is not None:
                 # loop.time() is time.monotonic(): CLOCK_MONOTONIC, the clock of libvbus.
                 self._timer = self._loop.call_at(when / 1e6, self._on_timer)
+
+    def _after_api(self) -> None:
+        """After an API call that may have queued output: registrations, and one processing
+        step soon. libvbus sends some frames (a call's OPEN, a publish on a vchan) and the
+        vchan's event to the peer only from vbus_conn_process(), and its timeout does not say
+        so (it says "in one second" on a vchan), so without this step a call could wait for
+        that backstop. One step per burst: the scheduled step is not scheduled twice."""
+        self._update()
+        if not self._kick_pending and self._c is not None:
+            self._kick_pending = True
+            self._loop.call_soon(self._on_kick)
+
+    def _on_kick(self) -> None:
+        self._kick_pending = False
+        if not self._held_by:
+            self._on_event()
 
     def _unregister(self) -> None:
         if self._fd >= 0:
@@ -199,29 +218,38 @@ class Bus(ConnBase):
         b = check_data(data)
         while not self._publish_try(topic, b):
             await self._wait_progress()
-        self._update()
+        self._after_api()
 
     async def flush(self, timeout: float = 10.0) -> None:
-        """Waits until everything published so far was handed to the transport."""
+        """Waits until everything published so far was handed to the transport (at most
+        @timeout seconds: :class:`DeadlineExceeded`)."""
         deadline = self._loop.time() + timeout
-        while lib.vbus_conn_get_events(self._conn()) & select.POLLOUT:
+        while True:
+            rc = lib.vbus_conn_flush(self._conn(), 0)  # 0: only tells whether unsent is left
+            if rc == 0:
+                return
+            if rc != -_errno.ETIMEDOUT:
+                raise error_for_errno(rc, "flush")
             if self._loop.time() > deadline:
-                raise DeadlineExceeded("flush")
+                raise DeadlineExceeded(f"flush: data still queued after {timeout} s")
+            self._after_api()
             await self._wait_progress()
 
     # subscribe ------------------------------------------------------------------------------
     def subscribe(self, pattern: str, *, policy: str = DROP,
-                  max_queue: int = SUBSCRIPTION_QUEUE_DEFAULT) -> "Subscription":
+                  max_queue: int = SUBSCRIPTION_QUEUE_DEFAULT,
+                  max_queue_bytes: int = SUBSCRIPTION_QUEUE_BYTES_DEFAULT) -> "Subscription":
         """Subscribes to @pattern ("sensors.>", "a.*.c"); iterate the result with ``async for``.
 
         @policy: :data:`vbus.DROP` (a bounded queue: messages the consumer is too slow for are
         dropped and counted in the next message's ``dropped``) or :data:`vbus.BLOCK` (lossless:
         when @max_queue messages wait, the connection stops reading, so the broker holds the
         publishers back; note that this also pauses everything else on this connection until
-        the consumer catches up). Raises :class:`InvalidArgument` for a bad pattern.
+        the consumer catches up). @max_queue_bytes bounds the same queue in bytes of data.
+        Raises :class:`InvalidArgument` for a bad pattern.
         """
-        sub = Subscription(self, pattern, policy, max_queue)
-        self._update()
+        sub = Subscription(self, pattern, policy, max_queue, max_queue_bytes)
+        self._after_api()
         return sub
 
     # calls ----------------------------------------------------------------------------------
@@ -251,13 +279,13 @@ class Bus(ConnBase):
             if rc == -_errno.EINVAL:
                 raise InvalidArgument(f"invalid method {method!r} (service/Method) or headers")
             raise error_for_errno(rc, f"call {method!r}")
-        self._update()
+        self._after_api()
         try:
             await asyncio.shield(call.future)
         except asyncio.CancelledError:
             if call.outcome is None:
                 call._cancel()
-                self._update()
+                self._after_api()
             raise
         return call.result()
 
@@ -280,7 +308,8 @@ class Bus(ConnBase):
 
     # serve ----------------------------------------------------------------------------------
     def serve(self, service: str, handler: Optional[Handler] = None, *,
-              stream_methods: Optional[Dict[str, StreamHandler]] = None) -> "Server":
+              stream_methods: Optional[Dict[str, StreamHandler]] = None,
+              max_inflight: int = SERVER_INFLIGHT_DEFAULT) -> "Server":
         """Serves @service (such as "storage.v1.Store").
 
         @handler: ``async def handler(req: vbus.Request) -> bytes`` for every unary method
@@ -291,9 +320,10 @@ class Bus(ConnBase):
         @stream_methods: method name -> ``async def h(req, stream: ServerStream)`` for streaming
         methods: the request messages come from ``async for m in stream``, replies go with
         ``await stream.send()``, and returning ends the call OK.
+        @max_inflight: calls run at once; one more is answered ``resource-exhausted`` at once.
         """
-        srv = Server(self, service, handler, stream_methods or {})
-        self._update()
+        srv = Server(self, service, handler, stream_methods or {}, max_inflight)
+        self._after_api()
         return srv
 
 
@@ -380,15 +410,16 @@ class Subscription(SubscriptionBase):
                 raise StopAsyncIteration
             self._check_status()
             await self._bus._wait_progress()
-        msg = self._queue.popleft()
+        msg = self._pop()
         if self.policy == BLOCK and self in self._bus._held_by and \
-                len(self._queue) <= self.max_queue // 2:
+                len(self._queue) <= self.max_queue // 2 and \
+                self._qbytes <= self.max_queue_bytes // 2:
             self._bus._hold(self, False)
         return msg
 
     def _on_message(self, m: Any) -> None:
         super()._on_message(m)
-        if self.policy == BLOCK and len(self._queue) >= self.max_queue:
+        if self.policy == BLOCK and self._full():
             self._bus._held_by.add(self)  # _update() after processing stops the reader
 
     async def get(self, timeout: Optional[float] = None) -> Message:
@@ -403,7 +434,7 @@ class Subscription(SubscriptionBase):
         self._close()
         if self in self._bus._held_by:
             self._bus._hold(self, False)
-        self._bus._update()
+        self._bus._after_api()
         self._bus._wake()
 
     async def __aenter__(self) -> "Subscription":
@@ -417,7 +448,12 @@ class Server:
     """A served service; :meth:`close` (or leaving ``async with``) stops serving."""
 
     def __init__(self, bus: Bus, service: str, handler: Optional[Handler],
-                 stream_methods: Dict[str, StreamHandler]) -> None:
+                 stream_methods: Dict[str, StreamHandler],
+                 max_inflight: int = SERVER_INFLIGHT_DEFAULT) -> None:
+        if not isinstance(max_inflight, int) or max_inflight < 1:
+            raise InvalidArgument(f"max_inflight must be a positive int, not {max_inflight!r}")
+        self.max_inflight = max_inflight
+        self.inflight = 0  # handlers running now
         self._bus = bus
         self.service = service
         self._handler = handler
@@ -481,6 +517,11 @@ class Server:
         if self._handler is None:
             req._answer(None, lib.VBUS_STATUS_UNSUPPORTED, f"{req.full_method}: not implemented")
             return
+        if self.inflight >= self.max_inflight:
+            req._answer(None, lib.VBUS_STATUS_RESOURCE_EXHAUSTED,
+                        f"the server is busy: {self.inflight} calls in flight")
+            return
+        self.inflight += 1
         req._task = self._bus._spawn(self._run(req))  # type: ignore[attr-defined]
         dl = req.deadline
         if dl is not None:
@@ -523,11 +564,12 @@ class Server:
                 self._bus._loop.call_exception_handler({
                     "message": f"vbus: handler of {req.full_method} raised", "exception": e})
         finally:
+            self.inflight -= 1
             t = getattr(req, "_timer", None)
             if t is not None:
                 t.cancel()
             self._bus._requests.discard(req)
-            self._bus._update()
+            self._bus._after_api()
 
     def _detach(self) -> None:
         self._ptr = None
@@ -543,7 +585,7 @@ class Server:
             lib.vbus_server_free(self._ptr)
             self._ptr = None
         self._bus._live.discard(self)
-        self._bus._update()
+        self._bus._after_api()
 
     async def __aenter__(self) -> "Server":
         return self
@@ -561,6 +603,7 @@ class _StreamBase:
         self._handle = ffi.new_handle(self)
         self._queue: list = []
         self._head = 0
+        self._qbytes = 0
         self._max_queue = max(1, max_queue)
         self._paused = False
         self._closed_by_peer = False  # the other end has no more messages
@@ -572,7 +615,9 @@ class _StreamBase:
             self._closed_by_peer = True
             return
         self._queue.append(bytes(ffi.buffer(data, size)) if size else b"")
-        if len(self._queue) - self._head >= self._max_queue and not self._paused:
+        self._qbytes += size
+        if (len(self._queue) - self._head >= self._max_queue or
+                self._qbytes >= STREAM_QUEUE_BYTES) and not self._paused:
             lib.vbus_stream_set_paused(self._ptr, True)
             self._paused = True
 
@@ -599,15 +644,18 @@ class _StreamBase:
     def _take(self) -> Optional[bytes]:
         if self._head < len(self._queue):
             m = self._queue[self._head]
+            self._queue[self._head] = b""
             self._head += 1
+            self._qbytes -= len(m)
             if self._head > 256 and self._head * 2 > len(self._queue):
                 del self._queue[:self._head]
                 self._head = 0
             if self._paused and self._ptr is not None and \
-                    len(self._queue) - self._head <= self._max_queue // 2:
+                    len(self._queue) - self._head <= self._max_queue // 2 and \
+                    self._qbytes <= STREAM_QUEUE_BYTES // 2:
                 lib.vbus_stream_set_paused(self._ptr, False)
                 self._paused = False
-                self._bus._update()
+                self._bus._after_api()
             return m
         return None
 
@@ -620,7 +668,7 @@ class _StreamBase:
                 self._raise_end("the stream ended")
             rc = lib.vbus_stream_send(self._ptr, b, len(b))
             if rc == 0:
-                self._bus._update()
+                self._bus._after_api()
                 return
             if rc == -_errno.EAGAIN:
                 await self._bus._wait_progress()
@@ -663,7 +711,7 @@ class CallStream(_StreamBase):
             raise error_for_errno(rc, f"stream {self.method!r}")
         self._ptr = p[0]
         self._bus._live.add(self)
-        self._bus._update()
+        self._bus._after_api()
 
     def _ended(self) -> None:
         if not self._end.done():
@@ -678,7 +726,7 @@ class CallStream(_StreamBase):
         await self._open()
         if self._ptr is not None:
             lib.vbus_stream_close_send(self._ptr)
-            self._bus._update()
+            self._bus._after_api()
 
     def cancel(self) -> None:
         """Abandons the call: the server is told (its handler is cancelled)."""
@@ -686,7 +734,7 @@ class CallStream(_StreamBase):
             lib.vbus_stream_cancel(self._ptr)
             self._ptr = None
             self._bus._live.discard(self)
-            self._bus._update()
+            self._bus._after_api()
         if self.status is None:
             self.status = lib.VBUS_STATUS_CANCELLED
             self.message = "cancelled by the caller"
@@ -748,7 +796,7 @@ class ServerStream(_StreamBase):
             self._bus._live.discard(self)
             lib.vbus_stream_finish(ptr, status, message.encode("utf-8", "replace")
                                    if message else ffi.NULL)
-            self._bus._update()
+            self._bus._after_api()
 
 
 class _StreamMethod:
@@ -762,6 +810,11 @@ class _StreamMethod:
 
     def _on_request(self, req_c: Any) -> None:
         bus = self._bus
+        srv = self._server
+        if srv.inflight >= srv.max_inflight:
+            lib.vbus_request_fail(req_c, lib.VBUS_STATUS_RESOURCE_EXHAUSTED,
+                                  f"the server is busy: {srv.inflight} calls in flight".encode())
+            return
         req = request_from_c(req_c)
         st = ServerStream(bus)
         p = ffi.new("vbus_stream **")
@@ -773,6 +826,7 @@ class _StreamMethod:
             return
         st._ptr = p[0]
         bus._live.add(st)
+        srv.inflight += 1
         st._task = bus._spawn(self._run(req, st))
         if req.deadline is not None:
             st._timer = bus._loop.call_at(req.deadline, st._ended)  # type: ignore[attr-defined]
@@ -794,7 +848,8 @@ class _StreamMethod:
                     "message": f"vbus: stream handler of {req.full_method} raised",
                     "exception": e})
         finally:
+            self._server.inflight -= 1
             t = getattr(st, "_timer", None)
             if t is not None:
                 t.cancel()
-            self._bus._update()
+            self._bus._after_api()

@@ -11,7 +11,8 @@ import errno as _errno
 import time
 from typing import Any, Callable, Iterator, Optional
 
-from ._core import (BLOCK, DROP, SUBSCRIPTION_QUEUE_DEFAULT, Bytes, CallOptions, ConnBase,
+from ._core import (BLOCK, DROP, SUBSCRIPTION_QUEUE_BYTES_DEFAULT,
+                    SUBSCRIPTION_QUEUE_DEFAULT, Bytes, CallOptions, ConnBase,
                     Headers, Message, Request, SubscriptionBase, check_data, check_name,
                     failure_of, request_from_c, timeout_usec, _str)
 from ._vbus_cffi import ffi, lib
@@ -74,13 +75,14 @@ class Bus(ConnBase):
             raise error_for_errno(rc, "flush")
 
     def subscribe(self, pattern: str, *, policy: str = DROP,
-                  max_queue: int = SUBSCRIPTION_QUEUE_DEFAULT) -> "Subscription":
+                  max_queue: int = SUBSCRIPTION_QUEUE_DEFAULT,
+                  max_queue_bytes: int = SUBSCRIPTION_QUEUE_BYTES_DEFAULT) -> "Subscription":
         """Subscribes to @pattern; iterate the result (``for msg in sub``) or :meth:`get`.
 
         A DROP subscription keeps at most @max_queue messages and counts the rest in the next
         message's ``dropped``; a BLOCK subscription keeps whatever arrives while this program
         waits on something else (it is read only when the program waits)."""
-        return Subscription(self, pattern, policy, max_queue)
+        return Subscription(self, pattern, policy, max_queue, max_queue_bytes)
 
     def call(self, method: str, data: Bytes = b"", *, timeout: Optional[float] = None,
              headers: Headers = None) -> bytes:
@@ -179,7 +181,7 @@ class Subscription(SubscriptionBase):
             if left is not None and left <= 0:
                 raise DeadlineExceeded(f"no message on {self.pattern!r} within {timeout} s")
             self._bus.wait(min(left, 1.0) if left is not None else 1.0)
-        return self._queue.popleft()
+        return self._pop()
 
     def __iter__(self) -> Iterator[Message]:
         while self._ptr is not None:
