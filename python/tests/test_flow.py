@@ -3,7 +3,6 @@ counts what it loses; a broker restart mid-subscription is reported as a gap and
 iteration goes on."""
 
 import asyncio
-import time
 
 import vbus
 import vbus.blocking

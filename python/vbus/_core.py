@@ -67,7 +67,8 @@ SERVER_INFLIGHT_DEFAULT = 256
 IDENTITY_CACHE_MAX = 256
 
 Bytes = Union[bytes, bytearray, memoryview]
-Headers = Union[Dict[str, Bytes], Sequence[Tuple[str, Bytes]], None]
+HeaderValue = Union[str, bytes, bytearray, memoryview]
+Headers = Union[Dict[str, HeaderValue], Sequence[Tuple[str, HeaderValue]], None]
 
 _UINT64_MAX = (1 << 64) - 1
 

@@ -200,7 +200,7 @@ class Bus(ConnBase):
         await self.close()
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task:
-        t = self._loop.create_task(coro)  # type: ignore[arg-type]
+        t: asyncio.Task = self._loop.create_task(coro)  # type: ignore[arg-type]
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
         return t

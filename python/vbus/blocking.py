@@ -11,12 +11,12 @@ import errno as _errno
 import time
 from typing import Any, Callable, Iterator, Optional
 
-from ._core import (BLOCK, DROP, SUBSCRIPTION_QUEUE_BYTES_DEFAULT,
+from ._core import (DROP, SUBSCRIPTION_QUEUE_BYTES_DEFAULT,
                     SUBSCRIPTION_QUEUE_DEFAULT, Bytes, CallOptions, ConnBase,
                     Headers, Message, Request, SubscriptionBase, check_data, check_name,
                     failure_of, request_from_c, timeout_usec, _str)
 from ._vbus_cffi import ffi, lib
-from .errors import (DeadlineExceeded, Error, InvalidArgument, Unavailable, error_for_errno,
+from .errors import (DeadlineExceeded, InvalidArgument, Unavailable, error_for_errno,
                      error_for_status)
 
 __all__ = ["Bus", "connect", "Subscription", "Server"]
