@@ -81,14 +81,15 @@ class Bus(ConnBase):
         when = None
         if lib.vbus_conn_get_timeout(c, t) == 0 and t[0] != _UINT64_MAX:
             when = int(t[0])
-        if when != self._timer_when:
+        # A timer already due earlier is kept: firing early costs one processing step, which
+        # brings the timer up to date; rescheduling on every change (over a vchan the timeout
+        # moves with every call: "now + 1 s") would cost a timer per API call.
+        if when is not None and (self._timer_when is None or when < self._timer_when):
             if self._timer is not None:
                 self._timer.cancel()
-                self._timer = None
             self._timer_when = when
-            if when is not None:
-                # loop.time() is time.monotonic(): CLOCK_MONOTONIC, the clock of libvbus.
-                self._timer = self._loop.call_at(when / 1e6, self._on_timer)
+            # loop.time() is time.monotonic(): CLOCK_MONOTONIC, the clock of libvbus.
+            self._timer = self._loop.call_at(when / 1e6, self._on_timer)
 
     def _after_api(self) -> None:
         """After an API call that may have queued output: registrations, and one processing
