@@ -1,8 +1,8 @@
 """The Python side of bench/python/run: the same roles as bench/pubsub and bench/rpc's C
 programs, with the asyncio API. A benchmark: it prints figures and asserts nothing.
 
-    pybench.py pub TOPIC COUNT SIZE
-    pybench.py sub PATTERN COUNT READY_FILE        (BLOCK; prints received= and dropped=)
+    pybench.py pub TOPIC COUNT SIZE                (prints start_ns=, as pubsub-bench)
+    pybench.py sub PATTERN COUNT READY_FILE        (BLOCK; prints received=, dropped=, last_ns=)
     pybench.py serve SERVICE READY_FILE            (echo)
     pybench.py call SERVICE/METHOD COUNT INFLIGHT  (64-byte requests; prints calls/s)
 """
@@ -17,9 +17,11 @@ import vbus
 async def pub(topic: str, count: int, size: int) -> None:
     data = bytes(size)
     async with vbus.connect() as bus:
+        start = time.monotonic_ns()  # CLOCK_MONOTONIC, as the C programs' start_ns
         for _ in range(count):
             await bus.publish(topic, data)
         await bus.flush(60)
+        print(f"pub sent={count} start_ns={start} end_ns={time.monotonic_ns()}")
 
 
 async def sub(pattern: str, count: int, ready: str) -> None:
@@ -28,12 +30,16 @@ async def sub(pattern: str, count: int, ready: str) -> None:
         await s.ready()
         open(ready, "w").close()
         n = dropped = 0
+        first = 0
         async for m in s:
+            if n == 0:
+                first = time.monotonic_ns()
             n += 1
             dropped += m.dropped
             if n == count:
                 break
-        print(f"received={n} dropped={dropped}")
+        print(f"sub received={n} dropped={dropped} first_ns={first} "
+              f"last_ns={time.monotonic_ns()}")
 
 
 async def serve(service: str, ready: str) -> None:
