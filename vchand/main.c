@@ -19,7 +19,9 @@
 
 #include "access.h"
 #include "agent.h"
+#include "auth.h"
 #include "broker.h"
+#include "keyring.h"
 #include "log.h"
 #include "policy.h"
 #include "rundir.h"
@@ -103,20 +105,53 @@ static int check_policy(const char *dir)
         return 0;
 }
 
-static void print_config(const BrokerConfig *c)
+static const char *auth_mode_name(ConfigAuth mode)
 {
+        return mode == CONFIG_AUTH_REQUIRED   ? "required"
+               : mode == CONFIG_AUTH_OPTIONAL ? "optional"
+                                              : "off";
+}
+
+/* Says once at start what channel auth the broker offers, with its public key to pin. */
+static void log_auth(const Keyring *k)
+{
+        char text[VBUS_AUTH_KEY_TEXT_SIZE] = "";
+
+        if (k->has_key)
+                (void)vbus__auth_key_to_text(k->key.public_key, text);
+        log_info("channel auth %s; broker key %s; %zu keys in the keyring", auth_mode_name(k->mode),
+                 k->has_key ? text : "none (clients cannot pin this broker)", k->n_entries);
+}
+
+static void print_config(const BrokerConfig *c, const Keyring *k)
+{
+        char text[VBUS_AUTH_KEY_TEXT_SIZE] = "";
+
+        if (k->has_key)
+                (void)vbus__auth_key_to_text(k->key.public_key, text);
         printf("socket = %s\nxen = %s\nmax_frame = %u\nmax_message = %u\nmax_streams = %u\n"
                "max_subscriptions = %u\npublish_window = %u\nqueue_messages = %u\n"
                "queue_bytes = %u\npeer_queued_bytes = %llu\npeer_publish_bytes = %llu\n"
-               "hello_timeout_ms = %u\nmax_peers = %u\nmax_sessions = %u\n"
-               "socket_owner = %s\nsocket_group = %s\nsocket_mode = %04o\n"
-               "agent_upstream = %s\nagent_max_clients = %u\nagent_client_queue = %llu\n",
+               "hello_timeout_ms = %u\nmax_peers = %u\npeer_memory = %llu\nmax_memory = %llu\n"
+               "max_local_peers = %u\nmax_call_timeout_ms = %u\nmax_grant_mappings = %u\n"
+               "max_ring_order = %u\n",
                c->socket_path, c->xen ? "yes" : "no", c->max_frame, c->max_message, c->max_streams,
                c->max_subscriptions, c->publish_window, c->queue_messages, c->queue_bytes,
                (unsigned long long)c->peer_queued_bytes, (unsigned long long)c->peer_publish_bytes,
-               c->hello_timeout_ms, c->max_peers, c->max_sessions,
-               c->socket_owner[0] ? c->socket_owner : "root", c->socket_group, c->socket_mode,
-               c->agent_upstream, c->agent_max_clients, (unsigned long long)c->agent_client_queue);
+               c->hello_timeout_ms, c->max_peers, (unsigned long long)c->peer_memory,
+               (unsigned long long)c->max_memory, c->max_local_peers, c->max_call_timeout_ms,
+               c->max_grant_mappings, c->max_ring_order);
+        printf("auth = %s\nauth_key = %s\nauth_keyring = %s\n", auth_mode_name(k->mode),
+               c->auth_key, c->auth_keyring);
+        if (k->has_key)
+                printf("# the broker's public key (for VBUS_BROKER_KEY): %s\n", text);
+        if (c->auth_keyring[0])
+                printf("# %zu keys in the keyring\n", k->n_entries);
+        printf("max_sessions = %u\nsocket_owner = %s\nsocket_group = %s\nsocket_mode = %04o\n"
+               "agent_upstream = %s\nagent_max_clients = %u\nagent_client_queue = %llu\n",
+               c->max_sessions, c->socket_owner[0] ? c->socket_owner : "root", c->socket_group,
+               c->socket_mode, c->agent_upstream, c->agent_max_clients,
+               (unsigned long long)c->agent_client_queue);
 }
 
 static int run_agent(const BrokerConfig *c)
@@ -155,8 +190,9 @@ int main(int argc, char **argv)
         const char *config_path = NULL, *socket_path = NULL, *policy = NULL, *upstream = NULL;
         bool no_xen = false, check = false, agent = false;
         BrokerConfig config;
-        Broker broker;
+        Keyring *keyring = NULL;
         char err[512];
+        Broker broker;
         int c, r, verbose = 0, lock_fd = -1;
 
         while ((c = getopt_long(argc, argv, "c:s:vVh", opts, NULL)) != -1) {
@@ -246,8 +282,14 @@ int main(int argc, char **argv)
                 (void)snprintf(config.policy, sizeof(config.policy), "%s", policy);
         }
         config.verbose = verbose;
+        r = keyring_new(&config, &keyring, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "vchand: %s\n", r == -EINVAL ? err : strerror(-r));
+                return 1;
+        }
         if (check) {
-                print_config(&config);
+                print_config(&config, keyring);
+                keyring_free(keyring);
                 return 0;
         }
         log_set_verbose(verbose);
@@ -255,16 +297,22 @@ int main(int argc, char **argv)
          * a broker, the guests' xenstore keys alone. */
         if (rundir_lock(config.socket_path, &lock_fd, err, sizeof(err)) < 0) {
                 log_error("%s", err);
+                keyring_free(keyring);
                 return 1;
         }
-        if (agent)
+        if (agent) {
+                keyring_free(keyring); /* the broker's: the agent proves nothing itself */
                 return run_agent(&config);
+        }
         r = broker_init(&broker, &config);
+        broker.bus.keyring = keyring;
         if (r < 0) {
                 log_error("cannot start: %s", strerror(-r));
                 broker_deinit(&broker);
+                keyring_free(keyring);
                 return 1;
         }
+        log_auth(keyring);
 #ifdef HAVE_LIBSYSTEMD
         /* Tells systemd (vchand.service, Type=notify) that the socket listens; without
          * $NOTIFY_SOCKET this does nothing. */
@@ -272,6 +320,7 @@ int main(int argc, char **argv)
 #endif
         r = broker_run(&broker);
         broker_deinit(&broker);
+        keyring_free(keyring);
         if (r < 0) {
                 log_error("stopped on error: %s", strerror(-r));
                 return 1;

@@ -20,6 +20,7 @@
 #include <vbus/vbus.h>
 
 #include "forward.h"
+#include "keygen.h"
 #include "vbus/v1/broker.pb-c.h"
 
 static const char usage[] =
@@ -50,7 +51,9 @@ static const char usage[] =
         "                            a signal (or 129-192): internal; any other: application\n"
         "                            error. CMD's stderr is the failure message.\n"
         "                            CMD sees VBUS_METHOD, VBUS_CALLER (domN(name) or\n"
-        "                            local(uid=U)), VBUS_TIMEOUT_MS (time left, empty if none)\n"
+        "                            local(uid=U)), VBUS_CALLER_KEY (the key the caller\n"
+        "                            proved, empty if none), VBUS_TIMEOUT_MS (time left,\n"
+        "                            empty if none)\n"
         "                            and VBUS_HEADER_<KEY> for each header (KEY upper-cased,\n"
         "                            '.' and '-' as '_')\n"
         "  services [PREFIX]         list the services registered with the broker, only\n"
@@ -60,6 +63,7 @@ static const char usage[] =
         "      --json                one JSON object (the ListServicesReply) instead\n"
         /* clang-format off */
         FORWARD_USAGE /* expose, forward, connect: forward.h */
+        KEYGEN_USAGE  /* keygen: keygen.h */
         /* clang-format on */
         "\n"
         "Common options:\n"
@@ -70,6 +74,9 @@ static const char usage[] =
         "                   call and services, default 5000). Connecting has its own\n"
         "                   budget of 5 s, and fails at once when no broker can be there\n"
         "                   (no socket, refused, permission denied), naming the URL\n"
+        /* clang-format off */
+        KEYGEN_OPTIONS_USAGE /* --key, --broker-key: keygen.h */
+        /* clang-format on */
         "  -h, --help       this text\n"
         "\n"
         "Topics are dot-separated tokens of [A-Za-z0-9_-]; in patterns '*' matches one token\n"
@@ -116,7 +123,6 @@ static const char *connect_hint(const char *url, int r)
         case -ECONNREFUSED:
                 return "nothing listens there: a broker or agent that died left its socket";
         case -EACCES:
-        case -EPERM:
                 return "the socket's permissions refuse this user (vchand.conf socket_group, "
                        "socket_mode)";
         case -EADDRINUSE:
@@ -140,18 +146,21 @@ static int connect_ready(const Options *o, vbus_conn **ret)
         int r = vbus_conn_open(o->url, &c);
 
         if (r < 0) {
-                fprintf(stderr,
-                        "vbusctl: cannot use URL '%s' (%s): %s; URLs are unix:<path> or "
-                        "vchan:<domid>\n",
-                        o->url ? o->url
-                        : env  ? env
-                               : "",
-                        from, strerror(-r));
+                if (!keygen_explain_open(r))
+                        fprintf(stderr,
+                                "vbusctl: cannot use URL '%s' (%s): %s; URLs are unix:<path> or "
+                                "vchan:<domid>\n",
+                                o->url ? o->url : env ? env : "", from, strerror(-r));
                 return -1;
         }
         r = vbus_conn_wait_ready(c, ms_to_us(CONNECT_BUDGET_MS));
         if (r < 0) {
-                hint = connect_hint(vbus_conn_get_url(c), r);
+                /* Channel auth refused (EPERM), or the pinned broker key not proven (EACCES
+                 * with a key pinned): keygen.c explains; anything else is the connection's. */
+                const char *pinned = getenv("VBUS_BROKER_KEY");
+                bool auth = r == -EPERM || (r == -EACCES && pinned && pinned[0]);
+
+                hint = auth ? NULL : connect_hint(vbus_conn_get_url(c), r);
                 if (r == -ETIMEDOUT)
                         fprintf(stderr, "vbusctl: no broker answered at %s (%s) within %d s",
                                 vbus_conn_get_url(c), from, CONNECT_BUDGET_MS / 1000);
@@ -159,6 +168,8 @@ static int connect_ready(const Options *o, vbus_conn **ret)
                         fprintf(stderr, "vbusctl: cannot connect to %s (%s): %s",
                                 vbus_conn_get_url(c), from, strerror(-r));
                 fprintf(stderr, "%s%s\n", hint ? ": " : "", hint ? hint : "");
+                if (auth)
+                        keygen_explain(r);
                 vbus_conn_free(c);
                 return -1;
         }
@@ -738,6 +749,7 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
         set_header_env(req);
         setenv("VBUS_METHOD", vbus_request_get_method(req), 1);
         setenv("VBUS_CALLER", caller, 1);
+        setenv("VBUS_CALLER_KEY", vbus_request_get_caller_key(req), 1);
         setenv("VBUS_TIMEOUT_MS", left, 1);
         p = spawn_exec(st->o->exec, fd_in, fd_err, &pid);
         if (!p) {
@@ -1086,8 +1098,12 @@ static int run(int argc, char **argv)
         Options o = {.timeout_ms = -1, .count = 0, .format = FMT_TEXT};
         const char *args[3] = {NULL, NULL, NULL};
         bool count_set = false;
-        int n_args = 0, fr = forward_main(argc, argv);
+        int n_args = 0, fr = keygen_take_options(&argc, argv);
 
+        if (fr == 0)
+                fr = keygen_main(argc, argv); /* keygen, --key, --broker-key: keygen.c */
+        if (fr < 0)
+                fr = forward_main(argc, argv);
         if (fr >= 0) /* expose, forward, connect: forward.c */
                 return fr;
 
