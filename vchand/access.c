@@ -63,7 +63,8 @@ static void note_denial(Peer *p, const char *what, const char *msg)
 
 /*
  * The decision for an OPEN of @kind named @name by @p. For a subscription, @ret_filter says the
- * pattern matches topics of both kinds. @msg: the reason, for REJECT and the log.
+ * pattern matches topics of both kinds. @msg: written when denied: the reason, for REJECT and
+ * the log.
  */
 static bool decide(Peer *p, uint8_t kind, const char *name, bool *ret_filter, char *msg,
                    size_t n_msg)
@@ -85,10 +86,12 @@ static bool decide(Peer *p, uint8_t kind, const char *name, bool *ret_filter, ch
         case VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE: {
                 PolicyScope scope = policy_check_pattern(pol, &s, name, &r);
 
-                rule_origin(origin, sizeof(origin), r, scope != POLICY_SCOPE_NONE);
-                (void)snprintf(msg, n_msg, "policy: subscribe '%.255s': %s", name, origin);
                 *ret_filter = scope == POLICY_SCOPE_SOME;
-                return scope != POLICY_SCOPE_NONE;
+                if (scope != POLICY_SCOPE_NONE)
+                        return true;
+                rule_origin(origin, sizeof(origin), r, false);
+                (void)snprintf(msg, n_msg, "policy: subscribe '%.255s': %s", name, origin);
+                return false;
         }
         case VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE:
                 action = POLICY_SERVE;
@@ -109,10 +112,12 @@ static bool decide(Peer *p, uint8_t kind, const char *name, bool *ret_filter, ch
                 return false;
         }
         allow = policy_check(pol, &s, action, resource, &r);
-        rule_origin(origin, sizeof(origin), r, allow);
+        if (allow)
+                return true;
+        rule_origin(origin, sizeof(origin), r, false);
         (void)snprintf(msg, n_msg, "policy: %s '%.255s': %s", policy_action_name(action), name,
                        origin);
-        return allow;
+        return false;
 }
 
 /* The bridge's header on a CALL from a peer without the bridge right is refused, not dropped:
@@ -170,6 +175,28 @@ static void grant_add(Peer *p, uint32_t id, uint8_t kind, const char *name)
         p->n_grants++;
 }
 
+/*
+ * A caller usually calls the same method again and again, and each call is a stream: the last
+ * call a peer was allowed is remembered until the policy changes, so a repeated call costs a
+ * string comparison instead of a walk of the rules.
+ */
+static bool call_cached(const Peer *p, uint8_t kind, const char *name)
+{
+        return kind == VBUS__V1__STREAM_KIND__STREAM_KIND_CALL && p->policy_last_call &&
+               p->policy_last_gen == p->bus->policy_gen && strcmp(p->policy_last_call, name) == 0;
+}
+
+static void call_cache(Peer *p, const char *name)
+{
+        if (p->policy_last_call && strcmp(p->policy_last_call, name) == 0) {
+                p->policy_last_gen = p->bus->policy_gen;
+                return;
+        }
+        free(p->policy_last_call);
+        p->policy_last_call = strdup(name); /* NULL: nothing cached, the next call decides */
+        p->policy_last_gen = p->bus->policy_gen;
+}
+
 /* Bus.open[] for every kind while a policy is in force. */
 static int access_open(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
 {
@@ -187,7 +214,8 @@ static int access_open(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                                   "this broker has no streams of that kind");
                 return 0;
         }
-        if (!decide(p, kind, m->name, &filter, msg, sizeof(msg))) {
+        if (!call_cached(p, kind, m->name) &&
+            !decide(p, kind, m->name, &filter, msg, sizeof(msg))) {
                 note_denial(p, "OPEN refused", msg);
                 (void)peer_reject(p, id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED, msg);
                 return 0;
@@ -200,6 +228,8 @@ static int access_open(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 (void)peer_reject(p, id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED, msg);
                 return 0;
         }
+        if (kind == VBUS__V1__STREAM_KIND__STREAM_KIND_CALL)
+                call_cache(p, m->name);
         r = open(p, vs, m);
         /* Bound by its feature and still open: remember the grant (and mark a filtered
          * subscription: its object starts with its Stream, pubsub.c asserts it). */
@@ -311,6 +341,7 @@ int access_reload(Bus *b, char *err, size_t n_err, unsigned int *ret_revoked)
         }
         policy_free(b->policy);
         b->policy = fresh;
+        b->policy_gen++; /* forgets every peer's cached call decision */
         list_for_each_safe(pos, tmp, &b->peers)
         {
                 if (n < b->n_peers)

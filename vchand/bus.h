@@ -85,6 +85,7 @@ typedef struct Bus {
          * holds access.c's check), and the policy in force (NULL: --policy open). */
         BusOpenFn feature_open[BUS_KINDS];
         Policy *policy;
+        uint64_t policy_gen;    /* changes with every reload */
         Router router;          /* pubsub.c's: the subscriptions */
         ServiceTable *services; /* service.c's: services by name, and their servers */
         Rpc *rpc;               /* rpc.c's: calls in flight */

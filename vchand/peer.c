@@ -80,6 +80,7 @@ Peer *peer_free(Peer *p)
                 list_unlink(pos);
                 free(pos); /* access.c's grants start with their link */
         }
+        free(p->policy_last_call);
         list_unlink(&p->link);
         list_unlink(&p->dead_link);
         list_unlink(&p->dirty_link);

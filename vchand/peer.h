@@ -76,6 +76,8 @@ struct Peer {
         List grants;
         uint32_t n_grants;
         uint64_t n_denied;
+        char *policy_last_call; /* the last CALL name policy allowed, at policy_last_gen */
+        uint64_t policy_last_gen;
 };
 
 /**
