@@ -38,6 +38,7 @@ void access_subject(PolicySubject *ret, const Identity *id)
                 .gid = id->gid,
                 .has_key = id->has_key,
                 .key = id->key,
+                .key_name = id->key_name,
         };
 }
 

@@ -28,8 +28,9 @@ typedef struct ServiceTable ServiceTable;
 enum {
         /* Bytes of a guest's toolstack tags (policy @tag:): a few short words. */
         IDENTITY_TAGS_MAX = 255,
-        /* Bytes of a channel-auth public key (Ed25519). */
+        /* Bytes of a channel-auth public key (Ed25519), and of its name in the keyring. */
         IDENTITY_KEY_BYTES = 32,
+        IDENTITY_KEY_NAME_MAX = 64,
 };
 
 /* Who a peer is, as the broker established it from the transport (never from what it says). */
@@ -43,9 +44,11 @@ typedef struct Identity {
         /* vchan peers: the words of /local/domain/<domid>/vbus-tags, read only when the guest
          * cannot write that key (discover.c), space-separated; "" if none. */
         char tags[IDENTITY_TAGS_MAX + 1];
-        /* Channel auth (the auth issue): a key the peer proved it holds, for policy's @key:. */
+        /* Channel auth (the auth issue): a key the peer proved it holds, and the broker
+         * keyring's name for it, for policy's @key:. */
         bool has_key;
         uint8_t key[IDENTITY_KEY_BYTES];
+        char key_name[IDENTITY_KEY_NAME_MAX + 1];
 } Identity;
 
 typedef struct BusStats {

@@ -207,7 +207,11 @@ static bool subject_match(const PolicyRule *r, const PolicySubject *s)
         case POLICY_SUBJ_GID:
                 return s->local && s->gid == r->id;
         case POLICY_SUBJ_KEY:
-                return s->has_key && s->key && memcmp(s->key, r->key, POLICY_KEY_BYTES) == 0;
+                if (!s->has_key)
+                        return false;
+                if (r->keyring)
+                        return s->key_name && strcmp(s->key_name, r->name) == 0;
+                return s->key && memcmp(s->key, r->key, POLICY_KEY_BYTES) == 0;
         }
         return false;
 }
@@ -355,10 +359,10 @@ const char *policy_admin_class(const char *method)
         static const struct {
                 const char *method, *cls;
         } map[] = {
-                {"ListServices", "list"}, {"ListPeers", "list"},      {"ListTopics", "list"},
-                {"ListStreams", "list"},  {"GetStats", "list"},       {"Stats", "list"},
-                {"Monitor", "monitor"},   {"Kick", "kick"},           {"KickPeer", "kick"},
-                {"Reload", "reload"},     {"ReloadPolicy", "reload"},
+                /* vbus.v1.Broker's methods (proto/vbus/v1/broker.proto). */
+                {"ListServices", "list"}, {"Peers", "list"}, {"Topics", "list"},
+                {"Subs", "list"},         {"Stats", "list"}, {"Metrics", "list"},
+                {"Monitor", "monitor"},   {"Kick", "kick"},  {"Reload", "reload"},
         };
 
         for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -522,14 +526,19 @@ static int parse_subject(Parser *ps, const Word *w, PolicyRule *r)
 
                         if (named) {
                                 memcpy(r->key, named->key, POLICY_KEY_BYTES);
-                                memcpy(r->name, named->name, sizeof(r->name));
                                 return 0;
                         }
                         if (decode_key(v, nv, r->key))
                                 return 0;
-                        return perr(ps, col,
-                                    "expected a key named by an earlier !key, or the base64 of a "
-                                    "32-byte public key");
+                        /* Otherwise the name the broker's keyring gives the key. */
+                        if (nv == 44 && v[43] == '=')
+                                return perr(ps, col, "not the base64 of a 32-byte public key");
+                        if (check_name(ps, v, nv, col, "a key name") < 0)
+                                return -EINVAL;
+                        r->keyring = true;
+                        memcpy(r->name, v, nv);
+                        r->name[nv] = '\0';
+                        return 0;
                 }
                 default:
                         return decode_u32(ps, v, nv, col, &r->id);

@@ -40,7 +40,9 @@ typedef enum PolicySubjectKind {
         POLICY_SUBJ_LOCAL,   /* @local: any local UNIX peer */
         POLICY_SUBJ_UID,     /* @uid:N: a local UNIX peer by uid */
         POLICY_SUBJ_GID,     /* @gid:N: a local UNIX peer by primary gid */
-        POLICY_SUBJ_KEY,     /* @key:NAME or @key:BASE64: a peer that proved that key */
+        /* @key:BASE64, or @key:NAME (a key named by !key, else by the broker's keyring): a peer
+         * that proved that key (channel auth) */
+        POLICY_SUBJ_KEY,
 } PolicySubjectKind;
 
 enum {
@@ -54,9 +56,10 @@ typedef struct PolicyRule {
         PolicyAction action;
         PolicySubjectKind subject;
         bool allow;
-        bool self;                      /* the resource has a @self token */
-        uint32_t id;                    /* domid, uid or gid */
-        char name[POLICY_NAME_MAX + 1]; /* domain name, tag, or the key's name ("" if raw) */
+        bool self;    /* the resource has a @self token */
+        bool keyring; /* @key:NAME names a key of the broker's keyring (in name), not a !key */
+        uint32_t id;  /* domid, uid or gid */
+        char name[POLICY_NAME_MAX + 1]; /* domain name, tag, or keyring key name */
         uint8_t key[POLICY_KEY_BYTES];
         char *resource;   /* pattern (for call: service pattern) */
         char *method;     /* call only: the method, "*", or NULL (any method) */
@@ -75,6 +78,7 @@ typedef struct PolicySubject {
         uint32_t uid, gid;
         bool has_key; /* the peer proved possession of key (channel auth) */
         const uint8_t *key;
+        const char *key_name; /* the keyring's name of that key, "" if none */
 } PolicySubject;
 
 /* What a subscription pattern may receive (policy_check_pattern). */
