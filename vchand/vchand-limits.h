@@ -46,7 +46,8 @@ enum {
         LIMIT_FRAMES_PER_WAKEUP = 256,
         /* Housekeeping tick: timeouts, and re-polling vchans (a peer can suppress our events). */
         LIMIT_TICK_MS = 1000,
-        /* Log lines per peer per minute for things a peer can trigger. */
+        /* Log lines per peer per minute for things a peer can trigger (policy denials too; each
+         * denial is also counted, without limit). */
         LIMIT_PEER_LOG_PER_MINUTE = 10,
         /* Queue limit a subscriber may request (Open.queue_limit). */
         LIMIT_QUEUE_MESSAGES_MAX = 65536,
@@ -79,8 +80,6 @@ enum {
         LIMIT_POLICY_LINE = 4096,
         /* Named keys (!key). */
         LIMIT_POLICY_KEYS = 4096,
-        /* Denials logged per peer per minute (each is also counted, without limit). */
-        LIMIT_POLICY_LOG_PER_MINUTE = 10,
 };
 
 #endif /* VCHAND_LIMITS_H */
