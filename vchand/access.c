@@ -17,12 +17,20 @@
 /* The header that carries a remote caller's identity from the bridge (docs/federation.md). */
 #define BRIDGE_ORIGIN_HEADER "vbus-bridge-origin"
 
+enum {
+        /* Rules kept with a filtered subscription to check its topics: a pattern that meets more
+         * subscribe rules of its subject is checked against the whole policy instead. */
+        GRANT_FILTER_RULES = 8,
+};
+
 /* What policy granted one stream the peer opened: checked again at reload. */
 typedef struct Grant {
         List link; /* first: peer_free() frees a Grant through it */
         uint32_t id;
         uint8_t kind;
-        char name[]; /* the OPEN's name */
+        int n_filter; /* a filtered subscription's rules in filter[]; -1: check the policy */
+        const PolicyRule *filter[GRANT_FILTER_RULES]; /* of the policy in force */
+        char name[];                                  /* the OPEN's name */
 } Grant;
 
 _Static_assert(offsetof(Grant, link) == 0, "peer_free() frees grants through their link");
@@ -154,7 +162,26 @@ static void grants_prune(Peer *p)
         }
 }
 
-static void grant_add(Peer *p, uint32_t id, uint8_t kind, const char *name)
+/* Makes @g the filter of subscription @vs (a filtered one: @filter), or none. */
+static void grant_set_filter(Peer *p, Grant *g, VbusStream *vs, bool filter)
+{
+        Stream *s = vs->userdata; /* a Subscription: it starts with its Stream (pubsub.c) */
+        PolicySubject subj;
+
+        if (!s)
+                return;
+        s->policy_filter = NULL;
+        if (!filter)
+                return;
+        access_subject(&subj, &p->ident);
+        g->n_filter = policy_relevant_rules(p->bus->policy, &subj, g->name, g->filter,
+                                            GRANT_FILTER_RULES);
+        if (g->n_filter < 0)
+                g->n_filter = -1;
+        s->policy_filter = g;
+}
+
+static Grant *grant_add(Peer *p, uint32_t id, uint8_t kind, const char *name)
 {
         size_t n = strlen(name);
         Grant *g;
@@ -167,13 +194,15 @@ static void grant_add(Peer *p, uint32_t id, uint8_t kind, const char *name)
                 /* Without its grant the stream would escape a reload: refuse to keep it. */
                 (void)peer_send_end(p, VBUS_FRAME_RESET, id, VBUS__V1__STATUS__STATUS_INTERNAL,
                                     "out of memory");
-                return;
+                return NULL;
         }
         g->id = id;
         g->kind = kind;
+        g->n_filter = 0;
         memcpy(g->name, name, n + 1);
         list_add_tail(&p->grants, &g->link);
         p->n_grants++;
+        return g;
 }
 
 /*
@@ -236,21 +265,25 @@ static int access_open(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
          * subscription: its object starts with its Stream, pubsub.c asserts it). */
         now = peer_is_alive(p) ? vbus__session_get_stream(&p->ep.session, id) : NULL;
         if (r == 0 && now && now->ops) {
-                if (filter && now->userdata)
-                        ((Stream *)now->userdata)->policy_filter = true;
-                grant_add(p, id, kind, m->name);
+                Grant *g = grant_add(p, id, kind, m->name);
+
+                if (g && kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE)
+                        grant_set_filter(p, g, now, filter);
         }
         return r;
 }
 
-bool access_topic_allowed(Peer *p, const char *topic)
+bool access_topic_allowed(const void *filter, Peer *p, const char *topic)
 {
+        const Grant *g = filter;
         const PolicyRule *r;
         PolicySubject s;
 
         if (!p->bus->policy)
                 return true;
         access_subject(&s, &p->ident);
+        if (g->n_filter >= 0)
+                return policy_check_rules(g->filter, (size_t)g->n_filter, &s, topic);
         return policy_check(p->bus->policy, &s, POLICY_SUBSCRIBE, topic, &r);
 }
 
@@ -300,8 +333,9 @@ static unsigned int revoke_peer(Peer *p)
                         continue;
                 }
                 if (decide(p, g->kind, g->name, &filter, msg, sizeof(msg))) {
-                        if (g->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE && vs->userdata)
-                                ((Stream *)vs->userdata)->policy_filter = filter;
+                        /* The old policy's rules are gone: the filter is made again. */
+                        if (g->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE)
+                                grant_set_filter(p, g, vs, filter);
                         continue;
                 }
                 note_denial(p, "stream revoked", msg);
@@ -318,7 +352,7 @@ static unsigned int revoke_peer(Peer *p)
 
 int access_reload(Bus *b, char *err, size_t n_err, unsigned int *ret_revoked)
 {
-        Policy *fresh = NULL;
+        Policy *fresh = NULL, *old;
         Peer **peers;
         uint32_t n = 0;
         unsigned int revoked = 0;
@@ -340,7 +374,7 @@ int access_reload(Bus *b, char *err, size_t n_err, unsigned int *ret_revoked)
                 (void)snprintf(err, n_err, "out of memory");
                 return -ENOMEM;
         }
-        policy_free(b->policy);
+        old = b->policy;
         b->policy = fresh;
         b->policy_gen++; /* forgets every peer's cached call decision */
         list_for_each_safe(pos, tmp, &b->peers)
@@ -352,6 +386,8 @@ int access_reload(Bus *b, char *err, size_t n_err, unsigned int *ret_revoked)
                 if (peer_is_alive(peers[i]))
                         revoked += revoke_peer(peers[i]);
         free(peers);
+        /* Freed only now: until every grant was checked, filters pointed into it. */
+        policy_free(old);
         /* Filtered subscriptions may have changed: publishers recompute their matches. */
         b->router.gen++;
         *ret_revoked = revoked;

@@ -343,6 +343,36 @@ PolicyScope policy_check_pattern(const Policy *p, const PolicySubject *s, const 
         return seen_allow ? POLICY_SCOPE_SOME : POLICY_SCOPE_NONE;
 }
 
+int policy_relevant_rules(const Policy *p, const PolicySubject *s, const char *pattern,
+                          const PolicyRule **ret, size_t max)
+{
+        const char *self = self_token(s, POLICY_SUBSCRIBE);
+        size_t n = 0;
+
+        for (size_t i = 0; i < p->n_rules; i++) {
+                const PolicyRule *r = &p->rules[i];
+
+                if (r->action != POLICY_SUBSCRIBE || !subject_match(r, s) || (r->self && !self) ||
+                    !pattern_intersects(r->resource, pattern, self))
+                        continue;
+                if (n == max)
+                        return -E2BIG;
+                ret[n++] = r;
+        }
+        return (int)n;
+}
+
+bool policy_check_rules(const PolicyRule *const *rules, size_t n, const PolicySubject *s,
+                        const char *topic)
+{
+        const char *self = self_token(s, POLICY_SUBSCRIBE);
+
+        for (size_t i = 0; i < n; i++)
+                if (resource_match(rules[i], topic, self))
+                        return rules[i]->allow;
+        return false;
+}
+
 bool policy_has_bridge_right(const Policy *p, const PolicySubject *s)
 {
         for (size_t i = 0; i < p->n_rules; i++) {

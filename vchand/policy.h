@@ -137,6 +137,20 @@ bool policy_check(const Policy *p, const PolicySubject *s, PolicyAction action,
 PolicyScope policy_check_pattern(const Policy *p, const PolicySubject *s, const char *pattern,
                                  const PolicyRule **ret_rule);
 
+/**
+ * policy_relevant_rules() - the subscribe rules that can decide a topic of @pattern for @s: those
+ * whose subject is @s and whose pattern meets @pattern, in order. For a topic the pattern
+ * matches, policy_check_rules() over them decides as policy_check() over the whole policy.
+ * @ret: up to @max rule pointers (borrowed from @p).
+ * Return: how many; -E2BIG when there are more than @max (use policy_check()).
+ */
+int policy_relevant_rules(const Policy *p, const PolicySubject *s, const char *pattern,
+                          const PolicyRule **ret, size_t max);
+
+/* The first of @rules (from policy_relevant_rules() for @s) matching @topic allows? */
+bool policy_check_rules(const PolicyRule *const *rules, size_t n, const PolicySubject *s,
+                        const char *topic);
+
 /* Whether some import rule allows @s (the bridge right: the vbus-bridge-origin header). */
 bool policy_has_bridge_right(const Policy *p, const PolicySubject *s);
 

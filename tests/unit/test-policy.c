@@ -341,6 +341,49 @@ static void test_policy_subscription_scope(void **state)
         policy_free(p);
 }
 
+/* The rules kept for a filtered subscription decide each of its topics as the whole policy. */
+static void test_policy_relevant_rules(void **state)
+{
+        /* Each pattern with topics it matches. */
+        static const char *const cases[][5] = {
+                {">", "a", "a.secret", "web.b", "x.y.z"},
+                {"a.>", "a.b", "a.secret", "a.b.c", "a.x.y"},
+                {"*.b", "a.b", "web.b", "x.b", "q.b"},
+                {"web.>", "web.b", "web.a.b", "web.x", "web.secret"},
+                {"x.>", "x.b", "x.y.z", "x.y", "x.y.z.w"},
+        };
+        Policy *p = parse_ok("subscribe a.secret web deny\n"
+                             "subscribe a.> @anyvm allow\n"
+                             "subscribe *.b web allow\n"
+                             "subscribe @self.> @anyvm allow\n"
+                             "subscribe x.y.z * deny\n"
+                             "subscribe x.> sensor allow\n"
+                             "publish > * allow\n");
+        const PolicySubject *subjects[] = {&guest_web, &guest_sensor, &local_root};
+        const PolicyRule *rules[8], *r;
+
+        (void)state;
+        for (size_t s = 0; s < 3; s++) {
+                for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                        int n = policy_relevant_rules(p, subjects[s], cases[i][0], rules, 8);
+
+                        assert_true(n >= 0 && n <= 6);
+                        for (size_t t = 1; t < 5; t++)
+                                assert_int_equal(policy_check_rules(rules, (size_t)n, subjects[s],
+                                                                    cases[i][t]),
+                                                 policy_check(p, subjects[s], POLICY_SUBSCRIBE,
+                                                              cases[i][t], &r));
+                }
+        }
+        /* Only the rules that can matter: web's "x.>" meets *.b (x.b) and x.y.z, in order. */
+        assert_int_equal(policy_relevant_rules(p, &guest_web, "x.>", rules, 8), 2);
+        assert_int_equal(rules[0]->line, 3);
+        assert_int_equal(rules[1]->line, 5);
+        /* More rules than room: -E2BIG (the caller checks the whole policy). */
+        assert_int_equal(policy_relevant_rules(p, &guest_web, ">", rules, 2), -E2BIG);
+        policy_free(p);
+}
+
 static void write_file(const char *dir, const char *name, const char *text)
 {
         char path[512];
@@ -411,6 +454,7 @@ int main(void)
                 cmocka_unit_test(test_policy_call_admin),
                 cmocka_unit_test(test_policy_import_reservation),
                 cmocka_unit_test(test_policy_subscription_scope),
+                cmocka_unit_test(test_policy_relevant_rules),
                 cmocka_unit_test(test_policy_load_dir),
         };
 
