@@ -71,14 +71,14 @@ typedef struct Policy Policy;
 
 /* Who asks: what the broker established from the transport. Strings are borrowed. */
 typedef struct PolicySubject {
-        bool local;       /* a UNIX peer of the broker (uid, gid valid) */
-        uint32_t domid;   /* the domain of a vchan peer */
-        const char *name; /* the domain's xenstore name, "" if unknown */
-        const char *tags; /* toolstack tags, space-separated ("" if none) */
-        uint32_t uid, gid;
-        bool has_key; /* the peer proved possession of key (channel auth) */
-        const uint8_t *key;
+        const char *name;     /* the domain's xenstore name, "" if unknown */
+        const char *tags;     /* toolstack tags, space-separated ("" if none) */
+        const uint8_t *key;   /* with has_key: the key the peer proved (channel auth) */
         const char *key_name; /* the keyring's name of that key, "" if none */
+        uint32_t domid;       /* the domain of a vchan peer */
+        uint32_t uid, gid;
+        bool local; /* a UNIX peer of the broker (uid, gid valid) */
+        bool has_key;
 } PolicySubject;
 
 /* What a subscription pattern may receive (policy_check_pattern). */
