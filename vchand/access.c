@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
 #include "introspect.h"
 #include "log.h"
 #include "stream.h"
@@ -25,15 +26,28 @@ enum {
 
 /* What policy granted one stream the peer opened: checked again at reload. */
 typedef struct Grant {
-        List link; /* first: peer_free() frees a Grant through it */
+        List link; /* in Peer.grants */
         uint32_t id;
         uint8_t kind;
-        int n_filter; /* a filtered subscription's rules in filter[]; -1: check the policy */
+        uint64_t cost; /* charged to the peer's budget */
+        int n_filter;  /* a filtered subscription's rules in filter[]; -1: check the policy */
         const PolicyRule *filter[GRANT_FILTER_RULES]; /* of the policy in force */
         char name[];                                  /* the OPEN's name */
 } Grant;
 
-_Static_assert(offsetof(Grant, link) == 0, "peer_free() frees grants through their link");
+/* What a grant for an OPEN named @name costs the peer's budget. */
+static uint64_t grant_cost(const char *name)
+{
+        return budget_cost(sizeof(Grant) + strlen(name) + 1);
+}
+
+static void grant_free(Peer *p, Grant *g)
+{
+        list_unlink(&g->link);
+        p->n_grants--;
+        budget_release(p, g->cost);
+        free(g);
+}
 
 void access_subject(PolicySubject *ret, const Identity *id)
 {
@@ -154,11 +168,8 @@ static void grants_prune(Peer *p)
         {
                 Grant *g = list_entry(pos, Grant, link);
 
-                if (!vbus__session_get_stream(&p->ep.session, g->id)) {
-                        list_unlink(&g->link);
-                        free(g);
-                        p->n_grants--;
-                }
+                if (!vbus__session_get_stream(&p->ep.session, g->id))
+                        grant_free(p, g);
         }
 }
 
@@ -181,7 +192,8 @@ static void grant_set_filter(Peer *p, Grant *g, VbusStream *vs, bool filter)
         s->policy_filter = g;
 }
 
-static Grant *grant_add(Peer *p, uint32_t id, uint8_t kind, const char *name)
+/* A grant for stream @id, whose @cost the caller charged (released here on failure). */
+static Grant *grant_add(Peer *p, uint32_t id, uint8_t kind, const char *name, uint64_t cost)
 {
         size_t n = strlen(name);
         Grant *g;
@@ -191,6 +203,7 @@ static Grant *grant_add(Peer *p, uint32_t id, uint8_t kind, const char *name)
                 grants_prune(p);
         g = malloc(sizeof(*g) + n + 1);
         if (!g) {
+                budget_release(p, cost);
                 /* Without its grant the stream would escape a reload: refuse to keep it. */
                 (void)peer_send_end(p, VBUS_FRAME_RESET, id, VBUS__V1__STATUS__STATUS_INTERNAL,
                                     "out of memory");
@@ -198,6 +211,7 @@ static Grant *grant_add(Peer *p, uint32_t id, uint8_t kind, const char *name)
         }
         g->id = id;
         g->kind = kind;
+        g->cost = cost;
         g->n_filter = 0;
         memcpy(g->name, name, n + 1);
         list_add_tail(&p->grants, &g->link);
@@ -237,6 +251,7 @@ static int access_open(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         bool filter = false;
         char msg[640];
         VbusStream *now;
+        uint64_t cost;
         int r;
 
         if (!open) {
@@ -258,6 +273,13 @@ static int access_open(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 (void)peer_reject(p, id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED, msg);
                 return 0;
         }
+        /* The grant is the peer's to pay, like the stream itself. */
+        cost = grant_cost(m->name);
+        if (budget_charge(p, cost) < 0) {
+                (void)peer_reject(p, id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                  "peer memory budget exhausted (peer_memory)");
+                return 0;
+        }
         if (kind == VBUS__V1__STREAM_KIND__STREAM_KIND_CALL)
                 call_cache(p, m->name);
         r = open(p, vs, m);
@@ -265,10 +287,12 @@ static int access_open(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
          * subscription: its object starts with its Stream, pubsub.c asserts it). */
         now = peer_is_alive(p) ? vbus__session_get_stream(&p->ep.session, id) : NULL;
         if (r == 0 && now && now->ops) {
-                Grant *g = grant_add(p, id, kind, m->name);
+                Grant *g = grant_add(p, id, kind, m->name, cost);
 
                 if (g && kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE)
                         grant_set_filter(p, g, now, filter);
+        } else {
+                budget_release(p, cost);
         }
         return r;
 }
@@ -287,10 +311,24 @@ bool access_topic_allowed(const void *filter, Peer *p, const char *topic)
         return policy_check(p->bus->policy, &s, POLICY_SUBSCRIBE, topic, &r);
 }
 
+/* Bus.peer_gone: what access holds for @p, whose streams have all closed. */
+static void access_peer_gone(Peer *p)
+{
+        List *pos, *tmp;
+
+        list_for_each_safe(pos, tmp, &p->grants)
+        {
+                grant_free(p, list_entry(pos, Grant, link));
+        }
+        free(p->policy_last_call);
+        p->policy_last_call = NULL;
+}
+
 int access_init(Bus *b, char *err, size_t n_err)
 {
         int r;
 
+        b->peer_gone = access_peer_gone;
         if (strcmp(b->config.policy, ACCESS_OPEN) == 0) {
                 b->policy = NULL;
                 return 0;
@@ -323,13 +361,12 @@ static unsigned int revoke_peer(Peer *p)
                 VbusStream *vs = vbus__session_get_stream(&p->ep.session, g->id);
                 bool filter = false;
                 char msg[640];
+                uint32_t id;
 
                 if (!peer_is_alive(p))
                         break;
                 if (!vs) {
-                        list_unlink(&g->link);
-                        free(g);
-                        p->n_grants--;
+                        grant_free(p, g);
                         continue;
                 }
                 if (decide(p, g->kind, g->name, &filter, msg, sizeof(msg))) {
@@ -339,13 +376,12 @@ static unsigned int revoke_peer(Peer *p)
                         continue;
                 }
                 note_denial(p, "stream revoked", msg);
-                list_unlink(&g->link);
-                p->n_grants--;
+                id = g->id;
+                grant_free(p, g);
                 n++;
                 /* Runs the feature's ->closed: its object goes with the stream. */
-                (void)peer_send_end(p, VBUS_FRAME_RESET, g->id,
+                (void)peer_send_end(p, VBUS_FRAME_RESET, id,
                                     VBUS__V1__STATUS__STATUS_PERMISSION_DENIED, msg);
-                free(g);
         }
         return n;
 }
