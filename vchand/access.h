@@ -17,6 +17,10 @@
  *
  * Reload swaps the policy only when every file parsed; then each grant is checked again, and
  * streams the new policy denies are reset with PERMISSION_DENIED.
+ *
+ * A grant is charged to its peer's budget (budget.h) before the feature opens the stream, and
+ * released when it is freed: lazily once its stream is gone (swept when the grants outnumber the
+ * open streams twice over), at reload, or when the peer goes (Bus.peer_gone).
  */
 #ifndef VCHAND_ACCESS_H
 #define VCHAND_ACCESS_H
