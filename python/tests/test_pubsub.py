@@ -182,3 +182,31 @@ async def test_policy_refusals_are_permission_denied(host):
             for _ in range(1000):
                 b.publish("secret.plans", b"x")
                 b.wait(0.01)
+
+
+async def test_exception_in_a_callback_stays_in_python(host):
+    """An exception raised inside a C callback (here, forced in the subscription's message
+    copy) is caught at the C boundary, reported to the loop's exception handler after the
+    processing step, and the connection goes on: later messages arrive."""
+    reported = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, ctx: reported.append(ctx.get("exception")))
+    async with vbus.connect(host.url) as bus, vbus.connect(host.url) as pub:
+        s = bus.subscribe("cb.>")
+        await s.ready()
+        real = type(s)._on_message
+        calls = []
+
+        def failing(m):
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("raised inside a C callback")
+            real(s, m)
+        s._on_message = failing
+        await pub.publish("cb.one", b"1")
+        await pub.publish("cb.two", b"2")
+        m = await s.get(10)
+        assert m.topic == "cb.two"
+        assert any(isinstance(e, RuntimeError) and "inside a C callback" in str(e)
+                   for e in reported)
+    loop.set_exception_handler(None)
