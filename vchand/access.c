@@ -390,9 +390,9 @@ int access_reload(Bus *b, char *err, size_t n_err, unsigned int *ret_revoked)
 {
         Policy *fresh = NULL, *old;
         Peer **peers;
-        uint32_t n = 0;
+        uint32_t n = 0, n_all;
         unsigned int revoked = 0;
-        List *pos, *tmp;
+        List *pos, *tmp, *spos, *stmp;
         int r;
 
         if (!b->policy) {
@@ -403,8 +403,14 @@ int access_reload(Bus *b, char *err, size_t n_err, unsigned int *ret_revoked)
         if (r < 0)
                 return r;
         /* Revoking a stream can drop another peer (a write to one that does not read its
-         * link): take the list first; dropped peers stay allocated until the loop's end. */
-        peers = calloc(b->n_peers ? b->n_peers : 1, sizeof(Peer *));
+         * link): take the list first; dropped peers stay allocated until the loop's end. The
+         * agent sessions of each link (peer.h) are peers too. */
+        n_all = b->n_peers;
+        list_for_each_safe(pos, tmp, &b->peers)
+        {
+                n_all += list_entry(pos, Peer, link)->n_sessions;
+        }
+        peers = calloc(n_all ? n_all : 1, sizeof(Peer *));
         if (!peers) {
                 policy_free(fresh);
                 (void)snprintf(err, n_err, "out of memory");
@@ -415,8 +421,15 @@ int access_reload(Bus *b, char *err, size_t n_err, unsigned int *ret_revoked)
         b->policy_gen++; /* forgets every peer's cached call decision */
         list_for_each_safe(pos, tmp, &b->peers)
         {
-                if (n < b->n_peers)
-                        peers[n++] = list_entry(pos, Peer, link);
+                Peer *p = list_entry(pos, Peer, link);
+
+                if (n < n_all)
+                        peers[n++] = p;
+                list_for_each_safe(spos, stmp, &p->sessions)
+                {
+                        if (n < n_all)
+                                peers[n++] = list_entry(spos, Peer, session_link);
+                }
         }
         for (uint32_t i = 0; i < n; i++)
                 if (peer_is_alive(peers[i]))

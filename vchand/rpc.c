@@ -350,11 +350,12 @@ static int call_open_server(Call *c, Server *serve, const Vbus__V1__Open *m, con
         Peer *q = service_server_get_peer(serve);
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
         Vbus__V1__Identity id;
+        Vbus__V1__Claims claims;
         uint64_t now = bus_now_us();
         CallSide *side;
         int r;
 
-        stream_identity(&id, &caller->ident);
+        stream_identity_claims(&id, &claims, &caller->ident);
         o.name = m->name;
         o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_CALL;
         o.initial_credit = LIMIT_CALL_WINDOW;

@@ -64,4 +64,9 @@ int stream_op_end_too(void *obj, VbusStream *vs, const Vbus__V1__End *m);
 /* Vbus__V1__Identity from @ident, pointing into it (borrowed). */
 void stream_identity(Vbus__V1__Identity *ret, const Identity *ident);
 
+/* The same, plus the agent's claims when the peer is a session that made some (@claims: the
+ * storage ret->claims then points to). */
+void stream_identity_claims(Vbus__V1__Identity *ret, Vbus__V1__Claims *claims,
+                            const Identity *ident);
+
 #endif /* VCHAND_STREAM_H */
