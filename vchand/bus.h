@@ -105,7 +105,7 @@ typedef struct Bus {
         List dirty;             /* Peers to flush at the end of the iteration (peer.c) */
         uint32_t n_peers;
         uint32_t n_local_peers; /* of n_peers, UNIX-socket links (peer.c) */
-        uint64_t mem_held; /* budget.c: held for all peers together */
+        uint64_t mem_held;      /* budget.c: held for all peers together */
         uint32_t n_grant_pages; /* budget.c: guests' ring pages mapped */
         uint32_t n_guests;      /* budget.c: vchan peers holding some of them */
         uint64_t next_serial;
@@ -114,6 +114,9 @@ typedef struct Bus {
          * holds access.c's check), and the policy in force (NULL: --policy open). */
         BusOpenFn feature_open[BUS_KINDS];
         Policy *policy;
+        uint64_t policy_gen; /* changes with every reload */
+        /* access.c's: releases what it holds for a peer being freed, once its streams closed. */
+        void (*peer_gone)(Peer *p);
         Router router;          /* pubsub.c's: the subscriptions */
         ServiceTable *services; /* service.c's: services by name, and their servers */
         Rpc *rpc;               /* rpc.c's: calls in flight */

@@ -99,8 +99,6 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
 
 Peer *peer_free(Peer *p)
 {
-        List *pos, *tmp;
-
         if (!p)
                 return NULL;
         /* A peer is freed dead: writes to it fail, so ->closed cannot reach its own link. */
@@ -108,11 +106,8 @@ Peer *peer_free(Peer *p)
         /* Its sessions were freed before it (peer.h): none still uses its link. */
         assert(list_is_empty(&p->sessions));
         vbus__endpoint_deinit(&p->ep);
-        list_for_each_safe(pos, tmp, &p->grants)
-        {
-                list_unlink(pos);
-                free(pos); /* access.c's grants start with their link */
-        }
+        if (p->bus->peer_gone)
+                p->bus->peer_gone(p);
         /* Every stream has closed: each feature released what it charged to this peer. */
         assert(p->mem_held == 0);
         list_unlink(&p->link);

@@ -101,12 +101,14 @@ struct Peer {
         uint32_t grant_pages;     /* budget.c: pages of its rings mapped (vchan peers) */
         bool retiring;            /* its stream ids are used up: GOAWAY sent (peer_retire) */
         uint64_t retire_deadline_us;
-        /* access.c: what policy granted this peer's streams (re-checked at reload), each one
-         * malloc'ed block starting with its List link, so peer_free() frees them; and the OPENs
-         * policy refused or streams it revoked. */
+        /* access.c: what policy granted this peer's streams (re-checked at reload, charged to
+         * its budget, freed through Bus.peer_gone); the OPENs policy refused or streams it
+         * revoked; its last allowed call. */
         List grants;
         uint32_t n_grants;
         uint64_t n_denied;
+        char *policy_last_call; /* the last CALL name policy allowed, at policy_last_gen */
+        uint64_t policy_last_gen;
 };
 
 /**

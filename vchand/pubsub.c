@@ -501,7 +501,8 @@ static bool sub_may_receive(RouterSub *rs, const Publisher *pub)
 {
         Subscription *sub = container_of(rs, Subscription, rsub);
 
-        return !sub->base.policy_filter || access_topic_allowed(sub->base.peer, pub->topic);
+        return !sub->base.policy_filter ||
+               access_topic_allowed(sub->base.policy_filter, sub->base.peer, pub->topic);
 }
 
 static int match_collect(RouterSub *rs, void *userdata)

@@ -20,9 +20,10 @@
 typedef struct Stream {
         Peer *peer; /* NULL once closed */
         uint32_t id;
-        /* access.c's, for subscriptions: policy allows only some of the topics the pattern
-         * matches, so each topic is checked when a publisher's matches are computed. */
-        bool policy_filter;
+        /* access.c's, for subscriptions: when policy allows only some of the topics the pattern
+         * matches, what access_topic_allowed() needs to check each topic when a publisher's
+         * matches are computed; NULL otherwise. */
+        const void *policy_filter;
 } Stream;
 
 /* Binds @ops and @obj (which embeds @s) to the session stream @vs of @p. */

@@ -87,8 +87,9 @@ enum {
         /* Housekeeping tick: timeouts, and re-polling vchans (a peer can suppress our events). */
         LIMIT_TICK_MS = 1000,
         /* Log lines per source (a guest's domain, or a local process) per minute for things a
-         * peer can trigger, its connections and disconnections included: a guest reconnecting
-         * in a loop cannot fill dom0's journal (ratelimit.h). */
+         * peer can trigger, its connections, disconnections and policy denials included (each
+         * denial is also counted, without limit): a guest reconnecting in a loop cannot fill
+         * dom0's journal (ratelimit.h). */
         LIMIT_LOG_PER_MINUTE = 20,
         /* Sources the log limiter tracks at once (a fixed table; see ratelimit.h). */
         LIMIT_LOG_SOURCES = 1024,
@@ -179,8 +180,6 @@ enum {
         LIMIT_POLICY_LINE = 4096,
         /* Named keys (!key). */
         LIMIT_POLICY_KEYS = 4096,
-        /* Denials logged per peer per minute (each is also counted, without limit). */
-        LIMIT_POLICY_LOG_PER_MINUTE = 10,
 };
 
 #endif /* VCHAND_LIMITS_H */
