@@ -5,7 +5,8 @@
 # clients (rawauth: a replayed HELLO from an earlier link, a proof signed by another key, a
 # truncated proof, a proof sent late, a short nonce, the broker's own proof reflected) are
 # dropped with the right ERROR, and the honest server beside them keeps serving; auth = required
-# refuses clients without a listed key; bad key-file modes are refused by vbusctl and vchand.
+# refuses clients without a listed key; a policy naming the key (@key:<text>, a !key name)
+# allows it and denies others; bad key-file modes are refused by vbusctl and vchand.
 # Built without libsodium, it checks instead that a configuration asking for auth fails at start.
 . "$(dirname "$0")/lib.sh" "$1"
 RAW=$B/tests/integration/rawauth
@@ -124,6 +125,37 @@ grep -q "does not verify (a wrong key, or a HELLO replayed" "$TMP/raw-replay.out
 out=$(who --key "$K/alice" 2>&1) || fail "the server after the hostile clients: $out"
 [ "$out" = alice ] || fail "after the hostile clients: '$out'"
 ok "the honest server and broker serve on after the hostile clients"
+
+# Policy names the key: only alice may call auth.v1.Who, by her .pub text in one rule and by a
+# !key name in another service's rule; mallory and a client without a key are denied.
+mkdir "$TMP/policy.d"
+printf '!key alice-key %s\nserve auth.v1.* * allow\ncall auth.v1.Who @key:%s allow\ncall auth.v1.Too @key:alice-key allow\n' \
+        "$ALICE" "$ALICE" >"$TMP/policy.d/50-auth.policy"
+"$VCHAND" --check-policy "$TMP/policy.d" >"$TMP/check-policy.out" 2>&1 ||
+        fail "policy: $(cat "$TMP/check-policy.out")"
+bg "$VCHAND" --no-xen --policy "$TMP/policy.d" -c "$TMP/vchand.conf" --socket "$TMP/policy.sock" \
+        >>"$TMP/policy-broker.log" 2>&1
+wait_file "$TMP/policy.sock" || fail "policy broker did not start"
+for svc in Who Too; do
+        VBUS_URL=unix:$TMP/policy.sock bg "$VBUSCTL" serve auth.v1.$svc \
+                --exec 'printf "%s" "$VBUS_CALLER_KEY"' 2>"$TMP/serve-$svc.log"
+        wait_grep "# serving" "$TMP/serve-$svc.log" ||
+                fail "serve $svc under policy: $(cat "$TMP/serve-$svc.log")"
+done
+for svc in Who Too; do
+        export VBUS_URL=unix:$TMP/policy.sock
+        out=$("$VBUSCTL" --key "$K/alice" call auth.v1.$svc/Me x 2>&1) ||
+                fail "policy: alice denied $svc: $out"
+        [ "$out" = alice ] || fail "policy: alice's call to $svc stamped '$out'"
+        out=$("$VBUSCTL" --key "$K/mallory" call auth.v1.$svc/Me x 2>&1) &&
+                fail "policy: mallory allowed $svc: $out"
+        echo "$out" | grep -q "permission-denied" || fail "policy: mallory on $svc: $out"
+        out=$("$VBUSCTL" call auth.v1.$svc/Me x 2>&1) &&
+                fail "policy: a client without a key allowed $svc: $out"
+        echo "$out" | grep -q "permission-denied" || fail "policy: no key on $svc: $out"
+done
+export VBUS_URL="unix:$SOCK"
+ok "policy names alice's key (@key:<text>, @key:<!key name>): alice may call, mallory and no key are denied"
 
 # A key file others may read is refused by libvbus before it connects.
 cp "$K/alice" "$TMP/alice-leaky"
