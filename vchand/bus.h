@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "ratelimit.h"
 #include "router.h"
 #include "session.h"
 #include "util/list.h"
@@ -85,6 +86,10 @@ typedef struct Bus {
         List dead;              /* Peers dropped in this iteration (peer.c), freed by broker.c */
         List dirty;             /* Peers to flush at the end of the iteration (peer.c) */
         uint32_t n_peers;
+        uint32_t n_local_peers; /* of n_peers, UNIX-socket links (peer.c) */
+        uint64_t mem_held; /* budget.c: held for all peers together */
+        uint32_t n_grant_pages; /* budget.c: guests' ring pages mapped */
+        uint32_t n_guests;      /* budget.c: vchan peers holding some of them */
         uint64_t next_serial;
         BusOpenFn open[BUS_KINDS]; /* by Open.kind; set by broker.c; NULL: refused */
         /* access.c's: the features' own OPEN handlers, called once policy allowed (open[] then
@@ -95,6 +100,7 @@ typedef struct Bus {
         ServiceTable *services; /* service.c's: services by name, and their servers */
         Rpc *rpc;               /* rpc.c's: calls in flight */
         List intro_calls;       /* introspect.c's: calls the broker answers itself */
+        RateLimit logs;         /* peer.c's: log lines per source (peer_log) */
 } Bus;
 
 /* CLOCK_MONOTONIC in microseconds. */

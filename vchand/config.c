@@ -46,6 +46,13 @@ static const Key keys[] = {
         KEY32(max_peers, 1, 65536),
         KEY32(max_calls, 1, 1u << 20),
         KEY32(max_service_calls, 1, 1u << 20),
+        KEY64(peer_memory, 1u << 20, 1ull << 40),
+        KEY64(max_memory, 1u << 20, 1ull << 44),
+        KEY32(max_local_peers, 1, 65536),
+        KEY32(max_call_timeout_ms, 1, 0xffffffffu),
+        KEY32(stream_id_limit, 64, VBUS_STREAM_ID_LIMIT),
+        KEY32(max_grant_mappings, 3, 1u << 24),
+        KEY32(max_ring_order, 12, 20),
 };
 
 static char *trim(char *s)
@@ -204,6 +211,13 @@ void config_defaults(BrokerConfig *c)
                 .max_peers = LIMIT_MAX_PEERS,
                 .max_calls = LIMIT_MAX_CALLS,
                 .max_service_calls = LIMIT_MAX_SERVICE_CALLS,
+                .peer_memory = LIMIT_PEER_MEMORY,
+                .max_memory = LIMIT_MAX_MEMORY,
+                .max_local_peers = LIMIT_MAX_LOCAL_PEERS,
+                .max_call_timeout_ms = LIMIT_MAX_CALL_TIMEOUT_MS,
+                .stream_id_limit = VBUS_STREAM_ID_LIMIT,
+                .max_grant_mappings = LIMIT_MAX_GRANT_MAPPINGS,
+                .max_ring_order = LIMIT_MAX_RING_ORDER,
         };
         /* Both fit. */
         (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s", "/run/vbus/broker.sock");

@@ -119,11 +119,15 @@ static void print_config(const BrokerConfig *c, const Keyring *k)
         printf("socket = %s\nxen = %s\nmax_frame = %u\nmax_message = %u\nmax_streams = %u\n"
                "max_subscriptions = %u\npublish_window = %u\nqueue_messages = %u\n"
                "queue_bytes = %u\npeer_queued_bytes = %llu\npeer_publish_bytes = %llu\n"
-               "hello_timeout_ms = %u\nmax_peers = %u\n",
+               "hello_timeout_ms = %u\nmax_peers = %u\npeer_memory = %llu\nmax_memory = %llu\n"
+               "max_local_peers = %u\nmax_call_timeout_ms = %u\nmax_grant_mappings = %u\n"
+               "max_ring_order = %u\n",
                c->socket_path, c->xen ? "yes" : "no", c->max_frame, c->max_message, c->max_streams,
                c->max_subscriptions, c->publish_window, c->queue_messages, c->queue_bytes,
                (unsigned long long)c->peer_queued_bytes, (unsigned long long)c->peer_publish_bytes,
-               c->hello_timeout_ms, c->max_peers);
+               c->hello_timeout_ms, c->max_peers, (unsigned long long)c->peer_memory,
+               (unsigned long long)c->max_memory, c->max_local_peers, c->max_call_timeout_ms,
+               c->max_grant_mappings, c->max_ring_order);
         printf("auth = %s\nauth_key = %s\nauth_keyring = %s\n", auth_mode_name(k->mode),
                c->auth_key, c->auth_keyring);
         if (k->has_key)

@@ -4,6 +4,7 @@
  */
 #include "peer.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -70,6 +71,8 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
         p->serial = ++b->next_serial;
         list_add_tail(&b->peers, &p->link);
         b->n_peers++;
+        if (p->ident.local)
+                b->n_local_peers++;
         return p;
 }
 
@@ -87,6 +90,8 @@ Peer *peer_free(Peer *p)
                 list_unlink(pos);
                 free(pos); /* access.c's grants start with their link */
         }
+        /* Every stream has closed: each feature released what it charged to this peer. */
+        assert(p->mem_held == 0);
         list_unlink(&p->link);
         list_unlink(&p->dead_link);
         list_unlink(&p->dirty_link);
@@ -100,9 +105,11 @@ void peer_kill(Peer *p, const char *why)
                 return;
         p->dead = true;
         list_unlink(&p->dirty_link);
-        log_info("peer %s: disconnected: %s", p->label, why);
+        peer_log(p, "disconnected: %s", why);
         list_unlink(&p->link);
         p->bus->n_peers--;
+        if (p->ident.local)
+                p->bus->n_local_peers--;
         list_add_tail(&p->bus->dead, &p->dead_link);
 }
 
@@ -112,26 +119,61 @@ void peer_mark_dirty(Peer *p)
                 list_add_tail(&p->bus->dirty, &p->dirty_link);
 }
 
+bool peer_log_allowed(Bus *b, uint64_t key, const char *what)
+{
+        uint32_t suppressed;
+
+        if (!ratelimit_allow(&b->logs, key, bus_now_us(), &suppressed))
+                return false;
+        if (suppressed)
+                log_info("%s%u: %u lines about it suppressed in the last minute", what,
+                         (uint32_t)key, suppressed);
+        return true;
+}
+
 void peer_log(Peer *p, const char *fmt, ...)
 {
-        uint64_t now = bus_now_us();
+        uint64_t key = p->ident.local ? ratelimit_key_local(p->ident.pid)
+                                      : ratelimit_key_domain(p->ident.domid);
         char msg[512];
         va_list ap;
 
-        if (now - p->log_window_us > 60 * 1000000ull) {
-                p->log_window_us = now;
-                p->log_budget = LIMIT_PEER_LOG_PER_MINUTE;
-        }
-        if (p->log_budget == 0)
+        if (!peer_log_allowed(p->bus, key, p->ident.local ? "pid" : "dom"))
                 return;
-        if (--p->log_budget == 0) {
-                log_info("peer %s: further messages suppressed for a minute", p->label);
-                return;
-        }
         va_start(ap, fmt);
         (void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a log line: cut short is fine */
         va_end(ap);
         log_info("peer %s: %s", p->label, msg);
+}
+
+void peer_retire(Peer *p)
+{
+        Vbus__V1__GoAway g = VBUS__V1__GO_AWAY__INIT;
+
+        if (p->retiring || p->dead)
+                return;
+        p->retiring = true;
+        p->retire_deadline_us = bus_now_us() + (uint64_t)LIMIT_RETIRE_GRACE_MS * 1000u;
+        peer_log(p, "stream ids used up: renewing its link once its calls end");
+        g.status = VBUS__V1__STATUS__STATUS_UNAVAILABLE;
+        g.message = (char *)"the broker's stream ids toward you are used up: reconnect";
+        g.last_stream_id = p->ep.session.last_remote_id;
+        (void)peer_send_control(p, VBUS_FRAME_GOAWAY, 0, 0, &g.base);
+}
+
+bool peer_has_ids(const Peer *p)
+{
+        uint32_t next = vbus__session_next_id(&p->ep.session);
+
+        return next != 0 && next < p->bus->config.stream_id_limit;
+}
+
+void peer_retire_check(Peer *p, uint64_t now_us)
+{
+        if (!p->retiring || p->dead)
+                return;
+        if (p->ep.session.n_local_streams == 0 || now_us >= p->retire_deadline_us)
+                peer_kill(p, "stream ids used up: link renewed");
 }
 
 /* --- writing ----------------------------------------------------------------------------- */
