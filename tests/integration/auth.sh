@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Channel auth (docs/protocol.md 3.1) end to end on xensim: a key proven by a guest over vchan
 # and by local clients is stamped as the caller's key (the keyring's name, or key:<text>); a
-# client pinning the broker's key refuses an impostor broker and a broker without a key; hostile
+# client pinning the broker's key refuses an impostor broker, a broker without a key and hostile
+# brokers (rawauth --broker: malformed or stale auth fields) before it sends anything; hostile
 # clients (rawauth: a replayed HELLO from an earlier link, a proof signed by another key, a
 # truncated proof, a proof sent late, a short nonce, the broker's own proof reflected) are
 # dropped with the right ERROR, and the honest server beside them keeps serving; auth = required
@@ -111,6 +112,22 @@ out=$(VBUS_URL=unix:$TMP/nokey.sock "$VBUSCTL" --broker-key "$BROKER" services 2
         fail "a broker without a key was accepted by a pinning client: $out"
 echo "$out" | grep -q "Permission denied" || fail "no-key broker: $out"
 ok "a pinning client refuses a broker with another key and one with none (-EACCES), before sending its proof"
+
+# Hostile brokers against a client that pins ours: a HELLO without AUTH, a short nonce, no proof,
+# a truncated one, garbage, a valid proof of another key, our key's proof for another link. The
+# client refuses each (-EACCES) and sends nothing after its HELLO: no proof, no OPEN.
+for mode in noauth shortnonce noproof shortproof garbage otherkey stale; do
+        rm -f "$TMP/hostile.sock"
+        "$RAW" --broker "$TMP/hostile.sock" "$K/broker" $mode >"$TMP/hb-$mode.out" 2>&1 &
+        hb=$!
+        PIDS="$PIDS $hb"
+        wait_file "$TMP/hostile.sock" || fail "hostile broker $mode did not start"
+        out=$(VBUS_URL=unix:$TMP/hostile.sock "$VBUSCTL" --key "$K/alice" --broker-key "$BROKER" \
+                services 2>&1) && fail "hostile broker $mode was accepted: $out"
+        echo "$out" | grep -q "did not prove" || fail "hostile broker $mode: $out"
+        wait "$hb" || fail "hostile broker $mode: $(cat "$TMP/hb-$mode.out")"
+done
+ok "a pinning client refuses 7 hostile broker HELLOs (-EACCES) and sends nothing after its own"
 
 # Hostile clients, each dropped with its own ERROR; the honest server is not disturbed.
 "$RAW" "$SOCK" "$K/alice" good "$TMP/rec" >"$TMP/raw-good.out" 2>&1 ||
