@@ -215,7 +215,8 @@ static void pipe_write(Call *c, Pipe *pp, CallSide *dest)
                         return; /* no window (wait for CREDIT), or a message still coming */
                 if (!bounded || pp->out_pos + n < limit)
                         flags = VBUS_FLAG_MORE;
-                piece.iov_base = pp->buf + pp->head;
+                /* An empty message never allocated the buffer: NULL + 0 is undefined. */
+                piece.iov_base = n ? pp->buf + pp->head : NULL;
                 piece.iov_len = n;
                 if (stream_send_data(&dest->base, flags, &piece, 1) < 0)
                         return;

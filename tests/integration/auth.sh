@@ -61,7 +61,7 @@ ok "vchand refuses a readable secret key, a writable keyring, a key named twice 
 xs_up
 G=$(guest authguest)
 broker_start -c "$TMP/vchand.conf"
-grep -q "broker key $BROKER" "$TMP/broker.log" || fail "vchand did not log its public key"
+wait_grep "broker key $BROKER" "$TMP/broker.log" || fail "vchand did not log its public key"
 export VBUS_URL="unix:$SOCK"
 bg "$VBUSCTL" serve auth.v1.Who --exec 'printf "%s" "$VBUS_CALLER_KEY"' 2>"$TMP/serve.log"
 wait_grep "# serving" "$TMP/serve.log" || fail "vbusctl serve did not start"
@@ -192,7 +192,7 @@ out=$("$VBUSCTL" services 2>&1) && fail "required: a client without a key got in
 echo "$out" | grep -q "refused this connection's key, or wants one" || fail "required, no key: $out"
 out=$("$VBUSCTL" --key "$K/mallory" services 2>&1) && fail "required: mallory got in: $out"
 echo "$out" | grep -q "Operation not permitted" || fail "required, mallory: $out"
-grep -q "not in the broker's keyring" "$TMP/required.log" || fail "required: no log of the refusal"
+wait_grep "not in the broker's keyring" "$TMP/required.log" || fail "required: no log of the refusal"
 "$VBUSCTL" --key "$K/alice" --broker-key "$BROKER" services >"$TMP/req-alice.out" 2>&1 ||
         fail "required: alice was refused: $(cat "$TMP/req-alice.out")"
 ok "auth = required: no key and an unlisted key refused (-EPERM), alice admitted"
