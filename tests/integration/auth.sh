@@ -84,6 +84,22 @@ out=$(who 2>&1) || fail "no key: $out"
 [ -z "$out" ] || fail "a client without a key was stamped '$out'"
 ok "\$VBUS_KEY_FILE works as --key; no key: no key stamped"
 
+# Through the guest agent (vchand --agent): a process proves its key end to end (the agent
+# relays the HELLOs, capping max_frame and renumbering the session, and cannot forge a proof).
+G2=$(guest authagent)
+AGSOCK=$TMP/agent.sock
+"$XS" run --domid "$G2" -- "$VCHAND" --agent --socket "$AGSOCK" --upstream vchan:0 \
+        >"$TMP/agent.log" 2>&1 &
+PIDS="$PIDS $!"
+wait_grep "connected to the broker" "$TMP/agent.log" || fail "the agent did not connect"
+out=$(as_dom "$G2" env VBUS_URL="unix:$AGSOCK" "$VBUSCTL" --key "$K/alice" --broker-key "$BROKER" \
+        call auth.v1.Who/Me x 2>&1) || fail "alice through the agent: $out"
+[ "$out" = alice ] || fail "alice through the agent was stamped '$out'"
+out=$(as_dom "$G2" env VBUS_URL="unix:$AGSOCK" "$VBUSCTL" --broker-key "$IMPOSTOR" \
+        call auth.v1.Who/Me x 2>&1) && fail "a wrong pin through the agent was accepted: $out"
+echo "$out" | grep -q "did not prove" || fail "wrong pin through the agent: $out"
+ok "through the guest agent: alice's key proven and stamped, the broker's key pinned"
+
 # Pub/sub: Meta.sender carries the key of a guest's publisher too.
 bg "$CHECK" sub 'auth.>' 5 --sender-key alice --ready "$TMP/sub.ready" >"$TMP/sub.out" 2>&1
 p_sub=$!

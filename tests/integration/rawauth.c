@@ -132,7 +132,7 @@ static int expect_error(int status)
 
 static void hello_fields(const Vbus__V1__Hello *m, VbusAuthHelloFields *ret)
 {
-        *ret = (VbusAuthHelloFields){m->version_min, m->version_max, m->max_frame, m->features};
+        *ret = (VbusAuthHelloFields){m->version_min, m->version_max, m->features};
 }
 
 /* The first HELLO, with AUTH and a nonce of @nonce_len bytes (32 is right). */
@@ -189,7 +189,7 @@ static void send_proof(const VbusAuthTranscript *t, const uint8_t *proof, size_t
         h.version_min = t->client.version_min;
         h.version_max = t->client.version_max;
         h.version = t->version;
-        h.max_frame = t->client.max_frame;
+        h.max_frame = VBUS_FRAME_MAX_DEFAULT; /* as in the first HELLO */
         h.features = VBUS_FEATURE_AUTH;
         h.auth_proof.data = (uint8_t *)proof;
         h.auth_proof.len = len;
