@@ -215,7 +215,7 @@ static void pipe_write(Call *c, Pipe *pp, CallSide *dest)
                         return; /* no window (wait for CREDIT), or a message still coming */
                 if (!bounded || pp->out_pos + n < limit)
                         flags = VBUS_FLAG_MORE;
-                piece.iov_base = pp->buf + pp->head;
+                piece.iov_base = pp->buf ? pp->buf + pp->head : NULL; /* NULL: empty messages only */
                 piece.iov_len = n;
                 if (stream_send_data(&dest->base, flags, &piece, 1) < 0)
                         return;

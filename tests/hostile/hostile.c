@@ -128,6 +128,9 @@ static void link_open(Hostile *h, const char *url)
                         if (now_us() > until) {
                                 /* Refused before the link exists: an outcome, not a failure. */
                                 printf("sent 0 frames\nnever connected\n");
+                                h->vc = vbus__vchan_free(h->vc);
+                                free(h->out);
+                                free(h->in);
                                 exit(0);
                         }
                         (void)vbus__vchan_wait(h->vc, 100);
@@ -564,6 +567,8 @@ int main(int argc, char **argv)
         if (strcmp(attack, "reconnect-loop") == 0 && arg) {
                 attack_reconnect_loop(&h, url, strtoul(arg, NULL, 10));
                 printf("sent %llu frames\n%s\n", (unsigned long long)h.frames, h.outcome);
+                free(h.out);
+                free(h.in);
                 return 0;
         }
         link_open(&h, url);
@@ -595,5 +600,8 @@ int main(int argc, char **argv)
                         ;
                 printf("expired %llu\n", (unsigned long long)h.n_expired);
         }
+        link_close(&h);
+        free(h.out);
+        free(h.in);
         return 0;
 }
