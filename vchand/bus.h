@@ -81,7 +81,7 @@ typedef struct Bus {
         List dirty;         /* Peers to flush at the end of the iteration (peer.c) */
         uint32_t n_peers;
         uint32_t n_local_peers; /* of n_peers, UNIX-socket links (peer.c) */
-        uint64_t mem_held; /* budget.c: held for all peers together */
+        uint64_t mem_held;      /* budget.c: held for all peers together */
         uint32_t n_grant_pages; /* budget.c: guests' ring pages mapped */
         uint32_t n_guests;      /* budget.c: vchan peers holding some of them */
         uint64_t next_serial;

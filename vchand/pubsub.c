@@ -58,7 +58,7 @@ typedef struct Publisher {
         size_t n_meta_const;
         RouterSub **match; /* the subscriptions its topic matched, valid while */
         uint32_t n_match, match_cap;
-        uint64_t match_gen; /* ...this equals router.gen + 1 */
+        uint64_t match_gen;    /* ...this equals router.gen + 1 */
         uint32_t n_block_held; /* its messages held by BLOCK queues (QItems) */
         uint64_t rx_charged;   /* bytes of rx charged to its peer */
 } Publisher;
@@ -423,9 +423,9 @@ static void enqueue(Peer *q, Subscription *sub, Route *rt)
 
         if (sub->refused)
                 return;
-        if (!block && (sub->n_queued >= sub->queue_limit ||
-                       sub->bytes_queued + cost > cfg->queue_bytes ||
-                       q->bytes_queued + cost > cfg->peer_queued_bytes || !budget_check(q, cost))) {
+        if (!block &&
+            (sub->n_queued >= sub->queue_limit || sub->bytes_queued + cost > cfg->queue_bytes ||
+             q->bytes_queued + cost > cfg->peer_queued_bytes || !budget_check(q, cost))) {
                 count_drop(q, sub);
                 return;
         }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # sourced: its variables are the scripts'
 # Shared setup of the hostile-guest suite (sourced after tests/integration/lib.sh).
 # Each case runs one attacker beside two honest pairs of guests: a publisher and a lossless
 # (BLOCK) subscriber, and an RPC server and a caller making calls one after another. It gives:

@@ -65,8 +65,8 @@ enum {
 };
 
 typedef struct Hostile {
-        int fd;         /* UNIX */
-        VbusVchan *vc;  /* vchan */
+        int fd;        /* UNIX */
+        VbusVchan *vc; /* vchan */
         uint8_t *out;
         size_t n_out;
         uint8_t *in;
@@ -115,8 +115,8 @@ static void link_open(Hostile *h, const char *url)
         if (strncmp(url, "vchan:", 6) == 0) {
                 const char *env = getenv("HOSTILE_RING");
                 size_t ring = env ? strtoul(env, NULL, 10) : RING;
-                int r = vbus__vchan_server_open_to((uint32_t)atoi(url + 6), "vbus", ring, ring,
-                                                   &h->vc);
+                int r = vbus__vchan_server_open_to((uint32_t)strtoul(url + 6, NULL, 10), "vbus",
+                                                   ring, ring, &h->vc);
 
                 uint64_t until = now_us() + 15000000u;
 
@@ -324,8 +324,7 @@ static void hello(Hostile *h)
         flush_out(h);
 }
 
-static uint32_t open_kind(Hostile *h, Vbus__V1__StreamKind kind, const char *name,
-                          uint32_t credit)
+static uint32_t open_kind(Hostile *h, Vbus__V1__StreamKind kind, const char *name, uint32_t credit)
 {
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
 
@@ -383,7 +382,7 @@ static void attack_stuck_serve(Hostile *h, const char *service)
         (void)open_kind(h, VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE, service, 0);
         flush_out(h);
         printf("serving\n");
-        fflush(stdout);
+        (void)fflush(stdout);
         /* Never reads again: the broker's writes fill the ring, then its backlog. */
         for (;;)
                 pause();
@@ -437,7 +436,7 @@ static size_t big_open_len(const char *method)
                         vbus__v1__header__init(&hd[i]);
                         hd[i].key = (char *)keys[i];
                         hd[i].value.data = (uint8_t *)value;
-                hd[i].value.len = len;
+                        hd[i].value.len = len;
                         hp[i] = &hd[i];
                 }
                 o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_CALL;
@@ -593,7 +592,7 @@ int main(int argc, char **argv)
                 die("unknown attack %s", attack);
         printf("sent %llu frames\n%s\n", (unsigned long long)h.frames, h.outcome);
         if (linger) {
-                fflush(stdout);
+                (void)fflush(stdout);
                 h.deadline_us = now_us() + linger * 1000000u;
                 h.done = true; /* the outcome is told: only count what comes */
                 while (now_us() < h.deadline_us && link_read_more(&h))
