@@ -10,6 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* auth: whether the broker offers channel auth, and whether it insists (docs/vchand.8.md). */
+typedef enum ConfigAuth {
+        CONFIG_AUTH_DEFAULT = 0, /* not set: optional where built with libsodium, else off */
+        CONFIG_AUTH_OFF,
+        CONFIG_AUTH_OPTIONAL,
+        CONFIG_AUTH_REQUIRED,
+} ConfigAuth;
+
 typedef struct BrokerConfig {
         char socket_path[108];
         char policy[256]; /* the policy directory, or "open" (access.h) */
@@ -35,6 +43,9 @@ typedef struct BrokerConfig {
         uint32_t max_grant_mappings;  /* budget.h: guests' ring pages mapped at once */
         uint32_t max_ring_order;      /* budget.h: largest ring mapped, log2 of its bytes */
         int verbose;
+        ConfigAuth auth;
+        char auth_key[256];     /* the broker's secret key file, "" for none */
+        char auth_keyring[256]; /* names of client keys, "" for none */
 } BrokerConfig;
 
 /* Fills @c with the defaults of vchand-limits.h. */

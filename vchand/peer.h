@@ -28,6 +28,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "auth.h"
 #include "bus.h"
 #include "endpoint.h"
 
@@ -51,12 +52,13 @@ struct Peer {
         List dirty_link; /* in bus->dirty: flushed once at the end of the iteration */
         uint64_t serial;
         Identity ident;
-        char label[96]; /* for logs: "dom3(sensor)" or "local uid 1000 pid 42" */
+        char label[160]; /* for logs: "dom3(sensor)" or "local uid 1000 pid 42", and a key */
         VbusEndpoint ep;
         bool dead;
         bool more; /* stopped at LIMIT_FRAMES_PER_WAKEUP: process again */
         uint64_t created_us;
-        uint32_t vchan_domid; /* vchan peers: the guest; UINT32_MAX for UNIX peers */
+        uint32_t vchan_domid;    /* vchan peers: the guest; UINT32_MAX for UNIX peers */
+        VbusAuthTranscript auth; /* keyring.c's: this session's channel auth, from HELLO on */
         /* broker.c's: the epoll registration of the link's fd. */
         bool registered;
         uint32_t events;

@@ -122,6 +122,12 @@ enum {
         /* Guests discovery tracks at once (one slot each, allocated up front): domids of guests
          * are below 0x7ff0, and max_peers bounds the links anyway. */
         LIMIT_DISCOVER_GUESTS = 4096,
+        /* Keys in the keyring (auth_keyring): each HELLO proof looks its key up in it. */
+        LIMIT_KEYRING_KEYS = 4096,
+        /* A key's name in the keyring: [A-Za-z0-9_.@-], a log and policy token. */
+        LIMIT_KEY_NAME = 64,
+        /* A keyring file: 4096 lines of a name and a key, with room for comments. */
+        LIMIT_KEYRING_FILE = 1024 * 1024,
 };
 
 /* Policy (policy.c): bounds on what an administrator's files can make the broker hold and scan;
