@@ -595,6 +595,8 @@ static void write_out(Hostile *h)
 static void collect(Hostile *h, const char *topic, unsigned long n)
 {
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
+        uint64_t hash = 0;
+        size_t n_a = 0, n_bytes = 0;
         unsigned long got = 0;
         uint32_t id;
         size_t off = 0;
@@ -624,26 +626,33 @@ static void collect(Hostile *h, const char *topic, unsigned long n)
                 }
                 if (fh.type == VBUS_FRAME_DATA && fh.stream_id == id) {
                         const uint8_t *p = h->in + off + VBUS_FRAME_HEADER_SIZE;
-                        size_t len = fh.length, meta = 0, k = 0;
-                        unsigned shift = 0;
+                        size_t len = fh.length, k = 0;
 
-                        /* The Meta prefix: a varint length, then that many bytes. */
-                        while (k < len && k < 2) {
-                                meta |= (size_t)(p[k] & 0x7f) << shift;
-                                shift += 7;
-                                if (!(p[k++] & 0x80))
-                                        break;
+                        /* A message's first frame starts with the Meta prefix: a varint
+                         * length, then that many bytes. Frames with MORE continue it. */
+                        if (fh.flags & VBUS_FLAG_META) {
+                                size_t meta = 0;
+                                unsigned shift = 0;
+
+                                while (k < len && k < 2) {
+                                        meta |= (size_t)(p[k] & 0x7f) << shift;
+                                        shift += 7;
+                                        if (!(p[k++] & 0x80))
+                                                break;
+                                }
+                                k += meta;
+                                hash = 0xcbf29ce484222325ull;
+                                n_a = n_bytes = 0;
                         }
                         /* FNV-1a of the payload: equal bytes, equal lines. */
-                        uint64_t hash = 0xcbf29ce484222325ull;
-                        size_t n_a = 0;
-
-                        for (size_t b = k + meta; b < len; b++) {
+                        for (size_t b = k; b < len; b++) {
                                 hash = (hash ^ p[b]) * 0x100000001b3ull;
                                 n_a += p[b] == 'A';
+                                n_bytes++;
                         }
-                        printf("%lu %016llx%s\n", ++got, (unsigned long long)hash,
-                               n_a == len - k - meta ? " as-written" : "");
+                        if (!(fh.flags & VBUS_FLAG_MORE))
+                                printf("%lu %016llx%s\n", ++got, (unsigned long long)hash,
+                                       n_a == n_bytes ? " as-written" : "");
                         if (len > 0) { /* the window back, for what was read */
                                 Vbus__V1__Credit cr = VBUS__V1__CREDIT__INIT;
 
