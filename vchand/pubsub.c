@@ -231,10 +231,11 @@ static int meta_const_build(Publisher *pub)
 {
         Vbus__V1__Meta meta = VBUS__V1__META__INIT;
         Vbus__V1__Identity id;
+        Vbus__V1__Claims claims;
 
         if (pub->meta_const)
                 return 0;
-        stream_identity(&id, &pub->base.peer->ident);
+        stream_identity_claims(&id, &claims, &pub->base.peer->ident);
         meta.topic = pub->topic;
         meta.sender = &id;
         pub->n_meta_const = protobuf_c_message_get_packed_size(&meta.base);
@@ -501,7 +502,8 @@ static bool sub_may_receive(RouterSub *rs, const Publisher *pub)
 {
         Subscription *sub = container_of(rs, Subscription, rsub);
 
-        return !sub->base.policy_filter || access_topic_allowed(sub->base.peer, pub->topic);
+        return !sub->base.policy_filter ||
+               access_topic_allowed(sub->base.policy_filter, sub->base.peer, pub->topic);
 }
 
 static int match_collect(RouterSub *rs, void *userdata)
