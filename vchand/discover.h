@@ -25,7 +25,9 @@ typedef struct DiscoverOps {
 } DiscoverOps;
 
 /*
- * Opens xenstore (as the broker's domain), reads its own domid, sets the watches.
+ * Opens xenstore (as the broker's domain), reads its own domid, sets the watches, and scans for
+ * the guests already there (a restarted broker finds the ones waiting for it). Discovery holds
+ * one xenstore connection for everything, including the setup of every guest's vchan.
  * @ops, @userdata: borrowed for the Discover's life.
  */
 int discover_new(const DiscoverOps *ops, void *userdata, Discover **ret);
@@ -40,7 +42,11 @@ int discover_get_fd(Discover *d);
 /* Handles watch events. */
 void discover_process(Discover *d);
 
-/* Periodic: retries guests whose keys are there but whose connection failed for a local reason. */
+/*
+ * Periodic: retries the guests whose setup failed for a reason of the broker's own (out of
+ * descriptors, memory, max_peers...) once their delay has passed. Returns at once when there are
+ * none, however many guests are idle: guests are otherwise looked at only on watch events.
+ */
 void discover_tick(Discover *d);
 
 /* The broker dropped the link of @domid: forget it, so new keys are connected again. */

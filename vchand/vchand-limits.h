@@ -61,9 +61,19 @@ enum {
         /* Largest ListServices reply, cut at a service or server boundary: what the broker
          * buffers for one direction of any call. */
         LIMIT_INTROSPECT_REPLY = LIMIT_CALL_WINDOW,
-        /* Guests discovery tracks at once (one slot each, allocated up front): domids of guests
-         * are below 0x7ff0, and max_peers bounds the links anyway. */
+        /* Guests discovery tracks at once (a pointer each allocated up front, the rest per guest
+         * found): domids of guests are below 0x7ff0, and max_peers bounds the links anyway. Each
+         * tracked guest also holds one xenstore watch on the broker's connection. */
         LIMIT_DISCOVER_GUESTS = 4096,
+        /* First delay before a guest is set up again after the broker's own error (out of fds,
+         * memory, ports, max_peers): the tick's period, so a passing shortage costs a second. */
+        LIMIT_DISCOVER_RETRY_MIN_MS = 1000,
+        /* The delay doubles up to this, so a lasting shortage costs each waiting guest one try
+         * per half minute, not one per tick. */
+        LIMIT_DISCOVER_RETRY_MAX_MS = 32000,
+        /* The broker's own setup errors are logged once per this period for all guests, with a
+         * count of those not logged: a shortage must not flood the journal either. */
+        LIMIT_DISCOVER_LOCAL_LOG_MS = 10000,
 };
 
 #endif /* VCHAND_LIMITS_H */
