@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #ifdef HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
@@ -74,6 +75,21 @@ static void print_config(const BrokerConfig *c)
                c->max_subscriptions, c->publish_window, c->queue_messages, c->queue_bytes,
                (unsigned long long)c->peer_queued_bytes, (unsigned long long)c->peer_publish_bytes,
                c->hello_timeout_ms, c->max_peers);
+}
+
+/*
+ * A guest costs the broker a few descriptors (docs/vchan.md): use every descriptor we may
+ * (the hard limit, which the service manager sets), not the soft default of 1024. Running out
+ * anyway is the broker's own problem, logged as such, and never counted against a guest.
+ */
+static void raise_fd_limit(void)
+{
+        struct rlimit nofile;
+
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+                nofile.rlim_cur = nofile.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &nofile);
+        }
 }
 
 int main(int argc, char **argv)
@@ -145,6 +161,7 @@ int main(int argc, char **argv)
                 return 0;
         }
         log_set_verbose(verbose);
+        raise_fd_limit();
         r = broker_init(&broker, &config);
         if (r < 0) {
                 log_error("cannot start: %s", strerror(-r));

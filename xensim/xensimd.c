@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -706,6 +707,21 @@ static int daemon_setup(Daemon *d)
         return 0;
 }
 
+/*
+ * Each domain costs a listening socket and each client a connection: use every descriptor we
+ * may, as Xen's launch-xenstore does for xenstored (XENSTORED_MAX_OPEN_FDS), so that the
+ * number of domains (up to XS_MAX_DOMAINS) is bounded by the host and not by a soft default.
+ */
+static void raise_fd_limit(void)
+{
+        struct rlimit nofile;
+
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+                nofile.rlim_cur = nofile.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &nofile);
+        }
+}
+
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -721,6 +737,7 @@ int main(int argc, char **argv)
         if (!d)
                 return 1;
         d->epfd = -1;
+        raise_fd_limit();
         while ((opt = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
                 switch (opt) {
                 case 'd':
