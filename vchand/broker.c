@@ -395,69 +395,80 @@ static uint64_t broker_expire(Broker *b, uint64_t now)
         return a < c ? a : c;
 }
 
-int broker_run(Broker *b)
+int broker_step(Broker *b, int max_wait_ms)
 {
-        const BusStats *st = &b->bus.stats;
-        uint64_t next_tick = bus_now_us() + (uint64_t)LIMIT_TICK_MS * 1000u;
+        struct epoll_event events[64];
+        uint64_t now = bus_now_us(), wake;
+        bool more = false;
+        List *pos, *tmp;
+        int timeout, n;
 
-        log_info("vbus broker %s listening on %s%s", vbus_version(), b->bus.config.socket_path,
-                 b->discover ? ", discovering guests through xenstore" : "");
-        for (;;) {
-                struct epoll_event events[64];
-                uint64_t now = bus_now_us(), wake;
-                bool more = false;
-                List *pos, *tmp;
-                int timeout, n;
+        if (b->bus.stopping && (list_is_empty(&b->bus.peers) || now >= b->stop_deadline_us))
+                return 1;
+        if (!b->next_tick_us)
+                b->next_tick_us = now + (uint64_t)LIMIT_TICK_MS * 1000u;
+        list_for_each_safe(pos, tmp, &b->bus.peers)
+        {
+                more |= list_entry(pos, Peer, link)->more;
+        }
+        wake = broker_expire(b, now);
+        broker_flush_dirty(b);
+        if (b->next_tick_us < wake)
+                wake = b->next_tick_us;
+        timeout = more ? 0 : (int)((wake > now ? wake - now + 999 : 0) / 1000u);
+        if (max_wait_ms >= 0 && timeout > max_wait_ms)
+                timeout = max_wait_ms;
+        n = epoll_wait(b->epoll_fd, events, 64, timeout);
+        if (n < 0 && errno != EINTR)
+                return -errno;
+        for (int i = 0; i < n; i++) {
+                const void *tag = events[i].data.ptr;
 
-                if (b->bus.stopping && (list_is_empty(&b->bus.peers) || now >= b->stop_deadline_us))
-                        break;
-                list_for_each_safe(pos, tmp, &b->bus.peers)
-                {
-                        more |= list_entry(pos, Peer, link)->more;
-                }
-                wake = broker_expire(b, now);
-                broker_flush_dirty(b);
-                if (next_tick < wake)
-                        wake = next_tick;
-                timeout = more ? 0 : (int)((wake > now ? wake - now + 999 : 0) / 1000u);
-                n = epoll_wait(b->epoll_fd, events, 64, timeout);
-                if (n < 0 && errno != EINTR)
-                        return -errno;
-                for (int i = 0; i < n; i++) {
-                        const void *tag = events[i].data.ptr;
+                if (tag == TAG_SIGNAL) {
+                        broker_signal(b);
+                } else if (tag == TAG_LISTEN) {
+                        if (!b->bus.stopping)
+                                broker_accept(b);
+                } else if (tag == TAG_DISCOVER) {
+                        discover_process(b->discover);
+                } else {
+                        Peer *p = events[i].data.ptr;
 
-                        if (tag == TAG_SIGNAL) {
-                                broker_signal(b);
-                        } else if (tag == TAG_LISTEN) {
-                                if (!b->bus.stopping)
-                                        broker_accept(b);
-                        } else if (tag == TAG_DISCOVER) {
-                                discover_process(b->discover);
-                        } else {
-                                Peer *p = events[i].data.ptr;
-
-                                if (!peer_is_alive(p))
-                                        continue;
-                                p->more = false;
-                                broker_serve_peer(b, p);
-                        }
-                }
-                list_for_each_safe(pos, tmp, &b->bus.peers)
-                {
-                        Peer *p = list_entry(pos, Peer, link);
-
-                        if (!p->more)
+                        if (!peer_is_alive(p))
                                 continue;
                         p->more = false;
                         broker_serve_peer(b, p);
                 }
-                if (bus_now_us() >= next_tick) {
-                        broker_tick(b);
-                        next_tick = bus_now_us() + (uint64_t)LIMIT_TICK_MS * 1000u;
-                }
-                broker_flush_dirty(b);
-                broker_free_dead(b);
         }
+        list_for_each_safe(pos, tmp, &b->bus.peers)
+        {
+                Peer *p = list_entry(pos, Peer, link);
+
+                if (!p->more)
+                        continue;
+                p->more = false;
+                broker_serve_peer(b, p);
+        }
+        if (bus_now_us() >= b->next_tick_us) {
+                broker_tick(b);
+                b->next_tick_us = bus_now_us() + (uint64_t)LIMIT_TICK_MS * 1000u;
+        }
+        broker_flush_dirty(b);
+        broker_free_dead(b);
+        return 0;
+}
+
+int broker_run(Broker *b)
+{
+        const BusStats *st = &b->bus.stats;
+        int r;
+
+        log_info("vbus broker %s listening on %s%s", vbus_version(), b->bus.config.socket_path,
+                 b->discover ? ", discovering guests through xenstore" : "");
+        while ((r = broker_step(b, -1)) == 0)
+                ;
+        if (r < 0)
+                return r;
         log_info("stopped: %llu published, %llu delivered, %llu dropped, %llu violations, "
                  "%llu calls (%llu failed)",
                  (unsigned long long)st->n_published, (unsigned long long)st->n_delivered,
