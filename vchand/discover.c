@@ -44,6 +44,7 @@ typedef enum GuestState {
 } GuestState;
 
 typedef struct Guest {
+        List queue_link; /* in Discover.queue while a setup is due (linked iff due) */
         uint32_t domid;
         uint32_t index; /* in Discover.guests */
         uint32_t scan;  /* the last scan of /local/domain that listed it */
@@ -66,6 +67,7 @@ struct Discover {
         uint32_t n_guests;
         Guest **by_domid; /* VBUS_VCHAN_DOMID_MAX + 1 slots */
         uint32_t n_retry; /* guests in GUEST_RETRY */
+        List queue;       /* guests to look at, LIMIT_DISCOVER_SETUPS_PER_WAKEUP at a time */
         uint32_t scan;
         bool guests_full_logged;
         /* The rate limit of the broker's own setup errors (all guests together). */
@@ -76,6 +78,13 @@ struct Discover {
 static Guest *guest_find(Discover *d, uint32_t domid)
 {
         return domid <= VBUS_VCHAN_DOMID_MAX ? d->by_domid[domid] : NULL;
+}
+
+/* Notes that @g is to be looked at (once, however many events said so). */
+static void guest_queue(Discover *d, Guest *g)
+{
+        if (!list_is_linked(&g->queue_link))
+                list_add_tail(&d->queue, &g->queue_link);
 }
 
 /* A line about @g, for anything a guest can trigger: at most LIMIT_PEER_LOG_PER_MINUTE. */
@@ -280,6 +289,7 @@ static Guest *guest_add(Discover *d, uint32_t domid)
                 log_error("dom%u: not tracked: out of memory", domid);
                 return NULL;
         }
+        list_init(&g->queue_link);
         g->domid = domid;
         g->index = d->n_guests;
         /* Fits: two numbers of at most 10 digits. */
@@ -302,6 +312,7 @@ static void guest_forget(Discover *d, Guest *g)
         /* The domain is gone: its link goes too, whatever its live byte says. */
         d->ops->released(d->userdata, g->domid);
         guest_set_state(d, g, GUEST_WAITING);
+        list_unlink(&g->queue_link);
         last = d->guests[--d->n_guests];
         last->index = g->index;
         d->guests[g->index] = last;
@@ -312,7 +323,7 @@ static void guest_forget(Discover *d, Guest *g)
 
 /*
  * Lists /local/domain: adds new guests (each gets its watch, which fires once at once, and is
- * tried now), forgets released ones. Run at start and when a domain comes or goes.
+ * queued for a look), forgets released ones. Run at start and when a domain comes or goes.
  */
 static void discover_scan(Discover *d)
 {
@@ -337,7 +348,7 @@ static void discover_scan(Discover *d)
                                 continue;
                         g->scan = d->scan;
                         guest_watch(d, g);
-                        guest_try_connect(d, g);
+                        guest_queue(d, g);
                 }
                 g->scan = d->scan;
         }
@@ -365,6 +376,7 @@ int discover_new(const DiscoverOps *ops, void *userdata, Discover **ret)
                 return -ENOMEM;
         d->ops = ops;
         d->userdata = userdata;
+        list_init(&d->queue);
         d->guests = calloc(LIMIT_DISCOVER_GUESTS, sizeof(*d->guests));
         d->by_domid = calloc(VBUS_VCHAN_DOMID_MAX + 1, sizeof(*d->by_domid));
         r = d->guests && d->by_domid ? vbus__xs_open(&d->xs) : -ENOMEM;
@@ -432,13 +444,26 @@ void discover_process(Discover *d)
 
                         /* The keys changed: a refused guest is tried again; one waiting for
                          * its retry time keeps waiting (see the top of this file). */
-                        if (g && g->state != GUEST_RETRY)
-                                guest_try_connect(d, g);
+                        if (g && g->state != GUEST_RETRY && g->state != GUEST_CONNECTED)
+                                guest_queue(d, g);
                 }
                 free(token);
         }
         if (rescan)
                 discover_scan(d);
+        /* A setup is several round trips to xenstore and the hypervisor: a few per wakeup, so
+         * that a storm of guests connecting never holds up the peers already served. */
+        for (int i = 0; i < LIMIT_DISCOVER_SETUPS_PER_WAKEUP && !list_is_empty(&d->queue); i++) {
+                Guest *g = list_entry(d->queue.next, Guest, queue_link);
+
+                list_unlink(&g->queue_link);
+                guest_try_connect(d, g);
+        }
+}
+
+bool discover_has_work(Discover *d)
+{
+        return !list_is_empty(&d->queue);
 }
 
 void discover_tick(Discover *d)
@@ -452,7 +477,7 @@ void discover_tick(Discover *d)
                 Guest *g = d->guests[i];
 
                 if (g->state == GUEST_RETRY && now >= g->retry_at_us)
-                        guest_try_connect(d, g);
+                        guest_queue(d, g);
         }
 }
 

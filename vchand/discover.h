@@ -9,6 +9,7 @@
 #ifndef VCHAND_DISCOVER_H
 #define VCHAND_DISCOVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bus.h"
@@ -39,8 +40,14 @@ Discover *discover_free(Discover *d);
 /* The xenstore watch fd to poll for POLLIN. */
 int discover_get_fd(Discover *d);
 
-/* Handles watch events. */
+/*
+ * Handles watch events, then sets up at most LIMIT_DISCOVER_SETUPS_PER_WAKEUP of the guests
+ * they (or the tick) made due. Call it when the fd is readable and while discover_has_work().
+ */
 void discover_process(Discover *d);
+
+/* True while guests are due for a look: call discover_process() again without waiting. */
+bool discover_has_work(Discover *d);
 
 /*
  * Periodic: retries the guests whose setup failed for a reason of the broker's own (out of

@@ -65,6 +65,10 @@ enum {
          * found): domids of guests are below 0x7ff0, and max_peers bounds the links anyway. Each
          * tracked guest also holds one xenstore watch on the broker's connection. */
         LIMIT_DISCOVER_GUESTS = 4096,
+        /* Guest setups per loop iteration (each is several round trips to xenstore and the
+         * hypervisor): a thousand guests connecting at once are set up between the turns of
+         * the peers already served, which a bystander's latency shows (bench/scale). */
+        LIMIT_DISCOVER_SETUPS_PER_WAKEUP = 1,
         /* First delay before a guest is set up again after the broker's own error (out of fds,
          * memory, ports, max_peers): the tick's period, so a passing shortage costs a second. */
         LIMIT_DISCOVER_RETRY_MIN_MS = 1000,

@@ -9,7 +9,7 @@
  *                                 FAN messages on scale.fan append "done <ns> <received>".
  *   scale-bench ping FILE MS      every MS ms call vbus.v1.Broker/ListServices (a round trip
  *                                 through the broker's loop) and append "<ns> <latency ns>"
- *                                 per call to FILE, until killed.
+ *                                 per call to FILE, until FILE.stop exists.
  *   scale-bench pub COUNT SIZE    publish COUNT messages of SIZE bytes on scale.fan (waiting
  *                                 for credit), print "pub <first ns> <last ns>".
  *   scale-bench now               print the clock (for the run script's own stamps).
@@ -117,8 +117,11 @@ static int run_ping(const char *file, unsigned int interval_ms)
 {
         static const char method[] = "vbus.v1.Broker/ListServices";
         vbus_conn *conn = NULL;
+        char stop[4096];
         int r;
 
+        if ((size_t)snprintf(stop, sizeof(stop), "%s.stop", file) >= sizeof(stop))
+                return 2;
         r = vbus_conn_open(NULL, &conn);
         if (r == 0)
                 r = vbus_conn_wait_ready(conn, SCALE_WAIT_US);
@@ -126,7 +129,7 @@ static int run_ping(const char *file, unsigned int interval_ms)
                 fprintf(stderr, "ping: %s\n", strerror(-r));
                 return 1;
         }
-        for (;;) {
+        while (access(stop, F_OK) != 0) {
                 uint64_t t0 = now_ns(), t1;
                 vbus_reply *reply = NULL;
                 char line[64];
@@ -144,6 +147,8 @@ static int run_ping(const char *file, unsigned int interval_ms)
                 vbus_reply_free(reply);
                 usleep(interval_ms * 1000u);
         }
+        vbus_conn_free(conn);
+        return 0;
 }
 
 static int run_pub(uint64_t count, size_t size)
