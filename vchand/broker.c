@@ -24,12 +24,15 @@
 
 #include <vbus/vbus.h>
 
+#include "access.h"
+#include "budget.h"
 #include "discover.h"
 #include "introspect.h"
 #include "log.h"
 #include "peer.h"
 #include "pubsub.h"
 #include "rpc.h"
+#include "rundir.h"
 #include "service.h"
 #include "vchand-limits.h"
 
@@ -49,9 +52,9 @@ static int epoll_set(Broker *b, int op, int fd, uint32_t events, void *tag)
 static int broker_listen(Broker *b)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        char dir[sizeof(sa.sun_path)];
+        char dir[sizeof(sa.sun_path)], note[256];
         char *slash;
-        int fd;
+        int fd, r;
 
         if (strlen(b->bus.config.socket_path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
@@ -68,13 +71,22 @@ static int broker_listen(Broker *b)
                 return -errno;
         (void)unlink(sa.sun_path);
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
-                int r = -errno;
-
+                r = -errno;
                 close(fd);
                 return r;
         }
-        /* Access is governed by the socket's mode and directory; policy comes later. */
-        (void)chmod(sa.sun_path, 0666);
+        /* Who may connect: the socket's owner, group and mode (vchand.conf); then policy. */
+        r = rundir_socket_perms(sa.sun_path, b->bus.config.socket_owner, b->bus.config.socket_group,
+                                !b->bus.config.socket_group_set, b->bus.config.socket_mode, note,
+                                sizeof(note));
+        if (r < 0) {
+                log_error("%s", note);
+                close(fd);
+                (void)unlink(sa.sun_path);
+                return r;
+        }
+        if (note[0])
+                log_info("%s", note);
         b->listen_fd = fd;
         return epoll_set(b, EPOLL_CTL_ADD, fd, EPOLLIN, TAG_LISTEN);
 }
@@ -133,6 +145,26 @@ static int broker_bus_init(Bus *bus, const BrokerConfig *config)
         return 0;
 }
 
+/* Puts the policy in force, or says loudly that there is none. */
+static int broker_policy_init(Bus *bus)
+{
+        char err[512];
+        int r = access_init(bus, err, sizeof(err));
+
+        if (r < 0) {
+                log_error("policy: %s", err);
+                return r;
+        }
+        if (!bus->policy) {
+                log_error("WARNING: running with --policy open: EVERY peer may publish, "
+                          "subscribe, serve and call ANYTHING. For development only.");
+                return 0;
+        }
+        log_info("policy: %zu rules from %s%s", policy_get_n_rules(bus->policy), bus->config.policy,
+                 policy_get_n_rules(bus->policy) ? "" : " (none: everything is denied)");
+        return 0;
+}
+
 int broker_init(Broker *b, const BrokerConfig *config)
 {
         sigset_t mask;
@@ -142,6 +174,9 @@ int broker_init(Broker *b, const BrokerConfig *config)
         r = broker_bus_init(&b->bus, config);
         if (r < 0)
                 return r;
+        r = broker_policy_init(&b->bus);
+        if (r < 0)
+                return r;
         b->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         if (b->epoll_fd < 0)
                 return -errno;
@@ -149,6 +184,7 @@ int broker_init(Broker *b, const BrokerConfig *config)
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGPIPE);
+        sigaddset(&mask, SIGHUP);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return -errno;
         b->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -194,6 +230,7 @@ static void broker_free_dead(Broker *b)
                                         vbus__transport_get_fd(&p->ep.link.transport), NULL);
                 if (b->discover && p->vchan_domid != UINT32_MAX)
                         discover_peer_gone(b->discover, p->vchan_domid);
+                budget_release_rings(p);
                 peer_free(p);
         }
 }
@@ -211,6 +248,7 @@ void broker_deinit(Broker *b)
         rpc_free(&b->bus);
         service_table_free(&b->bus);
         router_deinit(&b->bus.router);
+        access_deinit(&b->bus);
         if (b->listen_fd >= 0) {
                 close(b->listen_fd);
                 (void)unlink(b->bus.config.socket_path);
@@ -224,7 +262,13 @@ void broker_deinit(Broker *b)
 
 static void peer_update_events(Broker *b, Peer *p)
 {
-        VbusTransport *t = &p->ep.link.transport;
+        VbusTransport *t;
+
+        /* An agent session is polled through its link. */
+        p = peer_link_owner(p);
+        if (!peer_is_alive(p))
+                return;
+        t = &p->ep.link.transport;
         uint32_t events = EPOLLIN;
 
         if (vbus__transport_get_events(t) & EPOLLOUT)
@@ -242,13 +286,22 @@ static void peer_update_events(Broker *b, Peer *p)
  * flushes its link once. */
 static void broker_pump(Peer *p)
 {
+        List *pos, *tmp;
+
         if (!peer_is_alive(p))
                 return;
         pubsub_pump(p);
         rpc_pump(p);
         introspect_pump(p);
         list_unlink(&p->dirty_link); /* flushed now: the pumps may have marked it again */
+        /* A link's agent sessions wait for room in it too: they are pumped, as dirty peers, by
+         * broker_flush_dirty() (marking touches no peer, so this walk is safe). */
+        list_for_each_safe(pos, tmp, &p->sessions)
+        {
+                peer_mark_dirty(list_entry(pos, Peer, session_link));
+        }
         peer_flush(p);
+        peer_retire_check(p, bus_now_us());
 }
 
 /* Reads what arrived on @p, then writes what that made ready, and polls for what it needs. */
@@ -264,21 +317,41 @@ int broker_add_peer(Broker *b, VbusTransport *t, const Identity *ident, uint32_t
 {
         Peer *p;
 
-        if (b->bus.n_peers >= b->bus.config.max_peers) {
+        /* Local clients have their own share of max_peers, so they never crowd out guests. */
+        int pages = 0;
+
+        if (b->bus.n_peers >= b->bus.config.max_peers ||
+            (ident->local && b->bus.n_local_peers >= b->bus.config.max_local_peers)) {
                 vbus__transport_deinit(t);
                 return -EMFILE;
+        }
+        if (t->kind == VBUS_TRANSPORT_VCHAN) {
+                pages = budget_admit_rings(&b->bus, vbus__vchan_get_read_size(t->vchan),
+                                           vbus__vchan_get_write_size(t->vchan));
+                if (pages < 0) {
+                        /* Rate-limited with the guest's other lines: it may retry in a loop. */
+                        if (peer_log_allowed(&b->bus, ratelimit_key_domain(ident->domid), "dom"))
+                                log_info("dom%u: refused: %s", ident->domid,
+                                         pages == -E2BIG ? "rings larger than max_ring_order"
+                                                         : "rings over its share of "
+                                                           "max_grant_mappings");
+                        vbus__transport_deinit(t);
+                        return pages;
+                }
         }
         p = peer_new(&b->bus, t, ident, vchan_domid);
         if (!p) {
                 vbus__transport_deinit(t);
                 return -ENOMEM;
         }
+        if (pages > 0)
+                budget_charge_rings(p, (uint32_t)pages);
         peer_update_events(b, p);
         if (!p->registered) {
                 peer_kill(p, "cannot poll its fd");
                 return -EIO;
         }
-        log_info("peer %s: connected", p->label);
+        peer_log(p, "connected");
         /* Bytes may already be waiting (a vchan guest that spoke first). */
         broker_serve_peer(b, p);
         return 0;
@@ -319,6 +392,7 @@ static void broker_accept(Broker *b)
                         continue;
                 }
                 ident.uid = cred.uid;
+                ident.gid = cred.gid;
                 ident.pid = (uint32_t)cred.pid;
                 if (vbus__transport_init_unix(&t, fd) < 0) {
                         close(fd);
@@ -355,6 +429,21 @@ static void broker_begin_stop(Broker *b)
         }
 }
 
+/* SIGHUP: the policy again; a file with an error keeps the old one in force. */
+static void broker_reload(Broker *b)
+{
+        unsigned int revoked = 0;
+        char err[512];
+        int r = access_reload(&b->bus, err, sizeof(err), &revoked);
+
+        if (r < 0) {
+                log_error("policy reload failed, the previous policy stays in force: %s", err);
+                return;
+        }
+        log_info("policy reloaded: %zu rules from %s, %u streams revoked",
+                 policy_get_n_rules(b->bus.policy), b->bus.config.policy, revoked);
+}
+
 static void broker_signal(Broker *b)
 {
         struct signalfd_siginfo si;
@@ -362,6 +451,8 @@ static void broker_signal(Broker *b)
         while (read(b->signal_fd, &si, sizeof(si)) == sizeof(si)) {
                 if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
                         broker_begin_stop(b);
+                else if (si.ssi_signo == SIGHUP)
+                        broker_reload(b);
         }
 }
 
@@ -395,6 +486,9 @@ static void broker_tick(Broker *b)
                         peer_kill(p, "no HELLO in time");
                         continue;
                 }
+                peer_retire_check(p, now);
+                if (!peer_is_alive(p))
+                        continue;
                 /* Backstop for lost wakeups on shared rings. */
                 if (p->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN && broker_vchan_has_work(p))
                         broker_serve_peer(b, p);
@@ -490,9 +584,10 @@ int broker_run(Broker *b)
         if (r < 0)
                 return r;
         log_info("stopped: %llu published, %llu delivered, %llu dropped, %llu violations, "
-                 "%llu calls (%llu failed)",
+                 "%llu calls (%llu failed), %llu denied by policy",
                  (unsigned long long)st->n_published, (unsigned long long)st->n_delivered,
                  (unsigned long long)st->n_dropped, (unsigned long long)st->n_violations,
-                 (unsigned long long)st->n_calls, (unsigned long long)st->n_calls_failed);
+                 (unsigned long long)st->n_calls, (unsigned long long)st->n_calls_failed,
+                 (unsigned long long)st->n_denied);
         return 0;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vchand: the vbus broker. main() reads the options and the configuration, builds the Broker and
- * runs it.
+ * vchand: the vbus broker, or with --agent the guest agent (agent.h). main() reads the options
+ * and the configuration, takes the single-instance lock of the socket (rundir.h), then builds the
+ * Broker and runs it, or runs the agent.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,27 +18,51 @@
 
 #include <vbus/vbus.h>
 
+#include "access.h"
+#include "agent.h"
+#include "auth.h"
 #include "broker.h"
+#include "keyring.h"
 #include "log.h"
+#include "policy.h"
+#include "rundir.h"
 
 static const char usage[] =
         "Usage: vchand [OPTIONS]\n"
+        "       vchand --agent [--upstream URL] [OPTIONS]\n"
         "\n"
         "The vbus broker: holds one vchan to each participating guest domain (discovered\n"
         "through xenstore) and a UNIX socket for local clients, and routes publish/subscribe\n"
-        "messages between them.\n"
+        "messages and calls between them.\n"
+        "\n"
+        "With --agent, the guest agent: run in a guest, it holds the domain's one vchan to the\n"
+        "broker and serves the guest's processes on the socket (default\n"
+        "/run/vbus/broker.sock, where libvbus looks first), each process a session of its own.\n"
         "\n"
         "Options:\n"
+        "      --agent         run as the guest agent\n"
+        "      --upstream URL  agent: the broker, vchan:<domid> (default vchan:0) or\n"
+        "                      unix:<path>; also agent_upstream in the configuration\n"
         "  -c, --config FILE   configuration file (default /etc/vchand/vchand.conf if it\n"
         "                      exists; see vchand(8) for the keys)\n"
         "  -s, --socket PATH   UNIX socket for local clients (default /run/vbus/broker.sock)\n"
         "      --no-xen        do not discover guests through xenstore (UNIX socket only)\n"
+        "      --policy DIR    the policy: the *.policy files of DIR, first match wins,\n"
+        "                      default deny (default /etc/vchand/policy.d; see\n"
+        "                      vchand-policy(5)); 'open' allows everything (development\n"
+        "                      only: vchand warns loudly)\n"
+        "      --check-policy DIR  parse DIR's policy, print its rules count or the first\n"
+        "                      error as FILE:LINE:COLUMN, and exit (0 valid, 1 invalid)\n"
         "      --check-config  parse the configuration, print the values in force, and exit\n"
         "  -v, --verbose       debug logging\n"
         "  -V, --version       print the version and exit\n"
         "  -h, --help          this text\n"
         "\n"
-        "Signals: SIGTERM and SIGINT send GOAWAY to every peer and stop within 2 seconds.\n"
+        "Signals: SIGTERM and SIGINT send GOAWAY to every peer and stop within 2 seconds;\n"
+        "SIGHUP reloads the policy (a file with an error keeps the old one; streams the new\n"
+        "one denies are reset with PERMISSION_DENIED).\n"
+        "One instance per socket: a second vchand for the same socket exits with status 1\n"
+        "and touches nothing (the lock is <socket>.lock).\n"
         "Exit status: 0 after an orderly stop, 1 on a start-up error, 2 on usage errors.\n";
 
 static int read_config(BrokerConfig *c, const char *path, bool required)
@@ -65,16 +90,86 @@ static int read_config(BrokerConfig *c, const char *path, bool required)
         return 0;
 }
 
-static void print_config(const BrokerConfig *c)
+/* --check-policy: the exit status says whether @dir would load. */
+static int check_policy(const char *dir)
 {
+        char err[512];
+        Policy *p = NULL;
+
+        if (policy_load_dir(dir, &p, err, sizeof(err)) < 0) {
+                fprintf(stderr, "vchand: %s\n", err);
+                return 1;
+        }
+        printf("%s: %zu rules%s\n", dir, policy_get_n_rules(p),
+               policy_get_n_rules(p) ? "" : " (everything is denied)");
+        policy_free(p);
+        return 0;
+}
+
+static const char *auth_mode_name(ConfigAuth mode)
+{
+        return mode == CONFIG_AUTH_REQUIRED   ? "required"
+               : mode == CONFIG_AUTH_OPTIONAL ? "optional"
+                                              : "off";
+}
+
+/* Says once at start what channel auth the broker offers, with its public key to pin. */
+static void log_auth(const Keyring *k)
+{
+        char text[VBUS_AUTH_KEY_TEXT_SIZE] = "";
+
+        if (k->has_key)
+                (void)vbus__auth_key_to_text(k->key.public_key, text);
+        log_info("channel auth %s; broker key %s; %zu keys in the keyring", auth_mode_name(k->mode),
+                 k->has_key ? text : "none (clients cannot pin this broker)", k->n_entries);
+}
+
+static void print_config(const BrokerConfig *c, const Keyring *k)
+{
+        char text[VBUS_AUTH_KEY_TEXT_SIZE] = "";
+
+        if (k->has_key)
+                (void)vbus__auth_key_to_text(k->key.public_key, text);
         printf("socket = %s\nxen = %s\nmax_frame = %u\nmax_message = %u\nmax_streams = %u\n"
                "max_subscriptions = %u\npublish_window = %u\nqueue_messages = %u\n"
                "queue_bytes = %u\npeer_queued_bytes = %llu\npeer_publish_bytes = %llu\n"
-               "hello_timeout_ms = %u\nmax_peers = %u\n",
+               "hello_timeout_ms = %u\nmax_peers = %u\npeer_memory = %llu\nmax_memory = %llu\n"
+               "max_local_peers = %u\nmax_call_timeout_ms = %u\nmax_grant_mappings = %u\n"
+               "max_ring_order = %u\n",
                c->socket_path, c->xen ? "yes" : "no", c->max_frame, c->max_message, c->max_streams,
                c->max_subscriptions, c->publish_window, c->queue_messages, c->queue_bytes,
                (unsigned long long)c->peer_queued_bytes, (unsigned long long)c->peer_publish_bytes,
-               c->hello_timeout_ms, c->max_peers);
+               c->hello_timeout_ms, c->max_peers, (unsigned long long)c->peer_memory,
+               (unsigned long long)c->max_memory, c->max_local_peers, c->max_call_timeout_ms,
+               c->max_grant_mappings, c->max_ring_order);
+        printf("auth = %s\nauth_key = %s\nauth_keyring = %s\n", auth_mode_name(k->mode),
+               c->auth_key, c->auth_keyring);
+        if (k->has_key)
+                printf("# the broker's public key (for VBUS_BROKER_KEY): %s\n", text);
+        if (c->auth_keyring[0])
+                printf("# %zu keys in the keyring\n", k->n_entries);
+        printf("max_sessions = %u\nsocket_owner = %s\nsocket_group = %s\nsocket_mode = %04o\n"
+               "agent_upstream = %s\nagent_max_clients = %u\nagent_client_queue = %llu\n",
+               c->max_sessions, c->socket_owner[0] ? c->socket_owner : "root", c->socket_group,
+               c->socket_mode, c->agent_upstream, c->agent_max_clients,
+               (unsigned long long)c->agent_client_queue);
+}
+
+static int run_agent(const BrokerConfig *c)
+{
+        AgentConfig a;
+
+        agent_config_defaults(&a);
+        /* All fit: the same sizes, checked when they were parsed. */
+        (void)snprintf(a.socket_path, sizeof(a.socket_path), "%s", c->socket_path);
+        (void)snprintf(a.upstream, sizeof(a.upstream), "%s", c->agent_upstream);
+        (void)snprintf(a.socket_owner, sizeof(a.socket_owner), "%s", c->socket_owner);
+        (void)snprintf(a.socket_group, sizeof(a.socket_group), "%s", c->socket_group);
+        a.socket_group_set = c->socket_group_set;
+        a.socket_mode = c->socket_mode;
+        a.max_clients = c->agent_max_clients;
+        a.client_queue = c->agent_client_queue;
+        return agent_run(&a) < 0 ? 1 : 0;
 }
 
 /*
@@ -95,16 +190,26 @@ static void raise_fd_limit(void)
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
-                {"no-xen", no_argument, NULL, 'X'},       {"check-config", no_argument, NULL, 'C'},
-                {"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
-                {"help", no_argument, NULL, 'h'},         {0},
+                {"config", required_argument, NULL, 'c'},
+                {"socket", required_argument, NULL, 's'},
+                {"no-xen", no_argument, NULL, 'X'},
+                {"check-config", no_argument, NULL, 'C'},
+                {"verbose", no_argument, NULL, 'v'},
+                {"version", no_argument, NULL, 'V'},
+                {"help", no_argument, NULL, 'h'},
+                {"policy", required_argument, NULL, 'P'},
+                {"check-policy", required_argument, NULL, 'K'},
+                {"agent", no_argument, NULL, 'A'},
+                {"upstream", required_argument, NULL, 'U'},
+                {0},
         };
-        const char *config_path = NULL, *socket_path = NULL;
-        bool no_xen = false, check = false;
+        const char *config_path = NULL, *socket_path = NULL, *policy = NULL, *upstream = NULL;
+        bool no_xen = false, check = false, agent = false;
         BrokerConfig config;
+        Keyring *keyring = NULL;
+        char err[512];
         Broker broker;
-        int c, r, verbose = 0;
+        int c, r, verbose = 0, lock_fd = -1;
 
         while ((c = getopt_long(argc, argv, "c:s:vVh", opts, NULL)) != -1) {
                 switch (c) {
@@ -116,6 +221,17 @@ int main(int argc, char **argv)
                         break;
                 case 'X':
                         no_xen = true;
+                        break;
+                case 'P':
+                        policy = optarg;
+                        break;
+                case 'K':
+                        return check_policy(optarg);
+                case 'A':
+                        agent = true;
+                        break;
+                case 'U':
+                        upstream = optarg;
                         break;
                 case 'C':
                         check = true;
@@ -153,21 +269,67 @@ int main(int argc, char **argv)
                 /* Fits: its length was checked above. */
                 (void)snprintf(config.socket_path, sizeof(config.socket_path), "%s", socket_path);
         }
+        if (upstream) {
+                if ((strncmp(upstream, "vchan:", 6) != 0 && strncmp(upstream, "unix:/", 6) != 0) ||
+                    strlen(upstream) >= sizeof(config.agent_upstream)) {
+                        fprintf(stderr, "vchand: --upstream wants vchan:<domid> or "
+                                        "unix:<absolute path>\n");
+                        return 2;
+                }
+                (void)snprintf(config.agent_upstream, sizeof(config.agent_upstream), "%s",
+                               upstream); /* fits: checked above */
+        }
+        if (upstream && !agent) {
+                fprintf(stderr, "vchand: --upstream is an option of --agent\n");
+                return 2;
+        }
         if (no_xen)
                 config.xen = false;
+        if (policy) {
+                if (strlen(policy) >= sizeof(config.policy) ||
+                    (policy[0] != '/' && strcmp(policy, ACCESS_OPEN) != 0)) {
+                        fprintf(stderr,
+                                "vchand: --policy wants an absolute directory shorter than %zu "
+                                "bytes, or '" ACCESS_OPEN "'\n",
+                                sizeof(config.policy));
+                        return 2;
+                }
+                /* Fits: its length was checked above. */
+                (void)snprintf(config.policy, sizeof(config.policy), "%s", policy);
+        }
         config.verbose = verbose;
+        r = keyring_new(&config, &keyring, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "vchand: %s\n", r == -EINVAL ? err : strerror(-r));
+                return 1;
+        }
         if (check) {
-                print_config(&config);
+                print_config(&config, keyring);
+                keyring_free(keyring);
                 return 0;
         }
         log_set_verbose(verbose);
         raise_fd_limit();
+        /* Before anything is touched: a second instance leaves the first one's socket and, for
+         * a broker, the guests' xenstore keys alone. */
+        if (rundir_lock(config.socket_path, &lock_fd, err, sizeof(err)) < 0) {
+                log_error("%s", err);
+                keyring_free(keyring);
+                return 1;
+        }
+        if (agent) {
+                keyring_free(keyring); /* the broker's: the agent proves nothing itself */
+                return run_agent(&config);
+        }
         r = broker_init(&broker, &config);
+        broker.bus.keyring = keyring;
         if (r < 0) {
                 log_error("cannot start: %s", strerror(-r));
                 broker_deinit(&broker);
+                keyring_free(keyring);
                 return 1;
         }
+        log_auth(keyring);
 #ifdef HAVE_LIBSYSTEMD
         /* Tells systemd (vchand.service, Type=notify) that the socket listens; without
          * $NOTIFY_SOCKET this does nothing. */
@@ -175,6 +337,7 @@ int main(int argc, char **argv)
 #endif
         r = broker_run(&broker);
         broker_deinit(&broker);
+        keyring_free(keyring);
         if (r < 0) {
                 log_error("stopped on error: %s", strerror(-r));
                 return 1;

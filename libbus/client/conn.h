@@ -32,6 +32,7 @@
 
 #include <vbus/vbus.h>
 
+#include "auth.h"
 #include "endpoint.h"
 #include "url.h"
 
@@ -71,6 +72,7 @@ typedef struct VbusFeature {
 
 struct vbus_conn {
         VbusUrl url;
+        char url_text[128]; /* the URL in use, as the user would write it (vbus_conn_get_url) */
         vbus_conn_state state;
         bool have_link;
         bool hello_sent;
@@ -85,6 +87,15 @@ struct vbus_conn {
         int last_error;
         bool ever_ready;
         bool in_process;
+        /* Channel auth (auth.h, protocol.md 3.1): this side's key (NULL: none), the broker key
+         * it pins, the link's transcript, the PING whose ACK says the broker took our proof
+         * (0: none awaited), and why the last link failed auth (0: it did not). */
+        VbusAuthKey *auth_key;
+        bool auth_pin;
+        uint8_t auth_broker_key[VBUS_AUTH_PUBLIC_KEY_SIZE];
+        VbusAuthTranscript auth;
+        uint64_t auth_ping;
+        int auth_error;
 };
 
 /* CLOCK_MONOTONIC in microseconds. */

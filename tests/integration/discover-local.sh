@@ -9,7 +9,8 @@ N=10
 export VBUS_RING_SIZE=16384
 xs_up
 # About 12 descriptors at rest, 4 per guest (docs/vchan.md): room for a few guests only.
-( ulimit -n 36 && exec "$XS" run --domid 0 -- "$VCHAND" --socket "$SOCK" ) >>"$TMP/broker.log" 2>&1 &
+( ulimit -n 36 && exec "$XS" run --domid 0 -- "$VCHAND" --socket "$SOCK" --policy open ) \
+        >>"$TMP/broker.log" 2>&1 &
 BROKER_PID=$!
 wait_file "$SOCK" || fail "broker did not start"
 
