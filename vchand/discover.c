@@ -291,7 +291,11 @@ static void guest_try_connect(Discover *d, Guest *g)
         }
         guest_set_state(d, g, GUEST_CONNECTED);
         r = d->ops->connect(d->userdata, &t, &ident, g->domid);
-        if (r < 0)
+        if (r == -E2BIG || r == -ENOSPC)
+                /* Its rings are over max_ring_order or its share of max_grant_mappings (logged
+                 * there): what it asked for, so it waits for new keys; they are its own. */
+                guest_set_state(d, g, GUEST_REFUSED);
+        else if (r < 0)
                 guest_retry_later(d, g, r, "take it as a peer");
 }
 

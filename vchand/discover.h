@@ -19,7 +19,9 @@ typedef struct Discover Discover;
 
 /* What discover asks of the broker. */
 typedef struct DiscoverOps {
-        /* A guest's vchan is connected: make it a peer. @t: moved in (on failure too). */
+        /* A guest's vchan is connected: make it a peer. @t: moved in (on failure too).
+         * Return: 0; -E2BIG or -ENOSPC (its rings are over the broker's bounds: the guest's
+         * doing, it waits for new keys); another -errno (the broker's own: retried later). */
         int (*connect)(void *userdata, VbusTransport *t, const Identity *ident, uint32_t domid);
         /* The domain @domid was released: drop its link, whatever its live byte says. */
         void (*released)(void *userdata, uint32_t domid);
