@@ -418,8 +418,8 @@ int discover_new(const DiscoverOps *ops, void *userdata, Discover **ret)
         d->ops = ops;
         d->userdata = userdata;
         list_init(&d->queue);
-        d->guests = calloc(LIMIT_DISCOVER_GUESTS, sizeof(*d->guests));
-        d->by_domid = calloc(VBUS_VCHAN_DOMID_MAX + 1, sizeof(*d->by_domid));
+        d->guests = calloc(LIMIT_DISCOVER_GUESTS, sizeof(Guest *));
+        d->by_domid = calloc(VBUS_VCHAN_DOMID_MAX + 1, sizeof(Guest *));
         r = d->guests && d->by_domid ? vbus__xs_open(&d->xs) : -ENOMEM;
         if (r < 0) {
                 discover_free(d);

@@ -176,6 +176,9 @@ static int run_pub(uint64_t count, size_t size)
                 r = vbus_conn_flush(conn, SCALE_WAIT_US);
         if (r < 0) {
                 fprintf(stderr, "pub: %s\n", strerror(-r));
+                vbus_publisher_free(pub);
+                vbus_conn_free(conn);
+                free(buf);
                 return 1;
         }
         printf("pub %" PRIu64 " %" PRIu64 "\n", first, now_ns());
@@ -196,7 +199,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-        signal(SIGPIPE, SIG_IGN);
+        (void)signal(SIGPIPE, SIG_IGN);
         if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
                 usage(stdout);
                 return 0;
