@@ -792,22 +792,11 @@ static int agent_listen(Agent *a)
         if (strlen(a->cfg.socket_path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
         memcpy(sa.sun_path, a->cfg.socket_path, strlen(a->cfg.socket_path) + 1);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
         /* The caller holds the run directory's lock: a socket here is a dead instance's. */
-        (void)unlink(sa.sun_path);
-        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
-                r = -errno;
-                close(fd);
-                return r;
-        }
-        r = rundir_socket_perms(sa.sun_path, a->cfg.socket_owner, a->cfg.socket_group,
-                                !a->cfg.socket_group_set, a->cfg.socket_mode, note, sizeof(note));
+        r = rundir_listen(sa.sun_path, a->cfg.socket_owner, a->cfg.socket_group,
+                          !a->cfg.socket_group_set, a->cfg.socket_mode, &fd, note, sizeof(note));
         if (r < 0) {
                 log_error("agent: %s", note);
-                close(fd);
-                (void)unlink(sa.sun_path);
                 return r;
         }
         if (note[0])
