@@ -58,7 +58,7 @@ typedef struct Publisher {
         size_t n_meta_const;
         RouterSub **match; /* the subscriptions its topic matched, valid while */
         uint32_t n_match, match_cap;
-        uint64_t match_gen; /* ...this equals router.gen + 1 */
+        uint64_t match_gen;    /* ...this equals router.gen + 1 */
         uint32_t n_block_held; /* its messages held by BLOCK queues (QItems) */
         uint64_t rx_charged;   /* bytes of rx charged to its peer */
 } Publisher;
@@ -379,7 +379,8 @@ static Msg *route_msg(Route *rt)
         m->meta_const = pub->meta_const;
         m->n_meta_const = pub->n_meta_const;
         m->n_data = rt->n_data;
-        memcpy(m->data, rt->data, rt->n_data);
+        if (rt->n_data) /* an empty frame's payload may be NULL */
+                memcpy(m->data, rt->data, rt->n_data);
         /* The reference keeps the Meta alive, and lets the credit go back later. */
         m->publisher = publisher_ref(pub);
         rt->msg = m;
@@ -423,9 +424,9 @@ static void enqueue(Peer *q, Subscription *sub, Route *rt)
 
         if (sub->refused)
                 return;
-        if (!block && (sub->n_queued >= sub->queue_limit ||
-                       sub->bytes_queued + cost > cfg->queue_bytes ||
-                       q->bytes_queued + cost > cfg->peer_queued_bytes || !budget_check(q, cost))) {
+        if (!block &&
+            (sub->n_queued >= sub->queue_limit || sub->bytes_queued + cost > cfg->queue_bytes ||
+             q->bytes_queued + cost > cfg->peer_queued_bytes || !budget_check(q, cost))) {
                 count_drop(q, sub);
                 return;
         }
