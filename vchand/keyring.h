@@ -9,7 +9,7 @@
  * A proven key becomes part of the peer's Identity: its bytes (has_key, key) and its name as
  * stamped on the wire (key_name): the keyring's name for it when listed there, otherwise
  * "key:" and the key in text, so that a name can never be mistaken for a key (names have no
- * ':'). Policy names either form.
+ * ':'). Policy matches the key's bytes (Identity.key), named by its text or a !key name.
  *
  * Loaded once by main() before the broker starts; a configuration that asks for auth in a
  * build without it, an unreadable or badly protected file, or a malformed keyring stops the
@@ -66,9 +66,9 @@ const char *keyring_find(const Keyring *k, const uint8_t key[VBUS_AUTH_PUBLIC_KE
  * @why: on a nonzero result, the reason for the peer (static).
  * Return: 0, KEYRING_DENIED (auth required, the client offers none), KEYRING_MALFORMED.
  */
-int keyring_answer_hello(const Keyring *k, uint32_t session_id, const Vbus__V1__Hello *hello,
-                         Vbus__V1__Hello *answer, VbusAuthTranscript *t,
-                         uint8_t proof[VBUS_AUTH_PROOF_SIZE], const char **why);
+int keyring_answer_hello(const Keyring *k, const Vbus__V1__Hello *hello, Vbus__V1__Hello *answer,
+                         VbusAuthTranscript *t, uint8_t proof[VBUS_AUTH_PROOF_SIZE],
+                         const char **why);
 
 /**
  * keyring_check_proof() - the client's proof HELLO @m, against @t (filled by
