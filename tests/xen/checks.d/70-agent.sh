@@ -75,7 +75,7 @@ check_domU1() {
     vbusctl sub 'agent.>' --count 1 --timeout 120000 >"$XT_TMP/ag-sub.out" 2>"$XT_TMP/ag-sub.err" &
     bpid=$!
     if ! xt_wait_file "$XT_TMP/ag-serve.err" "# serving demo.v1.Agent" 120 ||
-        ! xt_wait_file "$XT_TMP/ag-sub.out" "# subscribed" 120; then
+        ! xt_wait_file "$XT_TMP/ag-sub.err" "# subscribed" 120; then
         xt_result agent.two-programs FAIL "serve and sub did not both start through the agent:" \
             "$(cat "$XT_TMP/ag-serve.err" "$XT_TMP/ag-sub.err" | tr '\n' ' ' | cut -c1-300)"
     else
