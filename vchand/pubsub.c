@@ -59,7 +59,7 @@ typedef struct Publisher {
         RouterSub **match; /* the subscriptions its topic matched, valid while */
         uint32_t n_match, match_cap;
         uint64_t match_gen;    /* ...this equals router.gen + 1 */
-        uint32_t n_block_held; /* its messages held by BLOCK queues (QItems) */
+        uint32_t n_block_held; /* its messages held by BLOCK queues (Msgs, not QItems) */
         uint64_t rx_charged;   /* bytes of rx charged to its peer */
 } Publisher;
 
@@ -346,11 +346,12 @@ static void item_release(Peer *q, Subscription *sub, QItem *item)
         sub->bytes_queued -= cost;
         q->bytes_queued -= cost;
         budget_release(q, cost);
-        if (item->block_hold)
+        if (item->block_hold && --m->n_block_holds == 0) {
                 m->publisher->n_block_held--;
-        if (item->block_hold && --m->n_block_holds == 0 && m->credit_pending) {
-                m->credit_pending = false;
-                pubsub_return_credit(m->publisher, m->credit);
+                if (m->credit_pending) {
+                        m->credit_pending = false;
+                        pubsub_return_credit(m->publisher, m->credit);
+                }
         }
         msg_unref(m);
         free(item);
@@ -430,7 +431,11 @@ static void enqueue(Peer *q, Subscription *sub, Route *rt)
                 count_drop(q, sub);
                 return;
         }
-        if (block && publisher_holds_too_many(rt->pub)) {
+        /* A message already held by another BLOCK queue costs the publisher nothing more: the
+         * bound is on its messages, not on its subscribers (a fan-out to many BLOCK subscribers
+         * is honest). */
+        if (block && !(rt->msg && rt->msg->n_block_holds > 0) &&
+            publisher_holds_too_many(rt->pub)) {
                 /* The publisher is the one over its bound: it is refused, and the subscriber
                  * told that it missed this message. */
                 count_drop(q, sub);
@@ -464,8 +469,8 @@ static void enqueue(Peer *q, Subscription *sub, Route *rt)
         m->refs++;
         if (block) {
                 item->block_hold = true;
-                m->n_block_holds++;
-                rt->pub->n_block_held++;
+                if (m->n_block_holds++ == 0)
+                        rt->pub->n_block_held++;
         }
         if (list_is_empty(&sub->queue))
                 list_add_tail(&q->pending, &sub->pending_link);
