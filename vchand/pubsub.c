@@ -176,19 +176,27 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
 
 /* --- credit ------------------------------------------------------------------------------ */
 
-/* Returns credit a publisher is owed, batched: once a quarter of its window is owed. */
-static void pubsub_return_credit(Publisher *pub, uint32_t bytes)
+/* Sends the credit a publisher is owed, if any. */
+static void pubsub_flush_credit(Publisher *pub)
 {
         Vbus__V1__Credit c = VBUS__V1__CREDIT__INIT;
 
+        if (!pub->base.peer || pub->credit_owed == 0)
+                return; /* its stream is gone, or nothing is owed */
+        c.increment = (uint32_t)pub->credit_owed;
+        pub->credit_owed = 0;
+        (void)peer_send_control(pub->base.peer, VBUS_FRAME_CREDIT, 0, pub->base.id, &c.base);
+}
+
+/* Returns credit a publisher is owed, batched: once a quarter of its window is owed. */
+static void pubsub_return_credit(Publisher *pub, uint32_t bytes)
+{
         if (!pub->base.peer)
                 return; /* its stream is gone */
         pub->credit_owed += bytes;
         if (pub->credit_owed < pub->window / 4)
                 return;
-        c.increment = (uint32_t)pub->credit_owed;
-        pub->credit_owed = 0;
-        (void)peer_send_control(pub->base.peer, VBUS_FRAME_CREDIT, 0, pub->base.id, &c.base);
+        pubsub_flush_credit(pub);
 }
 
 /* --- delivery ---------------------------------------------------------------------------- */
@@ -529,9 +537,17 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
             f->header.length <= pub->base.peer->bus->config.max_message) {
                 /* A whole message in one frame: routed from the ring, no copy. */
                 route(pub, f->payload, f->header.length, f->header.length);
-        } else if (rx_append(pub, f) == 0 && !more) {
-                route(pub, pub->rx, pub->n_rx, pub->rx_credit);
-                rx_clear(pub);
+        } else if (rx_append(pub, f) == 0) {
+                if (!more) {
+                        route(pub, pub->rx, pub->n_rx, pub->rx_credit);
+                        rx_clear(pub);
+                } else {
+                        /* A message in fragments may need the whole window (max_message may
+                         * equal publish_window), and its own bytes are held until its last
+                         * fragment: credit still batched from earlier messages goes back now,
+                         * or such a message would wait forever for the bytes the batch keeps. */
+                        pubsub_flush_credit(pub);
+                }
         }
         publisher_unref(pub);
         return 0;

@@ -409,7 +409,11 @@ int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         c->caller = p;
         c->service = svc;
         c->serve = serve;
-        c->deadline_us = m->timeout_us ? bus_now_us() + m->timeout_us : UINT64_MAX;
+        /* The caller's timeout is peer input: one too large for the clock means no deadline,
+         * never a sum that wrapped into the past. */
+        c->deadline_us = m->timeout_us && m->timeout_us < UINT64_MAX - bus_now_us()
+                                 ? bus_now_us() + m->timeout_us
+                                 : UINT64_MAX;
         c->server_reset_status = VBUS__V1__STATUS__STATUS_CANCELLED;
         pipe_init(&c->to_server);
         pipe_init(&c->to_client);

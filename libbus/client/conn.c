@@ -617,7 +617,7 @@ VBUS_EXPORT int vbus_conn_process(vbus_conn *c)
  */
 VBUS_EXPORT int vbus_conn_wait(vbus_conn *c, uint64_t timeout_usec)
 {
-        uint64_t deadline, now, t;
+        uint64_t deadline, end, now, t;
         struct pollfd pfd;
         int r, ms;
 
@@ -627,7 +627,8 @@ VBUS_EXPORT int vbus_conn_wait(vbus_conn *c, uint64_t timeout_usec)
         if (r != 0)
                 return r;
         now = vbus__client_now();
-        deadline = timeout_usec == UINT64_MAX ? UINT64_MAX : now + timeout_usec;
+        end = vbus__deadline_after(now, timeout_usec);
+        deadline = end;
         (void)vbus_conn_get_timeout(c, &t);
         if (t < deadline)
                 deadline = t;
@@ -646,14 +647,14 @@ VBUS_EXPORT int vbus_conn_wait(vbus_conn *c, uint64_t timeout_usec)
                         return -errno;
         }
         r = conn_process(c, pfd.revents != 0);
-        if (r == 0 && timeout_usec != UINT64_MAX && vbus__client_now() >= now + timeout_usec)
+        if (r == 0 && end != UINT64_MAX && vbus__client_now() >= end)
                 return -ETIMEDOUT;
         return r;
 }
 
 VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *c, uint64_t timeout_usec)
 {
-        uint64_t deadline = vbus__client_now() + timeout_usec;
+        uint64_t deadline = vbus__deadline_after(vbus__client_now(), timeout_usec);
 
         if (!c)
                 return -EINVAL;
@@ -663,7 +664,7 @@ VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *c, uint64_t timeout_usec)
 
                 if (now >= deadline)
                         return -ETIMEDOUT;
-                r = vbus_conn_wait(c, deadline - now);
+                r = vbus_conn_wait(c, vbus__time_left(deadline, now, UINT64_MAX));
                 if (r < 0 && r != -ETIMEDOUT)
                         return r;
         }
@@ -688,7 +689,7 @@ static bool conn_has_unsent(vbus_conn *c)
 
 VBUS_EXPORT int vbus_conn_flush(vbus_conn *c, uint64_t timeout_usec)
 {
-        uint64_t deadline = vbus__client_now() + timeout_usec;
+        uint64_t deadline = vbus__deadline_after(vbus__client_now(), timeout_usec);
 
         if (!c)
                 return -EINVAL;
@@ -698,7 +699,7 @@ VBUS_EXPORT int vbus_conn_flush(vbus_conn *c, uint64_t timeout_usec)
 
                 if (now >= deadline)
                         return -ETIMEDOUT;
-                r = vbus_conn_wait(c, deadline - now < 10000 ? deadline - now : 10000);
+                r = vbus_conn_wait(c, vbus__time_left(deadline, now, 10000));
                 if (r < 0 && r != -ETIMEDOUT)
                         return r;
         }

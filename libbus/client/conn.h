@@ -90,6 +90,22 @@ struct vbus_conn {
 /* CLOCK_MONOTONIC in microseconds. */
 uint64_t vbus__client_now(void);
 
+/* The absolute time @timeout_usec after @now, or UINT64_MAX (never) when the sum does not fit:
+ * a caller's UINT64_MAX (VBUS_TIMEOUT_FOREVER), or any timeout that large, means no limit,
+ * never a deadline that wrapped around into the past. */
+static inline uint64_t vbus__deadline_after(uint64_t now, uint64_t timeout_usec)
+{
+        return timeout_usec >= UINT64_MAX - now ? UINT64_MAX : now + timeout_usec;
+}
+
+/* What to pass vbus_conn_wait() to wait until @deadline at most @cap: UINT64_MAX stays forever. */
+static inline uint64_t vbus__time_left(uint64_t deadline, uint64_t now, uint64_t cap)
+{
+        if (deadline == UINT64_MAX)
+                return cap;
+        return deadline - now < cap ? deadline - now : cap;
+}
+
 /**
  * vbus__conn_get_feature() - the state of the feature @ops, registering it on first use.
  * @new_state: makes the state (a zeroed, initialised object); called once, on first use.

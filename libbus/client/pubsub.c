@@ -475,7 +475,7 @@ VBUS_EXPORT int vbus_publish(vbus_publisher *p, const void *data, size_t len)
 VBUS_EXPORT int vbus_publish_wait(vbus_publisher *p, const void *data, size_t len,
                                   uint64_t timeout_usec)
 {
-        uint64_t deadline = vbus__client_now() + timeout_usec;
+        uint64_t deadline = vbus__deadline_after(vbus__client_now(), timeout_usec);
 
         if (!p)
                 return -EINVAL;
@@ -488,7 +488,7 @@ VBUS_EXPORT int vbus_publish_wait(vbus_publisher *p, const void *data, size_t le
                 now = vbus__client_now();
                 if (now >= deadline)
                         return -ETIMEDOUT;
-                r = vbus_conn_wait(p->s.conn, deadline - now < 100000 ? deadline - now : 100000);
+                r = vbus_conn_wait(p->s.conn, vbus__time_left(deadline, now, 100000));
                 if (r < 0 && r != -ETIMEDOUT)
                         return r;
         }

@@ -303,7 +303,8 @@ static vbus_request *request_new(Servers *srvs, vbus_server *srv, VbusStream *vs
         req->srv = srv;
         req->id = vs->id;
         req->link_valid = true;
-        req->deadline = m->timeout_us ? vbus__client_now() + m->timeout_us : UINT64_MAX;
+        req->deadline = m->timeout_us ? vbus__deadline_after(vbus__client_now(), m->timeout_us)
+                                      : UINT64_MAX;
         if (m->caller) {
                 req->caller_domid = m->caller->domid;
                 req->caller_local = m->caller->local;

@@ -317,7 +317,7 @@ VBUS_EXPORT int vbus_stream_send_wait(vbus_stream *st, const void *data, size_t 
                 return -EINVAL;
         c = st->conn;
         sts = st->sts;
-        deadline = timeout_usec == UINT64_MAX ? UINT64_MAX : vbus__client_now() + timeout_usec;
+        deadline = vbus__deadline_after(vbus__client_now(), timeout_usec);
         for (;;) {
                 uint64_t now;
                 int r = vbus_stream_send(st, data, n);
@@ -327,7 +327,7 @@ VBUS_EXPORT int vbus_stream_send_wait(vbus_stream *st, const void *data, size_t 
                 now = vbus__client_now();
                 if (now >= deadline)
                         return -ETIMEDOUT;
-                r = vbus_conn_wait(c, deadline == UINT64_MAX ? UINT64_MAX : deadline - now);
+                r = vbus_conn_wait(c, vbus__time_left(deadline, now, UINT64_MAX));
                 if (r < 0 && r != -ETIMEDOUT && r != -EINTR) {
                         return r;
                 }
@@ -433,7 +433,7 @@ VBUS_EXPORT int vbus_stream_open(vbus_conn *c, const char *method, const vbus_ca
         st->h = *handlers;
         st->userdata = userdata;
         if (timeout)
-                st->deadline = vbus__client_now() + timeout + RPC_DEADLINE_GRACE_US;
+                st->deadline = vbus__rpc_deadline(timeout);
         r = vbus__rpc_open_call(c, method, opts, &stream_ops, st, &st->vs);
         if (r < 0) {
                 stream_free(st);
