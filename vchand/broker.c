@@ -264,6 +264,13 @@ int broker_add_peer(Broker *b, VbusTransport *t, const Identity *ident, uint32_t
 {
         Peer *p;
 
+        if (b->bus.stopping) {
+                /* A guest found during the drain: the broker takes on nothing new. At most one
+                 * line per guest per tick, for LIMIT_STOP_GRACE_MS. */
+                log_info("dom%u: not connected: the broker is stopping", ident->domid);
+                vbus__transport_deinit(t);
+                return -ESHUTDOWN;
+        }
         if (b->bus.n_peers >= b->bus.config.max_peers) {
                 vbus__transport_deinit(t);
                 return -EMFILE;
@@ -328,7 +335,14 @@ static void broker_accept(Broker *b)
         }
 }
 
-/* Orderly shutdown: GOAWAY to everyone, then stop when they are gone or after a grace period. */
+/*
+ * Orderly shutdown: GOAWAY to everyone, then stop when they are gone or at the deadline
+ * (LIMIT_STOP_GRACE_MS), whichever comes first. Nothing new is taken on meanwhile: the socket is
+ * closed and removed at once (a new local client finds no broker instead of waiting in the
+ * backlog), a guest discovered now is refused (broker_add_peer()), an OPEN is rejected
+ * SHUTTING_DOWN (peer.c) and so is a publication (pubsub.c, counted). What is already queued is
+ * delivered and calls in flight may finish.
+ */
 static void broker_begin_stop(Broker *b)
 {
         List *pos, *tmp;
@@ -336,7 +350,13 @@ static void broker_begin_stop(Broker *b)
         if (b->bus.stopping)
                 return;
         b->bus.stopping = true;
-        b->stop_deadline_us = bus_now_us() + 2000000u;
+        b->stop_started_us = bus_now_us();
+        b->stop_deadline_us = b->stop_started_us + (uint64_t)LIMIT_STOP_GRACE_MS * 1000u;
+        if (b->listen_fd >= 0) {
+                close(b->listen_fd); /* leaves the epoll set with it */
+                (void)unlink(b->bus.config.socket_path);
+                b->listen_fd = -1;
+        }
         log_info("stopping: sending GOAWAY to %u peers", b->bus.n_peers);
         list_for_each_safe(pos, tmp, &b->bus.peers)
         {
@@ -399,6 +419,8 @@ int broker_run(Broker *b)
 {
         const BusStats *st = &b->bus.stats;
         uint64_t next_tick = bus_now_us() + (uint64_t)LIMIT_TICK_MS * 1000u;
+        List *pos, *tmp;
+        unsigned n_left;
 
         log_info("vbus broker %s listening on %s%s", vbus_version(), b->bus.config.socket_path,
                  b->discover ? ", discovering guests through xenstore" : "");
@@ -406,7 +428,6 @@ int broker_run(Broker *b)
                 struct epoll_event events[64];
                 uint64_t now = bus_now_us(), wake;
                 bool more = false;
-                List *pos, *tmp;
                 int timeout, n;
 
                 if (b->bus.stopping && (list_is_empty(&b->bus.peers) || now >= b->stop_deadline_us))
@@ -419,6 +440,8 @@ int broker_run(Broker *b)
                 broker_flush_dirty(b);
                 if (next_tick < wake)
                         wake = next_tick;
+                if (b->bus.stopping && b->stop_deadline_us < wake)
+                        wake = b->stop_deadline_us;
                 timeout = more ? 0 : (int)((wake > now ? wake - now + 999 : 0) / 1000u);
                 n = epoll_wait(b->epoll_fd, events, 64, timeout);
                 if (n < 0 && errno != EINTR)
@@ -429,7 +452,7 @@ int broker_run(Broker *b)
                         if (tag == TAG_SIGNAL) {
                                 broker_signal(b);
                         } else if (tag == TAG_LISTEN) {
-                                if (!b->bus.stopping)
+                                if (b->listen_fd >= 0)
                                         broker_accept(b);
                         } else if (tag == TAG_DISCOVER) {
                                 discover_process(b->discover);
@@ -458,10 +481,21 @@ int broker_run(Broker *b)
                 broker_flush_dirty(b);
                 broker_free_dead(b);
         }
+        /* The peers still there at the deadline go now, so that their lines come before the
+         * last one, and the last one counts everything. */
+        n_left = b->bus.n_peers;
+        list_for_each_safe(pos, tmp, &b->bus.peers)
+        {
+                peer_kill(list_entry(pos, Peer, link), "broker stopping: grace period over");
+        }
+        broker_free_dead(b);
         log_info("stopped: %llu published, %llu delivered, %llu dropped, %llu violations, "
-                 "%llu calls (%llu failed)",
+                 "%llu calls (%llu failed), %llu publications refused while stopping; "
+                 "%llu ms after the stop began, %u peers still connected at the end",
                  (unsigned long long)st->n_published, (unsigned long long)st->n_delivered,
                  (unsigned long long)st->n_dropped, (unsigned long long)st->n_violations,
-                 (unsigned long long)st->n_calls, (unsigned long long)st->n_calls_failed);
+                 (unsigned long long)st->n_calls, (unsigned long long)st->n_calls_failed,
+                 (unsigned long long)st->n_refused_stopping,
+                 (unsigned long long)((bus_now_us() - b->stop_started_us) / 1000u), n_left);
         return 0;
 }

@@ -40,6 +40,7 @@ typedef struct BusStats {
         uint64_t n_violations;
         uint64_t n_calls;
         uint64_t n_calls_failed;
+        uint64_t n_refused_stopping; /* publications refused after the stop began */
 } BusStats;
 
 /*

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config: vchand.conf, "key = value" lines, '#' comments. Strict: an unknown key, a value out of
- * range or trailing garbage is an error naming the line, so a typo never silently keeps a
- * default.
+ * config: vchand.conf, "key = value" lines, '#' comments (a whole line, or the rest of a line
+ * from a '#' that follows a space or a tab). Strict: an unknown key, a value out of range or
+ * trailing garbage is an error naming the line, so a typo never silently keeps a default. The
+ * table of keys is the only list of them: the parser and config_print() both walk it.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,18 @@ static const Key keys[] = {
         KEY32(max_calls, 1, 1u << 20),
         KEY32(max_service_calls, 1, 1u << 20),
 };
+
+/* Cuts @s at a comment: a '#' that starts it or follows a blank ("x = 1 # why"). A '#' inside a
+ * word (a socket path "/run/a#b") is part of the value. */
+static void cut_comment(char *s)
+{
+        for (char *p = s; *p; p++) {
+                if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+                        *p = '\0';
+                        return;
+                }
+        }
+}
 
 static char *trim(char *s)
 {
@@ -125,6 +139,7 @@ int config_parse(BrokerConfig *c, const char *text, size_t len, char *err, size_
                 char *eq, *s;
 
                 line++;
+                cut_comment(ln);
                 s = trim(ln);
                 if (*s == '\0' || *s == '#')
                         continue;
@@ -148,6 +163,33 @@ int config_parse(BrokerConfig *c, const char *text, size_t len, char *err, size_
                 r = -EINVAL;
         }
         return r;
+}
+
+void config_print(const BrokerConfig *c, FILE *f)
+{
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                const Key *k = &keys[i];
+                const char *field = (const char *)c + k->offset;
+
+                if (k->width == 0) {
+                        fprintf(f, "%s = %s\n", k->name, field);
+                } else if (k->width == 1) {
+                        bool v;
+
+                        memcpy(&v, field, sizeof(v));
+                        fprintf(f, "%s = %s\n", k->name, v ? "yes" : "no");
+                } else if (k->width == 4) {
+                        uint32_t v;
+
+                        memcpy(&v, field, sizeof(v));
+                        fprintf(f, "%s = %" PRIu32 "\n", k->name, v);
+                } else {
+                        uint64_t v;
+
+                        memcpy(&v, field, sizeof(v));
+                        fprintf(f, "%s = %" PRIu64 "\n", k->name, v);
+                }
+        }
 }
 
 void config_defaults(BrokerConfig *c)

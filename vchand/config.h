@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct BrokerConfig {
         char socket_path[108];
@@ -38,5 +39,9 @@ void config_defaults(BrokerConfig *c);
  * Return: 0, or -EINVAL with a message naming the line in @err.
  */
 int config_parse(BrokerConfig *c, const char *text, size_t len, char *err, size_t n_err);
+
+/* Writes every key of the configuration with its value in force, one "key = value" line each,
+ * in the syntax config_parse() reads (what --check-config prints). */
+void config_print(const BrokerConfig *c, FILE *f);
 
 #endif /* VCHAND_CONFIG_H */

@@ -64,18 +64,6 @@ static int read_config(BrokerConfig *c, const char *path, bool required)
         return 0;
 }
 
-static void print_config(const BrokerConfig *c)
-{
-        printf("socket = %s\nxen = %s\nmax_frame = %u\nmax_message = %u\nmax_streams = %u\n"
-               "max_subscriptions = %u\npublish_window = %u\nqueue_messages = %u\n"
-               "queue_bytes = %u\npeer_queued_bytes = %llu\npeer_publish_bytes = %llu\n"
-               "hello_timeout_ms = %u\nmax_peers = %u\n",
-               c->socket_path, c->xen ? "yes" : "no", c->max_frame, c->max_message, c->max_streams,
-               c->max_subscriptions, c->publish_window, c->queue_messages, c->queue_bytes,
-               (unsigned long long)c->peer_queued_bytes, (unsigned long long)c->peer_publish_bytes,
-               c->hello_timeout_ms, c->max_peers);
-}
-
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -141,8 +129,8 @@ int main(int argc, char **argv)
                 config.xen = false;
         config.verbose = verbose;
         if (check) {
-                print_config(&config);
-                return 0;
+                config_print(&config, stdout);
+                return fflush(stdout) == 0 ? 0 : 1;
         }
         log_set_verbose(verbose);
         r = broker_init(&broker, &config);

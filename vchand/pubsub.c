@@ -531,6 +531,15 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
         bool more = f->header.flags & VBUS_FLAG_MORE;
 
         (void)vs;
+        if (pub->base.peer->bus->stopping) {
+                /* After GOAWAY nothing new is routed: the publisher is told at once (its stream
+                 * ends SHUTTING_DOWN) and the message is counted, never silently lost. */
+                pub->base.peer->bus->stats.n_refused_stopping += !more;
+                rx_clear(pub);
+                (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_SHUTTING_DOWN,
+                                   "the broker is stopping");
+                return 0;
+        }
         /* Held: routing may reset this very stream (out of memory), which closes it. */
         publisher_ref(pub);
         if (pub->n_rx == 0 && !more &&

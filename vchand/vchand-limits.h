@@ -46,6 +46,10 @@ enum {
         LIMIT_FRAMES_PER_WAKEUP = 256,
         /* Housekeeping tick: timeouts, and re-polling vchans (a peer can suppress our events). */
         LIMIT_TICK_MS = 1000,
+        /* Orderly stop (SIGTERM, SIGINT): how long queued deliveries and calls in flight get
+         * after GOAWAY before the remaining links are closed. systemd's stop timeout is far
+         * longer; a restart should not wait on a peer that never leaves. */
+        LIMIT_STOP_GRACE_MS = 2000,
         /* Log lines per peer per minute for things a peer can trigger. */
         LIMIT_PEER_LOG_PER_MINUTE = 10,
         /* Queue limit a subscriber may request (Open.queue_limit). */

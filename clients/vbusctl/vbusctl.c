@@ -159,8 +159,8 @@ static int connect_ready(const Options *o, vbus_conn **ret)
         if (r < 0) {
                 int why = vbus_conn_get_last_error(c);
 
-                fprintf(stderr, "vbusctl: no broker answered at %s: %s\n",
-                        o->url ? o->url : "the default address", strerror(-(why < 0 ? why : r)));
+                fprintf(stderr, "vbusctl: no broker answered at %s: %s\n", url_name(o),
+                        strerror(-(why < 0 ? why : r)));
                 if (why == -EADDRINUSE)
                         fprintf(stderr, "vbusctl: another vbus process of this domain holds its "
                                         "vchan to the broker (one per domain, or use the guest "
@@ -271,6 +271,20 @@ static int publish_one(vbus_publisher *p, const void *data, size_t len, const Op
         return -1;
 }
 
+/* Waits @ms milliseconds while serving the connection: what was published goes out now, not
+ * after the last message, and the broker's credit and PINGs are answered meanwhile. */
+static void pause_serving(vbus_conn *c, long ms)
+{
+        uint64_t end = now_us() + (uint64_t)ms * 1000u;
+
+        for (uint64_t now = now_us(); now < end; now = now_us()) {
+                int r = vbus_conn_wait(c, end - now);
+
+                if (r < 0 && r != -ETIMEDOUT && r != -EINTR)
+                        return; /* the next publish reports what is wrong */
+        }
+}
+
 static int cmd_pub(const Options *o, const char *topic, const char *message)
 {
         vbus_conn *c = NULL;
@@ -292,7 +306,7 @@ static int cmd_pub(const Options *o, const char *topic, const char *message)
         if (strcmp(message, "-") != 0) {
                 for (unsigned long i = 0; i < o->count && status == 0; i++) {
                         if (i > 0 && o->interval_ms > 0)
-                                usleep((useconds_t)o->interval_ms * 1000u);
+                                pause_serving(c, o->interval_ms);
                         if (publish_one(p, message, strlen(message), o, &cnt) < 0)
                                 status = 1;
                 }

@@ -150,3 +150,25 @@ ok "pub -v: $(tr '\n' '|' <"$TMP/v.log")"
 grep -q "^vbusctl: calling t.v1.Echo/Echo with 2 bytes and 0 headers, deadline 5000 ms$" "$TMP/v.log" &&
         grep -q "^vbusctl: reply: ok, 2 bytes, after [0-9]* ms$" "$TMP/v.log" || fail "call -v: $(cat "$TMP/v.log")"
 ok "call -v: $(tr '\n' '|' <"$TMP/v.log")"
+
+# --- bash completion (dist/bash-completion/vbusctl) knows the new options and @FILE. The
+# bash-completion package's _init_completion is replaced by the few lines it does here; the
+# package itself is exercised by tests/pkg. ---
+COMPLETION=$(cd "$(dirname "$0")/../.." && pwd)/dist/bash-completion/vbusctl
+complete_line() {
+        bash -c '
+_init_completion() {
+        words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; cur=${words[cword]}; prev=${words[cword - 1]}
+}
+compopt() { :; }
+. "$1" || exit 1
+shift
+COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+_vbusctl
+echo "${COMPREPLY[*]}"' _ "$COMPLETION" "$@"
+}
+[ "$(complete_line vbusctl --v)" = "--version --verbose" ] || fail "completion of --v: '$(complete_line vbusctl --v)'"
+[ "$(complete_line vbusctl call x.v1.Y/Z --r)" = "--raw" ] || fail "completion of call --r: '$(complete_line vbusctl call x.v1.Y/Z --r)'"
+[ "$(complete_line vbusctl call x.v1.Y/Z "@$TMP/re")" = "@$TMP/req @$TMP/reply" ] ||
+        fail "completion of call @FILE: '$(complete_line vbusctl call x.v1.Y/Z "@$TMP/re")'"
+ok "bash completion: --v -> --version --verbose; call --r -> --raw; call @FILE -> files"
