@@ -29,6 +29,7 @@
 #include "log.h"
 #include "peer.h"
 #include "pubsub.h"
+#include "retain.h"
 #include "rpc.h"
 #include "service.h"
 #include "vchand-limits.h"
@@ -123,6 +124,9 @@ static int broker_bus_init(Bus *bus, const BrokerConfig *config)
         r = rpc_new(bus);
         if (r < 0)
                 return r;
+        r = retain_table_new(bus);
+        if (r < 0)
+                return r;
         /* The broker serves vbus.v1.Broker itself, and nobody else serves in its namespace. */
         service_reserve(bus, INTROSPECT_NAMESPACE);
         rpc_set_local(bus, INTROSPECT_SERVICE, introspect_open_call);
@@ -210,6 +214,7 @@ void broker_deinit(Broker *b)
         b->discover = discover_free(b->discover);
         rpc_free(&b->bus);
         service_table_free(&b->bus);
+        retain_table_free(&b->bus);
         router_deinit(&b->bus.router);
         if (b->listen_fd >= 0) {
                 close(b->listen_fd);

@@ -65,11 +65,12 @@ typedef struct Bus {
         List dirty;         /* Peers to flush at the end of the iteration (peer.c) */
         uint32_t n_peers;
         uint64_t next_serial;
-        BusOpenFn open[BUS_KINDS]; /* by Open.kind; set by broker.c; NULL: refused */
-        Router router;             /* pubsub.c's: the subscriptions */
-        ServiceTable *services;    /* service.c's: services by name, and their servers */
-        Rpc *rpc;                  /* rpc.c's: calls in flight */
-        List intro_calls;          /* introspect.c's: calls the broker answers itself */
+        BusOpenFn open[BUS_KINDS];    /* by Open.kind; set by broker.c; NULL: refused */
+        Router router;                /* pubsub.c's: the subscriptions */
+        ServiceTable *services;       /* service.c's: services by name, and their servers */
+        Rpc *rpc;                     /* rpc.c's: calls in flight */
+        List intro_calls;             /* introspect.c's: calls the broker answers itself */
+        struct RetainTable *retained; /* retain.c's: the topics' retained values */
 } Bus;
 
 /* CLOCK_MONOTONIC in microseconds. */

@@ -48,6 +48,9 @@ static const Key keys[] = {
         KEY32(max_peers, 1, 65536),
         KEY32(max_calls, 1, 1u << 20),
         KEY32(max_service_calls, 1, 1u << 20),
+        KEY32(retained_max, 0, 1u << 20),
+        KEY64(retained_bytes, 0, 1ull << 34),
+        KEY64(peer_retained_bytes, 0, 1ull << 34),
 };
 
 /* Cuts @s at a comment: a '#' that starts it or follows a blank ("x = 1 # why"). A '#' inside a
@@ -209,6 +212,9 @@ void config_defaults(BrokerConfig *c)
                 .max_peers = LIMIT_MAX_PEERS,
                 .max_calls = LIMIT_MAX_CALLS,
                 .max_service_calls = LIMIT_MAX_SERVICE_CALLS,
+                .retained_max = LIMIT_RETAINED_MAX,
+                .retained_bytes = LIMIT_RETAINED_BYTES,
+                .peer_retained_bytes = LIMIT_PEER_RETAINED_BYTES,
         };
         (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s",
                        "/run/vbus/broker.sock"); /* fits */

@@ -25,8 +25,11 @@ typedef struct BrokerConfig {
         uint64_t peer_publish_bytes;
         uint32_t hello_timeout_ms;
         uint32_t max_peers;
-        uint32_t max_calls;         /* calls in flight per caller session */
-        uint32_t max_service_calls; /* calls in flight per service */
+        uint32_t max_calls;           /* calls in flight per caller session */
+        uint32_t max_service_calls;   /* calls in flight per service */
+        uint32_t retained_max;        /* retained values kept by the broker */
+        uint64_t retained_bytes;      /* bytes charged for them, over the broker */
+        uint64_t peer_retained_bytes; /* bytes charged to one publisher identity */
         int verbose;
 } BrokerConfig;
 

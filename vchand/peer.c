@@ -258,6 +258,7 @@ static int peer_on_hello(void *owner, const Vbus__V1__Hello *m)
         answer.version_max = VBUS_PROTOCOL_VERSION;
         answer.version = VBUS_PROTOCOL_VERSION;
         answer.max_frame = p->bus->config.max_frame;
+        answer.features = VBUS_FEATURE_RETAIN;
         answer.peer_name = (char *)"vchand";
         if (peer_send_control(p, VBUS_FRAME_HELLO, 0, 0, &answer.base) < 0)
                 return 0;

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "retain.h"
 #include "vchand-limits.h"
 
 /* A publish stream. Reference-counted: queued messages hold it for its topic and its credit. */
@@ -35,6 +36,7 @@ typedef struct Publisher {
         uint8_t *rx; /* message being reassembled from fragments */
         size_t n_rx;
         uint32_t rx_credit;   /* publisher bytes of that message */
+        bool rx_retain;       /* that message's first frame had RETAIN */
         uint64_t credit_owed; /* bytes received and released, not yet returned */
         uint32_t window;      /* the window granted in ACCEPT */
         uint8_t *meta_const;  /* packed Meta{topic, sender}: the same for all its messages */
@@ -110,6 +112,7 @@ static Msg *msg_unref(Msg *m)
 }
 
 static void pubsub_return_credit(Publisher *pub, uint32_t bytes);
+static int enqueue_retained(const RetainedValue *v, void *ud);
 static const VbusStreamOps publisher_ops, subscription_ops;
 
 /* --- opening ----------------------------------------------------------------------------- */
@@ -171,6 +174,9 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         p->n_subscriptions++;
         stream_bind(&sub->base, p, vs, &subscription_ops, sub);
         (void)stream_accept(&sub->base, 0, NULL); /* a subscriber sends no data */
+        /* The retained values of matching topics come first: anything routed from now on
+         * queues behind them (route_one() takes the fast path only with an empty queue). */
+        retain_foreach_match(p->bus, m->name, enqueue_retained, sub);
         return 0;
 }
 
@@ -361,6 +367,19 @@ static void count_drop(Peer *q, Subscription *sub)
         q->bus->stats.n_dropped++;
 }
 
+/* Appends @item (holding its reference to its Msg) to @sub's queue. */
+static void queue_push(Peer *q, Subscription *sub, QItem *item)
+{
+        if (list_is_empty(&sub->queue))
+                list_add_tail(&q->pending, &sub->pending_link);
+        list_add_tail(&sub->queue, &item->link);
+        /* The queue is pumped at the end of this loop iteration, even if q stays idle. */
+        peer_mark_dirty(q);
+        sub->n_queued++;
+        sub->bytes_queued += item->msg->n_data;
+        q->bytes_queued += item->msg->n_data;
+}
+
 static void enqueue(Peer *q, Subscription *sub, Route *rt)
 {
         const BrokerConfig *cfg = &q->bus->config;
@@ -395,14 +414,43 @@ static void enqueue(Peer *q, Subscription *sub, Route *rt)
                 item->block_hold = true;
                 m->n_block_holds++;
         }
-        if (list_is_empty(&sub->queue))
-                list_add_tail(&q->pending, &sub->pending_link);
-        list_add_tail(&sub->queue, &item->link);
-        /* The queue is pumped at the end of this loop iteration, even if q stays idle. */
-        peer_mark_dirty(q);
-        sub->n_queued++;
-        sub->bytes_queued += m->n_data;
-        q->bytes_queued += m->n_data;
+        queue_push(q, sub, item);
+}
+
+/*
+ * Queues the retained value @v for the subscription @ud, which has just begun: a Msg of its own,
+ * with no publisher and no credit, its Meta (retained set) after its bytes. Whatever the
+ * subscription's policy, the DROP bounds apply (nobody can be held back for it): over them, or
+ * out of memory, it is dropped and counted like any message. Return: 0 (go on).
+ */
+static int enqueue_retained(const RetainedValue *v, void *ud)
+{
+        Subscription *sub = ud;
+        Peer *q = sub->base.peer;
+        const BrokerConfig *cfg = &q->bus->config;
+        QItem *item;
+        Msg *m;
+
+        if (sub->n_queued >= sub->queue_limit || sub->bytes_queued + v->n_data > cfg->queue_bytes ||
+            q->bytes_queued + v->n_data > cfg->peer_queued_bytes) {
+                count_drop(q, sub);
+                return 0;
+        }
+        m = malloc(sizeof(*m) + v->n_data + v->n_meta);
+        item = calloc(1, sizeof(*item));
+        if (!m || !item) {
+                free(m);
+                free(item);
+                count_drop(q, sub);
+                return 0;
+        }
+        *m = (Msg){.refs = 1, .n_data = v->n_data, .n_meta_const = v->n_meta};
+        memcpy(m->data, v->data, v->n_data);
+        memcpy(m->data + v->n_data, v->meta, v->n_meta);
+        m->meta_const = m->data + v->n_data;
+        item->msg = m;
+        queue_push(q, sub, item);
+        return 0;
 }
 
 static int route_one(RouterSub *rs, void *userdata)
@@ -459,18 +507,49 @@ static int match_refresh(Router *r, Publisher *pub)
         return 0;
 }
 
+/*
+ * Keeps a RETAIN message as its topic's retained value (an empty one clears it). Return: true if
+ * the message is to be routed as well; false when it was empty (a clear reaches no one) or
+ * refused (the stream is reset: only this publisher learns that its value is over a bound).
+ */
+static bool retain_message(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit)
+{
+        static const char *const why[] = {
+                [RETAIN_E_OVER_PEER] = "retained values over this publisher's "
+                                       "peer_retained_bytes",
+                [RETAIN_E_OVER_COUNT] = "the broker keeps retained_max retained values already",
+                [RETAIN_E_OVER_BYTES] = "retained values over the broker's retained_bytes",
+        };
+        Peer *p = pub->base.peer;
+        int r = retain_set(p->bus, &p->ident, pub->topic, pub->meta_const, pub->n_meta_const, data,
+                           n);
+
+        if (r == 0 && n > 0)
+                return true;
+        pubsub_return_credit(pub, credit); /* routed nowhere: its credit goes back now */
+        if (r == 0)
+                return false;
+        peer_log(p, "retained value on %s refused: %s", pub->topic,
+                 r > 0 ? why[r] : "out of memory");
+        (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                           r > 0 ? why[r] : "out of memory");
+        return false;
+}
+
 /* Routes one whole message of @pub (open, held by the caller across the call). */
-static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit)
+static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit, bool retain)
 {
         Route rt = {.pub = pub, .data = data, .n_data = n};
         Bus *b = pub->base.peer->bus;
 
-        b->stats.n_published++;
         if (meta_const_build(pub) < 0) {
                 (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                                    "out of memory");
                 return;
         }
+        if (retain && !retain_message(pub, data, n, credit))
+                return;
+        b->stats.n_published++;
         if (match_refresh(&b->router, pub) < 0) {
                 (void)router_match(&b->router, pub->topic, pub->n_topic, route_one, &rt);
         } else {
@@ -495,6 +574,7 @@ static void rx_clear(Publisher *pub)
         pub->rx = NULL;
         pub->n_rx = 0;
         pub->rx_credit = 0;
+        pub->rx_retain = false;
 }
 
 /* Appends a fragment to the message being reassembled. Return: 0, or a RESET was sent. */
@@ -542,13 +622,15 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
         }
         /* Held: routing may reset this very stream (out of memory), which closes it. */
         publisher_ref(pub);
+        if (pub->n_rx == 0)
+                pub->rx_retain = f->header.flags & VBUS_FLAG_RETAIN; /* first frame only */
         if (pub->n_rx == 0 && !more &&
             f->header.length <= pub->base.peer->bus->config.max_message) {
                 /* A whole message in one frame: routed from the ring, no copy. */
-                route(pub, f->payload, f->header.length, f->header.length);
+                route(pub, f->payload, f->header.length, f->header.length, pub->rx_retain);
         } else if (rx_append(pub, f) == 0) {
                 if (!more) {
-                        route(pub, pub->rx, pub->n_rx, pub->rx_credit);
+                        route(pub, pub->rx, pub->n_rx, pub->rx_credit, pub->rx_retain);
                         rx_clear(pub);
                 } else {
                         /* A message in fragments may need the whole window (max_message may

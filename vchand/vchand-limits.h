@@ -38,10 +38,22 @@ enum {
         LIMIT_MAX_CALLS = 256,
         /* [max_service_calls] Calls in flight per service, over all its servers. */
         LIMIT_MAX_SERVICE_CALLS = 4096,
+        /* [retained_max] Retained values the broker keeps (retain.h): bounds the table and
+         * what a new subscription walks. 0 keeps none. */
+        LIMIT_RETAINED_MAX = 4096,
+        /* [retained_bytes] Bytes charged for all retained values (payload, topic and
+         * LIMIT_RETAIN_ENTRY_COST each): the most the table holds. */
+        LIMIT_RETAINED_BYTES = 64 * 1024 * 1024,
+        /* [peer_retained_bytes] Bytes charged to one publisher identity (a domain or a local
+         * uid): one guest cannot fill the table for the others. */
+        LIMIT_PEER_RETAINED_BYTES = 4 * 1024 * 1024,
 };
 
 /* Fixed limits. */
 enum {
+        /* What a retained value is charged besides its payload and topic: its bookkeeping,
+         * so that many empty-ish values cannot hide under a byte budget. */
+        LIMIT_RETAIN_ENTRY_COST = 256,
         /* Frames handled per peer per wakeup, so one busy peer cannot starve the others. */
         LIMIT_FRAMES_PER_WAKEUP = 256,
         /* Housekeeping tick: timeouts, and re-polling vchans (a peer can suppress our events). */

@@ -33,6 +33,9 @@ static const char usage[] =
         "      --count N             publish it N times (default 1)\n"
         "      --interval MS         wait MS milliseconds between messages\n"
         "      --binary              with '-': all of stdin is one message (at most 1 MiB)\n"
+        "      --retain              the broker keeps the (last) message as the topic's\n"
+        "                            retained value: later subscribers get it first; an\n"
+        "                            empty message ('') clears it\n"
         "  sub PATTERN               print the messages of topics matching PATTERN\n"
         "      --drop                fall behind by dropping, counted (default)\n"
         "      --block               never drop: slow the publishers down instead\n"
@@ -99,6 +102,7 @@ typedef struct Options {
         bool stream;
         bool raw;
         bool verbose;
+        bool retain;
         int format;
         vbus_header headers[VBUS_CALL_HEADERS_MAX];
         char header_keys[VBUS_CALL_HEADERS_MAX][VBUS_CALL_HEADER_KEY_MAX + 1];
@@ -249,7 +253,9 @@ typedef struct PubCount {
 static int publish_one(vbus_publisher *p, const void *data, size_t len, const Options *o,
                        PubCount *cnt)
 {
-        int r = vbus_publish_wait(p, data, len, ms_to_us(o->timeout_ms < 0 ? 5000 : o->timeout_ms));
+        uint64_t t = ms_to_us(o->timeout_ms < 0 ? 5000 : o->timeout_ms);
+        int r = o->retain ? vbus_publish_retained_wait(p, data, len, t)
+                          : vbus_publish_wait(p, data, len, t);
         const char *why = NULL;
 
         if (r == 0) {
@@ -262,6 +268,9 @@ static int publish_one(vbus_publisher *p, const void *data, size_t len, const Op
 
                 fprintf(stderr, "vbusctl: the broker refused to publish: %s%s%s\n",
                         vbus_status_name(st), why && why[0] ? ": " : "", why ? why : "");
+        } else if (r == -EOPNOTSUPP) {
+                fprintf(stderr, "vbusctl: this broker keeps no retained values (--retain needs "
+                                "a newer vchand)\n");
         } else if (r == -ETIMEDOUT) {
                 fprintf(stderr, "vbusctl: publish timed out (no credit from the broker: a "
                                 "--block subscriber may be holding it back)\n");
@@ -289,6 +298,7 @@ static int cmd_pub(const Options *o, const char *topic, const char *message)
 {
         vbus_conn *c = NULL;
         vbus_publisher *p = NULL;
+        const char *why = NULL;
         PubCount cnt = {0};
         int status = 0, r;
 
@@ -331,9 +341,17 @@ static int cmd_pub(const Options *o, const char *topic, const char *message)
                 }
                 free(line);
         }
+        /* The round trip makes sure the broker handled every message: one it refused (a
+         * retained value over a bound, a broker that is stopping) is reported, not lost. */
         if (status == 0 &&
-            vbus_conn_flush(c, ms_to_us(o->timeout_ms < 0 ? 5000 : o->timeout_ms)) < 0) {
+            vbus_conn_sync(c, ms_to_us(o->timeout_ms < 0 ? 5000 : o->timeout_ms)) < 0) {
                 fprintf(stderr, "vbusctl: could not hand every message to the broker\n");
+                status = 1;
+        }
+        if (status == 0 && vbus_publisher_get_status(p, &why) > 0) {
+                fprintf(stderr, "vbusctl: the broker refused to publish: %s%s%s\n",
+                        vbus_status_name(vbus_publisher_get_status(p, NULL)),
+                        why && why[0] ? ": " : "", why ? why : "");
                 status = 1;
         }
         verbose(o, "published %lu message%s (%" PRIu64 " bytes) to %s%s", cnt.n,
@@ -416,9 +434,11 @@ static void on_message(vbus_subscription *sub, const vbus_message *m, void *user
                 json_print_cstring(stdout, vbus_message_get_topic(m));
                 printf(",\"sender\":");
                 print_sender(m, true);
-                printf(",\"sequence\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"gap\":%s,",
+                printf(",\"sequence\":%" PRIu64 ",\"dropped\":%" PRIu64
+                       ",\"gap\":%s,\"retained\":%s,",
                        vbus_message_get_sequence(m), dropped,
-                       vbus_message_follows_gap(m) ? "true" : "false");
+                       vbus_message_follows_gap(m) ? "true" : "false",
+                       vbus_message_is_retained(m) ? "true" : "false");
                 json_print_payload(stdout, d, n);
                 printf("}\n");
                 return;
@@ -427,6 +447,8 @@ static void on_message(vbus_subscription *sub, const vbus_message *m, void *user
                 printf("# reconnected to the broker: messages published meanwhile were missed\n");
         if (dropped)
                 printf("# %" PRIu64 " messages dropped (this subscriber fell behind)\n", dropped);
+        if (vbus_message_is_retained(m))
+                printf("# retained value (published before this subscription began)\n");
         printf("%s ", vbus_message_get_topic(m));
         print_sender(m, false);
         putchar(' ');
@@ -1052,15 +1074,25 @@ static int parse_number(const char *opt, const char *s, long min, long max, cons
 }
 
 static const struct option opts[] = {
-        {"url", required_argument, NULL, 'u'},    {"timeout", required_argument, NULL, 't'},
-        {"count", required_argument, NULL, 'n'},  {"interval", required_argument, NULL, 'i'},
-        {"binary", no_argument, NULL, 'b'},       {"drop", no_argument, NULL, 'D'},
-        {"block", no_argument, NULL, 'B'},        {"text", no_argument, NULL, 'T'},
-        {"hex", no_argument, NULL, 'H'},          {"json", no_argument, NULL, 'J'},
-        {"help", no_argument, NULL, 'h'},         {"exec", required_argument, NULL, 'e'},
-        {"header", required_argument, NULL, 'k'}, {"stream", no_argument, NULL, 's'},
-        {"raw", no_argument, NULL, 'r'},          {"verbose", no_argument, NULL, 'v'},
-        {"version", no_argument, NULL, 'V'},      {0},
+        {"url", required_argument, NULL, 'u'},
+        {"timeout", required_argument, NULL, 't'},
+        {"count", required_argument, NULL, 'n'},
+        {"interval", required_argument, NULL, 'i'},
+        {"binary", no_argument, NULL, 'b'},
+        {"drop", no_argument, NULL, 'D'},
+        {"block", no_argument, NULL, 'B'},
+        {"text", no_argument, NULL, 'T'},
+        {"hex", no_argument, NULL, 'H'},
+        {"json", no_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'},
+        {"exec", required_argument, NULL, 'e'},
+        {"header", required_argument, NULL, 'k'},
+        {"stream", no_argument, NULL, 's'},
+        {"raw", no_argument, NULL, 'r'},
+        {"retain", no_argument, NULL, 'R'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"version", no_argument, NULL, 'V'},
+        {0},
 };
 
 /* Applies one option. Return: 0, 1 for --help, 3 for --version, -1 on a bad value or an unknown
@@ -1085,6 +1117,9 @@ static int apply_option(int c, const char *arg, Options *o, bool *count_set)
                 return parse_number("--interval", arg, 0, 3600000, "milliseconds", &o->interval_ms);
         case 'r':
                 o->raw = true;
+                return 0;
+        case 'R':
+                o->retain = true;
                 return 0;
         case 'v':
                 o->verbose = true;

@@ -181,6 +181,17 @@ VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *conn, uint64_t timeout_usec);
  */
 VBUS_EXPORT int vbus_conn_flush(vbus_conn *conn, uint64_t timeout_usec);
 
+/**
+ * vbus_conn_sync() - a round trip to the broker: vbus_conn_flush(), then wait until the broker
+ * has handled everything this connection sent before the call, and its answers have been
+ * processed (callbacks run). After it, a publication the broker refused shows in
+ * vbus_publisher_get_status(), and every message published before it has been routed.
+ * @timeout_usec: for the whole (0: only if it needs no waiting; VBUS_TIMEOUT_FOREVER: no limit).
+ * Return: 0; -ETIMEDOUT; -ENOTCONN (not ready, or the link was lost meanwhile: what it carried
+ * may or may not have been handled); -EINVAL.
+ */
+VBUS_EXPORT int vbus_conn_sync(vbus_conn *conn, uint64_t timeout_usec);
+
 /* vbus_conn_get_state() - the current state, or -EINVAL for NULL. */
 VBUS_EXPORT int vbus_conn_get_state(vbus_conn *conn);
 
@@ -228,6 +239,25 @@ VBUS_EXPORT int vbus_publish(vbus_publisher *pub, const void *data, size_t len);
  */
 VBUS_EXPORT int vbus_publish_wait(vbus_publisher *pub, const void *data, size_t len,
                                   uint64_t timeout_usec);
+
+/**
+ * vbus_publish_retained() - publish one message and have the broker keep it as the topic's
+ * retained value: every subscription that begins later (a new subscriber, or one that
+ * reconnects) gets the retained values of its matching topics first, each marked
+ * (vbus_message_is_retained()). A later retained message replaces it; an empty one (@len 0)
+ * clears it, and is not delivered to anyone. The message also goes to the current subscribers
+ * like any other. The broker bounds what it keeps (docs/man/vchand.8.md: retained_max,
+ * retained_bytes, peer_retained_bytes): a value over the bounds ends the stream with
+ * VBUS_STATUS_RESOURCE_EXHAUSTED (see vbus_publisher_get_status()), and only this publisher's.
+ * @data: borrowed for the call (copied or written straight into the ring).
+ * Return: as vbus_publish(); -EOPNOTSUPP (the broker keeps no retained values: an older broker).
+ */
+VBUS_EXPORT int vbus_publish_retained(vbus_publisher *pub, const void *data, size_t len);
+
+/* vbus_publish_retained_wait() - vbus_publish_retained() as vbus_publish_wait() is
+ * vbus_publish(). Return: as vbus_publish_retained(), or -ETIMEDOUT. */
+VBUS_EXPORT int vbus_publish_retained_wait(vbus_publisher *pub, const void *data, size_t len,
+                                           uint64_t timeout_usec);
 
 /**
  * vbus_publisher_get_status() - why the stream ended.
@@ -290,6 +320,9 @@ VBUS_EXPORT uint64_t vbus_message_get_sequence(const vbus_message *msg);
 /* True for the first message after the link was lost and re-established: messages published
  * meanwhile were not delivered, and are not counted in vbus_message_get_dropped(). */
 VBUS_EXPORT bool vbus_message_follows_gap(const vbus_message *msg);
+/* True for a retained value (vbus_publish_retained()) delivered because this subscription began
+ * after it was published; such messages come before any other on the subscription. */
+VBUS_EXPORT bool vbus_message_is_retained(const vbus_message *msg);
 
 /* ---------------------------------------------------------------------------------------------
  * RPC: calls

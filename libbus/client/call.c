@@ -162,7 +162,7 @@ static int call_push(vbus_call *call)
         if (call->done || call->end_sent || !vbus__conn_is_up(c))
                 return 0;
         if (vbus__conn_send_message(c, call->id, call->out, call->n_out, &call->off,
-                                    &call->sent_empty, 1) <= 0)
+                                    &call->sent_empty, 1, 0) <= 0)
                 return call->off != before;
         if (vbus__conn_send_end(c, VBUS_FRAME_END, call->id, VBUS_STATUS_OK, NULL) < 0)
                 return call->off != before;

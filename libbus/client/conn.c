@@ -308,14 +308,14 @@ int vbus__conn_send_data(vbus_conn *c, uint32_t id, uint8_t flags, const void *d
 }
 
 int vbus__conn_send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_t n, size_t *off,
-                            bool *sent_empty, size_t min_frag)
+                            bool *sent_empty, size_t min_frag, uint8_t first_flags)
 {
         int r;
 
         if (n == 0) {
                 if (*sent_empty)
                         return 1;
-                r = vbus__conn_send_data(c, id, 0, NULL, 0);
+                r = vbus__conn_send_data(c, id, first_flags, NULL, 0);
                 if (r < 0)
                         return r == -ENOTCONN ? r : 0;
                 *sent_empty = true;
@@ -331,7 +331,9 @@ int vbus__conn_send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_
                                 return vbus__conn_is_up(c) ? 0 : -ENOTCONN;
                         k = room;
                 }
-                r = vbus__conn_send_data(c, id, *off + k < n ? VBUS_FLAG_MORE : 0, buf + *off, k);
+                r = vbus__conn_send_data(
+                        c, id, (*off + k < n ? VBUS_FLAG_MORE : 0) | (*off == 0 ? first_flags : 0),
+                        buf + *off, k);
                 if (r < 0)
                         return r == -ENOTCONN ? r : 0;
                 *off += k;
@@ -355,9 +357,9 @@ static int conn_on_hello(void *owner, const Vbus__V1__Hello *m)
 {
         vbus_conn *c = owner;
 
-        (void)m;
         if (vbus__link_set_max_frame(&c->ep.link, CLIENT_MAX_FRAME) < 0)
                 return -EPROTO;
+        c->broker_features = m->features;
         c->state = VBUS_CONN_READY;
         if (c->ever_ready)
                 c->n_reconnects++;
@@ -403,6 +405,16 @@ static int conn_on_goaway(void *owner, const Vbus__V1__GoAway *m)
         return 0;
 }
 
+static int conn_on_pong(void *owner, const Vbus__V1__Ping *m)
+{
+        vbus_conn *c = owner;
+
+        /* Only answers to our own PINGs count: an ACK for a later one is a broker's bug. */
+        if (m->opaque <= c->ping_sent && m->opaque > c->pong_seen)
+                c->pong_seen = m->opaque;
+        return 0;
+}
+
 static int conn_on_error(void *owner, const Vbus__V1__Error *m)
 {
         (void)owner;
@@ -412,6 +424,7 @@ static int conn_on_error(void *owner, const Vbus__V1__Error *m)
 
 static const VbusEndpointOps conn_endpoint_ops = {
         .hello = conn_on_hello,
+        .pong = conn_on_pong,
         .open = conn_on_open,
         .goaway = conn_on_goaway,
         .error = conn_on_error,
@@ -704,6 +717,38 @@ VBUS_EXPORT int vbus_conn_flush(vbus_conn *c, uint64_t timeout_usec)
                         return r;
         }
         return c->state == VBUS_CONN_READY ? 0 : -ENOTCONN;
+}
+
+VBUS_EXPORT int vbus_conn_sync(vbus_conn *c, uint64_t timeout_usec)
+{
+        uint64_t deadline = vbus__deadline_after(vbus__client_now(), timeout_usec);
+        Vbus__V1__Ping ping = VBUS__V1__PING__INIT;
+        uint64_t links;
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        r = vbus_conn_flush(c, timeout_usec);
+        if (r < 0)
+                return r;
+        links = c->n_reconnects;
+        ping.opaque = ++c->ping_sent;
+        r = vbus__endpoint_send_control(&c->ep, VBUS_FRAME_PING, 0, 0, &ping.base);
+        if (r < 0)
+                return vbus__conn_is_up(c) ? r : -ENOTCONN;
+        while (c->pong_seen < ping.opaque) {
+                uint64_t now = vbus__client_now();
+
+                /* The PING went on a link that is gone: its answer never comes. */
+                if (c->state != VBUS_CONN_READY || c->n_reconnects != links)
+                        return -ENOTCONN;
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = vbus_conn_wait(c, vbus__time_left(deadline, now, 100000));
+                if (r < 0 && r != -ETIMEDOUT && r != -EINTR)
+                        return r;
+        }
+        return 0;
 }
 
 VBUS_EXPORT int vbus_conn_get_state(vbus_conn *c)

@@ -85,6 +85,9 @@ struct vbus_conn {
         int last_error;
         bool ever_ready;
         bool in_process;
+        uint64_t broker_features; /* Hello.features of the broker on the current link */
+        uint64_t ping_sent;       /* the opaque of the last PING vbus_conn_sync() sent */
+        uint64_t pong_seen;       /* the highest opaque the broker answered */
 };
 
 /* CLOCK_MONOTONIC in microseconds. */
@@ -162,11 +165,12 @@ int vbus__conn_send_data(vbus_conn *c, uint32_t id, uint8_t flags, const void *d
  * frames as far as the window and the link allow, MORE on every frame but the message's last,
  * advancing *@off. An empty message is one empty frame, sent once (*@sent_empty).
  * @min_frag: when the rest does not fit, the smallest fragment worth a frame (1: any).
+ * @first_flags: flags of the message's first frame besides MORE (VBUS_FLAG_RETAIN), or 0.
  * Return: 1 (all of it is sent), 0 (the rest waits for credit or room), -ENOTCONN (the link
  * failed, or there is none).
  */
 int vbus__conn_send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_t n, size_t *off,
-                            bool *sent_empty, size_t min_frag);
+                            bool *sent_empty, size_t min_frag, uint8_t first_flags);
 
 /* The largest DATA payload that may go on @id now (window and frame size); 0 without a link. */
 size_t vbus__conn_data_room(vbus_conn *c, uint32_t id);

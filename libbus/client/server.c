@@ -363,8 +363,8 @@ static int request_push(vbus_request *req)
                 return 0;
         if (req->status == VBUS_STATUS_OK)
                 empty_done = req->sent_empty;
-        if (vbus__conn_send_message(c, req->id, req->out, req->n_out, &req->off, &empty_done, 1) <=
-            0)
+        if (vbus__conn_send_message(c, req->id, req->out, req->n_out, &req->off, &empty_done, 1,
+                                    0) <= 0)
                 return req->off != before;
         req->sent_empty = empty_done;
         vbus__conn_release_stream(c, &req->vs, VBUS_FRAME_END, req->status, req->message);

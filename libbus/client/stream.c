@@ -225,7 +225,7 @@ static int stream_push(vbus_stream *st)
                 return 0;
         if (st->out_pending) {
                 r = vbus__conn_send_message(c, st->id, st->out, st->n_out, &st->off,
-                                            &st->out_empty_sent, 1);
+                                            &st->out_empty_sent, 1, 0);
                 if (r <= 0)
                         return st->off != before;
                 st->out_pending = false;
@@ -279,7 +279,7 @@ VBUS_EXPORT int vbus_stream_send(vbus_stream *st, const void *data, size_t n)
                 return -EPIPE; /* the stream's outcome (UNAVAILABLE) is on its way */
         }
         /* Straight from the caller's buffer as far as the window allows; keep the rest. */
-        r = vbus__conn_send_message(c, st->id, data, n, &off, &empty_sent, 1);
+        r = vbus__conn_send_message(c, st->id, data, n, &off, &empty_sent, 1, 0);
         if (r == 1)
                 return 0;
         if (r < 0) {
