@@ -21,8 +21,16 @@
 #include "util/list.h"
 
 typedef struct Peer Peer;
+typedef struct Policy Policy;
 typedef struct Rpc Rpc;
 typedef struct ServiceTable ServiceTable;
+
+enum {
+        /* Bytes of a guest's toolstack tags (policy @tag:): a few short words. */
+        IDENTITY_TAGS_MAX = 255,
+        /* Bytes of a channel-auth public key (Ed25519). */
+        IDENTITY_KEY_BYTES = 32,
+};
 
 /* Who a peer is, as the broker established it from the transport (never from what it says). */
 typedef struct Identity {
@@ -31,6 +39,13 @@ typedef struct Identity {
         bool local;
         uint32_t uid;
         uint32_t pid;
+        uint32_t gid; /* local peers: primary gid from SO_PEERCRED */
+        /* vchan peers: the words of /local/domain/<domid>/vbus-tags, read only when the guest
+         * cannot write that key (discover.c), space-separated; "" if none. */
+        char tags[IDENTITY_TAGS_MAX + 1];
+        /* Channel auth (the auth issue): a key the peer proved it holds, for policy's @key:. */
+        bool has_key;
+        uint8_t key[IDENTITY_KEY_BYTES];
 } Identity;
 
 typedef struct BusStats {
@@ -41,6 +56,7 @@ typedef struct BusStats {
         uint64_t n_calls;
         uint64_t n_calls_failed;
         uint64_t n_refused_stopping; /* publications refused after the stop began */
+        uint64_t n_denied;           /* OPENs policy refused, and streams it revoked */
 } BusStats;
 
 /*
@@ -65,7 +81,11 @@ typedef struct Bus {
         List dirty;         /* Peers to flush at the end of the iteration (peer.c) */
         uint32_t n_peers;
         uint64_t next_serial;
-        BusOpenFn open[BUS_KINDS];    /* by Open.kind; set by broker.c; NULL: refused */
+        BusOpenFn open[BUS_KINDS]; /* by Open.kind; set by broker.c; NULL: refused */
+        /* access.c's: the features' own OPEN handlers, called once policy allowed (open[] then
+         * holds access.c's check), and the policy in force (NULL: --policy open). */
+        BusOpenFn feature_open[BUS_KINDS];
+        Policy *policy;
         Router router;                /* pubsub.c's: the subscriptions */
         ServiceTable *services;       /* service.c's: services by name, and their servers */
         Rpc *rpc;                     /* rpc.c's: calls in flight */

@@ -216,6 +216,7 @@ void config_defaults(BrokerConfig *c)
                 .retained_bytes = LIMIT_RETAINED_BYTES,
                 .peer_retained_bytes = LIMIT_PEER_RETAINED_BYTES,
         };
-        (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s",
-                       "/run/vbus/broker.sock"); /* fits */
+        /* Both fit. */
+        (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s", "/run/vbus/broker.sock");
+        (void)snprintf(c->policy, sizeof(c->policy), "%s", "/etc/vchand/policy.d");
 }

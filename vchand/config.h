@@ -13,7 +13,8 @@
 
 typedef struct BrokerConfig {
         char socket_path[108];
-        bool xen; /* discover guests over vchan */
+        char policy[256]; /* the policy directory, or "open" (access.h) */
+        bool xen;         /* discover guests over vchan */
         uint32_t max_frame;
         uint32_t max_message;
         uint32_t max_streams;

@@ -53,6 +53,7 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
         list_init(&p->pending);
         list_init(&p->call_sides);
         list_init(&p->intro_calls);
+        list_init(&p->grants);
         peer_make_label(p);
         if (vbus__endpoint_init(&p->ep, t, VBUS_ROLE_BROKER, b->config.max_frame,
                                 b->config.max_streams, &peer_endpoint_ops, p) < 0) {
@@ -67,11 +68,18 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
 
 Peer *peer_free(Peer *p)
 {
+        List *pos, *tmp;
+
         if (!p)
                 return NULL;
         /* A peer is freed dead: writes to it fail, so ->closed cannot reach its own link. */
         p->dead = true;
         vbus__endpoint_deinit(&p->ep);
+        list_for_each_safe(pos, tmp, &p->grants)
+        {
+                list_unlink(pos);
+                free(pos); /* access.c's grants start with their link */
+        }
         list_unlink(&p->link);
         list_unlink(&p->dead_link);
         list_unlink(&p->dirty_link);

@@ -70,6 +70,12 @@ struct Peer {
         List call_sides;          /* rpc.c: its ends of calls relayed by the broker */
         List intro_calls;         /* introspect.c: its calls the broker answers itself */
         uint32_t n_calls;         /* rpc.c and introspect.c: calls in flight as a caller */
+        /* access.c: what policy granted this peer's streams (re-checked at reload), each one
+         * malloc'ed block starting with its List link, so peer_free() frees them; and the OPENs
+         * policy refused or streams it revoked. */
+        List grants;
+        uint32_t n_grants;
+        uint64_t n_denied;
 };
 
 /**

@@ -82,4 +82,21 @@ enum {
         LIMIT_DISCOVER_GUESTS = 4096,
 };
 
+/* Policy (policy.c): bounds on what an administrator's files can make the broker hold and scan;
+ * each is far above a realistic policy (a hundred rules). */
+enum {
+        /* Rules over all files: every OPEN scans them in order. */
+        LIMIT_POLICY_RULES = 65536,
+        /* Bytes of one policy file. */
+        LIMIT_POLICY_FILE_BYTES = 1024 * 1024,
+        /* *.policy files in the directory. */
+        LIMIT_POLICY_FILES = 1024,
+        /* Bytes of one line. */
+        LIMIT_POLICY_LINE = 4096,
+        /* Named keys (!key). */
+        LIMIT_POLICY_KEYS = 4096,
+        /* Denials logged per peer per minute (each is also counted, without limit). */
+        LIMIT_POLICY_LOG_PER_MINUTE = 10,
+};
+
 #endif /* VCHAND_LIMITS_H */

@@ -421,7 +421,8 @@ int main(int argc, char **argv)
                 return 1;
         broker = fork();
         if (broker == 0) {
-                execl(argv[1], argv[1], "--no-xen", "--socket", path, (char *)NULL);
+                execl(argv[1], argv[1], "--no-xen", "--policy", "open", "--socket", path,
+                      (char *)NULL);
                 _exit(127);
         }
         for (int i = 0; i < 100 && access(path, F_OK) != 0; i++)

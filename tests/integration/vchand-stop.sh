@@ -36,7 +36,7 @@ ok "--check-config's output is a configuration that reads back the same"
 touch "$TMP/journal.log"
 (
         exec 2>>"$TMP/journal.log"
-        JOURNAL_STREAM=$(stat -c '%d:%i' "$TMP/journal.log") exec "$VCHAND" --no-xen --socket "$TMP/j.sock"
+        JOURNAL_STREAM=$(stat -c '%d:%i' "$TMP/journal.log") exec "$VCHAND" --no-xen --policy open --socket "$TMP/j.sock"
 ) &
 jpid=$!
 PIDS="$PIDS $jpid"
