@@ -5,6 +5,7 @@
  */
 #include "log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,9 +26,16 @@ static bool stderr_is_journal(void)
         const char *js = getenv("JOURNAL_STREAM");
         unsigned long long dev, ino;
         struct stat st;
-        char end;
+        char *end;
 
-        if (!js || sscanf(js, "%llu:%llu%c", &dev, &ino, &end) != 2)
+        if (!js || js[0] < '0' || js[0] > '9')
+                return false;
+        errno = 0;
+        dev = strtoull(js, &end, 10);
+        if (errno || *end != ':' || end[1] < '0' || end[1] > '9')
+                return false;
+        ino = strtoull(end + 1, &end, 10);
+        if (errno || *end)
                 return false;
         if (fstat(2, &st) < 0)
                 return false;

@@ -106,8 +106,12 @@ void json_print_base64(FILE *f, const uint8_t *d, size_t n)
                         v |= d[i + 2];
                 out[0] = abc[(v >> 18) & 63];
                 out[1] = abc[(v >> 12) & 63];
-                out[2] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
-                out[3] = i + 2 < n ? abc[v & 63] : '=';
+                out[2] = '=';
+                out[3] = '=';
+                if (i + 1 < n)
+                        out[2] = abc[(v >> 6) & 63];
+                if (i + 2 < n)
+                        out[3] = abc[v & 63];
                 (void)fwrite(out, 1, sizeof(out), f);
         }
         (void)fputc('"', f);

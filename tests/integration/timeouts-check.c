@@ -58,7 +58,7 @@ static int check_helpers(void)
         if (r != 0)
                 return failed("vbus_conn_wait_ready(FOREVER)", r);
         printf("ok vbus_conn_wait_ready(FOREVER): ready\n");
-        c = vbus_conn_free(c);
+        vbus_conn_free(c);
 
         /* A fresh connection is not ready: the first vbus_publish() is -EAGAIN. */
         c = open_conn();

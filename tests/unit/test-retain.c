@@ -26,8 +26,8 @@ static int setup(void **state)
 
         b = (Bus){0};
         b.config.retained_max = 4;
-        b.config.retained_bytes = 4 * 1024;
-        b.config.peer_retained_bytes = 2 * 1024;
+        b.config.retained_bytes = 4096;
+        b.config.peer_retained_bytes = 2048;
         assert_int_equal(retain_table_new(&b), 0);
         *state = &b;
         return 0;
