@@ -838,9 +838,10 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
                 (void)vbus_request_fail(req, VBUS_STATUS_RESOURCE_EXHAUSTED,
                                         "the command's output is larger than a message (1 MiB)");
         } else if (status == 0) {
-                (void)vbus_request_reply(req, out, len);
+                /* Said before the answer, which frees the request. */
                 verbose(st->o, "call %lu: %s from %s: ok, %zu bytes", st->n_calls,
                         vbus_request_get_method(req), caller, len);
+                (void)vbus_request_reply(req, out, len);
         } else {
                 char msg[1024];
                 ssize_t k = pread(fd_err, msg, sizeof(msg) - 1, 0);
@@ -855,10 +856,10 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
                 else if (!msg[0])
                         (void)snprintf(msg, sizeof(msg), "exit status %d",
                                        WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-                (void)vbus_request_fail(req, exit_status_to_vbus(status), msg);
                 verbose(st->o, "call %lu: %s from %s: %s: %s", st->n_calls,
                         vbus_request_get_method(req), caller,
                         vbus_status_name(exit_status_to_vbus(status)), msg);
+                (void)vbus_request_fail(req, exit_status_to_vbus(status), msg);
         }
 out:
         free(out);
