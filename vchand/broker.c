@@ -25,6 +25,7 @@
 #include <vbus/vbus.h>
 
 #include "access.h"
+#include "budget.h"
 #include "discover.h"
 #include "introspect.h"
 #include "log.h"
@@ -223,6 +224,7 @@ static void broker_free_dead(Broker *b)
                                         vbus__transport_get_fd(&p->ep.link.transport), NULL);
                 if (b->discover && p->vchan_domid != UINT32_MAX)
                         discover_peer_gone(b->discover, p->vchan_domid);
+                budget_release_rings(p);
                 peer_free(p);
         }
 }
@@ -280,6 +282,7 @@ static void broker_pump(Peer *p)
         introspect_pump(p);
         list_unlink(&p->dirty_link); /* flushed now: the pumps may have marked it again */
         peer_flush(p);
+        peer_retire_check(p, bus_now_us());
 }
 
 /* Reads what arrived on @p, then writes what that made ready, and polls for what it needs. */
@@ -302,21 +305,41 @@ int broker_add_peer(Broker *b, VbusTransport *t, const Identity *ident, uint32_t
                 vbus__transport_deinit(t);
                 return -ESHUTDOWN;
         }
-        if (b->bus.n_peers >= b->bus.config.max_peers) {
+        /* Local clients have their own share of max_peers, so they never crowd out guests. */
+        int pages = 0;
+
+        if (b->bus.n_peers >= b->bus.config.max_peers ||
+            (ident->local && b->bus.n_local_peers >= b->bus.config.max_local_peers)) {
                 vbus__transport_deinit(t);
                 return -EMFILE;
+        }
+        if (t->kind == VBUS_TRANSPORT_VCHAN) {
+                pages = budget_admit_rings(&b->bus, vbus__vchan_get_read_size(t->vchan),
+                                           vbus__vchan_get_write_size(t->vchan));
+                if (pages < 0) {
+                        /* Rate-limited with the guest's other lines: it may retry in a loop. */
+                        if (peer_log_allowed(&b->bus, ratelimit_key_domain(ident->domid), "dom"))
+                                log_info("dom%u: refused: %s", ident->domid,
+                                         pages == -E2BIG ? "rings larger than max_ring_order"
+                                                         : "rings over its share of "
+                                                           "max_grant_mappings");
+                        vbus__transport_deinit(t);
+                        return pages;
+                }
         }
         p = peer_new(&b->bus, t, ident, vchan_domid);
         if (!p) {
                 vbus__transport_deinit(t);
                 return -ENOMEM;
         }
+        if (pages > 0)
+                budget_charge_rings(p, (uint32_t)pages);
         peer_update_events(b, p);
         if (!p->registered) {
                 peer_kill(p, "cannot poll its fd");
                 return -EIO;
         }
-        log_info("peer %s: connected", p->label);
+        peer_log(p, "connected");
         /* Bytes may already be waiting (a vchan guest that spoke first). */
         broker_serve_peer(b, p);
         return 0;
@@ -448,6 +471,9 @@ static void broker_tick(Broker *b)
                         peer_kill(p, "no HELLO in time");
                         continue;
                 }
+                peer_retire_check(p, now);
+                if (!peer_is_alive(p))
+                        continue;
                 /* Backstop for lost wakeups on shared rings. */
                 if (p->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN)
                         broker_serve_peer(b, p);

@@ -15,11 +15,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "config.h"
+#include "ratelimit.h"
 #include "router.h"
 #include "session.h"
 #include "util/list.h"
+#include "vchand-limits.h"
 
+typedef struct Keyring Keyring;
 typedef struct Peer Peer;
 typedef struct Policy Policy;
 typedef struct Rpc Rpc;
@@ -43,9 +47,11 @@ typedef struct Identity {
         /* vchan peers: the words of /local/domain/<domid>/vbus-tags, read only when the guest
          * cannot write that key (discover.c), space-separated; "" if none. */
         char tags[IDENTITY_TAGS_MAX + 1];
-        /* Channel auth (the auth issue): a key the peer proved it holds, for policy's @key:. */
+        /* Channel auth (keyring.h): a key the peer proved at HELLO, for policy's @key:, and its
+         * name as stamped on the wire: the keyring's name for it, or "key:<text>"; "" without. */
         bool has_key;
         uint8_t key[IDENTITY_KEY_BYTES];
+        char key_name[LIMIT_KEY_NAME + 1];
 } Identity;
 
 typedef struct BusStats {
@@ -74,12 +80,17 @@ enum {
 typedef struct Bus {
         BrokerConfig config;
         BusStats stats;
-        bool stopping;      /* GOAWAY sent: new OPENs are refused */
-        uint32_t own_domid; /* the broker's domain */
-        List peers;         /* live Peers (peer.c) */
-        List dead;          /* Peers dropped in this iteration (peer.c), freed by broker.c */
-        List dirty;         /* Peers to flush at the end of the iteration (peer.c) */
+        bool stopping;          /* GOAWAY sent: new OPENs are refused */
+        uint32_t own_domid;     /* the broker's domain */
+        const Keyring *keyring; /* keyring.c's: channel auth; NULL for none */
+        List peers;             /* live Peers (peer.c) */
+        List dead;              /* Peers dropped in this iteration (peer.c), freed by broker.c */
+        List dirty;             /* Peers to flush at the end of the iteration (peer.c) */
         uint32_t n_peers;
+        uint32_t n_local_peers; /* of n_peers, UNIX-socket links (peer.c) */
+        uint64_t mem_held;      /* budget.c: held for all peers together */
+        uint32_t n_grant_pages; /* budget.c: guests' ring pages mapped */
+        uint32_t n_guests;      /* budget.c: vchan peers holding some of them */
         uint64_t next_serial;
         BusOpenFn open[BUS_KINDS]; /* by Open.kind; set by broker.c; NULL: refused */
         /* access.c's: the features' own OPEN handlers, called once policy allowed (open[] then
@@ -90,6 +101,7 @@ typedef struct Bus {
         ServiceTable *services;       /* service.c's: services by name, and their servers */
         Rpc *rpc;                     /* rpc.c's: calls in flight */
         List intro_calls;             /* introspect.c's: calls the broker answers itself */
+        RateLimit logs;               /* peer.c's: log lines per source (peer_log) */
         struct RetainTable *retained; /* retain.c's: the topics' retained values */
 } Bus;
 

@@ -48,6 +48,13 @@ static const Key keys[] = {
         KEY32(max_peers, 1, 65536),
         KEY32(max_calls, 1, 1u << 20),
         KEY32(max_service_calls, 1, 1u << 20),
+        KEY64(peer_memory, 1u << 20, 1ull << 40),
+        KEY64(max_memory, 1u << 20, 1ull << 44),
+        KEY32(max_local_peers, 1, 65536),
+        KEY32(max_call_timeout_ms, 1, 0xffffffffu),
+        KEY32(stream_id_limit, 64, VBUS_STREAM_ID_LIMIT),
+        KEY32(max_grant_mappings, 3, 1u << 24),
+        KEY32(max_ring_order, 12, 20),
         KEY32(retained_max, 0, 1u << 20),
         KEY64(retained_bytes, 0, 1ull << 34),
         KEY64(peer_retained_bytes, 0, 1ull << 34),
@@ -77,10 +84,47 @@ static char *trim(char *s)
         return s;
 }
 
+/* The auth keys (auth, auth_key, auth_keyring). Return: 1 not one of them, 0, -EINVAL. */
+static int config_set_auth(BrokerConfig *c, const char *key, const char *value, char *err,
+                           size_t n_err, unsigned line)
+{
+        static const char *const modes[] = {"", "off", "optional", "required"};
+        char *path;
+
+        if (strcmp(key, "auth") == 0) {
+                for (size_t i = CONFIG_AUTH_OFF; i <= CONFIG_AUTH_REQUIRED; i++) {
+                        if (strcmp(value, modes[i]) == 0) {
+                                c->auth = (ConfigAuth)i;
+                                return 0;
+                        }
+                }
+                (void)snprintf(err, n_err, "line %u: auth wants off, optional or required", line);
+                return -EINVAL;
+        }
+        if (strcmp(key, "auth_key") == 0)
+                path = c->auth_key;
+        else if (strcmp(key, "auth_keyring") == 0)
+                path = c->auth_keyring;
+        else
+                return 1;
+        if (value[0] != '/' || strlen(value) >= sizeof(c->auth_key)) {
+                (void)snprintf(err, n_err,
+                               "line %u: %s must be an absolute path shorter than %zu bytes", line,
+                               key, sizeof(c->auth_key));
+                return -EINVAL;
+        }
+        (void)snprintf(path, sizeof(c->auth_key), "%s", value); /* fits: checked above */
+        return 0;
+}
+
 /* Here and in config_parse(), an error message cut to @n_err is fine: hence (void)snprintf. */
 static int config_set(BrokerConfig *c, const char *key, const char *value, char *err, size_t n_err,
                       unsigned line)
 {
+        int r = config_set_auth(c, key, value, err, n_err, line);
+
+        if (r <= 0)
+                return r;
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
                 const Key *k = &keys[i];
                 char *end;
@@ -212,6 +256,13 @@ void config_defaults(BrokerConfig *c)
                 .max_peers = LIMIT_MAX_PEERS,
                 .max_calls = LIMIT_MAX_CALLS,
                 .max_service_calls = LIMIT_MAX_SERVICE_CALLS,
+                .peer_memory = LIMIT_PEER_MEMORY,
+                .max_memory = LIMIT_MAX_MEMORY,
+                .max_local_peers = LIMIT_MAX_LOCAL_PEERS,
+                .max_call_timeout_ms = LIMIT_MAX_CALL_TIMEOUT_MS,
+                .stream_id_limit = VBUS_STREAM_ID_LIMIT,
+                .max_grant_mappings = LIMIT_MAX_GRANT_MAPPINGS,
+                .max_ring_order = LIMIT_MAX_RING_ORDER,
                 .retained_max = LIMIT_RETAINED_MAX,
                 .retained_bytes = LIMIT_RETAINED_BYTES,
                 .peer_retained_bytes = LIMIT_PEER_RETAINED_BYTES,

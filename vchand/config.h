@@ -11,6 +11,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* auth: whether the broker offers channel auth, and whether it insists (docs/vchand.8.md). */
+typedef enum ConfigAuth {
+        CONFIG_AUTH_DEFAULT = 0, /* not set: optional where built with libsodium, else off */
+        CONFIG_AUTH_OFF,
+        CONFIG_AUTH_OPTIONAL,
+        CONFIG_AUTH_REQUIRED,
+} ConfigAuth;
+
 typedef struct BrokerConfig {
         char socket_path[108];
         char policy[256]; /* the policy directory, or "open" (access.h) */
@@ -28,10 +36,20 @@ typedef struct BrokerConfig {
         uint32_t max_peers;
         uint32_t max_calls;           /* calls in flight per caller session */
         uint32_t max_service_calls;   /* calls in flight per service */
+        uint64_t peer_memory;         /* budget.h: what the broker holds for one peer */
+        uint64_t max_memory;          /* budget.h: what it holds for all peers together */
+        uint32_t max_local_peers;     /* of max_peers, UNIX-socket links */
+        uint32_t max_call_timeout_ms; /* a call's longest deadline, and a timeout of 0's */
+        uint32_t stream_id_limit;     /* tests only: ids the broker uses toward a peer */
+        uint32_t max_grant_mappings;  /* budget.h: guests' ring pages mapped at once */
+        uint32_t max_ring_order;      /* budget.h: largest ring mapped, log2 of its bytes */
         uint32_t retained_max;        /* retained values kept by the broker */
         uint64_t retained_bytes;      /* bytes charged for them, over the broker */
         uint64_t peer_retained_bytes; /* bytes charged to one publisher identity */
         int verbose;
+        ConfigAuth auth;
+        char auth_key[256];     /* the broker's secret key file, "" for none */
+        char auth_keyring[256]; /* names of client keys, "" for none */
 } BrokerConfig;
 
 /* Fills @c with the defaults of vchand-limits.h. */

@@ -17,7 +17,9 @@
 #include <vbus/vbus.h>
 
 #include "access.h"
+#include "auth.h"
 #include "broker.h"
+#include "keyring.h"
 #include "log.h"
 #include "policy.h"
 
@@ -90,6 +92,43 @@ static int check_policy(const char *dir)
         return 0;
 }
 
+static const char *auth_mode_name(ConfigAuth mode)
+{
+        return mode == CONFIG_AUTH_REQUIRED   ? "required"
+               : mode == CONFIG_AUTH_OPTIONAL ? "optional"
+                                              : "off";
+}
+
+/* Says once at start what channel auth the broker offers, with its public key to pin. */
+static void log_auth(const Keyring *k)
+{
+        char text[VBUS_AUTH_KEY_TEXT_SIZE] = "";
+
+        if (k->has_key)
+                (void)vbus__auth_key_to_text(k->key.public_key, text);
+        log_info("channel auth %s; broker key %s; %zu keys in the keyring", auth_mode_name(k->mode),
+                 k->has_key ? text : "none (clients cannot pin this broker)", k->n_entries);
+}
+
+/* --check-config: every key of the table (config_print()), then the auth keys, which the
+ * keyring resolves (the mode in force where "auth" was not set). */
+static void print_config(const BrokerConfig *c, const Keyring *k)
+{
+        char text[VBUS_AUTH_KEY_TEXT_SIZE] = "";
+
+        if (k->has_key)
+                (void)vbus__auth_key_to_text(k->key.public_key, text);
+        config_print(c, stdout);
+        /* A path key without a path is shown as a comment: the output reads back the same. */
+        printf("auth = %s\n%sauth_key = %s\n%sauth_keyring = %s\n", auth_mode_name(k->mode),
+               c->auth_key[0] ? "" : "# ", c->auth_key, c->auth_keyring[0] ? "" : "# ",
+               c->auth_keyring);
+        if (k->has_key)
+                printf("# the broker's public key (for VBUS_BROKER_KEY): %s\n", text);
+        if (c->auth_keyring[0])
+                printf("# %zu keys in the keyring\n", k->n_entries);
+}
+
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -107,6 +146,8 @@ int main(int argc, char **argv)
         const char *config_path = NULL, *socket_path = NULL, *policy = NULL;
         bool no_xen = false, check = false;
         BrokerConfig config;
+        Keyring *keyring = NULL;
+        char err[512];
         Broker broker;
         int c, r, verbose = 0;
 
@@ -177,17 +218,26 @@ int main(int argc, char **argv)
                 (void)snprintf(config.policy, sizeof(config.policy), "%s", policy);
         }
         config.verbose = verbose;
+        r = keyring_new(&config, &keyring, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "vchand: %s\n", r == -EINVAL ? err : strerror(-r));
+                return 1;
+        }
         if (check) {
-                config_print(&config, stdout);
+                print_config(&config, keyring);
+                keyring_free(keyring);
                 return fflush(stdout) == 0 ? 0 : 1;
         }
         log_set_verbose(verbose);
         r = broker_init(&broker, &config);
+        broker.bus.keyring = keyring;
         if (r < 0) {
                 log_error("cannot start: %s", strerror(-r));
                 broker_deinit(&broker);
+                keyring_free(keyring);
                 return 1;
         }
+        log_auth(keyring);
 #ifdef HAVE_LIBSYSTEMD
         /* Tells systemd (vchand.service, Type=notify) that the socket listens; without
          * $NOTIFY_SOCKET this does nothing. */
@@ -195,6 +245,7 @@ int main(int argc, char **argv)
 #endif
         r = broker_run(&broker);
         broker_deinit(&broker);
+        keyring_free(keyring);
         if (r < 0) {
                 log_error("stopped on error: %s", strerror(-r));
                 return 1;

@@ -4,6 +4,7 @@
  */
 #include "peer.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include <vbus/vbus.h>
 
+#include "keyring.h"
 #include "log.h"
 #include "vchand-limits.h"
 
@@ -20,6 +22,7 @@ enum {
         PEER_E_VERSION = PEER_E_PROTOCOL + 1, /* no common protocol version */
         PEER_E_SENT_ERROR,                    /* the peer sent ERROR */
         PEER_E_MAX_FRAME,                     /* internal: the link refused our own max_frame */
+        PEER_E_AUTH,                          /* channel auth refused: told with ERROR */
 };
 
 static const VbusEndpointOps peer_endpoint_ops;
@@ -35,6 +38,11 @@ static void peer_make_label(Peer *p)
                 (void)snprintf(p->label, sizeof(p->label), "dom%u(%s)", id->domid, id->domain_name);
         else
                 (void)snprintf(p->label, sizeof(p->label), "dom%u", id->domid);
+        if (id->has_key) {
+                size_t n = strlen(p->label);
+
+                (void)snprintf(p->label + n, sizeof(p->label) - n, " %s", id->key_name);
+        }
 }
 
 Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_domid)
@@ -63,6 +71,8 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
         p->serial = ++b->next_serial;
         list_add_tail(&b->peers, &p->link);
         b->n_peers++;
+        if (p->ident.local)
+                b->n_local_peers++;
         return p;
 }
 
@@ -80,6 +90,8 @@ Peer *peer_free(Peer *p)
                 list_unlink(pos);
                 free(pos); /* access.c's grants start with their link */
         }
+        /* Every stream has closed: each feature released what it charged to this peer. */
+        assert(p->mem_held == 0);
         list_unlink(&p->link);
         list_unlink(&p->dead_link);
         list_unlink(&p->dirty_link);
@@ -93,9 +105,11 @@ void peer_kill(Peer *p, const char *why)
                 return;
         p->dead = true;
         list_unlink(&p->dirty_link);
-        log_info("peer %s: disconnected: %s", p->label, why);
+        peer_log(p, "disconnected: %s", why);
         list_unlink(&p->link);
         p->bus->n_peers--;
+        if (p->ident.local)
+                p->bus->n_local_peers--;
         list_add_tail(&p->bus->dead, &p->dead_link);
 }
 
@@ -105,26 +119,61 @@ void peer_mark_dirty(Peer *p)
                 list_add_tail(&p->bus->dirty, &p->dirty_link);
 }
 
+bool peer_log_allowed(Bus *b, uint64_t key, const char *what)
+{
+        uint32_t suppressed;
+
+        if (!ratelimit_allow(&b->logs, key, bus_now_us(), &suppressed))
+                return false;
+        if (suppressed)
+                log_info("%s%u: %u lines about it suppressed in the last minute", what,
+                         (uint32_t)key, suppressed);
+        return true;
+}
+
 void peer_log(Peer *p, const char *fmt, ...)
 {
-        uint64_t now = bus_now_us();
+        uint64_t key = p->ident.local ? ratelimit_key_local(p->ident.pid)
+                                      : ratelimit_key_domain(p->ident.domid);
         char msg[512];
         va_list ap;
 
-        if (now - p->log_window_us > 60 * 1000000ull) {
-                p->log_window_us = now;
-                p->log_budget = LIMIT_PEER_LOG_PER_MINUTE;
-        }
-        if (p->log_budget == 0)
+        if (!peer_log_allowed(p->bus, key, p->ident.local ? "pid" : "dom"))
                 return;
-        if (--p->log_budget == 0) {
-                log_info("peer %s: further messages suppressed for a minute", p->label);
-                return;
-        }
         va_start(ap, fmt);
         (void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a log line: cut short is fine */
         va_end(ap);
         log_info("peer %s: %s", p->label, msg);
+}
+
+void peer_retire(Peer *p)
+{
+        Vbus__V1__GoAway g = VBUS__V1__GO_AWAY__INIT;
+
+        if (p->retiring || p->dead)
+                return;
+        p->retiring = true;
+        p->retire_deadline_us = bus_now_us() + (uint64_t)LIMIT_RETIRE_GRACE_MS * 1000u;
+        peer_log(p, "stream ids used up: renewing its link once its calls end");
+        g.status = VBUS__V1__STATUS__STATUS_UNAVAILABLE;
+        g.message = (char *)"the broker's stream ids toward you are used up: reconnect";
+        g.last_stream_id = p->ep.session.last_remote_id;
+        (void)peer_send_control(p, VBUS_FRAME_GOAWAY, 0, 0, &g.base);
+}
+
+bool peer_has_ids(const Peer *p)
+{
+        uint32_t next = vbus__session_next_id(&p->ep.session);
+
+        return next != 0 && next < p->bus->config.stream_id_limit;
+}
+
+void peer_retire_check(Peer *p, uint64_t now_us)
+{
+        if (!p->retiring || p->dead)
+                return;
+        if (p->ep.session.n_local_streams == 0 || now_us >= p->retire_deadline_us)
+                peer_kill(p, "stream ids used up: link renewed");
 }
 
 /* --- writing ----------------------------------------------------------------------------- */
@@ -252,11 +301,39 @@ static void peer_violation(Peer *p, int reason, const char *what)
         peer_kill(p, msg);
 }
 
+/* A HELLO step of channel auth (keyring.h) refused the peer: it is told why, and goes. */
+static int peer_auth_refused(Peer *p, int result, const char *why)
+{
+        peer_send_error(p,
+                        result == KEYRING_MALFORMED ? VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR
+                                                    : VBUS__V1__STATUS__STATUS_PERMISSION_DENIED,
+                        why);
+        peer_log(p, "%s", why);
+        return PEER_E_AUTH;
+}
+
+/* The client's proof HELLO (the session let it through: protocol.md 3.1). */
+static int peer_on_auth_hello(Peer *p, const Vbus__V1__Hello *m)
+{
+        const char *why = NULL;
+        int r = keyring_check_proof(p->bus->keyring, &p->auth, m, &p->ident, &why);
+
+        if (r != 0)
+                return peer_auth_refused(p, r, why);
+        peer_make_label(p);
+        return 0;
+}
+
 static int peer_on_hello(void *owner, const Vbus__V1__Hello *m)
 {
         Vbus__V1__Hello answer = VBUS__V1__HELLO__INIT;
+        uint8_t proof[VBUS_AUTH_PROOF_SIZE];
+        const char *why = NULL;
         Peer *p = owner;
+        int r;
 
+        if (vbus__session_is_ready(&p->ep.session))
+                return peer_on_auth_hello(p, m);
         if (m->version_min > VBUS_PROTOCOL_VERSION || m->version_max < VBUS_PROTOCOL_VERSION) {
                 peer_send_error(p, VBUS__V1__STATUS__STATUS_UNSUPPORTED,
                                 "this broker speaks protocol version 1 only");
@@ -268,6 +345,10 @@ static int peer_on_hello(void *owner, const Vbus__V1__Hello *m)
         answer.max_frame = p->bus->config.max_frame;
         answer.features = VBUS_FEATURE_RETAIN;
         answer.peer_name = (char *)"vchand";
+        r = keyring_answer_hello(p->bus->keyring, p->ep.session.session_id, m, &answer, &p->auth,
+                                 proof, &why);
+        if (r != 0)
+                return peer_auth_refused(p, r, why);
         if (peer_send_control(p, VBUS_FRAME_HELLO, 0, 0, &answer.base) < 0)
                 return 0;
         if (vbus__link_set_max_frame(&p->ep.link, p->bus->config.max_frame) < 0)
@@ -286,6 +367,10 @@ static int peer_on_open(void *owner, VbusStream *vs, const Vbus__V1__Open *m)
                                   "the broker is shutting down");
                 return 0;
         }
+        if (keyring_requires_key(p->bus->keyring) && !p->ident.has_key)
+                return peer_auth_refused(p, KEYRING_DENIED,
+                                         "this broker requires channel auth: prove a key listed "
+                                         "in its keyring at HELLO");
         if (!open) {
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_UNSUPPORTED,
                                   "this broker has no streams of that kind");
@@ -349,6 +434,9 @@ static void peer_process_failed(Peer *p, int r)
                 break;
         case PEER_E_MAX_FRAME:
                 peer_kill(p, "internal: bad max_frame");
+                break;
+        case PEER_E_AUTH:
+                peer_kill(p, "channel auth refused");
                 break;
         default:
                 peer_kill(p, r < 0 ? strerror(-r) : "internal: unknown result");

@@ -28,6 +28,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "auth.h"
 #include "bus.h"
 #include "endpoint.h"
 
@@ -51,14 +52,13 @@ struct Peer {
         List dirty_link; /* in bus->dirty: flushed once at the end of the iteration */
         uint64_t serial;
         Identity ident;
-        char label[96]; /* for logs: "dom3(sensor)" or "local uid 1000 pid 42" */
+        char label[160]; /* for logs: "dom3(sensor)" or "local uid 1000 pid 42", and a key */
         VbusEndpoint ep;
         bool dead;
         bool more; /* stopped at LIMIT_FRAMES_PER_WAKEUP: process again */
         uint64_t created_us;
-        uint32_t vchan_domid; /* vchan peers: the guest; UINT32_MAX for UNIX peers */
-        uint32_t log_budget;
-        uint64_t log_window_us;
+        uint32_t vchan_domid;    /* vchan peers: the guest; UINT32_MAX for UNIX peers */
+        VbusAuthTranscript auth; /* keyring.c's: this session's channel auth, from HELLO on */
         /* broker.c's: the epoll registration of the link's fd. */
         bool registered;
         uint32_t events;
@@ -70,6 +70,10 @@ struct Peer {
         List call_sides;          /* rpc.c: its ends of calls relayed by the broker */
         List intro_calls;         /* introspect.c: its calls the broker answers itself */
         uint32_t n_calls;         /* rpc.c and introspect.c: calls in flight as a caller */
+        uint64_t mem_held;        /* budget.c: bytes held on its behalf (charged by features) */
+        uint32_t grant_pages;     /* budget.c: pages of its rings mapped (vchan peers) */
+        bool retiring;            /* its stream ids are used up: GOAWAY sent (peer_retire) */
+        uint64_t retire_deadline_us;
         /* access.c: what policy granted this peer's streams (re-checked at reload), each one
          * malloc'ed block starting with its List link, so peer_free() frees them; and the OPENs
          * policy refused or streams it revoked. */
@@ -144,7 +148,30 @@ int peer_send_data(Peer *p, uint32_t stream_id, uint8_t flags, const struct iove
 /* The largest DATA payload that may go on @stream_id now (0: wait for CREDIT), or -ENOENT. */
 ssize_t peer_data_room(Peer *p, uint32_t stream_id);
 
-/* Rate-limited log line about this peer (for anything a peer can trigger). */
+/*
+ * peer_retire() - the broker's stream ids toward @p are (nearly) used up (stream_id_limit, at
+ * most 2^31): @p is sent GOAWAY, takes no new call (service.c skips it, its own new OPENs are
+ * refused SHUTTING_DOWN), and its link is closed once nothing the broker opened toward it is open,
+ * or after LIMIT_RETIRE_GRACE_MS: the client reconnects with a fresh session. Idempotent.
+ */
+void peer_retire(Peer *p);
+
+/* Whether the broker may open a stream toward @p without using up its ids (see peer_retire). */
+bool peer_has_ids(const Peer *p);
+
+/* Closes the link of a retiring @p once it is time (see peer_retire). */
+void peer_retire_check(Peer *p, uint64_t now_us);
+
+/*
+ * peer_log_allowed() - whether one more line about the source @key (ratelimit.h) may be logged,
+ * for lines about a source that has no Peer (a guest refused before its link exists, a vchan
+ * that cannot be used). Says once how many lines of the last minute were suppressed, naming the
+ * source by @what ("dom" or "pid") and the key's number.
+ */
+bool peer_log_allowed(Bus *b, uint64_t key, const char *what);
+
+/* Log line about this peer, rate-limited per source (its domain, or its local process: see
+ * ratelimit.h), for anything a peer can trigger: its connection and disconnection too. */
 void peer_log(Peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif /* VCHAND_PEER_H */

@@ -10,6 +10,20 @@
  * queue_messages, queue_bytes and peer_queued_bytes, and every message they drop is counted and
  * reported in the next delivery's Meta.dropped.
  *
+ * Budgets (budget.h): every queued item is charged to its subscriber as its payload plus
+ * LIMIT_ITEM_OVERHEAD, against queue_bytes, peer_queued_bytes and the subscriber's peer_memory,
+ * so empty messages are bounded too. A DROP queue over a bound drops (its subscriber loses its own
+ * messages, counted); a BLOCK queue over one resets its subscription (RESOURCE_EXHAUSTED), unless
+ * the publisher is the one holding too much: empty messages use no window, so a publisher whose
+ * messages fill BLOCK queues beyond what its window would allow at LIMIT_ITEM_OVERHEAD each
+ * (window / LIMIT_ITEM_OVERHEAD messages) is refused instead, and the subscriber is told of the
+ * message as dropped. A reassembly buffer is charged to its publisher, and each stream costs its
+ * peer LIMIT_STREAM_COST.
+ *
+ * A message that arrived whole in one frame is read from the publisher's ring in place when it
+ * has one subscriber, and copied once first when it has more: the publisher can rewrite its ring
+ * at any time, and subscribers must not see different bytes under one sequence number.
+ *
  * Ownership: a Subscription is owned by its stream and freed by its ->closed, with its queue of
  * QItems; a QItem holds a reference to its Msg; a Msg holds a reference to its Publisher (for its
  * packed Meta, and to return its credit), so a Publisher outlives its stream while messages of it
@@ -20,10 +34,12 @@
 #include <assert.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "access.h"
+#include "budget.h"
 #include "log.h"
 #include "retain.h"
 #include "vchand-limits.h"
@@ -44,7 +60,9 @@ typedef struct Publisher {
         size_t n_meta_const;
         RouterSub **match; /* the subscriptions its topic matched, valid while */
         uint32_t n_match, match_cap;
-        uint64_t match_gen; /* ...this equals router.gen + 1 */
+        uint64_t match_gen;    /* ...this equals router.gen + 1 */
+        uint32_t n_block_held; /* its messages held by BLOCK queues (QItems) */
+        uint64_t rx_charged;   /* bytes of rx charged to its peer */
 } Publisher;
 
 /* A subscribe stream, with its queue. Freed when its stream closes. */
@@ -60,6 +78,7 @@ typedef struct Subscription {
         uint64_t dropped_pending; /* drops not yet reported to the subscriber */
         uint64_t dropped_total;
         uint64_t sequence;
+        bool refused; /* RESET sent for being over a bound: nothing more is queued */
 } Subscription;
 
 /* A message being delivered: a copy of the publisher's bytes, shared by the queues. */
@@ -128,9 +147,15 @@ int pubsub_open_publish(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                                   "too many publishers on this link (peer_publish_bytes)");
                 return 0;
         }
+        if (budget_charge(p, LIMIT_STREAM_COST) < 0) {
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                  "this link holds too much (peer_memory)");
+                return 0;
+        }
         pub = calloc(1, sizeof(*pub));
         if (!pub || !(pub->topic = strdup(m->name))) {
                 free(pub);
+                budget_release(p, LIMIT_STREAM_COST);
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return 0;
         }
@@ -153,8 +178,14 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                                   "too many subscriptions on this link (max_subscriptions)");
                 return 0;
         }
+        if (budget_charge(p, LIMIT_STREAM_COST) < 0) {
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                  "this link holds too much (peer_memory)");
+                return 0;
+        }
         sub = calloc(1, sizeof(*sub));
         if (!sub) {
+                budget_release(p, LIMIT_STREAM_COST);
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return 0;
         }
@@ -168,6 +199,7 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 sub->queue_limit = LIMIT_QUEUE_MESSAGES_MAX;
         if (router_add(&p->bus->router, m->name, strlen(m->name), &sub->rsub) < 0) {
                 free(sub);
+                budget_release(p, LIMIT_STREAM_COST);
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL,
                                   "cannot add subscription");
                 return 0;
@@ -320,10 +352,15 @@ static void item_release(Peer *q, Subscription *sub, QItem *item)
 {
         Msg *m = item->msg;
 
+        uint64_t cost = budget_cost(m->n_data);
+
         list_unlink(&item->link);
         sub->n_queued--;
-        sub->bytes_queued -= m->n_data;
-        q->bytes_queued -= m->n_data;
+        sub->bytes_queued -= cost;
+        q->bytes_queued -= cost;
+        budget_release(q, cost);
+        if (item->block_hold)
+                m->publisher->n_block_held--;
         if (item->block_hold && --m->n_block_holds == 0 && m->credit_pending) {
                 m->credit_pending = false;
                 pubsub_return_credit(m->publisher, m->credit);
@@ -337,7 +374,8 @@ typedef struct Route {
         Publisher *pub;
         const uint8_t *data;
         size_t n_data;
-        Msg *msg; /* made on first need: a subscriber without room */
+        Msg *msg; /* made on first need: a subscriber without room, or a second subscriber */
+        bool pub_refused; /* the publisher was reset while routing this message */
 } Route;
 
 static Msg *route_msg(Route *rt)
@@ -368,8 +406,29 @@ static void count_drop(Peer *q, Subscription *sub)
         q->bus->stats.n_dropped++;
 }
 
-/* Appends @item (holding its reference to its Msg) to @sub's queue. */
-static void queue_push(Peer *q, Subscription *sub, QItem *item)
+/* A BLOCK subscription over a bound of its own: it ends, explicitly, rather than lose in
+ * silence what was promised lossless. */
+static void block_refuse(Peer *q, Subscription *sub, const char *bound)
+{
+        char msg[128];
+
+        sub->refused = true;
+        peer_log(q, "BLOCK subscription %u over %s: reset", sub->base.id, bound);
+        /* A message for the subscriber: cut short is fine. */
+        (void)snprintf(msg, sizeof(msg), "subscriber too slow: %s exceeded", bound);
+        (void)stream_reset(&sub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED, msg);
+}
+
+/* Whether @pub holds as many messages in BLOCK queues as its window allows at
+ * LIMIT_ITEM_OVERHEAD each (empty messages use no window: this is their bound). */
+static bool publisher_holds_too_many(const Publisher *pub)
+{
+        return pub->n_block_held >= pub->window / LIMIT_ITEM_OVERHEAD;
+}
+
+/* Appends @item (holding its reference to its Msg, charged @cost to @q's budget) to @sub's
+ * queue. */
+static void queue_push(Peer *q, Subscription *sub, QItem *item, uint64_t cost)
 {
         if (list_is_empty(&sub->queue))
                 list_add_tail(&q->pending, &sub->pending_link);
@@ -377,34 +436,52 @@ static void queue_push(Peer *q, Subscription *sub, QItem *item)
         /* The queue is pumped at the end of this loop iteration, even if q stays idle. */
         peer_mark_dirty(q);
         sub->n_queued++;
-        sub->bytes_queued += item->msg->n_data;
-        q->bytes_queued += item->msg->n_data;
+        sub->bytes_queued += cost;
+        q->bytes_queued += cost;
 }
 
 static void enqueue(Peer *q, Subscription *sub, Route *rt)
 {
         const BrokerConfig *cfg = &q->bus->config;
         bool block = sub->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK;
+        uint64_t cost = budget_cost(rt->n_data);
         QItem *item;
         Msg *m;
 
-        if (!block && (sub->n_queued >= sub->queue_limit ||
-                       sub->bytes_queued + rt->n_data > cfg->queue_bytes ||
-                       q->bytes_queued + rt->n_data > cfg->peer_queued_bytes)) {
+        if (sub->refused)
+                return;
+        if (!block &&
+            (sub->n_queued >= sub->queue_limit || sub->bytes_queued + cost > cfg->queue_bytes ||
+             q->bytes_queued + cost > cfg->peer_queued_bytes || !budget_check(q, cost))) {
                 count_drop(q, sub);
                 return;
         }
-        if (block && q->bytes_queued + rt->n_data > cfg->peer_queued_bytes) {
-                /* Lossless was promised, and the subscriber's link holds too much: end it
-                 * explicitly rather than drop in silence. */
-                peer_log(q, "BLOCK subscription %u over peer_queued_bytes: reset", sub->base.id);
-                (void)stream_reset(&sub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                                   "subscriber too slow: peer_queued_bytes exceeded");
+        if (block && publisher_holds_too_many(rt->pub)) {
+                /* The publisher is the one over its bound: it is refused, and the subscriber
+                 * told that it missed this message. */
+                count_drop(q, sub);
+                if (!rt->pub_refused) {
+                        rt->pub_refused = true;
+                        peer_log(rt->pub->base.peer,
+                                 "publisher %u: BLOCK subscribers hold too many of its messages",
+                                 rt->pub->base.id);
+                        (void)stream_reset(&rt->pub->base,
+                                           VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                           "BLOCK subscribers hold too many of your messages");
+                }
+                return;
+        }
+        if (block && sub->n_queued >= LIMIT_BLOCK_QUEUE_MESSAGES) {
+                block_refuse(q, sub, "its queue's entry limit");
+                return;
+        }
+        if (block && (q->bytes_queued + cost > cfg->peer_queued_bytes || !budget_check(q, cost))) {
+                block_refuse(q, sub, "peer_queued_bytes");
                 return;
         }
         m = route_msg(rt);
         item = calloc(1, sizeof(*item));
-        if (!m || !item) {
+        if (!m || !item || budget_charge(q, cost) < 0) {
                 free(item);
                 count_drop(q, sub);
                 return;
@@ -414,21 +491,24 @@ static void enqueue(Peer *q, Subscription *sub, Route *rt)
         if (block) {
                 item->block_hold = true;
                 m->n_block_holds++;
+                rt->pub->n_block_held++;
         }
-        queue_push(q, sub, item);
+        queue_push(q, sub, item, cost);
 }
 
 /*
  * Queues the retained value @v for the subscription @ud, which has just begun: a Msg of its own,
- * with no publisher and no credit, its Meta (retained set) after its bytes. Whatever the
- * subscription's policy, the DROP bounds apply (nobody can be held back for it): over them, or
- * out of memory, it is dropped and counted like any message. Return: 0 (go on).
+ * with no publisher and no credit, its Meta (retained set) after its bytes, charged to the
+ * subscriber's budget like any queued message. Whatever the subscription's policy, the DROP
+ * bounds apply (nobody can be held back for it): over them, or out of memory, it is dropped and
+ * counted like any message. Return: 0 (go on).
  */
 static int enqueue_retained(const RetainedValue *v, void *ud)
 {
         Subscription *sub = ud;
         Peer *q = sub->base.peer;
         const BrokerConfig *cfg = &q->bus->config;
+        uint64_t cost = budget_cost(v->n_data);
         QItem *item;
         Msg *m;
 
@@ -437,14 +517,14 @@ static int enqueue_retained(const RetainedValue *v, void *ud)
          * returns. */
         if (!access_topic_allowed(q, v->topic))
                 return 0;
-        if (sub->n_queued >= sub->queue_limit || sub->bytes_queued + v->n_data > cfg->queue_bytes ||
-            q->bytes_queued + v->n_data > cfg->peer_queued_bytes) {
+        if (sub->n_queued >= sub->queue_limit || sub->bytes_queued + cost > cfg->queue_bytes ||
+            q->bytes_queued + cost > cfg->peer_queued_bytes || !budget_check(q, cost)) {
                 count_drop(q, sub);
                 return 0;
         }
         m = malloc(sizeof(*m) + v->n_data + v->n_meta);
         item = calloc(1, sizeof(*item));
-        if (!m || !item) {
+        if (!m || !item || budget_charge(q, cost) < 0) {
                 free(m);
                 free(item);
                 count_drop(q, sub);
@@ -455,7 +535,7 @@ static int enqueue_retained(const RetainedValue *v, void *ud)
         memcpy(m->data + v->n_data, v->meta, v->n_meta);
         m->meta_const = m->data + v->n_data;
         item->msg = m;
-        queue_push(q, sub, item);
+        queue_push(q, sub, item, cost);
         return 0;
 }
 
@@ -468,7 +548,7 @@ static int route_one(RouterSub *rs, void *userdata)
         /* Fast path, straight from ring to ring: nothing queued before it, and the whole
          * message fits one frame now. A message is never split between the fast path and the
          * queue, so a dropped message is never a half-delivered one. */
-        if (list_is_empty(&sub->queue)) {
+        if (list_is_empty(&sub->queue) && !sub->refused) {
                 ssize_t n = deliver_frame(sub, rt->pub->meta_const, rt->pub->n_meta_const, rt->data,
                                           rt->n_data, 0, true);
 
@@ -560,8 +640,30 @@ static int route_one_allowed(RouterSub *rs, void *userdata)
         return sub_may_receive(rs, rt->pub) ? route_one(rs, rt) : 0;
 }
 
-/* Routes one whole message of @pub (open, held by the caller across the call). */
-static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit, bool retain)
+/*
+ * Reads the message from the publisher's ring once, into the Msg every subscriber then gets.
+ * Return: 0, or -ENOMEM (the publisher was refused; its credit goes back).
+ */
+static int route_copy(Route *rt)
+{
+        Msg *m = route_msg(rt);
+
+        if (!m) {
+                (void)stream_reset(&rt->pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                   "out of memory");
+                return -ENOMEM;
+        }
+        rt->data = m->data;
+        return 0;
+}
+
+/*
+ * Routes one whole message of @pub (open, held by the caller across the call). @from_copy: @data
+ * is the broker's own copy (a reassembled message), not the publisher's live ring. @retain: the
+ * message had RETAIN (it is also kept as its topic's value, from the same copy subscribers get).
+ */
+static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit, bool from_copy,
+                  bool retain)
 {
         Route rt = {.pub = pub, .data = data, .n_data = n};
         Bus *b = pub->base.peer->bus;
@@ -571,12 +673,25 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
                                    "out of memory");
                 return;
         }
-        if (retain && !retain_message(pub, data, n, credit))
-                return;
+        if (retain) {
+                /* The ring is read once: what is kept is what the subscribers get. */
+                if (!from_copy && route_copy(&rt) < 0)
+                        return;
+                from_copy = true;
+                if (!retain_message(pub, rt.data, n, credit)) {
+                        msg_unref(rt.msg);
+                        return;
+                }
+        }
         b->stats.n_published++;
         if (match_refresh(&b->router, pub) < 0) {
+                /* Copied once first: the subscribers are not counted here. */
+                if (!from_copy && route_copy(&rt) < 0)
+                        return;
                 (void)router_match(&b->router, pub->topic, pub->n_topic, route_one_allowed, &rt);
         } else {
+                if (!from_copy && pub->n_match > 1 && route_copy(&rt) < 0)
+                        return;
                 for (uint32_t i = 0; i < pub->n_match; i++)
                         (void)route_one(pub->match[i], &rt);
         }
@@ -594,6 +709,9 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
 
 static void rx_clear(Publisher *pub)
 {
+        if (pub->rx_charged && pub->base.peer)
+                budget_release(pub->base.peer, pub->rx_charged);
+        pub->rx_charged = 0;
         free(pub->rx);
         pub->rx = NULL;
         pub->n_rx = 0;
@@ -616,6 +734,13 @@ static int rx_append(Publisher *pub, const VbusFrame *f)
                                    "message larger than the broker's max_message");
                 return -EMSGSIZE;
         }
+        if (len > 0 && budget_charge(pub->base.peer, len) < 0) {
+                rx_clear(pub);
+                (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                   "this link holds too much (peer_memory)");
+                return -ENOBUFS;
+        }
+        pub->rx_charged += len;
         rx = realloc(pub->rx, pub->n_rx + len ? pub->n_rx + len : 1);
         if (!rx) {
                 (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
@@ -651,10 +776,10 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
         if (pub->n_rx == 0 && !more &&
             f->header.length <= pub->base.peer->bus->config.max_message) {
                 /* A whole message in one frame: routed from the ring, no copy. */
-                route(pub, f->payload, f->header.length, f->header.length, pub->rx_retain);
+                route(pub, f->payload, f->header.length, f->header.length, false, pub->rx_retain);
         } else if (rx_append(pub, f) == 0) {
                 if (!more) {
-                        route(pub, pub->rx, pub->n_rx, pub->rx_credit, pub->rx_retain);
+                        route(pub, pub->rx, pub->n_rx, pub->rx_credit, true, pub->rx_retain);
                         rx_clear(pub);
                 } else {
                         /* A message in fragments may need the whole window (max_message may
@@ -674,6 +799,8 @@ static void publisher_closed(void *obj, VbusStream *vs)
 
         (void)vs;
         pub->base.peer->publish_granted -= pub->window;
+        rx_clear(pub);
+        budget_release(pub->base.peer, LIMIT_STREAM_COST);
         stream_unbind(&pub->base);
         publisher_unref(pub);
 }
@@ -698,6 +825,7 @@ static void subscription_closed(void *obj, VbusStream *vs)
         list_for_each_safe(pos, tmp, &sub->queue)
                 item_release(p, sub, list_entry(pos, QItem, link));
         list_unlink(&sub->pending_link);
+        budget_release(p, LIMIT_STREAM_COST);
         free(sub);
 }
 

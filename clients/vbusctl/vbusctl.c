@@ -23,6 +23,7 @@
 
 #include "forward.h"
 #include "json.h"
+#include "keygen.h"
 #include "vbus/v1/broker.pb-c.h"
 
 static const char usage[] =
@@ -60,7 +61,9 @@ static const char usage[] =
         "                            a signal (or 129-192): internal; any other: application\n"
         "                            error. CMD's stderr is the failure message.\n"
         "                            CMD sees VBUS_METHOD, VBUS_CALLER (domN(name) or\n"
-        "                            local(uid=U)), VBUS_TIMEOUT_MS (time left, empty if none)\n"
+        "                            local(uid=U)), VBUS_CALLER_KEY (the key the caller\n"
+        "                            proved, empty if none), VBUS_TIMEOUT_MS (time left,\n"
+        "                            empty if none)\n"
         "                            and VBUS_HEADER_<KEY> for each header (KEY upper-cased,\n"
         "                            '.' and '-' as '_')\n"
         "  services [PREFIX]         list the services registered with the broker, only\n"
@@ -70,6 +73,7 @@ static const char usage[] =
         "      --json                one JSON object (the ListServicesReply) instead\n"
         /* clang-format off */
         FORWARD_USAGE /* expose, forward, connect: forward.h */
+        KEYGEN_USAGE  /* keygen: keygen.h */
         /* clang-format on */
         "\n"
         "Common options:\n"
@@ -78,6 +82,9 @@ static const char usage[] =
         "  --timeout MS     give up after MS milliseconds (connecting, or waiting for\n"
         "                   messages with sub; default 5000 for pub, none for sub; the\n"
         "                   call's deadline for call and services, default 5000)\n"
+        /* clang-format off */
+        KEYGEN_OPTIONS_USAGE /* --key, --broker-key: keygen.h */
+        /* clang-format on */
         "  -v, --verbose    say what happens on stderr (connect, subscription active,\n"
         "                   messages published and received, each call and its outcome)\n"
         "  --version        print the versions of vbusctl, libvbus and the protocol\n"
@@ -155,8 +162,9 @@ static int connect_ready(const Options *o, vbus_conn **ret)
         verbose(o, "connecting to %s", url_name(o));
         r = vbus_conn_open(o->url, &c);
         if (r < 0) {
-                fprintf(stderr, "vbusctl: cannot use URL '%s': %s\n", o->url ? o->url : "(default)",
-                        strerror(-r));
+                if (!keygen_explain_open(r))
+                        fprintf(stderr, "vbusctl: cannot use URL '%s': %s\n",
+                                o->url ? o->url : "(default)", strerror(-r));
                 return -1;
         }
         r = vbus_conn_wait_ready(c, ms_to_us(o->timeout_ms < 0 ? 5000 : o->timeout_ms));
@@ -165,6 +173,7 @@ static int connect_ready(const Options *o, vbus_conn **ret)
 
                 fprintf(stderr, "vbusctl: no broker answered at %s: %s\n", url_name(o),
                         strerror(-(why < 0 ? why : r)));
+                keygen_explain(why);
                 if (why == -EADDRINUSE)
                         fprintf(stderr, "vbusctl: another vbus process of this domain holds its "
                                         "vchan to the broker (one per domain, or use the guest "
@@ -806,6 +815,7 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
         set_header_env(req);
         setenv("VBUS_METHOD", vbus_request_get_method(req), 1);
         setenv("VBUS_CALLER", caller, 1);
+        setenv("VBUS_CALLER_KEY", vbus_request_get_caller_key(req), 1);
         setenv("VBUS_TIMEOUT_MS", left, 1);
         p = spawn_exec(st->o->exec, fd_in, fd_err, &pid);
         if (!p) {
@@ -1191,8 +1201,12 @@ static int run(int argc, char **argv)
         Options o = {.timeout_ms = -1, .count = 0, .format = FMT_TEXT};
         const char *args[3] = {NULL, NULL, NULL};
         bool count_set = false;
-        int n_args = 0, fr = forward_main(argc, argv);
+        int n_args = 0, fr = keygen_take_options(&argc, argv);
 
+        if (fr == 0)
+                fr = keygen_main(argc, argv); /* keygen, --key, --broker-key: keygen.c */
+        if (fr < 0)
+                fr = forward_main(argc, argv);
         if (fr >= 0) /* expose, forward, connect: forward.c */
                 return fr;
 

@@ -32,6 +32,7 @@
 
 #include <vbus/vbus.h>
 
+#include "auth.h"
 #include "endpoint.h"
 #include "url.h"
 
@@ -88,6 +89,15 @@ struct vbus_conn {
         uint64_t broker_features; /* Hello.features of the broker on the current link */
         uint64_t ping_sent;       /* the opaque of the last PING vbus_conn_sync() sent */
         uint64_t pong_seen;       /* the highest opaque the broker answered */
+        /* Channel auth (auth.h, protocol.md 3.1): this side's key (NULL: none), the broker key
+         * it pins, the link's transcript, the PING whose ACK says the broker took our proof
+         * (0: none awaited), and why the last link failed auth (0: it did not). */
+        VbusAuthKey *auth_key;
+        bool auth_pin;
+        uint8_t auth_broker_key[VBUS_AUTH_PUBLIC_KEY_SIZE];
+        VbusAuthTranscript auth;
+        uint64_t auth_ping;
+        int auth_error;
 };
 
 /* CLOCK_MONOTONIC in microseconds. */
