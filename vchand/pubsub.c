@@ -679,6 +679,8 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
                         return;
                 from_copy = true;
                 if (!retain_message(pub, rt.data, n, credit)) {
+                        /* As below: the caller holds @pub too, dropping the copy never frees it. */
+                        assert(!rt.msg || (rt.msg->publisher == pub && pub->refs >= 2));
                         msg_unref(rt.msg);
                         return;
                 }
