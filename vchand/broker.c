@@ -33,6 +33,7 @@
 #include "pubsub.h"
 #include "retain.h"
 #include "rpc.h"
+#include "rundir.h"
 #include "service.h"
 #include "vchand-limits.h"
 
@@ -52,9 +53,9 @@ static int epoll_set(Broker *b, int op, int fd, uint32_t events, void *tag)
 static int broker_listen(Broker *b)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        char dir[sizeof(sa.sun_path)];
+        char dir[sizeof(sa.sun_path)], note[256];
         char *slash;
-        int fd;
+        int fd, r;
 
         if (strlen(b->bus.config.socket_path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
@@ -71,13 +72,22 @@ static int broker_listen(Broker *b)
                 return -errno;
         (void)unlink(sa.sun_path);
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
-                int r = -errno;
-
+                r = -errno;
                 close(fd);
                 return r;
         }
-        /* Access is governed by the socket's mode and directory; policy comes later. */
-        (void)chmod(sa.sun_path, 0666);
+        /* Who may connect: the socket's owner, group and mode (vchand.conf); then policy. */
+        r = rundir_socket_perms(sa.sun_path, b->bus.config.socket_owner, b->bus.config.socket_group,
+                                !b->bus.config.socket_group_set, b->bus.config.socket_mode, note,
+                                sizeof(note));
+        if (r < 0) {
+                log_error("%s", note);
+                close(fd);
+                (void)unlink(sa.sun_path);
+                return r;
+        }
+        if (note[0])
+                log_info("%s", note);
         b->listen_fd = fd;
         return epoll_set(b, EPOLL_CTL_ADD, fd, EPOLLIN, TAG_LISTEN);
 }
@@ -257,7 +267,13 @@ void broker_deinit(Broker *b)
 
 static void peer_update_events(Broker *b, Peer *p)
 {
-        VbusTransport *t = &p->ep.link.transport;
+        VbusTransport *t;
+
+        /* An agent session is polled through its link. */
+        p = peer_link_owner(p);
+        if (!peer_is_alive(p))
+                return;
+        t = &p->ep.link.transport;
         uint32_t events = EPOLLIN;
 
         if (vbus__transport_get_events(t) & EPOLLOUT)
@@ -275,12 +291,20 @@ static void peer_update_events(Broker *b, Peer *p)
  * flushes its link once. */
 static void broker_pump(Peer *p)
 {
+        List *pos, *tmp;
+
         if (!peer_is_alive(p))
                 return;
         pubsub_pump(p);
         rpc_pump(p);
         introspect_pump(p);
         list_unlink(&p->dirty_link); /* flushed now: the pumps may have marked it again */
+        /* A link's agent sessions wait for room in it too: they are pumped, as dirty peers, by
+         * broker_flush_dirty() (marking touches no peer, so this walk is safe). */
+        list_for_each_safe(pos, tmp, &p->sessions)
+        {
+                peer_mark_dirty(list_entry(pos, Peer, session_link));
+        }
         peer_flush(p);
         peer_retire_check(p, bus_now_us());
 }

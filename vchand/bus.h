@@ -36,7 +36,23 @@ enum {
         IDENTITY_KEY_BYTES = 32,
 };
 
-/* Who a peer is, as the broker established it from the transport (never from what it says). */
+/*
+ * What a guest agent says about the local process behind one of its sessions (protocol.md 7).
+ * Not identity: the broker cannot check any of it. It is passed on marked as claims, and nothing
+ * that decides (policy) may use it unless a rule opts in for that domain.
+ */
+typedef struct IdentityClaims {
+        bool present; /* the peer is an agent session that made claims */
+        uint32_t uid;
+        uint32_t pid;
+        char command[65];
+} IdentityClaims;
+
+/*
+ * Who a peer is. The trusted part (all but session and claims) is what the broker
+ * established from the transport, never from what the peer says; session is the agent session
+ * id (0: the link's own); claims are the agent's word only (above).
+ */
 typedef struct Identity {
         uint32_t domid;
         char domain_name[65];
@@ -52,6 +68,8 @@ typedef struct Identity {
         bool has_key;
         uint8_t key[IDENTITY_KEY_BYTES];
         char key_name[LIMIT_KEY_NAME + 1];
+        uint32_t session;
+        IdentityClaims claims;
 } Identity;
 
 typedef struct BusStats {
@@ -97,11 +115,14 @@ typedef struct Bus {
          * holds access.c's check), and the policy in force (NULL: --policy open). */
         BusOpenFn feature_open[BUS_KINDS];
         Policy *policy;
-        Router router;                /* pubsub.c's: the subscriptions */
-        ServiceTable *services;       /* service.c's: services by name, and their servers */
-        Rpc *rpc;                     /* rpc.c's: calls in flight */
-        List intro_calls;             /* introspect.c's: calls the broker answers itself */
-        RateLimit logs;               /* peer.c's: log lines per source (peer_log) */
+        uint64_t policy_gen; /* changes with every reload */
+        /* access.c's: releases what it holds for a peer being freed, once its streams closed. */
+        void (*peer_gone)(Peer *p);
+        Router router;          /* pubsub.c's: the subscriptions */
+        ServiceTable *services; /* service.c's: services by name, and their servers */
+        Rpc *rpc;               /* rpc.c's: calls in flight */
+        List intro_calls;       /* introspect.c's: calls the broker answers itself */
+        RateLimit logs;         /* peer.c's: log lines per source (peer_log) */
         struct RetainTable *retained; /* retain.c's: the topics' retained values */
 } Bus;
 

@@ -18,6 +18,21 @@
  * Lifetime: a dropped peer (peer_kill) leaves the bus's list of live peers at once and is freed
  * by broker.c at the end of the loop iteration; until then writes to it fail with -EPIPE. Freeing
  * it closes its streams (each feature's ->closed), which is how a feature learns a peer is gone.
+ *
+ * Agent sessions (protocol.md section 7): a link's frames of session 0 are its own peer's; each
+ * other session a guest agent starts with HELLO is a peer of its own (->parent: the link's peer),
+ * with its own endpoint session on the shared link, its own streams, windows and quotas, so
+ * features see it as any other client. Only the link's peer reads the link and is polled; it
+ * routes each other session's frame to that session's peer in O(1) (a keyed map). Who pays:
+ *  - a session that breaks a rule of its session (rule 11, a broker rule) is ended alone: ERROR
+ *    and GOAWAY for that session, and the link and its other sessions stay;
+ *  - a link that breaks a framing rule (1-10), sends a frame for a session above any it started
+ *    without HELLO, or does not read its link, is dropped with all its sessions;
+ *  - a session over max_sessions is refused with GOAWAY RESOURCE_EXHAUSTED before anything is
+ *    allocated for it. Session ids strictly increase on a link, so a frame for a session id
+ *    already used and gone (it crossed our GOAWAY) is discarded with one comparison.
+ * A link's sessions are always dropped before it (they precede it in the bus's dead list), as
+ * their endpoints write on its link.
  */
 #ifndef VCHAND_PEER_H
 #define VCHAND_PEER_H
@@ -31,6 +46,7 @@
 #include "auth.h"
 #include "bus.h"
 #include "endpoint.h"
+#include "map.h"
 
 /*
  * Results of the handlers of a peer's frames (the stream ops a feature binds, and BusOpenFn),
@@ -52,8 +68,18 @@ struct Peer {
         List dirty_link; /* in bus->dirty: flushed once at the end of the iteration */
         uint64_t serial;
         Identity ident;
-        char label[160]; /* for logs: "dom3(sensor)" or "local uid 1000 pid 42", and a key */
+        char label[192]; /* for logs: "dom3(sensor)", "local uid 1000 pid 42", a key, a session */
         VbusEndpoint ep;
+        /* Agent sessions: on a session, the peer of its link; NULL on a link. */
+        Peer *parent;
+        MapEntry session_entry; /* a session: in its parent's sessions_map, keyed by session_key */
+        uint8_t session_key[4];
+        List session_link; /* a session: in its parent's sessions */
+        /* On a link: its live sessions, and the highest session id its agent started. */
+        List sessions;
+        Map sessions_map;
+        uint32_t n_sessions;
+        uint32_t last_session_id;
         bool dead;
         bool more; /* stopped at LIMIT_FRAMES_PER_WAKEUP: process again */
         uint64_t created_us;
@@ -74,12 +100,14 @@ struct Peer {
         uint32_t grant_pages;     /* budget.c: pages of its rings mapped (vchan peers) */
         bool retiring;            /* its stream ids are used up: GOAWAY sent (peer_retire) */
         uint64_t retire_deadline_us;
-        /* access.c: what policy granted this peer's streams (re-checked at reload), each one
-         * malloc'ed block starting with its List link, so peer_free() frees them; and the OPENs
-         * policy refused or streams it revoked. */
+        /* access.c: what policy granted this peer's streams (re-checked at reload, charged to
+         * its budget, freed through Bus.peer_gone); the OPENs policy refused or streams it
+         * revoked; its last allowed call. */
         List grants;
         uint32_t n_grants;
         uint64_t n_denied;
+        char *policy_last_call; /* the last CALL name policy allowed, at policy_last_gen */
+        uint64_t policy_last_gen;
 };
 
 /**
@@ -92,8 +120,15 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
 /* Closes every stream still open (each feature's ->closed) and frees the link. Accepts NULL. */
 Peer *peer_free(Peer *p);
 
-/* Drops @p: out of the live list and into the dead one, logged once with @why. Idempotent. */
+/* Drops @p (and, on a link, its sessions): out of the live list and into the dead one, logged
+ * once with @why. Idempotent. */
 void peer_kill(Peer *p, const char *why);
+
+/* The peer that owns @p's link (itself, or a session's link peer). */
+static inline Peer *peer_link_owner(Peer *p)
+{
+        return p->parent ? p->parent : p;
+}
 
 static inline bool peer_is_alive(const Peer *p)
 {

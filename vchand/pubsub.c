@@ -245,10 +245,11 @@ static int meta_const_build(Publisher *pub)
 {
         Vbus__V1__Meta meta = VBUS__V1__META__INIT;
         Vbus__V1__Identity id;
+        Vbus__V1__Claims claims;
 
         if (pub->meta_const)
                 return 0;
-        stream_identity(&id, &pub->base.peer->ident);
+        stream_identity_claims(&id, &claims, &pub->base.peer->ident);
         meta.topic = pub->topic;
         meta.sender = &id;
         pub->n_meta_const = protobuf_c_message_get_packed_size(&meta.base);
@@ -497,6 +498,22 @@ static void enqueue(Peer *q, Subscription *sub, Route *rt)
 }
 
 /*
+ * The policy's subscription rule for one retained value: what a live message of @topic would be
+ * checked against. Asked here (and not through Stream.policy_filter): access.c sets a
+ * subscription's filter only once the open has returned, after the retained values are queued.
+ */
+static bool retained_allowed(Peer *q, const char *topic)
+{
+        const PolicyRule *r;
+        PolicySubject s;
+
+        if (!q->bus->policy)
+                return true;
+        access_subject(&s, &q->ident);
+        return policy_check(q->bus->policy, &s, POLICY_SUBSCRIBE, topic, &r);
+}
+
+/*
  * Queues the retained value @v for the subscription @ud, which has just begun: a Msg of its own,
  * with no publisher and no credit, its Meta (retained set) after its bytes, charged to the
  * subscriber's budget like any queued message. Whatever the subscription's policy, the DROP
@@ -512,10 +529,7 @@ static int enqueue_retained(const RetainedValue *v, void *ud)
         QItem *item;
         Msg *m;
 
-        /* The policy's subscription filter applies to retained values as to live ones. It is
-         * asked for every value: access.c marks a filtered subscription only after this open
-         * returns. */
-        if (!access_topic_allowed(q, v->topic))
+        if (!retained_allowed(q, v->topic))
                 return 0;
         if (sub->n_queued >= sub->queue_limit || sub->bytes_queued + cost > cfg->queue_bytes ||
             q->bytes_queued + cost > cfg->peer_queued_bytes || !budget_check(q, cost)) {
@@ -564,7 +578,8 @@ static bool sub_may_receive(RouterSub *rs, const Publisher *pub)
 {
         Subscription *sub = container_of(rs, Subscription, rsub);
 
-        return !sub->base.policy_filter || access_topic_allowed(sub->base.peer, pub->topic);
+        return !sub->base.policy_filter ||
+               access_topic_allowed(sub->base.policy_filter, sub->base.peer, pub->topic);
 }
 
 static int match_collect(RouterSub *rs, void *userdata)

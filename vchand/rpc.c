@@ -215,7 +215,8 @@ static void pipe_write(Call *c, Pipe *pp, CallSide *dest)
                         return; /* no window (wait for CREDIT), or a message still coming */
                 if (!bounded || pp->out_pos + n < limit)
                         flags = VBUS_FLAG_MORE;
-                piece.iov_base = pp->buf + pp->head;
+                /* An empty message of a pipe that never held a byte has no buffer at all. */
+                piece.iov_base = pp->buf ? pp->buf + pp->head : NULL;
                 piece.iov_len = n;
                 if (stream_send_data(&dest->base, flags, &piece, 1) < 0)
                         return;
@@ -349,11 +350,12 @@ static int call_open_server(Call *c, Server *serve, const Vbus__V1__Open *m, con
         Peer *q = service_server_get_peer(serve);
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
         Vbus__V1__Identity id;
+        Vbus__V1__Claims claims;
         uint64_t now = bus_now_us();
         CallSide *side;
         int r;
 
-        stream_identity(&id, &caller->ident);
+        stream_identity_claims(&id, &claims, &caller->ident);
         o.name = m->name;
         o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_CALL;
         o.initial_credit = LIMIT_CALL_WINDOW;

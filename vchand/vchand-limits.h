@@ -34,6 +34,13 @@ enum {
         LIMIT_HELLO_TIMEOUT_MS = 10000,
         /* [max_peers] Links at once: bounds fds and memory. */
         LIMIT_MAX_PEERS = 4096,
+        /* [max_sessions] Agent sessions open at once on one link (protocol.md 7): each is a
+         * peer with its own quotas, so this bounds what one guest agent makes the broker hold
+         * to max_sessions times a peer's quotas. */
+        LIMIT_MAX_SESSIONS = 256,
+        /* [socket_mode] The socket's permissions: its owner (root) and group (socket_group)
+         * may connect, nobody else. */
+        LIMIT_SOCKET_MODE = 0660,
         /* [max_calls] RPC calls in flight per caller session: bounds per-peer call state. */
         LIMIT_MAX_CALLS = 256,
         /* [max_service_calls] Calls in flight per service, over all its servers. Once reached, a
@@ -79,6 +86,9 @@ enum {
         LIMIT_MAX_RING_ORDER = 20,
 };
 
+/* [socket_group] The group whose members may connect to the socket. */
+#define LIMIT_SOCKET_GROUP "vbus"
+
 /* Fixed limits. */
 enum {
         /* What a retained value is charged besides its payload and topic: its bookkeeping,
@@ -93,8 +103,9 @@ enum {
          * longer; a restart should not wait on a peer that never leaves. */
         LIMIT_STOP_GRACE_MS = 2000,
         /* Log lines per source (a guest's domain, or a local process) per minute for things a
-         * peer can trigger, its connections and disconnections included: a guest reconnecting
-         * in a loop cannot fill dom0's journal (ratelimit.h). */
+         * peer can trigger, its connections, disconnections and policy denials included (each
+         * denial is also counted, without limit): a guest reconnecting in a loop cannot fill
+         * dom0's journal (ratelimit.h). */
         LIMIT_LOG_PER_MINUTE = 20,
         /* Sources the log limiter tracks at once (a fixed table; see ratelimit.h). */
         LIMIT_LOG_SOURCES = 1024,
@@ -146,6 +157,32 @@ enum {
         LIMIT_KEYRING_FILE = 1024 * 1024,
 };
 
+/* The guest agent (vchand --agent, agent.h). */
+enum {
+        /* [agent_max_clients] Local connections at once: each is a session at the broker,
+         * whose max_sessions (256 by default) refuses more anyway. */
+        LIMIT_AGENT_MAX_CLIENTS = 256,
+        /* [agent_client_queue] Bytes waiting toward one local process that does not read its
+         * socket. What the broker sends a session is bounded by the windows the process
+         * granted (1 MiB per subscription), so a process over this is cut off, alone. */
+        LIMIT_AGENT_CLIENT_QUEUE = 16 * 1024 * 1024,
+        /* Largest frame payload the agent relays each way: fits a 64 KiB ring, the UNIX buffer,
+         * and what libvbus announces (VBUS_FRAME_MAX_DEFAULT); HELLOs are clamped to it. */
+        LIMIT_AGENT_MAX_FRAME = 61440,
+        /* Ring size the agent grants each way on its vchan: as libvbus (1 MiB). */
+        LIMIT_AGENT_RING = 1024 * 1024,
+        /* Frames read from one local process per turn, so one busy process cannot starve the
+         * others; and from the broker per loop iteration. */
+        LIMIT_AGENT_FRAMES_PER_CLIENT = 64,
+        LIMIT_AGENT_FRAMES_FROM_BROKER = 4096,
+        /* A published ring the broker has not mapped by then is published afresh (as libvbus
+         * does: the broker may have removed it as stale). */
+        LIMIT_AGENT_VCHAN_WAIT_MS = 5000,
+        /* Reconnect back-off toward the broker, doubling from the first to the last. */
+        LIMIT_AGENT_RECONNECT_MIN_MS = 50,
+        LIMIT_AGENT_RECONNECT_MAX_MS = 2000,
+};
+
 /* Policy (policy.c): bounds on what an administrator's files can make the broker hold and scan;
  * each is far above a realistic policy (a hundred rules). */
 enum {
@@ -159,8 +196,6 @@ enum {
         LIMIT_POLICY_LINE = 4096,
         /* Named keys (!key). */
         LIMIT_POLICY_KEYS = 4096,
-        /* Denials logged per peer per minute (each is also counted, without limit). */
-        LIMIT_POLICY_LOG_PER_MINUTE = 10,
 };
 
 #endif /* VCHAND_LIMITS_H */

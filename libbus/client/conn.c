@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -618,6 +619,12 @@ VBUS_EXPORT int vbus_conn_open_auth(const char *url, const char *key_file, const
                 free(c);
                 return r;
         }
+        /* Rebuilt from the parsed URL (fits: a path is shorter than 108 bytes), so that a
+         * message names exactly what is tried, whichever way it was chosen. */
+        if (c->url.kind == VBUS_URL_UNIX)
+                (void)snprintf(c->url_text, sizeof(c->url_text), "unix:%s", c->url.path);
+        else
+                (void)snprintf(c->url_text, sizeof(c->url_text), "vchan:%u", c->url.broker_domid);
         c->state = VBUS_CONN_CONNECTING;
         if (conn_connect(c) < 0)
                 conn_lost_now(c);
@@ -821,6 +828,28 @@ VBUS_EXPORT int vbus_conn_wait(vbus_conn *c, uint64_t timeout_usec)
         return r;
 }
 
+/*
+ * Whether a failed first attempt to connect is one that waiting cannot mend: nothing listens at
+ * that socket, or may not be reached by us, or this domain's vchan is taken, or there is no Xen.
+ * (A connection that was ready once keeps retrying whatever the error: its broker or agent is
+ * expected back.)
+ */
+static bool connect_error_is_permanent(int r)
+{
+        switch (r) {
+        case -ENOENT:
+        case -EACCES:
+        case -EPERM:
+        case -ECONNREFUSED:
+        case -ENOTSOCK:
+        case -EADDRINUSE:
+        case -ENODEV:
+                return true;
+        default:
+                return false;
+        }
+}
+
 VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *c, uint64_t timeout_usec)
 {
         uint64_t deadline = vbus__deadline_after(vbus__client_now(), timeout_usec);
@@ -831,6 +860,8 @@ VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *c, uint64_t timeout_usec)
                 uint64_t now = vbus__client_now();
                 int r;
 
+                if (!c->ever_ready && connect_error_is_permanent(c->last_error))
+                        return c->last_error;
                 if (now >= deadline)
                         return -ETIMEDOUT;
                 r = vbus_conn_wait(c, vbus__time_left(deadline, now, UINT64_MAX));
@@ -920,6 +951,11 @@ VBUS_EXPORT int vbus_conn_get_last_error(vbus_conn *c)
         if (!c)
                 return -EINVAL;
         return c->auth_error < 0 ? c->auth_error : c->last_error;
+}
+
+VBUS_EXPORT const char *vbus_conn_get_url(vbus_conn *c)
+{
+        return c ? c->url_text : "";
 }
 
 VBUS_EXPORT uint64_t vbus_conn_get_reconnects(vbus_conn *c)

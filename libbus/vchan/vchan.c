@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <xenevtchn.h>
 #include <xengnttab.h>
 #include <xenstore.h>
@@ -143,6 +144,127 @@ static int xs_read_uint(struct xs_handle *xs, const char *dir, const char *key, 
         return r;
 }
 
+/* --- who holds a published vchan of this domain ----------------------------------------- */
+
+static bool fits(int n, size_t size);
+
+/* @n bytes of the file @path, NUL-terminated and cut at the first newline. Return: 0, -errno. */
+static int read_line(const char *path, char *buf, size_t n)
+{
+        FILE *f = fopen(path, "re");
+        size_t k;
+
+        if (!f)
+                return -errno;
+        k = fread(buf, 1, n - 1, f);
+        (void)fclose(f); /* read-only: nothing to lose */
+        buf[k] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        return 0;
+}
+
+/* A whole decimal number. */
+static bool parse_ull(const char *s, unsigned long long *ret)
+{
+        char *end;
+
+        if (*s < '0' || *s > '9')
+                return false;
+        errno = 0;
+        *ret = strtoull(s, &end, 10);
+        return errno == 0 && *end == '\0';
+}
+
+/* The start time of @pid (field 22 of /proc/<pid>/stat, after the command's closing ')'), so a
+ * recycled pid is not mistaken for the process that published. Return: 0, -errno. */
+static int proc_start_time(unsigned long pid, unsigned long long *ret)
+{
+        char path[64], stat[1024], *p;
+        int r;
+
+        (void)snprintf(path, sizeof(path), "/proc/%lu/stat", pid); /* fits */
+        r = read_line(path, stat, sizeof(stat));
+        if (r < 0)
+                return r;
+        p = strrchr(stat, ')');
+        if (!p)
+                return -EPROTO;
+        /* After ')': state (field 3) ... starttime (field 22): skip 19 fields. */
+        for (int i = 0; i < 20 && p; i++)
+                p = strchr(p + 1, ' ');
+        if (!p)
+                return -EPROTO;
+        p[strcspn(p + 1, " ") + 1] = '\0';
+        return parse_ull(p + 1, ret) ? 0 : -EPROTO;
+}
+
+/*
+ * What a publishing process records next to its ring-ref: "<boot id> <pid namespace> <pid>
+ * <start time>". Together they name one process of one boot of this domain's kernel; a holder
+ * recorded so can be checked without the broker (docs/vchan.md, "Stale keys").
+ */
+static int holder_self(char *buf, size_t n)
+{
+        char boot[64], ns[64];
+        unsigned long long start = 0;
+        ssize_t k;
+        int r;
+
+        r = read_line("/proc/sys/kernel/random/boot_id", boot, sizeof(boot));
+        if (r < 0)
+                return r;
+        k = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+        if (k < 0)
+                return -errno;
+        ns[k] = '\0';
+        r = proc_start_time((unsigned long)getpid(), &start);
+        if (r < 0)
+                return r;
+        k = snprintf(buf, n, "%s %s %lu %llu", boot, ns, (unsigned long)getpid(), start);
+        return k > 0 && (size_t)k < n ? 0 : -ENAMETOOLONG;
+}
+
+/*
+ * Whether the holder recorded at @dir is known to be gone: same boot and pid namespace as ours
+ * (else we cannot tell, and assume it lives), and no process with its pid and start time. A
+ * value we cannot parse, or none (a writer that records none, such as Xen's libxenvchan), is
+ * taken as alive: we never cut off a holder we cannot account for.
+ */
+static bool holder_is_gone(struct xs_handle *xs, const char *dir)
+{
+        char full[VBUS_VCHAN_PATH_MAX + 32], self[192], rec[192];
+        char *f[4], *save = NULL, *my_boot, *my_ns;
+        unsigned long long pid, start, now;
+        unsigned int len = 0;
+        char *val;
+
+        if (!fits(snprintf(full, sizeof(full), "%s/%s", dir, VBUS_VCHAN_KEY_HOLDER), sizeof(full)))
+                return false;
+        val = xs_read(xs, XBT_NULL, full, &len);
+        if (!val)
+                return false;
+        if (len >= sizeof(rec) || memchr(val, '\0', len)) {
+                free(val);
+                return false;
+        }
+        memcpy(rec, val, len);
+        rec[len] = '\0';
+        free(val);
+        if (holder_self(self, sizeof(self)) < 0)
+                return false;
+        my_boot = strtok_r(self, " ", &save);
+        my_ns = strtok_r(NULL, " ", &save);
+        save = NULL;
+        for (int i = 0; i < 4; i++)
+                f[i] = strtok_r(i ? NULL : rec, " ", &save);
+        if (!my_boot || !my_ns || !f[3] || strtok_r(NULL, " ", &save) || !parse_ull(f[2], &pid) ||
+            !parse_ull(f[3], &start) || pid == 0 || pid > INT32_MAX)
+                return false;
+        if (strcmp(f[0], my_boot) != 0 || strcmp(f[1], my_ns) != 0)
+                return false;
+        return proc_start_time((unsigned long)pid, &now) < 0 || now != start;
+}
+
 int vbus__vchan_server_open_to(uint32_t peer_domid, const char *port, size_t left_min,
                                size_t right_min, VbusVchan **ret_vchan)
 {
@@ -161,9 +283,13 @@ int vbus__vchan_server_open_to(uint32_t peer_domid, const char *port, size_t lef
         if (r == 0)
                 r = vbus__vchan_path_build(path, sizeof(path), self, peer_domid, port);
         if (r == 0) {
-                /* A value that can be read, well-formed or not, means the vchan is held. */
+                /* A value that can be read, well-formed or not, means the vchan is held, unless
+                 * the process that published it is known to be gone: then its keys are stale
+                 * and removed here, without waiting for a broker to notice. */
                 r = xs_read_uint(xs, path, VBUS_VCHAN_KEY_RING_REF, UINT32_MAX, &ring_ref);
                 r = r == 0 || r == -EPROTO ? -EADDRINUSE : 0;
+                if (r == -EADDRINUSE && holder_is_gone(xs, path) && xs_rm(xs, XBT_NULL, path))
+                        r = 0;
         }
         xs_close(xs);
         if (r < 0)
@@ -228,7 +354,8 @@ static int server_publish(VbusVchan *v, uint32_t self, uint32_t ring_ref)
                 {.id = self, .perms = XS_PERM_NONE},
                 {.id = v->peer_domid, .perms = XS_PERM_READ},
         };
-        char key[2][VBUS_VCHAN_PATH_MAX + 32], val[2][16];
+        struct xs_permissions own[1] = {{.id = self, .perms = XS_PERM_NONE}};
+        char key[3][VBUS_VCHAN_PATH_MAX + 32], val[2][16], holder[192] = "";
 
         /* The path was validated to at most VBUS_VCHAN_PATH_MAX bytes: none of these should
          * ever be cut short, and none may be if one were. */
@@ -237,8 +364,12 @@ static int server_publish(VbusVchan *v, uint32_t self, uint32_t ring_ref)
             !fits(snprintf(key[1], sizeof(key[1]), "%s/%s", v->path, VBUS_VCHAN_KEY_EVENT_CHANNEL),
                   sizeof(key[1])) ||
             !fits(snprintf(val[0], sizeof(val[0]), "%u", ring_ref), sizeof(val[0])) ||
-            !fits(snprintf(val[1], sizeof(val[1]), "%u", (unsigned)v->port), sizeof(val[1])))
+            !fits(snprintf(val[1], sizeof(val[1]), "%u", (unsigned)v->port), sizeof(val[1])) ||
+            !fits(snprintf(key[2], sizeof(key[2]), "%s/%s", v->path, VBUS_VCHAN_KEY_HOLDER),
+                  sizeof(key[2])))
                 return -ENAMETOOLONG;
+        /* Without /proc no holder is recorded: such keys are then never judged stale. */
+        (void)holder_self(holder, sizeof(holder));
 
         for (unsigned attempt = 0; attempt < VBUS_VCHAN_XS_TXN_RETRIES; attempt++) {
                 xs_transaction_t t = xs_transaction_start(v->xs);
@@ -249,6 +380,10 @@ static int server_publish(VbusVchan *v, uint32_t self, uint32_t ring_ref)
                 for (int i = 0; i < 2 && ok; i++)
                         ok = xs_write(v->xs, t, key[i], val[i], (unsigned)strlen(val[i])) &&
                              xs_set_permissions(v->xs, t, key[i], perms, 2);
+                /* The holder is this domain's business only: the peer cannot read it. */
+                if (ok && holder[0])
+                        ok = xs_write(v->xs, t, key[2], holder, (unsigned)strlen(holder)) &&
+                             xs_set_permissions(v->xs, t, key[2], own, 1);
                 if (!ok) {
                         int r = errno_or(-EIO);
 

@@ -42,6 +42,8 @@
 /* xenstore key names under the vchan path (libxenvchan's). */
 #define VBUS_VCHAN_KEY_RING_REF      "ring-ref"
 #define VBUS_VCHAN_KEY_EVENT_CHANNEL "event-channel"
+/* Ours, readable by this domain only: which process published (vchan.c, docs/vchan.md). */
+#define VBUS_VCHAN_KEY_HOLDER "vbus-holder"
 
 typedef struct VbusVchan VbusVchan;
 

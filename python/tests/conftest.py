@@ -53,12 +53,12 @@ class Host:
     def log(self, name: str) -> str:
         return os.path.join(self.tmp, name)
 
-    def broker_start(self, *args: str) -> None:
+    def broker_start(self, *args: str, policy: str = "open") -> None:
         log = open(self.log("broker.log"), "a")
-        # --policy open, as tests/integration/lib.sh: these tests are of the binding, not of
-        # the broker's policy.
+        # --policy open unless a test names a policy directory, as tests/integration/lib.sh:
+        # these tests are of the binding, not of the broker's policy.
         self.broker = subprocess.Popen([self.xs, "run", "--domid", "0", "--", self.vchand,
-                                        "--socket", self.sock, "--policy", "open", *args],
+                                        "--socket", self.sock, "--policy", policy, *args],
                                        env=self.env,
                                        stdout=log, stderr=subprocess.STDOUT)
         self.wait_file(self.sock, "the broker did not start")

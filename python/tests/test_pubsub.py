@@ -132,3 +132,81 @@ def test_connect_failure_is_unavailable(tmp_path):
     assert "ENOENT" in str(ei.value) or "ECONNREFUSED" in str(ei.value)
     with pytest.raises(vbus.InvalidArgument):
         vbus.blocking.connect("carrier-pigeon:1", timeout=0.3)
+
+
+POLICY = """\
+publish secret.> @local deny
+subscribe secret.> @local deny
+serve locked.v1.> @local deny
+call locked.v1.> @local deny
+publish > * allow
+subscribe > * allow
+serve > * allow
+call > * allow
+"""
+
+
+async def test_policy_refusals_are_permission_denied(host):
+    """What the broker's policy refuses raises vbus.PermissionDenied with the broker's reason
+    (the rule that decided): a publish, a subscription, a server and a call; what it allows
+    goes on working on the same connection."""
+    d = host.log("policy.d")
+    os.mkdir(d)
+    with open(os.path.join(d, "10-test.policy"), "w") as f:
+        f.write(POLICY)
+    host.broker_kill9()
+    host.broker_start(policy=d)
+    async with vbus.connect(host.url) as bus:
+        # libvbus sends a publish before the broker has answered the stream's OPEN (there is no
+        # vbus_publisher_is_active()), so the refusal surfaces on a later publish.
+        with pytest.raises(vbus.PermissionDenied) as ei:
+            for _ in range(1000):
+                await bus.publish("secret.plans", b"x")
+                await asyncio.sleep(0.01)
+        assert "10-test.policy:1" in ei.value.message
+        s = bus.subscribe("secret.>")
+        with pytest.raises(vbus.PermissionDenied) as ei:
+            await s.ready()
+        assert "10-test.policy:2" in ei.value.message
+        srv = bus.serve("locked.v1.Vault", None)
+        with pytest.raises(vbus.PermissionDenied):
+            await srv.ready()
+        with pytest.raises(vbus.PermissionDenied):
+            await bus.call("locked.v1.Vault/Open", b"", timeout=10)
+        ok = bus.subscribe("public.>")
+        await ok.ready()
+        await bus.publish("public.news", b"fine")
+        assert (await ok.get(10)).data == b"fine"
+    with vbus.blocking.connect(host.url) as b:
+        with pytest.raises(vbus.PermissionDenied):
+            for _ in range(1000):
+                b.publish("secret.plans", b"x")
+                b.wait(0.01)
+
+
+async def test_exception_in_a_callback_stays_in_python(host):
+    """An exception raised inside a C callback (here, forced in the subscription's message
+    copy) is caught at the C boundary, reported to the loop's exception handler after the
+    processing step, and the connection goes on: later messages arrive."""
+    reported = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, ctx: reported.append(ctx.get("exception")))
+    async with vbus.connect(host.url) as bus, vbus.connect(host.url) as pub:
+        s = bus.subscribe("cb.>")
+        await s.ready()
+        real = type(s)._on_message
+        calls = []
+
+        def failing(m):
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("raised inside a C callback")
+            real(s, m)
+        s._on_message = failing
+        await pub.publish("cb.one", b"1")
+        await pub.publish("cb.two", b"2")
+        m = await s.get(10)
+        assert m.topic == "cb.two"
+        assert any(isinstance(e, RuntimeError) and "inside a C callback" in str(e)
+                   for e in reported)
+    loop.set_exception_handler(None)

@@ -301,3 +301,40 @@ async def test_python_cancel_reaches_c_server(host):
         with pytest.raises(asyncio.CancelledError):
             await t
         await asyncio.to_thread(srv.wait_for, "cancelled Get")
+
+
+async def test_stream_cancel_and_deadline(host):
+    """Leaving a streaming call early cancels it: the server's handler is cancelled. A
+    streaming call whose deadline passes raises DeadlineExceeded in the caller's iteration,
+    and its handler is cancelled too."""
+    cancelled = asyncio.Queue()
+
+    async def ticker(req: vbus.Request, stream: vbus.ServerStream) -> None:
+        try:
+            i = 0
+            while True:
+                await stream.send(b"tick %d" % i)
+                i += 1
+                await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            await cancelled.put(req.method)
+            raise
+
+    async with vbus.connect(host.url) as sbus, vbus.connect(host.url) as cbus:
+        server = sbus.serve("test.v1.Ticker", None,
+                            stream_methods={"Ticks": ticker, "Slow": ticker})
+        await server.ready()
+        got = []
+        async with cbus.call_stream("test.v1.Ticker/Ticks", b"", timeout=60) as replies:
+            async for m in replies:
+                got.append(m)
+                if len(got) == 3:
+                    break  # then leaving the async with cancels the call
+        assert got == [b"tick 0", b"tick 1", b"tick 2"]
+        assert replies.status == vbus.Cancelled.STATUS
+        assert await asyncio.wait_for(cancelled.get(), 30) == "Ticks"
+        with pytest.raises(vbus.DeadlineExceeded):
+            async for _ in cbus.call_stream("test.v1.Ticker/Slow", b"", timeout=0.3):
+                pass
+        assert await asyncio.wait_for(cancelled.get(), 30) == "Slow"
+        assert server.inflight == 0

@@ -92,10 +92,11 @@ class Identity:
     pid: Optional[int] = None
 
     def __str__(self) -> str:
-        s = f"dom{self.domid}({self.name})" if self.name else f"dom{self.domid}"
+        """As vbusctl prints a sender: ``dom3(sensor)``, ``local(uid=1000,pid=42)``."""
         if self.local:
-            s += f" uid={self.uid}"
-        return s
+            return f"local(uid={self.uid},pid={self.pid})" if self.pid is not None else \
+                f"local(uid={self.uid})"
+        return f"dom{self.domid}({self.name})" if self.name else f"dom{self.domid}"
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno as _errno
 import select
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, Optional
 
 from ._core import (BLOCK, DROP, SERVER_INFLIGHT_DEFAULT, STREAM_HANDLERS,
                     STREAM_QUEUE_BYTES, STREAM_QUEUE_DEFAULT, SUBSCRIPTION_QUEUE_BYTES_DEFAULT,
@@ -297,15 +297,22 @@ class Bus(ConnBase):
         ``async for reply in s``. Use it as ``async with`` so it is cancelled if left early."""
         return CallStream(self, method, timeout, headers, max_queue)
 
-    async def call_stream(self, method: str, data: Bytes = b"", *,
-                          timeout: Optional[float] = None,
-                          headers: Headers = None) -> AsyncIterator[bytes]:
-        """A server-streaming call: sends @data, then yields each reply message."""
-        async with self.stream(method, timeout=timeout, headers=headers) as s:
-            await s.send(data)
-            await s.close_send()
-            async for m in s:
-                yield m
+    def call_stream(self, method: str, data: Bytes = b"", *, timeout: Optional[float] = None,
+                    headers: Headers = None,
+                    max_queue: int = STREAM_QUEUE_DEFAULT) -> "CallStream":
+        """A server-streaming call: sends @data, closes this side, and yields each reply::
+
+            async with bus.call_stream("svc/Scan", req) as replies:
+                async for r in replies:
+                    ...
+
+        Leaving the ``async with`` cancels the call if it has not ended (the server is told).
+        A bare ``async for`` that breaks out early leaves the call running until it ends or
+        its deadline passes (Python does not close an iterator on ``break``): call
+        ``cancel()`` then, or use ``async with``.
+        """
+        b = check_data(data, "request")
+        return CallStream(self, method, timeout, headers, max_queue, request=b)
 
     # serve ----------------------------------------------------------------------------------
     def serve(self, service: str, handler: Optional[Handler] = None, *,
@@ -688,9 +695,10 @@ class CallStream(_StreamBase):
     """The caller's side of a streaming call (see :meth:`Bus.stream`)."""
 
     def __init__(self, bus: Bus, method: str, timeout: Optional[float], headers: Headers,
-                 max_queue: int) -> None:
+                 max_queue: int, request: Optional[bytes] = None) -> None:
         super().__init__(bus, max_queue)
         self.method = method
+        self._request = request  # server-streaming: sent, then this side closed, at open
         self._m = check_name(method, "method")
         self._opts = CallOptions(timeout, headers)
         self._end = bus._loop.create_future()
@@ -713,6 +721,12 @@ class CallStream(_StreamBase):
         self._ptr = p[0]
         self._bus._live.add(self)
         self._bus._after_api()
+        if self._request is not None:
+            request, self._request = self._request, None
+            await _StreamBase.send(self, request)
+            if self._ptr is not None:
+                lib.vbus_stream_close_send(self._ptr)
+                self._bus._after_api()
 
     def _ended(self) -> None:
         if not self._end.done():
@@ -830,14 +844,24 @@ class _StreamMethod:
         srv.inflight += 1
         st._task = bus._spawn(self._run(req, st))
         if req.deadline is not None:
-            st._timer = bus._loop.call_at(req.deadline, st._ended)  # type: ignore[attr-defined]
+            st._timer = bus._loop.call_at(  # type: ignore[attr-defined]
+                req.deadline, self._on_deadline, st)
+
+    @staticmethod
+    def _on_deadline(st: "ServerStream") -> None:
+        st._deadline_passed = True  # type: ignore[attr-defined]
+        st._ended()
 
     async def _run(self, req: Request, st: ServerStream) -> None:
         try:
             await self._handler(req, st)
             st._finish(lib.VBUS_STATUS_OK)
         except asyncio.CancelledError:
-            if st._ptr is not None:
+            if getattr(st, "_deadline_passed", False):
+                # This side saw the deadline pass, perhaps before the broker: the caller's
+                # outcome is deadline-exceeded either way.
+                st._finish(lib.VBUS_STATUS_DEADLINE_EXCEEDED, "deadline exceeded")
+            elif st._ptr is not None:
                 lib.vbus_stream_cancel(st._ptr)
                 st._ptr = None
                 self._bus._live.discard(st)

@@ -29,7 +29,7 @@ implementation lacks is answered ``unsupported``, and one the service does not h
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Dict, Optional
+from typing import Any, Dict, Optional
 
 from google.protobuf import message as _message
 from google.protobuf import message_factory as _mf
@@ -39,7 +39,7 @@ from . import aio
 from ._core import Headers, Request
 from .errors import Internal, InvalidArgument, NotFound, Unsupported
 
-__all__ = ["Client", "serve", "message_class"]
+__all__ = ["Client", "TypedStream", "serve", "message_class"]
 
 
 def message_class(desc: Any) -> Any:
@@ -95,15 +95,17 @@ class Client:
                                    headers=headers)
         return _parse(m.output_type, out, Internal, "the reply")
 
-    async def stream(self, name: str, request: Any, *, timeout: Optional[float] = None,
-                     headers: Headers = None) -> AsyncIterator[Any]:
-        """Calls the server-streaming method @name; yields each parsed reply."""
+    def stream(self, name: str, request: Any, *, timeout: Optional[float] = None,
+               headers: Headers = None) -> "TypedStream":
+        """Calls the server-streaming method @name: ``async with client.stream(...) as r:
+        async for reply in r`` (or a bare ``async for``, see :meth:`vbus.Bus.call_stream`)
+        yields each parsed reply."""
         m = self._method(name)
         data = _check_input(m, request)
-        async for out in self._bus.call_stream(
-                f"{self._service.full_name}/{m.name}", data,
-                timeout=timeout if timeout is not None else self._timeout, headers=headers):
-            yield _parse(m.output_type, out, Internal, "a reply")
+        return TypedStream(self._bus.call_stream(
+            f"{self._service.full_name}/{m.name}", data,
+            timeout=timeout if timeout is not None else self._timeout, headers=headers),
+            m.output_type)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -112,6 +114,33 @@ class Client:
         if m.server_streaming:
             return lambda request, **kw: self.stream(name, request, **kw)
         return lambda request, **kw: self.call(name, request, **kw)
+
+
+class TypedStream:
+    """The replies of a server-streaming call, parsed: an async iterator and an async context
+    manager (leaving it cancels the call if it has not ended)."""
+
+    def __init__(self, call: aio.CallStream, output_type: Any) -> None:
+        self._call = call
+        self._output_type = output_type
+
+    def __aiter__(self) -> "TypedStream":
+        return self
+
+    async def __anext__(self) -> Any:
+        out = await self._call.__anext__()
+        return _parse(self._output_type, out, Internal, "a reply")
+
+    def cancel(self) -> None:
+        """Abandons the call: the server is told."""
+        self._call.cancel()
+
+    async def __aenter__(self) -> "TypedStream":
+        await self._call.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._call.__aexit__(*exc)
 
 
 def serve(bus: aio.Bus, service: ServiceDescriptor, impl: Any) -> aio.Server:

@@ -109,6 +109,8 @@ static void check_argument_errors(void)
         CHECK(!vbus_message_is_sender_local(NULL));
         CHECK(vbus_message_get_sender_uid(NULL) == 0);
         CHECK(vbus_message_get_sender_pid(NULL) == 0);
+        CHECK(vbus_message_get_sender_session(NULL) == 0);
+        CHECK(!vbus_message_get_sender_claims(NULL, NULL, NULL, NULL));
         CHECK(vbus_message_get_dropped(NULL) == 0);
         CHECK(vbus_message_get_sequence(NULL) == 0);
         CHECK(!vbus_message_follows_gap(NULL));
@@ -199,6 +201,13 @@ static void on_message(vbus_subscription *sub, const vbus_message *m, void *user
         CHECK(vbus_message_get_sequence(m) == 1 && vbus_message_get_dropped(m) == 0);
         CHECK(!vbus_message_follows_gap(m));
         CHECK(!vbus_message_is_retained(m));
+        /* A direct link: no agent session, no claims (and nothing written). */
+        {
+                uint32_t uid = 77;
+
+                CHECK(vbus_message_get_sender_session(m) == 0);
+                CHECK(!vbus_message_get_sender_claims(m, &uid, NULL, NULL) && uid == 77);
+        }
 }
 
 static void on_retained(vbus_subscription *sub, const vbus_message *m, void *userdata)
