@@ -201,7 +201,10 @@ static int connect_ready(const Options *o, vbus_conn **ret)
                         fprintf(stderr,
                                 "vbusctl: cannot use URL '%s' (%s): %s; URLs are unix:<path> or "
                                 "vchan:<domid>\n",
-                                o->url ? o->url : env ? env : "", from, strerror(-r));
+                                o->url ? o->url
+                                : env  ? env
+                                       : "",
+                                from, strerror(-r));
                 return -1;
         }
         r = vbus_conn_wait_ready(c, ms_to_us(CONNECT_BUDGET_MS));
