@@ -18,8 +18,10 @@ bool budget_check(const Peer *p, uint64_t bytes)
                 return false;
         if (b->mem_held + bytes <= b->config.max_memory)
                 return true;
+        /* The share is per link: an agent's sessions (peer.h) share their link's, so opening
+         * sessions does not multiply what one guest may hold once memory is short. */
         share = b->config.max_memory / (b->n_peers ? b->n_peers : 1);
-        return p->mem_held + bytes <= share;
+        return (p->parent ? p->parent : p)->link_mem_held + bytes <= share;
 }
 
 int budget_charge(Peer *p, uint64_t bytes)
@@ -27,6 +29,7 @@ int budget_charge(Peer *p, uint64_t bytes)
         if (!budget_check(p, bytes))
                 return -ENOBUFS;
         p->mem_held += bytes;
+        peer_link_owner(p)->link_mem_held += bytes;
         p->bus->mem_held += bytes;
         return 0;
 }
@@ -35,12 +38,17 @@ void budget_release(Peer *p, uint64_t bytes)
 {
         assert(p->mem_held >= bytes && p->bus->mem_held >= bytes);
         p->mem_held -= bytes;
+        peer_link_owner(p)->link_mem_held -= bytes;
         p->bus->mem_held -= bytes;
 }
 
 bool budget_backlog_room(const Peer *q, size_t size)
 {
-        return q->ep.link.n_backlog + size <=
+        /* ep.lk: an agent session's link is its link peer's (NULL only before the endpoint
+         * is set up: then its own). */
+        const VbusLink *l = q->ep.lk ? q->ep.lk : &q->ep.link;
+
+        return l->n_backlog + size <=
                VBUS_LINK_BACKLOG_MAX * LIMIT_BACKLOG_NEW_SHARE_PERCENT / 100;
 }
 

@@ -71,6 +71,11 @@ bool budget_backlog_room(const Peer *q, size_t size);
  * guest's rings are unmapped at once, so what the broker keeps stays within the budget.
  * Return: the pages to charge (> 0), or -E2BIG (a ring larger than max_ring_order) or -ENOSPC
  * (over the budget and over its share).
+ *
+ * Note for discovery (discover.c): broker_add_peer() returns these two for a refused guest; it
+ * should not try that guest again until it publishes new keys (each try maps and unmaps its
+ * rings), and a check of the orders before the ring pages are mapped would belong in
+ * libbus/vchan (vbus__vchan_client_new() reads them from the control page first).
  */
 int budget_admit_rings(const Bus *b, size_t read_size, size_t write_size);
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #ifdef HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
@@ -164,6 +165,21 @@ static int run_agent(const BrokerConfig *c)
         return agent_run(&a) < 0 ? 1 : 0;
 }
 
+/*
+ * A guest costs the broker a few descriptors (docs/vchan.md): use every descriptor we may
+ * (the hard limit, which the service manager sets), not the soft default of 1024. Running out
+ * anyway is the broker's own problem, logged as such, and never counted against a guest.
+ */
+static void raise_fd_limit(void)
+{
+        struct rlimit nofile;
+
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+                nofile.rlim_cur = nofile.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &nofile);
+        }
+}
+
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -286,6 +302,7 @@ int main(int argc, char **argv)
                 return fflush(stdout) == 0 ? 0 : 1;
         }
         log_set_verbose(verbose);
+        raise_fd_limit();
         /* Before anything is touched: a second instance leaves the first one's socket and, for
          * a broker, the guests' xenstore keys alone. */
         if (rundir_lock(config.socket_path, &lock_fd, err, sizeof(err)) < 0) {

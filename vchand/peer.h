@@ -97,6 +97,7 @@ struct Peer {
         List intro_calls;         /* introspect.c: its calls the broker answers itself */
         uint32_t n_calls;         /* rpc.c and introspect.c: calls in flight as a caller */
         uint64_t mem_held;        /* budget.c: bytes held on its behalf (charged by features) */
+        uint64_t link_mem_held;   /* budget.c, on a link: its own mem_held plus its sessions' */
         uint32_t grant_pages;     /* budget.c: pages of its rings mapped (vchan peers) */
         bool retiring;            /* its stream ids are used up: GOAWAY sent (peer_retire) */
         uint64_t retire_deadline_us;

@@ -393,7 +393,8 @@ static Msg *route_msg(Route *rt)
         m->meta_const = pub->meta_const;
         m->n_meta_const = pub->n_meta_const;
         m->n_data = rt->n_data;
-        memcpy(m->data, rt->data, rt->n_data);
+        if (rt->n_data) /* an empty frame's payload may be NULL */
+                memcpy(m->data, rt->data, rt->n_data);
         /* The reference keeps the Meta alive, and lets the credit go back later. */
         m->publisher = publisher_ref(pub);
         rt->msg = m;

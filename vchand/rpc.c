@@ -456,7 +456,8 @@ int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 return 0;
         }
         if (service_get_n_calls(svc) >= b->config.max_service_calls &&
-            caller_calls_to(p, svc) >= b->config.max_service_calls / (b->n_peers ? b->n_peers : 1)) {
+            caller_calls_to(p, svc) >=
+                    b->config.max_service_calls / (b->n_peers ? b->n_peers : 1)) {
                 b->stats.n_calls_failed++;
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                                   "too many calls in flight for this service (max_service_calls)");

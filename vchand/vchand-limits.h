@@ -146,9 +146,23 @@ enum {
          * new call; its link is closed once the calls opened toward it end, or after this, so
          * that it reconnects with fresh ids (a client reconnects on its own). */
         LIMIT_RETIRE_GRACE_MS = 30 * 1000,
-        /* Guests discovery tracks at once (one slot each, allocated up front): domids of guests
-         * are below 0x7ff0, and max_peers bounds the links anyway. */
+        /* Guests discovery tracks at once (a pointer each allocated up front, the rest per guest
+         * found): domids of guests are below 0x7ff0, and max_peers bounds the links anyway. Each
+         * tracked guest also holds one xenstore watch on the broker's connection. */
         LIMIT_DISCOVER_GUESTS = 4096,
+        /* Guest setups per loop iteration (each is several round trips to xenstore and the
+         * hypervisor): a thousand guests connecting at once are set up between the turns of
+         * the peers already served, which a bystander's latency shows (bench/scale). */
+        LIMIT_DISCOVER_SETUPS_PER_WAKEUP = 1,
+        /* First delay before a guest is set up again after the broker's own error (out of fds,
+         * memory, ports, max_peers): the tick's period, so a passing shortage costs a second. */
+        LIMIT_DISCOVER_RETRY_MIN_MS = 1000,
+        /* The delay doubles up to this, so a lasting shortage costs each waiting guest one try
+         * per half minute, not one per tick. */
+        LIMIT_DISCOVER_RETRY_MAX_MS = 32000,
+        /* The broker's own setup errors are logged once per this period for all guests, with a
+         * count of those not logged: a shortage must not flood the journal either. */
+        LIMIT_DISCOVER_LOCAL_LOG_MS = 10000,
         /* Keys in the keyring (auth_keyring): each HELLO proof looks its key up in it. */
         LIMIT_KEYRING_KEYS = 4096,
         /* A key's name in the keyring: [A-Za-z0-9_.@-], a log and policy token. */

@@ -214,8 +214,7 @@ static int conn_send_hello(vbus_conn *c)
                 h.auth_challenge.data = c->auth.client_nonce;
                 h.auth_challenge.len = VBUS_AUTH_NONCE_SIZE;
         }
-        c->auth.client =
-                (VbusAuthHelloFields){h.version_min, h.version_max, h.max_frame, h.features};
+        c->auth.client = (VbusAuthHelloFields){h.version_min, h.version_max, h.features};
         r = vbus__endpoint_send_control(&c->ep, VBUS_FRAME_HELLO, 0, 0, &h.base);
         if (r < 0)
                 return r;
@@ -393,11 +392,9 @@ static int conn_auth_hello(vbus_conn *c, const Vbus__V1__Hello *m)
                 return -EACCES;
         if (m->auth_challenge.len != VBUS_AUTH_NONCE_SIZE)
                 return -EPROTO;
-        t->session_id = c->ep.session.session_id;
         t->version = m->version;
         memcpy(t->broker_nonce, m->auth_challenge.data, VBUS_AUTH_NONCE_SIZE);
-        t->broker =
-                (VbusAuthHelloFields){m->version_min, m->version_max, m->max_frame, m->features};
+        t->broker = (VbusAuthHelloFields){m->version_min, m->version_max, m->features};
         if (m->auth_proof.len > 0 || c->auth_pin) {
                 r = vbus__auth_verify(t, VBUS_AUTH_ROLE_BROKER, m->auth_proof.data,
                                       m->auth_proof.len);
@@ -418,7 +415,7 @@ static int conn_auth_hello(vbus_conn *c, const Vbus__V1__Hello *m)
         h.version_min = t->client.version_min;
         h.version_max = t->client.version_max;
         h.version = m->version;
-        h.max_frame = t->client.max_frame;
+        h.max_frame = CLIENT_MAX_FRAME; /* as in the first HELLO */
         h.features = VBUS_FEATURE_AUTH;
         h.auth_proof.data = proof;
         h.auth_proof.len = sizeof(proof);

@@ -33,6 +33,7 @@ struct VbusVchan {
         xengnttab_handle *gnttab; /* client */
         xenevtchn_handle *evtchn;
         struct xs_handle *xs;
+        bool borrowed; /* gnttab and xs are a VbusVchanHandles' (not closed here) */
         evtchn_port_t port; /* our local port */
         bool port_bound;
 
@@ -297,7 +298,12 @@ int vbus__vchan_server_open_to(uint32_t peer_domid, const char *port, size_t lef
         return vbus__vchan_server_new(ret_vchan, peer_domid, path, left_min, right_min);
 }
 
-static int vchan_new(VbusVchan **ret, bool server, uint32_t peer_domid, const char *path)
+/*
+ * A VbusVchan with its own event-channel handle and, unless @h lends them, its own xenstore
+ * connection (the grant handle is opened by the caller, or borrowed from @h).
+ */
+static int vchan_new(VbusVchan **ret, bool server, uint32_t peer_domid, const char *path,
+                     const VbusVchanHandles *h)
 {
         VbusVchan *v;
 
@@ -329,9 +335,15 @@ static int vchan_new(VbusVchan **ret, bool server, uint32_t peer_domid, const ch
                 if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
                         goto fail;
         }
-        v->xs = xs_open(0);
-        if (!v->xs)
-                goto fail;
+        if (h) {
+                v->borrowed = true;
+                v->xs = h->xs;
+                v->gnttab = h->gnttab;
+        } else {
+                v->xs = xs_open(0);
+                if (!v->xs)
+                        goto fail;
+        }
         *ret = v;
         return 0;
 fail:;
@@ -408,7 +420,7 @@ int vbus__vchan_server_new(VbusVchan **ret_vchan, uint32_t peer_domid, const cha
         r = vbus__vchan_layout_from_sizes(left_min, right_min, &(VbusVchanLayout){0});
         if (r < 0)
                 return r;
-        r = vchan_new(&v, true, peer_domid, path);
+        r = vchan_new(&v, true, peer_domid, path, NULL);
         if (r < 0 || !v)
                 return r < 0 ? r : -EIO;
         vbus__vchan_layout_from_sizes(left_min, right_min, &v->layout);
@@ -485,64 +497,55 @@ static int check_grant_refs(const uint32_t *grants, uint32_t n, uint32_t ring_re
         return 0;
 }
 
-int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const char *path)
+/*
+ * Reads and parses the keys a server published at @path. Before the server publishes,
+ * xenstored answers EACCES rather than ENOENT when the nearest existing parent is not readable
+ * to us (a server in dom0, say): both mean "not there yet" to a client that waits for its
+ * server. A zero ring-ref or port is malformed (-EPROTO).
+ */
+static int client_read_keys(struct xs_handle *xs, const char *path, uint32_t *ret_ring_ref,
+                            uint32_t *ret_port)
 {
-        uint32_t grants[VBUS_VCHAN_MAX_GRANTS], ring_ref = 0, remote_port = 0;
-        VbusVchan *v = NULL;
-        int r;
+        int r = xs_read_uint(xs, path, VBUS_VCHAN_KEY_RING_REF, UINT32_MAX, ret_ring_ref);
 
-        r = vchan_new(&v, false, server_domid, path);
-        if (r < 0 || !v)
-                return r < 0 ? r : -EIO;
-        /*
-         * Before the server publishes, xenstored answers EACCES rather than ENOENT when the
-         * nearest existing parent is not readable to us (a server in dom0, say): both mean
-         * "not there yet" to a client that waits for its server.
-         */
-        r = xs_read_uint(v->xs, v->path, VBUS_VCHAN_KEY_RING_REF, UINT32_MAX, &ring_ref);
         if (r == 0)
-                r = xs_read_uint(v->xs, v->path, VBUS_VCHAN_KEY_EVENT_CHANNEL, UINT32_MAX,
-                                 &remote_port);
+                r = xs_read_uint(xs, path, VBUS_VCHAN_KEY_EVENT_CHANNEL, UINT32_MAX, ret_port);
         if (r == -EACCES)
                 r = -ENOENT;
-        if (r < 0)
-                goto fail;
-        if (ring_ref == 0 || remote_port == 0) {
+        if (r == 0 && (*ret_ring_ref == 0 || *ret_port == 0))
                 r = -EPROTO;
-                goto fail;
-        }
+        return r;
+}
+
+/* Binds the server's port, maps and checks the control page, maps the rings, says we are live. */
+static int client_attach(VbusVchan *v, uint32_t ring_ref, uint32_t remote_port)
+{
+        uint32_t grants[VBUS_VCHAN_MAX_GRANTS];
+        int r;
+
         errno = 0;
-        v->gnttab = xengnttab_open(NULL, 0);
-        if (!v->gnttab) {
-                r = errno_or(-ENODEV);
-                goto fail;
-        }
         {
                 xenevtchn_port_or_error_t p =
-                        xenevtchn_bind_interdomain(v->evtchn, server_domid, remote_port);
+                        xenevtchn_bind_interdomain(v->evtchn, v->peer_domid, remote_port);
 
-                if (p < 0) {
-                        r = errno_or(-EIO);
-                        goto fail;
-                }
+                if (p < 0)
+                        return errno_or(-EIO);
                 v->port = (evtchn_port_t)p;
                 v->port_bound = true;
                 xenevtchn_unmask(v->evtchn, v->port);
         }
-        v->page = xengnttab_map_grant_ref_notify(v->gnttab, server_domid, ring_ref,
+        v->page = xengnttab_map_grant_ref_notify(v->gnttab, v->peer_domid, ring_ref,
                                                  PROT_READ | PROT_WRITE, VBUS_VCHAN_OFF_CLI_LIVE,
                                                  v->port);
-        if (!v->page) {
-                r = errno_or(-EIO);
-                goto fail;
-        }
+        if (!v->page)
+                return errno_or(-EIO);
         /* Orders and grants: one read each into private memory, then validated. */
         r = vbus__vchan_page_read_layout(v->page, &v->layout, grants);
         if (r < 0)
-                goto fail;
+                return r;
         r = check_grant_refs(grants, vbus__vchan_layout_n_grants(&v->layout), ring_ref);
         if (r < 0)
-                goto fail;
+                return r;
         for (int i = 0, g = 0; i < 2; i++) {
                 /* left = we write; right = we only read, so map it read-only */
                 int prot = i == VBUS_VCHAN_LEFT ? PROT_READ | PROT_WRITE : PROT_READ;
@@ -550,11 +553,9 @@ int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const c
                 if (v->layout.n_pages[i] == 0)
                         continue;
                 v->ext[i] = xengnttab_map_domain_grant_refs(v->gnttab, v->layout.n_pages[i],
-                                                            server_domid, grants + g, prot);
-                if (!v->ext[i]) {
-                        r = errno_or(-EIO);
-                        goto fail;
-                }
+                                                            v->peer_domid, grants + g, prot);
+                if (!v->ext[i])
+                        return errno_or(-EIO);
                 g += (int)v->layout.n_pages[i];
         }
         vbus__vchan_ring_init(&v->ring, v->page, false, &v->layout, v->ext[0], v->ext[1]);
@@ -563,11 +564,78 @@ int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const c
         vbus__vchan_ring_request(&v->ring, VBUS_VCHAN_NOTIFY_WRITE);
         /* Wake the server: it learns of the connection without waiting for data. */
         vchan_notify(v);
+        return 0;
+}
+
+int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const char *path)
+{
+        uint32_t ring_ref = 0, remote_port = 0;
+        VbusVchan *v = NULL;
+        int r;
+
+        r = vchan_new(&v, false, server_domid, path, NULL);
+        if (r < 0 || !v)
+                return r < 0 ? r : -EIO;
+        r = client_read_keys(v->xs, v->path, &ring_ref, &remote_port);
+        if (r < 0)
+                goto fail;
+        errno = 0;
+        v->gnttab = xengnttab_open(NULL, 0);
+        if (!v->gnttab) {
+                r = errno_or(-ENODEV);
+                goto fail;
+        }
+        r = client_attach(v, ring_ref, remote_port);
+        if (r < 0)
+                goto fail;
         *ret_vchan = v;
         return 0;
 fail:
         vbus__vchan_free(v);
         return r;
+}
+
+int vbus__vchan_client_new_with(VbusVchan **ret_vchan, const VbusVchanHandles *h,
+                                uint32_t server_domid, const char *path)
+{
+        uint32_t ring_ref = 0, remote_port = 0;
+        VbusVchan *v = NULL;
+        int r;
+
+        if (!ret_vchan || !h || !h->xs || !h->gnttab || server_domid > VBUS_VCHAN_DOMID_MAX ||
+            !vbus__vchan_path_is_valid(path))
+                return -EINVAL;
+        /* The keys first, on the shared connection: a try that finds none opens nothing. */
+        r = client_read_keys(h->xs, path, &ring_ref, &remote_port);
+        if (r < 0)
+                return r;
+        r = vchan_new(&v, false, server_domid, path, h);
+        if (r < 0 || !v)
+                return r < 0 ? r : -EIO;
+        r = client_attach(v, ring_ref, remote_port);
+        if (r < 0) {
+                vbus__vchan_free(v);
+                return r;
+        }
+        *ret_vchan = v;
+        return 0;
+}
+
+bool vbus__vchan_error_is_local(int r)
+{
+        switch (r) {
+        case -EMFILE:  /* this process's descriptors */
+        case -ENFILE:  /* the host's descriptors */
+        case -ENOMEM:  /* memory, or (Xen) the maptrack or grant table of our domain */
+        case -ENOSPC:  /* (Xen) no free event-channel port in our domain */
+        case -ENOBUFS: /* kernel buffers */
+        case -ENODEV:  /* no Xen driver here */
+        case -EAGAIN:  /* xenstore busy */
+        case -EINTR:
+                return true;
+        default:
+                return false;
+        }
 }
 
 static void vchan_unmap(VbusVchan *v)
@@ -617,11 +685,11 @@ VbusVchan *vbus__vchan_free(VbusVchan *v)
         vbus__vchan_close(v);
         if (v->gntshr)
                 xengntshr_close(v->gntshr);
-        if (v->gnttab)
+        if (v->gnttab && !v->borrowed)
                 xengnttab_close(v->gnttab);
         if (v->evtchn)
                 xenevtchn_close(v->evtchn);
-        if (v->xs)
+        if (v->xs && !v->borrowed)
                 xs_close(v->xs);
         free(v->path);
         free(v);

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # sourced: its variables are the scripts'
 # Shared setup of the hostile-guest suite (sourced after tests/integration/lib.sh).
 # Each case runs one attacker beside two honest pairs of guests: a publisher and a lossless
 # (BLOCK) subscriber, and an RPC server and a caller making calls one after another. It gives:
@@ -11,6 +12,9 @@
 #   rss_check                   the broker's peak RSS grew by less than $RSS_BOUND_KB
 #   only_dropped LABEL...       the broker dropped no link but those whose label matches
 HOSTILE=$B/tests/hostile/hostile
+# Under AddressSanitizer freed memory waits in a quarantine (256 MiB by default) and counts as
+# resident: turn it off, so the broker's RSS shows what it really holds.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
 RPCCHECK=$B/tests/integration/rpc-check
 # The suite's global memory budget (vchand.conf max_memory) and per-peer budget: the broker's
 # RSS may grow by the global budget plus what it needs for itself and allocator slack.

@@ -19,6 +19,7 @@ grep -q "^refused resource-exhausted on call" "$TMP/evil.out" ||
         fail "the attacker was not refused: $(cat "$TMP/evil.out")"
 ok "the attacker was refused once the service was full"
 # Meanwhile (it still holds its 64 calls) the honest caller, under its share, is served.
+# shellcheck disable=SC2154 # g_call: set by honest_start (hlib.sh)
 out=$(as_dom "$g_call" env VBUS_URL=vchan:0 "$RPCCHECK" call h.v1.Echo/Echo x --count 3 2>&1) ||
         fail "while the service is full of the attacker's calls: $out"
 ok "the honest caller is served beside the attacker's 64 held calls"

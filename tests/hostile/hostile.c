@@ -30,6 +30,14 @@
  *                                   broker refuses one (finding 4: max_service_calls)
  *   hostile URL reconnect-loop N    N times: connect, send garbage, wait to be dropped (finding 8:
  *                                   log lines); prints "disconnected N" when each one was
+ *   hostile vchan:0 equivocate TOPIC N
+ *                                   publishes N messages of 16 KiB to TOPIC, and after committing
+ *                                   each to its ring rewrites its bytes in place until the broker
+ *                                   has consumed it (finding 5: one sequence number, one content)
+ *   hostile URL collect TOPIC N     not an attack: subscribes to TOPIC (BLOCK, 1 MiB of credit)
+ *                                   and prints each of N deliveries as "SEQ HASH" of its payload
+ *                                   (its Meta prefix skipped; "as-written" when all 'A', as
+ *                                   published), after "ready" once the subscription is accepted
  *
  * Options: --frames N (attack frames to send at most, default 2000000), --seconds S (default 20),
  * --linger S: once the outcome is printed (and flushed), keep the link (reading it) S seconds
@@ -62,11 +70,13 @@ enum {
         N_FLOOD_CALLS = 18,
         N_FLOOD_OPENS = 40,
         FLOOD_DATA = 60 * 1024,
+        /* equivocate: large enough that rewriting the ring overlaps the broker's copies */
+        EQUIVOCATE_SIZE = 16 * 1024,
 };
 
 typedef struct Hostile {
-        int fd;         /* UNIX */
-        VbusVchan *vc;  /* vchan */
+        int fd;        /* UNIX */
+        VbusVchan *vc; /* vchan */
         uint8_t *out;
         size_t n_out;
         uint8_t *in;
@@ -77,6 +87,8 @@ typedef struct Hostile {
         bool done;
         char outcome[160];
         uint64_t n_expired; /* RESETs DEADLINE_EXCEEDED seen */
+        bool accepted;      /* an ACCEPT came (equivocate's one stream) */
+        int64_t window;     /* its credit: ACCEPT's, plus CREDITs, minus what was sent */
 } Hostile;
 
 __attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
@@ -115,8 +127,8 @@ static void link_open(Hostile *h, const char *url)
         if (strncmp(url, "vchan:", 6) == 0) {
                 const char *env = getenv("HOSTILE_RING");
                 size_t ring = env ? strtoul(env, NULL, 10) : RING;
-                int r = vbus__vchan_server_open_to((uint32_t)atoi(url + 6), "vbus", ring, ring,
-                                                   &h->vc);
+                int r = vbus__vchan_server_open_to((uint32_t)strtoul(url + 6, NULL, 10), "vbus",
+                                                   ring, ring, &h->vc);
 
                 uint64_t until = now_us() + 15000000u;
 
@@ -128,6 +140,9 @@ static void link_open(Hostile *h, const char *url)
                         if (now_us() > until) {
                                 /* Refused before the link exists: an outcome, not a failure. */
                                 printf("sent 0 frames\nnever connected\n");
+                                h->vc = vbus__vchan_free(h->vc);
+                                free(h->out);
+                                free(h->in);
                                 exit(0);
                         }
                         (void)vbus__vchan_wait(h->vc, 100);
@@ -203,6 +218,12 @@ static void scan(Hostile *h, int wait_ms)
                 if (fh.type != VBUS_FRAME_DATA &&
                     vbus__control_decode(&fh, h->in + off + VBUS_FRAME_HEADER_SIZE,
                                          VBUS_CONTROL_DECODE_BUDGET, &c) == 0) {
+                        if (fh.type == VBUS_FRAME_ACCEPT) {
+                                h->accepted = true;
+                                h->window += ((const Vbus__V1__Accept *)c.msg)->initial_credit;
+                        } else if (fh.type == VBUS_FRAME_CREDIT) {
+                                h->window += ((const Vbus__V1__Credit *)c.msg)->increment;
+                        }
                         if (fh.type == VBUS_FRAME_RESET)
                                 status = ((const Vbus__V1__End *)c.msg)->status;
                         else if (fh.type == VBUS_FRAME_REJECT)
@@ -321,8 +342,7 @@ static void hello(Hostile *h)
         flush_out(h);
 }
 
-static uint32_t open_kind(Hostile *h, Vbus__V1__StreamKind kind, const char *name,
-                          uint32_t credit)
+static uint32_t open_kind(Hostile *h, Vbus__V1__StreamKind kind, const char *name, uint32_t credit)
 {
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
 
@@ -380,7 +400,7 @@ static void attack_stuck_serve(Hostile *h, const char *service)
         (void)open_kind(h, VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE, service, 0);
         flush_out(h);
         printf("serving\n");
-        fflush(stdout);
+        (void)fflush(stdout);
         /* Never reads again: the broker's writes fill the ring, then its backlog. */
         for (;;)
                 pause();
@@ -434,7 +454,7 @@ static size_t big_open_len(const char *method)
                         vbus__v1__header__init(&hd[i]);
                         hd[i].key = (char *)keys[i];
                         hd[i].value.data = (uint8_t *)value;
-                hd[i].value.len = len;
+                        hd[i].value.len = len;
                         hp[i] = &hd[i];
                 }
                 o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_CALL;
@@ -488,6 +508,164 @@ static void attack_open_flood(Hostile *h, const char *method)
         wait_outcome(h);
 }
 
+static void attack_equivocate(Hostile *h, const char *topic, unsigned long n)
+{
+        uint32_t id = open_kind(h, VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH, topic, 0);
+
+        if (!h->vc)
+                die("equivocate needs vchan: it rewrites its own ring");
+        flush_out(h);
+        /* The window counts from the start of the stream: wait for ACCEPT, then keep to it. */
+        while (!h->accepted && !h->done && now_us() < h->deadline_us)
+                scan(h, 100);
+        for (unsigned long i = 0; i < n && !h->done && now_us() < h->deadline_us; i++) {
+                while (h->window < EQUIVOCATE_SIZE && !h->done && now_us() < h->deadline_us)
+                        scan(h, 100);
+                if (h->window < EQUIVOCATE_SIZE)
+                        break;
+                VbusFrameHeader fh = {
+                        .type = VBUS_FRAME_DATA, .stream_id = id, .length = EQUIVOCATE_SIZE};
+                static uint8_t frame[VBUS_FRAME_HEADER_SIZE + EQUIVOCATE_SIZE];
+                struct iovec iov[2];
+                ssize_t r;
+
+                vbus__frame_header_encode(&fh, frame);
+                memset(frame + VBUS_FRAME_HEADER_SIZE, 'A', EQUIVOCATE_SIZE);
+                r = vbus__vchan_reserve(h->vc, sizeof(frame), iov);
+                if (r == -EAGAIN) {
+                        (void)vbus__vchan_wait(h->vc, 100);
+                        i--;
+                        scan(h, 0);
+                        continue;
+                }
+                if (r < (ssize_t)sizeof(frame))
+                        die("equivocate: the ring refused %zu bytes", sizeof(frame));
+                for (size_t k = 0, off = 0; k < 2; off += iov[k].iov_len, k++) {
+                        size_t take = iov[k].iov_len;
+
+                        if (off >= sizeof(frame))
+                                break;
+                        if (take > sizeof(frame) - off)
+                                take = sizeof(frame) - off;
+                        memcpy(iov[k].iov_base, frame + off, take);
+                }
+                if (vbus__vchan_commit(h->vc, sizeof(frame)) < 0 || vbus__vchan_flush(h->vc) < 0)
+                        die("equivocate: commit");
+                h->frames++;
+                h->window -= EQUIVOCATE_SIZE;
+                /* The payload stays where it was written: rewrite it until the broker read it. */
+                for (uint32_t spin = 0; vbus__vchan_get_unconsumed(h->vc) > 0 && spin < 2000000;
+                     spin++) {
+                        uint8_t c = (uint8_t)('A' + spin % 26);
+
+                        for (size_t k = 0, off = 0; k < 2; off += iov[k].iov_len, k++) {
+                                for (size_t b = 0; b < iov[k].iov_len; b++) {
+                                        size_t at = off + b;
+
+                                        if (at >= VBUS_FRAME_HEADER_SIZE && at < sizeof(frame))
+                                                ((volatile uint8_t *)iov[k].iov_base)[b] = c;
+                                }
+                        }
+                }
+                scan(h, 0);
+        }
+}
+
+/* Writes the out buffer without reading (collect() parses the in buffer itself). */
+static void write_out(Hostile *h)
+{
+        size_t done = 0;
+
+        while (done < h->n_out && now_us() < h->deadline_us) {
+                ssize_t w = h->vc ? vbus__vchan_write(h->vc, h->out + done, h->n_out - done)
+                                  : send(h->fd, h->out + done, h->n_out - done, MSG_NOSIGNAL);
+
+                if (w == -EAGAIN && h->vc) {
+                        (void)vbus__vchan_wait(h->vc, 100);
+                        continue;
+                }
+                if (w <= 0)
+                        die("collect: cannot write to the broker");
+                done += (size_t)w;
+        }
+        h->n_out = 0;
+}
+
+/* Prints each delivery on @topic as "SEQ HASH" until @n came. */
+static void collect(Hostile *h, const char *topic, unsigned long n)
+{
+        Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
+        uint64_t hash = 0;
+        size_t n_a = 0, n_bytes = 0;
+        unsigned long got = 0;
+        uint32_t id;
+        size_t off = 0;
+
+        /* BLOCK: every subscriber gets every message, to compare them. */
+        o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE;
+        o.name = (char *)topic;
+        o.initial_credit = 1 << 20;
+        o.slow_policy = VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK;
+        id = put_open(h, &o);
+        flush_out(h);
+        printf("ready\n");
+        (void)fflush(stdout);
+        while (got < n && now_us() < h->deadline_us) {
+                VbusFrameHeader fh;
+
+                if (h->n_in - off < VBUS_FRAME_HEADER_SIZE ||
+                    vbus__frame_header_decode(h->in + off, h->n_in - off, VBUS_FRAME_MAX_LIMIT,
+                                              &fh) != 0 ||
+                    h->n_in - off < VBUS_FRAME_HEADER_SIZE + fh.length) {
+                        memmove(h->in, h->in + off, h->n_in - off);
+                        h->n_in -= off;
+                        off = 0;
+                        if (!link_read(h, 100))
+                                die("collect: the broker closed the link");
+                        continue;
+                }
+                if (fh.type == VBUS_FRAME_DATA && fh.stream_id == id) {
+                        const uint8_t *p = h->in + off + VBUS_FRAME_HEADER_SIZE;
+                        size_t len = fh.length, k = 0;
+
+                        /* A message's first frame starts with the Meta prefix: a varint
+                         * length, then that many bytes. Frames with MORE continue it. */
+                        if (fh.flags & VBUS_FLAG_META) {
+                                size_t meta = 0;
+                                unsigned shift = 0;
+
+                                while (k < len && k < 2) {
+                                        meta |= (size_t)(p[k] & 0x7f) << shift;
+                                        shift += 7;
+                                        if (!(p[k++] & 0x80))
+                                                break;
+                                }
+                                k += meta;
+                                hash = 0xcbf29ce484222325ull;
+                                n_a = n_bytes = 0;
+                        }
+                        /* FNV-1a of the payload: equal bytes, equal lines. */
+                        for (size_t b = k; b < len; b++) {
+                                hash = (hash ^ p[b]) * 0x100000001b3ull;
+                                n_a += p[b] == 'A';
+                                n_bytes++;
+                        }
+                        if (!(fh.flags & VBUS_FLAG_MORE))
+                                printf("%lu %016llx%s\n", ++got, (unsigned long long)hash,
+                                       n_a == n_bytes ? " as-written" : "");
+                        if (len > 0) { /* the window back, for what was read */
+                                Vbus__V1__Credit cr = VBUS__V1__CREDIT__INIT;
+
+                                cr.increment = (uint32_t)len;
+                                put_control(h, VBUS_FRAME_CREDIT, id, &cr.base);
+                                write_out(h);
+                        }
+                }
+                off += VBUS_FRAME_HEADER_SIZE + fh.length;
+        }
+        (void)snprintf(h->outcome, sizeof(h->outcome), "collected %lu", got);
+}
+
 static void link_close(Hostile *h)
 {
         h->vc = vbus__vchan_free(h->vc);
@@ -532,12 +710,13 @@ static void attack_hold_calls(Hostile *h, const char *method)
 int main(int argc, char **argv)
 {
         Hostile h = {.next_id = 1, .max_frames = 2000000};
-        const char *url, *attack, *arg = NULL;
+        const char *url, *attack, *arg = NULL, *arg2 = NULL;
         uint64_t seconds = 20, linger = 0;
         int i = 3;
 
         if (argc < 3 || strcmp(argv[1], "--help") == 0) {
-                fprintf(stderr, "usage: hostile URL ATTACK [ARG] [--frames N] [--seconds S]\n"
+                fprintf(stderr, "usage: hostile URL ATTACK [ARG [ARG2]] [--frames N] [--seconds S] "
+                                "[--linger S]\n"
                                 "(the attacks are listed at the top of tests/hostile/hostile.c)\n");
                 return argc < 3 ? 1 : 0;
         }
@@ -545,6 +724,8 @@ int main(int argc, char **argv)
         attack = argv[2];
         if (i < argc && strncmp(argv[i], "--", 2) != 0)
                 arg = argv[i++];
+        if (i < argc && strncmp(argv[i], "--", 2) != 0)
+                arg2 = argv[i++];
         for (; i + 1 < argc; i += 2) {
                 if (strcmp(argv[i], "--frames") == 0)
                         h.max_frames = strtoull(argv[i + 1], NULL, 10);
@@ -564,6 +745,8 @@ int main(int argc, char **argv)
         if (strcmp(attack, "reconnect-loop") == 0 && arg) {
                 attack_reconnect_loop(&h, url, strtoul(arg, NULL, 10));
                 printf("sent %llu frames\n%s\n", (unsigned long long)h.frames, h.outcome);
+                free(h.out);
+                free(h.in);
                 return 0;
         }
         link_open(&h, url);
@@ -584,16 +767,23 @@ int main(int argc, char **argv)
                 attack_open_flood(&h, arg);
         else if (strcmp(attack, "hold-calls") == 0)
                 attack_hold_calls(&h, arg);
+        else if (strcmp(attack, "equivocate") == 0 && arg2)
+                attack_equivocate(&h, arg, strtoul(arg2, NULL, 10));
+        else if (strcmp(attack, "collect") == 0 && arg2)
+                collect(&h, arg, strtoul(arg2, NULL, 10));
         else
                 die("unknown attack %s", attack);
         printf("sent %llu frames\n%s\n", (unsigned long long)h.frames, h.outcome);
         if (linger) {
-                fflush(stdout);
+                (void)fflush(stdout);
                 h.deadline_us = now_us() + linger * 1000000u;
                 h.done = true; /* the outcome is told: only count what comes */
                 while (now_us() < h.deadline_us && link_read_more(&h))
                         ;
                 printf("expired %llu\n", (unsigned long long)h.n_expired);
         }
+        link_close(&h);
+        free(h.out);
+        free(h.in);
         return 0;
 }

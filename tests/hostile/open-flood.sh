@@ -12,7 +12,7 @@ honest_start
 gb=$(guest busy)
 bg as_dom "$gb" env VBUS_URL=vchan:0 VBUS_RING_SIZE=65536 "$VBUSCTL" serve b.v1.Busy \
         --exec "sleep 0.5; cat" 2>"$TMP/busy.log"
-for i in $(seq 1 200); do grep -q "# serving" "$TMP/busy.log" && break; sleep 0.05; done
+for _ in $(seq 1 200); do grep -q "# serving" "$TMP/busy.log" && break; sleep 0.05; done
 grep -q "# serving b.v1.Busy" "$TMP/busy.log" || fail "busy server did not start"
 # Keep it busy, so its ring fills.
 bg env VBUS_URL=unix:$SOCK "$VBUSCTL" call b.v1.Busy/M first >"$TMP/first.out" 2>&1
@@ -30,7 +30,7 @@ ok "the attacker: $(tail -n 1 "$TMP/evil.out")"
 grep -q "dom$gb(busy)" "$TMP/broker.log" && grep "dom$gb(busy).*disconnected" "$TMP/broker.log" &&
         fail "the busy server was disconnected"
 # It has up to 18 + 40 calls to work through: until then a new call may be refused as busy.
-for i in $(seq 1 60); do
+for _ in $(seq 1 60); do
         out=$(env VBUS_URL=unix:$SOCK timeout 120 "$VBUSCTL" call b.v1.Busy/M again 2>&1) && break
         case "$out" in
         *"not keeping up"*) sleep 1 ;;

@@ -17,7 +17,7 @@ p_long=$!
 wait_file "$TMP/long.ready" || fail "long-lived server not ready"
 retries=0
 for i in $(seq 1 100); do
-        for try in $(seq 1 100); do
+        for _ in $(seq 1 100); do
                 out=$(env VBUS_URL=unix:$SOCK "$RPCCHECK" call l.v1.Echo/Echo "c$i" 2>&1) && break
                 retries=$((retries + 1))
                 sleep 0.1
