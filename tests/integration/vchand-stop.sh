@@ -41,6 +41,8 @@ touch "$TMP/journal.log"
 jpid=$!
 PIDS="$PIDS $jpid"
 wait_file "$TMP/j.sock" || fail "journal broker did not start"
+# Its first line is written once it is set up (signals included): SIGTERM is then an orderly stop.
+wait_grep "listening on $TMP/j.sock" "$TMP/journal.log" || fail "journal broker: no first line"
 kill -TERM "$jpid"
 wait "$jpid" || fail "journal broker exit status $?"
 grep -q "^<6>vchand: vbus broker .* listening on $TMP/j.sock" "$TMP/journal.log" ||
@@ -48,7 +50,8 @@ grep -q "^<6>vchand: vbus broker .* listening on $TMP/j.sock" "$TMP/journal.log"
 ok "stderr is the journal: $(head -n 1 "$TMP/journal.log")"
 
 broker_start
-grep -q "^vchand: vbus broker .* listening on $SOCK" "$TMP/broker.log" ||
+# The socket exists before the first line is written: wait for the line.
+wait_grep "^vchand: vbus broker .* listening on $SOCK" "$TMP/broker.log" ||
         fail "a file as stderr: $(head -n 1 "$TMP/broker.log")"
 grep -q "<[0-9]>" "$TMP/broker.log" && fail "a priority prefix in a plain file: $(cat "$TMP/broker.log")"
 ok "stderr is a file: $(head -n 1 "$TMP/broker.log")"
