@@ -31,6 +31,7 @@
 #include "log.h"
 #include "peer.h"
 #include "pubsub.h"
+#include "retain.h"
 #include "rpc.h"
 #include "rundir.h"
 #include "service.h"
@@ -133,6 +134,9 @@ static int broker_bus_init(Bus *bus, const BrokerConfig *config)
         if (r < 0)
                 return r;
         r = rpc_new(bus);
+        if (r < 0)
+                return r;
+        r = retain_table_new(bus);
         if (r < 0)
                 return r;
         /* The broker serves vbus.v1.Broker itself, and nobody else serves in its namespace. */
@@ -247,6 +251,7 @@ void broker_deinit(Broker *b)
         b->discover = discover_free(b->discover);
         rpc_free(&b->bus);
         service_table_free(&b->bus);
+        retain_table_free(&b->bus);
         router_deinit(&b->bus.router);
         access_deinit(&b->bus);
         if (b->listen_fd >= 0) {
@@ -317,6 +322,13 @@ int broker_add_peer(Broker *b, VbusTransport *t, const Identity *ident, uint32_t
 {
         Peer *p;
 
+        if (b->bus.stopping) {
+                /* A guest found during the drain: the broker takes on nothing new. At most one
+                 * line per guest per tick, for LIMIT_STOP_GRACE_MS. */
+                log_info("dom%u: not connected: the broker is stopping", ident->domid);
+                vbus__transport_deinit(t);
+                return -ESHUTDOWN;
+        }
         /* Local clients have their own share of max_peers, so they never crowd out guests. */
         int pages = 0;
 
@@ -402,7 +414,14 @@ static void broker_accept(Broker *b)
         }
 }
 
-/* Orderly shutdown: GOAWAY to everyone, then stop when they are gone or after a grace period. */
+/*
+ * Orderly shutdown: GOAWAY to everyone, then stop when they are gone or at the deadline
+ * (LIMIT_STOP_GRACE_MS), whichever comes first. Nothing new is taken on meanwhile: the socket is
+ * closed and removed at once (a new local client finds no broker instead of waiting in the
+ * backlog), a guest discovered now is refused (broker_add_peer()), an OPEN is rejected
+ * SHUTTING_DOWN (peer.c) and so is a publication (pubsub.c, counted). What is already queued is
+ * delivered and calls in flight may finish.
+ */
 static void broker_begin_stop(Broker *b)
 {
         List *pos, *tmp;
@@ -410,7 +429,13 @@ static void broker_begin_stop(Broker *b)
         if (b->bus.stopping)
                 return;
         b->bus.stopping = true;
-        b->stop_deadline_us = bus_now_us() + 2000000u;
+        b->stop_started_us = bus_now_us();
+        b->stop_deadline_us = b->stop_started_us + (uint64_t)LIMIT_STOP_GRACE_MS * 1000u;
+        if (b->listen_fd >= 0) {
+                close(b->listen_fd); /* leaves the epoll set with it */
+                (void)unlink(b->bus.config.socket_path);
+                b->listen_fd = -1;
+        }
         log_info("stopping: sending GOAWAY to %u peers", b->bus.n_peers);
         list_for_each_safe(pos, tmp, &b->bus.peers)
         {
@@ -525,6 +550,8 @@ int broker_step(Broker *b, int max_wait_ms)
         broker_flush_dirty(b);
         if (b->next_tick_us < wake)
                 wake = b->next_tick_us;
+        if (b->bus.stopping && b->stop_deadline_us < wake)
+                wake = b->stop_deadline_us; /* the stop ends on time, not at the next tick */
         if (b->discover && discover_has_work(b->discover))
                 more = true; /* guests due for a setup: a few per iteration */
         timeout = more ? 0 : (int)((wake > now ? wake - now + 999 : 0) / 1000u);
@@ -539,7 +566,7 @@ int broker_step(Broker *b, int max_wait_ms)
                 if (tag == TAG_SIGNAL) {
                         broker_signal(b);
                 } else if (tag == TAG_LISTEN) {
-                        if (!b->bus.stopping)
+                        if (b->listen_fd >= 0) /* closed when the stop began */
                                 broker_accept(b);
                 } else if (tag == TAG_DISCOVER) {
                         discover_ready = true;
@@ -575,6 +602,8 @@ int broker_step(Broker *b, int max_wait_ms)
 int broker_run(Broker *b)
 {
         const BusStats *st = &b->bus.stats;
+        List *pos, *tmp;
+        unsigned n_left;
         int r;
 
         log_info("vbus broker %s listening on %s%s", vbus_version(), b->bus.config.socket_path,
@@ -583,11 +612,22 @@ int broker_run(Broker *b)
                 ;
         if (r < 0)
                 return r;
+        /* The peers still there at the deadline go now, so that their lines come before the
+         * last one, and the last one counts everything. */
+        n_left = b->bus.n_peers;
+        list_for_each_safe(pos, tmp, &b->bus.peers)
+        {
+                peer_kill(list_entry(pos, Peer, link), "broker stopping: grace period over");
+        }
+        broker_free_dead(b);
         log_info("stopped: %llu published, %llu delivered, %llu dropped, %llu violations, "
-                 "%llu calls (%llu failed), %llu denied by policy",
+                 "%llu calls (%llu failed), %llu denied by policy, %llu publications refused "
+                 "while stopping; %llu ms after the stop began, %u peers still connected at the "
+                 "end",
                  (unsigned long long)st->n_published, (unsigned long long)st->n_delivered,
                  (unsigned long long)st->n_dropped, (unsigned long long)st->n_violations,
                  (unsigned long long)st->n_calls, (unsigned long long)st->n_calls_failed,
-                 (unsigned long long)st->n_denied);
+                 (unsigned long long)st->n_denied, (unsigned long long)st->n_refused_stopping,
+                 (unsigned long long)((bus_now_us() - b->stop_started_us) / 1000u), n_left);
         return 0;
 }

@@ -28,9 +28,10 @@ typedef struct Broker {
         int epoll_fd;
         int listen_fd;
         int signal_fd;
-        uint64_t stop_deadline_us;
-        uint64_t next_tick_us; /* the next housekeeping tick (0: set by the first step) */
-        Discover *discover; /* NULL without Xen */
+        uint64_t stop_started_us;  /* when SIGTERM or SIGINT began the orderly stop */
+        uint64_t stop_deadline_us; /* stop_started_us + LIMIT_STOP_GRACE_MS */
+        uint64_t next_tick_us;     /* the next housekeeping tick (0: set by the first step) */
+        Discover *discover;        /* NULL without Xen */
 } Broker;
 
 /* Sets up the bus, the socket, the signals and (with config->xen) xenstore discovery. On

@@ -79,7 +79,8 @@ typedef struct BusStats {
         uint64_t n_violations;
         uint64_t n_calls;
         uint64_t n_calls_failed;
-        uint64_t n_denied; /* OPENs policy refused, and streams it revoked */
+        uint64_t n_refused_stopping; /* publications refused after the stop began */
+        uint64_t n_denied;           /* OPENs policy refused, and streams it revoked */
 } BusStats;
 
 /*
@@ -117,11 +118,12 @@ typedef struct Bus {
         uint64_t policy_gen; /* changes with every reload */
         /* access.c's: releases what it holds for a peer being freed, once its streams closed. */
         void (*peer_gone)(Peer *p);
-        Router router;          /* pubsub.c's: the subscriptions */
-        ServiceTable *services; /* service.c's: services by name, and their servers */
-        Rpc *rpc;               /* rpc.c's: calls in flight */
-        List intro_calls;       /* introspect.c's: calls the broker answers itself */
-        RateLimit logs;         /* peer.c's: log lines per source (peer_log) */
+        Router router;                /* pubsub.c's: the subscriptions */
+        ServiceTable *services;       /* service.c's: services by name, and their servers */
+        Rpc *rpc;                     /* rpc.c's: calls in flight */
+        List intro_calls;             /* introspect.c's: calls the broker answers itself */
+        RateLimit logs;               /* peer.c's: log lines per source (peer_log) */
+        struct RetainTable *retained; /* retain.c's: the topics' retained values */
 } Bus;
 
 /* CLOCK_MONOTONIC in microseconds. */

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config: vchand.conf, "key = value" lines, '#' comments. Strict: an unknown key, a value out of
- * range or trailing garbage is an error naming the line, so a typo never silently keeps a
- * default.
+ * config: vchand.conf, "key = value" lines, '#' comments (a whole line, or the rest of a line
+ * from a '#' that follows a space or a tab). Strict: an unknown key, a value out of range or
+ * trailing garbage is an error naming the line, so a typo never silently keeps a default. The
+ * table of keys is the only list of them: the parser and config_print() both walk it.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +58,22 @@ static const Key keys[] = {
         KEY32(stream_id_limit, 64, VBUS_STREAM_ID_LIMIT),
         KEY32(max_grant_mappings, 3, 1u << 24),
         KEY32(max_ring_order, 12, 20),
+        KEY32(retained_max, 0, 1u << 20),
+        KEY64(retained_bytes, 0, 1ull << 34),
+        KEY64(peer_retained_bytes, 0, 1ull << 34),
 };
+
+/* Cuts @s at a comment: a '#' that starts it or follows a blank ("x = 1 # why"). A '#' inside a
+ * word (a socket path "/run/a#b") is part of the value. */
+static void cut_comment(char *s)
+{
+        for (char *p = s; *p; p++) {
+                if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+                        *p = '\0';
+                        return;
+                }
+        }
+}
 
 static char *trim(char *s)
 {
@@ -233,6 +250,7 @@ int config_parse(BrokerConfig *c, const char *text, size_t len, char *err, size_
                 char *eq, *s;
 
                 line++;
+                cut_comment(ln);
                 s = trim(ln);
                 if (*s == '\0' || *s == '#')
                         continue;
@@ -256,6 +274,33 @@ int config_parse(BrokerConfig *c, const char *text, size_t len, char *err, size_
                 r = -EINVAL;
         }
         return r;
+}
+
+void config_print(const BrokerConfig *c, FILE *f)
+{
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                const Key *k = &keys[i];
+                const char *field = (const char *)c + k->offset;
+
+                if (k->width == 0) {
+                        fprintf(f, "%s = %s\n", k->name, field);
+                } else if (k->width == 1) {
+                        bool v;
+
+                        memcpy(&v, field, sizeof(v));
+                        fprintf(f, "%s = %s\n", k->name, v ? "yes" : "no");
+                } else if (k->width == 4) {
+                        uint32_t v;
+
+                        memcpy(&v, field, sizeof(v));
+                        fprintf(f, "%s = %" PRIu32 "\n", k->name, v);
+                } else {
+                        uint64_t v;
+
+                        memcpy(&v, field, sizeof(v));
+                        fprintf(f, "%s = %" PRIu64 "\n", k->name, v);
+                }
+        }
 }
 
 void config_defaults(BrokerConfig *c)
@@ -286,6 +331,9 @@ void config_defaults(BrokerConfig *c)
                 .stream_id_limit = VBUS_STREAM_ID_LIMIT,
                 .max_grant_mappings = LIMIT_MAX_GRANT_MAPPINGS,
                 .max_ring_order = LIMIT_MAX_RING_ORDER,
+                .retained_max = LIMIT_RETAINED_MAX,
+                .retained_bytes = LIMIT_RETAINED_BYTES,
+                .peer_retained_bytes = LIMIT_PEER_RETAINED_BYTES,
         };
         /* Both fit. */
         (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s", "/run/vbus/broker.sock");

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* auth: whether the broker offers channel auth, and whether it insists (docs/vchand.8.md). */
 typedef enum ConfigAuth {
@@ -52,6 +53,9 @@ typedef struct BrokerConfig {
         uint32_t stream_id_limit;     /* tests only: ids the broker uses toward a peer */
         uint32_t max_grant_mappings;  /* budget.h: guests' ring pages mapped at once */
         uint32_t max_ring_order;      /* budget.h: largest ring mapped, log2 of its bytes */
+        uint32_t retained_max;        /* retained values kept by the broker */
+        uint64_t retained_bytes;      /* bytes charged for them, over the broker */
+        uint64_t peer_retained_bytes; /* bytes charged to one publisher identity */
         int verbose;
         ConfigAuth auth;
         char auth_key[256];     /* the broker's secret key file, "" for none */
@@ -67,5 +71,9 @@ void config_defaults(BrokerConfig *c);
  * Return: 0, or -EINVAL with a message naming the line in @err.
  */
 int config_parse(BrokerConfig *c, const char *text, size_t len, char *err, size_t n_err);
+
+/* Writes every key of the configuration with its value in force, one "key = value" line each,
+ * in the syntax config_parse() reads (what --check-config prints). */
+void config_print(const BrokerConfig *c, FILE *f);
 
 #endif /* VCHAND_CONFIG_H */

@@ -41,6 +41,7 @@
 #include "access.h"
 #include "budget.h"
 #include "log.h"
+#include "retain.h"
 #include "vchand-limits.h"
 
 /* A publish stream. Reference-counted: queued messages hold it for its topic and its credit. */
@@ -52,6 +53,7 @@ typedef struct Publisher {
         uint8_t *rx; /* message being reassembled from fragments */
         size_t n_rx;
         uint32_t rx_credit;   /* publisher bytes of that message */
+        bool rx_retain;       /* that message's first frame had RETAIN */
         uint64_t credit_owed; /* bytes received and released, not yet returned */
         uint32_t window;      /* the window granted in ACCEPT */
         uint8_t *meta_const;  /* packed Meta{topic, sender}: the same for all its messages */
@@ -130,6 +132,7 @@ static Msg *msg_unref(Msg *m)
 }
 
 static void pubsub_return_credit(Publisher *pub, uint32_t bytes);
+static int enqueue_retained(const RetainedValue *v, void *ud);
 static const VbusStreamOps publisher_ops, subscription_ops;
 
 /* --- opening ----------------------------------------------------------------------------- */
@@ -204,24 +207,35 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         p->n_subscriptions++;
         stream_bind(&sub->base, p, vs, &subscription_ops, sub);
         (void)stream_accept(&sub->base, 0, NULL); /* a subscriber sends no data */
+        /* The retained values of matching topics come first: anything routed from now on
+         * queues behind them (route_one() takes the fast path only with an empty queue). */
+        retain_foreach_match(p->bus, m->name, enqueue_retained, sub);
         return 0;
 }
 
 /* --- credit ------------------------------------------------------------------------------ */
 
-/* Returns credit a publisher is owed, batched: once a quarter of its window is owed. */
-static void pubsub_return_credit(Publisher *pub, uint32_t bytes)
+/* Sends the credit a publisher is owed, if any. */
+static void pubsub_flush_credit(Publisher *pub)
 {
         Vbus__V1__Credit c = VBUS__V1__CREDIT__INIT;
 
+        if (!pub->base.peer || pub->credit_owed == 0)
+                return; /* its stream is gone, or nothing is owed */
+        c.increment = (uint32_t)pub->credit_owed;
+        pub->credit_owed = 0;
+        (void)peer_send_control(pub->base.peer, VBUS_FRAME_CREDIT, 0, pub->base.id, &c.base);
+}
+
+/* Returns credit a publisher is owed, batched: once a quarter of its window is owed. */
+static void pubsub_return_credit(Publisher *pub, uint32_t bytes)
+{
         if (!pub->base.peer)
                 return; /* its stream is gone */
         pub->credit_owed += bytes;
         if (pub->credit_owed < pub->window / 4)
                 return;
-        c.increment = (uint32_t)pub->credit_owed;
-        pub->credit_owed = 0;
-        (void)peer_send_control(pub->base.peer, VBUS_FRAME_CREDIT, 0, pub->base.id, &c.base);
+        pubsub_flush_credit(pub);
 }
 
 /* --- delivery ---------------------------------------------------------------------------- */
@@ -415,6 +429,20 @@ static bool publisher_holds_too_many(const Publisher *pub)
         return pub->n_block_held >= pub->window / LIMIT_ITEM_OVERHEAD;
 }
 
+/* Appends @item (holding its reference to its Msg, charged @cost to @q's budget) to @sub's
+ * queue. */
+static void queue_push(Peer *q, Subscription *sub, QItem *item, uint64_t cost)
+{
+        if (list_is_empty(&sub->queue))
+                list_add_tail(&q->pending, &sub->pending_link);
+        list_add_tail(&sub->queue, &item->link);
+        /* The queue is pumped at the end of this loop iteration, even if q stays idle. */
+        peer_mark_dirty(q);
+        sub->n_queued++;
+        sub->bytes_queued += cost;
+        q->bytes_queued += cost;
+}
+
 static void enqueue(Peer *q, Subscription *sub, Route *rt)
 {
         const BrokerConfig *cfg = &q->bus->config;
@@ -472,14 +500,63 @@ static void enqueue(Peer *q, Subscription *sub, Route *rt)
                 if (m->n_block_holds++ == 0)
                         rt->pub->n_block_held++;
         }
-        if (list_is_empty(&sub->queue))
-                list_add_tail(&q->pending, &sub->pending_link);
-        list_add_tail(&sub->queue, &item->link);
-        /* The queue is pumped at the end of this loop iteration, even if q stays idle. */
-        peer_mark_dirty(q);
-        sub->n_queued++;
-        sub->bytes_queued += cost;
-        q->bytes_queued += cost;
+        queue_push(q, sub, item, cost);
+}
+
+/*
+ * The policy's subscription rule for one retained value: what a live message of @topic would be
+ * checked against. Asked here (and not through Stream.policy_filter): access.c sets a
+ * subscription's filter only once the open has returned, after the retained values are queued.
+ */
+static bool retained_allowed(Peer *q, const char *topic)
+{
+        const PolicyRule *r;
+        PolicySubject s;
+
+        if (!q->bus->policy)
+                return true;
+        access_subject(&s, &q->ident);
+        return policy_check(q->bus->policy, &s, POLICY_SUBSCRIBE, topic, &r);
+}
+
+/*
+ * Queues the retained value @v for the subscription @ud, which has just begun: a Msg of its own,
+ * with no publisher and no credit, its Meta (retained set) after its bytes, charged to the
+ * subscriber's budget like any queued message. Whatever the subscription's policy, the DROP
+ * bounds apply (nobody can be held back for it): over them, or out of memory, it is dropped and
+ * counted like any message. Return: 0 (go on).
+ */
+static int enqueue_retained(const RetainedValue *v, void *ud)
+{
+        Subscription *sub = ud;
+        Peer *q = sub->base.peer;
+        const BrokerConfig *cfg = &q->bus->config;
+        uint64_t cost = budget_cost(v->n_data);
+        QItem *item;
+        Msg *m;
+
+        if (!retained_allowed(q, v->topic))
+                return 0;
+        if (sub->n_queued >= sub->queue_limit || sub->bytes_queued + cost > cfg->queue_bytes ||
+            q->bytes_queued + cost > cfg->peer_queued_bytes || !budget_check(q, cost)) {
+                count_drop(q, sub);
+                return 0;
+        }
+        m = malloc(sizeof(*m) + v->n_data + v->n_meta);
+        item = calloc(1, sizeof(*item));
+        if (!m || !item || budget_charge(q, cost) < 0) {
+                free(m);
+                free(item);
+                count_drop(q, sub);
+                return 0;
+        }
+        *m = (Msg){.refs = 1, .n_data = v->n_data, .n_meta_const = v->n_meta};
+        memcpy(m->data, v->data, v->n_data);
+        memcpy(m->data + v->n_data, v->meta, v->n_meta);
+        m->meta_const = m->data + v->n_data;
+        item->msg = m;
+        queue_push(q, sub, item, cost);
+        return 0;
 }
 
 static int route_one(RouterSub *rs, void *userdata)
@@ -547,6 +624,35 @@ static int match_refresh(Router *r, Publisher *pub)
         return 0;
 }
 
+/*
+ * Keeps a RETAIN message as its topic's retained value (an empty one clears it). Return: true if
+ * the message is to be routed as well; false when it was empty (a clear reaches no one) or
+ * refused (the stream is reset: only this publisher learns that its value is over a bound).
+ */
+static bool retain_message(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit)
+{
+        static const char *const why[] = {
+                [RETAIN_E_OVER_PEER] = "retained values over this publisher's "
+                                       "peer_retained_bytes",
+                [RETAIN_E_OVER_COUNT] = "the broker keeps retained_max retained values already",
+                [RETAIN_E_OVER_BYTES] = "retained values over the broker's retained_bytes",
+        };
+        Peer *p = pub->base.peer;
+        int r = retain_set(p->bus, &p->ident, pub->topic, pub->meta_const, pub->n_meta_const, data,
+                           n);
+
+        if (r == 0 && n > 0)
+                return true;
+        pubsub_return_credit(pub, credit); /* routed nowhere: its credit goes back now */
+        if (r == 0)
+                return false;
+        peer_log(p, "retained value on %s refused: %s", pub->topic,
+                 r > 0 ? why[r] : "out of memory");
+        (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                           r > 0 ? why[r] : "out of memory");
+        return false;
+}
+
 /* route_one() where the match list could not be cached (-ENOMEM): policy checked here. */
 static int route_one_allowed(RouterSub *rs, void *userdata)
 {
@@ -574,19 +680,33 @@ static int route_copy(Route *rt)
 
 /*
  * Routes one whole message of @pub (open, held by the caller across the call). @from_copy: @data
- * is the broker's own copy (a reassembled message), not the publisher's live ring.
+ * is the broker's own copy (a reassembled message), not the publisher's live ring. @retain: the
+ * message had RETAIN (it is also kept as its topic's value, from the same copy subscribers get).
  */
-static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit, bool from_copy)
+static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit, bool from_copy,
+                  bool retain)
 {
         Route rt = {.pub = pub, .data = data, .n_data = n};
         Bus *b = pub->base.peer->bus;
 
-        b->stats.n_published++;
         if (meta_const_build(pub) < 0) {
                 (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                                    "out of memory");
                 return;
         }
+        if (retain) {
+                /* The ring is read once: what is kept is what the subscribers get. */
+                if (!from_copy && route_copy(&rt) < 0)
+                        return;
+                from_copy = true;
+                if (!retain_message(pub, rt.data, n, credit)) {
+                        /* As below: the caller holds @pub too, dropping the copy never frees it. */
+                        assert(!rt.msg || (rt.msg->publisher == pub && pub->refs >= 2));
+                        msg_unref(rt.msg);
+                        return;
+                }
+        }
+        b->stats.n_published++;
         if (match_refresh(&b->router, pub) < 0) {
                 /* Copied once first: the subscribers are not counted here. */
                 if (!from_copy && route_copy(&rt) < 0)
@@ -619,6 +739,7 @@ static void rx_clear(Publisher *pub)
         pub->rx = NULL;
         pub->n_rx = 0;
         pub->rx_credit = 0;
+        pub->rx_retain = false;
 }
 
 /* Appends a fragment to the message being reassembled. Return: 0, or a RESET was sent. */
@@ -662,15 +783,34 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
         bool more = f->header.flags & VBUS_FLAG_MORE;
 
         (void)vs;
+        if (pub->base.peer->bus->stopping) {
+                /* After GOAWAY nothing new is routed: the publisher is told at once (its stream
+                 * ends SHUTTING_DOWN) and the message is counted, never silently lost. */
+                pub->base.peer->bus->stats.n_refused_stopping += !more;
+                rx_clear(pub);
+                (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_SHUTTING_DOWN,
+                                   "the broker is stopping");
+                return 0;
+        }
         /* Held: routing may reset this very stream (out of memory), which closes it. */
         publisher_ref(pub);
+        if (pub->n_rx == 0)
+                pub->rx_retain = f->header.flags & VBUS_FLAG_RETAIN; /* first frame only */
         if (pub->n_rx == 0 && !more &&
             f->header.length <= pub->base.peer->bus->config.max_message) {
                 /* A whole message in one frame: routed from the ring, no copy. */
-                route(pub, f->payload, f->header.length, f->header.length, false);
-        } else if (rx_append(pub, f) == 0 && !more) {
-                route(pub, pub->rx, pub->n_rx, pub->rx_credit, true);
-                rx_clear(pub);
+                route(pub, f->payload, f->header.length, f->header.length, false, pub->rx_retain);
+        } else if (rx_append(pub, f) == 0) {
+                if (!more) {
+                        route(pub, pub->rx, pub->n_rx, pub->rx_credit, true, pub->rx_retain);
+                        rx_clear(pub);
+                } else {
+                        /* A message in fragments may need the whole window (max_message may
+                         * equal publish_window), and its own bytes are held until its last
+                         * fragment: credit still batched from earlier messages goes back now,
+                         * or such a message would wait forever for the bytes the batch keeps. */
+                        pubsub_flush_credit(pub);
+                }
         }
         publisher_unref(pub);
         return 0;

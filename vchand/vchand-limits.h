@@ -47,6 +47,15 @@ enum {
          * caller holding more of them than its share (max_service_calls / live peers) is refused
          * and one under its share is not: a few callers cannot fill a service for everyone. */
         LIMIT_MAX_SERVICE_CALLS = 4096,
+        /* [retained_max] Retained values the broker keeps (retain.h): bounds the table and
+         * what a new subscription walks. 0 keeps none. */
+        LIMIT_RETAINED_MAX = 4096,
+        /* [retained_bytes] Bytes charged for all retained values (payload, topic and
+         * LIMIT_RETAIN_ENTRY_COST each): the most the table holds. */
+        LIMIT_RETAINED_BYTES = 64 * 1024 * 1024,
+        /* [peer_retained_bytes] Bytes charged to one publisher identity (a domain or a local
+         * uid): one guest cannot fill the table for the others. */
+        LIMIT_PEER_RETAINED_BYTES = 4 * 1024 * 1024,
         /* [max_local_peers] Local (UNIX socket) links at once, out of max_peers: guests always
          * have max_peers - max_local_peers links however many local clients connect. */
         LIMIT_MAX_LOCAL_PEERS = 256,
@@ -82,10 +91,17 @@ enum {
 
 /* Fixed limits. */
 enum {
+        /* What a retained value is charged besides its payload and topic: its bookkeeping,
+         * so that many empty-ish values cannot hide under a byte budget. */
+        LIMIT_RETAIN_ENTRY_COST = 256,
         /* Frames handled per peer per wakeup, so one busy peer cannot starve the others. */
         LIMIT_FRAMES_PER_WAKEUP = 256,
         /* Housekeeping tick: timeouts, and re-polling vchans (a peer can suppress our events). */
         LIMIT_TICK_MS = 1000,
+        /* Orderly stop (SIGTERM, SIGINT): how long queued deliveries and calls in flight get
+         * after GOAWAY before the remaining links are closed. systemd's stop timeout is far
+         * longer; a restart should not wait on a peer that never leaves. */
+        LIMIT_STOP_GRACE_MS = 2000,
         /* Log lines per source (a guest's domain, or a local process) per minute for things a
          * peer can trigger, its connections, disconnections and policy denials included (each
          * denial is also counted, without limit): a guest reconnecting in a loop cannot fill
