@@ -27,7 +27,9 @@
 #include "discover.h"
 #include "introspect.h"
 #include "log.h"
+#include "metrics.h"
 #include "peer.h"
+#include "presence.h"
 #include "pubsub.h"
 #include "rpc.h"
 #include "service.h"
@@ -114,6 +116,9 @@ static int broker_bus_init(Bus *bus, const BrokerConfig *config)
         list_init(&bus->dead);
         list_init(&bus->dirty);
         list_init(&bus->intro_calls);
+        list_init(&bus->monitors);
+        bus->start_us = bus_now_us();
+        bus->publish_local = pubsub_publish_local;
         r = router_init(&bus->router);
         if (r < 0)
                 return r;
@@ -121,6 +126,12 @@ static int broker_bus_init(Bus *bus, const BrokerConfig *config)
         if (r < 0)
                 return r;
         r = rpc_new(bus);
+        if (r < 0)
+                return r;
+        r = metrics_new(bus);
+        if (r < 0)
+                return r;
+        r = presence_new(bus);
         if (r < 0)
                 return r;
         /* The broker serves vbus.v1.Broker itself, and nobody else serves in its namespace. */
@@ -210,6 +221,8 @@ void broker_deinit(Broker *b)
         b->discover = discover_free(b->discover);
         rpc_free(&b->bus);
         service_table_free(&b->bus);
+        presence_free(&b->bus);
+        metrics_free(&b->bus);
         router_deinit(&b->bus.router);
         if (b->listen_fd >= 0) {
                 close(b->listen_fd);
@@ -457,6 +470,9 @@ int broker_run(Broker *b)
                 }
                 broker_flush_dirty(b);
                 broker_free_dead(b);
+                /* Who came and went in this iteration, now that no handler is on the stack;
+                 * the deliveries go out with the next flush. */
+                presence_flush(&b->bus);
         }
         log_info("stopped: %llu published, %llu delivered, %llu dropped, %llu violations, "
                  "%llu calls (%llu failed)",

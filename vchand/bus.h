@@ -13,6 +13,7 @@
 #define VCHAND_BUS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -23,6 +24,8 @@
 typedef struct Peer Peer;
 typedef struct Rpc Rpc;
 typedef struct ServiceTable ServiceTable;
+typedef struct Metrics Metrics;
+typedef struct Presence Presence;
 
 /* Who a peer is, as the broker established it from the transport (never from what it says). */
 typedef struct Identity {
@@ -40,6 +43,13 @@ typedef struct BusStats {
         uint64_t n_violations;
         uint64_t n_calls;
         uint64_t n_calls_failed;
+        uint64_t n_denials;         /* OPENs refused by policy (the policy engine counts them) */
+        uint64_t n_peers_total;     /* sessions accepted since start */
+        uint64_t n_kicks;           /* sessions disconnected by an admin (Kick) */
+        uint64_t n_monitor_events;  /* events queued for monitors */
+        uint64_t n_monitor_dropped; /* events a monitor lost: it did not read fast enough */
+        uint64_t bytes_in_gone;     /* link bytes of the sessions that have gone */
+        uint64_t bytes_out_gone;
 } BusStats;
 
 /*
@@ -69,6 +79,14 @@ typedef struct Bus {
         ServiceTable *services;    /* service.c's: services by name, and their servers */
         Rpc *rpc;                  /* rpc.c's: calls in flight */
         List intro_calls;          /* introspect.c's: calls the broker answers itself */
+        List monitors;             /* monitor.c's: taps of admin's Monitor calls */
+        Metrics *metrics;          /* metrics.c's: call latency histograms */
+        Presence *presence;        /* presence.c's: events waiting to be published */
+        uint64_t start_us;         /* when the broker started (bus_now_us()) */
+        const char *config_path;   /* vchand.conf as read at start (NULL: defaults), for Reload */
+        /* The broker publishing a message of its own (pubsub.c's, set by broker.c, so that the
+         * modules below the features can publish): @data is borrowed. */
+        void (*publish_local)(struct Bus *b, const char *topic, const uint8_t *data, size_t n);
 } Bus;
 
 /* CLOCK_MONOTONIC in microseconds. */

@@ -151,6 +151,8 @@ int main(int argc, char **argv)
                 broker_deinit(&broker);
                 return 1;
         }
+        /* What Reload reads again: the file read above, or the default one if it appears. */
+        broker.bus.config_path = config_path ? config_path : "/etc/vchand/vchand.conf";
 #ifdef HAVE_LIBSYSTEMD
         /* Tells systemd (vchand.service, Type=notify) that the socket listens; without
          * $NOTIFY_SOCKET this does nothing. */

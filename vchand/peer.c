@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <vbus/vbus.h>
 
 #include "log.h"
+#include "presence.h"
 #include "vchand-limits.h"
 
 /* Results of this file's own link-frame handlers: the peer goes, having been told why. */
@@ -23,6 +25,16 @@ enum {
 };
 
 static const VbusEndpointOps peer_endpoint_ops;
+
+static void peer_send_error(Peer *p, int status, const char *message);
+
+static uint64_t wall_now_us(void)
+{
+        struct timespec ts;
+
+        (void)clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* The label is for logs: one cut short is fine, hence (void). */
 static void peer_make_label(Peer *p)
@@ -47,12 +59,15 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
         p->ident = *ident;
         p->vchan_domid = vchan_domid;
         p->created_us = bus_now_us();
+        p->created_unix_us = wall_now_us();
         list_init(&p->link);
         list_init(&p->dead_link);
         list_init(&p->dirty_link);
         list_init(&p->pending);
         list_init(&p->call_sides);
         list_init(&p->intro_calls);
+        list_init(&p->publishers);
+        list_init(&p->subscriptions);
         peer_make_label(p);
         if (vbus__endpoint_init(&p->ep, t, VBUS_ROLE_BROKER, b->config.max_frame,
                                 b->config.max_streams, &peer_endpoint_ops, p) < 0) {
@@ -62,6 +77,8 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
         p->serial = ++b->next_serial;
         list_add_tail(&b->peers, &p->link);
         b->n_peers++;
+        b->stats.n_peers_total++;
+        presence_peer(b, &p->ident, p->serial, peer_transport_name(p), true, NULL);
         return p;
 }
 
@@ -71,6 +88,8 @@ Peer *peer_free(Peer *p)
                 return NULL;
         /* A peer is freed dead: writes to it fail, so ->closed cannot reach its own link. */
         p->dead = true;
+        p->bus->stats.bytes_in_gone += p->ep.link.n_bytes_in;
+        p->bus->stats.bytes_out_gone += p->ep.link.n_bytes_out;
         vbus__endpoint_deinit(&p->ep);
         list_unlink(&p->link);
         list_unlink(&p->dead_link);
@@ -89,6 +108,42 @@ void peer_kill(Peer *p, const char *why)
         list_unlink(&p->link);
         p->bus->n_peers--;
         list_add_tail(&p->bus->dead, &p->dead_link);
+        presence_peer(p->bus, &p->ident, p->serial, peer_transport_name(p), false, why);
+}
+
+void peer_kick(Peer *p, const char *reason)
+{
+        char why[256];
+
+        if (p->dead)
+                return;
+        /* A message for the peer and the log: cut short is fine. */
+        (void)snprintf(why, sizeof(why), "kicked by an admin: %s", reason);
+        peer_send_error(p, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED, why);
+        p->bus->stats.n_kicks++;
+        peer_kill(p, why);
+}
+
+const char *peer_transport_name(const Peer *p)
+{
+        return p->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN ? "vchan" : "unix";
+}
+
+void peer_ring_sizes(const Peer *p, uint32_t *ret_in, uint32_t *ret_out)
+{
+        const VbusTransport *t = &p->ep.link.transport;
+
+        if (t->kind == VBUS_TRANSPORT_VCHAN && t->vchan) {
+                *ret_in = (uint32_t)vbus__vchan_get_read_size(t->vchan);
+                *ret_out = (uint32_t)vbus__vchan_get_write_size(t->vchan);
+        } else {
+                *ret_in = *ret_out = VBUS_TRANSPORT_UNIX_BUFFER;
+        }
+}
+
+uint32_t peer_n_streams(const Peer *p)
+{
+        return p->ep.session.n_streams;
 }
 
 void peer_mark_dirty(Peer *p)
@@ -241,6 +296,7 @@ static void peer_violation(Peer *p, int reason, const char *what)
                        vbus__frame_error_name(reason));
         peer_send_error(p, VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR, msg);
         p->bus->stats.n_violations++;
+        p->n_violations++;
         peer_kill(p, msg);
 }
 

@@ -56,7 +56,8 @@ struct Peer {
         bool dead;
         bool more; /* stopped at LIMIT_FRAMES_PER_WAKEUP: process again */
         uint64_t created_us;
-        uint32_t vchan_domid; /* vchan peers: the guest; UINT32_MAX for UNIX peers */
+        uint64_t created_unix_us; /* wall clock of the connection, for admins */
+        uint32_t vchan_domid;     /* vchan peers: the guest; UINT32_MAX for UNIX peers */
         uint32_t log_budget;
         uint64_t log_window_us;
         /* broker.c's: the epoll registration of the link's fd. */
@@ -70,6 +71,13 @@ struct Peer {
         List call_sides;          /* rpc.c: its ends of calls relayed by the broker */
         List intro_calls;         /* introspect.c: its calls the broker answers itself */
         uint32_t n_calls;         /* rpc.c and introspect.c: calls in flight as a caller */
+        List publishers;          /* pubsub.c: its publish streams (for admin listings) */
+        List subscriptions;       /* pubsub.c: its subscriptions (for admin listings) */
+        /* Counters for admins (vbusctl peers, metrics), each kept by the module named. */
+        uint64_t n_published;  /* pubsub.c: messages it published */
+        uint64_t n_dropped;    /* pubsub.c: messages its DROP subscriptions lost */
+        uint64_t n_violations; /* peer.c: protocol violations (it was dropped for it) */
+        uint64_t n_denials;    /* the policy engine: OPENs refused as not allowed */
 };
 
 /**
@@ -82,8 +90,21 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
 /* Closes every stream still open (each feature's ->closed) and frees the link. Accepts NULL. */
 Peer *peer_free(Peer *p);
 
-/* Drops @p: out of the live list and into the dead one, logged once with @why. Idempotent. */
+/* Drops @p: out of the live list and into the dead one, logged once with @why. Idempotent.
+ * Presence (vbus.peer.down) is told, with @why. */
 void peer_kill(Peer *p, const char *why);
+
+/* Drops @p as an admin asked (Kick): tells it ERROR PERMISSION_DENIED with @reason first. */
+void peer_kick(Peer *p, const char *reason);
+
+/* "unix" or "vchan". */
+const char *peer_transport_name(const Peer *p);
+
+/* The sizes of the rings (vchan) or buffers (UNIX) of @p's link, each way. */
+void peer_ring_sizes(const Peer *p, uint32_t *ret_in, uint32_t *ret_out);
+
+/* Streams open on @p's link. */
+uint32_t peer_n_streams(const Peer *p);
 
 static inline bool peer_is_alive(const Peer *p)
 {

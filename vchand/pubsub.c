@@ -22,8 +22,12 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "monitor.h"
+#include "presence.h"
+#include "service.h"
 #include "vchand-limits.h"
 
 /* A publish stream. Reference-counted: queued messages hold it for its topic and its credit. */
@@ -42,6 +46,8 @@ typedef struct Publisher {
         RouterSub **match; /* the subscriptions its topic matched, valid while */
         uint32_t n_match, match_cap;
         uint64_t match_gen; /* ...this equals router.gen + 1 */
+        List peer_link;     /* in peer->publishers while its stream is open */
+        uint64_t n_messages, n_bytes, opened_us;
 } Publisher;
 
 /* A subscribe stream, with its queue. Freed when its stream closes. */
@@ -57,6 +63,9 @@ typedef struct Subscription {
         uint64_t dropped_pending; /* drops not yet reported to the subscriber */
         uint64_t dropped_total;
         uint64_t sequence;
+        List peer_link; /* in peer->subscriptions */
+        char *pattern;
+        uint64_t n_delivered, opened_us;
 } Subscription;
 
 /* A message being delivered: a copy of the publisher's bytes, shared by the queues. */
@@ -124,6 +133,13 @@ int pubsub_open_publish(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                                   "too many publishers on this link (peer_publish_bytes)");
                 return 0;
         }
+        /* The broker's own topics (presence): nobody else publishes there. */
+        if (service_name_in_namespace(m->name, strlen(m->name), PRESENCE_NAMESPACE)) {
+                peer_log(p, "may not publish on %s: the vbus.* topics are the broker's", m->name);
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED,
+                                  "topics vbus.* are published by the broker only");
+                return 0;
+        }
         pub = calloc(1, sizeof(*pub));
         if (!pub || !(pub->topic = strdup(m->name))) {
                 free(pub);
@@ -133,6 +149,8 @@ int pubsub_open_publish(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         pub->refs = 1; /* the stream's */
         pub->n_topic = strlen(pub->topic);
         pub->window = cfg->publish_window;
+        pub->opened_us = bus_now_us();
+        list_add_tail(&p->publishers, &pub->peer_link);
         p->publish_granted += pub->window;
         stream_bind(&pub->base, p, vs, &publisher_ops, pub);
         (void)stream_accept(&pub->base, pub->window, NULL);
@@ -150,10 +168,12 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 return 0;
         }
         sub = calloc(1, sizeof(*sub));
-        if (!sub) {
+        if (!sub || !(sub->pattern = strdup(m->name))) {
+                free(sub);
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return 0;
         }
+        sub->opened_us = bus_now_us();
         list_init(&sub->queue);
         list_init(&sub->pending_link);
         sub->slow_policy = m->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK
@@ -163,12 +183,14 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         if (sub->queue_limit > LIMIT_QUEUE_MESSAGES_MAX)
                 sub->queue_limit = LIMIT_QUEUE_MESSAGES_MAX;
         if (router_add(&p->bus->router, m->name, strlen(m->name), &sub->rsub) < 0) {
+                free(sub->pattern);
                 free(sub);
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL,
                                   "cannot add subscription");
                 return 0;
         }
         p->n_subscriptions++;
+        list_add_tail(&p->subscriptions, &sub->peer_link);
         stream_bind(&sub->base, p, vs, &subscription_ops, sub);
         (void)stream_accept(&sub->base, 0, NULL); /* a subscriber sends no data */
         return 0;
@@ -296,8 +318,10 @@ static ssize_t deliver_frame(Subscription *sub, const uint8_t *meta_const, size_
                 sub->sequence++;
                 sub->dropped_pending = 0;
         }
-        if (!(flags & VBUS_FLAG_MORE))
+        if (!(flags & VBUS_FLAG_MORE)) {
                 sub->base.peer->bus->stats.n_delivered++;
+                sub->n_delivered++;
+        }
         return (ssize_t)chunk;
 }
 
@@ -323,6 +347,7 @@ typedef struct Route {
         const uint8_t *data;
         size_t n_data;
         Msg *msg; /* made on first need: a subscriber without room */
+        uint32_t n_matched;
 } Route;
 
 static Msg *route_msg(Route *rt)
@@ -350,6 +375,7 @@ static void count_drop(Peer *q, Subscription *sub)
 {
         sub->dropped_pending++;
         sub->dropped_total++;
+        q->n_dropped++;
         q->bus->stats.n_dropped++;
 }
 
@@ -403,6 +429,7 @@ static int route_one(RouterSub *rs, void *userdata)
         Route *rt = userdata;
         Peer *q = sub->base.peer;
 
+        rt->n_matched++;
         /* Fast path, straight from ring to ring: nothing queued before it, and the whole
          * message fits one frame now. A message is never split between the fast path and the
          * queue, so a dropped message is never a half-delivered one. */
@@ -455,9 +482,13 @@ static int match_refresh(Router *r, Publisher *pub)
 static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit)
 {
         Route rt = {.pub = pub, .data = data, .n_data = n};
-        Bus *b = pub->base.peer->bus;
+        Peer *p = pub->base.peer;
+        Bus *b = p->bus;
 
         b->stats.n_published++;
+        p->n_published++;
+        pub->n_messages++;
+        pub->n_bytes += n;
         if (meta_const_build(pub) < 0) {
                 (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                                    "out of memory");
@@ -469,6 +500,8 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
                 for (uint32_t i = 0; i < pub->n_match; i++)
                         (void)route_one(pub->match[i], &rt);
         }
+        if (monitor_is_active(b))
+                monitor_publish(b, p, pub->topic, pub->n_topic, n, rt.n_matched);
         if (rt.msg && rt.msg->n_block_holds > 0) {
                 /* Returned when the last BLOCK queue lets go of the message. */
                 rt.msg->credit = credit;
@@ -543,6 +576,7 @@ static void publisher_closed(void *obj, VbusStream *vs)
 
         (void)vs;
         pub->base.peer->publish_granted -= pub->window;
+        list_unlink(&pub->peer_link);
         stream_unbind(&pub->base);
         publisher_unref(pub);
 }
@@ -567,6 +601,8 @@ static void subscription_closed(void *obj, VbusStream *vs)
         list_for_each_safe(pos, tmp, &sub->queue)
                 item_release(p, sub, list_entry(pos, QItem, link));
         list_unlink(&sub->pending_link);
+        list_unlink(&sub->peer_link);
+        free(sub->pattern);
         free(sub);
 }
 
@@ -602,4 +638,110 @@ void pubsub_pump(Peer *q)
                 if (list_is_empty(&sub->queue))
                         list_unlink(&sub->pending_link);
         }
+}
+
+/* --- the broker's own messages ------------------------------------------------------------ */
+
+/* The broker's topics reach only patterns that name them: one starting with a wildcard ("*" or
+ * ">") does not get them, so a subscriber of everything does not see traffic it never asked
+ * for (NATS treats its $SYS subjects the same way). */
+static int route_local_one(RouterSub *rs, void *userdata)
+{
+        Subscription *sub = container_of(rs, Subscription, rsub);
+
+        if (sub->pattern[0] == '*' || sub->pattern[0] == '>')
+                return 0;
+        return route_one(rs, userdata);
+}
+
+void pubsub_publish_local(Bus *b, const char *topic, const uint8_t *data, size_t n)
+{
+        Vbus__V1__Meta meta = VBUS__V1__META__INIT;
+        Vbus__V1__Identity id;
+        Identity self = {.domid = b->own_domid, .local = true};
+        Publisher *pub;
+        Route rt = {.data = data, .n_data = n};
+
+        /* A publisher without a stream (base.peer NULL): queued messages hold it for its Meta,
+         * and pubsub_return_credit() has nobody to return credit to. */
+        pub = calloc(1, sizeof(*pub));
+        if (!pub || !(pub->topic = strdup(topic))) {
+                free(pub);
+                return;
+        }
+        pub->refs = 1;
+        pub->n_topic = strlen(topic);
+        self.uid = (uint32_t)geteuid();
+        self.pid = (uint32_t)getpid();
+        stream_identity(&id, &self);
+        meta.topic = pub->topic;
+        meta.sender = &id;
+        pub->n_meta_const = protobuf_c_message_get_packed_size(&meta.base);
+        pub->meta_const = malloc(pub->n_meta_const ? pub->n_meta_const : 1);
+        if (pub->meta_const) {
+                protobuf_c_message_pack(&meta.base, pub->meta_const);
+                rt.pub = pub;
+                (void)router_match(&b->router, pub->topic, pub->n_topic, route_local_one, &rt);
+                /* BLOCK queues may hold it: with no credit pending, they return none. */
+                msg_unref(rt.msg);
+        }
+        publisher_unref(pub);
+}
+
+/* --- listings ------------------------------------------------------------------------------ */
+
+int pubsub_foreach_publisher(Bus *b, int (*fn)(const PubsubPublisherInfo *info, void *userdata),
+                             void *userdata)
+{
+        for (List *pos = b->peers.next; pos != &b->peers; pos = pos->next) {
+                Peer *p = list_entry(pos, Peer, link);
+
+                for (List *q = p->publishers.next; q != &p->publishers; q = q->next) {
+                        const Publisher *pub = list_entry(q, Publisher, peer_link);
+                        PubsubPublisherInfo info = {
+                                .peer = p,
+                                .topic = pub->topic,
+                                .stream = pub->base.id,
+                                .n_messages = pub->n_messages,
+                                .n_bytes = pub->n_bytes,
+                                .opened_us = pub->opened_us,
+                        };
+                        int r = fn(&info, userdata);
+
+                        if (r != 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+int pubsub_foreach_subscription(Bus *b,
+                                int (*fn)(const PubsubSubscriptionInfo *info, void *userdata),
+                                void *userdata)
+{
+        for (List *pos = b->peers.next; pos != &b->peers; pos = pos->next) {
+                Peer *p = list_entry(pos, Peer, link);
+
+                for (List *q = p->subscriptions.next; q != &p->subscriptions; q = q->next) {
+                        const Subscription *sub = list_entry(q, Subscription, peer_link);
+                        PubsubSubscriptionInfo info = {
+                                .peer = p,
+                                .pattern = sub->pattern,
+                                .stream = sub->base.id,
+                                .block = sub->slow_policy ==
+                                         VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK,
+                                .n_queued = sub->n_queued,
+                                .queue_limit = sub->queue_limit,
+                                .bytes_queued = sub->bytes_queued,
+                                .n_delivered = sub->n_delivered,
+                                .n_dropped = sub->dropped_total,
+                                .opened_us = sub->opened_us,
+                        };
+                        int r = fn(&info, userdata);
+
+                        if (r != 0)
+                                return r;
+                }
+        }
+        return 0;
 }

@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "map.h"
+#include "presence.h"
 
 struct Service {
         MapEntry entry; /* in table->by_name */
@@ -148,6 +149,8 @@ int service_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         }
         srv->refs = 1; /* the stream's */
         srv->service = svc;
+        if (list_is_empty(&svc->servers))
+                presence_service(p->bus, svc->name, &p->ident, true);
         list_add_tail(&svc->servers, &srv->serve_link);
         stream_bind(&srv->base, p, vs, &server_ops, srv);
         log_debug("peer %s serves %s", p->label, svc->name);
@@ -163,6 +166,8 @@ static void server_closed(void *obj, VbusStream *vs)
         (void)vs;
         list_unlink(&srv->serve_link);
         srv->service = NULL;
+        if (list_is_empty(&svc->servers))
+                presence_service(srv->base.peer->bus, svc->name, &srv->base.peer->ident, false);
         service_maybe_free(srv->base.peer->bus->services, svc);
         stream_unbind(&srv->base);
         server_unref(srv);
@@ -247,4 +252,13 @@ int service_foreach_server(Bus *b, int (*fn)(const ServiceServerInfo *info, void
                 }
         }
         return 0;
+}
+
+uint32_t service_count(const Bus *b)
+{
+        uint32_t n = 0;
+
+        for (const List *pos = b->services->list.next; pos != &b->services->list; pos = pos->next)
+                n++;
+        return n;
 }

@@ -64,6 +64,22 @@ enum {
         /* Guests discovery tracks at once (one slot each, allocated up front): domids of guests
          * are below 0x7ff0, and max_peers bounds the links anyway. */
         LIMIT_DISCOVER_GUESTS = 4096,
+        /* Largest reply of an admin listing (Peers, Topics, Subs) or of Metrics, cut at an entry
+         * boundary with `truncated` set: what one admin call makes the broker buffer. */
+        LIMIT_ADMIN_REPLY = 4 * 1024 * 1024,
+        /* Bytes of a Kick reason kept: it goes into one log line and one ERROR frame. */
+        LIMIT_KICK_REASON = 200,
+        /* Presence events waiting for the end of the loop iteration: one per peer and service
+         * that can come or go in one iteration, at the default max_peers. */
+        LIMIT_PRESENCE_PENDING = 8192,
+        /* Monitors at once over the whole broker: each costs a queue and a check per message. */
+        LIMIT_MONITORS = 8,
+        /* Events queued per monitor before it drops (and counts) them: a monitor never slows the
+         * traffic it watches. About 400 bytes each at most. */
+        LIMIT_MONITOR_QUEUE = 4096,
+        /* Services with their own call latency histogram; the calls of any further service are
+         * counted under service="_other" (service names are chosen by peers). */
+        LIMIT_METRICS_SERVICES = 256,
 };
 
 #endif /* VCHAND_LIMITS_H */
