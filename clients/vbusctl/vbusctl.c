@@ -19,6 +19,7 @@
 
 #include <vbus/vbus.h>
 
+#include "admin.h"
 #include "forward.h"
 #include "vbus/v1/broker.pb-c.h"
 
@@ -60,6 +61,8 @@ static const char usage[] =
         "      --json                one JSON object (the ListServicesReply) instead\n"
         /* clang-format off */
         FORWARD_USAGE /* expose, forward, connect: forward.h */
+        "\n"
+        ADMIN_USAGE /* peers, topics, subs, stats, kick, reload, monitor: admin.h */
         /* clang-format on */
         "\n"
         "Common options:\n"
@@ -1008,6 +1011,9 @@ static int run(int argc, char **argv)
         int n_args = 0, fr = forward_main(argc, argv);
 
         if (fr >= 0) /* expose, forward, connect: forward.c */
+                return fr;
+        fr = admin_main(argc, argv);
+        if (fr >= 0) /* peers, topics, subs, stats, kick, reload, monitor: admin.c */
                 return fr;
 
         /* Options may come before or after the command and its arguments. */
