@@ -827,17 +827,29 @@ static int cmd_monitor(vbus_conn *c, const AdminOpts *o)
         }
         n = vbus__v1__monitor_request__pack(&rq, req);
         r = vbus_stream_open(c, method, &opts, &h, &mon, &st);
-        if (r == 0)
-                r = vbus_stream_send_wait(st, req, n, timeout_us(o));
-        if (r == 0)
-                r = vbus_stream_close_send(st);
-        if (r < 0 && !mon.done) {
+        if (r < 0) {
                 fprintf(stderr, "vbusctl: %s: %s\n", method, strerror(-r));
-                if (st)
-                        (void)vbus_stream_cancel(st);
                 return 1;
         }
-        fprintf(stderr, "# monitoring %s\n", rq.pattern);
+        r = vbus_stream_send_wait(st, req, n, timeout_us(o));
+        if (r == 0)
+                r = vbus_stream_close_send(st);
+        if (r == 0) {
+                fprintf(stderr, "# monitoring %s\n", rq.pattern);
+        } else {
+                /* Refused (the outcome arrives as the stream's end) or the link failed: wait
+                 * for the outcome, as long as a call would. */
+                uint64_t end = now_us(CLOCK_MONOTONIC) + timeout_us(o);
+
+                while (!mon.done && !stop_requested && now_us(CLOCK_MONOTONIC) < end)
+                        (void)vbus_conn_wait(c, 100000);
+                if (!mon.done) {
+                        fprintf(stderr, "vbusctl: %s: %s\n", method, strerror(-r));
+                        (void)vbus_stream_cancel(st);
+                        return 1;
+                }
+        }
+        r = 0;
         while (!mon.done && !mon.output_failed && !mon.bad_event && !stop_requested &&
                !(o->count && mon.n_events >= o->count)) {
                 r = vbus_conn_wait(c, 200000);
