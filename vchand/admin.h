@@ -28,9 +28,11 @@ enum {
 };
 
 /*
- * admin_allowed() - may @p call the admin methods? Until the policy engine decides it: a local
- * process (UNIX socket, the broker's own domain) running as root or as the broker's own user,
- * or any session of domain 0. The policy engine replaces the body of this one function.
+ * admin_allowed() - may @p call the admin methods? With a policy in force, access.c decided at
+ * OPEN (action `admin`, resource the method's class: policy_admin_class()), so yes. Without one
+ * (--policy open, for development) the admin methods still stay with the host's administrators:
+ * a local process (UNIX socket, the broker's own domain) running as root or as the broker's own
+ * user, or any session of domain 0.
  */
 bool admin_allowed(const Peer *p);
 

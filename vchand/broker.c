@@ -24,6 +24,7 @@
 
 #include <vbus/vbus.h>
 
+#include "access.h"
 #include "discover.h"
 #include "introspect.h"
 #include "log.h"
@@ -144,6 +145,26 @@ static int broker_bus_init(Bus *bus, const BrokerConfig *config)
         return 0;
 }
 
+/* Puts the policy in force, or says loudly that there is none. */
+static int broker_policy_init(Bus *bus)
+{
+        char err[512];
+        int r = access_init(bus, err, sizeof(err));
+
+        if (r < 0) {
+                log_error("policy: %s", err);
+                return r;
+        }
+        if (!bus->policy) {
+                log_error("WARNING: running with --policy open: EVERY peer may publish, "
+                          "subscribe, serve and call ANYTHING. For development only.");
+                return 0;
+        }
+        log_info("policy: %zu rules from %s%s", policy_get_n_rules(bus->policy), bus->config.policy,
+                 policy_get_n_rules(bus->policy) ? "" : " (none: everything is denied)");
+        return 0;
+}
+
 int broker_init(Broker *b, const BrokerConfig *config)
 {
         sigset_t mask;
@@ -153,6 +174,9 @@ int broker_init(Broker *b, const BrokerConfig *config)
         r = broker_bus_init(&b->bus, config);
         if (r < 0)
                 return r;
+        r = broker_policy_init(&b->bus);
+        if (r < 0)
+                return r;
         b->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         if (b->epoll_fd < 0)
                 return -errno;
@@ -160,6 +184,7 @@ int broker_init(Broker *b, const BrokerConfig *config)
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGPIPE);
+        sigaddset(&mask, SIGHUP);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return -errno;
         b->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -224,6 +249,7 @@ void broker_deinit(Broker *b)
         presence_free(&b->bus);
         metrics_free(&b->bus);
         router_deinit(&b->bus.router);
+        access_deinit(&b->bus);
         if (b->listen_fd >= 0) {
                 close(b->listen_fd);
                 (void)unlink(b->bus.config.socket_path);
@@ -332,6 +358,7 @@ static void broker_accept(Broker *b)
                         continue;
                 }
                 ident.uid = cred.uid;
+                ident.gid = cred.gid;
                 ident.pid = (uint32_t)cred.pid;
                 if (vbus__transport_init_unix(&t, fd) < 0) {
                         close(fd);
@@ -368,6 +395,21 @@ static void broker_begin_stop(Broker *b)
         }
 }
 
+/* SIGHUP: the policy again; a file with an error keeps the old one in force. */
+static void broker_reload(Broker *b)
+{
+        unsigned int revoked = 0;
+        char err[512];
+        int r = access_reload(&b->bus, err, sizeof(err), &revoked);
+
+        if (r < 0) {
+                log_error("policy reload failed, the previous policy stays in force: %s", err);
+                return;
+        }
+        log_info("policy reloaded: %zu rules from %s, %u streams revoked",
+                 policy_get_n_rules(b->bus.policy), b->bus.config.policy, revoked);
+}
+
 static void broker_signal(Broker *b)
 {
         struct signalfd_siginfo si;
@@ -375,6 +417,8 @@ static void broker_signal(Broker *b)
         while (read(b->signal_fd, &si, sizeof(si)) == sizeof(si)) {
                 if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
                         broker_begin_stop(b);
+                else if (si.ssi_signo == SIGHUP)
+                        broker_reload(b);
         }
 }
 
@@ -475,9 +519,10 @@ int broker_run(Broker *b)
                 presence_flush(&b->bus);
         }
         log_info("stopped: %llu published, %llu delivered, %llu dropped, %llu violations, "
-                 "%llu calls (%llu failed)",
+                 "%llu calls (%llu failed), %llu denied by policy",
                  (unsigned long long)st->n_published, (unsigned long long)st->n_delivered,
                  (unsigned long long)st->n_dropped, (unsigned long long)st->n_violations,
-                 (unsigned long long)st->n_calls, (unsigned long long)st->n_calls_failed);
+                 (unsigned long long)st->n_calls, (unsigned long long)st->n_calls_failed,
+                 (unsigned long long)st->n_denied);
         return 0;
 }

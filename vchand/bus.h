@@ -16,16 +16,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "config.h"
 #include "router.h"
 #include "session.h"
 #include "util/list.h"
+#include "vchand-limits.h"
 
+typedef struct Keyring Keyring;
 typedef struct Peer Peer;
+typedef struct Policy Policy;
 typedef struct Rpc Rpc;
 typedef struct ServiceTable ServiceTable;
 typedef struct Metrics Metrics;
 typedef struct Presence Presence;
+
+enum {
+        /* Bytes of a guest's toolstack tags (policy @tag:): a few short words. */
+        IDENTITY_TAGS_MAX = 255,
+        /* Bytes of a channel-auth public key (Ed25519). */
+        IDENTITY_KEY_BYTES = 32,
+};
 
 /* Who a peer is, as the broker established it from the transport (never from what it says). */
 typedef struct Identity {
@@ -34,6 +45,15 @@ typedef struct Identity {
         bool local;
         uint32_t uid;
         uint32_t pid;
+        uint32_t gid; /* local peers: primary gid from SO_PEERCRED */
+        /* vchan peers: the words of /local/domain/<domid>/vbus-tags, read only when the guest
+         * cannot write that key (discover.c), space-separated; "" if none. */
+        char tags[IDENTITY_TAGS_MAX + 1];
+        /* Channel auth (keyring.h): a key the peer proved at HELLO, for policy's @key:, and its
+         * name as stamped on the wire: the keyring's name for it, or "key:<text>"; "" without. */
+        bool has_key;
+        uint8_t key[IDENTITY_KEY_BYTES];
+        char key_name[LIMIT_KEY_NAME + 1];
 } Identity;
 
 typedef struct BusStats {
@@ -43,7 +63,7 @@ typedef struct BusStats {
         uint64_t n_violations;
         uint64_t n_calls;
         uint64_t n_calls_failed;
-        uint64_t n_denials;         /* OPENs refused by policy (the policy engine counts them) */
+        uint64_t n_denied; /* OPENs policy refused, and streams it revoked */
         uint64_t n_peers_total;     /* sessions accepted since start */
         uint64_t n_kicks;           /* sessions disconnected by an admin (Kick) */
         uint64_t n_monitor_events;  /* events queued for monitors */
@@ -67,18 +87,23 @@ enum {
 typedef struct Bus {
         BrokerConfig config;
         BusStats stats;
-        bool stopping;      /* GOAWAY sent: new OPENs are refused */
-        uint32_t own_domid; /* the broker's domain */
-        List peers;         /* live Peers (peer.c) */
-        List dead;          /* Peers dropped in this iteration (peer.c), freed by broker.c */
-        List dirty;         /* Peers to flush at the end of the iteration (peer.c) */
+        bool stopping;          /* GOAWAY sent: new OPENs are refused */
+        uint32_t own_domid;     /* the broker's domain */
+        const Keyring *keyring; /* keyring.c's: channel auth; NULL for none */
+        List peers;             /* live Peers (peer.c) */
+        List dead;              /* Peers dropped in this iteration (peer.c), freed by broker.c */
+        List dirty;             /* Peers to flush at the end of the iteration (peer.c) */
         uint32_t n_peers;
         uint64_t next_serial;
         BusOpenFn open[BUS_KINDS]; /* by Open.kind; set by broker.c; NULL: refused */
-        Router router;             /* pubsub.c's: the subscriptions */
-        ServiceTable *services;    /* service.c's: services by name, and their servers */
-        Rpc *rpc;                  /* rpc.c's: calls in flight */
-        List intro_calls;          /* introspect.c's: calls the broker answers itself */
+        /* access.c's: the features' own OPEN handlers, called once policy allowed (open[] then
+         * holds access.c's check), and the policy in force (NULL: --policy open). */
+        BusOpenFn feature_open[BUS_KINDS];
+        Policy *policy;
+        Router router;          /* pubsub.c's: the subscriptions */
+        ServiceTable *services; /* service.c's: services by name, and their servers */
+        Rpc *rpc;               /* rpc.c's: calls in flight */
+        List intro_calls;       /* introspect.c's: calls the broker answers itself */
         List monitors;             /* monitor.c's: taps of admin's Monitor calls */
         Metrics *metrics;          /* metrics.c's: call latency histograms */
         Presence *presence;        /* presence.c's: events waiting to be published */

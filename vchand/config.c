@@ -60,10 +60,47 @@ static char *trim(char *s)
         return s;
 }
 
+/* The auth keys (auth, auth_key, auth_keyring). Return: 1 not one of them, 0, -EINVAL. */
+static int config_set_auth(BrokerConfig *c, const char *key, const char *value, char *err,
+                           size_t n_err, unsigned line)
+{
+        static const char *const modes[] = {"", "off", "optional", "required"};
+        char *path;
+
+        if (strcmp(key, "auth") == 0) {
+                for (size_t i = CONFIG_AUTH_OFF; i <= CONFIG_AUTH_REQUIRED; i++) {
+                        if (strcmp(value, modes[i]) == 0) {
+                                c->auth = (ConfigAuth)i;
+                                return 0;
+                        }
+                }
+                (void)snprintf(err, n_err, "line %u: auth wants off, optional or required", line);
+                return -EINVAL;
+        }
+        if (strcmp(key, "auth_key") == 0)
+                path = c->auth_key;
+        else if (strcmp(key, "auth_keyring") == 0)
+                path = c->auth_keyring;
+        else
+                return 1;
+        if (value[0] != '/' || strlen(value) >= sizeof(c->auth_key)) {
+                (void)snprintf(err, n_err,
+                               "line %u: %s must be an absolute path shorter than %zu bytes", line,
+                               key, sizeof(c->auth_key));
+                return -EINVAL;
+        }
+        (void)snprintf(path, sizeof(c->auth_key), "%s", value); /* fits: checked above */
+        return 0;
+}
+
 /* Here and in config_parse(), an error message cut to @n_err is fine: hence (void)snprintf. */
 static int config_set(BrokerConfig *c, const char *key, const char *value, char *err, size_t n_err,
                       unsigned line)
 {
+        int r = config_set_auth(c, key, value, err, n_err, line);
+
+        if (r <= 0)
+                return r;
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
                 const Key *k = &keys[i];
                 char *end;
@@ -168,6 +205,7 @@ void config_defaults(BrokerConfig *c)
                 .max_calls = LIMIT_MAX_CALLS,
                 .max_service_calls = LIMIT_MAX_SERVICE_CALLS,
         };
-        (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s",
-                       "/run/vbus/broker.sock"); /* fits */
+        /* Both fit. */
+        (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s", "/run/vbus/broker.sock");
+        (void)snprintf(c->policy, sizeof(c->policy), "%s", "/etc/vchand/policy.d");
 }

@@ -10,9 +10,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* auth: whether the broker offers channel auth, and whether it insists (docs/vchand.8.md). */
+typedef enum ConfigAuth {
+        CONFIG_AUTH_DEFAULT = 0, /* not set: optional where built with libsodium, else off */
+        CONFIG_AUTH_OFF,
+        CONFIG_AUTH_OPTIONAL,
+        CONFIG_AUTH_REQUIRED,
+} ConfigAuth;
+
 typedef struct BrokerConfig {
         char socket_path[108];
-        bool xen; /* discover guests over vchan */
+        char policy[256]; /* the policy directory, or "open" (access.h) */
+        bool xen;         /* discover guests over vchan */
         uint32_t max_frame;
         uint32_t max_message;
         uint32_t max_streams;
@@ -27,6 +36,9 @@ typedef struct BrokerConfig {
         uint32_t max_calls;         /* calls in flight per caller session */
         uint32_t max_service_calls; /* calls in flight per service */
         int verbose;
+        ConfigAuth auth;
+        char auth_key[256];     /* the broker's secret key file, "" for none */
+        char auth_keyring[256]; /* names of client keys, "" for none */
 } BrokerConfig;
 
 /* Fills @c with the defaults of vchand-limits.h. */

@@ -71,6 +71,42 @@ static void guest_read_name(Discover *d, uint32_t domid, char *name, size_t size
         free(v);
 }
 
+/*
+ * The toolstack's tags of a guest (policy @tag:), from /local/domain/<domid>/vbus-tags: words of
+ * [A-Za-z0-9_.-] separated by spaces. Read only when the guest cannot write the key (owned by
+ * the toolstack's domain 0, no write for the guest): on Xen and on xensim, /local/domain/<domid>
+ * is (n0,r<domid>) and a key dom0 creates there inherits that, while a guest writes freely under
+ * its data/ (docs/policy.md, "Tags"). Anything else is read as no tags.
+ */
+static void guest_read_tags(Discover *d, uint32_t domid, char *tags, size_t size)
+{
+        char path[64];
+        size_t len = 0;
+        char *v = NULL;
+        int r;
+
+        tags[0] = '\0';
+        (void)snprintf(path, sizeof(path), "/local/domain/%u/vbus-tags", domid); /* fits */
+        r = vbus__xs_read_protected(d->xs, path, domid, 0, &v, &len);
+        if (r == -EPERM)
+                log_info("dom%u: ignoring %s: the guest may write it", domid, path);
+        if (r < 0)
+                return;
+        if (len > 0 && len < size) {
+                bool ok = true;
+
+                for (size_t i = 0; i < len; i++)
+                        ok &= (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+                              (v[i] >= '0' && v[i] <= '9') || v[i] == '_' || v[i] == '.' ||
+                              v[i] == '-' || v[i] == ' ';
+                if (ok) {
+                        memcpy(tags, v, len);
+                        tags[len] = '\0';
+                }
+        }
+        free(v);
+}
+
 /* Reads the guest's current ring-ref value into @buf ("" if absent or not plausible). */
 static void guest_read_ring_ref(Discover *d, Guest *g, char *buf, size_t size)
 {
@@ -135,6 +171,7 @@ static void guest_try_connect(Discover *d, Guest *g)
         }
         ident.domid = g->domid;
         guest_read_name(d, g->domid, ident.domain_name, sizeof(ident.domain_name));
+        guest_read_tags(d, g->domid, ident.tags, sizeof(ident.tags));
         if (vbus__transport_init_vchan(&t, v) < 0) {
                 vbus__vchan_free(v);
                 return;

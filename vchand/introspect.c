@@ -105,8 +105,8 @@ int introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         }
         if (method->admin && !admin_allowed(p)) {
                 b->stats.n_calls_failed++;
-                b->stats.n_denials++;
-                p->n_denials++;
+                b->stats.n_denied++;
+                p->n_denied++;
                 peer_log(p, "refused %s: admin right required", m->name);
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED,
                                   "this method needs the broker's admin right");

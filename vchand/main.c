@@ -16,8 +16,12 @@
 
 #include <vbus/vbus.h>
 
+#include "access.h"
+#include "auth.h"
 #include "broker.h"
+#include "keyring.h"
 #include "log.h"
+#include "policy.h"
 
 static const char usage[] =
         "Usage: vchand [OPTIONS]\n"
@@ -31,12 +35,20 @@ static const char usage[] =
         "                      exists; see vchand(8) for the keys)\n"
         "  -s, --socket PATH   UNIX socket for local clients (default /run/vbus/broker.sock)\n"
         "      --no-xen        do not discover guests through xenstore (UNIX socket only)\n"
+        "      --policy DIR    the policy: the *.policy files of DIR, first match wins,\n"
+        "                      default deny (default /etc/vchand/policy.d; see\n"
+        "                      vchand-policy(5)); 'open' allows everything (development\n"
+        "                      only: vchand warns loudly)\n"
+        "      --check-policy DIR  parse DIR's policy, print its rules count or the first\n"
+        "                      error as FILE:LINE:COLUMN, and exit (0 valid, 1 invalid)\n"
         "      --check-config  parse the configuration, print the values in force, and exit\n"
         "  -v, --verbose       debug logging\n"
         "  -V, --version       print the version and exit\n"
         "  -h, --help          this text\n"
         "\n"
-        "Signals: SIGTERM and SIGINT send GOAWAY to every peer and stop within 2 seconds.\n"
+        "Signals: SIGTERM and SIGINT send GOAWAY to every peer and stop within 2 seconds;\n"
+        "SIGHUP reloads the policy (a file with an error keeps the old one; streams the new\n"
+        "one denies are reset with PERMISSION_DENIED).\n"
         "Exit status: 0 after an orderly stop, 1 on a start-up error, 2 on usage errors.\n";
 
 static int read_config(BrokerConfig *c, const char *path, bool required)
@@ -64,8 +76,46 @@ static int read_config(BrokerConfig *c, const char *path, bool required)
         return 0;
 }
 
-static void print_config(const BrokerConfig *c)
+/* --check-policy: the exit status says whether @dir would load. */
+static int check_policy(const char *dir)
 {
+        char err[512];
+        Policy *p = NULL;
+
+        if (policy_load_dir(dir, &p, err, sizeof(err)) < 0) {
+                fprintf(stderr, "vchand: %s\n", err);
+                return 1;
+        }
+        printf("%s: %zu rules%s\n", dir, policy_get_n_rules(p),
+               policy_get_n_rules(p) ? "" : " (everything is denied)");
+        policy_free(p);
+        return 0;
+}
+
+static const char *auth_mode_name(ConfigAuth mode)
+{
+        return mode == CONFIG_AUTH_REQUIRED   ? "required"
+               : mode == CONFIG_AUTH_OPTIONAL ? "optional"
+                                              : "off";
+}
+
+/* Says once at start what channel auth the broker offers, with its public key to pin. */
+static void log_auth(const Keyring *k)
+{
+        char text[VBUS_AUTH_KEY_TEXT_SIZE] = "";
+
+        if (k->has_key)
+                (void)vbus__auth_key_to_text(k->key.public_key, text);
+        log_info("channel auth %s; broker key %s; %zu keys in the keyring", auth_mode_name(k->mode),
+                 k->has_key ? text : "none (clients cannot pin this broker)", k->n_entries);
+}
+
+static void print_config(const BrokerConfig *c, const Keyring *k)
+{
+        char text[VBUS_AUTH_KEY_TEXT_SIZE] = "";
+
+        if (k->has_key)
+                (void)vbus__auth_key_to_text(k->key.public_key, text);
         printf("socket = %s\nxen = %s\nmax_frame = %u\nmax_message = %u\nmax_streams = %u\n"
                "max_subscriptions = %u\npublish_window = %u\nqueue_messages = %u\n"
                "queue_bytes = %u\npeer_queued_bytes = %llu\npeer_publish_bytes = %llu\n"
@@ -74,19 +124,33 @@ static void print_config(const BrokerConfig *c)
                c->max_subscriptions, c->publish_window, c->queue_messages, c->queue_bytes,
                (unsigned long long)c->peer_queued_bytes, (unsigned long long)c->peer_publish_bytes,
                c->hello_timeout_ms, c->max_peers);
+        printf("auth = %s\nauth_key = %s\nauth_keyring = %s\n", auth_mode_name(k->mode),
+               c->auth_key, c->auth_keyring);
+        if (k->has_key)
+                printf("# the broker's public key (for VBUS_BROKER_KEY): %s\n", text);
+        if (c->auth_keyring[0])
+                printf("# %zu keys in the keyring\n", k->n_entries);
 }
 
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
-                {"no-xen", no_argument, NULL, 'X'},       {"check-config", no_argument, NULL, 'C'},
-                {"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
-                {"help", no_argument, NULL, 'h'},         {0},
+                {"config", required_argument, NULL, 'c'},
+                {"socket", required_argument, NULL, 's'},
+                {"no-xen", no_argument, NULL, 'X'},
+                {"check-config", no_argument, NULL, 'C'},
+                {"verbose", no_argument, NULL, 'v'},
+                {"version", no_argument, NULL, 'V'},
+                {"help", no_argument, NULL, 'h'},
+                {"policy", required_argument, NULL, 'P'},
+                {"check-policy", required_argument, NULL, 'K'},
+                {0},
         };
-        const char *config_path = NULL, *socket_path = NULL;
+        const char *config_path = NULL, *socket_path = NULL, *policy = NULL;
         bool no_xen = false, check = false;
         BrokerConfig config;
+        Keyring *keyring = NULL;
+        char err[512];
         Broker broker;
         int c, r, verbose = 0;
 
@@ -101,6 +165,11 @@ int main(int argc, char **argv)
                 case 'X':
                         no_xen = true;
                         break;
+                case 'P':
+                        policy = optarg;
+                        break;
+                case 'K':
+                        return check_policy(optarg);
                 case 'C':
                         check = true;
                         break;
@@ -139,18 +208,39 @@ int main(int argc, char **argv)
         }
         if (no_xen)
                 config.xen = false;
+        if (policy) {
+                if (strlen(policy) >= sizeof(config.policy) ||
+                    (policy[0] != '/' && strcmp(policy, ACCESS_OPEN) != 0)) {
+                        fprintf(stderr,
+                                "vchand: --policy wants an absolute directory shorter than %zu "
+                                "bytes, or '" ACCESS_OPEN "'\n",
+                                sizeof(config.policy));
+                        return 2;
+                }
+                /* Fits: its length was checked above. */
+                (void)snprintf(config.policy, sizeof(config.policy), "%s", policy);
+        }
         config.verbose = verbose;
+        r = keyring_new(&config, &keyring, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "vchand: %s\n", r == -EINVAL ? err : strerror(-r));
+                return 1;
+        }
         if (check) {
-                print_config(&config);
+                print_config(&config, keyring);
+                keyring_free(keyring);
                 return 0;
         }
         log_set_verbose(verbose);
         r = broker_init(&broker, &config);
+        broker.bus.keyring = keyring;
         if (r < 0) {
                 log_error("cannot start: %s", strerror(-r));
                 broker_deinit(&broker);
+                keyring_free(keyring);
                 return 1;
         }
+        log_auth(keyring);
         /* What Reload reads again: the file read above, or the default one if it appears. */
         broker.bus.config_path = config_path ? config_path : "/etc/vchand/vchand.conf";
 #ifdef HAVE_LIBSYSTEMD
@@ -160,6 +250,7 @@ int main(int argc, char **argv)
 #endif
         r = broker_run(&broker);
         broker_deinit(&broker);
+        keyring_free(keyring);
         if (r < 0) {
                 log_error("stopped on error: %s", strerror(-r));
                 return 1;

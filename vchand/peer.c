@@ -13,6 +13,7 @@
 
 #include <vbus/vbus.h>
 
+#include "keyring.h"
 #include "log.h"
 #include "presence.h"
 #include "vchand-limits.h"
@@ -22,6 +23,7 @@ enum {
         PEER_E_VERSION = PEER_E_PROTOCOL + 1, /* no common protocol version */
         PEER_E_SENT_ERROR,                    /* the peer sent ERROR */
         PEER_E_MAX_FRAME,                     /* internal: the link refused our own max_frame */
+        PEER_E_AUTH,                          /* channel auth refused: told with ERROR */
 };
 
 static const VbusEndpointOps peer_endpoint_ops;
@@ -47,6 +49,11 @@ static void peer_make_label(Peer *p)
                 (void)snprintf(p->label, sizeof(p->label), "dom%u(%s)", id->domid, id->domain_name);
         else
                 (void)snprintf(p->label, sizeof(p->label), "dom%u", id->domid);
+        if (id->has_key) {
+                size_t n = strlen(p->label);
+
+                (void)snprintf(p->label + n, sizeof(p->label) - n, " %s", id->key_name);
+        }
 }
 
 Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_domid)
@@ -68,6 +75,7 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
         list_init(&p->intro_calls);
         list_init(&p->publishers);
         list_init(&p->subscriptions);
+        list_init(&p->grants);
         peer_make_label(p);
         if (vbus__endpoint_init(&p->ep, t, VBUS_ROLE_BROKER, b->config.max_frame,
                                 b->config.max_streams, &peer_endpoint_ops, p) < 0) {
@@ -84,6 +92,8 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
 
 Peer *peer_free(Peer *p)
 {
+        List *pos, *tmp;
+
         if (!p)
                 return NULL;
         /* A peer is freed dead: writes to it fail, so ->closed cannot reach its own link. */
@@ -91,6 +101,11 @@ Peer *peer_free(Peer *p)
         p->bus->stats.bytes_in_gone += p->ep.link.n_bytes_in;
         p->bus->stats.bytes_out_gone += p->ep.link.n_bytes_out;
         vbus__endpoint_deinit(&p->ep);
+        list_for_each_safe(pos, tmp, &p->grants)
+        {
+                list_unlink(pos);
+                free(pos); /* access.c's grants start with their link */
+        }
         list_unlink(&p->link);
         list_unlink(&p->dead_link);
         list_unlink(&p->dirty_link);
@@ -300,11 +315,39 @@ static void peer_violation(Peer *p, int reason, const char *what)
         peer_kill(p, msg);
 }
 
+/* A HELLO step of channel auth (keyring.h) refused the peer: it is told why, and goes. */
+static int peer_auth_refused(Peer *p, int result, const char *why)
+{
+        peer_send_error(p,
+                        result == KEYRING_MALFORMED ? VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR
+                                                    : VBUS__V1__STATUS__STATUS_PERMISSION_DENIED,
+                        why);
+        peer_log(p, "%s", why);
+        return PEER_E_AUTH;
+}
+
+/* The client's proof HELLO (the session let it through: protocol.md 3.1). */
+static int peer_on_auth_hello(Peer *p, const Vbus__V1__Hello *m)
+{
+        const char *why = NULL;
+        int r = keyring_check_proof(p->bus->keyring, &p->auth, m, &p->ident, &why);
+
+        if (r != 0)
+                return peer_auth_refused(p, r, why);
+        peer_make_label(p);
+        return 0;
+}
+
 static int peer_on_hello(void *owner, const Vbus__V1__Hello *m)
 {
         Vbus__V1__Hello answer = VBUS__V1__HELLO__INIT;
+        uint8_t proof[VBUS_AUTH_PROOF_SIZE];
+        const char *why = NULL;
         Peer *p = owner;
+        int r;
 
+        if (vbus__session_is_ready(&p->ep.session))
+                return peer_on_auth_hello(p, m);
         if (m->version_min > VBUS_PROTOCOL_VERSION || m->version_max < VBUS_PROTOCOL_VERSION) {
                 peer_send_error(p, VBUS__V1__STATUS__STATUS_UNSUPPORTED,
                                 "this broker speaks protocol version 1 only");
@@ -315,6 +358,10 @@ static int peer_on_hello(void *owner, const Vbus__V1__Hello *m)
         answer.version = VBUS_PROTOCOL_VERSION;
         answer.max_frame = p->bus->config.max_frame;
         answer.peer_name = (char *)"vchand";
+        r = keyring_answer_hello(p->bus->keyring, p->ep.session.session_id, m, &answer, &p->auth,
+                                 proof, &why);
+        if (r != 0)
+                return peer_auth_refused(p, r, why);
         if (peer_send_control(p, VBUS_FRAME_HELLO, 0, 0, &answer.base) < 0)
                 return 0;
         if (vbus__link_set_max_frame(&p->ep.link, p->bus->config.max_frame) < 0)
@@ -333,6 +380,10 @@ static int peer_on_open(void *owner, VbusStream *vs, const Vbus__V1__Open *m)
                                   "the broker is shutting down");
                 return 0;
         }
+        if (keyring_requires_key(p->bus->keyring) && !p->ident.has_key)
+                return peer_auth_refused(p, KEYRING_DENIED,
+                                         "this broker requires channel auth: prove a key listed "
+                                         "in its keyring at HELLO");
         if (!open) {
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_UNSUPPORTED,
                                   "this broker has no streams of that kind");
@@ -396,6 +447,9 @@ static void peer_process_failed(Peer *p, int r)
                 break;
         case PEER_E_MAX_FRAME:
                 peer_kill(p, "internal: bad max_frame");
+                break;
+        case PEER_E_AUTH:
+                peer_kill(p, "channel auth refused");
                 break;
         default:
                 peer_kill(p, r < 0 ? strerror(-r) : "internal: unknown result");

@@ -28,6 +28,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "auth.h"
 #include "bus.h"
 #include "endpoint.h"
 
@@ -51,13 +52,14 @@ struct Peer {
         List dirty_link; /* in bus->dirty: flushed once at the end of the iteration */
         uint64_t serial;
         Identity ident;
-        char label[96]; /* for logs: "dom3(sensor)" or "local uid 1000 pid 42" */
+        char label[160]; /* for logs: "dom3(sensor)" or "local uid 1000 pid 42", and a key */
         VbusEndpoint ep;
         bool dead;
         bool more; /* stopped at LIMIT_FRAMES_PER_WAKEUP: process again */
         uint64_t created_us;
         uint64_t created_unix_us; /* wall clock of the connection, for admins */
-        uint32_t vchan_domid;     /* vchan peers: the guest; UINT32_MAX for UNIX peers */
+        uint32_t vchan_domid;    /* vchan peers: the guest; UINT32_MAX for UNIX peers */
+        VbusAuthTranscript auth; /* keyring.c's: this session's channel auth, from HELLO on */
         uint32_t log_budget;
         uint64_t log_window_us;
         /* broker.c's: the epoll registration of the link's fd. */
@@ -71,13 +73,18 @@ struct Peer {
         List call_sides;          /* rpc.c: its ends of calls relayed by the broker */
         List intro_calls;         /* introspect.c: its calls the broker answers itself */
         uint32_t n_calls;         /* rpc.c and introspect.c: calls in flight as a caller */
+        /* access.c: what policy granted this peer's streams (re-checked at reload), each one
+         * malloc'ed block starting with its List link, so peer_free() frees them; and the OPENs
+         * policy refused or streams it revoked. */
+        List grants;
+        uint32_t n_grants;
+        uint64_t n_denied;
         List publishers;          /* pubsub.c: its publish streams (for admin listings) */
         List subscriptions;       /* pubsub.c: its subscriptions (for admin listings) */
         /* Counters for admins (vbusctl peers, metrics), each kept by the module named. */
         uint64_t n_published;  /* pubsub.c: messages it published */
         uint64_t n_dropped;    /* pubsub.c: messages its DROP subscriptions lost */
         uint64_t n_violations; /* peer.c: protocol violations (it was dropped for it) */
-        uint64_t n_denials;    /* the policy engine: OPENs refused as not allowed */
 };
 
 /**

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "log.h"
 #include "monitor.h"
 #include "presence.h"
@@ -444,10 +445,20 @@ static int route_one(RouterSub *rs, void *userdata)
         return 0;
 }
 
+/* A subscription policy filters (access.h) takes only the topics its peer may read. */
+static bool sub_may_receive(RouterSub *rs, const Publisher *pub)
+{
+        Subscription *sub = container_of(rs, Subscription, rsub);
+
+        return !sub->base.policy_filter || access_topic_allowed(sub->base.peer, pub->topic);
+}
+
 static int match_collect(RouterSub *rs, void *userdata)
 {
         Publisher *pub = userdata;
 
+        if (!sub_may_receive(rs, pub))
+                return 0;
         if (pub->n_match == pub->match_cap) {
                 uint32_t cap = pub->match_cap ? pub->match_cap * 2 : 8;
                 RouterSub **m = realloc(pub->match, cap * sizeof(RouterSub *));
@@ -478,6 +489,14 @@ static int match_refresh(Router *r, Publisher *pub)
         return 0;
 }
 
+/* route_one() where the match list could not be cached (-ENOMEM): policy checked here. */
+static int route_one_allowed(RouterSub *rs, void *userdata)
+{
+        Route *rt = userdata;
+
+        return sub_may_receive(rs, rt->pub) ? route_one(rs, rt) : 0;
+}
+
 /* Routes one whole message of @pub (open, held by the caller across the call). */
 static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit)
 {
@@ -495,7 +514,7 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
                 return;
         }
         if (match_refresh(&b->router, pub) < 0) {
-                (void)router_match(&b->router, pub->topic, pub->n_topic, route_one, &rt);
+                (void)router_match(&b->router, pub->topic, pub->n_topic, route_one_allowed, &rt);
         } else {
                 for (uint32_t i = 0; i < pub->n_match; i++)
                         (void)route_one(pub->match[i], &rt);

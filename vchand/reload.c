@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "log.h"
 
 enum {
@@ -82,6 +83,17 @@ static int reload_config(Bus *b, char *msg, size_t n_msg)
         memcpy(next.socket_path, cur->socket_path, sizeof(next.socket_path));
         next.xen = cur->xen;
         next.verbose = cur->verbose;
+        /* Where the policy and the keys come from is decided at start (--policy may override
+         * the file); the policy itself is reloaded by reload_all(). */
+        if (strcmp(next.policy, cur->policy) != 0 && strcmp(cur->policy, ACCESS_OPEN) != 0)
+                note(fixed, sizeof(fixed), "policy");
+        memcpy(next.policy, cur->policy, sizeof(next.policy));
+        if (next.auth != cur->auth || strcmp(next.auth_key, cur->auth_key) != 0 ||
+            strcmp(next.auth_keyring, cur->auth_keyring) != 0)
+                note(fixed, sizeof(fixed), "auth");
+        next.auth = cur->auth;
+        memcpy(next.auth_key, cur->auth_key, sizeof(next.auth_key));
+        memcpy(next.auth_keyring, cur->auth_keyring, sizeof(next.auth_keyring));
 #define KEEP(field, key)                                                                           \
         do {                                                                                       \
                 if (next.field != cur->field) {                                                    \
@@ -104,10 +116,39 @@ static int reload_config(Bus *b, char *msg, size_t n_msg)
         return 0;
 }
 
+/* The policy directory again (access.c): appended to @msg. */
+static int reload_policy(Bus *b, char *msg, size_t n_msg)
+{
+        size_t len = strlen(msg);
+        unsigned int revoked = 0;
+        char err[512];
+        int r = access_reload(b, err, sizeof(err), &revoked);
+
+        if (len >= n_msg)
+                return r == -ENOTSUP ? 0 : r;
+        /* Messages: cut short is fine. */
+        if (r == -ENOTSUP)
+                (void)snprintf(msg + len, n_msg - len, "; no policy to reload (--policy open)");
+        else if (r < 0)
+                (void)snprintf(msg + len, n_msg - len,
+                               "; policy reload failed, the previous policy stays in force: %s",
+                               err);
+        else
+                (void)snprintf(msg + len, n_msg - len,
+                               "; policy reloaded: %zu rules from %s, %u streams revoked",
+                               policy_get_n_rules(b->policy), b->config.policy, revoked);
+        return r == -ENOTSUP ? 0 : r;
+}
+
 int reload_all(Bus *b, char *msg, size_t n_msg)
 {
         int r = reload_config(b, msg, n_msg);
 
-        log_info("reload: %s", msg);
+        if (r == 0)
+                r = reload_policy(b, msg, n_msg);
+        if (r < 0)
+                log_error("reload: %s", msg);
+        else
+                log_info("reload: %s", msg);
         return r;
 }

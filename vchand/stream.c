@@ -21,6 +21,7 @@ void stream_identity(Vbus__V1__Identity *ret, const Identity *ident)
         ret->local = ident->local;
         ret->uid = ident->uid;
         ret->pid = ident->pid;
+        ret->key_name = (char *)ident->key_name;
 }
 
 int stream_accept(Stream *s, uint32_t credit, const Identity *server)

@@ -20,6 +20,9 @@
 typedef struct Stream {
         Peer *peer; /* NULL once closed */
         uint32_t id;
+        /* access.c's, for subscriptions: policy allows only some of the topics the pattern
+         * matches, so each topic is checked when a publisher's matches are computed. */
+        bool policy_filter;
 } Stream;
 
 /* Binds @ops and @obj (which embeds @s) to the session stream @vs of @p. */

@@ -80,6 +80,29 @@ enum {
         /* Services with their own call latency histogram; the calls of any further service are
          * counted under service="_other" (service names are chosen by peers). */
         LIMIT_METRICS_SERVICES = 256,
+        /* Keys in the keyring (auth_keyring): each HELLO proof looks its key up in it. */
+        LIMIT_KEYRING_KEYS = 4096,
+        /* A key's name in the keyring: [A-Za-z0-9_.@-], a log and policy token. */
+        LIMIT_KEY_NAME = 64,
+        /* A keyring file: 4096 lines of a name and a key, with room for comments. */
+        LIMIT_KEYRING_FILE = 1024 * 1024,
+};
+
+/* Policy (policy.c): bounds on what an administrator's files can make the broker hold and scan;
+ * each is far above a realistic policy (a hundred rules). */
+enum {
+        /* Rules over all files: every OPEN scans them in order. */
+        LIMIT_POLICY_RULES = 65536,
+        /* Bytes of one policy file. */
+        LIMIT_POLICY_FILE_BYTES = 1024 * 1024,
+        /* *.policy files in the directory. */
+        LIMIT_POLICY_FILES = 1024,
+        /* Bytes of one line. */
+        LIMIT_POLICY_LINE = 4096,
+        /* Named keys (!key). */
+        LIMIT_POLICY_KEYS = 4096,
+        /* Denials logged per peer per minute (each is also counted, without limit). */
+        LIMIT_POLICY_LOG_PER_MINUTE = 10,
 };
 
 #endif /* VCHAND_LIMITS_H */

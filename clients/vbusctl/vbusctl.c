@@ -21,6 +21,7 @@
 
 #include "admin.h"
 #include "forward.h"
+#include "keygen.h"
 #include "vbus/v1/broker.pb-c.h"
 
 static const char usage[] =
@@ -51,7 +52,9 @@ static const char usage[] =
         "                            a signal (or 129-192): internal; any other: application\n"
         "                            error. CMD's stderr is the failure message.\n"
         "                            CMD sees VBUS_METHOD, VBUS_CALLER (domN(name) or\n"
-        "                            local(uid=U)), VBUS_TIMEOUT_MS (time left, empty if none)\n"
+        "                            local(uid=U)), VBUS_CALLER_KEY (the key the caller\n"
+        "                            proved, empty if none), VBUS_TIMEOUT_MS (time left,\n"
+        "                            empty if none)\n"
         "                            and VBUS_HEADER_<KEY> for each header (KEY upper-cased,\n"
         "                            '.' and '-' as '_')\n"
         "  services [PREFIX]         list the services registered with the broker, only\n"
@@ -61,6 +64,7 @@ static const char usage[] =
         "      --json                one JSON object (the ListServicesReply) instead\n"
         /* clang-format off */
         FORWARD_USAGE /* expose, forward, connect: forward.h */
+        KEYGEN_USAGE  /* keygen: keygen.h */
         "\n"
         ADMIN_USAGE /* peers, topics, subs, stats, kick, reload, monitor: admin.h */
         /* clang-format on */
@@ -71,6 +75,9 @@ static const char usage[] =
         "  --timeout MS     give up after MS milliseconds (connecting, or waiting for\n"
         "                   messages with sub; default 5000 for pub, none for sub; the\n"
         "                   call's deadline for call and services, default 5000)\n"
+        /* clang-format off */
+        KEYGEN_OPTIONS_USAGE /* --key, --broker-key: keygen.h */
+        /* clang-format on */
         "  -h, --help       this text\n"
         "\n"
         "Topics are dot-separated tokens of [A-Za-z0-9_-]; in patterns '*' matches one token\n"
@@ -107,8 +114,9 @@ static int connect_ready(const Options *o, vbus_conn **ret)
         int r = vbus_conn_open(o->url, &c);
 
         if (r < 0) {
-                fprintf(stderr, "vbusctl: cannot use URL '%s': %s\n", o->url ? o->url : "(default)",
-                        strerror(-r));
+                if (!keygen_explain_open(r))
+                        fprintf(stderr, "vbusctl: cannot use URL '%s': %s\n",
+                                o->url ? o->url : "(default)", strerror(-r));
                 return -1;
         }
         r = vbus_conn_wait_ready(c, ms_to_us(o->timeout_ms < 0 ? 5000 : o->timeout_ms));
@@ -117,6 +125,7 @@ static int connect_ready(const Options *o, vbus_conn **ret)
 
                 fprintf(stderr, "vbusctl: no broker answered at %s: %s\n",
                         o->url ? o->url : "the default address", strerror(-(why < 0 ? why : r)));
+                keygen_explain(why);
                 if (why == -EADDRINUSE)
                         fprintf(stderr, "vbusctl: another vbus process of this domain holds its "
                                         "vchan to the broker (one per domain, or use the guest "
@@ -660,6 +669,7 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
         set_header_env(req);
         setenv("VBUS_METHOD", vbus_request_get_method(req), 1);
         setenv("VBUS_CALLER", caller, 1);
+        setenv("VBUS_CALLER_KEY", vbus_request_get_caller_key(req), 1);
         setenv("VBUS_TIMEOUT_MS", left, 1);
         p = spawn_exec(st->o->exec, fd_in, fd_err, &pid);
         if (!p) {
@@ -1008,8 +1018,12 @@ static int run(int argc, char **argv)
         Options o = {.timeout_ms = -1, .count = 0, .format = FMT_TEXT};
         const char *args[3] = {NULL, NULL, NULL};
         bool count_set = false;
-        int n_args = 0, fr = forward_main(argc, argv);
+        int n_args = 0, fr = keygen_take_options(&argc, argv);
 
+        if (fr == 0)
+                fr = keygen_main(argc, argv); /* keygen, --key, --broker-key: keygen.c */
+        if (fr < 0)
+                fr = forward_main(argc, argv);
         if (fr >= 0) /* expose, forward, connect: forward.c */
                 return fr;
         fr = admin_main(argc, argv);

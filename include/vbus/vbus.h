@@ -117,6 +117,51 @@ typedef enum vbus_conn_state {
  */
 VBUS_EXPORT int vbus_conn_open(const char *url, vbus_conn **ret_conn);
 
+/* A public key in text, as vbus_key_generate() returns it: 44 characters of base64 (RFC 4648,
+ * with its '=' padding) and a NUL. */
+#define VBUS_KEY_TEXT_SIZE 45
+
+/**
+ * vbus_key_generate() - a new Ed25519 key pair for channel auth, in two new files: @path (the
+ * secret key, mode 0600) and "@path.pub" (the public key in text and a newline, mode 0644).
+ * Neither is ever overwritten.
+ * @path: borrowed. @ret_public_key: may be NULL; else at least VBUS_KEY_TEXT_SIZE bytes, written
+ * on success with the public key in text (what a broker's keyring, a policy and
+ * VBUS_BROKER_KEY name).
+ * Return: 0; -EEXIST (either file exists: nothing written); -EINVAL; -ENAMETOOLONG; -ENOTSUP
+ * (built without channel auth); another negative errno from creating the files (then neither
+ * is left behind).
+ */
+VBUS_EXPORT int vbus_key_generate(const char *path, char *ret_public_key, size_t size);
+
+/**
+ * vbus_conn_open_auth() - vbus_conn_open() with channel auth (docs/protocol.md 3.1).
+ * @key_file: borrowed, may be NULL: a secret key file (`vbusctl keygen`; mode 0600: a file that
+ *            group or others may read is refused) whose key this connection proves to the
+ *            broker at each HELLO, so that the broker names it in the identity it stamps
+ *            (vbus_request_get_caller_key()) and policy can name it. NULL: $VBUS_KEY_FILE if set
+ *            and not empty, else no key.
+ * @broker_key: borrowed, may be NULL: the broker's public key in text (44 characters of
+ *            base64, as `vbusctl keygen` writes it in NAME.pub and vchand prints at
+ *            start). The connection then refuses any broker that does not prove this key.
+ *            NULL: $VBUS_BROKER_KEY if set and not empty, else none pinned.
+ * @ret_conn: written on success; free with vbus_conn_free().
+ *
+ * vbus_conn_open() is this function with @key_file and @broker_key NULL (so the environment
+ * variables apply to it too). The key is read now, once; the secret stays in this process.
+ *
+ * An auth failure on a link is not an error here: it shows in vbus_conn_wait_ready() (which
+ * returns it at once instead of waiting) and vbus_conn_get_last_error(); the connection keeps
+ * retrying with back-off, as for any link that fails.
+ *
+ * Return: 0; as vbus_conn_open(); -ENOTSUP (a key or a pin was given, and this libvbus was built
+ * without channel auth); -EPERM (@key_file is readable or writable by group or others, or not a
+ * regular file); -EBADMSG (@key_file is not a secret key file); -EINVAL (@broker_key is not a
+ * public key in text); another negative errno from reading @key_file (-ENOENT, -EACCES).
+ */
+VBUS_EXPORT int vbus_conn_open_auth(const char *url, const char *key_file, const char *broker_key,
+                                    vbus_conn **ret_conn);
+
 /**
  * vbus_conn_free() - close the connection and free it, its publishers and subscriptions
  * (their handles become invalid). Sends what is already committed to the transport, never
@@ -154,8 +199,11 @@ VBUS_EXPORT int vbus_conn_process(vbus_conn *conn);
 VBUS_EXPORT int vbus_conn_wait(vbus_conn *conn, uint64_t timeout_usec);
 
 /**
- * vbus_conn_wait_ready() - block until the connection is ready (HELLO answered).
- * Return: 0, -ETIMEDOUT, -EINVAL.
+ * vbus_conn_wait_ready() - block until the connection is ready (HELLO answered, and with
+ * channel auth, the broker proved its key and took ours).
+ * Return: 0, -ETIMEDOUT, -EINVAL; channel auth failed on the last link (returned at once):
+ * -EACCES (the broker does not prove the pinned key, proves none, or does not speak channel
+ * auth), -EPERM (the broker refused: it requires a key, or one in its keyring).
  */
 VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *conn, uint64_t timeout_usec);
 
@@ -172,7 +220,8 @@ VBUS_EXPORT int vbus_conn_get_state(vbus_conn *conn);
  * vbus_conn_get_last_error() - why the last attempt to reach the broker failed, for messages:
  * 0 if it did not fail; -ENOENT/-ECONNREFUSED (no broker at that socket); -EADDRINUSE (vchan:
  * another process of this domain holds the domain's vchan: run the guest agent, or one vbus
- * process per domain); another negative errno from the transport.
+ * process per domain); -EACCES or -EPERM (channel auth, as vbus_conn_wait_ready()); another
+ * negative errno from the transport.
  */
 VBUS_EXPORT int vbus_conn_get_last_error(vbus_conn *conn);
 
@@ -264,6 +313,9 @@ VBUS_EXPORT const void *vbus_message_get_data(const vbus_message *msg, size_t *r
 VBUS_EXPORT uint32_t vbus_message_get_sender_domid(const vbus_message *msg);
 VBUS_EXPORT const char *vbus_message_get_sender_name(const vbus_message *msg);
 VBUS_EXPORT bool vbus_message_is_sender_local(const vbus_message *msg);
+/* The key the publisher proved at HELLO, as the broker names it: the name its keyring gives the
+ * key, or "key:" and the key in text; "" when it proved none (channel auth, protocol.md 3.1). */
+VBUS_EXPORT const char *vbus_message_get_sender_key(const vbus_message *msg);
 VBUS_EXPORT uint32_t vbus_message_get_sender_uid(const vbus_message *msg);
 VBUS_EXPORT uint32_t vbus_message_get_sender_pid(const vbus_message *msg);
 /* Messages this subscription lost (DROP policy) just before this one. */
@@ -417,6 +469,8 @@ VBUS_EXPORT uint32_t vbus_request_get_caller_domid(const vbus_request *req);
 VBUS_EXPORT const char *vbus_request_get_caller_name(const vbus_request *req);
 VBUS_EXPORT bool vbus_request_is_caller_local(const vbus_request *req);
 VBUS_EXPORT uint32_t vbus_request_get_caller_uid(const vbus_request *req);
+/* The key the caller proved, named as vbus_message_get_sender_key() says; "" for none. */
+VBUS_EXPORT const char *vbus_request_get_caller_key(const vbus_request *req);
 /* The caller's deadline: absolute CLOCK_MONOTONIC microseconds, UINT64_MAX for none. */
 VBUS_EXPORT uint64_t vbus_request_get_deadline(const vbus_request *req);
 /* True once the caller cancelled, its deadline passed, or it went away: stop working on it

@@ -187,6 +187,12 @@ static int connect_vchan(vbus_conn *c, VbusTransport *t)
         return vbus__transport_init_vchan(t, vc);
 }
 
+/* Whether this connection asks for channel auth: it holds a key or pins the broker's. */
+static bool conn_wants_auth(const vbus_conn *c)
+{
+        return c->auth_key || c->auth_pin;
+}
+
 static int conn_send_hello(vbus_conn *c)
 {
         Vbus__V1__Hello h = VBUS__V1__HELLO__INIT;
@@ -196,6 +202,19 @@ static int conn_send_hello(vbus_conn *c)
         h.version_max = VBUS_PROTOCOL_VERSION;
         h.max_frame = CLIENT_MAX_FRAME;
         h.peer_name = (char *)"libvbus";
+        c->auth = (VbusAuthTranscript){0};
+        c->auth_ping = 0;
+        if (conn_wants_auth(c)) {
+                /* A fresh nonce per link: the broker's proof must cover it. */
+                r = vbus__auth_random(c->auth.client_nonce, VBUS_AUTH_NONCE_SIZE);
+                if (r < 0)
+                        return r;
+                h.features |= VBUS_FEATURE_AUTH;
+                h.auth_challenge.data = c->auth.client_nonce;
+                h.auth_challenge.len = VBUS_AUTH_NONCE_SIZE;
+        }
+        c->auth.client =
+                (VbusAuthHelloFields){h.version_min, h.version_max, h.max_frame, h.features};
         r = vbus__endpoint_send_control(&c->ep, VBUS_FRAME_HELLO, 0, 0, &h.base);
         if (r < 0)
                 return r;
@@ -351,14 +370,73 @@ size_t vbus__conn_data_room(vbus_conn *c, uint32_t id)
 
 /* --- receiving ---------------------------------------------------------------------------- */
 
-static int conn_on_hello(void *owner, const Vbus__V1__Hello *m)
+/*
+ * Channel auth on the broker's HELLO @m (protocol.md 3.1): check the broker's proof (against the
+ * pinned key, if any), then send ours and a PING whose ACK tells that the broker took it.
+ * Return: 0; -EACCES (the broker does not prove the pinned key, proves none, or does not speak
+ * auth); -EPROTO (a malformed auth field); another -errno from sending.
+ */
+static int conn_auth_hello(vbus_conn *c, const Vbus__V1__Hello *m)
 {
-        vbus_conn *c = owner;
+        Vbus__V1__Hello h = VBUS__V1__HELLO__INIT;
+        Vbus__V1__Ping ping = VBUS__V1__PING__INIT;
+        uint8_t proof[VBUS_AUTH_PROOF_SIZE];
+        VbusAuthTranscript *t = &c->auth;
+        int r;
 
-        (void)m;
-        if (vbus__link_set_max_frame(&c->ep.link, CLIENT_MAX_FRAME) < 0)
+        if (!conn_wants_auth(c))
+                return 0;
+        if (!(m->features & VBUS_FEATURE_AUTH))
+                return -EACCES;
+        if (m->auth_challenge.len != VBUS_AUTH_NONCE_SIZE)
                 return -EPROTO;
+        t->session_id = c->ep.session.session_id;
+        t->version = m->version;
+        memcpy(t->broker_nonce, m->auth_challenge.data, VBUS_AUTH_NONCE_SIZE);
+        t->broker =
+                (VbusAuthHelloFields){m->version_min, m->version_max, m->max_frame, m->features};
+        if (m->auth_proof.len > 0 || c->auth_pin) {
+                r = vbus__auth_verify(t, VBUS_AUTH_ROLE_BROKER, m->auth_proof.data,
+                                      m->auth_proof.len);
+                if (r == -EBADMSG && m->auth_proof.len > 0)
+                        return -EPROTO;
+                if (r < 0)
+                        return -EACCES;
+                if (c->auth_pin &&
+                    memcmp(t->broker_key, c->auth_broker_key, VBUS_AUTH_PUBLIC_KEY_SIZE) != 0)
+                        return -EACCES;
+        }
+        if (!c->auth_key)
+                return 0;
+        memcpy(t->client_key, c->auth_key->public_key, VBUS_AUTH_PUBLIC_KEY_SIZE);
+        r = vbus__auth_prove(t, VBUS_AUTH_ROLE_CLIENT, c->auth_key, proof);
+        if (r < 0)
+                return r;
+        h.version_min = t->client.version_min;
+        h.version_max = t->client.version_max;
+        h.version = m->version;
+        h.max_frame = t->client.max_frame;
+        h.features = VBUS_FEATURE_AUTH;
+        h.auth_proof.data = proof;
+        h.auth_proof.len = sizeof(proof);
+        r = vbus__endpoint_send_control(&c->ep, VBUS_FRAME_HELLO, 0, 0, &h.base);
+        if (r < 0)
+                return r;
+        /* The broker reads in order: the ACK comes only once it has taken the proof. */
+        do {
+                r = vbus__auth_random((uint8_t *)&c->auth_ping, sizeof(c->auth_ping));
+        } while (r == 0 && c->auth_ping == 0);
+        if (r < 0)
+                return r;
+        ping.opaque = c->auth_ping;
+        return vbus__endpoint_send_control(&c->ep, VBUS_FRAME_PING, 0, 0, &ping.base);
+}
+
+/* HELLO (and channel auth, if any) is done: the link is ready for the features. */
+static int conn_ready(vbus_conn *c)
+{
         c->state = VBUS_CONN_READY;
+        c->auth_error = 0;
         if (c->ever_ready)
                 c->n_reconnects++;
         c->ever_ready = true;
@@ -371,6 +449,32 @@ static int conn_on_hello(void *owner, const Vbus__V1__Hello *m)
                         break;
         }
         return c->link_error;
+}
+
+static int conn_on_hello(void *owner, const Vbus__V1__Hello *m)
+{
+        vbus_conn *c = owner;
+        int r;
+
+        if (vbus__link_set_max_frame(&c->ep.link, CLIENT_MAX_FRAME) < 0)
+                return -EPROTO;
+        r = conn_auth_hello(c, m);
+        if (r < 0) {
+                if (r == -EACCES || r == -EPROTO || r == -ENOTSUP)
+                        c->auth_error = -EACCES;
+                return r;
+        }
+        return c->auth_ping ? 0 : conn_ready(c);
+}
+
+static int conn_on_pong(void *owner, const Vbus__V1__Ping *m)
+{
+        vbus_conn *c = owner;
+
+        if (c->auth_ping == 0 || m->opaque != c->auth_ping)
+                return 0;
+        c->auth_ping = 0;
+        return conn_ready(c);
 }
 
 /* The broker opened a stream toward us (a call to a service we serve): the first feature that
@@ -405,8 +509,11 @@ static int conn_on_goaway(void *owner, const Vbus__V1__GoAway *m)
 
 static int conn_on_error(void *owner, const Vbus__V1__Error *m)
 {
-        (void)owner;
-        (void)m;
+        vbus_conn *c = owner;
+
+        /* Refused before the link was ready: the broker wants a key (another one). */
+        if (c->state != VBUS_CONN_READY && m->status == VBUS__V1__STATUS__STATUS_PERMISSION_DENIED)
+                c->auth_error = -EPERM;
         return -ECONNRESET;
 }
 
@@ -415,6 +522,7 @@ static const VbusEndpointOps conn_endpoint_ops = {
         .open = conn_on_open,
         .goaway = conn_on_goaway,
         .error = conn_on_error,
+        .pong = conn_on_pong,
 };
 
 /*
@@ -435,7 +543,56 @@ static int conn_read(vbus_conn *c, bool take_events)
 
 /* --- public: connection ------------------------------------------------------------------- */
 
+/* The argument, else the environment variable @env if set and not empty, else NULL. */
+static const char *arg_or_env(const char *arg, const char *env)
+{
+        const char *v = arg ? arg : getenv(env);
+
+        return v && v[0] ? v : NULL;
+}
+
+static void conn_free_key(vbus_conn *c)
+{
+        if (c->auth_key) {
+                vbus__auth_key_wipe(c->auth_key);
+                free(c->auth_key);
+                c->auth_key = NULL;
+        }
+}
+
+/* The key to prove and the broker key to pin (each may be NULL: none). */
+static int conn_set_auth(vbus_conn *c, const char *key_file, const char *broker_key)
+{
+        int r;
+
+        if ((key_file || broker_key) && !vbus__auth_is_available())
+                return -ENOTSUP;
+        if (broker_key) {
+                r = vbus__auth_key_from_text(broker_key, strlen(broker_key), c->auth_broker_key);
+                if (r < 0)
+                        return r;
+                c->auth_pin = true;
+        }
+        if (key_file) {
+                c->auth_key = calloc(1, sizeof(*c->auth_key));
+                if (!c->auth_key)
+                        return -ENOMEM;
+                r = vbus__auth_key_load(key_file, c->auth_key);
+                if (r < 0) {
+                        conn_free_key(c);
+                        return r;
+                }
+        }
+        return 0;
+}
+
 VBUS_EXPORT int vbus_conn_open(const char *url, vbus_conn **ret_conn)
+{
+        return vbus_conn_open_auth(url, NULL, NULL, ret_conn);
+}
+
+VBUS_EXPORT int vbus_conn_open_auth(const char *url, const char *key_file, const char *broker_key,
+                                    vbus_conn **ret_conn)
 {
         vbus_conn *c;
         int r;
@@ -446,6 +603,9 @@ VBUS_EXPORT int vbus_conn_open(const char *url, vbus_conn **ret_conn)
         if (!c)
                 return -ENOMEM;
         r = vbus__url_parse(url ? url : vbus__url_default(), &c->url);
+        if (r == 0)
+                r = conn_set_auth(c, arg_or_env(key_file, "VBUS_KEY_FILE"),
+                                  arg_or_env(broker_key, "VBUS_BROKER_KEY"));
         if (r < 0) {
                 free(c);
                 return r;
@@ -471,6 +631,7 @@ VBUS_EXPORT vbus_conn *vbus_conn_free(vbus_conn *c)
                 if (f->ops->free_all)
                         f->ops->free_all(f->state);
         }
+        conn_free_key(c);
         free(c);
         return NULL;
 }
@@ -666,6 +827,9 @@ VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *c, uint64_t timeout_usec)
                 r = vbus_conn_wait(c, deadline - now);
                 if (r < 0 && r != -ETIMEDOUT)
                         return r;
+                /* Auth failed: waiting will not change the broker's mind nor its key. */
+                if (c->auth_error < 0 && c->state != VBUS_CONN_READY)
+                        return c->auth_error;
         }
         return 0;
 }
@@ -712,7 +876,9 @@ VBUS_EXPORT int vbus_conn_get_state(vbus_conn *c)
 
 VBUS_EXPORT int vbus_conn_get_last_error(vbus_conn *c)
 {
-        return c ? c->last_error : -EINVAL;
+        if (!c)
+                return -EINVAL;
+        return c->auth_error < 0 ? c->auth_error : c->last_error;
 }
 
 VBUS_EXPORT uint64_t vbus_conn_get_reconnects(vbus_conn *c)

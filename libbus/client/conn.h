@@ -32,6 +32,7 @@
 
 #include <vbus/vbus.h>
 
+#include "auth.h"
 #include "endpoint.h"
 #include "url.h"
 
@@ -85,6 +86,15 @@ struct vbus_conn {
         int last_error;
         bool ever_ready;
         bool in_process;
+        /* Channel auth (auth.h, protocol.md 3.1): this side's key (NULL: none), the broker key
+         * it pins, the link's transcript, the PING whose ACK says the broker took our proof
+         * (0: none awaited), and why the last link failed auth (0: it did not). */
+        VbusAuthKey *auth_key;
+        bool auth_pin;
+        uint8_t auth_broker_key[VBUS_AUTH_PUBLIC_KEY_SIZE];
+        VbusAuthTranscript auth;
+        uint64_t auth_ping;
+        int auth_error;
 };
 
 /* CLOCK_MONOTONIC in microseconds. */

@@ -572,6 +572,11 @@ VBUS_EXPORT const char *vbus_message_get_sender_name(const vbus_message *m)
         return m && m->sender && m->sender->domain_name ? m->sender->domain_name : "";
 }
 
+VBUS_EXPORT const char *vbus_message_get_sender_key(const vbus_message *m)
+{
+        return m && m->sender && m->sender->key_name ? m->sender->key_name : "";
+}
+
 VBUS_EXPORT bool vbus_message_is_sender_local(const vbus_message *m)
 {
         return m && m->sender && m->sender->local;

@@ -312,6 +312,10 @@ static vbus_request *request_new(Servers *srvs, vbus_server *srv, VbusStream *vs
                 if (m->caller->domain_name)
                         (void)snprintf(req->caller_name, sizeof(req->caller_name), "%s",
                                        m->caller->domain_name);
+                /* Fits: control.c bounds key_name to VBUS_AUTH_FIELD_MAX bytes. */
+                if (m->caller->key_name)
+                        (void)snprintf(req->caller_key, sizeof(req->caller_key), "%s",
+                                       m->caller->key_name);
         }
         if (request_copy_headers(req, m) < 0) {
                 vbus__request_free(req);
@@ -598,6 +602,11 @@ VBUS_EXPORT const char *vbus_request_get_caller_name(const vbus_request *req)
 VBUS_EXPORT bool vbus_request_is_caller_local(const vbus_request *req)
 {
         return req && req->caller_local;
+}
+
+VBUS_EXPORT const char *vbus_request_get_caller_key(const vbus_request *req)
+{
+        return req ? req->caller_key : "";
 }
 
 VBUS_EXPORT uint32_t vbus_request_get_caller_uid(const vbus_request *req)

@@ -39,6 +39,7 @@ struct vbus_request {
         const char *method;
         uint32_t caller_domid, caller_uid;
         char caller_name[65];
+        char caller_key[VBUS_AUTH_FIELD_MAX + 1]; /* Identity.key_name: "" without a key */
         bool caller_local;
         uint64_t deadline;
         RpcHeader *headers;

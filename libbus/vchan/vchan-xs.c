@@ -74,6 +74,27 @@ int vbus__xs_read(VbusXs *xs, const char *path, char **ret, size_t *ret_len)
         return xs_read_in(xs, XBT_NULL, path, ret, ret_len);
 }
 
+int vbus__xs_read_protected(VbusXs *xs, const char *path, unsigned int guest, unsigned int trusted,
+                            char **ret, size_t *ret_len)
+{
+        struct xs_permissions *perms;
+        unsigned int n = 0;
+        bool ok;
+
+        errno = 0;
+        perms = xs_get_permissions(xs->h, XBT_NULL, path, &n);
+        if (!perms)
+                return xs_errno();
+        ok = n > 0 && perms[0].id == trusted && !(perms[0].perms & XS_PERM_WRITE);
+        for (unsigned int i = 1; ok && i < n; i++)
+                ok = perms[i].id != guest || !(perms[i].perms & XS_PERM_WRITE);
+        free(perms);
+        if (!ok)
+                return -EPERM;
+        /* Only the owner (@trusted) could change the permissions between the two reads. */
+        return xs_read_in(xs, XBT_NULL, path, ret, ret_len);
+}
+
 int vbus__xs_directory(VbusXs *xs, const char *path, char ***ret, unsigned int *ret_n)
 {
         unsigned int n = 0;

@@ -43,6 +43,18 @@ int vbus__xs_get_fd(VbusXs *xs);
 int vbus__xs_read(VbusXs *xs, const char *path, char **ret, size_t *ret_len);
 
 /**
+ * vbus__xs_read_protected() - the value at @path, only if domain @guest cannot have written it.
+ * The key's permissions are read first: its owner must be @trusted (the toolstack's domain,
+ * whose owner rights include writing), and neither the default permission (the first entry's)
+ * nor an entry naming @guest may grant write. This is how the toolstack's tags of a guest
+ * (policy @tag:) are told from keys the guest itself writes under /local/domain/<guest>.
+ * @ret, @ret_len: as vbus__xs_read().
+ * Return: 0; -EPERM (@guest could write the key: it is not read); -ENOENT; -errno.
+ */
+int vbus__xs_read_protected(VbusXs *xs, const char *path, unsigned int guest, unsigned int trusted,
+                            char **ret, size_t *ret_len);
+
+/**
  * vbus__xs_directory() - the names under @path.
  * @ret: written on success: a malloc'ed array of @ret_n NUL-terminated names, in the same
  *       allocation (one free() releases both).

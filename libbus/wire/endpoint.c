@@ -224,7 +224,7 @@ static int answer_ping(VbusEndpoint *e, const VbusFrame *f, const Vbus__V1__Ping
         Vbus__V1__Ping ack = VBUS__V1__PING__INIT;
 
         if (f->header.flags & VBUS_FLAG_ACK)
-                return 0;
+                return e->ops->pong ? e->ops->pong(e->owner, m) : 0;
         ack.opaque = m->opaque;
         return vbus__endpoint_send_control(e, VBUS_FRAME_PING, VBUS_FLAG_ACK, 0, &ack.base);
 }

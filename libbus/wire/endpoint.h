@@ -65,6 +65,8 @@ typedef struct VbusEndpointOps {
         int (*open)(void *owner, VbusStream *vs, const Vbus__V1__Open *m);
         int (*goaway)(void *owner, const Vbus__V1__GoAway *m);
         int (*error)(void *owner, const Vbus__V1__Error *m);
+        /* The peer answered one of our PINGs (PING with ACK). */
+        int (*pong)(void *owner, const Vbus__V1__Ping *m);
         /* Bytes were written to the link (the owner may want to flush them once, later). */
         void (*wrote)(void *owner);
 } VbusEndpointOps;

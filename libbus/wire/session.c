@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
+
 /* A freed slot that keeps probe chains intact. */
 static VbusStream tombstone_marker;
 #define TOMBSTONE (&tombstone_marker)
@@ -158,10 +160,31 @@ static int bad(int dir)
         return dir == INBOUND ? VBUS_FRAME_E_SEMANTIC : -EINVAL;
 }
 
+/*
+ * The client's proof HELLO (protocol.md 3.1): allowed once, as the client's first frame after
+ * the broker's HELLO, when both HELLOs set the AUTH feature; it repeats the negotiated version.
+ * What it proves is the owner's business (auth.h).
+ */
+static int apply_auth_hello(VbusSession *s, int dir, const Vbus__V1__Hello *m)
+{
+        if (!s->auth_proof_due || m->version != s->version)
+                return bad(dir);
+        s->auth_proof_due = false;
+        return 0;
+}
+
+/* After the broker's HELLO: whether the client may still send its proof. */
+static void note_broker_hello(VbusSession *s, const Vbus__V1__Hello *m)
+{
+        s->auth_proof_due = s->auth_offered && (m->features & VBUS_FEATURE_AUTH);
+}
+
 static int apply_hello(VbusSession *s, int dir, const Vbus__V1__Hello *m)
 {
         bool from_client = sender_is_client(s, dir);
 
+        if (from_client && vbus__session_is_ready(s))
+                return apply_auth_hello(s, dir, m);
         if (dir == OUTBOUND) {
                 if (s->hello_sent)
                         return -EINVAL;
@@ -171,8 +194,12 @@ static int apply_hello(VbusSession *s, int dir, const Vbus__V1__Hello *m)
                 if (from_client && m->version != 0)
                         return -EINVAL;
                 s->hello_sent = true;
-                if (!from_client)
+                if (from_client)
+                        s->auth_offered = m->features & VBUS_FEATURE_AUTH;
+                else {
                         s->version = m->version;
+                        note_broker_hello(s, m);
+                }
                 return 0;
         }
         if (s->hello_received)
@@ -180,11 +207,13 @@ static int apply_hello(VbusSession *s, int dir, const Vbus__V1__Hello *m)
         if (from_client) {
                 if (m->version != 0)
                         return VBUS_FRAME_E_SEMANTIC;
+                s->auth_offered = m->features & VBUS_FEATURE_AUTH;
         } else {
                 if (!s->hello_sent || m->version < s->own_version_min ||
                     m->version > s->own_version_max)
                         return VBUS_FRAME_E_SEMANTIC;
                 s->version = m->version;
+                note_broker_hello(s, m);
         }
         s->hello_received = true;
         s->peer_max_frame = m->max_frame;
@@ -374,6 +403,9 @@ static int session_apply(VbusSession *s, int dir, const VbusFrameHeader *h,
                 return bad(dir);
         if (h->type != VBUS_FRAME_DATA && !msg)
                 return bad(dir);
+        /* Any other frame from the client closes its chance to prove a key. */
+        if (h->type != VBUS_FRAME_HELLO && sender_is_client(s, dir))
+                s->auth_proof_due = false;
         if (h->type == VBUS_FRAME_HELLO)
                 return apply_hello(s, dir, (const Vbus__V1__Hello *)msg);
         if (h->type == VBUS_FRAME_ERROR)

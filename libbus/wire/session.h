@@ -69,6 +69,11 @@ typedef struct VbusSession {
         uint32_t session_id;
         bool hello_sent;
         bool hello_received;
+        /* Channel auth (protocol.md 3.1): the client's HELLO set the AUTH feature; then, once the
+         * broker's HELLO also set it, the client's next frame may be one more HELLO carrying its
+         * proof (auth_proof_due until the client sends any frame). */
+        bool auth_offered;
+        bool auth_proof_due;
         uint32_t version;        /* negotiated; 0 until both HELLOs passed */
         uint32_t own_max_frame;  /* what this side accepts */
         uint32_t peer_max_frame; /* what the peer accepts; this side's send limit */

@@ -63,6 +63,22 @@ static void check_argument_errors(void)
         CHECK(vbus_conn_open("bogus", &c) == -EINVAL);
         CHECK(vbus_conn_open("tcp:1.2.3.4", &c) == -EAFNOSUPPORT);
         CHECK(vbus_conn_open(NULL, NULL) == -EINVAL);
+        CHECK(vbus_conn_open_auth(NULL, NULL, NULL, NULL) == -EINVAL);
+        CHECK(vbus_key_generate(NULL, NULL, 0) == -EINVAL);
+        CHECK(vbus_key_generate("", NULL, 0) == -EINVAL);
+        CHECK(vbus_key_generate("/nonexistent/k", (char[4]){0}, 4) == -EINVAL);
+        CHECK(vbus_key_generate("/nonexistent/k", NULL, 0) == -ENOENT ||
+              vbus_key_generate("/nonexistent/k", NULL, 0) == -ENOTSUP);
+        CHECK(vbus_conn_open_auth("bogus", NULL, NULL, &c) == -EINVAL);
+        /* A broker key that is not one (too short; then one without its '=' padding). */
+        CHECK(vbus_conn_open_auth("unix:/nonexistent", NULL, "AgvUJ0", &c) == -EINVAL ||
+              vbus_conn_open_auth("unix:/nonexistent", NULL, "AgvUJ0", &c) == -ENOTSUP);
+        CHECK(vbus_conn_open_auth("unix:/nonexistent", NULL,
+                                  "AgvUJ0Rr+jQk2A0srTUro982SdDvj6rgyn6yVEOUGyk", &c) == -EINVAL ||
+              vbus_conn_open_auth("unix:/nonexistent", NULL,
+                                  "AgvUJ0Rr+jQk2A0srTUro982SdDvj6rgyn6yVEOUGyk", &c) == -ENOTSUP);
+        CHECK(vbus_conn_open_auth("unix:/nonexistent", "/nonexistent/key", NULL, &c) == -ENOENT ||
+              vbus_conn_open_auth("unix:/nonexistent", "/nonexistent/key", NULL, &c) == -ENOTSUP);
         CHECK(vbus_conn_free(NULL) == NULL);
         CHECK(vbus_conn_get_fd(NULL) == -EINVAL);
         CHECK(vbus_conn_get_events(NULL) == -EINVAL);
@@ -111,6 +127,8 @@ static void check_argument_errors(void)
         CHECK(vbus_request_get_caller_name(NULL)[0] == '\0');
         CHECK(!vbus_request_is_caller_local(NULL));
         CHECK(vbus_request_get_caller_uid(NULL) == 0);
+        CHECK(vbus_request_get_caller_key(NULL)[0] == '\0');
+        CHECK(vbus_message_get_sender_key(NULL)[0] == '\0');
         CHECK(vbus_request_get_deadline(NULL) == UINT64_MAX);
         CHECK(vbus_request_is_cancelled(NULL));
         CHECK(vbus_request_reply(NULL, NULL, 0) == -EINVAL);
@@ -387,7 +405,8 @@ int main(int argc, char **argv)
                 return 1;
         broker = fork();
         if (broker == 0) {
-                execl(argv[1], argv[1], "--no-xen", "--socket", path, (char *)NULL);
+                execl(argv[1], argv[1], "--no-xen", "--policy", "open", "--socket", path,
+                      (char *)NULL);
                 _exit(127);
         }
         for (int i = 0; i < 100 && access(path, F_OK) != 0; i++)

@@ -141,7 +141,7 @@ host_up() {
         mkdir -p "$TMP/$h"
         HOSTS="$HOSTS $h"
         XENSIM_DIR=$TMP/$h/xs "$XS" up >/dev/null || fail "xensim up ($h)"
-        XENSIM_DIR=$TMP/$h/xs "$XS" run --domid 0 -- "$VCHAND" --socket "$TMP/$h/broker.sock" \
+        XENSIM_DIR=$TMP/$h/xs "$XS" run --domid 0 -- "$VCHAND" --socket "$TMP/$h/broker.sock" --policy open \
                 >>"$TMP/$h/broker.log" 2>&1 &
         PIDS="$PIDS $!"
         wait_file "$TMP/$h/broker.sock" || fail "broker of $h did not start"

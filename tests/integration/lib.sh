@@ -2,7 +2,8 @@
 # Starts nothing by itself; gives:
 #   $TMP (scratch dir, removed at exit), $D (xensim instance), fail/ok,
 #   xs_up, guest NAME (creates a domain, prints its id), as_dom N CMD...,
-#   broker_start [ARGS] (vchand in dom0, socket $SOCK), broker_kill9, local_env,
+#   broker_start [ARGS] (vchand in dom0, socket $SOCK; --policy open unless $BROKER_POLICY
+#   names a policy directory, as the policy tests do), broker_kill9, local_env,
 #   wait_file FILE, bg CMD... (runs in the background, tracked for cleanup).
 set -u
 B=${1:?usage: $0 BUILD_DIR}
@@ -62,7 +63,8 @@ bg() {
 
 broker_start() {
         # Not through as_dom: $! must be vchand itself (xensim run execs it), so signals reach it.
-        "$XS" run --domid 0 -- "$VCHAND" --socket "$SOCK" "$@" >>"$TMP/broker.log" 2>&1 &
+        "$XS" run --domid 0 -- "$VCHAND" --socket "$SOCK" --policy "${BROKER_POLICY:-open}" "$@" \
+                >>"$TMP/broker.log" 2>&1 &
         BROKER_PID=$!
         wait_file "$SOCK" || fail "broker did not start"
 }

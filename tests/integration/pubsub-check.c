@@ -9,11 +9,13 @@
  *       publishes COUNT messages of SIZE bytes (>= 16), numbered from S (default 1);
  *       --rate N: N messages per second.
  *   pubsub-check sub PATTERN COUNT [--block] [--slow US] [--timeout MS] [--sender S]
+ *                    [--sender-key K]
  *                    [--ready FILE] [--progress FILE] [--gaps-at LIST] [--markers]
  *       receives until COUNT messages are accounted for (received + reported dropped), checks
  *       order and checksums (messages of one publisher, by sequence), sleeps US microseconds per
  *       message with --slow, and with --sender checks that every message was stamped
- *       "domN(name)", "local(uid=U)" or (any local sender) "local" as S says. Creates the
+ *       "domN(name)", "local(uid=U)" or (any local sender) "local" as S says, and with
+ *       --sender-key that each was stamped with the key K (channel auth). Creates the
  *       --ready FILE once the subscription is active, and keeps the --progress FILE holding the
  *       number of messages received so far.
  *       Gaps: the messages flagged as following a gap (a reconnect) must be exactly those at the
@@ -123,6 +125,7 @@ typedef struct Sub {
         unsigned n_senders;
         unsigned long slow_us;
         const char *sender;
+        const char *sender_key;
 } Sub;
 
 static void on_msg(vbus_subscription *s, const vbus_message *m, void *userdata)
@@ -156,6 +159,11 @@ static void on_msg(vbus_subscription *s, const vbus_message *m, void *userdata)
                         if (st->wrong_sender++ == 0)
                                 fprintf(stderr, "sub: sender %s, expected %s\n", who, st->sender);
                 }
+        }
+        if (st->sender_key && strcmp(vbus_message_get_sender_key(m), st->sender_key) != 0) {
+                if (st->wrong_sender++ == 0)
+                        fprintf(stderr, "sub: sender key '%s', expected '%s'\n",
+                                vbus_message_get_sender_key(m), st->sender_key);
         }
         st->received++;
         if (n < 16) {
@@ -334,6 +342,8 @@ int main(int argc, char **argv)
                                 timeout_ms = strtol(argv[++i], NULL, 10);
                         else if (strcmp(argv[i], "--sender") == 0 && i + 1 < argc)
                                 st.sender = argv[++i];
+                        else if (strcmp(argv[i], "--sender-key") == 0 && i + 1 < argc)
+                                st.sender_key = argv[++i];
                         else if (strcmp(argv[i], "--ready") == 0 && i + 1 < argc)
                                 ready = argv[++i];
                         else

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "auth.h"
 #include "session.h"
 
 /* Delivers a frame to @s as if the peer had sent it. */
@@ -195,6 +196,66 @@ static void test_hello_order_rules(void **state)
                          VBUS_FRAME_E_SEMANTIC);
         vbus__session_deinit(&c);
         vbus__session_deinit(&b);
+}
+
+/* Both sessions after a HELLO exchange where the client set AUTH (@client_auth) and the broker
+ * answered with it (@broker_auth). */
+static void auth_pair(VbusSession *c, VbusSession *b, bool client_auth, bool broker_auth)
+{
+        Vbus__V1__Hello h0 = hello(0), h1 = hello(1);
+
+        h0.features = client_auth ? VBUS_FEATURE_AUTH : 0;
+        h1.features = broker_auth ? VBUS_FEATURE_AUTH : 0;
+        assert_int_equal(vbus__session_init(c, VBUS_ROLE_CLIENT, 0, 65536, 4), 0);
+        assert_int_equal(vbus__session_init(b, VBUS_ROLE_BROKER, 0, 65536, 4), 0);
+        xfer(c, b, VBUS_FRAME_HELLO, 0, 0, 0, &h0.base);
+        xfer(b, c, VBUS_FRAME_HELLO, 0, 0, 0, &h1.base);
+}
+
+/* protocol.md 3.1: one proof HELLO from the client, as its first frame after the broker's HELLO,
+ * only when both set AUTH, carrying the chosen version. */
+static void test_hello_auth_proof_rules(void **state)
+{
+        VbusSession c, b;
+        Vbus__V1__Hello proof = hello(1), h0 = hello(0), h1 = hello(1);
+        Vbus__V1__Ping ping = VBUS__V1__PING__INIT;
+
+        (void)state;
+        proof.features = VBUS_FEATURE_AUTH;
+        auth_pair(&c, &b, true, true);
+        /* The first HELLO's form (version 0) is not a proof. */
+        assert_int_equal(send_frame(&c, VBUS_FRAME_HELLO, 0, 0, 0, &h0.base, NULL), -EINVAL);
+        assert_int_equal(recv_frame(&b, VBUS_FRAME_HELLO, 0, 0, 0, &h0.base, NULL, NULL),
+                         VBUS_FRAME_E_SEMANTIC);
+        /* The broker may not send one. */
+        assert_int_equal(send_frame(&b, VBUS_FRAME_HELLO, 0, 0, 0, &h1.base, NULL), -EINVAL);
+        xfer(&c, &b, VBUS_FRAME_HELLO, 0, 0, 0, &proof.base);
+        /* Once. */
+        assert_int_equal(send_frame(&c, VBUS_FRAME_HELLO, 0, 0, 0, &proof.base, NULL), -EINVAL);
+        assert_int_equal(recv_frame(&b, VBUS_FRAME_HELLO, 0, 0, 0, &proof.base, NULL, NULL),
+                         VBUS_FRAME_E_SEMANTIC);
+        vbus__session_deinit(&c);
+        vbus__session_deinit(&b);
+
+        /* After any other frame of the client's, too late. */
+        auth_pair(&c, &b, true, true);
+        xfer(&c, &b, VBUS_FRAME_PING, 0, 0, 0, &ping.base);
+        assert_int_equal(send_frame(&c, VBUS_FRAME_HELLO, 0, 0, 0, &proof.base, NULL), -EINVAL);
+        assert_int_equal(recv_frame(&b, VBUS_FRAME_HELLO, 0, 0, 0, &proof.base, NULL, NULL),
+                         VBUS_FRAME_E_SEMANTIC);
+        vbus__session_deinit(&c);
+        vbus__session_deinit(&b);
+
+        /* Not negotiated: the client did not offer, or the broker did not answer with AUTH. */
+        for (int i = 0; i < 2; i++) {
+                auth_pair(&c, &b, i == 0, i == 1);
+                assert_int_equal(send_frame(&c, VBUS_FRAME_HELLO, 0, 0, 0, &proof.base, NULL),
+                                 -EINVAL);
+                assert_int_equal(recv_frame(&b, VBUS_FRAME_HELLO, 0, 0, 0, &proof.base, NULL, NULL),
+                                 VBUS_FRAME_E_SEMANTIC);
+                vbus__session_deinit(&c);
+                vbus__session_deinit(&b);
+        }
 }
 
 static void test_error_allowed_before_hello(void **state)
@@ -515,6 +576,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_hello_exchange_negotiates, setup_pair,
                                                 teardown_pair),
                 cmocka_unit_test(test_hello_order_rules),
+                cmocka_unit_test(test_hello_auth_proof_rules),
                 cmocka_unit_test(test_error_allowed_before_hello),
                 cmocka_unit_test_setup_teardown(test_session_id_must_match, setup_pair,
                                                 teardown_pair),

@@ -321,7 +321,7 @@ XT_BROKER_SOCK=/tmp/xt-broker.sock
 xt_broker_start() {
     local i=0 pid
     rm -f "$XT_BROKER_SOCK"
-    vchand --socket "$XT_BROKER_SOCK" --verbose >"$XT_TMP/broker.log" 2>&1 &
+    vchand --socket "$XT_BROKER_SOCK" --verbose --policy "${XT_POLICY:-open}" >"$XT_TMP/broker.log" 2>&1 &
     pid=$!
     echo "$pid" >"$XT_TMP/broker.pid"
     while [ ! -S "$XT_BROKER_SOCK" ]; do
