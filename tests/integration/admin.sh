@@ -182,3 +182,26 @@ ok "kick: by id with a reason, by domain, unknown ids refused, counted"
 [ $? -eq 2 ] || fail "peers --watch is a usage error"
 "$VBUSCTL" stats --help | grep -q "monitor \[PATTERN\]" || fail "stats --help"
 ok "usage errors and --help"
+
+# Under a policy, the policy decides (action admin, by class): a guest granted `list` may read
+# the peers but not kick; Reload also reloads the policy.
+broker_kill9
+w=$(guest watcher)
+mkdir -p "$TMP/policy"
+cat >"$TMP/policy/10-admin.policy" <<POLICY
+admin      *          @uid:0      allow
+admin      list       watcher     allow
+POLICY
+BROKER_POLICY=$TMP/policy broker_start
+as_dom "$w" env VBUS_URL=vchan:0 "$VBUSCTL" peers --json >"$TMP/j.out" 2>"$TMP/w.log" ||
+        fail "watcher may list peers under the policy: $(cat "$TMP/w.log")"
+check "assert any(p['domain_name'] == 'watcher' for p in j['peers'])" "watcher's peers"
+as_dom "$w" env VBUS_URL=vchan:0 "$VBUSCTL" kick 1 >/dev/null 2>"$TMP/w.log" &&
+        fail "watcher may not kick"
+grep -q "permission-denied: policy: admin" "$TMP/w.log" || fail "watcher's kick: $(cat "$TMP/w.log")"
+as_dom "$m" env VBUS_URL=vchan:0 "$VBUSCTL" stats >/dev/null 2>"$TMP/m.log" &&
+        fail "mallory may not read stats under the policy"
+"$VBUSCTL" reload >"$TMP/reload.txt" || fail "reload under the policy: $(cat "$TMP/reload.txt")"
+grep -q "; policy reloaded: 2 rules from $TMP/policy, 0 streams revoked$" "$TMP/reload.txt" ||
+        fail "reload under the policy: $(cat "$TMP/reload.txt")"
+ok "under a policy: admin list granted to a guest, kick not; reload reloads the policy"
