@@ -33,6 +33,7 @@
 #include "presence.h"
 #include "pubsub.h"
 #include "rpc.h"
+#include "scrape.h"
 #include "service.h"
 #include "vchand-limits.h"
 
@@ -198,6 +199,17 @@ int broker_init(Broker *b, const BrokerConfig *config)
                 log_error("cannot listen on %s: %s", b->bus.config.socket_path, strerror(-r));
                 return r;
         }
+        if (b->bus.config.metrics_listen.kind != CONFIG_LISTEN_NONE) {
+                char where[128];
+
+                config_listen_format(&b->bus.config.metrics_listen, where, sizeof(where));
+                r = scrape_new(&b->bus, &b->bus.config.metrics_listen, b->epoll_fd, &b->scrape);
+                if (r < 0) {
+                        log_error("cannot listen for metrics on %s: %s", where, strerror(-r));
+                        return r;
+                }
+                log_info("metrics on %s", where);
+        }
         if (b->bus.config.xen) {
                 r = discover_new(&broker_discover_ops, b, &b->discover);
                 if (r < 0) {
@@ -244,6 +256,7 @@ void broker_deinit(Broker *b)
                 broker_free_dead(b);
         }
         b->discover = discover_free(b->discover);
+        b->scrape = scrape_free(b->scrape);
         rpc_free(&b->bus);
         service_table_free(&b->bus);
         presence_free(&b->bus);
@@ -442,6 +455,7 @@ static void broker_tick(Broker *b)
         }
         if (b->discover)
                 discover_tick(b->discover);
+        scrape_tick(b->scrape, now);
 }
 
 /* The next deadline of a call, so the loop wakes for it. */
@@ -490,6 +504,8 @@ int broker_run(Broker *b)
                                         broker_accept(b);
                         } else if (tag == TAG_DISCOVER) {
                                 discover_process(b->discover);
+                        } else if (scrape_owns(b->scrape, tag)) {
+                                scrape_process(b->scrape, tag, events[i].events);
                         } else {
                                 Peer *p = events[i].data.ptr;
 

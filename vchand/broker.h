@@ -22,6 +22,7 @@
 #include "transport.h"
 
 typedef struct Discover Discover;
+typedef struct Scrape Scrape;
 
 typedef struct Broker {
         Bus bus;
@@ -30,6 +31,7 @@ typedef struct Broker {
         int signal_fd;
         uint64_t stop_deadline_us;
         Discover *discover; /* NULL without Xen */
+        Scrape *scrape;     /* the metrics listener; NULL unless metrics_listen is set */
 } Broker;
 
 /* Sets up the bus, the socket, the signals and (with config->xen) xenstore discovery. On

@@ -63,7 +63,7 @@ typedef struct BusStats {
         uint64_t n_violations;
         uint64_t n_calls;
         uint64_t n_calls_failed;
-        uint64_t n_denied; /* OPENs policy refused, and streams it revoked */
+        uint64_t n_denied;          /* OPENs policy refused, and streams it revoked */
         uint64_t n_peers_total;     /* sessions accepted since start */
         uint64_t n_kicks;           /* sessions disconnected by an admin (Kick) */
         uint64_t n_monitor_events;  /* events queued for monitors */
@@ -100,15 +100,15 @@ typedef struct Bus {
          * holds access.c's check), and the policy in force (NULL: --policy open). */
         BusOpenFn feature_open[BUS_KINDS];
         Policy *policy;
-        Router router;          /* pubsub.c's: the subscriptions */
-        ServiceTable *services; /* service.c's: services by name, and their servers */
-        Rpc *rpc;               /* rpc.c's: calls in flight */
-        List intro_calls;       /* introspect.c's: calls the broker answers itself */
-        List monitors;             /* monitor.c's: taps of admin's Monitor calls */
-        Metrics *metrics;          /* metrics.c's: call latency histograms */
-        Presence *presence;        /* presence.c's: events waiting to be published */
-        uint64_t start_us;         /* when the broker started (bus_now_us()) */
-        const char *config_path;   /* vchand.conf as read at start (NULL: defaults), for Reload */
+        Router router;           /* pubsub.c's: the subscriptions */
+        ServiceTable *services;  /* service.c's: services by name, and their servers */
+        Rpc *rpc;                /* rpc.c's: calls in flight */
+        List intro_calls;        /* introspect.c's: calls the broker answers itself */
+        List monitors;           /* monitor.c's: taps of admin's Monitor calls */
+        Metrics *metrics;        /* metrics.c's: call latency histograms */
+        Presence *presence;      /* presence.c's: events waiting to be published */
+        uint64_t start_us;       /* when the broker started (bus_now_us()) */
+        const char *config_path; /* vchand.conf as read at start (NULL: defaults), for Reload */
         /* The broker publishing a message of its own (pubsub.c's, set by broker.c, so that the
          * modules below the features can publish): @data is borrowed. */
         void (*publish_local)(struct Bus *b, const char *topic, const uint8_t *data, size_t n);

@@ -112,7 +112,7 @@ static void log_auth(const Keyring *k)
 
 static void print_config(const BrokerConfig *c, const Keyring *k)
 {
-        char text[VBUS_AUTH_KEY_TEXT_SIZE] = "";
+        char text[VBUS_AUTH_KEY_TEXT_SIZE] = "", listen[128];
 
         if (k->has_key)
                 (void)vbus__auth_key_to_text(k->key.public_key, text);
@@ -126,6 +126,8 @@ static void print_config(const BrokerConfig *c, const Keyring *k)
                c->hello_timeout_ms, c->max_peers);
         printf("auth = %s\nauth_key = %s\nauth_keyring = %s\n", auth_mode_name(k->mode),
                c->auth_key, c->auth_keyring);
+        config_listen_format(&c->metrics_listen, listen, sizeof(listen));
+        printf("metrics_listen = %s\n", listen);
         if (k->has_key)
                 printf("# the broker's public key (for VBUS_BROKER_KEY): %s\n", text);
         if (c->auth_keyring[0])

@@ -58,8 +58,8 @@ struct Peer {
         bool more; /* stopped at LIMIT_FRAMES_PER_WAKEUP: process again */
         uint64_t created_us;
         uint64_t created_unix_us; /* wall clock of the connection, for admins */
-        uint32_t vchan_domid;    /* vchan peers: the guest; UINT32_MAX for UNIX peers */
-        VbusAuthTranscript auth; /* keyring.c's: this session's channel auth, from HELLO on */
+        uint32_t vchan_domid;     /* vchan peers: the guest; UINT32_MAX for UNIX peers */
+        VbusAuthTranscript auth;  /* keyring.c's: this session's channel auth, from HELLO on */
         uint32_t log_budget;
         uint64_t log_window_us;
         /* broker.c's: the epoll registration of the link's fd. */
@@ -79,8 +79,8 @@ struct Peer {
         List grants;
         uint32_t n_grants;
         uint64_t n_denied;
-        List publishers;          /* pubsub.c: its publish streams (for admin listings) */
-        List subscriptions;       /* pubsub.c: its subscriptions (for admin listings) */
+        List publishers;    /* pubsub.c: its publish streams (for admin listings) */
+        List subscriptions; /* pubsub.c: its subscriptions (for admin listings) */
         /* Counters for admins (vbusctl peers, metrics), each kept by the module named. */
         uint64_t n_published;  /* pubsub.c: messages it published */
         uint64_t n_dropped;    /* pubsub.c: messages its DROP subscriptions lost */

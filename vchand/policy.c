@@ -355,12 +355,21 @@ const char *policy_admin_class(const char *method)
         static const struct {
                 const char *method, *cls;
         } map[] = {
-                {"ListServices", "list"}, {"ListPeers", "list"},      {"ListTopics", "list"},
-                {"ListStreams", "list"},  {"GetStats", "list"},       {"Stats", "list"},
-                {"Monitor", "monitor"},   {"Kick", "kick"},           {"KickPeer", "kick"},
-                {"Reload", "reload"},     {"ReloadPolicy", "reload"},
+                {"ListServices", "list"},
+                {"ListPeers", "list"},
+                {"ListTopics", "list"},
+                {"ListStreams", "list"},
+                {"GetStats", "list"},
+                {"Stats", "list"},
+                {"Monitor", "monitor"},
+                {"Kick", "kick"},
+                {"KickPeer", "kick"},
+                {"Reload", "reload"},
+                {"ReloadPolicy", "reload"},
                 /* vbus.v1.Broker's admin methods as vchand/admin.c names them. */
-                {"Peers", "list"},        {"Topics", "list"},         {"Subs", "list"},
+                {"Peers", "list"},
+                {"Topics", "list"},
+                {"Subs", "list"},
                 {"Metrics", "list"},
         };
 

@@ -106,6 +106,11 @@ static int reload_config(Bus *b, char *msg, size_t n_msg)
         KEEP(max_streams, "max_streams");
         KEEP(publish_window, "publish_window");
 #undef KEEP
+        if (next.metrics_listen.kind != cur->metrics_listen.kind ||
+            next.metrics_listen.port != cur->metrics_listen.port ||
+            strcmp(next.metrics_listen.path, cur->metrics_listen.path) != 0)
+                note(fixed, sizeof(fixed), "metrics_listen");
+        next.metrics_listen = cur->metrics_listen;
         *cur = next;
         if (fixed[0])
                 (void)snprintf(msg, n_msg, "configuration reloaded from %s; needs a restart: %s",

@@ -80,6 +80,13 @@ enum {
         /* Services with their own call latency histogram; the calls of any further service are
          * counted under service="_other" (service names are chosen by peers). */
         LIMIT_METRICS_SERVICES = 256,
+        /* Connections to the metrics listener at once (metrics_listen); more wait in the
+         * kernel's backlog. A scraper needs one. */
+        LIMIT_SCRAPE_CONNS = 8,
+        /* Bytes of an HTTP request to the metrics listener: a GET line and a few headers. */
+        LIMIT_SCRAPE_REQUEST = 8192,
+        /* A metrics connection that has not finished by then is closed. */
+        LIMIT_SCRAPE_TIMEOUT_MS = 5000,
         /* Keys in the keyring (auth_keyring): each HELLO proof looks its key up in it. */
         LIMIT_KEYRING_KEYS = 4096,
         /* A key's name in the keyring: [A-Za-z0-9_.@-], a log and policy token. */

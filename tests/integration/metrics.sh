@@ -111,3 +111,89 @@ as_dom "$cl" env VBUS_URL=vchan:0 "$VBUSCTL" stats --prom >"$TMP/m.out" 2>&1 &&
         fail "a guest read the metrics"
 grep -q "permission-denied" "$TMP/m.out" || fail "metrics refusal: $(cat "$TMP/m.out")"
 ok "a guest without the admin right is refused the metrics"
+
+# The metrics listener (metrics_listen in vchand.conf): HTTP GET on a UNIX socket and on a
+# loopback TCP port, the same exposition; bad requests answered, idle connections timed out,
+# never holding the bus; only loopback addresses accepted.
+cat >"$TMP/scrape.py" <<'PYEOF'
+import socket, sys, time
+from prometheus_client.parser import text_string_to_metric_families
+
+def connect(addr):
+    if addr.startswith('unix:'):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(addr[5:])
+    else:
+        s = socket.create_connection(('127.0.0.1', int(addr.rsplit(':', 1)[1])))
+    s.settimeout(20)
+    return s
+
+def ask(addr, request):
+    s = connect(addr)
+    s.sendall(request)
+    data = b''
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    s.close()
+    head, _, body = data.partition(b'\r\n\r\n')
+    return head.decode(), body.decode()
+
+addr, mode = sys.argv[1], sys.argv[2]
+if mode == 'get':
+    head, body = ask(addr, b'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
+    assert head.startswith('HTTP/1.0 200 OK'), head
+    assert 'Content-Type: text/plain; version=0.0.4' in head, head
+    assert 'Content-Length: %d' % len(body.encode()) in head, head
+    fam = {f.name: f for f in text_string_to_metric_families(body)}
+    pub = [s.value for s in fam['vbus_messages_published'].samples]
+    assert pub == [float(sys.argv[3])], pub
+elif mode == 'bad':
+    head, body = ask(addr, b'POST / HTTP/1.0\r\n\r\n')
+    assert head.startswith('HTTP/1.0 405'), head
+    head, body = ask(addr, b'GET /' + b'a' * 10000 + b' HTTP/1.0\r\n\r\n')
+    assert head.startswith('HTTP/1.0 431'), head
+elif mode == 'idle':
+    # More idle connections than the listener takes at once: it times them out, then serves.
+    idle = [connect(addr) for _ in range(12)]
+    t = time.monotonic()
+    head, body = ask(addr, b'GET / HTTP/1.0\r\n\r\n')
+    assert head.startswith('HTTP/1.0 200 OK'), head
+    for s in idle:
+        s.settimeout(20)
+        assert s.recv(1) == b'', 'an idle connection was not closed'
+PYEOF
+broker_kill9
+port=$("$PY" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+printf 'metrics_listen = unix:%s\n' "$TMP/metrics.sock" >"$TMP/unix.conf"
+printf 'metrics_listen = tcp:localhost:%s\n' "$port" >"$TMP/tcp.conf"
+broker_start --config "$TMP/unix.conf"
+wait_grep "metrics on unix:$TMP/metrics.sock" "$TMP/broker.log" || fail "no metrics listener"
+[ "$(stat -c %a "$TMP/metrics.sock")" = 660 ] || fail "the metrics socket is not 0660"
+"$VBUSCTL" pub a.b x --count 3 || fail "publish"
+"$PY" "$TMP/scrape.py" "unix:$TMP/metrics.sock" get 3 || fail "GET on the UNIX socket"
+"$PY" "$TMP/scrape.py" "unix:$TMP/metrics.sock" bad || fail "bad requests"
+"$PY" "$TMP/scrape.py" "unix:$TMP/metrics.sock" idle &
+p_idle=$!
+sleep 0.5
+"$VBUSCTL" stats --json >/dev/null || fail "the bus is held by idle metrics connections"
+wait "$p_idle" || fail "idle connections: the listener did not recover"
+ok "metrics_listen unix: GET parsed by prometheus_client; 405, 431; idle connections timed out"
+broker_kill9
+[ ! -e "$TMP/metrics.sock" ] || rm -f "$TMP/metrics.sock"
+broker_start --config "$TMP/tcp.conf"
+wait_grep "metrics on tcp:127.0.0.1:$port" "$TMP/broker.log" || fail "no TCP metrics listener"
+"$VBUSCTL" pub a.b x --count 2 || fail "publish"
+"$PY" "$TMP/scrape.py" "tcp:127.0.0.1:$port" get 2 || fail "GET on TCP"
+ok "metrics_listen tcp:localhost:$port: GET parsed by prometheus_client"
+for bad in tcp:0.0.0.0:9000 tcp:10.0.0.1:9000 tcp:localhost:0 tcp:localhost:70000 unix:rel/path; do
+        printf 'metrics_listen = %s\n' "$bad" >"$TMP/bad.conf"
+        "$VCHAND" --config "$TMP/bad.conf" --check-config >"$TMP/bad.out" 2>&1 &&
+                fail "metrics_listen = $bad was accepted"
+        grep -q "metrics_listen wants" "$TMP/bad.out" || fail "$bad: $(cat "$TMP/bad.out")"
+done
+"$VCHAND" --config "$TMP/tcp.conf" --check-config | grep -qx "metrics_listen = tcp:127.0.0.1:$port" ||
+        fail "--check-config does not show metrics_listen"
+ok "metrics_listen: only loopback or a UNIX path; --check-config shows it"
