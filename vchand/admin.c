@@ -51,7 +51,7 @@ static ProtobufCMessage *request_decode(const ProtobufCMessageDescriptor *desc, 
                 req = empty;
         if (vbus__control_check_strings(desc, req, n) != 0 ||
             !(m = protobuf_c_message_unpack(desc, NULL, n, req))) {
-                (void)snprintf(why, ADMIN_WHY_MAX, "the request is not a %s", desc->name);
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "the request is not a %s", desc->name);
                 return NULL;
         }
         return m;
@@ -78,7 +78,7 @@ static int reply_pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_n, c
         if (n > 0) {
                 buf = malloc(n);
                 if (!buf) {
-                        (void)snprintf(why, ADMIN_WHY_MAX, "out of memory");
+                        (void)snprintf(why, INTROSPECT_WHY_MAX, "out of memory");
                         return VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
                 }
                 protobuf_c_message_pack(m, buf);
@@ -90,7 +90,7 @@ static int reply_pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_n, c
 
 static int out_of_memory(char *why)
 {
-        (void)snprintf(why, ADMIN_WHY_MAX, "out of memory");
+        (void)snprintf(why, INTROSPECT_WHY_MAX, "out of memory");
         return VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
 }
 
@@ -491,12 +491,13 @@ int admin_answer_kick(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret, 
         (void)snprintf(reason, sizeof(reason), "%s", m->reason[0] ? m->reason : "no reason given");
         if (m->id == 0 && m->domid == 0) {
                 /* An empty request must not mean "every session of domain 0". */
-                (void)snprintf(why, ADMIN_WHY_MAX, "name a session id, or a domain other than 0");
+                (void)snprintf(why, INTROSPECT_WHY_MAX,
+                               "name a session id, or a domain other than 0");
                 r = VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT;
                 goto out;
         }
         if (m->id == p->serial) {
-                (void)snprintf(why, ADMIN_WHY_MAX, "a session cannot kick itself");
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "a session cannot kick itself");
                 r = VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT;
                 goto out;
         }
@@ -514,10 +515,11 @@ int admin_answer_kick(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret, 
         }
         if (reply.kicked == 0) {
                 if (m->id)
-                        (void)snprintf(why, ADMIN_WHY_MAX, "no session %llu",
+                        (void)snprintf(why, INTROSPECT_WHY_MAX, "no session %llu",
                                        (unsigned long long)m->id);
                 else
-                        (void)snprintf(why, ADMIN_WHY_MAX, "no session of domain %u", m->domid);
+                        (void)snprintf(why, INTROSPECT_WHY_MAX, "no session of domain %u",
+                                       m->domid);
                 r = VBUS__V1__STATUS__STATUS_NOT_FOUND;
                 goto out;
         }
@@ -533,14 +535,14 @@ int admin_answer_reload(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret
                         char *why)
 {
         Vbus__V1__ReloadReply reply = VBUS__V1__RELOAD_REPLY__INIT;
-        char msg[ADMIN_WHY_MAX];
+        char msg[INTROSPECT_WHY_MAX];
         int r;
 
         r = request_check(&vbus__v1__reload_request__descriptor, req, n_req, why);
         if (r)
                 return r;
         if (reload_all(p->bus, msg, sizeof(msg)) < 0) {
-                (void)snprintf(why, ADMIN_WHY_MAX, "%s", msg);
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "%s", msg);
                 return VBUS__V1__STATUS__STATUS_APPLICATION;
         }
         reply.message = msg;
@@ -701,7 +703,7 @@ int admin_answer_metrics(Peer *p, const uint8_t *req, size_t n_req, uint8_t **re
                 return out_of_memory(why);
         if (n > LIMIT_ADMIN_REPLY) {
                 free(text);
-                (void)snprintf(why, ADMIN_WHY_MAX, "the metrics are larger than %u bytes",
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "the metrics are larger than %u bytes",
                                (unsigned int)LIMIT_ADMIN_REPLY);
                 return VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
         }

@@ -3,7 +3,8 @@
  * admin: the admin methods of vbus.v1.Broker (proto/vbus/v1/broker.proto, "Administration";
  * docs/protocol.md 6.3): Peers, Topics, Subs, Stats, Kick, Reload and Metrics, each answering
  * one request with one reply built from the broker's tables and counters, and who may call them.
- * introspect.c carries the calls (request, reply, deadline) and asks admin_allowed() first;
+ * introspect.c carries the calls (request, reply, deadline) and asks admin_allowed() first
+ * (broker.c's table of methods, Bus.intro_methods, pairs them);
  * Monitor, which streams, is introspect.c's with monitor.c's taps.
  *
  * admin sits above the features: it only reads what each keeps (pubsub.c's publishers and
@@ -20,12 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "introspect.h"
 #include "peer.h"
-
-enum {
-        /* Bytes of the message that goes with a failed answer. */
-        ADMIN_WHY_MAX = 256,
-};
 
 /*
  * admin_allowed() - may @p call the admin methods? With a policy in force, access.c decided at
@@ -36,14 +33,7 @@ enum {
  */
 bool admin_allowed(const Peer *p);
 
-/*
- * An answer: @req (@n_req bytes, borrowed) is the request message. Return: 0 with a malloc'ed
- * reply in *ret (NULL when *ret_n is 0), or a vbus.v1.Status (INVALID_ARGUMENT, NOT_FOUND,
- * RESOURCE_EXHAUSTED, ...) with a message for the caller in @why (ADMIN_WHY_MAX bytes).
- */
-typedef int (*AdminAnswerFn)(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret,
-                             size_t *ret_n, char *why);
-
+/* The answers (IntroAnswerFn, introspect.h) of the admin methods, for broker.c's table. */
 int admin_answer_peers(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret, size_t *ret_n,
                        char *why);
 int admin_answer_topics(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret, size_t *ret_n,

@@ -25,6 +25,7 @@
 #include <vbus/vbus.h>
 
 #include "access.h"
+#include "admin.h"
 #include "discover.h"
 #include "introspect.h"
 #include "log.h"
@@ -108,6 +109,19 @@ static const DiscoverOps broker_discover_ops = {
         .released = broker_guest_released,
 };
 
+/* The methods of vbus.v1.Broker: ListServices for anyone (policy permitting), the rest admin's. */
+static const IntroMethod broker_methods[] = {
+        {"ListServices", NULL, introspect_answer_list_services},
+        {"Peers", admin_allowed, admin_answer_peers},
+        {"Topics", admin_allowed, admin_answer_topics},
+        {"Subs", admin_allowed, admin_answer_subs},
+        {"Stats", admin_allowed, admin_answer_stats},
+        {"Kick", admin_allowed, admin_answer_kick},
+        {"Reload", admin_allowed, admin_answer_reload},
+        {"Metrics", admin_allowed, admin_answer_metrics},
+        {"Monitor", admin_allowed, NULL},
+};
+
 /* The shared state, and which module takes an OPEN of each kind. */
 static int broker_bus_init(Bus *bus, const BrokerConfig *config)
 {
@@ -119,6 +133,8 @@ static int broker_bus_init(Bus *bus, const BrokerConfig *config)
         list_init(&bus->dirty);
         list_init(&bus->intro_calls);
         list_init(&bus->monitors);
+        bus->intro_methods = broker_methods;
+        bus->n_intro_methods = sizeof(broker_methods) / sizeof(broker_methods[0]);
         bus->start_us = bus_now_us();
         bus->publish_local = pubsub_publish_local;
         r = router_init(&bus->router);

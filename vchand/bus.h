@@ -23,6 +23,7 @@
 #include "util/list.h"
 #include "vchand-limits.h"
 
+typedef struct IntroMethod IntroMethod;
 typedef struct Keyring Keyring;
 typedef struct Peer Peer;
 typedef struct Policy Policy;
@@ -100,10 +101,12 @@ typedef struct Bus {
          * holds access.c's check), and the policy in force (NULL: --policy open). */
         BusOpenFn feature_open[BUS_KINDS];
         Policy *policy;
-        Router router;           /* pubsub.c's: the subscriptions */
-        ServiceTable *services;  /* service.c's: services by name, and their servers */
-        Rpc *rpc;                /* rpc.c's: calls in flight */
-        List intro_calls;        /* introspect.c's: calls the broker answers itself */
+        Router router;                    /* pubsub.c's: the subscriptions */
+        ServiceTable *services;           /* service.c's: services by name, and their servers */
+        Rpc *rpc;                         /* rpc.c's: calls in flight */
+        List intro_calls;                 /* introspect.c's: calls the broker answers itself */
+        const IntroMethod *intro_methods; /* vbus.v1.Broker's methods (broker.c's table) */
+        size_t n_intro_methods;
         List monitors;           /* monitor.c's: taps of admin's Monitor calls */
         Metrics *metrics;        /* metrics.c's: call latency histograms */
         Presence *presence;      /* presence.c's: events waiting to be published */

@@ -17,14 +17,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "admin.h"
 #include "control.h"
 #include "log.h"
 #include "monitor.h"
 #include "vbus/v1/broker.pb-c.h"
 #include "vchand-limits.h"
-
-typedef struct IntroMethod IntroMethod;
 
 typedef struct IntroCall {
         Stream base;    /* the caller's stream: the call ends when it closes */
@@ -42,38 +39,17 @@ typedef struct IntroCall {
         MonitorTap *tap; /* Monitor: the tap whose records it writes, until the stream closes */
 } IntroCall;
 
-static int answer_list_services(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret,
-                                size_t *ret_n, char *why);
-
-/* The methods of vbus.v1.Broker. A NULL answer streams (Monitor: see intro_monitor_start()). */
-struct IntroMethod {
-        const char *name;
-        bool admin; /* admin_allowed() callers only: PERMISSION_DENIED for the others */
-        AdminAnswerFn answer;
-};
-
-static const IntroMethod methods[] = {
-        {"ListServices", false, answer_list_services},
-        {"Peers", true, admin_answer_peers},
-        {"Topics", true, admin_answer_topics},
-        {"Subs", true, admin_answer_subs},
-        {"Stats", true, admin_answer_stats},
-        {"Kick", true, admin_answer_kick},
-        {"Reload", true, admin_answer_reload},
-        {"Metrics", true, admin_answer_metrics},
-        {"Monitor", true, NULL},
-};
-
-static const IntroMethod *method_find(const char *name)
+/* The entry of Bus.intro_methods for the method @name ("vbus.v1.Broker/NAME"), or NULL. */
+static const IntroMethod *method_find(const Bus *b, const char *name)
 {
         static const char prefix[] = INTROSPECT_SERVICE "/";
 
         if (strncmp(name, prefix, sizeof(prefix) - 1) != 0)
                 return NULL;
         name += sizeof(prefix) - 1;
-        for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-                if (strcmp(name, methods[i].name) == 0)
-                        return &methods[i];
+        for (size_t i = 0; i < b->n_intro_methods; i++) {
+                if (strcmp(name, b->intro_methods[i].name) == 0)
+                        return &b->intro_methods[i];
         }
         return NULL;
 }
@@ -92,8 +68,8 @@ bool introspect_is_reserved(const char *name, size_t len)
 
 int introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
 {
-        const IntroMethod *method = method_find(m->name);
         Bus *b = p->bus;
+        const IntroMethod *method = method_find(b, m->name);
         Identity self = {.domid = b->own_domid, .local = true};
         IntroCall *ic;
 
@@ -103,7 +79,7 @@ int introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                                   INTROSPECT_SERVICE " has no such method");
                 return 0;
         }
-        if (method->admin && !admin_allowed(p)) {
+        if (method->allowed && !method->allowed(p)) {
                 b->stats.n_calls_failed++;
                 b->stats.n_denied++;
                 p->n_denied++;
@@ -237,8 +213,8 @@ static int collect_one(const ServiceServerInfo *info, void *userdata)
         return 0;
 }
 
-static int answer_list_services(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret,
-                                size_t *ret_n, char *why)
+int introspect_answer_list_services(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret,
+                                    size_t *ret_n, char *why)
 {
         char prefix[VBUS_NAME_MAX + 1];
         Collect c = {.prefix = prefix};
@@ -247,7 +223,7 @@ static int answer_list_services(Peer *p, const uint8_t *req, size_t n_req, uint8
 
         if (request_decode(req, n_req, prefix, &reason) < 0) {
                 peer_log(p, "ListServices: %s", reason);
-                (void)snprintf(why, ADMIN_WHY_MAX, "%s", reason);
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "%s", reason);
                 return VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT;
         }
         c.n_prefix = strlen(prefix);
@@ -256,7 +232,7 @@ static int answer_list_services(Peer *p, const uint8_t *req, size_t n_req, uint8
                 r = introspect_encode(c.v, c.n, LIMIT_INTROSPECT_REPLY, ret, ret_n);
         free(c.v);
         if (r < 0) {
-                (void)snprintf(why, ADMIN_WHY_MAX, "out of memory");
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "out of memory");
                 return VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
         }
         log_debug("peer %s: ListServices '%s': %zu servers, %zu bytes", p->label, prefix, c.n,
@@ -278,7 +254,7 @@ static int intro_monitor_start(IntroCall *ic, char *why)
         if (vbus__control_check_strings(&vbus__v1__monitor_request__descriptor, req, ic->n_req) !=
                     0 ||
             !(m = vbus__v1__monitor_request__unpack(NULL, ic->n_req, req))) {
-                (void)snprintf(why, ADMIN_WHY_MAX, "the request is not a MonitorRequest");
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "the request is not a MonitorRequest");
                 return VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT;
         }
         switch (monitor_tap_add(p->bus, p, m->pattern[0] ? m->pattern : ">", &ic->tap)) {
@@ -287,16 +263,17 @@ static int intro_monitor_start(IntroCall *ic, char *why)
                          m->pattern[0] ? m->pattern : ">");
                 break;
         case -EINVAL:
-                (void)snprintf(why, ADMIN_WHY_MAX, "not a topic pattern: '%.200s'", m->pattern);
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "not a topic pattern: '%.200s'",
+                               m->pattern);
                 r = VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT;
                 break;
         case -EBUSY:
-                (void)snprintf(why, ADMIN_WHY_MAX, "too many monitors (at most %d)",
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "too many monitors (at most %d)",
                                LIMIT_MONITORS);
                 r = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
                 break;
         default:
-                (void)snprintf(why, ADMIN_WHY_MAX, "out of memory");
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "out of memory");
                 r = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
                 break;
         }
@@ -308,7 +285,7 @@ static int intro_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
 {
         IntroCall *ic = obj;
         Peer *p = ic->base.peer;
-        char why[ADMIN_WHY_MAX] = "";
+        char why[INTROSPECT_WHY_MAX] = "";
         int status;
 
         (void)vs;
