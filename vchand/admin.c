@@ -150,7 +150,7 @@ int admin_answer_peers(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret,
         if (r)
                 return r;
         v = calloc(b->n_peers + 1, sizeof(*v));
-        ptrs = calloc(b->n_peers + 1, sizeof(*ptrs));
+        ptrs = calloc(b->n_peers + 1, sizeof(Vbus__V1__PeerInfo *));
         if (!v || !ptrs) {
                 free(v);
                 free(ptrs);
@@ -267,7 +267,7 @@ int admin_answer_topics(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret
                 return r;
         if (pubsub_foreach_publisher(p->bus, topic_add_publisher, &a) != 0 ||
             pubsub_foreach_subscription(p->bus, topic_add_subscription, &a) != 0 ||
-            !(ptrs = calloc(a.n + 1, sizeof(*ptrs)))) {
+            !(ptrs = calloc(a.n + 1, sizeof(Vbus__V1__TopicInfo *)))) {
                 free(a.v);
                 return out_of_memory(why);
         }
@@ -352,7 +352,7 @@ int admin_answer_subs(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret, 
         if (r)
                 return r;
         if (pubsub_foreach_subscription(p->bus, sub_add, &a) != 0 ||
-            !(a.ptrs = calloc(reply.n_subs + 1, sizeof(*a.ptrs)))) {
+            !(a.ptrs = calloc(reply.n_subs + 1, sizeof(Vbus__V1__SubInfo *)))) {
                 free(a.v);
                 return out_of_memory(why);
         }
@@ -371,15 +371,23 @@ int admin_answer_subs(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret, 
 /* The broker's resident memory, from /proc/self/statm; 0 if unknown. */
 static uint64_t rss_bytes(void)
 {
-        unsigned long long size = 0, resident = 0;
+        char line[128], *p, *end;
+        unsigned long long resident;
         FILE *f = fopen("/proc/self/statm", "re");
         long page = sysconf(_SC_PAGESIZE);
+        bool ok;
 
         if (!f)
                 return 0;
-        if (fscanf(f, "%llu %llu", &size, &resident) != 2)
-                resident = 0;
-        fclose(f);
+        /* "size resident shared ...", in pages. */
+        ok = fgets(line, sizeof(line), f) != NULL;
+        (void)fclose(f); /* read-only: nothing to lose */
+        if (!ok || !(p = strchr(line, ' ')))
+                return 0;
+        errno = 0;
+        resident = strtoull(p + 1, &end, 10);
+        if (errno || end == p + 1)
+                return 0;
         return page > 0 ? resident * (uint64_t)page : 0;
 }
 

@@ -108,10 +108,8 @@ int config_listen_parse(const char *value, ConfigListen *ret)
                 *ret = l;
                 return 0;
         }
-        if (strncmp(value, "tcp:127.0.0.1:", 14) == 0) {
-                l.kind = CONFIG_LISTEN_TCP4;
-                port = value + 14;
-        } else if (strncmp(value, "tcp:localhost:", 14) == 0) {
+        if (strncmp(value, "tcp:127.0.0.1:", 14) == 0 ||
+            strncmp(value, "tcp:localhost:", 14) == 0) {
                 l.kind = CONFIG_LISTEN_TCP4;
                 port = value + 14;
         } else if (strncmp(value, "tcp:[::1]:", 10) == 0) {

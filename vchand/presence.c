@@ -118,11 +118,15 @@ void presence_service(Bus *b, const char *service, const Identity *server, bool 
 void presence_flush(Bus *b)
 {
         Presence *pr = b->presence;
+        List *pos, *tmp;
 
         if (!pr)
                 return;
-        while (!list_is_empty(&pr->pending)) {
-                PresenceItem *it = list_entry(pr->pending.next, PresenceItem, link);
+        /* A delivery may drop a subscriber, whose peer.down is appended here while we walk:
+         * it goes out in this flush or the next one, in order either way. */
+        list_for_each_safe(pos, tmp, &pr->pending)
+        {
+                PresenceItem *it = list_entry(pos, PresenceItem, link);
 
                 list_unlink(&it->link);
                 pr->n_pending--;

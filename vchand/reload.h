@@ -8,8 +8,9 @@
  * the command line's settings (socket, --no-xen, -v) are kept. Values that shape links and
  * streams already open cannot change under them (socket, xen, max_frame, max_message,
  * max_streams, publish_window), and where the policy and keys come from (policy, auth*): a
- * changed one is kept as it was and named in the answer as needing a restart. The others (queues, budgets, counts, timeouts) apply to what opens or
- * connects from now on. A file that does not parse changes nothing.
+ * changed one is kept as it was and named in the answer as needing a restart. The others (queues,
+ * budgets, counts, timeouts) apply to what opens or connects from now on. A file that does not
+ * parse changes nothing.
  */
 #ifndef VCHAND_RELOAD_H
 #define VCHAND_RELOAD_H

@@ -226,7 +226,7 @@ static int conn_respond(Scrape *s, ScrapeConn *c)
                 fprintf(f, "HTTP/1.0 405 Method Not Allowed\r\nAllow: GET, HEAD\r\n"
                            "Content-Length: 0\r\n\r\n");
         if (get)
-                fwrite(body, 1, n_body, f);
+                (void)fwrite(body, 1, n_body, f); /* a memory stream: fclose() reports */
         free(body);
         if (fclose(f) != 0 || !out) {
                 free(out);

@@ -118,7 +118,7 @@ static void json_string(const char *s)
                 } else if (*p < 0x20) {
                         printf("\\u%04x", *p);
                 } else {
-                        fwrite(p, 1, k, stdout);
+                        (void)fwrite(p, 1, k, stdout); /* errors: ferror() at exit */
                 }
                 p += k;
                 n -= k;

@@ -120,7 +120,7 @@ int main(int argc, char **argv)
                                 FILE *f = fopen(ready, "w");
 
                                 if (f)
-                                        fclose(f);
+                                        (void)fclose(f); /* empty: nothing to lose */
                         }
                 }
         }
