@@ -9,13 +9,18 @@
  * Decisions are taken once per stream, at OPEN, so a message costs nothing. The one exception is
  * a subscription whose pattern matches topics policy allows and topics it denies (for example
  * `>` for a guest that may read only its own prefix): it is accepted and marked
- * (Stream.policy_filter), and pubsub.c asks access_topic_allowed() once per publish stream and
- * router generation, when it computes the publisher's list of matching subscriptions, never per
- * message. A subscriber therefore never receives a topic it may not read, and a `>` subscriber
- * without rights receives nothing.
+ * (Stream.policy_filter: the few rules that can decide its topics, kept with its grant), and
+ * pubsub.c asks access_topic_allowed() once per publish stream and router generation, when it
+ * computes the publisher's list of matching subscriptions, never per message. A subscriber
+ * therefore never receives a topic it may not read, and a `>` subscriber without rights receives
+ * nothing.
  *
  * Reload swaps the policy only when every file parsed; then each grant is checked again, and
  * streams the new policy denies are reset with PERMISSION_DENIED.
+ *
+ * A grant is charged to its peer's budget (budget.h) before the feature opens the stream, and
+ * released when it is freed: lazily once its stream is gone (swept when the grants outnumber the
+ * open streams twice over), at reload, or when the peer goes (Bus.peer_gone).
  */
 #ifndef VCHAND_ACCESS_H
 #define VCHAND_ACCESS_H
@@ -49,8 +54,8 @@ void access_deinit(Bus *b);
  */
 int access_reload(Bus *b, char *err, size_t n_err, unsigned int *ret_revoked);
 
-/* May @p receive messages on @topic (a subscription with Stream.policy_filter)? */
-bool access_topic_allowed(Peer *p, const char *topic);
+/* May @p receive messages on @topic on a subscription with Stream.policy_filter @filter? */
+bool access_topic_allowed(const void *filter, Peer *p, const char *topic);
 
 /* Fills @ret from @id (borrowed: @ret points into @id). */
 void access_subject(PolicySubject *ret, const Identity *id);

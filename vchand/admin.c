@@ -123,10 +123,10 @@ static void peer_info_fill(Vbus__V1__PeerInfo *pi, const Peer *q)
         pi->transport = (char *)peer_transport_name(q);
         pi->connected_unix_us = q->created_unix_us;
         pi->streams = peer_n_streams(q);
-        pi->bytes_in = q->ep.link.n_bytes_in;
-        pi->bytes_out = q->ep.link.n_bytes_out;
-        pi->frames_in = q->ep.link.n_frames_in;
-        pi->frames_out = q->ep.link.n_frames_out;
+        pi->bytes_in = q->ep.lk->n_bytes_in;
+        pi->bytes_out = q->ep.lk->n_bytes_out;
+        pi->frames_in = q->ep.lk->n_frames_in;
+        pi->frames_out = q->ep.lk->n_frames_out;
         pi->dropped = q->n_dropped;
         pi->violations = q->n_violations;
         pi->denials = q->n_denied;
@@ -137,47 +137,65 @@ static void peer_info_fill(Vbus__V1__PeerInfo *pi, const Peer *q)
         pi->published = q->n_published;
 }
 
+typedef struct PeersAcc {
+        Vbus__V1__PeersReply *reply;
+        Vbus__V1__PeerInfo *v;
+        size_t cap;
+        size_t used;
+} PeersAcc;
+
+static int peers_count(Peer *q, void *userdata)
+{
+        (void)q;
+        ((PeersAcc *)userdata)->cap++;
+        return 0;
+}
+
+static int peers_add(Peer *q, void *userdata)
+{
+        PeersAcc *a = userdata;
+        Vbus__V1__PeerInfo *pi = &a->v[a->reply->n_peers];
+        size_t sz;
+
+        a->reply->total++;
+        if (a->reply->truncated || a->reply->n_peers == a->cap)
+                return 0;
+        peer_info_fill(pi, q);
+        sz = element_size(vbus__v1__peer_info__get_packed_size(pi));
+        if (a->used + sz > LIMIT_ADMIN_REPLY) {
+                a->reply->truncated = true;
+                return 0;
+        }
+        a->used += sz;
+        a->reply->peers[a->reply->n_peers++] = pi;
+        return 0;
+}
+
 int admin_answer_peers(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret, size_t *ret_n,
                        char *why)
 {
         Vbus__V1__PeersReply reply = VBUS__V1__PEERS_REPLY__INIT;
+        PeersAcc a = {.reply = &reply, .used = REPLY_FIXED_MAX};
         Bus *b = p->bus;
-        Vbus__V1__PeerInfo *v, **ptrs;
-        size_t used = REPLY_FIXED_MAX;
         int r;
 
         r = request_check(&vbus__v1__peers_request__descriptor, req, n_req, why);
         if (r)
                 return r;
-        v = calloc(b->n_peers + 1, sizeof(*v));
-        ptrs = calloc(b->n_peers + 1, sizeof(Vbus__V1__PeerInfo *));
-        if (!v || !ptrs) {
-                free(v);
-                free(ptrs);
+        /* Links and their agent sessions; links in order of connection. */
+        (void)peer_foreach(b, peers_count, &a);
+        a.v = calloc(a.cap + 1, sizeof(*a.v));
+        reply.peers = calloc(a.cap + 1, sizeof(Vbus__V1__PeerInfo *));
+        if (!a.v || !reply.peers) {
+                free(a.v);
+                free(reply.peers);
                 return out_of_memory(why);
         }
-        reply.peers = ptrs;
-        /* bus->peers is in order of connection, so by serial. */
-        for (List *pos = b->peers.next; pos != &b->peers; pos = pos->next) {
-                Vbus__V1__PeerInfo *pi = &v[reply.n_peers];
-                size_t sz;
-
-                reply.total++;
-                if (reply.truncated)
-                        continue;
-                peer_info_fill(pi, list_entry(pos, Peer, link));
-                sz = element_size(vbus__v1__peer_info__get_packed_size(pi));
-                if (used + sz > LIMIT_ADMIN_REPLY) {
-                        reply.truncated = true;
-                        continue;
-                }
-                used += sz;
-                ptrs[reply.n_peers++] = pi;
-        }
+        (void)peer_foreach(b, peers_add, &a);
         reply.presence_seq = presence_get_seq(b);
         r = reply_pack(&reply.base, ret, ret_n, why);
-        free(v);
-        free(ptrs);
+        free(a.v);
+        free(reply.peers);
         return r;
 }
 
@@ -418,7 +436,7 @@ static uint32_t grant_pages(const Bus *b)
                 const Peer *q = list_entry(pos, Peer, link);
                 uint32_t in, out;
 
-                if (q->ep.link.transport.kind != VBUS_TRANSPORT_VCHAN)
+                if (q->ep.lk->transport.kind != VBUS_TRANSPORT_VCHAN)
                         continue;
                 peer_ring_sizes(q, &in, &out);
                 n += 1 + (in >= 4096 ? in / 4096 : 0) + (out >= 4096 ? out / 4096 : 0);
@@ -431,24 +449,31 @@ typedef struct Totals {
         uint32_t subscriptions, calls_in_flight;
 } Totals;
 
-static void totals(const Bus *b, Totals *t)
+static int totals_add(Peer *q, void *userdata)
+{
+        Totals *t = userdata;
+
+        /* Bytes are counted by the link: its sessions share it. */
+        if (!q->parent) {
+                t->bytes_in += q->ep.lk->n_bytes_in;
+                t->bytes_out += q->ep.lk->n_bytes_out;
+        }
+        t->subscriptions += q->n_subscriptions;
+        t->calls_in_flight += q->n_calls;
+        return 0;
+}
+
+static void totals(Bus *b, Totals *t)
 {
         *t = (Totals){.bytes_in = b->stats.bytes_in_gone, .bytes_out = b->stats.bytes_out_gone};
-        for (const List *pos = b->peers.next; pos != &b->peers; pos = pos->next) {
-                const Peer *q = list_entry(pos, Peer, link);
-
-                t->bytes_in += q->ep.link.n_bytes_in;
-                t->bytes_out += q->ep.link.n_bytes_out;
-                t->subscriptions += q->n_subscriptions;
-                t->calls_in_flight += q->n_calls;
-        }
+        (void)peer_foreach(b, totals_add, t);
 }
 
 int admin_answer_stats(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret, size_t *ret_n,
                        char *why)
 {
         Vbus__V1__StatsReply reply = VBUS__V1__STATS_REPLY__INIT;
-        const Bus *b = p->bus;
+        Bus *b = p->bus;
         const BusStats *st = &b->stats;
         Totals t;
         int r;
@@ -483,6 +508,21 @@ int admin_answer_stats(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret,
 
 /* --- Kick ---------------------------------------------------------------------------------- */
 
+typedef struct KickFind {
+        uint64_t id;
+        Peer *found;
+} KickFind;
+
+static int kick_find(Peer *q, void *userdata)
+{
+        KickFind *kf = userdata;
+
+        if (q->serial != kf->id)
+                return 0;
+        kf->found = q;
+        return 1;
+}
+
 int admin_answer_kick(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret, size_t *ret_n,
                       char *why)
 {
@@ -509,17 +549,27 @@ int admin_answer_kick(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret, 
                 r = VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT;
                 goto out;
         }
-        list_for_each_safe(pos, tmp, &p->bus->peers)
-        {
-                Peer *q = list_entry(pos, Peer, link);
+        if (m->id) {
+                /* One session: a link (its agent sessions go with it) or an agent session. */
+                KickFind kf = {.id = m->id};
 
-                if (q == p || (m->id ? q->serial != m->id : q->ident.domid != m->domid))
-                        continue;
-                /* Local processes carry the broker's domid: they are kicked by id only. */
-                if (!m->id && q->ident.local)
-                        continue;
-                peer_kick(q, reason);
-                reply.kicked++;
+                (void)peer_foreach(p->bus, kick_find, &kf);
+                if (kf.found && kf.found != p) {
+                        peer_kick(kf.found, reason);
+                        reply.kicked++;
+                }
+        } else {
+                /* A domain: its links (vchan; local processes carry the broker's domid and are
+                 * kicked by id only), each with its sessions. */
+                list_for_each_safe(pos, tmp, &p->bus->peers)
+                {
+                        Peer *q = list_entry(pos, Peer, link);
+
+                        if (q == p || q->ident.domid != m->domid || q->ident.local)
+                                continue;
+                        peer_kick(q, reason);
+                        reply.kicked++;
+                }
         }
         if (reply.kicked == 0) {
                 if (m->id)
@@ -574,19 +624,19 @@ typedef uint64_t (*PeerValueFn)(const Peer *q);
 
 static uint64_t pv_bytes_in(const Peer *q)
 {
-        return q->ep.link.n_bytes_in;
+        return q->ep.lk->n_bytes_in;
 }
 static uint64_t pv_bytes_out(const Peer *q)
 {
-        return q->ep.link.n_bytes_out;
+        return q->ep.lk->n_bytes_out;
 }
 static uint64_t pv_frames_in(const Peer *q)
 {
-        return q->ep.link.n_frames_in;
+        return q->ep.lk->n_frames_in;
 }
 static uint64_t pv_frames_out(const Peer *q)
 {
-        return q->ep.link.n_frames_out;
+        return q->ep.lk->n_frames_out;
 }
 static uint64_t pv_published(const Peer *q)
 {
@@ -609,18 +659,30 @@ static uint64_t pv_streams(const Peer *q)
         return peer_n_streams(q);
 }
 
-static void peer_family(FILE *f, const Bus *b, const char *name, const char *type, const char *help,
+typedef struct FamilyCtx {
+        FILE *f;
+        const char *name;
+        PeerValueFn fn;
+} FamilyCtx;
+
+static int peer_sample(Peer *q, void *userdata)
+{
+        FamilyCtx *c = userdata;
+
+        fprintf(c->f, "%s{id=\"%llu\",peer=\"", c->name, (unsigned long long)q->serial);
+        metrics_write_label_value(c->f, q->label);
+        fprintf(c->f, "\",transport=\"%s\"} %llu\n", peer_transport_name(q),
+                (unsigned long long)c->fn(q));
+        return 0;
+}
+
+static void peer_family(FILE *f, Bus *b, const char *name, const char *type, const char *help,
                         PeerValueFn fn)
 {
-        family(f, name, type, help);
-        for (const List *pos = b->peers.next; pos != &b->peers; pos = pos->next) {
-                const Peer *q = list_entry(pos, Peer, link);
+        FamilyCtx c = {.f = f, .name = name, .fn = fn};
 
-                fprintf(f, "%s{id=\"%llu\",peer=\"", name, (unsigned long long)q->serial);
-                metrics_write_label_value(f, q->label);
-                fprintf(f, "\",transport=\"%s\"} %llu\n", peer_transport_name(q),
-                        (unsigned long long)fn(q));
-        }
+        family(f, name, type, help);
+        (void)peer_foreach(b, peer_sample, &c);
 }
 
 int admin_metrics_text(Bus *b, char **ret, size_t *ret_n)

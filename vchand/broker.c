@@ -26,6 +26,7 @@
 
 #include "access.h"
 #include "admin.h"
+#include "budget.h"
 #include "discover.h"
 #include "introspect.h"
 #include "log.h"
@@ -34,6 +35,7 @@
 #include "presence.h"
 #include "pubsub.h"
 #include "rpc.h"
+#include "rundir.h"
 #include "scrape.h"
 #include "service.h"
 #include "vchand-limits.h"
@@ -54,9 +56,9 @@ static int epoll_set(Broker *b, int op, int fd, uint32_t events, void *tag)
 static int broker_listen(Broker *b)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        char dir[sizeof(sa.sun_path)];
+        char dir[sizeof(sa.sun_path)], note[256];
         char *slash;
-        int fd;
+        int fd, r;
 
         if (strlen(b->bus.config.socket_path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
@@ -73,13 +75,22 @@ static int broker_listen(Broker *b)
                 return -errno;
         (void)unlink(sa.sun_path);
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
-                int r = -errno;
-
+                r = -errno;
                 close(fd);
                 return r;
         }
-        /* Access is governed by the socket's mode and directory; policy comes later. */
-        (void)chmod(sa.sun_path, 0666);
+        /* Who may connect: the socket's owner, group and mode (vchand.conf); then policy. */
+        r = rundir_socket_perms(sa.sun_path, b->bus.config.socket_owner, b->bus.config.socket_group,
+                                !b->bus.config.socket_group_set, b->bus.config.socket_mode, note,
+                                sizeof(note));
+        if (r < 0) {
+                log_error("%s", note);
+                close(fd);
+                (void)unlink(sa.sun_path);
+                return r;
+        }
+        if (note[0])
+                log_info("%s", note);
         b->listen_fd = fd;
         return epoll_set(b, EPOLL_CTL_ADD, fd, EPOLLIN, TAG_LISTEN);
 }
@@ -258,6 +269,7 @@ static void broker_free_dead(Broker *b)
                                         vbus__transport_get_fd(&p->ep.link.transport), NULL);
                 if (b->discover && p->vchan_domid != UINT32_MAX)
                         discover_peer_gone(b->discover, p->vchan_domid);
+                budget_release_rings(p);
                 peer_free(p);
         }
 }
@@ -292,7 +304,13 @@ void broker_deinit(Broker *b)
 
 static void peer_update_events(Broker *b, Peer *p)
 {
-        VbusTransport *t = &p->ep.link.transport;
+        VbusTransport *t;
+
+        /* An agent session is polled through its link. */
+        p = peer_link_owner(p);
+        if (!peer_is_alive(p))
+                return;
+        t = &p->ep.link.transport;
         uint32_t events = EPOLLIN;
 
         if (vbus__transport_get_events(t) & EPOLLOUT)
@@ -310,13 +328,22 @@ static void peer_update_events(Broker *b, Peer *p)
  * flushes its link once. */
 static void broker_pump(Peer *p)
 {
+        List *pos, *tmp;
+
         if (!peer_is_alive(p))
                 return;
         pubsub_pump(p);
         rpc_pump(p);
         introspect_pump(p);
         list_unlink(&p->dirty_link); /* flushed now: the pumps may have marked it again */
+        /* A link's agent sessions wait for room in it too: they are pumped, as dirty peers, by
+         * broker_flush_dirty() (marking touches no peer, so this walk is safe). */
+        list_for_each_safe(pos, tmp, &p->sessions)
+        {
+                peer_mark_dirty(list_entry(pos, Peer, session_link));
+        }
         peer_flush(p);
+        peer_retire_check(p, bus_now_us());
 }
 
 /* Reads what arrived on @p, then writes what that made ready, and polls for what it needs. */
@@ -332,21 +359,41 @@ int broker_add_peer(Broker *b, VbusTransport *t, const Identity *ident, uint32_t
 {
         Peer *p;
 
-        if (b->bus.n_peers >= b->bus.config.max_peers) {
+        /* Local clients have their own share of max_peers, so they never crowd out guests. */
+        int pages = 0;
+
+        if (b->bus.n_peers >= b->bus.config.max_peers ||
+            (ident->local && b->bus.n_local_peers >= b->bus.config.max_local_peers)) {
                 vbus__transport_deinit(t);
                 return -EMFILE;
+        }
+        if (t->kind == VBUS_TRANSPORT_VCHAN) {
+                pages = budget_admit_rings(&b->bus, vbus__vchan_get_read_size(t->vchan),
+                                           vbus__vchan_get_write_size(t->vchan));
+                if (pages < 0) {
+                        /* Rate-limited with the guest's other lines: it may retry in a loop. */
+                        if (peer_log_allowed(&b->bus, ratelimit_key_domain(ident->domid), "dom"))
+                                log_info("dom%u: refused: %s", ident->domid,
+                                         pages == -E2BIG ? "rings larger than max_ring_order"
+                                                         : "rings over its share of "
+                                                           "max_grant_mappings");
+                        vbus__transport_deinit(t);
+                        return pages;
+                }
         }
         p = peer_new(&b->bus, t, ident, vchan_domid);
         if (!p) {
                 vbus__transport_deinit(t);
                 return -ENOMEM;
         }
+        if (pages > 0)
+                budget_charge_rings(p, (uint32_t)pages);
         peer_update_events(b, p);
         if (!p->registered) {
                 peer_kill(p, "cannot poll its fd");
                 return -EIO;
         }
-        log_info("peer %s: connected", p->label);
+        peer_log(p, "connected");
         /* Bytes may already be waiting (a vchan guest that spoke first). */
         broker_serve_peer(b, p);
         return 0;
@@ -451,6 +498,22 @@ static void broker_signal(Broker *b)
         }
 }
 
+/*
+ * Whether a lost wakeup could be hiding work on @p's vchan: bytes in its ring we have not read,
+ * bytes in ours it has not read, or control frames waiting for room. A look at the ring
+ * indices, no system call: an idle guest costs the tick nothing more (bench/scale). Deliveries
+ * waiting for its CREDIT wait for a frame, which arrives in the ring and shows here; a guest
+ * that read our ring and suppressed its event delays only what goes to itself.
+ */
+static bool broker_vchan_has_work(Peer *p)
+{
+        VbusTransport *t = &p->ep.link.transport;
+        struct iovec iov[2];
+
+        return vbus__link_has_backlog(&p->ep.link) || vbus__transport_has_pending(t) ||
+               vbus__transport_peek(t, iov) != -EAGAIN;
+}
+
 static void broker_tick(Broker *b)
 {
         uint64_t now = bus_now_us();
@@ -465,8 +528,11 @@ static void broker_tick(Broker *b)
                         peer_kill(p, "no HELLO in time");
                         continue;
                 }
+                peer_retire_check(p, now);
+                if (!peer_is_alive(p))
+                        continue;
                 /* Backstop for lost wakeups on shared rings. */
-                if (p->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN)
+                if (p->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN && broker_vchan_has_work(p))
                         broker_serve_peer(b, p);
         }
         if (b->discover)
@@ -482,74 +548,89 @@ static uint64_t broker_expire(Broker *b, uint64_t now)
         return a < c ? a : c;
 }
 
-int broker_run(Broker *b)
+int broker_step(Broker *b, int max_wait_ms)
 {
-        const BusStats *st = &b->bus.stats;
-        uint64_t next_tick = bus_now_us() + (uint64_t)LIMIT_TICK_MS * 1000u;
+        struct epoll_event events[64];
+        uint64_t now = bus_now_us(), wake;
+        bool more = false, discover_ready = false;
+        List *pos, *tmp;
+        int timeout, n;
 
-        log_info("vbus broker %s listening on %s%s", vbus_version(), b->bus.config.socket_path,
-                 b->discover ? ", discovering guests through xenstore" : "");
-        for (;;) {
-                struct epoll_event events[64];
-                uint64_t now = bus_now_us(), wake;
-                bool more = false;
-                List *pos, *tmp;
-                int timeout, n;
+        if (b->bus.stopping && (list_is_empty(&b->bus.peers) || now >= b->stop_deadline_us))
+                return 1;
+        if (!b->next_tick_us)
+                b->next_tick_us = now + (uint64_t)LIMIT_TICK_MS * 1000u;
+        list_for_each_safe(pos, tmp, &b->bus.peers)
+        {
+                more |= list_entry(pos, Peer, link)->more;
+        }
+        wake = broker_expire(b, now);
+        broker_flush_dirty(b);
+        if (b->next_tick_us < wake)
+                wake = b->next_tick_us;
+        if (b->discover && discover_has_work(b->discover))
+                more = true; /* guests due for a setup: a few per iteration */
+        timeout = more ? 0 : (int)((wake > now ? wake - now + 999 : 0) / 1000u);
+        if (max_wait_ms >= 0 && timeout > max_wait_ms)
+                timeout = max_wait_ms;
+        n = epoll_wait(b->epoll_fd, events, 64, timeout);
+        if (n < 0 && errno != EINTR)
+                return -errno;
+        for (int i = 0; i < n; i++) {
+                const void *tag = events[i].data.ptr;
 
-                if (b->bus.stopping && (list_is_empty(&b->bus.peers) || now >= b->stop_deadline_us))
-                        break;
-                list_for_each_safe(pos, tmp, &b->bus.peers)
-                {
-                        more |= list_entry(pos, Peer, link)->more;
-                }
-                wake = broker_expire(b, now);
-                broker_flush_dirty(b);
-                if (next_tick < wake)
-                        wake = next_tick;
-                timeout = more ? 0 : (int)((wake > now ? wake - now + 999 : 0) / 1000u);
-                n = epoll_wait(b->epoll_fd, events, 64, timeout);
-                if (n < 0 && errno != EINTR)
-                        return -errno;
-                for (int i = 0; i < n; i++) {
-                        const void *tag = events[i].data.ptr;
+                if (tag == TAG_SIGNAL) {
+                        broker_signal(b);
+                } else if (tag == TAG_LISTEN) {
+                        if (!b->bus.stopping)
+                                broker_accept(b);
+                } else if (tag == TAG_DISCOVER) {
+                        discover_ready = true;
+                } else if (scrape_owns(b->scrape, tag)) {
+                        scrape_process(b->scrape, tag, events[i].events);
+                } else {
+                        Peer *p = events[i].data.ptr;
 
-                        if (tag == TAG_SIGNAL) {
-                                broker_signal(b);
-                        } else if (tag == TAG_LISTEN) {
-                                if (!b->bus.stopping)
-                                        broker_accept(b);
-                        } else if (tag == TAG_DISCOVER) {
-                                discover_process(b->discover);
-                        } else if (scrape_owns(b->scrape, tag)) {
-                                scrape_process(b->scrape, tag, events[i].events);
-                        } else {
-                                Peer *p = events[i].data.ptr;
-
-                                if (!peer_is_alive(p))
-                                        continue;
-                                p->more = false;
-                                broker_serve_peer(b, p);
-                        }
-                }
-                list_for_each_safe(pos, tmp, &b->bus.peers)
-                {
-                        Peer *p = list_entry(pos, Peer, link);
-
-                        if (!p->more)
+                        if (!peer_is_alive(p))
                                 continue;
                         p->more = false;
                         broker_serve_peer(b, p);
                 }
-                if (bus_now_us() >= next_tick) {
-                        broker_tick(b);
-                        next_tick = bus_now_us() + (uint64_t)LIMIT_TICK_MS * 1000u;
-                }
-                broker_flush_dirty(b);
-                broker_free_dead(b);
-                /* Who came and went in this iteration, now that no handler is on the stack;
-                 * the deliveries go out with the next flush. */
-                presence_flush(&b->bus);
         }
+        list_for_each_safe(pos, tmp, &b->bus.peers)
+        {
+                Peer *p = list_entry(pos, Peer, link);
+
+                if (!p->more)
+                        continue;
+                p->more = false;
+                broker_serve_peer(b, p);
+        }
+        if (b->discover && (discover_ready || discover_has_work(b->discover)))
+                discover_process(b->discover);
+        if (bus_now_us() >= b->next_tick_us) {
+                broker_tick(b);
+                b->next_tick_us = bus_now_us() + (uint64_t)LIMIT_TICK_MS * 1000u;
+        }
+        broker_flush_dirty(b);
+        broker_free_dead(b);
+        /* Who came and went in this iteration, now that no handler is on the stack; the
+         * deliveries go out with the next flush. */
+        presence_flush(&b->bus);
+        return 0;
+}
+
+int broker_run(Broker *b)
+{
+        const BusStats *st = &b->bus.stats;
+        int r;
+
+        log_info("vbus broker %s listening on %s%s", vbus_version(), b->bus.config.socket_path,
+                 b->discover ? ", discovering guests through xenstore" : "");
+        while ((r = broker_step(b, -1)) == 0)
+                ;
+        if (r < 0)
+                return r;
         log_info("stopped: %llu published, %llu delivered, %llu dropped, %llu violations, "
                  "%llu calls (%llu failed), %llu denied by policy",
                  (unsigned long long)st->n_published, (unsigned long long)st->n_delivered,

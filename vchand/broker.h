@@ -30,6 +30,7 @@ typedef struct Broker {
         int listen_fd;
         int signal_fd;
         uint64_t stop_deadline_us;
+        uint64_t next_tick_us; /* the next housekeeping tick (0: set by the first step) */
         Discover *discover; /* NULL without Xen */
         Scrape *scrape;     /* the metrics listener; NULL unless metrics_listen is set */
 } Broker;
@@ -41,6 +42,14 @@ void broker_deinit(Broker *b);
 
 /* Runs until SIGTERM/SIGINT and an orderly shutdown. Return: 0 or a negative errno. */
 int broker_run(Broker *b);
+
+/*
+ * One iteration of the loop broker_run() repeats: waits for events (at most @max_wait_ms, -1
+ * for the next deadline), serves them, runs the tick when due, frees the peers that died. For
+ * broker_run() and for harnesses that drive the broker themselves (tests/fuzz/fuzz-peer.c).
+ * Return: 0 (go on), 1 (stopped), or a negative errno.
+ */
+int broker_step(Broker *b, int max_wait_ms);
 
 /* Adds a peer on an established transport (moved in, also on failure). Return: 0 or -errno. */
 int broker_add_peer(Broker *b, VbusTransport *t, const Identity *ident, uint32_t vchan_domid);

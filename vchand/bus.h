@@ -18,6 +18,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "ratelimit.h"
 #include "router.h"
 #include "session.h"
 #include "util/list.h"
@@ -39,7 +40,23 @@ enum {
         IDENTITY_KEY_BYTES = 32,
 };
 
-/* Who a peer is, as the broker established it from the transport (never from what it says). */
+/*
+ * What a guest agent says about the local process behind one of its sessions (protocol.md 7).
+ * Not identity: the broker cannot check any of it. It is passed on marked as claims, and nothing
+ * that decides (policy) may use it unless a rule opts in for that domain.
+ */
+typedef struct IdentityClaims {
+        bool present; /* the peer is an agent session that made claims */
+        uint32_t uid;
+        uint32_t pid;
+        char command[65];
+} IdentityClaims;
+
+/*
+ * Who a peer is. The trusted part (all but session and claims) is what the broker
+ * established from the transport, never from what the peer says; session is the agent session
+ * id (0: the link's own); claims are the agent's word only (above).
+ */
 typedef struct Identity {
         uint32_t domid;
         char domain_name[65];
@@ -55,6 +72,8 @@ typedef struct Identity {
         bool has_key;
         uint8_t key[IDENTITY_KEY_BYTES];
         char key_name[LIMIT_KEY_NAME + 1];
+        uint32_t session;
+        IdentityClaims claims;
 } Identity;
 
 typedef struct BusStats {
@@ -95,16 +114,24 @@ typedef struct Bus {
         List dead;              /* Peers dropped in this iteration (peer.c), freed by broker.c */
         List dirty;             /* Peers to flush at the end of the iteration (peer.c) */
         uint32_t n_peers;
+        uint32_t n_local_peers; /* of n_peers, UNIX-socket links (peer.c) */
+        uint64_t mem_held;      /* budget.c: held for all peers together */
+        uint32_t n_grant_pages; /* budget.c: guests' ring pages mapped */
+        uint32_t n_guests;      /* budget.c: vchan peers holding some of them */
         uint64_t next_serial;
         BusOpenFn open[BUS_KINDS]; /* by Open.kind; set by broker.c; NULL: refused */
         /* access.c's: the features' own OPEN handlers, called once policy allowed (open[] then
          * holds access.c's check), and the policy in force (NULL: --policy open). */
         BusOpenFn feature_open[BUS_KINDS];
         Policy *policy;
-        Router router;                    /* pubsub.c's: the subscriptions */
-        ServiceTable *services;           /* service.c's: services by name, and their servers */
-        Rpc *rpc;                         /* rpc.c's: calls in flight */
-        List intro_calls;                 /* introspect.c's: calls the broker answers itself */
+        uint64_t policy_gen; /* changes with every reload */
+        /* access.c's: releases what it holds for a peer being freed, once its streams closed. */
+        void (*peer_gone)(Peer *p);
+        Router router;          /* pubsub.c's: the subscriptions */
+        ServiceTable *services; /* service.c's: services by name, and their servers */
+        Rpc *rpc;               /* rpc.c's: calls in flight */
+        List intro_calls;       /* introspect.c's: calls the broker answers itself */
+        RateLimit logs;         /* peer.c's: log lines per source (peer_log) */
         const IntroMethod *intro_methods; /* vbus.v1.Broker's methods (broker.c's table) */
         size_t n_intro_methods;
         List monitors;           /* monitor.c's: taps of admin's Monitor calls */

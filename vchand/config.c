@@ -44,8 +44,18 @@ static const Key keys[] = {
         KEY64(peer_publish_bytes, VBUS_FRAME_MAX_MIN, 1ull << 34),
         KEY32(hello_timeout_ms, 100, 600000),
         KEY32(max_peers, 1, 65536),
+        KEY32(max_sessions, 0, 65536),
+        KEY32(agent_max_clients, 1, 65536),
+        KEY64(agent_client_queue, 1u << 20, 1ull << 34),
         KEY32(max_calls, 1, 1u << 20),
         KEY32(max_service_calls, 1, 1u << 20),
+        KEY64(peer_memory, 1u << 20, 1ull << 40),
+        KEY64(max_memory, 1u << 20, 1ull << 44),
+        KEY32(max_local_peers, 1, 65536),
+        KEY32(max_call_timeout_ms, 1, 0xffffffffu),
+        KEY32(stream_id_limit, 64, VBUS_STREAM_ID_LIMIT),
+        KEY32(max_grant_mappings, 3, 1u << 24),
+        KEY32(max_ring_order, 12, 20),
 };
 
 static char *trim(char *s)
@@ -58,6 +68,64 @@ static char *trim(char *s)
         while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
                 *--e = '\0';
         return s;
+}
+
+/* A user or group name as useradd takes it: [a-z_][a-z0-9_-]*, shorter than @n. */
+static bool name_ok(const char *v, size_t n)
+{
+        if (strlen(v) >= n || !((v[0] >= 'a' && v[0] <= 'z') || v[0] == '_'))
+                return false;
+        return strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-") == strlen(v);
+}
+
+/* The keys that are not numbers: the socket's owner, group and mode, and the agent's upstream.
+ * Return: 1 (not one of these), 0 (set), -EINVAL (with a message). */
+static int config_set_text(BrokerConfig *c, const char *key, const char *value, char *err,
+                           size_t n_err, unsigned line)
+{
+        if (strcmp(key, "socket_mode") == 0) {
+                char *end;
+                unsigned long v;
+
+                errno = 0;
+                v = strtoul(value, &end, 8);
+                if (errno || end == value || *end || value[0] != '0' || v > 0777) {
+                        (void)snprintf(err, n_err,
+                                       "line %u: socket_mode wants octal permission bits, e.g. "
+                                       "0660",
+                                       line);
+                        return -EINVAL;
+                }
+                c->socket_mode = (uint32_t)v;
+                return 0;
+        }
+        if (strcmp(key, "socket_owner") == 0 || strcmp(key, "socket_group") == 0) {
+                bool owner = key[7] == 'o';
+                char *dst = owner ? c->socket_owner : c->socket_group;
+
+                if (!name_ok(value, sizeof(c->socket_owner))) {
+                        (void)snprintf(err, n_err, "line %u: %s wants a user or group name", line,
+                                       key);
+                        return -EINVAL;
+                }
+                (void)snprintf(dst, sizeof(c->socket_owner), "%s", value); /* checked above */
+                if (!owner)
+                        c->socket_group_set = true;
+                return 0;
+        }
+        if (strcmp(key, "agent_upstream") == 0) {
+                if ((strncmp(value, "vchan:", 6) != 0 && strncmp(value, "unix:/", 6) != 0) ||
+                    strlen(value) >= sizeof(c->agent_upstream)) {
+                        (void)snprintf(err, n_err,
+                                       "line %u: agent_upstream wants vchan:<domid> or "
+                                       "unix:<absolute path>",
+                                       line);
+                        return -EINVAL;
+                }
+                (void)snprintf(c->agent_upstream, sizeof(c->agent_upstream), "%s", value);
+                return 0;
+        }
+        return 1;
 }
 
 /* The auth keys (auth, auth_key, auth_keyring). Return: 1 not one of them, 0, -EINVAL. */
@@ -151,6 +219,9 @@ static int config_set(BrokerConfig *c, const char *key, const char *value, char 
                       unsigned line)
 {
         int r = config_set_auth(c, key, value, err, n_err, line);
+
+        if (r > 0)
+                r = config_set_text(c, key, value, err, n_err, line);
 
         if (r <= 0)
                 return r;
@@ -265,10 +336,23 @@ void config_defaults(BrokerConfig *c)
                 .peer_publish_bytes = LIMIT_PEER_PUBLISH_BYTES,
                 .hello_timeout_ms = LIMIT_HELLO_TIMEOUT_MS,
                 .max_peers = LIMIT_MAX_PEERS,
+                .max_sessions = LIMIT_MAX_SESSIONS,
+                .socket_mode = LIMIT_SOCKET_MODE,
+                .agent_max_clients = LIMIT_AGENT_MAX_CLIENTS,
+                .agent_client_queue = LIMIT_AGENT_CLIENT_QUEUE,
                 .max_calls = LIMIT_MAX_CALLS,
                 .max_service_calls = LIMIT_MAX_SERVICE_CALLS,
+                .peer_memory = LIMIT_PEER_MEMORY,
+                .max_memory = LIMIT_MAX_MEMORY,
+                .max_local_peers = LIMIT_MAX_LOCAL_PEERS,
+                .max_call_timeout_ms = LIMIT_MAX_CALL_TIMEOUT_MS,
+                .stream_id_limit = VBUS_STREAM_ID_LIMIT,
+                .max_grant_mappings = LIMIT_MAX_GRANT_MAPPINGS,
+                .max_ring_order = LIMIT_MAX_RING_ORDER,
         };
         /* Both fit. */
         (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s", "/run/vbus/broker.sock");
         (void)snprintf(c->policy, sizeof(c->policy), "%s", "/etc/vchand/policy.d");
+        (void)snprintf(c->socket_group, sizeof(c->socket_group), "%s", LIMIT_SOCKET_GROUP);
+        (void)snprintf(c->agent_upstream, sizeof(c->agent_upstream), "%s", "vchan:0");
 }

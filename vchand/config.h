@@ -47,8 +47,25 @@ typedef struct BrokerConfig {
         uint64_t peer_publish_bytes;
         uint32_t hello_timeout_ms;
         uint32_t max_peers;
+        uint32_t max_sessions; /* agent sessions per link */
+        /* The socket's owner and group ("" : root, and the default group) and mode. */
+        char socket_owner[33];
+        char socket_group[33];
+        bool socket_group_set; /* the group is the administrator's choice */
+        uint32_t socket_mode;
+        /* The guest agent (vchand --agent): where the broker is, and its limits. */
+        char agent_upstream[120];
+        uint32_t agent_max_clients;
+        uint64_t agent_client_queue;
         uint32_t max_calls;         /* calls in flight per caller session */
         uint32_t max_service_calls; /* calls in flight per service */
+        uint64_t peer_memory;       /* budget.h: what the broker holds for one peer */
+        uint64_t max_memory;        /* budget.h: what it holds for all peers together */
+        uint32_t max_local_peers;   /* of max_peers, UNIX-socket links */
+        uint32_t max_call_timeout_ms; /* a call's longest deadline, and a timeout of 0's */
+        uint32_t stream_id_limit;     /* tests only: ids the broker uses toward a peer */
+        uint32_t max_grant_mappings;  /* budget.h: guests' ring pages mapped at once */
+        uint32_t max_ring_order;      /* budget.h: largest ring mapped, log2 of its bytes */
         int verbose;
         ConfigAuth auth;
         char auth_key[256];     /* the broker's secret key file, "" for none */

@@ -2,14 +2,30 @@
 /*
  * discover: guests found through xenstore (see discover.h).
  *
+ * Everything here runs on one xenstore connection, the broker's: the watches, the reads, and
+ * the setup of each guest's vchan (vbus__xs_vchan_connect() reads the keys on it and maps
+ * through one shared grant handle). Nothing is polled: a guest is looked at when a watch fires
+ * for it (its keys changed, or the watch was just set), when it leaves, or, only after an
+ * error of the broker's own, once its retry time has come. So an idle guest that has published
+ * nothing costs no work at all, and a connected one costs none here.
+ *
+ * Whose fault a failed setup is decides what happens to the guest's keys:
+ *  - the guest's (malformed values, grants or orders it cannot have meant, rings below the
+ *    minimum): logged against the guest (rate-limited), its keys removed if they still name
+ *    the ring we tried, and nothing more until it writes new ones;
+ *  - the broker's (out of descriptors, memory, ports or mappings; max_peers reached):
+ *    logged as the broker's problem (rate-limited, for all guests together), the keys kept,
+ *    and the guest retried with a doubling delay; its key changes meanwhile do not hurry it,
+ *    so a guest republishing in a loop cannot make the broker retry in a loop.
+ *
  * Every xenstore value read here comes from a guest or from the toolstack and is parsed strictly
  * (decimal, bounded, no trailing bytes); the vchan keys themselves are parsed and checked by
- * libbus/vchan.c. A guest that publishes something invalid is logged (rate-limited) and retried
- * only when its keys change, never in a loop.
+ * libbus/vchan.c.
  */
 #include "discover.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +36,25 @@
 #include "vchan.h"
 #include "vchand-limits.h"
 
+typedef enum GuestState {
+        GUEST_WAITING,   /* no usable keys yet: the watch will tell */
+        GUEST_CONNECTED, /* a live peer holds its vchan */
+        GUEST_REFUSED,   /* its keys were unusable (its fault): wait for new ones */
+        GUEST_RETRY,     /* the broker could not set it up (its own fault): retry at retry_at */
+} GuestState;
+
 typedef struct Guest {
+        List queue_link; /* in Discover.queue while a setup is due (linked iff due) */
         uint32_t domid;
-        bool present; /* listed under /local/domain at the last scan */
+        uint32_t index; /* in Discover.guests */
+        uint32_t scan;  /* the last scan of /local/domain that listed it */
         bool watching;
-        bool connected;    /* a live peer holds its vchan */
-        bool failed;       /* the last attempt failed on the guest's side: wait for new keys */
-        char ring_ref[16]; /* ring-ref of the vchan we last connected to (or failed on) */
+        GuestState state;
+        uint64_t retry_at_us;
+        uint32_t retry_ms; /* the next delay after a local failure (doubles) */
+        uint32_t log_budget;
+        uint64_t log_window_us;
+        char ring_ref[VBUS_VCHAN_XS_VALUE_MAX]; /* ring-ref we last tried (raw, "" if none) */
         char path[96];
 } Guest;
 
@@ -35,16 +63,52 @@ struct Discover {
         void *userdata;
         VbusXs *xs;
         uint32_t own_domid;
-        Guest *guests; /* indexed by slot, n_guests used */
+        Guest **guests; /* n_guests used, LIMIT_DISCOVER_GUESTS allocated */
         uint32_t n_guests;
+        Guest **by_domid; /* VBUS_VCHAN_DOMID_MAX + 1 slots */
+        uint32_t n_retry; /* guests in GUEST_RETRY */
+        List queue;       /* guests to look at, LIMIT_DISCOVER_SETUPS_PER_WAKEUP at a time */
+        uint32_t scan;
+        bool guests_full_logged;
+        /* The rate limit of the broker's own setup errors (all guests together). */
+        uint64_t local_log_us;
+        uint32_t n_local_unlogged;
 };
 
 static Guest *guest_find(Discover *d, uint32_t domid)
 {
-        for (uint32_t i = 0; i < d->n_guests; i++)
-                if (d->guests[i].domid == domid)
-                        return &d->guests[i];
-        return NULL;
+        return domid <= VBUS_VCHAN_DOMID_MAX ? d->by_domid[domid] : NULL;
+}
+
+/* Notes that @g is to be looked at (once, however many events said so). */
+static void guest_queue(Discover *d, Guest *g)
+{
+        if (!list_is_linked(&g->queue_link))
+                list_add_tail(&d->queue, &g->queue_link);
+}
+
+/* A line about @g, for anything a guest can trigger: at most LIMIT_LOG_PER_MINUTE. */
+static void guest_log(Guest *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void guest_log(Guest *g, const char *fmt, ...)
+{
+        uint64_t now = bus_now_us();
+        char msg[512];
+        va_list ap;
+
+        if (now - g->log_window_us > 60 * 1000000ull) {
+                g->log_window_us = now;
+                g->log_budget = LIMIT_LOG_PER_MINUTE;
+        }
+        if (g->log_budget == 0)
+                return;
+        if (--g->log_budget == 0) {
+                log_info("dom%u: further discovery messages suppressed for a minute", g->domid);
+                return;
+        }
+        va_start(ap, fmt);
+        (void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a log line: cut short is fine */
+        va_end(ap);
+        log_info("dom%u: %s", g->domid, msg);
 }
 
 static void guest_read_name(Discover *d, uint32_t domid, char *name, size_t size)
@@ -137,6 +201,52 @@ static void guest_remove_stale_keys(Discover *d, Guest *g)
         g->ring_ref[0] = '\0';
 }
 
+static void guest_set_state(Discover *d, Guest *g, GuestState state)
+{
+        if (g->state == GUEST_RETRY)
+                d->n_retry--;
+        if (state == GUEST_RETRY)
+                d->n_retry++;
+        else
+                g->retry_ms = 0;
+        g->state = state;
+}
+
+/* The guest's keys are not usable: its fault. */
+static void guest_refuse(Discover *d, Guest *g, const char *why)
+{
+        guest_log(g, "cannot use the vchan published at %s (%s): removing it so the guest can "
+                     "publish a fresh one",
+                  g->path, why);
+        guest_remove_stale_keys(d, g);
+        guest_set_state(d, g, GUEST_REFUSED);
+}
+
+/*
+ * The broker could not set the guest up (@r): the broker's fault. The keys stay; the guest is
+ * tried again after a delay that doubles up to LIMIT_DISCOVER_RETRY_MAX_MS. One log line per
+ * LIMIT_DISCOVER_LOCAL_LOG_MS for all guests, with the count of those not logged.
+ */
+static void guest_retry_later(Discover *d, Guest *g, int r, const char *what)
+{
+        uint64_t now = bus_now_us();
+
+        g->retry_ms = g->retry_ms ? g->retry_ms * 2 : LIMIT_DISCOVER_RETRY_MIN_MS;
+        if (g->retry_ms > LIMIT_DISCOVER_RETRY_MAX_MS)
+                g->retry_ms = LIMIT_DISCOVER_RETRY_MAX_MS;
+        g->retry_at_us = now + (uint64_t)g->retry_ms * 1000u;
+        guest_set_state(d, g, GUEST_RETRY);
+        if (d->local_log_us && now - d->local_log_us < LIMIT_DISCOVER_LOCAL_LOG_MS * 1000ull) {
+                d->n_local_unlogged++;
+                return;
+        }
+        log_error("dom%u: the broker cannot %s: %s (its own resources, not the guest's fault; "
+                  "retrying in %u ms; %u more such failures since the last line)",
+                  g->domid, what, strerror(-r), g->retry_ms, d->n_local_unlogged);
+        d->local_log_us = now;
+        d->n_local_unlogged = 0;
+}
+
 static void guest_try_connect(Discover *d, Guest *g)
 {
         Identity ident = {0};
@@ -144,41 +254,49 @@ static void guest_try_connect(Discover *d, Guest *g)
         VbusVchan *v = NULL;
         int r;
 
-        if (g->connected || !g->present)
+        if (g->state == GUEST_CONNECTED)
                 return;
         guest_read_ring_ref(d, g, g->ring_ref, sizeof(g->ring_ref));
-        r = vbus__vchan_client_new(&v, g->domid, g->path);
-        if (r == -ENOENT)
-                return; /* not published yet: the watch will tell us */
-        if (r < 0) {
-                log_info("dom%u: cannot use the vchan published at %s (%s): removing it so the "
-                         "guest can publish a fresh one",
-                         g->domid, g->path, strerror(-r));
-                guest_remove_stale_keys(d, g);
-                g->failed = true;
+        r = vbus__xs_vchan_connect(d->xs, g->domid, g->path, &v);
+        if (r == -ENOENT) {
+                guest_set_state(d, g, GUEST_WAITING); /* not published yet: the watch will tell */
                 return;
         }
-        g->failed = false;
+        if (r < 0) {
+                if (vbus__vchan_error_is_local(r))
+                        guest_retry_later(d, g, r, "map its vchan");
+                else
+                        guest_refuse(d, g, strerror(-r));
+                return;
+        }
         if (vbus__vchan_get_read_size(v) < VBUS_LINK_RING_MIN ||
             vbus__vchan_get_write_size(v) < VBUS_LINK_RING_MIN) {
-                log_info("dom%u: rings of %zu/%zu bytes are below the %d-byte minimum", g->domid,
-                         vbus__vchan_get_read_size(v), vbus__vchan_get_write_size(v),
-                         VBUS_LINK_RING_MIN);
+                char why[96];
+
+                (void)snprintf(why, sizeof(why), "rings of %zu/%zu bytes, below the %d minimum",
+                               vbus__vchan_get_read_size(v), vbus__vchan_get_write_size(v),
+                               VBUS_LINK_RING_MIN);
                 vbus__vchan_free(v);
-                guest_remove_stale_keys(d, g);
-                g->failed = true;
+                guest_refuse(d, g, why);
                 return;
         }
         ident.domid = g->domid;
         guest_read_name(d, g->domid, ident.domain_name, sizeof(ident.domain_name));
         guest_read_tags(d, g->domid, ident.tags, sizeof(ident.tags));
-        if (vbus__transport_init_vchan(&t, v) < 0) {
+        r = vbus__transport_init_vchan(&t, v);
+        if (r < 0) {
                 vbus__vchan_free(v);
+                guest_retry_later(d, g, r, "use its vchan");
                 return;
         }
-        g->connected = true;
-        if (d->ops->connect(d->userdata, &t, &ident, g->domid) < 0)
-                g->connected = false;
+        guest_set_state(d, g, GUEST_CONNECTED);
+        r = d->ops->connect(d->userdata, &t, &ident, g->domid);
+        if (r == -E2BIG || r == -ENOSPC)
+                /* Its rings are over max_ring_order or its share of max_grant_mappings (logged
+                 * there): what it asked for, so it waits for new keys; they are its own. */
+                guest_set_state(d, g, GUEST_REFUSED);
+        else if (r < 0)
+                guest_retry_later(d, g, r, "take it as a peer");
 }
 
 static void guest_watch(Discover *d, Guest *g)
@@ -196,9 +314,37 @@ static void guest_watch(Discover *d, Guest *g)
                 log_error("dom%u: cannot watch %s: %s", g->domid, g->path, strerror(-r));
 }
 
+static Guest *guest_add(Discover *d, uint32_t domid)
+{
+        Guest *g;
+
+        if (d->n_guests >= LIMIT_DISCOVER_GUESTS) {
+                if (!d->guests_full_logged)
+                        log_error("dom%u: not tracked: %d guests already (LIMIT_DISCOVER_GUESTS)",
+                                  domid, LIMIT_DISCOVER_GUESTS);
+                d->guests_full_logged = true;
+                return NULL;
+        }
+        g = calloc(1, sizeof(*g));
+        if (!g) {
+                log_error("dom%u: not tracked: out of memory", domid);
+                return NULL;
+        }
+        list_init(&g->queue_link);
+        g->domid = domid;
+        g->index = d->n_guests;
+        /* Fits: two numbers of at most 10 digits. */
+        (void)snprintf(g->path, sizeof(g->path), "/local/domain/%u/data/vchan/%u/vbus", domid,
+                       d->own_domid);
+        d->guests[d->n_guests++] = g;
+        d->by_domid[domid] = g;
+        return g;
+}
+
 static void guest_forget(Discover *d, Guest *g)
 {
         char token[32];
+        Guest *last;
 
         if (g->watching) {
                 (void)snprintf(token, sizeof(token), "guest:%u", g->domid); /* fits */
@@ -206,10 +352,20 @@ static void guest_forget(Discover *d, Guest *g)
         }
         /* The domain is gone: its link goes too, whatever its live byte says. */
         d->ops->released(d->userdata, g->domid);
-        *g = d->guests[--d->n_guests];
+        guest_set_state(d, g, GUEST_WAITING);
+        list_unlink(&g->queue_link);
+        last = d->guests[--d->n_guests];
+        last->index = g->index;
+        d->guests[g->index] = last;
+        d->by_domid[g->domid] = NULL;
+        d->guests_full_logged = false;
+        free(g);
 }
 
-/* Lists /local/domain: adds new guests, forgets released ones. */
+/*
+ * Lists /local/domain: adds new guests (each gets its watch, which fires once at once, and is
+ * queued for a look), forgets released ones. Run at start and when a domain comes or goes.
+ */
 static void discover_scan(Discover *d)
 {
         unsigned int n = 0;
@@ -217,9 +373,7 @@ static void discover_scan(Discover *d)
 
         if (vbus__xs_directory(d->xs, "/local/domain", &ents, &n) < 0)
                 n = 0; /* every guest is then released: xenstore lists none */
-
-        for (uint32_t i = 0; i < d->n_guests; i++)
-                d->guests[i].present = false;
+        d->scan++;
         for (unsigned int i = 0; ents && i < n; i++) {
                 uint32_t domid;
                 Guest *g;
@@ -230,27 +384,24 @@ static void discover_scan(Discover *d)
                         continue;
                 g = guest_find(d, domid);
                 if (!g) {
-                        if (d->n_guests >= LIMIT_DISCOVER_GUESTS)
+                        g = guest_add(d, domid);
+                        if (!g)
                                 continue;
-                        g = &d->guests[d->n_guests++];
-                        *g = (Guest){.domid = domid};
-                        /* Fits: two numbers of at most 10 digits. */
-                        (void)snprintf(g->path, sizeof(g->path),
-                                       "/local/domain/%u/data/vchan/%u/vbus", domid, d->own_domid);
+                        g->scan = d->scan;
+                        guest_watch(d, g);
+                        guest_queue(d, g);
                 }
-                g->present = true;
+                g->scan = d->scan;
         }
         free(ents);
         for (uint32_t i = 0; i < d->n_guests;) {
-                Guest *g = &d->guests[i];
+                Guest *g = d->guests[i];
 
-                if (!g->present) {
+                if (g->scan != d->scan) {
                         log_debug("dom%u: released", g->domid);
-                        guest_forget(d, g);
+                        guest_forget(d, g); /* the last one moved to slot i */
                         continue;
                 }
-                guest_watch(d, g);
-                guest_try_connect(d, g);
                 i++;
         }
 }
@@ -266,8 +417,10 @@ int discover_new(const DiscoverOps *ops, void *userdata, Discover **ret)
                 return -ENOMEM;
         d->ops = ops;
         d->userdata = userdata;
-        d->guests = calloc(LIMIT_DISCOVER_GUESTS, sizeof(*d->guests));
-        r = d->guests ? vbus__xs_open(&d->xs) : -ENOMEM;
+        list_init(&d->queue);
+        d->guests = calloc(LIMIT_DISCOVER_GUESTS, sizeof(Guest *));
+        d->by_domid = calloc(VBUS_VCHAN_DOMID_MAX + 1, sizeof(Guest *));
+        r = d->guests && d->by_domid ? vbus__xs_open(&d->xs) : -ENOMEM;
         if (r < 0) {
                 discover_free(d);
                 return r;
@@ -278,6 +431,8 @@ int discover_new(const DiscoverOps *ops, void *userdata, Discover **ret)
                 d->own_domid = 0;
         }
         free(v);
+        /* Both fire once when set: the first event is the scan that finds guests already
+         * waiting (a restarted broker). */
         r = vbus__xs_watch(d->xs, "@introduceDomain", "intro");
         if (r == 0)
                 r = vbus__xs_watch(d->xs, "@releaseDomain", "release");
@@ -285,6 +440,7 @@ int discover_new(const DiscoverOps *ops, void *userdata, Discover **ret)
                 discover_free(d);
                 return r;
         }
+        discover_scan(d);
         *ret = d;
         return 0;
 }
@@ -294,7 +450,10 @@ Discover *discover_free(Discover *d)
         if (!d)
                 return NULL;
         d->xs = vbus__xs_close(d->xs);
+        for (uint32_t i = 0; d->guests && i < d->n_guests; i++)
+                free(d->guests[i]);
         free(d->guests);
+        free(d->by_domid);
         free(d);
         return NULL;
 }
@@ -324,31 +483,52 @@ void discover_process(Discover *d)
                                                   VBUS_VCHAN_DOMID_MAX, &domid) == 0) {
                         Guest *g = guest_find(d, domid);
 
-                        if (g) {
-                                g->failed = false; /* the keys changed: try again */
-                                guest_try_connect(d, g);
-                        }
+                        /* The keys changed: a refused guest is tried again; one waiting for
+                         * its retry time keeps waiting (see the top of this file). */
+                        if (g && g->state != GUEST_RETRY && g->state != GUEST_CONNECTED)
+                                guest_queue(d, g);
                 }
                 free(token);
         }
         if (rescan)
                 discover_scan(d);
+        /* A setup is several round trips to xenstore and the hypervisor: a few per wakeup, so
+         * that a storm of guests connecting never holds up the peers already served. */
+        for (int i = 0; i < LIMIT_DISCOVER_SETUPS_PER_WAKEUP && !list_is_empty(&d->queue); i++) {
+                Guest *g = list_entry(d->queue.next, Guest, queue_link);
+
+                list_unlink(&g->queue_link);
+                guest_try_connect(d, g);
+        }
+}
+
+bool discover_has_work(Discover *d)
+{
+        return !list_is_empty(&d->queue);
 }
 
 void discover_tick(Discover *d)
 {
-        for (uint32_t i = 0; i < d->n_guests; i++)
-                if (!d->guests[i].failed)
-                        guest_try_connect(d, &d->guests[i]);
+        uint64_t now;
+
+        if (d->n_retry == 0)
+                return; /* the common case: nothing to do, whatever the number of guests */
+        now = bus_now_us();
+        for (uint32_t i = 0; i < d->n_guests; i++) {
+                Guest *g = d->guests[i];
+
+                if (g->state == GUEST_RETRY && now >= g->retry_at_us)
+                        guest_queue(d, g);
+        }
 }
 
 void discover_peer_gone(Discover *d, uint32_t domid)
 {
         Guest *g = guest_find(d, domid);
 
-        if (!g)
+        if (!g || g->state != GUEST_CONNECTED)
                 return;
-        g->connected = false;
+        guest_set_state(d, g, GUEST_WAITING);
         /* A guest that closed cleanly removed its keys; one that died left them behind. */
         guest_remove_stale_keys(d, g);
 }

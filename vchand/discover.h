@@ -9,6 +9,7 @@
 #ifndef VCHAND_DISCOVER_H
 #define VCHAND_DISCOVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bus.h"
@@ -18,14 +19,18 @@ typedef struct Discover Discover;
 
 /* What discover asks of the broker. */
 typedef struct DiscoverOps {
-        /* A guest's vchan is connected: make it a peer. @t: moved in (on failure too). */
+        /* A guest's vchan is connected: make it a peer. @t: moved in (on failure too).
+         * Return: 0; -E2BIG or -ENOSPC (its rings are over the broker's bounds: the guest's
+         * doing, it waits for new keys); another -errno (the broker's own: retried later). */
         int (*connect)(void *userdata, VbusTransport *t, const Identity *ident, uint32_t domid);
         /* The domain @domid was released: drop its link, whatever its live byte says. */
         void (*released)(void *userdata, uint32_t domid);
 } DiscoverOps;
 
 /*
- * Opens xenstore (as the broker's domain), reads its own domid, sets the watches.
+ * Opens xenstore (as the broker's domain), reads its own domid, sets the watches, and scans for
+ * the guests already there (a restarted broker finds the ones waiting for it). Discovery holds
+ * one xenstore connection for everything, including the setup of every guest's vchan.
  * @ops, @userdata: borrowed for the Discover's life.
  */
 int discover_new(const DiscoverOps *ops, void *userdata, Discover **ret);
@@ -37,10 +42,20 @@ Discover *discover_free(Discover *d);
 /* The xenstore watch fd to poll for POLLIN. */
 int discover_get_fd(Discover *d);
 
-/* Handles watch events. */
+/*
+ * Handles watch events, then sets up at most LIMIT_DISCOVER_SETUPS_PER_WAKEUP of the guests
+ * they (or the tick) made due. Call it when the fd is readable and while discover_has_work().
+ */
 void discover_process(Discover *d);
 
-/* Periodic: retries guests whose keys are there but whose connection failed for a local reason. */
+/* True while guests are due for a look: call discover_process() again without waiting. */
+bool discover_has_work(Discover *d);
+
+/*
+ * Periodic: retries the guests whose setup failed for a reason of the broker's own (out of
+ * descriptors, memory, max_peers...) once their delay has passed. Returns at once when there are
+ * none, however many guests are idle: guests are otherwise looked at only on watch events.
+ */
 void discover_tick(Discover *d);
 
 /* The broker dropped the link of @domid: forget it, so new keys are connected again. */

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "control.h"
 #include "log.h"
 #include "monitor.h"
@@ -35,6 +36,8 @@ typedef struct IntroCall {
         bool sent_data;
         uint8_t *reply;
         size_t n_reply, off;
+        uint64_t charged; /* to the caller (budget.h): the call, then its reply too */
+        bool outcome;     /* counted: failed (call_fail) or ended OK (a monitor: once started) */
         const IntroMethod *method;
         MonitorTap *tap; /* Monitor: the tap whose records it writes, until the stream closes */
 } IntroCall;
@@ -88,13 +91,22 @@ int introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                                   "this method needs the broker's admin right");
                 return 0;
         }
+        if (budget_charge(p, LIMIT_CALL_COST) < 0) {
+                b->stats.n_calls_failed++;
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                  "this link holds too much (peer_memory)");
+                return 0;
+        }
         ic = calloc(1, sizeof(*ic));
         if (!ic) {
+                budget_release(p, LIMIT_CALL_COST);
+                b->stats.n_calls_failed++;
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return 0;
         }
         ic->method = method;
-        ic->deadline_us = m->timeout_us ? bus_now_us() + m->timeout_us : UINT64_MAX;
+        ic->charged = LIMIT_CALL_COST;
+        ic->deadline_us = budget_call_deadline(p->bus, m->timeout_us);
         list_add_tail(&b->intro_calls, &ic->link);
         list_add_tail(&p->intro_calls, &ic->peer_link);
         p->n_calls++;
@@ -112,6 +124,7 @@ int introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
 static void call_fail(IntroCall *ic, bool reset, int status, const char *message)
 {
         ic->base.peer->bus->stats.n_calls_failed++;
+        ic->outcome = true;
         if (reset)
                 (void)stream_reset(&ic->base, status, message);
         else
@@ -305,6 +318,16 @@ static int intro_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
                 call_fail(ic, false, status, why);
                 return 0;
         }
+        /* The reply waits for the caller's window: it is the caller's to hold. */
+        if (budget_charge(p, budget_cost(ic->n_reply)) < 0) {
+                call_fail(ic, false, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                          "this link holds too much (peer_memory)");
+                return 0;
+        }
+        ic->charged += budget_cost(ic->n_reply);
+        /* A monitor has no outcome to count: it runs until its caller stops it. */
+        if (ic->tap)
+                ic->outcome = true;
         ic->replying = true;
         intro_pump_one(ic);
         return 0;
@@ -376,6 +399,7 @@ static void intro_pump_one(IntroCall *ic)
                 ic->sent_data = true;
         }
         /* Both directions end with this: the stream closes and intro_closed() frees @ic. */
+        ic->outcome = true;
         (void)stream_end(&ic->base, VBUS__V1__STATUS__STATUS_OK, NULL);
 }
 
@@ -392,6 +416,10 @@ static void intro_closed(void *obj, VbusStream *vs)
         IntroCall *ic = obj;
 
         (void)vs;
+        /* A call that closed without an outcome (cancelled, or its caller went away) failed. */
+        if (!ic->outcome)
+                ic->base.peer->bus->stats.n_calls_failed++;
+        budget_release(ic->base.peer, ic->charged);
         ic->base.peer->n_calls--;
         if (ic->tap)
                 log_info("peer %s: monitor stopped", ic->base.peer->label);

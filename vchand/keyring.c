@@ -276,7 +276,6 @@ static void hello_fields(const Vbus__V1__Hello *m, VbusAuthHelloFields *ret)
         *ret = (VbusAuthHelloFields){
                 .version_min = m->version_min,
                 .version_max = m->version_max,
-                .max_frame = m->max_frame,
                 .features = m->features,
         };
 }
@@ -299,7 +298,8 @@ int keyring_answer_hello(const Keyring *k, uint32_t session_id, const Vbus__V1__
                 *why = "channel auth: the client's auth_challenge must be 32 bytes";
                 return KEYRING_MALFORMED;
         }
-        *t = (VbusAuthTranscript){.session_id = session_id, .version = answer->version};
+        (void)session_id; /* not signed: an agent renumbers sessions (auth.h) */
+        *t = (VbusAuthTranscript){.version = answer->version};
         memcpy(t->client_nonce, hello->auth_challenge.data, VBUS_AUTH_NONCE_SIZE);
         if (vbus__auth_random(t->broker_nonce, VBUS_AUTH_NONCE_SIZE) < 0) {
                 *why = "channel auth: no random source";

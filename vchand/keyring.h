@@ -9,7 +9,7 @@
  * A proven key becomes part of the peer's Identity: its bytes (has_key, key) and its name as
  * stamped on the wire (key_name): the keyring's name for it when listed there, otherwise
  * "key:" and the key in text, so that a name can never be mistaken for a key (names have no
- * ':'). Policy names either form.
+ * ':'). Policy matches the key's bytes (Identity.key), named by its text or a !key name.
  *
  * Loaded once by main() before the broker starts; a configuration that asks for auth in a
  * build without it, an unreadable or badly protected file, or a malformed keyring stops the

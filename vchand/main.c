@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vchand: the vbus broker. main() reads the options and the configuration, builds the Broker and
- * runs it.
+ * vchand: the vbus broker, or with --agent the guest agent (agent.h). main() reads the options
+ * and the configuration, takes the single-instance lock of the socket (rundir.h), then builds the
+ * Broker and runs it, or runs the agent.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #ifdef HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
@@ -17,20 +19,30 @@
 #include <vbus/vbus.h>
 
 #include "access.h"
+#include "agent.h"
 #include "auth.h"
 #include "broker.h"
 #include "keyring.h"
 #include "log.h"
 #include "policy.h"
+#include "rundir.h"
 
 static const char usage[] =
         "Usage: vchand [OPTIONS]\n"
+        "       vchand --agent [--upstream URL] [OPTIONS]\n"
         "\n"
         "The vbus broker: holds one vchan to each participating guest domain (discovered\n"
         "through xenstore) and a UNIX socket for local clients, and routes publish/subscribe\n"
-        "messages between them.\n"
+        "messages and calls between them.\n"
+        "\n"
+        "With --agent, the guest agent: run in a guest, it holds the domain's one vchan to the\n"
+        "broker and serves the guest's processes on the socket (default\n"
+        "/run/vbus/broker.sock, where libvbus looks first), each process a session of its own.\n"
         "\n"
         "Options:\n"
+        "      --agent         run as the guest agent\n"
+        "      --upstream URL  agent: the broker, vchan:<domid> (default vchan:0) or\n"
+        "                      unix:<path>; also agent_upstream in the configuration\n"
         "  -c, --config FILE   configuration file (default /etc/vchand/vchand.conf if it\n"
         "                      exists; see vchand(8) for the keys)\n"
         "  -s, --socket PATH   UNIX socket for local clients (default /run/vbus/broker.sock)\n"
@@ -49,6 +61,8 @@ static const char usage[] =
         "Signals: SIGTERM and SIGINT send GOAWAY to every peer and stop within 2 seconds;\n"
         "SIGHUP reloads the policy (a file with an error keeps the old one; streams the new\n"
         "one denies are reset with PERMISSION_DENIED).\n"
+        "One instance per socket: a second vchand for the same socket exits with status 1\n"
+        "and touches nothing (the lock is <socket>.lock).\n"
         "Exit status: 0 after an orderly stop, 1 on a start-up error, 2 on usage errors.\n";
 
 static int read_config(BrokerConfig *c, const char *path, bool required)
@@ -119,11 +133,15 @@ static void print_config(const BrokerConfig *c, const Keyring *k)
         printf("socket = %s\nxen = %s\nmax_frame = %u\nmax_message = %u\nmax_streams = %u\n"
                "max_subscriptions = %u\npublish_window = %u\nqueue_messages = %u\n"
                "queue_bytes = %u\npeer_queued_bytes = %llu\npeer_publish_bytes = %llu\n"
-               "hello_timeout_ms = %u\nmax_peers = %u\n",
+               "hello_timeout_ms = %u\nmax_peers = %u\npeer_memory = %llu\nmax_memory = %llu\n"
+               "max_local_peers = %u\nmax_call_timeout_ms = %u\nmax_grant_mappings = %u\n"
+               "max_ring_order = %u\n",
                c->socket_path, c->xen ? "yes" : "no", c->max_frame, c->max_message, c->max_streams,
                c->max_subscriptions, c->publish_window, c->queue_messages, c->queue_bytes,
                (unsigned long long)c->peer_queued_bytes, (unsigned long long)c->peer_publish_bytes,
-               c->hello_timeout_ms, c->max_peers);
+               c->hello_timeout_ms, c->max_peers, (unsigned long long)c->peer_memory,
+               (unsigned long long)c->max_memory, c->max_local_peers, c->max_call_timeout_ms,
+               c->max_grant_mappings, c->max_ring_order);
         printf("auth = %s\nauth_key = %s\nauth_keyring = %s\n", auth_mode_name(k->mode),
                c->auth_key, c->auth_keyring);
         config_listen_format(&c->metrics_listen, listen, sizeof(listen));
@@ -132,6 +150,43 @@ static void print_config(const BrokerConfig *c, const Keyring *k)
                 printf("# the broker's public key (for VBUS_BROKER_KEY): %s\n", text);
         if (c->auth_keyring[0])
                 printf("# %zu keys in the keyring\n", k->n_entries);
+        printf("max_sessions = %u\nsocket_owner = %s\nsocket_group = %s\nsocket_mode = %04o\n"
+               "agent_upstream = %s\nagent_max_clients = %u\nagent_client_queue = %llu\n",
+               c->max_sessions, c->socket_owner[0] ? c->socket_owner : "root", c->socket_group,
+               c->socket_mode, c->agent_upstream, c->agent_max_clients,
+               (unsigned long long)c->agent_client_queue);
+}
+
+static int run_agent(const BrokerConfig *c)
+{
+        AgentConfig a;
+
+        agent_config_defaults(&a);
+        /* All fit: the same sizes, checked when they were parsed. */
+        (void)snprintf(a.socket_path, sizeof(a.socket_path), "%s", c->socket_path);
+        (void)snprintf(a.upstream, sizeof(a.upstream), "%s", c->agent_upstream);
+        (void)snprintf(a.socket_owner, sizeof(a.socket_owner), "%s", c->socket_owner);
+        (void)snprintf(a.socket_group, sizeof(a.socket_group), "%s", c->socket_group);
+        a.socket_group_set = c->socket_group_set;
+        a.socket_mode = c->socket_mode;
+        a.max_clients = c->agent_max_clients;
+        a.client_queue = c->agent_client_queue;
+        return agent_run(&a) < 0 ? 1 : 0;
+}
+
+/*
+ * A guest costs the broker a few descriptors (docs/vchan.md): use every descriptor we may
+ * (the hard limit, which the service manager sets), not the soft default of 1024. Running out
+ * anyway is the broker's own problem, logged as such, and never counted against a guest.
+ */
+static void raise_fd_limit(void)
+{
+        struct rlimit nofile;
+
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+                nofile.rlim_cur = nofile.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &nofile);
+        }
 }
 
 int main(int argc, char **argv)
@@ -146,15 +201,17 @@ int main(int argc, char **argv)
                 {"help", no_argument, NULL, 'h'},
                 {"policy", required_argument, NULL, 'P'},
                 {"check-policy", required_argument, NULL, 'K'},
+                {"agent", no_argument, NULL, 'A'},
+                {"upstream", required_argument, NULL, 'U'},
                 {0},
         };
-        const char *config_path = NULL, *socket_path = NULL, *policy = NULL;
-        bool no_xen = false, check = false;
+        const char *config_path = NULL, *socket_path = NULL, *policy = NULL, *upstream = NULL;
+        bool no_xen = false, check = false, agent = false;
         BrokerConfig config;
         Keyring *keyring = NULL;
         char err[512];
         Broker broker;
-        int c, r, verbose = 0;
+        int c, r, verbose = 0, lock_fd = -1;
 
         while ((c = getopt_long(argc, argv, "c:s:vVh", opts, NULL)) != -1) {
                 switch (c) {
@@ -172,6 +229,12 @@ int main(int argc, char **argv)
                         break;
                 case 'K':
                         return check_policy(optarg);
+                case 'A':
+                        agent = true;
+                        break;
+                case 'U':
+                        upstream = optarg;
+                        break;
                 case 'C':
                         check = true;
                         break;
@@ -208,6 +271,20 @@ int main(int argc, char **argv)
                 /* Fits: its length was checked above. */
                 (void)snprintf(config.socket_path, sizeof(config.socket_path), "%s", socket_path);
         }
+        if (upstream) {
+                if ((strncmp(upstream, "vchan:", 6) != 0 && strncmp(upstream, "unix:/", 6) != 0) ||
+                    strlen(upstream) >= sizeof(config.agent_upstream)) {
+                        fprintf(stderr, "vchand: --upstream wants vchan:<domid> or "
+                                        "unix:<absolute path>\n");
+                        return 2;
+                }
+                (void)snprintf(config.agent_upstream, sizeof(config.agent_upstream), "%s",
+                               upstream); /* fits: checked above */
+        }
+        if (upstream && !agent) {
+                fprintf(stderr, "vchand: --upstream is an option of --agent\n");
+                return 2;
+        }
         if (no_xen)
                 config.xen = false;
         if (policy) {
@@ -234,6 +311,18 @@ int main(int argc, char **argv)
                 return 0;
         }
         log_set_verbose(verbose);
+        raise_fd_limit();
+        /* Before anything is touched: a second instance leaves the first one's socket and, for
+         * a broker, the guests' xenstore keys alone. */
+        if (rundir_lock(config.socket_path, &lock_fd, err, sizeof(err)) < 0) {
+                log_error("%s", err);
+                keyring_free(keyring);
+                return 1;
+        }
+        if (agent) {
+                keyring_free(keyring); /* the broker's: the agent proves nothing itself */
+                return run_agent(&config);
+        }
         r = broker_init(&broker, &config);
         broker.bus.keyring = keyring;
         if (r < 0) {

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * peer: one link on the endpoint, its frames and its lifecycle (see peer.h).
+ * peer: one link on the endpoint, its frames and its lifecycle, and the agent sessions of a link
+ * (see peer.h).
  */
 #include "peer.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@ enum {
         PEER_E_VERSION = PEER_E_PROTOCOL + 1, /* no common protocol version */
         PEER_E_SENT_ERROR,                    /* the peer sent ERROR */
         PEER_E_MAX_FRAME,                     /* internal: the link refused our own max_frame */
+        PEER_E_SESSION_GOAWAY,                /* an agent ended its session (GOAWAY) */
         PEER_E_AUTH,                          /* channel auth refused: told with ERROR */
 };
 
@@ -42,6 +45,7 @@ static uint64_t wall_now_us(void)
 static void peer_make_label(Peer *p)
 {
         const Identity *id = &p->ident;
+        size_t n;
 
         if (id->local)
                 (void)snprintf(p->label, sizeof(p->label), "local uid %u pid %u", id->uid, id->pid);
@@ -50,10 +54,33 @@ static void peer_make_label(Peer *p)
         else
                 (void)snprintf(p->label, sizeof(p->label), "dom%u", id->domid);
         if (id->has_key) {
-                size_t n = strlen(p->label);
-
+                n = strlen(p->label);
                 (void)snprintf(p->label + n, sizeof(p->label) - n, " %s", id->key_name);
         }
+        if (id->session) {
+                n = strlen(p->label);
+                (void)snprintf(p->label + n, sizeof(p->label) - n, " session %u", id->session);
+        }
+        if (id->claims.present) {
+                n = strlen(p->label);
+                (void)snprintf(p->label + n, sizeof(p->label) - n,
+                               " (claims uid %u pid %u command %s)", id->claims.uid,
+                               id->claims.pid, id->claims.command);
+        }
+}
+
+static void peer_init_lists(Peer *p)
+{
+        list_init(&p->link);
+        list_init(&p->dead_link);
+        list_init(&p->dirty_link);
+        list_init(&p->pending);
+        list_init(&p->call_sides);
+        list_init(&p->intro_calls);
+        list_init(&p->grants);
+        list_init(&p->session_link);
+        list_init(&p->sessions);
+        (void)map_init(&p->sessions_map);
 }
 
 Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_domid)
@@ -67,24 +94,19 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
         p->vchan_domid = vchan_domid;
         p->created_us = bus_now_us();
         p->created_unix_us = wall_now_us();
-        list_init(&p->link);
-        list_init(&p->dead_link);
-        list_init(&p->dirty_link);
-        list_init(&p->pending);
-        list_init(&p->call_sides);
-        list_init(&p->intro_calls);
-        list_init(&p->publishers);
-        list_init(&p->subscriptions);
-        list_init(&p->grants);
+        peer_init_lists(p);
         peer_make_label(p);
         if (vbus__endpoint_init(&p->ep, t, VBUS_ROLE_BROKER, b->config.max_frame,
                                 b->config.max_streams, &peer_endpoint_ops, p) < 0) {
+                map_deinit(&p->sessions_map);
                 free(p);
                 return NULL;
         }
         p->serial = ++b->next_serial;
         list_add_tail(&b->peers, &p->link);
         b->n_peers++;
+        if (p->ident.local)
+                b->n_local_peers++;
         b->stats.n_peers_total++;
         presence_peer(b, &p->ident, p->serial, peer_transport_name(p), true, NULL);
         return p;
@@ -92,36 +114,50 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
 
 Peer *peer_free(Peer *p)
 {
-        List *pos, *tmp;
-
         if (!p)
                 return NULL;
         /* A peer is freed dead: writes to it fail, so ->closed cannot reach its own link. */
         p->dead = true;
-        p->bus->stats.bytes_in_gone += p->ep.link.n_bytes_in;
-        p->bus->stats.bytes_out_gone += p->ep.link.n_bytes_out;
-        vbus__endpoint_deinit(&p->ep);
-        list_for_each_safe(pos, tmp, &p->grants)
-        {
-                list_unlink(pos);
-                free(pos); /* access.c's grants start with their link */
+        /* Its sessions were freed before it (peer.h): none still uses its link. */
+        assert(list_is_empty(&p->sessions));
+        if (!p->parent) {
+                p->bus->stats.bytes_in_gone += p->ep.lk->n_bytes_in;
+                p->bus->stats.bytes_out_gone += p->ep.lk->n_bytes_out;
         }
+        vbus__endpoint_deinit(&p->ep);
+        if (p->bus->peer_gone)
+                p->bus->peer_gone(p);
+        /* Every stream has closed: each feature released what it charged to this peer. */
+        assert(p->mem_held == 0);
         list_unlink(&p->link);
         list_unlink(&p->dead_link);
         list_unlink(&p->dirty_link);
+        list_unlink(&p->session_link);
+        map_deinit(&p->sessions_map);
         free(p);
         return NULL;
 }
 
-void peer_kill(Peer *p, const char *why)
+/* Moves one peer into the dead list; a session leaves its link's tables. */
+static void peer_bury(Peer *p, const char *why, bool quiet)
 {
-        if (p->dead)
-                return;
         p->dead = true;
         list_unlink(&p->dirty_link);
-        log_info("peer %s: disconnected: %s", p->label, why);
-        list_unlink(&p->link);
-        p->bus->n_peers--;
+        /* An agent can start and end sessions at will: their lines share its link's budget. */
+        if (!quiet && p->parent)
+                peer_log(p->parent, "session %u: ended: %s", p->ident.session, why);
+        else if (!quiet)
+                peer_log(p, "disconnected: %s", why);
+        if (p->parent) {
+                list_unlink(&p->session_link);
+                map_remove(&p->parent->sessions_map, &p->session_entry);
+                p->parent->n_sessions--;
+        } else {
+                list_unlink(&p->link);
+                p->bus->n_peers--;
+                if (p->ident.local)
+                        p->bus->n_local_peers--;
+        }
         list_add_tail(&p->bus->dead, &p->dead_link);
         presence_peer(p->bus, &p->ident, p->serial, peer_transport_name(p), false, why);
 }
@@ -141,12 +177,12 @@ void peer_kick(Peer *p, const char *reason)
 
 const char *peer_transport_name(const Peer *p)
 {
-        return p->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN ? "vchan" : "unix";
+        return p->ep.lk->transport.kind == VBUS_TRANSPORT_VCHAN ? "vchan" : "unix";
 }
 
 void peer_ring_sizes(const Peer *p, uint32_t *ret_in, uint32_t *ret_out)
 {
-        const VbusTransport *t = &p->ep.link.transport;
+        const VbusTransport *t = &p->ep.lk->transport;
 
         if (t->kind == VBUS_TRANSPORT_VCHAN && t->vchan) {
                 *ret_in = (uint32_t)vbus__vchan_get_read_size(t->vchan);
@@ -161,32 +197,98 @@ uint32_t peer_n_streams(const Peer *p)
         return p->ep.session.n_streams;
 }
 
+int peer_foreach(Bus *b, int (*fn)(Peer *p, void *userdata), void *userdata)
+{
+        for (List *pos = b->peers.next; pos != &b->peers; pos = pos->next) {
+                Peer *p = list_entry(pos, Peer, link);
+                int r = fn(p, userdata);
+
+                if (r != 0)
+                        return r;
+                for (List *q = p->sessions.next; q != &p->sessions; q = q->next) {
+                        r = fn(list_entry(q, Peer, session_link), userdata);
+                        if (r != 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+void peer_kill(Peer *p, const char *why)
+{
+        uint32_t n = p->n_sessions;
+
+        if (p->dead)
+                return;
+        /* A link's sessions go first, so that they are freed before the link they write on. */
+        while (!list_is_empty(&p->sessions))
+                peer_bury(list_entry(p->sessions.next, Peer, session_link), why, true);
+        if (n > 0)
+                log_info("peer %s: its %u agent sessions go with it", p->label, n);
+        peer_bury(p, why, false);
+}
+
 void peer_mark_dirty(Peer *p)
 {
         if (!p->dead && !list_is_linked(&p->dirty_link))
                 list_add_tail(&p->bus->dirty, &p->dirty_link);
 }
 
+bool peer_log_allowed(Bus *b, uint64_t key, const char *what)
+{
+        uint32_t suppressed;
+
+        if (!ratelimit_allow(&b->logs, key, bus_now_us(), &suppressed))
+                return false;
+        if (suppressed)
+                log_info("%s%u: %u lines about it suppressed in the last minute", what,
+                         (uint32_t)key, suppressed);
+        return true;
+}
+
 void peer_log(Peer *p, const char *fmt, ...)
 {
-        uint64_t now = bus_now_us();
+        uint64_t key = p->ident.local ? ratelimit_key_local(p->ident.pid)
+                                      : ratelimit_key_domain(p->ident.domid);
         char msg[512];
         va_list ap;
 
-        if (now - p->log_window_us > 60 * 1000000ull) {
-                p->log_window_us = now;
-                p->log_budget = LIMIT_PEER_LOG_PER_MINUTE;
-        }
-        if (p->log_budget == 0)
+        if (!peer_log_allowed(p->bus, key, p->ident.local ? "pid" : "dom"))
                 return;
-        if (--p->log_budget == 0) {
-                log_info("peer %s: further messages suppressed for a minute", p->label);
-                return;
-        }
         va_start(ap, fmt);
         (void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a log line: cut short is fine */
         va_end(ap);
         log_info("peer %s: %s", p->label, msg);
+}
+
+void peer_retire(Peer *p)
+{
+        Vbus__V1__GoAway g = VBUS__V1__GO_AWAY__INIT;
+
+        if (p->retiring || p->dead)
+                return;
+        p->retiring = true;
+        p->retire_deadline_us = bus_now_us() + (uint64_t)LIMIT_RETIRE_GRACE_MS * 1000u;
+        peer_log(p, "stream ids used up: renewing its link once its calls end");
+        g.status = VBUS__V1__STATUS__STATUS_UNAVAILABLE;
+        g.message = (char *)"the broker's stream ids toward you are used up: reconnect";
+        g.last_stream_id = p->ep.session.last_remote_id;
+        (void)peer_send_control(p, VBUS_FRAME_GOAWAY, 0, 0, &g.base);
+}
+
+bool peer_has_ids(const Peer *p)
+{
+        uint32_t next = vbus__session_next_id(&p->ep.session);
+
+        return next != 0 && next < p->bus->config.stream_id_limit;
+}
+
+void peer_retire_check(Peer *p, uint64_t now_us)
+{
+        if (!p->retiring || p->dead)
+                return;
+        if (p->ep.session.n_local_streams == 0 || now_us >= p->retire_deadline_us)
+                peer_kill(p, "stream ids used up: link renewed");
 }
 
 /* --- writing ----------------------------------------------------------------------------- */
@@ -199,6 +301,8 @@ void peer_log(Peer *p, const char *fmt, ...)
  */
 static int peer_write_failed(Peer *p, int r)
 {
+        /* A session shares its link: a link that is not read, or broken, is its agent's doing. */
+        p = peer_link_owner(p);
         switch (r) {
         case -ENOBUFS:
                 peer_kill(p, "does not read its link (control backlog full)");
@@ -285,7 +389,7 @@ void peer_flush(Peer *p)
         r = vbus__endpoint_flush(&p->ep);
         /* -EPIPE: the peer closed; its last frames are still read before it goes. */
         if (r < 0 && r != -EAGAIN && r != -EPIPE)
-                peer_kill(p, strerror(-r));
+                peer_kill(peer_link_owner(p), strerror(-r));
 }
 
 /* --- link frames ------------------------------------------------------------------------- */
@@ -302,6 +406,26 @@ static void peer_send_error(Peer *p, int status, const char *message)
                 (void)vbus__endpoint_flush(&p->ep);
 }
 
+/*
+ * Ends agent session @s on its link's behalf: GOAWAY{@status, @message} for the session (which
+ * the agent takes as the end of it and of its streams), then drops it alone.
+ */
+static void peer_end_session(Peer *s, int status, const char *message)
+{
+        Vbus__V1__GoAway g = VBUS__V1__GO_AWAY__INIT;
+
+        g.status = status;
+        g.message = (char *)message;
+        g.last_stream_id = s->ep.session.last_remote_id;
+        if (vbus__session_is_ready(&s->ep.session))
+                (void)peer_send_control(s, VBUS_FRAME_GOAWAY, 0, 0, &g.base);
+        else if (!s->dead && !s->parent->dead &&
+                 vbus__endpoint_send_sessionless(&s->parent->ep, VBUS_FRAME_GOAWAY,
+                                                 s->ident.session, &g.base) < 0)
+                peer_kill(s->parent, "does not read its link (control backlog full)");
+        peer_kill(s, message);
+}
+
 static void peer_violation(Peer *p, int reason, const char *what)
 {
         char msg[160];
@@ -312,7 +436,10 @@ static void peer_violation(Peer *p, int reason, const char *what)
         peer_send_error(p, VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR, msg);
         p->bus->stats.n_violations++;
         p->n_violations++;
-        peer_kill(p, msg);
+        if (p->parent)
+                peer_end_session(p, VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR, msg);
+        else
+                peer_kill(p, msg);
 }
 
 /* A HELLO step of channel auth (keyring.h) refused the peer: it is told why, and goes. */
@@ -358,13 +485,17 @@ static int peer_on_hello(void *owner, const Vbus__V1__Hello *m)
         answer.version = VBUS_PROTOCOL_VERSION;
         answer.max_frame = p->bus->config.max_frame;
         answer.peer_name = (char *)"vchand";
+        /* Claims are an agent's, about one of its sessions (protocol.md 7). */
+        if (m->claims && !p->parent)
+                return PEER_E_PROTOCOL;
         r = keyring_answer_hello(p->bus->keyring, p->ep.session.session_id, m, &answer, &p->auth,
                                  proof, &why);
         if (r != 0)
                 return peer_auth_refused(p, r, why);
         if (peer_send_control(p, VBUS_FRAME_HELLO, 0, 0, &answer.base) < 0)
                 return 0;
-        if (vbus__link_set_max_frame(&p->ep.link, p->bus->config.max_frame) < 0)
+        /* A session's frames are read by its link, set up by the link's own HELLO. */
+        if (!p->parent && vbus__link_set_max_frame(&p->ep.link, p->bus->config.max_frame) < 0)
                 return PEER_E_MAX_FRAME;
         return 0;
 }
@@ -394,9 +525,13 @@ static int peer_on_open(void *owner, VbusStream *vs, const Vbus__V1__Open *m)
 
 static int peer_on_goaway(void *owner, const Vbus__V1__GoAway *m)
 {
-        /* The client is leaving: nothing new will be opened; streams end as they end. */
-        (void)owner;
+        Peer *p = owner;
+
         (void)m;
+        /* An agent session ends with its GOAWAY (protocol.md 7), its streams with it. */
+        if (p->parent)
+                return PEER_E_SESSION_GOAWAY;
+        /* The client is leaving: nothing new will be opened; streams end as they end. */
         return 0;
 }
 
@@ -411,13 +546,183 @@ static void peer_on_wrote(void *owner)
         peer_mark_dirty(owner);
 }
 
+static int peer_on_foreign(void *owner, const VbusFrame *f, const VbusControl *ctl);
+
 static const VbusEndpointOps peer_endpoint_ops = {
         .hello = peer_on_hello,
         .open = peer_on_open,
         .goaway = peer_on_goaway,
         .error = peer_on_error,
         .wrote = peer_on_wrote,
+        .foreign = peer_on_foreign,
 };
+
+/* --- agent sessions ---------------------------------------------------------------------- */
+
+static void session_key(uint8_t key[4], uint32_t id)
+{
+        key[0] = (uint8_t)id;
+        key[1] = (uint8_t)(id >> 8);
+        key[2] = (uint8_t)(id >> 16);
+        key[3] = (uint8_t)(id >> 24);
+}
+
+static Peer *peer_find_session(Peer *link, uint32_t id)
+{
+        uint8_t key[4];
+        MapEntry *e;
+
+        session_key(key, id);
+        e = map_find(&link->sessions_map, (const char *)key, sizeof(key));
+        return e ? container_of(e, Peer, session_entry) : NULL;
+}
+
+/* A new session peer of @link for session @id, with the agent's @claims (may be NULL). */
+static Peer *peer_new_session(Peer *link, uint32_t id, const Vbus__V1__Claims *claims)
+{
+        Bus *b = link->bus;
+        Peer *s = calloc(1, sizeof(*s));
+
+        if (!s)
+                return NULL;
+        s->bus = b;
+        s->parent = link;
+        s->ident = link->ident;
+        s->ident.session = id;
+        s->ident.claims = (IdentityClaims){0};
+        if (claims) {
+                s->ident.claims.present = true;
+                s->ident.claims.uid = claims->uid;
+                s->ident.claims.pid = claims->pid;
+                /* Checked by the link (at most 64 bytes, no NUL). */
+                (void)snprintf(s->ident.claims.command, sizeof(s->ident.claims.command), "%s",
+                               claims->command ? claims->command : "");
+        }
+        s->vchan_domid = UINT32_MAX; /* the link's peer stands for the domain */
+        s->created_us = bus_now_us();
+        peer_init_lists(s);
+        peer_make_label(s);
+        session_key(s->session_key, id);
+        if (vbus__endpoint_init_session(&s->ep, link->ep.lk, VBUS_ROLE_BROKER, id,
+                                        b->config.max_frame, b->config.max_streams,
+                                        &peer_endpoint_ops, s) < 0 ||
+            map_add(&link->sessions_map, &s->session_entry, (const char *)s->session_key,
+                    sizeof(s->session_key)) < 0) {
+                vbus__endpoint_deinit(&s->ep);
+                map_deinit(&s->sessions_map);
+                free(s);
+                return NULL;
+        }
+        s->serial = ++b->next_serial;
+        list_add_tail(&link->sessions, &s->session_link);
+        link->n_sessions++;
+        b->stats.n_peers_total++;
+        s->created_unix_us = wall_now_us();
+        presence_peer(b, &s->ident, s->serial, peer_transport_name(s), true, NULL);
+        return s;
+}
+
+/* Refuses session @id of @link before anything is allocated for it. Return: 0 or a result. */
+static int peer_refuse_session(Peer *link, uint32_t id, int status, const char *message)
+{
+        Vbus__V1__GoAway g = VBUS__V1__GO_AWAY__INIT;
+        int r;
+
+        g.status = status;
+        g.message = (char *)message;
+        r = vbus__endpoint_send_sessionless(&link->ep, VBUS_FRAME_GOAWAY, id, &g.base);
+        if (r == -ENOBUFS)
+                return r;
+        peer_log(link, "session %u refused: %s", id, message);
+        return 0;
+}
+
+static int peer_session_failed(Peer *s, int r);
+
+/* A frame of session @id that has no peer here: a new session's HELLO, or a late frame. */
+static int peer_start_session(Peer *link, const VbusFrame *f, const VbusControl *ctl)
+{
+        uint32_t id = f->header.session_id;
+        char msg[96];
+        Peer *s;
+        int r;
+
+        /* Ids strictly increase: a lower one was a session that has ended (its frames may cross
+         * our GOAWAY), or one we refused. */
+        if (id <= link->last_session_id)
+                return 0;
+        if (f->header.type != VBUS_FRAME_HELLO || !vbus__session_is_ready(&link->ep.session))
+                return PEER_E_PROTOCOL;
+        link->last_session_id = id;
+        if (link->bus->stopping)
+                return peer_refuse_session(link, id, VBUS__V1__STATUS__STATUS_SHUTTING_DOWN,
+                                           "the broker is shutting down");
+        if (link->n_sessions >= link->bus->config.max_sessions) {
+                (void)snprintf(msg, sizeof(msg), "too many sessions on this link (max_sessions %u)",
+                               link->bus->config.max_sessions);
+                return peer_refuse_session(link, id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                           msg);
+        }
+        s = peer_new_session(link, id, ((const Vbus__V1__Hello *)ctl->msg)->claims);
+        if (!s)
+                return peer_refuse_session(link, id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                           "out of memory");
+        peer_log(link, "session %u: started (%u on the link)%s", id, link->n_sessions,
+                 strstr(s->label, " (claims") ? strstr(s->label, " (claims") : "");
+        r = vbus__endpoint_dispatch(&s->ep, f, ctl);
+        return r == 0 ? 0 : peer_session_failed(s, r);
+}
+
+/*
+ * Session @s's frame failed with @r: the session pays, alone, unless the link itself failed.
+ * Return: 0, or a result for the link's peer_process().
+ */
+static int peer_session_failed(Peer *s, int r)
+{
+        switch (r) {
+        case -EPROTO:
+                peer_violation(s, s->ep.violation,
+                               s->ep.bad_type ? vbus__frame_type_name(s->ep.bad_type)
+                                              : "bad frame");
+                return 0;
+        case PEER_E_PROTOCOL:
+                peer_violation(s, VBUS_FRAME_E_SEMANTIC, "a rule of the broker's");
+                return 0;
+        case PEER_E_SESSION_GOAWAY:
+                peer_kill(s, "session ended by its agent");
+                return 0;
+        case PEER_E_SENT_ERROR:
+        case PEER_E_VERSION:
+                peer_end_session(s, VBUS__V1__STATUS__STATUS_UNAVAILABLE, "session ended");
+                return 0;
+        case PEER_E_AUTH:
+                /* Told with ERROR already: a session's auth is its own (the link's stays). */
+                peer_end_session(s, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED,
+                                 "channel auth refused");
+                return 0;
+        case -ENOMEM:
+                peer_end_session(s, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                return 0;
+        default:
+                /* -EPIPE, -ENOBUFS, a transport error: the shared link's, so the link's. */
+                return r;
+        }
+}
+
+static int peer_on_foreign(void *owner, const VbusFrame *f, const VbusControl *ctl)
+{
+        Peer *link = owner;
+        Peer *s;
+        int r;
+
+        if (link->parent || link->bus->config.max_sessions == 0)
+                return PEER_E_PROTOCOL; /* sessions are off, or (cannot happen) nested */
+        s = peer_find_session(link, f->header.session_id);
+        if (!s)
+                return peer_start_session(link, f, ctl);
+        r = vbus__endpoint_dispatch(&s->ep, f, ctl);
+        return r == 0 ? 0 : peer_session_failed(s, r);
+}
 
 /* --- reading ----------------------------------------------------------------------------- */
 

@@ -18,6 +18,21 @@
  * Lifetime: a dropped peer (peer_kill) leaves the bus's list of live peers at once and is freed
  * by broker.c at the end of the loop iteration; until then writes to it fail with -EPIPE. Freeing
  * it closes its streams (each feature's ->closed), which is how a feature learns a peer is gone.
+ *
+ * Agent sessions (protocol.md section 7): a link's frames of session 0 are its own peer's; each
+ * other session a guest agent starts with HELLO is a peer of its own (->parent: the link's peer),
+ * with its own endpoint session on the shared link, its own streams, windows and quotas, so
+ * features see it as any other client. Only the link's peer reads the link and is polled; it
+ * routes each other session's frame to that session's peer in O(1) (a keyed map). Who pays:
+ *  - a session that breaks a rule of its session (rule 11, a broker rule) is ended alone: ERROR
+ *    and GOAWAY for that session, and the link and its other sessions stay;
+ *  - a link that breaks a framing rule (1-10), sends a frame for a session above any it started
+ *    without HELLO, or does not read its link, is dropped with all its sessions;
+ *  - a session over max_sessions is refused with GOAWAY RESOURCE_EXHAUSTED before anything is
+ *    allocated for it. Session ids strictly increase on a link, so a frame for a session id
+ *    already used and gone (it crossed our GOAWAY) is discarded with one comparison.
+ * A link's sessions are always dropped before it (they precede it in the bus's dead list), as
+ * their endpoints write on its link.
  */
 #ifndef VCHAND_PEER_H
 #define VCHAND_PEER_H
@@ -31,6 +46,7 @@
 #include "auth.h"
 #include "bus.h"
 #include "endpoint.h"
+#include "map.h"
 
 /*
  * Results of the handlers of a peer's frames (the stream ops a feature binds, and BusOpenFn),
@@ -52,16 +68,24 @@ struct Peer {
         List dirty_link; /* in bus->dirty: flushed once at the end of the iteration */
         uint64_t serial;
         Identity ident;
-        char label[160]; /* for logs: "dom3(sensor)" or "local uid 1000 pid 42", and a key */
+        char label[192]; /* for logs: "dom3(sensor)", "local uid 1000 pid 42", a key, a session */
         VbusEndpoint ep;
+        /* Agent sessions: on a session, the peer of its link; NULL on a link. */
+        Peer *parent;
+        MapEntry session_entry; /* a session: in its parent's sessions_map, keyed by session_key */
+        uint8_t session_key[4];
+        List session_link; /* a session: in its parent's sessions */
+        /* On a link: its live sessions, and the highest session id its agent started. */
+        List sessions;
+        Map sessions_map;
+        uint32_t n_sessions;
+        uint32_t last_session_id;
         bool dead;
         bool more; /* stopped at LIMIT_FRAMES_PER_WAKEUP: process again */
         uint64_t created_us;
         uint64_t created_unix_us; /* wall clock of the connection, for admins */
-        uint32_t vchan_domid;     /* vchan peers: the guest; UINT32_MAX for UNIX peers */
-        VbusAuthTranscript auth;  /* keyring.c's: this session's channel auth, from HELLO on */
-        uint32_t log_budget;
-        uint64_t log_window_us;
+        uint32_t vchan_domid;    /* vchan peers: the guest; UINT32_MAX for UNIX peers */
+        VbusAuthTranscript auth; /* keyring.c's: this session's channel auth, from HELLO on */
         /* broker.c's: the epoll registration of the link's fd. */
         bool registered;
         uint32_t events;
@@ -73,12 +97,19 @@ struct Peer {
         List call_sides;          /* rpc.c: its ends of calls relayed by the broker */
         List intro_calls;         /* introspect.c: its calls the broker answers itself */
         uint32_t n_calls;         /* rpc.c and introspect.c: calls in flight as a caller */
-        /* access.c: what policy granted this peer's streams (re-checked at reload), each one
-         * malloc'ed block starting with its List link, so peer_free() frees them; and the OPENs
-         * policy refused or streams it revoked. */
+        uint64_t mem_held;        /* budget.c: bytes held on its behalf (charged by features) */
+        uint64_t link_mem_held;   /* budget.c, on a link: its own mem_held plus its sessions' */
+        uint32_t grant_pages;     /* budget.c: pages of its rings mapped (vchan peers) */
+        bool retiring;            /* its stream ids are used up: GOAWAY sent (peer_retire) */
+        uint64_t retire_deadline_us;
+        /* access.c: what policy granted this peer's streams (re-checked at reload, charged to
+         * its budget, freed through Bus.peer_gone); the OPENs policy refused or streams it
+         * revoked; its last allowed call. */
         List grants;
         uint32_t n_grants;
         uint64_t n_denied;
+        char *policy_last_call; /* the last CALL name policy allowed, at policy_last_gen */
+        uint64_t policy_last_gen;
         List publishers;    /* pubsub.c: its publish streams (for admin listings) */
         List subscriptions; /* pubsub.c: its subscriptions (for admin listings) */
         /* Counters for admins (vbusctl peers, metrics), each kept by the module named. */
@@ -97,10 +128,6 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
 /* Closes every stream still open (each feature's ->closed) and frees the link. Accepts NULL. */
 Peer *peer_free(Peer *p);
 
-/* Drops @p: out of the live list and into the dead one, logged once with @why. Idempotent.
- * Presence (vbus.peer.down) is told, with @why. */
-void peer_kill(Peer *p, const char *why);
-
 /* Drops @p as an admin asked (Kick): tells it ERROR PERMISSION_DENIED with @reason first. */
 void peer_kick(Peer *p, const char *reason);
 
@@ -112,6 +139,20 @@ void peer_ring_sizes(const Peer *p, uint32_t *ret_in, uint32_t *ret_out);
 
 /* Streams open on @p's link. */
 uint32_t peer_n_streams(const Peer *p);
+
+/* Calls @fn for each live peer: each link, then each of its agent sessions; a nonzero return
+ * stops the walk and is returned. @fn must not drop peers. Return: 0 or that value. */
+int peer_foreach(Bus *b, int (*fn)(Peer *p, void *userdata), void *userdata);
+
+/* Drops @p (and, on a link, its sessions): out of the live list and into the dead one, logged
+ * once with @why. Idempotent. Presence (vbus.peer.down) is told for each, with @why. */
+void peer_kill(Peer *p, const char *why);
+
+/* The peer that owns @p's link (itself, or a session's link peer). */
+static inline Peer *peer_link_owner(Peer *p)
+{
+        return p->parent ? p->parent : p;
+}
 
 static inline bool peer_is_alive(const Peer *p)
 {
@@ -166,7 +207,30 @@ int peer_send_data(Peer *p, uint32_t stream_id, uint8_t flags, const struct iove
 /* The largest DATA payload that may go on @stream_id now (0: wait for CREDIT), or -ENOENT. */
 ssize_t peer_data_room(Peer *p, uint32_t stream_id);
 
-/* Rate-limited log line about this peer (for anything a peer can trigger). */
+/*
+ * peer_retire() - the broker's stream ids toward @p are (nearly) used up (stream_id_limit, at
+ * most 2^31): @p is sent GOAWAY, takes no new call (service.c skips it, its own new OPENs are
+ * refused SHUTTING_DOWN), and its link is closed once nothing the broker opened toward it is open,
+ * or after LIMIT_RETIRE_GRACE_MS: the client reconnects with a fresh session. Idempotent.
+ */
+void peer_retire(Peer *p);
+
+/* Whether the broker may open a stream toward @p without using up its ids (see peer_retire). */
+bool peer_has_ids(const Peer *p);
+
+/* Closes the link of a retiring @p once it is time (see peer_retire). */
+void peer_retire_check(Peer *p, uint64_t now_us);
+
+/*
+ * peer_log_allowed() - whether one more line about the source @key (ratelimit.h) may be logged,
+ * for lines about a source that has no Peer (a guest refused before its link exists, a vchan
+ * that cannot be used). Says once how many lines of the last minute were suppressed, naming the
+ * source by @what ("dom" or "pid") and the key's number.
+ */
+bool peer_log_allowed(Bus *b, uint64_t key, const char *what);
+
+/* Log line about this peer, rate-limited per source (its domain, or its local process: see
+ * ratelimit.h), for anything a peer can trigger: its connection and disconnection too. */
 void peer_log(Peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif /* VCHAND_PEER_H */

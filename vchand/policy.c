@@ -207,7 +207,11 @@ static bool subject_match(const PolicyRule *r, const PolicySubject *s)
         case POLICY_SUBJ_GID:
                 return s->local && s->gid == r->id;
         case POLICY_SUBJ_KEY:
-                return s->has_key && s->key && memcmp(s->key, r->key, POLICY_KEY_BYTES) == 0;
+                if (!s->has_key)
+                        return false;
+                if (r->keyring)
+                        return s->key_name && strcmp(s->key_name, r->name) == 0;
+                return s->key && memcmp(s->key, r->key, POLICY_KEY_BYTES) == 0;
         }
         return false;
 }
@@ -339,6 +343,36 @@ PolicyScope policy_check_pattern(const Policy *p, const PolicySubject *s, const 
         return seen_allow ? POLICY_SCOPE_SOME : POLICY_SCOPE_NONE;
 }
 
+int policy_relevant_rules(const Policy *p, const PolicySubject *s, const char *pattern,
+                          const PolicyRule **ret, size_t max)
+{
+        const char *self = self_token(s, POLICY_SUBSCRIBE);
+        size_t n = 0;
+
+        for (size_t i = 0; i < p->n_rules; i++) {
+                const PolicyRule *r = &p->rules[i];
+
+                if (r->action != POLICY_SUBSCRIBE || !subject_match(r, s) || (r->self && !self) ||
+                    !pattern_intersects(r->resource, pattern, self))
+                        continue;
+                if (n == max)
+                        return -E2BIG;
+                ret[n++] = r;
+        }
+        return (int)n;
+}
+
+bool policy_check_rules(const PolicyRule *const *rules, size_t n, const PolicySubject *s,
+                        const char *topic)
+{
+        const char *self = self_token(s, POLICY_SUBSCRIBE);
+
+        for (size_t i = 0; i < n; i++)
+                if (resource_match(rules[i], topic, self))
+                        return rules[i]->allow;
+        return false;
+}
+
 bool policy_has_bridge_right(const Policy *p, const PolicySubject *s)
 {
         for (size_t i = 0; i < p->n_rules; i++) {
@@ -355,22 +389,10 @@ const char *policy_admin_class(const char *method)
         static const struct {
                 const char *method, *cls;
         } map[] = {
-                {"ListServices", "list"},
-                {"ListPeers", "list"},
-                {"ListTopics", "list"},
-                {"ListStreams", "list"},
-                {"GetStats", "list"},
-                {"Stats", "list"},
-                {"Monitor", "monitor"},
-                {"Kick", "kick"},
-                {"KickPeer", "kick"},
-                {"Reload", "reload"},
-                {"ReloadPolicy", "reload"},
-                /* vbus.v1.Broker's admin methods as vchand/admin.c names them. */
-                {"Peers", "list"},
-                {"Topics", "list"},
-                {"Subs", "list"},
-                {"Metrics", "list"},
+                /* vbus.v1.Broker's methods (proto/vbus/v1/broker.proto). */
+                {"ListServices", "list"}, {"Peers", "list"}, {"Topics", "list"},
+                {"Subs", "list"},         {"Stats", "list"}, {"Metrics", "list"},
+                {"Monitor", "monitor"},   {"Kick", "kick"},  {"Reload", "reload"},
         };
 
         for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -534,14 +556,19 @@ static int parse_subject(Parser *ps, const Word *w, PolicyRule *r)
 
                         if (named) {
                                 memcpy(r->key, named->key, POLICY_KEY_BYTES);
-                                memcpy(r->name, named->name, sizeof(r->name));
                                 return 0;
                         }
                         if (decode_key(v, nv, r->key))
                                 return 0;
-                        return perr(ps, col,
-                                    "expected a key named by an earlier !key, or the base64 of a "
-                                    "32-byte public key");
+                        /* Otherwise the name the broker's keyring gives the key. */
+                        if (nv == 44 && v[43] == '=')
+                                return perr(ps, col, "not the base64 of a 32-byte public key");
+                        if (check_name(ps, v, nv, col, "a key name") < 0)
+                                return -EINVAL;
+                        r->keyring = true;
+                        memcpy(r->name, v, nv);
+                        r->name[nv] = '\0';
+                        return 0;
                 }
                 default:
                         return decode_u32(ps, v, nv, col, &r->id);

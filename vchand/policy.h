@@ -40,7 +40,9 @@ typedef enum PolicySubjectKind {
         POLICY_SUBJ_LOCAL,   /* @local: any local UNIX peer */
         POLICY_SUBJ_UID,     /* @uid:N: a local UNIX peer by uid */
         POLICY_SUBJ_GID,     /* @gid:N: a local UNIX peer by primary gid */
-        POLICY_SUBJ_KEY,     /* @key:NAME or @key:BASE64: a peer that proved that key */
+        /* @key:BASE64, or @key:NAME (a key named by !key, else by the broker's keyring): a peer
+         * that proved that key (channel auth) */
+        POLICY_SUBJ_KEY,
 } PolicySubjectKind;
 
 enum {
@@ -54,9 +56,10 @@ typedef struct PolicyRule {
         PolicyAction action;
         PolicySubjectKind subject;
         bool allow;
-        bool self;                      /* the resource has a @self token */
-        uint32_t id;                    /* domid, uid or gid */
-        char name[POLICY_NAME_MAX + 1]; /* domain name, tag, or the key's name ("" if raw) */
+        bool self;    /* the resource has a @self token */
+        bool keyring; /* @key:NAME names a key of the broker's keyring (in name), not a !key */
+        uint32_t id;  /* domid, uid or gid */
+        char name[POLICY_NAME_MAX + 1]; /* domain name, tag, or keyring key name */
         uint8_t key[POLICY_KEY_BYTES];
         char *resource;   /* pattern (for call: service pattern) */
         char *method;     /* call only: the method, "*", or NULL (any method) */
@@ -68,13 +71,14 @@ typedef struct Policy Policy;
 
 /* Who asks: what the broker established from the transport. Strings are borrowed. */
 typedef struct PolicySubject {
-        bool local;       /* a UNIX peer of the broker (uid, gid valid) */
-        uint32_t domid;   /* the domain of a vchan peer */
-        const char *name; /* the domain's xenstore name, "" if unknown */
-        const char *tags; /* toolstack tags, space-separated ("" if none) */
+        const char *name;     /* the domain's xenstore name, "" if unknown */
+        const char *tags;     /* toolstack tags, space-separated ("" if none) */
+        const uint8_t *key;   /* with has_key: the key the peer proved (channel auth) */
+        const char *key_name; /* the keyring's name of that key, "" if none */
+        uint32_t domid;       /* the domain of a vchan peer */
         uint32_t uid, gid;
-        bool has_key; /* the peer proved possession of key (channel auth) */
-        const uint8_t *key;
+        bool local; /* a UNIX peer of the broker (uid, gid valid) */
+        bool has_key;
 } PolicySubject;
 
 /* What a subscription pattern may receive (policy_check_pattern). */
@@ -132,6 +136,20 @@ bool policy_check(const Policy *p, const PolicySubject *s, PolicyAction action,
  */
 PolicyScope policy_check_pattern(const Policy *p, const PolicySubject *s, const char *pattern,
                                  const PolicyRule **ret_rule);
+
+/**
+ * policy_relevant_rules() - the subscribe rules that can decide a topic of @pattern for @s: those
+ * whose subject is @s and whose pattern meets @pattern, in order. For a topic the pattern
+ * matches, policy_check_rules() over them decides as policy_check() over the whole policy.
+ * @ret: up to @max rule pointers (borrowed from @p).
+ * Return: how many; -E2BIG when there are more than @max (use policy_check()).
+ */
+int policy_relevant_rules(const Policy *p, const PolicySubject *s, const char *pattern,
+                          const PolicyRule **ret, size_t max);
+
+/* The first of @rules (from policy_relevant_rules() for @s) matching @topic allows? */
+bool policy_check_rules(const PolicyRule *const *rules, size_t n, const PolicySubject *s,
+                        const char *topic);
 
 /* Whether some import rule allows @s (the bridge right: the vbus-bridge-origin header). */
 bool policy_has_bridge_right(const Policy *p, const PolicySubject *s);

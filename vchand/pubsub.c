@@ -10,6 +10,20 @@
  * queue_messages, queue_bytes and peer_queued_bytes, and every message they drop is counted and
  * reported in the next delivery's Meta.dropped.
  *
+ * Budgets (budget.h): every queued item is charged to its subscriber as its payload plus
+ * LIMIT_ITEM_OVERHEAD, against queue_bytes, peer_queued_bytes and the subscriber's peer_memory,
+ * so empty messages are bounded too. A DROP queue over a bound drops (its subscriber loses its own
+ * messages, counted); a BLOCK queue over one resets its subscription (RESOURCE_EXHAUSTED), unless
+ * the publisher is the one holding too much: empty messages use no window, so a publisher whose
+ * messages fill BLOCK queues beyond what its window would allow at LIMIT_ITEM_OVERHEAD each
+ * (window / LIMIT_ITEM_OVERHEAD messages) is refused instead, and the subscriber is told of the
+ * message as dropped. A reassembly buffer is charged to its publisher, and each stream costs its
+ * peer LIMIT_STREAM_COST.
+ *
+ * A message that arrived whole in one frame is read from the publisher's ring in place when it
+ * has one subscriber, and copied once first when it has more: the publisher can rewrite its ring
+ * at any time, and subscribers must not see different bytes under one sequence number.
+ *
  * Ownership: a Subscription is owned by its stream and freed by its ->closed, with its queue of
  * QItems; a QItem holds a reference to its Msg; a Msg holds a reference to its Publisher (for its
  * packed Meta, and to return its credit), so a Publisher outlives its stream while messages of it
@@ -20,11 +34,13 @@
 #include <assert.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "access.h"
+#include "budget.h"
 #include "log.h"
 #include "monitor.h"
 #include "presence.h"
@@ -46,8 +62,10 @@ typedef struct Publisher {
         size_t n_meta_const;
         RouterSub **match; /* the subscriptions its topic matched, valid while */
         uint32_t n_match, match_cap;
-        uint64_t match_gen; /* ...this equals router.gen + 1 */
-        List peer_link;     /* in peer->publishers while its stream is open */
+        uint64_t match_gen;    /* ...this equals router.gen + 1 */
+        uint32_t n_block_held; /* its messages held by BLOCK queues (QItems) */
+        uint64_t rx_charged;   /* bytes of rx charged to its peer */
+        List peer_link;        /* in peer->publishers while its stream is open */
         uint64_t n_messages, n_bytes, opened_us;
 } Publisher;
 
@@ -64,6 +82,7 @@ typedef struct Subscription {
         uint64_t dropped_pending; /* drops not yet reported to the subscriber */
         uint64_t dropped_total;
         uint64_t sequence;
+        bool refused; /* RESET sent for being over a bound: nothing more is queued */
         List peer_link; /* in peer->subscriptions */
         char *pattern;
         uint64_t n_delivered, opened_us;
@@ -141,9 +160,15 @@ int pubsub_open_publish(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                                   "topics vbus.* are published by the broker only");
                 return 0;
         }
+        if (budget_charge(p, LIMIT_STREAM_COST) < 0) {
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                  "this link holds too much (peer_memory)");
+                return 0;
+        }
         pub = calloc(1, sizeof(*pub));
         if (!pub || !(pub->topic = strdup(m->name))) {
                 free(pub);
+                budget_release(p, LIMIT_STREAM_COST);
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return 0;
         }
@@ -168,9 +193,15 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                                   "too many subscriptions on this link (max_subscriptions)");
                 return 0;
         }
+        if (budget_charge(p, LIMIT_STREAM_COST) < 0) {
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                  "this link holds too much (peer_memory)");
+                return 0;
+        }
         sub = calloc(1, sizeof(*sub));
         if (!sub || !(sub->pattern = strdup(m->name))) {
                 free(sub);
+                budget_release(p, LIMIT_STREAM_COST);
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return 0;
         }
@@ -186,6 +217,7 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         if (router_add(&p->bus->router, m->name, strlen(m->name), &sub->rsub) < 0) {
                 free(sub->pattern);
                 free(sub);
+                budget_release(p, LIMIT_STREAM_COST);
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL,
                                   "cannot add subscription");
                 return 0;
@@ -221,10 +253,11 @@ static int meta_const_build(Publisher *pub)
 {
         Vbus__V1__Meta meta = VBUS__V1__META__INIT;
         Vbus__V1__Identity id;
+        Vbus__V1__Claims claims;
 
         if (pub->meta_const)
                 return 0;
-        stream_identity(&id, &pub->base.peer->ident);
+        stream_identity_claims(&id, &claims, &pub->base.peer->ident);
         meta.topic = pub->topic;
         meta.sender = &id;
         pub->n_meta_const = protobuf_c_message_get_packed_size(&meta.base);
@@ -330,10 +363,15 @@ static void item_release(Peer *q, Subscription *sub, QItem *item)
 {
         Msg *m = item->msg;
 
+        uint64_t cost = budget_cost(m->n_data);
+
         list_unlink(&item->link);
         sub->n_queued--;
-        sub->bytes_queued -= m->n_data;
-        q->bytes_queued -= m->n_data;
+        sub->bytes_queued -= cost;
+        q->bytes_queued -= cost;
+        budget_release(q, cost);
+        if (item->block_hold)
+                m->publisher->n_block_held--;
         if (item->block_hold && --m->n_block_holds == 0 && m->credit_pending) {
                 m->credit_pending = false;
                 pubsub_return_credit(m->publisher, m->credit);
@@ -347,7 +385,8 @@ typedef struct Route {
         Publisher *pub;
         const uint8_t *data;
         size_t n_data;
-        Msg *msg; /* made on first need: a subscriber without room */
+        Msg *msg; /* made on first need: a subscriber without room, or a second subscriber */
+        bool pub_refused; /* the publisher was reset while routing this message */
         uint32_t n_matched;
 } Route;
 
@@ -365,7 +404,8 @@ static Msg *route_msg(Route *rt)
         m->meta_const = pub->meta_const;
         m->n_meta_const = pub->n_meta_const;
         m->n_data = rt->n_data;
-        memcpy(m->data, rt->data, rt->n_data);
+        if (rt->n_data) /* an empty frame's payload may be NULL */
+                memcpy(m->data, rt->data, rt->n_data);
         /* The reference keeps the Meta alive, and lets the credit go back later. */
         m->publisher = publisher_ref(pub);
         rt->msg = m;
@@ -380,30 +420,68 @@ static void count_drop(Peer *q, Subscription *sub)
         q->bus->stats.n_dropped++;
 }
 
+/* A BLOCK subscription over a bound of its own: it ends, explicitly, rather than lose in
+ * silence what was promised lossless. */
+static void block_refuse(Peer *q, Subscription *sub, const char *bound)
+{
+        char msg[128];
+
+        sub->refused = true;
+        peer_log(q, "BLOCK subscription %u over %s: reset", sub->base.id, bound);
+        /* A message for the subscriber: cut short is fine. */
+        (void)snprintf(msg, sizeof(msg), "subscriber too slow: %s exceeded", bound);
+        (void)stream_reset(&sub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED, msg);
+}
+
+/* Whether @pub holds as many messages in BLOCK queues as its window allows at
+ * LIMIT_ITEM_OVERHEAD each (empty messages use no window: this is their bound). */
+static bool publisher_holds_too_many(const Publisher *pub)
+{
+        return pub->n_block_held >= pub->window / LIMIT_ITEM_OVERHEAD;
+}
+
 static void enqueue(Peer *q, Subscription *sub, Route *rt)
 {
         const BrokerConfig *cfg = &q->bus->config;
         bool block = sub->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK;
+        uint64_t cost = budget_cost(rt->n_data);
         QItem *item;
         Msg *m;
 
-        if (!block && (sub->n_queued >= sub->queue_limit ||
-                       sub->bytes_queued + rt->n_data > cfg->queue_bytes ||
-                       q->bytes_queued + rt->n_data > cfg->peer_queued_bytes)) {
+        if (sub->refused)
+                return;
+        if (!block &&
+            (sub->n_queued >= sub->queue_limit || sub->bytes_queued + cost > cfg->queue_bytes ||
+             q->bytes_queued + cost > cfg->peer_queued_bytes || !budget_check(q, cost))) {
                 count_drop(q, sub);
                 return;
         }
-        if (block && q->bytes_queued + rt->n_data > cfg->peer_queued_bytes) {
-                /* Lossless was promised, and the subscriber's link holds too much: end it
-                 * explicitly rather than drop in silence. */
-                peer_log(q, "BLOCK subscription %u over peer_queued_bytes: reset", sub->base.id);
-                (void)stream_reset(&sub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                                   "subscriber too slow: peer_queued_bytes exceeded");
+        if (block && publisher_holds_too_many(rt->pub)) {
+                /* The publisher is the one over its bound: it is refused, and the subscriber
+                 * told that it missed this message. */
+                count_drop(q, sub);
+                if (!rt->pub_refused) {
+                        rt->pub_refused = true;
+                        peer_log(rt->pub->base.peer,
+                                 "publisher %u: BLOCK subscribers hold too many of its messages",
+                                 rt->pub->base.id);
+                        (void)stream_reset(&rt->pub->base,
+                                           VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                           "BLOCK subscribers hold too many of your messages");
+                }
+                return;
+        }
+        if (block && sub->n_queued >= LIMIT_BLOCK_QUEUE_MESSAGES) {
+                block_refuse(q, sub, "its queue's entry limit");
+                return;
+        }
+        if (block && (q->bytes_queued + cost > cfg->peer_queued_bytes || !budget_check(q, cost))) {
+                block_refuse(q, sub, "peer_queued_bytes");
                 return;
         }
         m = route_msg(rt);
         item = calloc(1, sizeof(*item));
-        if (!m || !item) {
+        if (!m || !item || budget_charge(q, cost) < 0) {
                 free(item);
                 count_drop(q, sub);
                 return;
@@ -413,6 +491,7 @@ static void enqueue(Peer *q, Subscription *sub, Route *rt)
         if (block) {
                 item->block_hold = true;
                 m->n_block_holds++;
+                rt->pub->n_block_held++;
         }
         if (list_is_empty(&sub->queue))
                 list_add_tail(&q->pending, &sub->pending_link);
@@ -420,8 +499,8 @@ static void enqueue(Peer *q, Subscription *sub, Route *rt)
         /* The queue is pumped at the end of this loop iteration, even if q stays idle. */
         peer_mark_dirty(q);
         sub->n_queued++;
-        sub->bytes_queued += m->n_data;
-        q->bytes_queued += m->n_data;
+        sub->bytes_queued += cost;
+        q->bytes_queued += cost;
 }
 
 static int route_one(RouterSub *rs, void *userdata)
@@ -434,7 +513,7 @@ static int route_one(RouterSub *rs, void *userdata)
         /* Fast path, straight from ring to ring: nothing queued before it, and the whole
          * message fits one frame now. A message is never split between the fast path and the
          * queue, so a dropped message is never a half-delivered one. */
-        if (list_is_empty(&sub->queue)) {
+        if (list_is_empty(&sub->queue) && !sub->refused) {
                 ssize_t n = deliver_frame(sub, rt->pub->meta_const, rt->pub->n_meta_const, rt->data,
                                           rt->n_data, 0, true);
 
@@ -450,7 +529,8 @@ static bool sub_may_receive(RouterSub *rs, const Publisher *pub)
 {
         Subscription *sub = container_of(rs, Subscription, rsub);
 
-        return !sub->base.policy_filter || access_topic_allowed(sub->base.peer, pub->topic);
+        return !sub->base.policy_filter ||
+               access_topic_allowed(sub->base.policy_filter, sub->base.peer, pub->topic);
 }
 
 static int match_collect(RouterSub *rs, void *userdata)
@@ -497,8 +577,28 @@ static int route_one_allowed(RouterSub *rs, void *userdata)
         return sub_may_receive(rs, rt->pub) ? route_one(rs, rt) : 0;
 }
 
-/* Routes one whole message of @pub (open, held by the caller across the call). */
-static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit)
+/*
+ * Reads the message from the publisher's ring once, into the Msg every subscriber then gets.
+ * Return: 0, or -ENOMEM (the publisher was refused; its credit goes back).
+ */
+static int route_copy(Route *rt)
+{
+        Msg *m = route_msg(rt);
+
+        if (!m) {
+                (void)stream_reset(&rt->pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                   "out of memory");
+                return -ENOMEM;
+        }
+        rt->data = m->data;
+        return 0;
+}
+
+/*
+ * Routes one whole message of @pub (open, held by the caller across the call). @from_copy: @data
+ * is the broker's own copy (a reassembled message), not the publisher's live ring.
+ */
+static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit, bool from_copy)
 {
         Route rt = {.pub = pub, .data = data, .n_data = n};
         Peer *p = pub->base.peer;
@@ -514,8 +614,13 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
                 return;
         }
         if (match_refresh(&b->router, pub) < 0) {
+                /* Copied once first: the subscribers are not counted here. */
+                if (!from_copy && route_copy(&rt) < 0)
+                        return;
                 (void)router_match(&b->router, pub->topic, pub->n_topic, route_one_allowed, &rt);
         } else {
+                if (!from_copy && pub->n_match > 1 && route_copy(&rt) < 0)
+                        return;
                 for (uint32_t i = 0; i < pub->n_match; i++)
                         (void)route_one(pub->match[i], &rt);
         }
@@ -535,6 +640,9 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
 
 static void rx_clear(Publisher *pub)
 {
+        if (pub->rx_charged && pub->base.peer)
+                budget_release(pub->base.peer, pub->rx_charged);
+        pub->rx_charged = 0;
         free(pub->rx);
         pub->rx = NULL;
         pub->n_rx = 0;
@@ -556,6 +664,13 @@ static int rx_append(Publisher *pub, const VbusFrame *f)
                                    "message larger than the broker's max_message");
                 return -EMSGSIZE;
         }
+        if (len > 0 && budget_charge(pub->base.peer, len) < 0) {
+                rx_clear(pub);
+                (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                   "this link holds too much (peer_memory)");
+                return -ENOBUFS;
+        }
+        pub->rx_charged += len;
         rx = realloc(pub->rx, pub->n_rx + len ? pub->n_rx + len : 1);
         if (!rx) {
                 (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
@@ -580,9 +695,9 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
         if (pub->n_rx == 0 && !more &&
             f->header.length <= pub->base.peer->bus->config.max_message) {
                 /* A whole message in one frame: routed from the ring, no copy. */
-                route(pub, f->payload, f->header.length, f->header.length);
+                route(pub, f->payload, f->header.length, f->header.length, false);
         } else if (rx_append(pub, f) == 0 && !more) {
-                route(pub, pub->rx, pub->n_rx, pub->rx_credit);
+                route(pub, pub->rx, pub->n_rx, pub->rx_credit, true);
                 rx_clear(pub);
         }
         publisher_unref(pub);
@@ -596,6 +711,8 @@ static void publisher_closed(void *obj, VbusStream *vs)
         (void)vs;
         pub->base.peer->publish_granted -= pub->window;
         list_unlink(&pub->peer_link);
+        rx_clear(pub);
+        budget_release(pub->base.peer, LIMIT_STREAM_COST);
         stream_unbind(&pub->base);
         publisher_unref(pub);
 }
@@ -622,6 +739,7 @@ static void subscription_closed(void *obj, VbusStream *vs)
         list_unlink(&sub->pending_link);
         list_unlink(&sub->peer_link);
         free(sub->pattern);
+        budget_release(p, LIMIT_STREAM_COST);
         free(sub);
 }
 
@@ -690,6 +808,8 @@ void pubsub_publish_local(Bus *b, const char *topic, const uint8_t *data, size_t
         }
         pub->refs = 1;
         pub->n_topic = strlen(topic);
+        /* BLOCK queues may hold a few of its messages: as many as a peer's publisher. */
+        pub->window = b->config.publish_window;
         self.uid = (uint32_t)geteuid();
         self.pid = (uint32_t)getpid();
         stream_identity(&id, &self);
@@ -709,58 +829,73 @@ void pubsub_publish_local(Bus *b, const char *topic, const uint8_t *data, size_t
 
 /* --- listings ------------------------------------------------------------------------------ */
 
+typedef struct Walk {
+        int (*pub_fn)(const PubsubPublisherInfo *info, void *userdata);
+        int (*sub_fn)(const PubsubSubscriptionInfo *info, void *userdata);
+        void *userdata;
+} Walk;
+
+static int walk_publishers(Peer *p, void *userdata)
+{
+        Walk *w = userdata;
+
+        for (List *q = p->publishers.next; q != &p->publishers; q = q->next) {
+                const Publisher *pub = list_entry(q, Publisher, peer_link);
+                PubsubPublisherInfo info = {
+                        .peer = p,
+                        .topic = pub->topic,
+                        .stream = pub->base.id,
+                        .n_messages = pub->n_messages,
+                        .n_bytes = pub->n_bytes,
+                        .opened_us = pub->opened_us,
+                };
+                int r = w->pub_fn(&info, w->userdata);
+
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int walk_subscriptions(Peer *p, void *userdata)
+{
+        Walk *w = userdata;
+
+        for (List *q = p->subscriptions.next; q != &p->subscriptions; q = q->next) {
+                const Subscription *sub = list_entry(q, Subscription, peer_link);
+                PubsubSubscriptionInfo info = {
+                        .peer = p,
+                        .pattern = sub->pattern,
+                        .stream = sub->base.id,
+                        .block = sub->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK,
+                        .n_queued = sub->n_queued,
+                        .queue_limit = sub->queue_limit,
+                        .bytes_queued = sub->bytes_queued,
+                        .n_delivered = sub->n_delivered,
+                        .n_dropped = sub->dropped_total,
+                        .opened_us = sub->opened_us,
+                };
+                int r = w->sub_fn(&info, w->userdata);
+
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
 int pubsub_foreach_publisher(Bus *b, int (*fn)(const PubsubPublisherInfo *info, void *userdata),
                              void *userdata)
 {
-        for (List *pos = b->peers.next; pos != &b->peers; pos = pos->next) {
-                Peer *p = list_entry(pos, Peer, link);
+        Walk w = {.pub_fn = fn, .userdata = userdata};
 
-                for (List *q = p->publishers.next; q != &p->publishers; q = q->next) {
-                        const Publisher *pub = list_entry(q, Publisher, peer_link);
-                        PubsubPublisherInfo info = {
-                                .peer = p,
-                                .topic = pub->topic,
-                                .stream = pub->base.id,
-                                .n_messages = pub->n_messages,
-                                .n_bytes = pub->n_bytes,
-                                .opened_us = pub->opened_us,
-                        };
-                        int r = fn(&info, userdata);
-
-                        if (r != 0)
-                                return r;
-                }
-        }
-        return 0;
+        return peer_foreach(b, walk_publishers, &w);
 }
 
 int pubsub_foreach_subscription(Bus *b,
                                 int (*fn)(const PubsubSubscriptionInfo *info, void *userdata),
                                 void *userdata)
 {
-        for (List *pos = b->peers.next; pos != &b->peers; pos = pos->next) {
-                Peer *p = list_entry(pos, Peer, link);
+        Walk w = {.sub_fn = fn, .userdata = userdata};
 
-                for (List *q = p->subscriptions.next; q != &p->subscriptions; q = q->next) {
-                        const Subscription *sub = list_entry(q, Subscription, peer_link);
-                        PubsubSubscriptionInfo info = {
-                                .peer = p,
-                                .pattern = sub->pattern,
-                                .stream = sub->base.id,
-                                .block = sub->slow_policy ==
-                                         VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK,
-                                .n_queued = sub->n_queued,
-                                .queue_limit = sub->queue_limit,
-                                .bytes_queued = sub->bytes_queued,
-                                .n_delivered = sub->n_delivered,
-                                .n_dropped = sub->dropped_total,
-                                .opened_us = sub->opened_us,
-                        };
-                        int r = fn(&info, userdata);
-
-                        if (r != 0)
-                                return r;
-                }
-        }
-        return 0;
+        return peer_foreach(b, walk_subscriptions, &w);
 }

@@ -14,6 +14,14 @@
  * the END is known before the credit for that DATA would go back, and none is sent: a side that
  * has ended its direction never gets CREDIT (nor the wake-up it would cost).
  *
+ * Relayed bytes are coalesced: each direction has one buffer (Pipe.buf) and the list of the
+ * message boundaries in it, not one allocation per frame, so a side sending many empty or tiny
+ * frames costs what it holds. A call's buffers, both directions, are charged to its caller
+ * (budget.h): the payload plus LIMIT_ITEM_OVERHEAD per message boundary, and LIMIT_CALL_COST for
+ * the call itself. The window bounds the bytes, LIMIT_CALL_MESSAGES the boundaries; a side that
+ * goes over either (or over its caller's budget) has the call refused with RESOURCE_EXHAUSTED,
+ * both ends told. Nobody but that call pays.
+ *
  * Ownership: each side is owned by its stream (its ->closed, side_closed(), lets the call go and
  * frees it); the call is freed once both sides have closed and nobody up the stack holds it
  * (busy); the chosen server and its service are held (service_call_begin()) until then.
@@ -37,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
 #include "log.h"
 #include "metrics.h"
 #include "monitor.h"
@@ -53,15 +62,15 @@ typedef struct CallSide {
         List peer_link; /* in peer->call_sides */
 } CallSide;
 
-typedef struct Chunk {
-        List link;
-        size_t len, off;
-        bool more;
-        uint8_t data[];
-} Chunk;
-
+/* One direction of a call: what came from one side and was not yet written to the other. */
 typedef struct Pipe {
-        List chunks;
+        uint8_t *buf; /* the bytes: buf[head, head + len), in a buffer of cap bytes */
+        size_t head, len, cap;
+        uint64_t *ends; /* message boundaries, as stream positions: ends[ends_head, n_ends) */
+        uint32_t ends_head, n_ends, ends_cap;
+        uint64_t in_pos;  /* bytes received from the source so far */
+        uint64_t out_pos; /* bytes written to the destination so far */
+        uint64_t charged; /* charged to the caller (budget.h) */
         bool end_pending;
         int end_status;
         char *end_message;
@@ -135,18 +144,39 @@ void rpc_set_local(Bus *b, const char *service, BusOpenFn open)
 static void pipe_init(Pipe *pp)
 {
         *pp = (Pipe){0};
-        list_init(&pp->chunks);
 }
 
-static void pipe_clear(Pipe *pp)
+static bool pipe_has_data(const Pipe *pp)
 {
-        List *pos, *tmp;
+        return pp->len > 0 || pp->ends_head < pp->n_ends;
+}
 
-        list_for_each_safe(pos, tmp, &pp->chunks)
-        {
-                list_unlink(pos);
-                free(list_entry(pos, Chunk, link));
-        }
+/* Releases @n bytes of @pp's charge to the caller of @c. */
+static void pipe_uncharge(Call *c, Pipe *pp, uint64_t n)
+{
+        if (n > pp->charged)
+                n = pp->charged;
+        if (c->caller && n)
+                budget_release(c->caller, n);
+        pp->charged -= n;
+}
+
+/* Drops what @pp holds (its bytes and boundaries), releasing their charge. */
+static void pipe_drop_data(Call *c, Pipe *pp)
+{
+        pipe_uncharge(c, pp, pp->charged);
+        free(pp->buf);
+        free(pp->ends);
+        pp->buf = NULL;
+        pp->ends = NULL;
+        pp->head = pp->len = pp->cap = 0;
+        pp->ends_head = pp->n_ends = pp->ends_cap = 0;
+        pp->out_pos = pp->in_pos;
+}
+
+static void pipe_clear(Call *c, Pipe *pp)
+{
+        pipe_drop_data(c, pp);
         free(pp->end_message);
         pp->end_message = NULL;
         pp->end_pending = false;
@@ -174,16 +204,17 @@ static void call_send_accept(Call *c)
 /* Writes what @pp holds to @dest: its DATA as the window allows, then its END. */
 static void pipe_write(Call *c, Pipe *pp, CallSide *dest)
 {
-        if (dest == c->client && (!list_is_empty(&pp->chunks) || pp->end_pending)) {
+        if (dest == c->client && (pipe_has_data(pp) || pp->end_pending)) {
                 call_send_accept(c);
                 dest = c->client; /* an ACCEPT never closes it, but it is read afresh */
                 if (!dest)
                         return;
         }
-        while (!list_is_empty(&pp->chunks)) {
-                Chunk *ch = list_entry(pp->chunks.next, Chunk, link);
+        while (pipe_has_data(pp)) {
+                bool bounded = pp->ends_head < pp->n_ends;
+                uint64_t limit = bounded ? pp->ends[pp->ends_head] : pp->in_pos;
+                size_t avail = (size_t)(limit - pp->out_pos), n = avail;
                 ssize_t room = stream_data_room(&dest->base);
-                size_t n = ch->len - ch->off;
                 struct iovec piece;
                 uint8_t flags = 0;
 
@@ -191,23 +222,29 @@ static void pipe_write(Call *c, Pipe *pp, CallSide *dest)
                         return;
                 if (n > (size_t)room)
                         n = (size_t)room;
-                if (n == 0 && ch->len > ch->off)
-                        return; /* no window: wait for CREDIT */
-                if (ch->off + n < ch->len || ch->more)
+                if (n == 0 && (avail > 0 || !bounded))
+                        return; /* no window (wait for CREDIT), or a message still coming */
+                if (!bounded || pp->out_pos + n < limit)
                         flags = VBUS_FLAG_MORE;
-                piece.iov_base = ch->data + ch->off;
+                /* An empty message of a pipe that never held a byte has no buffer at all. */
+                piece.iov_base = pp->buf ? pp->buf + pp->head : NULL;
                 piece.iov_len = n;
                 if (stream_send_data(&dest->base, flags, &piece, 1) < 0)
                         return;
-                ch->off += n;
+                pp->head += n;
+                pp->len -= n;
+                pp->out_pos += n;
                 pp->credit_owed += n;
-                if (ch->off >= ch->len) {
-                        list_unlink(&ch->link);
-                        /* Said for clang's analyzer, which loses track of the list's aliases. */
-                        assert(pp->chunks.next != &ch->link);
-                        free(ch);
+                pipe_uncharge(c, pp, n);
+                if (bounded && pp->out_pos == limit) {
+                        pp->ends_head++;
+                        pipe_uncharge(c, pp, LIMIT_ITEM_OVERHEAD);
                 }
         }
+        if (pp->len == 0)
+                pp->head = 0;
+        if (pp->ends_head == pp->n_ends)
+                pp->ends_head = pp->n_ends = 0;
         if (pp->end_pending) {
                 pp->end_pending = false;
                 /* May close @dest, and with it the call's other side: the caller re-reads. */
@@ -301,8 +338,8 @@ static void call_maybe_free(Call *c)
         call_report(c);
         free(c->method);
         list_unlink(&c->link);
-        pipe_clear(&c->to_server);
-        pipe_clear(&c->to_client);
+        pipe_clear(c, &c->to_server);
+        pipe_clear(c, &c->to_client);
         service_call_end(c->bus, c->service, c->serve);
         free(c);
 }
@@ -339,18 +376,20 @@ static void side_free(CallSide *side)
  * Opens the broker's stream toward the server for @c.
  * Return: 0; -EMSGSIZE (the OPEN, with the caller's identity stamped on it, is larger than a
  * control frame: the caller's headers are too large); -E2BIG (the server has no stream left);
- * -ENOMEM; -EPIPE (the server's link is gone, or it was dropped for not reading it).
+ * -EBUSY (the server's link is full: its backlog keeps room for the calls it has); -ENOMEM;
+ * -EPIPE (the server's link is gone).
  */
 static int call_open_server(Call *c, Server *serve, const Vbus__V1__Open *m, const Peer *caller)
 {
         Peer *q = service_server_get_peer(serve);
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
         Vbus__V1__Identity id;
+        Vbus__V1__Claims claims;
         uint64_t now = bus_now_us();
         CallSide *side;
         int r;
 
-        stream_identity(&id, &caller->ident);
+        stream_identity_claims(&id, &claims, &caller->ident);
         o.name = m->name;
         o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_CALL;
         o.initial_credit = LIMIT_CALL_WINDOW;
@@ -359,6 +398,11 @@ static int call_open_server(Call *c, Server *serve, const Vbus__V1__Open *m, con
         o.caller = &id;
         if (c->deadline_us != UINT64_MAX)
                 o.timeout_us = c->deadline_us > now ? c->deadline_us - now : 1;
+        if (!peer_has_ids(q))
+                return -EBUSY;
+        if (!budget_backlog_room(q, VBUS_FRAME_HEADER_SIZE +
+                                            protobuf_c_message_get_packed_size(&o.base)))
+                return -EBUSY;
         side = side_new(c, q);
         if (!side)
                 return -ENOMEM;
@@ -368,6 +412,9 @@ static int call_open_server(Call *c, Server *serve, const Vbus__V1__Open *m, con
                 return r;
         }
         c->server = side;
+        /* The last id it had: the server takes no new call, and reconnects once this ends. */
+        if (!peer_has_ids(q))
+                peer_retire(q);
         return 0;
 }
 
@@ -378,6 +425,8 @@ static const char *call_open_failure(int r)
                 return "the call's headers are too large to reach the server";
         case -E2BIG:
                 return "the server has too many streams open";
+        case -EBUSY:
+                return "the server is not keeping up (its link is full): try again later";
         default:
                 return "the server could not take the call";
         }
@@ -390,6 +439,22 @@ static Service *call_service(Bus *b, const char *method, size_t *ret_n)
 
         *ret_n = slash ? (size_t)(slash - method) : 0;
         return slash ? service_find(b, method, *ret_n) : NULL;
+}
+
+/* How many calls to @svc @p has in flight as a caller (at most max_calls: its own sides). */
+static uint32_t caller_calls_to(const Peer *p, const Service *svc)
+{
+        List *pos, *tmp;
+        uint32_t n = 0;
+
+        list_for_each_safe(pos, tmp, &p->call_sides)
+        {
+                const CallSide *side = list_entry(pos, CallSide, peer_link);
+
+                if (side == side->call->client && side->call->service == svc)
+                        n++;
+        }
+        return n;
 }
 
 int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
@@ -424,10 +489,18 @@ int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_NOT_FOUND, msg);
                 return 0;
         }
-        if (service_get_n_calls(svc) >= b->config.max_service_calls) {
+        if (service_get_n_calls(svc) >= b->config.max_service_calls &&
+            caller_calls_to(p, svc) >=
+                    b->config.max_service_calls / (b->n_peers ? b->n_peers : 1)) {
                 b->stats.n_calls_failed++;
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                                   "too many calls in flight for this service (max_service_calls)");
+                return 0;
+        }
+        if (budget_charge(p, LIMIT_CALL_COST) < 0) {
+                b->stats.n_calls_failed++;
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                  "this link holds too much (peer_memory)");
                 return 0;
         }
         c = calloc(1, sizeof(*c));
@@ -441,6 +514,7 @@ int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 if (c)
                         free(c->method);
                 free(c);
+                budget_release(p, LIMIT_CALL_COST);
                 b->stats.n_calls_failed++;
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return 0;
@@ -453,7 +527,7 @@ int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         memcpy(c->caller_label, p->label, sizeof(c->caller_label));
         c->service = svc;
         c->serve = serve;
-        c->deadline_us = m->timeout_us ? bus_now_us() + m->timeout_us : UINT64_MAX;
+        c->deadline_us = budget_call_deadline(b, m->timeout_us);
         c->server_reset_status = VBUS__V1__STATUS__STATUS_CANCELLED;
         pipe_init(&c->to_server);
         pipe_init(&c->to_client);
@@ -509,26 +583,115 @@ static int side_reject(void *obj, VbusStream *vs, const Vbus__V1__Reject *m)
         return 0;
 }
 
+/*
+ * The call is refused because @side sent more than its relay holds (or its caller's budget
+ * allows): both ends get RESOURCE_EXHAUSTED, and nothing else is touched.
+ */
+static void call_refuse(Call *c, CallSide *side, const char *why)
+{
+        c->bus->stats.n_calls_failed++;
+        if (side == c->client) {
+                c->server_reset_status = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
+                c->caller_reset = true;
+                /* Closing the caller's stream resets the server's (side_closed()). */
+                call_reset(c, c->client, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED, why);
+                return;
+        }
+        c->server_ended = true;
+        pipe_clear(c, &c->to_client);
+        (void)stream_reset(&side->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED, why);
+        call_reset(c, c->client, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                   "the server's reply exceeded what the broker relays for a call");
+}
+
+/* Room for @n more bytes in @pp's buffer. Return: 0 or -ENOMEM. */
+static int pipe_reserve(Pipe *pp, size_t n)
+{
+        size_t need = pp->len + n, cap;
+        uint8_t *buf;
+
+        if (pp->head + need <= pp->cap)
+                return 0;
+        if (pp->head > 0) {
+                memmove(pp->buf, pp->buf + pp->head, pp->len);
+                pp->head = 0;
+                if (need <= pp->cap)
+                        return 0;
+        }
+        cap = pp->cap ? pp->cap : 4096;
+        while (cap < need)
+                cap *= 2;
+        buf = realloc(pp->buf, cap);
+        if (!buf)
+                return -ENOMEM;
+        pp->buf = buf;
+        pp->cap = cap;
+        return 0;
+}
+
+/* Appends a message boundary at the current end of @pp. Return: 0 or -ENOMEM. */
+static int pipe_add_end(Pipe *pp)
+{
+        if (pp->n_ends == pp->ends_cap) {
+                uint32_t cap = pp->ends_cap ? pp->ends_cap * 2 : 8;
+                uint64_t *ends;
+
+                if (pp->ends_head > 0) {
+                        memmove(pp->ends, pp->ends + pp->ends_head,
+                                (pp->n_ends - pp->ends_head) * sizeof(uint64_t));
+                        pp->n_ends -= pp->ends_head;
+                        pp->ends_head = 0;
+                }
+                if (pp->n_ends == pp->ends_cap) {
+                        ends = realloc(pp->ends, cap * sizeof(uint64_t));
+                        if (!ends)
+                                return -ENOMEM;
+                        pp->ends = ends;
+                        pp->ends_cap = cap;
+                }
+        }
+        pp->ends[pp->n_ends++] = pp->in_pos;
+        return 0;
+}
+
 static int side_data(void *obj, VbusStream *vs, const VbusFrame *f)
 {
         CallSide *side = obj;
         Call *c = side->call;
         Pipe *pp = side == c->client ? &c->to_server : &c->to_client;
-        Chunk *ch = malloc(sizeof(*ch) + f->header.length);
+        size_t len = f->header.length;
+        bool last = !(f->header.flags & VBUS_FLAG_MORE);
+        uint64_t cost = len + (last ? LIMIT_ITEM_OVERHEAD : 0);
 
         (void)vs;
-        if (!ch) {
-                (void)stream_reset(&side->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                                   "out of memory");
+        if (!c->caller || (side == c->client ? !c->server : !c->client))
+                return 0; /* the other end is gone: nothing to relay to */
+        if (cost == 0)
+                return 0; /* an empty fragment: nothing to keep */
+        if (last && pp->n_ends - pp->ends_head >= LIMIT_CALL_MESSAGES) {
+                call_refuse(c, side, "too many messages waiting in the call's relay");
                 return 0;
         }
-        ch->len = f->header.length;
-        ch->off = 0;
-        ch->more = f->header.flags & VBUS_FLAG_MORE;
-        memcpy(ch->data, f->payload, f->header.length);
-        if (side == c->client)
-                c->n_req_bytes += f->header.length;
-        list_add_tail(&pp->chunks, &ch->link);
+        if (budget_charge(c->caller, cost) < 0) {
+                call_refuse(c, side, "the caller's link holds too much (peer_memory)");
+                return 0;
+        }
+        pp->charged += cost;
+        if (len > 0) {
+                if (pipe_reserve(pp, len) < 0) {
+                        call_refuse(c, side, "out of memory");
+                        return 0;
+                }
+                memcpy(pp->buf + pp->head + pp->len, f->payload, len);
+                pp->len += len;
+                pp->in_pos += len;
+                if (side == c->client)
+                        c->n_req_bytes += len;
+        }
+        if (last && pipe_add_end(pp) < 0) {
+                call_refuse(c, side, "out of memory");
+                return 0;
+        }
         call_mark(c, side);
         return 0;
 }
@@ -569,7 +732,7 @@ static int side_reset(void *obj, VbusStream *vs, const Vbus__V1__End *m)
                 c->server_ended = true;
                 c->bus->stats.n_calls_failed++;
                 call_note_status(c, m->status);
-                pipe_clear(&c->to_client);
+                pipe_clear(c, &c->to_client);
                 call_reset(c, c->client, m->status, m->message);
         }
         return 0;
@@ -597,6 +760,10 @@ static void side_closed(void *obj, VbusStream *vs)
         if (side == c->client) {
                 c->client = NULL;
                 if (c->caller) {
+                        /* Nothing is relayed without the caller: what it was charged goes. */
+                        pipe_drop_data(c, &c->to_server);
+                        pipe_drop_data(c, &c->to_client);
+                        budget_release(c->caller, LIMIT_CALL_COST);
                         c->caller->n_calls--;
                         c->caller = NULL;
                 }
@@ -606,7 +773,7 @@ static void side_closed(void *obj, VbusStream *vs)
                 /* A server that goes without an outcome fails the call at once; it is never
                  * retried elsewhere, since it may have had effects. */
                 if (!c->server_ended && c->client) {
-                        pipe_clear(&c->to_client);
+                        pipe_clear(c, &c->to_client);
                         c->bus->stats.n_calls_failed++;
                         call_note_status(c, VBUS__V1__STATUS__STATUS_UNAVAILABLE);
                         call_reset(c, c->client, VBUS__V1__STATUS__STATUS_UNAVAILABLE,

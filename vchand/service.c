@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
 #include "log.h"
 #include "map.h"
 #include "presence.h"
@@ -139,11 +140,18 @@ int service_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED, msg);
                 return 0;
         }
+        /* A server and, maybe, its service's entry: a stream's worth, charged to the server. */
+        if (budget_charge(p, LIMIT_STREAM_COST) < 0) {
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                  "this link holds too much (peer_memory)");
+                return 0;
+        }
         svc = service_get(t, m->name);
         srv = svc ? calloc(1, sizeof(*srv)) : NULL;
         if (!srv) {
                 if (svc)
                         service_maybe_free(t, svc);
+                budget_release(p, LIMIT_STREAM_COST);
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return 0;
         }
@@ -164,6 +172,7 @@ static void server_closed(void *obj, VbusStream *vs)
         Service *svc = srv->service;
 
         (void)vs;
+        budget_release(srv->base.peer, LIMIT_STREAM_COST);
         list_unlink(&srv->serve_link);
         srv->service = NULL;
         if (list_is_empty(&svc->servers))
@@ -187,7 +196,7 @@ Server *service_pick(Service *svc)
                 Server *srv = list_entry(pos, Server, serve_link);
 
                 /* A server whose peer was dropped in this iteration is still listed. */
-                if (!peer_is_alive(srv->base.peer))
+                if (!peer_is_alive(srv->base.peer) || srv->base.peer->retiring)
                         continue;
                 if (!best || srv->n_outstanding < best->n_outstanding)
                         best = srv;

@@ -22,18 +22,33 @@ void stream_identity(Vbus__V1__Identity *ret, const Identity *ident)
         ret->uid = ident->uid;
         ret->pid = ident->pid;
         ret->key_name = (char *)ident->key_name;
+        ret->session = ident->session;
+}
+
+void stream_identity_claims(Vbus__V1__Identity *ret, Vbus__V1__Claims *claims,
+                            const Identity *ident)
+{
+        stream_identity(ret, ident);
+        if (!ident->claims.present)
+                return;
+        vbus__v1__claims__init(claims);
+        claims->uid = ident->claims.uid;
+        claims->pid = ident->claims.pid;
+        claims->command = (char *)ident->claims.command;
+        ret->claims = claims;
 }
 
 int stream_accept(Stream *s, uint32_t credit, const Identity *server)
 {
         Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
         Vbus__V1__Identity id;
+        Vbus__V1__Claims claims;
 
         if (!s->peer)
                 return -EPIPE;
         a.initial_credit = credit;
         if (server) {
-                stream_identity(&id, server);
+                stream_identity_claims(&id, &claims, server);
                 a.peer = &id;
         }
         return peer_send_control(s->peer, VBUS_FRAME_ACCEPT, 0, s->id, &a.base);

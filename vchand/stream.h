@@ -20,9 +20,10 @@
 typedef struct Stream {
         Peer *peer; /* NULL once closed */
         uint32_t id;
-        /* access.c's, for subscriptions: policy allows only some of the topics the pattern
-         * matches, so each topic is checked when a publisher's matches are computed. */
-        bool policy_filter;
+        /* access.c's, for subscriptions: when policy allows only some of the topics the pattern
+         * matches, what access_topic_allowed() needs to check each topic when a publisher's
+         * matches are computed; NULL otherwise. */
+        const void *policy_filter;
 } Stream;
 
 /* Binds @ops and @obj (which embeds @s) to the session stream @vs of @p. */
@@ -62,5 +63,10 @@ int stream_op_end_too(void *obj, VbusStream *vs, const Vbus__V1__End *m);
 
 /* Vbus__V1__Identity from @ident, pointing into it (borrowed). */
 void stream_identity(Vbus__V1__Identity *ret, const Identity *ident);
+
+/* The same, plus the agent's claims when the peer is a session that made some (@claims: the
+ * storage ret->claims then points to). */
+void stream_identity_claims(Vbus__V1__Identity *ret, Vbus__V1__Claims *claims,
+                            const Identity *ident);
 
 #endif /* VCHAND_STREAM_H */

@@ -34,11 +34,51 @@ enum {
         LIMIT_HELLO_TIMEOUT_MS = 10000,
         /* [max_peers] Links at once: bounds fds and memory. */
         LIMIT_MAX_PEERS = 4096,
+        /* [max_sessions] Agent sessions open at once on one link (protocol.md 7): each is a
+         * peer with its own quotas, so this bounds what one guest agent makes the broker hold
+         * to max_sessions times a peer's quotas. */
+        LIMIT_MAX_SESSIONS = 256,
+        /* [socket_mode] The socket's permissions: its owner (root) and group (socket_group)
+         * may connect, nobody else. */
+        LIMIT_SOCKET_MODE = 0660,
         /* [max_calls] RPC calls in flight per caller session: bounds per-peer call state. */
         LIMIT_MAX_CALLS = 256,
-        /* [max_service_calls] Calls in flight per service, over all its servers. */
+        /* [max_service_calls] Calls in flight per service, over all its servers. Once reached, a
+         * caller holding more of them than its share (max_service_calls / live peers) is refused
+         * and one under its share is not: a few callers cannot fill a service for everyone. */
         LIMIT_MAX_SERVICE_CALLS = 4096,
+        /* [max_local_peers] Local (UNIX socket) links at once, out of max_peers: guests always
+         * have max_peers - max_local_peers links however many local clients connect. */
+        LIMIT_MAX_LOCAL_PEERS = 256,
+        /* [max_call_timeout_ms] Longest deadline a call gets, and the one a call without a
+         * timeout (0) gets: no call holds a server, a service's share and the caller's budget
+         * for ever. A day, so that forwarded connections (docs/forward.md) live long. */
+        LIMIT_MAX_CALL_TIMEOUT_MS = 24 * 3600 * 1000,
 };
+
+/* Memory budgets (budget.h), 64-bit: what the broker holds on peers' behalf, counted as payload
+ * bytes plus LIMIT_ITEM_OVERHEAD per item, so that empty messages cost something. */
+enum {
+        /* [peer_memory] Held for one peer (its queues, its calls' relays, its streams): a peer
+         * over it is refused, or loses its own messages. */
+        LIMIT_PEER_MEMORY = 64ull * 1024 * 1024,
+        /* [max_memory] Held for all peers together. Once reached, a peer holding more than its
+         * share (max_memory / live peers) is refused; one under its share is not, so the total
+         * can pass max_memory by at most what the peers under their share hold (a soft bound of
+         * at most twice max_memory). */
+        LIMIT_MAX_MEMORY = 1024ull * 1024 * 1024,
+        /* [max_grant_mappings] Pages of guests' rings (and their control pages) the broker maps
+         * at once: dom0's grant maptrack is shared with blkback and netback (Xen's default
+         * gnttab_max_maptrack_frames, 1024, gives about 512 K mappings). Once reached, a guest
+         * whose rings need more pages than its share (max_grant_mappings / guests) is refused. */
+        LIMIT_MAX_GRANT_MAPPINGS = 262144,
+        /* [max_ring_order] Largest ring the broker maps, as log2 of its bytes (12..20): 20 is a
+         * 1 MiB ring, 256 pages; a guest offering larger ones is refused. */
+        LIMIT_MAX_RING_ORDER = 20,
+};
+
+/* [socket_group] The group whose members may connect to the socket. */
+#define LIMIT_SOCKET_GROUP "vbus"
 
 /* Fixed limits. */
 enum {
@@ -46,8 +86,13 @@ enum {
         LIMIT_FRAMES_PER_WAKEUP = 256,
         /* Housekeeping tick: timeouts, and re-polling vchans (a peer can suppress our events). */
         LIMIT_TICK_MS = 1000,
-        /* Log lines per peer per minute for things a peer can trigger. */
-        LIMIT_PEER_LOG_PER_MINUTE = 10,
+        /* Log lines per source (a guest's domain, or a local process) per minute for things a
+         * peer can trigger, its connections, disconnections and policy denials included (each
+         * denial is also counted, without limit): a guest reconnecting in a loop cannot fill
+         * dom0's journal (ratelimit.h). */
+        LIMIT_LOG_PER_MINUTE = 20,
+        /* Sources the log limiter tracks at once (a fixed table; see ratelimit.h). */
+        LIMIT_LOG_SOURCES = 1024,
         /* Queue limit a subscriber may request (Open.queue_limit). */
         LIMIT_QUEUE_MESSAGES_MAX = 65536,
         /* Window libvbus grants per subscription, and the minimum the broker needs to make
@@ -61,8 +106,33 @@ enum {
         /* Largest ListServices reply, cut at a service or server boundary: what the broker
          * buffers for one direction of any call. */
         LIMIT_INTROSPECT_REPLY = LIMIT_CALL_WINDOW,
-        /* Guests discovery tracks at once (one slot each, allocated up front): domids of guests
-         * are below 0x7ff0, and max_peers bounds the links anyway. */
+        /* Bytes charged per item the broker holds for a peer (a queued message, a relayed
+         * message, a stream) on top of its payload: about what the item's own allocations cost,
+         * so that a flood of empty frames is bounded by the same budgets as one of full ones. */
+        LIMIT_ITEM_OVERHEAD = 64,
+        /* Entries of one BLOCK subscription's queue (DROP queues have queue_limit): bytes alone
+         * do not bound empty messages. */
+        LIMIT_BLOCK_QUEUE_MESSAGES = 65536,
+        /* Messages relayed in one direction of one call and not yet written on (each a boundary
+         * in the call's coalesced buffer): the window bounds the bytes, this the empty ones. It
+         * lets a window of LIMIT_CALL_WINDOW bytes be filled with messages of 4 bytes or more, so
+         * a sender of tiny messages to a slow reader is held back by the window, not refused. */
+        LIMIT_CALL_MESSAGES = 65536,
+        /* Charged to a caller per call in flight: its Call, two sides and their streams. */
+        LIMIT_CALL_COST = 1024,
+        /* Share of a link's control backlog (VBUS_LINK_BACKLOG_MAX) that OPENs the broker sends
+         * on others' behalf may fill; a new call that does not fit is refused with UNAVAILABLE,
+         * and the rest is kept for the frames of the streams already open (budget.h). */
+        LIMIT_BACKLOG_NEW_SHARE_PERCENT = 50,
+        /* Charged to a peer per subscription or publisher it holds. */
+        LIMIT_STREAM_COST = 512,
+        /* A peer whose stream ids the broker has used up (finding 6) is sent GOAWAY and takes no
+         * new call; its link is closed once the calls opened toward it end, or after this, so
+         * that it reconnects with fresh ids (a client reconnects on its own). */
+        LIMIT_RETIRE_GRACE_MS = 30 * 1000,
+        /* Guests discovery tracks at once (a pointer each allocated up front, the rest per guest
+         * found): domids of guests are below 0x7ff0, and max_peers bounds the links anyway. Each
+         * tracked guest also holds one xenstore watch on the broker's connection. */
         LIMIT_DISCOVER_GUESTS = 4096,
         /* Largest reply of an admin listing (Peers, Topics, Subs) or of Metrics, cut at an entry
          * boundary with `truncated` set: what one admin call makes the broker buffer. */
@@ -87,12 +157,51 @@ enum {
         LIMIT_SCRAPE_REQUEST = 8192,
         /* A metrics connection that has not finished by then is closed. */
         LIMIT_SCRAPE_TIMEOUT_MS = 5000,
+        /* Guest setups per loop iteration (each is several round trips to xenstore and the
+         * hypervisor): a thousand guests connecting at once are set up between the turns of
+         * the peers already served, which a bystander's latency shows (bench/scale). */
+        LIMIT_DISCOVER_SETUPS_PER_WAKEUP = 1,
+        /* First delay before a guest is set up again after the broker's own error (out of fds,
+         * memory, ports, max_peers): the tick's period, so a passing shortage costs a second. */
+        LIMIT_DISCOVER_RETRY_MIN_MS = 1000,
+        /* The delay doubles up to this, so a lasting shortage costs each waiting guest one try
+         * per half minute, not one per tick. */
+        LIMIT_DISCOVER_RETRY_MAX_MS = 32000,
+        /* The broker's own setup errors are logged once per this period for all guests, with a
+         * count of those not logged: a shortage must not flood the journal either. */
+        LIMIT_DISCOVER_LOCAL_LOG_MS = 10000,
         /* Keys in the keyring (auth_keyring): each HELLO proof looks its key up in it. */
         LIMIT_KEYRING_KEYS = 4096,
         /* A key's name in the keyring: [A-Za-z0-9_.@-], a log and policy token. */
         LIMIT_KEY_NAME = 64,
         /* A keyring file: 4096 lines of a name and a key, with room for comments. */
         LIMIT_KEYRING_FILE = 1024 * 1024,
+};
+
+/* The guest agent (vchand --agent, agent.h). */
+enum {
+        /* [agent_max_clients] Local connections at once: each is a session at the broker,
+         * whose max_sessions (256 by default) refuses more anyway. */
+        LIMIT_AGENT_MAX_CLIENTS = 256,
+        /* [agent_client_queue] Bytes waiting toward one local process that does not read its
+         * socket. What the broker sends a session is bounded by the windows the process
+         * granted (1 MiB per subscription), so a process over this is cut off, alone. */
+        LIMIT_AGENT_CLIENT_QUEUE = 16 * 1024 * 1024,
+        /* Largest frame payload the agent relays each way: fits a 64 KiB ring, the UNIX buffer,
+         * and what libvbus announces (VBUS_FRAME_MAX_DEFAULT); HELLOs are clamped to it. */
+        LIMIT_AGENT_MAX_FRAME = 61440,
+        /* Ring size the agent grants each way on its vchan: as libvbus (1 MiB). */
+        LIMIT_AGENT_RING = 1024 * 1024,
+        /* Frames read from one local process per turn, so one busy process cannot starve the
+         * others; and from the broker per loop iteration. */
+        LIMIT_AGENT_FRAMES_PER_CLIENT = 64,
+        LIMIT_AGENT_FRAMES_FROM_BROKER = 4096,
+        /* A published ring the broker has not mapped by then is published afresh (as libvbus
+         * does: the broker may have removed it as stale). */
+        LIMIT_AGENT_VCHAN_WAIT_MS = 5000,
+        /* Reconnect back-off toward the broker, doubling from the first to the last. */
+        LIMIT_AGENT_RECONNECT_MIN_MS = 50,
+        LIMIT_AGENT_RECONNECT_MAX_MS = 2000,
 };
 
 /* Policy (policy.c): bounds on what an administrator's files can make the broker hold and scan;
@@ -108,8 +217,6 @@ enum {
         LIMIT_POLICY_LINE = 4096,
         /* Named keys (!key). */
         LIMIT_POLICY_KEYS = 4096,
-        /* Denials logged per peer per minute (each is also counted, without limit). */
-        LIMIT_POLICY_LOG_PER_MINUTE = 10,
 };
 
 #endif /* VCHAND_LIMITS_H */

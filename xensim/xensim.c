@@ -448,6 +448,12 @@ static int cmd_run(const Cli *cli)
         fmt_or_die(val, sizeof(val), "%lu", domid);
         setenv("XENSIM_DOMID", val, 1);
         setenv("XENSIM_DIR", cli->dir, 1);
+        /* A guest shares this machine's file system, so dom0's broker socket is visible to it;
+         * libvbus would take it and be stamped local instead of domN. A guest's processes reach
+         * the broker over their domain's vchan, as on Xen, unless told otherwise. */
+        old = getenv("VBUS_URL");
+        if (domid != 0 && (!old || !*old))
+                setenv("VBUS_URL", "vchan:0", 1);
         old = getenv("LD_LIBRARY_PATH");
         if (old && *old)
                 fmt_or_die(val, sizeof(val), "%s/lib:%s", cli->exe_dir, old);
@@ -521,7 +527,9 @@ static const char *const help_run =
         "'xensim domain destroy' kills it. Sets XENSTORED_PATH=D/dom<N>.sock,\n"
         "XENSIM_HV_SOCKET=D/dom<N>.hv.sock, XENSIM_DOMID=N, XENSIM_DIR=D and prepends the\n"
         "xensim lib directory to LD_LIBRARY_PATH, so Xen's libraries and tools act as\n"
-        "domain N. Exits with CMD's status (127 if it cannot be run).\n";
+        "domain N. For N != 0 it also sets VBUS_URL=vchan:0 unless VBUS_URL is set: a\n"
+        "guest shares this machine's files, and must not take dom0's broker socket for its\n"
+        "own. Exits with CMD's status (127 if it cannot be run).\n";
 
 static void parse(Cli *cli, int argc, char **argv, int start)
 {

@@ -20,12 +20,14 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -106,6 +108,8 @@ static void logf_(const char *fmt, ...)
 
 /* Peer-triggered log lines: at most PEER_LOG_PER_SECOND per second, the rest counted. */
 #define PEER_LOG_PER_SECOND 10u
+/* How long a control reply waits for room at a time (the CLI reads it whole at once). */
+#define CTL_SEND_WAIT_MS 1000
 
 static bool peer_log_allowed(Daemon *d)
 {
@@ -384,6 +388,63 @@ static void ctl_reply(CtlConn *cc, const char *fmt, ...)
                      MSG_NOSIGNAL);
 }
 
+/*
+ * Sends all of @buf on the control connection, waiting for room (at most CTL_SEND_WAIT_MS at a
+ * time): a list of thousands of domains is more than a socket buffer holds, and the CLI reads
+ * it whole. A client that does not read gets a cut reply.
+ */
+static void ctl_send_all(CtlConn *cc, const char *buf, size_t n)
+{
+        while (n > 0) {
+                struct pollfd pfd = {.fd = cc->ep.fd, .events = POLLOUT};
+                ssize_t w = send(cc->ep.fd, buf, n, MSG_NOSIGNAL);
+
+                if (w > 0) {
+                        buf += w;
+                        n -= (size_t)w;
+                        continue;
+                }
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0 && errno == EAGAIN && poll(&pfd, 1, CTL_SEND_WAIT_MS) > 0)
+                        continue;
+                return;
+        }
+}
+
+/* "ok\n" and a "DOMID NAME\n" line per domain, in one reply. */
+static void ctl_list(Daemon *d, CtlConn *cc)
+{
+        size_t cap = 4096, n = 0;
+        char *buf = malloc(cap);
+
+        if (!buf) {
+                ctl_reply(cc, "error out of memory\n");
+                return;
+        }
+        n = (size_t)snprintf(buf, cap, "ok\n");
+        for (XsDomain *dom = xs_server_domains(d->srv); dom; dom = dom->next) {
+                int k;
+
+                if (cap - n < XS_DOMAIN_NAME_MAX + 16) {
+                        char *nb = realloc(buf, cap * 2);
+
+                        if (!nb) {
+                                free(buf);
+                                ctl_reply(cc, "error out of memory\n");
+                                return;
+                        }
+                        buf = nb;
+                        cap *= 2;
+                }
+                k = snprintf(buf + n, cap - n, "%" PRIu32 " %s\n", dom->domid, dom->name);
+                if (k > 0 && (size_t)k < cap - n)
+                        n += (size_t)k;
+        }
+        ctl_send_all(cc, buf, n);
+        free(buf);
+}
+
 static XsDomain *ctl_find(Daemon *d, const char *arg)
 {
         char *end;
@@ -439,9 +500,7 @@ static void ctl_command(Daemon *d, CtlConn *cc, char *line)
                         ctl_reply(cc, "ok %" PRIu32 "\n", domid);
                 }
         } else if (strcmp(line, "list") == 0) {
-                ctl_reply(cc, "ok\n");
-                for (dom = xs_server_domains(d->srv); dom; dom = dom->next)
-                        ctl_reply(cc, "%" PRIu32 " %s\n", dom->domid, dom->name);
+                ctl_list(d, cc);
         } else if (strcmp(line, "shutdown") == 0) {
                 ctl_reply(cc, "ok\n");
                 d->quit = true;
@@ -706,6 +765,21 @@ static int daemon_setup(Daemon *d)
         return 0;
 }
 
+/*
+ * Each domain costs a listening socket and each client a connection: use every descriptor we
+ * may, as Xen's launch-xenstore does for xenstored (XENSTORED_MAX_OPEN_FDS), so that the
+ * number of domains (up to XS_MAX_DOMAINS) is bounded by the host and not by a soft default.
+ */
+static void raise_fd_limit(void)
+{
+        struct rlimit nofile;
+
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+                nofile.rlim_cur = nofile.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &nofile);
+        }
+}
+
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -721,6 +795,7 @@ int main(int argc, char **argv)
         if (!d)
                 return 1;
         d->epfd = -1;
+        raise_fd_limit();
         while ((opt = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
                 switch (opt) {
                 case 'd':

@@ -37,9 +37,21 @@
 
 /* Domain ids: 0 is dom0; Xen reserves 0x7FF0 and above (DOMID_FIRST_RESERVED). */
 #define XS_DOMID_MAX 0x7FEFu
-/* Domains one xensim instance manages at once: bounds the domain table and socket count. */
-#define XS_MAX_DOMAINS 256u
-/* Connections per domain socket: a misbehaving guest cannot exhaust our file descriptors. */
+/*
+ * Domains one xensim instance manages at once. Xen has no limit of its own below the domid
+ * space (DOMID_FIRST_RESERVED, 0x7FF0: dom0 plus 32751 guests), and neither does its
+ * xenstored; each domain costs xensimd one listening socket and its nodes, and xensimd raises
+ * its descriptor limit to the hard limit at start.
+ */
+#define XS_MAX_DOMAINS (XS_DOMID_MAX + 1u)
+/*
+ * Connections per unprivileged domain. On Xen a guest has one xenstore connection, its ring,
+ * which the guest kernel multiplexes among its processes; xensim gives each process its own
+ * socket connection, so this bounds what a misbehaving guest can make xensimd hold. Domain 0
+ * has no such limit, as on Xen, where a dom0 socket connection is bounded only by xenstored's
+ * descriptor limit (XENSTORED_MAX_OPEN_FDS in xencommons, "unlimited" by default, capped by
+ * /proc/sys/fs/nr_open).
+ */
 #define XS_MAX_CONNS_PER_DOMAIN 64u
 /*
  * Bytes of watch events queued for a connection that does not read them. Xen drops events

@@ -704,7 +704,7 @@ XsConn *xs_server_conn_new(XsServer *s, XsDomain *dom, void *io)
 {
         XsConn *c;
 
-        if (dom->n_conns >= XS_MAX_CONNS_PER_DOMAIN)
+        if (dom->domid != 0 && dom->n_conns >= XS_MAX_CONNS_PER_DOMAIN)
                 return NULL;
         c = calloc(1, sizeof(*c));
         if (!c)

@@ -976,8 +976,8 @@ static int fwd_connect_broker(Fwd *f)
         if (r < 0) {
                 int why = vbus_conn_get_last_error(f->conn);
 
-                fwd_log(f, false, "no broker answered at %s: %s",
-                        f->url ? f->url : "the default address", strerror(-(why < 0 ? why : r)));
+                fwd_log(f, false, "no broker answered at %s: %s", vbus_conn_get_url(f->conn),
+                        strerror(-(r != -ETIMEDOUT || why == 0 ? r : why)));
                 return -1;
         }
         return 0;

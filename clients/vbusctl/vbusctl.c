@@ -72,9 +72,11 @@ static const char usage[] =
         "Common options:\n"
         "  --url URL        unix:/path or vchan:<broker-domid> (default: $VBUS_URL, else\n"
         "                   unix:/run/vbus/broker.sock if it exists, else vchan:0)\n"
-        "  --timeout MS     give up after MS milliseconds (connecting, or waiting for\n"
-        "                   messages with sub; default 5000 for pub, none for sub; the\n"
-        "                   call's deadline for call and services, default 5000)\n"
+        "  --timeout MS     give up after MS milliseconds (waiting for messages with sub;\n"
+        "                   default 5000 for pub, none for sub; the call's deadline for\n"
+        "                   call and services, default 5000). Connecting has its own\n"
+        "                   budget of 5 s, and fails at once when no broker can be there\n"
+        "                   (no socket, refused, permission denied), naming the URL\n"
         /* clang-format off */
         KEYGEN_OPTIONS_USAGE /* --key, --broker-key: keygen.h */
         /* clang-format on */
@@ -108,28 +110,69 @@ static uint64_t ms_to_us(long ms)
         return ms < 0 ? UINT64_MAX : (uint64_t)ms * 1000u;
 }
 
+/* How long connecting may take (a broker being started, a vchan being mapped): its own budget,
+ * never --timeout, so that "--timeout 0" never makes connecting time out. */
+enum { CONNECT_BUDGET_MS = 5000 };
+
+/* What to tell a user whose connection to @url failed with @r: what it means, what to do. */
+static const char *connect_hint(const char *url, int r)
+{
+        bool vchan = strncmp(url, "vchan:", 6) == 0;
+
+        switch (r) {
+        case -ENOENT:
+                return vchan ? "no Xen here (this domain has no domid in xenstore)"
+                             : "no socket there: is vchand running (in a guest: vchand --agent)?";
+        case -ECONNREFUSED:
+                return "nothing listens there: a broker or agent that died left its socket";
+        case -EACCES:
+                return "the socket's permissions refuse this user (vchand.conf socket_group, "
+                       "socket_mode)";
+        case -EADDRINUSE:
+                return "another vbus process of this domain holds its vchan to the broker (one "
+                       "per domain: run vchand --agent and connect through it)";
+        case -ETIMEDOUT:
+                return vchan ? "this domain's vchan is published, but no broker mapped it: is "
+                               "vchand running in that domain, and does it see this one?"
+                             : "the socket accepted, but no HELLO came back";
+        default:
+                return NULL;
+        }
+}
+
 static int connect_ready(const Options *o, vbus_conn **ret)
 {
+        const char *env = getenv("VBUS_URL");
+        const char *from = o->url ? "--url" : env && env[0] ? "$VBUS_URL" : "the default";
         vbus_conn *c = NULL;
+        const char *hint;
         int r = vbus_conn_open(o->url, &c);
 
         if (r < 0) {
                 if (!keygen_explain_open(r))
-                        fprintf(stderr, "vbusctl: cannot use URL '%s': %s\n",
-                                o->url ? o->url : "(default)", strerror(-r));
+                        fprintf(stderr,
+                                "vbusctl: cannot use URL '%s' (%s): %s; URLs are unix:<path> or "
+                                "vchan:<domid>\n",
+                                o->url ? o->url : env ? env : "", from, strerror(-r));
                 return -1;
         }
-        r = vbus_conn_wait_ready(c, ms_to_us(o->timeout_ms < 0 ? 5000 : o->timeout_ms));
+        r = vbus_conn_wait_ready(c, ms_to_us(CONNECT_BUDGET_MS));
         if (r < 0) {
-                int why = vbus_conn_get_last_error(c);
+                /* Channel auth refused (EPERM), or the pinned broker key not proven (EACCES
+                 * with a key pinned): keygen.c explains; anything else is the connection's. */
+                const char *pinned = getenv("VBUS_BROKER_KEY");
+                bool auth = r == -EPERM || (r == -EACCES && pinned && pinned[0]);
 
-                fprintf(stderr, "vbusctl: no broker answered at %s: %s\n",
-                        o->url ? o->url : "the default address", strerror(-(why < 0 ? why : r)));
-                keygen_explain(why);
-                if (why == -EADDRINUSE)
-                        fprintf(stderr, "vbusctl: another vbus process of this domain holds its "
-                                        "vchan to the broker (one per domain, or use the guest "
-                                        "agent)\n");
+                hint = auth ? NULL : connect_hint(vbus_conn_get_url(c), r);
+                if (r == -ETIMEDOUT)
+                        fprintf(stderr, "vbusctl: no broker answered at %s (%s) within %d s",
+                                vbus_conn_get_url(c), from, CONNECT_BUDGET_MS / 1000);
+                else
+                        fprintf(stderr, "vbusctl: cannot connect to %s (%s): %s",
+                                vbus_conn_get_url(c), from, strerror(-r));
+                fprintf(stderr, "%s%s\n", hint ? ": " : "", hint ? hint : "");
+                if (auth)
+                        keygen_explain(r);
                 vbus_conn_free(c);
                 return -1;
         }
@@ -234,25 +277,65 @@ typedef struct SubState {
         unsigned long n_seen;
 } SubState;
 
+/* Peer-supplied text (an agent's claims): printable ASCII as is, the rest escaped; in JSON also
+ * the quote and the backslash. */
+static void print_claimed_text(const char *s, bool json)
+{
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                if (*p >= 0x20 && *p < 0x7f && !(json && (*p == '"' || *p == '\\')))
+                        putchar(*p);
+                else if (json)
+                        printf("\\u%04x", *p);
+                else
+                        printf("\\x%02x", *p);
+        }
+}
+
+/* What the sender's guest agent claims about the process behind its session (never checked by
+ * the broker): after the identity, marked as claims. */
+static void print_sender_claims(const vbus_message *m, bool json)
+{
+        uint32_t uid, pid;
+        const char *cmd;
+
+        if (!vbus_message_get_sender_claims(m, &uid, &pid, &cmd))
+                return;
+        if (json)
+                printf(",\"session\":%" PRIu32 ",\"claims\":{\"uid\":%" PRIu32 ",\"pid\":%" PRIu32
+                       ",\"command\":\"",
+                       vbus_message_get_sender_session(m), uid, pid);
+        else
+                printf(" claims(session=%" PRIu32 ",uid=%" PRIu32 ",pid=%" PRIu32 ",command=",
+                       vbus_message_get_sender_session(m), uid, pid);
+        print_claimed_text(cmd, json);
+        printf(json ? "\"}" : ")");
+}
+
 static void print_sender(const vbus_message *m, bool json)
 {
         if (vbus_message_is_sender_local(m)) {
                 if (json)
                         printf("{\"local\":true,\"domid\":%" PRIu32 ",\"uid\":%" PRIu32
-                               ",\"pid\":%" PRIu32 "}",
+                               ",\"pid\":%" PRIu32,
                                vbus_message_get_sender_domid(m), vbus_message_get_sender_uid(m),
                                vbus_message_get_sender_pid(m));
                 else
                         printf("local(uid=%" PRIu32 ",pid=%" PRIu32 ")",
                                vbus_message_get_sender_uid(m), vbus_message_get_sender_pid(m));
+                print_sender_claims(m, json);
+                if (json)
+                        putchar('}');
                 return;
         }
         if (json)
-                printf("{\"local\":false,\"domid\":%" PRIu32 ",\"name\":\"%s\"}",
+                printf("{\"local\":false,\"domid\":%" PRIu32 ",\"name\":\"%s\"",
                        vbus_message_get_sender_domid(m), vbus_message_get_sender_name(m));
         else
                 printf("dom%" PRIu32 "(%s)", vbus_message_get_sender_domid(m),
                        vbus_message_get_sender_name(m));
+        print_sender_claims(m, json);
+        if (json)
+                putchar('}');
 }
 
 static void print_data(const uint8_t *d, size_t n, int format)

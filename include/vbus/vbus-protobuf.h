@@ -197,7 +197,8 @@ VBUS_EXPORT int vbus_protobuf_client_get_status(ProtobufCService *service,
  * (@desc has no method @method); -EMSGSIZE (the packed input exceeds VBUS_MESSAGE_MAX);
  * -EBADMSG (the status is OK but the reply does not decode as the output type within
  * VBUS_PROTOBUF_DECODE_MAX: nothing is written); -ENOTCONN; -ETIMEDOUT (the connection never
- * became ready); -ENOMEM.
+ * became ready); at once, the error of a first attempt to connect that waiting cannot mend
+ * (-ENOENT, -ECONNREFUSED, ...: see vbus_conn_wait_ready()); -ENOMEM.
  */
 VBUS_EXPORT int vbus_protobuf_call(vbus_conn *conn, const ProtobufCServiceDescriptor *desc,
                                    const char *method, const ProtobufCMessage *input,

@@ -201,9 +201,15 @@ VBUS_EXPORT int vbus_conn_wait(vbus_conn *conn, uint64_t timeout_usec);
 /**
  * vbus_conn_wait_ready() - block until the connection is ready (HELLO answered, and with
  * channel auth, the broker proved its key and took ours).
- * Return: 0, -ETIMEDOUT, -EINVAL; channel auth failed on the last link (returned at once):
- * -EACCES (the broker does not prove the pinned key, proves none, or does not speak channel
- * auth), -EPERM (the broker refused: it requires a key, or one in its keyring).
+ * A first attempt that failed in a way waiting cannot mend is returned at once, without waiting
+ * for @timeout_usec: -ENOENT (no such socket; over vchan: no Xen, this domain has no "domid"),
+ * -ECONNREFUSED (nobody listens at the socket), -EACCES or -EPERM (the socket's permissions),
+ * -ENOTSOCK, -EADDRINUSE (vchan: another process of this domain holds its vchan), -ENODEV (no
+ * Xen device). Once a connection has been ready, it retries whatever the error.
+ * Channel auth that failed on the last link is returned at once too: -EACCES (the broker does
+ * not prove the pinned key, proves none, or does not speak channel auth), -EPERM (the broker
+ * refused: it requires a key, or one in its keyring).
+ * Return: 0, -ETIMEDOUT, -EINVAL, or one of the errors above.
  */
 VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *conn, uint64_t timeout_usec);
 
@@ -224,6 +230,13 @@ VBUS_EXPORT int vbus_conn_get_state(vbus_conn *conn);
  * negative errno from the transport.
  */
 VBUS_EXPORT int vbus_conn_get_last_error(vbus_conn *conn);
+
+/**
+ * vbus_conn_get_url() - the broker URL this connection uses, as a user would write it
+ * ("unix:/run/vbus/broker.sock", "vchan:0"), whether it was given, taken from $VBUS_URL or the
+ * default: the one to name in messages. Borrowed until vbus_conn_free(); "" for NULL.
+ */
+VBUS_EXPORT const char *vbus_conn_get_url(vbus_conn *conn);
 
 /* vbus_conn_get_reconnects() - how many times the link was re-established. */
 VBUS_EXPORT uint64_t vbus_conn_get_reconnects(vbus_conn *conn);
@@ -318,6 +331,14 @@ VBUS_EXPORT bool vbus_message_is_sender_local(const vbus_message *msg);
 VBUS_EXPORT const char *vbus_message_get_sender_key(const vbus_message *msg);
 VBUS_EXPORT uint32_t vbus_message_get_sender_uid(const vbus_message *msg);
 VBUS_EXPORT uint32_t vbus_message_get_sender_pid(const vbus_message *msg);
+/* The guest-agent session the publisher used (0: a link of its own), and what that domain's
+ * agent claims about the local process behind it (uid, pid, command). Claims are the guest's
+ * word only: the broker checks the domain, never these. _claims returns false when there are
+ * none (a publisher without an agent), and then writes nothing; @ret_command is borrowed like the
+ * message; any output may be NULL. */
+VBUS_EXPORT uint32_t vbus_message_get_sender_session(const vbus_message *msg);
+VBUS_EXPORT bool vbus_message_get_sender_claims(const vbus_message *msg, uint32_t *ret_uid,
+                                                uint32_t *ret_pid, const char **ret_command);
 /* Messages this subscription lost (DROP policy) just before this one. */
 VBUS_EXPORT uint64_t vbus_message_get_dropped(const vbus_message *msg);
 /* The subscription's delivery counter (restarts at 1 after a reconnect). */
@@ -372,7 +393,9 @@ VBUS_EXPORT int vbus_call_cancel(vbus_call *call);
  * Waits for the connection to be ready within the same timeout.
  * @ret_reply: written on 0: the outcome, to free with vbus_reply_free().
  * Return: 0 when the call has an outcome (check vbus_reply_get_status()); -EINVAL; -EMSGSIZE;
- * -ENOTCONN; -ENOMEM; -ETIMEDOUT (the connection never became ready).
+ * -ENOTCONN; -ENOMEM; -ETIMEDOUT (the connection never became ready); at once, the error of a
+ * first attempt to connect that waiting cannot mend (-ENOENT, -ECONNREFUSED, ...: see
+ * vbus_conn_wait_ready()).
  */
 VBUS_EXPORT int vbus_call_sync(vbus_conn *conn, const char *method, const void *request,
                                size_t request_size, uint64_t timeout_usec, vbus_reply **ret_reply);

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -213,8 +214,7 @@ static int conn_send_hello(vbus_conn *c)
                 h.auth_challenge.data = c->auth.client_nonce;
                 h.auth_challenge.len = VBUS_AUTH_NONCE_SIZE;
         }
-        c->auth.client =
-                (VbusAuthHelloFields){h.version_min, h.version_max, h.max_frame, h.features};
+        c->auth.client = (VbusAuthHelloFields){h.version_min, h.version_max, h.features};
         r = vbus__endpoint_send_control(&c->ep, VBUS_FRAME_HELLO, 0, 0, &h.base);
         if (r < 0)
                 return r;
@@ -390,11 +390,9 @@ static int conn_auth_hello(vbus_conn *c, const Vbus__V1__Hello *m)
                 return -EACCES;
         if (m->auth_challenge.len != VBUS_AUTH_NONCE_SIZE)
                 return -EPROTO;
-        t->session_id = c->ep.session.session_id;
         t->version = m->version;
         memcpy(t->broker_nonce, m->auth_challenge.data, VBUS_AUTH_NONCE_SIZE);
-        t->broker =
-                (VbusAuthHelloFields){m->version_min, m->version_max, m->max_frame, m->features};
+        t->broker = (VbusAuthHelloFields){m->version_min, m->version_max, m->features};
         if (m->auth_proof.len > 0 || c->auth_pin) {
                 r = vbus__auth_verify(t, VBUS_AUTH_ROLE_BROKER, m->auth_proof.data,
                                       m->auth_proof.len);
@@ -415,7 +413,7 @@ static int conn_auth_hello(vbus_conn *c, const Vbus__V1__Hello *m)
         h.version_min = t->client.version_min;
         h.version_max = t->client.version_max;
         h.version = m->version;
-        h.max_frame = t->client.max_frame;
+        h.max_frame = CLIENT_MAX_FRAME; /* as in the first HELLO */
         h.features = VBUS_FEATURE_AUTH;
         h.auth_proof.data = proof;
         h.auth_proof.len = sizeof(proof);
@@ -610,6 +608,12 @@ VBUS_EXPORT int vbus_conn_open_auth(const char *url, const char *key_file, const
                 free(c);
                 return r;
         }
+        /* Rebuilt from the parsed URL (fits: a path is shorter than 108 bytes), so that a
+         * message names exactly what is tried, whichever way it was chosen. */
+        if (c->url.kind == VBUS_URL_UNIX)
+                (void)snprintf(c->url_text, sizeof(c->url_text), "unix:%s", c->url.path);
+        else
+                (void)snprintf(c->url_text, sizeof(c->url_text), "vchan:%u", c->url.broker_domid);
         c->state = VBUS_CONN_CONNECTING;
         if (conn_connect(c) < 0)
                 conn_lost_now(c);
@@ -812,6 +816,28 @@ VBUS_EXPORT int vbus_conn_wait(vbus_conn *c, uint64_t timeout_usec)
         return r;
 }
 
+/*
+ * Whether a failed first attempt to connect is one that waiting cannot mend: nothing listens at
+ * that socket, or may not be reached by us, or this domain's vchan is taken, or there is no Xen.
+ * (A connection that was ready once keeps retrying whatever the error: its broker or agent is
+ * expected back.)
+ */
+static bool connect_error_is_permanent(int r)
+{
+        switch (r) {
+        case -ENOENT:
+        case -EACCES:
+        case -EPERM:
+        case -ECONNREFUSED:
+        case -ENOTSOCK:
+        case -EADDRINUSE:
+        case -ENODEV:
+                return true;
+        default:
+                return false;
+        }
+}
+
 VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *c, uint64_t timeout_usec)
 {
         uint64_t deadline = vbus__client_now() + timeout_usec;
@@ -822,6 +848,8 @@ VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *c, uint64_t timeout_usec)
                 uint64_t now = vbus__client_now();
                 int r;
 
+                if (!c->ever_ready && connect_error_is_permanent(c->last_error))
+                        return c->last_error;
                 if (now >= deadline)
                         return -ETIMEDOUT;
                 r = vbus_conn_wait(c, deadline - now);
@@ -879,6 +907,11 @@ VBUS_EXPORT int vbus_conn_get_last_error(vbus_conn *c)
         if (!c)
                 return -EINVAL;
         return c->auth_error < 0 ? c->auth_error : c->last_error;
+}
+
+VBUS_EXPORT const char *vbus_conn_get_url(vbus_conn *c)
+{
+        return c ? c->url_text : "";
 }
 
 VBUS_EXPORT uint64_t vbus_conn_get_reconnects(vbus_conn *c)

@@ -72,6 +72,7 @@ typedef struct VbusFeature {
 
 struct vbus_conn {
         VbusUrl url;
+        char url_text[128]; /* the URL in use, as the user would write it (vbus_conn_get_url) */
         vbus_conn_state state;
         bool have_link;
         bool hello_sent;

@@ -592,6 +592,27 @@ VBUS_EXPORT uint32_t vbus_message_get_sender_pid(const vbus_message *m)
         return m && m->sender ? m->sender->pid : 0;
 }
 
+VBUS_EXPORT uint32_t vbus_message_get_sender_session(const vbus_message *m)
+{
+        return m && m->sender ? m->sender->session : 0;
+}
+
+VBUS_EXPORT bool vbus_message_get_sender_claims(const vbus_message *m, uint32_t *ret_uid,
+                                                uint32_t *ret_pid, const char **ret_command)
+{
+        const Vbus__V1__Claims *c = m && m->sender ? m->sender->claims : NULL;
+
+        if (!c)
+                return false;
+        if (ret_uid)
+                *ret_uid = c->uid;
+        if (ret_pid)
+                *ret_pid = c->pid;
+        if (ret_command)
+                *ret_command = c->command ? c->command : "";
+        return true;
+}
+
 VBUS_EXPORT uint64_t vbus_message_get_dropped(const vbus_message *m)
 {
         return m ? m->dropped : 0;

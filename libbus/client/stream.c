@@ -381,7 +381,9 @@ VBUS_EXPORT int vbus_stream_cancel(vbus_stream *st)
                 return -EINVAL;
         if (st->in_end_cb)
                 return -EALREADY;
-        if (!st->ended && !st->send_closed)
+        /* Also after this side closed (a server-streaming caller that sent its request and
+         * END): the other end must still be told, it may be streaming for ever. */
+        if (!st->ended && st->vs)
                 vbus__conn_release_stream(
                         st->conn, &st->vs, VBUS_FRAME_RESET, VBUS_STATUS_CANCELLED,
                         st->req ? "the server abandoned the call" : "cancelled by the caller");

@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xengnttab.h>
 #include <xenstore.h>
 
 #include "vchan.h"
 
 struct VbusXs {
         struct xs_handle *h;
+        xengnttab_handle *gnttab; /* opened by the first vbus__xs_vchan_connect() */
 };
 
 /* errno after a failed libxenstore call; EIO if it left none. */
@@ -45,6 +47,8 @@ VbusXs *vbus__xs_close(VbusXs *xs)
 {
         if (!xs)
                 return NULL;
+        if (xs->gnttab)
+                xengnttab_close(xs->gnttab);
         xs_close(xs->h);
         free(xs);
         return NULL;
@@ -164,4 +168,18 @@ int vbus__xs_remove_if(VbusXs *xs, const char *path, const char *key, const char
                         return r;
         }
         return r;
+}
+
+int vbus__xs_vchan_connect(VbusXs *xs, uint32_t server_domid, const char *path, VbusVchan **ret)
+{
+        VbusVchanHandles h;
+
+        if (!xs->gnttab) {
+                errno = 0;
+                xs->gnttab = xengnttab_open(NULL, 0);
+                if (!xs->gnttab)
+                        return errno > 0 ? -errno : -ENODEV;
+        }
+        h = (VbusVchanHandles){.xs = xs->h, .gnttab = xs->gnttab};
+        return vbus__vchan_client_new_with(ret, &h, server_domid, path);
 }

@@ -16,6 +16,9 @@
 #define VBUS_LIBBUS_VCHAN_XS_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "vchan.h"
 
 enum {
         /* Attempts of a checked removal that keeps losing its transaction to other writers:
@@ -81,5 +84,16 @@ int vbus__xs_next_event(VbusXs *xs, char **ret_token);
  * path is longer than xenstore allows), or another -errno (-EAGAIN: every attempt conflicted).
  */
 int vbus__xs_remove_if(VbusXs *xs, const char *path, const char *key, const char *expected);
+
+/**
+ * vbus__xs_vchan_connect() - the client end of the vchan @server_domid published at @path, set
+ * up on this handle's xenstore connection and on one grant-table handle that every vchan
+ * connected through @xs shares (opened by the first call; @xs must outlive those vchans).
+ * A try that finds no keys costs one xenstore read and opens nothing; a connected vchan costs
+ * one event-channel handle and its mappings (docs/vchan.md, "What a client end holds").
+ * Return: as vbus__vchan_client_new(); vbus__vchan_error_is_local() tells whose fault an error
+ * is.
+ */
+int vbus__xs_vchan_connect(VbusXs *xs, uint32_t server_domid, const char *path, VbusVchan **ret);
 
 #endif /* VBUS_LIBBUS_VCHAN_XS_H */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <xenevtchn.h>
 #include <xengnttab.h>
 #include <xenstore.h>
@@ -32,6 +33,7 @@ struct VbusVchan {
         xengnttab_handle *gnttab; /* client */
         xenevtchn_handle *evtchn;
         struct xs_handle *xs;
+        bool borrowed; /* gnttab and xs are a VbusVchanHandles' (not closed here) */
         evtchn_port_t port; /* our local port */
         bool port_bound;
 
@@ -143,6 +145,127 @@ static int xs_read_uint(struct xs_handle *xs, const char *dir, const char *key, 
         return r;
 }
 
+/* --- who holds a published vchan of this domain ----------------------------------------- */
+
+static bool fits(int n, size_t size);
+
+/* @n bytes of the file @path, NUL-terminated and cut at the first newline. Return: 0, -errno. */
+static int read_line(const char *path, char *buf, size_t n)
+{
+        FILE *f = fopen(path, "re");
+        size_t k;
+
+        if (!f)
+                return -errno;
+        k = fread(buf, 1, n - 1, f);
+        (void)fclose(f); /* read-only: nothing to lose */
+        buf[k] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        return 0;
+}
+
+/* A whole decimal number. */
+static bool parse_ull(const char *s, unsigned long long *ret)
+{
+        char *end;
+
+        if (*s < '0' || *s > '9')
+                return false;
+        errno = 0;
+        *ret = strtoull(s, &end, 10);
+        return errno == 0 && *end == '\0';
+}
+
+/* The start time of @pid (field 22 of /proc/<pid>/stat, after the command's closing ')'), so a
+ * recycled pid is not mistaken for the process that published. Return: 0, -errno. */
+static int proc_start_time(unsigned long pid, unsigned long long *ret)
+{
+        char path[64], stat[1024], *p;
+        int r;
+
+        (void)snprintf(path, sizeof(path), "/proc/%lu/stat", pid); /* fits */
+        r = read_line(path, stat, sizeof(stat));
+        if (r < 0)
+                return r;
+        p = strrchr(stat, ')');
+        if (!p)
+                return -EPROTO;
+        /* After ')': state (field 3) ... starttime (field 22): skip 19 fields. */
+        for (int i = 0; i < 20 && p; i++)
+                p = strchr(p + 1, ' ');
+        if (!p)
+                return -EPROTO;
+        p[strcspn(p + 1, " ") + 1] = '\0';
+        return parse_ull(p + 1, ret) ? 0 : -EPROTO;
+}
+
+/*
+ * What a publishing process records next to its ring-ref: "<boot id> <pid namespace> <pid>
+ * <start time>". Together they name one process of one boot of this domain's kernel; a holder
+ * recorded so can be checked without the broker (docs/vchan.md, "Stale keys").
+ */
+static int holder_self(char *buf, size_t n)
+{
+        char boot[64], ns[64];
+        unsigned long long start = 0;
+        ssize_t k;
+        int r;
+
+        r = read_line("/proc/sys/kernel/random/boot_id", boot, sizeof(boot));
+        if (r < 0)
+                return r;
+        k = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+        if (k < 0)
+                return -errno;
+        ns[k] = '\0';
+        r = proc_start_time((unsigned long)getpid(), &start);
+        if (r < 0)
+                return r;
+        k = snprintf(buf, n, "%s %s %lu %llu", boot, ns, (unsigned long)getpid(), start);
+        return k > 0 && (size_t)k < n ? 0 : -ENAMETOOLONG;
+}
+
+/*
+ * Whether the holder recorded at @dir is known to be gone: same boot and pid namespace as ours
+ * (else we cannot tell, and assume it lives), and no process with its pid and start time. A
+ * value we cannot parse, or none (a writer that records none, such as Xen's libxenvchan), is
+ * taken as alive: we never cut off a holder we cannot account for.
+ */
+static bool holder_is_gone(struct xs_handle *xs, const char *dir)
+{
+        char full[VBUS_VCHAN_PATH_MAX + 32], self[192], rec[192];
+        char *f[4], *save = NULL, *my_boot, *my_ns;
+        unsigned long long pid, start, now;
+        unsigned int len = 0;
+        char *val;
+
+        if (!fits(snprintf(full, sizeof(full), "%s/%s", dir, VBUS_VCHAN_KEY_HOLDER), sizeof(full)))
+                return false;
+        val = xs_read(xs, XBT_NULL, full, &len);
+        if (!val)
+                return false;
+        if (len >= sizeof(rec) || memchr(val, '\0', len)) {
+                free(val);
+                return false;
+        }
+        memcpy(rec, val, len);
+        rec[len] = '\0';
+        free(val);
+        if (holder_self(self, sizeof(self)) < 0)
+                return false;
+        my_boot = strtok_r(self, " ", &save);
+        my_ns = strtok_r(NULL, " ", &save);
+        save = NULL;
+        for (int i = 0; i < 4; i++)
+                f[i] = strtok_r(i ? NULL : rec, " ", &save);
+        if (!my_boot || !my_ns || !f[3] || strtok_r(NULL, " ", &save) || !parse_ull(f[2], &pid) ||
+            !parse_ull(f[3], &start) || pid == 0 || pid > INT32_MAX)
+                return false;
+        if (strcmp(f[0], my_boot) != 0 || strcmp(f[1], my_ns) != 0)
+                return false;
+        return proc_start_time((unsigned long)pid, &now) < 0 || now != start;
+}
+
 int vbus__vchan_server_open_to(uint32_t peer_domid, const char *port, size_t left_min,
                                size_t right_min, VbusVchan **ret_vchan)
 {
@@ -161,9 +284,13 @@ int vbus__vchan_server_open_to(uint32_t peer_domid, const char *port, size_t lef
         if (r == 0)
                 r = vbus__vchan_path_build(path, sizeof(path), self, peer_domid, port);
         if (r == 0) {
-                /* A value that can be read, well-formed or not, means the vchan is held. */
+                /* A value that can be read, well-formed or not, means the vchan is held, unless
+                 * the process that published it is known to be gone: then its keys are stale
+                 * and removed here, without waiting for a broker to notice. */
                 r = xs_read_uint(xs, path, VBUS_VCHAN_KEY_RING_REF, UINT32_MAX, &ring_ref);
                 r = r == 0 || r == -EPROTO ? -EADDRINUSE : 0;
+                if (r == -EADDRINUSE && holder_is_gone(xs, path) && xs_rm(xs, XBT_NULL, path))
+                        r = 0;
         }
         xs_close(xs);
         if (r < 0)
@@ -171,7 +298,12 @@ int vbus__vchan_server_open_to(uint32_t peer_domid, const char *port, size_t lef
         return vbus__vchan_server_new(ret_vchan, peer_domid, path, left_min, right_min);
 }
 
-static int vchan_new(VbusVchan **ret, bool server, uint32_t peer_domid, const char *path)
+/*
+ * A VbusVchan with its own event-channel handle and, unless @h lends them, its own xenstore
+ * connection (the grant handle is opened by the caller, or borrowed from @h).
+ */
+static int vchan_new(VbusVchan **ret, bool server, uint32_t peer_domid, const char *path,
+                     const VbusVchanHandles *h)
 {
         VbusVchan *v;
 
@@ -203,9 +335,15 @@ static int vchan_new(VbusVchan **ret, bool server, uint32_t peer_domid, const ch
                 if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
                         goto fail;
         }
-        v->xs = xs_open(0);
-        if (!v->xs)
-                goto fail;
+        if (h) {
+                v->borrowed = true;
+                v->xs = h->xs;
+                v->gnttab = h->gnttab;
+        } else {
+                v->xs = xs_open(0);
+                if (!v->xs)
+                        goto fail;
+        }
         *ret = v;
         return 0;
 fail:;
@@ -228,7 +366,8 @@ static int server_publish(VbusVchan *v, uint32_t self, uint32_t ring_ref)
                 {.id = self, .perms = XS_PERM_NONE},
                 {.id = v->peer_domid, .perms = XS_PERM_READ},
         };
-        char key[2][VBUS_VCHAN_PATH_MAX + 32], val[2][16];
+        struct xs_permissions own[1] = {{.id = self, .perms = XS_PERM_NONE}};
+        char key[3][VBUS_VCHAN_PATH_MAX + 32], val[2][16], holder[192] = "";
 
         /* The path was validated to at most VBUS_VCHAN_PATH_MAX bytes: none of these should
          * ever be cut short, and none may be if one were. */
@@ -237,8 +376,12 @@ static int server_publish(VbusVchan *v, uint32_t self, uint32_t ring_ref)
             !fits(snprintf(key[1], sizeof(key[1]), "%s/%s", v->path, VBUS_VCHAN_KEY_EVENT_CHANNEL),
                   sizeof(key[1])) ||
             !fits(snprintf(val[0], sizeof(val[0]), "%u", ring_ref), sizeof(val[0])) ||
-            !fits(snprintf(val[1], sizeof(val[1]), "%u", (unsigned)v->port), sizeof(val[1])))
+            !fits(snprintf(val[1], sizeof(val[1]), "%u", (unsigned)v->port), sizeof(val[1])) ||
+            !fits(snprintf(key[2], sizeof(key[2]), "%s/%s", v->path, VBUS_VCHAN_KEY_HOLDER),
+                  sizeof(key[2])))
                 return -ENAMETOOLONG;
+        /* Without /proc no holder is recorded: such keys are then never judged stale. */
+        (void)holder_self(holder, sizeof(holder));
 
         for (unsigned attempt = 0; attempt < VBUS_VCHAN_XS_TXN_RETRIES; attempt++) {
                 xs_transaction_t t = xs_transaction_start(v->xs);
@@ -249,6 +392,10 @@ static int server_publish(VbusVchan *v, uint32_t self, uint32_t ring_ref)
                 for (int i = 0; i < 2 && ok; i++)
                         ok = xs_write(v->xs, t, key[i], val[i], (unsigned)strlen(val[i])) &&
                              xs_set_permissions(v->xs, t, key[i], perms, 2);
+                /* The holder is this domain's business only: the peer cannot read it. */
+                if (ok && holder[0])
+                        ok = xs_write(v->xs, t, key[2], holder, (unsigned)strlen(holder)) &&
+                             xs_set_permissions(v->xs, t, key[2], own, 1);
                 if (!ok) {
                         int r = errno_or(-EIO);
 
@@ -273,7 +420,7 @@ int vbus__vchan_server_new(VbusVchan **ret_vchan, uint32_t peer_domid, const cha
         r = vbus__vchan_layout_from_sizes(left_min, right_min, &(VbusVchanLayout){0});
         if (r < 0)
                 return r;
-        r = vchan_new(&v, true, peer_domid, path);
+        r = vchan_new(&v, true, peer_domid, path, NULL);
         if (r < 0 || !v)
                 return r < 0 ? r : -EIO;
         vbus__vchan_layout_from_sizes(left_min, right_min, &v->layout);
@@ -350,64 +497,55 @@ static int check_grant_refs(const uint32_t *grants, uint32_t n, uint32_t ring_re
         return 0;
 }
 
-int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const char *path)
+/*
+ * Reads and parses the keys a server published at @path. Before the server publishes,
+ * xenstored answers EACCES rather than ENOENT when the nearest existing parent is not readable
+ * to us (a server in dom0, say): both mean "not there yet" to a client that waits for its
+ * server. A zero ring-ref or port is malformed (-EPROTO).
+ */
+static int client_read_keys(struct xs_handle *xs, const char *path, uint32_t *ret_ring_ref,
+                            uint32_t *ret_port)
 {
-        uint32_t grants[VBUS_VCHAN_MAX_GRANTS], ring_ref = 0, remote_port = 0;
-        VbusVchan *v = NULL;
-        int r;
+        int r = xs_read_uint(xs, path, VBUS_VCHAN_KEY_RING_REF, UINT32_MAX, ret_ring_ref);
 
-        r = vchan_new(&v, false, server_domid, path);
-        if (r < 0 || !v)
-                return r < 0 ? r : -EIO;
-        /*
-         * Before the server publishes, xenstored answers EACCES rather than ENOENT when the
-         * nearest existing parent is not readable to us (a server in dom0, say): both mean
-         * "not there yet" to a client that waits for its server.
-         */
-        r = xs_read_uint(v->xs, v->path, VBUS_VCHAN_KEY_RING_REF, UINT32_MAX, &ring_ref);
         if (r == 0)
-                r = xs_read_uint(v->xs, v->path, VBUS_VCHAN_KEY_EVENT_CHANNEL, UINT32_MAX,
-                                 &remote_port);
+                r = xs_read_uint(xs, path, VBUS_VCHAN_KEY_EVENT_CHANNEL, UINT32_MAX, ret_port);
         if (r == -EACCES)
                 r = -ENOENT;
-        if (r < 0)
-                goto fail;
-        if (ring_ref == 0 || remote_port == 0) {
+        if (r == 0 && (*ret_ring_ref == 0 || *ret_port == 0))
                 r = -EPROTO;
-                goto fail;
-        }
+        return r;
+}
+
+/* Binds the server's port, maps and checks the control page, maps the rings, says we are live. */
+static int client_attach(VbusVchan *v, uint32_t ring_ref, uint32_t remote_port)
+{
+        uint32_t grants[VBUS_VCHAN_MAX_GRANTS];
+        int r;
+
         errno = 0;
-        v->gnttab = xengnttab_open(NULL, 0);
-        if (!v->gnttab) {
-                r = errno_or(-ENODEV);
-                goto fail;
-        }
         {
                 xenevtchn_port_or_error_t p =
-                        xenevtchn_bind_interdomain(v->evtchn, server_domid, remote_port);
+                        xenevtchn_bind_interdomain(v->evtchn, v->peer_domid, remote_port);
 
-                if (p < 0) {
-                        r = errno_or(-EIO);
-                        goto fail;
-                }
+                if (p < 0)
+                        return errno_or(-EIO);
                 v->port = (evtchn_port_t)p;
                 v->port_bound = true;
                 xenevtchn_unmask(v->evtchn, v->port);
         }
-        v->page = xengnttab_map_grant_ref_notify(v->gnttab, server_domid, ring_ref,
+        v->page = xengnttab_map_grant_ref_notify(v->gnttab, v->peer_domid, ring_ref,
                                                  PROT_READ | PROT_WRITE, VBUS_VCHAN_OFF_CLI_LIVE,
                                                  v->port);
-        if (!v->page) {
-                r = errno_or(-EIO);
-                goto fail;
-        }
+        if (!v->page)
+                return errno_or(-EIO);
         /* Orders and grants: one read each into private memory, then validated. */
         r = vbus__vchan_page_read_layout(v->page, &v->layout, grants);
         if (r < 0)
-                goto fail;
+                return r;
         r = check_grant_refs(grants, vbus__vchan_layout_n_grants(&v->layout), ring_ref);
         if (r < 0)
-                goto fail;
+                return r;
         for (int i = 0, g = 0; i < 2; i++) {
                 /* left = we write; right = we only read, so map it read-only */
                 int prot = i == VBUS_VCHAN_LEFT ? PROT_READ | PROT_WRITE : PROT_READ;
@@ -415,11 +553,9 @@ int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const c
                 if (v->layout.n_pages[i] == 0)
                         continue;
                 v->ext[i] = xengnttab_map_domain_grant_refs(v->gnttab, v->layout.n_pages[i],
-                                                            server_domid, grants + g, prot);
-                if (!v->ext[i]) {
-                        r = errno_or(-EIO);
-                        goto fail;
-                }
+                                                            v->peer_domid, grants + g, prot);
+                if (!v->ext[i])
+                        return errno_or(-EIO);
                 g += (int)v->layout.n_pages[i];
         }
         vbus__vchan_ring_init(&v->ring, v->page, false, &v->layout, v->ext[0], v->ext[1]);
@@ -428,11 +564,78 @@ int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const c
         vbus__vchan_ring_request(&v->ring, VBUS_VCHAN_NOTIFY_WRITE);
         /* Wake the server: it learns of the connection without waiting for data. */
         vchan_notify(v);
+        return 0;
+}
+
+int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const char *path)
+{
+        uint32_t ring_ref = 0, remote_port = 0;
+        VbusVchan *v = NULL;
+        int r;
+
+        r = vchan_new(&v, false, server_domid, path, NULL);
+        if (r < 0 || !v)
+                return r < 0 ? r : -EIO;
+        r = client_read_keys(v->xs, v->path, &ring_ref, &remote_port);
+        if (r < 0)
+                goto fail;
+        errno = 0;
+        v->gnttab = xengnttab_open(NULL, 0);
+        if (!v->gnttab) {
+                r = errno_or(-ENODEV);
+                goto fail;
+        }
+        r = client_attach(v, ring_ref, remote_port);
+        if (r < 0)
+                goto fail;
         *ret_vchan = v;
         return 0;
 fail:
         vbus__vchan_free(v);
         return r;
+}
+
+int vbus__vchan_client_new_with(VbusVchan **ret_vchan, const VbusVchanHandles *h,
+                                uint32_t server_domid, const char *path)
+{
+        uint32_t ring_ref = 0, remote_port = 0;
+        VbusVchan *v = NULL;
+        int r;
+
+        if (!ret_vchan || !h || !h->xs || !h->gnttab || server_domid > VBUS_VCHAN_DOMID_MAX ||
+            !vbus__vchan_path_is_valid(path))
+                return -EINVAL;
+        /* The keys first, on the shared connection: a try that finds none opens nothing. */
+        r = client_read_keys(h->xs, path, &ring_ref, &remote_port);
+        if (r < 0)
+                return r;
+        r = vchan_new(&v, false, server_domid, path, h);
+        if (r < 0 || !v)
+                return r < 0 ? r : -EIO;
+        r = client_attach(v, ring_ref, remote_port);
+        if (r < 0) {
+                vbus__vchan_free(v);
+                return r;
+        }
+        *ret_vchan = v;
+        return 0;
+}
+
+bool vbus__vchan_error_is_local(int r)
+{
+        switch (r) {
+        case -EMFILE:  /* this process's descriptors */
+        case -ENFILE:  /* the host's descriptors */
+        case -ENOMEM:  /* memory, or (Xen) the maptrack or grant table of our domain */
+        case -ENOSPC:  /* (Xen) no free event-channel port in our domain */
+        case -ENOBUFS: /* kernel buffers */
+        case -ENODEV:  /* no Xen driver here */
+        case -EAGAIN:  /* xenstore busy */
+        case -EINTR:
+                return true;
+        default:
+                return false;
+        }
 }
 
 static void vchan_unmap(VbusVchan *v)
@@ -482,11 +685,11 @@ VbusVchan *vbus__vchan_free(VbusVchan *v)
         vbus__vchan_close(v);
         if (v->gntshr)
                 xengntshr_close(v->gntshr);
-        if (v->gnttab)
+        if (v->gnttab && !v->borrowed)
                 xengnttab_close(v->gnttab);
         if (v->evtchn)
                 xenevtchn_close(v->evtchn);
-        if (v->xs)
+        if (v->xs && !v->borrowed)
                 xs_close(v->xs);
         free(v->path);
         free(v);

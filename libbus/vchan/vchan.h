@@ -42,6 +42,8 @@
 /* xenstore key names under the vchan path (libxenvchan's). */
 #define VBUS_VCHAN_KEY_RING_REF      "ring-ref"
 #define VBUS_VCHAN_KEY_EVENT_CHANNEL "event-channel"
+/* Ours, readable by this domain only: which process published (vchan.c, docs/vchan.md). */
+#define VBUS_VCHAN_KEY_HOLDER "vbus-holder"
 
 typedef struct VbusVchan VbusVchan;
 
@@ -82,6 +84,33 @@ int vbus__vchan_server_open_to(uint32_t peer_domid, const char *port, size_t lef
  * bad arguments, or the errno of the failing Xen library call.
  */
 int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const char *path);
+
+/*
+ * The Xen handles a process with many client ends (the broker) shares between them: its one
+ * xenstore connection and one grant-table handle. Borrowed by every vchan connected with them,
+ * so they must outlive those vchans. Forward-declared so that the layers above need no Xen
+ * header: only libbus/vchan opens them (vchan-xs.c).
+ */
+typedef struct VbusVchanHandles {
+        struct xs_handle *xs;
+        struct xengntdev_handle *gnttab;
+} VbusVchanHandles;
+
+/*
+ * As vbus__vchan_client_new(), on the shared handles @h (borrowed until the vchan is freed):
+ * the keys are read first on @h's xenstore connection, so a server that has published nothing
+ * costs one read and no handle; a connected vchan holds one event-channel handle of its own and
+ * its mappings, and no xenstore connection. Returns as vbus__vchan_client_new().
+ */
+int vbus__vchan_client_new_with(VbusVchan **ret_vchan, const VbusVchanHandles *h,
+                                uint32_t server_domid, const char *path);
+
+/*
+ * Whether the error @r of a setup is this side's own (out of descriptors, memory, ports or
+ * mappings; no driver; xenstore busy), as opposed to something the peer published or granted:
+ * a local error says nothing against the peer's keys, and the setup may succeed later.
+ */
+bool vbus__vchan_error_is_local(int r);
 
 /*
  * Closes: flushes, clears our live byte, notifies the peer, unmaps or unshares every page,

@@ -45,7 +45,6 @@ static uint8_t *put_hello(uint8_t *p, const VbusAuthHelloFields *h)
 {
         p = put_u32(p, h->version_min);
         p = put_u32(p, h->version_max);
-        p = put_u32(p, h->max_frame);
         return put_u64(p, h->features);
 }
 
@@ -62,7 +61,6 @@ void vbus__auth_transcript_encode(const VbusAuthTranscript *t, VbusAuthRole role
         for (size_t i = 0; ctx[i]; i++)
                 p[i] = (uint8_t)ctx[i];
         p += VBUS_AUTH_CONTEXT_SIZE;
-        p = put_u32(p, t->session_id);
         p = put_u32(p, t->version);
         p = put_bytes(p, t->client_nonce, sizeof(t->client_nonce));
         p = put_bytes(p, t->broker_nonce, sizeof(t->broker_nonce));

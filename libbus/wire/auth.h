@@ -7,10 +7,12 @@
  * as they pass, then call vbus__auth_prove() or vbus__auth_verify() on it.
  *
  * Why a transcript and not just the challenge: each proof covers both sides' fresh nonces, the
- * session id, both HELLOs' negotiated fields and both public keys, under a context string that
- * names the signer's role. A proof therefore cannot be replayed on another link or session (the
- * other side's nonce differs), reflected to the other role (the context differs), nor moved to a
- * HELLO that negotiated something else.
+ * chosen version, both HELLOs' version ranges and features and both public keys, under a context
+ * string that names the signer's role. A proof therefore cannot be replayed on another link or
+ * session (the other side's nonce differs), reflected to the other role (the context differs),
+ * nor moved to a HELLO that negotiated another version or feature set. It leaves out what a
+ * guest agent legitimately changes on the way (the session id, max_frame: protocol.md 7), so a
+ * process behind an agent proves its key to the broker end to end.
  *
  * Built without libsodium (VBUS_AUTH=OFF, or AUTO without it), every function that needs a key
  * or randomness returns -ENOTSUP and vbus__auth_is_available() says false; the transcript
@@ -44,8 +46,8 @@ enum {
         /* The context string's field in the transcript (NUL-padded). */
         VBUS_AUTH_CONTEXT_SIZE = 32,
         /* The signed bytes (layout in protocol.md 3.1). */
-        VBUS_AUTH_TRANSCRIPT_SIZE = VBUS_AUTH_CONTEXT_SIZE + 4 + 4 + 2 * VBUS_AUTH_NONCE_SIZE +
-                                    2 * (4 + 4 + 4 + 8) + 2 * VBUS_AUTH_PUBLIC_KEY_SIZE,
+        VBUS_AUTH_TRANSCRIPT_SIZE = VBUS_AUTH_CONTEXT_SIZE + 4 + 2 * VBUS_AUTH_NONCE_SIZE +
+                                    2 * (4 + 4 + 8) + 2 * VBUS_AUTH_PUBLIC_KEY_SIZE,
         /* A public key in text: 44 characters of base64 (the last one '='), and a NUL. */
         VBUS_AUTH_KEY_TEXT_SIZE = 45,
         /* A secret key file is one short line: anything longer is not one. */
@@ -58,17 +60,15 @@ typedef enum VbusAuthRole {
         VBUS_AUTH_ROLE_BROKER = 2,
 } VbusAuthRole;
 
-/* The fields of one HELLO that the transcript covers. */
+/* The fields of one HELLO that the transcript covers (not max_frame: an agent caps it). */
 typedef struct VbusAuthHelloFields {
         uint32_t version_min;
         uint32_t version_max;
-        uint32_t max_frame;
         uint64_t features;
 } VbusAuthHelloFields;
 
 /* What both sides agree on once the broker's HELLO has passed; the signers fill it. */
 typedef struct VbusAuthTranscript {
-        uint32_t session_id;
         uint32_t version; /* the chosen version (the broker's Hello.version) */
         uint8_t client_nonce[VBUS_AUTH_NONCE_SIZE];
         uint8_t broker_nonce[VBUS_AUTH_NONCE_SIZE];

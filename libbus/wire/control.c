@@ -199,6 +199,11 @@ static bool status_fail_ok(int s)
         return status_ok(s) && s != VBUS__V1__STATUS__STATUS_OK;
 }
 
+static int validate_claims(const Vbus__V1__Claims *c)
+{
+        return !c || str_ok(c->command, VBUS_PEER_NAME_MAX) ? 0 : VBUS_FRAME_E_SEMANTIC;
+}
+
 static int validate_hello(const Vbus__V1__Hello *m)
 {
         if (m->version_min < 1 || m->version_max < m->version_min)
@@ -212,7 +217,7 @@ static int validate_hello(const Vbus__V1__Hello *m)
                 return VBUS_FRAME_E_SEMANTIC;
         if (m->auth_challenge.len > VBUS_AUTH_FIELD_MAX || m->auth_proof.len > VBUS_AUTH_FIELD_MAX)
                 return VBUS_FRAME_E_SEMANTIC;
-        return 0;
+        return validate_claims(m->claims);
 }
 
 static int validate_identity(const Vbus__V1__Identity *id)
@@ -222,7 +227,7 @@ static int validate_identity(const Vbus__V1__Identity *id)
         if (!str_ok(id->domain_name, VBUS_PEER_NAME_MAX) ||
             !str_ok(id->key_name, VBUS_AUTH_FIELD_MAX))
                 return VBUS_FRAME_E_SEMANTIC;
-        return 0;
+        return validate_claims(id->claims);
 }
 
 static bool open_name_ok(const Vbus__V1__Open *m)

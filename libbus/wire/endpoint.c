@@ -22,15 +22,30 @@ int vbus__endpoint_init(VbusEndpoint *e, VbusTransport *t, VbusSessionRole role,
         if (!e || !t || !ops)
                 return -EINVAL;
         *e = (VbusEndpoint){.ops = ops, .owner = owner};
+        e->lk = &e->link;
         r = vbus__session_init(&e->session, role, 0, max_frame, max_streams);
         if (r < 0)
                 return r;
-        r = vbus__link_init(&e->link, t, max_frame);
+        r = vbus__link_init(e->lk, t, max_frame);
         if (r < 0) {
                 vbus__session_deinit(&e->session);
                 return r;
         }
         return 0;
+}
+
+int vbus__endpoint_init_session(VbusEndpoint *e, VbusLink *link, VbusSessionRole role,
+                                uint32_t session_id, uint32_t max_frame, uint32_t max_streams,
+                                const VbusEndpointOps *ops, void *owner)
+{
+        int r;
+
+        if (!e || !link || !ops || session_id == 0)
+                return -EINVAL;
+        *e = (VbusEndpoint){.ops = ops, .owner = owner, .lk = link};
+        e->link.transport = (VbusTransport)VBUS_TRANSPORT_NULL;
+        r = vbus__session_init(&e->session, role, session_id, max_frame, max_streams);
+        return r < 0 ? r : 0;
 }
 
 static void stream_closed_at_deinit(VbusStream *vs, void *data)
@@ -48,7 +63,9 @@ void vbus__endpoint_deinit(VbusEndpoint *e)
         e->closing = true;
         vbus__session_foreach_stream(&e->session, stream_closed_at_deinit, NULL);
         vbus__session_deinit(&e->session);
-        vbus__link_deinit(&e->link);
+        /* A session on a shared link leaves the link to its owner. */
+        if (e->lk == &e->link)
+                vbus__link_deinit(&e->link);
 }
 
 static void endpoint_wrote(VbusEndpoint *e)
@@ -94,7 +111,8 @@ static int check_control(uint8_t type, const ProtobufCMessage *msg)
 int vbus__endpoint_send_control(VbusEndpoint *e, uint8_t type, uint8_t flags, uint32_t id,
                                 const ProtobufCMessage *msg)
 {
-        VbusFrameHeader h = {.type = type, .flags = flags, .stream_id = id};
+        VbusFrameHeader h = {
+                .type = type, .flags = flags, .stream_id = id, .session_id = e->session.session_id};
         VbusStream *vs = NULL;
         bool closed = false;
         int r;
@@ -107,7 +125,7 @@ int vbus__endpoint_send_control(VbusEndpoint *e, uint8_t type, uint8_t flags, ui
         r = vbus__session_send(&e->session, &h, msg, &vs, &closed);
         if (r < 0)
                 return r;
-        r = vbus__link_write_control(&e->link, &h, msg);
+        r = vbus__link_write_control(e->lk, &h, msg);
         if (r == 0)
                 endpoint_wrote(e);
         /* The session has applied the frame: the stream is gone whether or not it was written. */
@@ -126,10 +144,30 @@ int vbus__endpoint_send_end(VbusEndpoint *e, uint8_t type, uint32_t id, int stat
         return vbus__endpoint_send_control(e, type, 0, id, &m.base);
 }
 
+int vbus__endpoint_send_sessionless(VbusEndpoint *e, uint8_t type, uint32_t session_id,
+                                    const ProtobufCMessage *msg)
+{
+        VbusFrameHeader h = {.type = type, .session_id = session_id};
+        int r;
+
+        if (e->closing)
+                return -EPIPE;
+        if (session_id == e->session.session_id ||
+            (type != VBUS_FRAME_GOAWAY && type != VBUS_FRAME_ERROR))
+                return -EINVAL;
+        r = check_control(type, msg);
+        if (r < 0)
+                return r;
+        r = vbus__link_write_control(e->lk, &h, msg);
+        if (r == 0)
+                endpoint_wrote(e);
+        return r;
+}
+
 int vbus__endpoint_open(VbusEndpoint *e, const Vbus__V1__Open *m, const VbusStreamOps *ops,
                         void *obj, uint32_t *ret_id)
 {
-        VbusFrameHeader h = {.type = VBUS_FRAME_OPEN};
+        VbusFrameHeader h = {.type = VBUS_FRAME_OPEN, .session_id = e->session.session_id};
         VbusStream *vs = NULL;
         bool closed = false;
         int r;
@@ -145,7 +183,7 @@ int vbus__endpoint_open(VbusEndpoint *e, const Vbus__V1__Open *m, const VbusStre
         r = vbus__session_send(&e->session, &h, &m->base, &vs, &closed);
         if (r < 0)
                 return r;
-        r = vbus__link_write_control(&e->link, &h, &m->base);
+        r = vbus__link_write_control(e->lk, &h, &m->base);
         if (r < 0)
                 return r; /* the link is lost; the stream has no owner to tell */
         vbus__endpoint_bind(vs, ops, obj);
@@ -157,7 +195,10 @@ int vbus__endpoint_open(VbusEndpoint *e, const Vbus__V1__Open *m, const VbusStre
 int vbus__endpoint_send_data(VbusEndpoint *e, uint32_t id, uint8_t flags,
                              const struct iovec *pieces, size_t n_pieces)
 {
-        VbusFrameHeader h = {.type = VBUS_FRAME_DATA, .flags = flags, .stream_id = id};
+        VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
+                             .flags = flags,
+                             .stream_id = id,
+                             .session_id = e->session.session_id};
         uint64_t len = 0;
         int r;
 
@@ -171,7 +212,7 @@ int vbus__endpoint_send_data(VbusEndpoint *e, uint32_t id, uint8_t flags,
         r = vbus__session_check_data(&e->session, &h);
         if (r != 0)
                 return r;
-        r = vbus__link_write(&e->link, &h, pieces, n_pieces);
+        r = vbus__link_write(e->lk, &h, pieces, n_pieces);
         if (r < 0)
                 return r;
         endpoint_wrote(e);
@@ -181,7 +222,7 @@ int vbus__endpoint_send_data(VbusEndpoint *e, uint32_t id, uint8_t flags,
 
 size_t vbus__endpoint_max_payload(VbusEndpoint *e)
 {
-        return vbus__link_max_payload(&e->link, e->session.peer_max_frame);
+        return vbus__link_max_payload(e->lk, e->session.peer_max_frame);
 }
 
 ssize_t vbus__endpoint_data_room(VbusEndpoint *e, uint32_t id)
@@ -199,7 +240,7 @@ ssize_t vbus__endpoint_data_room(VbusEndpoint *e, uint32_t id)
 
 int vbus__endpoint_flush(VbusEndpoint *e)
 {
-        return vbus__link_flush(&e->link);
+        return vbus__link_flush(e->lk);
 }
 
 /* --- receiving --------------------------------------------------------------------------- */
@@ -207,13 +248,14 @@ int vbus__endpoint_flush(VbusEndpoint *e)
 /* An OPEN over the stream limit: the session made no stream, so REJECT it by hand. */
 static int reject_over_limit(VbusEndpoint *e, uint32_t id)
 {
-        VbusFrameHeader h = {.type = VBUS_FRAME_REJECT, .stream_id = id};
+        VbusFrameHeader h = {
+                .type = VBUS_FRAME_REJECT, .stream_id = id, .session_id = e->session.session_id};
         Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
         int r;
 
         rj.status = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
         rj.message = (char *)"too many streams on this link";
-        r = vbus__link_write_control(&e->link, &h, &rj.base);
+        r = vbus__link_write_control(e->lk, &h, &rj.base);
         if (r == 0)
                 endpoint_wrote(e);
         return r;
@@ -294,48 +336,55 @@ static int dispatch(VbusEndpoint *e, const VbusFrame *f, const VbusControl *ctl,
         return r;
 }
 
+int vbus__endpoint_dispatch(VbusEndpoint *e, const VbusFrame *f, const VbusControl *ctl)
+{
+        VbusStream *vs = NULL;
+        bool closed = false;
+        int r;
+
+        r = vbus__session_recv(&e->session, f, ctl, &vs, &closed);
+        if (r == VBUS_SESSION_DISCARD)
+                return 0;
+        if (r == -E2BIG)
+                return reject_over_limit(e, f->header.stream_id);
+        if (r > 0) {
+                e->violation = r;
+                e->bad_type = f->header.type;
+                return -EPROTO;
+        }
+        if (r < 0)
+                return r;
+        return dispatch(e, f, ctl, vs, closed);
+}
+
 int vbus__endpoint_process(VbusEndpoint *e, bool take_events, unsigned int max_frames)
 {
         unsigned int n = 0;
         int r;
 
         if (take_events) {
-                r = vbus__transport_process(&e->link.transport);
+                r = vbus__transport_process(&e->lk->transport);
                 if (r < 0)
                         return r;
         }
         while (n < max_frames) {
                 const VbusControl *ctl = NULL;
-                VbusStream *vs = NULL;
-                bool closed = false;
                 VbusFrame f;
 
-                r = vbus__link_next(&e->link, &f, &ctl);
+                r = vbus__link_next(e->lk, &f, &ctl);
                 if (r == 0)
                         break;
                 if (r < 0) {
-                        e->violation = e->link.violation;
+                        e->violation = e->lk->violation;
                         e->bad_type = 0;
                         return r;
                 }
                 n++;
-                r = vbus__session_recv(&e->session, &f, ctl, &vs, &closed);
-                if (r == VBUS_SESSION_DISCARD)
-                        continue;
-                if (r == -E2BIG) {
-                        r = reject_over_limit(e, f.header.stream_id);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                if (r > 0) {
-                        e->violation = r;
-                        e->bad_type = f.header.type;
-                        return -EPROTO;
-                }
-                if (r < 0)
-                        return r;
-                r = dispatch(e, &f, ctl, vs, closed);
+                /* Another session's frame goes to the owner, who knows the link's sessions. */
+                if (f.header.session_id != e->session.session_id && e->ops->foreign)
+                        r = e->ops->foreign(e->owner, &f, ctl);
+                else
+                        r = vbus__endpoint_dispatch(e, &f, ctl);
                 if (r != 0)
                         return r;
         }

@@ -69,10 +69,17 @@ typedef struct VbusEndpointOps {
         int (*pong)(void *owner, const Vbus__V1__Ping *m);
         /* Bytes were written to the link (the owner may want to flush them once, later). */
         void (*wrote)(void *owner);
+        /*
+         * A frame of another session than the endpoint's own (protocol.md section 7): the owner
+         * of a link with sessions routes it (vbus__endpoint_dispatch() on that session's
+         * endpoint). @f and @ctl are borrowed for the call. NULL: such a frame breaks rule 11.
+         */
+        int (*foreign)(void *owner, const VbusFrame *f, const VbusControl *ctl);
 } VbusEndpointOps;
 
 struct VbusEndpoint {
-        VbusLink link;
+        VbusLink link; /* the link, when this endpoint owns it (session 0) */
+        VbusLink *lk;  /* the link it uses: &link, or the link of the session-0 endpoint */
         VbusSession session;
         const VbusEndpointOps *ops;
         void *owner;
@@ -90,7 +97,19 @@ struct VbusEndpoint {
 int vbus__endpoint_init(VbusEndpoint *e, VbusTransport *t, VbusSessionRole role, uint32_t max_frame,
                         uint32_t max_streams, const VbusEndpointOps *ops, void *owner);
 
-/* Runs ->closed for each stream still open, then frees the link and the session. */
+/**
+ * vbus__endpoint_init_session() - an endpoint for session @session_id (>= 1) of a link that
+ * another endpoint owns (protocol.md section 7): it sends on @link with its session id in every
+ * header, and receives the frames its link's owner hands it with vbus__endpoint_dispatch().
+ * @link: borrowed; must outlive this endpoint.
+ * Return: 0, -EINVAL, -ENOMEM.
+ */
+int vbus__endpoint_init_session(VbusEndpoint *e, VbusLink *link, VbusSessionRole role,
+                                uint32_t session_id, uint32_t max_frame, uint32_t max_streams,
+                                const VbusEndpointOps *ops, void *owner);
+
+/* Runs ->closed for each stream still open, then frees the session and, if it owns it, the
+ * link. */
 void vbus__endpoint_deinit(VbusEndpoint *e);
 
 /* Binds @ops and @obj (borrowed until ->closed) to @vs; NULL @ops unbinds. */
@@ -113,6 +132,23 @@ void vbus__endpoint_unbind(VbusEndpoint *e, uint32_t id);
  * from the transport or -ENOMEM.
  */
 int vbus__endpoint_process(VbusEndpoint *e, bool take_events, unsigned int max_frames);
+
+/**
+ * vbus__endpoint_dispatch() - check one received frame of this endpoint's session and hand it to
+ * its owner or stream, as vbus__endpoint_process() does for each frame it reads.
+ * @f, @ctl: borrowed (from vbus__link_next() on the shared link).
+ * Return: 0, or as vbus__endpoint_process() for one frame.
+ */
+int vbus__endpoint_dispatch(VbusEndpoint *e, const VbusFrame *f, const VbusControl *ctl);
+
+/**
+ * vbus__endpoint_send_sessionless() - GOAWAY or ERROR (@type) for session @session_id, which
+ * has no endpoint here (a session refused before it was set up), written on this endpoint's
+ * link. Return: as vbus__endpoint_send_control(); -EINVAL for another type or for this
+ * endpoint's own session.
+ */
+int vbus__endpoint_send_sessionless(VbusEndpoint *e, uint8_t type, uint32_t session_id,
+                                    const ProtobufCMessage *msg);
 
 /**
  * vbus__endpoint_open() - open a stream from this side.

@@ -60,7 +60,7 @@ void vbus__session_deinit(VbusSession *s)
         free(s->table);
         s->table = NULL;
         session_reap(&s->reaped);
-        s->n_table = s->n_streams = s->n_tombstones = 0;
+        s->n_table = s->n_streams = s->n_local_streams = s->n_tombstones = 0;
 }
 
 /* --- stream table ------------------------------------------------------------------------ */
@@ -132,6 +132,8 @@ static int table_add(VbusSession *s, VbusStream *st)
                 s->n_tombstones--;
         s->table[k] = st;
         s->n_streams++;
+        if (st->local)
+                s->n_local_streams++;
         return 0;
 }
 
@@ -141,6 +143,8 @@ static void table_remove(VbusSession *s, const VbusStream *st)
                 if (s->table[k] == st) {
                         s->table[k] = TOMBSTONE;
                         s->n_streams--;
+                        if (st->local)
+                                s->n_local_streams--;
                         s->n_tombstones++;
                         return;
                 }
@@ -257,7 +261,9 @@ static int apply_open(VbusSession *s, int dir, uint32_t id, const Vbus__V1__Open
         if (dir == OUTBOUND && s->goaway_received)
                 return -EINVAL;
         *last = id;
-        if (s->n_streams >= s->max_streams)
+        /* Each side's opens count against its own limit only. */
+        if ((dir == OUTBOUND ? s->n_local_streams : s->n_streams - s->n_local_streams) >=
+            s->max_streams)
                 return -E2BIG;
         st = calloc(1, sizeof(*st));
         if (!st)

@@ -81,11 +81,12 @@ typedef struct VbusSession {
         bool goaway_sent, goaway_received;
         uint32_t last_local_id;  /* highest id this side opened */
         uint32_t last_remote_id; /* highest id the peer opened */
-        uint32_t max_streams;    /* streams open at once, both directions */
+        uint32_t max_streams;    /* streams open at once, per direction (each side's own) */
         /* Open-addressing table of streams, keyed by id; size a power of two. */
         VbusStream **table;
         uint32_t n_table;
         uint32_t n_streams;
+        uint32_t n_local_streams; /* of n_streams, those this side opened */
         uint32_t n_tombstones;
         VbusStream *reaped; /* closed by the previous call, freed by the next */
 } VbusSession;
@@ -93,7 +94,9 @@ typedef struct VbusSession {
 /**
  * vbus__session_init() - set up an empty session.
  * @own_max_frame: the max_frame this side will announce (VBUS_FRAME_MAX_MIN..LIMIT).
- * @max_streams: how many streams may be open at once (>= 1).
+ * @max_streams: how many streams each side may have open at once that it opened (>= 1): the
+ *               peer's opens never use up this side's, so a broker opening calls toward a server
+ *               does not take the streams the server opens itself.
  * Return: 0 or -EINVAL.
  */
 int vbus__session_init(VbusSession *s, VbusSessionRole role, uint32_t session_id,

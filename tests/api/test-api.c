@@ -106,6 +106,8 @@ static void check_argument_errors(void)
         CHECK(!vbus_message_is_sender_local(NULL));
         CHECK(vbus_message_get_sender_uid(NULL) == 0);
         CHECK(vbus_message_get_sender_pid(NULL) == 0);
+        CHECK(vbus_message_get_sender_session(NULL) == 0);
+        CHECK(!vbus_message_get_sender_claims(NULL, NULL, NULL, NULL));
         CHECK(vbus_message_get_dropped(NULL) == 0);
         CHECK(vbus_message_get_sequence(NULL) == 0);
         CHECK(!vbus_message_follows_gap(NULL));
@@ -194,6 +196,13 @@ static void on_message(vbus_subscription *sub, const vbus_message *m, void *user
         (void)vbus_message_get_sender_name(m);
         CHECK(vbus_message_get_sequence(m) == 1 && vbus_message_get_dropped(m) == 0);
         CHECK(!vbus_message_follows_gap(m));
+        /* A direct link: no agent session, no claims (and nothing written). */
+        {
+                uint32_t uid = 77;
+
+                CHECK(vbus_message_get_sender_session(m) == 0);
+                CHECK(!vbus_message_get_sender_claims(m, &uid, NULL, NULL) && uid == 77);
+        }
 }
 
 static void on_request(vbus_server *srv, vbus_request *req, void *userdata)

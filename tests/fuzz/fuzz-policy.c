@@ -5,7 +5,8 @@
  * Input: the text of one policy file. If it parses, every rule is evaluated against a few
  * subjects and names derived from the input itself (its first line, as a topic, a pattern, a
  * service and a method), so the pattern walkers (match, covers, intersects) and @self run on
- * what the parser accepted. If it does not parse, the error must be "t.policy:LINE:COLUMN: ..."
+ * what the parser accepted, and the rules kept for a '>' subscription must decide each name as the
+ * whole policy does. If it does not parse, the error must be "t.policy:LINE:COLUMN: ..."
  * and NUL-terminated within its buffer. Any crash, over-read (ASan) or undefined behaviour
  * (UBSan) is a finding.
  */
@@ -29,13 +30,20 @@ static void evaluate(const Policy *p, const char *name)
                 {.local = true, .uid = 0, .gid = 0},
                 {.local = true, .uid = 1000, .gid = 100, .has_key = true, .key = key},
         };
-        const PolicyRule *r;
+        const PolicyRule *r, *rules[64];
 
         for (size_t i = 0; i < sizeof(subjects) / sizeof(subjects[0]); i++) {
                 for (int a = 0; a < POLICY_N_ACTIONS; a++)
                         (void)policy_check(p, &subjects[i], (PolicyAction)a, name, &r);
                 (void)policy_check_pattern(p, &subjects[i], name, &r);
                 (void)policy_has_bridge_right(p, &subjects[i]);
+                /* A '>' subscription's rules decide any name as the whole policy does. */
+                int n = policy_relevant_rules(p, &subjects[i], ">", rules, 64);
+
+                if (n >= 0 && policy_check_rules(rules, (size_t)n, &subjects[i], name) !=
+                                      policy_check(p, &subjects[i], POLICY_SUBSCRIBE, name, &r))
+                        abort();
+                (void)policy_relevant_rules(p, &subjects[i], name, rules, 64);
         }
 }
 

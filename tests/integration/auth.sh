@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Channel auth (docs/protocol.md 3.1) end to end on xensim: a key proven by a guest over vchan
 # and by local clients is stamped as the caller's key (the keyring's name, or key:<text>); a
-# client pinning the broker's key refuses an impostor broker and a broker without a key; hostile
+# client pinning the broker's key refuses an impostor broker, a broker without a key and hostile
+# brokers (rawauth --broker: malformed or stale auth fields) before it sends anything; hostile
 # clients (rawauth: a replayed HELLO from an earlier link, a proof signed by another key, a
 # truncated proof, a proof sent late, a short nonce, the broker's own proof reflected) are
 # dropped with the right ERROR, and the honest server beside them keeps serving; auth = required
-# refuses clients without a listed key; bad key-file modes are refused by vbusctl and vchand.
+# refuses clients without a listed key; a policy naming the key (@key:<text>, a !key name)
+# allows it and denies others; bad key-file modes are refused by vbusctl and vchand.
 # Built without libsodium, it checks instead that a configuration asking for auth fails at start.
 . "$(dirname "$0")/lib.sh" "$1"
 RAW=$B/tests/integration/rawauth
@@ -59,7 +61,7 @@ ok "vchand refuses a readable secret key, a writable keyring, a key named twice 
 xs_up
 G=$(guest authguest)
 broker_start -c "$TMP/vchand.conf"
-grep -q "broker key $BROKER" "$TMP/broker.log" || fail "vchand did not log its public key"
+wait_grep "broker key $BROKER" "$TMP/broker.log" || fail "vchand did not log its public key"
 export VBUS_URL="unix:$SOCK"
 bg "$VBUSCTL" serve auth.v1.Who --exec 'printf "%s" "$VBUS_CALLER_KEY"' 2>"$TMP/serve.log"
 wait_grep "# serving" "$TMP/serve.log" || fail "vbusctl serve did not start"
@@ -81,6 +83,22 @@ out=$(VBUS_KEY_FILE=$K/alice who 2>&1) || fail "VBUS_KEY_FILE: $out"
 out=$(who 2>&1) || fail "no key: $out"
 [ -z "$out" ] || fail "a client without a key was stamped '$out'"
 ok "\$VBUS_KEY_FILE works as --key; no key: no key stamped"
+
+# Through the guest agent (vchand --agent): a process proves its key end to end (the agent
+# relays the HELLOs, capping max_frame and renumbering the session, and cannot forge a proof).
+G2=$(guest authagent)
+AGSOCK=$TMP/agent.sock
+"$XS" run --domid "$G2" -- "$VCHAND" --agent --socket "$AGSOCK" --upstream vchan:0 \
+        >"$TMP/agent.log" 2>&1 &
+PIDS="$PIDS $!"
+wait_grep "connected to the broker" "$TMP/agent.log" || fail "the agent did not connect"
+out=$(as_dom "$G2" env VBUS_URL="unix:$AGSOCK" "$VBUSCTL" --key "$K/alice" --broker-key "$BROKER" \
+        call auth.v1.Who/Me x 2>&1) || fail "alice through the agent: $out"
+[ "$out" = alice ] || fail "alice through the agent was stamped '$out'"
+out=$(as_dom "$G2" env VBUS_URL="unix:$AGSOCK" "$VBUSCTL" --broker-key "$IMPOSTOR" \
+        call auth.v1.Who/Me x 2>&1) && fail "a wrong pin through the agent was accepted: $out"
+echo "$out" | grep -q "did not prove" || fail "wrong pin through the agent: $out"
+ok "through the guest agent: alice's key proven and stamped, the broker's key pinned"
 
 # Pub/sub: Meta.sender carries the key of a guest's publisher too.
 bg "$CHECK" sub 'auth.>' 5 --sender-key alice --ready "$TMP/sub.ready" >"$TMP/sub.out" 2>&1
@@ -111,6 +129,22 @@ out=$(VBUS_URL=unix:$TMP/nokey.sock "$VBUSCTL" --broker-key "$BROKER" services 2
 echo "$out" | grep -q "Permission denied" || fail "no-key broker: $out"
 ok "a pinning client refuses a broker with another key and one with none (-EACCES), before sending its proof"
 
+# Hostile brokers against a client that pins ours: a HELLO without AUTH, a short nonce, no proof,
+# a truncated one, garbage, a valid proof of another key, our key's proof for another link. The
+# client refuses each (-EACCES) and sends nothing after its HELLO: no proof, no OPEN.
+for mode in noauth shortnonce noproof shortproof garbage otherkey stale; do
+        rm -f "$TMP/hostile.sock"
+        "$RAW" --broker "$TMP/hostile.sock" "$K/broker" $mode >"$TMP/hb-$mode.out" 2>&1 &
+        hb=$!
+        PIDS="$PIDS $hb"
+        wait_file "$TMP/hostile.sock" || fail "hostile broker $mode did not start"
+        out=$(VBUS_URL=unix:$TMP/hostile.sock "$VBUSCTL" --key "$K/alice" --broker-key "$BROKER" \
+                services 2>&1) && fail "hostile broker $mode was accepted: $out"
+        echo "$out" | grep -q "did not prove" || fail "hostile broker $mode: $out"
+        wait "$hb" || fail "hostile broker $mode: $(cat "$TMP/hb-$mode.out")"
+done
+ok "a pinning client refuses 7 hostile broker HELLOs (-EACCES) and sends nothing after its own"
+
 # Hostile clients, each dropped with its own ERROR; the honest server is not disturbed.
 "$RAW" "$SOCK" "$K/alice" good "$TMP/rec" >"$TMP/raw-good.out" 2>&1 ||
         fail "rawauth good: $(cat "$TMP/raw-good.out")"
@@ -124,6 +158,37 @@ grep -q "does not verify (a wrong key, or a HELLO replayed" "$TMP/raw-replay.out
 out=$(who --key "$K/alice" 2>&1) || fail "the server after the hostile clients: $out"
 [ "$out" = alice ] || fail "after the hostile clients: '$out'"
 ok "the honest server and broker serve on after the hostile clients"
+
+# Policy names the key: only alice may call auth.v1.Who, by her .pub text in one rule and by a
+# !key name in another service's rule; mallory and a client without a key are denied.
+mkdir "$TMP/policy.d"
+printf '!key alice-key %s\nserve auth.v1.* * allow\ncall auth.v1.Who @key:%s allow\ncall auth.v1.Too @key:alice-key allow\n' \
+        "$ALICE" "$ALICE" >"$TMP/policy.d/50-auth.policy"
+"$VCHAND" --check-policy "$TMP/policy.d" >"$TMP/check-policy.out" 2>&1 ||
+        fail "policy: $(cat "$TMP/check-policy.out")"
+bg "$VCHAND" --no-xen --policy "$TMP/policy.d" -c "$TMP/vchand.conf" --socket "$TMP/policy.sock" \
+        >>"$TMP/policy-broker.log" 2>&1
+wait_file "$TMP/policy.sock" || fail "policy broker did not start"
+for svc in Who Too; do
+        VBUS_URL=unix:$TMP/policy.sock bg "$VBUSCTL" serve auth.v1.$svc \
+                --exec 'printf "%s" "$VBUS_CALLER_KEY"' 2>"$TMP/serve-$svc.log"
+        wait_grep "# serving" "$TMP/serve-$svc.log" ||
+                fail "serve $svc under policy: $(cat "$TMP/serve-$svc.log")"
+done
+for svc in Who Too; do
+        export VBUS_URL=unix:$TMP/policy.sock
+        out=$("$VBUSCTL" --key "$K/alice" call auth.v1.$svc/Me x 2>&1) ||
+                fail "policy: alice denied $svc: $out"
+        [ "$out" = alice ] || fail "policy: alice's call to $svc stamped '$out'"
+        out=$("$VBUSCTL" --key "$K/mallory" call auth.v1.$svc/Me x 2>&1) &&
+                fail "policy: mallory allowed $svc: $out"
+        echo "$out" | grep -q "permission-denied" || fail "policy: mallory on $svc: $out"
+        out=$("$VBUSCTL" call auth.v1.$svc/Me x 2>&1) &&
+                fail "policy: a client without a key allowed $svc: $out"
+        echo "$out" | grep -q "permission-denied" || fail "policy: no key on $svc: $out"
+done
+export VBUS_URL="unix:$SOCK"
+ok "policy names alice's key (@key:<text>, @key:<!key name>): alice may call, mallory and no key are denied"
 
 # A key file others may read is refused by libvbus before it connects.
 cp "$K/alice" "$TMP/alice-leaky"
@@ -143,7 +208,7 @@ out=$("$VBUSCTL" services 2>&1) && fail "required: a client without a key got in
 echo "$out" | grep -q "refused this connection's key, or wants one" || fail "required, no key: $out"
 out=$("$VBUSCTL" --key "$K/mallory" services 2>&1) && fail "required: mallory got in: $out"
 echo "$out" | grep -q "Operation not permitted" || fail "required, mallory: $out"
-grep -q "not in the broker's keyring" "$TMP/required.log" || fail "required: no log of the refusal"
+wait_grep "not in the broker's keyring" "$TMP/required.log" || fail "required: no log of the refusal"
 "$VBUSCTL" --key "$K/alice" --broker-key "$BROKER" services >"$TMP/req-alice.out" 2>&1 ||
         fail "required: alice was refused: $(cat "$TMP/req-alice.out")"
 ok "auth = required: no key and an unlisted key refused (-EPERM), alice admitted"

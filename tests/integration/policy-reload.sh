@@ -13,6 +13,7 @@ pub=$(guest pub)
 keep=$(guest keep)
 lose=$(guest lose)
 srv=$(guest srv)
+srv2=$(guest srv2)
 mkdir -p "$TMP/policy"
 P=$TMP/policy/20-test.policy
 cat >"$P" <<EOF
@@ -68,11 +69,13 @@ publish   a.>          pub     allow
 subscribe a.>          keep    allow
 call      svc.S        @local  allow
 subscribe policy-probe.sync * allow
+serve     svc2.S       srv2    allow
+call      svc2.S       @local  allow
 EOF
 mv "$P.new" "$P"
 "$VCHAND" --check-policy "$TMP/policy" >"$TMP/check-ok.out" 2>&1 || fail "--check-policy: $(cat "$TMP/check-ok.out")"
 kill -HUP "$BROKER_PID"
-wait_grep "policy reloaded: 4 rules from $TMP/policy, 2 streams revoked" "$TMP/broker.log" ||
+wait_grep "policy reloaded: 6 rules from $TMP/policy, 2 streams revoked" "$TMP/broker.log" ||
         fail "the reload did not revoke 2 streams"
 timeout 20 tail --pid="$p_lose" -f /dev/null
 grep -q "permission-denied" "$TMP/lose.log" || fail "lose's subscriber was not told: $(cat "$TMP/lose.log")"
@@ -89,3 +92,27 @@ ok "keep received all $N messages in order across both reloads; the publisher wa
 out=$(VBUS_URL="unix:$SOCK" "$PROBE" call svc.S/Echo)
 [ "$out" = not-found ] || fail "call after srv was revoked: '$out'"
 ok "a call after the reload finds no server (not-found)"
+
+# One caller that keeps calling across a reload: a decision it was given (and that the broker
+# caches for its next calls of the same method) must not outlive the policy that gave it.
+VBUS_URL=vchan:0 as_dom "$srv2" "$B/tests/integration/rpc-check" serve svc2.S srv2 --delay 100 \
+        --ready "$TMP/srv2.ready" >"$TMP/srv2.out" 2>&1 &
+PIDS="$PIDS $!"
+wait_file "$TMP/srv2.ready" || fail "srv2 not serving"
+VBUS_URL="unix:$SOCK" "$B/tests/integration/rpc-check" call svc2.S/Slow x --count 60 --sequential \
+        >"$TMP/seq.out" 2>&1 &
+p_seq=$!
+PIDS="$PIDS $p_seq"
+wait_grep '^ok srv2' "$TMP/seq.out" || fail "no call answered before the reload"
+grep -v 'call      svc2.S' "$P" >"$P.new"
+mv "$P.new" "$P"
+kill -HUP "$BROKER_PID"
+wait_grep "policy reloaded: 5 rules" "$TMP/broker.log" || fail "third reload"
+wait "$p_seq"
+n_ok=$(grep -c '^ok srv2' "$TMP/seq.out")
+n_denied=$(grep -c '^permission-denied' "$TMP/seq.out")
+# In order: answered calls, then denied ones (the one in flight at the reload is revoked).
+order=$(awk '{ print $1 }' "$TMP/seq.out" | uniq | tr '\n' ' ')
+[ "$order" = "ok permission-denied " ] && [ $((n_ok + n_denied)) = 60 ] ||
+        fail "calls across the reload: $n_ok ok, $n_denied denied, in the order '$order'"
+ok "a caller's 60 calls across a reload: $n_ok answered, then $n_denied permission-denied"

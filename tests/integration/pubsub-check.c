@@ -121,7 +121,7 @@ typedef struct Sub {
         uint64_t marker; /* the first marker received, 0 before */
         struct {
                 uint64_t who, last_seq;
-        } senders[32]; /* order is per publisher: the last sequence seen from each */
+        } senders[64]; /* order is per publisher: the last sequence seen from each */
         unsigned n_senders;
         unsigned long slow_us;
         const char *sender;
@@ -177,19 +177,21 @@ static void on_msg(vbus_subscription *s, const vbus_message *m, void *userdata)
         if (checksum(d + 16, n - 16) != sum)
                 st->corrupt++;
         {
+                /* Processes of one guest behind its agent are told apart by their session. */
                 uint64_t who = vbus_message_is_sender_local(m)
                                        ? (1ull << 63) | vbus_message_get_sender_pid(m)
-                                       : vbus_message_get_sender_domid(m);
+                                       : (uint64_t)vbus_message_get_sender_domid(m) << 32 |
+                                                 vbus_message_get_sender_session(m);
                 unsigned k;
 
                 for (k = 0; k < st->n_senders && st->senders[k].who != who; k++)
                         ;
-                if (k == st->n_senders && k < 32) {
+                if (k == st->n_senders && k < 64) {
                         st->senders[k].who = who;
                         st->senders[k].last_seq = 0;
                         st->n_senders++;
                 }
-                if (k < 32) {
+                if (k < 64) {
                         if (seq <= st->senders[k].last_seq)
                                 st->reordered++;
                         st->senders[k].last_seq = seq;

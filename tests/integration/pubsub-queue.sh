@@ -24,8 +24,9 @@ queue "queue_limit 5" 5 12 16 5
 queue "queue_limit 1" 1 3 16 1
 queue "queue_limit 4, exactly 4 published" 4 4 16 4
 queue "queue_limit 0: the broker's queue_messages (7)" 0 10 16 7
-# 8 messages of 128 bytes are exactly queue_bytes (1024): the 8th still fits, the 9th does not.
-queue "queue_bytes 1024, messages of 128 bytes" 100 10 128 8
+# Each queued message is charged its size plus LIMIT_ITEM_OVERHEAD (64 bytes): 8 messages of 64
+# bytes are exactly queue_bytes (1024): the 8th still fits, the 9th does not.
+queue "queue_bytes 1024, messages of 64 bytes (+64 charged each)" 100 10 64 8
 
 kill -TERM "$BROKER_PID"
 wait "$BROKER_PID" || fail "broker exit status $?"

@@ -16,6 +16,15 @@
  * Every mode but good exits 0 only if the broker answered with ERROR{PERMISSION_DENIED}
  * (replay, wrongkey, reflect) or ERROR{PROTOCOL_ERROR} (truncated, late, badnonce) and closed
  * the link; 1 otherwise; 2 on usage errors.
+ *
+ *   rawauth --broker SOCKET KEY MODE   a hostile broker for one libvbus client that pins KEY's
+ *                                      public key: it listens on SOCKET, answers the client's
+ *                                      HELLO per MODE (noauth: without AUTH; shortnonce: a
+ *                                      31-byte nonce; noproof; shortproof: 95 bytes; garbage: 96
+ *                                      random bytes; otherkey: a valid proof of another key;
+ *                                      stale: KEY's proof over another client nonce), and exits
+ *                                      0 only if the client then closes without sending any
+ *                                      frame (no proof, no OPEN).
  */
 #include <errno.h>
 #include <poll.h>
@@ -123,7 +132,7 @@ static int expect_error(int status)
 
 static void hello_fields(const Vbus__V1__Hello *m, VbusAuthHelloFields *ret)
 {
-        *ret = (VbusAuthHelloFields){m->version_min, m->version_max, m->max_frame, m->features};
+        *ret = (VbusAuthHelloFields){m->version_min, m->version_max, m->features};
 }
 
 /* The first HELLO, with AUTH and a nonce of @nonce_len bytes (32 is right). */
@@ -180,7 +189,7 @@ static void send_proof(const VbusAuthTranscript *t, const uint8_t *proof, size_t
         h.version_min = t->client.version_min;
         h.version_max = t->client.version_max;
         h.version = t->version;
-        h.max_frame = t->client.max_frame;
+        h.max_frame = VBUS_FRAME_MAX_DEFAULT; /* as in the first HELLO */
         h.features = VBUS_FEATURE_AUTH;
         h.auth_proof.data = (uint8_t *)proof;
         h.auth_proof.len = len;
@@ -245,6 +254,80 @@ static int replay(const char *path)
         return expect_error(DENIED);
 }
 
+/* The hostile broker (see the top of the file). */
+static int broker_main(const char *path, const char *key_path, const char *mode)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        uint8_t nonce[VBUS_AUTH_NONCE_SIZE], proof[VBUS_AUTH_PROOF_SIZE];
+        Vbus__V1__Hello a = VBUS__V1__HELLO__INIT;
+        VbusAuthTranscript t = {0};
+        VbusAuthKey key, signer;
+        const Vbus__V1__Hello *h;
+        VbusControl c;
+        uint8_t type, flags;
+        int lfd;
+
+        if (strlen(path) >= sizeof(sa.sun_path) || vbus__auth_key_load(key_path, &key) < 0)
+                return 2;
+        memcpy(sa.sun_path, path, strlen(path) + 1); /* its length checked above */
+        lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0)
+                return 1;
+        fd = accept(lfd, NULL, NULL);
+        if (fd < 0)
+                return 1;
+        vbus__frame_decoder_init(&dec, VBUS_FRAME_MAX_LIMIT);
+        if (next_frame(&c, &type, &flags) < 0 || type != VBUS_FRAME_HELLO)
+                return 1;
+        h = (const Vbus__V1__Hello *)c.msg;
+        if (h->auth_challenge.len != VBUS_AUTH_NONCE_SIZE) {
+                fprintf(stderr, "rawauth: the client did not offer a 32-byte nonce\n");
+                return 1;
+        }
+        t.version = 1;
+        memcpy(t.client_nonce, h->auth_challenge.data, VBUS_AUTH_NONCE_SIZE);
+        hello_fields(h, &t.client);
+        vbus__control_deinit(&c);
+        a.version_min = a.version_max = a.version = 1;
+        a.max_frame = VBUS_FRAME_MAX_DEFAULT;
+        a.features = strcmp(mode, "noauth") == 0 ? 0 : VBUS_FEATURE_AUTH;
+        if (vbus__auth_random(nonce, sizeof(nonce)) < 0 ||
+            vbus__auth_random(proof, sizeof(proof)) < 0)
+                return 1;
+        memcpy(t.broker_nonce, nonce, sizeof(nonce));
+        hello_fields(&a, &t.broker);
+        a.auth_challenge.data = nonce;
+        a.auth_challenge.len = strcmp(mode, "shortnonce") == 0 ? 31 : sizeof(nonce);
+        signer = key;
+        if (strcmp(mode, "otherkey") == 0 && vbus__auth_key_generate(&signer) < 0)
+                return 1;
+        if (strcmp(mode, "stale") == 0)
+                t.client_nonce[0] ^= 1; /* a proof made for another link */
+        if (strcmp(mode, "otherkey") == 0 || strcmp(mode, "stale") == 0 ||
+            strcmp(mode, "shortnonce") == 0 || strcmp(mode, "noauth") == 0) {
+                memcpy(t.broker_key, signer.public_key, VBUS_AUTH_PUBLIC_KEY_SIZE);
+                if (vbus__auth_prove(&t, VBUS_AUTH_ROLE_BROKER, &signer, proof) < 0)
+                        return 1;
+        }
+        a.auth_proof.data = proof;
+        a.auth_proof.len = strcmp(mode, "noproof") == 0      ? 0
+                           : strcmp(mode, "shortproof") == 0 ? sizeof(proof) - 1
+                                                             : sizeof(proof);
+        send_control(VBUS_FRAME_HELLO, &a.base);
+        /* An honest broker's proof of the right key would let the client go on; none of these
+         * must: it closes, having sent nothing more. */
+        if (next_frame(&c, &type, &flags) == 0) {
+                fprintf(stderr,
+                        "rawauth: the client sent a frame of type %u after a bad broker "
+                        "HELLO (%s)\n",
+                        type, mode);
+                vbus__control_deinit(&c);
+                return 1;
+        }
+        printf("the client closed without a frame after the %s HELLO\n", mode);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -253,6 +336,8 @@ int main(int argc, char **argv)
         VbusAuthKey key, other;
         const char *what;
 
+        if (argc == 5 && strcmp(argv[1], "--broker") == 0)
+                return broker_main(argv[2], argv[3], argv[4]);
         if (argc < 4 || strlen(argv[1]) >= sizeof(sa.sun_path))
                 return 2;
         what = argv[3];

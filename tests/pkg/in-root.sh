@@ -129,6 +129,25 @@ out=$(vbusctl services 2>&1) || fail "vbusctl services: $out"
 grep -q "^demo.v1.Echo  *dom$g2(guest2)" <<<"$out" || fail "vbusctl services: $out"
 ok "vbusctl services lists demo.v1.Echo served by dom$g2(guest2)"
 
+# Python (python3-vbus): the packaged module, linked to the packaged libvbus, calls from a guest.
+mod=$(python3 -c 'import vbus, vbus._vbus_cffi as m; print(vbus.__file__, m.__file__)' 2>&1) ||
+        fail "python3 -c 'import vbus': $mod"
+case $mod in /usr/lib/python3/dist-packages/vbus/__init__.py\ /usr/lib/python3/dist-packages/vbus/_vbus_cffi.*.so) ;;
+*) fail "import vbus found $mod" ;;
+esac
+lib=$(ldd "${mod#* }" | awk '$1 == "libvbus.so.0" { print $3 }')
+[ -n "$lib" ] && [ "$(dpkg -S "$(realpath "$lib")" 2>/dev/null | cut -d: -f1)" = libvbus0 ] ||
+        fail "the Python module does not link libvbus0's library: $(ldd "${mod#* }")"
+ok "import vbus: ${mod%% *}, linked to the packaged $(realpath "$lib")"
+out=$(xensim run --domid "$g1" -- env VBUS_URL=vchan:0 python3 -c '
+import asyncio, vbus
+async def main():
+    async with vbus.connect() as bus:
+        print((await bus.call("demo.v1.Echo/Say", b"py", timeout=10)).decode())
+asyncio.run(main())' 2>&1) || fail "Python call from guest1: $out"
+[ "$out" = "Say from dom$g1(guest1): py" ] || fail "Python call from guest1 answered '$out'"
+ok "Python call guest1 -> guest2: $out"
+
 kill -TERM "$BROKER"
 wait "$BROKER"
 rc=$?

@@ -380,6 +380,160 @@ static void test_endpoint_violation_reported(void **state)
         assert_int_equal(fx->broker.ep.bad_type, VBUS_FRAME_CREDIT);
 }
 
+/* --- agent sessions (protocol.md 7): session endpoints on the fixture's links --------------- */
+
+/* Where each link's owner routes the frames of other sessions (one session per side here). */
+static Side *route_client, *route_broker;
+
+static int route_to(Side *target, const VbusFrame *f, const VbusControl *ctl)
+{
+        if (!target || f->header.session_id != target->ep.session.session_id)
+                return -ENOENT;
+        return vbus__endpoint_dispatch(&target->ep, f, ctl);
+}
+
+static int client_foreign(void *owner, const VbusFrame *f, const VbusControl *ctl)
+{
+        return route_to(route_client, f, ctl);
+}
+
+static int broker_foreign(void *owner, const VbusFrame *f, const VbusControl *ctl)
+{
+        return route_to(route_broker, f, ctl);
+}
+
+static const VbusEndpointOps client_routing_ops = {
+        .hello = side_hello,
+        .open = side_open,
+        .wrote = side_wrote,
+        .foreign = client_foreign,
+};
+
+static const VbusEndpointOps broker_routing_ops = {
+        .hello = side_hello,
+        .open = side_open,
+        .wrote = side_wrote,
+        .foreign = broker_foreign,
+};
+
+static void session_hello(Side *s)
+{
+        Vbus__V1__Hello h = VBUS__V1__HELLO__INIT;
+
+        h.version_min = h.version_max = 1;
+        h.max_frame = 65536;
+        assert_int_equal(vbus__endpoint_send_control(&s->ep, VBUS_FRAME_HELLO, 0, 0, &h.base), 0);
+}
+
+static void test_endpoint_session_init_refused(void **state)
+{
+        Fixture *fx = *state;
+        VbusEndpoint e;
+
+        assert_int_equal(vbus__endpoint_init_session(&e, &fx->client.ep.link, VBUS_ROLE_CLIENT, 0,
+                                                     65536, 8, &side_ops, NULL),
+                         -EINVAL);
+        assert_int_equal(vbus__endpoint_init_session(&e, NULL, VBUS_ROLE_CLIENT, 3, 65536, 8,
+                                                     &side_ops, NULL),
+                         -EINVAL);
+        assert_int_equal(vbus__endpoint_init_session(&e, &fx->client.ep.link, VBUS_ROLE_CLIENT, 3,
+                                                     65536, 8, NULL, NULL),
+                         -EINVAL);
+}
+
+static void test_endpoint_session_routed(void **state)
+{
+        Fixture *fx = *state;
+        Side csess = {0}, bsess = {0};
+        Obj *mine = &fx->objs[0];
+        Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
+        uint32_t id = 0;
+
+        assert_int_equal(vbus__endpoint_init_session(&csess.ep, &fx->client.ep.link,
+                                                     VBUS_ROLE_CLIENT, 3, 65536, 8, &side_ops,
+                                                     &csess),
+                         0);
+        assert_int_equal(vbus__endpoint_init_session(&bsess.ep, &fx->broker.ep.link,
+                                                     VBUS_ROLE_BROKER, 3, 65536, 8, &side_ops,
+                                                     &bsess),
+                         0);
+        route_client = &csess;
+        route_broker = &bsess;
+        fx->client.ep.ops = &client_routing_ops;
+        fx->broker.ep.ops = &broker_routing_ops;
+        session_hello(&csess);
+        pump(fx);
+        /* The session's HELLO reached the session, not the link's own session. */
+        assert_int_equal(bsess.n_hello, 1);
+        assert_int_equal(csess.n_hello, 1);
+        assert_int_equal(fx->broker.n_hello, 1);
+        assert_true(vbus__session_is_ready(&csess.ep.session));
+        /* A stream of the session: ids and windows are the session's own. */
+        o.name = (char *)"a.b";
+        o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH;
+        assert_int_equal(vbus__endpoint_open(&csess.ep, &o, &obj_ops, mine, &id), 0);
+        assert_int_equal(id, 1);
+        assert_int_equal(send_bytes(&csess.ep, id, 10), 0);
+        pump(fx);
+        assert_int_equal(bsess.n_open, 1);
+        assert_int_equal(fx->broker.n_open, 0);
+        assert_int_equal(mine->n_accept, 1);
+        assert_int_equal(bsess.obj.bytes, 10);
+        /* Deinit of a session leaves the shared link to its owner: the link still works. */
+        vbus__endpoint_deinit(&csess.ep);
+        vbus__endpoint_deinit(&bsess.ep);
+        route_client = route_broker = NULL;
+        assert_int_equal(mine->n_closed, 1);
+        fx->client.ep.ops = &side_ops;
+        fx->broker.ep.ops = &side_ops;
+        test_endpoint_ping_answered(state);
+}
+
+static void test_endpoint_session_without_foreign_is_violation(void **state)
+{
+        Fixture *fx = *state;
+        Side csess = {0};
+
+        assert_int_equal(vbus__endpoint_init_session(&csess.ep, &fx->client.ep.link,
+                                                     VBUS_ROLE_CLIENT, 5, 65536, 8, &side_ops,
+                                                     &csess),
+                         0);
+        session_hello(&csess);
+        assert_int_equal(vbus__endpoint_flush(&fx->client.ep), 0);
+        /* The broker side has no ->foreign: a frame of session 5 breaks rule 11. */
+        assert_int_equal(vbus__endpoint_process(&fx->broker.ep, true, 64), -EPROTO);
+        assert_int_equal(fx->broker.ep.violation, VBUS_FRAME_E_SEMANTIC);
+        assert_int_equal(fx->broker.ep.bad_type, VBUS_FRAME_HELLO);
+        vbus__endpoint_deinit(&csess.ep);
+}
+
+static void test_endpoint_send_sessionless(void **state)
+{
+        Fixture *fx = *state;
+        Vbus__V1__GoAway g = VBUS__V1__GO_AWAY__INIT;
+        Vbus__V1__Ping p = VBUS__V1__PING__INIT;
+
+        g.status = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
+        /* Only GOAWAY and ERROR, and never for the endpoint's own session. */
+        assert_int_equal(
+                vbus__endpoint_send_sessionless(&fx->broker.ep, VBUS_FRAME_PING, 9, &p.base),
+                -EINVAL);
+        assert_int_equal(
+                vbus__endpoint_send_sessionless(&fx->broker.ep, VBUS_FRAME_GOAWAY, 0, &g.base),
+                -EINVAL);
+        /* A status the peer would refuse is refused here. */
+        g.status = 0;
+        assert_int_equal(
+                vbus__endpoint_send_sessionless(&fx->broker.ep, VBUS_FRAME_GOAWAY, 9, &g.base),
+                -EINVAL);
+        g.status = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
+        assert_int_equal(
+                vbus__endpoint_send_sessionless(&fx->broker.ep, VBUS_FRAME_GOAWAY, 9, &g.base), 0);
+        assert_int_equal(vbus__endpoint_flush(&fx->broker.ep), 0);
+        /* The client, with no session 9 and no ->foreign, takes it for a violation. */
+        assert_int_equal(vbus__endpoint_process(&fx->client.ep, true, 64), -EPROTO);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -399,6 +553,12 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_endpoint_stream_limit_rejected, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_endpoint_violation_reported, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_endpoint_session_init_refused, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_endpoint_session_routed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_endpoint_session_without_foreign_is_violation,
+                                                setup, teardown),
+                cmocka_unit_test_setup_teardown(test_endpoint_send_sessionless, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -243,7 +243,7 @@ static Vbus__V1__Hello client_hello(VbusAuthTranscript *c, size_t nonce_len)
         assert_int_equal(vbus__auth_random(c->client_nonce, sizeof(c->client_nonce)), 0);
         h.auth_challenge.data = c->client_nonce;
         h.auth_challenge.len = nonce_len;
-        c->client = (VbusAuthHelloFields){1, 1, 61440, VBUS_FEATURE_AUTH};
+        c->client = (VbusAuthHelloFields){1, 1, VBUS_FEATURE_AUTH};
         return h;
 }
 
@@ -278,8 +278,7 @@ static int handshake_forged(const Keyring *k, const VbusAuthKey *key, size_t pro
         /* The client checks the broker's proof as libvbus does, then proves its key. */
         client.version = a.version;
         memcpy(client.broker_nonce, a.auth_challenge.data, VBUS_AUTH_NONCE_SIZE);
-        client.broker =
-                (VbusAuthHelloFields){a.version_min, a.version_max, a.max_frame, a.features};
+        client.broker = (VbusAuthHelloFields){a.version_min, a.version_max, a.features};
         if (k->has_key) {
                 assert_int_equal(a.auth_proof.len, VBUS_AUTH_PROOF_SIZE);
                 assert_int_equal(vbus__auth_verify(&client, VBUS_AUTH_ROLE_BROKER,

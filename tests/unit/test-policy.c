@@ -91,8 +91,8 @@ static void test_policy_syntax_errors(void **state)
         expect_error("publish a @tag: allow\n", "t.policy:1:16: a tag must be 1 to 64");
         expect_error("publish a @tag:a/b allow\n", "t.policy:1:17: a tag may hold only");
         expect_error("publish a bad/name allow\n", "t.policy:1:14: a domain name may hold only");
-        expect_error("publish a @key:nobody allow\n", "t.policy:1:16: expected a key named");
-        expect_error("publish a @key:AAEC allow\n", "t.policy:1:16: expected a key named");
+        expect_error("publish a @key:no/body allow\n", "t.policy:1:18: a key name may hold only");
+        expect_error("publish a @key: allow\n", "t.policy:1:16: a key name must be 1 to 64");
         expect_error("!key\n", "t.policy:1:6: expected: !key NAME BASE64");
         expect_error("!key k\n", "t.policy:1:8: expected the key in base64");
         expect_error("!key k notbase64\n", "t.policy:1:8: expected the base64");
@@ -106,7 +106,7 @@ static void test_policy_syntax_errors(void **state)
         expect_error("publish \xc3\xa9 * allow\n", "t.policy:1:9: unexpected byte");
         /* The last bit of a key's base64 that no byte holds must be zero: one spelling per key. */
         expect_error("publish a @key:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9= allow\n",
-                     "t.policy:1:16: expected a key named");
+                     "t.policy:1:16: not the base64 of a 32-byte public key");
         assert_int_equal(n_mismatches, 0);
 }
 
@@ -197,12 +197,14 @@ static void test_policy_subject_kinds(void **state)
                              "publish t.gid @gid:0 allow\n"
                              "publish t.key @key:alice allow\n"
                              "publish t.rawkey @key:" KEY_A " allow\n"
-                             "publish t.otherkey @key:" KEY_B " allow\n");
+                             "publish t.otherkey @key:" KEY_B " allow\n"
+                             "publish t.keyring @key:backup allow\n");
         PolicySubject keyed = guest_web;
 
         (void)state;
         keyed.has_key = true;
         keyed.key = key_a;
+        keyed.key_name = "backup";
         for (int i = 0; i < 5; i++) {
                 const PolicySubject *s = (const PolicySubject *[]){
                         &guest_sensor, &guest_web, &dom0_vchan, &local_root, &local_user}[i];
@@ -225,6 +227,14 @@ static void test_policy_subject_kinds(void **state)
         assert_true(check(p, &keyed, POLICY_PUBLISH, "t.key"));
         assert_true(check(p, &keyed, POLICY_PUBLISH, "t.rawkey"));
         assert_false(check(p, &keyed, POLICY_PUBLISH, "t.otherkey"));
+        /* A name no !key defines is the keyring's: it matches a proven key of that name only. */
+        assert_true(check(p, &keyed, POLICY_PUBLISH, "t.keyring"));
+        keyed.key_name = "other";
+        assert_false(check(p, &keyed, POLICY_PUBLISH, "t.keyring"));
+        keyed.has_key = false;
+        keyed.key_name = "backup";
+        assert_false(check(p, &keyed, POLICY_PUBLISH, "t.keyring"));
+        assert_false(check(p, &keyed, POLICY_PUBLISH, "t.key"));
         policy_free(p);
 }
 
@@ -331,6 +341,49 @@ static void test_policy_subscription_scope(void **state)
         policy_free(p);
 }
 
+/* The rules kept for a filtered subscription decide each of its topics as the whole policy. */
+static void test_policy_relevant_rules(void **state)
+{
+        /* Each pattern with topics it matches. */
+        static const char *const cases[][5] = {
+                {">", "a", "a.secret", "web.b", "x.y.z"},
+                {"a.>", "a.b", "a.secret", "a.b.c", "a.x.y"},
+                {"*.b", "a.b", "web.b", "x.b", "q.b"},
+                {"web.>", "web.b", "web.a.b", "web.x", "web.secret"},
+                {"x.>", "x.b", "x.y.z", "x.y", "x.y.z.w"},
+        };
+        Policy *p = parse_ok("subscribe a.secret web deny\n"
+                             "subscribe a.> @anyvm allow\n"
+                             "subscribe *.b web allow\n"
+                             "subscribe @self.> @anyvm allow\n"
+                             "subscribe x.y.z * deny\n"
+                             "subscribe x.> sensor allow\n"
+                             "publish > * allow\n");
+        const PolicySubject *subjects[] = {&guest_web, &guest_sensor, &local_root};
+        const PolicyRule *rules[8], *r;
+
+        (void)state;
+        for (size_t s = 0; s < 3; s++) {
+                for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                        int n = policy_relevant_rules(p, subjects[s], cases[i][0], rules, 8);
+
+                        assert_true(n >= 0 && n <= 6);
+                        for (size_t t = 1; t < 5; t++)
+                                assert_int_equal(policy_check_rules(rules, (size_t)n, subjects[s],
+                                                                    cases[i][t]),
+                                                 policy_check(p, subjects[s], POLICY_SUBSCRIBE,
+                                                              cases[i][t], &r));
+                }
+        }
+        /* Only the rules that can matter: web's "x.>" meets *.b (x.b) and x.y.z, in order. */
+        assert_int_equal(policy_relevant_rules(p, &guest_web, "x.>", rules, 8), 2);
+        assert_int_equal(rules[0]->line, 3);
+        assert_int_equal(rules[1]->line, 5);
+        /* More rules than room: -E2BIG (the caller checks the whole policy). */
+        assert_int_equal(policy_relevant_rules(p, &guest_web, ">", rules, 2), -E2BIG);
+        policy_free(p);
+}
+
 static void write_file(const char *dir, const char *name, const char *text)
 {
         char path[512];
@@ -401,6 +454,7 @@ int main(void)
                 cmocka_unit_test(test_policy_call_admin),
                 cmocka_unit_test(test_policy_import_reservation),
                 cmocka_unit_test(test_policy_subscription_scope),
+                cmocka_unit_test(test_policy_relevant_rules),
                 cmocka_unit_test(test_policy_load_dir),
         };
 

@@ -522,6 +522,34 @@ static void test_max_streams(void **state)
         vbus__session_deinit(&b);
 }
 
+/* The streams one side opens do not use up the other side's: a broker's calls toward a server
+ * leave the server its own max_streams (issue 11, finding 4). */
+static void test_max_streams_per_direction(void **state)
+{
+        VbusSession c, b;
+        Vbus__V1__Hello h0 = hello(0), h1 = hello(1);
+        Vbus__V1__Open pub = open_msg(VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH, "a.b", 1);
+        Vbus__V1__Open call = open_msg(VBUS__V1__STREAM_KIND__STREAM_KIND_CALL, "s.v1.S/M", 1);
+
+        (void)state;
+        vbus__session_init(&c, VBUS_ROLE_CLIENT, 0, 65536, 100);
+        vbus__session_init(&b, VBUS_ROLE_BROKER, 0, 65536, 2);
+        xfer(&c, &b, VBUS_FRAME_HELLO, 0, 0, 0, &h0.base);
+        xfer(&b, &c, VBUS_FRAME_HELLO, 0, 0, 0, &h1.base);
+        /* The broker opens its 2 toward the client... */
+        xfer(&b, &c, VBUS_FRAME_OPEN, 0, 2, 0, &call.base);
+        xfer(&b, &c, VBUS_FRAME_OPEN, 0, 4, 0, &call.base);
+        /* ...and a third is its own limit. */
+        assert_int_equal(send_frame(&b, VBUS_FRAME_OPEN, 0, 6, 0, &call.base, NULL), -E2BIG);
+        /* The client still has its 2. */
+        xfer(&c, &b, VBUS_FRAME_OPEN, 0, 1, 0, &pub.base);
+        xfer(&c, &b, VBUS_FRAME_OPEN, 0, 3, 0, &pub.base);
+        assert_int_equal(send_frame(&c, VBUS_FRAME_OPEN, 0, 5, 0, &pub.base, NULL), 0);
+        assert_int_equal(recv_frame(&b, VBUS_FRAME_OPEN, 0, 5, 0, &pub.base, NULL, NULL), -E2BIG);
+        vbus__session_deinit(&c);
+        vbus__session_deinit(&b);
+}
+
 static void test_goaway_stops_new_streams(void **state)
 {
         Pair *p = *state;
@@ -599,6 +627,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_frames_for_closed_streams_discarded,
                                                 setup_pair, teardown_pair),
                 cmocka_unit_test(test_max_streams),
+                cmocka_unit_test(test_max_streams_per_direction),
                 cmocka_unit_test_setup_teardown(test_goaway_stops_new_streams, setup_pair,
                                                 teardown_pair),
                 cmocka_unit_test(test_many_streams_table_consistent),

@@ -121,6 +121,18 @@ static int client_recv_one(HvClient *c, int flags, HvMsg *ret_msg, const uint8_t
                 return -errno;
         if (n == 0)
                 return -ECONNRESET;
+        /*
+         * The control buffer holds HV_FDS_PER_MSG descriptors, the kernel's SCM_MAX_FD: a cut
+         * there means the kernel could not install the descriptors in this process (it is at
+         * RLIMIT_NOFILE), which is this process's shortage, as the real library would report
+         * it, not a malformed reply.
+         */
+        if ((mh.msg_flags & MSG_CTRUNC) && !(mh.msg_flags & MSG_TRUNC)) {
+                close_fds(&mh);
+                if (hv_proto_decode(c->buf, (size_t)n, ret_msg, ret_data) < 0)
+                        return -EPROTO;
+                return -EMFILE; /* the message, without its descriptors */
+        }
         if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
             hv_proto_decode(c->buf, (size_t)n, ret_msg, ret_data) < 0) {
                 close_fds(&mh);
@@ -199,6 +211,14 @@ static int client_recv_locked(HvClient *c, uint32_t op, HvMsg *ret_reply, uint32
 
         for (;;) {
                 r = client_recv_one(c, 0, &m, &data, fds, HV_FDS_PER_MSG);
+                /* An asynchronous message whose doorbell could not be received: as if the peer
+                 * had none (the handle asks again before its next notify). */
+                if (r == -EMFILE && hv_proto_op_is_async(m.op))
+                        r = 0;
+                /* A reply whose descriptors could not be received: the caller gets the reply
+                 * with -EMFILE, so that it can undo what the daemon did (a mapping). */
+                if (r == -EMFILE && m.op == op)
+                        *ret_reply = m;
                 if (r < 0)
                         return r;
                 n_fds = (size_t)r;

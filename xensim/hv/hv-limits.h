@@ -22,16 +22,28 @@
 /* Xen's 2-level event channel ABI has 4096 ports on 64-bit guests (port 0 is never used). */
 #define HV_PORTS_PER_DOMAIN 4096u
 
-/* Open connections per domain: bounds what one domain can make the daemon hold. */
+/*
+ * Open connections (handles) per unprivileged domain: bounds what one guest can make the
+ * daemon hold. Domain 0 is not bounded (only by the daemon's descriptor limit, which it raises
+ * to the hard limit): on Xen, dom0's handles are descriptors of /dev/xen/evtchn and gntdev,
+ * bounded by its own RLIMIT_NOFILE, and a backend in dom0 (vchand, blkback's tools) holds one
+ * per guest it serves.
+ */
 #define HV_CONNS_PER_DOMAIN 1024u
 
-/* Live shares and maps per connection. */
-#define HV_OBJECTS_PER_CONN 4096u
+/*
+ * Live shares and maps per connection. A process that maps many guests through one grant
+ * handle (vchand holds 3 mappings per guest on one) needs many; Xen's own bound is the
+ * domain's maptrack table (max_maptrack_frames, 1024 frames of 256 entries by default, i.e.
+ * 262144 mapped grants), which this stays well inside.
+ */
+#define HV_OBJECTS_PER_CONN 16384u
 
 /*
- * Descriptors the daemon may hold for one domain (a connection 1, a share 2, a notify mapping
- * 1, a bound port 1): one domain cannot use up the daemon's descriptors and starve the
- * others. A vchan costs its server domain about 9 and its client about 4.
+ * Descriptors the daemon may hold for one unprivileged domain (a connection 1, a share 2, a
+ * notify mapping 1, a bound port 1): one guest cannot use up the daemon's descriptors and
+ * starve the others. A vchan costs its server domain about 9 and its client about 4. Domain 0
+ * is exempt, as for HV_CONNS_PER_DOMAIN: its backends hold a few per guest.
  */
 #define HV_FDS_PER_DOMAIN 4096u
 

@@ -146,7 +146,7 @@ static void hvd_log(const char *fmt, ...)
 /* Account n descriptors to a domain; false when that would exceed its budget. */
 static bool domain_charge(Domain *d, uint32_t n)
 {
-        if (d->n_fds + n > HV_FDS_PER_DOMAIN)
+        if (d->domid != 0 && d->n_fds + n > HV_FDS_PER_DOMAIN)
                 return false;
         d->n_fds += n;
         return true;
@@ -414,7 +414,8 @@ static void domain_accept(Hvd *hvd, Domain *d)
                         }
                         return;
                 }
-                if (d->n_conns >= HV_CONNS_PER_DOMAIN || !domain_charge(d, 1)) {
+                if ((d->domid != 0 && d->n_conns >= HV_CONNS_PER_DOMAIN) ||
+                    !domain_charge(d, 1)) {
                         close(fd);
                         continue;
                 }

@@ -171,7 +171,7 @@ static int map_layout(uint8_t *base, uint32_t count, const uint32_t *where, cons
 static void *map_refs(xengnttab_handle *xgt, uint32_t count, const uint32_t *domids, uint32_t domid,
                       const uint32_t *refs, int prot, uint32_t notify_offset, uint32_t notify_port)
 {
-        HvMsg req = {.op = HV_OP_GNT_MAP}, rep, un = {.op = HV_OP_GNT_UNMAP};
+        HvMsg req = {.op = HV_OP_GNT_MAP}, rep = {0}, un = {.op = HV_OP_GNT_UNMAP};
         uint32_t *words = NULL;
         int fds[HV_FDS_PER_MSG];
         size_t n_fds = 0;
@@ -196,6 +196,10 @@ static void *map_refs(xengnttab_handle *xgt, uint32_t count, const uint32_t *dom
         req.n_data = 2u * count;
         r = hv_client_call(&xgt->client, &req, words, &rep, words, count, fds, HV_FDS_PER_MSG,
                            &n_fds);
+        /* Mapped in the daemon, but this process could not take the pages' descriptors (it is
+         * out of them): undo the mapping there, or its unmap-notify would hold the port. */
+        if (r == -EMFILE && rep.op == req.op && rep.err == 0)
+                goto out_unmap_daemon;
         if (r < 0)
                 goto out;
         if (rep.n_data != count || rep.arg[1] != n_fds) {

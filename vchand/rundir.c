@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rundir: the single-instance lock and the socket's permissions (see rundir.h).
+ */
+#include "rundir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int rundir_lock(const char *socket_path, int *ret_fd, char *err, size_t n_err)
+{
+        char path[128], pid[32] = "";
+        ssize_t n;
+        int fd, r;
+
+        char *slash;
+
+        if ((size_t)snprintf(path, sizeof(path), "%s.lock", socket_path) >= sizeof(path)) {
+                (void)snprintf(err, n_err, "%s.lock: path too long", socket_path);
+                return -ENAMETOOLONG;
+        }
+        /* The run directory (/run/vbus) may not exist yet after a boot. */
+        slash = strrchr(path, '/');
+        if (slash && slash != path) {
+                *slash = '\0';
+                (void)mkdir(path, 0755);
+                *slash = '/';
+        }
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0) {
+                r = -errno;
+                (void)snprintf(err, n_err, "cannot open the lock %s: %s", path, strerror(errno));
+                return r;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                r = -errno;
+                n = pread(fd, pid, sizeof(pid) - 1, 0);
+                pid[n > 0 ? n : 0] = '\0';
+                pid[strcspn(pid, "\n")] = '\0';
+                if (r == -EWOULDBLOCK)
+                        (void)snprintf(err, n_err,
+                                       "another vchand (pid %s) already serves %s (it holds %s); "
+                                       "this one leaves it alone and exits",
+                                       pid[0] ? pid : "unknown", socket_path, path);
+                else
+                        (void)snprintf(err, n_err, "cannot lock %s: %s", path, strerror(-r));
+                close(fd);
+                return r == -EWOULDBLOCK ? -EBUSY : r;
+        }
+        /* For the message of the next one: which process holds it. A failure here would only
+         * cost that message the pid: not worth failing for. */
+        n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) != n)
+                pid[0] = '\0';
+        *ret_fd = fd;
+        return 0;
+}
+
+int rundir_socket_perms(const char *path, const char *owner, const char *group, bool group_default,
+                        uint32_t mode, char *note, size_t n_note)
+{
+        /* -1: left as created (by vchand's own user: root for a system service). */
+        uid_t uid = (uid_t)-1;
+        gid_t gid = (gid_t)-1;
+
+        note[0] = '\0';
+        if (owner[0]) {
+                struct passwd *pw = getpwnam(owner);
+
+                if (!pw) {
+                        (void)snprintf(note, n_note, "socket_owner '%s': no such user", owner);
+                        return -ENOENT;
+                }
+                uid = pw->pw_uid;
+        }
+        if (group[0]) {
+                struct group *gr = getgrnam(group);
+
+                if (gr) {
+                        gid = gr->gr_gid;
+                } else if (group_default) {
+                        (void)snprintf(note, n_note,
+                                       "group '%s' does not exist: %s stays in root's group "
+                                       "(mode %04o), so only root may connect; create the group, "
+                                       "or set socket_group in vchand.conf",
+                                       group, path, mode);
+                } else {
+                        (void)snprintf(note, n_note, "socket_group '%s': no such group", group);
+                        return -ENOENT;
+                }
+        }
+        if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(path, uid, gid) < 0) {
+                int r = -errno;
+
+                /* Not root, and nothing asked for explicitly: the group is a default only. */
+                if (!owner[0] && group_default) {
+                        (void)snprintf(note, n_note,
+                                       "cannot give %s to group '%s' (%s): it stays this "
+                                       "user's, mode %04o",
+                                       path, group, strerror(errno), mode);
+                } else {
+                        (void)snprintf(note, n_note, "cannot set the owner of %s: %s", path,
+                                       strerror(errno));
+                        return r;
+                }
+        }
+        if (chmod(path, mode) < 0) {
+                int r = -errno;
+
+                (void)snprintf(note, n_note, "cannot set the mode of %s: %s", path,
+                               strerror(errno));
+                return r;
+        }
+        return 0;
+}

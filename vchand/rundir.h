@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rundir: what vchand (broker or agent) keeps in its run directory: the single-instance lock and
+ * the socket's owner, group and mode.
+ *
+ * The lock is an flock() on "<socket>.lock" (default /run/vbus/broker.sock.lock), taken before
+ * anything else is touched: a second vchand for the same socket refuses to start, naming the
+ * live one's pid, and never unlinks that one's socket nor, for a broker, reaches xenstore (the
+ * lock is taken before discovery starts). The lock goes with the process, so a vchand killed
+ * with -9 leaves nothing that stops the next one: the stale socket is unlinked under the lock.
+ */
+#ifndef VCHAND_RUNDIR_H
+#define VCHAND_RUNDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/**
+ * rundir_lock() - take the single-instance lock of @socket_path.
+ * @ret_fd: written on success: the lock's fd, held until exit.
+ * @err, @n_err: on failure, a message for the user (names the live instance's pid if known).
+ * Return: 0; -EBUSY (another vchand holds it); another -errno.
+ */
+int rundir_lock(const char *socket_path, int *ret_fd, char *err, size_t n_err);
+
+/**
+ * rundir_socket_perms() - give the socket @path its owner, group and mode.
+ * @owner, @group: names ("": the owner stays vchand's user, root for the system service; the
+ *                 group is "vbus" by default). @mode: permission bits.
+ * @group_default: @group is the default, not the administrator's choice: when it does not exist
+ *                 the socket stays in root's group, said in @note, instead of failing.
+ * @note, @n_note: written (possibly empty) on success: what the caller should log.
+ * Return: 0; -ENOENT (a named owner or group that does not exist, in @note); another -errno.
+ */
+int rundir_socket_perms(const char *path, const char *owner, const char *group, bool group_default,
+                        uint32_t mode, char *note, size_t n_note);
+
+#endif /* VCHAND_RUNDIR_H */
