@@ -78,6 +78,8 @@ static void peer_init_lists(Peer *p)
         list_init(&p->call_sides);
         list_init(&p->intro_calls);
         list_init(&p->grants);
+        list_init(&p->publishers);
+        list_init(&p->subscriptions);
         list_init(&p->session_link);
         list_init(&p->sessions);
         (void)map_init(&p->sessions_map);
