@@ -131,8 +131,13 @@ ok "a guest without the admin right is refused each of the 8 admin methods, and 
 # logged), nothing is routed. (vbusctl pub does not read the broker's answer while it publishes
 # a few messages, so its exit status does not show the refusal: the broker's side is checked.)
 as_dom "$m" env VBUS_URL=vchan:0 "$VBUSCTL" pub vbus.peer.up fake >"$TMP/m.out" 2>"$TMP/m.log"
-wait_grep "dom$m(mallory): may not publish on vbus.peer.up" "$TMP/broker.log" ||
-        fail "the broker did not refuse mallory's publish on vbus.peer.up"
+# Once mallory's session is gone, the broker has read all it sent (a closing peer is read to
+# the end). (Its log line may be rate-limited by now: mallory was refused 8 times above.)
+for i in $(seq 1 300); do
+        "$VBUSCTL" peers --json >"$TMP/j.out" || fail "peers"
+        grep -q '"domain_name":"mallory"' "$TMP/j.out" || break
+        sleep 0.05
+done
 json stats
 check "assert j['published'] == 10, j['published']" "mallory's message was not routed"
 ok "a guest may not publish on vbus.peer.up (refused, nothing routed)"
