@@ -31,8 +31,8 @@ typedef struct Broker {
         int signal_fd;
         uint64_t stop_deadline_us;
         uint64_t next_tick_us; /* the next housekeeping tick (0: set by the first step) */
-        Discover *discover; /* NULL without Xen */
-        Scrape *scrape;     /* the metrics listener; NULL unless metrics_listen is set */
+        Discover *discover;    /* NULL without Xen */
+        Scrape *scrape;        /* the metrics listener; NULL unless metrics_listen is set */
 } Broker;
 
 /* Sets up the bus, the socket, the signals and (with config->xen) xenstore discovery. On

@@ -127,11 +127,11 @@ typedef struct Bus {
         uint64_t policy_gen; /* changes with every reload */
         /* access.c's: releases what it holds for a peer being freed, once its streams closed. */
         void (*peer_gone)(Peer *p);
-        Router router;          /* pubsub.c's: the subscriptions */
-        ServiceTable *services; /* service.c's: services by name, and their servers */
-        Rpc *rpc;               /* rpc.c's: calls in flight */
-        List intro_calls;       /* introspect.c's: calls the broker answers itself */
-        RateLimit logs;         /* peer.c's: log lines per source (peer_log) */
+        Router router;                    /* pubsub.c's: the subscriptions */
+        ServiceTable *services;           /* service.c's: services by name, and their servers */
+        Rpc *rpc;                         /* rpc.c's: calls in flight */
+        List intro_calls;                 /* introspect.c's: calls the broker answers itself */
+        RateLimit logs;                   /* peer.c's: log lines per source (peer_log) */
         const IntroMethod *intro_methods; /* vbus.v1.Broker's methods (broker.c's table) */
         size_t n_intro_methods;
         List monitors;           /* monitor.c's: taps of admin's Monitor calls */

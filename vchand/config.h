@@ -57,11 +57,11 @@ typedef struct BrokerConfig {
         char agent_upstream[120];
         uint32_t agent_max_clients;
         uint64_t agent_client_queue;
-        uint32_t max_calls;         /* calls in flight per caller session */
-        uint32_t max_service_calls; /* calls in flight per service */
-        uint64_t peer_memory;       /* budget.h: what the broker holds for one peer */
-        uint64_t max_memory;        /* budget.h: what it holds for all peers together */
-        uint32_t max_local_peers;   /* of max_peers, UNIX-socket links */
+        uint32_t max_calls;           /* calls in flight per caller session */
+        uint32_t max_service_calls;   /* calls in flight per service */
+        uint64_t peer_memory;         /* budget.h: what the broker holds for one peer */
+        uint64_t max_memory;          /* budget.h: what it holds for all peers together */
+        uint32_t max_local_peers;     /* of max_peers, UNIX-socket links */
         uint32_t max_call_timeout_ms; /* a call's longest deadline, and a timeout of 0's */
         uint32_t stream_id_limit;     /* tests only: ids the broker uses toward a peer */
         uint32_t max_grant_mappings;  /* budget.h: guests' ring pages mapped at once */

@@ -64,8 +64,8 @@ static void peer_make_label(Peer *p)
         if (id->claims.present) {
                 n = strlen(p->label);
                 (void)snprintf(p->label + n, sizeof(p->label) - n,
-                               " (claims uid %u pid %u command %s)", id->claims.uid,
-                               id->claims.pid, id->claims.command);
+                               " (claims uid %u pid %u command %s)", id->claims.uid, id->claims.pid,
+                               id->claims.command);
         }
 }
 

@@ -84,8 +84,8 @@ struct Peer {
         bool more; /* stopped at LIMIT_FRAMES_PER_WAKEUP: process again */
         uint64_t created_us;
         uint64_t created_unix_us; /* wall clock of the connection, for admins */
-        uint32_t vchan_domid;    /* vchan peers: the guest; UINT32_MAX for UNIX peers */
-        VbusAuthTranscript auth; /* keyring.c's: this session's channel auth, from HELLO on */
+        uint32_t vchan_domid;     /* vchan peers: the guest; UINT32_MAX for UNIX peers */
+        VbusAuthTranscript auth;  /* keyring.c's: this session's channel auth, from HELLO on */
         /* broker.c's: the epoll registration of the link's fd. */
         bool registered;
         uint32_t events;

@@ -82,7 +82,7 @@ typedef struct Subscription {
         uint64_t dropped_pending; /* drops not yet reported to the subscriber */
         uint64_t dropped_total;
         uint64_t sequence;
-        bool refused; /* RESET sent for being over a bound: nothing more is queued */
+        bool refused;   /* RESET sent for being over a bound: nothing more is queued */
         List peer_link; /* in peer->subscriptions */
         char *pattern;
         uint64_t n_delivered, opened_us;
