@@ -280,9 +280,9 @@ static void hello_fields(const Vbus__V1__Hello *m, VbusAuthHelloFields *ret)
         };
 }
 
-int keyring_answer_hello(const Keyring *k, uint32_t session_id, const Vbus__V1__Hello *hello,
-                         Vbus__V1__Hello *answer, VbusAuthTranscript *t,
-                         uint8_t proof[VBUS_AUTH_PROOF_SIZE], const char **why)
+int keyring_answer_hello(const Keyring *k, const Vbus__V1__Hello *hello, Vbus__V1__Hello *answer,
+                         VbusAuthTranscript *t, uint8_t proof[VBUS_AUTH_PROOF_SIZE],
+                         const char **why)
 {
         bool offered = hello->features & VBUS_FEATURE_AUTH;
 
@@ -298,7 +298,6 @@ int keyring_answer_hello(const Keyring *k, uint32_t session_id, const Vbus__V1__
                 *why = "channel auth: the client's auth_challenge must be 32 bytes";
                 return KEYRING_MALFORMED;
         }
-        (void)session_id; /* not signed: an agent renumbers sessions (auth.h) */
         *t = (VbusAuthTranscript){.version = answer->version};
         memcpy(t->client_nonce, hello->auth_challenge.data, VBUS_AUTH_NONCE_SIZE);
         if (vbus__auth_random(t->broker_nonce, VBUS_AUTH_NONCE_SIZE) < 0) {

@@ -66,9 +66,9 @@ const char *keyring_find(const Keyring *k, const uint8_t key[VBUS_AUTH_PUBLIC_KE
  * @why: on a nonzero result, the reason for the peer (static).
  * Return: 0, KEYRING_DENIED (auth required, the client offers none), KEYRING_MALFORMED.
  */
-int keyring_answer_hello(const Keyring *k, uint32_t session_id, const Vbus__V1__Hello *hello,
-                         Vbus__V1__Hello *answer, VbusAuthTranscript *t,
-                         uint8_t proof[VBUS_AUTH_PROOF_SIZE], const char **why);
+int keyring_answer_hello(const Keyring *k, const Vbus__V1__Hello *hello, Vbus__V1__Hello *answer,
+                         VbusAuthTranscript *t, uint8_t proof[VBUS_AUTH_PROOF_SIZE],
+                         const char **why);
 
 /**
  * keyring_check_proof() - the client's proof HELLO @m, against @t (filled by

@@ -490,8 +490,7 @@ static int peer_on_hello(void *owner, const Vbus__V1__Hello *m)
         /* Claims are an agent's, about one of its sessions (protocol.md 7). */
         if (m->claims && !p->parent)
                 return PEER_E_PROTOCOL;
-        r = keyring_answer_hello(p->bus->keyring, p->ep.session.session_id, m, &answer, &p->auth,
-                                 proof, &why);
+        r = keyring_answer_hello(p->bus->keyring, m, &answer, &p->auth, proof, &why);
         if (r != 0)
                 return peer_auth_refused(p, r, why);
         if (peer_send_control(p, VBUS_FRAME_HELLO, 0, 0, &answer.base) < 0)

@@ -109,8 +109,8 @@ void xs_server_domain_destroy(XsServer *s, XsDomain *dom);
 
 /* ---- connections ---- */
 
-/* A new connection of domain dom (borrowed). Returns NULL on ENOMEM or when the domain has
- * XS_MAX_CONNS_PER_DOMAIN connections already. */
+/* A new connection of domain dom (borrowed). Returns NULL on ENOMEM or when an unprivileged
+ * domain has XS_MAX_CONNS_PER_DOMAIN connections already (dom0 has no such bound). */
 XsConn *xs_server_conn_new(XsServer *s, XsDomain *dom, void *io);
 
 /* Frees a connection (its peer went away): drops its watches and transactions. */

@@ -272,7 +272,7 @@ static int handshake_forged(const Keyring *k, const VbusAuthKey *key, size_t pro
         uint8_t bproof[VBUS_AUTH_PROOF_SIZE], cproof[VBUS_AUTH_PROOF_SIZE];
         const char *why = NULL;
 
-        assert_int_equal(keyring_answer_hello(k, 0, &h, &a, &broker_side, bproof, &why), 0);
+        assert_int_equal(keyring_answer_hello(k, &h, &a, &broker_side, bproof, &why), 0);
         assert_true(a.features & VBUS_FEATURE_AUTH);
         assert_int_equal(a.auth_challenge.len, VBUS_AUTH_NONCE_SIZE);
         /* The client checks the broker's proof as libvbus does, then proves its key. */
@@ -375,16 +375,16 @@ static void test_keyring_hello_refusals(void **state)
         h = client_hello(&c, VBUS_AUTH_NONCE_SIZE);
         h.features = 0;
         a = broker_answer();
-        assert_int_equal(keyring_answer_hello(k, 0, &h, &a, &t, buf, &why), KEYRING_DENIED);
+        assert_int_equal(keyring_answer_hello(k, &h, &a, &t, buf, &why), KEYRING_DENIED);
         assert_non_null(strstr(why, "requires channel auth"));
         /* A short nonce. */
         h = client_hello(&c, 31);
         a = broker_answer();
-        assert_int_equal(keyring_answer_hello(k, 0, &h, &a, &t, buf, &why), KEYRING_MALFORMED);
+        assert_int_equal(keyring_answer_hello(k, &h, &a, &t, buf, &why), KEYRING_MALFORMED);
         /* A proof HELLO carrying a challenge too. */
         h = client_hello(&c, VBUS_AUTH_NONCE_SIZE);
         a = broker_answer();
-        assert_int_equal(keyring_answer_hello(k, 0, &h, &a, &t, buf, &why), 0);
+        assert_int_equal(keyring_answer_hello(k, &h, &a, &t, buf, &why), 0);
         proof.auth_challenge.data = buf;
         proof.auth_challenge.len = 32;
         proof.auth_proof.data = buf;
@@ -401,7 +401,7 @@ static void test_keyring_hello_refusals(void **state)
         h = client_hello(&c, VBUS_AUTH_NONCE_SIZE);
         h.features = 0;
         a = broker_answer();
-        assert_int_equal(keyring_answer_hello(k, 0, &h, &a, &t, buf, &why), 0);
+        assert_int_equal(keyring_answer_hello(k, &h, &a, &t, buf, &why), 0);
         assert_false(a.features & VBUS_FEATURE_AUTH);
         keyring_free(k);
 }

@@ -94,6 +94,33 @@ static void test_path_is_valid_rules(void **state)
         assert_false(vbus__vchan_path_is_valid("/a.b"));
 }
 
+/* The broker's own shortages are local; what a guest published or granted is not. */
+static void test_error_is_local_splits_blame(void **state)
+{
+        static const int local[] = {-EMFILE, -ENFILE, -ENOMEM, -ENOSPC, -ENOBUFS, -ENODEV, -EAGAIN};
+        static const int guest[] = {-EPROTO, -EINVAL, -EPERM,  -ESRCH, -EACCES,
+                                    -EFAULT, -EBUSY,  -ENOENT, 0};
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+                assert_true(vbus__vchan_error_is_local(local[i]));
+        for (size_t i = 0; i < sizeof(guest) / sizeof(guest[0]); i++)
+                assert_false(vbus__vchan_error_is_local(guest[i]));
+}
+
+/* Bad arguments are refused before any Xen handle is touched (none exists here). */
+static void test_client_new_with_rejects_bad_arguments(void **state)
+{
+        VbusVchanHandles none = {0};
+        VbusVchan *v = NULL;
+
+        (void)state;
+        assert_int_equal(vbus__vchan_client_new_with(&v, NULL, 1, "/local/domain/1/x"), -EINVAL);
+        assert_int_equal(vbus__vchan_client_new_with(&v, &none, 1, "/local/domain/1/x"), -EINVAL);
+        assert_int_equal(vbus__vchan_client_new_with(NULL, &none, 1, "/local/domain/1/x"), -EINVAL);
+        assert_null(v);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -102,6 +129,8 @@ int main(void)
                 cmocka_unit_test(test_path_build_convention),
                 cmocka_unit_test(test_path_build_rejects_bad_port_and_domid),
                 cmocka_unit_test(test_path_is_valid_rules),
+                cmocka_unit_test(test_error_is_local_splits_blame),
+                cmocka_unit_test(test_client_new_with_rejects_bad_arguments),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
