@@ -48,8 +48,7 @@ bool budget_backlog_room(const Peer *q, size_t size)
          * is set up: then its own). */
         const VbusLink *l = q->ep.lk ? q->ep.lk : &q->ep.link;
 
-        return l->n_backlog + size <=
-               VBUS_LINK_BACKLOG_MAX * LIMIT_BACKLOG_NEW_SHARE_PERCENT / 100;
+        return l->n_backlog + size <= VBUS_LINK_BACKLOG_MAX * LIMIT_BACKLOG_NEW_SHARE_PERCENT / 100;
 }
 
 uint64_t budget_call_deadline(const Bus *b, uint64_t timeout_us)
