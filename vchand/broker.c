@@ -25,15 +25,19 @@
 #include <vbus/vbus.h>
 
 #include "access.h"
+#include "admin.h"
 #include "budget.h"
 #include "discover.h"
 #include "introspect.h"
 #include "log.h"
+#include "metrics.h"
 #include "peer.h"
+#include "presence.h"
 #include "pubsub.h"
 #include "retain.h"
 #include "rpc.h"
 #include "rundir.h"
+#include "scrape.h"
 #include "service.h"
 #include "vchand-limits.h"
 
@@ -117,6 +121,19 @@ static const DiscoverOps broker_discover_ops = {
         .released = broker_guest_released,
 };
 
+/* The methods of vbus.v1.Broker: ListServices for anyone (policy permitting), the rest admin's. */
+static const IntroMethod broker_methods[] = {
+        {"ListServices", NULL, introspect_answer_list_services},
+        {"Peers", admin_allowed, admin_answer_peers},
+        {"Topics", admin_allowed, admin_answer_topics},
+        {"Subs", admin_allowed, admin_answer_subs},
+        {"Stats", admin_allowed, admin_answer_stats},
+        {"Kick", admin_allowed, admin_answer_kick},
+        {"Reload", admin_allowed, admin_answer_reload},
+        {"Metrics", admin_allowed, admin_answer_metrics},
+        {"Monitor", admin_allowed, NULL},
+};
+
 /* The shared state, and which module takes an OPEN of each kind. */
 static int broker_bus_init(Bus *bus, const BrokerConfig *config)
 {
@@ -127,6 +144,11 @@ static int broker_bus_init(Bus *bus, const BrokerConfig *config)
         list_init(&bus->dead);
         list_init(&bus->dirty);
         list_init(&bus->intro_calls);
+        list_init(&bus->monitors);
+        bus->intro_methods = broker_methods;
+        bus->n_intro_methods = sizeof(broker_methods) / sizeof(broker_methods[0]);
+        bus->start_us = bus_now_us();
+        bus->publish_local = pubsub_publish_local;
         r = router_init(&bus->router);
         if (r < 0)
                 return r;
@@ -137,6 +159,12 @@ static int broker_bus_init(Bus *bus, const BrokerConfig *config)
         if (r < 0)
                 return r;
         r = retain_table_new(bus);
+        if (r < 0)
+                return r;
+        r = metrics_new(bus);
+        if (r < 0)
+                return r;
+        r = presence_new(bus);
         if (r < 0)
                 return r;
         /* The broker serves vbus.v1.Broker itself, and nobody else serves in its namespace. */
@@ -202,6 +230,17 @@ int broker_init(Broker *b, const BrokerConfig *config)
                 log_error("cannot listen on %s: %s", b->bus.config.socket_path, strerror(-r));
                 return r;
         }
+        if (b->bus.config.metrics_listen.kind != CONFIG_LISTEN_NONE) {
+                char where[128];
+
+                config_listen_format(&b->bus.config.metrics_listen, where, sizeof(where));
+                r = scrape_new(&b->bus, &b->bus.config.metrics_listen, b->epoll_fd, &b->scrape);
+                if (r < 0) {
+                        log_error("cannot listen for metrics on %s: %s", where, strerror(-r));
+                        return r;
+                }
+                log_info("metrics on %s", where);
+        }
         if (b->bus.config.xen) {
                 r = discover_new(&broker_discover_ops, b, &b->discover);
                 if (r < 0) {
@@ -249,9 +288,12 @@ void broker_deinit(Broker *b)
                 broker_free_dead(b);
         }
         b->discover = discover_free(b->discover);
+        b->scrape = scrape_free(b->scrape);
         rpc_free(&b->bus);
         service_table_free(&b->bus);
         retain_table_free(&b->bus);
+        presence_free(&b->bus);
+        metrics_free(&b->bus);
         router_deinit(&b->bus.router);
         access_deinit(&b->bus);
         if (b->listen_fd >= 0) {
@@ -520,6 +562,7 @@ static void broker_tick(Broker *b)
         }
         if (b->discover)
                 discover_tick(b->discover);
+        scrape_tick(b->scrape, now);
 }
 
 /* The next deadline of a call, so the loop wakes for it. */
@@ -570,6 +613,8 @@ int broker_step(Broker *b, int max_wait_ms)
                                 broker_accept(b);
                 } else if (tag == TAG_DISCOVER) {
                         discover_ready = true;
+                } else if (scrape_owns(b->scrape, tag)) {
+                        scrape_process(b->scrape, tag, events[i].events);
                 } else {
                         Peer *p = events[i].data.ptr;
 
@@ -596,6 +641,9 @@ int broker_step(Broker *b, int max_wait_ms)
         }
         broker_flush_dirty(b);
         broker_free_dead(b);
+        /* Who came and went in this iteration, now that no handler is on the stack; the
+         * deliveries go out with the next flush. */
+        presence_flush(&b->bus);
         return 0;
 }
 

@@ -22,6 +22,7 @@
 #include "transport.h"
 
 typedef struct Discover Discover;
+typedef struct Scrape Scrape;
 
 typedef struct Broker {
         Bus bus;
@@ -32,6 +33,7 @@ typedef struct Broker {
         uint64_t stop_deadline_us; /* stop_started_us + LIMIT_STOP_GRACE_MS */
         uint64_t next_tick_us;     /* the next housekeeping tick (0: set by the first step) */
         Discover *discover;        /* NULL without Xen */
+        Scrape *scrape;            /* the metrics listener; NULL unless metrics_listen is set */
 } Broker;
 
 /* Sets up the bus, the socket, the signals and (with config->xen) xenstore discovery. On

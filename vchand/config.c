@@ -178,6 +178,59 @@ static int config_set_auth(BrokerConfig *c, const char *key, const char *value, 
         return 0;
 }
 
+int config_listen_parse(const char *value, ConfigListen *ret)
+{
+        ConfigListen l = {0};
+        const char *port = NULL;
+        char *end;
+        unsigned long v;
+
+        if (strncmp(value, "unix:/", 6) == 0) {
+                if (strlen(value + 5) >= sizeof(l.path))
+                        return -EINVAL;
+                l.kind = CONFIG_LISTEN_UNIX;
+                memcpy(l.path, value + 5, strlen(value + 5) + 1);
+                *ret = l;
+                return 0;
+        }
+        if (strncmp(value, "tcp:127.0.0.1:", 14) == 0 ||
+            strncmp(value, "tcp:localhost:", 14) == 0) {
+                l.kind = CONFIG_LISTEN_TCP4;
+                port = value + 14;
+        } else if (strncmp(value, "tcp:[::1]:", 10) == 0) {
+                l.kind = CONFIG_LISTEN_TCP6;
+                port = value + 10;
+        } else {
+                return -EINVAL;
+        }
+        errno = 0;
+        v = strtoul(port, &end, 10);
+        if (errno || end == port || *end || port[0] < '0' || port[0] > '9' || v == 0 || v > 65535)
+                return -EINVAL;
+        l.port = (uint16_t)v;
+        *ret = l;
+        return 0;
+}
+
+void config_listen_format(const ConfigListen *l, char *buf, size_t n)
+{
+        /* Fits: a path is shorter than 108 bytes. */
+        switch (l->kind) {
+        case CONFIG_LISTEN_UNIX:
+                (void)snprintf(buf, n, "unix:%s", l->path);
+                break;
+        case CONFIG_LISTEN_TCP4:
+                (void)snprintf(buf, n, "tcp:127.0.0.1:%u", (unsigned int)l->port);
+                break;
+        case CONFIG_LISTEN_TCP6:
+                (void)snprintf(buf, n, "tcp:[::1]:%u", (unsigned int)l->port);
+                break;
+        default:
+                (void)snprintf(buf, n, "%s", "");
+                break;
+        }
+}
+
 /* Here and in config_parse(), an error message cut to @n_err is fine: hence (void)snprintf. */
 static int config_set(BrokerConfig *c, const char *key, const char *value, char *err, size_t n_err,
                       unsigned line)
@@ -189,6 +242,16 @@ static int config_set(BrokerConfig *c, const char *key, const char *value, char 
 
         if (r <= 0)
                 return r;
+        if (strcmp(key, "metrics_listen") == 0) {
+                if (config_listen_parse(value, &c->metrics_listen) < 0) {
+                        (void)snprintf(err, n_err,
+                                       "line %u: metrics_listen wants unix:/PATH or a loopback "
+                                       "tcp:127.0.0.1:PORT, tcp:localhost:PORT, tcp:[::1]:PORT",
+                                       line);
+                        return -EINVAL;
+                }
+                return 0;
+        }
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
                 const Key *k = &keys[i];
                 char *end;

@@ -19,6 +19,20 @@ typedef enum ConfigAuth {
         CONFIG_AUTH_REQUIRED,
 } ConfigAuth;
 
+/* metrics_listen: where the Prometheus scrape endpoint listens (docs/vchand.8.md). */
+typedef enum ConfigListenKind {
+        CONFIG_LISTEN_NONE = 0, /* not configured: no listener */
+        CONFIG_LISTEN_UNIX,     /* unix:/PATH */
+        CONFIG_LISTEN_TCP4,     /* tcp:127.0.0.1:PORT or tcp:localhost:PORT */
+        CONFIG_LISTEN_TCP6,     /* tcp:[::1]:PORT */
+} ConfigListenKind;
+
+typedef struct ConfigListen {
+        ConfigListenKind kind;
+        char path[108]; /* UNIX */
+        uint16_t port;  /* TCP */
+} ConfigListen;
+
 typedef struct BrokerConfig {
         char socket_path[108];
         char policy[256]; /* the policy directory, or "open" (access.h) */
@@ -60,7 +74,19 @@ typedef struct BrokerConfig {
         ConfigAuth auth;
         char auth_key[256];     /* the broker's secret key file, "" for none */
         char auth_keyring[256]; /* names of client keys, "" for none */
+        ConfigListen metrics_listen;
 } BrokerConfig;
+
+/*
+ * config_listen_parse() - "unix:/PATH" (an absolute path shorter than 108 bytes), or a loopback
+ * TCP address: "tcp:127.0.0.1:PORT", "tcp:localhost:PORT" or "tcp:[::1]:PORT" (PORT 1-65535).
+ * Other hosts are refused: the metrics are for the host's own monitoring agent.
+ * Return: 0 and *ret; -EINVAL.
+ */
+int config_listen_parse(const char *value, ConfigListen *ret);
+
+/* Writes @l as config_listen_parse() reads it ("" for none) into @buf (at least 128 bytes). */
+void config_listen_format(const ConfigListen *l, char *buf, size_t n);
 
 /* Fills @c with the defaults of vchand-limits.h. */
 void config_defaults(BrokerConfig *c);

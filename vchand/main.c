@@ -128,7 +128,7 @@ static void log_auth(const Keyring *k)
  * keyring resolves (the mode in force where "auth" was not set). */
 static void print_config(const BrokerConfig *c, const Keyring *k)
 {
-        char text[VBUS_AUTH_KEY_TEXT_SIZE] = "";
+        char text[VBUS_AUTH_KEY_TEXT_SIZE] = "", listen[128];
 
         if (k->has_key)
                 (void)vbus__auth_key_to_text(k->key.public_key, text);
@@ -137,6 +137,8 @@ static void print_config(const BrokerConfig *c, const Keyring *k)
         printf("auth = %s\n%sauth_key = %s\n%sauth_keyring = %s\n", auth_mode_name(k->mode),
                c->auth_key[0] ? "" : "# ", c->auth_key, c->auth_keyring[0] ? "" : "# ",
                c->auth_keyring);
+        config_listen_format(&c->metrics_listen, listen, sizeof(listen));
+        printf("%smetrics_listen = %s\n", listen[0] ? "" : "# ", listen);
         if (k->has_key)
                 printf("# the broker's public key (for VBUS_BROKER_KEY): %s\n", text);
         if (c->auth_keyring[0])
@@ -323,6 +325,8 @@ int main(int argc, char **argv)
                 return 1;
         }
         log_auth(keyring);
+        /* What Reload reads again: the file read above, or the default one if it appears. */
+        broker.bus.config_path = config_path ? config_path : "/etc/vchand/vchand.conf";
 #ifdef HAVE_LIBSYSTEMD
         /* Tells systemd (vchand.service, Type=notify) that the socket listens; without
          * $NOTIFY_SOCKET this does nothing. */

@@ -37,11 +37,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "access.h"
 #include "budget.h"
 #include "log.h"
+#include "monitor.h"
+#include "presence.h"
 #include "retain.h"
+#include "service.h"
 #include "vchand-limits.h"
 
 /* A publish stream. Reference-counted: queued messages hold it for its topic and its credit. */
@@ -63,6 +67,8 @@ typedef struct Publisher {
         uint64_t match_gen;    /* ...this equals router.gen + 1 */
         uint32_t n_block_held; /* its messages held by BLOCK queues (Msgs, not QItems) */
         uint64_t rx_charged;   /* bytes of rx charged to its peer */
+        List peer_link;        /* in peer->publishers while its stream is open */
+        uint64_t n_messages, n_bytes, opened_us;
 } Publisher;
 
 /* A subscribe stream, with its queue. Freed when its stream closes. */
@@ -78,7 +84,10 @@ typedef struct Subscription {
         uint64_t dropped_pending; /* drops not yet reported to the subscriber */
         uint64_t dropped_total;
         uint64_t sequence;
-        bool refused; /* RESET sent for being over a bound: nothing more is queued */
+        bool refused;   /* RESET sent for being over a bound: nothing more is queued */
+        List peer_link; /* in peer->subscriptions */
+        char *pattern;
+        uint64_t n_delivered, opened_us;
 } Subscription;
 
 /* A message being delivered: a copy of the publisher's bytes, shared by the queues. */
@@ -147,6 +156,13 @@ int pubsub_open_publish(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                                   "too many publishers on this link (peer_publish_bytes)");
                 return 0;
         }
+        /* The broker's own topics (presence): nobody else publishes there. */
+        if (service_name_in_namespace(m->name, strlen(m->name), PRESENCE_NAMESPACE)) {
+                peer_log(p, "may not publish on %s: the vbus.* topics are the broker's", m->name);
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED,
+                                  "topics vbus.* are published by the broker only");
+                return 0;
+        }
         if (budget_charge(p, LIMIT_STREAM_COST) < 0) {
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                                   "this link holds too much (peer_memory)");
@@ -162,6 +178,8 @@ int pubsub_open_publish(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         pub->refs = 1; /* the stream's */
         pub->n_topic = strlen(pub->topic);
         pub->window = cfg->publish_window;
+        pub->opened_us = bus_now_us();
+        list_add_tail(&p->publishers, &pub->peer_link);
         p->publish_granted += pub->window;
         stream_bind(&pub->base, p, vs, &publisher_ops, pub);
         (void)stream_accept(&pub->base, pub->window, NULL);
@@ -184,11 +202,13 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 return 0;
         }
         sub = calloc(1, sizeof(*sub));
-        if (!sub) {
+        if (!sub || !(sub->pattern = strdup(m->name))) {
+                free(sub);
                 budget_release(p, LIMIT_STREAM_COST);
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return 0;
         }
+        sub->opened_us = bus_now_us();
         list_init(&sub->queue);
         list_init(&sub->pending_link);
         sub->slow_policy = m->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK
@@ -198,6 +218,7 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         if (sub->queue_limit > LIMIT_QUEUE_MESSAGES_MAX)
                 sub->queue_limit = LIMIT_QUEUE_MESSAGES_MAX;
         if (router_add(&p->bus->router, m->name, strlen(m->name), &sub->rsub) < 0) {
+                free(sub->pattern);
                 free(sub);
                 budget_release(p, LIMIT_STREAM_COST);
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL,
@@ -205,6 +226,7 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 return 0;
         }
         p->n_subscriptions++;
+        list_add_tail(&p->subscriptions, &sub->peer_link);
         stream_bind(&sub->base, p, vs, &subscription_ops, sub);
         (void)stream_accept(&sub->base, 0, NULL); /* a subscriber sends no data */
         /* The retained values of matching topics come first: anything routed from now on
@@ -344,8 +366,10 @@ static ssize_t deliver_frame(Subscription *sub, const uint8_t *meta_const, size_
                 sub->sequence++;
                 sub->dropped_pending = 0;
         }
-        if (!(flags & VBUS_FLAG_MORE))
+        if (!(flags & VBUS_FLAG_MORE)) {
                 sub->base.peer->bus->stats.n_delivered++;
+                sub->n_delivered++;
+        }
         return (ssize_t)chunk;
 }
 
@@ -378,6 +402,7 @@ typedef struct Route {
         size_t n_data;
         Msg *msg; /* made on first need: a subscriber without room, or a second subscriber */
         bool pub_refused; /* the publisher was reset while routing this message */
+        uint32_t n_matched;
 } Route;
 
 static Msg *route_msg(Route *rt)
@@ -406,6 +431,7 @@ static void count_drop(Peer *q, Subscription *sub)
 {
         sub->dropped_pending++;
         sub->dropped_total++;
+        q->n_dropped++;
         q->bus->stats.n_dropped++;
 }
 
@@ -565,6 +591,7 @@ static int route_one(RouterSub *rs, void *userdata)
         Route *rt = userdata;
         Peer *q = sub->base.peer;
 
+        rt->n_matched++;
         /* Fast path, straight from ring to ring: nothing queued before it, and the whole
          * message fits one frame now. A message is never split between the fast path and the
          * queue, so a dropped message is never a half-delivered one. */
@@ -687,7 +714,8 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
                   bool retain)
 {
         Route rt = {.pub = pub, .data = data, .n_data = n};
-        Bus *b = pub->base.peer->bus;
+        Peer *p = pub->base.peer;
+        Bus *b = p->bus;
 
         if (meta_const_build(pub) < 0) {
                 (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
@@ -707,6 +735,9 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
                 }
         }
         b->stats.n_published++;
+        p->n_published++;
+        pub->n_messages++;
+        pub->n_bytes += n;
         if (match_refresh(&b->router, pub) < 0) {
                 /* Copied once first: the subscribers are not counted here. */
                 if (!from_copy && route_copy(&rt) < 0)
@@ -718,6 +749,8 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
                 for (uint32_t i = 0; i < pub->n_match; i++)
                         (void)route_one(pub->match[i], &rt);
         }
+        if (monitor_is_active(b))
+                monitor_publish(b, p, pub->topic, pub->n_topic, n, rt.n_matched);
         if (rt.msg && rt.msg->n_block_holds > 0) {
                 /* Returned when the last BLOCK queue lets go of the message. */
                 rt.msg->credit = credit;
@@ -822,6 +855,7 @@ static void publisher_closed(void *obj, VbusStream *vs)
 
         (void)vs;
         pub->base.peer->publish_granted -= pub->window;
+        list_unlink(&pub->peer_link);
         rx_clear(pub);
         budget_release(pub->base.peer, LIMIT_STREAM_COST);
         stream_unbind(&pub->base);
@@ -848,6 +882,8 @@ static void subscription_closed(void *obj, VbusStream *vs)
         list_for_each_safe(pos, tmp, &sub->queue)
                 item_release(p, sub, list_entry(pos, QItem, link));
         list_unlink(&sub->pending_link);
+        list_unlink(&sub->peer_link);
+        free(sub->pattern);
         budget_release(p, LIMIT_STREAM_COST);
         free(sub);
 }
@@ -884,4 +920,127 @@ void pubsub_pump(Peer *q)
                 if (list_is_empty(&sub->queue))
                         list_unlink(&sub->pending_link);
         }
+}
+
+/* --- the broker's own messages ------------------------------------------------------------ */
+
+/* The broker's topics reach only patterns that name them: one starting with a wildcard ("*" or
+ * ">") does not get them, so a subscriber of everything does not see traffic it never asked
+ * for (NATS treats its $SYS subjects the same way). */
+static int route_local_one(RouterSub *rs, void *userdata)
+{
+        Subscription *sub = container_of(rs, Subscription, rsub);
+
+        if (sub->pattern[0] == '*' || sub->pattern[0] == '>')
+                return 0;
+        return route_one(rs, userdata);
+}
+
+void pubsub_publish_local(Bus *b, const char *topic, const uint8_t *data, size_t n)
+{
+        Vbus__V1__Meta meta = VBUS__V1__META__INIT;
+        Vbus__V1__Identity id;
+        Identity self = {.domid = b->own_domid, .local = true};
+        Publisher *pub;
+        Route rt = {.data = data, .n_data = n};
+
+        /* A publisher without a stream (base.peer NULL): queued messages hold it for its Meta,
+         * and pubsub_return_credit() has nobody to return credit to. */
+        pub = calloc(1, sizeof(*pub));
+        if (!pub || !(pub->topic = strdup(topic))) {
+                free(pub);
+                return;
+        }
+        pub->refs = 1;
+        pub->n_topic = strlen(topic);
+        /* BLOCK queues may hold a few of its messages: as many as a peer's publisher. */
+        pub->window = b->config.publish_window;
+        self.uid = (uint32_t)geteuid();
+        self.pid = (uint32_t)getpid();
+        stream_identity(&id, &self);
+        meta.topic = pub->topic;
+        meta.sender = &id;
+        pub->n_meta_const = protobuf_c_message_get_packed_size(&meta.base);
+        pub->meta_const = malloc(pub->n_meta_const ? pub->n_meta_const : 1);
+        if (pub->meta_const) {
+                protobuf_c_message_pack(&meta.base, pub->meta_const);
+                rt.pub = pub;
+                (void)router_match(&b->router, pub->topic, pub->n_topic, route_local_one, &rt);
+                /* BLOCK queues may hold it: with no credit pending, they return none. */
+                msg_unref(rt.msg);
+        }
+        publisher_unref(pub);
+}
+
+/* --- listings ------------------------------------------------------------------------------ */
+
+typedef struct Walk {
+        int (*pub_fn)(const PubsubPublisherInfo *info, void *userdata);
+        int (*sub_fn)(const PubsubSubscriptionInfo *info, void *userdata);
+        void *userdata;
+} Walk;
+
+static int walk_publishers(Peer *p, void *userdata)
+{
+        Walk *w = userdata;
+
+        for (List *q = p->publishers.next; q != &p->publishers; q = q->next) {
+                const Publisher *pub = list_entry(q, Publisher, peer_link);
+                PubsubPublisherInfo info = {
+                        .peer = p,
+                        .topic = pub->topic,
+                        .stream = pub->base.id,
+                        .n_messages = pub->n_messages,
+                        .n_bytes = pub->n_bytes,
+                        .opened_us = pub->opened_us,
+                };
+                int r = w->pub_fn(&info, w->userdata);
+
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int walk_subscriptions(Peer *p, void *userdata)
+{
+        Walk *w = userdata;
+
+        for (List *q = p->subscriptions.next; q != &p->subscriptions; q = q->next) {
+                const Subscription *sub = list_entry(q, Subscription, peer_link);
+                PubsubSubscriptionInfo info = {
+                        .peer = p,
+                        .pattern = sub->pattern,
+                        .stream = sub->base.id,
+                        .block = sub->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK,
+                        .n_queued = sub->n_queued,
+                        .queue_limit = sub->queue_limit,
+                        .bytes_queued = sub->bytes_queued,
+                        .n_delivered = sub->n_delivered,
+                        .n_dropped = sub->dropped_total,
+                        .opened_us = sub->opened_us,
+                };
+                int r = w->sub_fn(&info, w->userdata);
+
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
+int pubsub_foreach_publisher(Bus *b, int (*fn)(const PubsubPublisherInfo *info, void *userdata),
+                             void *userdata)
+{
+        Walk w = {.pub_fn = fn, .userdata = userdata};
+
+        return peer_foreach(b, walk_publishers, &w);
+}
+
+int pubsub_foreach_subscription(Bus *b,
+                                int (*fn)(const PubsubSubscriptionInfo *info, void *userdata),
+                                void *userdata)
+{
+        Walk w = {.sub_fn = fn, .userdata = userdata};
+
+        return peer_foreach(b, walk_subscriptions, &w);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * retain: the retained values of topics (docs/protocol.md 6.3). A publisher marks a message
+ * retain: the retained values of topics (docs/protocol.md 6.5). A publisher marks a message
  * RETAIN; the broker keeps the last such message of each topic, and a subscription that begins
  * later gets the retained values of the topics its pattern matches first, each with
  * Meta.retained set. An empty retained message clears the topic's value.

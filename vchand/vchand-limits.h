@@ -150,6 +150,29 @@ enum {
          * found): domids of guests are below 0x7ff0, and max_peers bounds the links anyway. Each
          * tracked guest also holds one xenstore watch on the broker's connection. */
         LIMIT_DISCOVER_GUESTS = 4096,
+        /* Largest reply of an admin listing (Peers, Topics, Subs) or of Metrics, cut at an entry
+         * boundary with `truncated` set: what one admin call makes the broker buffer. */
+        LIMIT_ADMIN_REPLY = 4 * 1024 * 1024,
+        /* Bytes of a Kick reason kept: it goes into one log line and one ERROR frame. */
+        LIMIT_KICK_REASON = 200,
+        /* Presence events waiting for the end of the loop iteration: one per peer and service
+         * that can come or go in one iteration, at the default max_peers. */
+        LIMIT_PRESENCE_PENDING = 8192,
+        /* Monitors at once over the whole broker: each costs a queue and a check per message. */
+        LIMIT_MONITORS = 8,
+        /* Events queued per monitor before it drops (and counts) them: a monitor never slows the
+         * traffic it watches. About 400 bytes each at most. */
+        LIMIT_MONITOR_QUEUE = 4096,
+        /* Services with their own call latency histogram; the calls of any further service are
+         * counted under service="_other" (service names are chosen by peers). */
+        LIMIT_METRICS_SERVICES = 256,
+        /* Connections to the metrics listener at once (metrics_listen); more wait in the
+         * kernel's backlog. A scraper needs one. */
+        LIMIT_SCRAPE_CONNS = 8,
+        /* Bytes of an HTTP request to the metrics listener: a GET line and a few headers. */
+        LIMIT_SCRAPE_REQUEST = 8192,
+        /* A metrics connection that has not finished by then is closed. */
+        LIMIT_SCRAPE_TIMEOUT_MS = 5000,
         /* Guest setups per loop iteration (each is several round trips to xenstore and the
          * hypervisor): a thousand guests connecting at once are set up between the turns of
          * the peers already served, which a bystander's latency shows (bench/scale). */

@@ -21,6 +21,7 @@
 
 #include <vbus/vbus.h>
 
+#include "admin.h"
 #include "forward.h"
 #include "json.h"
 #include "keygen.h"
@@ -74,6 +75,8 @@ static const char usage[] =
         /* clang-format off */
         FORWARD_USAGE /* expose, forward, connect: forward.h */
         KEYGEN_USAGE  /* keygen: keygen.h */
+        "\n"
+        ADMIN_USAGE /* peers, topics, subs, stats, kick, reload, monitor: admin.h */
         /* clang-format on */
         "\n"
         "Common options:\n"
@@ -1282,6 +1285,9 @@ static int run(int argc, char **argv)
         if (fr < 0)
                 fr = forward_main(argc, argv);
         if (fr >= 0) /* expose, forward, connect: forward.c */
+                return fr;
+        fr = admin_main(argc, argv);
+        if (fr >= 0) /* peers, topics, subs, stats, kick, reload, monitor: admin.c */
                 return fr;
 
         /* Options may come before or after the command and its arguments. */

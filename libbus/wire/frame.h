@@ -65,7 +65,7 @@ enum {
         VBUS_FLAG_MORE = 0x01, /* DATA: the message continues in the next DATA frame */
         VBUS_FLAG_META = 0x02, /* DATA: the payload starts with a Meta prefix */
         /* DATA, client to broker, first frame of a message on a PUBLISH stream: keep this
-         * message as the topic's retained value (protocol.md 6.3). */
+         * message as the topic's retained value (protocol.md 6.5). */
         VBUS_FLAG_RETAIN = 0x04,
         VBUS_FLAG_ACK = 0x01, /* PING: this is the answer to a PING */
 };

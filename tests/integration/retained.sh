@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Retained values (docs/protocol.md 6.3, vbus_publish_retained(), vbusctl pub --retain): a
+# Retained values (docs/protocol.md 6.5, vbus_publish_retained(), vbusctl pub --retain): a
 # subscriber that starts after a retained publication gets the value first, marked retained,
 # with the original publisher's identity; a newer value replaces it, an empty one clears it (and
 # reaches no one); live messages queue behind the retained ones; across subscriber restarts each
