@@ -54,6 +54,9 @@ typedef struct Client {
         uint32_t events;
         bool closing; /* the session is over: flush what is queued, then close */
         bool dead;    /* closed: in agent->dead until agent_reap() */
+        /* Writing to it failed (it closed its socket): what comes for it is discarded, but what
+         * it sent before it closed is still read and relayed, to the end. */
+        bool write_dead;
         /* One frame for the broker that found no room in the link. */
         VbusFrameHeader held_h;
         uint8_t *held;
@@ -261,7 +264,8 @@ static void client_update_events(Agent *a, Client *c)
          * its socket, and a readable fd we do not read would wake us in a loop. */
         if (a->up_ready && !c->has_held && !c->closing)
                 ev |= EPOLLIN;
-        if (c->n_out > 0 || (vbus__transport_get_events(&c->lk.transport) & EPOLLOUT))
+        if (!c->write_dead &&
+            (c->n_out > 0 || (vbus__transport_get_events(&c->lk.transport) & EPOLLOUT)))
                 ev |= EPOLLOUT;
         if (c->registered && ev == c->events)
                 return;
@@ -343,6 +347,17 @@ static void client_close_session(Agent *a, Client *c)
 }
 
 /*
+ * Writing to @c failed: it has closed its socket (or it broke). Its session does not end here:
+ * the frames it sent before it closed are still in its socket, and a publisher's last messages
+ * are among them; reading to its end of file ends the session (client_read).
+ */
+static void client_write_failed(Client *c)
+{
+        c->write_dead = true;
+        c->n_out = 0;
+}
+
+/*
  * One frame toward @c: written now if nothing waits before it and it fits, else queued. A
  * client over its queue limit is cut off. Return: 0, or -EPIPE when @c was freed.
  */
@@ -352,14 +367,16 @@ static int client_send(Agent *a, Client *c, const VbusFrameHeader *h, const void
         size_t need = VBUS_FRAME_HEADER_SIZE + h->length;
         int r = -EAGAIN;
 
+        if (c->write_dead)
+                return 0;
         if (c->n_out == 0) {
                 r = vbus__link_write(&c->lk, h, &piece, 1);
                 if (r == 0)
                         return 0;
         }
         if (r != -EAGAIN) {
-                client_end(a, c, VBUS__V1__STATUS__STATUS_UNAVAILABLE, "its socket failed");
-                return -EPIPE;
+                client_write_failed(c);
+                return 0;
         }
         if (c->n_out + need > a->cfg.client_queue) {
                 log_info("agent: pid %u (%s) does not read its socket (%zu bytes waiting): its "
@@ -409,8 +426,9 @@ static void client_flush(Agent *a, Client *c)
                 if (r == -EAGAIN)
                         break;
                 if (r < 0) {
-                        client_end(a, c, VBUS__V1__STATUS__STATUS_UNAVAILABLE, "its socket failed");
-                        return;
+                        client_write_failed(c);
+                        done = 0;
+                        break;
                 }
                 done += VBUS_FRAME_HEADER_SIZE + h.length;
         }
@@ -418,12 +436,13 @@ static void client_flush(Agent *a, Client *c)
                 memmove(c->out, c->out + done, c->n_out - done);
                 c->n_out -= done;
         }
-        r = vbus__link_flush(&c->lk);
-        if (r < 0 && r != -EAGAIN) {
-                client_end(a, c, VBUS__V1__STATUS__STATUS_UNAVAILABLE, "its socket failed");
-                return;
+        if (!c->write_dead) {
+                r = vbus__link_flush(&c->lk);
+                if (r < 0 && r != -EAGAIN)
+                        client_write_failed(c);
         }
-        if (c->closing && c->n_out == 0 && !vbus__transport_has_pending(&c->lk.transport))
+        if (c->closing &&
+            (c->write_dead || (c->n_out == 0 && !vbus__transport_has_pending(&c->lk.transport))))
                 client_free(a, c);
 }
 
@@ -773,22 +792,11 @@ static int agent_listen(Agent *a)
         if (strlen(a->cfg.socket_path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
         memcpy(sa.sun_path, a->cfg.socket_path, strlen(a->cfg.socket_path) + 1);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
         /* The caller holds the run directory's lock: a socket here is a dead instance's. */
-        (void)unlink(sa.sun_path);
-        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
-                r = -errno;
-                close(fd);
-                return r;
-        }
-        r = rundir_socket_perms(sa.sun_path, a->cfg.socket_owner, a->cfg.socket_group,
-                                !a->cfg.socket_group_set, a->cfg.socket_mode, note, sizeof(note));
+        r = rundir_listen(sa.sun_path, a->cfg.socket_owner, a->cfg.socket_group,
+                          !a->cfg.socket_group_set, a->cfg.socket_mode, &fd, note, sizeof(note));
         if (r < 0) {
                 log_error("agent: %s", note);
-                close(fd);
-                (void)unlink(sa.sun_path);
                 return r;
         }
         if (note[0])

@@ -71,23 +71,12 @@ static int broker_listen(Broker *b)
                 *slash = '\0';
                 (void)mkdir(dir, 0755);
         }
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        (void)unlink(sa.sun_path);
-        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
-                r = -errno;
-                close(fd);
-                return r;
-        }
         /* Who may connect: the socket's owner, group and mode (vchand.conf); then policy. */
-        r = rundir_socket_perms(sa.sun_path, b->bus.config.socket_owner, b->bus.config.socket_group,
-                                !b->bus.config.socket_group_set, b->bus.config.socket_mode, note,
-                                sizeof(note));
+        r = rundir_listen(sa.sun_path, b->bus.config.socket_owner, b->bus.config.socket_group,
+                          !b->bus.config.socket_group_set, b->bus.config.socket_mode, &fd, note,
+                          sizeof(note));
         if (r < 0) {
                 log_error("%s", note);
-                close(fd);
-                (void)unlink(sa.sun_path);
                 return r;
         }
         if (note[0])

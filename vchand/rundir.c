@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 int rundir_lock(const char *socket_path, int *ret_fd, char *err, size_t n_err)
@@ -64,8 +66,16 @@ int rundir_lock(const char *socket_path, int *ret_fd, char *err, size_t n_err)
         return 0;
 }
 
-int rundir_socket_perms(const char *path, const char *owner, const char *group, bool group_default,
-                        uint32_t mode, char *note, size_t n_note)
+/*
+ * Gives the socket @path its owner, group and mode; messages name it @shown, as clients will know
+ * it. @owner, @group: "" for vchand's own user and the default group. @group_default: @group is
+ * the default, not the administrator's choice: when it does not exist, or cannot be given
+ * (vchand not run as root), the socket stays as created and @note says so instead of failing.
+ * Return: 0 (@note may hold a line for the log); -ENOENT (a named owner or group that does not
+ * exist); another -errno. @note says why.
+ */
+static int socket_perms(const char *path, const char *shown, const char *owner, const char *group,
+                        bool group_default, uint32_t mode, char *note, size_t n_note)
 {
         /* -1: left as created (by vchand's own user: root for a system service). */
         uid_t uid = (uid_t)-1;
@@ -91,7 +101,7 @@ int rundir_socket_perms(const char *path, const char *owner, const char *group, 
                                        "group '%s' does not exist: %s stays in root's group "
                                        "(mode %04o), so only root may connect; create the group, "
                                        "or set socket_group in vchand.conf",
-                                       group, path, mode);
+                                       group, shown, mode);
                 } else {
                         (void)snprintf(note, n_note, "socket_group '%s': no such group", group);
                         return -ENOENT;
@@ -105,9 +115,9 @@ int rundir_socket_perms(const char *path, const char *owner, const char *group, 
                         (void)snprintf(note, n_note,
                                        "cannot give %s to group '%s' (%s): it stays this "
                                        "user's, mode %04o",
-                                       path, group, strerror(errno), mode);
+                                       shown, group, strerror(errno), mode);
                 } else {
-                        (void)snprintf(note, n_note, "cannot set the owner of %s: %s", path,
+                        (void)snprintf(note, n_note, "cannot set the owner of %s: %s", shown,
                                        strerror(errno));
                         return r;
                 }
@@ -115,9 +125,50 @@ int rundir_socket_perms(const char *path, const char *owner, const char *group, 
         if (chmod(path, mode) < 0) {
                 int r = -errno;
 
-                (void)snprintf(note, n_note, "cannot set the mode of %s: %s", path,
+                (void)snprintf(note, n_note, "cannot set the mode of %s: %s", shown,
                                strerror(errno));
                 return r;
         }
+        return 0;
+}
+
+int rundir_listen(const char *path, const char *owner, const char *group, bool group_default,
+                  uint32_t mode, int *ret_fd, char *note, size_t n_note)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd, r;
+
+        note[0] = '\0';
+        if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.new", path) >=
+            sizeof(sa.sun_path)) {
+                (void)snprintf(note, n_note, "%s: path too long for a socket", path);
+                return -ENAMETOOLONG;
+        }
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                r = -errno;
+                (void)snprintf(note, n_note, "socket: %s", strerror(errno));
+                return r;
+        }
+        (void)unlink(sa.sun_path);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+                r = -errno;
+                (void)snprintf(note, n_note, "cannot listen on %s: %s", sa.sun_path,
+                               strerror(errno));
+                close(fd);
+                return r;
+        }
+        r = socket_perms(sa.sun_path, path, owner, group, group_default, mode, note, n_note);
+        if (r == 0 && rename(sa.sun_path, path) < 0) {
+                r = -errno;
+                (void)snprintf(note, n_note, "cannot rename %s to %s: %s", sa.sun_path, path,
+                               strerror(errno));
+        }
+        if (r < 0) {
+                close(fd);
+                (void)unlink(sa.sun_path);
+                return r;
+        }
+        *ret_fd = fd;
         return 0;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rundir: what vchand (broker or agent) keeps in its run directory: the single-instance lock and
- * the socket's owner, group and mode.
+ * the socket's owner, group and mode, and the listening socket itself (made under a temporary
+ * name and renamed into place).
  *
  * The lock is an flock() on "<socket>.lock" (default /run/vbus/broker.sock.lock), taken before
  * anything else is touched: a second vchand for the same socket refuses to start, naming the
@@ -25,15 +26,20 @@
 int rundir_lock(const char *socket_path, int *ret_fd, char *err, size_t n_err);
 
 /**
- * rundir_socket_perms() - give the socket @path its owner, group and mode.
+ * rundir_listen() - a listening socket at @path with its owner, group and mode, made under a
+ * temporary name and renamed into place, so that a client never finds the path before it listens
+ * with its final permissions (libvbus takes a refused or forbidden connection for a permanent
+ * error). A stale socket at @path (a dead instance's: the caller holds the lock) is replaced.
  * @owner, @group: names ("": the owner stays vchand's user, root for the system service; the
  *                 group is "vbus" by default). @mode: permission bits.
  * @group_default: @group is the default, not the administrator's choice: when it does not exist
- *                 the socket stays in root's group, said in @note, instead of failing.
- * @note, @n_note: written (possibly empty) on success: what the caller should log.
- * Return: 0; -ENOENT (a named owner or group that does not exist, in @note); another -errno.
+ *                 (or vchand is not root) the socket stays in vchand's group, said in @note,
+ *                 instead of failing.
+ * @ret_fd: written on success (non-blocking, close-on-exec).
+ * @note, @n_note: written: on success a line for the log (possibly empty); on failure, why.
+ * Return: 0 or -errno.
  */
-int rundir_socket_perms(const char *path, const char *owner, const char *group, bool group_default,
-                        uint32_t mode, char *note, size_t n_note);
+int rundir_listen(const char *path, const char *owner, const char *group, bool group_default,
+                  uint32_t mode, int *ret_fd, char *note, size_t n_note);
 
 #endif /* VCHAND_RUNDIR_H */

@@ -33,7 +33,7 @@ struct VbusVchan {
         xengnttab_handle *gnttab; /* client */
         xenevtchn_handle *evtchn;
         struct xs_handle *xs;
-        bool borrowed; /* gnttab and xs are a VbusVchanHandles' (not closed here) */
+        bool borrowed;      /* gnttab and xs are a VbusVchanHandles' (not closed here) */
         evtchn_port_t port; /* our local port */
         bool port_bound;
 

@@ -55,6 +55,23 @@ grep -q "^received 300 dropped 0 corrupt 0 reordered 0 gaps 0" "$TMP/steady.out"
         fail "steady: $(cat "$TMP/steady.out")"
 ok "kill -9 of a local process: only its session ended; the steady pair beside it got 300 of 300"
 
+# 1b. A process that publishes and closes at once, reading nothing: what the agent writes
+# toward it fails, and every message it sent before it closed still reaches the broker (500
+# frames: several of the agent's turns, so its answers cross the close).
+RAW=$B/tests/integration/rawagent
+for round in 1 2 3; do
+        bg env VBUS_URL="unix:$SOCK" "$VBUSCTL" sub 'burst.>' --count 500 --timeout 30000 \
+                >"$TMP/burst.$round.out" 2>&1
+        p_burst=$!
+        wait_grep "subscribed" "$TMP/burst.$round.out" || fail "burst subscriber not active"
+        as_dom "$g1" "$RAW" "$AGSOCK" burst 500 >"$TMP/raw-burst.out" 2>&1 ||
+                fail "burst: $(cat "$TMP/raw-burst.out")"
+        wait "$p_burst" || fail "round $round: $(grep -c '^burst.x' "$TMP/burst.$round.out") of 500: $(tail -n 2 "$TMP/burst.$round.out")"
+        [ "$(grep -c '^burst.x ' "$TMP/burst.$round.out")" = 500 ] || fail "round $round: not 500"
+        grep -q "^burst.x .* m500$" "$TMP/burst.$round.out" || fail "round $round: no m500"
+done
+ok "a process that published 500 messages and closed at once, three times: 500 of 500 each"
+
 # 2. The agent killed with calls in flight both ways and a subscriber behind it.
 bg dom0 "$RPC" serve zero.Svc zero --delay 60000 --ready "$TMP/rz" >"$TMP/zero-srv.out" 2>&1
 wait_file "$TMP/rz" || fail "dom0 server not ready"

@@ -19,6 +19,11 @@
  *                               transport's identity (local, this process's uid and pid),
  *                               session 2, and the claims kept apart
  *   rawagent SOCKET claims0     claims in the link's own HELLO (session 0): a protocol violation
+ *   rawagent SOCKET burst N     a plain client (session 0 only, as to a guest agent): publishes N
+ *                               small messages on burst.x in one go, within the opening window,
+ *                               and closes its socket at once, without reading any answer (what
+ *                               the agent then writes toward it fails; its messages must all
+ *                               still reach the broker)
  *
  * Prints what it saw; exits 0 when the broker behaved as described, 1 otherwise.
  */
@@ -303,6 +308,22 @@ static int test_claims0(Got *g)
                      "claims in the link's own HELLO are a protocol violation");
 }
 
+static int test_burst(Got *g, unsigned n)
+{
+        char msg[32];
+
+        open_stream(0, 1, VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH, "burst.x");
+        for (unsigned i = 1; i <= n; i++) {
+                int k = snprintf(msg, sizeof(msg), "m%u", i);
+
+                send_frame(VBUS_FRAME_DATA, 0, 0, 1, NULL, (const uint8_t *)msg, (size_t)k);
+        }
+        (void)g;
+        close(fd);
+        fd = -1;
+        return check(true, "published and closed");
+}
+
 int main(int argc, char **argv)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -339,10 +360,13 @@ int main(int argc, char **argv)
                 r = test_flood(&g, (unsigned)strtoul(argv[3], NULL, 10));
         else if (strcmp(what, "claims") == 0)
                 r = test_claims(&g);
+        else if (strcmp(what, "burst") == 0 && argc == 4)
+                r = test_burst(&g, (unsigned)strtoul(argv[3], NULL, 10));
         else
                 return 2;
         vbus__control_deinit(&g.c);
         vbus__frame_decoder_deinit(&dec);
-        close(fd);
+        if (fd >= 0)
+                close(fd);
         return r;
 }
