@@ -80,7 +80,8 @@ typedef struct Bridge {
         natsConnection *nc;
         Queue q;
         Metrics m;
-        uint64_t epoch; /* random per start: lets importers tell a restart from a gap */
+        bool metrics_prom; /* --metrics-format prom */
+        uint64_t epoch;    /* random per start: lets importers tell a restart from a gap */
         pid_t pid;
         uid_t uid;
         uint64_t started_usec;
@@ -148,6 +149,7 @@ void rpc_handle(Bridge *b, Event *ev);
 uint64_t rpc_sweep(Bridge *b, uint64_t now);
 
 /* metrics.c */
-void metrics_print(const Bridge *b, FILE *f);
+/* The counters as text, or (@prom) in the Prometheus text exposition format. */
+void metrics_print(const Bridge *b, FILE *f, bool prom);
 
 #endif /* VBUS_BRIDGE_BRIDGE_H */

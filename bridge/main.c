@@ -33,6 +33,9 @@ static const char usage[] =
         "      --check              parse the configuration, report errors, and exit\n"
         "      --metrics-file FILE  write the metrics to FILE (replaced atomically) on SIGUSR1\n"
         "                           and at exit, instead of to stderr\n"
+        "      --metrics-format text|prom\n"
+        "                           prom: the Prometheus text exposition format (for a\n"
+        "                           textfile collector); default text\n"
         "      --ready FILE         create FILE once the broker accepted every subscription\n"
         "                           and service and NATS is connected\n"
         "  -h, --help               this text\n"
@@ -55,7 +58,7 @@ static void bridge_write_metrics(const Bridge *b, const char *path)
         FILE *f;
 
         if (!path) {
-                metrics_print(b, stderr);
+                metrics_print(b, stderr, b->metrics_prom);
                 return;
         }
         if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
@@ -67,7 +70,7 @@ static void bridge_write_metrics(const Bridge *b, const char *path)
                 fprintf(stderr, "vbus-bridge: %s: %s\n", tmp, strerror(errno));
                 return;
         }
-        metrics_print(b, f);
+        metrics_print(b, f, b->metrics_prom);
         if (fclose(f) != 0 || rename(tmp, path) < 0)
                 fprintf(stderr, "vbus-bridge: %s: %s\n", path, strerror(errno));
 }
@@ -195,6 +198,7 @@ int main(int argc, char **argv)
                 {"config", required_argument, NULL, 'c'},
                 {"check", no_argument, NULL, 'k'},
                 {"metrics-file", required_argument, NULL, 'm'},
+                {"metrics-format", required_argument, NULL, 'f'},
                 {"ready", required_argument, NULL, 'r'},
                 {"help", no_argument, NULL, 'h'},
                 {},
@@ -216,6 +220,16 @@ int main(int argc, char **argv)
                         break;
                 case 'm':
                         metrics_path = optarg;
+                        break;
+                case 'f':
+                        if (strcmp(optarg, "prom") != 0 && strcmp(optarg, "text") != 0) {
+                                fprintf(stderr,
+                                        "vbus-bridge: --metrics-format wants text or "
+                                        "prom, not '%s'\n",
+                                        optarg);
+                                return 2;
+                        }
+                        b.metrics_prom = strcmp(optarg, "prom") == 0;
                         break;
                 case 'r':
                         ready_path = optarg;

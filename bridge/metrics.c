@@ -6,21 +6,58 @@
  *   <name> <value>          (one line per counter, names as below, values decimal)
  *   # end
  *
+ * or, with --metrics-format prom, in the Prometheus text exposition format (0.0.4), for a
+ * textfile collector: each counter as vbus_bridge_<name>_total{host="<host>"}, and
+ * vbus_bridge_uptime_seconds.
+ *
  * The names and their meaning are documented in docs/federation.md ("Metrics"); new counters
  * are added at the end, existing ones never change meaning.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "bridge.h"
 
-void metrics_print(const Bridge *b, FILE *f)
+typedef struct Row {
+        const char *name;
+        uint64_t value;
+} Row;
+
+/* A host name as a Prometheus label value: \\, \" and newlines escaped. */
+static void print_label_value(FILE *f, const char *s)
+{
+        for (; *s; s++) {
+                if (*s == '\\' || *s == '"')
+                        fputc('\\', f);
+                if (*s == '\n')
+                        fputs("\\n", f);
+                else
+                        fputc(*s, f);
+        }
+}
+
+static void print_prom(const Bridge *b, FILE *f, const Row *rows, size_t n_rows)
+{
+        fprintf(f, "# HELP vbus_bridge_uptime_seconds Time since the bridge started.\n"
+                   "# TYPE vbus_bridge_uptime_seconds gauge\nvbus_bridge_uptime_seconds{host=\"");
+        print_label_value(f, b->cfg->host);
+        fprintf(f, "\"} %.3f\n", (double)(bridge_now_usec() - b->started_usec) / 1e6);
+        for (size_t i = 0; i < n_rows; i++) {
+                fprintf(f,
+                        "# HELP vbus_bridge_%s_total The bridge's %s counter (docs/federation.md, "
+                        "Metrics).\n# TYPE vbus_bridge_%s_total counter\n"
+                        "vbus_bridge_%s_total{host=\"",
+                        rows[i].name, rows[i].name, rows[i].name, rows[i].name);
+                print_label_value(f, b->cfg->host);
+                fprintf(f, "\"} %" PRIu64 "\n", rows[i].value);
+        }
+}
+
+void metrics_print(const Bridge *b, FILE *f, bool prom)
 {
         const Metrics *m = &b->m;
-        const struct {
-                const char *name;
-                uint64_t value;
-        } rows[] = {
+        const Row rows[] = {
                 {"exported_messages", m->exported_messages},
                 {"exported_bytes", m->exported_bytes},
                 {"export_failed", m->export_failed},
@@ -52,6 +89,11 @@ void metrics_print(const Bridge *b, FILE *f)
                 {"queue_waits", atomic_load(&m->queue_waits)},
         };
 
+        if (prom) {
+                print_prom(b, f, rows, sizeof(rows) / sizeof(rows[0]));
+                (void)fflush(f);
+                return;
+        }
         fprintf(f, "# vbus-bridge metrics host=%s uptime_s=%" PRIu64 "\n", b->cfg->host,
                 (bridge_now_usec() - b->started_usec) / 1000000);
         for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)

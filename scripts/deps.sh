@@ -10,12 +10,15 @@
 #                  Debian packages: debhelper to build them, lintian to check them,
 #                  mmdebstrap for the clean Debian 12 root they are tested in; the Python
 #                  package vbus: cffi and the headers to build it, protoc and python3-protobuf
-#                  for its typed services, pytest and mypy to test it, dh-python to package it).
+#                  for its typed services, pytest and mypy to test it, dh-python to package it;
+#                  python3-prometheus-client parses vchand's metrics, an independent check of
+#                  the exposition format).
 VBUS_PKGS_BUILD="build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
 libxen-dev libsodium-dev go-md2man libsystemd-dev"
 VBUS_PKGS_TEST="libcmocka-dev clang libclang-rt-14-dev llvm clang-format-14 xen-utils-4.17
 python3-cffi python3-dev python3-protobuf protobuf-compiler python3-pytest python3-pytest-asyncio python3-mypy dh-python
-xenstore-utils python3 nats-server libnats-dev debhelper lintian mmdebstrap"
+xenstore-utils python3 nats-server libnats-dev debhelper lintian mmdebstrap
+python3-prometheus-client"
 # VBUS_PKGS_LINT:  the static checks of scripts/test (scripts/lint, scripts/check-includes).
 VBUS_PKGS_LINT="clang-tidy-14 python3"
 

@@ -25,14 +25,19 @@
 #include <vbus/vbus.h>
 
 #include "access.h"
+#include "admin.h"
 #include "budget.h"
 #include "discover.h"
 #include "introspect.h"
 #include "log.h"
+#include "metrics.h"
 #include "peer.h"
+#include "presence.h"
 #include "pubsub.h"
+#include "retain.h"
 #include "rpc.h"
 #include "rundir.h"
+#include "scrape.h"
 #include "service.h"
 #include "vchand-limits.h"
 
@@ -105,6 +110,19 @@ static const DiscoverOps broker_discover_ops = {
         .released = broker_guest_released,
 };
 
+/* The methods of vbus.v1.Broker: ListServices for anyone (policy permitting), the rest admin's. */
+static const IntroMethod broker_methods[] = {
+        {"ListServices", NULL, introspect_answer_list_services},
+        {"Peers", admin_allowed, admin_answer_peers},
+        {"Topics", admin_allowed, admin_answer_topics},
+        {"Subs", admin_allowed, admin_answer_subs},
+        {"Stats", admin_allowed, admin_answer_stats},
+        {"Kick", admin_allowed, admin_answer_kick},
+        {"Reload", admin_allowed, admin_answer_reload},
+        {"Metrics", admin_allowed, admin_answer_metrics},
+        {"Monitor", admin_allowed, NULL},
+};
+
 /* The shared state, and which module takes an OPEN of each kind. */
 static int broker_bus_init(Bus *bus, const BrokerConfig *config)
 {
@@ -115,6 +133,11 @@ static int broker_bus_init(Bus *bus, const BrokerConfig *config)
         list_init(&bus->dead);
         list_init(&bus->dirty);
         list_init(&bus->intro_calls);
+        list_init(&bus->monitors);
+        bus->intro_methods = broker_methods;
+        bus->n_intro_methods = sizeof(broker_methods) / sizeof(broker_methods[0]);
+        bus->start_us = bus_now_us();
+        bus->publish_local = pubsub_publish_local;
         r = router_init(&bus->router);
         if (r < 0)
                 return r;
@@ -122,6 +145,15 @@ static int broker_bus_init(Bus *bus, const BrokerConfig *config)
         if (r < 0)
                 return r;
         r = rpc_new(bus);
+        if (r < 0)
+                return r;
+        r = retain_table_new(bus);
+        if (r < 0)
+                return r;
+        r = metrics_new(bus);
+        if (r < 0)
+                return r;
+        r = presence_new(bus);
         if (r < 0)
                 return r;
         /* The broker serves vbus.v1.Broker itself, and nobody else serves in its namespace. */
@@ -187,6 +219,17 @@ int broker_init(Broker *b, const BrokerConfig *config)
                 log_error("cannot listen on %s: %s", b->bus.config.socket_path, strerror(-r));
                 return r;
         }
+        if (b->bus.config.metrics_listen.kind != CONFIG_LISTEN_NONE) {
+                char where[128];
+
+                config_listen_format(&b->bus.config.metrics_listen, where, sizeof(where));
+                r = scrape_new(&b->bus, &b->bus.config.metrics_listen, b->epoll_fd, &b->scrape);
+                if (r < 0) {
+                        log_error("cannot listen for metrics on %s: %s", where, strerror(-r));
+                        return r;
+                }
+                log_info("metrics on %s", where);
+        }
         if (b->bus.config.xen) {
                 r = discover_new(&broker_discover_ops, b, &b->discover);
                 if (r < 0) {
@@ -234,8 +277,12 @@ void broker_deinit(Broker *b)
                 broker_free_dead(b);
         }
         b->discover = discover_free(b->discover);
+        b->scrape = scrape_free(b->scrape);
         rpc_free(&b->bus);
         service_table_free(&b->bus);
+        retain_table_free(&b->bus);
+        presence_free(&b->bus);
+        metrics_free(&b->bus);
         router_deinit(&b->bus.router);
         access_deinit(&b->bus);
         if (b->listen_fd >= 0) {
@@ -306,6 +353,13 @@ int broker_add_peer(Broker *b, VbusTransport *t, const Identity *ident, uint32_t
 {
         Peer *p;
 
+        if (b->bus.stopping) {
+                /* A guest found during the drain: the broker takes on nothing new. At most one
+                 * line per guest per tick, for LIMIT_STOP_GRACE_MS. */
+                log_info("dom%u: not connected: the broker is stopping", ident->domid);
+                vbus__transport_deinit(t);
+                return -ESHUTDOWN;
+        }
         /* Local clients have their own share of max_peers, so they never crowd out guests. */
         int pages = 0;
 
@@ -391,7 +445,14 @@ static void broker_accept(Broker *b)
         }
 }
 
-/* Orderly shutdown: GOAWAY to everyone, then stop when they are gone or after a grace period. */
+/*
+ * Orderly shutdown: GOAWAY to everyone, then stop when they are gone or at the deadline
+ * (LIMIT_STOP_GRACE_MS), whichever comes first. Nothing new is taken on meanwhile: the socket is
+ * closed and removed at once (a new local client finds no broker instead of waiting in the
+ * backlog), a guest discovered now is refused (broker_add_peer()), an OPEN is rejected
+ * SHUTTING_DOWN (peer.c) and so is a publication (pubsub.c, counted). What is already queued is
+ * delivered and calls in flight may finish.
+ */
 static void broker_begin_stop(Broker *b)
 {
         List *pos, *tmp;
@@ -399,7 +460,13 @@ static void broker_begin_stop(Broker *b)
         if (b->bus.stopping)
                 return;
         b->bus.stopping = true;
-        b->stop_deadline_us = bus_now_us() + 2000000u;
+        b->stop_started_us = bus_now_us();
+        b->stop_deadline_us = b->stop_started_us + (uint64_t)LIMIT_STOP_GRACE_MS * 1000u;
+        if (b->listen_fd >= 0) {
+                close(b->listen_fd); /* leaves the epoll set with it */
+                (void)unlink(b->bus.config.socket_path);
+                b->listen_fd = -1;
+        }
         log_info("stopping: sending GOAWAY to %u peers", b->bus.n_peers);
         list_for_each_safe(pos, tmp, &b->bus.peers)
         {
@@ -484,6 +551,7 @@ static void broker_tick(Broker *b)
         }
         if (b->discover)
                 discover_tick(b->discover);
+        scrape_tick(b->scrape, now);
 }
 
 /* The next deadline of a call, so the loop wakes for it. */
@@ -514,6 +582,8 @@ int broker_step(Broker *b, int max_wait_ms)
         broker_flush_dirty(b);
         if (b->next_tick_us < wake)
                 wake = b->next_tick_us;
+        if (b->bus.stopping && b->stop_deadline_us < wake)
+                wake = b->stop_deadline_us; /* the stop ends on time, not at the next tick */
         if (b->discover && discover_has_work(b->discover))
                 more = true; /* guests due for a setup: a few per iteration */
         timeout = more ? 0 : (int)((wake > now ? wake - now + 999 : 0) / 1000u);
@@ -528,10 +598,12 @@ int broker_step(Broker *b, int max_wait_ms)
                 if (tag == TAG_SIGNAL) {
                         broker_signal(b);
                 } else if (tag == TAG_LISTEN) {
-                        if (!b->bus.stopping)
+                        if (b->listen_fd >= 0) /* closed when the stop began */
                                 broker_accept(b);
                 } else if (tag == TAG_DISCOVER) {
                         discover_ready = true;
+                } else if (scrape_owns(b->scrape, tag)) {
+                        scrape_process(b->scrape, tag, events[i].events);
                 } else {
                         Peer *p = events[i].data.ptr;
 
@@ -558,12 +630,17 @@ int broker_step(Broker *b, int max_wait_ms)
         }
         broker_flush_dirty(b);
         broker_free_dead(b);
+        /* Who came and went in this iteration, now that no handler is on the stack; the
+         * deliveries go out with the next flush. */
+        presence_flush(&b->bus);
         return 0;
 }
 
 int broker_run(Broker *b)
 {
         const BusStats *st = &b->bus.stats;
+        List *pos, *tmp;
+        unsigned n_left;
         int r;
 
         log_info("vbus broker %s listening on %s%s", vbus_version(), b->bus.config.socket_path,
@@ -572,11 +649,22 @@ int broker_run(Broker *b)
                 ;
         if (r < 0)
                 return r;
+        /* The peers still there at the deadline go now, so that their lines come before the
+         * last one, and the last one counts everything. */
+        n_left = b->bus.n_peers;
+        list_for_each_safe(pos, tmp, &b->bus.peers)
+        {
+                peer_kill(list_entry(pos, Peer, link), "broker stopping: grace period over");
+        }
+        broker_free_dead(b);
         log_info("stopped: %llu published, %llu delivered, %llu dropped, %llu violations, "
-                 "%llu calls (%llu failed), %llu denied by policy",
+                 "%llu calls (%llu failed), %llu denied by policy, %llu publications refused "
+                 "while stopping; %llu ms after the stop began, %u peers still connected at the "
+                 "end",
                  (unsigned long long)st->n_published, (unsigned long long)st->n_delivered,
                  (unsigned long long)st->n_dropped, (unsigned long long)st->n_violations,
                  (unsigned long long)st->n_calls, (unsigned long long)st->n_calls_failed,
-                 (unsigned long long)st->n_denied);
+                 (unsigned long long)st->n_denied, (unsigned long long)st->n_refused_stopping,
+                 (unsigned long long)((bus_now_us() - b->stop_started_us) / 1000u), n_left);
         return 0;
 }

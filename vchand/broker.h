@@ -22,15 +22,18 @@
 #include "transport.h"
 
 typedef struct Discover Discover;
+typedef struct Scrape Scrape;
 
 typedef struct Broker {
         Bus bus;
         int epoll_fd;
         int listen_fd;
         int signal_fd;
-        uint64_t stop_deadline_us;
-        uint64_t next_tick_us; /* the next housekeeping tick (0: set by the first step) */
-        Discover *discover; /* NULL without Xen */
+        uint64_t stop_started_us;  /* when SIGTERM or SIGINT began the orderly stop */
+        uint64_t stop_deadline_us; /* stop_started_us + LIMIT_STOP_GRACE_MS */
+        uint64_t next_tick_us;     /* the next housekeeping tick (0: set by the first step) */
+        Discover *discover;        /* NULL without Xen */
+        Scrape *scrape;            /* the metrics listener; NULL unless metrics_listen is set */
 } Broker;
 
 /* Sets up the bus, the socket, the signals and (with config->xen) xenstore discovery. On

@@ -13,6 +13,7 @@
 #define VCHAND_BUS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "auth.h"
@@ -23,11 +24,14 @@
 #include "util/list.h"
 #include "vchand-limits.h"
 
+typedef struct IntroMethod IntroMethod;
 typedef struct Keyring Keyring;
 typedef struct Peer Peer;
 typedef struct Policy Policy;
 typedef struct Rpc Rpc;
 typedef struct ServiceTable ServiceTable;
+typedef struct Metrics Metrics;
+typedef struct Presence Presence;
 
 enum {
         /* Bytes of a guest's toolstack tags (policy @tag:): a few short words. */
@@ -79,7 +83,14 @@ typedef struct BusStats {
         uint64_t n_violations;
         uint64_t n_calls;
         uint64_t n_calls_failed;
-        uint64_t n_denied; /* OPENs policy refused, and streams it revoked */
+        uint64_t n_refused_stopping; /* publications refused after the stop began */
+        uint64_t n_denied;           /* OPENs policy refused, and streams it revoked */
+        uint64_t n_peers_total;      /* sessions accepted since start */
+        uint64_t n_kicks;            /* sessions disconnected by an admin (Kick) */
+        uint64_t n_monitor_events;   /* events queued for monitors */
+        uint64_t n_monitor_dropped;  /* events a monitor lost: it did not read fast enough */
+        uint64_t bytes_in_gone;      /* link bytes of the sessions that have gone */
+        uint64_t bytes_out_gone;
 } BusStats;
 
 /*
@@ -117,11 +128,22 @@ typedef struct Bus {
         uint64_t policy_gen; /* changes with every reload */
         /* access.c's: releases what it holds for a peer being freed, once its streams closed. */
         void (*peer_gone)(Peer *p);
-        Router router;          /* pubsub.c's: the subscriptions */
-        ServiceTable *services; /* service.c's: services by name, and their servers */
-        Rpc *rpc;               /* rpc.c's: calls in flight */
-        List intro_calls;       /* introspect.c's: calls the broker answers itself */
-        RateLimit logs;         /* peer.c's: log lines per source (peer_log) */
+        Router router;                    /* pubsub.c's: the subscriptions */
+        ServiceTable *services;           /* service.c's: services by name, and their servers */
+        Rpc *rpc;                         /* rpc.c's: calls in flight */
+        List intro_calls;                 /* introspect.c's: calls the broker answers itself */
+        RateLimit logs;                   /* peer.c's: log lines per source (peer_log) */
+        struct RetainTable *retained;     /* retain.c's: the topics' retained values */
+        const IntroMethod *intro_methods; /* vbus.v1.Broker's methods (broker.c's table) */
+        size_t n_intro_methods;
+        List monitors;           /* monitor.c's: taps of admin's Monitor calls */
+        Metrics *metrics;        /* metrics.c's: call latency histograms */
+        Presence *presence;      /* presence.c's: events waiting to be published */
+        uint64_t start_us;       /* when the broker started (bus_now_us()) */
+        const char *config_path; /* vchand.conf as read at start (NULL: defaults), for Reload */
+        /* The broker publishing a message of its own (pubsub.c's, set by broker.c, so that the
+         * modules below the features can publish): @data is borrowed. */
+        void (*publish_local)(struct Bus *b, const char *topic, const uint8_t *data, size_t n);
 } Bus;
 
 /* CLOCK_MONOTONIC in microseconds. */

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config: vchand.conf, "key = value" lines, '#' comments. Strict: an unknown key, a value out of
- * range or trailing garbage is an error naming the line, so a typo never silently keeps a
- * default.
+ * config: vchand.conf, "key = value" lines, '#' comments (a whole line, or the rest of a line
+ * from a '#' that follows a space or a tab). Strict: an unknown key, a value out of range or
+ * trailing garbage is an error naming the line, so a typo never silently keeps a default. The
+ * table of keys is the only list of them: the parser and config_print() both walk it.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +58,22 @@ static const Key keys[] = {
         KEY32(stream_id_limit, 64, VBUS_STREAM_ID_LIMIT),
         KEY32(max_grant_mappings, 3, 1u << 24),
         KEY32(max_ring_order, 12, 20),
+        KEY32(retained_max, 0, 1u << 20),
+        KEY64(retained_bytes, 0, 1ull << 34),
+        KEY64(peer_retained_bytes, 0, 1ull << 34),
 };
+
+/* Cuts @s at a comment: a '#' that starts it or follows a blank ("x = 1 # why"). A '#' inside a
+ * word (a socket path "/run/a#b") is part of the value. */
+static void cut_comment(char *s)
+{
+        for (char *p = s; *p; p++) {
+                if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+                        *p = '\0';
+                        return;
+                }
+        }
+}
 
 static char *trim(char *s)
 {
@@ -161,6 +178,59 @@ static int config_set_auth(BrokerConfig *c, const char *key, const char *value, 
         return 0;
 }
 
+int config_listen_parse(const char *value, ConfigListen *ret)
+{
+        ConfigListen l = {0};
+        const char *port = NULL;
+        char *end;
+        unsigned long v;
+
+        if (strncmp(value, "unix:/", 6) == 0) {
+                if (strlen(value + 5) >= sizeof(l.path))
+                        return -EINVAL;
+                l.kind = CONFIG_LISTEN_UNIX;
+                memcpy(l.path, value + 5, strlen(value + 5) + 1);
+                *ret = l;
+                return 0;
+        }
+        if (strncmp(value, "tcp:127.0.0.1:", 14) == 0 ||
+            strncmp(value, "tcp:localhost:", 14) == 0) {
+                l.kind = CONFIG_LISTEN_TCP4;
+                port = value + 14;
+        } else if (strncmp(value, "tcp:[::1]:", 10) == 0) {
+                l.kind = CONFIG_LISTEN_TCP6;
+                port = value + 10;
+        } else {
+                return -EINVAL;
+        }
+        errno = 0;
+        v = strtoul(port, &end, 10);
+        if (errno || end == port || *end || port[0] < '0' || port[0] > '9' || v == 0 || v > 65535)
+                return -EINVAL;
+        l.port = (uint16_t)v;
+        *ret = l;
+        return 0;
+}
+
+void config_listen_format(const ConfigListen *l, char *buf, size_t n)
+{
+        /* Fits: a path is shorter than 108 bytes. */
+        switch (l->kind) {
+        case CONFIG_LISTEN_UNIX:
+                (void)snprintf(buf, n, "unix:%s", l->path);
+                break;
+        case CONFIG_LISTEN_TCP4:
+                (void)snprintf(buf, n, "tcp:127.0.0.1:%u", (unsigned int)l->port);
+                break;
+        case CONFIG_LISTEN_TCP6:
+                (void)snprintf(buf, n, "tcp:[::1]:%u", (unsigned int)l->port);
+                break;
+        default:
+                (void)snprintf(buf, n, "%s", "");
+                break;
+        }
+}
+
 /* Here and in config_parse(), an error message cut to @n_err is fine: hence (void)snprintf. */
 static int config_set(BrokerConfig *c, const char *key, const char *value, char *err, size_t n_err,
                       unsigned line)
@@ -172,6 +242,16 @@ static int config_set(BrokerConfig *c, const char *key, const char *value, char 
 
         if (r <= 0)
                 return r;
+        if (strcmp(key, "metrics_listen") == 0) {
+                if (config_listen_parse(value, &c->metrics_listen) < 0) {
+                        (void)snprintf(err, n_err,
+                                       "line %u: metrics_listen wants unix:/PATH or a loopback "
+                                       "tcp:127.0.0.1:PORT, tcp:localhost:PORT, tcp:[::1]:PORT",
+                                       line);
+                        return -EINVAL;
+                }
+                return 0;
+        }
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
                 const Key *k = &keys[i];
                 char *end;
@@ -233,6 +313,7 @@ int config_parse(BrokerConfig *c, const char *text, size_t len, char *err, size_
                 char *eq, *s;
 
                 line++;
+                cut_comment(ln);
                 s = trim(ln);
                 if (*s == '\0' || *s == '#')
                         continue;
@@ -256,6 +337,33 @@ int config_parse(BrokerConfig *c, const char *text, size_t len, char *err, size_
                 r = -EINVAL;
         }
         return r;
+}
+
+void config_print(const BrokerConfig *c, FILE *f)
+{
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                const Key *k = &keys[i];
+                const char *field = (const char *)c + k->offset;
+
+                if (k->width == 0) {
+                        fprintf(f, "%s = %s\n", k->name, field);
+                } else if (k->width == 1) {
+                        bool v;
+
+                        memcpy(&v, field, sizeof(v));
+                        fprintf(f, "%s = %s\n", k->name, v ? "yes" : "no");
+                } else if (k->width == 4) {
+                        uint32_t v;
+
+                        memcpy(&v, field, sizeof(v));
+                        fprintf(f, "%s = %" PRIu32 "\n", k->name, v);
+                } else {
+                        uint64_t v;
+
+                        memcpy(&v, field, sizeof(v));
+                        fprintf(f, "%s = %" PRIu64 "\n", k->name, v);
+                }
+        }
 }
 
 void config_defaults(BrokerConfig *c)
@@ -286,6 +394,9 @@ void config_defaults(BrokerConfig *c)
                 .stream_id_limit = VBUS_STREAM_ID_LIMIT,
                 .max_grant_mappings = LIMIT_MAX_GRANT_MAPPINGS,
                 .max_ring_order = LIMIT_MAX_RING_ORDER,
+                .retained_max = LIMIT_RETAINED_MAX,
+                .retained_bytes = LIMIT_RETAINED_BYTES,
+                .peer_retained_bytes = LIMIT_PEER_RETAINED_BYTES,
         };
         /* Both fit. */
         (void)snprintf(c->socket_path, sizeof(c->socket_path), "%s", "/run/vbus/broker.sock");

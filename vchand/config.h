@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* auth: whether the broker offers channel auth, and whether it insists (docs/vchand.8.md). */
 typedef enum ConfigAuth {
@@ -17,6 +18,20 @@ typedef enum ConfigAuth {
         CONFIG_AUTH_OPTIONAL,
         CONFIG_AUTH_REQUIRED,
 } ConfigAuth;
+
+/* metrics_listen: where the Prometheus scrape endpoint listens (docs/vchand.8.md). */
+typedef enum ConfigListenKind {
+        CONFIG_LISTEN_NONE = 0, /* not configured: no listener */
+        CONFIG_LISTEN_UNIX,     /* unix:/PATH */
+        CONFIG_LISTEN_TCP4,     /* tcp:127.0.0.1:PORT or tcp:localhost:PORT */
+        CONFIG_LISTEN_TCP6,     /* tcp:[::1]:PORT */
+} ConfigListenKind;
+
+typedef struct ConfigListen {
+        ConfigListenKind kind;
+        char path[108]; /* UNIX */
+        uint16_t port;  /* TCP */
+} ConfigListen;
 
 typedef struct BrokerConfig {
         char socket_path[108];
@@ -52,11 +67,26 @@ typedef struct BrokerConfig {
         uint32_t stream_id_limit;     /* tests only: ids the broker uses toward a peer */
         uint32_t max_grant_mappings;  /* budget.h: guests' ring pages mapped at once */
         uint32_t max_ring_order;      /* budget.h: largest ring mapped, log2 of its bytes */
+        uint32_t retained_max;        /* retained values kept by the broker */
+        uint64_t retained_bytes;      /* bytes charged for them, over the broker */
+        uint64_t peer_retained_bytes; /* bytes charged to one publisher identity */
         int verbose;
         ConfigAuth auth;
         char auth_key[256];     /* the broker's secret key file, "" for none */
         char auth_keyring[256]; /* names of client keys, "" for none */
+        ConfigListen metrics_listen;
 } BrokerConfig;
+
+/*
+ * config_listen_parse() - "unix:/PATH" (an absolute path shorter than 108 bytes), or a loopback
+ * TCP address: "tcp:127.0.0.1:PORT", "tcp:localhost:PORT" or "tcp:[::1]:PORT" (PORT 1-65535).
+ * Other hosts are refused: the metrics are for the host's own monitoring agent.
+ * Return: 0 and *ret; -EINVAL.
+ */
+int config_listen_parse(const char *value, ConfigListen *ret);
+
+/* Writes @l as config_listen_parse() reads it ("" for none) into @buf (at least 128 bytes). */
+void config_listen_format(const ConfigListen *l, char *buf, size_t n);
 
 /* Fills @c with the defaults of vchand-limits.h. */
 void config_defaults(BrokerConfig *c);
@@ -67,5 +97,9 @@ void config_defaults(BrokerConfig *c);
  * Return: 0, or -EINVAL with a message naming the line in @err.
  */
 int config_parse(BrokerConfig *c, const char *text, size_t len, char *err, size_t n_err);
+
+/* Writes every key of the configuration with its value in force, one "key = value" line each,
+ * in the syntax config_parse() reads (what --check-config prints). */
+void config_print(const BrokerConfig *c, FILE *f);
 
 #endif /* VCHAND_CONFIG_H */

@@ -215,8 +215,9 @@ static void guest_set_state(Discover *d, Guest *g, GuestState state)
 /* The guest's keys are not usable: its fault. */
 static void guest_refuse(Discover *d, Guest *g, const char *why)
 {
-        guest_log(g, "cannot use the vchan published at %s (%s): removing it so the guest can "
-                     "publish a fresh one",
+        guest_log(g,
+                  "cannot use the vchan published at %s (%s): removing it so the guest can "
+                  "publish a fresh one",
                   g->path, why);
         guest_remove_stale_keys(d, g);
         guest_set_state(d, g, GUEST_REFUSED);

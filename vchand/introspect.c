@@ -20,6 +20,7 @@
 #include "budget.h"
 #include "control.h"
 #include "log.h"
+#include "monitor.h"
 #include "vbus/v1/broker.pb-c.h"
 #include "vchand-limits.h"
 
@@ -36,8 +37,25 @@ typedef struct IntroCall {
         uint8_t *reply;
         size_t n_reply, off;
         uint64_t charged; /* to the caller (budget.h): the call, then its reply too */
-        bool outcome;     /* counted: failed (call_fail) or ended OK */
+        bool outcome;     /* counted: failed (call_fail) or ended OK (a monitor: once started) */
+        const IntroMethod *method;
+        MonitorTap *tap; /* Monitor: the tap whose records it writes, until the stream closes */
 } IntroCall;
+
+/* The entry of Bus.intro_methods for the method @name ("vbus.v1.Broker/NAME"), or NULL. */
+static const IntroMethod *method_find(const Bus *b, const char *name)
+{
+        static const char prefix[] = INTROSPECT_SERVICE "/";
+
+        if (strncmp(name, prefix, sizeof(prefix) - 1) != 0)
+                return NULL;
+        name += sizeof(prefix) - 1;
+        for (size_t i = 0; i < b->n_intro_methods; i++) {
+                if (strcmp(name, b->intro_methods[i].name) == 0)
+                        return &b->intro_methods[i];
+        }
+        return NULL;
+}
 
 enum {
         /* Bytes of the reply's own fields at most: truncated (2) and total_services (6). */
@@ -53,15 +71,24 @@ bool introspect_is_reserved(const char *name, size_t len)
 
 int introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
 {
-        static const char method[] = INTROSPECT_SERVICE "/ListServices";
         Bus *b = p->bus;
+        const IntroMethod *method = method_find(b, m->name);
         Identity self = {.domid = b->own_domid, .local = true};
         IntroCall *ic;
 
-        if (strcmp(m->name, method) != 0) {
+        if (!method) {
                 b->stats.n_calls_failed++;
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_NOT_FOUND,
                                   INTROSPECT_SERVICE " has no such method");
+                return 0;
+        }
+        if (method->allowed && !method->allowed(p)) {
+                b->stats.n_calls_failed++;
+                b->stats.n_denied++;
+                p->n_denied++;
+                peer_log(p, "refused %s: admin right required", m->name);
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED,
+                                  "this method needs the broker's admin right");
                 return 0;
         }
         if (budget_charge(p, LIMIT_CALL_COST) < 0) {
@@ -77,6 +104,7 @@ int introspect_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return 0;
         }
+        ic->method = method;
         ic->charged = LIMIT_CALL_COST;
         ic->deadline_us = budget_call_deadline(p->bus, m->timeout_us);
         list_add_tail(&b->intro_calls, &ic->link);
@@ -111,12 +139,12 @@ static int intro_data(void *obj, VbusStream *vs, const VbusFrame *f)
         (void)vs;
         if (ic->req_done) {
                 call_fail(ic, true, VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT,
-                          "ListServices takes one request message");
+                          INTROSPECT_SERVICE " takes one request message");
                 return 0;
         }
         if ((uint64_t)ic->n_req + f->header.length > LIMIT_INTROSPECT_REQUEST) {
                 call_fail(ic, true, VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT,
-                          "the request is larger than a ListServicesRequest can be");
+                          "the request is larger than the broker's requests can be");
                 return 0;
         }
         if (f->header.length > 0) {
@@ -198,36 +226,96 @@ static int collect_one(const ServiceServerInfo *info, void *userdata)
         return 0;
 }
 
+int introspect_answer_list_services(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret,
+                                    size_t *ret_n, char *why)
+{
+        char prefix[VBUS_NAME_MAX + 1];
+        Collect c = {.prefix = prefix};
+        const char *reason = NULL;
+        int r;
+
+        if (request_decode(req, n_req, prefix, &reason) < 0) {
+                peer_log(p, "ListServices: %s", reason);
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "%s", reason);
+                return VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT;
+        }
+        c.n_prefix = strlen(prefix);
+        r = service_foreach_server(p->bus, collect_one, &c);
+        if (r == 0)
+                r = introspect_encode(c.v, c.n, LIMIT_INTROSPECT_REPLY, ret, ret_n);
+        free(c.v);
+        if (r < 0) {
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "out of memory");
+                return VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
+        }
+        log_debug("peer %s: ListServices '%s': %zu servers, %zu bytes", p->label, prefix, c.n,
+                  *ret_n);
+        return 0;
+}
+
 static void intro_pump_one(IntroCall *ic);
+
+/* Monitor: decodes the pattern and puts a tap in place; its records go out as they come. */
+static int intro_monitor_start(IntroCall *ic, char *why)
+{
+        static const uint8_t empty[1];
+        const uint8_t *req = ic->req ? ic->req : empty;
+        Peer *p = ic->base.peer;
+        Vbus__V1__MonitorRequest *m;
+        int r = 0;
+
+        if (vbus__control_check_strings(&vbus__v1__monitor_request__descriptor, req, ic->n_req) !=
+                    0 ||
+            !(m = vbus__v1__monitor_request__unpack(NULL, ic->n_req, req))) {
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "the request is not a MonitorRequest");
+                return VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT;
+        }
+        switch (monitor_tap_add(p->bus, p, m->pattern[0] ? m->pattern : ">", &ic->tap)) {
+        case 0:
+                log_info("peer %s: monitor of '%s' started", p->label,
+                         m->pattern[0] ? m->pattern : ">");
+                break;
+        case -EINVAL:
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "not a topic pattern: '%.200s'",
+                               m->pattern);
+                r = VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT;
+                break;
+        case -EBUSY:
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "too many monitors (at most %d)",
+                               LIMIT_MONITORS);
+                r = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
+                break;
+        default:
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "out of memory");
+                r = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
+                break;
+        }
+        vbus__v1__monitor_request__free_unpacked(m, NULL);
+        return r;
+}
 
 static int intro_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
 {
         IntroCall *ic = obj;
         Peer *p = ic->base.peer;
-        char prefix[VBUS_NAME_MAX + 1];
-        Collect c = {.prefix = prefix};
-        const char *why = NULL;
-        int r;
+        char why[INTROSPECT_WHY_MAX] = "";
+        int status;
 
         (void)vs;
         (void)m;
+        if (ic->replying)
+                return 0; /* a monitor whose caller closed its side: it goes on */
         if (bus_now_us() >= ic->deadline_us) {
                 call_fail(ic, true, VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED,
                           "deadline exceeded");
                 return 0;
         }
-        if (request_decode(ic->req, ic->n_req, prefix, &why) < 0) {
-                peer_log(p, "ListServices: %s", why);
-                call_fail(ic, false, VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT, why);
-                return 0;
-        }
-        c.n_prefix = strlen(prefix);
-        r = service_foreach_server(p->bus, collect_one, &c);
-        if (r == 0)
-                r = introspect_encode(c.v, c.n, LIMIT_INTROSPECT_REPLY, &ic->reply, &ic->n_reply);
-        free(c.v);
-        if (r < 0) {
-                call_fail(ic, false, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        if (!ic->method->answer)
+                status = intro_monitor_start(ic, why);
+        else
+                status = ic->method->answer(p, ic->req, ic->n_req, &ic->reply, &ic->n_reply, why);
+        if (status != 0) {
+                call_fail(ic, false, status, why);
                 return 0;
         }
         /* The reply waits for the caller's window: it is the caller's to hold. */
@@ -237,11 +325,46 @@ static int intro_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
                 return 0;
         }
         ic->charged += budget_cost(ic->n_reply);
-        log_debug("peer %s: ListServices '%s': %zu servers, %zu bytes", p->label, prefix, c.n,
-                  ic->n_reply);
+        /* A monitor has no outcome to count: it runs until its caller stops it. */
+        if (ic->tap)
+                ic->outcome = true;
         ic->replying = true;
         intro_pump_one(ic);
         return 0;
+}
+
+/* Monitor: writes the records waiting in its tap, one MonitorEvent message each, while the
+ * caller's window and the link take them whole. Never ends the stream. */
+static void intro_pump_monitor(IntroCall *ic)
+{
+        const MonitorRecord *rec;
+
+        while ((rec = monitor_tap_peek(ic->tap)) != NULL) {
+                Vbus__V1__MonitorEvent ev = VBUS__V1__MONITOR_EVENT__INIT;
+                uint8_t buf[1024];
+                struct iovec piece = {buf, 0};
+                ssize_t room = stream_data_room(&ic->base);
+
+                ev.kind = rec->kind;
+                ev.name = (char *)rec->name;
+                ev.sender = (char *)rec->sender;
+                ev.sender_id = rec->sender_id;
+                ev.size = rec->size;
+                ev.status = rec->status;
+                ev.latency_us = rec->latency_us;
+                ev.time_unix_us = rec->time_unix_us;
+                ev.deliveries = rec->deliveries;
+                /* Reported with this event; monitor_tap_pop() clears it once it is sent. */
+                ev.dropped = monitor_tap_get_dropped(ic->tap);
+                piece.iov_len = vbus__v1__monitor_event__get_packed_size(&ev);
+                /* A record's strings are bounded (MonitorRecord): it always fits @buf. */
+                if (room < 0 || (size_t)room < piece.iov_len || piece.iov_len > sizeof(buf))
+                        return; /* the caller's CREDIT or the link's room brings us back */
+                (void)vbus__v1__monitor_event__pack(&ev, buf);
+                if (stream_send_data(&ic->base, 0, &piece, 1) < 0)
+                        return;
+                monitor_tap_pop(ic->tap);
+        }
 }
 
 /* Writes what the reply still holds, then ends the stream (which frees @ic). */
@@ -251,6 +374,10 @@ static void intro_pump_one(IntroCall *ic)
 
         if (!ic->replying)
                 return;
+        if (ic->tap) {
+                intro_pump_monitor(ic);
+                return;
+        }
         /* An empty reply is still one (empty) message, as libvbus's servers send it. */
         while (ic->off < ic->n_reply || !ic->sent_data) {
                 ssize_t room = stream_data_room(&ic->base);
@@ -294,6 +421,9 @@ static void intro_closed(void *obj, VbusStream *vs)
                 ic->base.peer->bus->stats.n_calls_failed++;
         budget_release(ic->base.peer, ic->charged);
         ic->base.peer->n_calls--;
+        if (ic->tap)
+                log_info("peer %s: monitor stopped", ic->base.peer->label);
+        monitor_tap_remove(ic->tap);
         list_unlink(&ic->link);
         list_unlink(&ic->peer_link);
         free(ic->req);

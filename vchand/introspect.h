@@ -28,6 +28,34 @@
 #define INTROSPECT_SERVICE   "vbus.v1.Broker"
 #define INTROSPECT_NAMESPACE "vbus"
 
+enum {
+        /* Bytes of the message that goes with a failed answer. */
+        INTROSPECT_WHY_MAX = 256,
+};
+
+/*
+ * An answer to one request of a method of vbus.v1.Broker: @req (@n_req bytes, borrowed) is the
+ * request message. Return: 0 with a malloc'ed reply in *ret (NULL when *ret_n is 0), or a
+ * vbus.v1.Status (INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED, ...) with a message for the
+ * caller in @why (INTROSPECT_WHY_MAX bytes).
+ */
+typedef int (*IntroAnswerFn)(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret,
+                             size_t *ret_n, char *why);
+
+/*
+ * One method of vbus.v1.Broker, in the table broker.c gives the bus (Bus.intro_methods): the
+ * methods are the admin module's and this one's, and introspect.c only carries their calls.
+ */
+struct IntroMethod {
+        const char *name;               /* after "vbus.v1.Broker/" */
+        bool (*allowed)(const Peer *p); /* NULL: anyone; false: PERMISSION_DENIED, counted */
+        IntroAnswerFn answer;           /* NULL: Monitor, which streams (monitor.h) */
+};
+
+/* ListServices (the answer of the table's entry). */
+int introspect_answer_list_services(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret,
+                                    size_t *ret_n, char *why);
+
 /* True if @name (@len bytes) is "vbus" or starts with "vbus.": only the broker serves those. */
 bool introspect_is_reserved(const char *name, size_t len);
 

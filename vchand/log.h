@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * log: vchand's log lines on stderr (journald adds the timestamp), "<level>vchand: ..." with the
- * syslog priority prefix sd-daemon understands. Debug lines only with --verbose.
+ * log: vchand's log lines on stderr (journald adds the timestamp). When stderr is the journal
+ * ($JOURNAL_STREAM matches it), "<level>vchand: ..." with the syslog priority prefix sd-daemon
+ * understands; elsewhere (a terminal, a file) "vchand: ...", errors as "vchand: error: ...".
+ * Debug lines only with --verbose.
  */
 #ifndef VCHAND_LOG_H
 #define VCHAND_LOG_H

@@ -124,26 +124,21 @@ static void log_auth(const Keyring *k)
                  k->has_key ? text : "none (clients cannot pin this broker)", k->n_entries);
 }
 
+/* --check-config: every key of the table (config_print()), then the auth keys, which the
+ * keyring resolves (the mode in force where "auth" was not set). */
 static void print_config(const BrokerConfig *c, const Keyring *k)
 {
-        char text[VBUS_AUTH_KEY_TEXT_SIZE] = "";
+        char text[VBUS_AUTH_KEY_TEXT_SIZE] = "", listen[128];
 
         if (k->has_key)
                 (void)vbus__auth_key_to_text(k->key.public_key, text);
-        printf("socket = %s\nxen = %s\nmax_frame = %u\nmax_message = %u\nmax_streams = %u\n"
-               "max_subscriptions = %u\npublish_window = %u\nqueue_messages = %u\n"
-               "queue_bytes = %u\npeer_queued_bytes = %llu\npeer_publish_bytes = %llu\n"
-               "hello_timeout_ms = %u\nmax_peers = %u\npeer_memory = %llu\nmax_memory = %llu\n"
-               "max_local_peers = %u\nmax_call_timeout_ms = %u\nmax_grant_mappings = %u\n"
-               "max_ring_order = %u\n",
-               c->socket_path, c->xen ? "yes" : "no", c->max_frame, c->max_message, c->max_streams,
-               c->max_subscriptions, c->publish_window, c->queue_messages, c->queue_bytes,
-               (unsigned long long)c->peer_queued_bytes, (unsigned long long)c->peer_publish_bytes,
-               c->hello_timeout_ms, c->max_peers, (unsigned long long)c->peer_memory,
-               (unsigned long long)c->max_memory, c->max_local_peers, c->max_call_timeout_ms,
-               c->max_grant_mappings, c->max_ring_order);
-        printf("auth = %s\nauth_key = %s\nauth_keyring = %s\n", auth_mode_name(k->mode),
-               c->auth_key, c->auth_keyring);
+        config_print(c, stdout);
+        /* A path key without a path is shown as a comment: the output reads back the same. */
+        printf("auth = %s\n%sauth_key = %s\n%sauth_keyring = %s\n", auth_mode_name(k->mode),
+               c->auth_key[0] ? "" : "# ", c->auth_key, c->auth_keyring[0] ? "" : "# ",
+               c->auth_keyring);
+        config_listen_format(&c->metrics_listen, listen, sizeof(listen));
+        printf("%smetrics_listen = %s\n", listen[0] ? "" : "# ", listen);
         if (k->has_key)
                 printf("# the broker's public key (for VBUS_BROKER_KEY): %s\n", text);
         if (c->auth_keyring[0])
@@ -306,7 +301,7 @@ int main(int argc, char **argv)
         if (check) {
                 print_config(&config, keyring);
                 keyring_free(keyring);
-                return 0;
+                return fflush(stdout) == 0 ? 0 : 1;
         }
         log_set_verbose(verbose);
         raise_fd_limit();
@@ -330,6 +325,8 @@ int main(int argc, char **argv)
                 return 1;
         }
         log_auth(keyring);
+        /* What Reload reads again: the file read above, or the default one if it appears. */
+        broker.bus.config_path = config_path ? config_path : "/etc/vchand/vchand.conf";
 #ifdef HAVE_LIBSYSTEMD
         /* Tells systemd (vchand.service, Type=notify) that the socket listens; without
          * $NOTIFY_SOCKET this does nothing. */

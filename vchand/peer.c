@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <vbus/vbus.h>
 
 #include "keyring.h"
 #include "log.h"
+#include "presence.h"
 #include "vchand-limits.h"
 
 /* Results of this file's own link-frame handlers: the peer goes, having been told why. */
@@ -28,6 +30,16 @@ enum {
 };
 
 static const VbusEndpointOps peer_endpoint_ops;
+
+static void peer_send_error(Peer *p, int status, const char *message);
+
+static uint64_t wall_now_us(void)
+{
+        struct timespec ts;
+
+        (void)clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* The label is for logs: one cut short is fine, hence (void). */
 static void peer_make_label(Peer *p)
@@ -66,6 +78,8 @@ static void peer_init_lists(Peer *p)
         list_init(&p->call_sides);
         list_init(&p->intro_calls);
         list_init(&p->grants);
+        list_init(&p->publishers);
+        list_init(&p->subscriptions);
         list_init(&p->session_link);
         list_init(&p->sessions);
         (void)map_init(&p->sessions_map);
@@ -81,6 +95,7 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
         p->ident = *ident;
         p->vchan_domid = vchan_domid;
         p->created_us = bus_now_us();
+        p->created_unix_us = wall_now_us();
         peer_init_lists(p);
         peer_make_label(p);
         if (vbus__endpoint_init(&p->ep, t, VBUS_ROLE_BROKER, b->config.max_frame,
@@ -94,6 +109,8 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
         b->n_peers++;
         if (p->ident.local)
                 b->n_local_peers++;
+        b->stats.n_peers_total++;
+        presence_peer(b, &p->ident, p->serial, peer_transport_name(p), true, NULL);
         return p;
 }
 
@@ -105,6 +122,10 @@ Peer *peer_free(Peer *p)
         p->dead = true;
         /* Its sessions were freed before it (peer.h): none still uses its link. */
         assert(list_is_empty(&p->sessions));
+        if (!p->parent) {
+                p->bus->stats.bytes_in_gone += p->ep.lk->n_bytes_in;
+                p->bus->stats.bytes_out_gone += p->ep.lk->n_bytes_out;
+        }
         vbus__endpoint_deinit(&p->ep);
         if (p->bus->peer_gone)
                 p->bus->peer_gone(p);
@@ -140,6 +161,59 @@ static void peer_bury(Peer *p, const char *why, bool quiet)
                         p->bus->n_local_peers--;
         }
         list_add_tail(&p->bus->dead, &p->dead_link);
+        presence_peer(p->bus, &p->ident, p->serial, peer_transport_name(p), false, why);
+}
+
+void peer_kick(Peer *p, const char *reason)
+{
+        char why[256];
+
+        if (p->dead)
+                return;
+        /* A message for the peer and the log: cut short is fine. */
+        (void)snprintf(why, sizeof(why), "kicked by an admin: %s", reason);
+        peer_send_error(p, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED, why);
+        p->bus->stats.n_kicks++;
+        peer_kill(p, why);
+}
+
+const char *peer_transport_name(const Peer *p)
+{
+        return p->ep.lk->transport.kind == VBUS_TRANSPORT_VCHAN ? "vchan" : "unix";
+}
+
+void peer_ring_sizes(const Peer *p, uint32_t *ret_in, uint32_t *ret_out)
+{
+        const VbusTransport *t = &p->ep.lk->transport;
+
+        if (t->kind == VBUS_TRANSPORT_VCHAN && t->vchan) {
+                *ret_in = (uint32_t)vbus__vchan_get_read_size(t->vchan);
+                *ret_out = (uint32_t)vbus__vchan_get_write_size(t->vchan);
+        } else {
+                *ret_in = *ret_out = VBUS_TRANSPORT_UNIX_BUFFER;
+        }
+}
+
+uint32_t peer_n_streams(const Peer *p)
+{
+        return p->ep.session.n_streams;
+}
+
+int peer_foreach(Bus *b, int (*fn)(Peer *p, void *userdata), void *userdata)
+{
+        for (List *pos = b->peers.next; pos != &b->peers; pos = pos->next) {
+                Peer *p = list_entry(pos, Peer, link);
+                int r = fn(p, userdata);
+
+                if (r != 0)
+                        return r;
+                for (List *q = p->sessions.next; q != &p->sessions; q = q->next) {
+                        r = fn(list_entry(q, Peer, session_link), userdata);
+                        if (r != 0)
+                                return r;
+                }
+        }
+        return 0;
 }
 
 void peer_kill(Peer *p, const char *why)
@@ -363,6 +437,7 @@ static void peer_violation(Peer *p, int reason, const char *what)
                        vbus__frame_error_name(reason));
         peer_send_error(p, VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR, msg);
         p->bus->stats.n_violations++;
+        p->n_violations++;
         if (p->parent)
                 peer_end_session(p, VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR, msg);
         else
@@ -411,6 +486,7 @@ static int peer_on_hello(void *owner, const Vbus__V1__Hello *m)
         answer.version_max = VBUS_PROTOCOL_VERSION;
         answer.version = VBUS_PROTOCOL_VERSION;
         answer.max_frame = p->bus->config.max_frame;
+        answer.features = VBUS_FEATURE_RETAIN;
         answer.peer_name = (char *)"vchand";
         /* Claims are an agent's, about one of its sessions (protocol.md 7). */
         if (m->claims && !p->parent)
@@ -542,6 +618,9 @@ static Peer *peer_new_session(Peer *link, uint32_t id, const Vbus__V1__Claims *c
         s->serial = ++b->next_serial;
         list_add_tail(&link->sessions, &s->session_link);
         link->n_sessions++;
+        b->stats.n_peers_total++;
+        s->created_unix_us = wall_now_us();
+        presence_peer(b, &s->ident, s->serial, peer_transport_name(s), true, NULL);
         return s;
 }
 

@@ -83,8 +83,9 @@ struct Peer {
         bool dead;
         bool more; /* stopped at LIMIT_FRAMES_PER_WAKEUP: process again */
         uint64_t created_us;
-        uint32_t vchan_domid;    /* vchan peers: the guest; UINT32_MAX for UNIX peers */
-        VbusAuthTranscript auth; /* keyring.c's: this session's channel auth, from HELLO on */
+        uint64_t created_unix_us; /* wall clock of the connection, for admins */
+        uint32_t vchan_domid;     /* vchan peers: the guest; UINT32_MAX for UNIX peers */
+        VbusAuthTranscript auth;  /* keyring.c's: this session's channel auth, from HELLO on */
         /* broker.c's: the epoll registration of the link's fd. */
         bool registered;
         uint32_t events;
@@ -109,6 +110,12 @@ struct Peer {
         uint64_t n_denied;
         char *policy_last_call; /* the last CALL name policy allowed, at policy_last_gen */
         uint64_t policy_last_gen;
+        List publishers;    /* pubsub.c: its publish streams (for admin listings) */
+        List subscriptions; /* pubsub.c: its subscriptions (for admin listings) */
+        /* Counters for admins (vbusctl peers, metrics), each kept by the module named. */
+        uint64_t n_published;  /* pubsub.c: messages it published */
+        uint64_t n_dropped;    /* pubsub.c: messages its DROP subscriptions lost */
+        uint64_t n_violations; /* peer.c: protocol violations (it was dropped for it) */
 };
 
 /**
@@ -121,8 +128,24 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
 /* Closes every stream still open (each feature's ->closed) and frees the link. Accepts NULL. */
 Peer *peer_free(Peer *p);
 
+/* Drops @p as an admin asked (Kick): tells it ERROR PERMISSION_DENIED with @reason first. */
+void peer_kick(Peer *p, const char *reason);
+
+/* "unix" or "vchan". */
+const char *peer_transport_name(const Peer *p);
+
+/* The sizes of the rings (vchan) or buffers (UNIX) of @p's link, each way. */
+void peer_ring_sizes(const Peer *p, uint32_t *ret_in, uint32_t *ret_out);
+
+/* Streams open on @p's link. */
+uint32_t peer_n_streams(const Peer *p);
+
+/* Calls @fn for each live peer: each link, then each of its agent sessions; a nonzero return
+ * stops the walk and is returned. @fn must not drop peers. Return: 0 or that value. */
+int peer_foreach(Bus *b, int (*fn)(Peer *p, void *userdata), void *userdata);
+
 /* Drops @p (and, on a link, its sessions): out of the live list and into the dead one, logged
- * once with @why. Idempotent. */
+ * once with @why. Idempotent. Presence (vbus.peer.down) is told for each, with @why. */
 void peer_kill(Peer *p, const char *why);
 
 /* The peer that owns @p's link (itself, or a session's link peer). */

@@ -37,10 +37,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "access.h"
 #include "budget.h"
 #include "log.h"
+#include "monitor.h"
+#include "presence.h"
+#include "retain.h"
+#include "service.h"
 #include "vchand-limits.h"
 
 /* A publish stream. Reference-counted: queued messages hold it for its topic and its credit. */
@@ -52,6 +57,7 @@ typedef struct Publisher {
         uint8_t *rx; /* message being reassembled from fragments */
         size_t n_rx;
         uint32_t rx_credit;   /* publisher bytes of that message */
+        bool rx_retain;       /* that message's first frame had RETAIN */
         uint64_t credit_owed; /* bytes received and released, not yet returned */
         uint32_t window;      /* the window granted in ACCEPT */
         uint8_t *meta_const;  /* packed Meta{topic, sender}: the same for all its messages */
@@ -59,8 +65,10 @@ typedef struct Publisher {
         RouterSub **match; /* the subscriptions its topic matched, valid while */
         uint32_t n_match, match_cap;
         uint64_t match_gen;    /* ...this equals router.gen + 1 */
-        uint32_t n_block_held; /* its messages held by BLOCK queues (QItems) */
+        uint32_t n_block_held; /* its messages held by BLOCK queues (Msgs, not QItems) */
         uint64_t rx_charged;   /* bytes of rx charged to its peer */
+        List peer_link;        /* in peer->publishers while its stream is open */
+        uint64_t n_messages, n_bytes, opened_us;
 } Publisher;
 
 /* A subscribe stream, with its queue. Freed when its stream closes. */
@@ -76,7 +84,10 @@ typedef struct Subscription {
         uint64_t dropped_pending; /* drops not yet reported to the subscriber */
         uint64_t dropped_total;
         uint64_t sequence;
-        bool refused; /* RESET sent for being over a bound: nothing more is queued */
+        bool refused;   /* RESET sent for being over a bound: nothing more is queued */
+        List peer_link; /* in peer->subscriptions */
+        char *pattern;
+        uint64_t n_delivered, opened_us;
 } Subscription;
 
 /* A message being delivered: a copy of the publisher's bytes, shared by the queues. */
@@ -130,6 +141,7 @@ static Msg *msg_unref(Msg *m)
 }
 
 static void pubsub_return_credit(Publisher *pub, uint32_t bytes);
+static int enqueue_retained(const RetainedValue *v, void *ud);
 static const VbusStreamOps publisher_ops, subscription_ops;
 
 /* --- opening ----------------------------------------------------------------------------- */
@@ -142,6 +154,13 @@ int pubsub_open_publish(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         if (p->publish_granted + cfg->publish_window > cfg->peer_publish_bytes) {
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                                   "too many publishers on this link (peer_publish_bytes)");
+                return 0;
+        }
+        /* The broker's own topics (presence): nobody else publishes there. */
+        if (service_name_in_namespace(m->name, strlen(m->name), PRESENCE_NAMESPACE)) {
+                peer_log(p, "may not publish on %s: the vbus.* topics are the broker's", m->name);
+                (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED,
+                                  "topics vbus.* are published by the broker only");
                 return 0;
         }
         if (budget_charge(p, LIMIT_STREAM_COST) < 0) {
@@ -159,6 +178,8 @@ int pubsub_open_publish(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         pub->refs = 1; /* the stream's */
         pub->n_topic = strlen(pub->topic);
         pub->window = cfg->publish_window;
+        pub->opened_us = bus_now_us();
+        list_add_tail(&p->publishers, &pub->peer_link);
         p->publish_granted += pub->window;
         stream_bind(&pub->base, p, vs, &publisher_ops, pub);
         (void)stream_accept(&pub->base, pub->window, NULL);
@@ -181,11 +202,13 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 return 0;
         }
         sub = calloc(1, sizeof(*sub));
-        if (!sub) {
+        if (!sub || !(sub->pattern = strdup(m->name))) {
+                free(sub);
                 budget_release(p, LIMIT_STREAM_COST);
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return 0;
         }
+        sub->opened_us = bus_now_us();
         list_init(&sub->queue);
         list_init(&sub->pending_link);
         sub->slow_policy = m->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK
@@ -195,6 +218,7 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         if (sub->queue_limit > LIMIT_QUEUE_MESSAGES_MAX)
                 sub->queue_limit = LIMIT_QUEUE_MESSAGES_MAX;
         if (router_add(&p->bus->router, m->name, strlen(m->name), &sub->rsub) < 0) {
+                free(sub->pattern);
                 free(sub);
                 budget_release(p, LIMIT_STREAM_COST);
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL,
@@ -202,26 +226,38 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 return 0;
         }
         p->n_subscriptions++;
+        list_add_tail(&p->subscriptions, &sub->peer_link);
         stream_bind(&sub->base, p, vs, &subscription_ops, sub);
         (void)stream_accept(&sub->base, 0, NULL); /* a subscriber sends no data */
+        /* The retained values of matching topics come first: anything routed from now on
+         * queues behind them (route_one() takes the fast path only with an empty queue). */
+        retain_foreach_match(p->bus, m->name, enqueue_retained, sub);
         return 0;
 }
 
 /* --- credit ------------------------------------------------------------------------------ */
 
-/* Returns credit a publisher is owed, batched: once a quarter of its window is owed. */
-static void pubsub_return_credit(Publisher *pub, uint32_t bytes)
+/* Sends the credit a publisher is owed, if any. */
+static void pubsub_flush_credit(Publisher *pub)
 {
         Vbus__V1__Credit c = VBUS__V1__CREDIT__INIT;
 
+        if (!pub->base.peer || pub->credit_owed == 0)
+                return; /* its stream is gone, or nothing is owed */
+        c.increment = (uint32_t)pub->credit_owed;
+        pub->credit_owed = 0;
+        (void)peer_send_control(pub->base.peer, VBUS_FRAME_CREDIT, 0, pub->base.id, &c.base);
+}
+
+/* Returns credit a publisher is owed, batched: once a quarter of its window is owed. */
+static void pubsub_return_credit(Publisher *pub, uint32_t bytes)
+{
         if (!pub->base.peer)
                 return; /* its stream is gone */
         pub->credit_owed += bytes;
         if (pub->credit_owed < pub->window / 4)
                 return;
-        c.increment = (uint32_t)pub->credit_owed;
-        pub->credit_owed = 0;
-        (void)peer_send_control(pub->base.peer, VBUS_FRAME_CREDIT, 0, pub->base.id, &c.base);
+        pubsub_flush_credit(pub);
 }
 
 /* --- delivery ---------------------------------------------------------------------------- */
@@ -330,8 +366,10 @@ static ssize_t deliver_frame(Subscription *sub, const uint8_t *meta_const, size_
                 sub->sequence++;
                 sub->dropped_pending = 0;
         }
-        if (!(flags & VBUS_FLAG_MORE))
+        if (!(flags & VBUS_FLAG_MORE)) {
                 sub->base.peer->bus->stats.n_delivered++;
+                sub->n_delivered++;
+        }
         return (ssize_t)chunk;
 }
 
@@ -346,11 +384,12 @@ static void item_release(Peer *q, Subscription *sub, QItem *item)
         sub->bytes_queued -= cost;
         q->bytes_queued -= cost;
         budget_release(q, cost);
-        if (item->block_hold)
+        if (item->block_hold && --m->n_block_holds == 0) {
                 m->publisher->n_block_held--;
-        if (item->block_hold && --m->n_block_holds == 0 && m->credit_pending) {
-                m->credit_pending = false;
-                pubsub_return_credit(m->publisher, m->credit);
+                if (m->credit_pending) {
+                        m->credit_pending = false;
+                        pubsub_return_credit(m->publisher, m->credit);
+                }
         }
         msg_unref(m);
         free(item);
@@ -363,6 +402,7 @@ typedef struct Route {
         size_t n_data;
         Msg *msg; /* made on first need: a subscriber without room, or a second subscriber */
         bool pub_refused; /* the publisher was reset while routing this message */
+        uint32_t n_matched;
 } Route;
 
 static Msg *route_msg(Route *rt)
@@ -391,6 +431,7 @@ static void count_drop(Peer *q, Subscription *sub)
 {
         sub->dropped_pending++;
         sub->dropped_total++;
+        q->n_dropped++;
         q->bus->stats.n_dropped++;
 }
 
@@ -414,6 +455,20 @@ static bool publisher_holds_too_many(const Publisher *pub)
         return pub->n_block_held >= pub->window / LIMIT_ITEM_OVERHEAD;
 }
 
+/* Appends @item (holding its reference to its Msg, charged @cost to @q's budget) to @sub's
+ * queue. */
+static void queue_push(Peer *q, Subscription *sub, QItem *item, uint64_t cost)
+{
+        if (list_is_empty(&sub->queue))
+                list_add_tail(&q->pending, &sub->pending_link);
+        list_add_tail(&sub->queue, &item->link);
+        /* The queue is pumped at the end of this loop iteration, even if q stays idle. */
+        peer_mark_dirty(q);
+        sub->n_queued++;
+        sub->bytes_queued += cost;
+        q->bytes_queued += cost;
+}
+
 static void enqueue(Peer *q, Subscription *sub, Route *rt)
 {
         const BrokerConfig *cfg = &q->bus->config;
@@ -430,7 +485,11 @@ static void enqueue(Peer *q, Subscription *sub, Route *rt)
                 count_drop(q, sub);
                 return;
         }
-        if (block && publisher_holds_too_many(rt->pub)) {
+        /* A message already held by another BLOCK queue costs the publisher nothing more: the
+         * bound is on its messages, not on its subscribers (a fan-out to many BLOCK subscribers
+         * is honest). */
+        if (block && !(rt->msg && rt->msg->n_block_holds > 0) &&
+            publisher_holds_too_many(rt->pub)) {
                 /* The publisher is the one over its bound: it is refused, and the subscriber
                  * told that it missed this message. */
                 count_drop(q, sub);
@@ -464,17 +523,66 @@ static void enqueue(Peer *q, Subscription *sub, Route *rt)
         m->refs++;
         if (block) {
                 item->block_hold = true;
-                m->n_block_holds++;
-                rt->pub->n_block_held++;
+                if (m->n_block_holds++ == 0)
+                        rt->pub->n_block_held++;
         }
-        if (list_is_empty(&sub->queue))
-                list_add_tail(&q->pending, &sub->pending_link);
-        list_add_tail(&sub->queue, &item->link);
-        /* The queue is pumped at the end of this loop iteration, even if q stays idle. */
-        peer_mark_dirty(q);
-        sub->n_queued++;
-        sub->bytes_queued += cost;
-        q->bytes_queued += cost;
+        queue_push(q, sub, item, cost);
+}
+
+/*
+ * The policy's subscription rule for one retained value: what a live message of @topic would be
+ * checked against. Asked here (and not through Stream.policy_filter): access.c sets a
+ * subscription's filter only once the open has returned, after the retained values are queued.
+ */
+static bool retained_allowed(Peer *q, const char *topic)
+{
+        const PolicyRule *r;
+        PolicySubject s;
+
+        if (!q->bus->policy)
+                return true;
+        access_subject(&s, &q->ident);
+        return policy_check(q->bus->policy, &s, POLICY_SUBSCRIBE, topic, &r);
+}
+
+/*
+ * Queues the retained value @v for the subscription @ud, which has just begun: a Msg of its own,
+ * with no publisher and no credit, its Meta (retained set) after its bytes, charged to the
+ * subscriber's budget like any queued message. Whatever the subscription's policy, the DROP
+ * bounds apply (nobody can be held back for it): over them, or out of memory, it is dropped and
+ * counted like any message. Return: 0 (go on).
+ */
+static int enqueue_retained(const RetainedValue *v, void *ud)
+{
+        Subscription *sub = ud;
+        Peer *q = sub->base.peer;
+        const BrokerConfig *cfg = &q->bus->config;
+        uint64_t cost = budget_cost(v->n_data);
+        QItem *item;
+        Msg *m;
+
+        if (!retained_allowed(q, v->topic))
+                return 0;
+        if (sub->n_queued >= sub->queue_limit || sub->bytes_queued + cost > cfg->queue_bytes ||
+            q->bytes_queued + cost > cfg->peer_queued_bytes || !budget_check(q, cost)) {
+                count_drop(q, sub);
+                return 0;
+        }
+        m = malloc(sizeof(*m) + v->n_data + v->n_meta);
+        item = calloc(1, sizeof(*item));
+        if (!m || !item || budget_charge(q, cost) < 0) {
+                free(m);
+                free(item);
+                count_drop(q, sub);
+                return 0;
+        }
+        *m = (Msg){.refs = 1, .n_data = v->n_data, .n_meta_const = v->n_meta};
+        memcpy(m->data, v->data, v->n_data);
+        memcpy(m->data + v->n_data, v->meta, v->n_meta);
+        m->meta_const = m->data + v->n_data;
+        item->msg = m;
+        queue_push(q, sub, item, cost);
+        return 0;
 }
 
 static int route_one(RouterSub *rs, void *userdata)
@@ -483,6 +591,7 @@ static int route_one(RouterSub *rs, void *userdata)
         Route *rt = userdata;
         Peer *q = sub->base.peer;
 
+        rt->n_matched++;
         /* Fast path, straight from ring to ring: nothing queued before it, and the whole
          * message fits one frame now. A message is never split between the fast path and the
          * queue, so a dropped message is never a half-delivered one. */
@@ -542,6 +651,35 @@ static int match_refresh(Router *r, Publisher *pub)
         return 0;
 }
 
+/*
+ * Keeps a RETAIN message as its topic's retained value (an empty one clears it). Return: true if
+ * the message is to be routed as well; false when it was empty (a clear reaches no one) or
+ * refused (the stream is reset: only this publisher learns that its value is over a bound).
+ */
+static bool retain_message(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit)
+{
+        static const char *const why[] = {
+                [RETAIN_E_OVER_PEER] = "retained values over this publisher's "
+                                       "peer_retained_bytes",
+                [RETAIN_E_OVER_COUNT] = "the broker keeps retained_max retained values already",
+                [RETAIN_E_OVER_BYTES] = "retained values over the broker's retained_bytes",
+        };
+        Peer *p = pub->base.peer;
+        int r = retain_set(p->bus, &p->ident, pub->topic, pub->meta_const, pub->n_meta_const, data,
+                           n);
+
+        if (r == 0 && n > 0)
+                return true;
+        pubsub_return_credit(pub, credit); /* routed nowhere: its credit goes back now */
+        if (r == 0)
+                return false;
+        peer_log(p, "retained value on %s refused: %s", pub->topic,
+                 r > 0 ? why[r] : "out of memory");
+        (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                           r > 0 ? why[r] : "out of memory");
+        return false;
+}
+
 /* route_one() where the match list could not be cached (-ENOMEM): policy checked here. */
 static int route_one_allowed(RouterSub *rs, void *userdata)
 {
@@ -569,19 +707,37 @@ static int route_copy(Route *rt)
 
 /*
  * Routes one whole message of @pub (open, held by the caller across the call). @from_copy: @data
- * is the broker's own copy (a reassembled message), not the publisher's live ring.
+ * is the broker's own copy (a reassembled message), not the publisher's live ring. @retain: the
+ * message had RETAIN (it is also kept as its topic's value, from the same copy subscribers get).
  */
-static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit, bool from_copy)
+static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit, bool from_copy,
+                  bool retain)
 {
         Route rt = {.pub = pub, .data = data, .n_data = n};
-        Bus *b = pub->base.peer->bus;
+        Peer *p = pub->base.peer;
+        Bus *b = p->bus;
 
-        b->stats.n_published++;
         if (meta_const_build(pub) < 0) {
                 (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                                    "out of memory");
                 return;
         }
+        if (retain) {
+                /* The ring is read once: what is kept is what the subscribers get. */
+                if (!from_copy && route_copy(&rt) < 0)
+                        return;
+                from_copy = true;
+                if (!retain_message(pub, rt.data, n, credit)) {
+                        /* As below: the caller holds @pub too, dropping the copy never frees it. */
+                        assert(!rt.msg || (rt.msg->publisher == pub && pub->refs >= 2));
+                        msg_unref(rt.msg);
+                        return;
+                }
+        }
+        b->stats.n_published++;
+        p->n_published++;
+        pub->n_messages++;
+        pub->n_bytes += n;
         if (match_refresh(&b->router, pub) < 0) {
                 /* Copied once first: the subscribers are not counted here. */
                 if (!from_copy && route_copy(&rt) < 0)
@@ -593,6 +749,8 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
                 for (uint32_t i = 0; i < pub->n_match; i++)
                         (void)route_one(pub->match[i], &rt);
         }
+        if (monitor_is_active(b))
+                monitor_publish(b, p, pub->topic, pub->n_topic, n, rt.n_matched);
         if (rt.msg && rt.msg->n_block_holds > 0) {
                 /* Returned when the last BLOCK queue lets go of the message. */
                 rt.msg->credit = credit;
@@ -614,6 +772,7 @@ static void rx_clear(Publisher *pub)
         pub->rx = NULL;
         pub->n_rx = 0;
         pub->rx_credit = 0;
+        pub->rx_retain = false;
 }
 
 /* Appends a fragment to the message being reassembled. Return: 0, or a RESET was sent. */
@@ -657,15 +816,34 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
         bool more = f->header.flags & VBUS_FLAG_MORE;
 
         (void)vs;
+        if (pub->base.peer->bus->stopping) {
+                /* After GOAWAY nothing new is routed: the publisher is told at once (its stream
+                 * ends SHUTTING_DOWN) and the message is counted, never silently lost. */
+                pub->base.peer->bus->stats.n_refused_stopping += !more;
+                rx_clear(pub);
+                (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_SHUTTING_DOWN,
+                                   "the broker is stopping");
+                return 0;
+        }
         /* Held: routing may reset this very stream (out of memory), which closes it. */
         publisher_ref(pub);
+        if (pub->n_rx == 0)
+                pub->rx_retain = f->header.flags & VBUS_FLAG_RETAIN; /* first frame only */
         if (pub->n_rx == 0 && !more &&
             f->header.length <= pub->base.peer->bus->config.max_message) {
                 /* A whole message in one frame: routed from the ring, no copy. */
-                route(pub, f->payload, f->header.length, f->header.length, false);
-        } else if (rx_append(pub, f) == 0 && !more) {
-                route(pub, pub->rx, pub->n_rx, pub->rx_credit, true);
-                rx_clear(pub);
+                route(pub, f->payload, f->header.length, f->header.length, false, pub->rx_retain);
+        } else if (rx_append(pub, f) == 0) {
+                if (!more) {
+                        route(pub, pub->rx, pub->n_rx, pub->rx_credit, true, pub->rx_retain);
+                        rx_clear(pub);
+                } else {
+                        /* A message in fragments may need the whole window (max_message may
+                         * equal publish_window), and its own bytes are held until its last
+                         * fragment: credit still batched from earlier messages goes back now,
+                         * or such a message would wait forever for the bytes the batch keeps. */
+                        pubsub_flush_credit(pub);
+                }
         }
         publisher_unref(pub);
         return 0;
@@ -677,6 +855,7 @@ static void publisher_closed(void *obj, VbusStream *vs)
 
         (void)vs;
         pub->base.peer->publish_granted -= pub->window;
+        list_unlink(&pub->peer_link);
         rx_clear(pub);
         budget_release(pub->base.peer, LIMIT_STREAM_COST);
         stream_unbind(&pub->base);
@@ -703,6 +882,8 @@ static void subscription_closed(void *obj, VbusStream *vs)
         list_for_each_safe(pos, tmp, &sub->queue)
                 item_release(p, sub, list_entry(pos, QItem, link));
         list_unlink(&sub->pending_link);
+        list_unlink(&sub->peer_link);
+        free(sub->pattern);
         budget_release(p, LIMIT_STREAM_COST);
         free(sub);
 }
@@ -739,4 +920,127 @@ void pubsub_pump(Peer *q)
                 if (list_is_empty(&sub->queue))
                         list_unlink(&sub->pending_link);
         }
+}
+
+/* --- the broker's own messages ------------------------------------------------------------ */
+
+/* The broker's topics reach only patterns that name them: one starting with a wildcard ("*" or
+ * ">") does not get them, so a subscriber of everything does not see traffic it never asked
+ * for (NATS treats its $SYS subjects the same way). */
+static int route_local_one(RouterSub *rs, void *userdata)
+{
+        Subscription *sub = container_of(rs, Subscription, rsub);
+
+        if (sub->pattern[0] == '*' || sub->pattern[0] == '>')
+                return 0;
+        return route_one(rs, userdata);
+}
+
+void pubsub_publish_local(Bus *b, const char *topic, const uint8_t *data, size_t n)
+{
+        Vbus__V1__Meta meta = VBUS__V1__META__INIT;
+        Vbus__V1__Identity id;
+        Identity self = {.domid = b->own_domid, .local = true};
+        Publisher *pub;
+        Route rt = {.data = data, .n_data = n};
+
+        /* A publisher without a stream (base.peer NULL): queued messages hold it for its Meta,
+         * and pubsub_return_credit() has nobody to return credit to. */
+        pub = calloc(1, sizeof(*pub));
+        if (!pub || !(pub->topic = strdup(topic))) {
+                free(pub);
+                return;
+        }
+        pub->refs = 1;
+        pub->n_topic = strlen(topic);
+        /* BLOCK queues may hold a few of its messages: as many as a peer's publisher. */
+        pub->window = b->config.publish_window;
+        self.uid = (uint32_t)geteuid();
+        self.pid = (uint32_t)getpid();
+        stream_identity(&id, &self);
+        meta.topic = pub->topic;
+        meta.sender = &id;
+        pub->n_meta_const = protobuf_c_message_get_packed_size(&meta.base);
+        pub->meta_const = malloc(pub->n_meta_const ? pub->n_meta_const : 1);
+        if (pub->meta_const) {
+                protobuf_c_message_pack(&meta.base, pub->meta_const);
+                rt.pub = pub;
+                (void)router_match(&b->router, pub->topic, pub->n_topic, route_local_one, &rt);
+                /* BLOCK queues may hold it: with no credit pending, they return none. */
+                msg_unref(rt.msg);
+        }
+        publisher_unref(pub);
+}
+
+/* --- listings ------------------------------------------------------------------------------ */
+
+typedef struct Walk {
+        int (*pub_fn)(const PubsubPublisherInfo *info, void *userdata);
+        int (*sub_fn)(const PubsubSubscriptionInfo *info, void *userdata);
+        void *userdata;
+} Walk;
+
+static int walk_publishers(Peer *p, void *userdata)
+{
+        Walk *w = userdata;
+
+        for (List *q = p->publishers.next; q != &p->publishers; q = q->next) {
+                const Publisher *pub = list_entry(q, Publisher, peer_link);
+                PubsubPublisherInfo info = {
+                        .peer = p,
+                        .topic = pub->topic,
+                        .stream = pub->base.id,
+                        .n_messages = pub->n_messages,
+                        .n_bytes = pub->n_bytes,
+                        .opened_us = pub->opened_us,
+                };
+                int r = w->pub_fn(&info, w->userdata);
+
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int walk_subscriptions(Peer *p, void *userdata)
+{
+        Walk *w = userdata;
+
+        for (List *q = p->subscriptions.next; q != &p->subscriptions; q = q->next) {
+                const Subscription *sub = list_entry(q, Subscription, peer_link);
+                PubsubSubscriptionInfo info = {
+                        .peer = p,
+                        .pattern = sub->pattern,
+                        .stream = sub->base.id,
+                        .block = sub->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK,
+                        .n_queued = sub->n_queued,
+                        .queue_limit = sub->queue_limit,
+                        .bytes_queued = sub->bytes_queued,
+                        .n_delivered = sub->n_delivered,
+                        .n_dropped = sub->dropped_total,
+                        .opened_us = sub->opened_us,
+                };
+                int r = w->sub_fn(&info, w->userdata);
+
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
+int pubsub_foreach_publisher(Bus *b, int (*fn)(const PubsubPublisherInfo *info, void *userdata),
+                             void *userdata)
+{
+        Walk w = {.pub_fn = fn, .userdata = userdata};
+
+        return peer_foreach(b, walk_publishers, &w);
+}
+
+int pubsub_foreach_subscription(Bus *b,
+                                int (*fn)(const PubsubSubscriptionInfo *info, void *userdata),
+                                void *userdata)
+{
+        Walk w = {.sub_fn = fn, .userdata = userdata};
+
+        return peer_foreach(b, walk_subscriptions, &w);
 }

@@ -14,6 +14,10 @@
 #ifndef VCHAND_PUBSUB_H
 #define VCHAND_PUBSUB_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "stream.h"
 
 /* OPENs of kind PUBLISH and SUBSCRIBE (BusOpenFn): ACCEPT, or REJECT over a limit. Return: 0. */
@@ -22,5 +26,41 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m);
 
 /* Writes what @p's subscriptions have queued, as far as their windows and the link allow. */
 void pubsub_pump(Peer *p);
+
+/*
+ * pubsub_publish_local() - the broker publishes a message of its own (presence events): routed
+ * like a peer's, with the broker's identity as its sender. Subscribers without room lose it
+ * (DROP, counted) or queue it; nothing waits for credit. @topic, @data: borrowed.
+ */
+void pubsub_publish_local(Bus *b, const char *topic, const uint8_t *data, size_t n);
+
+/* One open publish stream, for admin listings (borrowed pointers). */
+typedef struct PubsubPublisherInfo {
+        const Peer *peer;
+        const char *topic;
+        uint32_t stream;
+        uint64_t n_messages, n_bytes;
+        uint64_t opened_us;
+} PubsubPublisherInfo;
+
+/* One subscription, for admin listings (borrowed pointers). */
+typedef struct PubsubSubscriptionInfo {
+        const Peer *peer;
+        const char *pattern;
+        uint32_t stream;
+        bool block;
+        uint32_t n_queued, queue_limit;
+        uint64_t bytes_queued;
+        uint64_t n_delivered, n_dropped;
+        uint64_t opened_us;
+} PubsubSubscriptionInfo;
+
+/* Calls @fn for each publish stream (subscription) of each live peer; a nonzero return stops the
+ * walk and is returned. Return: 0 or that value. */
+int pubsub_foreach_publisher(Bus *b, int (*fn)(const PubsubPublisherInfo *info, void *userdata),
+                             void *userdata);
+int pubsub_foreach_subscription(Bus *b,
+                                int (*fn)(const PubsubSubscriptionInfo *info, void *userdata),
+                                void *userdata);
 
 #endif /* VCHAND_PUBSUB_H */

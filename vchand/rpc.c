@@ -47,6 +47,8 @@
 
 #include "budget.h"
 #include "log.h"
+#include "metrics.h"
+#include "monitor.h"
 #include "service.h"
 #include "vchand-limits.h"
 
@@ -92,6 +94,15 @@ struct Call {
         int busy;                /* held by a caller up the stack: free only when 0 */
         int server_reset_status; /* status for RESET toward the server if the caller goes */
         bool caller_reset;       /* the caller sent RESET (else it went away, if it goes) */
+        /* For metrics and monitors, reported when the call is freed. */
+        char *method;         /* "service/method" */
+        size_t n_service;     /* bytes of the service part */
+        uint64_t start_us;    /* the caller's OPEN */
+        uint64_t n_req_bytes; /* the caller's DATA */
+        int status;           /* the outcome, as the first side to decide it told */
+        bool status_set;
+        uint64_t caller_id; /* the caller's serial and label (it may be gone by then) */
+        char caller_label[96];
 };
 
 struct Rpc {
@@ -299,10 +310,33 @@ static void call_mark(Call *c, const CallSide *from)
                 peer_mark_dirty(dest->base.peer);
 }
 
+/* The outcome of @c, if none was noted before (the first side to decide it wins). */
+static void call_note_status(Call *c, int status)
+{
+        if (c->status_set)
+                return;
+        c->status = status;
+        c->status_set = true;
+}
+
+static void call_report(Call *c)
+{
+        uint64_t latency = bus_now_us() - c->start_us;
+        int status = c->status_set ? c->status : VBUS__V1__STATUS__STATUS_CANCELLED;
+
+        metrics_call_observe(c->bus, c->method, c->n_service, status == VBUS__V1__STATUS__STATUS_OK,
+                             latency);
+        if (monitor_is_active(c->bus))
+                monitor_call(c->bus, c->caller_label, c->caller_id, c->method, c->n_req_bytes,
+                             status, latency);
+}
+
 static void call_maybe_free(Call *c)
 {
         if (c->client || c->server || c->busy > 0)
                 return;
+        call_report(c);
+        free(c->method);
         list_unlink(&c->link);
         pipe_clear(c, &c->to_server);
         pipe_clear(c, &c->to_client);
@@ -470,9 +504,15 @@ int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 return 0;
         }
         c = calloc(1, sizeof(*c));
+        if (c && !(c->method = strdup(m->name))) {
+                free(c);
+                c = NULL;
+        }
         if (c)
                 c->client = side_new(c, p);
         if (!c || !c->client) {
+                if (c)
+                        free(c->method);
                 free(c);
                 budget_release(p, LIMIT_CALL_COST);
                 b->stats.n_calls_failed++;
@@ -481,6 +521,10 @@ int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         }
         c->bus = b;
         c->caller = p;
+        c->n_service = n_svc;
+        c->start_us = bus_now_us();
+        c->caller_id = p->serial;
+        memcpy(c->caller_label, p->label, sizeof(c->caller_label));
         c->service = svc;
         c->serve = serve;
         c->deadline_us = budget_call_deadline(b, m->timeout_us);
@@ -495,6 +539,8 @@ int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         r = call_open_server(c, serve, m, p);
         if (r < 0) {
                 b->stats.n_calls_failed++;
+                call_note_status(c, r == -EMSGSIZE ? VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED
+                                                   : VBUS__V1__STATUS__STATUS_UNAVAILABLE);
                 /* The REJECT closes the caller's stream, and that frees the call. */
                 (void)peer_reject(p, vs->id,
                                   r == -EMSGSIZE ? VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED
@@ -531,6 +577,7 @@ static int side_reject(void *obj, VbusStream *vs, const Vbus__V1__Reject *m)
                 return 0;
         c->server_ended = true;
         c->bus->stats.n_calls_failed++;
+        call_note_status(c, m->status);
         call_reset(c, c->client, m->status,
                    m->message && m->message[0] ? m->message : "the server refused the call");
         return 0;
@@ -638,6 +685,8 @@ static int side_data(void *obj, VbusStream *vs, const VbusFrame *f)
                 memcpy(pp->buf + pp->head + pp->len, f->payload, len);
                 pp->len += len;
                 pp->in_pos += len;
+                if (side == c->client)
+                        c->n_req_bytes += len;
         }
         if (last && pipe_add_end(pp) < 0) {
                 call_refuse(c, side, "out of memory");
@@ -659,6 +708,7 @@ static int side_end(void *obj, VbusStream *vs, const Vbus__V1__End *m)
                 c->server_ended = true;
                 if (m->status != VBUS__V1__STATUS__STATUS_OK)
                         c->bus->stats.n_calls_failed++;
+                call_note_status(c, m->status);
                 pipe_set_end(&c->to_client, m->status, m->message);
         }
         call_mark(c, side);
@@ -677,9 +727,11 @@ static int side_reset(void *obj, VbusStream *vs, const Vbus__V1__End *m)
                 c->caller_reset = true;
                 if (!c->server_ended)
                         c->bus->stats.n_calls_failed++;
+                call_note_status(c, m->status);
         } else {
                 c->server_ended = true;
                 c->bus->stats.n_calls_failed++;
+                call_note_status(c, m->status);
                 pipe_clear(c, &c->to_client);
                 call_reset(c, c->client, m->status, m->message);
         }
@@ -723,6 +775,7 @@ static void side_closed(void *obj, VbusStream *vs)
                 if (!c->server_ended && c->client) {
                         pipe_clear(c, &c->to_client);
                         c->bus->stats.n_calls_failed++;
+                        call_note_status(c, VBUS__V1__STATUS__STATUS_UNAVAILABLE);
                         call_reset(c, c->client, VBUS__V1__STATUS__STATUS_UNAVAILABLE,
                                    "the server went away during the call");
                 }
@@ -798,6 +851,7 @@ uint64_t rpc_expire(Bus *b, uint64_t now)
                 c->deadline_us = UINT64_MAX;
                 c->server_reset_status = VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED;
                 b->stats.n_calls_failed++;
+                call_note_status(c, VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED);
                 /* Resetting the caller's stream closes it, which resets the server's too. */
                 call_reset(c, c->client, VBUS__V1__STATUS__STATUS_DEADLINE_EXCEEDED,
                            "deadline exceeded");

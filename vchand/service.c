@@ -17,6 +17,7 @@
 #include "budget.h"
 #include "log.h"
 #include "map.h"
+#include "presence.h"
 
 struct Service {
         MapEntry entry; /* in table->by_name */
@@ -156,6 +157,8 @@ int service_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         }
         srv->refs = 1; /* the stream's */
         srv->service = svc;
+        if (list_is_empty(&svc->servers))
+                presence_service(p->bus, svc->name, &p->ident, true);
         list_add_tail(&svc->servers, &srv->serve_link);
         stream_bind(&srv->base, p, vs, &server_ops, srv);
         log_debug("peer %s serves %s", p->label, svc->name);
@@ -172,6 +175,8 @@ static void server_closed(void *obj, VbusStream *vs)
         budget_release(srv->base.peer, LIMIT_STREAM_COST);
         list_unlink(&srv->serve_link);
         srv->service = NULL;
+        if (list_is_empty(&svc->servers))
+                presence_service(srv->base.peer->bus, svc->name, &srv->base.peer->ident, false);
         service_maybe_free(srv->base.peer->bus->services, svc);
         stream_unbind(&srv->base);
         server_unref(srv);
@@ -256,4 +261,13 @@ int service_foreach_server(Bus *b, int (*fn)(const ServiceServerInfo *info, void
                 }
         }
         return 0;
+}
+
+uint32_t service_count(const Bus *b)
+{
+        uint32_t n = 0;
+
+        for (const List *pos = b->services->list.next; pos != &b->services->list; pos = pos->next)
+                n++;
+        return n;
 }

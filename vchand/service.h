@@ -65,4 +65,7 @@ typedef struct ServiceServerInfo {
 int service_foreach_server(Bus *b, int (*fn)(const ServiceServerInfo *info, void *userdata),
                            void *userdata);
 
+/* Services known now (with a server, or with calls still in flight). */
+uint32_t service_count(const Bus *b);
+
 #endif /* VCHAND_SERVICE_H */

@@ -47,6 +47,15 @@ enum {
          * caller holding more of them than its share (max_service_calls / live peers) is refused
          * and one under its share is not: a few callers cannot fill a service for everyone. */
         LIMIT_MAX_SERVICE_CALLS = 4096,
+        /* [retained_max] Retained values the broker keeps (retain.h): bounds the table and
+         * what a new subscription walks. 0 keeps none. */
+        LIMIT_RETAINED_MAX = 4096,
+        /* [retained_bytes] Bytes charged for all retained values (payload, topic and
+         * LIMIT_RETAIN_ENTRY_COST each): the most the table holds. */
+        LIMIT_RETAINED_BYTES = 64 * 1024 * 1024,
+        /* [peer_retained_bytes] Bytes charged to one publisher identity (a domain or a local
+         * uid): one guest cannot fill the table for the others. */
+        LIMIT_PEER_RETAINED_BYTES = 4 * 1024 * 1024,
         /* [max_local_peers] Local (UNIX socket) links at once, out of max_peers: guests always
          * have max_peers - max_local_peers links however many local clients connect. */
         LIMIT_MAX_LOCAL_PEERS = 256,
@@ -82,10 +91,17 @@ enum {
 
 /* Fixed limits. */
 enum {
+        /* What a retained value is charged besides its payload and topic: its bookkeeping,
+         * so that many empty-ish values cannot hide under a byte budget. */
+        LIMIT_RETAIN_ENTRY_COST = 256,
         /* Frames handled per peer per wakeup, so one busy peer cannot starve the others. */
         LIMIT_FRAMES_PER_WAKEUP = 256,
         /* Housekeeping tick: timeouts, and re-polling vchans (a peer can suppress our events). */
         LIMIT_TICK_MS = 1000,
+        /* Orderly stop (SIGTERM, SIGINT): how long queued deliveries and calls in flight get
+         * after GOAWAY before the remaining links are closed. systemd's stop timeout is far
+         * longer; a restart should not wait on a peer that never leaves. */
+        LIMIT_STOP_GRACE_MS = 2000,
         /* Log lines per source (a guest's domain, or a local process) per minute for things a
          * peer can trigger, its connections, disconnections and policy denials included (each
          * denial is also counted, without limit): a guest reconnecting in a loop cannot fill
@@ -134,6 +150,29 @@ enum {
          * found): domids of guests are below 0x7ff0, and max_peers bounds the links anyway. Each
          * tracked guest also holds one xenstore watch on the broker's connection. */
         LIMIT_DISCOVER_GUESTS = 4096,
+        /* Largest reply of an admin listing (Peers, Topics, Subs) or of Metrics, cut at an entry
+         * boundary with `truncated` set: what one admin call makes the broker buffer. */
+        LIMIT_ADMIN_REPLY = 4 * 1024 * 1024,
+        /* Bytes of a Kick reason kept: it goes into one log line and one ERROR frame. */
+        LIMIT_KICK_REASON = 200,
+        /* Presence events waiting for the end of the loop iteration: one per peer and service
+         * that can come or go in one iteration, at the default max_peers. */
+        LIMIT_PRESENCE_PENDING = 8192,
+        /* Monitors at once over the whole broker: each costs a queue and a check per message. */
+        LIMIT_MONITORS = 8,
+        /* Events queued per monitor before it drops (and counts) them: a monitor never slows the
+         * traffic it watches. About 400 bytes each at most. */
+        LIMIT_MONITOR_QUEUE = 4096,
+        /* Services with their own call latency histogram; the calls of any further service are
+         * counted under service="_other" (service names are chosen by peers). */
+        LIMIT_METRICS_SERVICES = 256,
+        /* Connections to the metrics listener at once (metrics_listen); more wait in the
+         * kernel's backlog. A scraper needs one. */
+        LIMIT_SCRAPE_CONNS = 8,
+        /* Bytes of an HTTP request to the metrics listener: a GET line and a few headers. */
+        LIMIT_SCRAPE_REQUEST = 8192,
+        /* A metrics connection that has not finished by then is closed. */
+        LIMIT_SCRAPE_TIMEOUT_MS = 5000,
         /* Guest setups per loop iteration (each is several round trips to xenstore and the
          * hypervisor): a thousand guests connecting at once are set up between the turns of
          * the peers already served, which a bystander's latency shows (bench/scale). */

@@ -20,8 +20,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdint.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,8 +104,7 @@ static int run_guest(const char *file, uint64_t fan)
         }
         for (;;) {
                 r = vbus_conn_wait(conn, 1000000);
-                if (r < 0 && r != -ETIMEDOUT && r != -EINTR && r != -EAGAIN &&
-                    r != -ENOTCONN) {
+                if (r < 0 && r != -ETIMEDOUT && r != -EINTR && r != -EAGAIN && r != -ENOTCONN) {
                         fprintf(stderr, "guest: %s\n", strerror(-r));
                         break;
                 }

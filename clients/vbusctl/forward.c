@@ -1213,7 +1213,10 @@ static int fwd_parse(Fwd *f, int argc, char **argv)
                         f->timeout_ms = strtol(optarg, &end, 10);
                         if (errno || *end || end == optarg || f->timeout_ms < 0 ||
                             f->timeout_ms > 86400000) {
-                                fprintf(stderr, "vbusctl: invalid value '%s' for --timeout\n",
+                                fprintf(stderr,
+                                        "vbusctl: --timeout wants a whole number of "
+                                        "milliseconds from 0 to 86400000, not '%s'\n"
+                                        "Try 'vbusctl --help' for more information.\n",
                                         optarg);
                                 return 2;
                         }

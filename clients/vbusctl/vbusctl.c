@@ -10,16 +10,20 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <vbus/vbus.h>
 
+#include "admin.h"
 #include "forward.h"
+#include "json.h"
 #include "keygen.h"
 #include "vbus/v1/broker.pb-c.h"
 
@@ -30,15 +34,22 @@ static const char usage[] =
         "  pub TOPIC [MESSAGE | -]   publish MESSAGE (or each line of stdin with '-')\n"
         "      --count N             publish it N times (default 1)\n"
         "      --interval MS         wait MS milliseconds between messages\n"
-        "      --binary              with '-': all of stdin is one message\n"
+        "      --binary              with '-': all of stdin is one message (at most 1 MiB)\n"
+        "      --retain              the broker keeps the (last) message as the topic's\n"
+        "                            retained value: later subscribers get it first; an\n"
+        "                            empty message ('') clears it\n"
         "  sub PATTERN               print the messages of topics matching PATTERN\n"
         "      --drop                fall behind by dropping, counted (default)\n"
         "      --block               never drop: slow the publishers down instead\n"
         "      --count N             exit after N messages\n"
-        "      --text | --hex | --json   how to print each message (default text)\n"
-        "  call SERVICE/METHOD [PAYLOAD | -]\n"
-        "                            call a method; print the reply on stdout. On failure\n"
-        "                            print the status and message, exit 1\n"
+        "      --text | --hex | --json   how to print each message (default text; --json: one\n"
+        "                            object per line, the payload as UTF-8 text or base64,\n"
+        "                            see vbusctl(1))\n"
+        "  call SERVICE/METHOD [PAYLOAD | @FILE | -]\n"
+        "                            call a method with PAYLOAD, the contents of FILE or all of\n"
+        "                            stdin (at most 1 MiB); print the reply and a newline on\n"
+        "                            stdout. On failure print the status and message, exit 1\n"
+        "      --raw                 print the reply's bytes only, without the newline\n"
         "      --header KEY=VALUE    send a header with the call (repeatable, at most 16;\n"
         "                            KEY: 1-64 of [a-z0-9_.-], VALUE: at most 1024 bytes)\n"
         "      --stream              a server-streaming call: print each reply message as it\n"
@@ -64,6 +75,8 @@ static const char usage[] =
         /* clang-format off */
         FORWARD_USAGE /* expose, forward, connect: forward.h */
         KEYGEN_USAGE  /* keygen: keygen.h */
+        "\n"
+        ADMIN_USAGE /* peers, topics, subs, stats, kick, reload, monitor: admin.h */
         /* clang-format on */
         "\n"
         "Common options:\n"
@@ -77,6 +90,9 @@ static const char usage[] =
         /* clang-format off */
         KEYGEN_OPTIONS_USAGE /* --key, --broker-key: keygen.h */
         /* clang-format on */
+        "  -v, --verbose    say what happens on stderr (connect, subscription active,\n"
+        "                   messages published and received, each call and its outcome)\n"
+        "  --version        print the versions of vbusctl, libvbus and the protocol\n"
         "  -h, --help       this text\n"
         "\n"
         "Topics are dot-separated tokens of [A-Za-z0-9_-]; in patterns '*' matches one token\n"
@@ -96,6 +112,9 @@ typedef struct Options {
         bool binary;
         bool block;
         bool stream;
+        bool raw;
+        bool verbose;
+        bool retain;
         int format;
         vbus_header headers[VBUS_CALL_HEADERS_MAX];
         char header_keys[VBUS_CALL_HEADERS_MAX][VBUS_CALL_HEADER_KEY_MAX + 1];
@@ -105,6 +124,38 @@ typedef struct Options {
 static uint64_t ms_to_us(long ms)
 {
         return ms < 0 ? UINT64_MAX : (uint64_t)ms * 1000u;
+}
+
+/* With -v: one line on stderr saying what happens. */
+__attribute__((format(printf, 2, 3))) static void verbose(const Options *o, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (!o->verbose)
+                return;
+        fputs("vbusctl: ", stderr);
+        va_start(ap, fmt);
+        (void)vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+static uint64_t now_us(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The URL a connection uses, for messages: --url, else $VBUS_URL, else the library's default. */
+static const char *url_name(const Options *o)
+{
+        const char *env = getenv("VBUS_URL");
+
+        if (o->url)
+                return o->url;
+        return env && env[0] ? env : "the default address";
 }
 
 /* How long connecting may take (a broker being started, a vchan being mapped): its own budget,
@@ -141,10 +192,13 @@ static int connect_ready(const Options *o, vbus_conn **ret)
 {
         const char *env = getenv("VBUS_URL");
         const char *from = o->url ? "--url" : env && env[0] ? "$VBUS_URL" : "the default";
+        uint64_t start = now_us();
         vbus_conn *c = NULL;
         const char *hint;
-        int r = vbus_conn_open(o->url, &c);
+        int r;
 
+        verbose(o, "connecting to %s", url_name(o));
+        r = vbus_conn_open(o->url, &c);
         if (r < 0) {
                 if (!keygen_explain_open(r))
                         fprintf(stderr,
@@ -176,22 +230,105 @@ static int connect_ready(const Options *o, vbus_conn **ret)
                 vbus_conn_free(c);
                 return -1;
         }
+        verbose(o, "connected to %s in %" PRIu64 " ms", url_name(o), (now_us() - start) / 1000u);
         *ret = c;
         return 0;
 }
 
-static int publish_one(vbus_publisher *p, const void *data, size_t len, const Options *o)
+/*
+ * Reads all of @f (named @what in messages) as one message: at most VBUS_MESSAGE_MAX bytes, so a
+ * message of exactly the limit is accepted and one byte more is refused. Return: 0 or -1 (the
+ * reason printed).
+ */
+static int read_message(FILE *f, const char *what, char **ret, size_t *ret_n)
 {
-        int r = vbus_publish_wait(p, data, len, ms_to_us(o->timeout_ms < 0 ? 5000 : o->timeout_ms));
+        size_t n = 0, cap = 65536;
+        char *buf = malloc(cap);
+
+        while (buf) {
+                size_t k;
+
+                if (n == cap) {
+                        /* One byte past the limit tells a message of exactly the limit from a
+                         * larger one. */
+                        size_t want =
+                                cap * 2 > VBUS_MESSAGE_MAX ? (size_t)VBUS_MESSAGE_MAX + 1 : cap * 2;
+                        char *b = n > VBUS_MESSAGE_MAX ? NULL : realloc(buf, want);
+
+                        if (!b) {
+                                free(buf);
+                                if (n > VBUS_MESSAGE_MAX)
+                                        fprintf(stderr,
+                                                "vbusctl: %s is larger than the %d-byte message "
+                                                "limit\n",
+                                                what, VBUS_MESSAGE_MAX);
+                                else
+                                        fprintf(stderr, "vbusctl: out of memory\n");
+                                return -1;
+                        }
+                        buf = b;
+                        cap = want;
+                }
+                k = fread(buf + n, 1, cap - n, f);
+                n += k;
+                if (k == 0)
+                        break;
+        }
+        if (!buf) {
+                fprintf(stderr, "vbusctl: out of memory\n");
+                return -1;
+        }
+        if (ferror(f)) {
+                fprintf(stderr, "vbusctl: cannot read %s: %s\n", what, strerror(errno));
+                free(buf);
+                return -1;
+        }
+        *ret = buf;
+        *ret_n = n;
+        return 0;
+}
+
+/* read_message() of the file @path. */
+static int read_message_file(const char *path, char **ret, size_t *ret_n)
+{
+        FILE *f = fopen(path, "rb");
+        int r;
+
+        if (!f) {
+                fprintf(stderr, "vbusctl: cannot open '%s': %s\n", path, strerror(errno));
+                return -1;
+        }
+        r = read_message(f, path, ret, ret_n);
+        (void)fclose(f); /* read only */
+        return r;
+}
+
+typedef struct PubCount {
+        unsigned long n;
+        uint64_t bytes;
+} PubCount;
+
+static int publish_one(vbus_publisher *p, const void *data, size_t len, const Options *o,
+                       PubCount *cnt)
+{
+        uint64_t t = ms_to_us(o->timeout_ms < 0 ? 5000 : o->timeout_ms);
+        int r = o->retain ? vbus_publish_retained_wait(p, data, len, t)
+                          : vbus_publish_wait(p, data, len, t);
         const char *why = NULL;
 
-        if (r == 0)
+        if (r == 0) {
+                cnt->n++;
+                cnt->bytes += len;
                 return 0;
+        }
         if (r == -EPIPE) {
                 int st = vbus_publisher_get_status(p, &why);
 
                 fprintf(stderr, "vbusctl: the broker refused to publish: %s%s%s\n",
                         vbus_status_name(st), why && why[0] ? ": " : "", why ? why : "");
+        } else if (r == -EOPNOTSUPP) {
+                fprintf(stderr, "vbusctl: this broker keeps no retained values (--retain needs "
+                                "a newer vchand)\n");
         } else if (r == -ETIMEDOUT) {
                 fprintf(stderr, "vbusctl: publish timed out (no credit from the broker: a "
                                 "--block subscriber may be holding it back)\n");
@@ -201,10 +338,26 @@ static int publish_one(vbus_publisher *p, const void *data, size_t len, const Op
         return -1;
 }
 
+/* Waits @ms milliseconds while serving the connection: what was published goes out now, not
+ * after the last message, and the broker's credit and PINGs are answered meanwhile. */
+static void pause_serving(vbus_conn *c, long ms)
+{
+        uint64_t end = now_us() + (uint64_t)ms * 1000u;
+
+        for (uint64_t now = now_us(); now < end; now = now_us()) {
+                int r = vbus_conn_wait(c, end - now);
+
+                if (r < 0 && r != -ETIMEDOUT && r != -EINTR)
+                        return; /* the next publish reports what is wrong */
+        }
+}
+
 static int cmd_pub(const Options *o, const char *topic, const char *message)
 {
         vbus_conn *c = NULL;
         vbus_publisher *p = NULL;
+        const char *why = NULL;
+        PubCount cnt = {0};
         int status = 0, r;
 
         if (connect_ready(o, &c) < 0)
@@ -221,32 +374,16 @@ static int cmd_pub(const Options *o, const char *topic, const char *message)
         if (strcmp(message, "-") != 0) {
                 for (unsigned long i = 0; i < o->count && status == 0; i++) {
                         if (i > 0 && o->interval_ms > 0)
-                                usleep((useconds_t)o->interval_ms * 1000u);
-                        if (publish_one(p, message, strlen(message), o) < 0)
+                                pause_serving(c, o->interval_ms);
+                        if (publish_one(p, message, strlen(message), o, &cnt) < 0)
                                 status = 1;
                 }
         } else if (o->binary) {
-                size_t n = 0, cap = 65536;
-                char *buf = malloc(cap);
+                char *buf = NULL;
+                size_t n = 0;
 
-                while (buf && !feof(stdin) && !ferror(stdin)) {
-                        if (n == cap) {
-                                char *b = cap >= VBUS_MESSAGE_MAX ? NULL : realloc(buf, cap * 2);
-
-                                if (!b) {
-                                        fprintf(stderr,
-                                                "vbusctl: stdin is larger than the %d-byte "
-                                                "message limit\n",
-                                                VBUS_MESSAGE_MAX);
-                                        status = 1;
-                                        break;
-                                }
-                                buf = b;
-                                cap *= 2;
-                        }
-                        n += fread(buf + n, 1, cap - n, stdin);
-                }
-                if (status == 0 && buf && publish_one(p, buf, n, o) < 0)
+                if (read_message(stdin, "stdin", &buf, &n) < 0 ||
+                    publish_one(p, buf, n, o, &cnt) < 0)
                         status = 1;
                 free(buf);
         } else {
@@ -257,16 +394,27 @@ static int cmd_pub(const Options *o, const char *topic, const char *message)
                 while (status == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
                         if (n > 0 && line[n - 1] == '\n')
                                 n--;
-                        if (publish_one(p, line, (size_t)n, o) < 0)
+                        if (publish_one(p, line, (size_t)n, o, &cnt) < 0)
                                 status = 1;
                 }
                 free(line);
         }
+        /* The round trip makes sure the broker handled every message: one it refused (a
+         * retained value over a bound, a broker that is stopping) is reported, not lost. */
         if (status == 0 &&
-            vbus_conn_flush(c, ms_to_us(o->timeout_ms < 0 ? 5000 : o->timeout_ms)) < 0) {
+            vbus_conn_sync(c, ms_to_us(o->timeout_ms < 0 ? 5000 : o->timeout_ms)) < 0) {
                 fprintf(stderr, "vbusctl: could not hand every message to the broker\n");
                 status = 1;
         }
+        if (status == 0 && vbus_publisher_get_status(p, &why) > 0) {
+                fprintf(stderr, "vbusctl: the broker refused to publish: %s%s%s\n",
+                        vbus_status_name(vbus_publisher_get_status(p, NULL)),
+                        why && why[0] ? ": " : "", why ? why : "");
+                status = 1;
+        }
+        verbose(o, "published %lu message%s (%" PRIu64 " bytes) to %s%s", cnt.n,
+                cnt.n == 1 ? "" : "s", cnt.bytes, topic,
+                status == 0 ? ", all handed to the broker" : "");
         vbus_publisher_free(p);
         vbus_conn_free(c);
         return status;
@@ -275,19 +423,29 @@ static int cmd_pub(const Options *o, const char *topic, const char *message)
 typedef struct SubState {
         const Options *o;
         unsigned long n_seen;
+        uint64_t n_dropped;
 } SubState;
 
-/* Peer-supplied text (an agent's claims): printable ASCII as is, the rest escaped; in JSON also
- * the quote and the backslash. */
-static void print_claimed_text(const char *s, bool json)
+/* Text: printable ASCII and UTF-8 characters as they are (21.5°C), every other byte (controls,
+ * C1 controls, bytes that are not UTF-8) as \xNN, so a payload cannot drive the terminal. Hex:
+ * two digits per byte. */
+static void print_data(const uint8_t *d, size_t n, int format)
 {
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                if (*p >= 0x20 && *p < 0x7f && !(json && (*p == '"' || *p == '\\')))
-                        putchar(*p);
-                else if (json)
-                        printf("\\u%04x", *p);
-                else
-                        printf("\\x%02x", *p);
+        for (size_t i = 0; i < n;) {
+                size_t k = format == FMT_HEX ? 0 : json_utf8_len_at(d + i, n - i);
+
+                if (format == FMT_HEX) {
+                        printf("%02x", d[i]);
+                } else if (k > 1 && !(d[i] == 0xc2 && d[i + 1] < 0xa0)) {
+                        (void)fwrite(d + i, 1, k, stdout);
+                        i += k;
+                        continue;
+                } else if (d[i] >= 0x20 && d[i] < 0x7f) {
+                        putchar(d[i]);
+                } else {
+                        printf("\\x%02x", d[i]);
+                }
+                i++;
         }
 }
 
@@ -302,13 +460,16 @@ static void print_sender_claims(const vbus_message *m, bool json)
                 return;
         if (json)
                 printf(",\"session\":%" PRIu32 ",\"claims\":{\"uid\":%" PRIu32 ",\"pid\":%" PRIu32
-                       ",\"command\":\"",
+                       ",\"command\":",
                        vbus_message_get_sender_session(m), uid, pid);
         else
                 printf(" claims(session=%" PRIu32 ",uid=%" PRIu32 ",pid=%" PRIu32 ",command=",
                        vbus_message_get_sender_session(m), uid, pid);
-        print_claimed_text(cmd, json);
-        printf(json ? "\"}" : ")");
+        if (json)
+                json_print_cstring(stdout, cmd);
+        else
+                print_data((const uint8_t *)cmd, strlen(cmd), FMT_TEXT);
+        printf(json ? "}" : ")");
 }
 
 static void print_sender(const vbus_message *m, bool json)
@@ -327,29 +488,20 @@ static void print_sender(const vbus_message *m, bool json)
                         putchar('}');
                 return;
         }
-        if (json)
-                printf("{\"local\":false,\"domid\":%" PRIu32 ",\"name\":\"%s\"",
-                       vbus_message_get_sender_domid(m), vbus_message_get_sender_name(m));
-        else
-                printf("dom%" PRIu32 "(%s)", vbus_message_get_sender_domid(m),
-                       vbus_message_get_sender_name(m));
+        if (json) {
+                printf("{\"local\":false,\"domid\":%" PRIu32 ",\"name\":",
+                       vbus_message_get_sender_domid(m));
+                json_print_cstring(stdout, vbus_message_get_sender_name(m));
+        } else {
+                const char *name = vbus_message_get_sender_name(m);
+
+                printf("dom%" PRIu32 "(", vbus_message_get_sender_domid(m));
+                print_data((const uint8_t *)name, strlen(name), FMT_TEXT);
+                putchar(')');
+        }
         print_sender_claims(m, json);
         if (json)
                 putchar('}');
-}
-
-static void print_data(const uint8_t *d, size_t n, int format)
-{
-        for (size_t i = 0; i < n; i++) {
-                if (format == FMT_HEX)
-                        printf("%02x", d[i]);
-                else if (format == FMT_JSON && (d[i] == '"' || d[i] == '\\'))
-                        printf("\\%c", d[i]);
-                else if (d[i] >= 0x20 && d[i] < 0x7f)
-                        putchar(d[i]);
-                else
-                        printf(format == FMT_JSON ? "\\u%04x" : "\\x%02x", d[i]);
-        }
 }
 
 static void on_message(vbus_subscription *sub, const vbus_message *m, void *userdata)
@@ -362,20 +514,27 @@ static void on_message(vbus_subscription *sub, const vbus_message *m, void *user
         if (st->o->count && st->n_seen >= st->o->count)
                 return;
         st->n_seen++;
+        st->n_dropped += dropped;
         if (st->o->format == FMT_JSON) {
-                printf("{\"topic\":\"%s\",\"sender\":", vbus_message_get_topic(m));
+                printf("{\"topic\":");
+                json_print_cstring(stdout, vbus_message_get_topic(m));
+                printf(",\"sender\":");
                 print_sender(m, true);
-                printf(",\"sequence\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"gap\":%s,\"data\":\"",
+                printf(",\"sequence\":%" PRIu64 ",\"dropped\":%" PRIu64
+                       ",\"gap\":%s,\"retained\":%s,",
                        vbus_message_get_sequence(m), dropped,
-                       vbus_message_follows_gap(m) ? "true" : "false");
-                print_data(d, n, FMT_JSON);
-                printf("\"}\n");
+                       vbus_message_follows_gap(m) ? "true" : "false",
+                       vbus_message_is_retained(m) ? "true" : "false");
+                json_print_payload(stdout, d, n);
+                printf("}\n");
                 return;
         }
         if (vbus_message_follows_gap(m))
                 printf("# reconnected to the broker: messages published meanwhile were missed\n");
         if (dropped)
                 printf("# %" PRIu64 " messages dropped (this subscriber fell behind)\n", dropped);
+        if (vbus_message_is_retained(m))
+                printf("# retained value (published before this subscription began)\n");
         printf("%s ", vbus_message_get_topic(m));
         print_sender(m, false);
         putchar(' ');
@@ -391,7 +550,6 @@ static int cmd_sub(const Options *o, const char *pattern)
         uint64_t start;
         bool announced = false;
         int r, status = 0;
-        struct timespec ts;
 
         (void)setvbuf(stdout, NULL, _IOLBF, 0); /* cannot fail: a valid mode, no output yet */
         if (connect_ready(o, &c) < 0)
@@ -403,8 +561,7 @@ static int cmd_sub(const Options *o, const char *pattern)
                 vbus_conn_free(c);
                 return 2;
         }
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        start = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+        start = now_us();
         while (!o->count || st.n_seen < o->count) {
                 const char *why = NULL;
                 uint64_t now;
@@ -424,11 +581,11 @@ static int cmd_sub(const Options *o, const char *pattern)
                         break;
                 }
                 if (!announced && vbus_subscription_is_active(s)) {
+                        /* The broker accepted it: what is published from now on reaches us. */
                         fprintf(stderr, "# subscribed to %s\n", pattern);
                         announced = true;
                 }
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+                now = now_us();
                 if (o->timeout_ms >= 0 && now - start >= ms_to_us(o->timeout_ms)) {
                         fprintf(stderr, "vbusctl: timed out after %lu of %lu messages\n", st.n_seen,
                                 o->count);
@@ -436,45 +593,15 @@ static int cmd_sub(const Options *o, const char *pattern)
                         break;
                 }
         }
+        verbose(o, "received %lu message%s on %s; %" PRIu64 " dropped by the broker", st.n_seen,
+                st.n_seen == 1 ? "" : "s", pattern, st.n_dropped);
         vbus_subscription_free(s);
         vbus_conn_free(c);
         return status;
 }
 
-/* Reads all of stdin (at most VBUS_MESSAGE_MAX bytes). Return: 0 or -1. */
-static int read_stdin(char **ret, size_t *ret_n)
-{
-        size_t n = 0, cap = 65536;
-        char *buf = malloc(cap);
-
-        while (buf) {
-                size_t k;
-
-                if (n == cap) {
-                        char *b = cap >= VBUS_MESSAGE_MAX ? NULL : realloc(buf, cap * 2);
-
-                        if (!b) {
-                                free(buf);
-                                fprintf(stderr, "vbusctl: stdin is larger than the %d-byte limit\n",
-                                        VBUS_MESSAGE_MAX);
-                                return -1;
-                        }
-                        buf = b;
-                        cap *= 2;
-                }
-                k = fread(buf + n, 1, cap - n, stdin);
-                n += k;
-                if (k == 0)
-                        break;
-        }
-        if (!buf)
-                return -1;
-        *ret = buf;
-        *ret_n = n;
-        return 0;
-}
-
 typedef struct StreamCall {
+        bool raw;
         bool done;
         bool output_failed;
         int status;
@@ -486,7 +613,8 @@ static void stream_message(vbus_stream *st, const void *data, size_t n, void *us
         StreamCall *sc = userdata;
 
         (void)st;
-        if (fwrite(data, 1, n, stdout) != n || putchar('\n') == EOF || fflush(stdout) != 0)
+        if (fwrite(data, 1, n, stdout) != n || (!sc->raw && putchar('\n') == EOF) ||
+            fflush(stdout) != 0)
                 sc->output_failed = true;
 }
 
@@ -503,10 +631,10 @@ static void stream_end(vbus_stream *st, int status, const char *message, void *u
 
 /* A server-streaming call: the one request, then every reply message until the server ends. */
 static int call_stream(vbus_conn *c, const char *method, const void *req, size_t n,
-                       const vbus_call_options *opts)
+                       const vbus_call_options *opts, bool raw)
 {
         vbus_stream_handlers h = {.on_message = stream_message, .on_end = stream_end};
-        StreamCall sc = {0};
+        StreamCall sc = {.raw = raw};
         vbus_stream *st;
         int r = vbus_stream_open(c, method, opts, &h, &sc, &st);
 
@@ -545,17 +673,23 @@ static int cmd_call(const Options *o, const char *method, const char *payload)
         vbus_conn *c = NULL;
         vbus_reply *reply = NULL;
         char *buf = NULL;
-        size_t n = 0;
+        size_t n = 0, len;
         long timeout_ms = o->timeout_ms < 0 ? 5000 : o->timeout_ms;
+        const void *d;
+        uint64_t start;
         int r, status;
 
-        if (payload && strcmp(payload, "-") != 0) {
+        if (strcmp(payload, "-") == 0) {
+                if (read_message(stdin, "stdin", &buf, &n) < 0)
+                        return 1;
+        } else if (payload[0] == '@') {
+                if (read_message_file(payload + 1, &buf, &n) < 0)
+                        return 1;
+        } else {
                 buf = strdup(payload);
                 if (!buf)
                         return 1;
                 n = strlen(payload);
-        } else if (read_stdin(&buf, &n) < 0) {
-                return 1;
         }
         if (connect_ready(o, &c) < 0) {
                 free(buf);
@@ -567,11 +701,14 @@ static int cmd_call(const Options *o, const char *method, const char *payload)
         call_opts.headers = o->headers;
         call_opts.n_headers = o->n_headers;
         if (o->stream) {
-                r = call_stream(c, method, buf, n, &call_opts);
+                r = call_stream(c, method, buf, n, &call_opts, o->raw);
                 free(buf);
                 vbus_conn_free(c);
                 return r;
         }
+        verbose(o, "calling %s with %zu bytes and %zu header%s, deadline %ld ms", method, n,
+                o->n_headers, o->n_headers == 1 ? "" : "s", timeout_ms);
+        start = now_us();
         r = vbus_call_sync_opts(c, method, buf, n, &call_opts, &reply);
         free(buf);
         if (r == -EINVAL) {
@@ -588,12 +725,16 @@ static int cmd_call(const Options *o, const char *method, const char *payload)
                 return 1;
         }
         status = vbus_reply_get_status(reply);
+        d = vbus_reply_get_data(reply, &len);
+        verbose(o, "reply: %s, %zu bytes, after %" PRIu64 " ms", vbus_status_name(status), len,
+                (now_us() - start) / 1000u);
         if (status == VBUS_STATUS_OK) {
-                size_t len;
-                const void *d = vbus_reply_get_data(reply, &len);
-
-                /* A failure is sticky on stdout and reported by main() at exit. */
+                /* A failure is sticky on stdout and reported by main() at exit. The newline
+                 * ends the line as --stream does after each message; --raw leaves the bytes
+                 * alone (binary replies, files). */
                 (void)fwrite(d, 1, len, stdout);
+                if (!o->raw)
+                        putchar('\n');
         } else {
                 const char *msg = vbus_reply_get_message(reply);
 
@@ -715,12 +856,14 @@ static FILE *spawn_exec(const char *cmd, int fd_in, int fd_err, pid_t *ret_pid)
 static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
 {
         ServeState *st = userdata;
-        char tmpl_in[] = "/tmp/vbusctl-in.XXXXXX", tmpl_err[] = "/tmp/vbusctl-err.XXXXXX";
         char caller[96], left[32] = "", drain[4096];
         size_t n, cap = 65536, len = 0;
         const void *d = vbus_request_get_data(req, &n);
         uint64_t deadline = vbus_request_get_deadline(req);
-        int fd_in = mkostemp(tmpl_in, O_CLOEXEC), fd_err = mkostemp(tmpl_err, O_CLOEXEC), status;
+        /* Anonymous memory files, not files in /tmp: nothing of a request (it may be secret) is
+         * left behind when vbusctl is killed during a call, and nothing needs cleaning up. */
+        int fd_in = memfd_create("vbusctl-request", MFD_CLOEXEC);
+        int fd_err = memfd_create("vbusctl-stderr", MFD_CLOEXEC), status;
         char *out = malloc(cap);
         bool too_big = false;
         pid_t pid;
@@ -741,11 +884,8 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
                                vbus_request_get_caller_domid(req),
                                vbus_request_get_caller_name(req));
         if (deadline != UINT64_MAX) {
-                struct timespec ts;
-                uint64_t now;
+                uint64_t now = now_us();
 
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
                 (void)snprintf(left, sizeof(left), "%" PRIu64,
                                deadline > now ? (deadline - now) / 1000u : 0);
         }
@@ -785,6 +925,9 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
                 (void)vbus_request_fail(req, VBUS_STATUS_RESOURCE_EXHAUSTED,
                                         "the command's output is larger than a message (1 MiB)");
         } else if (status == 0) {
+                /* Said before the answer, which frees the request. */
+                verbose(st->o, "call %lu: %s from %s: ok, %zu bytes", st->n_calls,
+                        vbus_request_get_method(req), caller, len);
                 (void)vbus_request_reply(req, out, len);
         } else {
                 char msg[1024];
@@ -800,18 +943,17 @@ static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
                 else if (!msg[0])
                         (void)snprintf(msg, sizeof(msg), "exit status %d",
                                        WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+                verbose(st->o, "call %lu: %s from %s: %s: %s", st->n_calls,
+                        vbus_request_get_method(req), caller,
+                        vbus_status_name(exit_status_to_vbus(status)), msg);
                 (void)vbus_request_fail(req, exit_status_to_vbus(status), msg);
         }
 out:
         free(out);
-        if (fd_in >= 0) {
+        if (fd_in >= 0)
                 close(fd_in);
-                unlink(tmpl_in);
-        }
-        if (fd_err >= 0) {
+        if (fd_err >= 0)
                 close(fd_err);
-                unlink(tmpl_err);
-        }
 }
 
 static int cmd_serve(const Options *o, const char *service)
@@ -887,9 +1029,7 @@ static void format_server(const Vbus__V1__ServerInfo *s, char *buf, size_t n)
 
 static void print_json_string(const char *s)
 {
-        putchar('"');
-        print_data((const uint8_t *)s, strlen(s), FMT_JSON);
-        putchar('"');
+        json_print_cstring(stdout, s);
 }
 
 static void print_services_json(const Vbus__V1__ListServicesReply *m)
@@ -997,15 +1137,26 @@ static int cmd_services(const Options *o, const char *prefix)
         return status == VBUS_STATUS_OK ? 0 : 1;
 }
 
-static int parse_long(const char *s, long min, long max, long *ret)
+static const char hint[] = "Try 'vbusctl --help' for more information.\n";
+
+/* A numeric option's value: decimal digits only, within [@min, @max]. On error, says which
+ * option wants what, in one line, and the hint. Return: 0 or -1. */
+static int parse_number(const char *opt, const char *s, long min, long max, const char *unit,
+                        long *ret)
 {
         char *end;
         long v;
 
         errno = 0;
         v = strtol(s, &end, 10);
-        if (errno || *end || end == s || v < min || v > max)
+        if (errno || *end || end == s || s[0] == '-' || s[0] == '+' || s[0] == ' ' || v < min ||
+            v > max) {
+                fprintf(stderr,
+                        "vbusctl: %s wants a whole number of %s from %ld to %ld, not '%s'\n", opt,
+                        unit, min, max, s);
+                fputs(hint, stderr);
                 return -1;
+        }
         *ret = v;
         return 0;
 }
@@ -1025,10 +1176,15 @@ static const struct option opts[] = {
         {"exec", required_argument, NULL, 'e'},
         {"header", required_argument, NULL, 'k'},
         {"stream", no_argument, NULL, 's'},
+        {"raw", no_argument, NULL, 'r'},
+        {"retain", no_argument, NULL, 'R'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"version", no_argument, NULL, 'V'},
         {0},
 };
 
-/* Applies one option. Return: 0, 1 for --help, -1 on a bad value or unknown option. */
+/* Applies one option. Return: 0, 1 for --help, 3 for --version, -1 on a bad value or an unknown
+ * option (the reason printed). */
 static int apply_option(int c, const char *arg, Options *o, bool *count_set)
 {
         long v;
@@ -1038,15 +1194,26 @@ static int apply_option(int c, const char *arg, Options *o, bool *count_set)
                 o->url = arg;
                 return 0;
         case 't':
-                return parse_long(arg, 0, 86400000, &o->timeout_ms);
+                return parse_number("--timeout", arg, 0, 86400000, "milliseconds", &o->timeout_ms);
         case 'n':
-                if (parse_long(arg, 1, 1000000000, &v) < 0)
+                if (parse_number("--count", arg, 1, 1000000000, "messages", &v) < 0)
                         return -1;
                 o->count = (unsigned long)v;
                 *count_set = true;
                 return 0;
         case 'i':
-                return parse_long(arg, 0, 3600000, &o->interval_ms);
+                return parse_number("--interval", arg, 0, 3600000, "milliseconds", &o->interval_ms);
+        case 'r':
+                o->raw = true;
+                return 0;
+        case 'R':
+                o->retain = true;
+                return 0;
+        case 'v':
+                o->verbose = true;
+                return 0;
+        case 'V':
+                return 3;
         case 'b':
                 o->binary = true;
                 return 0;
@@ -1072,11 +1239,20 @@ static int apply_option(int c, const char *arg, Options *o, bool *count_set)
                 const char *eq = strchr(arg, '=');
                 vbus_header *h;
 
-                if (!eq || eq == arg || o->n_headers == VBUS_CALL_HEADERS_MAX ||
-                    (size_t)(eq - arg) > VBUS_CALL_HEADER_KEY_MAX ||
-                    strlen(eq + 1) > VBUS_CALL_HEADER_VALUE_MAX ||
-                    strspn(arg, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != (size_t)(eq - arg))
+                if (o->n_headers == VBUS_CALL_HEADERS_MAX) {
+                        fprintf(stderr, "vbusctl: --header: at most %d headers\n%s",
+                                VBUS_CALL_HEADERS_MAX, hint);
                         return -1;
+                }
+                if (!eq || eq == arg || (size_t)(eq - arg) > VBUS_CALL_HEADER_KEY_MAX ||
+                    strlen(eq + 1) > VBUS_CALL_HEADER_VALUE_MAX ||
+                    strspn(arg, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != (size_t)(eq - arg)) {
+                        fprintf(stderr,
+                                "vbusctl: --header wants KEY=VALUE (KEY: 1-%d of [a-z0-9_.-], "
+                                "VALUE: at most %d bytes), not '%s'\n%s",
+                                VBUS_CALL_HEADER_KEY_MAX, VBUS_CALL_HEADER_VALUE_MAX, arg, hint);
+                        return -1;
+                }
                 memcpy(o->header_keys[o->n_headers], arg, (size_t)(eq - arg));
                 o->header_keys[o->n_headers][eq - arg] = '\0';
                 h = &o->headers[o->n_headers];
@@ -1091,7 +1267,8 @@ static int apply_option(int c, const char *arg, Options *o, bool *count_set)
                 return 0;
         case 'h':
                 return 1;
-        default:
+        default: /* getopt_long() said what is wrong */
+                fputs(hint, stderr);
                 return -1;
         }
 }
@@ -1109,11 +1286,14 @@ static int run(int argc, char **argv)
                 fr = forward_main(argc, argv);
         if (fr >= 0) /* expose, forward, connect: forward.c */
                 return fr;
+        fr = admin_main(argc, argv);
+        if (fr >= 0) /* peers, topics, subs, stats, kick, reload, monitor: admin.c */
+                return fr;
 
         /* Options may come before or after the command and its arguments. */
         for (;;) {
                 /* "-": every non-option argument comes back as option 1, in order. */
-                int c = getopt_long(argc, argv, "-h", opts, NULL);
+                int c = getopt_long(argc, argv, "-hv", opts, NULL);
                 int r;
 
                 if (c == -1)
@@ -1131,16 +1311,16 @@ static int run(int argc, char **argv)
                         fputs(usage, stdout);
                         return 0;
                 }
-                if (r < 0) {
-                        if (c != '?')
-                                fprintf(stderr, "vbusctl: invalid value '%s' for %s\n", optarg,
-                                        argv[optind - 1]);
-                        fputs(usage, stderr);
-                        return 2;
+                if (r == 3) {
+                        printf("vbusctl %s (libvbus %s, protocol %d)\n", VBUS_CTL_VERSION,
+                               vbus_version(), VBUS_PROTOCOL_VERSION);
+                        return 0;
                 }
+                if (r < 0)
+                        return 2;
         }
         if (n_args == 0) {
-                fputs(usage, stderr);
+                fprintf(stderr, "vbusctl: missing COMMAND\n%s", hint);
                 return 2;
         }
         if (strcmp(args[0], "pub") == 0) {

@@ -129,7 +129,7 @@ VBUS_EXPORT int vbus_protobuf_fail(void *closure_data, int status, const char *m
  * @conn: borrowed; must outlive the client (free the client first).
  * @desc: borrowed, must outlive the client (generated descriptors are static): the service to
  *        call, addressed by its full name.
- * @timeout_usec: the deadline of each call, from its start; 0 for none.
+ * @timeout_usec: the deadline of each call, from its start; 0 or VBUS_TIMEOUT_FOREVER for none.
  * @ret_service: written on success: pass it to the generated stubs; free it with
  *               vbus_protobuf_client_free() (or protobuf_c_service_destroy()).
  *
@@ -186,7 +186,7 @@ VBUS_EXPORT int vbus_protobuf_client_get_status(ProtobufCService *service,
  * @desc: borrowed: the service.
  * @method: borrowed: the method's name as in the .proto (for example "Get").
  * @input: borrowed: a message of the method's input type.
- * @timeout_usec: the call's deadline; 0 for none.
+ * @timeout_usec: the call's deadline; 0 or VBUS_TIMEOUT_FOREVER for none.
  * @ret_output: optional; written on 0: the decoded reply if the status is VBUS_STATUS_OK, else
  *              NULL; free with protobuf_c_message_free_unpacked(output, NULL).
  * @ret_reply: optional; written on 0: the outcome (vbus_reply_get_status() and

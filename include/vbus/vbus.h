@@ -28,6 +28,21 @@ extern "C" {
 #define VBUS_PROTOCOL_VERSION 1
 
 /*
+ * Timeouts. Every timeout_usec of this API is relative (microseconds from the call), and every
+ * value is valid:
+ * - blocking helpers (vbus_conn_wait(), vbus_conn_wait_ready(), vbus_conn_flush(),
+ *   vbus_publish_wait(), vbus_stream_send_wait()): 0 checks once and never blocks;
+ *   VBUS_TIMEOUT_FOREVER waits without a limit;
+ * - call deadlines (vbus_call_start(), vbus_call_sync(), vbus_call_options.timeout_usec and
+ *   the typed calls of <vbus/vbus-protobuf.h>): 0 and VBUS_TIMEOUT_FOREVER both mean no deadline
+ *   of the caller's own (the broker still ends a call at its max_call_timeout_ms, a day by
+ *   default, vchand(8)).
+ * A timeout so large that now + timeout does not fit in 64 bits is the same as
+ * VBUS_TIMEOUT_FOREVER (it never wraps around into an immediate expiry).
+ */
+#define VBUS_TIMEOUT_FOREVER UINT64_MAX
+
+/*
  * The outcome of a stream, an RPC call or a link, as carried on the wire. The values are the
  * wire values of vbus.v1.Status and never change.
  */
@@ -194,13 +209,15 @@ VBUS_EXPORT int vbus_conn_process(vbus_conn *conn);
 
 /**
  * vbus_conn_wait() - block until there is something to process or @timeout_usec passed, then
- * process it. Return: as vbus_conn_process(), or -ETIMEDOUT, or -EINTR.
+ * process it. @timeout_usec: 0 polls once; VBUS_TIMEOUT_FOREVER blocks until something happens.
+ * Return: as vbus_conn_process(), or -ETIMEDOUT, or -EINTR.
  */
 VBUS_EXPORT int vbus_conn_wait(vbus_conn *conn, uint64_t timeout_usec);
 
 /**
  * vbus_conn_wait_ready() - block until the connection is ready (HELLO answered, and with
- * channel auth, the broker proved its key and took ours).
+ * channel auth, the broker proved its key and took ours), or @timeout_usec passed (0: only
+ * check; VBUS_TIMEOUT_FOREVER: no limit).
  * A first attempt that failed in a way waiting cannot mend is returned at once, without waiting
  * for @timeout_usec: -ENOENT (no such socket; over vchan: no Xen, this domain has no "domid"),
  * -ECONNREFUSED (nobody listens at the socket), -EACCES or -EPERM (the socket's permissions),
@@ -215,9 +232,21 @@ VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *conn, uint64_t timeout_usec);
 
 /**
  * vbus_conn_flush() - block until everything published so far has been handed to the
- * transport, or @timeout_usec passed. Return: 0, -ETIMEDOUT, -ENOTCONN, -EINVAL.
+ * transport, or @timeout_usec passed (0: only check; VBUS_TIMEOUT_FOREVER: no limit).
+ * Return: 0, -ETIMEDOUT, -ENOTCONN, -EINVAL.
  */
 VBUS_EXPORT int vbus_conn_flush(vbus_conn *conn, uint64_t timeout_usec);
+
+/**
+ * vbus_conn_sync() - a round trip to the broker: vbus_conn_flush(), then wait until the broker
+ * has handled everything this connection sent before the call, and its answers have been
+ * processed (callbacks run). After it, a publication the broker refused shows in
+ * vbus_publisher_get_status(), and every message published before it has been routed.
+ * @timeout_usec: for the whole (0: only if it needs no waiting; VBUS_TIMEOUT_FOREVER: no limit).
+ * Return: 0; -ETIMEDOUT; -ENOTCONN (not ready, or the link was lost meanwhile: what it carried
+ * may or may not have been handled); -EINVAL.
+ */
+VBUS_EXPORT int vbus_conn_sync(vbus_conn *conn, uint64_t timeout_usec);
 
 /* vbus_conn_get_state() - the current state, or -EINVAL for NULL. */
 VBUS_EXPORT int vbus_conn_get_state(vbus_conn *conn);
@@ -269,10 +298,30 @@ VBUS_EXPORT int vbus_publish(vbus_publisher *pub, const void *data, size_t len);
 
 /**
  * vbus_publish_wait() - vbus_publish(), retrying across -EAGAIN (processing the connection
- * meanwhile) until @timeout_usec passed. Return: as vbus_publish(), or -ETIMEDOUT.
+ * meanwhile) until @timeout_usec passed (0: one attempt; VBUS_TIMEOUT_FOREVER: no limit).
+ * Return: as vbus_publish(), or -ETIMEDOUT.
  */
 VBUS_EXPORT int vbus_publish_wait(vbus_publisher *pub, const void *data, size_t len,
                                   uint64_t timeout_usec);
+
+/**
+ * vbus_publish_retained() - publish one message and have the broker keep it as the topic's
+ * retained value: every subscription that begins later (a new subscriber, or one that
+ * reconnects) gets the retained values of its matching topics first, each marked
+ * (vbus_message_is_retained()). A later retained message replaces it; an empty one (@len 0)
+ * clears it, and is not delivered to anyone. The message also goes to the current subscribers
+ * like any other. The broker bounds what it keeps (docs/man/vchand.8.md: retained_max,
+ * retained_bytes, peer_retained_bytes): a value over the bounds ends the stream with
+ * VBUS_STATUS_RESOURCE_EXHAUSTED (see vbus_publisher_get_status()), and only this publisher's.
+ * @data: borrowed for the call (copied or written straight into the ring).
+ * Return: as vbus_publish(); -EOPNOTSUPP (the broker keeps no retained values: an older broker).
+ */
+VBUS_EXPORT int vbus_publish_retained(vbus_publisher *pub, const void *data, size_t len);
+
+/* vbus_publish_retained_wait() - vbus_publish_retained() as vbus_publish_wait() is
+ * vbus_publish(). Return: as vbus_publish_retained(), or -ETIMEDOUT. */
+VBUS_EXPORT int vbus_publish_retained_wait(vbus_publisher *pub, const void *data, size_t len,
+                                           uint64_t timeout_usec);
 
 /**
  * vbus_publisher_get_status() - why the stream ended.
@@ -346,6 +395,9 @@ VBUS_EXPORT uint64_t vbus_message_get_sequence(const vbus_message *msg);
 /* True for the first message after the link was lost and re-established: messages published
  * meanwhile were not delivered, and are not counted in vbus_message_get_dropped(). */
 VBUS_EXPORT bool vbus_message_follows_gap(const vbus_message *msg);
+/* True for a retained value (vbus_publish_retained()) delivered because this subscription began
+ * after it was published; such messages come before any other on the subscription. */
+VBUS_EXPORT bool vbus_message_is_retained(const vbus_message *msg);
 
 /* ---------------------------------------------------------------------------------------------
  * RPC: calls
@@ -370,7 +422,8 @@ typedef void (*vbus_call_cb)(vbus_call *call, const vbus_reply *reply, void *use
 /**
  * vbus_call_start() - start a call without waiting.
  * @method: borrowed, "service/method".
- * @request: borrowed for the call (copied). @timeout_usec: 0 for none.
+ * @request: borrowed for the call (copied). @timeout_usec: the deadline from now; 0 or
+ * VBUS_TIMEOUT_FOREVER for none.
  * @cb: called from vbus_conn_process() with the outcome; the call handle is freed after it.
  * @ret_call: optional: the handle, valid until @cb runs or vbus_call_cancel().
  * Return: 0; -EINVAL; -EMSGSIZE (over VBUS_MESSAGE_MAX); -ENOTCONN (the link is down);
@@ -390,7 +443,8 @@ VBUS_EXPORT int vbus_call_cancel(vbus_call *call);
 
 /**
  * vbus_call_sync() - call and wait for the outcome (blocking helper; runs vbus_conn_process()).
- * Waits for the connection to be ready within the same timeout.
+ * Waits for the connection to be ready within the same timeout (with none, 0, at most 5 s;
+ * with VBUS_TIMEOUT_FOREVER, without a limit); the call's deadline is what is left of it.
  * @ret_reply: written on 0: the outcome, to free with vbus_reply_free().
  * Return: 0 when the call has an outcome (check vbus_reply_get_status()); -EINVAL; -EMSGSIZE;
  * -ENOTCONN; -ENOMEM; -ETIMEDOUT (the connection never became ready); at once, the error of a
@@ -421,7 +475,7 @@ typedef struct vbus_header {
 } vbus_header;
 
 typedef struct vbus_call_options {
-        uint64_t timeout_usec;      /* 0: no deadline */
+        uint64_t timeout_usec;      /* 0 or VBUS_TIMEOUT_FOREVER: no deadline */
         const vbus_header *headers; /* n_headers entries, borrowed for the call (copied) */
         size_t n_headers;
 } vbus_call_options;
@@ -595,7 +649,8 @@ VBUS_EXPORT int vbus_stream_send(vbus_stream *st, const void *data, size_t size)
 
 /**
  * vbus_stream_send_wait() - vbus_stream_send(), processing the connection across -EAGAIN until
- * @timeout_usec passed. Not from inside a callback. Return: as vbus_stream_send(), -ETIMEDOUT.
+ * @timeout_usec passed (0: one attempt; VBUS_TIMEOUT_FOREVER: no limit). Not from inside a
+ * callback. Return: as vbus_stream_send(), -ETIMEDOUT.
  * Careful: callbacks run meanwhile, and if on_end runs the handle is freed (-EPIPE is returned;
  * do not use @st after that).
  */

@@ -109,11 +109,19 @@ int vbus__rpc_open_call(vbus_conn *c, const char *method, const vbus_call_option
         o.name = (char *)method;
         o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_CALL;
         o.initial_credit = RPC_WINDOW;
-        o.timeout_us = opts ? opts->timeout_usec : 0;
+        /* VBUS_TIMEOUT_FOREVER is no deadline, as 0 is; the broker saturates any other. */
+        o.timeout_us = opts && opts->timeout_usec != VBUS_TIMEOUT_FOREVER ? opts->timeout_usec : 0;
         return vbus__conn_open_stream(c, &o, ops, obj, ret_vs);
 }
 
 /* --- calls -------------------------------------------------------------------------------- */
+
+uint64_t vbus__rpc_deadline(uint64_t timeout_usec)
+{
+        uint64_t d = vbus__deadline_after(vbus__client_now(), timeout_usec);
+
+        return vbus__deadline_after(d, RPC_DEADLINE_GRACE_US);
+}
 
 static void call_complete(vbus_call *call, int status, const char *message)
 {
@@ -154,7 +162,7 @@ static int call_push(vbus_call *call)
         if (call->done || call->end_sent || !vbus__conn_is_up(c))
                 return 0;
         if (vbus__conn_send_message(c, call->id, call->out, call->n_out, &call->off,
-                                    &call->sent_empty, 1) <= 0)
+                                    &call->sent_empty, 1, 0) <= 0)
                 return call->off != before;
         if (vbus__conn_send_end(c, VBUS_FRAME_END, call->id, VBUS_STATUS_OK, NULL) < 0)
                 return call->off != before;
@@ -376,8 +384,7 @@ VBUS_EXPORT int vbus_call_start_opts(vbus_conn *c, const char *method, const voi
         call->conn = c;
         call->cb = cb;
         call->userdata = userdata;
-        call->deadline = timeout_usec ? vbus__client_now() + timeout_usec + RPC_DEADLINE_GRACE_US
-                                      : UINT64_MAX;
+        call->deadline = timeout_usec ? vbus__rpc_deadline(timeout_usec) : UINT64_MAX;
         r = vbus__rpc_open_call(c, method, opts, &call_stream_ops, call, &call->vs);
         if (r < 0) {
                 free(call->out);
@@ -450,7 +457,7 @@ VBUS_EXPORT int vbus_call_sync_opts(vbus_conn *c, const char *method, const void
                 if (r < 0)
                         return r;
         }
-        if (timeout_usec) {
+        if (timeout_usec && timeout_usec != VBUS_TIMEOUT_FOREVER) {
                 uint64_t spent = vbus__client_now() - start;
 
                 timeout_usec = spent < timeout_usec ? timeout_usec - spent : 1;

@@ -37,6 +37,10 @@ int vbus__rpc_check_headers(const vbus_call_options *opts);
 int vbus__rpc_open_call(vbus_conn *c, const char *method, const vbus_call_options *opts,
                         const VbusStreamOps *ops, void *obj, VbusStream **ret_vs);
 
+/* The library's own deadline for a call of @timeout_usec (not 0): the caller's deadline plus the
+ * grace, UINT64_MAX (none) when that does not fit in 64 bits. */
+uint64_t vbus__rpc_deadline(uint64_t timeout_usec);
+
 /**
  * vbus__rpc_append() - appends @len bytes of @data to the message *@buf of *@n bytes.
  * Return: 0; -EMSGSIZE (the message would exceed VBUS_MESSAGE_MAX); -ENOMEM. Unchanged on error.

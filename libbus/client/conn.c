@@ -327,14 +327,14 @@ int vbus__conn_send_data(vbus_conn *c, uint32_t id, uint8_t flags, const void *d
 }
 
 int vbus__conn_send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_t n, size_t *off,
-                            bool *sent_empty, size_t min_frag)
+                            bool *sent_empty, size_t min_frag, uint8_t first_flags)
 {
         int r;
 
         if (n == 0) {
                 if (*sent_empty)
                         return 1;
-                r = vbus__conn_send_data(c, id, 0, NULL, 0);
+                r = vbus__conn_send_data(c, id, first_flags, NULL, 0);
                 if (r < 0)
                         return r == -ENOTCONN ? r : 0;
                 *sent_empty = true;
@@ -350,7 +350,9 @@ int vbus__conn_send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_
                                 return vbus__conn_is_up(c) ? 0 : -ENOTCONN;
                         k = room;
                 }
-                r = vbus__conn_send_data(c, id, *off + k < n ? VBUS_FLAG_MORE : 0, buf + *off, k);
+                r = vbus__conn_send_data(
+                        c, id, (*off + k < n ? VBUS_FLAG_MORE : 0) | (*off == 0 ? first_flags : 0),
+                        buf + *off, k);
                 if (r < 0)
                         return r == -ENOTCONN ? r : 0;
                 *off += k;
@@ -456,6 +458,7 @@ static int conn_on_hello(void *owner, const Vbus__V1__Hello *m)
 
         if (vbus__link_set_max_frame(&c->ep.link, CLIENT_MAX_FRAME) < 0)
                 return -EPROTO;
+        c->broker_features = m->features;
         r = conn_auth_hello(c, m);
         if (r < 0) {
                 if (r == -EACCES || r == -EPROTO || r == -ENOTSUP)
@@ -469,10 +472,15 @@ static int conn_on_pong(void *owner, const Vbus__V1__Ping *m)
 {
         vbus_conn *c = owner;
 
-        if (c->auth_ping == 0 || m->opaque != c->auth_ping)
-                return 0;
-        c->auth_ping = 0;
-        return conn_ready(c);
+        if (c->auth_ping != 0 && m->opaque == c->auth_ping) {
+                c->auth_ping = 0;
+                return conn_ready(c);
+        }
+        /* vbus_conn_sync()'s: only answers to our own PINGs count (an ACK for one we did not
+         * send yet is a broker's bug, ignored). */
+        if (c->state == VBUS_CONN_READY && m->opaque <= c->ping_sent && m->opaque > c->pong_seen)
+                c->pong_seen = m->opaque;
+        return 0;
 }
 
 /* The broker opened a stream toward us (a call to a service we serve): the first feature that
@@ -517,10 +525,10 @@ static int conn_on_error(void *owner, const Vbus__V1__Error *m)
 
 static const VbusEndpointOps conn_endpoint_ops = {
         .hello = conn_on_hello,
+        .pong = conn_on_pong,
         .open = conn_on_open,
         .goaway = conn_on_goaway,
         .error = conn_on_error,
-        .pong = conn_on_pong,
 };
 
 /*
@@ -782,7 +790,7 @@ VBUS_EXPORT int vbus_conn_process(vbus_conn *c)
  */
 VBUS_EXPORT int vbus_conn_wait(vbus_conn *c, uint64_t timeout_usec)
 {
-        uint64_t deadline, now, t;
+        uint64_t deadline, end, now, t;
         struct pollfd pfd;
         int r, ms;
 
@@ -792,7 +800,8 @@ VBUS_EXPORT int vbus_conn_wait(vbus_conn *c, uint64_t timeout_usec)
         if (r != 0)
                 return r;
         now = vbus__client_now();
-        deadline = timeout_usec == UINT64_MAX ? UINT64_MAX : now + timeout_usec;
+        end = vbus__deadline_after(now, timeout_usec);
+        deadline = end;
         (void)vbus_conn_get_timeout(c, &t);
         if (t < deadline)
                 deadline = t;
@@ -811,7 +820,7 @@ VBUS_EXPORT int vbus_conn_wait(vbus_conn *c, uint64_t timeout_usec)
                         return -errno;
         }
         r = conn_process(c, pfd.revents != 0);
-        if (r == 0 && timeout_usec != UINT64_MAX && vbus__client_now() >= now + timeout_usec)
+        if (r == 0 && end != UINT64_MAX && vbus__client_now() >= end)
                 return -ETIMEDOUT;
         return r;
 }
@@ -840,7 +849,7 @@ static bool connect_error_is_permanent(int r)
 
 VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *c, uint64_t timeout_usec)
 {
-        uint64_t deadline = vbus__client_now() + timeout_usec;
+        uint64_t deadline = vbus__deadline_after(vbus__client_now(), timeout_usec);
 
         if (!c)
                 return -EINVAL;
@@ -852,7 +861,7 @@ VBUS_EXPORT int vbus_conn_wait_ready(vbus_conn *c, uint64_t timeout_usec)
                         return c->last_error;
                 if (now >= deadline)
                         return -ETIMEDOUT;
-                r = vbus_conn_wait(c, deadline - now);
+                r = vbus_conn_wait(c, vbus__time_left(deadline, now, UINT64_MAX));
                 if (r < 0 && r != -ETIMEDOUT)
                         return r;
                 /* Auth failed: waiting will not change the broker's mind nor its key. */
@@ -880,7 +889,7 @@ static bool conn_has_unsent(vbus_conn *c)
 
 VBUS_EXPORT int vbus_conn_flush(vbus_conn *c, uint64_t timeout_usec)
 {
-        uint64_t deadline = vbus__client_now() + timeout_usec;
+        uint64_t deadline = vbus__deadline_after(vbus__client_now(), timeout_usec);
 
         if (!c)
                 return -EINVAL;
@@ -890,11 +899,43 @@ VBUS_EXPORT int vbus_conn_flush(vbus_conn *c, uint64_t timeout_usec)
 
                 if (now >= deadline)
                         return -ETIMEDOUT;
-                r = vbus_conn_wait(c, deadline - now < 10000 ? deadline - now : 10000);
+                r = vbus_conn_wait(c, vbus__time_left(deadline, now, 10000));
                 if (r < 0 && r != -ETIMEDOUT)
                         return r;
         }
         return c->state == VBUS_CONN_READY ? 0 : -ENOTCONN;
+}
+
+VBUS_EXPORT int vbus_conn_sync(vbus_conn *c, uint64_t timeout_usec)
+{
+        uint64_t deadline = vbus__deadline_after(vbus__client_now(), timeout_usec);
+        Vbus__V1__Ping ping = VBUS__V1__PING__INIT;
+        uint64_t links;
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        r = vbus_conn_flush(c, timeout_usec);
+        if (r < 0)
+                return r;
+        links = c->n_reconnects;
+        ping.opaque = ++c->ping_sent;
+        r = vbus__endpoint_send_control(&c->ep, VBUS_FRAME_PING, 0, 0, &ping.base);
+        if (r < 0)
+                return vbus__conn_is_up(c) ? r : -ENOTCONN;
+        while (c->pong_seen < ping.opaque) {
+                uint64_t now = vbus__client_now();
+
+                /* The PING went on a link that is gone: its answer never comes. */
+                if (c->state != VBUS_CONN_READY || c->n_reconnects != links)
+                        return -ENOTCONN;
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = vbus_conn_wait(c, vbus__time_left(deadline, now, 100000));
+                if (r < 0 && r != -ETIMEDOUT && r != -EINTR)
+                        return r;
+        }
+        return 0;
 }
 
 VBUS_EXPORT int vbus_conn_get_state(vbus_conn *c)

@@ -87,6 +87,9 @@ struct vbus_conn {
         int last_error;
         bool ever_ready;
         bool in_process;
+        uint64_t broker_features; /* Hello.features of the broker on the current link */
+        uint64_t ping_sent;       /* the opaque of the last PING vbus_conn_sync() sent */
+        uint64_t pong_seen;       /* the highest opaque the broker answered */
         /* Channel auth (auth.h, protocol.md 3.1): this side's key (NULL: none), the broker key
          * it pins, the link's transcript, the PING whose ACK says the broker took our proof
          * (0: none awaited), and why the last link failed auth (0: it did not). */
@@ -100,6 +103,22 @@ struct vbus_conn {
 
 /* CLOCK_MONOTONIC in microseconds. */
 uint64_t vbus__client_now(void);
+
+/* The absolute time @timeout_usec after @now, or UINT64_MAX (never) when the sum does not fit:
+ * a caller's UINT64_MAX (VBUS_TIMEOUT_FOREVER), or any timeout that large, means no limit,
+ * never a deadline that wrapped around into the past. */
+static inline uint64_t vbus__deadline_after(uint64_t now, uint64_t timeout_usec)
+{
+        return timeout_usec >= UINT64_MAX - now ? UINT64_MAX : now + timeout_usec;
+}
+
+/* What to pass vbus_conn_wait() to wait until @deadline at most @cap: UINT64_MAX stays forever. */
+static inline uint64_t vbus__time_left(uint64_t deadline, uint64_t now, uint64_t cap)
+{
+        if (deadline == UINT64_MAX)
+                return cap;
+        return deadline - now < cap ? deadline - now : cap;
+}
 
 /**
  * vbus__conn_get_feature() - the state of the feature @ops, registering it on first use.
@@ -157,11 +176,12 @@ int vbus__conn_send_data(vbus_conn *c, uint32_t id, uint8_t flags, const void *d
  * frames as far as the window and the link allow, MORE on every frame but the message's last,
  * advancing *@off. An empty message is one empty frame, sent once (*@sent_empty).
  * @min_frag: when the rest does not fit, the smallest fragment worth a frame (1: any).
+ * @first_flags: flags of the message's first frame besides MORE (VBUS_FLAG_RETAIN), or 0.
  * Return: 1 (all of it is sent), 0 (the rest waits for credit or room), -ENOTCONN (the link
  * failed, or there is none).
  */
 int vbus__conn_send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_t n, size_t *off,
-                            bool *sent_empty, size_t min_frag);
+                            bool *sent_empty, size_t min_frag, uint8_t first_flags);
 
 /* The largest DATA payload that may go on @id now (window and frame size); 0 without a link. */
 size_t vbus__conn_data_room(vbus_conn *c, uint32_t id);

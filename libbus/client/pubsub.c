@@ -42,6 +42,7 @@ struct vbus_publisher {
         /* The rest of a message being sent in fragments (one message at most). */
         uint8_t *pending;
         size_t n_pending, pending_off;
+        uint8_t pending_flags; /* of its first frame: VBUS_FLAG_RETAIN or 0 */
 };
 
 struct vbus_subscription {
@@ -66,6 +67,7 @@ struct vbus_message {
         const Vbus__V1__Identity *sender;
         uint64_t dropped, sequence;
         bool gap;
+        bool retained;
 };
 
 struct PubSub {
@@ -137,7 +139,8 @@ static int publisher_push(vbus_publisher *p)
 {
         bool unused = false;
         int r = vbus__conn_send_message(p->s.conn, p->s.id, p->pending, p->n_pending,
-                                        &p->pending_off, &unused, PUBSUB_FRAGMENT_MIN);
+                                        &p->pending_off, &unused, PUBSUB_FRAGMENT_MIN,
+                                        p->pending_flags);
 
         if (r <= 0)
                 return r == 0 ? -EAGAIN : r;
@@ -238,7 +241,8 @@ static int subscription_deliver(vbus_subscription *s, const uint8_t *buf, size_t
                            .sender = meta->sender,
                            .dropped = meta->dropped,
                            .sequence = meta->sequence,
-                           .gap = s->gap};
+                           .gap = s->gap,
+                           .retained = meta->retained};
         s->gap = false;
         ps->delivering = s;
         s->cb(s, &m, s->userdata);
@@ -436,7 +440,8 @@ VBUS_EXPORT vbus_publisher *vbus_publisher_free(vbus_publisher *p)
         return NULL;
 }
 
-VBUS_EXPORT int vbus_publish(vbus_publisher *p, const void *data, size_t len)
+/* vbus_publish() and vbus_publish_retained(): @flags is 0 or VBUS_FLAG_RETAIN. */
+static int publish(vbus_publisher *p, const void *data, size_t len, uint8_t flags)
 {
         vbus_conn *c;
         int r;
@@ -452,6 +457,10 @@ VBUS_EXPORT int vbus_publish(vbus_publisher *p, const void *data, size_t len)
                 return -ENOTCONN;
         if (c->state != VBUS_CONN_READY || p->s.state == VBUS_STANDING_IDLE)
                 return -EAGAIN;
+        /* Known once ready: a broker without retained values would take RETAIN as a
+         * protocol violation. */
+        if ((flags & VBUS_FLAG_RETAIN) && !(c->broker_features & VBUS_FEATURE_RETAIN))
+                return -EOPNOTSUPP;
         if (p->pending) {
                 r = publisher_push(p);
                 if (r < 0)
@@ -460,7 +469,7 @@ VBUS_EXPORT int vbus_publish(vbus_publisher *p, const void *data, size_t len)
         /* Fast path: the whole message in one frame, straight into the link (-EAGAIN: no
          * credit, the broker holds us back, or no room in the link). */
         if (len <= vbus__endpoint_max_payload(&c->ep))
-                return vbus__conn_send_data(c, p->s.id, 0, data, len);
+                return vbus__conn_send_data(c, p->s.id, flags, data, len);
         /* Too big for one frame: keep a copy and send it in fragments as room appears. */
         p->pending = malloc(len);
         if (!p->pending)
@@ -468,30 +477,53 @@ VBUS_EXPORT int vbus_publish(vbus_publisher *p, const void *data, size_t len)
         memcpy(p->pending, data, len);
         p->n_pending = len;
         p->pending_off = 0;
+        p->pending_flags = flags;
         r = publisher_push(p);
         return r == -ENOTCONN ? r : 0;
 }
 
-VBUS_EXPORT int vbus_publish_wait(vbus_publisher *p, const void *data, size_t len,
-                                  uint64_t timeout_usec)
+VBUS_EXPORT int vbus_publish(vbus_publisher *p, const void *data, size_t len)
 {
-        uint64_t deadline = vbus__client_now() + timeout_usec;
+        return publish(p, data, len, 0);
+}
+
+VBUS_EXPORT int vbus_publish_retained(vbus_publisher *p, const void *data, size_t len)
+{
+        return publish(p, data, len, VBUS_FLAG_RETAIN);
+}
+
+static int publish_wait(vbus_publisher *p, const void *data, size_t len, uint64_t timeout_usec,
+                        uint8_t flags)
+{
+        uint64_t deadline = vbus__deadline_after(vbus__client_now(), timeout_usec);
 
         if (!p)
                 return -EINVAL;
         for (;;) {
                 uint64_t now;
-                int r = vbus_publish(p, data, len);
+                int r = publish(p, data, len, flags);
 
                 if (r != -EAGAIN)
                         return r;
                 now = vbus__client_now();
                 if (now >= deadline)
                         return -ETIMEDOUT;
-                r = vbus_conn_wait(p->s.conn, deadline - now < 100000 ? deadline - now : 100000);
+                r = vbus_conn_wait(p->s.conn, vbus__time_left(deadline, now, 100000));
                 if (r < 0 && r != -ETIMEDOUT)
                         return r;
         }
+}
+
+VBUS_EXPORT int vbus_publish_wait(vbus_publisher *p, const void *data, size_t len,
+                                  uint64_t timeout_usec)
+{
+        return publish_wait(p, data, len, timeout_usec, 0);
+}
+
+VBUS_EXPORT int vbus_publish_retained_wait(vbus_publisher *p, const void *data, size_t len,
+                                           uint64_t timeout_usec)
+{
+        return publish_wait(p, data, len, timeout_usec, VBUS_FLAG_RETAIN);
 }
 
 VBUS_EXPORT int vbus_publisher_get_status(vbus_publisher *p, const char **ret_message)
@@ -621,6 +653,11 @@ VBUS_EXPORT uint64_t vbus_message_get_dropped(const vbus_message *m)
 VBUS_EXPORT uint64_t vbus_message_get_sequence(const vbus_message *m)
 {
         return m ? m->sequence : 0;
+}
+
+VBUS_EXPORT bool vbus_message_is_retained(const vbus_message *m)
+{
+        return m && m->retained;
 }
 
 VBUS_EXPORT bool vbus_message_follows_gap(const vbus_message *m)

@@ -303,7 +303,8 @@ static vbus_request *request_new(Servers *srvs, vbus_server *srv, VbusStream *vs
         req->srv = srv;
         req->id = vs->id;
         req->link_valid = true;
-        req->deadline = m->timeout_us ? vbus__client_now() + m->timeout_us : UINT64_MAX;
+        req->deadline = m->timeout_us ? vbus__deadline_after(vbus__client_now(), m->timeout_us)
+                                      : UINT64_MAX;
         if (m->caller) {
                 req->caller_domid = m->caller->domid;
                 req->caller_local = m->caller->local;
@@ -366,8 +367,8 @@ static int request_push(vbus_request *req)
                 return 0;
         if (req->status == VBUS_STATUS_OK)
                 empty_done = req->sent_empty;
-        if (vbus__conn_send_message(c, req->id, req->out, req->n_out, &req->off, &empty_done, 1) <=
-            0)
+        if (vbus__conn_send_message(c, req->id, req->out, req->n_out, &req->off, &empty_done, 1,
+                                    0) <= 0)
                 return req->off != before;
         req->sent_empty = empty_done;
         vbus__conn_release_stream(c, &req->vs, VBUS_FRAME_END, req->status, req->message);

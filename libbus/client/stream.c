@@ -225,7 +225,7 @@ static int stream_push(vbus_stream *st)
                 return 0;
         if (st->out_pending) {
                 r = vbus__conn_send_message(c, st->id, st->out, st->n_out, &st->off,
-                                            &st->out_empty_sent, 1);
+                                            &st->out_empty_sent, 1, 0);
                 if (r <= 0)
                         return st->off != before;
                 st->out_pending = false;
@@ -279,7 +279,7 @@ VBUS_EXPORT int vbus_stream_send(vbus_stream *st, const void *data, size_t n)
                 return -EPIPE; /* the stream's outcome (UNAVAILABLE) is on its way */
         }
         /* Straight from the caller's buffer as far as the window allows; keep the rest. */
-        r = vbus__conn_send_message(c, st->id, data, n, &off, &empty_sent, 1);
+        r = vbus__conn_send_message(c, st->id, data, n, &off, &empty_sent, 1, 0);
         if (r == 1)
                 return 0;
         if (r < 0) {
@@ -317,7 +317,7 @@ VBUS_EXPORT int vbus_stream_send_wait(vbus_stream *st, const void *data, size_t 
                 return -EINVAL;
         c = st->conn;
         sts = st->sts;
-        deadline = timeout_usec == UINT64_MAX ? UINT64_MAX : vbus__client_now() + timeout_usec;
+        deadline = vbus__deadline_after(vbus__client_now(), timeout_usec);
         for (;;) {
                 uint64_t now;
                 int r = vbus_stream_send(st, data, n);
@@ -327,7 +327,7 @@ VBUS_EXPORT int vbus_stream_send_wait(vbus_stream *st, const void *data, size_t 
                 now = vbus__client_now();
                 if (now >= deadline)
                         return -ETIMEDOUT;
-                r = vbus_conn_wait(c, deadline == UINT64_MAX ? UINT64_MAX : deadline - now);
+                r = vbus_conn_wait(c, vbus__time_left(deadline, now, UINT64_MAX));
                 if (r < 0 && r != -ETIMEDOUT && r != -EINTR) {
                         return r;
                 }
@@ -435,7 +435,7 @@ VBUS_EXPORT int vbus_stream_open(vbus_conn *c, const char *method, const vbus_ca
         st->h = *handlers;
         st->userdata = userdata;
         if (timeout)
-                st->deadline = vbus__client_now() + timeout + RPC_DEADLINE_GRACE_US;
+                st->deadline = vbus__rpc_deadline(timeout);
         r = vbus__rpc_open_call(c, method, opts, &stream_ops, st, &st->vs);
         if (r < 0) {
                 stream_free(st);

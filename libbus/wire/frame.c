@@ -56,7 +56,7 @@ static uint8_t frame_allowed_flags(uint8_t type)
 {
         switch (type) {
         case VBUS_FRAME_DATA:
-                return VBUS_FLAG_MORE | VBUS_FLAG_META;
+                return VBUS_FLAG_MORE | VBUS_FLAG_META | VBUS_FLAG_RETAIN;
         case VBUS_FRAME_PING:
                 return VBUS_FLAG_ACK;
         default:

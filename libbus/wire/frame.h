@@ -64,7 +64,16 @@ typedef enum VbusFrameType {
 enum {
         VBUS_FLAG_MORE = 0x01, /* DATA: the message continues in the next DATA frame */
         VBUS_FLAG_META = 0x02, /* DATA: the payload starts with a Meta prefix */
-        VBUS_FLAG_ACK = 0x01,  /* PING: this is the answer to a PING */
+        /* DATA, client to broker, first frame of a message on a PUBLISH stream: keep this
+         * message as the topic's retained value (protocol.md 6.5). */
+        VBUS_FLAG_RETAIN = 0x04,
+        VBUS_FLAG_ACK = 0x01, /* PING: this is the answer to a PING */
+};
+
+/* Feature bits of Hello.features (protocol.md section 3, "Features"). */
+enum {
+        /* The broker keeps retained values (RETAIN on PUBLISH streams, Meta.retained). */
+        VBUS_FEATURE_RETAIN = 1u << 1,
 };
 
 /* Reasons a peer's bytes are rejected. Positive, so they never mix with -errno. */

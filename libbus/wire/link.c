@@ -107,6 +107,8 @@ int vbus__link_next(VbusLink *l, VbusFrame *ret_frame, const VbusControl **ret_c
                 }
                 *ret_frame = f;
                 *ret_control = f.header.type == VBUS_FRAME_DATA ? NULL : &l->control;
+                l->n_frames_in++;
+                l->n_bytes_in += VBUS_FRAME_HEADER_SIZE + (uint64_t)f.header.length;
                 return 1;
         }
 }
@@ -149,6 +151,7 @@ static int link_write_raw(VbusLink *l, const VbusFrameHeader *h, const struct io
         uint8_t hdr[VBUS_FRAME_HEADER_SIZE];
         struct iovec dst[2];
         size_t total = VBUS_FRAME_HEADER_SIZE + h->length, off;
+        int r;
         ssize_t room = vbus__transport_reserve(&l->transport, total, dst);
 
         if (room < 0)
@@ -162,7 +165,12 @@ static int link_write_raw(VbusLink *l, const VbusFrameHeader *h, const struct io
                 iov_write(dst, off, pieces[i].iov_base, pieces[i].iov_len);
                 off += pieces[i].iov_len;
         }
-        return vbus__transport_commit(&l->transport, total);
+        r = vbus__transport_commit(&l->transport, total);
+        if (r == 0) {
+                l->n_frames_out++;
+                l->n_bytes_out += total;
+        }
+        return r;
 }
 
 int vbus__link_write(VbusLink *l, const VbusFrameHeader *h, const struct iovec *pieces,

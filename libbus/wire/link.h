@@ -44,6 +44,8 @@ typedef struct VbusLink {
         uint8_t *backlog;
         size_t n_backlog;
         int violation; /* VBUS_FRAME_E_* after -EPROTO from vbus__link_next() */
+        /* Frames and their bytes (headers included) read and written, for statistics. */
+        uint64_t n_frames_in, n_bytes_in, n_frames_out, n_bytes_out;
 } VbusLink;
 
 /* Takes the transport (moved in: the caller's copy must not be used again). */

@@ -324,6 +324,11 @@ static int check_data(const VbusSession *s, int dir, const VbusFrameHeader *h, c
                 return bad(dir);
         if ((h->flags & VBUS_FLAG_META) && (sender_is_client(s, dir) || sender_in_message))
                 return bad(dir);
+        /* RETAIN: from a client, on its PUBLISH stream, on a message's first frame only. */
+        if ((h->flags & VBUS_FLAG_RETAIN) &&
+            (!sender_is_client(s, dir) || sender_in_message ||
+             st->kind != VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH))
+                return bad(dir);
         if ((int64_t)h->length > sender_window)
                 return out ? -EAGAIN : VBUS_FRAME_E_SEMANTIC;
         return 0;

@@ -87,6 +87,7 @@ static void check_argument_errors(void)
         CHECK(vbus_conn_wait(NULL, 0) == -EINVAL);
         CHECK(vbus_conn_wait_ready(NULL, 0) == -EINVAL);
         CHECK(vbus_conn_flush(NULL, 0) == -EINVAL);
+        CHECK(vbus_conn_sync(NULL, 0) == -EINVAL);
         CHECK(vbus_conn_get_state(NULL) == -EINVAL);
         CHECK(vbus_conn_get_last_error(NULL) == -EINVAL);
         CHECK(vbus_conn_get_reconnects(NULL) == 0);
@@ -94,6 +95,8 @@ static void check_argument_errors(void)
         CHECK(vbus_publisher_free(NULL) == NULL);
         CHECK(vbus_publish(NULL, "x", 1) == -EINVAL);
         CHECK(vbus_publish_wait(NULL, "x", 1, 0) == -EINVAL);
+        CHECK(vbus_publish_retained(NULL, "x", 1) == -EINVAL);
+        CHECK(vbus_publish_retained_wait(NULL, "x", 1, 0) == -EINVAL);
         CHECK(vbus_publisher_get_status(NULL, NULL) == -EINVAL);
         CHECK(vbus_subscribe(NULL, "a.>", VBUS_SLOW_DROP, NULL, NULL, &s) == -EINVAL);
         CHECK(vbus_subscription_free(NULL) == NULL);
@@ -111,6 +114,7 @@ static void check_argument_errors(void)
         CHECK(vbus_message_get_dropped(NULL) == 0);
         CHECK(vbus_message_get_sequence(NULL) == 0);
         CHECK(!vbus_message_follows_gap(NULL));
+        CHECK(!vbus_message_is_retained(NULL));
         CHECK(vbus_call_start(NULL, "a.B/C", NULL, 0, 0, NULL, NULL, NULL) == -EINVAL);
         CHECK(vbus_call_cancel(NULL) == -EINVAL);
         CHECK(vbus_call_sync(NULL, "a.B/C", NULL, 0, 0, &r) == -EINVAL);
@@ -196,6 +200,7 @@ static void on_message(vbus_subscription *sub, const vbus_message *m, void *user
         (void)vbus_message_get_sender_name(m);
         CHECK(vbus_message_get_sequence(m) == 1 && vbus_message_get_dropped(m) == 0);
         CHECK(!vbus_message_follows_gap(m));
+        CHECK(!vbus_message_is_retained(m));
         /* A direct link: no agent session, no claims (and nothing written). */
         {
                 uint32_t uid = 77;
@@ -203,6 +208,19 @@ static void on_message(vbus_subscription *sub, const vbus_message *m, void *user
                 CHECK(vbus_message_get_sender_session(m) == 0);
                 CHECK(!vbus_message_get_sender_claims(m, &uid, NULL, NULL) && uid == 77);
         }
+}
+
+static void on_retained(vbus_subscription *sub, const vbus_message *m, void *userdata)
+{
+        Seen *seen = userdata;
+        size_t n;
+        const char *d = vbus_message_get_data(m, &n);
+
+        (void)sub;
+        seen->n++;
+        CHECK(snprintf(seen->data, sizeof(seen->data), "%.*s", (int)n, d) <
+              (int)sizeof(seen->data));
+        seen->local = vbus_message_is_retained(m);
 }
 
 static void on_request(vbus_server *srv, vbus_request *req, void *userdata)
@@ -388,6 +406,22 @@ static void check_with_broker(const char *sock)
         /* Last: the server on this same connection never gets to see the cancelled call. */
         CHECK(vbus_call_start(c, "api.v1.Text/Upper", "zzz", 3, 0, on_reply, &st, &call) == 0);
         CHECK(vbus_call_cancel(call) == 0);
+
+        /* Retained values: a subscription that begins later gets the last one, marked. */
+        {
+                Seen kept = {0};
+                vbus_subscription *s2 = NULL;
+
+                s = vbus_subscription_free(s); /* it saw exactly one message: keep it so */
+                CHECK(vbus_publish_retained_wait(p, "kept", 4, 5000000) == 0);
+                CHECK(vbus_conn_sync(c, 5000000) == 0);
+                CHECK(vbus_publisher_get_status(p, NULL) == 0);
+                CHECK(vbus_subscribe(c, "api.*", VBUS_SLOW_DROP, on_retained, &kept, &s2) == 0);
+                for (int i = 0; i < 50 && kept.n == 0; i++)
+                        (void)vbus_conn_wait(c, 100000);
+                CHECK(kept.n == 1 && strcmp(kept.data, "kept") == 0 && kept.local);
+                vbus_subscription_free(s2);
+        }
 
         vbus_server_free(srv);
         vbus_publisher_free(p);

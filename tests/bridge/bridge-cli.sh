@@ -47,3 +47,26 @@ on_host alpha "$VBUSCTL" pub s.x lost >/dev/null || fail "pub"
 bridge_stop alpha || fail "the bridge did not exit cleanly"
 grep -q "^exported_messages" "$TMP/alpha/metrics" || fail "no metrics at exit"
 ok "no NATS: the bridge waits for it, and stops cleanly ($(grep -E "^export(ed_messages|_failed)" "$TMP/alpha/metrics" | tr '\n' ' '))"
+
+# --metrics-format prom: the same counters in the Prometheus text format, parsed by
+# python3-prometheus-client (Debian's python3 has it).
+"$BRIDGE" --config "$TMP/alpha/bridge.conf" --metrics-file "$TMP/alpha/metrics.prom" \
+        --metrics-format prom >"$TMP/alpha/bridge.log" 2>&1 &
+echo $! >"$TMP/alpha/bridge.pid"
+sleep 1
+on_host alpha "$VBUSCTL" pub s.x lost >/dev/null || fail "pub"
+bridge_stop alpha || fail "the bridge did not exit cleanly"
+/usr/bin/python3 - "$TMP/alpha/metrics.prom" <<'PYEOF' || fail "prom metrics: $(cat "$TMP/alpha/metrics.prom")"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+fam = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+assert fam['vbus_bridge_uptime_seconds'].type == 'gauge'
+assert fam['vbus_bridge_exported_messages'].type == 'counter'
+s = fam['vbus_bridge_exported_messages'].samples[0]
+assert s.name == 'vbus_bridge_exported_messages_total' and s.labels == {'host': 'alpha'}, s
+assert all(f.type in ('counter', 'gauge') and f.documentation for f in fam.values())
+assert len(fam) == 30, len(fam)
+PYEOF
+"$BRIDGE" --metrics-format json --check >/dev/null 2>&1
+[ $? -eq 2 ] || fail "--metrics-format json is a usage error"
+ok "--metrics-format prom: parsed by prometheus_client, host label, counters _total"

@@ -57,8 +57,9 @@ typedef struct Scripted {
 
 static const char *const topics[] = {"t.a", "t.b", "t.a.c", "vbus.x", ""};
 static const char *const patterns[] = {"t.>", "t.*", "t.a", ">", "t.*.c", "t..a"};
-static const char *const methods[] = {"f.v1.S/M", "f.v1.S/Other", "vbus.v1.Broker/ListServices",
-                                      "vbus.v1.Broker/Nope", "nobody.S/M", "f.v1.S"};
+static const char *const methods[] = {
+        "f.v1.S/M",   "f.v1.S/Other", "vbus.v1.Broker/ListServices", "vbus.v1.Broker/Nope",
+        "nobody.S/M", "f.v1.S"};
 static const char *const services[] = {"f.v1.S", "vbus.v1.Broker", "g.v1.T", "f.v1.S/M"};
 
 static void remember(Scripted *s, uint32_t id)
@@ -83,8 +84,8 @@ static void drain(Scripted *s)
                 while (pos < (size_t)n) {
                         VbusFrame f;
                         size_t used = 0;
-                        int r = vbus__frame_decoder_feed(&s->dec, buf + pos, (size_t)n - pos,
-                                                         &used, &f);
+                        int r = vbus__frame_decoder_feed(&s->dec, buf + pos, (size_t)n - pos, &used,
+                                                         &f);
 
                         if (r < 0)
                                 return;
@@ -94,8 +95,8 @@ static void drain(Scripted *s)
                         if (f.header.type == VBUS_FRAME_OPEN)
                                 remember(s, f.header.stream_id);
                         if (trace)
-                                fprintf(stderr, "  peer %d <- type %u stream %u length %u\n",
-                                        s->n, f.header.type, f.header.stream_id, f.header.length);
+                                fprintf(stderr, "  peer %d <- type %u stream %u length %u\n", s->n,
+                                        f.header.type, f.header.stream_id, f.header.length);
                 }
         }
         if (n == 0) {

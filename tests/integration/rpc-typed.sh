@@ -86,7 +86,7 @@ ok "the server saw $left ms left of the caller's 1500"
 # Raw calls with vbusctl (vbus_call_sync): an unknown method, and garbage as Get's request
 # (field 1, length-delimited, claims 127 bytes and has none).
 raw() {
-        as_dom "$cd_" env VBUS_URL=vchan:0 "$VBUSCTL" call "$@"
+        as_dom "$cd_" env VBUS_URL=vchan:0 "$VBUSCTL" call --raw "$@"
 }
 raw storage.v1.Store/Frobnicate x >"$TMP/o" 2>&1 && fail "unknown method succeeded"
 grep -q "not-found" "$TMP/o" || fail "unknown method: $(cat "$TMP/o")"

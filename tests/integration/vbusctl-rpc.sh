@@ -45,8 +45,8 @@ expect 1 "*t.v1.Shell/Fail: application: broken" t.v1.Shell/Fail x
 expect 1 "*resource-exhausted: the command's output is larger than a message (1 MiB)" \
         t.v1.Shell/Big x
 expect 1 "*t.v1.Shell/Signal: internal*" t.v1.Shell/Signal x
-expect 2 "*invalid value*" t.v1.Shell/Echo --header Bad=1 x
-expect 2 "*invalid value*" t.v1.Shell/Echo --header novalue x
+expect 2 "*--header wants KEY=VALUE*" t.v1.Shell/Echo --header Bad=1 x
+expect 2 "*--header wants KEY=VALUE*" t.v1.Shell/Echo --header novalue x
 expect 0 "still here" t.v1.Shell/Echo "still here"
 
 # --stream: every message of a server-streaming call, each followed by a newline.

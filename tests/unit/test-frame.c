@@ -126,9 +126,9 @@ static void test_header_flag_rules(void **state)
 {
         VbusFrameHeader h;
 
-        h = hdr(VBUS_FRAME_DATA, VBUS_FLAG_MORE | VBUS_FLAG_META, 0, 1, 0);
+        h = hdr(VBUS_FRAME_DATA, VBUS_FLAG_MORE | VBUS_FLAG_META | VBUS_FLAG_RETAIN, 0, 1, 0);
         assert_int_equal(decode_raw(&h, 4096), 0);
-        h.flags = 0x04;
+        h.flags = 0x08;
         assert_int_equal(decode_raw(&h, 4096), VBUS_FRAME_E_SEMANTIC);
         h.flags = 0x80;
         assert_int_equal(decode_raw(&h, 4096), VBUS_FRAME_E_SEMANTIC);

@@ -434,6 +434,39 @@ static void test_meta_only_from_broker_and_first_fragment(void **state)
         xfer(&p->broker, &p->client, VBUS_FRAME_DATA, VBUS_FLAG_META, id, 5, NULL);
 }
 
+static void test_retain_only_client_publish_first_fragment(void **state)
+{
+        Pair *p = *state;
+        uint32_t id = open_accepted(p, 1000);
+        Vbus__V1__Open o = open_msg(VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE, "a.>", 65536);
+        Vbus__V1__Accept a = accept_msg(1000);
+        uint32_t sub;
+
+        /* On a PUBLISH stream, on a message's first frame: allowed. */
+        xfer(&p->client, &p->broker, VBUS_FRAME_DATA, VBUS_FLAG_RETAIN, id, 5, NULL);
+        xfer(&p->client, &p->broker, VBUS_FRAME_DATA, VBUS_FLAG_RETAIN | VBUS_FLAG_MORE, id, 5,
+             NULL);
+        /* Not on a later fragment. */
+        assert_int_equal(
+                recv_frame(&p->broker, VBUS_FRAME_DATA, VBUS_FLAG_RETAIN, id, 5, NULL, NULL, NULL),
+                VBUS_FRAME_E_SEMANTIC);
+        assert_int_equal(
+                send_frame(&p->client, VBUS_FRAME_DATA, VBUS_FLAG_RETAIN, id, 5, NULL, NULL),
+                -EINVAL);
+        xfer(&p->client, &p->broker, VBUS_FRAME_DATA, 0, id, 5, NULL);
+        /* Never from the broker. */
+        assert_int_equal(
+                recv_frame(&p->client, VBUS_FRAME_DATA, VBUS_FLAG_RETAIN, id, 5, NULL, NULL, NULL),
+                VBUS_FRAME_E_SEMANTIC);
+        /* Not on another kind of stream. */
+        sub = vbus__session_next_id(&p->client);
+        xfer(&p->client, &p->broker, VBUS_FRAME_OPEN, 0, sub, 0, &o.base);
+        xfer(&p->broker, &p->client, VBUS_FRAME_ACCEPT, 0, sub, 0, &a.base);
+        assert_int_equal(
+                recv_frame(&p->broker, VBUS_FRAME_DATA, VBUS_FLAG_RETAIN, sub, 5, NULL, NULL, NULL),
+                VBUS_FRAME_E_SEMANTIC);
+}
+
 static void test_end_half_close_and_close(void **state)
 {
         Pair *p = *state;
@@ -619,6 +652,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_credit_overflow_is_violation, setup_pair,
                                                 teardown_pair),
                 cmocka_unit_test_setup_teardown(test_meta_only_from_broker_and_first_fragment,
+                                                setup_pair, teardown_pair),
+                cmocka_unit_test_setup_teardown(test_retain_only_client_publish_first_fragment,
                                                 setup_pair, teardown_pair),
                 cmocka_unit_test_setup_teardown(test_end_half_close_and_close, setup_pair,
                                                 teardown_pair),

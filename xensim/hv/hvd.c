@@ -414,8 +414,7 @@ static void domain_accept(Hvd *hvd, Domain *d)
                         }
                         return;
                 }
-                if ((d->domid != 0 && d->n_conns >= HV_CONNS_PER_DOMAIN) ||
-                    !domain_charge(d, 1)) {
+                if ((d->domid != 0 && d->n_conns >= HV_CONNS_PER_DOMAIN) || !domain_charge(d, 1)) {
                         close(fd);
                         continue;
                 }
