@@ -2,7 +2,8 @@
 /*
  * Unit tests for libbus/link.c and the UNIX side of libbus/transport.c, over a socketpair: whole
  * frames both ways, frames dribbled one byte at a time, control validation, garbage and a peer
- * that stops inside a frame, the all-or-nothing write, and the bounded control backlog.
+ * that stops inside a frame, a peer whose close is a reset (its last frames still read), the
+ * all-or-nothing write, and the bounded control backlog.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -166,6 +167,40 @@ static void test_link_clean_close(void **state)
         assert_int_equal(fx->link.violation, 0);
 }
 
+/*
+ * A peer that closes with bytes of ours unread: the kernel reports ECONNRESET once its last bytes
+ * have been read, in the same pass of the read as those bytes. They are still frames: every one
+ * comes out before the close (a guest agent relaying a publisher that closed at once lost its
+ * last messages here).
+ */
+static void test_link_reset_by_peer_keeps_its_last_frames(void **state)
+{
+        Fixture *fx = *state;
+        VbusFrameHeader h = {.type = VBUS_FRAME_DATA, .stream_id = 1, .length = 1};
+        struct iovec one = {(void *)"x", 1};
+        uint8_t buf[3 * 64];
+        size_t n = 0;
+        VbusFrame f;
+        const VbusControl *c;
+
+        for (uint64_t i = 1; i <= 3; i++)
+                n += encode_ping(buf + n, i);
+        assert_int_equal(write(fx->peer, buf, n), (ssize_t)n);
+        /* Ours, left unread by the peer when it closes: the close becomes a reset. */
+        assert_int_equal(vbus__link_write(&fx->link, &h, &one, 1), 0);
+        assert_int_equal(vbus__link_flush(&fx->link), 0);
+        close(fx->peer);
+        fx->peer = -1;
+        /* Read as a relay reads, without vbus__transport_process() first. */
+        for (uint64_t i = 1; i <= 3; i++) {
+                assert_int_equal(vbus__link_next(&fx->link, &f, &c), 1);
+                assert_int_equal(f.header.type, VBUS_FRAME_PING);
+                assert_int_equal(((const Vbus__V1__Ping *)c->msg)->opaque, i);
+        }
+        assert_int_equal(vbus__link_next(&fx->link, &f, &c), -EPIPE);
+        assert_int_equal(fx->link.violation, 0);
+}
+
 static void test_link_write_roundtrip(void **state)
 {
         Fixture *fx = *state;
@@ -215,6 +250,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_link_peer_closes_inside_frame, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_link_clean_close, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_link_reset_by_peer_keeps_its_last_frames,
+                                                setup, teardown),
                 cmocka_unit_test_setup_teardown(test_link_write_roundtrip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_link_backlog_bounded_when_peer_never_reads,
                                                 setup, teardown),
