@@ -73,40 +73,26 @@ struct Peer {
         /* Agent sessions: on a session, the peer of its link; NULL on a link. */
         Peer *parent;
         MapEntry session_entry; /* a session: in its parent's sessions_map, keyed by session_key */
-        uint8_t session_key[4];
-        List session_link; /* a session: in its parent's sessions */
+        List session_link;      /* a session: in its parent's sessions */
         /* On a link: its live sessions, and the highest session id its agent started. */
         List sessions;
         Map sessions_map;
-        uint32_t n_sessions;
-        uint32_t last_session_id;
-        bool dead;
-        bool more; /* stopped at LIMIT_FRAMES_PER_WAKEUP: process again */
         uint64_t created_us;
         uint64_t created_unix_us; /* wall clock of the connection, for admins */
-        uint32_t vchan_domid;     /* vchan peers: the guest; UINT32_MAX for UNIX peers */
         VbusAuthTranscript auth;  /* keyring.c's: this session's channel auth, from HELLO on */
-        /* broker.c's: the epoll registration of the link's fd. */
-        bool registered;
-        uint32_t events;
         /* The per-peer quotas and lists of the features, each kept by its module only. */
         List pending;             /* pubsub.c: subscriptions with queued messages */
-        uint32_t n_subscriptions; /* pubsub.c */
         uint64_t bytes_queued;    /* pubsub.c: over all its subscriptions' queues */
         uint64_t publish_granted; /* pubsub.c: sum of its publishers' windows */
         List call_sides;          /* rpc.c: its ends of calls relayed by the broker */
         List intro_calls;         /* introspect.c: its calls the broker answers itself */
-        uint32_t n_calls;         /* rpc.c and introspect.c: calls in flight as a caller */
         uint64_t mem_held;        /* budget.c: bytes held on its behalf (charged by features) */
         uint64_t link_mem_held;   /* budget.c, on a link: its own mem_held plus its sessions' */
-        uint32_t grant_pages;     /* budget.c: pages of its rings mapped (vchan peers) */
-        bool retiring;            /* its stream ids are used up: GOAWAY sent (peer_retire) */
         uint64_t retire_deadline_us;
         /* access.c: what policy granted this peer's streams (re-checked at reload, charged to
          * its budget, freed through Bus.peer_gone); the OPENs policy refused or streams it
          * revoked; its last allowed call. */
         List grants;
-        uint32_t n_grants;
         uint64_t n_denied;
         char *policy_last_call; /* the last CALL name policy allowed, at policy_last_gen */
         uint64_t policy_last_gen;
@@ -116,6 +102,21 @@ struct Peer {
         uint64_t n_published;  /* pubsub.c: messages it published */
         uint64_t n_dropped;    /* pubsub.c: messages its DROP subscriptions lost */
         uint64_t n_violations; /* peer.c: protocol violations (it was dropped for it) */
+        /* The 4-byte and 1-byte fields, together so that the struct has no holes (each is
+         * described where its module's fields are above). */
+        uint32_t vchan_domid;     /* vchan peers: the guest; UINT32_MAX for UNIX peers */
+        uint32_t events;          /* broker.c's: the epoll events registered for the link's fd */
+        uint32_t n_sessions;      /* on a link: its live sessions */
+        uint32_t last_session_id; /* on a link: the highest session id its agent started */
+        uint32_t n_subscriptions; /* pubsub.c */
+        uint32_t n_calls;         /* rpc.c and introspect.c: calls in flight as a caller */
+        uint32_t grant_pages;     /* budget.c: pages of its rings mapped (vchan peers) */
+        uint32_t n_grants;        /* access.c: its grants */
+        uint8_t session_key[4];   /* a session: its key in its parent's sessions_map */
+        bool dead;
+        bool more;       /* stopped at LIMIT_FRAMES_PER_WAKEUP: process again */
+        bool registered; /* broker.c's: the link's fd is in the epoll set */
+        bool retiring;   /* its stream ids are used up: GOAWAY sent (peer_retire) */
 };
 
 /**
