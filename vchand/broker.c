@@ -105,7 +105,31 @@ static void broker_guest_released(void *userdata, uint32_t domid)
         }
 }
 
+/*
+ * Whether guest @domid may have rings of @read_size and @write_size bytes (budget_admit_rings()).
+ * Return: the pages to charge, or -E2BIG or -ENOSPC (logged, rate-limited with the guest's other
+ * lines: it may retry in a loop).
+ */
+static int broker_admit_rings(Broker *b, uint32_t domid, size_t read_size, size_t write_size)
+{
+        int pages = budget_admit_rings(&b->bus, read_size, write_size);
+
+        if (pages < 0 && peer_log_allowed(&b->bus, ratelimit_key_domain(domid), "dom"))
+                log_info("dom%u: refused: %s", domid,
+                         pages == -E2BIG ? "rings larger than max_ring_order"
+                                         : "rings over its share of max_grant_mappings");
+        return pages;
+}
+
+static int broker_admit_guest(void *userdata, uint32_t domid, size_t read_size, size_t write_size)
+{
+        int r = broker_admit_rings(userdata, domid, read_size, write_size);
+
+        return r < 0 ? r : 0;
+}
+
 static const DiscoverOps broker_discover_ops = {
+        .admit = broker_admit_guest,
         .connect = broker_connect_guest,
         .released = broker_guest_released,
 };
@@ -369,15 +393,11 @@ int broker_add_peer(Broker *b, VbusTransport *t, const Identity *ident, uint32_t
                 return -EMFILE;
         }
         if (t->kind == VBUS_TRANSPORT_VCHAN) {
-                pages = budget_admit_rings(&b->bus, vbus__vchan_get_read_size(t->vchan),
+                /* Discovery admitted them before mapping (broker_admit_guest); admitted
+                 * again here, where they are charged, as guests came meanwhile. */
+                pages = broker_admit_rings(b, ident->domid, vbus__vchan_get_read_size(t->vchan),
                                            vbus__vchan_get_write_size(t->vchan));
                 if (pages < 0) {
-                        /* Rate-limited with the guest's other lines: it may retry in a loop. */
-                        if (peer_log_allowed(&b->bus, ratelimit_key_domain(ident->domid), "dom"))
-                                log_info("dom%u: refused: %s", ident->domid,
-                                         pages == -E2BIG ? "rings larger than max_ring_order"
-                                                         : "rings over its share of "
-                                                           "max_grant_mappings");
                         vbus__transport_deinit(t);
                         return pages;
                 }

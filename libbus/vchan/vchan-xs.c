@@ -16,7 +16,7 @@
 
 struct VbusXs {
         struct xs_handle *h;
-        xengnttab_handle *gnttab; /* opened by the first vbus__xs_vchan_connect() */
+        xengnttab_handle *gnttab; /* opened by the first vbus__xs_vchan_handles() */
 };
 
 /* errno after a failed libxenstore call; EIO if it left none. */
@@ -170,16 +170,14 @@ int vbus__xs_remove_if(VbusXs *xs, const char *path, const char *key, const char
         return r;
 }
 
-int vbus__xs_vchan_connect(VbusXs *xs, uint32_t server_domid, const char *path, VbusVchan **ret)
+int vbus__xs_vchan_handles(VbusXs *xs, VbusVchanHandles *ret)
 {
-        VbusVchanHandles h;
-
         if (!xs->gnttab) {
                 errno = 0;
                 xs->gnttab = xengnttab_open(NULL, 0);
                 if (!xs->gnttab)
                         return errno > 0 ? -errno : -ENODEV;
         }
-        h = (VbusVchanHandles){.xs = xs->h, .gnttab = xs->gnttab};
-        return vbus__vchan_client_new_with(ret, &h, server_domid, path);
+        *ret = (VbusVchanHandles){.xs = xs->h, .gnttab = xs->gnttab};
+        return 0;
 }

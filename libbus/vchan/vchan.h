@@ -106,6 +106,32 @@ int vbus__vchan_client_new_with(VbusVchan **ret_vchan, const VbusVchanHandles *h
                                 uint32_t server_domid, const char *path);
 
 /*
+ * The same setup in three steps, for a process that serves other peers between them (the
+ * broker: each step is a few blocking round trips to xenstore or the hypervisor) and that
+ * decides from the ring sizes whether to map the rings at all:
+ *
+ * vbus__vchan_client_keys() reads and strictly parses the keys at @path on @h's xenstore
+ * connection. Returns 0, -ENOENT (not published yet), -EPROTO, -EINVAL, or -errno.
+ *
+ * vbus__vchan_client_open() binds the server's event channel and maps the control page only,
+ * reads the orders and grant list from it once and checks them; *ret_read_size and
+ * *ret_write_size are the ring sizes from this end's point of view, as the server asked for
+ * them. No ring page is mapped: a caller that refuses those sizes frees the vchan, and what
+ * it cost is the one control-page mapping, released then. Returns 0 and a new object that is
+ * not usable for I/O until vbus__vchan_client_map_rings(), or as vbus__vchan_client_new().
+ *
+ * vbus__vchan_client_map_rings() maps the rings and sets our live byte: the vchan is then
+ * connected. Returns 0, -EINVAL (not a vchan from vbus__vchan_client_open(), or already
+ * mapped), or as vbus__vchan_client_new() (free the vchan after an error).
+ */
+int vbus__vchan_client_keys(const VbusVchanHandles *h, const char *path, uint32_t *ret_ring_ref,
+                            uint32_t *ret_port);
+int vbus__vchan_client_open(VbusVchan **ret_vchan, const VbusVchanHandles *h,
+                            uint32_t server_domid, const char *path, uint32_t ring_ref,
+                            uint32_t port, size_t *ret_read_size, size_t *ret_write_size);
+int vbus__vchan_client_map_rings(VbusVchan *v);
+
+/*
  * Whether the error @r of a setup is this side's own (out of descriptors, memory, ports or
  * mappings; no driver; xenstore busy), as opposed to something the peer published or granted:
  * a local error says nothing against the peer's keys, and the setup may succeed later.
