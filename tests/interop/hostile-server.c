@@ -12,6 +12,10 @@
  *   grant-alias     an external ring page whose grant is the control page itself
  *   grant-dup       two ring pages with the same grant
  *   ringref-text    ring-ref = "12abc";  port-text: event-channel = " 7";  ringref-zero: "0"
+ * Budget mode (a valid layout the broker must refuse by its orders alone):
+ *   unmappable-20   orders (20, 20), and a grant list of 512 distinct refs that this domain never
+ *                   granted: a client that tries to map the rings fails on them (EINVAL), so a
+ *                   refusal for the orders shows that it mapped none (tests/hostile/ring-order.sh)
  * Runtime modes (after the client connected):
  *   bad-prod        sends "hello", then sets right.prod beyond a full ring and notifies
  *   bad-cons        sets left.cons beyond what the client produced and notifies
@@ -137,6 +141,12 @@ int main(int argc, char **argv)
                 put32(page, VBUS_VCHAN_OFF_GRANTS + 4, ring_ref);
         } else if (strcmp(mode, "grant-dup") == 0) {
                 put32(page, VBUS_VCHAN_OFF_GRANTS + 4, grants[0]);
+        } else if (strcmp(mode, "unmappable-20") == 0) {
+                /* Refs far above any this domain handed out (they start at 8 and we hold 3). */
+                page[VBUS_VCHAN_OFF_LEFT_ORDER] = 20;
+                page[VBUS_VCHAN_OFF_RIGHT_ORDER] = 20;
+                for (uint32_t i = 0; i < VBUS_VCHAN_MAX_GRANTS; i++)
+                        put32(page, VBUS_VCHAN_OFF_GRANTS + 4 * i, 1000000u + i);
         }
         /* A number and at most 3 more characters: each fits in 16 bytes. */
         (void)snprintf(ref_s, sizeof(ref_s), "%u", ring_ref);
