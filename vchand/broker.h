@@ -33,6 +33,11 @@ typedef struct Broker {
         uint64_t stop_deadline_us; /* stop_started_us + LIMIT_STOP_GRACE_MS */
         uint64_t next_tick_us;     /* the next housekeeping tick (0: set by the first step) */
         Discover *discover;        /* NULL without Xen */
+        /* The guests' shared event-channel fd (discover_get_events_fd()) once in the epoll
+         * set, else -1; and the vchan peers by their local port, n_by_port slots. */
+        int events_fd;
+        Peer **by_port;
+        uint32_t n_by_port;
         Scrape *scrape;            /* the metrics listener; NULL unless metrics_listen is set */
 } Broker;
 

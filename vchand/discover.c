@@ -300,15 +300,8 @@ static void setup_fail(Discover *d, int r, const char *what)
 /* The first step: the keys, on the shared connection. A guest with none costs this only. */
 static void setup_keys(Discover *d, Guest *g)
 {
-        VbusVchanHandles h;
-        int r;
+        int r = vbus__xs_vchan_keys(d->xs, g->path, &d->setup.ring_ref, &d->setup.port);
 
-        r = vbus__xs_vchan_handles(d->xs, &h);
-        if (r < 0) {
-                setup_fail(d, r, "open the grant table");
-                return;
-        }
-        r = vbus__vchan_client_keys(&h, g->path, &d->setup.ring_ref, &d->setup.port);
         if (r == -ENOENT) {
                 setup_end(d);
                 guest_set_state(d, g, GUEST_WAITING); /* not published yet: the watch will tell */
@@ -430,7 +423,10 @@ static bool setup_start(Discover *d)
                 Guest *g = list_entry(d->queue.next, Guest, queue_link);
 
                 list_unlink(&g->queue_link);
-                if (g->state == GUEST_CONNECTED)
+                /* Queued by a watch while its last setup ran, which then failed for a reason of
+                 * the broker's own: it waits for its retry time (the tick queues it then). */
+                if (g->state == GUEST_CONNECTED ||
+                    (g->state == GUEST_RETRY && bus_now_us() < g->retry_at_us))
                         continue;
                 d->setup = (Setup){.guest = g, .step = STEP_KEYS};
                 return true;
@@ -608,6 +604,22 @@ uint32_t discover_get_own_domid(Discover *d)
 int discover_get_fd(Discover *d)
 {
         return vbus__xs_get_fd(d->xs);
+}
+
+int discover_get_events_fd(Discover *d)
+{
+        return vbus__xs_vchan_events_fd(d->xs);
+}
+
+int discover_next_event(Discover *d, uint32_t *ret_port)
+{
+        VbusVchanHandles h;
+
+        if (vbus__xs_vchan_events_fd(d->xs) < 0)
+                return 0; /* no guest set up yet: no events */
+        if (vbus__xs_vchan_handles(d->xs, &h) < 0)
+                return 0; /* cannot fail once open */
+        return vbus__vchan_next_event(&h, ret_port);
 }
 
 void discover_process(Discover *d)

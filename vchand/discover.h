@@ -49,6 +49,19 @@ Discover *discover_free(Discover *d);
 int discover_get_fd(Discover *d);
 
 /*
+ * The one event-channel fd of every guest's vchan (they share one handle), to poll for POLLIN;
+ * -1 until the first guest's setup opened it. A guest's vchan costs no descriptor of its own.
+ */
+int discover_get_events_fd(Discover *d);
+
+/*
+ * Takes the next pending event of the guests' vchans, unmasked (vbus__vchan_next_event()):
+ * serve the peer whose vchan has port *@ret_port (vbus__vchan_get_port()).
+ * Return: 1 and *@ret_port, 0 (none pending), or -errno.
+ */
+int discover_next_event(Discover *d, uint32_t *ret_port);
+
+/*
  * Handles watch events, then takes LIMIT_DISCOVER_SETUP_STEPS_PER_WAKEUP steps of the setup of
  * the guests they (or the tick) made due, one guest at a time. Call it when the fd is readable and while discover_has_work().
  */

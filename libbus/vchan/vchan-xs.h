@@ -87,11 +87,20 @@ int vbus__xs_remove_if(VbusXs *xs, const char *path, const char *key, const char
 
 /**
  * vbus__xs_vchan_handles() - the handles to set up client ends with on this connection (for
- * vbus__vchan_client_keys() and the steps after it): @xs's xenstore connection and the one
- * grant-table handle every vchan connected through @xs shares (opened by the first call).
+ * vbus__vchan_client_keys() and the steps after it): @xs's xenstore connection, and one
+ * grant-table handle and one event-channel handle that every vchan set up through @xs shares
+ * (both opened by the first call). So a vchan costs no descriptor of its own: its events come on
+ * the one fd of vbus__xs_vchan_events_fd(), taken with vbus__vchan_next_event().
  * Borrowed: @xs must outlive the vchans.
- * Return: 0, or -errno (opening the grant-table handle: a local error).
+ * Return: 0, or -errno (opening a handle: a local error).
  */
 int vbus__xs_vchan_handles(VbusXs *xs, VbusVchanHandles *ret);
+
+/* vbus__vchan_client_keys() on this connection, opening nothing else: a guest that has
+ * published nothing costs the broker no handle. */
+int vbus__xs_vchan_keys(VbusXs *xs, const char *path, uint32_t *ret_ring_ref, uint32_t *ret_port);
+
+/* The fd of the shared event-channel handle to poll for POLLIN, or -1 before it is opened. */
+int vbus__xs_vchan_events_fd(VbusXs *xs);
 
 #endif /* VBUS_LIBBUS_VCHAN_XS_H */

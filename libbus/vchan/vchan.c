@@ -34,6 +34,7 @@ struct VbusVchan {
         xenevtchn_handle *evtchn;
         struct xs_handle *xs;
         bool borrowed;      /* gnttab and xs are a VbusVchanHandles' (not closed here) */
+        bool shared_evtchn; /* evtchn too: the owner takes its events (vchan.h) */
         evtchn_port_t port; /* our local port */
         bool port_bound;
 
@@ -320,6 +321,11 @@ static int vchan_new(VbusVchan **ret, bool server, uint32_t peer_domid, const ch
                 free(v);
                 return -ENOMEM;
         }
+        if (h && h->evtchn) {
+                v->evtchn = h->evtchn; /* made non-blocking by its owner */
+                v->shared_evtchn = true;
+                goto opened;
+        }
         errno = 0;
         v->evtchn = xenevtchn_open(NULL, 0);
         if (!v->evtchn)
@@ -336,6 +342,7 @@ static int vchan_new(VbusVchan **ret, bool server, uint32_t peer_domid, const ch
                 if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
                         goto fail;
         }
+opened:
         if (h) {
                 v->borrowed = true;
                 v->xs = h->xs;
@@ -746,7 +753,7 @@ VbusVchan *vbus__vchan_free(VbusVchan *v)
                 xengntshr_close(v->gntshr);
         if (v->gnttab && !v->borrowed)
                 xengnttab_close(v->gnttab);
-        if (v->evtchn)
+        if (v->evtchn && !v->shared_evtchn)
                 xenevtchn_close(v->evtchn);
         free(v->grants);
         if (v->xs && !v->borrowed)
@@ -788,7 +795,35 @@ int vbus__vchan_process(VbusVchan *v)
 {
         if (v->closed)
                 return -EPIPE;
-        return take_event(v);
+        /* On a shared handle the owner took the event (vbus__vchan_next_event()). */
+        return v->shared_evtchn ? 0 : take_event(v);
+}
+
+int vbus__vchan_next_event(const VbusVchanHandles *h, uint32_t *ret_port)
+{
+        xenevtchn_port_or_error_t p;
+
+        if (!h || !h->evtchn || !ret_port)
+                return -EINVAL;
+        errno = 0;
+        p = xenevtchn_pending(h->evtchn);
+        if (p < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : errno_or(-EIO);
+        /* Unmasked before the caller reads the ring: see vbus__vchan_process(). A port
+         * unbound meanwhile may refuse; the event meant nothing then. */
+        (void)xenevtchn_unmask(h->evtchn, (evtchn_port_t)p);
+        *ret_port = (uint32_t)p;
+        return 1;
+}
+
+uint32_t vbus__vchan_get_port(const VbusVchan *v)
+{
+        return (uint32_t)v->port;
+}
+
+bool vbus__vchan_has_shared_events(const VbusVchan *v)
+{
+        return v->shared_evtchn;
 }
 
 int vbus__vchan_wait(VbusVchan *v, int timeout_ms)
@@ -796,6 +831,8 @@ int vbus__vchan_wait(VbusVchan *v, int timeout_ms)
         struct pollfd pfd = {.fd = xenevtchn_fd(v->evtchn), .events = POLLIN};
         int r;
 
+        if (v->shared_evtchn)
+                return -EOPNOTSUPP; /* its events are the owner's to take */
         r = vbus__vchan_flush(v);
         if (r < 0)
                 return r;
