@@ -34,6 +34,7 @@
 #include "peer.h"
 #include "presence.h"
 #include "pubsub.h"
+#include "reload.h"
 #include "retain.h"
 #include "rpc.h"
 #include "rundir.h"
@@ -485,19 +486,19 @@ static void broker_begin_stop(Broker *b)
         }
 }
 
-/* SIGHUP: the policy again; a file with an error keeps the old one in force. */
+/* SIGHUP: the keyring file and the policy again; a file with an error keeps the old one. */
 static void broker_reload(Broker *b)
 {
-        unsigned int revoked = 0;
-        char err[512];
-        int r = access_reload(&b->bus, err, sizeof(err), &revoked);
+        char msg[1024] = "";
+        int r = reload_keys_and_policy(&b->bus, msg, sizeof(msg));
+        const char *m = msg;
 
-        if (r < 0) {
-                log_error("policy reload failed, the previous policy stays in force: %s", err);
-                return;
-        }
-        log_info("policy reloaded: %zu rules from %s, %u streams revoked",
-                 policy_get_n_rules(b->bus.policy), b->bus.config.policy, revoked);
+        while (*m == ';' || *m == ' ')
+                m++;
+        if (r < 0)
+                log_error("reload: %s", m);
+        else
+                log_info("reload: %s", m[0] ? m : "nothing to reload");
 }
 
 static void broker_signal(Broker *b)

@@ -177,6 +177,14 @@ void peer_kick(Peer *p, const char *reason)
         peer_kill(p, why);
 }
 
+void peer_deny(Peer *p, const char *why)
+{
+        if (p->dead)
+                return;
+        peer_send_error(p, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED, why);
+        peer_kill(p, why);
+}
+
 const char *peer_transport_name(const Peer *p)
 {
         return p->ep.lk->transport.kind == VBUS_TRANSPORT_VCHAN ? "vchan" : "unix";

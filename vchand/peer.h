@@ -132,6 +132,10 @@ Peer *peer_free(Peer *p);
 /* Drops @p as an admin asked (Kick): tells it ERROR PERMISSION_DENIED with @reason first. */
 void peer_kick(Peer *p, const char *reason);
 
+/* Drops @p as no longer admitted (a key removed from the keyring): ERROR PERMISSION_DENIED with
+ * @why first. Idempotent. */
+void peer_deny(Peer *p, const char *why);
+
 /* "unix" or "vchan". */
 const char *peer_transport_name(const Peer *p);
 

@@ -145,9 +145,9 @@ static void test_config_auth_keys(void **state)
                          -EINVAL);
         assert_non_null(strstr(err, "line 2: auth_key must be an absolute path"));
         /* Blank and comment lines count: the error names the line an editor shows. */
-        assert_int_equal(parse(&c, "\n# a comment\n\nxen = no\n\n\nauth = maybe\n", err,
-                               sizeof(err)),
-                         -EINVAL);
+        assert_int_equal(
+                parse(&c, "\n# a comment\n\nxen = no\n\n\nauth = maybe\n", err, sizeof(err)),
+                -EINVAL);
         assert_string_equal(err, "line 7: auth wants off, optional or required");
         assert_int_equal(parse(&c, "\r\n\nnot a pair\n", err, sizeof(err)), -EINVAL);
         assert_string_equal(err, "line 3: expected key = value");
