@@ -10,6 +10,7 @@
 #include "broker.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -417,6 +418,38 @@ static void broker_flush_dirty(Broker *b)
         }
 }
 
+/*
+ * The broker is out of fds or memory: the pending connection stays in the listen backlog and
+ * the socket leaves the epoll set for LIMIT_ACCEPT_PAUSE_MS (with a level-triggered socket
+ * still readable, the loop would otherwise spin on accept() and log each turn). Logged once per
+ * 10 s, as the broker's own trouble; peers already connected are served meanwhile.
+ */
+static void broker_accept_pause(Broker *b, int error)
+{
+        uint64_t now = bus_now_us();
+
+        b->accept_resume_us = now + (uint64_t)LIMIT_ACCEPT_PAUSE_MS * 1000u;
+        (void)epoll_set(b, EPOLL_CTL_MOD, b->listen_fd, 0, TAG_LISTEN);
+        b->n_accept_pauses++;
+        if (b->accept_logged_us && now - b->accept_logged_us < 10u * 1000000u)
+                return;
+        log_error("accept: %s: new local connections wait in the backlog (%" PRIu64
+                  " pauses of %d ms since the last such line)",
+                  strerror(error), b->n_accept_pauses, LIMIT_ACCEPT_PAUSE_MS);
+        b->accept_logged_us = now;
+        b->n_accept_pauses = 0;
+}
+
+/* The pause is over: the socket back in the epoll set (what waited in the backlog comes next). */
+static void broker_accept_resume(Broker *b, uint64_t now)
+{
+        if (!b->accept_resume_us || now < b->accept_resume_us)
+                return;
+        b->accept_resume_us = 0;
+        if (b->listen_fd >= 0)
+                (void)epoll_set(b, EPOLL_CTL_MOD, b->listen_fd, EPOLLIN, TAG_LISTEN);
+}
+
 static void broker_accept(Broker *b)
 {
         for (;;) {
@@ -427,7 +460,10 @@ static void broker_accept(Broker *b)
                 int fd = accept4(b->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
                 if (fd < 0) {
-                        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                            errno == ENOMEM)
+                                broker_accept_pause(b, errno);
+                        else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                                 log_error("accept: %s", strerror(errno));
                         return;
                 }
@@ -581,8 +617,11 @@ int broker_step(Broker *b, int max_wait_ms)
         }
         wake = broker_expire(b, now);
         broker_flush_dirty(b);
+        broker_accept_resume(b, now);
         if (b->next_tick_us < wake)
                 wake = b->next_tick_us;
+        if (b->accept_resume_us && b->accept_resume_us < wake)
+                wake = b->accept_resume_us;
         if (b->bus.stopping && b->stop_deadline_us < wake)
                 wake = b->stop_deadline_us; /* the stop ends on time, not at the next tick */
         if (b->discover && discover_has_work(b->discover))
