@@ -582,6 +582,10 @@ static void broker_tick(Broker *b)
                 peer_retire_check(p, now);
                 if (!peer_is_alive(p))
                         continue;
+                /* Offered auth, proved nothing, opened nothing: its identity is what it is. */
+                if (!p->announced && vbus__session_is_ready(&p->ep.session) &&
+                    now - p->created_us > (uint64_t)b->bus.config.hello_timeout_ms * 1000u)
+                        peer_announce(p);
                 /* Backstop for lost wakeups on shared rings. */
                 if (p->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN && broker_vchan_has_work(p))
                         broker_serve_peer(b, p);
