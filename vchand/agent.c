@@ -606,7 +606,7 @@ static void agent_accept_pause(Agent *a, int error)
 
         a->accept_resume_us = now + (uint64_t)LIMIT_ACCEPT_PAUSE_MS * 1000u;
         (void)epoll_set(a, EPOLL_CTL_MOD, a->listen_fd, 0, TAG_LISTEN);
-        if (a->accept_logged_us && now - a->accept_logged_us < 10u * 1000000u)
+        if (a->accept_logged_us && now - a->accept_logged_us < UINT64_C(10000000))
                 return;
         log_error("agent: accept: %s: new local connections wait in the backlog", strerror(error));
         a->accept_logged_us = now;

@@ -431,7 +431,7 @@ static void broker_accept_pause(Broker *b, int error)
         b->accept_resume_us = now + (uint64_t)LIMIT_ACCEPT_PAUSE_MS * 1000u;
         (void)epoll_set(b, EPOLL_CTL_MOD, b->listen_fd, 0, TAG_LISTEN);
         b->n_accept_pauses++;
-        if (b->accept_logged_us && now - b->accept_logged_us < 10u * 1000000u)
+        if (b->accept_logged_us && now - b->accept_logged_us < UINT64_C(10000000))
                 return;
         log_error("accept: %s: new local connections wait in the backlog (%" PRIu64
                   " pauses of %d ms since the last such line)",

@@ -190,7 +190,7 @@ static int reload_keyring(Bus *b, char *msg, size_t n_msg)
                 return r;
         }
         (void)peer_foreach(b, count_peers, &n_peers);
-        kc.drop = calloc(n_peers ? n_peers : 1, sizeof(*kc.drop));
+        kc.drop = calloc(n_peers ? n_peers : 1, sizeof(Peer *));
         if (!kc.drop)
                 return -ENOMEM; /* the new keys are in force; links keep their names */
         kc.max_drop = n_peers;
