@@ -105,6 +105,8 @@ static void broker_guest_released(void *userdata, uint32_t domid)
                 if (p->vchan_domid == domid)
                         peer_kill(p, "domain released");
         }
+        /* A domain that comes later with this domid is another domain. */
+        retain_domain_gone(&b->bus, domid);
 }
 
 static const DiscoverOps broker_discover_ops = {
