@@ -41,7 +41,7 @@ typedef struct Broker {
         int events_fd;
         Peer **by_port;
         uint32_t n_by_port;
-        Scrape *scrape;            /* the metrics listener; NULL unless metrics_listen is set */
+        Scrape *scrape; /* the metrics listener; NULL unless metrics_listen is set */
 } Broker;
 
 /* Sets up the bus, the socket, the signals and (with config->xen) xenstore discovery. On

@@ -63,7 +63,8 @@ int discover_next_event(Discover *d, uint32_t *ret_port);
 
 /*
  * Handles watch events, then takes LIMIT_DISCOVER_SETUP_STEPS_PER_WAKEUP steps of the setup of
- * the guests they (or the tick) made due, one guest at a time. Call it when the fd is readable and while discover_has_work().
+ * the guests they (or the tick) made due, one guest at a time. Call it when the fd is readable and
+ * while discover_has_work().
  */
 void discover_process(Discover *d);
 

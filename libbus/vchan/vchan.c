@@ -628,9 +628,9 @@ int vbus__vchan_client_keys(const VbusVchanHandles *h, const char *path, uint32_
         return client_read_keys(h->xs, path, ret_ring_ref, ret_port);
 }
 
-int vbus__vchan_client_open(VbusVchan **ret_vchan, const VbusVchanHandles *h,
-                            uint32_t server_domid, const char *path, uint32_t ring_ref,
-                            uint32_t port, size_t *ret_read_size, size_t *ret_write_size)
+int vbus__vchan_client_open(VbusVchan **ret_vchan, const VbusVchanHandles *h, uint32_t server_domid,
+                            const char *path, uint32_t ring_ref, uint32_t port,
+                            size_t *ret_read_size, size_t *ret_write_size)
 {
         VbusVchan *v = NULL;
         int r;

@@ -132,9 +132,9 @@ int vbus__vchan_client_new_with(VbusVchan **ret_vchan, const VbusVchanHandles *h
  */
 int vbus__vchan_client_keys(const VbusVchanHandles *h, const char *path, uint32_t *ret_ring_ref,
                             uint32_t *ret_port);
-int vbus__vchan_client_open(VbusVchan **ret_vchan, const VbusVchanHandles *h,
-                            uint32_t server_domid, const char *path, uint32_t ring_ref,
-                            uint32_t port, size_t *ret_read_size, size_t *ret_write_size);
+int vbus__vchan_client_open(VbusVchan **ret_vchan, const VbusVchanHandles *h, uint32_t server_domid,
+                            const char *path, uint32_t ring_ref, uint32_t port,
+                            size_t *ret_read_size, size_t *ret_write_size);
 int vbus__vchan_client_map_rings(VbusVchan *v);
 
 /*
