@@ -311,10 +311,10 @@ static int broker_watch_port(Broker *b, Peer *p)
 
                 while (n <= port)
                         n *= 2;
-                a = realloc(b->by_port, n * sizeof(*a));
+                a = realloc(b->by_port, n * sizeof(Peer *));
                 if (!a)
                         return -ENOMEM;
-                memset(a + b->n_by_port, 0, (n - b->n_by_port) * sizeof(*a));
+                memset(a + b->n_by_port, 0, (n - b->n_by_port) * sizeof(Peer *));
                 b->by_port = a;
                 b->n_by_port = n;
         }

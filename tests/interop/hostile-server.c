@@ -203,7 +203,7 @@ int main(int argc, char **argv)
                         clock_gettime(CLOCK_MONOTONIC, &t);
                 } while (t.tv_sec - t0.tv_sec < 20);
                 printf("notified %lu times\n", n);
-                fflush(stdout);
+                (void)fflush(stdout);
         } else if (strcmp(mode, "scribble") == 0) {
                 uint64_t s = (uint64_t)time(NULL) | 1;
 
