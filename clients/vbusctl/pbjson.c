@@ -163,9 +163,8 @@ static void enc_path(const Enc *e, const Field *leaf, char *out, size_t size)
         for (size_t i = 1; i < e->depth && n < size; i++) {
                 const Frame *f = &e->st[i];
 
-                if (f->kind == F_ARRAY)
-                        n += (size_t)snprintf(out + n, size - n, ".%s", f->field->json_name);
-                else if (e->st[i - 1].kind != F_ARRAY)
+                /* An element's name is its array's. */
+                if (f->kind == F_ARRAY || e->st[i - 1].kind != F_ARRAY)
                         n += (size_t)snprintf(out + n, size - n, ".%s", f->field->json_name);
                 if (n < size && f->kind == F_ARRAY && f->index > 0)
                         n += (size_t)snprintf(out + n, size - n, "[%zu]", f->index - 1);
@@ -460,7 +459,7 @@ static int b64_decode(const char *s, size_t n, Buf *out)
 static int enc_scalar(Enc *e, const Field *f, Buf *out, bool packed)
 {
         int t = (int)f->type, c = peek(e), r;
-        char tok[64];
+        char tok[64] = "";
         Buf str = {0};
         uint64_t v = 0;
         bool quoted = c == '"';
@@ -711,6 +710,7 @@ static int enc_step(Enc *e, Buf *key)
         Frame *top = &e->st[e->depth - 1];
         int c = peek(e), r;
         const Field *f;
+        const char *name;
 
         if (c == (top->kind == F_OBJECT ? '}' : ']')) {
                 e->pos++;
@@ -729,10 +729,10 @@ static int enc_step(Enc *e, Buf *key)
                 return enc_fail(e, NULL, "expected a member name");
         if ((r = read_string(e, NULL, key)) < 0)
                 return r;
-        f = field_by_key(top->md, (const char *)key->d);
+        name = key->d ? (const char *)key->d : "";
+        f = field_by_key(top->md, name);
         if (!f)
-                return enc_fail(e, NULL, "%s has no field '%.60s'", top->md->name,
-                                (const char *)key->d);
+                return enc_fail(e, NULL, "%s has no field '%.60s'", top->md->name, name);
         if ((r = expect(e, ':')) < 0)
                 return r;
         return enc_value(e, f, false);

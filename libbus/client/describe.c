@@ -63,7 +63,11 @@ static char *json_name_of(const char *name)
                         upper = true;
                         continue;
                 }
-                *w++ = upper && *r >= 'a' && *r <= 'z' ? (char)(*r - 'a' + 'A') : *r;
+                char c = *r;
+
+                if (upper && c >= 'a' && c <= 'z')
+                        c = (char)(c - 'a' + 'A');
+                *w++ = c;
                 upper = false;
         }
         *w = '\0';
@@ -72,9 +76,12 @@ static char *json_name_of(const char *name)
 
 static void description_free(Vbus__V1__ServiceDescription *d)
 {
+        /* A slot whose allocation failed is NULL: the build stopped there. */
         for (size_t i = 0; i < d->n_messages; i++) {
                 Vbus__V1__MessageDescription *md = d->messages[i];
 
+                if (!md)
+                        continue;
                 for (size_t k = 0; k < md->n_fields; k++) {
                         free(md->fields[k]->json_name);
                         free(md->fields[k]);
@@ -83,6 +90,8 @@ static void description_free(Vbus__V1__ServiceDescription *d)
                 free(md);
         }
         for (size_t i = 0; i < d->n_enums; i++) {
+                if (!d->enums[i])
+                        continue;
                 for (size_t k = 0; k < d->enums[i]->n_values; k++)
                         free(d->enums[i]->values[k]);
                 free(d->enums[i]->values);
@@ -107,7 +116,7 @@ static int build_message(Builder *b, const ProtobufCMessageDescriptor *m,
         vbus__v1__message_description__init(md);
         *ret = md; /* freed with the description, whatever happens below */
         md->name = (char *)m->name;
-        md->fields = calloc(m->n_fields + 1, sizeof(*md->fields));
+        md->fields = calloc(m->n_fields + 1, sizeof(Vbus__V1__FieldDescription *));
         if (!md->fields)
                 return -ENOMEM;
         for (unsigned i = 0; i < m->n_fields && r == 0; i++) {
@@ -151,7 +160,7 @@ static int build_enum(const ProtobufCEnumDescriptor *e, Vbus__V1__EnumDescriptio
         vbus__v1__enum_description__init(ed);
         *ret = ed;
         ed->name = (char *)e->name;
-        ed->values = calloc(e->n_values + 1, sizeof(*ed->values));
+        ed->values = calloc(e->n_values + 1, sizeof(Vbus__V1__EnumValueDescription *));
         if (!ed->values)
                 return -ENOMEM;
         for (unsigned i = 0; i < e->n_values; i++) {
@@ -184,7 +193,7 @@ static int build_methods(Builder *b, const ProtobufCServiceDescriptor *desc,
                 if (!found)
                         return -EINVAL;
         }
-        d->methods = calloc(desc->n_methods + 1, sizeof(*d->methods));
+        d->methods = calloc(desc->n_methods + 1, sizeof(Vbus__V1__MethodDescription *));
         if (!d->methods)
                 return -ENOMEM;
         for (unsigned i = 0; i < desc->n_methods && r == 0; i++) {
@@ -221,8 +230,8 @@ static int build(Builder *b, const ProtobufCServiceDescriptor *desc,
         r = build_methods(b, desc, kinds, n_kinds);
         if (r < 0)
                 return r;
-        d->messages = calloc(VBUS_DESCRIPTION_TYPES_MAX, sizeof(*d->messages));
-        d->enums = calloc(VBUS_DESCRIPTION_TYPES_MAX, sizeof(*d->enums));
+        d->messages = calloc(VBUS_DESCRIPTION_TYPES_MAX, sizeof(Vbus__V1__MessageDescription *));
+        d->enums = calloc(VBUS_DESCRIPTION_TYPES_MAX, sizeof(Vbus__V1__EnumDescription *));
         if (!d->messages || !d->enums)
                 return -ENOMEM;
         /* The worklist grows while it is walked: each message adds the types of its fields. */

@@ -99,7 +99,9 @@ static bool is_json_name(const char *s)
 
 static int typeref_cmp(const void *a, const void *b)
 {
-        return strcmp(((const TypeRef *)a)->name, ((const TypeRef *)b)->name);
+        const char *x = ((const TypeRef *)a)->name, *y = ((const TypeRef *)b)->name;
+
+        return strcmp(x ? x : "", y ? y : "");
 }
 
 static const TypeRef *type_find(const TypeRef *types, size_t n, const char *name)

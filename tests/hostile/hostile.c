@@ -100,7 +100,7 @@ typedef struct Hostile {
         int64_t window;     /* its credit: ACCEPT's, plus CREDITs, minus what was sent */
 } Hostile;
 
-__attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
+__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
 {
         va_list ap;
 
@@ -424,7 +424,8 @@ static uint8_t *describe_pack(const char *service, const char *input, size_t n_t
         Vbus__V1__ServiceDescription d = VBUS__V1__SERVICE_DESCRIPTION__INIT;
         Vbus__V1__MethodDescription m = VBUS__V1__METHOD_DESCRIPTION__INIT, *mp = &m;
         Vbus__V1__MessageDescription *msgs = calloc(n_types, sizeof(*msgs));
-        Vbus__V1__MessageDescription **ptrs = calloc(n_types, sizeof(*ptrs));
+        Vbus__V1__MessageDescription **ptrs =
+                calloc(n_types, sizeof(Vbus__V1__MessageDescription *));
         char(*names)[16] = calloc(n_types, sizeof(*names));
         uint8_t *buf;
 

@@ -166,9 +166,9 @@ static void test_describe_types_and_names(void **state)
 static void test_describe_limits(void **state)
 {
         Vbus__V1__MethodDescription **many =
-                calloc(VBUS_DESCRIPTION_METHODS_MAX + 1, sizeof(*many));
+                calloc(VBUS_DESCRIPTION_METHODS_MAX + 1, sizeof(Vbus__V1__MethodDescription *));
         Vbus__V1__MessageDescription **types =
-                calloc(VBUS_DESCRIPTION_TYPES_MAX + 1, sizeof(*types));
+                calloc(VBUS_DESCRIPTION_TYPES_MAX + 1, sizeof(Vbus__V1__MessageDescription *));
         Fixture fx;
 
         (void)state;

@@ -41,7 +41,7 @@ static char *roundtrip(const Fixture *fx, const char *json)
         r = pbjson_print(f, &fx->d, &fx->msg, buf, n, err);
         if (r != 0)
                 fail_msg("print '%s': %s", json, err);
-        fclose(f);
+        (void)fclose(f);
         free(buf);
         return out;
 }
@@ -216,7 +216,7 @@ static void test_pbjson_print_malformed(void **state)
         assert_int_equal(pbjson_print(f, &fx.d, &fx.msg, deep + start, sizeof(deep) - start, err),
                          -EINVAL);
         assert_non_null(strstr(err, "nested too deep"));
-        fclose(f);
+        (void)fclose(f);
         free(out);
 }
 
