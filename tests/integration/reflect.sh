@@ -95,3 +95,16 @@ expect 2 "vbusctl describe: want exactly one SERVICE (see --help)" describe
 expect 1 "*no server serves vbus.v1.Broker" describe vbus.v1.Broker
 # The broker lived through all of it, and the server still answers.
 expect 0 '{"found":true,"value":"eHg="}' call --json storage.v1.Store/Get '{"key":"a1"}'
+
+# The description goes again on every link: after the broker's restart (kill -9), the server
+# reconnects by itself and describe answers as before.
+broker_kill9
+broker_start
+for i in $(seq 1 200); do
+        "$VBUSCTL" describe storage.v1.Store >"$TMP/describe2.out" 2>"$TMP/describe2.err" && break
+        sleep 0.05
+done
+grep -qF "  rpc Scan(storage.v1.ScanRequest) returns (stream storage.v1.ScanEntry);" \
+        "$TMP/describe2.out" ||
+        fail "describe after the broker's restart: $(cat "$TMP/describe2.out" "$TMP/describe2.err")"
+ok "describe after the broker's restart: the server registered its description again"
