@@ -17,7 +17,7 @@ export VBUS_URL=unix:$SOCK
 bg "$EX/kvstore-server" --ready "$TMP/ready" >"$TMP/server.out" 2>&1
 wait_file "$TMP/ready" || fail "kvstore-server never became active"
 # The description follows the SERVE stream's ACCEPT in the server's next step: wait for it.
-for i in $(seq 1 100); do
+for _ in $(seq 1 100); do
         "$VBUSCTL" describe storage.v1.Store >"$TMP/describe.out" 2>"$TMP/describe.err" && break
         sleep 0.05
 done
@@ -100,7 +100,7 @@ expect 0 '{"found":true,"value":"eHg="}' call --json storage.v1.Store/Get '{"key
 # reconnects by itself and describe answers as before.
 broker_kill9
 broker_start
-for i in $(seq 1 200); do
+for _ in $(seq 1 200); do
         "$VBUSCTL" describe storage.v1.Store >"$TMP/describe2.out" 2>"$TMP/describe2.err" && break
         sleep 0.05
 done
