@@ -74,6 +74,9 @@ enum {
 enum {
         /* The broker keeps retained values (RETAIN on PUBLISH streams, Meta.retained). */
         VBUS_FEATURE_RETAIN = 1u << 1,
+        /* The broker takes a server's vbus.v1.ServiceDescription as the DATA of its SERVE
+         * stream and answers vbus.v1.Broker/Describe (protocol.md 6.6). */
+        VBUS_FEATURE_DESCRIBE = 1u << 2,
 };
 
 /* Reasons a peer's bytes are rejected. Positive, so they never mix with -errno. */
