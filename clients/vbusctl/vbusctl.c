@@ -1398,6 +1398,11 @@ static int run(int argc, char **argv)
                                 "vbusctl describe: want exactly one SERVICE (see --help)\n");
                         return 2;
                 }
+                if (o.format != FMT_TEXT) {
+                        fprintf(stderr, "vbusctl describe: prints text (.proto-like) only; "
+                                        "--json and --hex are for sub and call\n");
+                        return 2;
+                }
                 if (connect_ready(&o, &c) < 0)
                         return 1;
                 r = reflect_describe(c, args[1], ms_to_us(o.timeout_ms < 0 ? 5000 : o.timeout_ms));

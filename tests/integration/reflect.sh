@@ -45,6 +45,7 @@ expect() {
 
 # "blue" in base64 is "Ymx1ZQ=="; the URL alphabet without padding is accepted too.
 # replaced=false is proto3's default: printed as nothing.
+expect 2 '*describe: prints text*' describe --json storage.v1.Store
 expect 0 '{}' call --json storage.v1.Store/Put '{"key":"colour","value":"Ymx1ZQ=="}'
 expect 0 '{"replaced":true}' call --json storage.v1.Store/Put '{"key":"colour","value":"Ymx1ZQ"}' --timeout 5000
 expect 0 '{"found":true,"value":"Ymx1ZQ=="}' call --json storage.v1.Store/Get '{"key":"colour"}'
