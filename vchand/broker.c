@@ -44,10 +44,11 @@
 #include "vchand-limits.h"
 
 /* epoll tags: a peer's pointer, or the address of one of these sentinels (never a peer's). */
-static char tag_signal, tag_listen, tag_discover;
+static char tag_signal, tag_listen, tag_discover, tag_events;
 #define TAG_SIGNAL   ((void *)&tag_signal)
 #define TAG_LISTEN   ((void *)&tag_listen)
 #define TAG_DISCOVER ((void *)&tag_discover)
+#define TAG_EVENTS   ((void *)&tag_events)
 
 static int epoll_set(Broker *b, int op, int fd, uint32_t events, void *tag)
 {
@@ -109,7 +110,31 @@ static void broker_guest_released(void *userdata, uint32_t domid)
         retain_domain_gone(&b->bus, domid);
 }
 
+/*
+ * Whether guest @domid may have rings of @read_size and @write_size bytes (budget_admit_rings()).
+ * Return: the pages to charge, or -E2BIG or -ENOSPC (logged, rate-limited with the guest's other
+ * lines: it may retry in a loop).
+ */
+static int broker_admit_rings(Broker *b, uint32_t domid, size_t read_size, size_t write_size)
+{
+        int pages = budget_admit_rings(&b->bus, read_size, write_size);
+
+        if (pages < 0 && peer_log_allowed(&b->bus, ratelimit_key_domain(domid), "dom"))
+                log_info("dom%u: refused: %s", domid,
+                         pages == -E2BIG ? "rings larger than max_ring_order"
+                                         : "rings over its share of max_grant_mappings");
+        return pages;
+}
+
+static int broker_admit_guest(void *userdata, uint32_t domid, size_t read_size, size_t write_size)
+{
+        int r = broker_admit_rings(userdata, domid, read_size, write_size);
+
+        return r < 0 ? r : 0;
+}
+
 static const DiscoverOps broker_discover_ops = {
+        .admit = broker_admit_guest,
         .connect = broker_connect_guest,
         .released = broker_guest_released,
 };
@@ -196,7 +221,7 @@ int broker_init(Broker *b, const BrokerConfig *config)
         sigset_t mask;
         int r;
 
-        *b = (Broker){.epoll_fd = -1, .listen_fd = -1, .signal_fd = -1};
+        *b = (Broker){.epoll_fd = -1, .listen_fd = -1, .signal_fd = -1, .events_fd = -1};
         r = broker_bus_init(&b->bus, config);
         if (r < 0)
                 return r;
@@ -252,6 +277,80 @@ int broker_init(Broker *b, const BrokerConfig *config)
         return 0;
 }
 
+static void broker_serve_peer(Broker *b, Peer *p);
+
+/* Whether @p's events come on the guests' shared event-channel handle (discover.h). */
+static bool broker_shares_events(const Peer *p)
+{
+        const VbusTransport *t = &p->ep.link.transport;
+
+        return t->kind == VBUS_TRANSPORT_VCHAN && vbus__vchan_has_shared_events(t->vchan);
+}
+
+/*
+ * Registers @p (a guest on the shared event-channel handle) under its port, and the handle's fd
+ * in the epoll set the first time. Return: 0, -ENOMEM, -ERANGE (a port past
+ * LIMIT_EVENT_PORTS), or epoll's -errno.
+ */
+static int broker_watch_port(Broker *b, Peer *p)
+{
+        uint32_t port = vbus__vchan_get_port(p->ep.link.transport.vchan);
+
+        if (b->events_fd < 0 && b->discover) {
+                int fd = discover_get_events_fd(b->discover);
+                int r = fd >= 0 ? epoll_set(b, EPOLL_CTL_ADD, fd, EPOLLIN, TAG_EVENTS) : -EBADF;
+
+                if (r < 0)
+                        return r;
+                b->events_fd = fd;
+        }
+        if (port >= LIMIT_EVENT_PORTS)
+                return -ERANGE;
+        if (port >= b->n_by_port) {
+                uint32_t n = b->n_by_port ? b->n_by_port : 1024;
+                Peer **a;
+
+                while (n <= port)
+                        n *= 2;
+                a = realloc(b->by_port, n * sizeof(Peer *));
+                if (!a)
+                        return -ENOMEM;
+                memset(a + b->n_by_port, 0, (n - b->n_by_port) * sizeof(Peer *));
+                b->by_port = a;
+                b->n_by_port = n;
+        }
+        b->by_port[port] = p;
+        return 0;
+}
+
+static void broker_unwatch_port(Broker *b, Peer *p)
+{
+        uint32_t port = vbus__vchan_get_port(p->ep.link.transport.vchan);
+
+        if (port < b->n_by_port && b->by_port[port] == p)
+                b->by_port[port] = NULL;
+}
+
+/*
+ * The guests' events: each names a port, whose peer is served (its port unmasked first). At
+ * most LIMIT_EVENTS_PER_WAKEUP at a time, as epoll's batch: the fd stays readable for the rest.
+ */
+static void broker_take_events(Broker *b)
+{
+        uint32_t port;
+
+        for (int i = 0; i < LIMIT_EVENTS_PER_WAKEUP && b->discover &&
+                        discover_next_event(b->discover, &port) == 1;
+             i++) {
+                Peer *p = port < b->n_by_port ? b->by_port[port] : NULL;
+
+                if (!p || !peer_is_alive(p))
+                        continue; /* a port closed meanwhile: the event meant nothing */
+                p->more = false;
+                broker_serve_peer(b, p);
+        }
+}
+
 /* Frees the peers dropped in this iteration: their fds leave the epoll set, their streams close. */
 static void broker_free_dead(Broker *b)
 {
@@ -262,7 +361,9 @@ static void broker_free_dead(Broker *b)
                 Peer *p = list_entry(pos, Peer, dead_link);
 
                 list_unlink(&p->dead_link);
-                if (p->registered)
+                if (p->registered && broker_shares_events(p))
+                        broker_unwatch_port(b, p);
+                else if (p->registered)
                         (void)epoll_ctl(b->epoll_fd, EPOLL_CTL_DEL,
                                         vbus__transport_get_fd(&p->ep.link.transport), NULL);
                 if (b->discover && p->vchan_domid != UINT32_MAX)
@@ -281,7 +382,11 @@ void broker_deinit(Broker *b)
                         peer_kill(list_entry(pos, Peer, link), "broker stopping");
                 broker_free_dead(b);
         }
-        b->discover = discover_free(b->discover);
+        b->discover = discover_free(b->discover); /* after the peers: their vchans borrow it */
+        free(b->by_port);
+        b->by_port = NULL;
+        b->n_by_port = 0;
+        b->events_fd = -1;
         b->scrape = scrape_free(b->scrape);
         rpc_free(&b->bus);
         service_table_free(&b->bus);
@@ -312,6 +417,14 @@ static void peer_update_events(Broker *b, Peer *p)
         t = &p->ep.link.transport;
         uint32_t events = EPOLLIN;
 
+        if (broker_shares_events(p)) {
+                /* No fd of its own (a vchan waits for no POLLOUT): its port is its tag. */
+                if (!p->registered && broker_watch_port(b, p) == 0) {
+                        p->registered = true;
+                        p->events = events;
+                }
+                return;
+        }
         if (vbus__transport_get_events(t) & EPOLLOUT)
                 events |= EPOLLOUT;
         if (p->registered && events == p->events)
@@ -374,15 +487,11 @@ int broker_add_peer(Broker *b, VbusTransport *t, const Identity *ident, uint32_t
                 return -EMFILE;
         }
         if (t->kind == VBUS_TRANSPORT_VCHAN) {
-                pages = budget_admit_rings(&b->bus, vbus__vchan_get_read_size(t->vchan),
+                /* Discovery admitted them before mapping (broker_admit_guest); admitted
+                 * again here, where they are charged, as guests came meanwhile. */
+                pages = broker_admit_rings(b, ident->domid, vbus__vchan_get_read_size(t->vchan),
                                            vbus__vchan_get_write_size(t->vchan));
                 if (pages < 0) {
-                        /* Rate-limited with the guest's other lines: it may retry in a loop. */
-                        if (peer_log_allowed(&b->bus, ratelimit_key_domain(ident->domid), "dom"))
-                                log_info("dom%u: refused: %s", ident->domid,
-                                         pages == -E2BIG ? "rings larger than max_ring_order"
-                                                         : "rings over its share of "
-                                                           "max_grant_mappings");
                         vbus__transport_deinit(t);
                         return pages;
                 }
@@ -649,6 +758,8 @@ int broker_step(Broker *b, int max_wait_ms)
                                 broker_accept(b);
                 } else if (tag == TAG_DISCOVER) {
                         discover_ready = true;
+                } else if (tag == TAG_EVENTS) {
+                        broker_take_events(b);
                 } else if (scrape_owns(b->scrape, tag)) {
                         scrape_process(b->scrape, tag, events[i].events);
                 } else {

@@ -36,7 +36,12 @@ typedef struct Broker {
         uint64_t accept_logged_us; /* when that was last logged (once per 10 s) */
         uint64_t n_accept_pauses;  /* pauses since that line */
         Discover *discover;        /* NULL without Xen */
-        Scrape *scrape;            /* the metrics listener; NULL unless metrics_listen is set */
+        /* The guests' shared event-channel fd (discover_get_events_fd()) once in the epoll
+         * set, else -1; and the vchan peers by their local port, n_by_port slots. */
+        int events_fd;
+        Peer **by_port;
+        uint32_t n_by_port;
+        Scrape *scrape; /* the metrics listener; NULL unless metrics_listen is set */
 } Broker;
 
 /* Sets up the bus, the socket, the signals and (with config->xen) xenstore discovery. On

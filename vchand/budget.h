@@ -66,16 +66,12 @@ bool budget_backlog_room(const Peer *q, size_t size);
  * budget_admit_rings() - whether the broker keeps a guest's vchan whose rings are @read_size and
  * @write_size bytes: each at most 2^max_ring_order, and their pages (plus the control page)
  * within max_grant_mappings, or once that is reached, within the guest's share of it
- * (max_grant_mappings / guests). Called once the rings are mapped (libbus/vchan maps them when it
- * connects, reading their orders from the guest's page), before the link is used: a refused
- * guest's rings are unmapped at once, so what the broker keeps stays within the budget.
+ * (max_grant_mappings / guests). Asked twice: by discovery once the guest's control page is
+ * mapped and its orders read, before any ring page is mapped (libbus/vchan's
+ * vbus__vchan_client_open()), so a guest asking for more is refused having cost one page; and
+ * when the link becomes a peer, where the pages are charged (guests may have come between).
  * Return: the pages to charge (> 0), or -E2BIG (a ring larger than max_ring_order) or -ENOSPC
  * (over the budget and over its share).
- *
- * Note for discovery (discover.c): broker_add_peer() returns these two for a refused guest; it
- * should not try that guest again until it publishes new keys (each try maps and unmaps its
- * rings), and a check of the orders before the ring pages are mapped would belong in
- * libbus/vchan (vbus__vchan_client_new() reads them from the control page first).
  */
 int budget_admit_rings(const Bus *b, size_t read_size, size_t write_size);
 

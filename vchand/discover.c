@@ -3,8 +3,8 @@
  * discover: guests found through xenstore (see discover.h).
  *
  * Everything here runs on one xenstore connection, the broker's: the watches, the reads, and
- * the setup of each guest's vchan (vbus__xs_vchan_connect() reads the keys on it and maps
- * through one shared grant handle). Nothing is polled: a guest is looked at when a watch fires
+ * the setup of each guest's vchan (its keys are read on it, and its pages mapped through one
+ * shared grant handle). Nothing is polled: a guest is looked at when a watch fires
  * for it (its keys changed, or the watch was just set), when it leaves, or, only after an
  * error of the broker's own, once its retry time has come. So an idle guest that has published
  * nothing costs no work at all, and a connected one costs none here.
@@ -17,6 +17,15 @@
  *    logged as the broker's problem (rate-limited, for all guests together), the keys kept,
  *    and the guest retried with a doubling delay; its key changes meanwhile do not hurry it,
  *    so a guest republishing in a loop cannot make the broker retry in a loop.
+ *
+ * A setup is a dozen blocking round trips to xenstore and the hypervisor, which take
+ * milliseconds on a loaded host. So it is cut into steps (SetupStep), one guest at a time, and
+ * each call of discover_process() takes one step (LIMIT_DISCOVER_SETUP_STEPS_PER_WAKEUP): the
+ * broker serves the peers that are ready between any two steps, and a storm of guests
+ * connecting holds up an established peer by one step at most, never by a whole setup. The ring
+ * sizes are known after the step that maps the control page and are checked against the
+ * broker's budgets (max_ring_order, max_grant_mappings) before the step that maps the rings: a
+ * guest asking for more is refused having cost one page mapping, briefly.
  *
  * Every xenstore value read here comes from a guest or from the toolstack and is parsed strictly
  * (decimal, bounded, no trailing bytes); the vchan keys themselves are parsed and checked by
@@ -58,6 +67,26 @@ typedef struct Guest {
         char path[96];
 } Guest;
 
+/* The steps of a guest's setup, in order; each is one call of discover_process(). */
+typedef enum SetupStep {
+        STEP_KEYS,    /* read ring-ref and event-channel (2 xenstore reads) */
+        STEP_NAME,    /* read the domain's name (1 read) */
+        STEP_TAGS,    /* read the toolstack's tags (permissions, then the value) */
+        STEP_OPEN,    /* bind the event channel, map the control page, read and admit the orders */
+        STEP_RINGS,   /* map the rings: the vchan is live */
+        STEP_CONNECT, /* hand it to the broker, which serves what the guest already sent */
+} SetupStep;
+
+/* The one setup in progress: what its steps found so far. */
+typedef struct Setup {
+        Guest *guest; /* NULL: none in progress */
+        SetupStep step;
+        uint32_t ring_ref, port;
+        size_t read_size, write_size;
+        VbusVchan *v; /* from STEP_OPEN on */
+        Identity ident;
+} Setup;
+
 struct Discover {
         const DiscoverOps *ops;
         void *userdata;
@@ -67,7 +96,8 @@ struct Discover {
         uint32_t n_guests;
         Guest **by_domid; /* VBUS_VCHAN_DOMID_MAX + 1 slots */
         uint32_t n_retry; /* guests in GUEST_RETRY */
-        List queue;       /* guests to look at, LIMIT_DISCOVER_SETUPS_PER_WAKEUP at a time */
+        List queue;       /* guests to look at, one at a time */
+        Setup setup;      /* the guest being set up, a step per wakeup */
         uint32_t scan;
         bool guests_full_logged;
         /* The rate limit of the broker's own setup errors (all guests together). */
@@ -248,56 +278,160 @@ static void guest_retry_later(Discover *d, Guest *g, int r, const char *what)
         d->n_local_unlogged = 0;
 }
 
-static void guest_try_connect(Discover *d, Guest *g)
+/* Ends the setup in progress (its guest's state is the caller's), freeing what it holds. */
+static void setup_end(Discover *d)
 {
-        Identity ident = {0};
-        VbusTransport t;
-        VbusVchan *v = NULL;
-        int r;
+        d->setup.v = vbus__vchan_free(d->setup.v);
+        d->setup.guest = NULL;
+}
 
-        if (g->state == GUEST_CONNECTED)
-                return;
-        guest_read_ring_ref(d, g, g->ring_ref, sizeof(g->ring_ref));
-        r = vbus__xs_vchan_connect(d->xs, g->domid, g->path, &v);
+/* The setup failed with @r in @what: whose fault decides (the top of this file). */
+static void setup_fail(Discover *d, int r, const char *what)
+{
+        Guest *g = d->setup.guest;
+
+        setup_end(d);
+        if (vbus__vchan_error_is_local(r))
+                guest_retry_later(d, g, r, what);
+        else
+                guest_refuse(d, g, strerror(-r));
+}
+
+/* The first step: the keys, on the shared connection. A guest with none costs this only. */
+static void setup_keys(Discover *d, Guest *g)
+{
+        int r = vbus__xs_vchan_keys(d->xs, g->path, &d->setup.ring_ref, &d->setup.port);
+
         if (r == -ENOENT) {
+                setup_end(d);
                 guest_set_state(d, g, GUEST_WAITING); /* not published yet: the watch will tell */
                 return;
         }
+        if (r == -EPROTO)
+                /* Malformed: its raw value is what a removal must still find there. */
+                guest_read_ring_ref(d, g, g->ring_ref, sizeof(g->ring_ref));
+        else if (r == 0)
+                /* Parsed strictly (decimal, no leading zero): printed back, it is the raw
+                 * value, which guest_remove_stale_keys() compares with. */
+                (void)snprintf(g->ring_ref, sizeof(g->ring_ref), "%u", d->setup.ring_ref);
         if (r < 0) {
-                if (vbus__vchan_error_is_local(r))
-                        guest_retry_later(d, g, r, "map its vchan");
-                else
-                        guest_refuse(d, g, strerror(-r));
+                setup_fail(d, r, "read its vchan keys");
                 return;
         }
-        if (vbus__vchan_get_read_size(v) < VBUS_LINK_RING_MIN ||
-            vbus__vchan_get_write_size(v) < VBUS_LINK_RING_MIN) {
+        d->setup.ident = (Identity){.domid = g->domid};
+        d->setup.step = STEP_NAME;
+}
+
+/* Binds and maps the control page; the broker admits the ring sizes before any is mapped. */
+static void setup_open(Discover *d, Guest *g)
+{
+        VbusVchanHandles h;
+        int r;
+
+        r = vbus__xs_vchan_handles(d->xs, &h);
+        if (r == 0)
+                r = vbus__vchan_client_open(&d->setup.v, &h, g->domid, g->path, d->setup.ring_ref,
+                                            d->setup.port, &d->setup.read_size,
+                                            &d->setup.write_size);
+        if (r < 0) {
+                setup_fail(d, r, "map its vchan");
+                return;
+        }
+        if (d->setup.read_size < VBUS_LINK_RING_MIN || d->setup.write_size < VBUS_LINK_RING_MIN) {
                 char why[96];
 
                 (void)snprintf(why, sizeof(why), "rings of %zu/%zu bytes, below the %d minimum",
-                               vbus__vchan_get_read_size(v), vbus__vchan_get_write_size(v),
-                               VBUS_LINK_RING_MIN);
-                vbus__vchan_free(v);
+                               d->setup.read_size, d->setup.write_size, VBUS_LINK_RING_MIN);
+                setup_end(d);
                 guest_refuse(d, g, why);
                 return;
         }
-        ident.domid = g->domid;
-        guest_read_name(d, g->domid, ident.domain_name, sizeof(ident.domain_name));
-        guest_read_tags(d, g->domid, ident.tags, sizeof(ident.tags));
+        r = d->ops->admit(d->userdata, g->domid, d->setup.read_size, d->setup.write_size);
+        if (r < 0) {
+                /* Over max_ring_order or its share of max_grant_mappings (logged there): what
+                 * it asked for, so it waits for new keys; they are its own. */
+                setup_end(d);
+                guest_set_state(d, g, GUEST_REFUSED);
+                return;
+        }
+        d->setup.step = STEP_RINGS;
+}
+
+static void setup_connect(Discover *d, Guest *g)
+{
+        VbusTransport t;
+        VbusVchan *v = d->setup.v;
+        int r;
+
+        d->setup.v = NULL; /* moved into the transport, or freed here */
         r = vbus__transport_init_vchan(&t, v);
         if (r < 0) {
                 vbus__vchan_free(v);
-                guest_retry_later(d, g, r, "use its vchan");
+                setup_fail(d, r, "use its vchan");
                 return;
         }
+        setup_end(d);
         guest_set_state(d, g, GUEST_CONNECTED);
-        r = d->ops->connect(d->userdata, &t, &ident, g->domid);
+        r = d->ops->connect(d->userdata, &t, &d->setup.ident, g->domid);
         if (r == -E2BIG || r == -ENOSPC)
                 /* Its rings are over max_ring_order or its share of max_grant_mappings (logged
                  * there): what it asked for, so it waits for new keys; they are its own. */
                 guest_set_state(d, g, GUEST_REFUSED);
         else if (r < 0)
                 guest_retry_later(d, g, r, "take it as a peer");
+}
+
+/* Takes the next step of the setup in progress. */
+static void setup_step(Discover *d)
+{
+        Guest *g = d->setup.guest;
+        int r;
+
+        switch (d->setup.step) {
+        case STEP_KEYS:
+                setup_keys(d, g);
+                break;
+        case STEP_NAME:
+                guest_read_name(d, g->domid, d->setup.ident.domain_name,
+                                sizeof(d->setup.ident.domain_name));
+                d->setup.step = STEP_TAGS;
+                break;
+        case STEP_TAGS:
+                guest_read_tags(d, g->domid, d->setup.ident.tags, sizeof(d->setup.ident.tags));
+                d->setup.step = STEP_OPEN;
+                break;
+        case STEP_OPEN:
+                setup_open(d, g);
+                break;
+        case STEP_RINGS:
+                r = vbus__vchan_client_map_rings(d->setup.v);
+                if (r < 0)
+                        setup_fail(d, r, "map its rings");
+                else
+                        d->setup.step = STEP_CONNECT;
+                break;
+        case STEP_CONNECT:
+                setup_connect(d, g);
+                break;
+        }
+}
+
+/* Starts the setup of the next guest due, if any is. Return: whether one was started. */
+static bool setup_start(Discover *d)
+{
+        while (!list_is_empty(&d->queue)) {
+                Guest *g = list_entry(d->queue.next, Guest, queue_link);
+
+                list_unlink(&g->queue_link);
+                /* Queued by a watch while its last setup ran, which then failed for a reason of
+                 * the broker's own: it waits for its retry time (the tick queues it then). */
+                if (g->state == GUEST_CONNECTED ||
+                    (g->state == GUEST_RETRY && bus_now_us() < g->retry_at_us))
+                        continue;
+                d->setup = (Setup){.guest = g, .step = STEP_KEYS};
+                return true;
+        }
+        return false;
 }
 
 static void guest_watch(Discover *d, Guest *g)
@@ -351,6 +485,8 @@ static void guest_forget(Discover *d, Guest *g)
                 (void)snprintf(token, sizeof(token), "guest:%u", g->domid); /* fits */
                 (void)vbus__xs_unwatch(d->xs, g->path, token);
         }
+        if (d->setup.guest == g)
+                setup_end(d); /* mid-setup: what it mapped goes with it */
         /* The domain is gone: its link goes too, whatever its live byte says. */
         d->ops->released(d->userdata, g->domid);
         guest_set_state(d, g, GUEST_WAITING);
@@ -450,6 +586,7 @@ Discover *discover_free(Discover *d)
 {
         if (!d)
                 return NULL;
+        d->setup.v = vbus__vchan_free(d->setup.v); /* before the handles it borrows */
         d->xs = vbus__xs_close(d->xs);
         for (uint32_t i = 0; d->guests && i < d->n_guests; i++)
                 free(d->guests[i]);
@@ -467,6 +604,22 @@ uint32_t discover_get_own_domid(Discover *d)
 int discover_get_fd(Discover *d)
 {
         return vbus__xs_get_fd(d->xs);
+}
+
+int discover_get_events_fd(Discover *d)
+{
+        return vbus__xs_vchan_events_fd(d->xs);
+}
+
+int discover_next_event(Discover *d, uint32_t *ret_port)
+{
+        VbusVchanHandles h;
+
+        if (vbus__xs_vchan_events_fd(d->xs) < 0)
+                return 0; /* no guest set up yet: no events */
+        if (vbus__xs_vchan_handles(d->xs, &h) < 0)
+                return 0; /* cannot fail once open */
+        return vbus__vchan_next_event(&h, ret_port);
 }
 
 void discover_process(Discover *d)
@@ -493,19 +646,18 @@ void discover_process(Discover *d)
         }
         if (rescan)
                 discover_scan(d);
-        /* A setup is several round trips to xenstore and the hypervisor: a few per wakeup, so
-         * that a storm of guests connecting never holds up the peers already served. */
-        for (int i = 0; i < LIMIT_DISCOVER_SETUPS_PER_WAKEUP && !list_is_empty(&d->queue); i++) {
-                Guest *g = list_entry(d->queue.next, Guest, queue_link);
-
-                list_unlink(&g->queue_link);
-                guest_try_connect(d, g);
+        /* A few round trips per wakeup (see the top of this file), so that a storm of guests
+         * connecting never holds up the peers already served for long. */
+        for (int i = 0; i < LIMIT_DISCOVER_SETUP_STEPS_PER_WAKEUP; i++) {
+                if (!d->setup.guest && !setup_start(d))
+                        break;
+                setup_step(d);
         }
 }
 
 bool discover_has_work(Discover *d)
 {
-        return !list_is_empty(&d->queue);
+        return d->setup.guest || !list_is_empty(&d->queue);
 }
 
 void discover_tick(Discover *d)

@@ -10,6 +10,7 @@
 #define VCHAND_DISCOVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bus.h"
@@ -19,6 +20,11 @@ typedef struct Discover Discover;
 
 /* What discover asks of the broker. */
 typedef struct DiscoverOps {
+        /* A guest's rings are @read_size and @write_size bytes (its orders, from its control
+         * page): may the broker map them? Asked before any ring page is mapped.
+         * Return: 0; -E2BIG or -ENOSPC (over the broker's bounds, logged: the guest waits for
+         * new keys, as for connect). */
+        int (*admit)(void *userdata, uint32_t domid, size_t read_size, size_t write_size);
         /* A guest's vchan is connected: make it a peer. @t: moved in (on failure too).
          * Return: 0; -E2BIG or -ENOSPC (its rings are over the broker's bounds: the guest's
          * doing, it waits for new keys); another -errno (the broker's own: retried later). */
@@ -43,8 +49,22 @@ Discover *discover_free(Discover *d);
 int discover_get_fd(Discover *d);
 
 /*
- * Handles watch events, then sets up at most LIMIT_DISCOVER_SETUPS_PER_WAKEUP of the guests
- * they (or the tick) made due. Call it when the fd is readable and while discover_has_work().
+ * The one event-channel fd of every guest's vchan (they share one handle), to poll for POLLIN;
+ * -1 until the first guest's setup opened it. A guest's vchan costs no descriptor of its own.
+ */
+int discover_get_events_fd(Discover *d);
+
+/*
+ * Takes the next pending event of the guests' vchans, unmasked (vbus__vchan_next_event()):
+ * serve the peer whose vchan has port *@ret_port (vbus__vchan_get_port()).
+ * Return: 1 and *@ret_port, 0 (none pending), or -errno.
+ */
+int discover_next_event(Discover *d, uint32_t *ret_port);
+
+/*
+ * Handles watch events, then takes LIMIT_DISCOVER_SETUP_STEPS_PER_WAKEUP steps of the setup of
+ * the guests they (or the tick) made due, one guest at a time. Call it when the fd is readable and
+ * while discover_has_work().
  */
 void discover_process(Discover *d);
 

@@ -175,10 +175,18 @@ enum {
         LIMIT_SCRAPE_REQUEST = 8192,
         /* A metrics connection that has not finished by then is closed. */
         LIMIT_SCRAPE_TIMEOUT_MS = 5000,
-        /* Guest setups per loop iteration (each is several round trips to xenstore and the
-         * hypervisor): a thousand guests connecting at once are set up between the turns of
-         * the peers already served, which a bystander's latency shows (bench/scale). */
-        LIMIT_DISCOVER_SETUPS_PER_WAKEUP = 1,
+        /* Steps of guest setup per loop iteration (a setup is six steps of one to three
+         * blocking round trips to xenstore or the hypervisor each: discover.c): a thousand
+         * guests connecting at once are set up between the turns of the peers already
+         * served, which a bystander's latency shows (bench/scale). */
+        LIMIT_DISCOVER_SETUP_STEPS_PER_WAKEUP = 1,
+        /* Event-channel ports the broker's table of guests by port covers: Xen's FIFO ABI has
+         * 2^17 per domain (the 2-level ABI 4096 on 64-bit, xensim 4096); a port past it is
+         * a setup that fails as the broker's own (never seen on Xen). */
+        LIMIT_EVENT_PORTS = 1 << 17,
+        /* Guest events taken from the shared event-channel handle per loop iteration (as
+         * epoll's batch of 64): guests notifying without pause cannot hold the loop. */
+        LIMIT_EVENTS_PER_WAKEUP = 64,
         /* First delay before a guest is set up again after the broker's own error (out of fds,
          * memory, ports, max_peers): the tick's period, so a passing shortage costs a second. */
         LIMIT_DISCOVER_RETRY_MIN_MS = 1000,

@@ -5,10 +5,12 @@
 #include "vchan-xs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xenevtchn.h>
 #include <xengnttab.h>
 #include <xenstore.h>
 
@@ -16,7 +18,8 @@
 
 struct VbusXs {
         struct xs_handle *h;
-        xengnttab_handle *gnttab; /* opened by the first vbus__xs_vchan_connect() */
+        xengnttab_handle *gnttab; /* opened by the first vbus__xs_vchan_handles() */
+        xenevtchn_handle *evtchn; /* likewise, non-blocking */
 };
 
 /* errno after a failed libxenstore call; EIO if it left none. */
@@ -49,6 +52,8 @@ VbusXs *vbus__xs_close(VbusXs *xs)
                 return NULL;
         if (xs->gnttab)
                 xengnttab_close(xs->gnttab);
+        if (xs->evtchn)
+                xenevtchn_close(xs->evtchn);
         xs_close(xs->h);
         free(xs);
         return NULL;
@@ -170,16 +175,52 @@ int vbus__xs_remove_if(VbusXs *xs, const char *path, const char *key, const char
         return r;
 }
 
-int vbus__xs_vchan_connect(VbusXs *xs, uint32_t server_domid, const char *path, VbusVchan **ret)
+/* Opens the shared event-channel handle, non-blocking (xenevtchn_pending() then answers
+ * EAGAIN when no event is there, on Linux's /dev/xen/evtchn and on xensim alike). */
+static int xs_open_evtchn(VbusXs *xs)
 {
-        VbusVchanHandles h;
+        int fd, fl, r;
 
+        errno = 0;
+        xs->evtchn = xenevtchn_open(NULL, 0);
+        if (!xs->evtchn)
+                return errno > 0 ? -errno : -ENODEV;
+        fd = xenevtchn_fd(xs->evtchn);
+        fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+        if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0)
+                return 0;
+        r = errno > 0 ? -errno : -EIO;
+        xenevtchn_close(xs->evtchn);
+        xs->evtchn = NULL;
+        return r;
+}
+
+int vbus__xs_vchan_handles(VbusXs *xs, VbusVchanHandles *ret)
+{
         if (!xs->gnttab) {
                 errno = 0;
                 xs->gnttab = xengnttab_open(NULL, 0);
                 if (!xs->gnttab)
                         return errno > 0 ? -errno : -ENODEV;
         }
-        h = (VbusVchanHandles){.xs = xs->h, .gnttab = xs->gnttab};
-        return vbus__vchan_client_new_with(ret, &h, server_domid, path);
+        if (!xs->evtchn) {
+                int r = xs_open_evtchn(xs);
+
+                if (r < 0)
+                        return r;
+        }
+        *ret = (VbusVchanHandles){.xs = xs->h, .gnttab = xs->gnttab, .evtchn = xs->evtchn};
+        return 0;
+}
+
+int vbus__xs_vchan_keys(VbusXs *xs, const char *path, uint32_t *ret_ring_ref, uint32_t *ret_port)
+{
+        VbusVchanHandles h = {.xs = xs->h}; /* reading the keys needs no other handle */
+
+        return vbus__vchan_client_keys(&h, path, ret_ring_ref, ret_port);
+}
+
+int vbus__xs_vchan_events_fd(VbusXs *xs)
+{
+        return xs->evtchn ? xenevtchn_fd(xs->evtchn) : -1;
 }

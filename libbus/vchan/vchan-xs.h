@@ -86,14 +86,21 @@ int vbus__xs_next_event(VbusXs *xs, char **ret_token);
 int vbus__xs_remove_if(VbusXs *xs, const char *path, const char *key, const char *expected);
 
 /**
- * vbus__xs_vchan_connect() - the client end of the vchan @server_domid published at @path, set
- * up on this handle's xenstore connection and on one grant-table handle that every vchan
- * connected through @xs shares (opened by the first call; @xs must outlive those vchans).
- * A try that finds no keys costs one xenstore read and opens nothing; a connected vchan costs
- * one event-channel handle and its mappings (docs/vchan.md, "What a client end holds").
- * Return: as vbus__vchan_client_new(); vbus__vchan_error_is_local() tells whose fault an error
- * is.
+ * vbus__xs_vchan_handles() - the handles to set up client ends with on this connection (for
+ * vbus__vchan_client_keys() and the steps after it): @xs's xenstore connection, and one
+ * grant-table handle and one event-channel handle that every vchan set up through @xs shares
+ * (both opened by the first call). So a vchan costs no descriptor of its own: its events come on
+ * the one fd of vbus__xs_vchan_events_fd(), taken with vbus__vchan_next_event().
+ * Borrowed: @xs must outlive the vchans.
+ * Return: 0, or -errno (opening a handle: a local error).
  */
-int vbus__xs_vchan_connect(VbusXs *xs, uint32_t server_domid, const char *path, VbusVchan **ret);
+int vbus__xs_vchan_handles(VbusXs *xs, VbusVchanHandles *ret);
+
+/* vbus__vchan_client_keys() on this connection, opening nothing else: a guest that has
+ * published nothing costs the broker no handle. */
+int vbus__xs_vchan_keys(VbusXs *xs, const char *path, uint32_t *ret_ring_ref, uint32_t *ret_port);
+
+/* The fd of the shared event-channel handle to poll for POLLIN, or -1 before it is opened. */
+int vbus__xs_vchan_events_fd(VbusXs *xs);
 
 #endif /* VBUS_LIBBUS_VCHAN_XS_H */

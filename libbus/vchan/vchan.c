@@ -34,10 +34,12 @@ struct VbusVchan {
         xenevtchn_handle *evtchn;
         struct xs_handle *xs;
         bool borrowed;      /* gnttab and xs are a VbusVchanHandles' (not closed here) */
+        bool shared_evtchn; /* evtchn too: the owner takes its events (vchan.h) */
         evtchn_port_t port; /* our local port */
         bool port_bound;
 
         VbusVchanLayout layout;
+        uint32_t *grants; /* client, between open and map_rings: the checked grant list */
         void *page;
         void *ext[2]; /* external rings, NULL when in-page */
         VbusVchanRing ring;
@@ -319,6 +321,11 @@ static int vchan_new(VbusVchan **ret, bool server, uint32_t peer_domid, const ch
                 free(v);
                 return -ENOMEM;
         }
+        if (h && h->evtchn) {
+                v->evtchn = h->evtchn; /* made non-blocking by its owner */
+                v->shared_evtchn = true;
+                goto opened;
+        }
         errno = 0;
         v->evtchn = xenevtchn_open(NULL, 0);
         if (!v->evtchn)
@@ -335,6 +342,7 @@ static int vchan_new(VbusVchan **ret, bool server, uint32_t peer_domid, const ch
                 if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
                         goto fail;
         }
+opened:
         if (h) {
                 v->borrowed = true;
                 v->xs = h->xs;
@@ -517,10 +525,12 @@ static int client_read_keys(struct xs_handle *xs, const char *path, uint32_t *re
         return r;
 }
 
-/* Binds the server's port, maps and checks the control page, maps the rings, says we are live. */
-static int client_attach(VbusVchan *v, uint32_t ring_ref, uint32_t remote_port)
+/*
+ * Binds the server's port, maps the control page and reads the orders and grant list from it
+ * once, into private memory (v->grants), checked. Nothing of the rings is mapped yet.
+ */
+static int client_open_page(VbusVchan *v, uint32_t ring_ref, uint32_t remote_port)
 {
-        uint32_t grants[VBUS_VCHAN_MAX_GRANTS];
         int r;
 
         errno = 0;
@@ -539,13 +549,19 @@ static int client_attach(VbusVchan *v, uint32_t ring_ref, uint32_t remote_port)
                                                  v->port);
         if (!v->page)
                 return errno_or(-EIO);
+        v->grants = malloc(VBUS_VCHAN_MAX_GRANTS * sizeof(*v->grants));
+        if (!v->grants)
+                return -ENOMEM;
         /* Orders and grants: one read each into private memory, then validated. */
-        r = vbus__vchan_page_read_layout(v->page, &v->layout, grants);
+        r = vbus__vchan_page_read_layout(v->page, &v->layout, v->grants);
         if (r < 0)
                 return r;
-        r = check_grant_refs(grants, vbus__vchan_layout_n_grants(&v->layout), ring_ref);
-        if (r < 0)
-                return r;
+        return check_grant_refs(v->grants, vbus__vchan_layout_n_grants(&v->layout), ring_ref);
+}
+
+/* Maps the rings of the layout client_open_page() read, and says we are live. */
+static int client_map_rings(VbusVchan *v)
+{
         for (int i = 0, g = 0; i < 2; i++) {
                 /* left = we write; right = we only read, so map it read-only */
                 int prot = i == VBUS_VCHAN_LEFT ? PROT_READ | PROT_WRITE : PROT_READ;
@@ -553,11 +569,13 @@ static int client_attach(VbusVchan *v, uint32_t ring_ref, uint32_t remote_port)
                 if (v->layout.n_pages[i] == 0)
                         continue;
                 v->ext[i] = xengnttab_map_domain_grant_refs(v->gnttab, v->layout.n_pages[i],
-                                                            v->peer_domid, grants + g, prot);
+                                                            v->peer_domid, v->grants + g, prot);
                 if (!v->ext[i])
                         return errno_or(-EIO);
                 g += (int)v->layout.n_pages[i];
         }
+        free(v->grants);
+        v->grants = NULL;
         vbus__vchan_ring_init(&v->ring, v->page, false, &v->layout, v->ext[0], v->ext[1]);
         v->ring_ready = true;
         vbus__vchan_ring_set_live(&v->ring, VBUS_VCHAN_LIVE_ON);
@@ -565,6 +583,13 @@ static int client_attach(VbusVchan *v, uint32_t ring_ref, uint32_t remote_port)
         /* Wake the server: it learns of the connection without waiting for data. */
         vchan_notify(v);
         return 0;
+}
+
+static int client_attach(VbusVchan *v, uint32_t ring_ref, uint32_t remote_port)
+{
+        int r = client_open_page(v, ring_ref, remote_port);
+
+        return r < 0 ? r : client_map_rings(v);
 }
 
 int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const char *path)
@@ -595,10 +620,51 @@ fail:
         return r;
 }
 
+int vbus__vchan_client_keys(const VbusVchanHandles *h, const char *path, uint32_t *ret_ring_ref,
+                            uint32_t *ret_port)
+{
+        if (!h || !h->xs || !ret_ring_ref || !ret_port || !vbus__vchan_path_is_valid(path))
+                return -EINVAL;
+        return client_read_keys(h->xs, path, ret_ring_ref, ret_port);
+}
+
+int vbus__vchan_client_open(VbusVchan **ret_vchan, const VbusVchanHandles *h, uint32_t server_domid,
+                            const char *path, uint32_t ring_ref, uint32_t port,
+                            size_t *ret_read_size, size_t *ret_write_size)
+{
+        VbusVchan *v = NULL;
+        int r;
+
+        if (!ret_vchan || !h || !h->xs || !h->gnttab || server_domid > VBUS_VCHAN_DOMID_MAX ||
+            !vbus__vchan_path_is_valid(path) || !ret_read_size || !ret_write_size)
+                return -EINVAL;
+        r = vchan_new(&v, false, server_domid, path, h);
+        if (r < 0 || !v)
+                return r < 0 ? r : -EIO;
+        r = client_open_page(v, ring_ref, port);
+        if (r < 0) {
+                vbus__vchan_free(v);
+                return r;
+        }
+        /* Ours to read is the right ring, ours to write the left (client_map_rings). */
+        *ret_read_size = (size_t)1 << v->layout.order[VBUS_VCHAN_RIGHT];
+        *ret_write_size = (size_t)1 << v->layout.order[VBUS_VCHAN_LEFT];
+        *ret_vchan = v;
+        return 0;
+}
+
+int vbus__vchan_client_map_rings(VbusVchan *v)
+{
+        if (!v || v->server || v->closed || !v->page || v->ring_ready || !v->grants)
+                return -EINVAL;
+        return client_map_rings(v);
+}
+
 int vbus__vchan_client_new_with(VbusVchan **ret_vchan, const VbusVchanHandles *h,
                                 uint32_t server_domid, const char *path)
 {
         uint32_t ring_ref = 0, remote_port = 0;
+        size_t rd = 0, wr = 0;
         VbusVchan *v = NULL;
         int r;
 
@@ -609,10 +675,10 @@ int vbus__vchan_client_new_with(VbusVchan **ret_vchan, const VbusVchanHandles *h
         r = client_read_keys(h->xs, path, &ring_ref, &remote_port);
         if (r < 0)
                 return r;
-        r = vchan_new(&v, false, server_domid, path, h);
-        if (r < 0 || !v)
-                return r < 0 ? r : -EIO;
-        r = client_attach(v, ring_ref, remote_port);
+        r = vbus__vchan_client_open(&v, h, server_domid, path, ring_ref, remote_port, &rd, &wr);
+        if (r < 0)
+                return r;
+        r = client_map_rings(v);
         if (r < 0) {
                 vbus__vchan_free(v);
                 return r;
@@ -687,8 +753,9 @@ VbusVchan *vbus__vchan_free(VbusVchan *v)
                 xengntshr_close(v->gntshr);
         if (v->gnttab && !v->borrowed)
                 xengnttab_close(v->gnttab);
-        if (v->evtchn)
+        if (v->evtchn && !v->shared_evtchn)
                 xenevtchn_close(v->evtchn);
+        free(v->grants);
         if (v->xs && !v->borrowed)
                 xs_close(v->xs);
         free(v->path);
@@ -728,7 +795,35 @@ int vbus__vchan_process(VbusVchan *v)
 {
         if (v->closed)
                 return -EPIPE;
-        return take_event(v);
+        /* On a shared handle the owner took the event (vbus__vchan_next_event()). */
+        return v->shared_evtchn ? 0 : take_event(v);
+}
+
+int vbus__vchan_next_event(const VbusVchanHandles *h, uint32_t *ret_port)
+{
+        xenevtchn_port_or_error_t p;
+
+        if (!h || !h->evtchn || !ret_port)
+                return -EINVAL;
+        errno = 0;
+        p = xenevtchn_pending(h->evtchn);
+        if (p < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : errno_or(-EIO);
+        /* Unmasked before the caller reads the ring: see vbus__vchan_process(). A port
+         * unbound meanwhile may refuse; the event meant nothing then. */
+        (void)xenevtchn_unmask(h->evtchn, (evtchn_port_t)p);
+        *ret_port = (uint32_t)p;
+        return 1;
+}
+
+uint32_t vbus__vchan_get_port(const VbusVchan *v)
+{
+        return (uint32_t)v->port;
+}
+
+bool vbus__vchan_has_shared_events(const VbusVchan *v)
+{
+        return v->shared_evtchn;
 }
 
 int vbus__vchan_wait(VbusVchan *v, int timeout_ms)
@@ -736,6 +831,8 @@ int vbus__vchan_wait(VbusVchan *v, int timeout_ms)
         struct pollfd pfd = {.fd = xenevtchn_fd(v->evtchn), .events = POLLIN};
         int r;
 
+        if (v->shared_evtchn)
+                return -EOPNOTSUPP; /* its events are the owner's to take */
         r = vbus__vchan_flush(v);
         if (r < 0)
                 return r;

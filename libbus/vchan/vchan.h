@@ -94,6 +94,12 @@ int vbus__vchan_client_new(VbusVchan **ret_vchan, uint32_t server_domid, const c
 typedef struct VbusVchanHandles {
         struct xs_handle *xs;
         struct xengntdev_handle *gnttab;
+        /* Optional (NULL: each vchan opens its own). One event-channel handle for all the
+         * vchans: each binds its port on it, vbus__vchan_get_fd() returns its one fd (poll it
+         * once, not per vchan), vbus__vchan_process() takes nothing and vbus__vchan_wait()
+         * refuses (-EOPNOTSUPP); the owner takes the events with vbus__vchan_next_event()
+         * and serves the vchan whose port each names (vbus__vchan_get_port()). Non-blocking. */
+        struct xenevtchn_handle *evtchn;
 } VbusVchanHandles;
 
 /*
@@ -104,6 +110,47 @@ typedef struct VbusVchanHandles {
  */
 int vbus__vchan_client_new_with(VbusVchan **ret_vchan, const VbusVchanHandles *h,
                                 uint32_t server_domid, const char *path);
+
+/*
+ * The same setup in three steps, for a process that serves other peers between them (the
+ * broker: each step is a few blocking round trips to xenstore or the hypervisor) and that
+ * decides from the ring sizes whether to map the rings at all:
+ *
+ * vbus__vchan_client_keys() reads and strictly parses the keys at @path on @h's xenstore
+ * connection. Returns 0, -ENOENT (not published yet), -EPROTO, -EINVAL, or -errno.
+ *
+ * vbus__vchan_client_open() binds the server's event channel and maps the control page only,
+ * reads the orders and grant list from it once and checks them; *ret_read_size and
+ * *ret_write_size are the ring sizes from this end's point of view, as the server asked for
+ * them. No ring page is mapped: a caller that refuses those sizes frees the vchan, and what
+ * it cost is the one control-page mapping, released then. Returns 0 and a new object that is
+ * not usable for I/O until vbus__vchan_client_map_rings(), or as vbus__vchan_client_new().
+ *
+ * vbus__vchan_client_map_rings() maps the rings and sets our live byte: the vchan is then
+ * connected. Returns 0, -EINVAL (not a vchan from vbus__vchan_client_open(), or already
+ * mapped), or as vbus__vchan_client_new() (free the vchan after an error).
+ */
+int vbus__vchan_client_keys(const VbusVchanHandles *h, const char *path, uint32_t *ret_ring_ref,
+                            uint32_t *ret_port);
+int vbus__vchan_client_open(VbusVchan **ret_vchan, const VbusVchanHandles *h, uint32_t server_domid,
+                            const char *path, uint32_t ring_ref, uint32_t port,
+                            size_t *ret_read_size, size_t *ret_write_size);
+int vbus__vchan_client_map_rings(VbusVchan *v);
+
+/*
+ * On shared handles (@h->evtchn set): takes the next pending event without blocking and
+ * unmasks its port, then says which local port it came on. Serve the vchan of that port after
+ * this returns: a notify after the unmask raises a new event. A port no vchan holds (one closed
+ * meanwhile) is ignored by the caller; a spurious event is harmless.
+ * Return: 1 and *ret_port, 0 (none pending), -EINVAL (no shared handle), or -errno.
+ */
+int vbus__vchan_next_event(const VbusVchanHandles *h, uint32_t *ret_port);
+
+/* The local port of this vchan's event channel (for vbus__vchan_next_event()). */
+uint32_t vbus__vchan_get_port(const VbusVchan *v);
+
+/* Whether the vchan's events come on shared handles (see VbusVchanHandles.evtchn). */
+bool vbus__vchan_has_shared_events(const VbusVchan *v);
 
 /*
  * Whether the error @r of a setup is this side's own (out of descriptors, memory, ports or

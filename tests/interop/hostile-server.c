@@ -12,6 +12,14 @@
  *   grant-alias     an external ring page whose grant is the control page itself
  *   grant-dup       two ring pages with the same grant
  *   ringref-text    ring-ref = "12abc";  port-text: event-channel = " 7";  ringref-zero: "0"
+ * Event mode (a valid vchan with 8 KiB rings; the client connects):
+ *   notify-flood    once the client is live, notifies without pause for 20 s and never writes:
+ *                   the broker takes every guest's events from one shared handle, and this one
+ *                   must not starve the others (tests/hostile/notify-flood.sh)
+ * Budget mode (a valid layout the broker must refuse by its orders alone):
+ *   unmappable-20   orders (20, 20), and a grant list of 512 distinct refs that this domain never
+ *                   granted: a client that tries to map the rings fails on them (EINVAL), so a
+ *                   refusal for the orders shows that it mapped none (tests/hostile/ring-order.sh)
  * Runtime modes (after the client connected):
  *   bad-prod        sends "hello", then sets right.prod beyond a full ring and notifies
  *   bad-cons        sets left.cons beyond what the client produced and notifies
@@ -117,10 +125,16 @@ int main(int argc, char **argv)
         if (!page)
                 die("share");
 
-        if (vbus__vchan_layout_from_orders(12, 12, &l) < 0)
-                return 1;
-        rings[0] = xengntshr_share_pages(gs, peer, 1, grants, 1);
-        rings[1] = xengntshr_share_pages(gs, peer, 1, grants + 1, 1);
+        {
+                /* 8 KiB rings where the client must accept the vchan (vchand's minimum). */
+                uint32_t order = strcmp(mode, "notify-flood") == 0 ? 13 : 12;
+                int pages = 1 << (order - 12);
+
+                if (vbus__vchan_layout_from_orders(order, order, &l) < 0)
+                        return 1;
+                rings[0] = xengntshr_share_pages(gs, peer, pages, grants, 1);
+                rings[1] = xengntshr_share_pages(gs, peer, pages, grants + pages, 1);
+        }
         if (!rings[0] || !rings[1])
                 die("share rings");
         vbus__vchan_page_init_server(page, &l, grants);
@@ -137,6 +151,12 @@ int main(int argc, char **argv)
                 put32(page, VBUS_VCHAN_OFF_GRANTS + 4, ring_ref);
         } else if (strcmp(mode, "grant-dup") == 0) {
                 put32(page, VBUS_VCHAN_OFF_GRANTS + 4, grants[0]);
+        } else if (strcmp(mode, "unmappable-20") == 0) {
+                /* Refs far above any this domain handed out (they start at 8 and we hold 3). */
+                page[VBUS_VCHAN_OFF_LEFT_ORDER] = 20;
+                page[VBUS_VCHAN_OFF_RIGHT_ORDER] = 20;
+                for (uint32_t i = 0; i < VBUS_VCHAN_MAX_GRANTS; i++)
+                        put32(page, VBUS_VCHAN_OFF_GRANTS + 4 * i, 1000000u + i);
         }
         /* A number and at most 3 more characters: each fits in 16 bytes. */
         (void)snprintf(ref_s, sizeof(ref_s), "%u", ring_ref);
@@ -149,7 +169,8 @@ int main(int argc, char **argv)
                 (void)snprintf(port_s, sizeof(port_s), " %d", port);
         publish(xs, path, self, peer, ref_s, port_s);
 
-        if (strncmp(mode, "bad-", 4) == 0 || strcmp(mode, "scribble") == 0) {
+        if (strncmp(mode, "bad-", 4) == 0 || strcmp(mode, "scribble") == 0 ||
+            strcmp(mode, "notify-flood") == 0) {
                 /* wait for the client */
                 for (int i = 0; i < 400 && page[VBUS_VCHAN_OFF_CLI_LIVE] != 1; i++)
                         poll(NULL, 0, 25);
@@ -171,6 +192,18 @@ int main(int argc, char **argv)
                 poll(NULL, 0, 200);
                 put32(page, VBUS_VCHAN_OFF_LEFT_CONS, get32(page, VBUS_VCHAN_OFF_LEFT_PROD) + 1);
                 xenevtchn_notify(ev, (evtchn_port_t)port);
+        } else if (strcmp(mode, "notify-flood") == 0) {
+                struct timespec t0, t;
+                unsigned long n = 0;
+
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                do {
+                        for (int i = 0; i < 1000; i++, n++)
+                                xenevtchn_notify(ev, (evtchn_port_t)port);
+                        clock_gettime(CLOCK_MONOTONIC, &t);
+                } while (t.tv_sec - t0.tv_sec < 20);
+                printf("notified %lu times\n", n);
+                (void)fflush(stdout);
         } else if (strcmp(mode, "scribble") == 0) {
                 uint64_t s = (uint64_t)time(NULL) | 1;
 

@@ -246,11 +246,20 @@ static xenevtchn_port_or_error_t evtchn_bound(xenevtchn_handle *xce, uint32_t po
 
 static xenevtchn_port_or_error_t evtchn_bind(xenevtchn_handle *xce, HvMsg *req)
 {
-        HvMsg rep;
+        HvMsg rep = {0};
         int fds[2];
         size_t n_fds = 0;
         int r = hv_client_call(&xce->client, req, NULL, &rep, NULL, 0, fds, 2, &n_fds);
 
+        /* Bound in the daemon, but this process could not take the doorbells (it is out of
+         * descriptors): unbind it there, or the port would stay bound to the remote one, which
+         * could then never be bound again (Xen's bind takes no descriptor, so it never leaves
+         * a port behind like this). */
+        if (r == -EMFILE && rep.op == req->op && rep.err == 0) {
+                HvMsg un = {.op = HV_OP_EVT_UNBIND, .arg = {rep.arg[0]}}, unrep;
+
+                (void)hv_client_call(&xce->client, &un, NULL, &unrep, NULL, 0, NULL, 0, NULL);
+        }
         if (r < 0)
                 return fail(r);
         return evtchn_bound(xce, rep.arg[0], fds, n_fds);
