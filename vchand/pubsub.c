@@ -14,11 +14,13 @@
  * LIMIT_ITEM_OVERHEAD, against queue_bytes, peer_queued_bytes and the subscriber's peer_memory,
  * so empty messages are bounded too. A DROP queue over a bound drops (its subscriber loses its own
  * messages, counted); a BLOCK queue over one resets its subscription (RESOURCE_EXHAUSTED), unless
- * the publisher is the one holding too much: empty messages use no window, so a publisher whose
- * messages fill BLOCK queues beyond what its window would allow at LIMIT_ITEM_OVERHEAD each
- * (window / LIMIT_ITEM_OVERHEAD messages) is refused instead, and the subscriber is told of the
- * message as dropped. A reassembly buffer is charged to its publisher, and each stream costs its
- * peer LIMIT_STREAM_COST.
+ * the publisher is the one holding too much. A message costs its publisher its length plus the
+ * message charge of window (protocol.md 5.4), so on a link that negotiated MESSAGE_CHARGE a
+ * publisher of tiny or empty messages is slowed by a slow BLOCK subscriber like any other; on a
+ * link that did not, empty messages use no window, so a publisher whose messages fill BLOCK queues
+ * beyond what its window would allow at LIMIT_ITEM_OVERHEAD each (window / LIMIT_ITEM_OVERHEAD
+ * messages) is refused instead, and the subscriber is told of the message as dropped. A reassembly
+ * buffer is charged to its publisher, and each stream costs its peer LIMIT_STREAM_COST.
  *
  * A message that arrived whole in one frame is read from the publisher's ring in place when it
  * has one subscriber, and copied once first when it has more: the publisher can rewrite its ring
@@ -182,7 +184,9 @@ int pubsub_open_publish(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         list_add_tail(&p->publishers, &pub->peer_link);
         p->publish_granted += pub->window;
         stream_bind(&pub->base, p, vs, &publisher_ops, pub);
-        (void)stream_accept(&pub->base, pub->window, NULL);
+        /* Plus one message charge (protocol.md 5.4): a message of publish_window bytes (as large
+         * as max_message may be) still fits the window whole. */
+        (void)stream_accept(&pub->base, pub->window + peer_msg_charge(p), NULL);
         return 0;
 }
 
@@ -448,11 +452,18 @@ static void block_refuse(Peer *q, Subscription *sub, const char *bound)
         (void)stream_reset(&sub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED, msg);
 }
 
-/* Whether @pub holds as many messages in BLOCK queues as its window allows at
- * LIMIT_ITEM_OVERHEAD each (empty messages use no window: this is their bound). */
+/* Whether @pub holds more messages in BLOCK queues than its window allows at
+ * LIMIT_ITEM_OVERHEAD each. A publisher whose link negotiated MESSAGE_CHARGE pays at least
+ * VBUS_MESSAGE_CHARGE (>= LIMIT_ITEM_OVERHEAD) of its window (publish_window plus one charge)
+ * per message, its credit held while BLOCK queues hold the message, so with the message being
+ * routed it holds at most window / LIMIT_ITEM_OVERHEAD: it waits for credit before it reaches
+ * this bound. On a link without it, empty messages use no window and this is their bound. */
+_Static_assert((int)VBUS_MESSAGE_CHARGE >= (int)LIMIT_ITEM_OVERHEAD,
+               "a charged publisher reaches its window before publisher_holds_too_many()");
+
 static bool publisher_holds_too_many(const Publisher *pub)
 {
-        return pub->n_block_held >= pub->window / LIMIT_ITEM_OVERHEAD;
+        return pub->n_block_held > pub->window / LIMIT_ITEM_OVERHEAD;
 }
 
 /* Appends @item (holding its reference to its Msg, charged @cost to @q's budget) to @sub's
@@ -807,6 +818,8 @@ static int rx_append(Publisher *pub, const VbusFrame *f)
         memcpy(pub->rx + pub->n_rx, f->payload, len);
         pub->n_rx += len;
         pub->rx_credit += (uint32_t)len;
+        if (!(f->header.flags & VBUS_FLAG_MORE))
+                pub->rx_credit += stream_msg_charge(&pub->base); /* its last frame's charge */
         return 0;
 }
 
@@ -832,7 +845,8 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
         if (pub->n_rx == 0 && !more &&
             f->header.length <= pub->base.peer->bus->config.max_message) {
                 /* A whole message in one frame: routed from the ring, no copy. */
-                route(pub, f->payload, f->header.length, f->header.length, false, pub->rx_retain);
+                route(pub, f->payload, f->header.length,
+                      f->header.length + stream_msg_charge(&pub->base), false, pub->rx_retain);
         } else if (rx_append(pub, f) == 0) {
                 if (!more) {
                         route(pub, pub->rx, pub->n_rx, pub->rx_credit, true, pub->rx_retain);

@@ -203,6 +203,7 @@ static int conn_send_hello(vbus_conn *c)
         h.version_max = VBUS_PROTOCOL_VERSION;
         h.max_frame = CLIENT_MAX_FRAME;
         h.peer_name = (char *)"libvbus";
+        h.features = VBUS_FEATURE_MESSAGE_CHARGE;
         c->auth = (VbusAuthTranscript){0};
         c->auth_ping = 0;
         if (conn_wants_auth(c)) {
@@ -358,6 +359,11 @@ int vbus__conn_send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_
                 *off += k;
         }
         return 1;
+}
+
+uint32_t vbus__conn_msg_charge(const vbus_conn *c)
+{
+        return vbus__session_msg_charge(&c->ep.session);
 }
 
 size_t vbus__conn_data_room(vbus_conn *c, uint32_t id)

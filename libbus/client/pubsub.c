@@ -310,7 +310,8 @@ static int subscription_on_data(void *obj, VbusStream *vs, const VbusFrame *f)
         else
                 r = subscription_take_fragment(s, f->payload, f->header.length, more, &alive);
         if (r == 0 && alive)
-                subscription_return_credit(s, f->header.length);
+                subscription_return_credit(s, f->header.length +
+                                                      (more ? 0 : vbus__conn_msg_charge(c)));
         return r < 0 ? r : c->link_error;
 }
 
