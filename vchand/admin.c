@@ -144,10 +144,12 @@ typedef struct PeersAcc {
         size_t used;
 } PeersAcc;
 
+/* Peers are listed once announced (peer_announce()), so that a listing and the presence events
+ * up to its presence_seq always agree. */
 static int peers_count(Peer *q, void *userdata)
 {
-        (void)q;
-        ((PeersAcc *)userdata)->cap++;
+        if (q->announced)
+                ((PeersAcc *)userdata)->cap++;
         return 0;
 }
 
@@ -157,6 +159,8 @@ static int peers_add(Peer *q, void *userdata)
         Vbus__V1__PeerInfo *pi = &a->v[a->reply->n_peers];
         size_t sz;
 
+        if (!q->announced)
+                return 0;
         a->reply->total++;
         if (a->reply->truncated || a->reply->n_peers == a->cap)
                 return 0;

@@ -86,6 +86,8 @@ struct Agent {
         Map sessions;
         bool more; /* a budget stopped a read: run again without sleeping */
         bool stopping;
+        uint64_t accept_resume_us; /* accept paused (out of fds or memory) until then; 0: not */
+        uint64_t accept_logged_us; /* when that was last logged (once per 10 s) */
 };
 
 static char tag_signal, tag_listen, tag_up;
@@ -596,6 +598,28 @@ static void command_of(uint32_t pid, char *buf, size_t n)
                         buf[i] = '?';
 }
 
+/* Out of fds or memory: the listening socket rests (as the broker's, broker.c), logged once
+ * per 10 s; what waits in the backlog is taken when the pause ends (agent_accept_resume()). */
+static void agent_accept_pause(Agent *a, int error)
+{
+        uint64_t now = bus_now_us();
+
+        a->accept_resume_us = now + (uint64_t)LIMIT_ACCEPT_PAUSE_MS * 1000u;
+        (void)epoll_set(a, EPOLL_CTL_MOD, a->listen_fd, 0, TAG_LISTEN);
+        if (a->accept_logged_us && now - a->accept_logged_us < UINT64_C(10000000))
+                return;
+        log_error("agent: accept: %s: new local connections wait in the backlog", strerror(error));
+        a->accept_logged_us = now;
+}
+
+static void agent_accept_resume(Agent *a, uint64_t now)
+{
+        if (!a->accept_resume_us || now < a->accept_resume_us)
+                return;
+        a->accept_resume_us = 0;
+        (void)epoll_set(a, EPOLL_CTL_MOD, a->listen_fd, EPOLLIN, TAG_LISTEN);
+}
+
 static void agent_accept(Agent *a)
 {
         for (;;) {
@@ -606,7 +630,10 @@ static void agent_accept(Agent *a)
                 int fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
                 if (fd < 0) {
-                        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                            errno == ENOMEM)
+                                agent_accept_pause(a, errno);
+                        else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                                 log_error("agent: accept: %s", strerror(errno));
                         return;
                 }
@@ -866,6 +893,8 @@ static int agent_timeout_ms(Agent *a, uint64_t now)
                 return 0;
         if (!a->up_open && a->reconnect_at_us < wake)
                 wake = a->reconnect_at_us;
+        if (a->accept_resume_us && a->accept_resume_us < wake)
+                wake = a->accept_resume_us;
         return (int)((wake > now ? wake - now + 999 : 0) / 1000u);
 }
 
@@ -935,6 +964,7 @@ int agent_run(const AgentConfig *cfg)
                         continue;
                 }
                 agent_turn(&a);
+                agent_accept_resume(&a, bus_now_us());
                 n = epoll_wait(a.epoll_fd, events, 64, agent_timeout_ms(&a, bus_now_us()));
                 if (n < 0 && errno != EINTR) {
                         r = -errno;

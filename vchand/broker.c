@@ -10,6 +10,7 @@
 #include "broker.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@
 #include "peer.h"
 #include "presence.h"
 #include "pubsub.h"
+#include "reload.h"
 #include "retain.h"
 #include "rpc.h"
 #include "rundir.h"
@@ -103,6 +105,8 @@ static void broker_guest_released(void *userdata, uint32_t domid)
                 if (p->vchan_domid == domid)
                         peer_kill(p, "domain released");
         }
+        /* A domain that comes later with this domid is another domain. */
+        retain_domain_gone(&b->bus, domid);
 }
 
 static const DiscoverOps broker_discover_ops = {
@@ -416,6 +420,38 @@ static void broker_flush_dirty(Broker *b)
         }
 }
 
+/*
+ * The broker is out of fds or memory: the pending connection stays in the listen backlog and
+ * the socket leaves the epoll set for LIMIT_ACCEPT_PAUSE_MS (with a level-triggered socket
+ * still readable, the loop would otherwise spin on accept() and log each turn). Logged once per
+ * 10 s, as the broker's own trouble; peers already connected are served meanwhile.
+ */
+static void broker_accept_pause(Broker *b, int error)
+{
+        uint64_t now = bus_now_us();
+
+        b->accept_resume_us = now + (uint64_t)LIMIT_ACCEPT_PAUSE_MS * 1000u;
+        (void)epoll_set(b, EPOLL_CTL_MOD, b->listen_fd, 0, TAG_LISTEN);
+        b->n_accept_pauses++;
+        if (b->accept_logged_us && now - b->accept_logged_us < UINT64_C(10000000))
+                return;
+        log_error("accept: %s: new local connections wait in the backlog (%" PRIu64
+                  " pauses of %d ms since the last such line)",
+                  strerror(error), b->n_accept_pauses, LIMIT_ACCEPT_PAUSE_MS);
+        b->accept_logged_us = now;
+        b->n_accept_pauses = 0;
+}
+
+/* The pause is over: the socket back in the epoll set (what waited in the backlog comes next). */
+static void broker_accept_resume(Broker *b, uint64_t now)
+{
+        if (!b->accept_resume_us || now < b->accept_resume_us)
+                return;
+        b->accept_resume_us = 0;
+        if (b->listen_fd >= 0)
+                (void)epoll_set(b, EPOLL_CTL_MOD, b->listen_fd, EPOLLIN, TAG_LISTEN);
+}
+
 static void broker_accept(Broker *b)
 {
         for (;;) {
@@ -426,7 +462,10 @@ static void broker_accept(Broker *b)
                 int fd = accept4(b->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
                 if (fd < 0) {
-                        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                            errno == ENOMEM)
+                                broker_accept_pause(b, errno);
+                        else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                                 log_error("accept: %s", strerror(errno));
                         return;
                 }
@@ -485,19 +524,19 @@ static void broker_begin_stop(Broker *b)
         }
 }
 
-/* SIGHUP: the policy again; a file with an error keeps the old one in force. */
+/* SIGHUP: the keyring file and the policy again; a file with an error keeps the old one. */
 static void broker_reload(Broker *b)
 {
-        unsigned int revoked = 0;
-        char err[512];
-        int r = access_reload(&b->bus, err, sizeof(err), &revoked);
+        char msg[1024] = "";
+        int r = reload_keys_and_policy(&b->bus, msg, sizeof(msg));
+        const char *m = msg;
 
-        if (r < 0) {
-                log_error("policy reload failed, the previous policy stays in force: %s", err);
-                return;
-        }
-        log_info("policy reloaded: %zu rules from %s, %u streams revoked",
-                 policy_get_n_rules(b->bus.policy), b->bus.config.policy, revoked);
+        while (*m == ';' || *m == ' ')
+                m++;
+        if (r < 0)
+                log_error("reload: %s", m);
+        else
+                log_info("reload: %s", m[0] ? m : "nothing to reload");
 }
 
 static void broker_signal(Broker *b)
@@ -545,6 +584,10 @@ static void broker_tick(Broker *b)
                 peer_retire_check(p, now);
                 if (!peer_is_alive(p))
                         continue;
+                /* Offered auth, proved nothing, opened nothing: its identity is what it is. */
+                if (!p->announced && vbus__session_is_ready(&p->ep.session) &&
+                    now - p->created_us > (uint64_t)b->bus.config.hello_timeout_ms * 1000u)
+                        peer_announce(p);
                 /* Backstop for lost wakeups on shared rings. */
                 if (p->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN && broker_vchan_has_work(p))
                         broker_serve_peer(b, p);
@@ -580,8 +623,11 @@ int broker_step(Broker *b, int max_wait_ms)
         }
         wake = broker_expire(b, now);
         broker_flush_dirty(b);
+        broker_accept_resume(b, now);
         if (b->next_tick_us < wake)
                 wake = b->next_tick_us;
+        if (b->accept_resume_us && b->accept_resume_us < wake)
+                wake = b->accept_resume_us;
         if (b->bus.stopping && b->stop_deadline_us < wake)
                 wake = b->stop_deadline_us; /* the stop ends on time, not at the next tick */
         if (b->discover && discover_has_work(b->discover))

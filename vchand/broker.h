@@ -32,6 +32,9 @@ typedef struct Broker {
         uint64_t stop_started_us;  /* when SIGTERM or SIGINT began the orderly stop */
         uint64_t stop_deadline_us; /* stop_started_us + LIMIT_STOP_GRACE_MS */
         uint64_t next_tick_us;     /* the next housekeeping tick (0: set by the first step) */
+        uint64_t accept_resume_us; /* accept paused (out of fds or memory) until then; 0: not */
+        uint64_t accept_logged_us; /* when that was last logged (once per 10 s) */
+        uint64_t n_accept_pauses;  /* pauses since that line */
         Discover *discover;        /* NULL without Xen */
         Scrape *scrape;            /* the metrics listener; NULL unless metrics_listen is set */
 } Broker;

@@ -108,12 +108,12 @@ enum {
 typedef struct Bus {
         BrokerConfig config;
         BusStats stats;
-        bool stopping;          /* GOAWAY sent: new OPENs are refused */
-        uint32_t own_domid;     /* the broker's domain */
-        const Keyring *keyring; /* keyring.c's: channel auth; NULL for none */
-        List peers;             /* live Peers (peer.c) */
-        List dead;              /* Peers dropped in this iteration (peer.c), freed by broker.c */
-        List dirty;             /* Peers to flush at the end of the iteration (peer.c) */
+        bool stopping;      /* GOAWAY sent: new OPENs are refused */
+        uint32_t own_domid; /* the broker's domain */
+        Keyring *keyring;   /* keyring.c's: channel auth; NULL for none; owned by main() */
+        List peers;         /* live Peers (peer.c) */
+        List dead;          /* Peers dropped in this iteration (peer.c), freed by broker.c */
+        List dirty;         /* Peers to flush at the end of the iteration (peer.c) */
         uint32_t n_peers;
         uint32_t n_local_peers; /* of n_peers, UNIX-socket links (peer.c) */
         uint64_t mem_held;      /* budget.c: held for all peers together */

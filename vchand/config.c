@@ -303,15 +303,24 @@ static int config_set(BrokerConfig *c, const char *key, const char *value, char 
 
 int config_parse(BrokerConfig *c, const char *text, size_t len, char *err, size_t n_err)
 {
-        char *copy = strndup(text, len), *save = NULL, *ln;
+        char *copy, *next, *ln;
         unsigned line = 0;
         int r = 0;
 
+        if (memchr(text, '\0', len)) {
+                (void)snprintf(err, n_err, "the file holds a NUL byte: not a text file");
+                return -EINVAL;
+        }
+        copy = strndup(text, len);
         if (!copy)
                 return -ENOMEM;
-        for (ln = strtok_r(copy, "\n", &save); ln && r == 0; ln = strtok_r(NULL, "\n", &save)) {
+        /* Line by line, blank lines included, so that every error names the right line. */
+        for (ln = copy; ln && r == 0; ln = next) {
                 char *eq, *s;
 
+                next = strchr(ln, '\n');
+                if (next)
+                        *next++ = '\0';
                 line++;
                 cut_comment(ln);
                 s = trim(ln);

@@ -253,6 +253,21 @@ int keyring_new(const BrokerConfig *c, Keyring **ret, char *err, size_t n_err)
         return 0;
 }
 
+int keyring_reload_entries(Keyring *k, const char *path, char *err, size_t n_err)
+{
+        Keyring next = {0};
+        int r = keyring_load(&next, path, err, n_err);
+
+        if (r < 0) {
+                free(next.entries);
+                return r;
+        }
+        free(k->entries);
+        k->entries = next.entries;
+        k->n_entries = next.n_entries;
+        return 0;
+}
+
 Keyring *keyring_free(Keyring *k)
 {
         if (!k)

@@ -11,9 +11,10 @@
  * "key:" and the key in text, so that a name can never be mistaken for a key (names have no
  * ':'). Policy matches the key's bytes (Identity.key), named by its text or a !key name.
  *
- * Loaded once by main() before the broker starts; a configuration that asks for auth in a
- * build without it, an unreadable or badly protected file, or a malformed keyring stops the
- * start with a message naming the file (and line).
+ * Loaded by main() before the broker starts; the keyring file (the accepted keys and their
+ * names) is read again on SIGHUP and Reload (reload.c), the rest needs a restart. A configuration
+ * that asks for auth in a build without it, an unreadable or badly protected file, or a malformed
+ * keyring stops the start with a message naming the file (and line).
  */
 #ifndef VCHAND_KEYRING_H
 #define VCHAND_KEYRING_H
@@ -52,6 +53,13 @@ enum {
  * Return: 0, -EINVAL (see @err), -ENOMEM.
  */
 int keyring_new(const BrokerConfig *c, Keyring **ret, char *err, size_t n_err);
+
+/**
+ * keyring_reload_entries() - read the keyring file @path again into @k (SIGHUP, Reload): the
+ * broker's own key and the mode stay as loaded at start.
+ * Return: 0; -EINVAL (see @err: @k unchanged), -ENOMEM.
+ */
+int keyring_reload_entries(Keyring *k, const char *path, char *err, size_t n_err);
 
 /* Wipes the broker's secret key and frees. Accepts NULL. Return: NULL. */
 Keyring *keyring_free(Keyring *k);

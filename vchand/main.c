@@ -59,8 +59,9 @@ static const char usage[] =
         "  -h, --help          this text\n"
         "\n"
         "Signals: SIGTERM and SIGINT send GOAWAY to every peer and stop within 2 seconds;\n"
-        "SIGHUP reloads the policy (a file with an error keeps the old one; streams the new\n"
-        "one denies are reset with PERMISSION_DENIED).\n"
+        "SIGHUP reloads the keyring file and the policy (a file with an error keeps the old\n"
+        "one; links whose key left the keyring and streams the new policy denies are refused\n"
+        "with PERMISSION_DENIED).\n"
         "One instance per socket: a second vchand for the same socket exits with status 1\n"
         "and touches nothing (the lock is <socket>.lock).\n"
         "Exit status: 0 after an orderly stop, 1 on a start-up error, 2 on usage errors.\n";

@@ -110,7 +110,6 @@ Peer *peer_new(Bus *b, VbusTransport *t, const Identity *ident, uint32_t vchan_d
         if (p->ident.local)
                 b->n_local_peers++;
         b->stats.n_peers_total++;
-        presence_peer(b, &p->ident, p->serial, peer_transport_name(p), true, NULL);
         return p;
 }
 
@@ -161,7 +160,8 @@ static void peer_bury(Peer *p, const char *why, bool quiet)
                         p->bus->n_local_peers--;
         }
         list_add_tail(&p->bus->dead, &p->dead_link);
-        presence_peer(p->bus, &p->ident, p->serial, peer_transport_name(p), false, why);
+        if (p->announced)
+                presence_peer(p->bus, &p->ident, p->serial, peer_transport_name(p), false, why);
 }
 
 void peer_kick(Peer *p, const char *reason)
@@ -174,6 +174,22 @@ void peer_kick(Peer *p, const char *reason)
         (void)snprintf(why, sizeof(why), "kicked by an admin: %s", reason);
         peer_send_error(p, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED, why);
         p->bus->stats.n_kicks++;
+        peer_kill(p, why);
+}
+
+void peer_announce(Peer *p)
+{
+        if (p->announced || p->dead)
+                return;
+        p->announced = true;
+        presence_peer(p->bus, &p->ident, p->serial, peer_transport_name(p), true, NULL);
+}
+
+void peer_deny(Peer *p, const char *why)
+{
+        if (p->dead)
+                return;
+        peer_send_error(p, VBUS__V1__STATUS__STATUS_PERMISSION_DENIED, why);
         peer_kill(p, why);
 }
 
@@ -469,6 +485,7 @@ static int peer_on_auth_hello(Peer *p, const Vbus__V1__Hello *m)
         if (r != 0)
                 return peer_auth_refused(p, r, why);
         peer_make_label(p);
+        peer_announce(p);
         return 0;
 }
 
@@ -504,6 +521,9 @@ static int peer_on_hello(void *owner, const Vbus__V1__Hello *m)
         /* A session's frames are read by its link, set up by the link's own HELLO. */
         if (!p->parent && vbus__link_set_max_frame(&p->ep.link, p->bus->config.max_frame) < 0)
                 return PEER_E_MAX_FRAME;
+        /* Without AUTH on both sides no proof HELLO may follow: the identity is final. */
+        if (!(answer.features & VBUS_FEATURE_AUTH))
+                peer_announce(p);
         return 0;
 }
 
@@ -522,6 +542,8 @@ static int peer_on_open(void *owner, VbusStream *vs, const Vbus__V1__Open *m)
                 return peer_auth_refused(p, KEYRING_DENIED,
                                          "this broker requires channel auth: prove a key listed "
                                          "in its keyring at HELLO");
+        /* No proof HELLO may come after an OPEN: the identity is final. */
+        peer_announce(p);
         if (!open) {
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_UNSUPPORTED,
                                   "this broker has no streams of that kind");
@@ -625,7 +647,6 @@ static Peer *peer_new_session(Peer *link, uint32_t id, const Vbus__V1__Claims *c
         link->n_sessions++;
         b->stats.n_peers_total++;
         s->created_unix_us = wall_now_us();
-        presence_peer(b, &s->ident, s->serial, peer_transport_name(s), true, NULL);
         return s;
 }
 

@@ -117,6 +117,7 @@ struct Peer {
         bool more;       /* stopped at LIMIT_FRAMES_PER_WAKEUP: process again */
         bool registered; /* broker.c's: the link's fd is in the epoll set */
         bool retiring;   /* its stream ids are used up: GOAWAY sent (peer_retire) */
+        bool announced;  /* its identity is final: presence told vbus.peer.up (peer_announce) */
 };
 
 /**
@@ -131,6 +132,18 @@ Peer *peer_free(Peer *p);
 
 /* Drops @p as an admin asked (Kick): tells it ERROR PERMISSION_DENIED with @reason first. */
 void peer_kick(Peer *p, const char *reason);
+
+/* Drops @p as no longer admitted (a key removed from the keyring): ERROR PERMISSION_DENIED with
+ * @why first. Idempotent. */
+void peer_deny(Peer *p, const char *why);
+
+/*
+ * peer_announce() - @p's identity is final: presence says vbus.peer.up, and admin listings show
+ * it. Called at HELLO when no proof can follow, at the proof HELLO (channel auth), at the first
+ * OPEN, or by the tick (a client that offered auth, proved nothing and opens nothing). A peer
+ * that never gets there (no HELLO, a refused proof) is never announced, nor its end. Idempotent.
+ */
+void peer_announce(Peer *p);
 
 /* "unix" or "vchan". */
 const char *peer_transport_name(const Peer *p);

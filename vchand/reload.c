@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "keyring.h"
 #include "log.h"
+#include "peer.h"
 
 enum {
         /* vchand.conf is read whole; main.c reads it with the same bound. */
@@ -121,6 +123,89 @@ static int reload_config(Bus *b, char *msg, size_t n_msg)
         return 0;
 }
 
+typedef struct KeyCheck {
+        const Keyring *k;
+        Peer **drop; /* peers whose key the keyring no longer accepts (auth = required) */
+        size_t n_drop, max_drop;
+        unsigned int renamed;
+} KeyCheck;
+
+/* A peer's proven key named again by the new keyring; peers it no longer admits are noted. */
+static int key_check(Peer *p, void *userdata)
+{
+        KeyCheck *kc = userdata;
+        char name[sizeof(p->ident.key_name)], text[VBUS_AUTH_KEY_TEXT_SIZE];
+        const char *found;
+
+        if (!p->ident.has_key)
+                return 0;
+        found = keyring_find(kc->k, p->ident.key);
+        if (!found && keyring_requires_key(kc->k)) {
+                if (kc->n_drop < kc->max_drop)
+                        kc->drop[kc->n_drop++] = p;
+                return 0;
+        }
+        if (found) {
+                (void)snprintf(name, sizeof(name), "%s", found); /* fits: same bound */
+        } else {
+                (void)vbus__auth_key_to_text(p->ident.key, text);
+                (void)snprintf(name, sizeof(name), "key:%s", text); /* fits */
+        }
+        if (strcmp(name, p->ident.key_name) != 0) {
+                memcpy(p->ident.key_name, name, sizeof(name));
+                kc->renamed++;
+        }
+        return 0;
+}
+
+static int count_peers(Peer *p, void *userdata)
+{
+        (void)p;
+        ++*(size_t *)userdata;
+        return 0;
+}
+
+/*
+ * The keyring file again (keyring.c), appended to @msg: links and sessions already open are
+ * named by the new keyring (policy's @key: rules match the new names once the policy is
+ * re-checked, which reload_policy() does next); under auth = required a peer whose key is no
+ * longer listed is told PERMISSION_DENIED and dropped. A file with an error changes nothing.
+ */
+static int reload_keyring(Bus *b, char *msg, size_t n_msg)
+{
+        size_t len = strlen(msg), n_peers = 0;
+        KeyCheck kc = {.k = b->keyring};
+        char err[512];
+        int r;
+
+        if (!b->keyring || !b->config.auth_keyring[0])
+                return 0;
+        r = keyring_reload_entries(b->keyring, b->config.auth_keyring, err, sizeof(err));
+        if (r < 0) {
+                if (len < n_msg)
+                        (void)snprintf(msg + len, n_msg - len,
+                                       "%skeyring reload failed, the previous keys stay in force: "
+                                       "%s",
+                                       len ? "; " : "", r == -EINVAL ? err : strerror(-r));
+                return r;
+        }
+        (void)peer_foreach(b, count_peers, &n_peers);
+        kc.drop = calloc(n_peers ? n_peers : 1, sizeof(Peer *));
+        if (!kc.drop)
+                return -ENOMEM; /* the new keys are in force; links keep their names */
+        kc.max_drop = n_peers;
+        (void)peer_foreach(b, key_check, &kc);
+        for (size_t i = 0; i < kc.n_drop; i++)
+                peer_deny(kc.drop[i],
+                          "channel auth: its key was removed from the broker's keyring");
+        free(kc.drop);
+        if (len < n_msg)
+                (void)snprintf(msg + len, n_msg - len,
+                               "%skeyring reloaded: %zu keys, %u links renamed, %zu dropped",
+                               len ? "; " : "", b->keyring->n_entries, kc.renamed, kc.n_drop);
+        return 0;
+}
+
 /* The policy directory again (access.c): appended to @msg. */
 static int reload_policy(Bus *b, char *msg, size_t n_msg)
 {
@@ -145,12 +230,20 @@ static int reload_policy(Bus *b, char *msg, size_t n_msg)
         return r == -ENOTSUP ? 0 : r;
 }
 
+int reload_keys_and_policy(Bus *b, char *msg, size_t n_msg)
+{
+        int r = reload_keyring(b, msg, n_msg);
+        int r2 = reload_policy(b, msg, n_msg);
+
+        return r < 0 ? r : r2;
+}
+
 int reload_all(Bus *b, char *msg, size_t n_msg)
 {
         int r = reload_config(b, msg, n_msg);
 
         if (r == 0)
-                r = reload_policy(b, msg, n_msg);
+                r = reload_keys_and_policy(b, msg, n_msg);
         if (r < 0)
                 log_error("reload: %s", msg);
         else

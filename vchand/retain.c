@@ -21,6 +21,7 @@ typedef struct Owner {
         char key[16]; /* "d<domid>" or "u<uid>" */
         uint64_t bytes;
         uint32_t n_values;
+        bool gone; /* its domain was destroyed: out of the map, its values orphans */
 } Owner;
 
 typedef struct Retained {
@@ -60,9 +61,25 @@ static void owner_release(RetainTable *t, Owner *o, uint64_t charge)
 {
         o->bytes -= charge;
         if (--o->n_values == 0) {
-                map_remove(&t->owners, &o->entry);
+                if (!o->gone)
+                        map_remove(&t->owners, &o->entry);
                 free(o);
         }
+}
+
+void retain_domain_gone(Bus *b, uint32_t domid)
+{
+        RetainTable *t = b->retained;
+        char key[16];
+        int n = snprintf(key, sizeof(key), "d%u", domid);
+        MapEntry *e = t ? map_find(&t->owners, key, (size_t)n) : NULL;
+        Owner *o;
+
+        if (!e)
+                return;
+        o = container_of(e, Owner, entry);
+        map_remove(&t->owners, &o->entry);
+        o->gone = true;
 }
 
 static void retained_free(RetainTable *t, Retained *r)

@@ -7,7 +7,8 @@
  *
  * Bounds (vchand.conf): retained_max values and retained_bytes bytes over the whole broker, and
  * peer_retained_bytes per publisher identity (a domain, or a local uid: the same budget across
- * its reconnects, since a value outlives the link that set it). A value is charged its bytes,
+ * its reconnects, since a value outlives the link that set it; a destroyed domain's values are
+ * orphaned, retain_domain_gone()). A value is charged its bytes,
  * its topic and LIMIT_RETAIN_ENTRY_COST, so the count per identity is bounded too. A value over
  * a bound is refused (RETAIN_E_OVER) and only its publisher is told; the values already kept
  * stay. The table never parses a payload.
@@ -68,5 +69,13 @@ void retain_foreach_match(Bus *b, const char *pattern, int (*fn)(const RetainedV
 /* Whether @topic matches @pattern (docs/protocol.md section 6: '*' one token, a final '>' one or
  * more). Both are valid names (name.c). */
 bool retain_pattern_matches(const char *pattern, const char *topic);
+
+/*
+ * retain_domain_gone() - domain @domid was destroyed: the values it set stay (a retained value
+ * outlives its publisher) but are no longer charged to "domain @domid", so that a new domain
+ * given the same domid starts with an empty peer_retained_bytes budget. They still count against
+ * the broker's retained_max and retained_bytes until replaced or cleared.
+ */
+void retain_domain_gone(Bus *b, uint32_t domid);
 
 #endif /* VCHAND_RETAIN_H */

@@ -42,6 +42,8 @@ struct Scrape {
         bool unix_path; /* unlink path at the end */
         char path[108];
         uint32_t n_conns;
+        bool accept_paused;        /* out of fds or memory: resumed by the next tick */
+        uint64_t accept_logged_us; /* once per 10 s */
         ScrapeConn conns[LIMIT_SCRAPE_CONNS];
 };
 
@@ -177,6 +179,20 @@ static void scrape_accept(Scrape *s)
                 ScrapeConn *c = NULL;
                 int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+                if (fd < 0 &&
+                    (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+                        /* A readable socket we cannot accept from would spin the loop: it
+                         * rests until the next tick (the broker's own socket does the same). */
+                        uint64_t now = bus_now_us();
+
+                        if (!s->accept_logged_us || now - s->accept_logged_us >= 10000000u) {
+                                log_error("metrics listener: accept: %s: scrapes wait",
+                                          strerror(errno));
+                                s->accept_logged_us = now;
+                        }
+                        s->accept_paused = true;
+                        break;
+                }
                 if (fd < 0) {
                         if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                                 log_error("metrics listener: accept: %s", strerror(errno));
@@ -195,7 +211,7 @@ static void scrape_accept(Scrape *s)
                 c->started_us = bus_now_us();
                 s->n_conns++;
         }
-        /* Every slot taken: leave the rest in the backlog until one frees. */
+        /* Every slot taken, or paused: leave the rest in the backlog until one frees. */
         {
                 struct epoll_event ev = {.events = 0, .data.ptr = &s->listen_tag};
 
@@ -330,6 +346,12 @@ void scrape_tick(Scrape *s, uint64_t now_us)
 {
         if (!s)
                 return;
+        if (s->accept_paused && s->listen_fd >= 0) {
+                struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->listen_tag};
+
+                s->accept_paused = false;
+                (void)epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev);
+        }
         for (size_t i = 0; i < LIMIT_SCRAPE_CONNS; i++) {
                 ScrapeConn *c = &s->conns[i];
 

@@ -98,6 +98,8 @@ enum {
         LIMIT_FRAMES_PER_WAKEUP = 256,
         /* Housekeeping tick: timeouts, and re-polling vchans (a peer can suppress our events). */
         LIMIT_TICK_MS = 1000,
+        /* Out of fds or memory at accept(): the listening socket rests this long (broker.c). */
+        LIMIT_ACCEPT_PAUSE_MS = 100,
         /* Orderly stop (SIGTERM, SIGINT): how long queued deliveries and calls in flight get
          * after GOAWAY before the remaining links are closed. systemd's stop timeout is far
          * longer; a restart should not wait on a peer that never leaves. */

@@ -504,6 +504,24 @@ static void print_sender(const vbus_message *m, bool json)
                 putchar('}');
 }
 
+/*
+ * Whether the broker now refuses this connection for good: libvbus reconnects after a lost link
+ * whatever the cause, but a broker that refuses the key (it was removed from the keyring) or
+ * proves another one will not change its mind; a long-running command says so and stops.
+ */
+static bool refused_for_good(vbus_conn *c)
+{
+        int e;
+
+        if (vbus_conn_get_state(c) == VBUS_CONN_READY)
+                return false;
+        e = vbus_conn_get_last_error(c);
+        if (e != -EPERM && e != -EACCES)
+                return false;
+        keygen_explain(e);
+        return true;
+}
+
 static void on_message(vbus_subscription *sub, const vbus_message *m, void *userdata)
 {
         SubState *st = userdata;
@@ -570,6 +588,10 @@ static int cmd_sub(const Options *o, const char *pattern)
                 r = vbus_conn_wait(c, 100000);
                 if (r < 0 && r != -ETIMEDOUT && r != -EINTR) {
                         fprintf(stderr, "vbusctl: %s\n", strerror(-r));
+                        status = 1;
+                        break;
+                }
+                if (refused_for_good(c)) {
                         status = 1;
                         break;
                 }
@@ -981,6 +1003,10 @@ static int cmd_serve(const Options *o, const char *service)
 
                 if (r < 0 && r != -ETIMEDOUT && r != -EINTR) {
                         fprintf(stderr, "vbusctl: %s\n", strerror(-r));
+                        break;
+                }
+                if (refused_for_good(c)) {
+                        failed = true;
                         break;
                 }
                 if (!announced && vbus_server_is_active(srv)) {

@@ -202,6 +202,7 @@ printf 'auth = required\nauth_key = %s\nauth_keyring = %s\n' "$K/broker" "$TMP/k
         >"$TMP/required.conf"
 bg "$VCHAND" --no-xen --policy open -c "$TMP/required.conf" --socket "$TMP/required.sock" \
         >>"$TMP/required.log" 2>&1
+REQUIRED_PID=$!
 wait_file "$TMP/required.sock" || fail "required broker did not start"
 export VBUS_URL="unix:$TMP/required.sock"
 out=$("$VBUSCTL" services 2>&1) && fail "required: a client without a key got in: $out"
@@ -212,3 +213,40 @@ wait_grep "not in the broker's keyring" "$TMP/required.log" || fail "required: n
 "$VBUSCTL" --key "$K/alice" --broker-key "$BROKER" services >"$TMP/req-alice.out" 2>&1 ||
         fail "required: alice was refused: $(cat "$TMP/req-alice.out")"
 ok "auth = required: no key and an unlisted key refused (-EPERM), alice admitted"
+
+# The keyring file is read again on SIGHUP: keys added are admitted, a link whose key was
+# removed is dropped with PERMISSION_DENIED, a keyring with an error changes nothing.
+"$VBUSCTL" --key "$K/alice" sub keyring.t >"$TMP/alice-sub.out" 2>&1 &
+ALICE_SUB=$!
+PIDS="$PIDS $ALICE_SUB"
+printf 'alice %s\nmallory %s\n' "$ALICE" "$MALLORY" >"$TMP/keyring.new"
+chmod 0644 "$TMP/keyring.new"
+mv "$TMP/keyring.new" "$TMP/keyring"
+kill -HUP "$REQUIRED_PID"
+wait_grep "keyring reloaded: 2 keys" "$TMP/required.log" || fail "no keyring reload logged"
+"$VBUSCTL" --key "$K/mallory" services >"$TMP/req-mallory.out" 2>&1 ||
+        fail "mallory, added to the keyring, was refused: $(cat "$TMP/req-mallory.out")"
+printf 'mallory %s\nbroken line\n' "$MALLORY" >"$TMP/keyring.new"
+mv "$TMP/keyring.new" "$TMP/keyring"
+kill -HUP "$REQUIRED_PID"
+wait_grep "keyring reload failed, the previous keys stay in force: auth_keyring $TMP/keyring:2" \
+        "$TMP/required.log" || fail "a broken keyring: no error with file:line"
+kill -0 "$ALICE_SUB" 2>/dev/null || fail "alice's subscriber left after a broken keyring"
+printf 'mallory %s\n' "$MALLORY" >"$TMP/keyring.new"
+mv "$TMP/keyring.new" "$TMP/keyring"
+kill -HUP "$REQUIRED_PID"
+wait_grep "keyring reloaded: 1 keys, 0 links renamed, 1 dropped" "$TMP/required.log" ||
+        fail "alice's link not dropped: $(tail -3 "$TMP/required.log")"
+wait_grep "its key was removed from the broker's keyring" "$TMP/required.log" ||
+        fail "the drop of alice's link is not logged with its reason"
+for _ in $(seq 1 100); do
+        kill -0 "$ALICE_SUB" 2>/dev/null || break
+        sleep 0.1
+done
+kill -0 "$ALICE_SUB" 2>/dev/null && fail "alice's subscriber still runs after its key was removed"
+wait "$ALICE_SUB" && fail "alice's subscriber exited 0 when its key was removed"
+grep -q "the broker refused this connection's key" "$TMP/alice-sub.out" ||
+        fail "alice's subscriber was not told why: $(cat "$TMP/alice-sub.out")"
+out=$("$VBUSCTL" --key "$K/alice" services 2>&1) && fail "alice got in after removal: $out"
+"$VBUSCTL" --key "$K/mallory" services >/dev/null 2>&1 || fail "mallory refused after the reload"
+ok "SIGHUP reads the keyring again: a key added is admitted, a removed key's link is dropped and told why, a broken file keeps the keys"

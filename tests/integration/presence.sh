@@ -63,8 +63,27 @@ wait_grep "event vbus.service.down .* service=kv.v1.Store " "$TMP/watch.out" ||
         fail "no vbus.service.down for kv.v1.Store"
 ok "vbus.service.up and vbus.service.down for kv.v1.Store"
 
+# Connections that never complete HELLO (garbage, silence, a HELLO cut short) are not peers:
+# no vbus.peer.up nor down for them. The next event is dom$g5's up.
+n_before=$(grep -c '^event vbus.peer' "$TMP/watch.out")
+$PY - "$SOCK" <<'HALF' || fail "could not connect the half-peers"
+import socket, sys, time
+socks = []
+for payload in (b"GET / HTTP/1.0\r\n\r\n", b"", b"\xb5\x01\x01\x00\x40\x00\x00\x00"):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    s.sendall(payload)
+    socks.append(s)
+time.sleep(0.5)
+for s in socks:
+    s.close()
+HALF
 bg "$XS" run --domid "$g5" -- env VBUS_URL=vchan:0 "$VBUSCTL" sub x.y >/dev/null 2>"$TMP/g5.log"
 wait_grep "event vbus.peer.up .* domid=$g5 " "$TMP/watch.out" || fail "no vbus.peer.up for dom$g5"
+n_after=$(grep -c '^event vbus.peer' "$TMP/watch.out")
+[ "$n_after" = $((n_before + 1)) ] ||
+        fail "connections without HELLO made presence events: $(tail -n 5 "$TMP/watch.out")"
+ok "connections that never finish HELLO make no vbus.peer.up/down"
 
 # Numbered without gaps, from the watcher's first event on.
 $PY - "$TMP/watch.out" <<'EOF' || fail "presence seq has gaps: $(cat "$TMP/watch.out")"

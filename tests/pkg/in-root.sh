@@ -59,14 +59,22 @@ ok "system group vbus: $(getent group vbus)"
 grep -qx /etc/vchand/vchand.conf /var/lib/dpkg/info/vchand.conffiles || fail "vchand.conf is not a conffile"
 vchand --check-config >"$T/check-config.out" 2>&1 || fail "vchand --check-config"
 ok "/etc/vchand/vchand.conf (conffile) parses: $(head -n 1 "$T/check-config.out")"
-systemd-analyze verify /lib/systemd/system/vchand.service >"$T/verify.log" 2>&1 ||
-        fail "systemd-analyze verify: $(cat "$T/verify.log")"
-[ ! -s "$T/verify.log" ] || fail "systemd-analyze verify printed: $(cat "$T/verify.log")"
-ok "systemd-analyze verify vchand.service: clean"
-[ -L /etc/systemd/system/multi-user.target.wants/vchand.service ] || fail "vchand.service not enabled"
-ok "vchand.service enabled (multi-user.target.wants)"
-systemd-analyze security --offline=yes /lib/systemd/system/vchand.service >"$T/security.log" 2>&1
-ok "systemd-analyze security: $(grep -o 'Overall exposure level.*' "$T/security.log")"
+for unit in vchand vbus-agent; do
+        systemd-analyze verify /lib/systemd/system/$unit.service >"$T/verify.log" 2>&1 ||
+                fail "systemd-analyze verify $unit: $(cat "$T/verify.log")"
+        [ ! -s "$T/verify.log" ] || fail "systemd-analyze verify $unit printed: $(cat "$T/verify.log")"
+        ok "systemd-analyze verify $unit.service: clean"
+        [ -L /etc/systemd/system/multi-user.target.wants/$unit.service ] ||
+                fail "$unit.service not enabled"
+        ok "$unit.service enabled (multi-user.target.wants)"
+        systemd-analyze security --offline=yes /lib/systemd/system/$unit.service \
+                >"$T/security.log" 2>&1
+        ok "systemd-analyze security $unit: $(grep -o 'Overall exposure level.*' "$T/security.log")"
+done
+grep -q '^ConditionVirtualization=!xen$' /lib/systemd/system/vchand.service &&
+        grep -q '^ConditionVirtualization=xen$' /lib/systemd/system/vbus-agent.service ||
+        fail "the broker and agent units do not split dom0 and guests"
+ok "vchand.service starts outside Xen guests, vbus-agent.service inside them"
 for p in vchand.8 vbusctl.1 vchan-cat.1 vbus-wire.1 xensim.1 vbus-bridge.1 vbus-bridge-sub.1; do
         man -w "${p%.*}" >/dev/null 2>&1 || fail "no man page ${p}"
         w=$(MANWIDTH=80 man --warnings "${p%.*}" 2>&1 >/dev/null)

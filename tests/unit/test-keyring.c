@@ -144,6 +144,18 @@ static void test_config_auth_keys(void **state)
         assert_int_equal(parse(&c, "xen = no\nauth_key = relative/path\n", err, sizeof(err)),
                          -EINVAL);
         assert_non_null(strstr(err, "line 2: auth_key must be an absolute path"));
+        /* Blank and comment lines count: the error names the line an editor shows. */
+        assert_int_equal(
+                parse(&c, "\n# a comment\n\nxen = no\n\n\nauth = maybe\n", err, sizeof(err)),
+                -EINVAL);
+        assert_string_equal(err, "line 7: auth wants off, optional or required");
+        assert_int_equal(parse(&c, "\r\n\nnot a pair\n", err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "line 3: expected key = value");
+        /* A NUL byte does not silently end the file. */
+        config_defaults(&c);
+        assert_int_equal(config_parse(&c, "xen = no\n\0auth = off\n", 20, err, sizeof(err)),
+                         -EINVAL);
+        assert_non_null(strstr(err, "NUL"));
 }
 
 static void test_keyring_without_auth_refused(void **state)

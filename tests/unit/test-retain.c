@@ -149,6 +149,38 @@ static void test_peer_bound_only_for_the_offender(void **state)
         assert_int_equal(strncmp(seen(b, "a.*"), "a.one=mine a.two=xxx", 20), 0);
 }
 
+/* A destroyed domain's values outlive it, but a new domain with its domid is not charged them. */
+static void test_domain_gone_orphans_its_values(void **state)
+{
+        Bus *b = *state;
+        char big[1500];
+        uint32_t n;
+        uint64_t bytes;
+
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        assert_int_equal(set(b, &dom1, "g.one", big), 0);
+        assert_int_equal(set(b, &dom1, "g.two", big), RETAIN_E_OVER_PEER);
+        retain_domain_gone(b, 1);
+        retain_domain_gone(b, 1); /* twice, and for a domain without values: nothing */
+        retain_domain_gone(b, 9);
+        /* The next domain 1 has its whole budget; the old value is still there. */
+        assert_int_equal(set(b, &dom1, "g.two", big), 0);
+        assert_int_equal(strncmp(seen(b, "g.*"), "g.one=xxx", 9), 0);
+        retain_get_usage(b, &n, &bytes);
+        assert_int_equal(n, 2);
+        assert_int_equal(bytes, charge("g.one", big) + charge("g.two", big));
+        /* The new domain 1 replaces the orphan: the orphan's owner goes with its last value
+         * (ASan checks it is freed once), and the new one is charged. */
+        assert_int_equal(set(b, &dom1, "g.one", ""), 0);
+        assert_int_equal(set(b, &dom1, "g.one", "new"), 0);
+        assert_string_equal(seen(b, "g.one"), "g.one=new ");
+        /* Orphans still count against the broker's bounds. */
+        retain_domain_gone(b, 1);
+        retain_get_usage(b, &n, &bytes);
+        assert_int_equal(n, 2);
+}
+
 static void test_broker_bounds(void **state)
 {
         Bus *b = *state;
@@ -177,6 +209,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_peer_bound_only_for_the_offender, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_broker_bounds, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_domain_gone_orphans_its_values, setup,
+                                                teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
