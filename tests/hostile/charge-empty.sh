@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 11, the message charge (protocol.md 5.4): a guest that negotiated MESSAGE_CHARGE owes
-# VBUS_MESSAGE_CHARGE bytes of window for every message, empty ones too. Two attackers that
+# Issue 11: a guest that ignores the message charge (protocol.md 5.4) is the one disconnected.
+# A guest that negotiated MESSAGE_CHARGE owes VBUS_MESSAGE_CHARGE bytes of window for every message, empty ones too. Two attackers that
 # ignore it: one publishes empty messages to its own BLOCK subscription (which grants no credit)
 # past its window, one sends empty fragments (MORE, no byte), which the charge forbids. Each is
 # the one disconnected for breaking the window rule; the broker's memory stays bounded and the

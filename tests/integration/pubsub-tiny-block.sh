@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue 11: a publisher of tiny messages and a slow lossless (BLOCK) subscriber. Every message
+# Issue 11: tiny messages to a slow BLOCK subscriber slow their publisher, never reset it.
+# A publisher of tiny messages and a slow lossless (BLOCK) subscriber. Every message
 # costs its length plus the message charge of window (protocol.md 5.4), so the publisher's window
 # fills before the broker's bound on the messages a publisher may have held by BLOCK queues
 # (publish_window / 64): the publisher is slowed, never reset, and the subscriber gets every
