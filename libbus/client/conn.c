@@ -899,6 +899,15 @@ VBUS_EXPORT int vbus_conn_flush(vbus_conn *c, uint64_t timeout_usec)
 
         if (!c)
                 return -EINVAL;
+        /* What the ring took counts as handed over once the broker is told (a vchan ring tells
+         * the peer only in its flush): without this, a message published with nothing unsent
+         * left would wait for the application's next vbus_conn_process(). */
+        if (c->have_link && !c->in_process) {
+                int r = vbus__endpoint_flush(&c->ep);
+
+                if (r < 0 && r != -EAGAIN)
+                        conn_lost_now(c);
+        }
         while (conn_has_unsent(c)) {
                 uint64_t now = vbus__client_now();
                 int r;
