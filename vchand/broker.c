@@ -117,6 +117,7 @@ static const DiscoverOps broker_discover_ops = {
 /* The methods of vbus.v1.Broker: ListServices for anyone (policy permitting), the rest admin's. */
 static const IntroMethod broker_methods[] = {
         {"ListServices", NULL, introspect_answer_list_services},
+        {"Describe", NULL, introspect_answer_describe},
         {"Peers", admin_allowed, admin_answer_peers},
         {"Topics", admin_allowed, admin_answer_topics},
         {"Subs", admin_allowed, admin_answer_subs},

@@ -21,6 +21,7 @@
 #include "control.h"
 #include "log.h"
 #include "monitor.h"
+#include "name.h"
 #include "vbus/v1/broker.pb-c.h"
 #include "vchand-limits.h"
 
@@ -251,6 +252,58 @@ int introspect_answer_list_services(Peer *p, const uint8_t *req, size_t n_req, u
         log_debug("peer %s: ListServices '%s': %zu servers, %zu bytes", p->label, prefix, c.n,
                   *ret_n);
         return 0;
+}
+
+int introspect_answer_describe(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret,
+                               size_t *ret_n, char *why)
+{
+        static const uint8_t empty[1];
+        Vbus__V1__DescribeRequest *m = NULL;
+        Vbus__V1__DescribeReply reply = VBUS__V1__DESCRIBE_REPLY__INIT;
+        const uint8_t *desc = NULL;
+        size_t n_desc = 0, len;
+        uint32_t n_servers = 0;
+        int status = 0, r;
+
+        if (vbus__control_check_strings(&vbus__v1__describe_request__descriptor,
+                                        n_req ? req : empty, n_req) != 0 ||
+            !(m = vbus__v1__describe_request__unpack(NULL, n_req, n_req ? req : empty))) {
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "the request is not a DescribeRequest");
+                return VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT;
+        }
+        if (!vbus__name_is_service(m->service, strlen(m->service))) {
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "'%.200s' is not a service name",
+                               m->service);
+                status = VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT;
+                goto out;
+        }
+        r = service_get_description(p->bus, m->service, &desc, &n_desc, &n_servers);
+        if (r == -ENOENT) {
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "no server serves %.200s", m->service);
+                status = VBUS__V1__STATUS__STATUS_NOT_FOUND;
+                goto out;
+        }
+        if (r == -ENODATA) {
+                (void)snprintf(why, INTROSPECT_WHY_MAX,
+                               "%.200s has %u server%s, and none registered a description",
+                               m->service, n_servers, n_servers == 1 ? "" : "s");
+                status = VBUS__V1__STATUS__STATUS_NOT_FOUND;
+                goto out;
+        }
+        reply.description.data = (uint8_t *)desc;
+        reply.description.len = n_desc;
+        reply.servers = n_servers;
+        len = vbus__v1__describe_reply__get_packed_size(&reply);
+        *ret = malloc(len);
+        if (!*ret) {
+                (void)snprintf(why, INTROSPECT_WHY_MAX, "out of memory");
+                status = VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
+                goto out;
+        }
+        *ret_n = vbus__v1__describe_reply__pack(&reply, *ret);
+out:
+        vbus__v1__describe_request__free_unpacked(m, NULL);
+        return status;
 }
 
 static void intro_pump_one(IntroCall *ic);

@@ -56,6 +56,11 @@ struct IntroMethod {
 int introspect_answer_list_services(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret,
                                     size_t *ret_n, char *why);
 
+/* Describe: the description a server of the service registered (docs/reflection.md); NOT_FOUND
+ * with a message that tells "no server" from "no description". */
+int introspect_answer_describe(Peer *p, const uint8_t *req, size_t n_req, uint8_t **ret,
+                               size_t *ret_n, char *why);
+
 /* True if @name (@len bytes) is "vbus" or starts with "vbus.": only the broker serves those. */
 bool introspect_is_reserved(const char *name, size_t len);
 

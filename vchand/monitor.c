@@ -3,7 +3,9 @@
  * monitor: taps on the traffic (see monitor.h).
  *
  * A tap's queue is a ring of MonitorRecords that grows by doubling up to LIMIT_MONITOR_QUEUE, so
- * an idle monitor costs little memory and a busy one is bounded.
+ * an idle monitor costs little memory and a busy one is bounded. The ring is charged to the
+ * watcher (budget.h), like a subscriber's queue: a growth its budget refuses leaves the ring as
+ * it is, full, and the record is dropped and counted as any other the monitor was too slow for.
  */
 #include "monitor.h"
 
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "budget.h"
 #include "name.h"
 #include "vbus/v1/broker.pb-c.h"
 #include "vchand-limits.h"
@@ -25,6 +28,7 @@ struct MonitorTap {
         MonitorRecord *ring;
         uint32_t cap, head, n;
         uint64_t dropped;
+        uint64_t charged; /* to the watcher: the ring */
 };
 
 int monitor_tap_add(Bus *b, Peer *watcher, const char *pattern, MonitorTap **ret)
@@ -55,6 +59,7 @@ void monitor_tap_remove(MonitorTap *tap)
         if (!tap)
                 return;
         list_unlink(&tap->link);
+        budget_release(tap->watcher, tap->charged);
         free(tap->pattern);
         free(tap->ring);
         free(tap);
@@ -79,17 +84,25 @@ uint64_t monitor_tap_get_dropped(const MonitorTap *tap)
         return tap->dropped;
 }
 
-/* Doubles the ring, keeping the order. Return: 0 or -ENOMEM. */
+/* Doubles the ring, keeping the order. Return: 0, -ENOBUFS (the watcher's budget refused it) or
+ * -ENOMEM. */
 static int tap_grow(MonitorTap *tap)
 {
         uint32_t cap = tap->cap ? tap->cap * 2 : 64;
+        uint64_t more;
         MonitorRecord *ring;
 
         if (cap > LIMIT_MONITOR_QUEUE)
                 cap = LIMIT_MONITOR_QUEUE;
+        more = (uint64_t)(cap - tap->cap) * sizeof(*ring);
+        if (budget_charge(tap->watcher, more) < 0)
+                return -ENOBUFS;
         ring = malloc((size_t)cap * sizeof(*ring));
-        if (!ring)
+        if (!ring) {
+                budget_release(tap->watcher, more);
                 return -ENOMEM;
+        }
+        tap->charged += more;
         for (uint32_t i = 0; i < tap->n; i++)
                 ring[i] = tap->ring[(tap->head + i) % tap->cap];
         free(tap->ring);

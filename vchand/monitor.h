@@ -7,8 +7,10 @@
  *
  * A monitor never slows the traffic it watches: a record that finds its tap's queue full
  * (LIMIT_MONITOR_QUEUE) is dropped and counted, in the tap (reported to the monitor in the next
- * event's `dropped`) and in the bus (stats.n_monitor_dropped). With no tap, each report is one
- * test of an empty list. At most LIMIT_MONITORS taps exist at once.
+ * event's `dropped`) and in the bus (stats.n_monitor_dropped). The queue's memory is charged to
+ * the monitoring peer's budget (budget.h), so a monitor is bounded like any subscriber: a queue
+ * its budget cannot grow is full. With no tap, each report is one test of an empty list. At most
+ * LIMIT_MONITORS taps exist at once.
  *
  * Patterns are topic patterns ('*' one token, '>' the rest); a call matches by its service name
  * (the part of "service/method" before the '/').

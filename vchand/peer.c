@@ -508,7 +508,7 @@ static int peer_on_hello(void *owner, const Vbus__V1__Hello *m)
         answer.version_max = VBUS_PROTOCOL_VERSION;
         answer.version = VBUS_PROTOCOL_VERSION;
         answer.max_frame = p->bus->config.max_frame;
-        answer.features = VBUS_FEATURE_RETAIN | VBUS_FEATURE_MESSAGE_CHARGE;
+        answer.features = VBUS_FEATURE_RETAIN | VBUS_FEATURE_DESCRIBE | VBUS_FEATURE_MESSAGE_CHARGE;
         answer.peer_name = (char *)"vchand";
         /* Claims are an agent's, about one of its sessions (protocol.md 7). */
         if (m->claims && !p->parent)

@@ -390,9 +390,10 @@ const char *policy_admin_class(const char *method)
                 const char *method, *cls;
         } map[] = {
                 /* vbus.v1.Broker's methods (proto/vbus/v1/broker.proto). */
-                {"ListServices", "list"}, {"Peers", "list"}, {"Topics", "list"},
-                {"Subs", "list"},         {"Stats", "list"}, {"Metrics", "list"},
-                {"Monitor", "monitor"},   {"Kick", "kick"},  {"Reload", "reload"},
+                {"ListServices", "list"}, {"Describe", "list"},   {"Peers", "list"},
+                {"Topics", "list"},       {"Subs", "list"},       {"Stats", "list"},
+                {"Metrics", "list"},      {"Monitor", "monitor"}, {"Kick", "kick"},
+                {"Reload", "reload"},
         };
 
         for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)

@@ -607,6 +607,9 @@ static void call_refuse(Call *c, CallSide *side, const char *why)
                    "the server's reply exceeded what the broker relays for a call");
 }
 
+/* The smallest buffer a pipe allocates (it doubles from there as needed). */
+#define PIPE_FIRST_CAP 64
+
 /* Room for @n more bytes in @pp's buffer. Return: 0 or -ENOMEM. */
 static int pipe_reserve(Pipe *pp, size_t n)
 {
@@ -621,7 +624,12 @@ static int pipe_reserve(Pipe *pp, size_t n)
                 if (need <= pp->cap)
                         return 0;
         }
-        cap = pp->cap ? pp->cap : 4096;
+        /*
+         * The first buffer fits the first message (a unary call's request or reply is most often
+         * small): a fixed 4 KiB one was a malloc outside the allocator's small-chunk caches for
+         * every call and direction, which made glibc consolidate its fast bins each time.
+         */
+        cap = pp->cap ? pp->cap : PIPE_FIRST_CAP;
         while (cap < need)
                 cap *= 2;
         buf = realloc(pp->buf, cap);

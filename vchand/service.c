@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "budget.h"
+#include "describe.h"
 #include "log.h"
 #include "map.h"
 #include "presence.h"
@@ -34,6 +35,12 @@ struct Server {
         List serve_link;        /* in service->servers while open */
         uint32_t n_outstanding; /* calls in flight on this server */
         uint64_t n_calls_total; /* calls routed to this server, in flight included */
+        /* Its vbus.v1.ServiceDescription: the one message of its SERVE stream, gathered while
+         * !desc_done, validated once whole, charged to the server (desc_charged). */
+        uint8_t *desc;
+        size_t n_desc;
+        bool desc_done;
+        uint64_t desc_charged;
 };
 
 /* stream_op_*() take the object for its Stream. */
@@ -162,7 +169,64 @@ int service_open_serve(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         list_add_tail(&svc->servers, &srv->serve_link);
         stream_bind(&srv->base, p, vs, &server_ops, srv);
         log_debug("peer %s serves %s", p->label, svc->name);
-        (void)stream_accept(&srv->base, 0, NULL);
+        /* The window is what a description may be: the stream carries that and nothing else. */
+        (void)stream_accept(&srv->base, VBUS_DESCRIPTION_MAX, NULL);
+        return 0;
+}
+
+/* Refuses @srv's description: the SERVE stream is reset, so the server knows and stops. */
+static void server_desc_refuse(Server *srv, int status, const char *why)
+{
+        char msg[VBUS_DESCRIPTION_WHY_MAX + 32];
+
+        peer_log(srv->base.peer, "description of %s refused: %s", srv->service->name, why);
+        /* A message for the peer: cut short is fine. */
+        (void)snprintf(msg, sizeof(msg), "description refused: %s", why);
+        (void)stream_reset(&srv->base, status, msg);
+}
+
+/* DATA on a SERVE stream: the server's description (docs/reflection.md), one message. */
+static int server_data(void *obj, VbusStream *vs, const VbusFrame *f)
+{
+        Server *srv = obj;
+        Peer *p = srv->base.peer;
+        char why[VBUS_DESCRIPTION_WHY_MAX];
+        uint64_t cost = f->header.length + (srv->desc ? 0 : LIMIT_ITEM_OVERHEAD);
+        uint8_t *buf;
+        int r;
+
+        (void)vs;
+        if (srv->desc_done) {
+                server_desc_refuse(srv, VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT,
+                                   "a server sends one description");
+                return 0;
+        }
+        /* The window (VBUS_DESCRIPTION_MAX) bounds the bytes; the session enforced it. */
+        if (budget_charge(p, cost) < 0) {
+                server_desc_refuse(srv, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                   "this link holds too much (peer_memory)");
+                return 0;
+        }
+        srv->desc_charged += cost;
+        buf = realloc(srv->desc, srv->n_desc + f->header.length + 1);
+        if (!buf) {
+                server_desc_refuse(srv, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                   "out of memory");
+                return 0;
+        }
+        if (f->header.length > 0)
+                memcpy(buf + srv->n_desc, f->payload, f->header.length);
+        srv->desc = buf;
+        srv->n_desc += f->header.length;
+        if (f->header.flags & VBUS_FLAG_MORE)
+                return 0;
+        srv->desc_done = true;
+        r = vbus__describe_validate(srv->desc, srv->n_desc, srv->service->name, why);
+        if (r < 0) {
+                server_desc_refuse(srv, VBUS__V1__STATUS__STATUS_INVALID_ARGUMENT, why);
+                return 0;
+        }
+        log_debug("peer %s described %s in %zu bytes", p->label, srv->service->name, srv->n_desc);
         return 0;
 }
 
@@ -172,7 +236,12 @@ static void server_closed(void *obj, VbusStream *vs)
         Service *svc = srv->service;
 
         (void)vs;
-        budget_release(srv->base.peer, LIMIT_STREAM_COST);
+        budget_release(srv->base.peer, LIMIT_STREAM_COST + srv->desc_charged);
+        srv->desc_charged = 0;
+        free(srv->desc);
+        srv->desc = NULL;
+        srv->n_desc = 0;
+        srv->desc_done = false;
         list_unlink(&srv->serve_link);
         srv->service = NULL;
         if (list_is_empty(&svc->servers))
@@ -183,7 +252,7 @@ static void server_closed(void *obj, VbusStream *vs)
 }
 
 static const VbusStreamOps server_ops = {
-        .data = stream_op_refuse_data,
+        .data = server_data,
         .end = stream_op_end_too,
         .closed = server_closed,
 };
@@ -270,4 +339,34 @@ uint32_t service_count(const Bus *b)
         for (const List *pos = b->services->list.next; pos != &b->services->list; pos = pos->next)
                 n++;
         return n;
+}
+
+int service_get_description(Bus *b, const char *name, const uint8_t **ret, size_t *ret_n,
+                            uint32_t *ret_servers)
+{
+        Service *svc = service_find(b, name, strlen(name));
+        const Server *found = NULL;
+        uint32_t n = 0;
+
+        *ret_servers = 0;
+        if (!svc)
+                return -ENOENT;
+        for (List *pos = svc->servers.next; pos != &svc->servers; pos = pos->next) {
+                const Server *srv = list_entry(pos, Server, serve_link);
+
+                if (!peer_is_alive(srv->base.peer))
+                        continue;
+                n++;
+                /* desc_done and still bound: validated (a refused one reset the stream). */
+                if (!found && srv->desc_done && srv->desc)
+                        found = srv;
+        }
+        *ret_servers = n;
+        if (n == 0)
+                return -ENOENT;
+        if (!found)
+                return -ENODATA;
+        *ret = found->desc;
+        *ret_n = found->n_desc;
+        return 0;
 }

@@ -65,6 +65,15 @@ typedef struct ServiceServerInfo {
 int service_foreach_server(Bus *b, int (*fn)(const ServiceServerInfo *info, void *userdata),
                            void *userdata);
 
+/**
+ * service_get_description() - the description one live server of the service @name registered
+ * (docs/reflection.md): validated, borrowed until the broker's loop runs again.
+ * Return: 0 with the packed vbus.v1.ServiceDescription in *@ret, *@ret_n; -ENOENT (no live server:
+ * *@ret_servers is 0); -ENODATA (servers, none with a description). *@ret_servers: live servers.
+ */
+int service_get_description(Bus *b, const char *name, const uint8_t **ret, size_t *ret_n,
+                            uint32_t *ret_servers);
+
 /* Services known now (with a server, or with calls still in flight). */
 uint32_t service_count(const Bus *b);
 

@@ -20,6 +20,7 @@
 
 #include <vbus/vbus.h>
 
+#include "json.h"
 #include "vbus/v1/broker.pb-c.h"
 
 #define BROKER_SERVICE "vbus.v1.Broker/"
@@ -70,60 +71,10 @@ static void on_stop_signal(int sig)
 
 /* --- output helpers ------------------------------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at @s (at most @n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-        size_t len;
-        uint32_t cp;
-
-        if (s[0] < 0x80)
-                return 1;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf)
-                len = 2, cp = s[0] & 0x1f;
-        else if (s[0] >= 0xe0 && s[0] <= 0xef)
-                len = 3, cp = s[0] & 0x0f;
-        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-                len = 4, cp = s[0] & 0x07;
-        else
-                return 0;
-        if (len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return len;
-}
-
-/* @s as a JSON string: quotes, escapes, and U+FFFD for bytes that are not UTF-8. */
+/* @s as a JSON string (json.c: quotes, escapes, U+FFFD for bytes that are not UTF-8). */
 static void json_string(const char *s)
 {
-        const unsigned char *p = (const unsigned char *)(s ? s : "");
-        size_t n = strlen((const char *)p);
-
-        putchar('"');
-        while (n > 0) {
-                size_t k = utf8_len(p, n);
-
-                if (k == 0) {
-                        fputs("\\ufffd", stdout);
-                        k = 1;
-                } else if (*p == '"' || *p == '\\') {
-                        printf("\\%c", *p);
-                } else if (*p < 0x20) {
-                        printf("\\u%04x", *p);
-                } else {
-                        (void)fwrite(p, 1, k, stdout); /* errors: ferror() at exit */
-                }
-                p += k;
-                n -= k;
-        }
-        putchar('"');
+        json_print_cstring(stdout, s ? s : "");
 }
 
 /* Prints a key and a string value (@first: no comma before). */

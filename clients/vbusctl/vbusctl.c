@@ -25,6 +25,7 @@
 #include "forward.h"
 #include "json.h"
 #include "keygen.h"
+#include "reflect.h"
 #include "vbus/v1/broker.pb-c.h"
 
 static const char usage[] =
@@ -54,6 +55,15 @@ static const char usage[] =
         "                            KEY: 1-64 of [a-z0-9_.-], VALUE: at most 1024 bytes)\n"
         "      --stream              a server-streaming call: print each reply message as it\n"
         "                            arrives, each followed by a newline\n"
+        "      --json                PAYLOAD is a JSON object: encode it as the method's\n"
+        "                            request by the description its server registered (see\n"
+        "                            describe), print each reply as one line of JSON\n"
+        "                            (proto3 JSON mapping; server-streaming methods print\n"
+        "                            every message). Bad JSON, unknown fields, wrong types\n"
+        "                            and out-of-range numbers: one line saying where, exit 2\n"
+        "  describe SERVICE          print the methods (with their streaming kinds) and the\n"
+        "                            message and enum types of SERVICE, as its server\n"
+        "                            registered them; says so when none did\n"
         "  serve SERVICE --exec CMD  serve SERVICE: each call runs CMD (with sh -c), one at a\n"
         "                            time, the request on its stdin, its stdout as the reply.\n"
         "                            Exit status 0: ok; 100+S: status S (103 invalid-argument,\n"
@@ -722,6 +732,13 @@ static int cmd_call(const Options *o, const char *method, const char *payload)
                 call_opts.timeout_usec = 0;
         call_opts.headers = o->headers;
         call_opts.n_headers = o->n_headers;
+        if (o->format == FMT_JSON) {
+                /* The request from JSON, the replies to JSON, by the service's description. */
+                r = reflect_call_json(c, method, buf, n, &call_opts);
+                free(buf);
+                vbus_conn_free(c);
+                return r;
+        }
         if (o->stream) {
                 r = call_stream(c, method, buf, n, &call_opts, o->raw);
                 free(buf);
@@ -1371,6 +1388,26 @@ static int run(int argc, char **argv)
                         return 2;
                 }
                 return cmd_call(&o, args[1], n_args == 3 ? args[2] : "-");
+        }
+        if (strcmp(args[0], "describe") == 0) {
+                vbus_conn *c = NULL;
+                int r;
+
+                if (n_args != 2) {
+                        fprintf(stderr,
+                                "vbusctl describe: want exactly one SERVICE (see --help)\n");
+                        return 2;
+                }
+                if (o.format != FMT_TEXT) {
+                        fprintf(stderr, "vbusctl describe: prints text (.proto-like) only; "
+                                        "--json and --hex are for sub and call\n");
+                        return 2;
+                }
+                if (connect_ready(&o, &c) < 0)
+                        return 1;
+                r = reflect_describe(c, args[1], ms_to_us(o.timeout_ms < 0 ? 5000 : o.timeout_ms));
+                vbus_conn_free(c);
+                return r;
         }
         if (strcmp(args[0], "serve") == 0) {
                 if (n_args != 2) {

@@ -416,6 +416,8 @@ static int usage(void)
         return 2;
 }
 
+static const vbus_protobuf_method_kind scan_kind = {.method = "Scan", .server_streaming = true};
+
 int main(int argc, char **argv)
 {
         Store st = {.service = STORAGE__V1__STORE__INIT(store_), .max_keys = 10000};
@@ -456,6 +458,10 @@ int main(int argc, char **argv)
         r = vbus_protobuf_serve(conn, &st.service.base, &srv);
         if (r == 0)
                 r = vbus_server_stream_method(srv, "Scan", scan_start, &st);
+        /* The types of the service, for `vbusctl describe` and `vbusctl call --json`; protoc-c's
+         * descriptors do not say which methods stream, so Scan is named here. */
+        if (r == 0)
+                r = vbus_protobuf_describe(srv, &storage__v1__store__descriptor, &scan_kind, 1);
         if (r < 0) {
                 fprintf(stderr, "kvstore-server: cannot serve: %s\n", strerror(-r));
                 vbus_conn_free(conn);

@@ -87,6 +87,39 @@ extern "C" {
 VBUS_EXPORT int vbus_protobuf_serve(vbus_conn *conn, ProtobufCService *service,
                                     vbus_server **ret_server);
 
+/* How a method's messages flow, for vbus_protobuf_describe(): protoc-c's descriptors do not say. */
+typedef struct vbus_protobuf_method_kind {
+        const char *method; /* a method of the service ("Scan"), borrowed for the call */
+        bool client_streaming;
+        bool server_streaming;
+} vbus_protobuf_method_kind;
+
+/**
+ * vbus_protobuf_describe() - register the protobuf description of @srv's service with the broker,
+ * so that `vbusctl describe` shows its methods and types and `vbusctl call --json` can build
+ * requests and read replies (docs/reflection.md).
+ * @srv: borrowed: a server of the service @desc describes (from vbus_protobuf_serve() or
+ *       vbus_serve() with the same full name).
+ * @desc: borrowed for the call: the generated <pkg>__<service>__descriptor. Its methods'
+ *        input and output types are described, and every message and enum type they use,
+ *        nested ones included, by their full names.
+ * @kinds, @n_kinds: borrowed for the call, may be NULL/0: the streaming methods (every other
+ *        method is described as unary).
+ *
+ * The description is sent as the only message of the server's SERVE stream, once the broker has
+ * accepted it, and again on each reconnect; a broker older than the feature is sent nothing. The
+ * broker keeps it while this server serves, charged to this connection, and answers it to any
+ * caller its policy allows `admin list` (vbus.v1.Broker/Describe). Call it once per server, right
+ * after registering.
+ *
+ * Return: 0; -EINVAL (a NULL argument, a descriptor without the service magic, a service other
+ * than @srv's, a kind naming no method of @desc); -EALREADY (@srv has a description); -E2BIG
+ * (over a limit of docs/protocol.md: 64 KiB packed, 256 methods, 512 types, 4096 fields and enum
+ * values); -ENOMEM.
+ */
+VBUS_EXPORT int vbus_protobuf_describe(vbus_server *srv, const ProtobufCServiceDescriptor *desc,
+                                       const vbus_protobuf_method_kind *kinds, size_t n_kinds);
+
 /**
  * vbus_protobuf_get_request() - the bus request behind a handler's @closure_data.
  * @closure_data: borrowed: the closure_data the library passed to the handler.

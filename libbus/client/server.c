@@ -13,7 +13,6 @@
 #include "server.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +41,11 @@ struct vbus_server {
         vbus_request_cb cb;
         void *userdata;
         List stream_methods; /* StreamMethod */
+        /* vbus_protobuf_describe()'s packed vbus.v1.ServiceDescription (NULL: none), sent as the
+         * one message of the SERVE stream on each link whose broker takes it. */
+        uint8_t *desc;
+        size_t n_desc, desc_off;
+        bool desc_empty_sent; /* never: a description is not empty; for send_message() */
 };
 
 static const VbusFeatureOps servers_ops;
@@ -67,7 +71,44 @@ static void server_open_stream(vbus_server *srv)
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
 
         o.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE;
+        srv->desc_off = 0; /* a new stream: the description goes again */
         vbus__standing_open(&srv->s, &o, &server_stream_ops, srv);
+}
+
+/* Whether @srv has description bytes to send now: its stream is open, on a broker that takes one
+ * (VBUS_FEATURE_DESCRIBE; an older broker gave the stream no window, and is told nothing). */
+static bool server_desc_pending(const vbus_server *srv)
+{
+        return srv->desc && srv->desc_off < srv->n_desc && vbus__standing_is_active(&srv->s) &&
+               (srv->s.conn->broker_features & VBUS_FEATURE_DESCRIBE);
+}
+
+/* Sends what the window allows of @srv's description. Return: 1 if something went. */
+static int server_desc_push(vbus_server *srv)
+{
+        size_t before = srv->desc_off;
+
+        if (!server_desc_pending(srv))
+                return 0;
+        (void)vbus__conn_send_message(srv->s.conn, srv->s.id, srv->desc, srv->n_desc,
+                                      &srv->desc_off, &srv->desc_empty_sent, 1, 0);
+        return srv->desc_off != before;
+}
+
+int vbus__server_set_description(vbus_server *srv, uint8_t *buf, size_t n)
+{
+        /* The stream carries one description: a second would be a protocol error once sent. */
+        if (srv->desc)
+                return -EALREADY;
+        srv->desc = buf;
+        srv->n_desc = n;
+        srv->desc_off = 0;
+        return 0;
+}
+
+const char *vbus__server_get_service(const vbus_server *srv)
+{
+        return srv->s.name;
 }
 
 static void server_closed(void *obj, VbusStream *vs)
@@ -100,6 +141,7 @@ static void server_free(vbus_server *srv)
         }
         vbus__standing_deinit(&srv->s);
         list_unlink(&srv->link);
+        free(srv->desc);
         free(srv);
 }
 
@@ -287,6 +329,21 @@ static int reject_call(vbus_conn *c, VbusStream *vs, int status, const char *mes
         return 1;
 }
 
+/*
+ * Copies @src (NULL: nothing) into @dst of @size bytes, cut to fit and terminated: what
+ * snprintf(dst, size, "%s", src) does, without formatting (once per request, on the hot path).
+ */
+static void copy_bounded(char *dst, size_t size, const char *src)
+{
+        size_t n;
+
+        if (!src)
+                return;
+        n = strnlen(src, size - 1);
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+}
+
 static vbus_request *request_new(Servers *srvs, vbus_server *srv, VbusStream *vs,
                                  const Vbus__V1__Open *m)
 {
@@ -310,13 +367,9 @@ static vbus_request *request_new(Servers *srvs, vbus_server *srv, VbusStream *vs
                 req->caller_local = m->caller->local;
                 req->caller_uid = m->caller->uid;
                 /* A domain name is at most 64 bytes (control.c), so it fits whole. */
-                if (m->caller->domain_name)
-                        (void)snprintf(req->caller_name, sizeof(req->caller_name), "%s",
-                                       m->caller->domain_name);
+                copy_bounded(req->caller_name, sizeof(req->caller_name), m->caller->domain_name);
                 /* Fits: control.c bounds key_name to VBUS_AUTH_FIELD_MAX bytes. */
-                if (m->caller->key_name)
-                        (void)snprintf(req->caller_key, sizeof(req->caller_key), "%s",
-                                       m->caller->key_name);
+                copy_bounded(req->caller_key, sizeof(req->caller_key), m->caller->key_name);
         }
         if (request_copy_headers(req, m) < 0) {
                 vbus__request_free(req);
@@ -482,6 +535,8 @@ static int servers_push(void *state)
                 if (req->answered)
                         progress |= request_push(req);
         }
+        for (pos = srvs->servers.next; pos != &srvs->servers; pos = pos->next)
+                progress |= server_desc_push(list_entry(pos, vbus_server, link));
         return progress;
 }
 
@@ -491,6 +546,9 @@ static bool servers_have_unsent(void *state)
 
         for (List *pos = srvs->requests.next; pos != &srvs->requests; pos = pos->next)
                 if (list_entry(pos, vbus_request, link)->answered)
+                        return true;
+        for (List *pos = srvs->servers.next; pos != &srvs->servers; pos = pos->next)
+                if (server_desc_pending(list_entry(pos, vbus_server, link)))
                         return true;
         return false;
 }

@@ -75,6 +75,16 @@ typedef struct VbusRequestStreamOps {
 } VbusRequestStreamOps;
 
 /**
+ * vbus__server_set_description() - @buf (@n bytes, transferred on success): a packed, valid
+ * vbus.v1.ServiceDescription of @srv's service, sent as the only message of its SERVE stream on
+ * every link (describe.c makes it). Return: 0; -EALREADY (@srv has one: nothing taken).
+ */
+int vbus__server_set_description(vbus_server *srv, uint8_t *buf, size_t n);
+
+/* The service @srv serves (borrowed for the server's life). */
+const char *vbus__server_get_service(const vbus_server *srv);
+
+/**
  * vbus__server_add_stream_method() - serve @method of @srv as a stream: its requests are handed
  * to @ops->take() as they open, and to @cb at once. A second call for the same method replaces
  * @cb and @userdata. @ops: borrowed for the server's life.

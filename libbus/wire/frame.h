@@ -74,9 +74,12 @@ enum {
 enum {
         /* The broker keeps retained values (RETAIN on PUBLISH streams, Meta.retained). */
         VBUS_FEATURE_RETAIN = 1u << 1,
+        /* The broker takes a server's vbus.v1.ServiceDescription as the DATA of its SERVE
+         * stream and answers vbus.v1.Broker/Describe (protocol.md 6.6). */
+        VBUS_FEATURE_DESCRIBE = 1u << 2,
         /* Every message costs its length plus VBUS_MESSAGE_CHARGE of its stream's window
          * (protocol.md 5.4), when both HELLOs set this bit. */
-        VBUS_FEATURE_MESSAGE_CHARGE = 1u << 2,
+        VBUS_FEATURE_MESSAGE_CHARGE = 1u << 3,
 };
 
 enum {

@@ -168,6 +168,7 @@ static void check_protobuf_argument_errors(void)
         CHECK(vbus_protobuf_serve(NULL, NULL, &srv) == -EINVAL);
         CHECK(vbus_protobuf_get_request(NULL) == NULL);
         CHECK(vbus_protobuf_fail(NULL, VBUS_STATUS_APPLICATION, "x") == -EINVAL);
+        CHECK(vbus_protobuf_describe(NULL, NULL, NULL, 0) == -EINVAL);
         CHECK(vbus_protobuf_client_new(NULL, NULL, 0, &svc) == -EINVAL);
         CHECK(vbus_protobuf_client_free(NULL) == NULL);
         CHECK(vbus_protobuf_client_get_status(NULL, NULL) == -EINVAL);

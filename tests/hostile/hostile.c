@@ -37,6 +37,18 @@
  *                                   publishes N messages of 16 KiB to TOPIC, and after committing
  *                                   each to its ring rewrites its bytes in place until the broker
  *                                   has consumed it (finding 5: one sequence number, one content)
+ *   hostile URL describe SERVICE HOW
+ *                                   SERVE SERVICE, then send as its description (docs/
+ *                                   reflection.md): "garbage" (bytes that are no protobuf),
+ *                                   "dangling" (a method whose input names no type), "types"
+ *                                   (513 message types, each its own name), "twice" (a valid one,
+ *                                   then a second), "huge" (VBUS_DESCRIPTION_MAX + 1 bytes, past
+ *                                   the window the broker granted); then waits for the outcome
+ *   hostile URL describe-many PREFIX N
+ *                                   SERVE PREFIX.S0 ... PREFIX.S<N-1>, each with a valid
+ *                                   description of about 60 KiB, until the broker refuses one
+ *                                   (the descriptions are charged to this peer's budget); prints
+ *                                   "described K" (the streams opened) before the outcome
  *   hostile URL collect TOPIC N     not an attack: subscribes to TOPIC (BLOCK, 1 MiB of credit)
  *                                   and prints each of N deliveries as "SEQ HASH" of its payload
  *                                   (its Meta prefix skipped; "as-written" when all 'A', as
@@ -61,7 +73,9 @@
 #include <vbus/vbus.h>
 
 #include "control.h"
+#include "describe.h"
 #include "frame.h"
+#include "vbus/v1/describe.pb-c.h"
 #include "vchan.h"
 
 enum {
@@ -94,7 +108,7 @@ typedef struct Hostile {
         int64_t window;     /* its credit: ACCEPT's, plus CREDITs, minus what was sent */
 } Hostile;
 
-__attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
+__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
 {
         va_list ap;
 
@@ -424,6 +438,148 @@ static void attack_stuck_serve(Hostile *h, const char *service)
         /* Never reads again: the broker's writes fill the ring, then its backlog. */
         for (;;)
                 pause();
+}
+
+static void wait_outcome(Hostile *h);
+
+/* A description of @service: one method M (In -> In); @n_types message types In, T1, T2...;
+ * @input: the method's input type name. Packed into a malloc'ed buffer. */
+/* A type name's padding in a heavy description: about 60 KiB for 500 types. */
+#define HEAVY_PAD                                                                                  \
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+        "x"                                                                                        \
+        "xxxxxxxxxxxxxxxxxxxx"
+
+static uint8_t *describe_pack_names(const char *service, const char *input, size_t n_types,
+                                    bool heavy, size_t *ret_n);
+
+static uint8_t *describe_pack(const char *service, const char *input, size_t n_types, size_t *ret_n)
+{
+        return describe_pack_names(service, input, n_types, false, ret_n);
+}
+
+/* As describe_pack(), the type names padded to about 120 bytes when @heavy. */
+static uint8_t *describe_pack_names(const char *service, const char *input, size_t n_types,
+                                    bool heavy, size_t *ret_n)
+{
+        Vbus__V1__ServiceDescription d = VBUS__V1__SERVICE_DESCRIPTION__INIT;
+        Vbus__V1__MethodDescription m = VBUS__V1__METHOD_DESCRIPTION__INIT, *mp = &m;
+        Vbus__V1__MessageDescription *msgs = calloc(n_types, sizeof(*msgs));
+        Vbus__V1__MessageDescription **ptrs =
+                calloc(n_types, sizeof(Vbus__V1__MessageDescription *));
+        char(*names)[128] = calloc(n_types, sizeof(*names));
+        uint8_t *buf;
+
+        if (!msgs || !ptrs || !names)
+                die("out of memory");
+        d.service = (char *)service;
+        m.name = (char *)"M";
+        m.input = (char *)input;
+        m.output = (char *)"In";
+        d.methods = &mp;
+        d.n_methods = 1;
+        for (size_t i = 0; i < n_types; i++) {
+                vbus__v1__message_description__init(&msgs[i]);
+                if (i == 0)
+                        (void)snprintf(names[i], sizeof(names[i]), "In");
+                else
+                        (void)snprintf(names[i], sizeof(names[i]), "T%zu%s", i,
+                                       heavy ? HEAVY_PAD : "");
+                msgs[i].name = names[i];
+                ptrs[i] = &msgs[i];
+        }
+        d.messages = ptrs;
+        d.n_messages = n_types;
+        *ret_n = vbus__v1__service_description__get_packed_size(&d);
+        buf = malloc(*ret_n + 1);
+        if (!buf)
+                die("out of memory");
+        (void)vbus__v1__service_description__pack(&d, buf);
+        free(msgs);
+        free(ptrs);
+        free(names);
+        return buf;
+}
+
+static void attack_describe(Hostile *h, const char *service, const char *how)
+{
+        uint32_t id = open_kind(h, VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE, service, 0);
+        uint8_t *buf = NULL;
+        size_t n = 0;
+
+        flush_out(h);
+        while (!h->accepted && !h->done && now_us() < h->deadline_us)
+                scan(h, 100);
+        if (!h->accepted)
+                return;
+        if (strcmp(how, "garbage") == 0) {
+                n = 100;
+                buf = malloc(n);
+                if (!buf)
+                        die("out of memory");
+                memset(buf, 0xff, n);
+        } else if (strcmp(how, "dangling") == 0) {
+                buf = describe_pack(service, "Nowhere", 1, &n);
+        } else if (strcmp(how, "types") == 0) {
+                buf = describe_pack(service, "In", VBUS_DESCRIPTION_TYPES_MAX + 1, &n);
+        } else if (strcmp(how, "twice") == 0) {
+                buf = describe_pack(service, "In", 1, &n);
+                put_data(h, id, 0, buf, n);
+                h->frames++;
+        } else if (strcmp(how, "huge") == 0) {
+                n = VBUS_DESCRIPTION_MAX + 1;
+                buf = calloc(1, n);
+                if (!buf)
+                        die("out of memory");
+        } else {
+                die("describe: unknown way %s", how);
+        }
+        /* In frames of at most 32 KiB, MORE on all but the last. */
+        for (size_t off = 0; off < n;) {
+                size_t k = n - off < 32768 ? n - off : 32768;
+
+                put_data(h, id, off + k < n ? VBUS_FLAG_MORE : 0, buf + off, k);
+                h->frames++;
+                off += k;
+        }
+        free(buf);
+        flush_out(h);
+        wait_outcome(h);
+}
+
+/* SERVE PREFIX.S0, PREFIX.S1, ... each with a description of about 60 KiB, until the broker
+ * refuses one (the server's budget) or @n are served; prints "described K" first. */
+static void attack_describe_many(Hostile *h, const char *prefix, unsigned long n)
+{
+        unsigned long k;
+
+        for (k = 0; k < n && !h->done && now_us() < h->deadline_us; k++) {
+                char service[128];
+                uint32_t id;
+                uint8_t *buf;
+                size_t len;
+
+                (void)snprintf(service, sizeof(service), "%.100s.S%lu", prefix, k);
+                h->accepted = false;
+                id = open_kind(h, VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE, service, 0);
+                flush_out(h);
+                while (!h->accepted && !h->done && now_us() < h->deadline_us)
+                        scan(h, 100);
+                if (!h->accepted)
+                        break;
+                buf = describe_pack_names(service, "In", 500, true, &len);
+                for (size_t off = 0; off < len;) {
+                        size_t m = len - off < 32768 ? len - off : 32768;
+
+                        put_data(h, id, off + m < len ? VBUS_FLAG_MORE : 0, buf + off, m);
+                        h->frames++;
+                        off += m;
+                }
+                free(buf);
+                flush_out(h);
+                scan(h, 100); /* a refusal comes at once; an acceptance says nothing */
+        }
+        printf("described %lu\n", k);
 }
 
 static void attack_call_empty(Hostile *h, const char *method)
@@ -791,6 +947,10 @@ int main(int argc, char **argv)
                 attack_hold_calls(&h, arg);
         else if (strcmp(attack, "equivocate") == 0 && arg2)
                 attack_equivocate(&h, arg, strtoul(arg2, NULL, 10));
+        else if (strcmp(attack, "describe-many") == 0 && arg2)
+                attack_describe_many(&h, arg, strtoul(arg2, NULL, 10));
+        else if (strcmp(attack, "describe") == 0 && arg2)
+                attack_describe(&h, arg, arg2);
         else if (strcmp(attack, "collect") == 0 && arg2)
                 collect(&h, arg, strtoul(arg2, NULL, 10));
         else

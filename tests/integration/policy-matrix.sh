@@ -161,7 +161,11 @@ expect ok g1 call vbus.v1.Broker/ListServices
 expect $D g2 call vbus.v1.Broker/ListServices
 expect ok uid:$U1 call vbus.v1.Broker/ListServices
 expect $D uid:$U2 call vbus.v1.Broker/ListServices
-ok "admin: list allowed by name and uid, denied to others"
+# Describe is of class list too: allowed, the probe's empty request names no service (refused by
+# the method, not the policy); denied, it never reaches the method.
+expect invalid-argument g1 call vbus.v1.Broker/Describe
+expect $D g2 call vbus.v1.Broker/Describe
+ok "admin: list (ListServices, Describe) allowed by name and uid, denied to others"
 
 # import: the reserved prefix is the bridge's (uid U1) even for a subject allowed every topic
 # ('publish > @uid:U2 allow'), and so is the bridge's call header.
