@@ -398,6 +398,11 @@ ssize_t peer_data_room(Peer *p, uint32_t stream_id)
         return vbus__endpoint_data_room(&p->ep, stream_id);
 }
 
+uint32_t peer_msg_charge(const Peer *p)
+{
+        return vbus__session_msg_charge(&p->ep.session);
+}
+
 void peer_flush(Peer *p)
 {
         int r;
@@ -503,7 +508,7 @@ static int peer_on_hello(void *owner, const Vbus__V1__Hello *m)
         answer.version_max = VBUS_PROTOCOL_VERSION;
         answer.version = VBUS_PROTOCOL_VERSION;
         answer.max_frame = p->bus->config.max_frame;
-        answer.features = VBUS_FEATURE_RETAIN | VBUS_FEATURE_DESCRIBE;
+        answer.features = VBUS_FEATURE_RETAIN | VBUS_FEATURE_DESCRIBE | VBUS_FEATURE_MESSAGE_CHARGE;
         answer.peer_name = (char *)"vchand";
         /* Claims are an agent's, about one of its sessions (protocol.md 7). */
         if (m->claims && !p->parent)

@@ -221,6 +221,10 @@ int peer_send_data(Peer *p, uint32_t stream_id, uint8_t flags, const struct iove
 /* The largest DATA payload that may go on @stream_id now (0: wait for CREDIT), or -ENOENT. */
 ssize_t peer_data_room(Peer *p, uint32_t stream_id);
 
+/* The window bytes a message costs beyond its length on @p's link, charged on its last frame:
+ * VBUS_MESSAGE_CHARGE once MESSAGE_CHARGE is negotiated, else 0 (protocol.md 5.4). */
+uint32_t peer_msg_charge(const Peer *p);
+
 /*
  * peer_retire() - the broker's stream ids toward @p are (nearly) used up (stream_id_limit, at
  * most 2^31): @p is sent GOAWAY, takes no new call (service.c skips it, its own new OPENs are

@@ -14,11 +14,13 @@
  * LIMIT_ITEM_OVERHEAD, against queue_bytes, peer_queued_bytes and the subscriber's peer_memory,
  * so empty messages are bounded too. A DROP queue over a bound drops (its subscriber loses its own
  * messages, counted); a BLOCK queue over one resets its subscription (RESOURCE_EXHAUSTED), unless
- * the publisher is the one holding too much: empty messages use no window, so a publisher whose
- * messages fill BLOCK queues beyond what its window would allow at LIMIT_ITEM_OVERHEAD each
- * (window / LIMIT_ITEM_OVERHEAD messages) is refused instead, and the subscriber is told of the
- * message as dropped. A reassembly buffer is charged to its publisher, and each stream costs its
- * peer LIMIT_STREAM_COST.
+ * the publisher is the one holding too much. A message costs its publisher its length plus the
+ * message charge of window (protocol.md 5.4), so on a link that negotiated MESSAGE_CHARGE a
+ * publisher of tiny or empty messages is slowed by a slow BLOCK subscriber like any other; on a
+ * link that did not, empty messages use no window, so a publisher whose messages fill BLOCK queues
+ * beyond what its window would allow at LIMIT_ITEM_OVERHEAD each (window / LIMIT_ITEM_OVERHEAD
+ * messages) is refused instead, and the subscriber is told of the message as dropped. A reassembly
+ * buffer is charged to its publisher, and each stream costs its peer LIMIT_STREAM_COST.
  *
  * A message that arrived whole in one frame is read from the publisher's ring in place when it
  * has one subscriber, and copied once first when it has more: the publisher can rewrite its ring
@@ -95,6 +97,7 @@ typedef struct Msg {
         uint32_t refs;
         Publisher *publisher;      /* reference: owns the topic, and takes the credit back */
         bool credit_pending;       /* its credit has not gone back to the publisher yet */
+        bool pooled;               /* of the small size (POOL_MSG_DATA), returns to the pool */
         uint32_t n_block_holds;    /* BLOCK queues holding it: credit returns when 0 */
         uint32_t credit;           /* publisher bytes to return then */
         const uint8_t *meta_const; /* the publisher's (it holds a reference) */
@@ -131,11 +134,84 @@ static void publisher_unref(Publisher *pub)
         free(pub);
 }
 
+/*
+ * Freed QItems and small Msgs, kept for reuse: a subscriber that cannot keep up has every message
+ * queued, and two allocations per message were a fifth of the broker's time at 64 B. At most
+ * POOL_MAX of each are kept (about 300 KiB), outside the peers' budgets, which charge what is
+ * queued whatever its allocation. The broker is single-threaded.
+ */
+enum {
+        POOL_MAX = 1024,
+        POOL_MSG_DATA = 256, /* a Msg with at most this many bytes of data is of the pooled size */
+};
+
+typedef struct Pool {
+        void *free[POOL_MAX];
+        uint32_t n;
+} Pool;
+
+static Pool item_pool, msg_pool;
+
+static void *pool_get(Pool *pool, size_t size)
+{
+        return pool->n > 0 ? pool->free[--pool->n] : malloc(size);
+}
+
+/* Under AddressSanitizer nothing is kept, so that a use after free is still found. */
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_KEEPS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_KEEPS 0
+#endif
+#endif
+#ifndef POOL_KEEPS
+#define POOL_KEEPS 1
+#endif
+
+static void pool_put(Pool *pool, void *p)
+{
+        if (POOL_KEEPS && pool->n < POOL_MAX)
+                pool->free[pool->n++] = p;
+        else
+                free(p);
+}
+
+/* A Msg for @n bytes (data and, for retained values, Meta), refs 1, the rest zero. */
+static Msg *msg_alloc(size_t n)
+{
+        bool pooled = n <= POOL_MSG_DATA;
+        Msg *m =
+                pooled ? pool_get(&msg_pool, sizeof(Msg) + POOL_MSG_DATA) : malloc(sizeof(Msg) + n);
+
+        if (m)
+                *m = (Msg){.refs = 1, .pooled = pooled};
+        return m;
+}
+
+static QItem *item_alloc(void)
+{
+        QItem *item = pool_get(&item_pool, sizeof(QItem));
+
+        if (item)
+                *item = (QItem){0};
+        return item;
+}
+
+static void item_free(QItem *item)
+{
+        if (item)
+                pool_put(&item_pool, item);
+}
+
 static Msg *msg_unref(Msg *m)
 {
         if (m && --m->refs == 0) {
                 publisher_unref(m->publisher);
-                free(m);
+                if (m->pooled)
+                        pool_put(&msg_pool, m);
+                else
+                        free(m);
         }
         return NULL;
 }
@@ -182,7 +258,9 @@ int pubsub_open_publish(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
         list_add_tail(&p->publishers, &pub->peer_link);
         p->publish_granted += pub->window;
         stream_bind(&pub->base, p, vs, &publisher_ops, pub);
-        (void)stream_accept(&pub->base, pub->window, NULL);
+        /* Plus one message charge (protocol.md 5.4): a message of publish_window bytes (as large
+         * as max_message may be) still fits the window whole. */
+        (void)stream_accept(&pub->base, pub->window + peer_msg_charge(p), NULL);
         return 0;
 }
 
@@ -392,7 +470,7 @@ static void item_release(Peer *q, Subscription *sub, QItem *item)
                 }
         }
         msg_unref(m);
-        free(item);
+        item_free(item);
 }
 
 /* Routing context of one published message. */
@@ -412,10 +490,9 @@ static Msg *route_msg(Route *rt)
 
         if (rt->msg)
                 return rt->msg;
-        m = malloc(sizeof(*m) + rt->n_data);
+        m = msg_alloc(rt->n_data);
         if (!m)
                 return NULL;
-        *m = (Msg){.refs = 1};
         m->meta_const = pub->meta_const;
         m->n_meta_const = pub->n_meta_const;
         m->n_data = rt->n_data;
@@ -448,11 +525,18 @@ static void block_refuse(Peer *q, Subscription *sub, const char *bound)
         (void)stream_reset(&sub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED, msg);
 }
 
-/* Whether @pub holds as many messages in BLOCK queues as its window allows at
- * LIMIT_ITEM_OVERHEAD each (empty messages use no window: this is their bound). */
+/* Whether @pub holds more messages in BLOCK queues than its window allows at
+ * LIMIT_ITEM_OVERHEAD each. A publisher whose link negotiated MESSAGE_CHARGE pays at least
+ * VBUS_MESSAGE_CHARGE (>= LIMIT_ITEM_OVERHEAD) of its window (publish_window plus one charge)
+ * per message, its credit held while BLOCK queues hold the message, so with the message being
+ * routed it holds at most window / LIMIT_ITEM_OVERHEAD: it waits for credit before it reaches
+ * this bound. On a link without it, empty messages use no window and this is their bound. */
+_Static_assert((int)VBUS_MESSAGE_CHARGE >= (int)LIMIT_ITEM_OVERHEAD,
+               "a charged publisher reaches its window before publisher_holds_too_many()");
+
 static bool publisher_holds_too_many(const Publisher *pub)
 {
-        return pub->n_block_held >= pub->window / LIMIT_ITEM_OVERHEAD;
+        return pub->n_block_held > pub->window / LIMIT_ITEM_OVERHEAD;
 }
 
 /* Appends @item (holding its reference to its Msg, charged @cost to @q's budget) to @sub's
@@ -513,9 +597,9 @@ static void enqueue(Peer *q, Subscription *sub, Route *rt)
                 return;
         }
         m = route_msg(rt);
-        item = calloc(1, sizeof(*item));
+        item = item_alloc();
         if (!m || !item || budget_charge(q, cost) < 0) {
-                free(item);
+                item_free(item);
                 count_drop(q, sub);
                 return;
         }
@@ -568,15 +652,16 @@ static int enqueue_retained(const RetainedValue *v, void *ud)
                 count_drop(q, sub);
                 return 0;
         }
-        m = malloc(sizeof(*m) + v->n_data + v->n_meta);
-        item = calloc(1, sizeof(*item));
+        m = msg_alloc(v->n_data + v->n_meta);
+        item = item_alloc();
         if (!m || !item || budget_charge(q, cost) < 0) {
-                free(m);
-                free(item);
+                msg_unref(m);
+                item_free(item);
                 count_drop(q, sub);
                 return 0;
         }
-        *m = (Msg){.refs = 1, .n_data = v->n_data, .n_meta_const = v->n_meta};
+        m->n_data = v->n_data;
+        m->n_meta_const = v->n_meta;
         memcpy(m->data, v->data, v->n_data);
         memcpy(m->data + v->n_data, v->meta, v->n_meta);
         m->meta_const = m->data + v->n_data;
@@ -807,6 +892,8 @@ static int rx_append(Publisher *pub, const VbusFrame *f)
         memcpy(pub->rx + pub->n_rx, f->payload, len);
         pub->n_rx += len;
         pub->rx_credit += (uint32_t)len;
+        if (!(f->header.flags & VBUS_FLAG_MORE))
+                pub->rx_credit += stream_msg_charge(&pub->base); /* its last frame's charge */
         return 0;
 }
 
@@ -832,7 +919,8 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
         if (pub->n_rx == 0 && !more &&
             f->header.length <= pub->base.peer->bus->config.max_message) {
                 /* A whole message in one frame: routed from the ring, no copy. */
-                route(pub, f->payload, f->header.length, f->header.length, false, pub->rx_retain);
+                route(pub, f->payload, f->header.length,
+                      f->header.length + stream_msg_charge(&pub->base), false, pub->rx_retain);
         } else if (rx_append(pub, f) == 0) {
                 if (!more) {
                         route(pub, pub->rx, pub->n_rx, pub->rx_credit, true, pub->rx_retain);

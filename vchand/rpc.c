@@ -75,6 +75,8 @@ typedef struct Pipe {
         int end_status;
         char *end_message;
         uint64_t credit_owed; /* bytes written on, to return to the sending side */
+        uint32_t src_charge;  /* the sending side's message charge (protocol.md 5.4), returned
+                               * once a message is written on: its window bounds messages held */
         bool src_ended;       /* the sending side sent END: credit is of no use to it */
 } Pipe;
 
@@ -238,6 +240,7 @@ static void pipe_write(Call *c, Pipe *pp, CallSide *dest)
                 pipe_uncharge(c, pp, n);
                 if (bounded && pp->out_pos == limit) {
                         pp->ends_head++;
+                        pp->credit_owed += pp->src_charge;
                         pipe_uncharge(c, pp, LIMIT_ITEM_OVERHEAD);
                 }
         }
@@ -674,6 +677,7 @@ static int side_data(void *obj, VbusStream *vs, const VbusFrame *f)
         (void)vs;
         if (!c->caller || (side == c->client ? !c->server : !c->client))
                 return 0; /* the other end is gone: nothing to relay to */
+        pp->src_charge = stream_msg_charge(&side->base);
         if (cost == 0)
                 return 0; /* an empty fragment: nothing to keep */
         if (last && pp->n_ends - pp->ends_head >= LIMIT_CALL_MESSAGES) {

@@ -82,6 +82,11 @@ ssize_t stream_data_room(Stream *s)
         return peer_data_room(s->peer, s->id);
 }
 
+uint32_t stream_msg_charge(const Stream *s)
+{
+        return s->peer ? peer_msg_charge(s->peer) : 0;
+}
+
 int stream_op_refuse_data(void *obj, VbusStream *vs, const VbusFrame *f)
 {
         (void)vs;

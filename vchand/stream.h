@@ -50,6 +50,9 @@ int stream_send_data(Stream *s, uint8_t flags, const struct iovec *pieces, size_
 /* The largest DATA payload that may go now (0: wait for CREDIT); -ENOENT once closed. */
 ssize_t stream_data_room(Stream *s);
 
+/* The message charge of @s's link (peer_msg_charge()); 0 once the stream has no peer. */
+uint32_t stream_msg_charge(const Stream *s);
+
 /*
  * Stream ops shared by the features, for an object whose first member is its Stream (@obj is
  * then the Stream itself; the features check that with a static assertion):

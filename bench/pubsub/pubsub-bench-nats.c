@@ -58,7 +58,7 @@ static int cmd_pub(const char *url, const char *subject, uint64_t count, size_t 
 {
         natsConnection *nc = nats_connect(url, "nats-pub");
         uint8_t *buf = bench_buf_new(size);
-        uint64_t start, since_flush = 0, flushes = 0;
+        uint64_t start, since_flush = 0, flushes = 0, interval = bench_interval_us();
         natsStatus s = NATS_OK;
 
         if (!nc || !buf) {
@@ -70,9 +70,13 @@ static int cmd_pub(const char *url, const char *subject, uint64_t count, size_t 
         start = bench_now_ns();
         for (uint64_t i = 1; i <= count && s == NATS_OK; i++) {
                 bench_buf_seq(buf, i);
+                if (interval) {
+                        bench_pause_us(interval);
+                        bench_buf_stamp(buf, size);
+                }
                 s = natsConnection_Publish(nc, subject, buf, (int)size);
                 since_flush += size;
-                if (s == NATS_OK && since_flush >= flush_bytes) {
+                if (s == NATS_OK && (interval || since_flush >= flush_bytes)) {
                         s = natsConnection_FlushTimeout(nc, NATS_TIMEOUT_MS);
                         since_flush = 0;
                         flushes++;

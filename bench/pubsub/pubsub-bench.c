@@ -83,7 +83,7 @@ static int cmd_vbus_pub(const char *topic, uint64_t count, size_t size)
         vbus_conn *c = vbus_connect("vbus-pub");
         vbus_publisher *p = NULL;
         uint8_t *buf = bench_buf_new(size);
-        uint64_t start, eagain = 0;
+        uint64_t start, eagain = 0, interval = bench_interval_us();
         int r, ret = 1;
 
         if (!c || !buf)
@@ -96,6 +96,10 @@ static int cmd_vbus_pub(const char *topic, uint64_t count, size_t size)
         start = bench_now_ns();
         for (uint64_t i = 1; i <= count; i++) {
                 bench_buf_seq(buf, i);
+                if (interval) {
+                        bench_pause_us(interval);
+                        bench_buf_stamp(buf, size);
+                }
                 for (;;) {
                         r = vbus_publish(p, buf, size);
                         if (r != -EAGAIN)
@@ -117,6 +121,10 @@ static int cmd_vbus_pub(const char *topic, uint64_t count, size_t size)
                         vbus_publisher_get_status(p, &why);
                         fprintf(stderr, "vbus-pub: message %llu: %s %s\n", (unsigned long long)i,
                                 strerror(-r), why);
+                        goto out;
+                }
+                if (interval && (r = vbus_conn_flush(c, BENCH_START_TIMEOUT_US)) < 0) {
+                        fprintf(stderr, "vbus-pub: flush: %s\n", strerror(-r));
                         goto out;
                 }
         }
@@ -413,7 +421,7 @@ static int cmd_unix_pub(const char *dir, uint64_t count, size_t size)
         uint8_t *buf = malloc(UNIX_PUB_BUF);
         size_t have = 0;
         uint32_t hdr = (uint32_t)size;
-        uint64_t start;
+        uint64_t start, interval = bench_interval_us();
         int r = 0;
 
         if (fd < 0 || !msg || !buf) {
@@ -427,6 +435,11 @@ static int cmd_unix_pub(const char *dir, uint64_t count, size_t size)
         start = bench_now_ns();
         for (uint64_t i = 1; i <= count && r == 0; i++) {
                 bench_buf_seq(msg, i);
+                if (interval) {
+                        /* Latency mode: each message written at once. */
+                        bench_pause_us(interval);
+                        bench_buf_stamp(msg, size);
+                }
                 if (have + FRAME_HEADER + size > UNIX_PUB_BUF && have > 0) {
                         r = write_all(fd, buf, have);
                         have = 0;
@@ -448,6 +461,10 @@ static int cmd_unix_pub(const char *dir, uint64_t count, size_t size)
                 memcpy(buf + have, &hdr, FRAME_HEADER);
                 memcpy(buf + have + FRAME_HEADER, msg, size);
                 have += FRAME_HEADER + size;
+                if (interval) {
+                        r = write_all(fd, buf, have);
+                        have = 0;
+                }
         }
         if (r == 0 && have > 0)
                 r = write_all(fd, buf, have);

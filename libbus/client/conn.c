@@ -203,6 +203,7 @@ static int conn_send_hello(vbus_conn *c)
         h.version_max = VBUS_PROTOCOL_VERSION;
         h.max_frame = CLIENT_MAX_FRAME;
         h.peer_name = (char *)"libvbus";
+        h.features = VBUS_FEATURE_MESSAGE_CHARGE;
         c->auth = (VbusAuthTranscript){0};
         c->auth_ping = 0;
         if (conn_wants_auth(c)) {
@@ -358,6 +359,11 @@ int vbus__conn_send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_
                 *off += k;
         }
         return 1;
+}
+
+uint32_t vbus__conn_msg_charge(const vbus_conn *c)
+{
+        return vbus__session_msg_charge(&c->ep.session);
 }
 
 size_t vbus__conn_data_room(vbus_conn *c, uint32_t id)
@@ -893,6 +899,15 @@ VBUS_EXPORT int vbus_conn_flush(vbus_conn *c, uint64_t timeout_usec)
 
         if (!c)
                 return -EINVAL;
+        /* What the ring took counts as handed over once the broker is told (a vchan ring tells
+         * the peer only in its flush): without this, a message published with nothing unsent
+         * left would wait for the application's next vbus_conn_process(). */
+        if (c->have_link && !c->in_process) {
+                int r = vbus__endpoint_flush(&c->ep);
+
+                if (r < 0 && r != -EAGAIN)
+                        conn_lost_now(c);
+        }
         while (conn_has_unsent(c)) {
                 uint64_t now = vbus__client_now();
                 int r;

@@ -186,4 +186,9 @@ int vbus__conn_send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_
 /* The largest DATA payload that may go on @id now (window and frame size); 0 without a link. */
 size_t vbus__conn_data_room(vbus_conn *c, uint32_t id);
 
+/* The window bytes a message costs beyond its length on the current link, charged on its last
+ * frame: VBUS_MESSAGE_CHARGE once MESSAGE_CHARGE is negotiated, else 0 (protocol.md 5.4). A
+ * receiver gives it back with the message's bytes. */
+uint32_t vbus__conn_msg_charge(const vbus_conn *c);
+
 #endif /* VBUS_LIBBUS_CONN_H */

@@ -657,7 +657,9 @@ static int stream_deliver(vbus_stream *st)
                 if (st->h.on_message)
                         st->h.on_message(st, data, n, st->userdata);
                 vbus__msgqueue_pop(&st->queue);
-                st->credit_owed += n;
+                /* Its bytes and its charge (protocol.md 5.4): the window bounds the messages held
+                 * as well as their bytes. */
+                st->credit_owed += n + vbus__conn_msg_charge(st->conn);
                 progress = 1;
         }
         if (st->dead)

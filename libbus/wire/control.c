@@ -444,6 +444,70 @@ int vbus__control_encode(const VbusFrameHeader *h, const ProtobufCMessage *msg,
 
 /* --- Meta prefix -------------------------------------------------------------------------- */
 
+/* Reads a base-128 varint of at most 10 bytes at *@off. Return: false if truncated or longer. */
+static bool meta_varint(const uint8_t *p, size_t n, size_t *off, uint64_t *ret)
+{
+        uint64_t v = 0;
+
+        for (unsigned i = 0; i < 10 && *off < n; i++) {
+                uint8_t b = p[(*off)++];
+
+                v |= (uint64_t)(b & 0x7f) << (7 * i);
+                if (!(b & 0x80)) {
+                        *ret = v;
+                        return true;
+                }
+        }
+        return false;
+}
+
+size_t vbus__meta_const_len(const uint8_t *meta, size_t n)
+{
+        size_t off = 0, const_end = 0;
+        bool other = false;
+
+        if (!meta)
+                return 0;
+        while (off < n) {
+                uint64_t tag, len;
+                uint64_t field;
+
+                if (!meta_varint(meta, n, &off, &tag))
+                        return 0;
+                field = tag >> 3;
+                switch (tag & 7) {
+                case 0:
+                        if ((field == 1 || field == 2) || !meta_varint(meta, n, &off, &len))
+                                return 0;
+                        break;
+                case 1:
+                case 5: {
+                        size_t k = (tag & 7) == 1 ? 8 : 4;
+
+                        if (field == 1 || field == 2 || n - off < k)
+                                return 0;
+                        off += k;
+                        break;
+                }
+                case 2:
+                        if (!meta_varint(meta, n, &off, &len) || len > n - off)
+                                return 0;
+                        off += (size_t)len;
+                        break;
+                default:
+                        return 0; /* groups and unknown wire types: decode the whole */
+                }
+                if (field == 1 || field == 2) {
+                        if (other)
+                                return 0;
+                        const_end = off;
+                } else {
+                        other = true;
+                }
+        }
+        return const_end;
+}
+
 int vbus__meta_split(const uint8_t *payload, size_t len, const uint8_t **ret_meta,
                      size_t *ret_n_meta, const uint8_t **ret_body, size_t *ret_n_body)
 {

@@ -121,6 +121,19 @@ int vbus__meta_split(const uint8_t *payload, size_t len, const uint8_t **ret_met
                      size_t *ret_n_meta, const uint8_t **ret_body, size_t *ret_n_body);
 
 /**
+ * vbus__meta_const_len() - the leading bytes of the Meta @meta (@n bytes, borrowed) that hold
+ * its topic and sender (fields 1 and 2, length-delimited) and nothing else, provided no later
+ * field is 1 or 2. Decoding those bytes and the rest apart then gives what decoding the whole
+ * gives (protobuf merges fields in order), so a receiver may decode the leading part once per
+ * publisher (the broker sends it unchanged for every message of one publisher to one
+ * subscription) and only the rest (dropped, sequence, retained) per message.
+ * Return: that length (> 0), or 0: no such split (no field 1 or 2 first, a field 1 or 2 later,
+ * a field 1 or 2 that is not length-delimited, a group or an unknown wire type, a truncated or
+ * overlong field): decode the whole.
+ */
+size_t vbus__meta_const_len(const uint8_t *meta, size_t n);
+
+/**
  * vbus__meta_encode_prefix() - write the varint length prefix for @n_meta bytes of Meta.
  * @out: at least 2 bytes (VBUS_META_MAX < 16384).
  * Return: the number of bytes written (1 or 2), or -EINVAL if @n_meta > VBUS_META_MAX.

@@ -228,13 +228,17 @@ size_t vbus__endpoint_max_payload(VbusEndpoint *e)
 ssize_t vbus__endpoint_data_room(VbusEndpoint *e, uint32_t id)
 {
         VbusStream *vs = vbus__session_get_stream(&e->session, id);
+        int64_t window;
         size_t room;
 
         if (!vs)
                 return -ENOENT;
+        /* What may go in one frame that ends a message: the window less the message charge
+         * (protocol.md 5.4); a fragment could take the charge too, but need not. */
+        window = vs->send_window - vbus__session_msg_charge(&e->session);
         room = vbus__endpoint_max_payload(e);
-        if (vs->send_window < (int64_t)room)
-                room = vs->send_window > 0 ? (size_t)vs->send_window : 0;
+        if (window < (int64_t)room)
+                room = window > 0 ? (size_t)window : 0;
         return (ssize_t)room;
 }
 

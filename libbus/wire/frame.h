@@ -77,6 +77,18 @@ enum {
         /* The broker takes a server's vbus.v1.ServiceDescription as the DATA of its SERVE
          * stream and answers vbus.v1.Broker/Describe (protocol.md 6.6). */
         VBUS_FEATURE_DESCRIBE = 1u << 2,
+        /* Every message costs its length plus VBUS_MESSAGE_CHARGE of its stream's window
+         * (protocol.md 5.4), when both HELLOs set this bit. */
+        VBUS_FEATURE_MESSAGE_CHARGE = 1u << 3,
+};
+
+enum {
+        /* Window bytes a message costs beyond its payload once MESSAGE_CHARGE is negotiated,
+         * charged on its last DATA frame (the one without MORE): what the broker charges a queued
+         * message against its budgets (vchand's LIMIT_ITEM_OVERHEAD is the same figure), so that
+         * a window bounds a stream's messages as well as its bytes, and a flood of tiny or empty
+         * messages waits for credit like any other. */
+        VBUS_MESSAGE_CHARGE = 64,
 };
 
 /* Reasons a peer's bytes are rejected. Positive, so they never mix with -errno. */

@@ -177,10 +177,20 @@ static int apply_auth_hello(VbusSession *s, int dir, const Vbus__V1__Hello *m)
         return 0;
 }
 
-/* After the broker's HELLO: whether the client may still send its proof. */
+/* After the broker's HELLO: whether the client may still send its proof, and what a DATA frame
+ * costs from now on. */
 static void note_broker_hello(VbusSession *s, const Vbus__V1__Hello *m)
 {
         s->auth_proof_due = s->auth_offered && (m->features & VBUS_FEATURE_AUTH);
+        s->msg_charge = s->charge_offered && (m->features & VBUS_FEATURE_MESSAGE_CHARGE)
+                                ? VBUS_MESSAGE_CHARGE
+                                : 0;
+}
+
+static void note_client_hello(VbusSession *s, const Vbus__V1__Hello *m)
+{
+        s->auth_offered = m->features & VBUS_FEATURE_AUTH;
+        s->charge_offered = m->features & VBUS_FEATURE_MESSAGE_CHARGE;
 }
 
 static int apply_hello(VbusSession *s, int dir, const Vbus__V1__Hello *m)
@@ -199,7 +209,7 @@ static int apply_hello(VbusSession *s, int dir, const Vbus__V1__Hello *m)
                         return -EINVAL;
                 s->hello_sent = true;
                 if (from_client)
-                        s->auth_offered = m->features & VBUS_FEATURE_AUTH;
+                        note_client_hello(s, m);
                 else {
                         s->version = m->version;
                         note_broker_hello(s, m);
@@ -211,7 +221,7 @@ static int apply_hello(VbusSession *s, int dir, const Vbus__V1__Hello *m)
         if (from_client) {
                 if (m->version != 0)
                         return VBUS_FRAME_E_SEMANTIC;
-                s->auth_offered = m->features & VBUS_FEATURE_AUTH;
+                note_client_hello(s, m);
         } else {
                 if (!s->hello_sent || m->version < s->own_version_min ||
                     m->version > s->own_version_max)
@@ -329,7 +339,11 @@ static int check_data(const VbusSession *s, int dir, const VbusFrameHeader *h, c
             (!sender_is_client(s, dir) || sender_in_message ||
              st->kind != VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH))
                 return bad(dir);
-        if ((int64_t)h->length > sender_window)
+        /* Under MESSAGE_CHARGE, a fragment carries at least one byte: a message's empty frames
+         * would cost no window, and only its last frame is charged (5.4). */
+        if (s->msg_charge && (h->flags & VBUS_FLAG_MORE) && h->length == 0)
+                return bad(dir);
+        if (vbus__session_data_cost(s, h) > sender_window)
                 return out ? -EAGAIN : VBUS_FRAME_E_SEMANTIC;
         return 0;
 }
@@ -369,9 +383,9 @@ static int apply_stream_frame(VbusSession *s, int dir, const VbusFrameHeader *h,
                 r = check_data(s, dir, h, st);
                 if (r != 0)
                         return r;
-                *sender_window -= h->length;
+                *sender_window -= vbus__session_data_cost(s, h);
                 if (st->state == VBUS_STREAM_OPENING)
-                        st->sent_before_accept += h->length;
+                        st->sent_before_accept += (uint64_t)vbus__session_data_cost(s, h);
                 *sender_in_message = h->flags & VBUS_FLAG_MORE;
                 return 0;
         case VBUS_FRAME_END:

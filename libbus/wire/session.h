@@ -74,6 +74,10 @@ typedef struct VbusSession {
          * proof (auth_proof_due until the client sends any frame). */
         bool auth_offered;
         bool auth_proof_due;
+        /* MESSAGE_CHARGE (protocol.md 5.4): the client's HELLO set it; then, once the broker's
+         * did too, msg_charge is VBUS_MESSAGE_CHARGE (else 0) for the rest of the session. */
+        bool charge_offered;
+        uint32_t msg_charge;
         uint32_t version;        /* negotiated; 0 until both HELLOs passed */
         uint32_t own_max_frame;  /* what this side accepts */
         uint32_t peer_max_frame; /* what the peer accepts; this side's send limit */
@@ -109,6 +113,20 @@ void vbus__session_deinit(VbusSession *s);
 static inline bool vbus__session_is_ready(const VbusSession *s)
 {
         return s->hello_sent && s->hello_received;
+}
+
+/* The window bytes a message costs on this session beyond its length, charged on its last
+ * frame (protocol.md 5.4): VBUS_MESSAGE_CHARGE once negotiated, else 0. */
+static inline uint32_t vbus__session_msg_charge(const VbusSession *s)
+{
+        return s->msg_charge;
+}
+
+/* The window bytes the DATA frame @h costs: its length, plus the message charge if it is a
+ * message's last frame. */
+static inline int64_t vbus__session_data_cost(const VbusSession *s, const VbusFrameHeader *h)
+{
+        return (int64_t)h->length + (h->flags & VBUS_FLAG_MORE ? 0 : s->msg_charge);
 }
 
 /**

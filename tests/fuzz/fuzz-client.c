@@ -10,9 +10,11 @@
  *   [op] [stream selector] [argument] [length] [length bytes]
  * and becomes DATA (MORE from the argument), END or RESET (a status from it), ACCEPT, REJECT,
  * CREDIT, an OPEN of a call toward the served service (even ids, as the broker opens them), or
- * raw bytes. The client processes after every step; its callbacks answer, stream, pause and
- * cancel as the data tells them. A crash, a leak, an over-read or undefined behaviour is a
- * finding; a link the client drops as a protocol error is a correct outcome.
+ * raw bytes. An input of odd length gets a HELLO with MESSAGE_CHARGE (protocol.md 5.4), so that
+ * the charged window rules are played too. The client processes after every step; its callbacks
+ * answer, stream, pause and cancel as the data tells them. A crash, a leak, an over-read or
+ * undefined behaviour is a finding; a link the client drops as a protocol error is a correct
+ * outcome.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -327,6 +329,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         hello.version_max = 1;
         hello.version = 1;
         hello.max_frame = VBUS_FRAME_MAX_DEFAULT;
+        hello.features = size & 1 ? VBUS_FEATURE_MESSAGE_CHARGE : 0;
         raw_send_control(fd, VBUS_FRAME_HELLO, 0, &hello.base, MSG_DONTWAIT);
         for (int i = 0; i < 50 && vbus_conn_get_state(c) != VBUS_CONN_READY; i++) {
                 drain(fd, &d);

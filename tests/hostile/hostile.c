@@ -12,10 +12,13 @@
  *   never connected          (vchan) the broker did not map the rings within 15 s
  *
  * and, before it, "sent N frames". The test decides which outcome is right. $HOSTILE_RING sets
- * the vchan ring size each way (default 1 MiB).
+ * the vchan ring size each way (default 1 MiB). HOSTILE_CHARGE=1 offers the MESSAGE_CHARGE
+ * feature in HELLO (protocol.md 5.4): the attacker then owes the message charge it ignores.
  *
  *   hostile URL block-empty         SUBSCRIBE x.blk BLOCK without credit, PUBLISH x.blk, then
  *                                   empty messages (finding 1: BLOCK queues had no entry cap)
+ *   hostile URL empty-fragments     PUBLISH x.frag, then empty DATA frames with MORE (under
+ *                                   MESSAGE_CHARGE a fragment carries at least one byte)
  *   hostile URL drop-empty          255 DROP SUBSCRIBEs of x.drp (queue_limit 65536, no credit),
  *                                   PUBLISH x.drp, then empty messages (finding 1)
  *   hostile URL stuck-serve SERVICE SERVE SERVICE, then never reads its link again (a server that
@@ -348,10 +351,13 @@ static uint32_t put_open(Hostile *h, Vbus__V1__Open *o)
 static void hello(Hostile *h)
 {
         Vbus__V1__Hello m = VBUS__V1__HELLO__INIT;
+        const char *charge = getenv("HOSTILE_CHARGE");
 
         m.version_min = 1;
         m.version_max = 1;
         m.max_frame = VBUS_FRAME_MAX_DEFAULT;
+        if (charge && strcmp(charge, "1") == 0)
+                m.features = VBUS_FEATURE_MESSAGE_CHARGE;
         put_control(h, VBUS_FRAME_HELLO, 0, &m.base);
         flush_out(h);
 }
@@ -390,6 +396,20 @@ static void attack_block_empty(Hostile *h)
         pub = open_kind(h, VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH, "x.blk", 0);
         flush_out(h);
         empty_messages(h, pub);
+}
+
+static void attack_empty_fragments(Hostile *h)
+{
+        uint32_t pub = open_kind(h, VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH, "x.frag", 0);
+
+        flush_out(h);
+        while (!h->done && h->frames < h->max_frames && now_us() < h->deadline_us) {
+                for (int i = 0; i < BATCH; i++)
+                        put_data(h, pub, VBUS_FLAG_MORE, NULL, 0);
+                h->frames += BATCH;
+                flush_out(h);
+                scan(h, 0);
+        }
 }
 
 static void attack_drop_empty(Hostile *h)
@@ -911,6 +931,8 @@ int main(int argc, char **argv)
                 attack_block_empty(&h);
         else if (strcmp(attack, "drop-empty") == 0)
                 attack_drop_empty(&h);
+        else if (strcmp(attack, "empty-fragments") == 0)
+                attack_empty_fragments(&h);
         else if (!arg)
                 die("%s needs an argument", attack);
         else if (strcmp(attack, "stuck-serve") == 0)

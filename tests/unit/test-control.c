@@ -600,6 +600,51 @@ static void test_name_grammar(void **state)
 #undef T
 }
 
+/* vbus__meta_const_len(): the topic and sender lead, and nothing after them names 1 or 2. */
+static void test_meta_const_len(void **state)
+{
+        Vbus__V1__Meta m = VBUS__V1__META__INIT;
+        Vbus__V1__Identity id = VBUS__V1__IDENTITY__INIT;
+        uint8_t buf[256];
+        size_t n, n_const;
+
+        (void)state;
+        m.topic = (char *)"a.b";
+        id.domid = 7;
+        m.sender = &id;
+        n_const = vbus__v1__meta__pack(&m, buf);
+        m.sequence = 300;
+        m.dropped = 2;
+        n = vbus__v1__meta__pack(&m, buf);
+        /* The encoder writes fields in order: the first n_const bytes are topic and sender. */
+        assert_int_equal(vbus__meta_const_len(buf, n), n_const);
+        assert_int_equal(vbus__meta_const_len(buf, n_const), n_const);
+        /* No leading field 1 or 2: nothing to share. */
+        assert_int_equal(vbus__meta_const_len(buf + n_const, n - n_const), 0);
+        assert_int_equal(vbus__meta_const_len(NULL, 0), 0);
+        /* A topic after a counter: the split would change what decodes. */
+        buf[n] = 0x0a;
+        buf[n + 1] = 1;
+        buf[n + 2] = 'x';
+        assert_int_equal(vbus__meta_const_len(buf, n + 3), 0);
+        /* Field 1 as a varint, a group, a truncated length, an overlong varint. */
+        assert_int_equal(vbus__meta_const_len((const uint8_t[]){0x08, 0x01}, 2), 0);
+        assert_int_equal(vbus__meta_const_len((const uint8_t[]){0x0a, 0x01, 'a', 0x1b}, 4), 0);
+        assert_int_equal(vbus__meta_const_len((const uint8_t[]){0x0a, 0x05, 'a'}, 3), 0);
+        assert_int_equal(vbus__meta_const_len((const uint8_t[]){0x0a, 0x01, 'a', 0x18, 0xff, 0xff,
+                                                                0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                                                0xff, 0xff, 0x01},
+                                              15),
+                         0);
+        /* Fixed-width unknown fields after the leading part are skipped. */
+        assert_int_equal(vbus__meta_const_len((const uint8_t[]){0x0a, 0x01, 'a', 0x35, 1, 2, 3, 4,
+                                                                0x31, 1, 2, 3, 4, 5, 6, 7, 8},
+                                              17),
+                         3);
+        assert_int_equal(vbus__meta_const_len((const uint8_t[]){0x0a, 0x01, 'a', 0x35, 1, 2}, 6),
+                         0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -624,6 +669,7 @@ int main(void)
                 cmocka_unit_test(test_encode_errors),
                 cmocka_unit_test(test_encode_split_segments),
                 cmocka_unit_test(test_meta_prefix),
+                cmocka_unit_test(test_meta_const_len),
                 cmocka_unit_test(test_name_grammar),
         };
 

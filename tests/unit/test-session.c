@@ -401,6 +401,97 @@ static void test_negative_window_after_small_accept(void **state)
         assert_int_equal(send_frame(&p->client, VBUS_FRAME_DATA, 0, 1, 1, NULL, NULL), -EAGAIN);
 }
 
+/* Both sessions after a HELLO exchange where the client (@client) and the broker (@broker) set
+ * MESSAGE_CHARGE or not. */
+static void charge_pair(VbusSession *c, VbusSession *b, bool client, bool broker)
+{
+        Vbus__V1__Hello h0 = hello(0), h1 = hello(1);
+
+        h0.features = client ? VBUS_FEATURE_MESSAGE_CHARGE : 0;
+        h1.features = broker ? VBUS_FEATURE_MESSAGE_CHARGE : 0;
+        assert_int_equal(vbus__session_init(c, VBUS_ROLE_CLIENT, 0, 65536, 4), 0);
+        assert_int_equal(vbus__session_init(b, VBUS_ROLE_BROKER, 0, 65536, 4), 0);
+        xfer(c, b, VBUS_FRAME_HELLO, 0, 0, 0, &h0.base);
+        xfer(b, c, VBUS_FRAME_HELLO, 0, 0, 0, &h1.base);
+}
+
+/* protocol.md 5.4: in force only when both HELLOs set it, on both sides alike. */
+static void test_message_charge_negotiated(void **state)
+{
+        (void)state;
+        for (int i = 0; i < 4; i++) {
+                VbusSession c, b;
+                uint32_t want = i == 3 ? VBUS_MESSAGE_CHARGE : 0;
+
+                charge_pair(&c, &b, i & 1, i & 2);
+                assert_int_equal(vbus__session_msg_charge(&c), want);
+                assert_int_equal(vbus__session_msg_charge(&b), want);
+                vbus__session_deinit(&c);
+                vbus__session_deinit(&b);
+        }
+}
+
+/* protocol.md 5.4: a message's last frame costs its length plus the charge, a fragment its
+ * length; an empty fragment is a violation; the window counts messages, empty ones too. */
+static void test_message_charge_window(void **state)
+{
+        Vbus__V1__Open o = open_msg(VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH, "a.b", 0);
+        Vbus__V1__Accept a = accept_msg(4 * VBUS_MESSAGE_CHARGE + 100);
+        Vbus__V1__Credit cr = credit_msg(VBUS_MESSAGE_CHARGE);
+        VbusSession c, b;
+        VbusStream *st;
+
+        (void)state;
+        charge_pair(&c, &b, true, true);
+        xfer(&c, &b, VBUS_FRAME_OPEN, 0, 1, 0, &o.base);
+        xfer(&b, &c, VBUS_FRAME_ACCEPT, 0, 1, 0, &a.base);
+        st = vbus__session_get_stream(&c, 1);
+        /* A fragment of 100 bytes, then its empty last frame: 100 + 64. */
+        xfer(&c, &b, VBUS_FRAME_DATA, VBUS_FLAG_MORE, 1, 100, NULL);
+        assert_int_equal(st->send_window, 4 * VBUS_MESSAGE_CHARGE);
+        xfer(&c, &b, VBUS_FRAME_DATA, 0, 1, 0, NULL);
+        assert_int_equal(st->send_window, 3 * VBUS_MESSAGE_CHARGE);
+        assert_int_equal(vbus__session_get_stream(&b, 1)->recv_window, 3 * VBUS_MESSAGE_CHARGE);
+        /* An empty fragment: refused to send, a violation to receive. */
+        assert_int_equal(send_frame(&c, VBUS_FRAME_DATA, VBUS_FLAG_MORE, 1, 0, NULL, NULL),
+                         -EINVAL);
+        assert_int_equal(recv_frame(&b, VBUS_FRAME_DATA, VBUS_FLAG_MORE, 1, 0, NULL, NULL, NULL),
+                         VBUS_FRAME_E_SEMANTIC);
+        /* Three empty messages fit, a fourth does not: it waits (sending) or is a violation. */
+        for (int i = 0; i < 3; i++)
+                xfer(&c, &b, VBUS_FRAME_DATA, 0, 1, 0, NULL);
+        assert_int_equal(st->send_window, 0);
+        assert_int_equal(send_frame(&c, VBUS_FRAME_DATA, 0, 1, 0, NULL, NULL), -EAGAIN);
+        assert_int_equal(recv_frame(&b, VBUS_FRAME_DATA, 0, 1, 0, NULL, NULL, NULL),
+                         VBUS_FRAME_E_SEMANTIC);
+        /* A fragment of one byte still fits a window of one byte; its last frame waits for
+         * the charge. */
+        xfer(&b, &c, VBUS_FRAME_CREDIT, 0, 1, 0, &cr.base);
+        xfer(&c, &b, VBUS_FRAME_DATA, VBUS_FLAG_MORE, 1, 1, NULL);
+        assert_int_equal(send_frame(&c, VBUS_FRAME_DATA, 0, 1, 0, NULL, NULL), -EAGAIN);
+        vbus__session_deinit(&c);
+        vbus__session_deinit(&b);
+}
+
+/* Without the charge an empty frame costs nothing (the old rule, kept for old peers). */
+static void test_no_charge_empty_is_free(void **state)
+{
+        Vbus__V1__Open o = open_msg(VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH, "a.b", 0);
+        Vbus__V1__Accept a = accept_msg(0);
+        VbusSession c, b;
+
+        (void)state;
+        charge_pair(&c, &b, true, false);
+        xfer(&c, &b, VBUS_FRAME_OPEN, 0, 1, 0, &o.base);
+        xfer(&b, &c, VBUS_FRAME_ACCEPT, 0, 1, 0, &a.base);
+        for (int i = 0; i < 1000; i++)
+                xfer(&c, &b, VBUS_FRAME_DATA, 0, 1, 0, NULL);
+        xfer(&c, &b, VBUS_FRAME_DATA, VBUS_FLAG_MORE, 1, 0, NULL);
+        assert_int_equal(vbus__session_get_stream(&c, 1)->send_window, 0);
+        vbus__session_deinit(&c);
+        vbus__session_deinit(&b);
+}
+
 static void test_credit_overflow_is_violation(void **state)
 {
         Pair *p = *state;
@@ -651,6 +742,9 @@ int main(void)
                                                 teardown_pair),
                 cmocka_unit_test_setup_teardown(test_credit_overflow_is_violation, setup_pair,
                                                 teardown_pair),
+                cmocka_unit_test(test_message_charge_negotiated),
+                cmocka_unit_test(test_message_charge_window),
+                cmocka_unit_test(test_no_charge_empty_is_free),
                 cmocka_unit_test_setup_teardown(test_meta_only_from_broker_and_first_fragment,
                                                 setup_pair, teardown_pair),
                 cmocka_unit_test_setup_teardown(test_retain_only_client_publish_first_fragment,
