@@ -193,7 +193,9 @@ VBUS_EXPORT int vbus_conn_get_fd(vbus_conn *conn);
 VBUS_EXPORT int vbus_conn_get_events(vbus_conn *conn);
 
 /**
- * vbus_conn_get_timeout() - when vbus_conn_process() must run at the latest.
+ * vbus_conn_get_timeout() - when vbus_conn_process() must run at the latest. Ask again after
+ * every API call: right after vbus_publish(), vbus_call_start() and the like it may be now (over
+ * a vchan the broker is told of what they wrote only by vbus_conn_process()).
  * @ret_usec: absolute CLOCK_MONOTONIC time in microseconds, or UINT64_MAX for none.
  * Return: 0 or -EINVAL.
  */

@@ -683,6 +683,11 @@ VBUS_EXPORT int vbus_conn_get_timeout(vbus_conn *c, uint64_t *ret_usec)
                 return -EINVAL;
         if (!c->have_link)
                 t = c->reconnect_at;
+        else if (vbus__transport_owes_flush(&c->ep.link.transport))
+                /* vbus_publish() and friends wrote into the ring but the broker may be asleep
+                 * and is told only by the flush in vbus_conn_process(): that is due now. (A full
+                 * ring is not: its reader signals when it makes room.) */
+                t = vbus__client_now();
         else if (c->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN)
                 /* Backstop: a shared ring's events can be withheld by the peer; and an unmapped
                  * ring is republished after CLIENT_VCHAN_WAIT_US. */

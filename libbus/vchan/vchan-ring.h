@@ -194,6 +194,13 @@ int vbus__vchan_ring_commit(VbusVchanRing *r, size_t n);
  */
 int vbus__vchan_ring_flush(VbusVchanRing *r);
 
+/* Whether commits or consumes since the last flush may owe the peer an event (no shared-memory
+ * access: our own bookkeeping only). */
+static inline bool vbus__vchan_ring_owes(const VbusVchanRing *r)
+{
+        return r->owed != 0;
+}
+
 /* Copying helpers over peek/consume and reserve/commit; same returns as peek/reserve. */
 ssize_t vbus__vchan_ring_read(VbusVchanRing *r, void *buf, size_t n);
 ssize_t vbus__vchan_ring_write(VbusVchanRing *r, const void *buf, size_t n);

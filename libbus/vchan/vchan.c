@@ -910,6 +910,11 @@ int vbus__vchan_flush(VbusVchan *v)
         return 0;
 }
 
+bool vbus__vchan_owes_flush(const VbusVchan *v)
+{
+        return !v->closed && vbus__vchan_ring_owes(&v->ring);
+}
+
 ssize_t vbus__vchan_read(VbusVchan *v, void *buf, size_t n)
 {
         ssize_t k;

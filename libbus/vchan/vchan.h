@@ -206,6 +206,9 @@ int vbus__vchan_commit(VbusVchan *v, size_t n);
 /* Sends the one event a batch of commits/consumes may owe the peer. Returns 0 or -errno. */
 int vbus__vchan_flush(VbusVchan *v);
 
+/* Whether a vbus__vchan_flush() is due: commits or consumes since the last one. */
+bool vbus__vchan_owes_flush(const VbusVchan *v);
+
 /*
  * Copying I/O with an implicit flush. read: bytes read (> 0), 0 at end of stream, -EAGAIN,
  * -EPROTO. write: bytes written (> 0, maybe fewer than n), -EAGAIN (full), -EPIPE (peer

@@ -229,6 +229,11 @@ int vbus__transport_flush(VbusTransport *t)
         return unix_send(t);
 }
 
+bool vbus__transport_owes_flush(VbusTransport *t)
+{
+        return t->kind == VBUS_TRANSPORT_VCHAN && vbus__vchan_owes_flush(t->vchan);
+}
+
 bool vbus__transport_has_pending(VbusTransport *t)
 {
         if (t->kind == VBUS_TRANSPORT_VCHAN)

@@ -96,4 +96,9 @@ int vbus__transport_flush(VbusTransport *t);
 /* True while committed bytes wait for the peer (UNIX: not yet sent; vchan: not yet consumed). */
 bool vbus__transport_has_pending(VbusTransport *t);
 
+/* True when a vchan's vbus__transport_flush() may owe the peer an event (commits or consumes
+ * since the last flush): an event loop must not sleep before that flush. False for UNIX, whose
+ * unsent bytes are waited for with POLLOUT. */
+bool vbus__transport_owes_flush(VbusTransport *t);
+
 #endif /* VBUS_LIBBUS_TRANSPORT_H */

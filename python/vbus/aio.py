@@ -93,10 +93,10 @@ class Bus(ConnBase):
 
     def _after_api(self) -> None:
         """After an API call that may have queued output: registrations, and one processing
-        step soon. libvbus sends some frames (a call's OPEN, a publish on a vchan) and the
-        vchan's event to the peer only from vbus_conn_process(), and its timeout does not say
-        so (it says "in one second" on a vchan), so without this step a call could wait for
-        that backstop. One step per burst: the scheduled step is not scheduled twice."""
+        step soon. libvbus sends the vchan's event to the peer only from vbus_conn_process();
+        its timeout says so (it is "now" while an event may be owed), but the timer kept above
+        is the earlier one only, so a step is asked for here directly. One step per burst: the
+        scheduled step is not scheduled twice."""
         self._update()
         if not self._kick_pending and self._c is not None:
             self._kick_pending = True

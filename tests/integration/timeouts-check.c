@@ -15,13 +15,22 @@
  *       VBUS_TIMEOUT_FOREVER, UINT64_MAX - 1 and 0, each on a connection still connecting and
  *       on a ready one: each must get the server's reply.
  *
+ *   timeouts-check loop TOPIC N
+ *       an application's own event loop (poll on vbus_conn_get_fd(), sleeping until
+ *       vbus_conn_get_timeout()) publishes N messages on TOPIC, one per turn: right after
+ *       vbus_publish() the timeout must be now, since over a vchan the broker is told of the
+ *       message only by the next vbus_conn_process() (it used to be now + 1 s: each message
+ *       waited a second in a loop that trusted the timeout).
+ *
  * Prints one "ok ..." line per check; exits 1 at the first failure.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <vbus/vbus.h>
 
@@ -87,6 +96,70 @@ static int check_helpers(void)
         return 0;
 }
 
+static uint64_t mono_us(void)
+{
+        struct timespec ts;
+
+        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* One turn of an application's loop: sleep on the fd until the library's timeout, process. */
+static int loop_turn(vbus_conn *c)
+{
+        uint64_t t = 0, now = mono_us();
+        struct pollfd pfd = {.fd = vbus_conn_get_fd(c), .events = (short)vbus_conn_get_events(c)};
+        int ms = 1000;
+
+        if (vbus_conn_get_timeout(c, &t) == 0 && t != UINT64_MAX)
+                ms = t > now ? (int)((t - now + 999) / 1000u) : 0;
+        if (pfd.fd >= 0)
+                (void)poll(&pfd, 1, ms);
+        else if (ms > 0)
+                (void)poll(NULL, 0, ms);
+        return vbus_conn_process(c);
+}
+
+static int check_loop(const char *topic, unsigned long n)
+{
+        vbus_publisher *p = NULL;
+        vbus_conn *c = open_conn();
+        unsigned long sent = 0;
+        int r;
+
+        r = vbus_conn_wait_ready(c, VBUS_TIMEOUT_FOREVER);
+        if (r < 0)
+                return failed("vbus_conn_wait_ready", r);
+        if (vbus_publisher_open(c, topic, &p) < 0)
+                return failed("vbus_publisher_open", -EINVAL);
+        while (sent < n) {
+                char msg[32];
+                uint64_t t = 0;
+
+                (void)snprintf(msg, sizeof(msg), "m%lu", sent);
+                r = vbus_publish(p, msg, strlen(msg));
+                if (r == 0) {
+                        sent++;
+                        if (vbus_conn_get_timeout(c, &t) < 0 || t > mono_us())
+                                return failed("vbus_conn_get_timeout() after vbus_publish() is "
+                                              "later than now: the message would wait",
+                                              0);
+                } else if (r != -EAGAIN) {
+                        return failed("vbus_publish", r);
+                }
+                r = loop_turn(c);
+                if (r < 0)
+                        return failed("vbus_conn_process", r);
+        }
+        /* The last one handed over, through the same loop. */
+        for (int i = 0; i < 50 && vbus_conn_flush(c, 0) != 0; i++)
+                (void)loop_turn(c);
+        printf("ok own event loop: %lu messages, the timeout was now after each publish\n", n);
+        vbus_publisher_free(p);
+        vbus_conn_free(c);
+        return 0;
+}
+
 static int check_call(const char *method)
 {
         static const uint64_t timeouts[] = {VBUS_TIMEOUT_FOREVER, UINT64_MAX - 1, 0};
@@ -126,6 +199,8 @@ int main(int argc, char **argv)
                 return check_helpers();
         if (argc == 3 && strcmp(argv[1], "call") == 0)
                 return check_call(argv[2]);
+        if (argc == 4 && strcmp(argv[1], "loop") == 0)
+                return check_loop(argv[2], strtoul(argv[3], NULL, 10));
         fprintf(stderr, "usage: timeouts-check helpers | call METHOD\n");
         return 2;
 }
