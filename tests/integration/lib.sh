@@ -19,8 +19,34 @@ export XENSIM_DIR=$D
 PIDS=""
 BROKER_PID=""
 
+# Kills each pid given and every process under it: a background shell function or pipeline
+# (bg dom0 ..., bg sh -c "... | ...") would otherwise leave its children running after the test.
+# The tree is read from /proc/PID/stat (no procps needed), before anything is killed.
+kill_tree() {
+        local f st pid ppid todo="$*" all="" next
+        local -A kids=()
+        for f in /proc/[0-9]*/stat; do
+                { st=$(<"$f"); } 2>/dev/null || continue
+                pid=${st%% *}
+                st=${st##*) } # after the command name, which may hold spaces and parentheses
+                ppid=${st#* }
+                ppid=${ppid%% *}
+                kids[$ppid]="${kids[$ppid]:-} $pid"
+        done
+        while [ -n "${todo// /}" ]; do
+                next=""
+                for pid in $todo; do
+                        all="$all $pid"
+                        next="$next ${kids[$pid]:-}"
+                done
+                todo=$next
+        done
+        for pid in $all; do kill -9 "$pid" 2>/dev/null; done
+}
+
 cleanup() {
-        for p in $PIDS $BROKER_PID; do kill -9 "$p" 2>/dev/null; done
+        # shellcheck disable=SC2086 # lists of pids
+        kill_tree $PIDS $BROKER_PID
         "$XS" down >/dev/null 2>&1
         rm -rf "$TMP"
 }
