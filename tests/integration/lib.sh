@@ -23,7 +23,7 @@ BROKER_PID=""
 # (bg dom0 ..., bg sh -c "... | ...") would otherwise leave its children running after the test.
 # The tree is read from /proc/PID/stat (no procps needed), before anything is killed.
 kill_tree() {
-        local f st pid ppid todo="$*" all="" next
+        local f st pid ppid queue="$*" all="" next
         local -A kids=()
         for f in /proc/[0-9]*/stat; do
                 { st=$(<"$f"); } 2>/dev/null || continue
@@ -33,13 +33,13 @@ kill_tree() {
                 ppid=${ppid%% *}
                 kids[$ppid]="${kids[$ppid]:-} $pid"
         done
-        while [ -n "${todo// /}" ]; do
+        while [ -n "${queue// /}" ]; do
                 next=""
-                for pid in $todo; do
+                for pid in $queue; do
                         all="$all $pid"
                         next="$next ${kids[$pid]:-}"
                 done
-                todo=$next
+                queue=$next
         done
         for pid in $all; do kill -9 "$pid" 2>/dev/null; done
 }
