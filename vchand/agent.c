@@ -630,8 +630,7 @@ static void agent_accept(Agent *a)
                 int fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
                 if (fd < 0) {
-                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-                            errno == ENOMEM)
+                        if (rundir_accept_must_rest(errno))
                                 agent_accept_pause(a, errno);
                         else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                                 log_error("agent: accept: %s", strerror(errno));

@@ -572,8 +572,7 @@ static void broker_accept(Broker *b)
                 int fd = accept4(b->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
                 if (fd < 0) {
-                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-                            errno == ENOMEM)
+                        if (rundir_accept_must_rest(errno))
                                 broker_accept_pause(b, errno);
                         else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                                 log_error("accept: %s", strerror(errno));

@@ -13,6 +13,7 @@
 #ifndef VCHAND_RUNDIR_H
 #define VCHAND_RUNDIR_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,5 +42,15 @@ int rundir_lock(const char *socket_path, int *ret_fd, char *err, size_t n_err);
  */
 int rundir_listen(const char *path, const char *owner, const char *group, bool group_default,
                   uint32_t mode, int *ret_fd, char *note, size_t n_note);
+
+/*
+ * Whether accept() failed for want of the broker's own fds or memory (EMFILE, ENFILE, ENOBUFS,
+ * ENOMEM): the connection stays in the backlog and the listening socket stays readable, so the
+ * caller must rest it (LIMIT_ACCEPT_PAUSE_MS) rather than retry at once and spin.
+ */
+static inline bool rundir_accept_must_rest(int error)
+{
+        return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
 
 #endif /* VCHAND_RUNDIR_H */

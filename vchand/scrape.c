@@ -23,6 +23,7 @@
 
 #include "admin.h"
 #include "log.h"
+#include "rundir.h"
 #include "vchand-limits.h"
 
 typedef struct ScrapeConn {
@@ -179,8 +180,7 @@ static void scrape_accept(Scrape *s)
                 ScrapeConn *c = NULL;
                 int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-                if (fd < 0 &&
-                    (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+                if (fd < 0 && rundir_accept_must_rest(errno)) {
                         /* A readable socket we cannot accept from would spin the loop: it
                          * rests until the next tick (the broker's own socket does the same). */
                         uint64_t now = bus_now_us();
