@@ -192,13 +192,14 @@ int vbus__endpoint_open(VbusEndpoint *e, const Vbus__V1__Open *m, const VbusStre
         return 0;
 }
 
-int vbus__endpoint_send_data(VbusEndpoint *e, uint32_t id, uint8_t flags,
-                             const struct iovec *pieces, size_t n_pieces)
+static int send_data(VbusEndpoint *e, uint32_t id, uint8_t flags, const struct iovec *pieces,
+                     size_t n_pieces, uint32_t n_messages)
 {
         VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
                              .flags = flags,
                              .stream_id = id,
-                             .session_id = e->session.session_id};
+                             .session_id = e->session.session_id,
+                             .n_messages = n_messages};
         uint64_t len = 0;
         int r;
 
@@ -218,6 +219,18 @@ int vbus__endpoint_send_data(VbusEndpoint *e, uint32_t id, uint8_t flags,
         endpoint_wrote(e);
         /* Checked above, so it is applied; DATA never closes a stream. */
         return vbus__session_send(&e->session, &h, NULL, NULL, NULL);
+}
+
+int vbus__endpoint_send_data(VbusEndpoint *e, uint32_t id, uint8_t flags,
+                             const struct iovec *pieces, size_t n_pieces)
+{
+        return send_data(e, id, flags & ~VBUS_FLAG_BATCH, pieces, n_pieces, 0);
+}
+
+int vbus__endpoint_send_batch(VbusEndpoint *e, uint32_t id, uint8_t flags,
+                              const struct iovec *pieces, size_t n_pieces, uint32_t n_messages)
+{
+        return send_data(e, id, flags | VBUS_FLAG_BATCH, pieces, n_pieces, n_messages);
 }
 
 size_t vbus__endpoint_max_payload(VbusEndpoint *e)
@@ -340,13 +353,15 @@ static int dispatch(VbusEndpoint *e, const VbusFrame *f, const VbusControl *ctl,
         return r;
 }
 
-int vbus__endpoint_dispatch(VbusEndpoint *e, const VbusFrame *f, const VbusControl *ctl)
+int vbus__endpoint_dispatch(VbusEndpoint *e, const VbusFrame *frame, const VbusControl *ctl)
 {
+        VbusFrame copy = *frame; /* the session writes n_messages of a batch into it */
+        const VbusFrame *f = &copy;
         VbusStream *vs = NULL;
         bool closed = false;
         int r;
 
-        r = vbus__session_recv(&e->session, f, ctl, &vs, &closed);
+        r = vbus__session_recv(&e->session, &copy, ctl, &vs, &closed);
         if (r == VBUS_SESSION_DISCARD)
                 return 0;
         if (r == -E2BIG)

@@ -186,6 +186,15 @@ int vbus__endpoint_send_end(VbusEndpoint *e, uint8_t type, uint32_t id, int stat
 int vbus__endpoint_send_data(VbusEndpoint *e, uint32_t id, uint8_t flags,
                              const struct iovec *pieces, size_t n_pieces);
 
+/**
+ * vbus__endpoint_send_batch() - one DATA frame with VBUS_FLAG_BATCH (and @flags) carrying
+ * @n_messages whole messages, already laid out as batch records in @pieces (batch.h); charged
+ * @n_messages message charges. Return: as vbus__endpoint_send_data(); -EINVAL also when BATCH is
+ * not in force (vbus__session_batch()).
+ */
+int vbus__endpoint_send_batch(VbusEndpoint *e, uint32_t id, uint8_t flags,
+                              const struct iovec *pieces, size_t n_pieces, uint32_t n_messages);
+
 /* The largest DATA payload the peer accepts in one frame on this link. */
 size_t vbus__endpoint_max_payload(VbusEndpoint *e);
 

@@ -56,7 +56,7 @@ static uint8_t frame_allowed_flags(uint8_t type)
 {
         switch (type) {
         case VBUS_FRAME_DATA:
-                return VBUS_FLAG_MORE | VBUS_FLAG_META | VBUS_FLAG_RETAIN;
+                return VBUS_FLAG_MORE | VBUS_FLAG_META | VBUS_FLAG_RETAIN | VBUS_FLAG_BATCH;
         case VBUS_FRAME_PING:
                 return VBUS_FLAG_ACK;
         default:
@@ -120,6 +120,7 @@ int vbus__frame_header_decode(const uint8_t *buf, size_t len, uint32_t max_paylo
         h.length = vbus__le32_read(buf + 4);
         h.stream_id = vbus__le32_read(buf + 8);
         h.session_id = vbus__le32_read(buf + 12);
+        h.n_messages = 0;
         r = vbus__frame_header_validate(&h, max_payload);
         if (r != 0)
                 return r;

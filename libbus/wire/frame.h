@@ -67,6 +67,9 @@ enum {
         /* DATA, client to broker, first frame of a message on a PUBLISH stream: keep this
          * message as the topic's retained value (protocol.md 6.5). */
         VBUS_FLAG_RETAIN = 0x04,
+        /* DATA, once BATCH is in force: the payload is one or more whole messages, each a
+         * length varint and its bytes (batch.h, protocol.md 5.5). */
+        VBUS_FLAG_BATCH = 0x08,
         VBUS_FLAG_ACK = 0x01, /* PING: this is the answer to a PING */
 };
 
@@ -80,6 +83,10 @@ enum {
         /* Every message costs its length plus VBUS_MESSAGE_CHARGE of its stream's window
          * (protocol.md 5.4), when both HELLOs set this bit. */
         VBUS_FEATURE_MESSAGE_CHARGE = 1u << 3,
+        /* DATA frames may carry several whole messages (VBUS_FLAG_BATCH, protocol.md 5.5) on
+         * PUBLISH and SUBSCRIBE streams, when both HELLOs set this bit and MESSAGE_CHARGE is in
+         * force. */
+        VBUS_FEATURE_BATCH = 1u << 4,
 };
 
 enum {
@@ -107,6 +114,9 @@ typedef struct VbusFrameHeader {
         uint32_t length;     /* payload bytes that follow the header */
         uint32_t stream_id;  /* 0 = the link itself */
         uint32_t session_id; /* agent session, 0 = the link's own session */
+        /* Not on the wire: the messages a DATA frame with VBUS_FLAG_BATCH carries (the sender
+         * sets it; vbus__session_recv() counts them from the payload), 0 otherwise. */
+        uint32_t n_messages;
 } VbusFrameHeader;
 
 /* A decoded frame. `payload` is borrowed (see vbus__frame_decoder_feed). */

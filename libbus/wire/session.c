@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "batch.h"
 
 /* A freed slot that keeps probe chains intact. */
 static VbusStream tombstone_marker;
@@ -185,12 +186,14 @@ static void note_broker_hello(VbusSession *s, const Vbus__V1__Hello *m)
         s->msg_charge = s->charge_offered && (m->features & VBUS_FEATURE_MESSAGE_CHARGE)
                                 ? VBUS_MESSAGE_CHARGE
                                 : 0;
+        s->batch = s->batch_offered && (m->features & VBUS_FEATURE_BATCH) && s->msg_charge;
 }
 
 static void note_client_hello(VbusSession *s, const Vbus__V1__Hello *m)
 {
         s->auth_offered = m->features & VBUS_FEATURE_AUTH;
         s->charge_offered = m->features & VBUS_FEATURE_MESSAGE_CHARGE;
+        s->batch_offered = m->features & VBUS_FEATURE_BATCH;
 }
 
 static int apply_hello(VbusSession *s, int dir, const Vbus__V1__Hello *m)
@@ -319,6 +322,25 @@ static void stream_close(VbusSession *s, VbusStream *st, VbusStream **pending, b
         *ret_closed = true;
 }
 
+/*
+ * A batch (protocol.md 5.5): once negotiated, whole messages only (no MORE, not inside a
+ * message), never RETAIN; a client's on its PUBLISH stream, the broker's on a SUBSCRIBE stream
+ * with its Meta prefix; at least one message.
+ */
+static bool batch_allowed(const VbusSession *s, int dir, const VbusFrameHeader *h,
+                          const VbusStream *st, bool sender_in_message)
+{
+        bool client = sender_is_client(s, dir);
+
+        if (!s->batch || sender_in_message || h->n_messages == 0 ||
+            (h->flags & (VBUS_FLAG_MORE | VBUS_FLAG_RETAIN)))
+                return false;
+        if (client)
+                return st->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH;
+        return st->kind == VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE &&
+               (h->flags & VBUS_FLAG_META);
+}
+
 /* The DATA rules, from the sender's point of view; changes nothing. */
 static int check_data(const VbusSession *s, int dir, const VbusFrameHeader *h, const VbusStream *st)
 {
@@ -342,6 +364,8 @@ static int check_data(const VbusSession *s, int dir, const VbusFrameHeader *h, c
         /* Under MESSAGE_CHARGE, a fragment carries at least one byte: a message's empty frames
          * would cost no window, and only its last frame is charged (5.4). */
         if (s->msg_charge && (h->flags & VBUS_FLAG_MORE) && h->length == 0)
+                return bad(dir);
+        if ((h->flags & VBUS_FLAG_BATCH) && !batch_allowed(s, dir, h, st, sender_in_message))
                 return bad(dir);
         if (vbus__session_data_cost(s, h) > sender_window)
                 return out ? -EAGAIN : VBUS_FRAME_E_SEMANTIC;
@@ -465,7 +489,7 @@ static int session_apply(VbusSession *s, int dir, const VbusFrameHeader *h,
         return r;
 }
 
-int vbus__session_recv(VbusSession *s, const VbusFrame *f, const VbusControl *c,
+int vbus__session_recv(VbusSession *s, VbusFrame *f, const VbusControl *c,
                        VbusStream **ret_stream, bool *ret_closed)
 {
         VbusStream *st = NULL;
@@ -476,6 +500,17 @@ int vbus__session_recv(VbusSession *s, const VbusFrame *f, const VbusControl *c,
                 return -EINVAL;
         if (f->header.type != VBUS_FRAME_DATA && (!c || c->type != f->header.type))
                 return -EINVAL;
+        f->header.n_messages = 0;
+        if (f->header.type == VBUS_FRAME_DATA && (f->header.flags & VBUS_FLAG_BATCH)) {
+                /* Counted before the window is charged; a batch nobody negotiated is refused
+                 * by the rules below whatever its bytes. */
+                if (!s->batch)
+                        return VBUS_FRAME_E_SEMANTIC;
+                r = vbus__batch_count(f->payload, f->header.length,
+                                      f->header.flags & VBUS_FLAG_META, &f->header.n_messages);
+                if (r != 0)
+                        return r;
+        }
         session_reap(&s->reaped);
         r = session_apply(s, INBOUND, &f->header, c ? c->msg : NULL, &s->reaped, &st, &closed);
         if (r != 0)

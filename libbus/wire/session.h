@@ -78,6 +78,10 @@ typedef struct VbusSession {
          * did too, msg_charge is VBUS_MESSAGE_CHARGE (else 0) for the rest of the session. */
         bool charge_offered;
         uint32_t msg_charge;
+        /* BATCH (protocol.md 5.5): the client's HELLO set it; then batch is true once the
+         * broker's did too and MESSAGE_CHARGE is in force. */
+        bool batch_offered;
+        bool batch;
         uint32_t version;        /* negotiated; 0 until both HELLOs passed */
         uint32_t own_max_frame;  /* what this side accepts */
         uint32_t peer_max_frame; /* what the peer accepts; this side's send limit */
@@ -122,11 +126,19 @@ static inline uint32_t vbus__session_msg_charge(const VbusSession *s)
         return s->msg_charge;
 }
 
-/* The window bytes the DATA frame @h costs: its length, plus the message charge if it is a
- * message's last frame. */
+/* True once both HELLOs set BATCH and MESSAGE_CHARGE is in force (protocol.md 5.5). */
+static inline bool vbus__session_batch(const VbusSession *s)
+{
+        return s->batch;
+}
+
+/* The window bytes the DATA frame @h costs: its length, plus the message charge for each message
+ * it ends (none for a fragment, h->n_messages for a batch, else one). */
 static inline int64_t vbus__session_data_cost(const VbusSession *s, const VbusFrameHeader *h)
 {
-        return (int64_t)h->length + (h->flags & VBUS_FLAG_MORE ? 0 : s->msg_charge);
+        uint32_t n = h->flags & VBUS_FLAG_BATCH ? h->n_messages : h->flags & VBUS_FLAG_MORE ? 0 : 1;
+
+        return (int64_t)h->length + (int64_t)n * s->msg_charge;
 }
 
 /**
@@ -143,17 +155,20 @@ uint32_t vbus__session_next_id(const VbusSession *s);
 
 /**
  * vbus__session_recv() - check an incoming frame against the session state and update it.
- * @f: borrowed, a frame whose header passed validation.
+ * @f: borrowed, a frame whose header passed validation. For a DATA frame with VBUS_FLAG_BATCH,
+ *     f->header.n_messages is written with the messages it carries (batch.h), counted before the
+ *     window is charged; the owner walks no more than that many.
  * @c: borrowed, its decoded control message (NULL for DATA).
  * @ret_stream: written on 0: the stream the frame belongs to (NULL for link frames). For an OPEN
  *              it is the new stream. Borrowed; for a frame that closed the stream it stays valid
  *              until the next call into the session, so the owner can release its userdata.
  * @ret_closed: written on 0: true when this frame closed the stream.
  *
- * Return: 0, VBUS_SESSION_DISCARD, VBUS_FRAME_E_SEMANTIC, -ENOMEM, -E2BIG (the peer opened more
+ * Return: 0, VBUS_SESSION_DISCARD, VBUS_FRAME_E_SEMANTIC, VBUS_FRAME_E_MALFORMED (a batch whose
+ * records do not parse), -ENOMEM, -E2BIG (the peer opened more
  * streams than max_streams: answer the OPEN with REJECT RESOURCE_EXHAUSTED; the link stays).
  */
-int vbus__session_recv(VbusSession *s, const VbusFrame *f, const VbusControl *c,
+int vbus__session_recv(VbusSession *s, VbusFrame *f, const VbusControl *c,
                        VbusStream **ret_stream, bool *ret_closed);
 
 /**

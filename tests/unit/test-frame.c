@@ -128,7 +128,10 @@ static void test_header_flag_rules(void **state)
 
         h = hdr(VBUS_FRAME_DATA, VBUS_FLAG_MORE | VBUS_FLAG_META | VBUS_FLAG_RETAIN, 0, 1, 0);
         assert_int_equal(decode_raw(&h, 4096), 0);
-        h.flags = 0x08;
+        /* BATCH is a DATA flag; whether it is negotiated is the session's rule. */
+        h.flags = VBUS_FLAG_BATCH;
+        assert_int_equal(decode_raw(&h, 4096), 0);
+        h.flags = 0x10;
         assert_int_equal(decode_raw(&h, 4096), VBUS_FRAME_E_SEMANTIC);
         h.flags = 0x80;
         assert_int_equal(decode_raw(&h, 4096), VBUS_FRAME_E_SEMANTIC);
