@@ -35,8 +35,9 @@ enum {
          * small frames. */
         PUBSUB_FRAGMENT_MIN = 1024,
         /* The largest message combined into a batch frame (protocol.md 5.5): above it, a
-         * frame's own cost is small beside the message's copy. */
-        PUBSUB_BATCH_MESSAGE_MAX = 4096,
+         * frame's own cost is small beside the message's copy (vchand passes batches on whole
+         * up to the same size, LIMIT_BATCH_MESSAGE_MAX). */
+        PUBSUB_BATCH_MESSAGE_MAX = 2048,
 };
 
 typedef struct PubSub PubSub;

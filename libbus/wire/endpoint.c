@@ -287,7 +287,9 @@ int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64
                 return -EPIPE;
         if (len >= (1u << 28) || n_prefix > VBUS_CONTROL_MAX)
                 return -EINVAL;
-        join = vbus__link_batch_joins(e->lk, &h, key, len, max_payload);
+        join = n_prefix == 0 && vbus__link_batch_joins(e->lk, &h, key, len, max_payload);
+        if (!join && n_prefix == 0 && (flags & VBUS_FLAG_META))
+                return -EINVAL; /* a batch with META starts with its prefix */
         /* Charged as what it adds to the frame: a batch's cost is the sum of its records', plus
          * its prefix, charged with its first. */
         h.length = (uint32_t)((join ? 0 : n_prefix) + vbus__batch_len_size((uint32_t)len) + len);
@@ -306,8 +308,7 @@ int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64
         r = vbus__session_check_data(&e->session, &h);
         if (r != 0)
                 return r;
-        r = vbus__link_batch_add(e->lk, &h, key, join ? NULL : prefix, join ? 0 : n_prefix, data,
-                                 len, max_payload);
+        r = vbus__link_batch_add(e->lk, &h, key, prefix, n_prefix, data, len, max_payload);
         if (r < 0)
                 return r;
         endpoint_wrote(e);
@@ -331,14 +332,16 @@ int vbus__endpoint_batch_add_records(VbusEndpoint *e, uint32_t id, uint8_t flags
                 return -EPIPE;
         if (n == 0 || n_bytes > max_payload || n_prefix > VBUS_CONTROL_MAX)
                 return -EINVAL;
-        join = vbus__link_batch_joins_records(e->lk, &h, key, n_bytes, max_payload);
+        join = n_prefix == 0 && vbus__link_batch_joins_records(e->lk, &h, key, n_bytes, max_payload);
+        if (!join && n_prefix == 0 && (flags & VBUS_FLAG_META))
+                return -EINVAL; /* a batch with META starts with its prefix */
         h.length = (uint32_t)((join ? 0 : n_prefix) + n_bytes);
         r = join ? vbus__session_send_joined(&e->session, id, h.length, n)
                  : vbus__session_check_data(&e->session, &h);
         if (r != 0)
                 return r;
-        r = vbus__link_batch_add_records(e->lk, &h, key, join ? NULL : prefix, join ? 0 : n_prefix,
-                                         records, n_bytes, n, max_payload);
+        r = vbus__link_batch_add_records(e->lk, &h, key, prefix, n_prefix, records, n_bytes, n,
+                                         max_payload);
         if (r < 0)
                 return r; /* joined: cannot happen */
         endpoint_wrote(e);

@@ -202,8 +202,10 @@ int vbus__endpoint_send_batch(VbusEndpoint *e, uint32_t id, uint8_t flags,
  * the link publishes the frame when anything else is written, at vbus__endpoint_flush() or when
  * it is full. BATCH must be in force (vbus__session_batch()).
  * @flags: VBUS_FLAG_META with a Meta prefix (the broker's), else 0.
- * @key, @prefix, @n_prefix: as vbus__link_batch_add(); the prefix describes the batch's first
- *                           message, so messages join one batch only under the same @key.
+ * @key, @prefix, @n_prefix: as vbus__link_batch_add(): a prefix starts a new batch (it
+ *                           describes the batch's first message); without one the message joins
+ *                           the open batch of @id under the same @key, or (only without META)
+ *                           starts a batch with no prefix; with META it must join (-EINVAL).
  * Return: as vbus__endpoint_send_data().
  */
 int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,

@@ -198,7 +198,8 @@ static int batch_append(VbusLink *l, const VbusFrameHeader *h, uint64_t key, con
         if (!l || !h || h->type != VBUS_FRAME_DATA || !(h->flags & VBUS_FLAG_BATCH) ||
             (n_body > 0 && !body) || (n_prefix > 0 && !prefix) || n == 0)
                 return -EINVAL;
-        if (!batch_joins(l, h, key, rec, max_payload)) {
+        /* A prefix starts a batch: it describes the batch's first message. */
+        if (n_prefix > 0 || !batch_joins(l, h, key, rec, max_payload)) {
                 ssize_t room;
                 size_t first = VBUS_FRAME_HEADER_SIZE + n_prefix + rec;
 
@@ -261,7 +262,7 @@ size_t vbus__link_batch_room(VbusLink *l, const VbusFrameHeader *h, uint64_t key
         ssize_t room;
         size_t k;
 
-        if (batch_joins(l, h, key, 0, max_payload)) {
+        if (n_prefix == 0 && batch_joins(l, h, key, 0, max_payload)) {
                 k = b->room - VBUS_FRAME_HEADER_SIZE - b->h.length;
                 return k < max_payload - b->h.length ? k : max_payload - b->h.length;
         }

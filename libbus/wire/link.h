@@ -109,8 +109,9 @@ bool vbus__link_batch_joins(const VbusLink *l, const VbusFrameHeader *h, uint64_
  * (protocol.md 5.5), written straight into reserved transport space and published by
  * vbus__link_batch_commit(). Any other write, vbus__link_flush() and vbus__link_process() publish
  * it first, so frames keep their order and a message taken is never lost while the link lives.
- * Unless vbus__link_batch_joins() said so, the open batch is published first and a new one
- * starts with @prefix (@n_prefix bytes: a Meta prefix, or none).
+ * With a prefix (@n_prefix > 0: a Meta prefix, which describes a batch's first message), or
+ * unless vbus__link_batch_joins() said so, the open batch is published first and a new one starts
+ * with @prefix (or none).
  * @h: borrowed: type DATA, flags with VBUS_FLAG_BATCH, the stream and session ids.
  * @key: what the messages of one batch share besides their stream (the broker: the publisher).
  * Return: 0; -EAGAIN (no room in the transport: nothing appended); -EINVAL; -errno.
@@ -125,9 +126,9 @@ int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, uint64_t key, co
  */
 bool vbus__link_batch_joins_records(const VbusLink *l, const VbusFrameHeader *h, uint64_t key,
                                     size_t n_bytes, size_t max_payload);
-/* The record bytes vbus__link_batch_add_records() would take now for @h's stream and @key: what
- * is left of the open batch they join, or else (publishing an open batch they would not join)
- * what a new batch with an @n_prefix-byte prefix would find free. */
+/* The record bytes vbus__link_batch_add_records() would take now for @h's stream and @key:
+ * without a prefix, what is left of the open batch they would join; else (publishing the open
+ * batch) what a new batch with an @n_prefix-byte prefix would find free. */
 size_t vbus__link_batch_room(VbusLink *l, const VbusFrameHeader *h, uint64_t key, size_t n_prefix,
                              size_t max_payload);
 int vbus__link_batch_add_records(VbusLink *l, const VbusFrameHeader *h, uint64_t key,
