@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * batch: counting and walking the records of a batch frame (see batch.h for the contract).
+ */
 #include "batch.h"
 
 #include <errno.h>

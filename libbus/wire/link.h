@@ -10,6 +10,11 @@
  * no check can be raced. The frame stays valid until the next vbus__link_next(), and the caller
  * must not call vbus__transport_process() while it holds one.
  *
+ * Batches (protocol.md 5.5): vbus__link_batch_add() writes messages into one batch frame in
+ * reserved transport space, so that a message costs a length varint and a copy, not a frame; the
+ * frame is published (its header written, the space committed) before anything else is written
+ * to the link, read from it, or flushed, so frames keep their order.
+ *
  * Writing: a frame is written only if it fits whole; otherwise -EAGAIN and nothing is written
  * (the transport asked the peer to signal when it reads). Control frames that do not fit go to
  * the backlog (at most VBUS_LINK_BACKLOG_MAX bytes; a peer that lets it overflow is not reading
