@@ -1023,9 +1023,13 @@ static uint32_t deliver_records(Subscription *sub, uint64_t key, const uint8_t *
                 room = peer_batch_room(sub->base.peer, sub->base.id, key, n_meta);
         }
         charge = stream_msg_charge(&sub->base);
-        /* The window room counts one message charge already. */
-        vbus__batch_iter_init(&it, recs, n_recs, n);
-        while (vbus__batch_next(&it, &data, &len) == 1) {
+        /* The window room counts one message charge already. All of it, mostly: */
+        if (n_recs <= room && n_meta + n_recs + (uint64_t)(n - 1) * charge <= (uint64_t)n_room) {
+                take = n_recs;
+                k = n;
+        }
+        vbus__batch_iter_init(&it, recs, n_recs, k == n ? 0 : n);
+        while (k < n && vbus__batch_next(&it, &data, &len) == 1) {
                 size_t end = (size_t)(data + len - recs);
 
                 if (n_meta + end + (uint64_t)k * charge > (uint64_t)n_room)
@@ -1175,21 +1179,15 @@ static int publisher_batch(Publisher *pub, const VbusFrame *f)
                 b->batch_cap = len_recs;
         }
         memcpy(b->batch_buf, f->payload, len_recs);
-        if (vbus__batch_count(b->batch_buf, len_recs, false, &n_copy) != 0 || n_copy != n)
+        if (vbus__batch_scan(b->batch_buf, len_recs, &n_copy, &max_len, &n_bytes) != 0 ||
+            n_copy != n)
                 return PEER_E_PROTOCOL;
-        vbus__batch_iter_init(&it, b->batch_buf, len_recs, n);
-        while (vbus__batch_next(&it, &data, &len) == 1) {
-                if (len > b->config.max_message) {
-                        peer_log(pub->base.peer,
-                                 "message on stream %u exceeds max_message (%u bytes)",
-                                 pub->base.id, b->config.max_message);
-                        (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                                           "message larger than the broker's max_message");
-                        return 0;
-                }
-                n_bytes += len;
-                if (len > max_len)
-                        max_len = len;
+        if (max_len > b->config.max_message) {
+                peer_log(pub->base.peer, "message on stream %u exceeds max_message (%u bytes)",
+                         pub->base.id, b->config.max_message);
+                (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                   "message larger than the broker's max_message");
+                return 0;
         }
         if (meta_const_build(pub) < 0) {
                 (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,

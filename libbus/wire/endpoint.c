@@ -299,9 +299,7 @@ int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64
                 r = vbus__session_send_joined(&e->session, id, h.length, 1);
                 if (r != 0)
                         return r;
-                r = vbus__link_batch_add(e->lk, &h, key, NULL, 0, data, len, max_payload);
-                if (r < 0)
-                        return r; /* cannot happen: it joins */
+                vbus__link_batch_join(e->lk, data, len);
                 endpoint_wrote(e);
                 return 0;
         }

@@ -248,6 +248,18 @@ int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, uint64_t key, co
                             vbus__batch_put_len(lenbuf, (uint32_t)len), data, len, 1, max_payload);
 }
 
+void vbus__link_batch_join(VbusLink *l, const void *data, size_t len)
+{
+        VbusLinkBatch *b = &l->batch;
+        uint8_t lenbuf[VBUS_BATCH_LEN_MAX];
+        size_t n_len = vbus__batch_put_len(lenbuf, (uint32_t)len);
+
+        iov_write(b->dst, VBUS_FRAME_HEADER_SIZE + b->h.length, lenbuf, n_len);
+        iov_write(b->dst, VBUS_FRAME_HEADER_SIZE + b->h.length + n_len, data, len);
+        b->h.length += (uint32_t)(n_len + len);
+        b->h.n_messages++;
+}
+
 bool vbus__link_batch_joins_records(const VbusLink *l, const VbusFrameHeader *h, uint64_t key,
                                     size_t n_bytes, size_t max_payload)
 {

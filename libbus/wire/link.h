@@ -124,6 +124,10 @@ bool vbus__link_batch_joins(const VbusLink *l, const VbusFrameHeader *h, uint64_
 int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, uint64_t key, const void *prefix,
                          size_t n_prefix, const void *data, size_t len, size_t max_payload);
 
+/* vbus__link_batch_add() of a message that vbus__link_batch_joins() said joins the open batch,
+ * with nothing done to the link since: appended without further checks. */
+void vbus__link_batch_join(VbusLink *l, const void *data, size_t len);
+
 /**
  * vbus__link_batch_add_records() - as vbus__link_batch_add(), for @n messages already laid out
  * as batch records (@records, @n_bytes: length varints and bytes, checked by the caller: a batch
