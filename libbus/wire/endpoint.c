@@ -287,6 +287,20 @@ int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64
                 return -EPIPE;
         if (len >= (1u << 28) || n_prefix > VBUS_CONTROL_MAX)
                 return -EINVAL;
+        /* The stream of the open batch, once per batch: it cannot close while the batch is open
+         * (anything that could close it, a frame read or an END written, publishes the batch
+         * first). */
+        if (e->batch_stream && e->lk->batch.open && e->lk->batch.serial == e->batch_serial &&
+            e->batch_stream->id == id && n_prefix == 0 &&
+            vbus__link_batch_joins(e->lk, &h, key, len, max_payload)) {
+                h.length = (uint32_t)(vbus__batch_len_size((uint32_t)len) + len);
+                r = vbus__session_charge_joined(&e->session, e->batch_stream, h.length, 1);
+                if (r != 0)
+                        return r;
+                vbus__link_batch_join(e->lk, data, len);
+                endpoint_wrote(e);
+                return 0;
+        }
         join = n_prefix == 0 && vbus__link_batch_joins(e->lk, &h, key, len, max_payload);
         if (!join && n_prefix == 0 && (flags & VBUS_FLAG_META))
                 return -EINVAL; /* a batch with META starts with its prefix */
@@ -310,7 +324,10 @@ int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64
         if (r < 0)
                 return r;
         endpoint_wrote(e);
-        return vbus__session_send(&e->session, &h, NULL, NULL, NULL);
+        r = vbus__session_send(&e->session, &h, NULL, NULL, NULL);
+        e->batch_stream = r == 0 ? vbus__session_get_stream(&e->session, id) : NULL;
+        e->batch_serial = e->lk->batch.serial;
+        return r;
 }
 
 int vbus__endpoint_batch_add_records(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
@@ -474,6 +491,10 @@ int vbus__endpoint_dispatch(VbusEndpoint *e, const VbusFrame *frame, const VbusC
         bool closed = false;
         int r;
 
+        /* Nothing is read while a batch is open on the link: a frame could close its stream. */
+        r = vbus__link_batch_commit(e->lk);
+        if (r < 0)
+                return r;
         r = vbus__session_recv(&e->session, &copy, ctl, &vs, &closed);
         if (r == VBUS_SESSION_DISCARD)
                 return 0;

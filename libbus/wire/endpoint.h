@@ -86,6 +86,10 @@ struct VbusEndpoint {
         int violation;    /* VBUS_FRAME_E_* after -EPROTO from vbus__endpoint_process() */
         uint8_t bad_type; /* the type of the frame that broke the protocol */
         bool closing;     /* deinit in progress: sends fail with -EPIPE */
+        /* The stream of the link's open batch, while its serial is batch_serial: found once per
+         * batch, not once per message it takes (vbus__endpoint_batch_add()). */
+        VbusStream *batch_stream;
+        uint64_t batch_serial;
 };
 
 /**

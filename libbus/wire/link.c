@@ -228,6 +228,7 @@ static int batch_append(VbusLink *l, const VbusFrameHeader *h, uint64_t key, con
                 b->h.n_messages = 0;
                 b->key = key;
                 b->open = true;
+                b->serial++;
                 iov_write(b->dst, VBUS_FRAME_HEADER_SIZE, prefix, n_prefix);
         }
         iov_write(b->dst, VBUS_FRAME_HEADER_SIZE + b->h.length, lead, n_lead);

@@ -46,7 +46,8 @@ typedef struct VbusLinkBatch {
         VbusFrameHeader h;   /* DATA + BATCH, its stream; length and n_messages so far */
         uint64_t key;        /* vbus__link_batch_add()'s */
         struct iovec dst[2]; /* the reserved space: the header's place, then the records */
-        size_t room;         /* bytes of dst the frame may fill */
+        size_t room;         /* bytes of dst the frame may fill (header included) */
+        uint64_t serial;     /* counts the batches opened: which one is open now */
 } VbusLinkBatch;
 
 typedef struct VbusLink {
