@@ -203,7 +203,7 @@ static int conn_send_hello(vbus_conn *c)
         h.version_max = VBUS_PROTOCOL_VERSION;
         h.max_frame = CLIENT_MAX_FRAME;
         h.peer_name = (char *)"libvbus";
-        h.features = VBUS_FEATURE_MESSAGE_CHARGE;
+        h.features = VBUS_FEATURE_MESSAGE_CHARGE | VBUS_FEATURE_BATCH;
         c->auth = (VbusAuthTranscript){0};
         c->auth_ping = 0;
         if (conn_wants_auth(c)) {
@@ -325,6 +325,40 @@ int vbus__conn_send_data(vbus_conn *c, uint32_t id, uint8_t flags, const void *d
         if (r == -ENOENT || r == -EINVAL)
                 return -EPIPE;
         return conn_sent(c, r);
+}
+
+int vbus__conn_batch_add(vbus_conn *c, uint32_t id, const void *data, size_t n)
+{
+        int r;
+
+        if (!vbus__conn_is_up(c))
+                return -ENOTCONN;
+        r = vbus__endpoint_batch_add(&c->ep, id, data, n);
+        if (r == -ENOENT || r == -EINVAL)
+                return -EPIPE;
+        return conn_sent(c, r);
+}
+
+int vbus__conn_batch_commit(vbus_conn *c)
+{
+        if (!c->have_link)
+                return 0;
+        return conn_sent(c, vbus__link_batch_commit(&c->ep.link));
+}
+
+bool vbus__conn_batch_is_open(const vbus_conn *c)
+{
+        return c->have_link && vbus__link_batch_is_open(&c->ep.link);
+}
+
+bool vbus__conn_batches(const vbus_conn *c)
+{
+        return c->have_link && vbus__session_batch(&c->ep.session);
+}
+
+bool vbus__conn_peer_busy(vbus_conn *c)
+{
+        return c->have_link && vbus__transport_has_pending(&c->ep.link.transport);
 }
 
 int vbus__conn_send_message(vbus_conn *c, uint32_t id, const uint8_t *buf, size_t n, size_t *off,
@@ -683,10 +717,12 @@ VBUS_EXPORT int vbus_conn_get_timeout(vbus_conn *c, uint64_t *ret_usec)
                 return -EINVAL;
         if (!c->have_link)
                 t = c->reconnect_at;
-        else if (vbus__transport_owes_flush(&c->ep.link.transport))
+        else if (vbus__transport_owes_flush(&c->ep.link.transport) ||
+                 vbus__link_batch_is_open(&c->ep.link))
                 /* vbus_publish() and friends wrote into the ring but the broker may be asleep
-                 * and is told only by the flush in vbus_conn_process(): that is due now. (A full
-                 * ring is not: its reader signals when it makes room.) */
+                 * and is told only by the flush in vbus_conn_process(): that is due now, as is a
+                 * batch being combined, published by that flush. (A full ring is not: its reader
+                 * signals when it makes room.) */
                 t = vbus__client_now();
         else if (c->ep.link.transport.kind == VBUS_TRANSPORT_VCHAN)
                 /* Backstop: a shared ring's events can be withheld by the peer; and an unmapped
@@ -886,7 +922,7 @@ static bool conn_has_unsent(vbus_conn *c)
 {
         if (!c->have_link)
                 return false;
-        if (vbus__link_has_backlog(&c->ep.link))
+        if (vbus__link_has_backlog(&c->ep.link) || vbus__link_batch_is_open(&c->ep.link))
                 return true;
         for (VbusFeature *f = features_begin(c); f < features_end(c); f++) {
                 if (!f->ops->has_unsent)

@@ -172,6 +172,28 @@ void vbus__conn_release_stream(vbus_conn *c, VbusStream **vs, uint8_t type, int 
 int vbus__conn_send_data(vbus_conn *c, uint32_t id, uint8_t flags, const void *data, size_t n);
 
 /**
+ * vbus__conn_batch_add() - one whole message of @n bytes on stream @id, combined into a batch
+ * frame (protocol.md 5.5, vbus__endpoint_batch_add()) that the link publishes at the next other
+ * write, at the next flush of the connection, when it is full, or at vbus__conn_batch_commit().
+ * Only while vbus__conn_batches() is true. Return: as vbus__conn_send_data().
+ */
+int vbus__conn_batch_add(vbus_conn *c, uint32_t id, const void *data, size_t n);
+
+/* Publishes the batch being combined, if any. Return: 0 or -ENOTCONN (the link failed). */
+int vbus__conn_batch_commit(vbus_conn *c);
+
+/* True while a batch is being combined: the connection owes a flush. */
+bool vbus__conn_batch_is_open(const vbus_conn *c);
+
+/* True when the current link negotiated BATCH (and MESSAGE_CHARGE). */
+bool vbus__conn_batches(const vbus_conn *c);
+
+/* True while what this side committed to the link waits for the broker: a vchan ring the broker
+ * has not read to the end, a UNIX buffer not yet sent. The broker is busy then and will read
+ * what comes next without being woken: the moment to combine messages. */
+bool vbus__conn_peer_busy(vbus_conn *c);
+
+/**
  * vbus__conn_send_message() - sends bytes *@off..@n of the message @buf on stream @id in DATA
  * frames as far as the window and the link allow, MORE on every frame but the message's last,
  * advancing *@off. An empty message is one empty frame, sent once (*@sent_empty).

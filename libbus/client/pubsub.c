@@ -9,8 +9,10 @@
  * message as following a gap), and when the next link is ready they are opened again.
  *
  * Publishing: a message that fits one frame and the window goes straight into the link, with no
- * copy and no allocation; a larger one is copied once and sent in fragments as room appears (one
- * message at most waits per publisher). Receiving: a message in one frame is copied out of the
+ * copy and no allocation; while the broker is busy reading what came before, small messages are
+ * combined into one batch frame in the link instead (protocol.md 5.5); a larger one is copied once
+ * and sent in fragments as room appears (one message at most waits per publisher). Receiving a
+ * batch delivers its messages in order from one private copy of the frame. Receiving: a message in one frame is copied out of the
  * shared ring into a buffer kept across deliveries, its Meta decoded into an arena on the stack,
  * and the callback run, with no allocation per message; fragments are reassembled first.
  */
@@ -20,6 +22,7 @@
 
 #include <vbus/vbus.h>
 
+#include "batch.h"
 #include "conn.h"
 #include "name.h"
 #include "standing.h"
@@ -31,6 +34,9 @@ enum {
         /* The smallest fragment of a message that does not fit: a small window does not spray
          * small frames. */
         PUBSUB_FRAGMENT_MIN = 1024,
+        /* The largest message combined into a batch frame (protocol.md 5.5): above it, a
+         * frame's own cost is small beside the message's copy. */
+        PUBSUB_BATCH_MESSAGE_MAX = 4096,
 };
 
 typedef struct PubSub PubSub;
@@ -270,12 +276,60 @@ static const Vbus__V1__Meta *meta_cache_get(vbus_subscription *s, const uint8_t 
         return meta;
 }
 
+/* Runs the callback. Return: whether the subscription is still alive after it. */
+static bool subscription_call(vbus_subscription *s, const vbus_message *m)
+{
+        PubSub *ps = s->ps;
+        bool alive;
+
+        s->gap = false;
+        ps->delivering = s;
+        s->cb(s, m, s->userdata);
+        alive = ps->delivering == s;
+        ps->delivering = NULL;
+        return alive;
+}
+
 /*
- * Decodes a whole delivery (Meta prefix + message) and runs the callback.
+ * The messages of a batch (protocol.md 5.5), in @body (private memory), @n_batch of them as the
+ * session counted: the Meta describes the first, the others follow it in sequence, with nothing
+ * dropped between them. A retained value is never batched.
+ */
+static int subscription_deliver_batch(vbus_subscription *s, vbus_message *m, const uint8_t *body,
+                                      size_t n_body, uint32_t n_batch, bool *ret_alive)
+{
+        VbusBatchIter it;
+        uint64_t first = m->sequence;
+        const uint8_t *data;
+        size_t len;
+        int r;
+
+        if (m->retained)
+                return -EPROTO;
+        vbus__batch_iter_init(&it, body, n_body, n_batch);
+        for (uint64_t i = 0; (r = vbus__batch_next(&it, &data, &len)) == 1; i++) {
+                m->data = data;
+                m->n_data = len;
+                m->sequence = first + i;
+                if (i > 0) {
+                        m->dropped = 0;
+                        m->gap = false;
+                }
+                if (!subscription_call(s, m)) {
+                        *ret_alive = false;
+                        return 0;
+                }
+        }
+        return r < 0 ? -EPROTO : 0;
+}
+
+/*
+ * Decodes a whole delivery (Meta prefix + message, or + the records of a batch of @n_batch
+ * messages; 0: not a batch) and runs the callback.
  * Return: 0 (*@ret_alive says whether the callback left the subscription alive), -EPROTO.
  */
 static int subscription_deliver(vbus_subscription *s, const uint8_t *buf, size_t len,
-                                bool *ret_alive)
+                                uint32_t n_batch, bool *ret_alive)
 {
         MetaArena arena;
         ProtobufCAllocator alloc = {
@@ -284,7 +338,6 @@ static int subscription_deliver(vbus_subscription *s, const uint8_t *buf, size_t
         size_t n_meta, n_body, n_const;
         const Vbus__V1__Meta *fixed = NULL;
         Vbus__V1__Meta *meta = NULL;
-        PubSub *ps = s->ps;
         vbus_message m;
         int r;
 
@@ -314,18 +367,17 @@ static int subscription_deliver(vbus_subscription *s, const uint8_t *buf, size_t
                            .sequence = meta->sequence,
                            .gap = s->gap,
                            .retained = meta->retained};
-        s->gap = false;
-        ps->delivering = s;
-        s->cb(s, &m, s->userdata);
-        *ret_alive = ps->delivering == s;
-        ps->delivering = NULL;
-        return 0; /* the arena is on the stack: nothing to free */
+        /* The arena is on the stack: nothing to free. */
+        if (n_batch > 0)
+                return subscription_deliver_batch(s, &m, body, n_body, n_batch, ret_alive);
+        *ret_alive = subscription_call(s, &m);
+        return 0;
 }
 
 /* A message in one frame: copied out of the shared ring before it is parsed, into a buffer kept
  * across deliveries. */
 static int subscription_deliver_copy(vbus_subscription *s, const uint8_t *payload, size_t len,
-                                     bool *ret_alive)
+                                     uint32_t n_batch, bool *ret_alive)
 {
         if (len > s->scratch_cap) {
                 uint8_t *copy = realloc(s->scratch, len);
@@ -337,7 +389,7 @@ static int subscription_deliver_copy(vbus_subscription *s, const uint8_t *payloa
         }
         if (len > 0)
                 memcpy(s->scratch, payload, len);
-        return subscription_deliver(s, s->scratch, len, ret_alive);
+        return subscription_deliver(s, s->scratch, len, n_batch, ret_alive);
 }
 
 /* A fragment: appended, and the message delivered when it is whole. */
@@ -362,7 +414,7 @@ static int subscription_take_fragment(vbus_subscription *s, const uint8_t *paylo
         len = s->n_rx;
         s->rx = NULL;
         s->n_rx = 0;
-        r = subscription_deliver(s, copy, len, ret_alive);
+        r = subscription_deliver(s, copy, len, 0, ret_alive);
         free(copy);
         return r;
 }
@@ -377,12 +429,18 @@ static int subscription_on_data(void *obj, VbusStream *vs, const VbusFrame *f)
 
         (void)vs; /* may be gone once the callback has run: not used */
         if (!s->rx && !more)
-                r = subscription_deliver_copy(s, f->payload, f->header.length, &alive);
+                r = subscription_deliver_copy(s, f->payload, f->header.length,
+                                              f->header.n_messages, &alive);
         else
                 r = subscription_take_fragment(s, f->payload, f->header.length, more, &alive);
+        /* Given back as it was charged: the length, and a charge per message it ends. */
         if (r == 0 && alive)
-                subscription_return_credit(s, f->header.length +
-                                                      (more ? 0 : vbus__conn_msg_charge(c)));
+                subscription_return_credit(
+                        s, f->header.length +
+                                   (uint64_t)(f->header.flags & VBUS_FLAG_BATCH
+                                                      ? f->header.n_messages
+                                                      : !more) *
+                                           vbus__conn_msg_charge(c));
         return r < 0 ? r : c->link_error;
 }
 
@@ -538,6 +596,17 @@ static int publish(vbus_publisher *p, const void *data, size_t len, uint8_t flag
                 r = publisher_push(p);
                 if (r < 0)
                         return r == -ENOTCONN ? r : -EAGAIN;
+        }
+        /* Combined: while the broker has not read what we wrote last (it is busy, and reads on
+         * without being woken), a small message joins a batch frame written in the link, which
+         * goes out as soon as the broker has caught up, at the next flush or when full
+         * (protocol.md 5.5). To an idle broker a message goes at once, alone. */
+        if (flags == 0 && len <= PUBSUB_BATCH_MESSAGE_MAX && vbus__conn_batches(c) &&
+            (vbus__conn_batch_is_open(c) || vbus__conn_peer_busy(c))) {
+                r = vbus__conn_batch_add(c, p->s.id, data, len);
+                if (r == 0 && !vbus__conn_peer_busy(c))
+                        r = vbus__conn_batch_commit(c);
+                return r;
         }
         /* Fast path: the whole message in one frame, straight into the link (-EAGAIN: no
          * credit, the broker holds us back, or no room in the link). */

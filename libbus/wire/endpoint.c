@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "batch.h"
+
 int vbus__endpoint_init(VbusEndpoint *e, VbusTransport *t, VbusSessionRole role, uint32_t max_frame,
                         uint32_t max_streams, const VbusEndpointOps *ops, void *owner)
 {
@@ -233,6 +235,31 @@ int vbus__endpoint_send_batch(VbusEndpoint *e, uint32_t id, uint8_t flags,
         return send_data(e, id, flags | VBUS_FLAG_BATCH, pieces, n_pieces, n_messages);
 }
 
+int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, const void *data, size_t len)
+{
+        VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
+                             .flags = VBUS_FLAG_BATCH,
+                             .stream_id = id,
+                             .session_id = e->session.session_id,
+                             .n_messages = 1};
+        int r;
+
+        if (e->closing)
+                return -EPIPE;
+        if (len >= (1u << 28))
+                return -EINVAL;
+        /* Charged as what it adds to the frame: a batch's cost is the sum of its records'. */
+        h.length = (uint32_t)(vbus__batch_len_size((uint32_t)len) + len);
+        r = vbus__session_check_data(&e->session, &h);
+        if (r != 0)
+                return r;
+        r = vbus__link_batch_add(e->lk, &h, data, len, vbus__endpoint_max_payload(e));
+        if (r < 0)
+                return r;
+        endpoint_wrote(e);
+        return vbus__session_send(&e->session, &h, NULL, NULL, NULL);
+}
+
 size_t vbus__endpoint_max_payload(VbusEndpoint *e)
 {
         return vbus__link_max_payload(e->lk, e->session.peer_max_frame);
@@ -382,7 +409,7 @@ int vbus__endpoint_process(VbusEndpoint *e, bool take_events, unsigned int max_f
         int r;
 
         if (take_events) {
-                r = vbus__transport_process(&e->lk->transport);
+                r = vbus__link_process(e->lk);
                 if (r < 0)
                         return r;
         }

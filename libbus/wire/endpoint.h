@@ -195,6 +195,16 @@ int vbus__endpoint_send_data(VbusEndpoint *e, uint32_t id, uint8_t flags,
 int vbus__endpoint_send_batch(VbusEndpoint *e, uint32_t id, uint8_t flags,
                               const struct iovec *pieces, size_t n_pieces, uint32_t n_messages);
 
+/**
+ * vbus__endpoint_batch_add() - one whole message on stream @id, combined into the batch frame
+ * being written (vbus__link_batch_add()): the session checks and charges it as a record of a
+ * batch (its length varint, its bytes and one message charge), the link publishes the frame when
+ * anything else is written, at vbus__endpoint_flush() or when it is full. BATCH must be in force
+ * (vbus__session_batch()).
+ * Return: as vbus__endpoint_send_data().
+ */
+int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, const void *data, size_t len);
+
 /* The largest DATA payload the peer accepts in one frame on this link. */
 size_t vbus__endpoint_max_payload(VbusEndpoint *e);
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
+
 int vbus__link_init(VbusLink *l, VbusTransport *t, uint32_t own_max_frame)
 {
         if (!l || !t)
@@ -145,14 +147,100 @@ static void iov_write(const struct iovec dst[2], size_t off, const void *src, si
                 memcpy((uint8_t *)dst[1].iov_base + off, p, n);
 }
 
+int vbus__link_batch_commit(VbusLink *l)
+{
+        VbusLinkBatch *b = &l->batch;
+        uint8_t hdr[VBUS_FRAME_HEADER_SIZE];
+        size_t total;
+        int r;
+
+        if (!b->open)
+                return 0;
+        b->open = false;
+        total = VBUS_FRAME_HEADER_SIZE + b->h.length;
+        vbus__frame_header_encode(&b->h, hdr);
+        iov_write(b->dst, 0, hdr, sizeof(hdr));
+        r = vbus__transport_commit(&l->transport, total);
+        if (r == 0) {
+                l->n_frames_out++;
+                l->n_bytes_out += total;
+        }
+        return r;
+}
+
+int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, const void *data, size_t len,
+                         size_t max_payload)
+{
+        VbusLinkBatch *b = &l->batch;
+        uint8_t lenbuf[VBUS_BATCH_LEN_MAX];
+        size_t n_len, rec;
+        int r;
+
+        if (!l || !h || h->type != VBUS_FRAME_DATA || !(h->flags & VBUS_FLAG_BATCH) ||
+            (len > 0 && !data) || len >= (1u << 28))
+                return -EINVAL;
+        n_len = vbus__batch_put_len(lenbuf, (uint32_t)len);
+        rec = n_len + len;
+        if (b->open && (b->h.stream_id != h->stream_id || b->h.session_id != h->session_id ||
+                        b->h.flags != h->flags || b->h.length + rec > max_payload ||
+                        VBUS_FRAME_HEADER_SIZE + b->h.length + rec > b->room)) {
+                r = vbus__link_batch_commit(l);
+                if (r < 0)
+                        return r;
+        }
+        if (!b->open) {
+                ssize_t room;
+
+                if (rec > max_payload)
+                        return -EINVAL;
+                if (l->n_backlog > 0) {
+                        r = vbus__link_flush(l);
+                        if (r < 0)
+                                return r;
+                        if (l->n_backlog > 0)
+                                return -EAGAIN;
+                }
+                room = vbus__transport_reserve(&l->transport, VBUS_FRAME_HEADER_SIZE + rec, b->dst);
+                if (room < 0)
+                        return (int)room;
+                if ((size_t)room < VBUS_FRAME_HEADER_SIZE + rec)
+                        return -EAGAIN;
+                b->room = (size_t)room;
+                if (b->room > VBUS_FRAME_HEADER_SIZE + max_payload)
+                        b->room = VBUS_FRAME_HEADER_SIZE + max_payload;
+                b->h = *h;
+                b->h.length = 0;
+                b->h.n_messages = 0;
+                b->open = true;
+        }
+        iov_write(b->dst, VBUS_FRAME_HEADER_SIZE + b->h.length, lenbuf, n_len);
+        iov_write(b->dst, VBUS_FRAME_HEADER_SIZE + b->h.length + n_len, data, len);
+        b->h.length += (uint32_t)rec;
+        b->h.n_messages++;
+        return 0;
+}
+
+int vbus__link_process(VbusLink *l)
+{
+        int r = vbus__link_batch_commit(l);
+
+        return r < 0 ? r : vbus__transport_process(&l->transport);
+}
+
 static int link_write_raw(VbusLink *l, const VbusFrameHeader *h, const struct iovec *pieces,
                           size_t n_pieces)
 {
         uint8_t hdr[VBUS_FRAME_HEADER_SIZE];
         struct iovec dst[2];
         size_t total = VBUS_FRAME_HEADER_SIZE + h->length, off;
+        ssize_t room;
         int r;
-        ssize_t room = vbus__transport_reserve(&l->transport, total, dst);
+
+        /* A batch being combined goes first: frames keep their order. */
+        r = vbus__link_batch_commit(l);
+        if (r < 0)
+                return r;
+        room = vbus__transport_reserve(&l->transport, total, dst);
 
         if (room < 0)
                 return (int)room;
@@ -228,6 +316,9 @@ int vbus__link_flush(VbusLink *l)
         size_t done = 0;
         int r;
 
+        r = vbus__link_batch_commit(l);
+        if (r < 0)
+                return r;
         while (done < l->n_backlog) {
                 VbusFrameHeader h;
                 struct iovec piece;

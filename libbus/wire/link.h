@@ -35,6 +35,14 @@ enum {
         VBUS_LINK_RING_MIN = 8192,
 };
 
+/* A batch frame being combined in reserved transport space (vbus__link_batch_add()). */
+typedef struct VbusLinkBatch {
+        bool open;
+        VbusFrameHeader h;   /* DATA + BATCH, its stream; length and n_messages so far */
+        struct iovec dst[2]; /* the reserved space: the header's place, then the records */
+        size_t room;         /* bytes of dst the frame may fill */
+} VbusLinkBatch;
+
 typedef struct VbusLink {
         VbusTransport transport;
         VbusFrameDecoder decoder;
@@ -44,6 +52,7 @@ typedef struct VbusLink {
         uint8_t *backlog;
         size_t n_backlog;
         int violation; /* VBUS_FRAME_E_* after -EPROTO from vbus__link_next() */
+        VbusLinkBatch batch;
         /* Frames and their bytes (headers included) read and written, for statistics. */
         uint64_t n_frames_in, n_bytes_in, n_frames_out, n_bytes_out;
 } VbusLink;
@@ -85,6 +94,31 @@ int vbus__link_write_control(VbusLink *l, const VbusFrameHeader *h, const Protob
 
 /* Moves the backlog into the transport as space allows, then flushes it. Return: 0 or -errno. */
 int vbus__link_flush(VbusLink *l);
+
+/**
+ * vbus__link_batch_add() - append one message to the batch frame being combined for @h's stream
+ * (protocol.md 5.5), written straight into reserved transport space and published by
+ * vbus__link_batch_commit(). Any other write, vbus__link_flush() and vbus__link_process() publish
+ * it first, so frames keep their order and a message taken is never lost while the link lives.
+ * A batch of another stream, or one this message would take past @max_payload or the reserved
+ * space, is published first.
+ * @h: borrowed: type DATA, flags with VBUS_FLAG_BATCH, the stream and session ids.
+ * Return: 0; -EAGAIN (no room in the transport: nothing appended); -EINVAL; -errno.
+ */
+int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, const void *data, size_t len,
+                         size_t max_payload);
+
+/* Publishes the batch being combined, if any. Return: 0 or -errno from the transport. */
+int vbus__link_batch_commit(VbusLink *l);
+
+/* Whether a batch is being combined (vbus__link_batch_commit() is owed). */
+static inline bool vbus__link_batch_is_open(const VbusLink *l)
+{
+        return l->batch.open;
+}
+
+/* The transport's own work (vbus__transport_process()), after publishing an open batch. */
+int vbus__link_process(VbusLink *l);
 
 static inline bool vbus__link_has_backlog(const VbusLink *l)
 {
