@@ -109,6 +109,7 @@ typedef struct Bus {
         BrokerConfig config;
         BusStats stats;
         bool stopping;      /* GOAWAY sent: new OPENs are refused */
+        uint64_t next_batch_key; /* pubsub.c: the last publisher's batch key given out */
         uint32_t own_domid; /* the broker's domain */
         Keyring *keyring;   /* keyring.c's: channel auth; NULL for none; owned by main() */
         List peers;         /* live Peers (peer.c) */

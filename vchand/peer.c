@@ -393,6 +393,28 @@ int peer_send_data(Peer *p, uint32_t stream_id, uint8_t flags, const struct iove
         return r < 0 ? peer_write_failed(p, r) : 0;
 }
 
+bool peer_batches(const Peer *p)
+{
+        return !p->dead && vbus__session_batch(&p->ep.session);
+}
+
+bool peer_batch_joins(Peer *p, uint32_t stream_id, uint64_t key, size_t n)
+{
+        return vbus__endpoint_batch_joins(&p->ep, stream_id, VBUS_FLAG_META, key, n);
+}
+
+int peer_batch_add(Peer *p, uint32_t stream_id, uint64_t key, const void *prefix, size_t n_prefix,
+                   const void *data, size_t n)
+{
+        int r;
+
+        if (p->dead)
+                return -EPIPE;
+        r = vbus__endpoint_batch_add(&p->ep, stream_id, VBUS_FLAG_META, key, prefix, n_prefix, data,
+                                     n);
+        return r < 0 ? peer_write_failed(p, r) : 0;
+}
+
 ssize_t peer_data_room(Peer *p, uint32_t stream_id)
 {
         return vbus__endpoint_data_room(&p->ep, stream_id);
@@ -508,7 +530,8 @@ static int peer_on_hello(void *owner, const Vbus__V1__Hello *m)
         answer.version_max = VBUS_PROTOCOL_VERSION;
         answer.version = VBUS_PROTOCOL_VERSION;
         answer.max_frame = p->bus->config.max_frame;
-        answer.features = VBUS_FEATURE_RETAIN | VBUS_FEATURE_DESCRIBE | VBUS_FEATURE_MESSAGE_CHARGE;
+        answer.features = VBUS_FEATURE_RETAIN | VBUS_FEATURE_DESCRIBE | VBUS_FEATURE_MESSAGE_CHARGE |
+                          VBUS_FEATURE_BATCH;
         answer.peer_name = (char *)"vchand";
         /* Claims are an agent's, about one of its sessions (protocol.md 7). */
         if (m->claims && !p->parent)

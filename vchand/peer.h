@@ -221,6 +221,22 @@ int peer_send_data(Peer *p, uint32_t stream_id, uint8_t flags, const struct iove
 /* The largest DATA payload that may go on @stream_id now (0: wait for CREDIT), or -ENOENT. */
 ssize_t peer_data_room(Peer *p, uint32_t stream_id);
 
+/* Whether @p's link negotiated BATCH (protocol.md 5.5). */
+bool peer_batches(const Peer *p);
+
+/* Whether a message of @n bytes under @key would join the batch being written on @p's link for
+ * @stream_id (vbus__endpoint_batch_joins()): then it costs no prefix. */
+bool peer_batch_joins(Peer *p, uint32_t stream_id, uint64_t key, size_t n);
+
+/**
+ * peer_batch_add() - one whole message in a batch frame with a Meta prefix on @stream_id
+ * (vbus__endpoint_batch_add()): joins the open batch when peer_batch_joins(), else starts one
+ * with @prefix. Published when anything else is written to the link or at its flush.
+ * Return: as peer_send_data().
+ */
+int peer_batch_add(Peer *p, uint32_t stream_id, uint64_t key, const void *prefix, size_t n_prefix,
+                   const void *data, size_t n);
+
 /* The window bytes a message costs beyond its length on @p's link, charged on its last frame:
  * VBUS_MESSAGE_CHARGE once MESSAGE_CHARGE is negotiated, else 0 (protocol.md 5.4). */
 uint32_t peer_msg_charge(const Peer *p);

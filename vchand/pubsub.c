@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "batch.h"
 #include "budget.h"
 #include "log.h"
 #include "monitor.h"
@@ -64,6 +65,7 @@ typedef struct Publisher {
         uint32_t window;      /* the window granted in ACCEPT */
         uint8_t *meta_const;  /* packed Meta{topic, sender}: the same for all its messages */
         size_t n_meta_const;
+        uint64_t batch_key; /* never 0, unique: its messages may share a batch frame */
         RouterSub **match; /* the subscriptions its topic matched, valid while */
         uint32_t n_match, match_cap;
         uint64_t match_gen;    /* ...this equals router.gen + 1 */
@@ -102,6 +104,7 @@ typedef struct Msg {
         uint32_t credit;           /* publisher bytes to return then */
         const uint8_t *meta_const; /* the publisher's (it holds a reference) */
         size_t n_meta_const;
+        uint64_t batch_key; /* the publisher's, 0 for a retained value (never batched) */
         size_t n_data;
         uint8_t data[];
 } Msg;
@@ -252,6 +255,7 @@ int pubsub_open_publish(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 return 0;
         }
         pub->refs = 1; /* the stream's */
+        pub->batch_key = ++p->bus->next_batch_key;
         pub->n_topic = strlen(pub->topic);
         pub->window = cfg->publish_window;
         pub->opened_us = bus_now_us();
@@ -400,22 +404,76 @@ static size_t meta_encode(Subscription *sub, const uint8_t *meta_const, size_t n
         return (size_t)k + n;
 }
 
+/* A delivery made: the subscription's sequence moves on, its drops have been reported. */
+static void delivered(Subscription *sub)
+{
+        sub->sequence++;
+        sub->dropped_pending = 0;
+        sub->base.peer->bus->stats.n_delivered++;
+        sub->n_delivered++;
+}
+
+/*
+ * A whole small message of the publisher @key into the batch frame being written to @sub's link
+ * (protocol.md 5.5): it joins the open batch when that is @sub's, of the same publisher, with
+ * nothing dropped since (the batch's Meta describes its first message; the others follow it in
+ * sequence), else it starts a batch with its Meta prefix. The link publishes the batch before
+ * anything else it writes, and at the end of the loop turn, so batching adds no wait.
+ * Return: as deliver_frame(); -ENOTSUP: not for a batch (the caller sends a frame).
+ */
+static ssize_t deliver_batched(Subscription *sub, uint64_t key, const uint8_t *meta_const,
+                               size_t n_const, const uint8_t *data, size_t n_data)
+{
+        ssize_t n_room;
+        uint8_t meta[VBUS_META_MAX + 2];
+        size_t n_meta = 0;
+        bool join;
+        int r;
+
+        if (key == 0 || n_data > LIMIT_BATCH_MESSAGE_MAX || !stream_batches(&sub->base))
+                return -ENOTSUP;
+        n_room = stream_data_room(&sub->base);
+        if (n_room < 0)
+                return -EPIPE;
+        join = sub->dropped_pending == 0 && stream_batch_joins(&sub->base, key, n_data);
+        if (!join)
+                n_meta = meta_encode(sub, meta_const, n_const, meta);
+        if (n_meta + vbus__batch_len_size((uint32_t)n_data) + n_data > (size_t)n_room)
+                return -ENOSPC;
+        /* Starting anew also publishes the open batch: a batch never takes a second prefix. */
+        r = stream_batch_add(&sub->base, key, join ? NULL : meta, n_meta, data, n_data);
+        if (r < 0)
+                return r;
+        delivered(sub);
+        return (ssize_t)n_data;
+}
+
 /*
  * Sends the next frame of a message to @sub: from @offset, with the Meta prefix if @offset is 0.
- * With @whole_only, sends only if the rest of the message fits this one frame.
+ * With @whole_only, sends only if the rest of the message fits this one frame. A whole small
+ * message of a publisher (@key, 0 for none: a retained value, the broker's own) goes into a batch
+ * frame when the subscriber's link takes batches (deliver_batched()).
  * Return: bytes of the message sent (may be 0 for an empty message), -ENOSPC (the subscriber's
  * window is too small), -EAGAIN (the link is full), or -EPIPE.
  */
-static ssize_t deliver_frame(Subscription *sub, const uint8_t *meta_const, size_t n_const,
-                             const uint8_t *data, size_t n_data, size_t offset, bool whole_only)
+static ssize_t deliver_frame(Subscription *sub, uint64_t key, const uint8_t *meta_const,
+                             size_t n_const, const uint8_t *data, size_t n_data, size_t offset,
+                             bool whole_only)
 {
-        ssize_t n_room = stream_data_room(&sub->base);
+        ssize_t n_room;
         uint8_t meta[VBUS_META_MAX + 2];
         struct iovec pieces[2];
         size_t n_meta = 0, room, chunk;
         uint8_t flags = 0;
         int r;
 
+        if (offset == 0) {
+                ssize_t n = deliver_batched(sub, key, meta_const, n_const, data, n_data);
+
+                if (n != -ENOTSUP)
+                        return n;
+        }
+        n_room = stream_data_room(&sub->base);
         if (n_room < 0)
                 return -EPIPE;
         room = (size_t)n_room;
@@ -440,6 +498,7 @@ static ssize_t deliver_frame(Subscription *sub, const uint8_t *meta_const, size_
         r = stream_send_data(&sub->base, flags, pieces, 2);
         if (r < 0)
                 return r;
+        /* Counted once a message is under way (its sequence) and once it is whole. */
         if (offset == 0) {
                 sub->sequence++;
                 sub->dropped_pending = 0;
@@ -495,6 +554,7 @@ static Msg *route_msg(Route *rt)
                 return NULL;
         m->meta_const = pub->meta_const;
         m->n_meta_const = pub->n_meta_const;
+        m->batch_key = pub->batch_key;
         m->n_data = rt->n_data;
         if (rt->n_data) /* an empty frame's payload may be NULL */
                 memcpy(m->data, rt->data, rt->n_data);
@@ -681,8 +741,8 @@ static int route_one(RouterSub *rs, void *userdata)
          * message fits one frame now. A message is never split between the fast path and the
          * queue, so a dropped message is never a half-delivered one. */
         if (list_is_empty(&sub->queue) && !sub->refused) {
-                ssize_t n = deliver_frame(sub, rt->pub->meta_const, rt->pub->n_meta_const, rt->data,
-                                          rt->n_data, 0, true);
+                ssize_t n = deliver_frame(sub, rt->pub->batch_key, rt->pub->meta_const,
+                                          rt->pub->n_meta_const, rt->data, rt->n_data, 0, true);
 
                 if (n >= 0 || (n != -EAGAIN && n != -ENOSPC))
                         return 0;
@@ -897,6 +957,40 @@ static int rx_append(Publisher *pub, const VbusFrame *f)
         return 0;
 }
 
+/*
+ * A batch of whole messages (protocol.md 5.5; the session counted them and charged the window),
+ * each routed as if it had come alone, from the ring. Walked no further than counted: records
+ * that no longer parse as counted (the publisher rewrote its ring) are a protocol violation.
+ */
+static int publisher_batch(Publisher *pub, const VbusFrame *f)
+{
+        uint32_t charge = stream_msg_charge(&pub->base);
+        VbusBatchIter it;
+        const uint8_t *data;
+        size_t len;
+        int r;
+
+        vbus__batch_iter_init(&it, f->payload, f->header.length, f->header.n_messages);
+        /* Held: routing may reset this very stream (out of memory), which closes it. */
+        publisher_ref(pub);
+        while ((r = vbus__batch_next(&it, &data, &len)) == 1 && pub->base.peer) {
+                uint32_t credit = (uint32_t)(vbus__batch_len_size((uint32_t)len) + len) + charge;
+
+                if (len > pub->base.peer->bus->config.max_message) {
+                        peer_log(pub->base.peer,
+                                 "message on stream %u exceeds max_message (%u bytes)",
+                                 pub->base.id, pub->base.peer->bus->config.max_message);
+                        (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                           "message larger than the broker's max_message");
+                        r = 0;
+                        break;
+                }
+                route(pub, data, len, credit, false, false);
+        }
+        publisher_unref(pub);
+        return r < 0 ? PEER_E_PROTOCOL : 0;
+}
+
 static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
 {
         Publisher *pub = obj;
@@ -908,10 +1002,14 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
                  * ends SHUTTING_DOWN) and the message is counted, never silently lost. */
                 pub->base.peer->bus->stats.n_refused_stopping += !more;
                 rx_clear(pub);
+                if (f->header.flags & VBUS_FLAG_BATCH)
+                        pub->base.peer->bus->stats.n_refused_stopping += f->header.n_messages - 1;
                 (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_SHUTTING_DOWN,
                                    "the broker is stopping");
                 return 0;
         }
+        if (f->header.flags & VBUS_FLAG_BATCH)
+                return publisher_batch(pub, f);
         /* Held: routing may reset this very stream (out of memory), which closes it. */
         publisher_ref(pub);
         if (pub->n_rx == 0)
@@ -993,8 +1091,9 @@ void pubsub_pump(Peer *q)
                 while (!list_is_empty(&sub->queue)) {
                         QItem *item = list_entry(sub->queue.next, QItem, link);
                         Msg *m = item->msg;
-                        ssize_t n = deliver_frame(sub, m->meta_const, m->n_meta_const, m->data,
-                                                  m->n_data, item->offset, false);
+                        ssize_t n = deliver_frame(sub, m->batch_key, m->meta_const,
+                                                  m->n_meta_const, m->data, m->n_data,
+                                                  item->offset, false);
 
                         /* Out of window: try the next subscription. Link full or gone: stop. */
                         if (n == -ENOSPC)

@@ -82,6 +82,24 @@ ssize_t stream_data_room(Stream *s)
         return peer_data_room(s->peer, s->id);
 }
 
+bool stream_batches(const Stream *s)
+{
+        return s->peer && peer_batches(s->peer);
+}
+
+bool stream_batch_joins(Stream *s, uint64_t key, size_t n)
+{
+        return s->peer && peer_batch_joins(s->peer, s->id, key, n);
+}
+
+int stream_batch_add(Stream *s, uint64_t key, const void *prefix, size_t n_prefix, const void *data,
+                     size_t n)
+{
+        if (!s->peer)
+                return -EPIPE;
+        return peer_batch_add(s->peer, s->id, key, prefix, n_prefix, data, n);
+}
+
 uint32_t stream_msg_charge(const Stream *s)
 {
         return s->peer ? peer_msg_charge(s->peer) : 0;

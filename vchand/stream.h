@@ -50,6 +50,14 @@ int stream_send_data(Stream *s, uint8_t flags, const struct iovec *pieces, size_
 /* The largest DATA payload that may go now (0: wait for CREDIT); -ENOENT once closed. */
 ssize_t stream_data_room(Stream *s);
 
+/* Batches on @s's link (protocol.md 5.5): whether its peer takes them, whether a message of @n
+ * bytes under @key joins the open one, and adding one (as peer_batch_add(); -EPIPE once
+ * closed). */
+bool stream_batches(const Stream *s);
+bool stream_batch_joins(Stream *s, uint64_t key, size_t n);
+int stream_batch_add(Stream *s, uint64_t key, const void *prefix, size_t n_prefix, const void *data,
+                     size_t n);
+
 /* The message charge of @s's link (peer_msg_charge()); 0 once the stream has no peer. */
 uint32_t stream_msg_charge(const Stream *s);
 

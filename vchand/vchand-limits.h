@@ -128,6 +128,9 @@ enum {
          * message, a stream) on top of its payload: about what the item's own allocations cost,
          * so that a flood of empty frames is bounded by the same budgets as one of full ones. */
         LIMIT_ITEM_OVERHEAD = 64,
+        /* Largest message the broker puts into a batch frame toward a subscriber (protocol.md
+         * 5.5); above it a message goes in a frame of its own, whose cost is small beside it. */
+        LIMIT_BATCH_MESSAGE_MAX = 4096,
         /* Entries of one BLOCK subscription's queue (DROP queues have queue_limit): bytes alone
          * do not bound empty messages. */
         LIMIT_BLOCK_QUEUE_MESSAGES = 65536,

@@ -333,7 +333,7 @@ int vbus__conn_batch_add(vbus_conn *c, uint32_t id, const void *data, size_t n)
 
         if (!vbus__conn_is_up(c))
                 return -ENOTCONN;
-        r = vbus__endpoint_batch_add(&c->ep, id, data, n);
+        r = vbus__endpoint_batch_add(&c->ep, id, 0, 0, NULL, 0, data, n);
         if (r == -ENOENT || r == -EINVAL)
                 return -EPIPE;
         return conn_sent(c, r);

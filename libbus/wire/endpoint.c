@@ -235,25 +235,42 @@ int vbus__endpoint_send_batch(VbusEndpoint *e, uint32_t id, uint8_t flags,
         return send_data(e, id, flags | VBUS_FLAG_BATCH, pieces, n_pieces, n_messages);
 }
 
-int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, const void *data, size_t len)
+bool vbus__endpoint_batch_joins(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
+                                size_t len)
 {
         VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
-                             .flags = VBUS_FLAG_BATCH,
+                             .flags = (uint8_t)(flags | VBUS_FLAG_BATCH),
+                             .stream_id = id,
+                             .session_id = e->session.session_id};
+
+        return vbus__link_batch_joins(e->lk, &h, key, len, vbus__endpoint_max_payload(e));
+}
+
+int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
+                             const void *prefix, size_t n_prefix, const void *data, size_t len)
+{
+        VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
+                             .flags = (uint8_t)(flags | VBUS_FLAG_BATCH),
                              .stream_id = id,
                              .session_id = e->session.session_id,
                              .n_messages = 1};
+        size_t max_payload = vbus__endpoint_max_payload(e);
+        bool join;
         int r;
 
         if (e->closing)
                 return -EPIPE;
-        if (len >= (1u << 28))
+        if (len >= (1u << 28) || n_prefix > VBUS_CONTROL_MAX)
                 return -EINVAL;
-        /* Charged as what it adds to the frame: a batch's cost is the sum of its records'. */
-        h.length = (uint32_t)(vbus__batch_len_size((uint32_t)len) + len);
+        join = vbus__link_batch_joins(e->lk, &h, key, len, max_payload);
+        /* Charged as what it adds to the frame: a batch's cost is the sum of its records', plus
+         * its prefix, charged with its first. */
+        h.length = (uint32_t)((join ? 0 : n_prefix) + vbus__batch_len_size((uint32_t)len) + len);
         r = vbus__session_check_data(&e->session, &h);
         if (r != 0)
                 return r;
-        r = vbus__link_batch_add(e->lk, &h, data, len, vbus__endpoint_max_payload(e));
+        r = vbus__link_batch_add(e->lk, &h, key, join ? NULL : prefix, join ? 0 : n_prefix, data,
+                                 len, max_payload);
         if (r < 0)
                 return r;
         endpoint_wrote(e);

@@ -198,12 +198,21 @@ int vbus__endpoint_send_batch(VbusEndpoint *e, uint32_t id, uint8_t flags,
 /**
  * vbus__endpoint_batch_add() - one whole message on stream @id, combined into the batch frame
  * being written (vbus__link_batch_add()): the session checks and charges it as a record of a
- * batch (its length varint, its bytes and one message charge), the link publishes the frame when
- * anything else is written, at vbus__endpoint_flush() or when it is full. BATCH must be in force
- * (vbus__session_batch()).
+ * batch (its length varint, its bytes, one message charge, and @prefix when it starts a batch),
+ * the link publishes the frame when anything else is written, at vbus__endpoint_flush() or when
+ * it is full. BATCH must be in force (vbus__session_batch()).
+ * @flags: VBUS_FLAG_META with a Meta prefix (the broker's), else 0.
+ * @key, @prefix, @n_prefix: as vbus__link_batch_add(); the prefix describes the batch's first
+ *                           message, so messages join one batch only under the same @key.
  * Return: as vbus__endpoint_send_data().
  */
-int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, const void *data, size_t len);
+int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
+                             const void *prefix, size_t n_prefix, const void *data, size_t len);
+
+/* Whether vbus__endpoint_batch_add() would join the open batch (no prefix written, none
+ * charged), as vbus__link_batch_joins(). */
+bool vbus__endpoint_batch_joins(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
+                                size_t len);
 
 /* The largest DATA payload the peer accepts in one frame on this link. */
 size_t vbus__endpoint_max_payload(VbusEndpoint *e);

@@ -168,8 +168,19 @@ int vbus__link_batch_commit(VbusLink *l)
         return r;
 }
 
-int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, const void *data, size_t len,
-                         size_t max_payload)
+bool vbus__link_batch_joins(const VbusLink *l, const VbusFrameHeader *h, uint64_t key, size_t len,
+                            size_t max_payload)
+{
+        const VbusLinkBatch *b = &l->batch;
+        size_t rec = vbus__batch_len_size((uint32_t)len) + len;
+
+        return b->open && b->h.stream_id == h->stream_id && b->h.session_id == h->session_id &&
+               b->h.flags == h->flags && b->key == key && b->h.length + rec <= max_payload &&
+               VBUS_FRAME_HEADER_SIZE + b->h.length + rec <= b->room;
+}
+
+int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, uint64_t key, const void *prefix,
+                         size_t n_prefix, const void *data, size_t len, size_t max_payload)
 {
         VbusLinkBatch *b = &l->batch;
         uint8_t lenbuf[VBUS_BATCH_LEN_MAX];
@@ -177,21 +188,18 @@ int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, const void *data
         int r;
 
         if (!l || !h || h->type != VBUS_FRAME_DATA || !(h->flags & VBUS_FLAG_BATCH) ||
-            (len > 0 && !data) || len >= (1u << 28))
+            (len > 0 && !data) || (n_prefix > 0 && !prefix) || len >= (1u << 28))
                 return -EINVAL;
         n_len = vbus__batch_put_len(lenbuf, (uint32_t)len);
         rec = n_len + len;
-        if (b->open && (b->h.stream_id != h->stream_id || b->h.session_id != h->session_id ||
-                        b->h.flags != h->flags || b->h.length + rec > max_payload ||
-                        VBUS_FRAME_HEADER_SIZE + b->h.length + rec > b->room)) {
+        if (!vbus__link_batch_joins(l, h, key, len, max_payload)) {
+                ssize_t room;
+                size_t first = VBUS_FRAME_HEADER_SIZE + n_prefix + rec;
+
                 r = vbus__link_batch_commit(l);
                 if (r < 0)
                         return r;
-        }
-        if (!b->open) {
-                ssize_t room;
-
-                if (rec > max_payload)
+                if (n_prefix + rec > max_payload)
                         return -EINVAL;
                 if (l->n_backlog > 0) {
                         r = vbus__link_flush(l);
@@ -200,18 +208,20 @@ int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, const void *data
                         if (l->n_backlog > 0)
                                 return -EAGAIN;
                 }
-                room = vbus__transport_reserve(&l->transport, VBUS_FRAME_HEADER_SIZE + rec, b->dst);
+                room = vbus__transport_reserve(&l->transport, first, b->dst);
                 if (room < 0)
                         return (int)room;
-                if ((size_t)room < VBUS_FRAME_HEADER_SIZE + rec)
+                if ((size_t)room < first)
                         return -EAGAIN;
                 b->room = (size_t)room;
                 if (b->room > VBUS_FRAME_HEADER_SIZE + max_payload)
                         b->room = VBUS_FRAME_HEADER_SIZE + max_payload;
                 b->h = *h;
-                b->h.length = 0;
+                b->h.length = (uint32_t)n_prefix;
                 b->h.n_messages = 0;
+                b->key = key;
                 b->open = true;
+                iov_write(b->dst, VBUS_FRAME_HEADER_SIZE, prefix, n_prefix);
         }
         iov_write(b->dst, VBUS_FRAME_HEADER_SIZE + b->h.length, lenbuf, n_len);
         iov_write(b->dst, VBUS_FRAME_HEADER_SIZE + b->h.length + n_len, data, len);

@@ -39,6 +39,7 @@ enum {
 typedef struct VbusLinkBatch {
         bool open;
         VbusFrameHeader h;   /* DATA + BATCH, its stream; length and n_messages so far */
+        uint64_t key;        /* vbus__link_batch_add()'s */
         struct iovec dst[2]; /* the reserved space: the header's place, then the records */
         size_t room;         /* bytes of dst the frame may fill */
 } VbusLinkBatch;
@@ -96,17 +97,26 @@ int vbus__link_write_control(VbusLink *l, const VbusFrameHeader *h, const Protob
 int vbus__link_flush(VbusLink *l);
 
 /**
+ * vbus__link_batch_joins() - whether a message of @len bytes for @h's stream and @key would join
+ * the batch being combined (same stream, session, flags and @key, and room for it within
+ * @max_payload and the reserved space) rather than start a new one.
+ */
+bool vbus__link_batch_joins(const VbusLink *l, const VbusFrameHeader *h, uint64_t key, size_t len,
+                            size_t max_payload);
+
+/**
  * vbus__link_batch_add() - append one message to the batch frame being combined for @h's stream
  * (protocol.md 5.5), written straight into reserved transport space and published by
  * vbus__link_batch_commit(). Any other write, vbus__link_flush() and vbus__link_process() publish
  * it first, so frames keep their order and a message taken is never lost while the link lives.
- * A batch of another stream, or one this message would take past @max_payload or the reserved
- * space, is published first.
+ * Unless vbus__link_batch_joins() said so, the open batch is published first and a new one
+ * starts with @prefix (@n_prefix bytes: a Meta prefix, or none).
  * @h: borrowed: type DATA, flags with VBUS_FLAG_BATCH, the stream and session ids.
+ * @key: what the messages of one batch share besides their stream (the broker: the publisher).
  * Return: 0; -EAGAIN (no room in the transport: nothing appended); -EINVAL; -errno.
  */
-int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, const void *data, size_t len,
-                         size_t max_payload);
+int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, uint64_t key, const void *prefix,
+                         size_t n_prefix, const void *data, size_t len, size_t max_payload);
 
 /* Publishes the batch being combined, if any. Return: 0 or -errno from the transport. */
 int vbus__link_batch_commit(VbusLink *l);
