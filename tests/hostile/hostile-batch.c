@@ -336,13 +336,17 @@ static void hello(Peer *p, uint32_t features)
         (void)fflush(stdout);
 }
 
+/* Opens a stream; @counted: it is the one whose ACCEPT and CREDIT are counted (set before the
+ * OPEN goes out, since its ACCEPT may come while the OPEN is being written). */
 static uint32_t open_stream(Peer *p, Vbus__V1__StreamKind kind, const char *name,
-                            Vbus__V1__SlowPolicy slow, uint32_t credit)
+                            Vbus__V1__SlowPolicy slow, uint32_t credit, bool counted)
 {
         Vbus__V1__Open o = VBUS__V1__OPEN__INIT;
         uint32_t id = p->next_id;
 
         p->next_id += 2;
+        if (counted)
+                p->pub_id = id;
         o.kind = kind;
         o.name = (char *)name;
         o.slow_policy = slow;
@@ -354,7 +358,7 @@ static uint32_t open_stream(Peer *p, Vbus__V1__StreamKind kind, const char *name
 /* Opens the PUBLISH stream whose window is counted, and waits for its ACCEPT. */
 static uint32_t open_publish(Peer *p, const char *topic)
 {
-        p->pub_id = open_stream(p, VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH, topic, 0, 0);
+        (void)open_stream(p, VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH, topic, 0, 0, true);
         while (!p->pub_accepted && !p->done && now_us() < p->deadline_us)
                 scan(p, 100);
         if (!p->pub_accepted && !p->done)
@@ -423,7 +427,7 @@ static void attack_empty(Peer *p, bool paced)
         uint32_t id;
 
         (void)open_stream(p, VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE, "x.bpace",
-                          VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK, 0);
+                          VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK, 0, false);
         id = open_publish(p, "x.bpace");
         empty_batches(p, id, paced);
 }
@@ -501,8 +505,8 @@ static void attack_on_subscribe(Peer *p)
         size_t n = valid_batch(buf);
 
         /* Counted as the "publish" stream so that its ACCEPT is waited for. */
-        p->pub_id = open_stream(p, VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE, "x.bsub",
-                                VBUS__V1__SLOW_POLICY__SLOW_POLICY_DROP, 65536);
+        (void)open_stream(p, VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE, "x.bsub",
+                          VBUS__V1__SLOW_POLICY__SLOW_POLICY_DROP, 65536, true);
         while (!p->pub_accepted && !p->done && now_us() < p->deadline_us)
                 scan(p, 100);
         if (!p->pub_accepted && !p->done)
@@ -542,9 +546,11 @@ int main(int argc, char **argv)
         p.in = malloc(IN_MAX);
         if (!p.in)
                 die("out of memory");
-        p.deadline_us = now_us() + seconds * 1000000u;
         (void)snprintf(p.outcome, sizeof(p.outcome), "survived");
+        /* The broker finds a new guest on its own schedule (link_open() waits up to 15 s for
+         * it): the time of the attack starts once the link is up. */
         link_open(&p, argv[1]);
+        p.deadline_us = now_us() + seconds * 1000000u;
         hello(&p, features);
         if (strcmp(attack, "unnegotiated") == 0 || strcmp(attack, "no-charge") == 0)
                 attack_unnegotiated(&p);
