@@ -10,7 +10,7 @@
  *       the bus takes them, flushes, prints "published COUNT"; with --hold, then keeps its link
  *       open until FILE exists (so the test can read the broker's counters of it).
  *   batch-check sub PATTERN COUNT SIZE [--block] [--slow US] [--markers] [--ready FILE]
- *                   [--progress FILE] [--timeout MS]
+ *                   [--progress FILE] [--timeout MS] [--hold FILE]
  *       checks every delivery as it comes:
  *       - sequence: vbus_message_get_sequence() is the previous one plus 1, from 1: the
  *         subscription's delivery counter has neither hole nor repeat, batch or no batch;
@@ -23,7 +23,8 @@
  *       first message numbered above COUNT (a marker, published after the others to carry the
  *       count of the last ones dropped). Prints "received R dropped D sequence-errors S
  *       loss-errors L corrupt C" (and " marker K") and exits 0 when there is no error and
- *       R + D == COUNT (or K), with D == 0 under --block.
+ *       R + D == COUNT (or K), with D == 0 under --block. With --hold, it prints that line,
+ *       then keeps its link up (counting nothing more) until FILE exists, and then exits.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -66,6 +67,22 @@ static void fill(uint8_t *buf, size_t size, uint64_t num)
         memcpy(buf + 8, &sum, 8);
 }
 
+/* Keeps the link up (processing it) until @hold exists, at most 2 minutes. */
+static int hold_link(vbus_conn *c, const char *hold)
+{
+        uint64_t until = now_us() + 120000000u;
+
+        while (access(hold, F_OK) != 0 && now_us() < until) {
+                int r = vbus_conn_wait(c, 50000);
+
+                if (r < 0 && r != -ETIMEDOUT && r != -EINTR) {
+                        fprintf(stderr, "link lost while held: %s\n", strerror(-r));
+                        return r;
+                }
+        }
+        return 0;
+}
+
 static int cmd_pub(const char *topic, unsigned long count, size_t size, unsigned long start,
                    const char *hold)
 {
@@ -101,17 +118,8 @@ static int cmd_pub(const char *topic, unsigned long count, size_t size, unsigned
         }
         printf("published %lu\n", count);
         (void)fflush(stdout);
-        if (hold) {
-                uint64_t until = now_us() + 120000000u;
-
-                while (access(hold, F_OK) != 0 && now_us() < until) {
-                        r = vbus_conn_wait(c, 50000);
-                        if (r < 0 && r != -ETIMEDOUT && r != -EINTR) {
-                                fprintf(stderr, "pub: link lost while held: %s\n", strerror(-r));
-                                goto out;
-                        }
-                }
-        }
+        if (hold && hold_link(c, hold) < 0)
+                goto out;
         status = 0;
 out:
         vbus_publisher_free(p);
@@ -144,6 +152,11 @@ __attribute__((format(printf, 2, 3))) static void complain(unsigned long *n, con
         fputc('\n', stderr);
 }
 
+static bool sub_done(const Sub *st)
+{
+        return st->markers ? st->marker != 0 : st->received + st->dropped >= st->count;
+}
+
 static void on_msg(vbus_subscription *s, const vbus_message *m, void *userdata)
 {
         Sub *st = userdata;
@@ -153,8 +166,8 @@ static void on_msg(vbus_subscription *s, const vbus_message *m, void *userdata)
         uint64_t num, sum;
 
         (void)s;
-        if (st->marker)
-                return; /* done: what comes after the marker is not counted */
+        if (sub_done(st))
+                return; /* done: what comes after is not counted */
         st->received++;
         st->dropped += dropped;
         if (seq != st->last_seq + 1)
@@ -191,11 +204,6 @@ static void on_msg(vbus_subscription *s, const vbus_message *m, void *userdata)
                 usleep((useconds_t)st->slow_us);
 }
 
-static bool sub_done(const Sub *st)
-{
-        return st->markers ? st->marker != 0 : st->received + st->dropped >= st->count;
-}
-
 /* Rewrites @path with the number of messages received, atomically. */
 static void progress_write(const char *path, unsigned long received)
 {
@@ -213,7 +221,7 @@ static void progress_write(const char *path, unsigned long received)
 }
 
 static int cmd_sub(const char *pattern, Sub *st, long timeout_ms, const char *ready,
-                   const char *progress)
+                   const char *progress, const char *hold)
 {
         vbus_conn *c = NULL;
         vbus_subscription *s = NULL;
@@ -265,6 +273,10 @@ static int cmd_sub(const char *pattern, Sub *st, long timeout_ms, const char *re
         if (st->markers)
                 printf(" marker %llu", (unsigned long long)st->marker);
         printf("\n");
+        (void)fflush(stdout);
+        /* Later deliveries (markers) are not counted once done (on_msg). */
+        if (hold && hold_link(c, hold) < 0)
+                st->corrupt++;
         ok = st->received + st->dropped == (st->markers ? st->marker : st->count) &&
              st->seq_errors == 0 && st->loss_errors == 0 && st->corrupt == 0 &&
              (!st->block || st->dropped == 0);
@@ -275,9 +287,10 @@ static int cmd_sub(const char *pattern, Sub *st, long timeout_ms, const char *re
 
 static int usage(void)
 {
-        fprintf(stderr, "usage: batch-check pub TOPIC COUNT SIZE [--start S] [--hold FILE]\n"
-                        "       batch-check sub PATTERN COUNT SIZE [--block] [--slow US] "
-                        "[--markers] [--ready FILE] [--progress FILE] [--timeout MS]\n");
+        fprintf(stderr,
+                "usage: batch-check pub TOPIC COUNT SIZE [--start S] [--hold FILE]\n"
+                "       batch-check sub PATTERN COUNT SIZE [--block] [--slow US] "
+                "[--markers] [--ready FILE] [--progress FILE] [--timeout MS] [--hold FILE]\n");
         return 2;
 }
 
@@ -303,7 +316,7 @@ int main(int argc, char **argv)
         if (argc >= 5 && strcmp(argv[1], "sub") == 0) {
                 Sub st = {.count = strtoul(argv[3], NULL, 10), .size = strtoul(argv[4], NULL, 10)};
                 long timeout_ms = 60000;
-                const char *ready = NULL, *progress = NULL;
+                const char *ready = NULL, *progress = NULL, *hold = NULL;
 
                 for (int i = 5; i < argc; i++) {
                         if (strcmp(argv[i], "--block") == 0)
@@ -318,6 +331,8 @@ int main(int argc, char **argv)
                                 ready = argv[++i];
                         else if (strcmp(argv[i], "--progress") == 0)
                                 progress = argv[++i];
+                        else if (strcmp(argv[i], "--hold") == 0)
+                                hold = argv[++i];
                         else if (strcmp(argv[i], "--timeout") == 0)
                                 timeout_ms = strtol(argv[++i], NULL, 10);
                         else
@@ -325,7 +340,7 @@ int main(int argc, char **argv)
                 }
                 if (st.size < 16 || st.count == 0)
                         return usage();
-                return cmd_sub(argv[2], &st, timeout_ms, ready, progress);
+                return cmd_sub(argv[2], &st, timeout_ms, ready, progress, hold);
         }
         return usage();
 }

@@ -18,7 +18,7 @@ g_block=$(guest bblock)
 broker_start
 
 bg as_dom "$g_block" env VBUS_URL=vchan:0 "$BCHECK" sub batch.t $N $SIZE --block --timeout 170000 \
-        --ready "$TMP/ready.block" >"$TMP/block.out" 2>&1
+        --ready "$TMP/ready.block" --hold "$TMP/release" >"$TMP/block.out" 2>&1
 p_block=$!
 p_drops=""
 slows="0 200 1000"
@@ -35,7 +35,11 @@ done
 bg as_dom "$g_pub" env VBUS_URL=vchan:0 "$BCHECK" pub batch.t $N $SIZE --hold "$TMP/release" \
         >"$TMP/pub.out" 2>&1
 p_pub=$!
-wait "$p_block" || fail "BLOCK subscriber: $(cat "$TMP/block.out")"
+for _ in $(seq 1 1700); do
+        grep -q "^received" "$TMP/block.out" && break
+        kill -0 "$p_block" 2>/dev/null || break
+        sleep 0.1
+done
 grep -qx "received $N dropped 0 sequence-errors 0 loss-errors 0 corrupt 0" "$TMP/block.out" ||
         fail "BLOCK subscriber: $(cat "$TMP/block.out")"
 ok "BLOCK: $N of $N delivered, sequence numbers consecutive, none dropped"
@@ -45,8 +49,24 @@ for _ in $(seq 1 600); do
         sleep 0.1
 done
 grep -q "^published $N$" "$TMP/pub.out" || fail "publisher: $(cat "$TMP/pub.out")"
+# The broker's own counters show batches were used, both ways: the publisher's link carried its
+# N messages in fewer frames, and the BLOCK subscriber's link its N deliveries in fewer frames
+# (both hold their links until then).
+VBUS_URL=unix:$SOCK "$VBUSCTL" peers --json >"$TMP/peers.json" 2>"$TMP/peers.log" || fail "vbusctl peers: $(cat "$TMP/peers.log")"
+python3 - "$TMP/peers.json" "$N" <<'PY' >"$TMP/frames.out" || fail "no batches: $(cat "$TMP/frames.out")"
+import json, sys
+peers = {p['domain_name']: p for p in json.load(open(sys.argv[1]))['peers']}
+n = int(sys.argv[2])
+pub, sub = peers['bpub'], peers['bblock']
+print(f"publisher: {pub['published']} messages in {pub['frames_in']} frames; "
+      f"BLOCK subscriber: {n} messages in {sub['frames_out']} frames")
+assert pub['published'] == n, pub
+assert pub['frames_in'] < n and sub['frames_out'] < n
+PY
+ok "batches used: $(cat "$TMP/frames.out")"
 touch "$TMP/release"
 wait "$p_pub" || fail "publisher: $(cat "$TMP/pub.out")"
+wait "$p_block" || fail "BLOCK subscriber: $(cat "$TMP/block.out")"
 
 # The count of what was dropped travels in the next delivery: markers (numbered above N, one
 # at a time) follow until every DROP subscriber has received one.
