@@ -35,8 +35,9 @@ run_attack paced empty-paced
 read -r _ credit _ messages _ frames <<<"$(grep '^credit ' "$TMP/paced.out")"
 [ "$(tail -n 1 "$TMP/paced.out")" = survived ] ||
         fail "empty-paced: an attacker within its window was refused: $(tail -n 1 "$TMP/paced.out")"
-[ "$messages" -gt 0 ] && [ $((messages * 65)) -le "$credit" ] ||
+if [ "$messages" -le 0 ] || [ $((messages * 65)) -gt "$credit" ]; then
         fail "empty-paced: $messages empty messages on $credit bytes of credit: not charged 65 each"
+fi
 # Nothing it published was delivered (its subscriber grants no credit), so no credit came back:
 # the publish window (plus one message charge of the broker's grant) bounds it.
 [ "$credit" -le $((PUBLISH_WINDOW + 64)) ] ||

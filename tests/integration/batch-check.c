@@ -285,6 +285,31 @@ static int cmd_sub(const char *pattern, Sub *st, long timeout_ms, const char *re
         return ok ? 0 : 1;
 }
 
+/* The options of sub that take a value. */
+typedef struct SubOpts {
+        unsigned long slow_us;
+        long timeout_ms;
+        const char *ready, *progress, *hold;
+} SubOpts;
+
+/* Takes the option @opt with its value @val. Return: false if @opt is none of them. */
+static bool sub_option(SubOpts *o, const char *opt, const char *val)
+{
+        if (strcmp(opt, "--slow") == 0)
+                o->slow_us = strtoul(val, NULL, 10);
+        else if (strcmp(opt, "--timeout") == 0)
+                o->timeout_ms = strtol(val, NULL, 10);
+        else if (strcmp(opt, "--ready") == 0)
+                o->ready = val;
+        else if (strcmp(opt, "--progress") == 0)
+                o->progress = val;
+        else if (strcmp(opt, "--hold") == 0)
+                o->hold = val;
+        else
+                return false;
+        return true;
+}
+
 static int usage(void)
 {
         fprintf(stderr,
@@ -315,32 +340,22 @@ int main(int argc, char **argv)
         }
         if (argc >= 5 && strcmp(argv[1], "sub") == 0) {
                 Sub st = {.count = strtoul(argv[3], NULL, 10), .size = strtoul(argv[4], NULL, 10)};
-                long timeout_ms = 60000;
-                const char *ready = NULL, *progress = NULL, *hold = NULL;
+                SubOpts opts = {.timeout_ms = 60000};
 
                 for (int i = 5; i < argc; i++) {
                         if (strcmp(argv[i], "--block") == 0)
                                 st.block = true;
                         else if (strcmp(argv[i], "--markers") == 0)
                                 st.markers = true;
-                        else if (i + 1 >= argc)
-                                return usage();
-                        else if (strcmp(argv[i], "--slow") == 0)
-                                st.slow_us = strtoul(argv[++i], NULL, 10);
-                        else if (strcmp(argv[i], "--ready") == 0)
-                                ready = argv[++i];
-                        else if (strcmp(argv[i], "--progress") == 0)
-                                progress = argv[++i];
-                        else if (strcmp(argv[i], "--hold") == 0)
-                                hold = argv[++i];
-                        else if (strcmp(argv[i], "--timeout") == 0)
-                                timeout_ms = strtol(argv[++i], NULL, 10);
+                        else if (i + 1 < argc && sub_option(&opts, argv[i], argv[i + 1]))
+                                i++;
                         else
                                 return usage();
                 }
                 if (st.size < 16 || st.count == 0)
                         return usage();
-                return cmd_sub(argv[2], &st, timeout_ms, ready, progress, hold);
+                st.slow_us = opts.slow_us;
+                return cmd_sub(argv[2], &st, opts.timeout_ms, opts.ready, opts.progress, opts.hold);
         }
         return usage();
 }
