@@ -110,6 +110,8 @@ typedef struct Bus {
         BusStats stats;
         bool stopping;      /* GOAWAY sent: new OPENs are refused */
         uint64_t next_batch_key; /* pubsub.c: the last publisher's batch key given out */
+        uint8_t *batch_buf;      /* pubsub.c: a private copy of the batch being routed */
+        size_t batch_cap;
         uint32_t own_domid; /* the broker's domain */
         Keyring *keyring;   /* keyring.c's: channel auth; NULL for none; owned by main() */
         List peers;         /* live Peers (peer.c) */

@@ -403,6 +403,11 @@ bool peer_batch_joins(Peer *p, uint32_t stream_id, uint64_t key, size_t n)
         return vbus__endpoint_batch_joins(&p->ep, stream_id, VBUS_FLAG_META, key, n);
 }
 
+bool peer_batch_joins_records(Peer *p, uint32_t stream_id, uint64_t key, size_t n_bytes)
+{
+        return vbus__endpoint_batch_joins_records(&p->ep, stream_id, VBUS_FLAG_META, key, n_bytes);
+}
+
 int peer_batch_add(Peer *p, uint32_t stream_id, uint64_t key, const void *prefix, size_t n_prefix,
                    const void *data, size_t n)
 {
@@ -412,6 +417,18 @@ int peer_batch_add(Peer *p, uint32_t stream_id, uint64_t key, const void *prefix
                 return -EPIPE;
         r = vbus__endpoint_batch_add(&p->ep, stream_id, VBUS_FLAG_META, key, prefix, n_prefix, data,
                                      n);
+        return r < 0 ? peer_write_failed(p, r) : 0;
+}
+
+int peer_batch_add_records(Peer *p, uint32_t stream_id, uint64_t key, const void *prefix,
+                           size_t n_prefix, const void *records, size_t n_bytes, uint32_t n)
+{
+        int r;
+
+        if (p->dead)
+                return -EPIPE;
+        r = vbus__endpoint_batch_add_records(&p->ep, stream_id, VBUS_FLAG_META, key, prefix,
+                                             n_prefix, records, n_bytes, n);
         return r < 0 ? peer_write_failed(p, r) : 0;
 }
 

@@ -228,6 +228,9 @@ bool peer_batches(const Peer *p);
  * @stream_id (vbus__endpoint_batch_joins()): then it costs no prefix. */
 bool peer_batch_joins(Peer *p, uint32_t stream_id, uint64_t key, size_t n);
 
+/* Whether @n_bytes of batch records under @key would join it (peer_batch_add_records()). */
+bool peer_batch_joins_records(Peer *p, uint32_t stream_id, uint64_t key, size_t n_bytes);
+
 /**
  * peer_batch_add() - one whole message in a batch frame with a Meta prefix on @stream_id
  * (vbus__endpoint_batch_add()): joins the open batch when peer_batch_joins(), else starts one
@@ -236,6 +239,11 @@ bool peer_batch_joins(Peer *p, uint32_t stream_id, uint64_t key, size_t n);
  */
 int peer_batch_add(Peer *p, uint32_t stream_id, uint64_t key, const void *prefix, size_t n_prefix,
                    const void *data, size_t n);
+
+/* peer_batch_add() for @n messages laid out as batch records (vbus__endpoint_batch_add_records():
+ * a publisher's batch passed on whole). */
+int peer_batch_add_records(Peer *p, uint32_t stream_id, uint64_t key, const void *prefix,
+                           size_t n_prefix, const void *records, size_t n_bytes, uint32_t n);
 
 /* The window bytes a message costs beyond its length on @p's link, charged on its last frame:
  * VBUS_MESSAGE_CHARGE once MESSAGE_CHARGE is negotiated, else 0 (protocol.md 5.4). */

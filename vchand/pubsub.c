@@ -856,7 +856,7 @@ static int route_copy(Route *rt)
  * message had RETAIN (it is also kept as its topic's value, from the same copy subscribers get).
  */
 static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit, bool from_copy,
-                  bool retain)
+                  bool retain, const bool *skip)
 {
         Route rt = {.pub = pub, .data = data, .n_data = n};
         Peer *p = pub->base.peer;
@@ -892,7 +892,8 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
                 if (!from_copy && pub->n_match > 1 && route_copy(&rt) < 0)
                         return;
                 for (uint32_t i = 0; i < pub->n_match; i++)
-                        (void)route_one(pub->match[i], &rt);
+                        if (!skip || !skip[i])
+                                (void)route_one(pub->match[i], &rt);
         }
         if (monitor_is_active(b))
                 monitor_publish(b, p, pub->topic, pub->n_topic, n, rt.n_matched);
@@ -958,37 +959,122 @@ static int rx_append(Publisher *pub, const VbusFrame *f)
 }
 
 /*
- * A batch of whole messages (protocol.md 5.5; the session counted them and charged the window),
- * each routed as if it had come alone, from the ring. Walked no further than counted: records
- * that no longer parse as counted (the publisher rewrote its ring) are a protocol violation.
+ * Passes a batch on whole to @sub: its records, copied once into its link, after a Meta prefix
+ * (or joining the open batch of this publisher there), when nothing is queued before them and its
+ * window and link take them all. Return: 0 (delivered), or < 0 (nothing written: route the
+ * messages one by one).
+ */
+static int deliver_whole(Subscription *sub, Publisher *pub, const uint8_t *recs, size_t n_recs,
+                         uint32_t n)
+{
+        uint8_t meta[VBUS_META_MAX + 2];
+        size_t n_meta = 0;
+        ssize_t n_room;
+        int r;
+
+        if (!list_is_empty(&sub->queue) || sub->refused || !stream_batches(&sub->base))
+                return -ENOTSUP;
+        n_room = stream_data_room(&sub->base);
+        if (n_room < 0)
+                return -EPIPE;
+        if (sub->dropped_pending > 0 ||
+            !peer_batch_joins_records(sub->base.peer, sub->base.id, pub->batch_key, n_recs))
+                n_meta = meta_encode(sub, pub->meta_const, pub->n_meta_const, meta);
+        /* The room counts one message charge already. */
+        if (n_meta + n_recs + (uint64_t)(n - 1) * stream_msg_charge(&sub->base) > (uint64_t)n_room)
+                return -ENOSPC;
+        r = stream_batch_add_records(&sub->base, pub->batch_key, n_meta ? meta : NULL, n_meta, recs,
+                                     n_recs, n);
+        if (r < 0)
+                return r;
+        sub->sequence += n;
+        sub->dropped_pending = 0;
+        sub->base.peer->bus->stats.n_delivered += n;
+        sub->n_delivered += n;
+        return 0;
+}
+
+enum { ROUTE_BATCH_SKIP_STACK = 64 };
+
+/*
+ * A batch of whole messages (protocol.md 5.5; the session counted them and charged the window).
+ * Copied once out of the publisher's ring and counted again there, so that every subscriber gets
+ * the same, well-formed records whatever the publisher writes meanwhile; then each subscriber
+ * that can take it whole gets it with one copy (deliver_whole()), and the others get the messages
+ * one by one (route()), as if each had come alone. Records that no longer parse as counted (the
+ * publisher rewrote its ring) are a protocol violation.
  */
 static int publisher_batch(Publisher *pub, const VbusFrame *f)
 {
-        uint32_t charge = stream_msg_charge(&pub->base);
+        Bus *b = pub->base.peer->bus;
+        uint32_t charge = stream_msg_charge(&pub->base), n = f->header.n_messages, n_copy = 0;
+        size_t len_recs = f->header.length;
+        bool skip_stack[ROUTE_BATCH_SKIP_STACK], *skip = NULL, any_left = false;
+        uint64_t n_bytes = 0;
         VbusBatchIter it;
         const uint8_t *data;
         size_t len;
-        int r;
 
-        vbus__batch_iter_init(&it, f->payload, f->header.length, f->header.n_messages);
-        /* Held: routing may reset this very stream (out of memory), which closes it. */
-        publisher_ref(pub);
-        while ((r = vbus__batch_next(&it, &data, &len)) == 1 && pub->base.peer) {
-                uint32_t credit = (uint32_t)(vbus__batch_len_size((uint32_t)len) + len) + charge;
+        if (len_recs > b->batch_cap) {
+                uint8_t *buf = realloc(b->batch_buf, len_recs);
 
-                if (len > pub->base.peer->bus->config.max_message) {
+                if (!buf)
+                        return -ENOMEM;
+                b->batch_buf = buf;
+                b->batch_cap = len_recs;
+        }
+        memcpy(b->batch_buf, f->payload, len_recs);
+        if (vbus__batch_count(b->batch_buf, len_recs, false, &n_copy) != 0 || n_copy != n)
+                return PEER_E_PROTOCOL;
+        vbus__batch_iter_init(&it, b->batch_buf, len_recs, n);
+        while (vbus__batch_next(&it, &data, &len) == 1) {
+                if (len > b->config.max_message) {
                         peer_log(pub->base.peer,
                                  "message on stream %u exceeds max_message (%u bytes)",
-                                 pub->base.id, pub->base.peer->bus->config.max_message);
+                                 pub->base.id, b->config.max_message);
                         (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                                            "message larger than the broker's max_message");
-                        r = 0;
-                        break;
+                        return 0;
                 }
-                route(pub, data, len, credit, false, false);
+                n_bytes += len;
         }
+        if (meta_const_build(pub) < 0) {
+                (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                   "out of memory");
+                return 0;
+        }
+        /* Held: routing may reset this very stream (out of memory), which closes it. */
+        publisher_ref(pub);
+        if (!monitor_is_active(b) && match_refresh(&b->router, pub) == 0) {
+                skip = pub->n_match <= ROUTE_BATCH_SKIP_STACK ? skip_stack
+                                                              : malloc(pub->n_match * sizeof(bool));
+                for (uint32_t i = 0; skip && i < pub->n_match; i++) {
+                        Subscription *sub = container_of(pub->match[i], Subscription, rsub);
+
+                        skip[i] = deliver_whole(sub, pub, b->batch_buf, len_recs, n) == 0;
+                        any_left |= !skip[i];
+                }
+        }
+        if (skip && !any_left) {
+                /* Every subscriber took the batch whole: routed, and its credit goes back. */
+                b->stats.n_published += n;
+                pub->base.peer->n_published += n;
+                pub->n_messages += n;
+                pub->n_bytes += n_bytes;
+                pubsub_return_credit(pub, (uint32_t)(len_recs + (uint64_t)n * charge));
+        } else {
+                vbus__batch_iter_init(&it, b->batch_buf, len_recs, n);
+                while (vbus__batch_next(&it, &data, &len) == 1 && pub->base.peer) {
+                        uint32_t credit =
+                                (uint32_t)(vbus__batch_len_size((uint32_t)len) + len) + charge;
+
+                        route(pub, data, len, credit, true, false, skip);
+                }
+        }
+        if (skip != skip_stack)
+                free(skip);
         publisher_unref(pub);
-        return r < 0 ? PEER_E_PROTOCOL : 0;
+        return 0;
 }
 
 static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
@@ -1018,10 +1104,12 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
             f->header.length <= pub->base.peer->bus->config.max_message) {
                 /* A whole message in one frame: routed from the ring, no copy. */
                 route(pub, f->payload, f->header.length,
-                      f->header.length + stream_msg_charge(&pub->base), false, pub->rx_retain);
+                      f->header.length + stream_msg_charge(&pub->base), false, pub->rx_retain,
+                      NULL);
         } else if (rx_append(pub, f) == 0) {
                 if (!more) {
-                        route(pub, pub->rx, pub->n_rx, pub->rx_credit, true, pub->rx_retain);
+                        route(pub, pub->rx, pub->n_rx, pub->rx_credit, true, pub->rx_retain,
+                              NULL);
                         rx_clear(pub);
                 } else {
                         /* A message in fragments may need the whole window (max_message may

@@ -100,6 +100,14 @@ int stream_batch_add(Stream *s, uint64_t key, const void *prefix, size_t n_prefi
         return peer_batch_add(s->peer, s->id, key, prefix, n_prefix, data, n);
 }
 
+int stream_batch_add_records(Stream *s, uint64_t key, const void *prefix, size_t n_prefix,
+                             const void *records, size_t n_bytes, uint32_t n)
+{
+        if (!s->peer)
+                return -EPIPE;
+        return peer_batch_add_records(s->peer, s->id, key, prefix, n_prefix, records, n_bytes, n);
+}
+
 uint32_t stream_msg_charge(const Stream *s)
 {
         return s->peer ? peer_msg_charge(s->peer) : 0;

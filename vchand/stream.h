@@ -57,6 +57,8 @@ bool stream_batches(const Stream *s);
 bool stream_batch_joins(Stream *s, uint64_t key, size_t n);
 int stream_batch_add(Stream *s, uint64_t key, const void *prefix, size_t n_prefix, const void *data,
                      size_t n);
+int stream_batch_add_records(Stream *s, uint64_t key, const void *prefix, size_t n_prefix,
+                             const void *records, size_t n_bytes, uint32_t n);
 
 /* The message charge of @s's link (peer_msg_charge()); 0 once the stream has no peer. */
 uint32_t stream_msg_charge(const Stream *s);

@@ -246,6 +246,18 @@ bool vbus__endpoint_batch_joins(VbusEndpoint *e, uint32_t id, uint8_t flags, uin
         return vbus__link_batch_joins(e->lk, &h, key, len, vbus__endpoint_max_payload(e));
 }
 
+bool vbus__endpoint_batch_joins_records(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
+                                        size_t n_bytes)
+{
+        VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
+                             .flags = (uint8_t)(flags | VBUS_FLAG_BATCH),
+                             .stream_id = id,
+                             .session_id = e->session.session_id};
+
+        return vbus__link_batch_joins_records(e->lk, &h, key, n_bytes,
+                                              vbus__endpoint_max_payload(e));
+}
+
 int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
                              const void *prefix, size_t n_prefix, const void *data, size_t len)
 {
@@ -266,6 +278,18 @@ int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64
         /* Charged as what it adds to the frame: a batch's cost is the sum of its records', plus
          * its prefix, charged with its first. */
         h.length = (uint32_t)((join ? 0 : n_prefix) + vbus__batch_len_size((uint32_t)len) + len);
+        if (join) {
+                /* The batch's first message passed every rule, and the link publishes the batch
+                 * before anything is written or read: only the window is left to check. */
+                r = vbus__session_send_joined(&e->session, id, h.length, 1);
+                if (r != 0)
+                        return r;
+                r = vbus__link_batch_add(e->lk, &h, key, NULL, 0, data, len, max_payload);
+                if (r < 0)
+                        return r; /* cannot happen: it joins */
+                endpoint_wrote(e);
+                return 0;
+        }
         r = vbus__session_check_data(&e->session, &h);
         if (r != 0)
                 return r;
@@ -275,6 +299,37 @@ int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64
                 return r;
         endpoint_wrote(e);
         return vbus__session_send(&e->session, &h, NULL, NULL, NULL);
+}
+
+int vbus__endpoint_batch_add_records(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
+                                     const void *prefix, size_t n_prefix, const void *records,
+                                     size_t n_bytes, uint32_t n)
+{
+        VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
+                             .flags = (uint8_t)(flags | VBUS_FLAG_BATCH),
+                             .stream_id = id,
+                             .session_id = e->session.session_id,
+                             .n_messages = n};
+        size_t max_payload = vbus__endpoint_max_payload(e);
+        bool join;
+        int r;
+
+        if (e->closing)
+                return -EPIPE;
+        if (n == 0 || n_bytes > max_payload || n_prefix > VBUS_CONTROL_MAX)
+                return -EINVAL;
+        join = vbus__link_batch_joins_records(e->lk, &h, key, n_bytes, max_payload);
+        h.length = (uint32_t)((join ? 0 : n_prefix) + n_bytes);
+        r = join ? vbus__session_send_joined(&e->session, id, h.length, n)
+                 : vbus__session_check_data(&e->session, &h);
+        if (r != 0)
+                return r;
+        r = vbus__link_batch_add_records(e->lk, &h, key, join ? NULL : prefix, join ? 0 : n_prefix,
+                                         records, n_bytes, n, max_payload);
+        if (r < 0)
+                return r; /* joined: cannot happen */
+        endpoint_wrote(e);
+        return join ? 0 : vbus__session_send(&e->session, &h, NULL, NULL, NULL);
 }
 
 size_t vbus__endpoint_max_payload(VbusEndpoint *e)
@@ -425,8 +480,14 @@ int vbus__endpoint_process(VbusEndpoint *e, bool take_events, unsigned int max_f
         unsigned int n = 0;
         int r;
 
+        /* A batch being combined goes out before anything is read, so that no frame read can
+         * change the stream it is for while it is open. */
         if (take_events) {
                 r = vbus__link_process(e->lk);
+                if (r < 0)
+                        return r;
+        } else {
+                r = vbus__link_batch_commit(e->lk);
                 if (r < 0)
                         return r;
         }

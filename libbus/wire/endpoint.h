@@ -209,6 +209,20 @@ int vbus__endpoint_send_batch(VbusEndpoint *e, uint32_t id, uint8_t flags,
 int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
                              const void *prefix, size_t n_prefix, const void *data, size_t len);
 
+/**
+ * vbus__endpoint_batch_add_records() - as vbus__endpoint_batch_add(), for @n whole messages
+ * already laid out as batch records (@records, @n_bytes; the caller checked them: a batch passed
+ * on whole, one copy), charged @n_bytes and @n message charges (and the prefix when they start a
+ * batch). Return: as vbus__endpoint_send_data().
+ */
+int vbus__endpoint_batch_add_records(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
+                                     const void *prefix, size_t n_prefix, const void *records,
+                                     size_t n_bytes, uint32_t n);
+
+/* Whether @n_bytes of records would join the open batch (vbus__endpoint_batch_add_records()). */
+bool vbus__endpoint_batch_joins_records(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
+                                        size_t n_bytes);
+
 /* Whether vbus__endpoint_batch_add() would join the open batch (no prefix written, none
  * charged), as vbus__link_batch_joins(). */
 bool vbus__endpoint_batch_joins(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,

@@ -168,31 +168,37 @@ int vbus__link_batch_commit(VbusLink *l)
         return r;
 }
 
-bool vbus__link_batch_joins(const VbusLink *l, const VbusFrameHeader *h, uint64_t key, size_t len,
-                            size_t max_payload)
+/* Whether @rec more bytes under @key join the open batch. */
+static bool batch_joins(const VbusLink *l, const VbusFrameHeader *h, uint64_t key, size_t rec,
+                        size_t max_payload)
 {
         const VbusLinkBatch *b = &l->batch;
-        size_t rec = vbus__batch_len_size((uint32_t)len) + len;
 
         return b->open && b->h.stream_id == h->stream_id && b->h.session_id == h->session_id &&
                b->h.flags == h->flags && b->key == key && b->h.length + rec <= max_payload &&
                VBUS_FRAME_HEADER_SIZE + b->h.length + rec <= b->room;
 }
 
-int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, uint64_t key, const void *prefix,
-                         size_t n_prefix, const void *data, size_t len, size_t max_payload)
+bool vbus__link_batch_joins(const VbusLink *l, const VbusFrameHeader *h, uint64_t key, size_t len,
+                            size_t max_payload)
+{
+        return batch_joins(l, h, key, vbus__batch_len_size((uint32_t)len) + len, max_payload);
+}
+
+/* Appends @n messages, @lead (a length varint, or nothing) then @body, to the open batch, or to a
+ * new one that starts with @prefix. */
+static int batch_append(VbusLink *l, const VbusFrameHeader *h, uint64_t key, const void *prefix,
+                        size_t n_prefix, const uint8_t *lead, size_t n_lead, const void *body,
+                        size_t n_body, uint32_t n, size_t max_payload)
 {
         VbusLinkBatch *b = &l->batch;
-        uint8_t lenbuf[VBUS_BATCH_LEN_MAX];
-        size_t n_len, rec;
+        size_t rec = n_lead + n_body;
         int r;
 
         if (!l || !h || h->type != VBUS_FRAME_DATA || !(h->flags & VBUS_FLAG_BATCH) ||
-            (len > 0 && !data) || (n_prefix > 0 && !prefix) || len >= (1u << 28))
+            (n_body > 0 && !body) || (n_prefix > 0 && !prefix) || n == 0)
                 return -EINVAL;
-        n_len = vbus__batch_put_len(lenbuf, (uint32_t)len);
-        rec = n_len + len;
-        if (!vbus__link_batch_joins(l, h, key, len, max_payload)) {
+        if (!batch_joins(l, h, key, rec, max_payload)) {
                 ssize_t room;
                 size_t first = VBUS_FRAME_HEADER_SIZE + n_prefix + rec;
 
@@ -223,11 +229,36 @@ int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, uint64_t key, co
                 b->open = true;
                 iov_write(b->dst, VBUS_FRAME_HEADER_SIZE, prefix, n_prefix);
         }
-        iov_write(b->dst, VBUS_FRAME_HEADER_SIZE + b->h.length, lenbuf, n_len);
-        iov_write(b->dst, VBUS_FRAME_HEADER_SIZE + b->h.length + n_len, data, len);
+        iov_write(b->dst, VBUS_FRAME_HEADER_SIZE + b->h.length, lead, n_lead);
+        iov_write(b->dst, VBUS_FRAME_HEADER_SIZE + b->h.length + n_lead, body, n_body);
         b->h.length += (uint32_t)rec;
-        b->h.n_messages++;
+        b->h.n_messages += n;
         return 0;
+}
+
+int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, uint64_t key, const void *prefix,
+                         size_t n_prefix, const void *data, size_t len, size_t max_payload)
+{
+        uint8_t lenbuf[VBUS_BATCH_LEN_MAX];
+
+        if (len >= (1u << 28))
+                return -EINVAL;
+        return batch_append(l, h, key, prefix, n_prefix, lenbuf,
+                            vbus__batch_put_len(lenbuf, (uint32_t)len), data, len, 1, max_payload);
+}
+
+bool vbus__link_batch_joins_records(const VbusLink *l, const VbusFrameHeader *h, uint64_t key,
+                                    size_t n_bytes, size_t max_payload)
+{
+        return batch_joins(l, h, key, n_bytes, max_payload);
+}
+
+int vbus__link_batch_add_records(VbusLink *l, const VbusFrameHeader *h, uint64_t key,
+                                 const void *prefix, size_t n_prefix, const void *records,
+                                 size_t n_bytes, uint32_t n, size_t max_payload)
+{
+        return batch_append(l, h, key, prefix, n_prefix, NULL, 0, records, n_bytes, n,
+                            max_payload);
 }
 
 int vbus__link_process(VbusLink *l)

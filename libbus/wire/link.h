@@ -118,6 +118,17 @@ bool vbus__link_batch_joins(const VbusLink *l, const VbusFrameHeader *h, uint64_
 int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, uint64_t key, const void *prefix,
                          size_t n_prefix, const void *data, size_t len, size_t max_payload);
 
+/**
+ * vbus__link_batch_add_records() - as vbus__link_batch_add(), for @n messages already laid out
+ * as batch records (@records, @n_bytes: length varints and bytes, checked by the caller: a batch
+ * passed on whole); vbus__link_batch_joins_records() says whether they would join.
+ */
+bool vbus__link_batch_joins_records(const VbusLink *l, const VbusFrameHeader *h, uint64_t key,
+                                    size_t n_bytes, size_t max_payload);
+int vbus__link_batch_add_records(VbusLink *l, const VbusFrameHeader *h, uint64_t key,
+                                 const void *prefix, size_t n_prefix, const void *records,
+                                 size_t n_bytes, uint32_t n, size_t max_payload);
+
 /* Publishes the batch being combined, if any. Return: 0 or -errno from the transport. */
 int vbus__link_batch_commit(VbusLink *l);
 

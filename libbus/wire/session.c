@@ -559,6 +559,21 @@ int vbus__session_send(VbusSession *s, const VbusFrameHeader *h, const ProtobufC
         return 0;
 }
 
+int vbus__session_send_joined(VbusSession *s, uint32_t id, uint32_t len, uint32_t n)
+{
+        VbusStream *st = vbus__session_get_stream(s, id);
+        int64_t cost = (int64_t)len + (int64_t)n * s->msg_charge;
+
+        if (!st || !s->batch)
+                return -EINVAL;
+        if (cost > st->send_window)
+                return -EAGAIN;
+        st->send_window -= cost;
+        if (st->state == VBUS_STREAM_OPENING)
+                st->sent_before_accept += (uint64_t)cost;
+        return 0;
+}
+
 VbusStream *vbus__session_take_closed(VbusSession *s)
 {
         VbusStream *st = s->reaped;

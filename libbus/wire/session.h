@@ -180,6 +180,15 @@ int vbus__session_recv(VbusSession *s, VbusFrame *f, const VbusControl *c,
 int vbus__session_check_data(const VbusSession *s, const VbusFrameHeader *h);
 
 /**
+ * vbus__session_send_joined() - charge @n more messages, records of @len bytes in all (length
+ * varints and bytes), to the batch frame on stream @id whose first message vbus__session_send()
+ * took, and which is still being combined: every other rule was checked for that first message
+ * and nothing written or read since can change it, so only the window can refuse these.
+ * Return: 0, -EAGAIN (over the window), -EINVAL (no such stream, or no batches).
+ */
+int vbus__session_send_joined(VbusSession *s, uint32_t id, uint32_t len, uint32_t n);
+
+/**
  * vbus__session_send() - check an outgoing frame against the session state and update it.
  * @h: borrowed; for OPEN the stream id must be vbus__session_next_id().
  * @msg: borrowed; the control message (NULL for DATA).
