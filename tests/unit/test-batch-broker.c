@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Batches through the real broker (vchand's loop, peer, endpoint, session and pub/sub), driven
- * in process by two scripted peers on socketpairs, as tests/fuzz/fuzz-peer.c does, so that what
+ * in process by scripted peers on socketpairs, as tests/fuzz/fuzz-peer.c does, so that what
  * happens within one loop turn is exact: which frames the broker reads in a turn is the test's
  * choice, and what it writes is read back frame by frame.
  *
- * The guarantee under test (protocol.md 5.5 and 6): a DROP subscriber is told of every message
- * it lost, in Meta.dropped of a later delivery, batches or not; its sequence numbers count its
- * deliveries with neither hole nor repeat; received + dropped == published.
+ * The guarantees under test (protocol.md 5.5 and 6): every subscriber gets each message at most
+ * once, and a DROP subscriber is told of every message it lost, in Meta.dropped of a later
+ * delivery, batches or not (a BLOCK one loses none, or its subscription is reset); sequence
+ * numbers count deliveries with neither hole nor repeat; received + dropped == published. The
+ * payload of message k is the byte k, so a repeat or a loss is seen by content too.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -42,8 +44,12 @@ typedef struct Scripted {
         VbusFrameDecoder dec;
         bool hello;
         bool accepted;
+        bool reset; /* SUB_ID was reset */
         /* Deliveries on SUB_ID: messages, Meta.dropped summed, the last Meta.sequence. */
         uint64_t received, dropped, last_seq, seq_errors, frames, batches;
+        /* The content of each message (its first byte: its number), and how often it came. */
+        uint32_t seen[256];
+        uint64_t repeats;
 } Scripted;
 
 static void add_peer(Broker *b, Scripted *s, uint32_t domid, const char *name)
@@ -75,12 +81,23 @@ static void delivery(Scripted *s, const uint8_t *meta, size_t n_meta, uint32_t n
         vbus__v1__meta__free_unpacked(m, NULL);
 }
 
+/* A message delivered: its first byte names it. */
+static void seen(Scripted *s, const uint8_t *d, size_t l)
+{
+        if (l == 0)
+                return;
+        if (s->seen[d[0]]++ > 0)
+                s->repeats++;
+}
+
 static void on_frame(Scripted *s, const VbusFrame *f)
 {
         if (f->header.type == VBUS_FRAME_HELLO)
                 s->hello = true;
         else if (f->header.type == VBUS_FRAME_ACCEPT)
                 s->accepted = true;
+        else if (f->header.type == VBUS_FRAME_RESET && f->header.stream_id == SUB_ID)
+                s->reset = true;
         if (f->header.type != VBUS_FRAME_DATA || f->header.stream_id != SUB_ID)
                 return;
         s->frames++;
@@ -94,9 +111,18 @@ static void on_frame(Scripted *s, const VbusFrame *f)
                                                   &body, &n_body),
                                  0);
                 if (f->header.flags & VBUS_FLAG_BATCH) {
+                        VbusBatchIter it;
+                        const uint8_t *d;
+                        size_t l;
+
                         assert_int_equal(vbus__batch_count(f->payload, f->header.length, true, &n),
                                          0);
                         s->batches++;
+                        vbus__batch_iter_init(&it, body, n_body, n);
+                        while (vbus__batch_next(&it, &d, &l) == 1)
+                                seen(s, d, l);
+                } else {
+                        seen(s, body, n_body);
                 }
                 delivery(s, meta, n_meta, n);
         }
@@ -126,21 +152,14 @@ static void drain(Scripted *s)
         }
 }
 
-static void turn(Broker *b, Scripted *a, Scripted *c)
-{
-        (void)broker_step(b, 0);
-        drain(a);
-        drain(c);
-}
-
-static void hello(Scripted *s)
+static void hello(Scripted *s, bool batch)
 {
         Vbus__V1__Hello m = VBUS__V1__HELLO__INIT;
 
         m.version_min = 1;
         m.version_max = 1;
         m.max_frame = VBUS_FRAME_MAX_DEFAULT;
-        m.features = VBUS_FEATURE_BATCH | VBUS_FEATURE_MESSAGE_CHARGE;
+        m.features = VBUS_FEATURE_MESSAGE_CHARGE | (batch ? VBUS_FEATURE_BATCH : 0);
         m.peer_name = (char *)"test";
         raw_send_control(s->fd, VBUS_FRAME_HELLO, 0, &m.base, 0);
 }
@@ -183,57 +202,90 @@ static void credit(Scripted *s, uint32_t id, uint32_t inc)
         raw_send_control(s->fd, VBUS_FRAME_CREDIT, id, &c.base, 0);
 }
 
-/* A broker in process, a publisher of t.a and a DROP subscriber of t.a (peers dom1, dom2). */
+/* A subscriber of t.a: whether it offers BATCH, its policy, window and queue limit. */
+typedef struct SubSpec {
+        bool batch;
+        Vbus__V1__SlowPolicy policy;
+        uint32_t credit;
+        uint32_t queue_limit;
+} SubSpec;
+
+enum { MAX_SUBS = 3 };
+
+/* A broker in process, a publisher of t.a (dom1) and subscribers of t.a (dom2...). */
 typedef struct Bench {
         BrokerConfig config;
         Broker b;
-        Scripted pub, sub;
+        Scripted pub, subs[MAX_SUBS];
+        size_t n_subs;
 } Bench;
 
-/* Starts it all: the subscriber's window is @sub_credit bytes and its queue @queue_limit
- * messages; vchand.conf's queue_bytes is @queue_bytes (0: the default). */
-static void bench_up(Bench *t, uint32_t sub_credit, uint32_t queue_limit, uint32_t queue_bytes)
+/* The broker's configuration, to be changed before bench_up(). */
+static void bench_config(Bench *t)
 {
-        Vbus__V1__Open so = VBUS__V1__OPEN__INIT, po = VBUS__V1__OPEN__INIT;
-
         config_defaults(&t->config);
         t->config.xen = false;
-        if (queue_bytes)
-                t->config.queue_bytes = queue_bytes;
         (void)snprintf(t->config.policy, sizeof(t->config.policy), "open");
         (void)snprintf(t->config.socket_path, sizeof(t->config.socket_path),
                        "/tmp/vbus-test-batch-broker-%d.sock", (int)getpid());
+}
+
+static void bench_turn(Bench *t)
+{
+        (void)broker_step(&t->b, 0);
+        drain(&t->pub);
+        for (size_t i = 0; i < t->n_subs; i++)
+                drain(&t->subs[i]);
+}
+
+/* Starts the broker and its peers; the subscriptions are opened in the order of @specs. */
+static void bench_up(Bench *t, const SubSpec *specs, size_t n)
+{
+        Vbus__V1__Open po = VBUS__V1__OPEN__INIT;
+        char name[16];
+
+        assert_true(n <= MAX_SUBS);
+        t->n_subs = n;
         assert_int_equal(broker_init(&t->b, &t->config), 0);
-        /* The publisher first: its frames are read first in a turn where both have some. */
+        /* The publisher first: its frames are read first in a turn where others have some. */
         add_peer(&t->b, &t->pub, 1, "pub");
-        add_peer(&t->b, &t->sub, 2, "sub");
-        hello(&t->pub);
-        hello(&t->sub);
-        turn(&t->b, &t->pub, &t->sub);
-        assert_true(t->pub.hello && t->sub.hello);
-        so.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE;
-        so.name = (char *)"t.a";
-        so.slow_policy = VBUS__V1__SLOW_POLICY__SLOW_POLICY_DROP;
-        so.queue_limit = queue_limit;
-        so.initial_credit = sub_credit;
-        raw_send_control(t->sub.fd, VBUS_FRAME_OPEN, SUB_ID, &so.base, 0);
-        turn(&t->b, &t->pub, &t->sub);
-        assert_true(t->sub.accepted);
+        hello(&t->pub, true);
+        for (size_t i = 0; i < n; i++) {
+                (void)snprintf(name, sizeof(name), "sub%zu", i);
+                add_peer(&t->b, &t->subs[i], 2 + (uint32_t)i, name);
+                hello(&t->subs[i], specs[i].batch);
+        }
+        bench_turn(t);
+        for (size_t i = 0; i < n; i++) {
+                Vbus__V1__Open so = VBUS__V1__OPEN__INIT;
+
+                assert_true(t->subs[i].hello);
+                so.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE;
+                so.name = (char *)"t.a";
+                so.slow_policy = specs[i].policy;
+                so.queue_limit = specs[i].queue_limit;
+                so.initial_credit = specs[i].credit;
+                raw_send_control(t->subs[i].fd, VBUS_FRAME_OPEN, SUB_ID, &so.base, 0);
+                bench_turn(t); /* one at a time: the router keeps them in this order */
+                assert_true(t->subs[i].accepted);
+        }
         po.kind = VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH;
         po.name = (char *)"t.a";
         raw_send_control(t->pub.fd, VBUS_FRAME_OPEN, PUB_ID, &po.base, 0);
-        turn(&t->b, &t->pub, &t->sub);
+        bench_turn(t);
         assert_true(t->pub.accepted);
 }
 
 static void bench_down(Bench *t)
 {
         close(t->pub.fd);
-        close(t->sub.fd);
+        vbus__frame_decoder_deinit(&t->pub.dec);
+        for (size_t i = 0; i < t->n_subs; i++) {
+                close(t->subs[i].fd);
+                vbus__frame_decoder_deinit(&t->subs[i].dec);
+        }
         for (int i = 0; i < 3; i++)
                 (void)broker_step(&t->b, 0);
-        vbus__frame_decoder_deinit(&t->pub.dec);
-        vbus__frame_decoder_deinit(&t->sub.dec);
         broker_deinit(&t->b);
 }
 
@@ -245,6 +297,7 @@ static void check_accounted(const Scripted *sub, uint64_t published, const char 
                 (unsigned long long)published, (unsigned long long)sub->frames,
                 (unsigned long long)sub->batches);
         assert_int_equal(sub->seq_errors, 0);
+        assert_int_equal(sub->repeats, 0);
         assert_int_equal(sub->last_seq, sub->received);
         assert_true(sub->dropped > 0); /* the case did drop */
         assert_int_equal(sub->received + sub->dropped, published);
@@ -259,20 +312,22 @@ static void check_accounted(const Scripted *sub, uint64_t published, const char 
  */
 static void drop_counts_across_batches(bool credit_first)
 {
+        static const SubSpec spec = {true, VBUS__V1__SLOW_POLICY__SLOW_POLICY_DROP, 300, 2};
         Bench t;
 
-        bench_up(&t, 300, 2, 0);
+        bench_config(&t);
+        bench_up(&t, &spec, 1);
         if (credit_first)
-                credit(&t.sub, SUB_ID, 1 << 20);
+                credit(&t.subs[0], SUB_ID, 1 << 20);
         send_batch(&t.pub, PUB_ID, 50, 1);
         if (!credit_first)
-                credit(&t.sub, SUB_ID, 1 << 20);
+                credit(&t.subs[0], SUB_ID, 1 << 20);
         for (int i = 0; i < 5; i++)
-                turn(&t.b, &t.pub, &t.sub);
+                bench_turn(&t);
         send_batch(&t.pub, PUB_ID, 1, 51);
         for (int i = 0; i < 4; i++)
-                turn(&t.b, &t.pub, &t.sub);
-        check_accounted(&t.sub, 51, credit_first ? "credit first" : "credit second");
+                bench_turn(&t);
+        check_accounted(&t.subs[0], 51, credit_first ? "credit first" : "credit second");
         bench_down(&t);
 }
 
@@ -288,11 +343,76 @@ static void test_drop_count_credit_then_publisher(void **state)
         drop_counts_across_batches(true);
 }
 
+/*
+ * A publisher's batch of 200 messages to three subscribers, opened in the order @order:
+ * 'A' a BLOCK subscriber that grants no credit, whose queue goes over peer_queued_bytes during
+ * the batch (its subscription is reset: too slow); 'B' one that takes batches and has room: it
+ * gets the batch whole; 'C' one that does not take batches: it gets the messages one by one.
+ * Whatever the order, B gets each of the 200 exactly once and C all 200, none dropped; A is
+ * reset.
+ */
+static void one_batch_three_subscribers(const char *order)
+{
+        static const SubSpec a = {true, VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK, 0, 0};
+        static const SubSpec b = {true, VBUS__V1__SLOW_POLICY__SLOW_POLICY_DROP, 1 << 20, 0};
+        static const SubSpec c = {false, VBUS__V1__SLOW_POLICY__SLOW_POLICY_DROP, 1 << 20, 0};
+        SubSpec specs[3];
+        Scripted *sa = NULL, *sb = NULL, *sc = NULL;
+        Bench t;
+
+        for (int i = 0; i < 3; i++)
+                specs[i] = order[i] == 'A' ? a : order[i] == 'B' ? b : c;
+        bench_config(&t);
+        t.config.peer_queued_bytes = 1024; /* A: 15 messages of 1 byte (65 each), then reset */
+        bench_up(&t, specs, 3);
+        for (int i = 0; i < 3; i++) {
+                Scripted *s = &t.subs[i];
+
+                if (order[i] == 'A')
+                        sa = s;
+                else if (order[i] == 'B')
+                        sb = s;
+                else
+                        sc = s;
+        }
+        send_batch(&t.pub, PUB_ID, 200, 1);
+        for (int i = 0; i < 6; i++)
+                bench_turn(&t);
+        fprintf(stderr,
+                "order %s: A reset %d; B received %llu (%llu repeats) in %llu frames; C received "
+                "%llu dropped %llu (%llu repeats)\n",
+                order, sa->reset, (unsigned long long)sb->received, (unsigned long long)sb->repeats,
+                (unsigned long long)sb->frames, (unsigned long long)sc->received,
+                (unsigned long long)sc->dropped, (unsigned long long)sc->repeats);
+        assert_true(sa->reset);
+        assert_int_equal(sb->repeats, 0);
+        assert_int_equal(sb->received, 200);
+        assert_int_equal(sb->seq_errors, 0);
+        assert_int_equal(sc->repeats, 0);
+        assert_int_equal(sc->received + sc->dropped, 200);
+        assert_int_equal(sc->received, 200);
+        bench_down(&t);
+}
+
+static void test_whole_batch_reset_first(void **state)
+{
+        (void)state;
+        one_batch_three_subscribers("ABC");
+}
+
+static void test_whole_batch_one_by_one_first(void **state)
+{
+        (void)state;
+        one_batch_three_subscribers("CAB");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_drop_count_publisher_then_credit),
                 cmocka_unit_test(test_drop_count_credit_then_publisher),
+                cmocka_unit_test(test_whole_batch_reset_first),
+                cmocka_unit_test(test_whole_batch_one_by_one_first),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
