@@ -403,6 +403,11 @@ bool peer_batch_joins(Peer *p, uint32_t stream_id, uint64_t key, size_t n)
         return vbus__endpoint_batch_joins(&p->ep, stream_id, VBUS_FLAG_META, key, n);
 }
 
+size_t peer_batch_room(Peer *p, uint32_t stream_id, uint64_t key, size_t n_prefix)
+{
+        return p->dead ? 0 : vbus__endpoint_batch_room(&p->ep, stream_id, VBUS_FLAG_META, key, n_prefix);
+}
+
 bool peer_batch_joins_records(Peer *p, uint32_t stream_id, uint64_t key, size_t n_bytes)
 {
         return vbus__endpoint_batch_joins_records(&p->ep, stream_id, VBUS_FLAG_META, key, n_bytes);

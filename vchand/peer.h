@@ -228,6 +228,9 @@ bool peer_batches(const Peer *p);
  * @stream_id (vbus__endpoint_batch_joins()): then it costs no prefix. */
 bool peer_batch_joins(Peer *p, uint32_t stream_id, uint64_t key, size_t n);
 
+/* The record bytes peer_batch_add_records() would take now (vbus__endpoint_batch_room()). */
+size_t peer_batch_room(Peer *p, uint32_t stream_id, uint64_t key, size_t n_prefix);
+
 /* Whether @n_bytes of batch records under @key would join it (peer_batch_add_records()). */
 bool peer_batch_joins_records(Peer *p, uint32_t stream_id, uint64_t key, size_t n_bytes);
 

@@ -854,9 +854,11 @@ static int route_copy(Route *rt)
  * Routes one whole message of @pub (open, held by the caller across the call). @from_copy: @data
  * is the broker's own copy (a reassembled message), not the publisher's live ring. @retain: the
  * message had RETAIN (it is also kept as its topic's value, from the same copy subscribers get).
+ * @done, @index: the message is the @index'th of a batch, and the i'th subscription of the
+ * publisher's matches already got the first @done[i] of it (publisher_batch()); NULL: none did.
  */
 static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit, bool from_copy,
-                  bool retain, const bool *skip)
+                  bool retain, const uint32_t *done, uint32_t index)
 {
         Route rt = {.pub = pub, .data = data, .n_data = n};
         Peer *p = pub->base.peer;
@@ -892,7 +894,7 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
                 if (!from_copy && pub->n_match > 1 && route_copy(&rt) < 0)
                         return;
                 for (uint32_t i = 0; i < pub->n_match; i++)
-                        if (!skip || !skip[i])
+                        if (!done || index >= done[i])
                                 (void)route_one(pub->match[i], &rt);
         }
         if (monitor_is_active(b))
@@ -959,39 +961,50 @@ static int rx_append(Publisher *pub, const VbusFrame *f)
 }
 
 /*
- * Passes a batch on whole to @sub: its records, copied once into its link, after a Meta prefix
- * (or joining the open batch of this publisher there), when nothing is queued before them and its
- * window and link take them all. Return: 0 (delivered), or < 0 (nothing written: route the
- * messages one by one).
+ * Passes the leading messages of a batch on to @sub as they are: as many of its records as its
+ * window and link take now, copied once into its link, after a Meta prefix (or joining the open
+ * batch of this publisher there), provided nothing is queued before them.
+ * Return: the messages delivered (0: none; route them one by one).
  */
-static int deliver_whole(Subscription *sub, Publisher *pub, const uint8_t *recs, size_t n_recs,
-                         uint32_t n)
+static uint32_t deliver_records(Subscription *sub, Publisher *pub, const uint8_t *recs,
+                                size_t n_recs, uint32_t n)
 {
         uint8_t meta[VBUS_META_MAX + 2];
-        size_t n_meta = 0;
+        uint32_t charge, k = 0;
+        size_t n_meta = 0, room, take = 0;
         ssize_t n_room;
-        int r;
+        VbusBatchIter it;
+        const uint8_t *data;
+        size_t len;
 
         if (!list_is_empty(&sub->queue) || sub->refused || !stream_batches(&sub->base))
-                return -ENOTSUP;
+                return 0;
         n_room = stream_data_room(&sub->base);
-        if (n_room < 0)
-                return -EPIPE;
+        if (n_room <= 0)
+                return 0;
         if (sub->dropped_pending > 0 ||
-            !peer_batch_joins_records(sub->base.peer, sub->base.id, pub->batch_key, n_recs))
+            !peer_batch_joins_records(sub->base.peer, sub->base.id, pub->batch_key, 0))
                 n_meta = meta_encode(sub, pub->meta_const, pub->n_meta_const, meta);
-        /* The room counts one message charge already. */
-        if (n_meta + n_recs + (uint64_t)(n - 1) * stream_msg_charge(&sub->base) > (uint64_t)n_room)
-                return -ENOSPC;
-        r = stream_batch_add_records(&sub->base, pub->batch_key, n_meta ? meta : NULL, n_meta, recs,
-                                     n_recs, n);
-        if (r < 0)
-                return r;
-        sub->sequence += n;
+        room = peer_batch_room(sub->base.peer, sub->base.id, pub->batch_key, n_meta);
+        charge = stream_msg_charge(&sub->base);
+        /* The window room counts one message charge already. */
+        vbus__batch_iter_init(&it, recs, n_recs, n);
+        while (vbus__batch_next(&it, &data, &len) == 1) {
+                size_t end = (size_t)(data + len - recs);
+
+                if (end > room || n_meta + end + (uint64_t)k * charge > (uint64_t)n_room)
+                        break;
+                take = end;
+                k++;
+        }
+        if (k == 0 || stream_batch_add_records(&sub->base, pub->batch_key, n_meta ? meta : NULL,
+                                               n_meta, recs, take, k) < 0)
+                return 0;
+        sub->sequence += k;
         sub->dropped_pending = 0;
-        sub->base.peer->bus->stats.n_delivered += n;
-        sub->n_delivered += n;
-        return 0;
+        sub->base.peer->bus->stats.n_delivered += k;
+        sub->n_delivered += k;
+        return k;
 }
 
 enum { ROUTE_BATCH_SKIP_STACK = 64 };
@@ -1000,8 +1013,8 @@ enum { ROUTE_BATCH_SKIP_STACK = 64 };
  * A batch of whole messages (protocol.md 5.5; the session counted them and charged the window).
  * Copied once out of the publisher's ring and counted again there, so that every subscriber gets
  * the same, well-formed records whatever the publisher writes meanwhile; then each subscriber
- * that can take it whole gets it with one copy (deliver_whole()), and the others get the messages
- * one by one (route()), as if each had come alone. Records that no longer parse as counted (the
+ * gets as many of its leading messages as it can take now with one copy (deliver_records()), and
+ * the rest one by one (route()), as if each had come alone. Records that no longer parse as counted (the
  * publisher rewrote its ring) are a protocol violation.
  */
 static int publisher_batch(Publisher *pub, const VbusFrame *f)
@@ -1009,7 +1022,8 @@ static int publisher_batch(Publisher *pub, const VbusFrame *f)
         Bus *b = pub->base.peer->bus;
         uint32_t charge = stream_msg_charge(&pub->base), n = f->header.n_messages, n_copy = 0;
         size_t len_recs = f->header.length;
-        bool skip_stack[ROUTE_BATCH_SKIP_STACK], *skip = NULL, any_left = false;
+        uint32_t done_stack[ROUTE_BATCH_SKIP_STACK], *done = NULL, j = 0;
+        bool any_left = false;
         uint64_t n_bytes = 0;
         VbusBatchIter it;
         const uint8_t *data;
@@ -1046,33 +1060,35 @@ static int publisher_batch(Publisher *pub, const VbusFrame *f)
         /* Held: routing may reset this very stream (out of memory), which closes it. */
         publisher_ref(pub);
         if (!monitor_is_active(b) && match_refresh(&b->router, pub) == 0) {
-                skip = pub->n_match <= ROUTE_BATCH_SKIP_STACK ? skip_stack
-                                                              : malloc(pub->n_match * sizeof(bool));
-                for (uint32_t i = 0; skip && i < pub->n_match; i++) {
+                done = pub->n_match <= ROUTE_BATCH_SKIP_STACK
+                               ? done_stack
+                               : malloc(pub->n_match * sizeof(uint32_t));
+                for (uint32_t i = 0; done && i < pub->n_match; i++) {
                         Subscription *sub = container_of(pub->match[i], Subscription, rsub);
 
-                        skip[i] = deliver_whole(sub, pub, b->batch_buf, len_recs, n) == 0;
-                        any_left |= !skip[i];
+                        done[i] = deliver_records(sub, pub, b->batch_buf, len_recs, n);
+                        any_left |= done[i] < n;
                 }
         }
-        if (skip && !any_left) {
-                /* Every subscriber took the batch whole: routed, and its credit goes back. */
+        if (done && !any_left) {
+                /* Every subscriber took the whole batch: routed, and its credit goes back. */
                 b->stats.n_published += n;
                 pub->base.peer->n_published += n;
                 pub->n_messages += n;
                 pub->n_bytes += n_bytes;
                 pubsub_return_credit(pub, (uint32_t)(len_recs + (uint64_t)n * charge));
         } else {
+                /* One by one, each to the subscribers that did not take it with the batch. */
                 vbus__batch_iter_init(&it, b->batch_buf, len_recs, n);
-                while (vbus__batch_next(&it, &data, &len) == 1 && pub->base.peer) {
+                for (j = 0; vbus__batch_next(&it, &data, &len) == 1 && pub->base.peer; j++) {
                         uint32_t credit =
                                 (uint32_t)(vbus__batch_len_size((uint32_t)len) + len) + charge;
 
-                        route(pub, data, len, credit, true, false, skip);
+                        route(pub, data, len, credit, true, false, done, j);
                 }
         }
-        if (skip != skip_stack)
-                free(skip);
+        if (done != done_stack)
+                free(done);
         publisher_unref(pub);
         return 0;
 }
@@ -1105,11 +1121,11 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
                 /* A whole message in one frame: routed from the ring, no copy. */
                 route(pub, f->payload, f->header.length,
                       f->header.length + stream_msg_charge(&pub->base), false, pub->rx_retain,
-                      NULL);
+                      NULL, 0);
         } else if (rx_append(pub, f) == 0) {
                 if (!more) {
                         route(pub, pub->rx, pub->n_rx, pub->rx_credit, true, pub->rx_retain,
-                              NULL);
+                              NULL, 0);
                         rx_clear(pub);
                 } else {
                         /* A message in fragments may need the whole window (max_message may

@@ -246,6 +246,19 @@ bool vbus__endpoint_batch_joins(VbusEndpoint *e, uint32_t id, uint8_t flags, uin
         return vbus__link_batch_joins(e->lk, &h, key, len, vbus__endpoint_max_payload(e));
 }
 
+size_t vbus__endpoint_batch_room(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
+                                 size_t n_prefix)
+{
+        VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
+                             .flags = (uint8_t)(flags | VBUS_FLAG_BATCH),
+                             .stream_id = id,
+                             .session_id = e->session.session_id};
+
+        if (e->closing)
+                return 0;
+        return vbus__link_batch_room(e->lk, &h, key, n_prefix, vbus__endpoint_max_payload(e));
+}
+
 bool vbus__endpoint_batch_joins_records(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
                                         size_t n_bytes)
 {

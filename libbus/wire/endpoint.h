@@ -219,6 +219,11 @@ int vbus__endpoint_batch_add_records(VbusEndpoint *e, uint32_t id, uint8_t flags
                                      const void *prefix, size_t n_prefix, const void *records,
                                      size_t n_bytes, uint32_t n);
 
+/* The record bytes vbus__endpoint_batch_add_records() would take now (link room only: the
+ * window is the caller's to check), as vbus__link_batch_room(). */
+size_t vbus__endpoint_batch_room(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
+                                 size_t n_prefix);
+
 /* Whether @n_bytes of records would join the open batch (vbus__endpoint_batch_add_records()). */
 bool vbus__endpoint_batch_joins_records(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
                                         size_t n_bytes);

@@ -253,6 +253,27 @@ bool vbus__link_batch_joins_records(const VbusLink *l, const VbusFrameHeader *h,
         return batch_joins(l, h, key, n_bytes, max_payload);
 }
 
+size_t vbus__link_batch_room(VbusLink *l, const VbusFrameHeader *h, uint64_t key, size_t n_prefix,
+                             size_t max_payload)
+{
+        VbusLinkBatch *b = &l->batch;
+        struct iovec dst[2];
+        ssize_t room;
+        size_t k;
+
+        if (batch_joins(l, h, key, 0, max_payload)) {
+                k = b->room - VBUS_FRAME_HEADER_SIZE - b->h.length;
+                return k < max_payload - b->h.length ? k : max_payload - b->h.length;
+        }
+        if (vbus__link_batch_commit(l) < 0 || l->n_backlog > 0 || n_prefix >= max_payload)
+                return 0;
+        room = vbus__transport_reserve(&l->transport, VBUS_FRAME_HEADER_SIZE + n_prefix + 1, dst);
+        if (room < (ssize_t)(VBUS_FRAME_HEADER_SIZE + n_prefix + 1))
+                return 0;
+        k = (size_t)room - VBUS_FRAME_HEADER_SIZE - n_prefix;
+        return k < max_payload - n_prefix ? k : max_payload - n_prefix;
+}
+
 int vbus__link_batch_add_records(VbusLink *l, const VbusFrameHeader *h, uint64_t key,
                                  const void *prefix, size_t n_prefix, const void *records,
                                  size_t n_bytes, uint32_t n, size_t max_payload)

@@ -125,6 +125,11 @@ int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, uint64_t key, co
  */
 bool vbus__link_batch_joins_records(const VbusLink *l, const VbusFrameHeader *h, uint64_t key,
                                     size_t n_bytes, size_t max_payload);
+/* The record bytes vbus__link_batch_add_records() would take now for @h's stream and @key: what
+ * is left of the open batch they join, or else (publishing an open batch they would not join)
+ * what a new batch with an @n_prefix-byte prefix would find free. */
+size_t vbus__link_batch_room(VbusLink *l, const VbusFrameHeader *h, uint64_t key, size_t n_prefix,
+                             size_t max_payload);
 int vbus__link_batch_add_records(VbusLink *l, const VbusFrameHeader *h, uint64_t key,
                                  const void *prefix, size_t n_prefix, const void *records,
                                  size_t n_bytes, uint32_t n, size_t max_payload);
