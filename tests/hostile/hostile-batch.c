@@ -30,6 +30,21 @@
  *                                    (no record at all)
  *   hostile-batch URL flag FLAG      PUBLISH x.bflag, then a batch with FLAG: retain, more or meta
  *   hostile-batch URL on-subscribe   SUBSCRIBE x.bsub, then a batch on it
+ *   hostile-batch vchan:0 equivocate TOPIC N HOW
+ *                                    publishes N batch frames of EQ_RECORDS records of EQ_SIZE
+ *                                    bytes ('A') on TOPIC, within its window, and after
+ *                                    committing each to its ring rewrites it in place until the
+ *                                    broker has read it: HOW is "bytes" (the records' bytes) or
+ *                                    "lengths" (their bytes and the first record's length, so
+ *                                    that the frame no longer parses as counted)
+ *   hostile-batch URL collect TOPIC N
+ *                                    not an attack: subscribes to TOPIC (BLOCK, giving the window
+ *                                    back as it reads) and prints each of N messages as "SEQ
+ *                                    HASH" (SEQ from its Meta, plus its index in a batch; HASH of
+ *                                    its bytes; "as-written" when all 'A'), after "ready" once
+ *                                    accepted; the outcome is then "collected N". With
+ *                                    $HOSTILE_NO_BATCH=1 it does not offer BATCH (messages come
+ *                                    one per frame)
  *
  * Every attack but the first two waits for its streams' ACCEPT first, so the refusal is about
  * the batch. Options: --seconds S (default 10): how long empty-paced and empty-flood go on, and
@@ -50,8 +65,10 @@
 
 #include <vbus/vbus.h>
 
+#include "batch.h"
 #include "control.h"
 #include "frame.h"
+#include "vbus/v1/link.pb-c.h"
 #include "vchan.h"
 
 enum {
@@ -59,6 +76,9 @@ enum {
         IN_MAX = 4 << 20,
         /* The first client stream ids: the PUBLISH stream (or SUBSCRIBE for on-subscribe). */
         FIRST_ID = 1,
+        /* equivocate: records per batch frame and bytes per record */
+        EQ_RECORDS = 8,
+        EQ_SIZE = 512,
 };
 
 typedef struct Peer {
@@ -78,6 +98,11 @@ typedef struct Peer {
         int64_t window;  /* pub_id's: credit granted less what was sent */
         uint64_t credit; /* pub_id's credit granted in all */
         uint64_t messages, frames;
+        /* collect: the DATA frames of this stream go to on_data. */
+        uint32_t data_id;
+        void (*on_data)(struct Peer *p, const VbusFrameHeader *fh, const uint8_t *payload);
+        uint64_t collected, collect_max;
+        uint64_t owed; /* collect: window to give back, sent once the frames are scanned */
 } Peer;
 
 __attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
@@ -244,6 +269,8 @@ static void scan(Peer *p, int wait_ms)
                 size = VBUS_FRAME_HEADER_SIZE + fh.length;
                 if (p->n_in - off < size)
                         break;
+                if (fh.type == VBUS_FRAME_DATA && p->on_data && fh.stream_id == p->data_id)
+                        p->on_data(p, &fh, p->in + off + VBUS_FRAME_HEADER_SIZE);
                 if (fh.type != VBUS_FRAME_DATA &&
                     vbus__control_decode(&fh, p->in + off + VBUS_FRAME_HEADER_SIZE,
                                          VBUS_CONTROL_DECODE_BUDGET, &c) == 0) {
@@ -516,23 +543,186 @@ static void attack_on_subscribe(Peer *p)
         wait_outcome(p);
 }
 
+/* Rewrites the @n bytes at @off..@off+@n of what @iov holds (the frame as reserved) to @c. */
+static void rewrite(const struct iovec iov[2], size_t off, size_t n, uint8_t c)
+{
+        for (size_t k = 0, base = 0; k < 2; base += iov[k].iov_len, k++) {
+                for (size_t b = 0; b < iov[k].iov_len; b++) {
+                        size_t at = base + b;
+
+                        if (at >= off && at < off + n)
+                                ((volatile uint8_t *)iov[k].iov_base)[b] = c;
+                }
+        }
+}
+
+static void attack_equivocate(Peer *p, const char *topic, unsigned long n, const char *how)
+{
+        static uint8_t frame[VBUS_FRAME_HEADER_SIZE + EQ_RECORDS * (2 + EQ_SIZE)];
+        bool lengths = strcmp(how, "lengths") == 0;
+        VbusFrameHeader fh = {.type = VBUS_FRAME_DATA, .flags = VBUS_FLAG_BATCH};
+        size_t len = 0;
+        int64_t cost;
+        uint32_t id;
+
+        if (!p->vc)
+                die("equivocate needs vchan: it rewrites its own ring");
+        if (!lengths && strcmp(how, "bytes") != 0)
+                die("equivocate: HOW is bytes or lengths");
+        id = open_publish(p, topic);
+        for (int r = 0; r < EQ_RECORDS; r++) {
+                len += vbus__batch_put_len(frame + VBUS_FRAME_HEADER_SIZE + len, EQ_SIZE);
+                memset(frame + VBUS_FRAME_HEADER_SIZE + len, 'A', EQ_SIZE);
+                len += EQ_SIZE;
+        }
+        fh.stream_id = id;
+        fh.length = (uint32_t)len;
+        vbus__frame_header_encode(&fh, frame);
+        cost = (int64_t)len + EQ_RECORDS * VBUS_MESSAGE_CHARGE;
+        for (unsigned long i = 0; i < n && !p->done && now_us() < p->deadline_us; i++) {
+                struct iovec iov[2];
+                ssize_t r;
+
+                while (p->window < cost && !p->done && now_us() < p->deadline_us)
+                        scan(p, 100);
+                if (p->window < cost)
+                        break;
+                r = vbus__vchan_reserve(p->vc, sizeof(frame), iov);
+                if (r == -EAGAIN) {
+                        (void)vbus__vchan_wait(p->vc, 100);
+                        scan(p, 0);
+                        i--;
+                        continue;
+                }
+                if (r < (ssize_t)sizeof(frame))
+                        die("equivocate: the ring refused %zu bytes", sizeof(frame));
+                for (size_t k = 0, off = 0; k < 2 && off < sizeof(frame);
+                     off += iov[k].iov_len, k++) {
+                        size_t take = iov[k].iov_len;
+
+                        if (take > sizeof(frame) - off)
+                                take = sizeof(frame) - off;
+                        memcpy(iov[k].iov_base, frame + off, take);
+                }
+                if (vbus__vchan_commit(p->vc, sizeof(frame)) < 0 || vbus__vchan_flush(p->vc) < 0)
+                        die("equivocate: commit");
+                p->frames++;
+                p->messages += EQ_RECORDS;
+                p->window -= cost;
+                /* The frame stays where it was written: rewrite it until the broker read it. */
+                for (uint32_t spin = 0; vbus__vchan_get_unconsumed(p->vc) > 0 && spin < 2000000;
+                     spin++) {
+                        uint8_t c = (uint8_t)('A' + spin % 26);
+
+                        /* Each record's bytes, after its two length bytes. */
+                        for (int rec = 0; rec < EQ_RECORDS; rec++)
+                                rewrite(iov, VBUS_FRAME_HEADER_SIZE + rec * (2 + EQ_SIZE) + 2,
+                                        EQ_SIZE, c);
+                        /* The first length, 512 (0x80 0x04), now and then 384 (0x80 0x03): the
+                         * records no longer fill the frame as counted. */
+                        if (lengths)
+                                rewrite(iov, VBUS_FRAME_HEADER_SIZE + 1, 1, spin % 2 ? 3 : 4);
+                }
+                scan(p, 0);
+        }
+        wait_outcome(p);
+}
+
+/* collect: each message of a delivery printed as "SEQ HASH", the window given back. */
+static void collect_data(Peer *p, const VbusFrameHeader *fh, const uint8_t *payload)
+{
+        const uint8_t *meta, *body;
+        size_t n_meta, n_body;
+        Vbus__V1__Meta *m;
+        uint32_t n = 1;
+
+        if (!(fh->flags & VBUS_FLAG_META) || (fh->flags & VBUS_FLAG_MORE) ||
+            vbus__meta_split(payload, fh->length, &meta, &n_meta, &body, &n_body) != 0)
+                die("collect: a delivery that is not one whole message or batch");
+        m = vbus__v1__meta__unpack(NULL, n_meta, meta);
+        if (!m)
+                die("collect: a Meta that does not decode");
+        if (fh->flags & VBUS_FLAG_BATCH && vbus__batch_count(payload, fh->length, true, &n) != 0)
+                die("collect: a batch that does not count");
+        {
+                VbusBatchIter it;
+                const uint8_t *d = body;
+                size_t l = n_body;
+
+                vbus__batch_iter_init(&it, body, n_body, n);
+                for (uint32_t i = 0; i < n; i++) {
+                        uint64_t hash = 0xcbf29ce484222325ull;
+                        size_t n_a = 0;
+
+                        if (fh->flags & VBUS_FLAG_BATCH && vbus__batch_next(&it, &d, &l) != 1)
+                                die("collect: a batch that does not walk");
+                        for (size_t b = 0; b < l; b++) {
+                                hash = (hash ^ d[b]) * 0x100000001b3ull;
+                                n_a += d[b] == 'A';
+                        }
+                        printf("%llu %016llx%s\n", (unsigned long long)(m->sequence + i),
+                               (unsigned long long)hash, n_a == l ? " as-written" : "");
+                }
+        }
+        vbus__v1__meta__free_unpacked(m, NULL);
+        p->collected += n;
+        /* Not sent from here: writing reads the link (scan()), which is under way. */
+        p->owed += fh->length + (uint64_t)n * VBUS_MESSAGE_CHARGE;
+}
+
+static void collect(Peer *p, const char *topic, unsigned long n)
+{
+        char what[64];
+
+        p->collect_max = n;
+        p->data_id = open_stream(p, VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE, topic,
+                                 VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK, 1 << 20, true);
+        p->on_data = collect_data;
+        while (!p->pub_accepted && !p->done && now_us() < p->deadline_us)
+                scan(p, 100);
+        if (!p->pub_accepted)
+                die("collect: no ACCEPT");
+        printf("ready\n");
+        (void)fflush(stdout);
+        while (p->collected < n && !p->done && now_us() < p->deadline_us) {
+                scan(p, 100);
+                if (p->owed > 0) {
+                        Vbus__V1__Credit cr = VBUS__V1__CREDIT__INIT;
+
+                        cr.increment = (uint32_t)p->owed;
+                        p->owed = 0;
+                        send_control(p, VBUS_FRAME_CREDIT, p->data_id, &cr.base);
+                }
+        }
+        if (!p->done) {
+                (void)snprintf(what, sizeof(what), "collected %llu",
+                               (unsigned long long)p->collected);
+                set_outcome(p, what);
+        }
+}
+
 int main(int argc, char **argv)
 {
         Peer p = {.fd = -1, .next_id = FIRST_ID};
-        const char *attack, *arg = NULL;
+        const char *attack, *arg = NULL, *arg2 = NULL, *arg3 = NULL;
         uint64_t seconds = 10;
         uint32_t features = VBUS_FEATURE_BATCH | VBUS_FEATURE_MESSAGE_CHARGE;
         int i = 3;
 
         if (argc < 3 || strcmp(argv[1], "--help") == 0) {
-                fprintf(stderr, "usage: hostile-batch URL ATTACK [ARG] [--seconds S]\n"
-                                "(the attacks are listed at the top of "
-                                "tests/hostile/hostile-batch.c)\n");
+                fprintf(stderr,
+                        "usage: hostile-batch URL ATTACK [ARG [ARG2 [ARG3]]] [--seconds S]\n"
+                        "(the attacks are listed at the top of "
+                        "tests/hostile/hostile-batch.c)\n");
                 return argc < 3 ? 1 : 0;
         }
         attack = argv[2];
         if (i < argc && strncmp(argv[i], "--", 2) != 0)
                 arg = argv[i++];
+        if (i < argc && strncmp(argv[i], "--", 2) != 0)
+                arg2 = argv[i++];
+        if (i < argc && strncmp(argv[i], "--", 2) != 0)
+                arg3 = argv[i++];
         for (; i + 1 < argc; i += 2) {
                 if (strcmp(argv[i], "--seconds") == 0)
                         seconds = strtoull(argv[i + 1], NULL, 10);
@@ -543,6 +733,8 @@ int main(int argc, char **argv)
                 features = VBUS_FEATURE_MESSAGE_CHARGE;
         else if (strcmp(attack, "no-charge") == 0)
                 features = VBUS_FEATURE_BATCH;
+        else if (strcmp(attack, "collect") == 0 && getenv("HOSTILE_NO_BATCH"))
+                features = VBUS_FEATURE_MESSAGE_CHARGE;
         p.in = malloc(IN_MAX);
         if (!p.in)
                 die("out of memory");
@@ -568,6 +760,10 @@ int main(int argc, char **argv)
                 attack_malformed(&p, arg);
         else if (strcmp(attack, "flag") == 0)
                 attack_flag(&p, arg);
+        else if (strcmp(attack, "collect") == 0 && arg2)
+                collect(&p, arg, strtoul(arg2, NULL, 10));
+        else if (strcmp(attack, "equivocate") == 0 && arg2 && arg3)
+                attack_equivocate(&p, arg, strtoul(arg2, NULL, 10), arg3);
         else
                 die("unknown attack %s", attack);
         printf("credit %llu messages %llu frames %llu\n%s\n", (unsigned long long)p.credit,
