@@ -578,7 +578,7 @@ static void attack_equivocate(Peer *p, const char *topic, unsigned long n, const
         fh.stream_id = id;
         fh.length = (uint32_t)len;
         vbus__frame_header_encode(&fh, frame);
-        cost = (int64_t)len + EQ_RECORDS * VBUS_MESSAGE_CHARGE;
+        cost = (int64_t)len + (int64_t)EQ_RECORDS * VBUS_MESSAGE_CHARGE;
         for (unsigned long i = 0; i < n && !p->done && now_us() < p->deadline_us; i++) {
                 struct iovec iov[2];
                 ssize_t r;
@@ -660,7 +660,7 @@ static void collect_data(Peer *p, const VbusFrameHeader *fh, const uint8_t *payl
                                 hash = (hash ^ d[b]) * 0x100000001b3ull;
                                 n_a += d[b] == 'A';
                         }
-                        printf("%llu %016llx%s\n", (unsigned long long)(m->sequence + i),
+                        printf("%llu %016llx%s\n", (unsigned long long)m->sequence + i,
                                (unsigned long long)hash, n_a == l ? " as-written" : "");
                 }
         }
@@ -729,12 +729,13 @@ int main(int argc, char **argv)
                 else
                         die("unknown option %s", argv[i]);
         }
-        if (strcmp(attack, "unnegotiated") == 0)
+        /* Without BATCH: unnegotiated, and a collector told not to take batches;
+         * without MESSAGE_CHARGE: no-charge. */
+        if (strcmp(attack, "unnegotiated") == 0 ||
+            (strcmp(attack, "collect") == 0 && getenv("HOSTILE_NO_BATCH")))
                 features = VBUS_FEATURE_MESSAGE_CHARGE;
         else if (strcmp(attack, "no-charge") == 0)
                 features = VBUS_FEATURE_BATCH;
-        else if (strcmp(attack, "collect") == 0 && getenv("HOSTILE_NO_BATCH"))
-                features = VBUS_FEATURE_MESSAGE_CHARGE;
         p.in = malloc(IN_MAX);
         if (!p.in)
                 die("out of memory");
