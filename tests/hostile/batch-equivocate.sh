@@ -55,9 +55,9 @@ done
 ok "bytes: four subscribers (two taking batches) got the same bytes under each of $M sequence numbers ($rewritten delivered rewritten)"
 
 # 2. lengths
-collectors x.blen "$M" 30 b3 nb3
+collectors x.blen "$M" 15 b3 nb3
 g=$(attacker evil-lengths)
-as_dom "$g" "$HB" vchan:0 equivocate x.blen "$N" lengths --seconds 20 >"$TMP/evil-lengths.out" 2>&1 ||
+as_dom "$g" "$HB" vchan:0 equivocate x.blen "$N" lengths --seconds 12 >"$TMP/evil-lengths.out" 2>&1 ||
         fail "attacker: $(cat "$TMP/evil-lengths.out")"
 outcome=$(tail -n 1 "$TMP/evil-lengths.out")
 case $outcome in

@@ -543,16 +543,19 @@ static void attack_on_subscribe(Peer *p)
         wait_outcome(p);
 }
 
-/* Rewrites the @n bytes at @off..@off+@n of what @iov holds (the frame as reserved) to @c. */
+/* Rewrites the @n bytes at @off of the frame reserved in @iov (two pieces of the ring) to @c. */
 static void rewrite(const struct iovec iov[2], size_t off, size_t n, uint8_t c)
 {
         for (size_t k = 0, base = 0; k < 2; base += iov[k].iov_len, k++) {
-                for (size_t b = 0; b < iov[k].iov_len; b++) {
-                        size_t at = base + b;
+                size_t from = off > base ? off - base : 0;
+                size_t to = off + n - base; /* may pass the piece: cut below */
 
-                        if (at >= off && at < off + n)
-                                ((volatile uint8_t *)iov[k].iov_base)[b] = c;
-                }
+                if (off + n <= base)
+                        break;
+                if (to > iov[k].iov_len)
+                        to = iov[k].iov_len;
+                for (size_t b = from; b < to; b++)
+                        ((volatile uint8_t *)iov[k].iov_base)[b] = c;
         }
 }
 
