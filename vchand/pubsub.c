@@ -88,7 +88,8 @@ typedef struct Subscription {
         uint64_t dropped_pending; /* drops not yet reported to the subscriber */
         uint64_t dropped_total;
         uint64_t sequence;
-        bool refused;   /* RESET sent for being over a bound: nothing more is queued */
+        uint32_t window; /* Open.initial_credit: the window it has whenever it is caught up */
+        bool refused;    /* RESET sent for being over a bound: nothing more is queued */
         List peer_link; /* in peer->subscriptions */
         char *pattern;
         uint64_t n_delivered, opened_us;
@@ -105,6 +106,9 @@ typedef struct Msg {
         const uint8_t *meta_const; /* the publisher's (it holds a reference) */
         size_t n_meta_const;
         uint64_t batch_key; /* the publisher's, 0 for a retained value (never batched) */
+        /* 0: one message of n_data bytes; else data holds the records of a batch of this many
+         * messages (protocol.md 5.5), queued whole by publisher_batch() */
+        uint32_t n_msgs;
         size_t n_data;
         uint8_t data[];
 } Msg;
@@ -116,7 +120,10 @@ _Static_assert(offsetof(Subscription, base) == 0, "Subscription starts with its 
 typedef struct QItem {
         List link;
         Msg *msg;
-        size_t offset; /* bytes of the message already sent (fragments) */
+        size_t offset; /* bytes of the message already sent (fragments; of a batch: records) */
+        uint32_t index;  /* of a batch: the messages already sent */
+        uint32_t n_msgs; /* the messages it counts in its queue (1, or a batch's rest) */
+        uint64_t cost;   /* what it is charged in its queue and to its subscriber's budget */
         bool block_hold;
 } QItem;
 
@@ -291,6 +298,7 @@ int pubsub_open_subscribe(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 return 0;
         }
         sub->opened_us = bus_now_us();
+        sub->window = m->initial_credit;
         list_init(&sub->queue);
         list_init(&sub->pending_link);
         sub->slow_policy = m->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK
@@ -430,7 +438,10 @@ static ssize_t deliver_batched(Subscription *sub, uint64_t key, const uint8_t *m
         bool join;
         int r;
 
-        if (key == 0 || n_data > LIMIT_BATCH_MESSAGE_MAX || !stream_batches(&sub->base))
+        /* A batch's message is never split in fragments: only where the window the subscriber
+         * has when caught up takes it whole, or it could wait for room for ever. */
+        if (key == 0 || n_data > LIMIT_BATCH_MESSAGE_MAX ||
+            sub->window < LIMIT_BATCH_QUEUE_MIN_WINDOW || !stream_batches(&sub->base))
                 return -ENOTSUP;
         n_room = stream_data_room(&sub->base);
         if (n_room < 0)
@@ -513,16 +524,15 @@ static ssize_t deliver_frame(Subscription *sub, uint64_t key, const uint8_t *met
 static void item_release(Peer *q, Subscription *sub, QItem *item)
 {
         Msg *m = item->msg;
-
-        uint64_t cost = budget_cost(m->n_data);
+        uint64_t cost = item->cost;
 
         list_unlink(&item->link);
-        sub->n_queued--;
+        sub->n_queued -= item->n_msgs;
         sub->bytes_queued -= cost;
         q->bytes_queued -= cost;
         budget_release(q, cost);
         if (item->block_hold && --m->n_block_holds == 0) {
-                m->publisher->n_block_held--;
+                m->publisher->n_block_held -= m->n_msgs ? m->n_msgs : 1;
                 if (m->credit_pending) {
                         m->credit_pending = false;
                         pubsub_return_credit(m->publisher, m->credit);
@@ -591,6 +601,13 @@ static void block_refuse(Peer *q, Subscription *sub, const char *bound)
  * per message, its credit held while BLOCK queues hold the message, so with the message being
  * routed it holds at most window / LIMIT_ITEM_OVERHEAD: it waits for credit before it reaches
  * this bound. On a link without it, empty messages use no window and this is their bound. */
+_Static_assert(LIMIT_BATCH_MESSAGE_MAX + VBUS_META_MAX + 2 + VBUS_BATCH_LEN_MAX <=
+                       VBUS_FRAME_MAX_MIN - VBUS_FRAME_HEADER_SIZE,
+               "a batch's largest message with its prefix fits the smallest frame");
+_Static_assert(LIMIT_BATCH_MESSAGE_MAX + VBUS_META_MAX + 2 + VBUS_BATCH_LEN_MAX +
+                               VBUS_MESSAGE_CHARGE <=
+                       LIMIT_BATCH_QUEUE_MIN_WINDOW,
+               "a batch's largest message with its prefix and charge fits the window");
 _Static_assert((int)VBUS_MESSAGE_CHARGE >= (int)LIMIT_ITEM_OVERHEAD,
                "a charged publisher reaches its window before publisher_holds_too_many()");
 
@@ -603,12 +620,15 @@ static bool publisher_holds_too_many(const Publisher *pub)
  * queue. */
 static void queue_push(Peer *q, Subscription *sub, QItem *item, uint64_t cost)
 {
+        item->cost = cost;
+        if (item->n_msgs == 0)
+                item->n_msgs = 1;
         if (list_is_empty(&sub->queue))
                 list_add_tail(&q->pending, &sub->pending_link);
         list_add_tail(&sub->queue, &item->link);
         /* The queue is pumped at the end of this loop iteration, even if q stays idle. */
         peer_mark_dirty(q);
-        sub->n_queued++;
+        sub->n_queued += item->n_msgs;
         sub->bytes_queued += cost;
         q->bytes_queued += cost;
 }
@@ -961,13 +981,16 @@ static int rx_append(Publisher *pub, const VbusFrame *f)
 }
 
 /*
- * Passes the leading messages of a batch on to @sub as they are: as many of its records as its
- * window and link take now, copied once into its link, after a Meta prefix (or joining the open
- * batch of this publisher there), provided nothing is queued before them.
- * Return: the messages delivered (0: none; route them one by one).
+ * Passes the leading messages of a batch on to @sub as they are: as many of its @n records
+ * (@recs, @n_recs bytes, private memory, well-formed) as its window and link take now, copied
+ * once into its link after a Meta prefix, or joining the open batch of the same publisher (@key)
+ * there. Only when nothing queued comes before them: from the head of the queue, or with an
+ * empty queue. @ret_bytes: written with the record bytes taken.
+ * Return: the messages delivered (0: none).
  */
-static uint32_t deliver_records(Subscription *sub, Publisher *pub, const uint8_t *recs,
-                                size_t n_recs, uint32_t n)
+static uint32_t deliver_records(Subscription *sub, uint64_t key, const uint8_t *meta_const,
+                                size_t n_const, const uint8_t *recs, size_t n_recs, uint32_t n,
+                                size_t *ret_bytes)
 {
         uint8_t meta[VBUS_META_MAX + 2];
         uint32_t charge, k = 0;
@@ -977,57 +1000,175 @@ static uint32_t deliver_records(Subscription *sub, Publisher *pub, const uint8_t
         const uint8_t *data;
         size_t len;
 
-        if (!list_is_empty(&sub->queue) || sub->refused || !stream_batches(&sub->base))
+        *ret_bytes = 0;
+        if (sub->refused || sub->window < LIMIT_BATCH_QUEUE_MIN_WINDOW ||
+            !stream_batches(&sub->base))
                 return 0;
         n_room = stream_data_room(&sub->base);
         if (n_room <= 0)
                 return 0;
-        if (sub->dropped_pending > 0 ||
-            !peer_batch_joins_records(sub->base.peer, sub->base.id, pub->batch_key, 0))
-                n_meta = meta_encode(sub, pub->meta_const, pub->n_meta_const, meta);
-        room = peer_batch_room(sub->base.peer, sub->base.id, pub->batch_key, n_meta);
+        /* Joining the open batch of this publisher when its first message fits what is left of
+         * it (and nothing was dropped since: the count travels in a prefix), else a new batch. */
+        room = 0;
+        if (sub->dropped_pending == 0 &&
+            peer_batch_joins_records(sub->base.peer, sub->base.id, key, 0)) {
+                vbus__batch_iter_init(&it, recs, n_recs, n);
+                if (vbus__batch_next(&it, &data, &len) == 1)
+                        room = peer_batch_room(sub->base.peer, sub->base.id, key, 0);
+                if ((size_t)(data + len - recs) > room)
+                        room = 0;
+        }
+        if (room == 0) {
+                n_meta = meta_encode(sub, meta_const, n_const, meta);
+                room = peer_batch_room(sub->base.peer, sub->base.id, key, n_meta);
+        }
         charge = stream_msg_charge(&sub->base);
-        /* The window room counts one message charge already. */
-        vbus__batch_iter_init(&it, recs, n_recs, n);
-        while (vbus__batch_next(&it, &data, &len) == 1) {
+        /* The window room counts one message charge already. All of it, mostly: */
+        if (n_recs <= room && n_meta + n_recs + (uint64_t)(n - 1) * charge <= (uint64_t)n_room) {
+                take = n_recs;
+                k = n;
+        }
+        vbus__batch_iter_init(&it, recs, n_recs, k == n ? 0 : n);
+        while (k < n && vbus__batch_next(&it, &data, &len) == 1) {
                 size_t end = (size_t)(data + len - recs);
 
-                if (end > room || n_meta + end + (uint64_t)k * charge > (uint64_t)n_room)
+                if (n_meta + end + (uint64_t)k * charge > (uint64_t)n_room)
+                        break; /* the CREDIT that makes room pumps the queue again */
+                if (end > room) {
+                        /* Short of link room: the first message is tried all the same, so that
+                         * the link asks its peer to signal when it reads (else nothing would
+                         * wake the queue). */
+                        if (k == 0) {
+                                take = end;
+                                k = 1;
+                        }
                         break;
+                }
                 take = end;
                 k++;
         }
-        if (k == 0 || stream_batch_add_records(&sub->base, pub->batch_key, n_meta ? meta : NULL,
-                                               n_meta, recs, take, k) < 0)
+        if (k == 0 || stream_batch_add_records(&sub->base, key, n_meta ? meta : NULL, n_meta, recs,
+                                               take, k) < 0)
                 return 0;
         sub->sequence += k;
         sub->dropped_pending = 0;
         sub->base.peer->bus->stats.n_delivered += k;
         sub->n_delivered += k;
+        *ret_bytes = take;
         return k;
 }
 
-enum { ROUTE_BATCH_SKIP_STACK = 64 };
+enum { ROUTE_BATCH_STACK = 64 };
+
+/* What a subscriber did not take of a batch, queued as one item (a copy of the batch shared by
+ * the queues that hold its rest). */
+typedef struct BatchRest {
+        uint32_t done;  /* messages it took (deliver_records()) */
+        size_t offset;  /* their record bytes */
+} BatchRest;
+
+/*
+ * Whether @sub may queue the rest of a batch as one item (@k messages, @cost): a subscription
+ * that takes batches, whose window can always take one record with its prefix once it is caught
+ * up, and whose bounds take all @k now. Anything else, and any bound met, is left to the
+ * one-by-one path (route()), whose DROP counts and BLOCK refusals are exact per message.
+ */
+static bool rest_fits(Subscription *sub, Publisher *pub, uint32_t k, uint64_t cost)
+{
+        Peer *q = sub->base.peer;
+        const BrokerConfig *cfg = &q->bus->config;
+
+        if (!stream_batches(&sub->base) || sub->window < LIMIT_BATCH_QUEUE_MIN_WINDOW)
+                return false; /* deliver_records() would never take its messages */
+        if (q->bytes_queued + cost > cfg->peer_queued_bytes || !budget_check(q, cost))
+                return false;
+        if (sub->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK)
+                return sub->n_queued + k <= LIMIT_BLOCK_QUEUE_MESSAGES &&
+                       pub->n_block_held + k <= pub->window / LIMIT_ITEM_OVERHEAD;
+        return sub->n_queued + k <= sub->queue_limit && sub->bytes_queued + cost <= cfg->queue_bytes;
+}
+
+/*
+ * Queues the rests of a batch, each as one item sharing one copy of the batch (@m), when every
+ * subscriber with a rest may (rest_fits()). Return: true (queued, or nothing to queue), false
+ * (route them one by one; nothing was queued).
+ */
+static bool queue_rests(Publisher *pub, Msg *m, const BatchRest *rest, size_t n_recs, uint32_t n,
+                        uint64_t n_bytes)
+{
+        bool any = false;
+
+        for (uint32_t i = 0; i < pub->n_match; i++) {
+                Subscription *sub = container_of(pub->match[i], Subscription, rsub);
+                uint32_t k = n - rest[i].done;
+
+                if (k == 0 || sub->refused)
+                        continue;
+                /* Charged as the messages would be one by one (payload + item overhead each);
+                 * the record lengths' bytes count as payload. */
+                if (!rest_fits(sub, pub, k,
+                               (uint64_t)(n_recs - rest[i].offset) + (uint64_t)k * LIMIT_ITEM_OVERHEAD))
+                        return false;
+                any = true;
+        }
+        (void)n_bytes;
+        if (!any)
+                return true;
+        for (uint32_t i = 0; i < pub->n_match; i++) {
+                Subscription *sub = container_of(pub->match[i], Subscription, rsub);
+                Peer *q = sub->base.peer;
+                uint32_t k = n - rest[i].done;
+                uint64_t cost = (uint64_t)(n_recs - rest[i].offset) + (uint64_t)k * LIMIT_ITEM_OVERHEAD;
+                QItem *item;
+
+                if (k == 0 || sub->refused)
+                        continue;
+                item = item_alloc();
+                if (!item || budget_charge(q, cost) < 0) {
+                        /* Out of memory: lost, and counted as such, message by message. */
+                        item_free(item);
+                        for (uint32_t j = 0; j < k; j++)
+                                count_drop(q, sub);
+                        continue;
+                }
+                item->msg = m;
+                m->refs++;
+                item->offset = rest[i].offset;
+                item->index = rest[i].done;
+                item->n_msgs = k;
+                if (sub->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK) {
+                        item->block_hold = true;
+                        if (m->n_block_holds++ == 0)
+                                pub->n_block_held += n;
+                }
+                queue_push(q, sub, item, cost);
+        }
+        return true;
+}
 
 /*
  * A batch of whole messages (protocol.md 5.5; the session counted them and charged the window).
  * Copied once out of the publisher's ring and counted again there, so that every subscriber gets
- * the same, well-formed records whatever the publisher writes meanwhile; then each subscriber
- * gets as many of its leading messages as it can take now with one copy (deliver_records()), and
- * the rest one by one (route()), as if each had come alone. Records that no longer parse as counted (the
- * publisher rewrote its ring) are a protocol violation.
+ * the same, well-formed records whatever the publisher writes meanwhile. Each subscriber then
+ * gets as many of its leading messages as it can take now with one copy (deliver_records()); the
+ * rests are queued as one item each, sharing one copy of the batch, whose credit goes back to the
+ * publisher when no BLOCK queue holds it any more (queue_rests()); where a queue's bounds do not
+ * take a rest whole, every rest goes one message at a time (route()), as if each had come alone.
+ * Records that no longer parse as counted (the publisher rewrote its ring) are a protocol
+ * violation.
  */
 static int publisher_batch(Publisher *pub, const VbusFrame *f)
 {
         Bus *b = pub->base.peer->bus;
         uint32_t charge = stream_msg_charge(&pub->base), n = f->header.n_messages, n_copy = 0;
-        size_t len_recs = f->header.length;
-        uint32_t done_stack[ROUTE_BATCH_SKIP_STACK], *done = NULL, j = 0;
-        bool any_left = false;
-        uint64_t n_bytes = 0;
-        VbusBatchIter it;
+        size_t len_recs = f->header.length, len, max_len = 0;
+        uint64_t credit = len_recs + (uint64_t)n * charge, n_bytes = 0;
+        BatchRest rest_stack[ROUTE_BATCH_STACK], *rest = NULL;
+        uint32_t done_stack[ROUTE_BATCH_STACK], *done = NULL;
+        bool any_left = false, queued = false;
         const uint8_t *data;
-        size_t len;
+        VbusBatchIter it;
+        Msg *m = NULL;
 
         if (len_recs > b->batch_cap) {
                 uint8_t *buf = realloc(b->batch_buf, len_recs);
@@ -1038,19 +1179,15 @@ static int publisher_batch(Publisher *pub, const VbusFrame *f)
                 b->batch_cap = len_recs;
         }
         memcpy(b->batch_buf, f->payload, len_recs);
-        if (vbus__batch_count(b->batch_buf, len_recs, false, &n_copy) != 0 || n_copy != n)
+        if (vbus__batch_scan(b->batch_buf, len_recs, &n_copy, &max_len, &n_bytes) != 0 ||
+            n_copy != n)
                 return PEER_E_PROTOCOL;
-        vbus__batch_iter_init(&it, b->batch_buf, len_recs, n);
-        while (vbus__batch_next(&it, &data, &len) == 1) {
-                if (len > b->config.max_message) {
-                        peer_log(pub->base.peer,
-                                 "message on stream %u exceeds max_message (%u bytes)",
-                                 pub->base.id, b->config.max_message);
-                        (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                                           "message larger than the broker's max_message");
-                        return 0;
-                }
-                n_bytes += len;
+        if (max_len > b->config.max_message) {
+                peer_log(pub->base.peer, "message on stream %u exceeds max_message (%u bytes)",
+                         pub->base.id, b->config.max_message);
+                (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                   "message larger than the broker's max_message");
+                return 0;
         }
         if (meta_const_build(pub) < 0) {
                 (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
@@ -1060,33 +1197,69 @@ static int publisher_batch(Publisher *pub, const VbusFrame *f)
         /* Held: routing may reset this very stream (out of memory), which closes it. */
         publisher_ref(pub);
         if (!monitor_is_active(b) && match_refresh(&b->router, pub) == 0) {
-                done = pub->n_match <= ROUTE_BATCH_SKIP_STACK
-                               ? done_stack
-                               : malloc(pub->n_match * sizeof(uint32_t));
-                for (uint32_t i = 0; done && i < pub->n_match; i++) {
+                bool small = pub->n_match <= ROUTE_BATCH_STACK;
+
+                rest = small ? rest_stack : malloc(pub->n_match * sizeof(*rest));
+                done = small ? done_stack : malloc(pub->n_match * sizeof(*done));
+                for (uint32_t i = 0; rest && done && i < pub->n_match; i++) {
                         Subscription *sub = container_of(pub->match[i], Subscription, rsub);
 
-                        done[i] = deliver_records(sub, pub, b->batch_buf, len_recs, n);
-                        any_left |= done[i] < n;
+                        rest[i].offset = 0;
+                        rest[i].done = list_is_empty(&sub->queue)
+                                               ? deliver_records(sub, pub->batch_key,
+                                                                 pub->meta_const,
+                                                                 pub->n_meta_const, b->batch_buf,
+                                                                 len_recs, n, &rest[i].offset)
+                                               : 0;
+                        done[i] = rest[i].done;
+                        any_left |= rest[i].done < n;
+                }
+                if (!rest || !done) {
+                        /* Out of memory: one by one, as if nobody took any. */
+                        if (rest != rest_stack)
+                                free(rest);
+                        if (done != done_stack)
+                                free(done);
+                        rest = NULL;
+                        done = NULL;
                 }
         }
-        if (done && !any_left) {
-                /* Every subscriber took the whole batch: routed, and its credit goes back. */
+        if (done && any_left && max_len <= LIMIT_BATCH_MESSAGE_MAX &&
+            (m = msg_alloc(len_recs)) != NULL) {
+                m->meta_const = pub->meta_const;
+                m->n_meta_const = pub->n_meta_const;
+                m->batch_key = pub->batch_key;
+                m->n_msgs = n;
+                m->n_data = len_recs;
+                memcpy(m->data, b->batch_buf, len_recs);
+                m->publisher = publisher_ref(pub);
+                queued = queue_rests(pub, m, rest, len_recs, n, n_bytes);
+        }
+        if (done && (!any_left || queued)) {
                 b->stats.n_published += n;
                 pub->base.peer->n_published += n;
                 pub->n_messages += n;
                 pub->n_bytes += n_bytes;
-                pubsub_return_credit(pub, (uint32_t)(len_recs + (uint64_t)n * charge));
+                if (m && m->n_block_holds > 0) {
+                        /* Returned when the last BLOCK queue lets go of the batch. */
+                        m->credit = (uint32_t)credit;
+                        m->credit_pending = true;
+                } else {
+                        pubsub_return_credit(pub, (uint32_t)credit);
+                }
         } else {
                 /* One by one, each to the subscribers that did not take it with the batch. */
                 vbus__batch_iter_init(&it, b->batch_buf, len_recs, n);
-                for (j = 0; vbus__batch_next(&it, &data, &len) == 1 && pub->base.peer; j++) {
-                        uint32_t credit =
-                                (uint32_t)(vbus__batch_len_size((uint32_t)len) + len) + charge;
+                for (uint32_t j = 0; vbus__batch_next(&it, &data, &len) == 1 && pub->base.peer;
+                     j++) {
+                        uint32_t c = (uint32_t)(vbus__batch_len_size((uint32_t)len) + len) + charge;
 
-                        route(pub, data, len, credit, true, false, done, j);
+                        route(pub, data, len, c, true, false, done, j);
                 }
         }
+        msg_unref(m);
+        if (rest != rest_stack)
+                free(rest);
         if (done != done_stack)
                 free(done);
         publisher_unref(pub);
@@ -1195,6 +1368,24 @@ void pubsub_pump(Peer *q)
                 while (!list_is_empty(&sub->queue)) {
                         QItem *item = list_entry(sub->queue.next, QItem, link);
                         Msg *m = item->msg;
+
+                        if (m->n_msgs > 0) {
+                                /* A batch's rest: as many of its messages as go now, one copy. */
+                                size_t took = 0;
+                                uint32_t k = deliver_records(sub, m->batch_key, m->meta_const,
+                                                             m->n_meta_const,
+                                                             m->data + item->offset,
+                                                             m->n_data - item->offset,
+                                                             m->n_msgs - item->index, &took);
+
+                                if (k == 0)
+                                        break;
+                                item->offset += took;
+                                item->index += k;
+                                if (item->index >= m->n_msgs)
+                                        item_release(q, sub, item);
+                                continue;
+                        }
                         ssize_t n = deliver_frame(sub, m->batch_key, m->meta_const,
                                                   m->n_meta_const, m->data, m->n_data,
                                                   item->offset, false);

@@ -129,8 +129,15 @@ enum {
          * so that a flood of empty frames is bounded by the same budgets as one of full ones. */
         LIMIT_ITEM_OVERHEAD = 64,
         /* Largest message the broker puts into a batch frame toward a subscriber (protocol.md
-         * 5.5); above it a message goes in a frame of its own, whose cost is small beside it. */
-        LIMIT_BATCH_MESSAGE_MAX = 4096,
+         * 5.5); above it a message goes in a frame of its own, whose cost is small beside it. A
+         * batch's message is never split, so with its Meta prefix (VBUS_META_MAX + 2) and length
+         * (2 bytes) it must fit the smallest frame a peer may announce (VBUS_FRAME_MAX_MIN). */
+        LIMIT_BATCH_MESSAGE_MAX = 2048,
+        /* Smallest Open.initial_credit of a subscription whose queue may hold a batch's rest as
+         * one item: a batch's message is never split in fragments, so the window it has when
+         * caught up must take the largest (LIMIT_BATCH_MESSAGE_MAX) with its Meta prefix and
+         * charge; smaller windows get their messages one by one. */
+        LIMIT_BATCH_QUEUE_MIN_WINDOW = 16384,
         /* Entries of one BLOCK subscription's queue (DROP queues have queue_limit): bytes alone
          * do not bound empty messages. */
         LIMIT_BLOCK_QUEUE_MESSAGES = 65536,

@@ -290,6 +290,13 @@ VBUS_EXPORT vbus_publisher *vbus_publisher_free(vbus_publisher *pub);
  * vbus_publish() - publish one message.
  * @data: borrowed for the call (copied or written straight into the ring).
  *
+ * To a broker that is idle the message goes at once in a frame of its own. While the broker is
+ * still reading what this connection wrote before, messages of up to 2048 bytes are combined into
+ * one frame in the ring instead (protocol.md 5.5), which goes out as soon as the broker has caught
+ * up, at the next vbus_conn_process()/vbus_conn_flush()/vbus_conn_wait(), when it is full, or
+ * before anything else is written: vbus_conn_get_timeout() says "now" while one is open. Either
+ * way, a message for which this returns 0 is sent while the link lives, in order.
+ *
  * Return: 0 (the message is on its way); -EAGAIN (not now: the broker has not granted credit
  * yet, the link is still connecting, or the link is full; process and retry: this is how a
  * BLOCK subscriber slows its publishers down); -ENOTCONN (the link is down: nothing was sent);

@@ -351,6 +351,11 @@ bool vbus__conn_batch_is_open(const vbus_conn *c)
         return c->have_link && vbus__link_batch_is_open(&c->ep.link);
 }
 
+uint32_t vbus__conn_batch_messages(const vbus_conn *c)
+{
+        return vbus__conn_batch_is_open(c) ? c->ep.link.batch.h.n_messages : 0;
+}
+
 bool vbus__conn_batches(const vbus_conn *c)
 {
         return c->have_link && vbus__session_batch(&c->ep.session);

@@ -185,6 +185,9 @@ int vbus__conn_batch_commit(vbus_conn *c);
 /* True while a batch is being combined: the connection owes a flush. */
 bool vbus__conn_batch_is_open(const vbus_conn *c);
 
+/* The messages of the batch being combined (0: none). */
+uint32_t vbus__conn_batch_messages(const vbus_conn *c);
+
 /* True when the current link negotiated BATCH (and MESSAGE_CHARGE). */
 bool vbus__conn_batches(const vbus_conn *c);
 

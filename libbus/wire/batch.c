@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * batch: counting and walking the records of a batch frame (see batch.h for the contract).
+ */
 #include "batch.h"
 
 #include <errno.h>
@@ -52,18 +55,13 @@ static int records_start(const uint8_t *payload, size_t len, bool meta, const ui
         return 0;
 }
 
-int vbus__batch_count(const uint8_t *payload, size_t len, bool meta, uint32_t *ret_n)
+static int scan(const uint8_t *p, size_t left, uint32_t *ret_n, size_t *ret_max_len,
+                uint64_t *ret_bytes)
 {
-        const uint8_t *p;
-        size_t left;
+        uint64_t bytes = 0;
+        size_t max_len = 0;
         uint32_t n = 0;
-        int r;
 
-        if ((len > 0 && !payload) || !ret_n)
-                return -EINVAL;
-        r = records_start(payload, len, meta, &p, &left);
-        if (r != 0)
-                return r;
         if (left == 0)
                 return VBUS_FRAME_E_SEMANTIC;
         while (left > 0) {
@@ -74,10 +72,39 @@ int vbus__batch_count(const uint8_t *payload, size_t len, bool meta, uint32_t *r
                         return VBUS_FRAME_E_MALFORMED;
                 p += k + l;
                 left -= k + l;
+                bytes += l;
+                if (l > max_len)
+                        max_len = l;
                 n++; /* at most one record per payload byte: no overflow */
         }
         *ret_n = n;
+        if (ret_max_len)
+                *ret_max_len = max_len;
+        if (ret_bytes)
+                *ret_bytes = bytes;
         return 0;
+}
+
+int vbus__batch_count(const uint8_t *payload, size_t len, bool meta, uint32_t *ret_n)
+{
+        const uint8_t *p;
+        size_t left;
+        int r;
+
+        if ((len > 0 && !payload) || !ret_n)
+                return -EINVAL;
+        r = records_start(payload, len, meta, &p, &left);
+        if (r != 0)
+                return r;
+        return scan(p, left, ret_n, NULL, NULL);
+}
+
+int vbus__batch_scan(const uint8_t *records, size_t len, uint32_t *ret_n, size_t *ret_max_len,
+                     uint64_t *ret_bytes)
+{
+        if ((len > 0 && !records) || !ret_n)
+                return -EINVAL;
+        return scan(records, len, ret_n, ret_max_len, ret_bytes);
 }
 
 void vbus__batch_iter_init(VbusBatchIter *it, const uint8_t *records, size_t len, uint32_t n)

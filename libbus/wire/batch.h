@@ -38,6 +38,14 @@ enum {
  */
 int vbus__batch_count(const uint8_t *payload, size_t len, bool meta, uint32_t *ret_n);
 
+/**
+ * vbus__batch_scan() - vbus__batch_count() on records alone (no Meta prefix), also giving the
+ * largest record's length (@ret_max_len) and the sum of their lengths (@ret_bytes), in one pass.
+ * Return: as vbus__batch_count().
+ */
+int vbus__batch_scan(const uint8_t *records, size_t len, uint32_t *ret_n, size_t *ret_max_len,
+                     uint64_t *ret_bytes);
+
 /* Walks the records of a batch that vbus__batch_count() counted. */
 typedef struct VbusBatchIter {
         const uint8_t *p;

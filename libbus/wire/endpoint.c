@@ -287,7 +287,23 @@ int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64
                 return -EPIPE;
         if (len >= (1u << 28) || n_prefix > VBUS_CONTROL_MAX)
                 return -EINVAL;
-        join = vbus__link_batch_joins(e->lk, &h, key, len, max_payload);
+        /* The stream of the open batch, once per batch: it cannot close while the batch is open
+         * (anything that could close it, a frame read or an END written, publishes the batch
+         * first). */
+        if (e->batch_stream && e->lk->batch.open && e->lk->batch.serial == e->batch_serial &&
+            e->batch_stream->id == id && n_prefix == 0 &&
+            vbus__link_batch_joins(e->lk, &h, key, len, max_payload)) {
+                h.length = (uint32_t)(vbus__batch_len_size((uint32_t)len) + len);
+                r = vbus__session_charge_joined(&e->session, e->batch_stream, h.length, 1);
+                if (r != 0)
+                        return r;
+                vbus__link_batch_join(e->lk, data, len);
+                endpoint_wrote(e);
+                return 0;
+        }
+        join = n_prefix == 0 && vbus__link_batch_joins(e->lk, &h, key, len, max_payload);
+        if (!join && n_prefix == 0 && (flags & VBUS_FLAG_META))
+                return -EINVAL; /* a batch with META starts with its prefix */
         /* Charged as what it adds to the frame: a batch's cost is the sum of its records', plus
          * its prefix, charged with its first. */
         h.length = (uint32_t)((join ? 0 : n_prefix) + vbus__batch_len_size((uint32_t)len) + len);
@@ -297,21 +313,21 @@ int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64
                 r = vbus__session_send_joined(&e->session, id, h.length, 1);
                 if (r != 0)
                         return r;
-                r = vbus__link_batch_add(e->lk, &h, key, NULL, 0, data, len, max_payload);
-                if (r < 0)
-                        return r; /* cannot happen: it joins */
+                vbus__link_batch_join(e->lk, data, len);
                 endpoint_wrote(e);
                 return 0;
         }
         r = vbus__session_check_data(&e->session, &h);
         if (r != 0)
                 return r;
-        r = vbus__link_batch_add(e->lk, &h, key, join ? NULL : prefix, join ? 0 : n_prefix, data,
-                                 len, max_payload);
+        r = vbus__link_batch_add(e->lk, &h, key, prefix, n_prefix, data, len, max_payload);
         if (r < 0)
                 return r;
         endpoint_wrote(e);
-        return vbus__session_send(&e->session, &h, NULL, NULL, NULL);
+        r = vbus__session_send(&e->session, &h, NULL, NULL, NULL);
+        e->batch_stream = r == 0 ? vbus__session_get_stream(&e->session, id) : NULL;
+        e->batch_serial = e->lk->batch.serial;
+        return r;
 }
 
 int vbus__endpoint_batch_add_records(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
@@ -331,14 +347,16 @@ int vbus__endpoint_batch_add_records(VbusEndpoint *e, uint32_t id, uint8_t flags
                 return -EPIPE;
         if (n == 0 || n_bytes > max_payload || n_prefix > VBUS_CONTROL_MAX)
                 return -EINVAL;
-        join = vbus__link_batch_joins_records(e->lk, &h, key, n_bytes, max_payload);
+        join = n_prefix == 0 && vbus__link_batch_joins_records(e->lk, &h, key, n_bytes, max_payload);
+        if (!join && n_prefix == 0 && (flags & VBUS_FLAG_META))
+                return -EINVAL; /* a batch with META starts with its prefix */
         h.length = (uint32_t)((join ? 0 : n_prefix) + n_bytes);
         r = join ? vbus__session_send_joined(&e->session, id, h.length, n)
                  : vbus__session_check_data(&e->session, &h);
         if (r != 0)
                 return r;
-        r = vbus__link_batch_add_records(e->lk, &h, key, join ? NULL : prefix, join ? 0 : n_prefix,
-                                         records, n_bytes, n, max_payload);
+        r = vbus__link_batch_add_records(e->lk, &h, key, prefix, n_prefix, records, n_bytes, n,
+                                         max_payload);
         if (r < 0)
                 return r; /* joined: cannot happen */
         endpoint_wrote(e);
@@ -473,6 +491,10 @@ int vbus__endpoint_dispatch(VbusEndpoint *e, const VbusFrame *frame, const VbusC
         bool closed = false;
         int r;
 
+        /* Nothing is read while a batch is open on the link: a frame could close its stream. */
+        r = vbus__link_batch_commit(e->lk);
+        if (r < 0)
+                return r;
         r = vbus__session_recv(&e->session, &copy, ctl, &vs, &closed);
         if (r == VBUS_SESSION_DISCARD)
                 return 0;

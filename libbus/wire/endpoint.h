@@ -86,6 +86,10 @@ struct VbusEndpoint {
         int violation;    /* VBUS_FRAME_E_* after -EPROTO from vbus__endpoint_process() */
         uint8_t bad_type; /* the type of the frame that broke the protocol */
         bool closing;     /* deinit in progress: sends fail with -EPIPE */
+        /* The stream of the link's open batch, while its serial is batch_serial: found once per
+         * batch, not once per message it takes (vbus__endpoint_batch_add()). */
+        VbusStream *batch_stream;
+        uint64_t batch_serial;
 };
 
 /**
@@ -202,8 +206,10 @@ int vbus__endpoint_send_batch(VbusEndpoint *e, uint32_t id, uint8_t flags,
  * the link publishes the frame when anything else is written, at vbus__endpoint_flush() or when
  * it is full. BATCH must be in force (vbus__session_batch()).
  * @flags: VBUS_FLAG_META with a Meta prefix (the broker's), else 0.
- * @key, @prefix, @n_prefix: as vbus__link_batch_add(); the prefix describes the batch's first
- *                           message, so messages join one batch only under the same @key.
+ * @key, @prefix, @n_prefix: as vbus__link_batch_add(): a prefix starts a new batch (it
+ *                           describes the batch's first message); without one the message joins
+ *                           the open batch of @id under the same @key, or (only without META)
+ *                           starts a batch with no prefix; with META it must join (-EINVAL).
  * Return: as vbus__endpoint_send_data().
  */
 int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,

@@ -198,7 +198,8 @@ static int batch_append(VbusLink *l, const VbusFrameHeader *h, uint64_t key, con
         if (!l || !h || h->type != VBUS_FRAME_DATA || !(h->flags & VBUS_FLAG_BATCH) ||
             (n_body > 0 && !body) || (n_prefix > 0 && !prefix) || n == 0)
                 return -EINVAL;
-        if (!batch_joins(l, h, key, rec, max_payload)) {
+        /* A prefix starts a batch: it describes the batch's first message. */
+        if (n_prefix > 0 || !batch_joins(l, h, key, rec, max_payload)) {
                 ssize_t room;
                 size_t first = VBUS_FRAME_HEADER_SIZE + n_prefix + rec;
 
@@ -227,6 +228,7 @@ static int batch_append(VbusLink *l, const VbusFrameHeader *h, uint64_t key, con
                 b->h.n_messages = 0;
                 b->key = key;
                 b->open = true;
+                b->serial++;
                 iov_write(b->dst, VBUS_FRAME_HEADER_SIZE, prefix, n_prefix);
         }
         iov_write(b->dst, VBUS_FRAME_HEADER_SIZE + b->h.length, lead, n_lead);
@@ -247,6 +249,18 @@ int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, uint64_t key, co
                             vbus__batch_put_len(lenbuf, (uint32_t)len), data, len, 1, max_payload);
 }
 
+void vbus__link_batch_join(VbusLink *l, const void *data, size_t len)
+{
+        VbusLinkBatch *b = &l->batch;
+        uint8_t lenbuf[VBUS_BATCH_LEN_MAX];
+        size_t n_len = vbus__batch_put_len(lenbuf, (uint32_t)len);
+
+        iov_write(b->dst, VBUS_FRAME_HEADER_SIZE + b->h.length, lenbuf, n_len);
+        iov_write(b->dst, VBUS_FRAME_HEADER_SIZE + b->h.length + n_len, data, len);
+        b->h.length += (uint32_t)(n_len + len);
+        b->h.n_messages++;
+}
+
 bool vbus__link_batch_joins_records(const VbusLink *l, const VbusFrameHeader *h, uint64_t key,
                                     size_t n_bytes, size_t max_payload)
 {
@@ -261,7 +275,7 @@ size_t vbus__link_batch_room(VbusLink *l, const VbusFrameHeader *h, uint64_t key
         ssize_t room;
         size_t k;
 
-        if (batch_joins(l, h, key, 0, max_payload)) {
+        if (n_prefix == 0 && batch_joins(l, h, key, 0, max_payload)) {
                 k = b->room - VBUS_FRAME_HEADER_SIZE - b->h.length;
                 return k < max_payload - b->h.length ? k : max_payload - b->h.length;
         }

@@ -10,6 +10,11 @@
  * no check can be raced. The frame stays valid until the next vbus__link_next(), and the caller
  * must not call vbus__transport_process() while it holds one.
  *
+ * Batches (protocol.md 5.5): vbus__link_batch_add() writes messages into one batch frame in
+ * reserved transport space, so that a message costs a length varint and a copy, not a frame; the
+ * frame is published (its header written, the space committed) before anything else is written
+ * to the link, read from it, or flushed, so frames keep their order.
+ *
  * Writing: a frame is written only if it fits whole; otherwise -EAGAIN and nothing is written
  * (the transport asked the peer to signal when it reads). Control frames that do not fit go to
  * the backlog (at most VBUS_LINK_BACKLOG_MAX bytes; a peer that lets it overflow is not reading
@@ -41,7 +46,8 @@ typedef struct VbusLinkBatch {
         VbusFrameHeader h;   /* DATA + BATCH, its stream; length and n_messages so far */
         uint64_t key;        /* vbus__link_batch_add()'s */
         struct iovec dst[2]; /* the reserved space: the header's place, then the records */
-        size_t room;         /* bytes of dst the frame may fill */
+        size_t room;         /* bytes of dst the frame may fill (header included) */
+        uint64_t serial;     /* counts the batches opened: which one is open now */
 } VbusLinkBatch;
 
 typedef struct VbusLink {
@@ -109,14 +115,19 @@ bool vbus__link_batch_joins(const VbusLink *l, const VbusFrameHeader *h, uint64_
  * (protocol.md 5.5), written straight into reserved transport space and published by
  * vbus__link_batch_commit(). Any other write, vbus__link_flush() and vbus__link_process() publish
  * it first, so frames keep their order and a message taken is never lost while the link lives.
- * Unless vbus__link_batch_joins() said so, the open batch is published first and a new one
- * starts with @prefix (@n_prefix bytes: a Meta prefix, or none).
+ * With a prefix (@n_prefix > 0: a Meta prefix, which describes a batch's first message), or
+ * unless vbus__link_batch_joins() said so, the open batch is published first and a new one starts
+ * with @prefix (or none).
  * @h: borrowed: type DATA, flags with VBUS_FLAG_BATCH, the stream and session ids.
  * @key: what the messages of one batch share besides their stream (the broker: the publisher).
  * Return: 0; -EAGAIN (no room in the transport: nothing appended); -EINVAL; -errno.
  */
 int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, uint64_t key, const void *prefix,
                          size_t n_prefix, const void *data, size_t len, size_t max_payload);
+
+/* vbus__link_batch_add() of a message that vbus__link_batch_joins() said joins the open batch,
+ * with nothing done to the link since: appended without further checks. */
+void vbus__link_batch_join(VbusLink *l, const void *data, size_t len);
 
 /**
  * vbus__link_batch_add_records() - as vbus__link_batch_add(), for @n messages already laid out
@@ -125,9 +136,9 @@ int vbus__link_batch_add(VbusLink *l, const VbusFrameHeader *h, uint64_t key, co
  */
 bool vbus__link_batch_joins_records(const VbusLink *l, const VbusFrameHeader *h, uint64_t key,
                                     size_t n_bytes, size_t max_payload);
-/* The record bytes vbus__link_batch_add_records() would take now for @h's stream and @key: what
- * is left of the open batch they join, or else (publishing an open batch they would not join)
- * what a new batch with an @n_prefix-byte prefix would find free. */
+/* The record bytes vbus__link_batch_add_records() would take now for @h's stream and @key:
+ * without a prefix, what is left of the open batch they would join; else (publishing the open
+ * batch) what a new batch with an @n_prefix-byte prefix would find free. */
 size_t vbus__link_batch_room(VbusLink *l, const VbusFrameHeader *h, uint64_t key, size_t n_prefix,
                              size_t max_payload);
 int vbus__link_batch_add_records(VbusLink *l, const VbusFrameHeader *h, uint64_t key,

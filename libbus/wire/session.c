@@ -561,7 +561,11 @@ int vbus__session_send(VbusSession *s, const VbusFrameHeader *h, const ProtobufC
 
 int vbus__session_send_joined(VbusSession *s, uint32_t id, uint32_t len, uint32_t n)
 {
-        VbusStream *st = vbus__session_get_stream(s, id);
+        return vbus__session_charge_joined(s, vbus__session_get_stream(s, id), len, n);
+}
+
+int vbus__session_charge_joined(const VbusSession *s, VbusStream *st, uint32_t len, uint32_t n)
+{
         int64_t cost = (int64_t)len + (int64_t)n * s->msg_charge;
 
         if (!st || !s->batch)

@@ -188,6 +188,9 @@ int vbus__session_check_data(const VbusSession *s, const VbusFrameHeader *h);
  */
 int vbus__session_send_joined(VbusSession *s, uint32_t id, uint32_t len, uint32_t n);
 
+/* vbus__session_send_joined() on the stream itself (@st: the batch's, found by the caller). */
+int vbus__session_charge_joined(const VbusSession *s, VbusStream *st, uint32_t len, uint32_t n);
+
 /**
  * vbus__session_send() - check an outgoing frame against the session state and update it.
  * @h: borrowed; for OPEN the stream id must be vbus__session_next_id().
