@@ -721,6 +721,435 @@ static void test_many_streams_table_consistent(void **state)
         vbus__session_deinit(&b);
 }
 
+/* --- batches (protocol.md 5.5) ------------------------------------------------------------ */
+
+enum {
+        BOTH = VBUS_FEATURE_BATCH | VBUS_FEATURE_MESSAGE_CHARGE,
+        SUB_ID = 3,   /* batch_pair(): the client's SUBSCRIBE */
+        CALL_ID = 5,  /* the client's CALL */
+        SERVE_ID = 7, /* the client's SERVE */
+        BCALL_ID = 2, /* the broker's CALL toward the client as a server */
+};
+
+/*
+ * Both sessions after a HELLO exchange with the features @fc (client) and @fb (broker), with one
+ * stream of each kind open and accepted with @credit each way: PUBLISH 1, SUBSCRIBE 3, CALL 5,
+ * SERVE 7 from the client, CALL 2 from the broker.
+ */
+static void batch_pair(VbusSession *c, VbusSession *b, uint32_t fc, uint32_t fb, uint32_t credit)
+{
+        static const Vbus__V1__StreamKind kinds[] = {
+                VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH,
+                VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE,
+                VBUS__V1__STREAM_KIND__STREAM_KIND_CALL,
+                VBUS__V1__STREAM_KIND__STREAM_KIND_SERVE,
+        };
+        Vbus__V1__Hello h0 = hello(0), h1 = hello(1);
+        Vbus__V1__Accept a = accept_msg(credit);
+        Vbus__V1__Open bc = open_msg(VBUS__V1__STREAM_KIND__STREAM_KIND_CALL, "s.S/M", credit);
+        Vbus__V1__Identity caller = VBUS__V1__IDENTITY__INIT;
+
+        h0.features = fc;
+        h1.features = fb;
+        assert_int_equal(vbus__session_init(c, VBUS_ROLE_CLIENT, 0, 65536, 8), 0);
+        assert_int_equal(vbus__session_init(b, VBUS_ROLE_BROKER, 0, 65536, 8), 0);
+        xfer(c, b, VBUS_FRAME_HELLO, 0, 0, 0, &h0.base);
+        xfer(b, c, VBUS_FRAME_HELLO, 0, 0, 0, &h1.base);
+        for (uint32_t i = 0; i < 4; i++) {
+                Vbus__V1__Open o = open_msg(kinds[i], i == 1 ? "a.>" : "a.b", credit);
+
+                xfer(c, b, VBUS_FRAME_OPEN, 0, 1 + 2 * i, 0, &o.base);
+                xfer(b, c, VBUS_FRAME_ACCEPT, 0, 1 + 2 * i, 0, &a.base);
+        }
+        bc.caller = &caller;
+        xfer(b, c, VBUS_FRAME_OPEN, 0, BCALL_ID, 0, &bc.base);
+        xfer(c, b, VBUS_FRAME_ACCEPT, 0, BCALL_ID, 0, &a.base);
+}
+
+static void batch_unpair(VbusSession *c, VbusSession *b)
+{
+        vbus__session_deinit(c);
+        vbus__session_deinit(b);
+}
+
+/* Delivers a DATA frame with @payload to @s; *ret_n (if not NULL) gets the n_messages the session
+ * wrote. The header's n_messages starts at @claimed, what a lying owner might have left in it. */
+static int recv_payload(VbusSession *s, uint8_t flags, uint32_t stream, const uint8_t *payload,
+                        uint32_t len, uint32_t claimed, uint32_t *ret_n)
+{
+        VbusFrame f = {.header = {.type = VBUS_FRAME_DATA,
+                                  .flags = flags,
+                                  .length = len,
+                                  .stream_id = stream,
+                                  .session_id = s->session_id,
+                                  .n_messages = claimed},
+                       .payload = payload};
+        VbusStream *st;
+        bool closed;
+        int r = vbus__session_recv(s, &f, NULL, &st, &closed);
+
+        if (ret_n)
+                *ret_n = f.header.n_messages;
+        return r;
+}
+
+/* Checks a batch header of @len bytes and @n messages from @s, then sends it. */
+static int send_batch(VbusSession *s, uint8_t flags, uint32_t stream, uint32_t len, uint32_t n)
+{
+        VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
+                             .flags = flags | VBUS_FLAG_BATCH,
+                             .length = len,
+                             .stream_id = stream,
+                             .session_id = s->session_id,
+                             .n_messages = n};
+        int r = vbus__session_check_data(s, &h);
+        int r2 = vbus__session_send(s, &h, NULL, NULL, NULL);
+
+        assert_int_equal(r, r2); /* the check and the send agree */
+        return r2;
+}
+
+/* A valid batch: @n records of one byte each (2 bytes a record), after a Meta prefix of 2 bytes
+ * when @meta. Returns its length. */
+static uint32_t make_batch(uint8_t *buf, uint32_t n, bool meta)
+{
+        uint32_t len = 0;
+
+        if (meta) {
+                buf[len++] = 1;
+                buf[len++] = 'M';
+        }
+        for (uint32_t i = 0; i < n; i++) {
+                buf[len++] = 1;
+                buf[len++] = (uint8_t)('a' + i % 26);
+        }
+        return len;
+}
+
+static int64_t recv_window(VbusSession *s, uint32_t id)
+{
+        return vbus__session_get_stream(s, id)->recv_window;
+}
+
+static int64_t send_window(VbusSession *s, uint32_t id)
+{
+        return vbus__session_get_stream(s, id)->send_window;
+}
+
+/* In force only when both HELLOs set BATCH and MESSAGE_CHARGE is in force: any one of the four
+ * bits missing and a batch is refused both ways, whatever its bytes; with all four it passes. */
+static void test_batch_negotiated(void **state)
+{
+        uint8_t pub[16], sub[16];
+        uint32_t n_pub = make_batch(pub, 3, false), n_sub = make_batch(sub, 3, true);
+
+        (void)state;
+        for (uint32_t bits = 0; bits < 16; bits++) {
+                VbusSession c, b;
+                uint32_t fc = (bits & 1 ? VBUS_FEATURE_BATCH : 0) |
+                              (bits & 2 ? VBUS_FEATURE_MESSAGE_CHARGE : 0);
+                uint32_t fb = (bits & 4 ? VBUS_FEATURE_BATCH : 0) |
+                              (bits & 8 ? VBUS_FEATURE_MESSAGE_CHARGE : 0);
+                bool want = bits == 15;
+                uint32_t n = 99;
+
+                batch_pair(&c, &b, fc, fb, 4096);
+                assert_int_equal(vbus__session_batch(&c), want);
+                assert_int_equal(vbus__session_batch(&b), want);
+                if (want) {
+                        assert_int_equal(send_batch(&c, 0, 1, n_pub, 3), 0);
+                        assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 1, pub, n_pub, 0, &n),
+                                         0);
+                        assert_int_equal(n, 3);
+                        assert_int_equal(send_batch(&b, VBUS_FLAG_META, SUB_ID, n_sub, 3), 0);
+                        assert_int_equal(recv_payload(&c, VBUS_FLAG_BATCH | VBUS_FLAG_META, SUB_ID,
+                                                      sub, n_sub, 0, &n),
+                                         0);
+                        assert_int_equal(n, 3);
+                } else {
+                        int64_t wb = recv_window(&b, 1), wc = recv_window(&c, SUB_ID);
+
+                        assert_int_equal(send_batch(&c, 0, 1, n_pub, 3), -EINVAL);
+                        assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 1, pub, n_pub, 3, NULL),
+                                         VBUS_FRAME_E_SEMANTIC);
+                        assert_int_equal(send_batch(&b, VBUS_FLAG_META, SUB_ID, n_sub, 3), -EINVAL);
+                        assert_int_equal(recv_payload(&c, VBUS_FLAG_BATCH | VBUS_FLAG_META, SUB_ID,
+                                                      sub, n_sub, 3, NULL),
+                                         VBUS_FRAME_E_SEMANTIC);
+                        /* A refused batch charged nothing. */
+                        assert_int_equal(recv_window(&b, 1), wb);
+                        assert_int_equal(recv_window(&c, SUB_ID), wc);
+                }
+                batch_unpair(&c, &b);
+        }
+}
+
+/* The receiver counts the records itself: whatever n_messages the owner left in the header, the
+ * session writes the count of the payload and charges that; a plain DATA frame gets 0. */
+static void test_batch_receiver_counts(void **state)
+{
+        VbusSession c, b;
+        uint8_t buf[64];
+        uint32_t len = make_batch(buf, 5, false), n = 0;
+
+        (void)state;
+        batch_pair(&c, &b, BOTH, BOTH, 4096);
+        assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 1, buf, len, 1, &n), 0);
+        assert_int_equal(n, 5);
+        assert_int_equal(recv_window(&b, 1), 4096 - len - 5 * VBUS_MESSAGE_CHARGE);
+        assert_int_equal(recv_payload(&b, 0, 1, buf, len, 7, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(recv_window(&b, 1), 4096 - 2 * len - 6 * VBUS_MESSAGE_CHARGE);
+        batch_unpair(&c, &b);
+}
+
+/* A batch is whole messages: never with MORE, never inside a message, never RETAIN; a refused
+ * one charges nothing. */
+static void test_batch_flags_refused(void **state)
+{
+        static const uint8_t bad_flags[] = {VBUS_FLAG_MORE, VBUS_FLAG_RETAIN,
+                                            VBUS_FLAG_MORE | VBUS_FLAG_RETAIN};
+        VbusSession c, b;
+        uint8_t pub[16], sub[16];
+        uint32_t n_pub = make_batch(pub, 2, false), n_sub = make_batch(sub, 2, true);
+
+        (void)state;
+        batch_pair(&c, &b, BOTH, BOTH, 4096);
+        for (size_t i = 0; i < sizeof(bad_flags); i++) {
+                int64_t wb = recv_window(&b, 1), wc = recv_window(&c, SUB_ID);
+
+                assert_int_equal(send_batch(&c, bad_flags[i], 1, n_pub, 2), -EINVAL);
+                assert_int_equal(
+                        recv_payload(&b, VBUS_FLAG_BATCH | bad_flags[i], 1, pub, n_pub, 2, NULL),
+                        VBUS_FRAME_E_SEMANTIC);
+                assert_int_equal(send_batch(&b, VBUS_FLAG_META | bad_flags[i], SUB_ID, n_sub, 2),
+                                 -EINVAL);
+                assert_int_equal(recv_payload(&c, VBUS_FLAG_BATCH | VBUS_FLAG_META | bad_flags[i],
+                                              SUB_ID, sub, n_sub, 2, NULL),
+                                 VBUS_FRAME_E_SEMANTIC);
+                assert_int_equal(recv_window(&b, 1), wb);
+                assert_int_equal(recv_window(&c, SUB_ID), wc);
+        }
+        /* Inside a message: after a fragment with MORE, a batch is refused until it ends. */
+        xfer(&c, &b, VBUS_FRAME_DATA, VBUS_FLAG_MORE, 1, 10, NULL);
+        assert_int_equal(send_batch(&c, 0, 1, n_pub, 2), -EINVAL);
+        assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 1, pub, n_pub, 2, NULL),
+                         VBUS_FRAME_E_SEMANTIC);
+        xfer(&b, &c, VBUS_FRAME_DATA, VBUS_FLAG_META | VBUS_FLAG_MORE, SUB_ID, 10, NULL);
+        assert_int_equal(send_batch(&b, VBUS_FLAG_META, SUB_ID, n_sub, 2), -EINVAL);
+        assert_int_equal(
+                recv_payload(&c, VBUS_FLAG_BATCH | VBUS_FLAG_META, SUB_ID, sub, n_sub, 2, NULL),
+                VBUS_FRAME_E_SEMANTIC);
+        /* The message ends; then a batch is fine. */
+        xfer(&c, &b, VBUS_FRAME_DATA, 0, 1, 1, NULL);
+        assert_int_equal(send_batch(&c, 0, 1, n_pub, 2), 0);
+        assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 1, pub, n_pub, 0, NULL), 0);
+        batch_unpair(&c, &b);
+}
+
+/* A client batches only on PUBLISH; the broker only on SUBSCRIBE, only with META. Every other
+ * stream kind, and the broker without META, is refused both ways. */
+static void test_batch_stream_kinds(void **state)
+{
+        static const uint32_t client_bad[] = {SUB_ID, CALL_ID, SERVE_ID, BCALL_ID};
+        static const uint32_t broker_bad[] = {1, CALL_ID, SERVE_ID, BCALL_ID};
+        VbusSession c, b;
+        uint8_t raw[16], meta[16];
+        uint32_t n_raw = make_batch(raw, 2, false), n_meta = make_batch(meta, 2, true);
+
+        (void)state;
+        batch_pair(&c, &b, BOTH, BOTH, 4096);
+        for (size_t i = 0; i < sizeof(client_bad) / sizeof(client_bad[0]); i++) {
+                uint32_t id = client_bad[i];
+
+                assert_int_equal(send_batch(&c, 0, id, n_raw, 2), -EINVAL);
+                assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, id, raw, n_raw, 2, NULL),
+                                 VBUS_FRAME_E_SEMANTIC);
+        }
+        for (size_t i = 0; i < sizeof(broker_bad) / sizeof(broker_bad[0]); i++) {
+                uint32_t id = broker_bad[i];
+
+                assert_int_equal(send_batch(&b, VBUS_FLAG_META, id, n_meta, 2), -EINVAL);
+                assert_int_equal(recv_payload(&c, VBUS_FLAG_BATCH | VBUS_FLAG_META, id, meta,
+                                              n_meta, 2, NULL),
+                                 VBUS_FRAME_E_SEMANTIC);
+                assert_int_equal(send_batch(&b, 0, id, n_raw, 2), -EINVAL);
+                assert_int_equal(recv_payload(&c, VBUS_FLAG_BATCH, id, raw, n_raw, 2, NULL),
+                                 VBUS_FRAME_E_SEMANTIC);
+        }
+        /* The broker on SUBSCRIBE without META (the records parse as records). */
+        assert_int_equal(send_batch(&b, 0, SUB_ID, n_raw, 2), -EINVAL);
+        assert_int_equal(recv_payload(&c, VBUS_FLAG_BATCH, SUB_ID, raw, n_raw, 2, NULL),
+                         VBUS_FRAME_E_SEMANTIC);
+        /* A client never sends META, in a batch neither. */
+        assert_int_equal(send_batch(&c, VBUS_FLAG_META, 1, n_meta, 2), -EINVAL);
+        assert_int_equal(
+                recv_payload(&b, VBUS_FLAG_BATCH | VBUS_FLAG_META, 1, meta, n_meta, 2, NULL),
+                VBUS_FRAME_E_SEMANTIC);
+        /* The right kinds still work after all that. */
+        assert_int_equal(send_batch(&c, 0, 1, n_raw, 2), 0);
+        assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 1, raw, n_raw, 0, NULL), 0);
+        assert_int_equal(send_batch(&b, VBUS_FLAG_META, SUB_ID, n_meta, 2), 0);
+        assert_int_equal(
+                recv_payload(&c, VBUS_FLAG_BATCH | VBUS_FLAG_META, SUB_ID, meta, n_meta, 0, NULL),
+                0);
+        batch_unpair(&c, &b);
+}
+
+/* What a sender says it carries must be at least one message, and what a receiver gets must
+ * parse: an empty batch is semantic, bad records malformed; neither charges anything. */
+static void test_batch_malformed_and_empty(void **state)
+{
+        static const uint8_t past[] = {3, 'a'};
+        static const uint8_t non_canonical[] = {0x80, 0x00};
+        static const uint8_t meta_only[] = {1, 'M'};
+        VbusSession c, b;
+        uint8_t ok[8];
+        uint32_t n_ok = make_batch(ok, 1, false);
+
+        (void)state;
+        batch_pair(&c, &b, BOTH, BOTH, 4096);
+        assert_int_equal(send_batch(&c, 0, 1, n_ok, 0), -EINVAL);
+        assert_int_equal(send_batch(&c, 0, 1, 0, 0), -EINVAL);
+        assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 1, NULL, 0, 0, NULL),
+                         VBUS_FRAME_E_SEMANTIC);
+        assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 1, past, sizeof(past), 1, NULL),
+                         VBUS_FRAME_E_MALFORMED);
+        assert_int_equal(
+                recv_payload(&b, VBUS_FLAG_BATCH, 1, non_canonical, sizeof(non_canonical), 1, NULL),
+                VBUS_FRAME_E_MALFORMED);
+        assert_int_equal(recv_window(&b, 1), 4096);
+        assert_int_equal(send_batch(&b, VBUS_FLAG_META, SUB_ID, sizeof(meta_only), 0), -EINVAL);
+        assert_int_equal(recv_payload(&c, VBUS_FLAG_BATCH | VBUS_FLAG_META, SUB_ID, meta_only,
+                                      sizeof(meta_only), 1, NULL),
+                         VBUS_FRAME_E_SEMANTIC);
+        assert_int_equal(recv_payload(&c, VBUS_FLAG_BATCH | VBUS_FLAG_META, SUB_ID, past,
+                                      sizeof(past), 1, NULL),
+                         VBUS_FRAME_E_MALFORMED);
+        assert_int_equal(recv_window(&c, SUB_ID), 4096);
+        batch_unpair(&c, &b);
+}
+
+/* The cost is the length plus the charge per record, both ways: a batch that fits exactly
+ * empties the window; one byte or one record more waits (sending) or is a violation (receiving),
+ * and charges nothing. */
+static void test_batch_cost_and_window(void **state)
+{
+        VbusSession c, b;
+        uint8_t pub[64], sub[64];
+        uint32_t n_pub = make_batch(pub, 10, false), n_sub = make_batch(sub, 10, true);
+        int64_t cost_pub = n_pub + 10 * VBUS_MESSAGE_CHARGE;
+        int64_t cost_sub = n_sub + 10 * VBUS_MESSAGE_CHARGE;
+        Vbus__V1__Credit one = credit_msg(1);
+
+        (void)state;
+        /* A window of the cost less one byte: refused; then one byte of credit: it fits. */
+        assert_true(cost_sub > cost_pub);
+        batch_pair(&c, &b, BOTH, BOTH, (uint32_t)cost_pub - 1);
+        {
+                Vbus__V1__Credit top = credit_msg((uint32_t)(cost_sub - cost_pub));
+
+                xfer(&c, &b, VBUS_FRAME_CREDIT, 0, SUB_ID, 0, &top.base);
+        }
+        assert_int_equal(send_window(&c, 1), cost_pub - 1);
+        assert_int_equal(send_window(&b, SUB_ID), cost_sub - 1);
+        assert_int_equal(send_batch(&c, 0, 1, n_pub, 10), -EAGAIN);
+        assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 1, pub, n_pub, 10, NULL),
+                         VBUS_FRAME_E_SEMANTIC);
+        assert_int_equal(send_batch(&b, VBUS_FLAG_META, SUB_ID, n_sub, 10), -EAGAIN);
+        assert_int_equal(
+                recv_payload(&c, VBUS_FLAG_BATCH | VBUS_FLAG_META, SUB_ID, sub, n_sub, 10, NULL),
+                VBUS_FRAME_E_SEMANTIC);
+        assert_int_equal(recv_window(&b, 1), cost_pub - 1);
+        assert_int_equal(recv_window(&c, SUB_ID), cost_sub - 1);
+        xfer(&b, &c, VBUS_FRAME_CREDIT, 0, 1, 0, &one.base);
+        xfer(&c, &b, VBUS_FRAME_CREDIT, 0, SUB_ID, 0, &one.base);
+        assert_int_equal(send_batch(&c, 0, 1, n_pub, 10), 0);
+        assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 1, pub, n_pub, 0, NULL), 0);
+        assert_int_equal(send_batch(&b, VBUS_FLAG_META, SUB_ID, n_sub, 10), 0);
+        assert_int_equal(
+                recv_payload(&c, VBUS_FLAG_BATCH | VBUS_FLAG_META, SUB_ID, sub, n_sub, 0, NULL), 0);
+        assert_int_equal(send_window(&c, 1), 0);
+        assert_int_equal(recv_window(&b, 1), 0);
+        assert_int_equal(send_window(&b, SUB_ID), 0);
+        assert_int_equal(recv_window(&c, SUB_ID), 0);
+        /* Even a batch of one empty record costs the charge: nothing fits a closed window. */
+        assert_int_equal(send_batch(&c, 0, 1, 1, 1), -EAGAIN);
+        assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 1, (const uint8_t[]){0}, 1, 1, NULL),
+                         VBUS_FRAME_E_SEMANTIC);
+        batch_unpair(&c, &b);
+}
+
+/* The attack the charge exists for: a batch of empty records (one byte each). Each costs the
+ * charge, so a window of W bytes takes at most W / 65 of them; without the per-record charge a
+ * 60000-byte frame would carry 60000 messages for 60000 bytes of window. */
+static void test_batch_empty_records_charged(void **state)
+{
+        enum { N = 60000 };
+        VbusSession c, b;
+        uint8_t *zeros = calloc(N, 1);
+        uint32_t n = 0, fit = 1000;
+
+        (void)state;
+        assert_non_null(zeros);
+        batch_pair(&c, &b, BOTH, BOTH, fit * (1 + VBUS_MESSAGE_CHARGE));
+        /* N empty records do not fit a window of 1000 of them, whatever their byte count. */
+        assert_int_equal(send_batch(&c, 0, 1, N, N), -EAGAIN);
+        assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 1, zeros, N, 1, &n),
+                         VBUS_FRAME_E_SEMANTIC);
+        /* Exactly 1000 fit, and cost 65 each. */
+        assert_int_equal(send_batch(&c, 0, 1, fit, fit), 0);
+        assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 1, zeros, fit, 1, &n), 0);
+        assert_int_equal(n, fit);
+        assert_int_equal(send_window(&c, 1), 0);
+        assert_int_equal(recv_window(&b, 1), 0);
+        free(zeros);
+        batch_unpair(&c, &b);
+}
+
+/* Before ACCEPT the opener has VBUS_OPEN_WINDOW; a batch sent then is charged per record, and
+ * the window after ACCEPT starts from the credit less that cost. */
+static void test_batch_before_accept_charged(void **state)
+{
+        Vbus__V1__Hello h0 = hello(0), h1 = hello(1);
+        Vbus__V1__Open o = open_msg(VBUS__V1__STREAM_KIND__STREAM_KIND_PUBLISH, "a.b", 0);
+        Vbus__V1__Accept a = accept_msg(10000);
+        VbusSession c, b;
+        uint8_t zeros[100] = {0};
+
+        (void)state;
+        h0.features = BOTH;
+        h1.features = BOTH;
+        assert_int_equal(vbus__session_init(&c, VBUS_ROLE_CLIENT, 0, 65536, 4), 0);
+        assert_int_equal(vbus__session_init(&b, VBUS_ROLE_BROKER, 0, 65536, 4), 0);
+        xfer(&c, &b, VBUS_FRAME_HELLO, 0, 0, 0, &h0.base);
+        xfer(&b, &c, VBUS_FRAME_HELLO, 0, 0, 0, &h1.base);
+        xfer(&c, &b, VBUS_FRAME_OPEN, 0, 1, 0, &o.base);
+        assert_int_equal(send_batch(&c, 0, 1, sizeof(zeros), sizeof(zeros)), 0);
+        assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 1, zeros, sizeof(zeros), 0, NULL), 0);
+        assert_int_equal(send_window(&c, 1), VBUS_OPEN_WINDOW - 100 * (1 + VBUS_MESSAGE_CHARGE));
+        assert_int_equal(recv_window(&b, 1), VBUS_OPEN_WINDOW - 100 * (1 + VBUS_MESSAGE_CHARGE));
+        xfer(&b, &c, VBUS_FRAME_ACCEPT, 0, 1, 0, &a.base);
+        assert_int_equal(send_window(&c, 1), 10000 - 100 * (1 + VBUS_MESSAGE_CHARGE));
+        assert_int_equal(recv_window(&b, 1), 10000 - 100 * (1 + VBUS_MESSAGE_CHARGE));
+        /* The open window bounds what an unaccepted stream can send in batches too: 1008 empty
+         * records fit 65536 bytes at 65 each, 1009 do not. */
+        {
+                uint8_t *more = calloc(1009, 1);
+
+                assert_non_null(more);
+                xfer(&c, &b, VBUS_FRAME_OPEN, 0, 3, 0, &o.base);
+                assert_int_equal(send_batch(&c, 0, 3, 1009, 1009), -EAGAIN);
+                assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 3, more, 1009, 0, NULL),
+                                 VBUS_FRAME_E_SEMANTIC);
+                assert_int_equal(send_batch(&c, 0, 3, 1008, 1008), 0);
+                assert_int_equal(recv_payload(&b, VBUS_FLAG_BATCH, 3, more, 1008, 0, NULL), 0);
+                assert_int_equal(recv_window(&b, 3), VBUS_OPEN_WINDOW - 1008 * 65);
+                free(more);
+        }
+        batch_unpair(&c, &b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -760,6 +1189,14 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_goaway_stops_new_streams, setup_pair,
                                                 teardown_pair),
                 cmocka_unit_test(test_many_streams_table_consistent),
+                cmocka_unit_test(test_batch_negotiated),
+                cmocka_unit_test(test_batch_receiver_counts),
+                cmocka_unit_test(test_batch_flags_refused),
+                cmocka_unit_test(test_batch_stream_kinds),
+                cmocka_unit_test(test_batch_malformed_and_empty),
+                cmocka_unit_test(test_batch_cost_and_window),
+                cmocka_unit_test(test_batch_empty_records_charged),
+                cmocka_unit_test(test_batch_before_accept_charged),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

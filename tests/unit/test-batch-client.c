@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Batches (protocol.md 5.5) as libvbus handles them, against a scripted broker: a vbus_conn
+ * connects over a UNIX socket to this test, which answers HELLO with BATCH and MESSAGE_CHARGE and
+ * then writes and reads frames by hand.
+ *
+ * As a subscriber, the client must give each record of a batch as one message, with the Meta's
+ * sequence plus its index, the Meta's dropped count on the first only, the same sender on all;
+ * return exactly the window it was charged (the length plus the charge per record); and drop the
+ * link, giving nothing, for a batch that breaks a rule (over the window, malformed records, a
+ * retained Meta). As a publisher it must combine messages into batch frames that keep their order
+ * and never take more window than it was granted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <vbus/vbus.h>
+
+#include "../common/rawframe.h"
+#include "batch.h"
+#include "control.h"
+#include "frame.h"
+#include "vbus/v1/link.pb-c.h"
+
+enum {
+        SUB_WINDOW = 1024 * 1024, /* what libvbus grants a subscription (pubsub.c) */
+        MAX_MSGS = 64,
+};
+
+/* The scripted broker's side of one connection, and what the client's callbacks saw. */
+typedef struct Rig {
+        int listen_fd, fd;
+        char path[108];
+        VbusFrameDecoder dec;
+        vbus_conn *c;
+        bool client_offered_batch;
+        uint32_t open_id;    /* the client's last OPEN */
+        uint64_t credit_sum; /* CREDIT increments from the client on open_id */
+        uint32_t n_credits;
+        /* The DATA frames the client sent on open_id. */
+        uint64_t data_cost, data_msgs, batch_frames;
+        uint8_t next_byte; /* publisher: the first byte the next message must have */
+        uint64_t order_errors;
+        /* Subscriber callbacks. */
+        vbus_subscription *sub;
+        uint32_t n_got;
+        uint64_t seq[MAX_MSGS], dropped[MAX_MSGS];
+        size_t len[MAX_MSGS];
+        uint8_t first[MAX_MSGS];
+        uint32_t domid[MAX_MSGS];
+        bool gap[MAX_MSGS];
+        uint32_t free_at; /* the callback frees the subscription at this message (1-based) */
+} Rig;
+
+static void on_client_frame(Rig *r, const VbusFrame *f)
+{
+        if (f->header.type == VBUS_FRAME_HELLO) {
+                VbusControl ctl = VBUS_CONTROL_NULL;
+
+                assert_int_equal(vbus__control_decode(&f->header, f->payload,
+                                                      VBUS_CONTROL_DECODE_BUDGET, &ctl),
+                                 0);
+                r->client_offered_batch =
+                        ((const Vbus__V1__Hello *)ctl.msg)->features & VBUS_FEATURE_BATCH;
+                vbus__control_deinit(&ctl);
+        } else if (f->header.type == VBUS_FRAME_OPEN) {
+                r->open_id = f->header.stream_id;
+        } else if (f->header.type == VBUS_FRAME_CREDIT && f->header.stream_id == r->open_id) {
+                VbusControl ctl = VBUS_CONTROL_NULL;
+
+                assert_int_equal(vbus__control_decode(&f->header, f->payload,
+                                                      VBUS_CONTROL_DECODE_BUDGET, &ctl),
+                                 0);
+                r->credit_sum += ((const Vbus__V1__Credit *)ctl.msg)->increment;
+                r->n_credits++;
+                vbus__control_deinit(&ctl);
+        } else if (f->header.type == VBUS_FRAME_DATA && f->header.stream_id == r->open_id) {
+                uint32_t n = 1;
+
+                if (f->header.flags & VBUS_FLAG_BATCH) {
+                        VbusBatchIter it;
+                        const uint8_t *d;
+                        size_t l;
+
+                        assert_int_equal(vbus__batch_count(f->payload, f->header.length, false, &n),
+                                         0);
+                        r->batch_frames++;
+                        vbus__batch_iter_init(&it, f->payload, f->header.length, n);
+                        while (vbus__batch_next(&it, &d, &l) == 1)
+                                if (l == 0 || d[0] != r->next_byte++)
+                                        r->order_errors++;
+                } else if (f->header.length == 0 || f->payload[0] != r->next_byte++) {
+                        r->order_errors++;
+                }
+                r->data_msgs += n;
+                r->data_cost += f->header.length + (uint64_t)n * VBUS_MESSAGE_CHARGE;
+        }
+}
+
+/* Reads what the client wrote (after letting it process). */
+static void pump(Rig *r)
+{
+        uint8_t buf[65536];
+        ssize_t n;
+
+        (void)vbus_conn_process(r->c);
+        while ((n = recv(r->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+                size_t pos = 0;
+
+                while (pos < (size_t)n) {
+                        VbusFrame f;
+                        size_t used = 0;
+                        int k = vbus__frame_decoder_feed(&r->dec, buf + pos, (size_t)n - pos, &used,
+                                                         &f);
+
+                        assert_true(k >= 0);
+                        pos += used;
+                        if (k == 0)
+                                break;
+                        on_client_frame(r, &f);
+                }
+                (void)vbus_conn_process(r->c);
+        }
+}
+
+static int rig_up(void **state)
+{
+        Rig *r = calloc(1, sizeof(*r));
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        Vbus__V1__Hello hello = VBUS__V1__HELLO__INIT;
+        char url[128];
+
+        assert_non_null(r);
+        (void)snprintf(r->path, sizeof(r->path), "/tmp/vbus-test-batch-client-%d.sock",
+                       (int)getpid());
+        (void)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", r->path);
+        (void)unlink(r->path);
+        r->listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        assert_true(r->listen_fd >= 0);
+        assert_int_equal(bind(r->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(listen(r->listen_fd, 1), 0);
+        (void)snprintf(url, sizeof(url), "unix:%s", r->path);
+        assert_int_equal(vbus_conn_open(url, &r->c), 0);
+        (void)vbus_conn_process(r->c); /* connects and sends HELLO */
+        r->fd = accept(r->listen_fd, NULL, NULL);
+        assert_true(r->fd >= 0);
+        vbus__frame_decoder_init(&r->dec, VBUS_FRAME_MAX_LIMIT);
+        hello.version_min = 1;
+        hello.version_max = 1;
+        hello.version = 1;
+        hello.max_frame = VBUS_FRAME_MAX_DEFAULT;
+        hello.features = VBUS_FEATURE_BATCH | VBUS_FEATURE_MESSAGE_CHARGE;
+        raw_send_control(r->fd, VBUS_FRAME_HELLO, 0, &hello.base, 0);
+        for (int i = 0; i < 50 && vbus_conn_get_state(r->c) != VBUS_CONN_READY; i++)
+                pump(r);
+        assert_int_equal(vbus_conn_get_state(r->c), VBUS_CONN_READY);
+        assert_true(r->client_offered_batch);
+        *state = r;
+        return 0;
+}
+
+static int rig_down(void **state)
+{
+        Rig *r = *state;
+
+        r->sub = vbus_subscription_free(r->sub);
+        close(r->fd);
+        for (int i = 0; i < 3; i++)
+                (void)vbus_conn_process(r->c);
+        vbus_conn_free(r->c);
+        vbus__frame_decoder_deinit(&r->dec);
+        close(r->listen_fd);
+        (void)unlink(r->path);
+        free(r);
+        return 0;
+}
+
+static void on_msg(vbus_subscription *s, const vbus_message *m, void *userdata)
+{
+        Rig *r = userdata;
+        size_t n;
+        const uint8_t *d = vbus_message_get_data(m, &n);
+        uint32_t i = r->n_got++;
+
+        if (i < MAX_MSGS) {
+                r->seq[i] = vbus_message_get_sequence(m);
+                r->dropped[i] = vbus_message_get_dropped(m);
+                r->len[i] = n;
+                r->first[i] = n ? d[0] : 0;
+                r->domid[i] = vbus_message_get_sender_domid(m);
+                r->gap[i] = vbus_message_follows_gap(m);
+        }
+        if (r->free_at && r->n_got == r->free_at) {
+                assert_ptr_equal(s, r->sub);
+                r->sub = vbus_subscription_free(s);
+        }
+}
+
+/* Subscribes to t.a (DROP) and accepts the subscription. */
+static void subscribe(Rig *r)
+{
+        Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
+
+        assert_int_equal(vbus_subscribe(r->c, "t.a", VBUS_SLOW_DROP, on_msg, r, &r->sub), 0);
+        pump(r);
+        assert_true(r->open_id != 0);
+        raw_send_control(r->fd, VBUS_FRAME_ACCEPT, r->open_id, &a.base, 0);
+        pump(r);
+        assert_true(vbus_subscription_is_active(r->sub));
+}
+
+/* A Meta prefix (its varint and bytes) for topic t.a from dom7 "x" into @out; its size. */
+static size_t meta_prefix(uint8_t *out, uint64_t seq, uint64_t dropped, bool retained)
+{
+        Vbus__V1__Meta m = VBUS__V1__META__INIT;
+        Vbus__V1__Identity id = VBUS__V1__IDENTITY__INIT;
+        size_t n;
+        int k;
+
+        id.domid = 7;
+        id.domain_name = (char *)"x";
+        m.topic = (char *)"t.a";
+        m.sender = &id;
+        m.sequence = seq;
+        m.dropped = dropped;
+        m.retained = retained;
+        n = vbus__v1__meta__get_packed_size(&m);
+        k = vbus__meta_encode_prefix(n, out);
+        assert_true(k > 0);
+        (void)vbus__v1__meta__pack(&m, out + k);
+        return (size_t)k + n;
+}
+
+/* Sends a batch frame on the subscription: the Meta, then @n records, record i being @lens[i]
+ * bytes of the byte @first + i (@lens NULL: one byte each). Returns the frame's cost. */
+static uint64_t send_batch(Rig *r, uint64_t seq, uint64_t dropped, bool retained, uint32_t n,
+                           const uint32_t *lens, uint8_t first)
+{
+        static uint8_t buf[VBUS_FRAME_HEADER_SIZE + VBUS_FRAME_MAX_DEFAULT];
+        VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
+                             .flags = VBUS_FLAG_BATCH | VBUS_FLAG_META,
+                             .stream_id = r->open_id};
+        size_t len = meta_prefix(buf + VBUS_FRAME_HEADER_SIZE, seq, dropped, retained);
+
+        for (uint32_t i = 0; i < n; i++) {
+                uint32_t l = lens ? lens[i] : 1;
+
+                assert_true(len + VBUS_BATCH_LEN_MAX + l <= VBUS_FRAME_MAX_DEFAULT);
+                len += vbus__batch_put_len(buf + VBUS_FRAME_HEADER_SIZE + len, l);
+                memset(buf + VBUS_FRAME_HEADER_SIZE + len, (uint8_t)(first + i), l);
+                len += l;
+        }
+        h.length = (uint32_t)len;
+        vbus__frame_header_encode(&h, buf);
+        raw_send_all(r->fd, buf, VBUS_FRAME_HEADER_SIZE + len, 0);
+        return len + (uint64_t)n * VBUS_MESSAGE_CHARGE;
+}
+
+/* Each record one message: sequence from the Meta's plus its index, dropped on the first only,
+ * the sender on all, empty records as empty messages. */
+static void test_subscriber_batch_messages(void **state)
+{
+        static const uint32_t lens[] = {1, 0, 2, 5};
+        Rig *r = *state;
+
+        subscribe(r);
+        (void)send_batch(r, 10, 5, false, 4, lens, 'a');
+        pump(r);
+        assert_int_equal(r->n_got, 4);
+        for (uint32_t i = 0; i < 4; i++) {
+                assert_int_equal(r->seq[i], 10 + i);
+                assert_int_equal(r->dropped[i], i == 0 ? 5 : 0);
+                assert_int_equal(r->len[i], lens[i]);
+                if (lens[i])
+                        assert_int_equal(r->first[i], 'a' + i);
+                assert_int_equal(r->domid[i], 7);
+                assert_false(r->gap[i]);
+        }
+        /* The next batch goes on from there. */
+        (void)send_batch(r, 14, 0, false, 2, NULL, 'x');
+        pump(r);
+        assert_int_equal(r->n_got, 6);
+        assert_int_equal(r->seq[4], 14);
+        assert_int_equal(r->seq[5], 15);
+        assert_int_equal(vbus_conn_get_state(r->c), VBUS_CONN_READY);
+}
+
+/* The window given back is what the batches cost: their length and the charge per record, in
+ * one CREDIT once a quarter of the window is owed. */
+static void test_subscriber_batch_credit(void **state)
+{
+        Rig *r = *state;
+        uint64_t cost = 0;
+        int frames = 0;
+
+        subscribe(r);
+        while (r->n_credits == 0 && frames < 100) {
+                cost += send_batch(r, 1 + (uint64_t)frames * 500, 0, false, 500, NULL, 0);
+                frames++;
+                pump(r);
+        }
+        assert_int_equal(r->n_credits, 1);
+        assert_int_equal(r->credit_sum, cost);
+        assert_true(cost >= SUB_WINDOW / 4);
+        assert_int_equal(r->n_got, (uint32_t)frames * 500);
+}
+
+/* A batch of empty records whose charge passes the window: the client drops the link and
+ * delivers none of it. */
+static void test_subscriber_batch_over_window(void **state)
+{
+        Rig *r = *state;
+        uint32_t *lens = calloc(16400, sizeof(uint32_t));
+
+        assert_non_null(lens);
+        subscribe(r);
+        /* 16400 empty records: 16400 bytes and 16400 charges, over 1 MiB. */
+        assert_true(send_batch(r, 1, 0, false, 16400, lens, 0) > SUB_WINDOW);
+        free(lens);
+        pump(r);
+        assert_int_equal(r->n_got, 0);
+        assert_int_not_equal(vbus_conn_get_state(r->c), VBUS_CONN_READY);
+}
+
+/* Records that do not parse: the link is dropped, nothing delivered. */
+static void test_subscriber_batch_malformed(void **state)
+{
+        static const uint8_t past_end[] = {1, 'a', 9, 'b'};
+        Rig *r = *state;
+        uint8_t buf[VBUS_FRAME_HEADER_SIZE + 64];
+        VbusFrameHeader h = {.type = VBUS_FRAME_DATA, .flags = VBUS_FLAG_BATCH | VBUS_FLAG_META};
+        size_t len;
+
+        subscribe(r);
+        h.stream_id = r->open_id;
+        len = meta_prefix(buf + VBUS_FRAME_HEADER_SIZE, 1, 0, false);
+        memcpy(buf + VBUS_FRAME_HEADER_SIZE + len, past_end, sizeof(past_end));
+        len += sizeof(past_end);
+        h.length = (uint32_t)len;
+        vbus__frame_header_encode(&h, buf);
+        raw_send_all(r->fd, buf, VBUS_FRAME_HEADER_SIZE + len, 0);
+        pump(r);
+        assert_int_equal(r->n_got, 0);
+        assert_int_not_equal(vbus_conn_get_state(r->c), VBUS_CONN_READY);
+}
+
+/* A retained value is never batched: a batch whose Meta says retained is refused whole. */
+static void test_subscriber_batch_retained(void **state)
+{
+        Rig *r = *state;
+
+        subscribe(r);
+        (void)send_batch(r, 1, 0, true, 3, NULL, 'a');
+        pump(r);
+        assert_int_equal(r->n_got, 0);
+        assert_int_not_equal(vbus_conn_get_state(r->c), VBUS_CONN_READY);
+}
+
+/* A callback that frees its subscription in the middle of a batch gets no more of it. */
+static void test_subscriber_free_inside_batch(void **state)
+{
+        Rig *r = *state;
+
+        subscribe(r);
+        r->free_at = 2;
+        (void)send_batch(r, 1, 0, false, 5, NULL, 'a');
+        pump(r);
+        assert_int_equal(r->n_got, 2);
+        assert_null(r->sub);
+        assert_int_equal(vbus_conn_get_state(r->c), VBUS_CONN_READY);
+}
+
+/*
+ * A publisher whose link is slow to drain (small socket buffers, the broker reads only now and
+ * then) combines its messages into batch frames: all of them arrive, in order, and what it sent
+ * never costs more window than it was granted.
+ */
+static void test_publisher_batches_within_window(void **state)
+{
+        enum { CREDIT = 65536 };
+        Rig *r = *state;
+        Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
+        vbus_publisher *p = NULL;
+        int small = 4096;
+        uint8_t msg[16];
+        uint64_t published = 0, granted = CREDIT;
+
+        assert_int_equal(
+                setsockopt(vbus_conn_get_fd(r->c), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)),
+                0);
+        assert_int_equal(setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+        assert_int_equal(vbus_publisher_open(r->c, "t.a", &p), 0);
+        pump(r);
+        assert_true(r->open_id != 0);
+        a.initial_credit = CREDIT;
+        raw_send_control(r->fd, VBUS_FRAME_ACCEPT, r->open_id, &a.base, 0);
+        pump(r);
+        r->next_byte = 0;
+        for (int round = 0; round < 40; round++) {
+                int k;
+
+                /* Publish until the client says not now (window or link full). */
+                for (k = 0; k < 2000; k++) {
+                        memset(msg, (uint8_t)published, sizeof(msg));
+                        if (vbus_publish(p, msg, sizeof(msg)) != 0)
+                                break;
+                        published++;
+                }
+                pump(r);
+                /* Whatever the client sent so far cost at most what it was granted. */
+                assert_true(r->data_cost <= granted);
+                if (r->data_cost + 1000 > granted) {
+                        Vbus__V1__Credit cr = VBUS__V1__CREDIT__INIT;
+
+                        cr.increment = CREDIT;
+                        granted += CREDIT;
+                        raw_send_control(r->fd, VBUS_FRAME_CREDIT, r->open_id, &cr.base, 0);
+                }
+        }
+        assert_int_equal(vbus_conn_flush(r->c, 5000000), 0);
+        for (int i = 0; i < 20; i++)
+                pump(r);
+        fprintf(stderr, "published %llu, received %llu in %llu batch frames, cost %llu of %llu\n",
+                (unsigned long long)published, (unsigned long long)r->data_msgs,
+                (unsigned long long)r->batch_frames, (unsigned long long)r->data_cost,
+                (unsigned long long)granted);
+        assert_int_equal(r->data_msgs, published);
+        assert_int_equal(r->order_errors, 0);
+        assert_true(r->data_cost <= granted);
+        assert_true(r->batch_frames > 0); /* it did combine */
+        vbus_publisher_free(p);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_subscriber_batch_messages, rig_up, rig_down),
+                cmocka_unit_test_setup_teardown(test_subscriber_batch_credit, rig_up, rig_down),
+                cmocka_unit_test_setup_teardown(test_subscriber_batch_over_window, rig_up,
+                                                rig_down),
+                cmocka_unit_test_setup_teardown(test_subscriber_batch_malformed, rig_up, rig_down),
+                cmocka_unit_test_setup_teardown(test_subscriber_batch_retained, rig_up, rig_down),
+                cmocka_unit_test_setup_teardown(test_subscriber_free_inside_batch, rig_up,
+                                                rig_down),
+                cmocka_unit_test_setup_teardown(test_publisher_batches_within_window, rig_up,
+                                                rig_down),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
