@@ -394,9 +394,9 @@ void broker_deinit(Broker *b)
         presence_free(&b->bus);
         metrics_free(&b->bus);
         router_deinit(&b->bus.router);
-        free(b->bus.batch_buf);
-        b->bus.batch_buf = NULL;
-        b->bus.batch_cap = 0;
+        free(b->bus.batch_spare);
+        b->bus.batch_spare = NULL;
+        b->bus.batch_spare_cap = 0;
         access_deinit(&b->bus);
         if (b->listen_fd >= 0) {
                 close(b->listen_fd);

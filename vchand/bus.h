@@ -111,8 +111,9 @@ typedef struct Bus {
         bool stopping;      /* GOAWAY sent: new OPENs are refused */
         uint64_t next_batch_key;   /* pubsub.c: the last publisher's batch key given out */
         uint64_t next_batch_stamp; /* pubsub.c: the last batch routed */
-        uint8_t *batch_buf;      /* pubsub.c: a private copy of the batch being routed */
-        size_t batch_cap;
+        struct Msg *batch_spare; /* pubsub.c: a batch copy kept for the next batch */
+        size_t batch_spare_cap;
+        size_t batch_taken_cap; /* pubsub.c: the size of the batch copy in use */
         uint32_t own_domid; /* the broker's domain */
         Keyring *keyring;   /* keyring.c's: channel auth; NULL for none; owned by main() */
         List peers;         /* live Peers (peer.c) */

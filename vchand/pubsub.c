@@ -1157,6 +1157,123 @@ static bool queue_rests(Publisher *pub, Msg *m, const BatchRest *rest, size_t n_
 }
 
 /*
+ * The private copy of a batch being routed: a Msg, so that the queues that keep its rest share
+ * it without another copy. One of the largest size seen is kept for the next batch when no queue
+ * kept it.
+ */
+static Msg *batch_msg_take(Bus *b, size_t n)
+{
+        Msg *m = NULL;
+
+        if (b->batch_spare && b->batch_spare_cap >= n) {
+                m = b->batch_spare;
+                b->batch_taken_cap = b->batch_spare_cap;
+                b->batch_spare = NULL;
+        } else {
+                m = malloc(sizeof(Msg) + (n ? n : 1));
+                b->batch_taken_cap = n;
+        }
+        if (m)
+                *m = (Msg){.refs = 1, .n_data = n};
+        return m;
+}
+
+static void batch_msg_give(Bus *b, Msg *m)
+{
+        size_t cap = b->batch_taken_cap;
+
+        if (m->refs > 1) {
+                msg_unref(m); /* the queues keep it */
+                return;
+        }
+        publisher_unref(m->publisher);
+        m->publisher = NULL;
+        if (b->batch_spare && b->batch_spare_cap >= cap) {
+                free(m);
+                return;
+        }
+        free(b->batch_spare);
+        b->batch_spare = m;
+        b->batch_spare_cap = cap;
+}
+
+/*
+ * Routes a batch of @n messages, @len_recs bytes of records in @m (private, well-formed; its
+ * largest message @max_len bytes, @n_bytes in all) of @pub: see publisher_batch().
+ */
+static void route_batch(Publisher *pub, Msg *m, uint32_t n, size_t len_recs, size_t max_len,
+                        uint64_t n_bytes)
+{
+        Bus *b = pub->base.peer->bus;
+        uint32_t charge = stream_msg_charge(&pub->base);
+        uint64_t credit = len_recs + (uint64_t)n * charge;
+        BatchRest rest_stack[ROUTE_BATCH_STACK], *rest = NULL;
+        uint64_t stamp = ++b->next_batch_stamp;
+        bool any_left = false, queued = false;
+        const uint8_t *data;
+        VbusBatchIter it;
+        size_t len;
+
+        /* Held: routing may reset this very stream (out of memory), which closes it. */
+        publisher_ref(pub);
+        if (!monitor_is_active(b) && match_refresh(&b->router, pub) == 0) {
+                rest = pub->n_match <= ROUTE_BATCH_STACK ? rest_stack
+                                                         : malloc(pub->n_match * sizeof(*rest));
+                for (uint32_t i = 0; rest && i < pub->n_match; i++) {
+                        Subscription *sub = container_of(pub->match[i], Subscription, rsub);
+
+                        rest[i].offset = 0;
+                        rest[i].done = list_is_empty(&sub->queue)
+                                               ? deliver_records(sub, pub->batch_key,
+                                                                 pub->meta_const,
+                                                                 pub->n_meta_const, m->data,
+                                                                 len_recs, n, &rest[i].offset)
+                                               : 0;
+                        /* By identity, not by place: routing one by one may change the list. */
+                        sub->batch_stamp = stamp;
+                        sub->batch_done = rest[i].done;
+                        any_left |= rest[i].done < n;
+                }
+        }
+        if (rest && any_left && max_len <= LIMIT_BATCH_MESSAGE_MAX) {
+                /* The copy becomes the queues' (they hold a reference each). */
+                m->meta_const = pub->meta_const;
+                m->n_meta_const = pub->n_meta_const;
+                m->batch_key = pub->batch_key;
+                m->n_msgs = n;
+                m->n_data = len_recs;
+                m->publisher = publisher_ref(pub);
+                queued = queue_rests(pub, m, rest, len_recs, n, n_bytes);
+        }
+        if (rest && (!any_left || queued)) {
+                b->stats.n_published += n;
+                pub->base.peer->n_published += n;
+                pub->n_messages += n;
+                pub->n_bytes += n_bytes;
+                if (m->n_block_holds > 0) {
+                        /* Returned when the last BLOCK queue lets go of the batch. */
+                        m->credit = (uint32_t)credit;
+                        m->credit_pending = true;
+                } else {
+                        pubsub_return_credit(pub, (uint32_t)credit);
+                }
+        } else {
+                /* One by one, each to the subscribers that did not take it with the batch. */
+                vbus__batch_iter_init(&it, m->data, len_recs, n);
+                for (uint32_t j = 0; vbus__batch_next(&it, &data, &len) == 1 && pub->base.peer;
+                     j++) {
+                        uint32_t c = (uint32_t)(vbus__batch_len_size((uint32_t)len) + len) + charge;
+
+                        route(pub, data, len, c, true, false, rest ? stamp : 0, j);
+                }
+        }
+        if (rest != rest_stack)
+                free(rest);
+        publisher_unref(pub);
+}
+
+
+/*
  * A batch of whole messages (protocol.md 5.5; the session counted them and charged the window).
  * Copied once out of the publisher's ring and counted again there, so that every subscriber gets
  * the same, well-formed records whatever the publisher writes meanwhile. Each subscriber then
@@ -1170,99 +1287,30 @@ static bool queue_rests(Publisher *pub, Msg *m, const BatchRest *rest, size_t n_
 static int publisher_batch(Publisher *pub, const VbusFrame *f)
 {
         Bus *b = pub->base.peer->bus;
-        uint32_t charge = stream_msg_charge(&pub->base), n = f->header.n_messages, n_copy = 0;
-        size_t len_recs = f->header.length, len, max_len = 0;
-        uint64_t credit = len_recs + (uint64_t)n * charge, n_bytes = 0;
-        BatchRest rest_stack[ROUTE_BATCH_STACK], *rest = NULL;
-        uint64_t stamp = ++b->next_batch_stamp;
-        bool any_left = false, queued = false;
-        const uint8_t *data;
-        VbusBatchIter it;
-        Msg *m = NULL;
+        uint32_t n = f->header.n_messages, n_copy = 0;
+        size_t len_recs = f->header.length, max_len = 0;
+        uint64_t n_bytes = 0;
+        Msg *m = batch_msg_take(b, len_recs);
+        int r = 0;
 
-        if (len_recs > b->batch_cap) {
-                uint8_t *buf = realloc(b->batch_buf, len_recs);
-
-                if (!buf)
-                        return -ENOMEM;
-                b->batch_buf = buf;
-                b->batch_cap = len_recs;
-        }
-        memcpy(b->batch_buf, f->payload, len_recs);
-        if (vbus__batch_scan(b->batch_buf, len_recs, &n_copy, &max_len, &n_bytes) != 0 ||
-            n_copy != n)
-                return PEER_E_PROTOCOL;
-        if (max_len > b->config.max_message) {
+        if (!m)
+                return -ENOMEM;
+        memcpy(m->data, f->payload, len_recs);
+        if (vbus__batch_scan(m->data, len_recs, &n_copy, &max_len, &n_bytes) != 0 || n_copy != n)
+                r = PEER_E_PROTOCOL;
+        else if (max_len > b->config.max_message) {
                 peer_log(pub->base.peer, "message on stream %u exceeds max_message (%u bytes)",
                          pub->base.id, b->config.max_message);
                 (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                                    "message larger than the broker's max_message");
-                return 0;
-        }
-        if (meta_const_build(pub) < 0) {
+        } else if (meta_const_build(pub) < 0) {
                 (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                                    "out of memory");
-                return 0;
-        }
-        /* Held: routing may reset this very stream (out of memory), which closes it. */
-        publisher_ref(pub);
-        if (!monitor_is_active(b) && match_refresh(&b->router, pub) == 0) {
-                rest = pub->n_match <= ROUTE_BATCH_STACK ? rest_stack
-                                                         : malloc(pub->n_match * sizeof(*rest));
-                for (uint32_t i = 0; rest && i < pub->n_match; i++) {
-                        Subscription *sub = container_of(pub->match[i], Subscription, rsub);
-
-                        rest[i].offset = 0;
-                        rest[i].done = list_is_empty(&sub->queue)
-                                               ? deliver_records(sub, pub->batch_key,
-                                                                 pub->meta_const,
-                                                                 pub->n_meta_const, b->batch_buf,
-                                                                 len_recs, n, &rest[i].offset)
-                                               : 0;
-                        /* By identity, not by place: routing one by one may change the list. */
-                        sub->batch_stamp = stamp;
-                        sub->batch_done = rest[i].done;
-                        any_left |= rest[i].done < n;
-                }
-        }
-        if (rest && any_left && max_len <= LIMIT_BATCH_MESSAGE_MAX &&
-            (m = msg_alloc(len_recs)) != NULL) {
-                m->meta_const = pub->meta_const;
-                m->n_meta_const = pub->n_meta_const;
-                m->batch_key = pub->batch_key;
-                m->n_msgs = n;
-                m->n_data = len_recs;
-                memcpy(m->data, b->batch_buf, len_recs);
-                m->publisher = publisher_ref(pub);
-                queued = queue_rests(pub, m, rest, len_recs, n, n_bytes);
-        }
-        if (rest && (!any_left || queued)) {
-                b->stats.n_published += n;
-                pub->base.peer->n_published += n;
-                pub->n_messages += n;
-                pub->n_bytes += n_bytes;
-                if (m && m->n_block_holds > 0) {
-                        /* Returned when the last BLOCK queue lets go of the batch. */
-                        m->credit = (uint32_t)credit;
-                        m->credit_pending = true;
-                } else {
-                        pubsub_return_credit(pub, (uint32_t)credit);
-                }
         } else {
-                /* One by one, each to the subscribers that did not take it with the batch. */
-                vbus__batch_iter_init(&it, b->batch_buf, len_recs, n);
-                for (uint32_t j = 0; vbus__batch_next(&it, &data, &len) == 1 && pub->base.peer;
-                     j++) {
-                        uint32_t c = (uint32_t)(vbus__batch_len_size((uint32_t)len) + len) + charge;
-
-                        route(pub, data, len, c, true, false, rest ? stamp : 0, j);
-                }
+                route_batch(pub, m, n, len_recs, max_len, n_bytes);
         }
-        msg_unref(m);
-        if (rest != rest_stack)
-                free(rest);
-        publisher_unref(pub);
-        return 0;
+        batch_msg_give(b, m);
+        return r;
 }
 
 static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
