@@ -56,6 +56,13 @@ struct xenevtchn_handle {
         const uint32_t *news;
         size_t news_size;
         uint32_t news_seen;
+        /*
+         * Set once pending() has seen O_NONBLOCK on the fd: from then on a pending() that finds
+         * nothing answers EAGAIN after its one epoll_wait, as a read of /dev/xen/evtchn does,
+         * instead of asking fcntl() each time (a second system call per empty look that Xen does
+         * not make). Clearing O_NONBLOCK afterwards is not noticed (README, not emulated).
+         */
+        bool nonblocking;
 };
 
 #define XENEVTCHN_EXPORT __attribute__((visibility("default")))
@@ -330,9 +337,13 @@ XENEVTCHN_EXPORT xenevtchn_port_or_error_t xenevtchn_pending(xenevtchn_handle *x
         } while (n < 0 && errno == EINTR);
         if (n == 0) {
                 /* Like read() on /dev/xen/evtchn: block unless the fd is non-blocking. */
-                fl = fcntl(xce->epfd, F_GETFL);
-                if (fl >= 0 && (fl & O_NONBLOCK))
+                if (__atomic_load_n(&xce->nonblocking, __ATOMIC_RELAXED))
                         return fail(-EAGAIN);
+                fl = fcntl(xce->epfd, F_GETFL);
+                if (fl >= 0 && (fl & O_NONBLOCK)) {
+                        __atomic_store_n(&xce->nonblocking, true, __ATOMIC_RELAXED);
+                        return fail(-EAGAIN);
+                }
                 do {
                         n = epoll_wait(xce->epfd, &e, 1, -1);
                 } while (n < 0 && errno == EINTR);
