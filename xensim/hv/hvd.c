@@ -224,28 +224,18 @@ static void reply_err(Hvd *hvd, Conn *c, uint32_t op, int err)
 /* ---- event channel doorbells ------------------------------------------------------------ */
 
 /*
- * Raises a port as a peer's notify does (lib-evtchn.c): PENDING set, and the doorbell rung
- * unless the port is masked (its owner's unmask rings it then). The state page is mapped for
- * the moment only: the daemon raises at a bind and an unmap-notify, not per event.
+ * Raises a port: its doorbell rung, without a look at the mask in its state page. The page is
+ * writable by the port's peer, which could set the mask bit to mute the daemon's raises (the
+ * unmap-notify that tells the owner the peer is gone); so on a masked port the fd is readable
+ * for nothing until the owner's unmask, which sees the extra count and raises the event then
+ * (lib-evtchn.c). Rare: the daemon raises at a bind and an unmap-notify, not per event.
  */
 static void hvd_raise(void *userdata, uint32_t domid, uint32_t port, HvPort *p)
 {
         const uint64_t one = 1;
-        size_t page = (size_t)sysconf(_SC_PAGESIZE);
-        uint32_t *st = MAP_FAILED;
-        bool masked = false;
 
-        if (p->doorbell < 0)
-                return;
-        if (p->bell_state >= 0)
-                st = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, p->bell_state, 0);
-        if (st != MAP_FAILED) {
-                masked = __atomic_fetch_or(st, HV_EVT_STATE_PENDING, __ATOMIC_SEQ_CST) &
-                         HV_EVT_STATE_MASKED;
-                munmap(st, page);
-        }
         /* A full counter (2^64 - 2 unread events) already means "pending". */
-        if (!masked)
+        if (p->doorbell >= 0)
                 (void)!write(p->doorbell, &one, sizeof(one));
 }
 
