@@ -403,7 +403,10 @@ static int call_open_server(Call *c, Server *serve, const Vbus__V1__Open *m, con
                 o.timeout_us = c->deadline_us > now ? c->deadline_us - now : 1;
         if (!peer_has_ids(q))
                 return -EBUSY;
-        if (!budget_backlog_room(q, VBUS_FRAME_HEADER_SIZE +
+        /* The OPEN is at most a control frame (peer_open() refuses a larger one): its exact
+         * size, an encoding pass over the caller's identity, is needed only near the limit. */
+        if (!budget_backlog_room(q, VBUS_FRAME_HEADER_SIZE + VBUS_CONTROL_MAX) &&
+            !budget_backlog_room(q, VBUS_FRAME_HEADER_SIZE +
                                             protobuf_c_message_get_packed_size(&o.base)))
                 return -EBUSY;
         side = side_new(c, q);
