@@ -109,7 +109,8 @@ typedef struct Bus {
         BrokerConfig config;
         BusStats stats;
         bool stopping;      /* GOAWAY sent: new OPENs are refused */
-        uint64_t next_batch_key; /* pubsub.c: the last publisher's batch key given out */
+        uint64_t next_batch_key;   /* pubsub.c: the last publisher's batch key given out */
+        uint64_t next_batch_stamp; /* pubsub.c: the last batch routed */
         uint8_t *batch_buf;      /* pubsub.c: a private copy of the batch being routed */
         size_t batch_cap;
         uint32_t own_domid; /* the broker's domain */

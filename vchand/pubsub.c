@@ -89,6 +89,10 @@ typedef struct Subscription {
         uint64_t dropped_total;
         uint64_t sequence;
         uint32_t window; /* Open.initial_credit: the window it has whenever it is caught up */
+        /* The batch being routed (its stamp) of which it already got the first batch_done
+         * messages with one copy (publisher_batch()): route() gives it only the others. */
+        uint64_t batch_stamp;
+        uint32_t batch_done;
         bool refused;    /* RESET sent for being over a bound: nothing more is queued */
         List peer_link; /* in peer->subscriptions */
         char *pattern;
@@ -548,6 +552,8 @@ typedef struct Route {
         const uint8_t *data;
         size_t n_data;
         Msg *msg; /* made on first need: a subscriber without room, or a second subscriber */
+        uint64_t batch_stamp; /* of the batch it is a message of (0: none), */
+        uint32_t batch_index; /* ...and its place in it */
         bool pub_refused; /* the publisher was reset while routing this message */
         uint32_t n_matched;
 } Route;
@@ -756,6 +762,10 @@ static int route_one(RouterSub *rs, void *userdata)
         Route *rt = userdata;
         Peer *q = sub->base.peer;
 
+        /* It took this message with the rest of the batch's leading ones (publisher_batch()). */
+        if (rt->batch_stamp != 0 && sub->batch_stamp == rt->batch_stamp &&
+            rt->batch_index < sub->batch_done)
+                return 0;
         rt->n_matched++;
         /* Fast path, straight from ring to ring: nothing queued before it, and the whole
          * message fits one frame now. A message is never split between the fast path and the
@@ -874,13 +884,14 @@ static int route_copy(Route *rt)
  * Routes one whole message of @pub (open, held by the caller across the call). @from_copy: @data
  * is the broker's own copy (a reassembled message), not the publisher's live ring. @retain: the
  * message had RETAIN (it is also kept as its topic's value, from the same copy subscribers get).
- * @done, @index: the message is the @index'th of a batch, and the i'th subscription of the
- * publisher's matches already got the first @done[i] of it (publisher_batch()); NULL: none did.
+ * @stamp, @index: the message is the @index'th of the batch stamped @stamp (0: not of a batch),
+ * which a subscription whose batch_stamp it is took the first batch_done messages of.
  */
 static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit, bool from_copy,
-                  bool retain, const uint32_t *done, uint32_t index)
+                  bool retain, uint64_t stamp, uint32_t index)
 {
-        Route rt = {.pub = pub, .data = data, .n_data = n};
+        Route rt = {.pub = pub, .data = data, .n_data = n, .batch_stamp = stamp,
+                    .batch_index = index};
         Peer *p = pub->base.peer;
         Bus *b = p->bus;
 
@@ -914,8 +925,7 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
                 if (!from_copy && pub->n_match > 1 && route_copy(&rt) < 0)
                         return;
                 for (uint32_t i = 0; i < pub->n_match; i++)
-                        if (!done || index >= done[i])
-                                (void)route_one(pub->match[i], &rt);
+                        (void)route_one(pub->match[i], &rt);
         }
         if (monitor_is_active(b))
                 monitor_publish(b, p, pub->topic, pub->n_topic, n, rt.n_matched);
@@ -1164,7 +1174,7 @@ static int publisher_batch(Publisher *pub, const VbusFrame *f)
         size_t len_recs = f->header.length, len, max_len = 0;
         uint64_t credit = len_recs + (uint64_t)n * charge, n_bytes = 0;
         BatchRest rest_stack[ROUTE_BATCH_STACK], *rest = NULL;
-        uint32_t done_stack[ROUTE_BATCH_STACK], *done = NULL;
+        uint64_t stamp = ++b->next_batch_stamp;
         bool any_left = false, queued = false;
         const uint8_t *data;
         VbusBatchIter it;
@@ -1197,11 +1207,9 @@ static int publisher_batch(Publisher *pub, const VbusFrame *f)
         /* Held: routing may reset this very stream (out of memory), which closes it. */
         publisher_ref(pub);
         if (!monitor_is_active(b) && match_refresh(&b->router, pub) == 0) {
-                bool small = pub->n_match <= ROUTE_BATCH_STACK;
-
-                rest = small ? rest_stack : malloc(pub->n_match * sizeof(*rest));
-                done = small ? done_stack : malloc(pub->n_match * sizeof(*done));
-                for (uint32_t i = 0; rest && done && i < pub->n_match; i++) {
+                rest = pub->n_match <= ROUTE_BATCH_STACK ? rest_stack
+                                                         : malloc(pub->n_match * sizeof(*rest));
+                for (uint32_t i = 0; rest && i < pub->n_match; i++) {
                         Subscription *sub = container_of(pub->match[i], Subscription, rsub);
 
                         rest[i].offset = 0;
@@ -1211,20 +1219,13 @@ static int publisher_batch(Publisher *pub, const VbusFrame *f)
                                                                  pub->n_meta_const, b->batch_buf,
                                                                  len_recs, n, &rest[i].offset)
                                                : 0;
-                        done[i] = rest[i].done;
+                        /* By identity, not by place: routing one by one may change the list. */
+                        sub->batch_stamp = stamp;
+                        sub->batch_done = rest[i].done;
                         any_left |= rest[i].done < n;
                 }
-                if (!rest || !done) {
-                        /* Out of memory: one by one, as if nobody took any. */
-                        if (rest != rest_stack)
-                                free(rest);
-                        if (done != done_stack)
-                                free(done);
-                        rest = NULL;
-                        done = NULL;
-                }
         }
-        if (done && any_left && max_len <= LIMIT_BATCH_MESSAGE_MAX &&
+        if (rest && any_left && max_len <= LIMIT_BATCH_MESSAGE_MAX &&
             (m = msg_alloc(len_recs)) != NULL) {
                 m->meta_const = pub->meta_const;
                 m->n_meta_const = pub->n_meta_const;
@@ -1235,7 +1236,7 @@ static int publisher_batch(Publisher *pub, const VbusFrame *f)
                 m->publisher = publisher_ref(pub);
                 queued = queue_rests(pub, m, rest, len_recs, n, n_bytes);
         }
-        if (done && (!any_left || queued)) {
+        if (rest && (!any_left || queued)) {
                 b->stats.n_published += n;
                 pub->base.peer->n_published += n;
                 pub->n_messages += n;
@@ -1254,14 +1255,12 @@ static int publisher_batch(Publisher *pub, const VbusFrame *f)
                      j++) {
                         uint32_t c = (uint32_t)(vbus__batch_len_size((uint32_t)len) + len) + charge;
 
-                        route(pub, data, len, c, true, false, done, j);
+                        route(pub, data, len, c, true, false, rest ? stamp : 0, j);
                 }
         }
         msg_unref(m);
         if (rest != rest_stack)
                 free(rest);
-        if (done != done_stack)
-                free(done);
         publisher_unref(pub);
         return 0;
 }
@@ -1293,12 +1292,12 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
             f->header.length <= pub->base.peer->bus->config.max_message) {
                 /* A whole message in one frame: routed from the ring, no copy. */
                 route(pub, f->payload, f->header.length,
-                      f->header.length + stream_msg_charge(&pub->base), false, pub->rx_retain,
-                      NULL, 0);
+                      f->header.length + stream_msg_charge(&pub->base), false, pub->rx_retain, 0,
+                      0);
         } else if (rx_append(pub, f) == 0) {
                 if (!more) {
-                        route(pub, pub->rx, pub->n_rx, pub->rx_credit, true, pub->rx_retain,
-                              NULL, 0);
+                        route(pub, pub->rx, pub->n_rx, pub->rx_credit, true, pub->rx_retain, 0,
+                              0);
                         rx_clear(pub);
                 } else {
                         /* A message in fragments may need the whole window (max_message may

@@ -406,6 +406,9 @@ static int cmd_pub(const Options *o, const char *topic, const char *message)
                                 n--;
                         if (publish_one(p, line, (size_t)n, o, &cnt) < 0)
                                 status = 1;
+                        /* The next line may be long in coming: what was published (perhaps
+                         * combined with earlier lines) goes to the broker now. */
+                        (void)vbus_conn_flush(c, 0);
                 }
                 free(line);
         }

@@ -48,8 +48,9 @@ sen, das = ps['sensor'], ps['dash']
 assert sen['domid'] == $s and sen['transport'] == 'vchan' and not sen['local']
 assert sen['published'] == 10 and sen['streams'] == 1 and sen['subscriptions'] == 0
 assert sen['frames_in'] >= 11 and sen['bytes_in'] >= 10 * 16 + 41, sen
-assert das['subscriptions'] == 1 and das['published'] == 0 and das['frames_out'] >= 10
-assert das['bytes_out'] >= 10 * 16 + 41 and das['dropped'] == 0
+# The broker may batch the ten messages to dash (protocol.md 5.5): fewer frames, every byte.
+assert das['subscriptions'] == 1 and das['published'] == 0 and das['frames_out'] >= 2
+assert das['bytes_out'] >= 10 * 4 + 41 and das['dropped'] == 0
 assert sen['ring_in'] > 0 and sen['ring_out'] > 0
 assert all(p['violations'] == 0 and p['denials'] == 0 for p in j['peers'])
 me = [p for p in j['peers'] if p['local']]

@@ -469,6 +469,18 @@ static void test_whole_batch_reset_first(void **state)
         one_batch_three_subscribers("ABC");
 }
 
+static void test_whole_batch_reset_between(void **state)
+{
+        (void)state;
+        one_batch_three_subscribers("BAC");
+}
+
+static void test_whole_batch_reset_last(void **state)
+{
+        (void)state;
+        one_batch_three_subscribers("CBA");
+}
+
 static void test_whole_batch_one_by_one_first(void **state)
 {
         (void)state;
@@ -483,6 +495,8 @@ int main(void)
                 cmocka_unit_test(test_drop_count_link_full),
                 cmocka_unit_test(test_drop_count_inside_one_batch),
                 cmocka_unit_test(test_whole_batch_reset_first),
+                cmocka_unit_test(test_whole_batch_reset_between),
+                cmocka_unit_test(test_whole_batch_reset_last),
                 cmocka_unit_test(test_whole_batch_one_by_one_first),
         };
 
