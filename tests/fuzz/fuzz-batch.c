@@ -16,7 +16,9 @@
  *   length encoded in its canonical size (vbus__batch_len_size), and ends with 0;
  * - on the changed payload the walk gives at most n records, each inside the payload, and ends
  *   with 0 exactly when the changed bytes count as a batch of n records, else -EPROTO;
- * - a record's length written back with vbus__batch_put_len() is the bytes it was read from.
+ * - a record's length written back with vbus__batch_put_len() is the bytes it was read from;
+ * - vbus__batch_scan() on the records agrees with the count and the walk: the same number, the
+ *   largest length and the sum of the lengths.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -48,6 +50,9 @@ static void records_of(const uint8_t *payload, size_t len, bool meta, const uint
 
 /* Walks @n records of @rec (@len bytes); checks each is inside; @exact: the bytes are those
  * counted, so every length is canonical and put_len writes it back byte for byte. */
+static size_t walk_max;   /* the largest record the last walk gave */
+static uint64_t walk_sum; /* and the sum of their lengths */
+
 static int walk(const uint8_t *rec, size_t len, uint32_t n, bool exact, uint32_t *ret_yielded)
 {
         VbusBatchIter it;
@@ -55,6 +60,8 @@ static int walk(const uint8_t *rec, size_t len, uint32_t n, bool exact, uint32_t
         uint32_t y = 0;
         int r;
 
+        walk_max = 0;
+        walk_sum = 0;
         vbus__batch_iter_init(&it, rec, len, n);
         for (;;) {
                 const uint8_t *d = NULL;
@@ -74,6 +81,9 @@ static int walk(const uint8_t *rec, size_t len, uint32_t n, bool exact, uint32_t
                                 abort();
                 }
                 pos = d + l;
+                walk_sum += l;
+                if (l > walk_max)
+                        walk_max = l;
         }
         if (r != 0 && r != -EPROTO)
                 abort();
@@ -109,6 +119,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         records_of(buf, len, meta, &rec, &n_rec);
         if (walk(rec, n_rec, n, true, &y) != 0 || y != n)
                 abort();
+        {
+                uint32_t n_scan = 0;
+                size_t max_len = 0;
+                uint64_t sum = 0;
+
+                if (vbus__batch_scan(rec, n_rec, &n_scan, &max_len, &sum) != 0 || n_scan != n ||
+                    max_len != walk_max || sum != walk_sum)
+                        abort();
+        }
 
         /* The writer changes one byte of the records after the count (0 would change nothing,
          * so byte 1's value goes in unchanged only when it is not 0). */

@@ -421,6 +421,48 @@ static void test_walk_random_changes(void **state)
         }
 }
 
+/* scan: the count of records alone (no prefix), with the largest length and the sum of the
+ * lengths in the same pass; its errors are the count's, and nothing is written on failure. */
+static void test_scan_totals_and_errors(void **state)
+{
+        static const uint8_t recs[] = {1, 'x', 0, 3, 'a', 'b', 'c', 2, 'y', 'z'};
+        static const uint8_t bad[] = {1, 'x', 0x80, 0x00};
+        uint32_t n = 77;
+        size_t max_len = 77;
+        uint64_t bytes = 77;
+
+        (void)state;
+        assert_int_equal(vbus__batch_scan(recs, sizeof(recs), &n, &max_len, &bytes), 0);
+        assert_int_equal(n, 4);
+        assert_int_equal(max_len, 3);
+        assert_int_equal(bytes, 6);
+        /* The outputs besides the count are optional. */
+        n = 0;
+        assert_int_equal(vbus__batch_scan(recs, sizeof(recs), &n, NULL, NULL), 0);
+        assert_int_equal(n, 4);
+        /* Only empty records: bytes and the largest are 0. */
+        assert_int_equal(vbus__batch_scan((const uint8_t[]){0, 0}, 2, &n, &max_len, &bytes), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(max_len, 0);
+        assert_int_equal(bytes, 0);
+        n = 77;
+        max_len = 77;
+        bytes = 77;
+        assert_int_equal(vbus__batch_scan(bad, sizeof(bad), &n, &max_len, &bytes),
+                         VBUS_FRAME_E_MALFORMED);
+        assert_int_equal(vbus__batch_scan(recs, 0, &n, &max_len, &bytes), VBUS_FRAME_E_SEMANTIC);
+        assert_int_equal(vbus__batch_scan(NULL, 1, &n, &max_len, &bytes), -EINVAL);
+        assert_int_equal(vbus__batch_scan(recs, sizeof(recs), NULL, &max_len, &bytes), -EINVAL);
+        assert_int_equal(n, 77);
+        assert_int_equal(max_len, 77);
+        assert_int_equal(bytes, 77);
+        /* A Meta prefix is not skipped: these bytes are records to it. */
+        assert_int_equal(
+                vbus__batch_scan((const uint8_t[]){2, 'M', 'M', 1, 'x'}, 5, &n, &max_len, &bytes),
+                0);
+        assert_int_equal(n, 2);
+}
+
 /* put_len writes what len_size says, and the bytes read back (by the count) to the same value,
  * at each boundary of the encoding. */
 static void test_put_len_round_trip(void **state)
@@ -495,6 +537,7 @@ int main(void)
                 cmocka_unit_test(test_walk_shorter_length),
                 cmocka_unit_test(test_walk_count_mismatch),
                 cmocka_unit_test(test_walk_random_changes),
+                cmocka_unit_test(test_scan_totals_and_errors),
                 cmocka_unit_test(test_put_len_round_trip),
         };
 
