@@ -295,7 +295,10 @@ VBUS_EXPORT vbus_publisher *vbus_publisher_free(vbus_publisher *pub);
  * one frame in the ring instead (protocol.md 5.5), which goes out as soon as the broker has caught
  * up, at the next vbus_conn_process()/vbus_conn_flush()/vbus_conn_wait(), when it is full, or
  * before anything else is written: vbus_conn_get_timeout() says "now" while one is open. Either
- * way, a message for which this returns 0 is sent while the link lives, in order.
+ * way, a message for which this returns 0 is sent, in order, while the link lives, provided the
+ * application keeps serving the connection as vbus_conn_get_timeout() asks (a program that
+ * publishes and then sleeps without calling into the library may hold the last batch until it
+ * wakes; vbus_conn_flush() sends it).
  *
  * Return: 0 (the message is on its way); -EAGAIN (not now: the broker has not granted credit
  * yet, the link is still connecting, or the link is full; process and retry: this is how a
