@@ -290,12 +290,12 @@ VBUS_EXPORT vbus_publisher *vbus_publisher_free(vbus_publisher *pub);
  * vbus_publish() - publish one message.
  * @data: borrowed for the call (copied or written straight into the ring).
  *
- * To a broker that is idle the message goes at once in a frame of its own. While the broker is
- * still reading what this connection wrote before, messages of up to 2048 bytes are combined into
- * one frame in the ring instead (protocol.md 5.5), which goes out as soon as the broker has caught
- * up, at the next vbus_conn_process()/vbus_conn_flush()/vbus_conn_wait(), when it is full, or
- * before anything else is written: vbus_conn_get_timeout() says "now" while one is open. Either
- * way, a message for which this returns 0 is sent, in order, while the link lives, provided the
+ * Messages of up to 2048 bytes are combined into one frame in the ring (protocol.md 5.5), which
+ * goes out as soon as the broker has caught up with what came before, at the next
+ * vbus_conn_process()/vbus_conn_flush()/vbus_conn_wait(), when it is full, or before anything
+ * else is written: vbus_conn_get_timeout() says "now" while one is open, as it does after a
+ * single frame (a sleeping broker learns of either at that flush). A message for which this
+ * returns 0 is sent, in order, while the link lives, provided the
  * application keeps serving the connection as vbus_conn_get_timeout() asks (a program that
  * publishes and then sleeps without calling into the library may hold the last batch until it
  * wakes; vbus_conn_flush() sends it).

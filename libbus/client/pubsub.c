@@ -9,8 +9,8 @@
  * message as following a gap), and when the next link is ready they are opened again.
  *
  * Publishing: a message that fits one frame and the window goes straight into the link, with no
- * copy and no allocation; while the broker is busy reading what came before, small messages are
- * combined into one batch frame in the link instead (protocol.md 5.5); a larger one is copied once
+ * copy and no allocation, or, when the broker takes batches (protocol.md 5.5) and it is small, into
+ * the batch frame being combined in the link; a larger one is copied once
  * and sent in fragments as room appears (one message at most waits per publisher). Receiving a
  * batch delivers its messages in order from one private copy of the frame. Receiving: a message in one frame is copied out of the
  * shared ring into a buffer kept across deliveries, its Meta decoded into an arena on the stack,
@@ -601,15 +601,15 @@ static int publish(vbus_publisher *p, const void *data, size_t len, uint8_t flag
                 if (r < 0)
                         return r == -ENOTCONN ? r : -EAGAIN;
         }
-        /* Combined: while the broker has not read what we wrote last (it is busy, and reads on
-         * without being woken), a small message joins a batch frame written in the link, which
-         * goes out as soon as the broker has caught up, at the next flush or when full
-         * (protocol.md 5.5). To an idle broker a message goes at once, alone. */
-        if (flags == 0 && len <= PUBSUB_BATCH_MESSAGE_MAX && vbus__conn_batches(c) &&
-            (vbus__conn_batch_is_open(c) || vbus__conn_peer_busy(c))) {
+        /* Combined (protocol.md 5.5): a small message joins the batch frame being written in
+         * the link, which goes out as soon as the broker has caught up with what came before
+         * (looked at every PUBSUB_BATCH_LOOK messages: its side of the ring is a cache line it
+         * writes), at the connection's next flush (which vbus_conn_get_timeout() asks for at
+         * once, as it did for a single frame), before anything else is written, or when full.
+         * No message waits longer than it would alone: a sleeping broker learnt of a single
+         * frame only at that flush too. */
+        if (flags == 0 && len <= PUBSUB_BATCH_MESSAGE_MAX && vbus__conn_batches(c)) {
                 r = vbus__conn_batch_add(c, p->s.id, data, len);
-                /* Whether the broker caught up is a look at its side of the ring, a cache line
-                 * it writes: taken every PUBSUB_BATCH_LOOK messages, not every one. */
                 if (r == 0 && vbus__conn_batch_messages(c) % PUBSUB_BATCH_LOOK == 0 &&
                     !vbus__conn_peer_busy(c))
                         r = vbus__conn_batch_commit(c);
