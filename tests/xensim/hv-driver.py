@@ -331,21 +331,6 @@ def scenario_notify():
     assert d0.ok(f"peek {mid} {LIVE_OFF_SRV}") == ["0"]
     d0.exit()
     d1.exit()
-    # 6. An unmap-notify on a port whose event was taken and not unmasked yet: the daemon rings
-    # without looking at the mask (a peer could set it), and the event is not lost: it comes
-    # once, at the unmask.
-    d0, d1, p0, p1, mid, sid, ref = notify_pair()
-    d0.ok(f"notify {p0}")
-    assert d1.ok("pending") == [str(p1)]
-    d0.ok(f"unmap {mid}")
-    assert d1.ok(f"peek {sid} {LIVE_OFF_CLI}") == ["0"]
-    d1.ok(f"unmask {p1}")
-    assert d1.ok("poll 0") == ["ready"]
-    assert d1.ok("pending") == [str(p1)]
-    d1.ok(f"unmask {p1}")
-    assert d1.ok("poll 0") == ["idle"]
-    d0.exit()
-    d1.exit()
 
 
 def scenario_destroy():

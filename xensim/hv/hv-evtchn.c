@@ -82,7 +82,7 @@ int hv_evtchn_add_domain(HvEvtchn *ev, uint32_t domid)
                 return -ENOMEM;
         }
         for (uint32_t p = 0; p < HV_PORTS_PER_DOMAIN; p++)
-                d->ports[p].doorbell = d->ports[p].bell_state = -1;
+                d->ports[p].doorbell = -1;
         d->domid = (uint16_t)domid;
         ev->domains[domid] = d;
         return 0;
@@ -117,7 +117,7 @@ static void evtchn_free(HvEvtchn *ev, uint32_t domid, uint32_t port, HvPort *p)
         }
         ev->ops->freed(ev->userdata, domid, port, p);
         memset(p, 0, sizeof(*p));
-        p->doorbell = p->bell_state = -1;
+        p->doorbell = -1;
 }
 
 /* Close on behalf of its owner: orphan while held, else free. */
@@ -165,7 +165,6 @@ int hv_evtchn_alloc_unbound(HvEvtchn *ev, uint32_t domid, uint32_t remote_domid,
                 .remote_domid = (uint16_t)remote_domid,
                 .owner = owner,
                 .doorbell = -1,
-                .bell_state = -1,
         };
         *ret_port = port;
         return 0;
@@ -198,7 +197,6 @@ int hv_evtchn_bind_interdomain(HvEvtchn *ev, uint32_t domid, uint32_t remote_dom
                 .remote_port = remote_port,
                 .owner = owner,
                 .doorbell = -1,
-                .bell_state = -1,
         };
         r->state = HV_EVTCHN_INTERDOMAIN;
         r->remote_domid = (uint16_t)domid;

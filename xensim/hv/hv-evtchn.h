@@ -9,7 +9,7 @@
  * bound it). An unmap-notify may hold a port (hv_evtchn_hold) so that it outlives its owner
  * until the notify has been sent, as Linux's gntalloc/gntdev take a reference on the event
  * channel. Pending and mask bits are not kept here: they live with the doorbell (an eventfd
- * and a page shared by the port's owner and its peer), see hv-proto.h and lib-evtchn.c.
+ * the receiving process arms one-shot), see hvd.c and lib-evtchn.c.
  */
 #pragma once
 
@@ -25,7 +25,6 @@ typedef struct HvPort {
         void *owner;          /* borrowed; NULL when free or orphaned */
         uint32_t n_holds;
         int doorbell;     /* the I/O layer's object for this port, -1 when none; opaque here */
-        int bell_state;   /* the I/O layer's second object (the doorbell's state page), or -1 */
         uint8_t io_flags; /* the I/O layer's flags; opaque here, cleared when freed */
 } HvPort;
 

@@ -41,20 +41,11 @@
 
 /*
  * Descriptors the daemon may hold for one unprivileged domain (a connection 1, a share 2, a
- * notify mapping 1, a bound port 2: its doorbell and the doorbell's state page): one guest
- * cannot use up the daemon's descriptors and starve the others. A vchan costs its server
- * domain about 10 and its client about 5. Domain 0 is exempt, as for HV_CONNS_PER_DOMAIN: its
- * backends hold a few per guest.
+ * notify mapping 1, a bound port 1): one guest cannot use up the daemon's descriptors and
+ * starve the others. A vchan costs its server domain about 9 and its client about 4. Domain 0
+ * is exempt, as for HV_CONNS_PER_DOMAIN: its backends hold a few per guest.
  */
 #define HV_FDS_PER_DOMAIN 4096u
-
-/*
- * Reports of masked ports that one non-blocking xenevtchn_pending() skips before answering
- * EAGAIN. A masked port is reported only when its doorbell is written without a look at the
- * mask (a write that raced the delivery, the daemon's raise): rare, but a process that rings a
- * doorbell in a loop must not keep the owner's pending() looping with it.
- */
-#define HV_EVT_MASKED_LOOKS 64u
 
 /* Largest protocol message: a map request of HV_PAGES_PER_REQ (domid, ref) pairs. */
 #define HV_MSG_MAX (64u + 8u * HV_PAGES_PER_REQ)

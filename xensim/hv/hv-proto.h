@@ -8,16 +8,13 @@
  * n_data 32-bit words. Requests are answered in order by exactly one reply carrying the same
  * op. File descriptors travel as SCM_RIGHTS with the reply that announces them.
  *
- * Events never pass through the daemon. Each bound port has a doorbell, an eventfd, and the
- * doorbell's state page, a one-page memfd whose first 32-bit word holds the port's mask and
- * pending bits (HV_EVT_STATE_*), as Xen keeps them in shared memory: the owner of the port
- * waits on the doorbell (edge-triggered in an epoll set, which is the fd xenevtchn_fd
- * returns), and the interdomain peer holds copies of both and, to notify, sets the pending bit
- * and writes to the doorbell unless the mask bit was set (then the owner's unmask raises it),
- * so a notify costs one write and no round trip, and a masked port stays quiet. The daemon
- * hands out doorbells and their pages when ports are bound. When a port's peer changes later
- * (bound, closed), the daemon tells the port's owner with the asynchronous HV_OP_EVT_PEER_CHANGED,
- * at most once until the owner asks for the new doorbell with HV_OP_EVT_GET_PEER (so a peer that
+ * Events never pass through the daemon. Each bound port has a doorbell, an eventfd: the
+ * owner of the port waits on it (armed one-shot in an epoll set, which is the fd
+ * xenevtchn_fd returns; re-arming it is the unmask), and the interdomain peer holds a copy
+ * and writes to it to notify, so a notify costs one write and no round trip. The daemon
+ * hands out doorbells when ports are bound. When a port's peer changes later (bound, closed),
+ * the daemon tells the port's owner with the asynchronous HV_OP_EVT_PEER_CHANGED, at most
+ * once until the owner asks for the new doorbell with HV_OP_EVT_GET_PEER (so a peer that
  * rebinds in a loop cannot fill the owner's connection); the client reads these messages
  * while waiting for a reply, and before a notify when its news counter moved: a shared page
  * (HV_OP_EVT_NEWS) whose counter the daemon increments after sending each such message, so
@@ -35,14 +32,12 @@
 #include "hv-limits.h"
 
 enum {
-        HV_OP_EVT_BIND_UNBOUND = 1, /* arg0 remote domid -> arg0 port, fds: its doorbell and
-                                     * state page */
+        HV_OP_EVT_BIND_UNBOUND = 1, /* arg0 remote domid -> arg0 port, fd: its doorbell */
         HV_OP_EVT_BIND_INTERDOMAIN, /* arg0 remote domid, arg1 remote port -> arg0 port,
-                                     * fds: its doorbell and state page, the peer's two */
+                                     * fds: its doorbell, the peer's doorbell */
         HV_OP_EVT_UNBIND,           /* arg0 port */
         HV_OP_EVT_STATUS,           /* arg0 domid, arg1 port -> arg0 state, arg1 rdom, arg2 rport */
-        HV_OP_EVT_GET_PEER,         /* arg0 port -> arg0 1 and fds: the peer's doorbell and state
-                                     * page, or arg0 0 */
+        HV_OP_EVT_GET_PEER,         /* arg0 port -> arg0 1 and fd: the peer's doorbell, or 0 */
         HV_OP_EVT_PEER_CHANGED,     /* async, daemon to client: arg0 port's peer changed */
         HV_OP_GNT_SHARE,            /* arg0 domid, arg1 count, arg2 writable, arg3 notify offset,
                                      * arg4 notify port -> arg0 share id, data refs[count], fd */
@@ -57,16 +52,6 @@ enum {
                           * on this connection; err EEXIST when asked twice */
         HV_OP_MAX_,
 };
-
-/*
- * The bits of a doorbell's state word (the first 32-bit word, host order, of its state page).
- * MASKED: the owner took the port's event and has not unmasked it yet; PENDING: a notify came
- * while it was masked (the owner's unmask raises one event for all of them). Both sides change
- * the word only with atomic read-modify-writes. Anyone holding the page can write it, as anyone
- * holding the doorbell can ring it: the owner and the peer of that port, nobody else.
- */
-#define HV_EVT_STATE_MASKED  0x1u
-#define HV_EVT_STATE_PENDING 0x2u
 
 /* "No notify" for the offset and port of the unmap-notify requests, as in the Xen API. */
 #define HV_NOTIFY_NONE UINT32_MAX

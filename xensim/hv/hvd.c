@@ -223,13 +223,6 @@ static void reply_err(Hvd *hvd, Conn *c, uint32_t op, int err)
 
 /* ---- event channel doorbells ------------------------------------------------------------ */
 
-/*
- * Raises a port: its doorbell rung, without a look at the mask in its state page. The page is
- * writable by the port's peer, which could set the mask bit to mute the daemon's raises (the
- * unmap-notify that tells the owner the peer is gone); so on a masked port the fd is readable
- * for nothing until the owner's unmask, which sees the extra count and raises the event then
- * (lib-evtchn.c). Rare: the daemon raises at a bind and an unmap-notify, not per event.
- */
 static void hvd_raise(void *userdata, uint32_t domid, uint32_t port, HvPort *p)
 {
         const uint64_t one = 1;
@@ -274,12 +267,10 @@ static void hvd_freed(void *userdata, uint32_t domid, uint32_t port, HvPort *p)
 
         if (p->doorbell >= 0) {
                 close(p->doorbell);
-                if (p->bell_state >= 0)
-                        close(p->bell_state);
                 if (d)
-                        domain_refund(d, 2);
+                        domain_refund(d, 1);
         }
-        p->doorbell = p->bell_state = -1;
+        p->doorbell = -1;
 }
 
 static const HvEvtchnOps hvd_evtchn_ops = {
@@ -452,59 +443,24 @@ static void domain_accept(Hvd *hvd, Domain *d)
 
 /* ---- requests --------------------------------------------------------------------------- */
 
-/* A doorbell's state page (HV_EVT_STATE_*, see hv-proto.h): one sealed page, all zero (unmasked,
- * nothing pending). Returns its fd or -errno. */
-static int evt_new_state_page(void)
-{
-        long page = sysconf(_SC_PAGESIZE);
-        int fd = memfd_create("xensim-evtchn-state", MFD_CLOEXEC | MFD_ALLOW_SEALING), r;
-
-        if (fd < 0)
-                return -errno;
-        if (page <= 0 || ftruncate(fd, page) < 0 ||
-            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-                r = page <= 0 ? -EINVAL : -errno;
-                close(fd);
-                return r;
-        }
-        return fd;
-}
-
-/*
- * Give a newly bound port its doorbell and the doorbell's state page (two descriptors charged).
- * Returns 0 or -errno (then the port is closed).
- */
+/* Give a newly bound port its doorbell. Returns its fd or -errno (then the port is closed). */
 static int evt_new_doorbell(Hvd *hvd, Conn *c, uint32_t port)
 {
         HvPort *p = hv_evtchn_port(&hvd->ev, c->dom->domid, port);
-        int fd = -1, st = -1, r = -ENOSPC;
+        int fd = -1, r = -ENOSPC;
 
-        if (domain_charge(c->dom, 2)) {
+        if (domain_charge(c->dom, 1)) {
                 fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-                r = fd < 0 ? -errno : evt_new_state_page();
-                if (r >= 0) {
-                        st = r;
-                } else {
-                        if (fd >= 0)
-                                close(fd);
-                        fd = -1;
-                        domain_refund(c->dom, 2);
-                }
+                r = -errno;
+                if (fd < 0)
+                        domain_refund(c->dom, 1);
         }
         if (fd < 0) {
                 (void)hv_evtchn_close(&hvd->ev, c->dom->domid, port, c);
                 return r;
         }
         p->doorbell = fd;
-        p->bell_state = st;
-        return 0;
-}
-
-/* A port's doorbell and its state page, in that order, as the replies carry them. */
-static void port_fds(const HvPort *p, int fds[2])
-{
-        fds[0] = p->doorbell;
-        fds[1] = p->bell_state;
+        return fd;
 }
 
 static void op_evt_bind_unbound(Hvd *hvd, Conn *c, const HvMsg *req)
@@ -512,16 +468,13 @@ static void op_evt_bind_unbound(Hvd *hvd, Conn *c, const HvMsg *req)
         HvMsg m = {.op = req->op};
         int r = hv_evtchn_alloc_unbound(&hvd->ev, c->dom->domid, req->arg[0], c, &m.arg[0]);
 
-        int fds[2];
-
         if (r >= 0)
                 r = evt_new_doorbell(hvd, c, m.arg[0]);
         if (r < 0) {
                 reply_err(hvd, c, req->op, r);
                 return;
         }
-        port_fds(hv_evtchn_port(&hvd->ev, c->dom->domid, m.arg[0]), fds);
-        reply(hvd, c, &m, NULL, fds, 2);
+        reply(hvd, c, &m, NULL, &r, 1);
 }
 
 static void op_evt_bind_interdomain(Hvd *hvd, Conn *c, const HvMsg *req)
@@ -529,7 +482,7 @@ static void op_evt_bind_interdomain(Hvd *hvd, Conn *c, const HvMsg *req)
         uint32_t domid = c->dom->domid, rdom = req->arg[0];
         HvMsg m = {.op = req->op};
         HvPort *l, *rp;
-        int fds[4];
+        int fds[2];
         int r = hv_evtchn_bind_interdomain(&hvd->ev, domid, rdom, req->arg[1], c, &m.arg[0]);
 
         if (r >= 0)
@@ -540,8 +493,8 @@ static void op_evt_bind_interdomain(Hvd *hvd, Conn *c, const HvMsg *req)
         }
         l = hv_evtchn_port(&hvd->ev, domid, m.arg[0]);
         rp = hv_evtchn_port(&hvd->ev, l->remote_domid, l->remote_port);
-        port_fds(l, fds);
-        port_fds(rp, fds + 2);
+        fds[0] = l->doorbell;
+        fds[1] = rp->doorbell;
         /* As Xen does: raise the new port once, in case a notify was lost before the bind. */
         hvd_raise(hvd, domid, m.arg[0], l);
         /*
@@ -550,7 +503,7 @@ static void op_evt_bind_interdomain(Hvd *hvd, Conn *c, const HvMsg *req)
          * go to no peer and be lost.
          */
         hvd_tell_peer_changed(hvd, rp, l->remote_port);
-        reply(hvd, c, &m, NULL, fds, fds[2] >= 0 ? 4 : 2);
+        reply(hvd, c, &m, NULL, fds, fds[1] >= 0 ? 2 : 1);
 }
 
 static void op_evt_get_peer(Hvd *hvd, Conn *c, const HvMsg *req)
@@ -558,7 +511,6 @@ static void op_evt_get_peer(Hvd *hvd, Conn *c, const HvMsg *req)
         HvPort *p = hv_evtchn_port(&hvd->ev, c->dom->domid, req->arg[0]);
         HvMsg m = {.op = req->op};
         HvPort *rp;
-        int fds[2];
 
         if (!p || p->owner != c) {
                 reply_err(hvd, c, req->op, p ? ENOTCONN : EINVAL);
@@ -573,8 +525,7 @@ static void op_evt_get_peer(Hvd *hvd, Conn *c, const HvMsg *req)
                 return;
         }
         m.arg[0] = 1;
-        port_fds(rp, fds);
-        reply(hvd, c, &m, NULL, fds, 2);
+        reply(hvd, c, &m, NULL, &rp->doorbell, 1);
 }
 
 /* HV_OP_EVT_NEWS: the page the client checks before a notify (see hv-proto.h). */

@@ -3,22 +3,14 @@
  * xensim-hvd, with events going straight from process to process (see hv-proto.h).
  *
  * Every port bound through a handle has a doorbell (an eventfd) in the handle's epoll set,
- * which is the fd xenevtchn_fd returns, edge-triggered: each write to it is one report, and
- * its counter counts writes. Next to it is the doorbell's state page, shared with the port's
- * peer, whose word holds Xen's mask and pending bits (HV_EVT_STATE_*). pending() returning a
- * port sets MASKED (Linux's upcall: the port is delivered and masked) and clears PENDING: this
- * delivery covers every notify so far. A notify sets PENDING and writes the doorbell only if
- * MASKED was clear, in one atomic step, so a masked port is not reported again and the fd stays
- * quiet. unmask() reads (consumes) the doorbell's counter and clears both bits; if PENDING was
- * set (a notify while masked) or the counter held more than the delivered write (writes that
- * did not look at the mask: the daemon's raise, or notifies that raced the delivery), one more
- * event is due and it rings the doorbell once, which is the coalescing. At worst that is one
- * spurious event (notifies that came before the delivery), which Xen's event semantics allow;
- * a notify after the delivery is never lost, which they require. A report that comes while the
- * port is masked anyway (such a raced write) is not delivered: pending() notes it as PENDING
- * and looks again. So each operation costs what it costs on Xen: notify one write (Xen: one
- * ioctl), pending one epoll_wait (Xen: one read), unmask one read (Xen: one write), plus a
- * write when an event is due again.
+ * which is the fd xenevtchn_fd returns. Its counter counts notifies. The doorbell is armed
+ * one-shot, so once xenevtchn_pending() has returned a port (Linux's upcall: the port is
+ * delivered and masked) nothing more is reported for it until xenevtchn_unmask(). Unmask
+ * consumes the counter: if it held more than the one notify that was delivered, a notify may
+ * have come after the delivery, so one more event is due (Linux: pending set while masked is
+ * delivered at unmask); it is re-posted as a single unit, which is the coalescing. At worst
+ * that is one spurious event (notifies that came before the delivery), which Xen's event
+ * semantics allow; a notify after the delivery is never lost, which they require.
  *
  * To notify, the handle writes to the doorbell of the port its port is bound to, which the
  * daemon gave it at bind time, or on request after saying the peer changed
@@ -58,10 +50,6 @@ struct xenevtchn_handle {
         int own[HV_PORTS_PER_DOMAIN];
         int peer[HV_PORTS_PER_DOMAIN];
         bool stale[HV_PORTS_PER_DOMAIN];
-        /* The state words of own[] and peer[] (their pages, mapped; NULL when none). own_state[]
-         * changes only in bind/unbind; peer_state[] with peer[]. */
-        uint32_t *own_state[HV_PORTS_PER_DOMAIN];
-        uint32_t *peer_state[HV_PORTS_PER_DOMAIN];
         /* Returned by pending() and not unmasked since (atomic bytes). */
         uint8_t delivered[HV_PORTS_PER_DOMAIN];
         /* HV_OP_EVT_NEWS page (NULL without), and its counter when last read (client lock). */
@@ -90,24 +78,6 @@ static bool port_ok(uint32_t port)
         return port > 0 && port < HV_PORTS_PER_DOMAIN;
 }
 
-/* Maps a doorbell's state page and closes its fd. NULL on failure. */
-static uint32_t *state_map(int fd)
-{
-        long page = sysconf(_SC_PAGESIZE);
-        void *p = page > 0 ? mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-                           : MAP_FAILED;
-
-        close(fd);
-        return p == MAP_FAILED ? NULL : p;
-}
-
-static void state_unmap(uint32_t **st)
-{
-        if (*st)
-                munmap(*st, (size_t)sysconf(_SC_PAGESIZE));
-        *st = NULL;
-}
-
 /* HV_OP_EVT_PEER_CHANGED, with the client lock held: fetch the new peer before notifying. */
 static void evtchn_async(void *ctx, const HvMsg *m, int fd)
 {
@@ -126,17 +96,14 @@ static int evtchn_refresh_peer(xenevtchn_handle *h, uint32_t port)
 {
         HvMsg req = {.op = HV_OP_EVT_GET_PEER, .arg = {port}}, rep;
         size_t n_fds = 0;
-        int fds[2] = {-1, -1};
-        int r = hv_client_call_locked(&h->client, &req, NULL, &rep, NULL, 0, fds, 2, &n_fds);
+        int fd = -1;
+        int r = hv_client_call_locked(&h->client, &req, NULL, &rep, NULL, 0, &fd, 1, &n_fds);
 
         if (r < 0)
                 return r;
         if (h->peer[port] >= 0)
                 close(h->peer[port]);
-        state_unmap(&h->peer_state[port]);
-        h->peer[port] = n_fds >= 1 ? fds[0] : -1;
-        if (n_fds >= 2)
-                h->peer_state[port] = state_map(fds[1]);
+        h->peer[port] = n_fds == 1 ? fd : -1;
         h->stale[port] = false;
         return 0;
 }
@@ -148,8 +115,6 @@ static void handle_free(xenevtchn_handle *h)
                         close(h->own[p]);
                 if (h->peer[p] >= 0)
                         close(h->peer[p]);
-                state_unmap(&h->own_state[p]);
-                state_unmap(&h->peer_state[p]);
         }
         if (h->epfd >= 0)
                 close(h->epfd);
@@ -256,49 +221,31 @@ XENEVTCHN_EXPORT int xenevtchn_notify(xenevtchn_handle *xce, evtchn_port_t port)
         }
         if (r == 0 && xce->stale[port])
                 r = evtchn_refresh_peer(xce, port);
-        /* A peer-less port drops the event (Xen); a masked one keeps it as PENDING, for the
-         * owner's unmask; a full counter already means "pending". */
-        if (r == 0 && xce->peer[port] >= 0 &&
-            (!xce->peer_state[port] ||
-             !(__atomic_fetch_or(xce->peer_state[port], HV_EVT_STATE_PENDING, __ATOMIC_SEQ_CST) &
-               HV_EVT_STATE_MASKED)))
+        /* A full counter already means "pending"; a peer-less port drops the event (Xen). */
+        if (r == 0 && xce->peer[port] >= 0)
                 (void)!write(xce->peer[port], &one, sizeof(one));
         hv_client_unlock(&xce->client);
         return r < 0 ? fail(r) : 0;
 }
 
-/*
- * Install a newly bound port's doorbell and state page, and the peer's if any (fds: its
- * doorbell, its state page, the peer's two), and watch it (a new port is unmasked).
- */
+/* Install a newly bound port's doorbells and arm it (a new port is unmasked). */
 static xenevtchn_port_or_error_t evtchn_bound(xenevtchn_handle *xce, uint32_t port, const int *fds,
                                               size_t n_fds)
 {
-        struct epoll_event e = {.events = EPOLLIN | EPOLLET, .data.u32 = port};
-        uint32_t *st;
+        struct epoll_event e = {.events = EPOLLIN | EPOLLONESHOT, .data.u32 = port};
 
-        if (!port_ok(port) || (n_fds != 2 && n_fds != 4) || xce->own[port] >= 0) {
+        if (!port_ok(port) || n_fds < 1 || xce->own[port] >= 0 ||
+            epoll_ctl(xce->epfd, EPOLL_CTL_ADD, fds[0], &e) < 0) {
                 for (size_t i = 0; i < n_fds; i++)
                         close(fds[i]);
                 return fail(-EPROTO);
         }
-        st = state_map(fds[1]);
-        if (!st || epoll_ctl(xce->epfd, EPOLL_CTL_ADD, fds[0], &e) < 0) {
-                state_unmap(&st);
-                close(fds[0]);
-                for (size_t i = 2; i < n_fds; i++)
-                        close(fds[i]);
-                return fail(-EPROTO);
-        }
         xce->own[port] = fds[0];
-        xce->own_state[port] = st;
-        if (n_fds == 4) {
+        if (n_fds > 1) {
                 hv_client_lock(&xce->client);
                 if (xce->peer[port] >= 0)
                         close(xce->peer[port]);
-                state_unmap(&xce->peer_state[port]);
-                xce->peer[port] = fds[2];
-                xce->peer_state[port] = state_map(fds[3]);
+                xce->peer[port] = fds[1];
                 hv_client_unlock(&xce->client);
         }
         return (xenevtchn_port_or_error_t)port;
@@ -307,9 +254,9 @@ static xenevtchn_port_or_error_t evtchn_bound(xenevtchn_handle *xce, uint32_t po
 static xenevtchn_port_or_error_t evtchn_bind(xenevtchn_handle *xce, HvMsg *req)
 {
         HvMsg rep = {0};
-        int fds[4];
+        int fds[2];
         size_t n_fds = 0;
-        int r = hv_client_call(&xce->client, req, NULL, &rep, NULL, 0, fds, 4, &n_fds);
+        int r = hv_client_call(&xce->client, req, NULL, &rep, NULL, 0, fds, 2, &n_fds);
 
         /* Bound in the daemon, but this process could not take the doorbells (it is out of
          * descriptors): unbind it there, or the port would stay bound to the remote one, which
@@ -368,12 +315,10 @@ XENEVTCHN_EXPORT int xenevtchn_unbind(xenevtchn_handle *xce, evtchn_port_t port)
         epoll_ctl(xce->epfd, EPOLL_CTL_DEL, xce->own[port], NULL);
         close(xce->own[port]);
         xce->own[port] = -1;
-        state_unmap(&xce->own_state[port]);
         __atomic_store_n(&xce->delivered[port], 0, __ATOMIC_RELAXED);
         hv_client_lock(&xce->client);
         if (xce->peer[port] >= 0)
                 close(xce->peer[port]);
-        state_unmap(&xce->peer_state[port]);
         xce->peer[port] = -1;
         xce->stale[port] = false;
         hv_client_unlock(&xce->client);
@@ -383,70 +328,54 @@ XENEVTCHN_EXPORT int xenevtchn_unbind(xenevtchn_handle *xce, evtchn_port_t port)
 XENEVTCHN_EXPORT xenevtchn_port_or_error_t xenevtchn_pending(xenevtchn_handle *xce)
 {
         struct epoll_event e;
-        uint32_t port, *st;
-        unsigned masked_looks = 0;
-        int n, fl, timeout = 0;
+        uint32_t port;
+        int n, fl;
 
         /* Usually called because the fd polled readable: look without blocking first. */
-        for (;;) {
-                do {
-                        n = epoll_wait(xce->epfd, &e, 1, timeout);
-                } while (n < 0 && errno == EINTR);
-                if (n < 0)
-                        return -1;
-                if (n == 0) {
-                        /* Like read() on /dev/xen/evtchn: block unless the fd is non-blocking. */
-                        if (__atomic_load_n(&xce->nonblocking, __ATOMIC_RELAXED))
-                                return fail(-EAGAIN);
-                        fl = fcntl(xce->epfd, F_GETFL);
-                        if (fl >= 0 && (fl & O_NONBLOCK)) {
-                                __atomic_store_n(&xce->nonblocking, true, __ATOMIC_RELAXED);
-                                return fail(-EAGAIN);
-                        }
-                        timeout = -1;
-                        continue;
-                }
-                port = e.data.u32;
-                st = port_ok(port) ? xce->own_state[port] : NULL;
-                if (!st)
-                        return (xenevtchn_port_or_error_t)port; /* cannot be: ours are bound */
-                /* Delivered and masked; this delivery covers every notify so far. */
-                if (!__atomic_exchange_n(&xce->delivered[port], 1, __ATOMIC_RELAXED)) {
-                        (void)__atomic_exchange_n(st, HV_EVT_STATE_MASKED, __ATOMIC_SEQ_CST);
-                        return (xenevtchn_port_or_error_t)port;
-                }
-                /* Reported while masked (a write that raced the delivery, or did not look at
-                 * the mask): due again at unmask, not now. */
-                (void)__atomic_fetch_or(st, HV_EVT_STATE_PENDING, __ATOMIC_SEQ_CST);
-                if (++masked_looks >= HV_EVT_MASKED_LOOKS &&
-                    __atomic_load_n(&xce->nonblocking, __ATOMIC_RELAXED))
+        do {
+                n = epoll_wait(xce->epfd, &e, 1, 0);
+        } while (n < 0 && errno == EINTR);
+        if (n == 0) {
+                /* Like read() on /dev/xen/evtchn: block unless the fd is non-blocking. */
+                if (__atomic_load_n(&xce->nonblocking, __ATOMIC_RELAXED))
                         return fail(-EAGAIN);
+                fl = fcntl(xce->epfd, F_GETFL);
+                if (fl >= 0 && (fl & O_NONBLOCK)) {
+                        __atomic_store_n(&xce->nonblocking, true, __ATOMIC_RELAXED);
+                        return fail(-EAGAIN);
+                }
+                do {
+                        n = epoll_wait(xce->epfd, &e, 1, -1);
+                } while (n < 0 && errno == EINTR);
         }
+        if (n < 0)
+                return -1;
+        port = e.data.u32;
+        /* Delivered and masked; the counter is left for unmask to judge. */
+        if (port_ok(port))
+                __atomic_store_n(&xce->delivered[port], 1, __ATOMIC_RELAXED);
+        return (xenevtchn_port_or_error_t)port;
 }
 
 XENEVTCHN_EXPORT int xenevtchn_unmask(xenevtchn_handle *xce, evtchn_port_t port)
 {
+        struct epoll_event e = {.events = EPOLLIN | EPOLLONESHOT, .data.u32 = port};
         const uint64_t one = 1;
         uint64_t count = 0;
-        uint32_t was;
         int fd;
 
         /* Like a write to /dev/xen/evtchn: ports not bound by this handle are ignored. */
         if (!port_ok(port) || (fd = xce->own[port]) < 0)
                 return 0;
         /*
-         * Only a delivered port is masked: unmasking a port whose event has not been taken yet
-         * changes nothing, and that event stays reported.
+         * Only a delivered port consumes its counter: unmasking a port whose event has not
+         * been taken yet must not lose that event.
          */
-        if (!__atomic_exchange_n(&xce->delivered[port], 0, __ATOMIC_RELAXED))
-                return 0;
-        /* The counter is consumed before MASKED is cleared: a notify that finds it clear writes
-         * after this read, so its write stays. */
-        if (read(fd, &count, sizeof(count)) != (ssize_t)sizeof(count))
-                count = 0;
-        was = __atomic_exchange_n(xce->own_state[port], 0, __ATOMIC_SEQ_CST);
-        if ((was & HV_EVT_STATE_PENDING) || count > 1)
+        if (__atomic_exchange_n(&xce->delivered[port], 0, __ATOMIC_RELAXED) &&
+            read(fd, &count, sizeof(count)) == (ssize_t)sizeof(count) && count > 1)
                 (void)!write(fd, &one, sizeof(one));
+        if (epoll_ctl(xce->epfd, EPOLL_CTL_MOD, fd, &e) < 0)
+                return -1;
         return 0;
 }
 
