@@ -108,17 +108,17 @@ enum {
 typedef struct Bus {
         BrokerConfig config;
         BusStats stats;
-        bool stopping;      /* GOAWAY sent: new OPENs are refused */
+        bool stopping;             /* GOAWAY sent: new OPENs are refused */
         uint64_t next_batch_key;   /* pubsub.c: the last publisher's batch key given out */
         uint64_t next_batch_stamp; /* pubsub.c: the last batch routed */
-        struct Msg *batch_spare; /* pubsub.c: a batch copy kept for the next batch */
+        struct Msg *batch_spare;   /* pubsub.c: a batch copy kept for the next batch */
         size_t batch_spare_cap;
         size_t batch_taken_cap; /* pubsub.c: the size of the batch copy in use */
-        uint32_t own_domid; /* the broker's domain */
-        Keyring *keyring;   /* keyring.c's: channel auth; NULL for none; owned by main() */
-        List peers;         /* live Peers (peer.c) */
-        List dead;          /* Peers dropped in this iteration (peer.c), freed by broker.c */
-        List dirty;         /* Peers to flush at the end of the iteration (peer.c) */
+        uint32_t own_domid;     /* the broker's domain */
+        Keyring *keyring;       /* keyring.c's: channel auth; NULL for none; owned by main() */
+        List peers;             /* live Peers (peer.c) */
+        List dead;              /* Peers dropped in this iteration (peer.c), freed by broker.c */
+        List dirty;             /* Peers to flush at the end of the iteration (peer.c) */
         uint32_t n_peers;
         uint32_t n_local_peers; /* of n_peers, UNIX-socket links (peer.c) */
         uint64_t mem_held;      /* budget.c: held for all peers together */

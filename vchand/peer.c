@@ -405,7 +405,9 @@ bool peer_batch_joins(Peer *p, uint32_t stream_id, uint64_t key, size_t n)
 
 size_t peer_batch_room(Peer *p, uint32_t stream_id, uint64_t key, size_t n_prefix)
 {
-        return p->dead ? 0 : vbus__endpoint_batch_room(&p->ep, stream_id, VBUS_FLAG_META, key, n_prefix);
+        return p->dead ? 0
+                       : vbus__endpoint_batch_room(&p->ep, stream_id, VBUS_FLAG_META, key,
+                                                   n_prefix);
 }
 
 bool peer_batch_joins_records(Peer *p, uint32_t stream_id, uint64_t key, size_t n_bytes)
@@ -552,8 +554,8 @@ static int peer_on_hello(void *owner, const Vbus__V1__Hello *m)
         answer.version_max = VBUS_PROTOCOL_VERSION;
         answer.version = VBUS_PROTOCOL_VERSION;
         answer.max_frame = p->bus->config.max_frame;
-        answer.features = VBUS_FEATURE_RETAIN | VBUS_FEATURE_DESCRIBE | VBUS_FEATURE_MESSAGE_CHARGE |
-                          VBUS_FEATURE_BATCH;
+        answer.features = VBUS_FEATURE_RETAIN | VBUS_FEATURE_DESCRIBE |
+                          VBUS_FEATURE_MESSAGE_CHARGE | VBUS_FEATURE_BATCH;
         answer.peer_name = (char *)"vchand";
         /* Claims are an agent's, about one of its sessions (protocol.md 7). */
         if (m->claims && !p->parent)

@@ -66,7 +66,7 @@ typedef struct Publisher {
         uint8_t *meta_const;  /* packed Meta{topic, sender}: the same for all its messages */
         size_t n_meta_const;
         uint64_t batch_key; /* never 0, unique: its messages may share a batch frame */
-        RouterSub **match; /* the subscriptions its topic matched, valid while */
+        RouterSub **match;  /* the subscriptions its topic matched, valid while */
         uint32_t n_match, match_cap;
         uint64_t match_gen;    /* ...this equals router.gen + 1 */
         uint32_t n_block_held; /* its messages held by BLOCK queues (Msgs, not QItems) */
@@ -93,7 +93,7 @@ typedef struct Subscription {
          * messages with one copy (publisher_batch()): route() gives it only the others. */
         uint64_t batch_stamp;
         uint32_t batch_done;
-        bool refused;    /* RESET sent for being over a bound: nothing more is queued */
+        bool refused;   /* RESET sent for being over a bound: nothing more is queued */
         List peer_link; /* in peer->subscriptions */
         char *pattern;
         uint64_t n_delivered, opened_us;
@@ -124,7 +124,7 @@ _Static_assert(offsetof(Subscription, base) == 0, "Subscription starts with its 
 typedef struct QItem {
         List link;
         Msg *msg;
-        size_t offset; /* bytes of the message already sent (fragments; of a batch: records) */
+        size_t offset;   /* bytes of the message already sent (fragments; of a batch: records) */
         uint32_t index;  /* of a batch: the messages already sent */
         uint32_t n_msgs; /* the messages it counts in its queue (1, or a batch's rest) */
         uint64_t cost;   /* what it is charged in its queue and to its subscriber's budget */
@@ -554,7 +554,7 @@ typedef struct Route {
         Msg *msg; /* made on first need: a subscriber without room, or a second subscriber */
         uint64_t batch_stamp; /* of the batch it is a message of (0: none), */
         uint32_t batch_index; /* ...and its place in it */
-        bool pub_refused; /* the publisher was reset while routing this message */
+        bool pub_refused;     /* the publisher was reset while routing this message */
         uint32_t n_matched;
 } Route;
 
@@ -890,8 +890,8 @@ static int route_copy(Route *rt)
 static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit, bool from_copy,
                   bool retain, uint64_t stamp, uint32_t index)
 {
-        Route rt = {.pub = pub, .data = data, .n_data = n, .batch_stamp = stamp,
-                    .batch_index = index};
+        Route rt = {
+                .pub = pub, .data = data, .n_data = n, .batch_stamp = stamp, .batch_index = index};
         Peer *p = pub->base.peer;
         Bus *b = p->bus;
 
@@ -1073,8 +1073,8 @@ enum { ROUTE_BATCH_STACK = 64 };
 /* What a subscriber did not take of a batch, queued as one item (a copy of the batch shared by
  * the queues that hold its rest). */
 typedef struct BatchRest {
-        uint32_t done;  /* messages it took (deliver_records()) */
-        size_t offset;  /* their record bytes */
+        uint32_t done; /* messages it took (deliver_records()) */
+        size_t offset; /* their record bytes */
 } BatchRest;
 
 /*
@@ -1095,7 +1095,8 @@ static bool rest_fits(Subscription *sub, Publisher *pub, uint32_t k, uint64_t co
         if (sub->slow_policy == VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK)
                 return sub->n_queued + k <= LIMIT_BLOCK_QUEUE_MESSAGES &&
                        pub->n_block_held + k <= pub->window / LIMIT_ITEM_OVERHEAD;
-        return sub->n_queued + k <= sub->queue_limit && sub->bytes_queued + cost <= cfg->queue_bytes;
+        return sub->n_queued + k <= sub->queue_limit &&
+               sub->bytes_queued + cost <= cfg->queue_bytes;
 }
 
 /*
@@ -1117,7 +1118,8 @@ static bool queue_rests(Publisher *pub, Msg *m, const BatchRest *rest, size_t n_
                 /* Charged as the messages would be one by one (payload + item overhead each);
                  * the record lengths' bytes count as payload. */
                 if (!rest_fits(sub, pub, k,
-                               (uint64_t)(n_recs - rest[i].offset) + (uint64_t)k * LIMIT_ITEM_OVERHEAD))
+                               (uint64_t)(n_recs - rest[i].offset) +
+                                       (uint64_t)k * LIMIT_ITEM_OVERHEAD))
                         return false;
                 any = true;
         }
@@ -1128,7 +1130,8 @@ static bool queue_rests(Publisher *pub, Msg *m, const BatchRest *rest, size_t n_
                 Subscription *sub = container_of(pub->match[i], Subscription, rsub);
                 Peer *q = sub->base.peer;
                 uint32_t k = n - rest[i].done;
-                uint64_t cost = (uint64_t)(n_recs - rest[i].offset) + (uint64_t)k * LIMIT_ITEM_OVERHEAD;
+                uint64_t cost =
+                        (uint64_t)(n_recs - rest[i].offset) + (uint64_t)k * LIMIT_ITEM_OVERHEAD;
                 QItem *item;
 
                 if (k == 0 || sub->refused)
@@ -1223,12 +1226,12 @@ static void route_batch(Publisher *pub, Msg *m, uint32_t n, size_t len_recs, siz
                         Subscription *sub = container_of(pub->match[i], Subscription, rsub);
 
                         rest[i].offset = 0;
-                        rest[i].done = list_is_empty(&sub->queue)
-                                               ? deliver_records(sub, pub->batch_key,
-                                                                 pub->meta_const,
-                                                                 pub->n_meta_const, m->data,
-                                                                 len_recs, n, &rest[i].offset)
-                                               : 0;
+                        rest[i].done =
+                                list_is_empty(&sub->queue)
+                                        ? deliver_records(sub, pub->batch_key, pub->meta_const,
+                                                          pub->n_meta_const, m->data, len_recs, n,
+                                                          &rest[i].offset)
+                                        : 0;
                         /* By identity, not by place: routing one by one may change the list. */
                         sub->batch_stamp = stamp;
                         sub->batch_done = rest[i].done;
@@ -1271,7 +1274,6 @@ static void route_batch(Publisher *pub, Msg *m, uint32_t n, size_t len_recs, siz
                 free(rest);
         publisher_unref(pub);
 }
-
 
 /*
  * A batch of whole messages (protocol.md 5.5; the session counted them and charged the window).
@@ -1344,8 +1346,7 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
                       0);
         } else if (rx_append(pub, f) == 0) {
                 if (!more) {
-                        route(pub, pub->rx, pub->n_rx, pub->rx_credit, true, pub->rx_retain, 0,
-                              0);
+                        route(pub, pub->rx, pub->n_rx, pub->rx_credit, true, pub->rx_retain, 0, 0);
                         rx_clear(pub);
                 } else {
                         /* A message in fragments may need the whole window (max_message may
@@ -1419,11 +1420,10 @@ void pubsub_pump(Peer *q)
                         if (m->n_msgs > 0) {
                                 /* A batch's rest: as many of its messages as go now, one copy. */
                                 size_t took = 0;
-                                uint32_t k = deliver_records(sub, m->batch_key, m->meta_const,
-                                                             m->n_meta_const,
-                                                             m->data + item->offset,
-                                                             m->n_data - item->offset,
-                                                             m->n_msgs - item->index, &took);
+                                uint32_t k = deliver_records(
+                                        sub, m->batch_key, m->meta_const, m->n_meta_const,
+                                        m->data + item->offset, m->n_data - item->offset,
+                                        m->n_msgs - item->index, &took);
 
                                 if (k == 0)
                                         break;
@@ -1433,9 +1433,8 @@ void pubsub_pump(Peer *q)
                                         item_release(q, sub, item);
                                 continue;
                         }
-                        ssize_t n = deliver_frame(sub, m->batch_key, m->meta_const,
-                                                  m->n_meta_const, m->data, m->n_data,
-                                                  item->offset, false);
+                        ssize_t n = deliver_frame(sub, m->batch_key, m->meta_const, m->n_meta_const,
+                                                  m->data, m->n_data, item->offset, false);
 
                         /* Out of window: try the next subscription. Link full or gone: stop. */
                         if (n == -ENOSPC)

@@ -9,12 +9,12 @@
  * message as following a gap), and when the next link is ready they are opened again.
  *
  * Publishing: a message that fits one frame and the window goes straight into the link, with no
- * copy and no allocation, or, when the broker takes batches (protocol.md 5.5) and it is small, into
- * the batch frame being combined in the link; a larger one is copied once
- * and sent in fragments as room appears (one message at most waits per publisher). Receiving a
- * batch delivers its messages in order from one private copy of the frame. Receiving: a message in one frame is copied out of the
- * shared ring into a buffer kept across deliveries, its Meta decoded into an arena on the stack,
- * and the callback run, with no allocation per message; fragments are reassembled first.
+ * copy and no allocation: when the broker takes batches (protocol.md 5.5) and it is small, into
+ * the batch frame being combined there. A larger one is copied once and sent in fragments as
+ * room appears (one message at most waits per publisher). Receiving: a message in one frame, or
+ * a batch of them, is copied out of the shared ring into a buffer kept across deliveries, its
+ * Meta decoded into an arena on the stack, and the callback run for each message, with no
+ * allocation per message; fragments are reassembled first.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -433,18 +433,17 @@ static int subscription_on_data(void *obj, VbusStream *vs, const VbusFrame *f)
 
         (void)vs; /* may be gone once the callback has run: not used */
         if (!s->rx && !more)
-                r = subscription_deliver_copy(s, f->payload, f->header.length,
-                                              f->header.n_messages, &alive);
+                r = subscription_deliver_copy(s, f->payload, f->header.length, f->header.n_messages,
+                                              &alive);
         else
                 r = subscription_take_fragment(s, f->payload, f->header.length, more, &alive);
         /* Given back as it was charged: the length, and a charge per message it ends. */
         if (r == 0 && alive)
-                subscription_return_credit(
-                        s, f->header.length +
-                                   (uint64_t)(f->header.flags & VBUS_FLAG_BATCH
-                                                      ? f->header.n_messages
-                                                      : !more) *
-                                           vbus__conn_msg_charge(c));
+                subscription_return_credit(s, f->header.length +
+                                                      (uint64_t)(f->header.flags & VBUS_FLAG_BATCH
+                                                                         ? f->header.n_messages
+                                                                         : !more) *
+                                                              vbus__conn_msg_charge(c));
         return r < 0 ? r : c->link_error;
 }
 

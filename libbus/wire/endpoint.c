@@ -347,7 +347,8 @@ int vbus__endpoint_batch_add_records(VbusEndpoint *e, uint32_t id, uint8_t flags
                 return -EPIPE;
         if (n == 0 || n_bytes > max_payload || n_prefix > VBUS_CONTROL_MAX)
                 return -EINVAL;
-        join = n_prefix == 0 && vbus__link_batch_joins_records(e->lk, &h, key, n_bytes, max_payload);
+        join = n_prefix == 0 &&
+               vbus__link_batch_joins_records(e->lk, &h, key, n_bytes, max_payload);
         if (!join && n_prefix == 0 && (flags & VBUS_FLAG_META))
                 return -EINVAL; /* a batch with META starts with its prefix */
         h.length = (uint32_t)((join ? 0 : n_prefix) + n_bytes);

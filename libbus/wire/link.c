@@ -292,8 +292,7 @@ int vbus__link_batch_add_records(VbusLink *l, const VbusFrameHeader *h, uint64_t
                                  const void *prefix, size_t n_prefix, const void *records,
                                  size_t n_bytes, uint32_t n, size_t max_payload)
 {
-        return batch_append(l, h, key, prefix, n_prefix, NULL, 0, records, n_bytes, n,
-                            max_payload);
+        return batch_append(l, h, key, prefix, n_prefix, NULL, 0, records, n_bytes, n, max_payload);
 }
 
 int vbus__link_process(VbusLink *l)

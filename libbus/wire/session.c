@@ -489,8 +489,8 @@ static int session_apply(VbusSession *s, int dir, const VbusFrameHeader *h,
         return r;
 }
 
-int vbus__session_recv(VbusSession *s, VbusFrame *f, const VbusControl *c,
-                       VbusStream **ret_stream, bool *ret_closed)
+int vbus__session_recv(VbusSession *s, VbusFrame *f, const VbusControl *c, VbusStream **ret_stream,
+                       bool *ret_closed)
 {
         VbusStream *st = NULL;
         bool closed = false;

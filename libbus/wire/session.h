@@ -168,8 +168,8 @@ uint32_t vbus__session_next_id(const VbusSession *s);
  * records do not parse), -ENOMEM, -E2BIG (the peer opened more
  * streams than max_streams: answer the OPEN with REJECT RESOURCE_EXHAUSTED; the link stays).
  */
-int vbus__session_recv(VbusSession *s, VbusFrame *f, const VbusControl *c,
-                       VbusStream **ret_stream, bool *ret_closed);
+int vbus__session_recv(VbusSession *s, VbusFrame *f, const VbusControl *c, VbusStream **ret_stream,
+                       bool *ret_closed);
 
 /**
  * vbus__session_check_data() - would vbus__session_send() take this DATA frame now? Changes
