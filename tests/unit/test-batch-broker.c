@@ -374,6 +374,34 @@ static void test_drop_count_inside_one_batch(void **state)
 }
 
 /*
+ * A drop between two messages that both go in batch frames (the subscriber's window is wide
+ * enough for batches): seven messages of 2000 bytes fill most of its 16 KiB window, the eighth
+ * does not fit and is dropped (queue_bytes 1024), the ninth (1 byte) fits and must start a new
+ * batch whose prefix reports the drop, not join the open one. Then one more message.
+ */
+static void test_drop_count_joined_batch(void **state)
+{
+        static const uint32_t lens[] = {2000, 2000, 2000, 2000, 2000, 2000, 2000, 2000, 1};
+        static const SubSpec spec = {true, VBUS__V1__SLOW_POLICY__SLOW_POLICY_DROP, 16384, 0};
+        Bench t;
+
+        (void)state;
+        bench_config(&t);
+        t.config.queue_bytes = 1024;
+        bench_up(&t, &spec, 1);
+        send_records(&t.pub, PUB_ID, lens, 9, 'a');
+        for (int i = 0; i < 3; i++)
+                bench_turn(&t);
+        credit(&t.subs[0], SUB_ID, 1 << 20);
+        send_batch(&t.pub, PUB_ID, 1, 'z');
+        for (int i = 0; i < 4; i++)
+                bench_turn(&t);
+        assert_true(t.subs[0].batches > 0);
+        check_accounted(&t.subs[0], 10, "a drop between batched messages");
+        bench_down(&t);
+}
+
+/*
  * A DROP subscriber with a wide window whose link is full: the publisher's batches (24 frames of
  * 500 messages of 100 bytes, 1.2 MB, more than the link's buffers) are routed while the
  * subscriber reads nothing, so after what its link takes its queue of 4 fills and the rest is
@@ -494,6 +522,7 @@ int main(void)
                 cmocka_unit_test(test_drop_count_credit_then_publisher),
                 cmocka_unit_test(test_drop_count_link_full),
                 cmocka_unit_test(test_drop_count_inside_one_batch),
+                cmocka_unit_test(test_drop_count_joined_batch),
                 cmocka_unit_test(test_whole_batch_reset_first),
                 cmocka_unit_test(test_whole_batch_reset_between),
                 cmocka_unit_test(test_whole_batch_reset_last),
