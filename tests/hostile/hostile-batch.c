@@ -678,8 +678,11 @@ static void collect(Peer *p, const char *topic, unsigned long n)
         char what[64];
 
         p->collect_max = n;
+        /* The largest window: a message is then never sent in fragments for want of window
+         * (the broker may do so, and collect_data() takes only whole messages), however late a
+         * slow collector gives its credit back. */
         p->data_id = open_stream(p, VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE, topic,
-                                 VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK, 1 << 20, true);
+                                 VBUS__V1__SLOW_POLICY__SLOW_POLICY_BLOCK, 0x7fffffff, true);
         p->on_data = collect_data;
         while (!p->pub_accepted && !p->done && now_us() < p->deadline_us)
                 scan(p, 100);
