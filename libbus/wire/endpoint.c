@@ -235,13 +235,19 @@ int vbus__endpoint_send_batch(VbusEndpoint *e, uint32_t id, uint8_t flags,
         return send_data(e, id, flags | VBUS_FLAG_BATCH, pieces, n_pieces, n_messages);
 }
 
+/* The header of a batch frame (or of one of its records) on stream @id. */
+static VbusFrameHeader batch_header(const VbusEndpoint *e, uint32_t id, uint8_t flags)
+{
+        return (VbusFrameHeader){.type = VBUS_FRAME_DATA,
+                                 .flags = (uint8_t)(flags | VBUS_FLAG_BATCH),
+                                 .stream_id = id,
+                                 .session_id = e->session.session_id};
+}
+
 bool vbus__endpoint_batch_joins(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
                                 size_t len)
 {
-        VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
-                             .flags = (uint8_t)(flags | VBUS_FLAG_BATCH),
-                             .stream_id = id,
-                             .session_id = e->session.session_id};
+        VbusFrameHeader h = batch_header(e, id, flags);
 
         return vbus__link_batch_joins(e->lk, &h, key, len, vbus__endpoint_max_payload(e));
 }
@@ -249,10 +255,7 @@ bool vbus__endpoint_batch_joins(VbusEndpoint *e, uint32_t id, uint8_t flags, uin
 size_t vbus__endpoint_batch_room(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
                                  size_t n_prefix)
 {
-        VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
-                             .flags = (uint8_t)(flags | VBUS_FLAG_BATCH),
-                             .stream_id = id,
-                             .session_id = e->session.session_id};
+        VbusFrameHeader h = batch_header(e, id, flags);
 
         if (e->closing)
                 return 0;
@@ -262,10 +265,7 @@ size_t vbus__endpoint_batch_room(VbusEndpoint *e, uint32_t id, uint8_t flags, ui
 bool vbus__endpoint_batch_joins_records(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
                                         size_t n_bytes)
 {
-        VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
-                             .flags = (uint8_t)(flags | VBUS_FLAG_BATCH),
-                             .stream_id = id,
-                             .session_id = e->session.session_id};
+        VbusFrameHeader h = batch_header(e, id, flags);
 
         return vbus__link_batch_joins_records(e->lk, &h, key, n_bytes,
                                               vbus__endpoint_max_payload(e));
@@ -274,11 +274,7 @@ bool vbus__endpoint_batch_joins_records(VbusEndpoint *e, uint32_t id, uint8_t fl
 int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64_t key,
                              const void *prefix, size_t n_prefix, const void *data, size_t len)
 {
-        VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
-                             .flags = (uint8_t)(flags | VBUS_FLAG_BATCH),
-                             .stream_id = id,
-                             .session_id = e->session.session_id,
-                             .n_messages = 1};
+        VbusFrameHeader h = batch_header(e, id, flags);
         size_t max_payload = vbus__endpoint_max_payload(e);
         bool join;
         int r;
@@ -287,6 +283,7 @@ int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64
                 return -EPIPE;
         if (len >= (1u << 28) || n_prefix > VBUS_CONTROL_MAX)
                 return -EINVAL;
+        h.n_messages = 1;
         /* The stream of the open batch, once per batch: it cannot close while the batch is open
          * (anything that could close it, a frame read or an END written, publishes the batch
          * first). */
@@ -334,11 +331,7 @@ int vbus__endpoint_batch_add_records(VbusEndpoint *e, uint32_t id, uint8_t flags
                                      const void *prefix, size_t n_prefix, const void *records,
                                      size_t n_bytes, uint32_t n)
 {
-        VbusFrameHeader h = {.type = VBUS_FRAME_DATA,
-                             .flags = (uint8_t)(flags | VBUS_FLAG_BATCH),
-                             .stream_id = id,
-                             .session_id = e->session.session_id,
-                             .n_messages = n};
+        VbusFrameHeader h = batch_header(e, id, flags);
         size_t max_payload = vbus__endpoint_max_payload(e);
         bool join;
         int r;
@@ -347,6 +340,7 @@ int vbus__endpoint_batch_add_records(VbusEndpoint *e, uint32_t id, uint8_t flags
                 return -EPIPE;
         if (n == 0 || n_bytes > max_payload || n_prefix > VBUS_CONTROL_MAX)
                 return -EINVAL;
+        h.n_messages = n;
         join = n_prefix == 0 &&
                vbus__link_batch_joins_records(e->lk, &h, key, n_bytes, max_payload);
         if (!join && n_prefix == 0 && (flags & VBUS_FLAG_META))
