@@ -48,7 +48,8 @@ grep -q "stopped: 2 published, 2 delivered, 0 dropped" "$TMP/broker.log" ||
 ok "max_message 100000: 100000 bytes in two fragments routed, 100001 refused and never routed"
 
 # ... and a message that fits one frame is held to it too: with max_message 1000, a message of
-# 1000 bytes is routed and one of 2000 bytes (one frame of the 61440 a frame may carry) is not.
+# 1000 bytes is routed and one of 2000 bytes (one frame of the 61440 a frame may carry; it goes in a
+# batch frame) is not, nor one of 4000 (over the batching size: a frame of its own).
 echo "max_message = 1000" >"$TMP/vchand.conf"
 broker_start --config "$TMP/vchand.conf"
 bg "$CHECK" sub 'small.>' 2 --timeout 30000 --ready "$TMP/r4" >"$TMP/small.out" 2>&1
@@ -56,13 +57,14 @@ p4=$!
 wait_file "$TMP/r4" || fail "small max_message subscriber not active"
 "$CHECK" pub small.x 1 1000 >/dev/null || fail "publish 1000 bytes"
 "$CHECK" pub small.x 1 2000 --start 2 >/dev/null 2>&1
+"$CHECK" pub small.x 1 4000 --start 2 >/dev/null 2>&1
 "$CHECK" pub small.x 1 1000 --start 3 >/dev/null || fail "publish 1000 bytes after"
 wait "$p4" || fail "small max_message subscriber: $(cat "$TMP/small.out")"
 kill -TERM "$BROKER_PID"
 wait "$BROKER_PID" || fail "broker exit status $?"
 BROKER_PID=""
-grep -q "exceeds max_message (1000 bytes)" "$TMP/broker.log" ||
-        fail "the broker did not refuse the one-frame message of 2000 bytes"
+[ "$(grep -c "exceeds max_message (1000 bytes)" "$TMP/broker.log")" = 2 ] ||
+        fail "the broker did not refuse both one-frame messages (2000 and 4000 bytes)"
 grep "stopped:" "$TMP/broker.log" | tail -n 1 | grep -q "2 published, 2 delivered, 0 dropped" ||
         fail "the one-frame message over max_message was routed: $(grep stopped: "$TMP/broker.log" | tail -n 1)"
-ok "max_message 1000: a one-frame message of 2000 bytes refused and never routed"
+ok "max_message 1000: one-frame messages of 2000 (batched) and 4000 bytes refused and never routed"
