@@ -96,6 +96,13 @@ enum {
         LIMIT_RETAIN_ENTRY_COST = 256,
         /* Frames handled per peer per wakeup, so one busy peer cannot starve the others. */
         LIMIT_FRAMES_PER_WAKEUP = 256,
+        /* Freed memory the heap keeps at its top while traffic flows (heap.h): a few queues'
+         * worth (queue_bytes), so that routing does not pay a page fault per 4 KiB for memory
+         * the kernel took back a moment before. Given back after a quiet tick. */
+        LIMIT_HEAP_KEEP = 16 * 1024 * 1024,
+        /* Allocations up to this size come from the heap, not from an mmap() each (heap.h):
+         * above the default max_message and LIMIT_ADMIN_REPLY, below glibc's ceiling (32 MiB). */
+        LIMIT_HEAP_MMAP = 8 * 1024 * 1024,
         /* Housekeeping tick: timeouts, and re-polling vchans (a peer can suppress our events). */
         LIMIT_TICK_MS = 1000,
         /* Out of fds or memory at accept(): the listening socket rests this long (broker.c). */
