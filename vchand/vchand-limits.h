@@ -9,8 +9,10 @@
 
 /* Defaults of the configurable limits (vchand.conf key in brackets). */
 enum {
-        /* [max_frame] Payload bytes the broker accepts per frame: fits a 64 KiB ring. */
-        LIMIT_MAX_FRAME = 60 * 1024,
+        /* [max_frame] Payload bytes the broker accepts per frame: as libvbus announces
+         * (VBUS_FRAME_MAX_DEFAULT), so that a 64 KiB message and its Meta go in one frame each
+         * way. What the broker writes to a peer is capped by that peer's ring too. */
+        LIMIT_MAX_FRAME = 128 * 1024,
         /* [max_message] Largest reassembled message: bounds one publisher's buffer. It must not
          * exceed publish_window, since a message's credit returns only once it is routed. */
         LIMIT_MAX_MESSAGE = 1024 * 1024,
@@ -230,8 +232,8 @@ enum {
          * socket. What the broker sends a session is bounded by the windows the process
          * granted (1 MiB per subscription), so a process over this is cut off, alone. */
         LIMIT_AGENT_CLIENT_QUEUE = 16 * 1024 * 1024,
-        /* Largest frame payload the agent relays each way: fits a 64 KiB ring, the UNIX buffer,
-         * and what libvbus announces (VBUS_FRAME_MAX_DEFAULT); HELLOs are clamped to it. */
+        /* Largest frame payload the agent relays each way: fits a 64 KiB ring and the UNIX
+         * buffer; HELLOs (libvbus announces VBUS_FRAME_MAX_DEFAULT) are clamped to it. */
         LIMIT_AGENT_MAX_FRAME = 61440,
         /* Ring size the agent grants each way on its vchan: as libvbus (1 MiB). */
         LIMIT_AGENT_RING = 1024 * 1024,
