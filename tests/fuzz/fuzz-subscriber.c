@@ -24,9 +24,9 @@
  *
  * The message callback reads every byte and every field it is given (so ASan sees any
  * over-read) and, as the message's first byte says, frees its own subscription or the other
- * one, publishes from inside the callback, or frees the publisher. A crash, a leak, an over-read,
- * a hang or undefined behaviour is a finding; a link the client drops as a protocol error is a
- * correct outcome.
+ * one, subscribes anew, publishes, frees or reopens the publisher, or calls the loop, flush or
+ * sync from inside the callback. A crash, a leak, an over-read, a hang or undefined behaviour is
+ * a finding; a link the client drops as a protocol error is a correct outcome.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -355,8 +355,28 @@ static void on_message(vbus_subscription *s, const vbus_message *m, void *userda
         case 5:
                 (void)vbus_conn_process(conn); /* -EBUSY */
                 break;
-        case 6:
+        case 6: /* free the publisher (its batch may be open), and maybe open another */
                 pub = vbus_publisher_free(pub);
+                if ((p[0] >> 3) & 1 && vbus_publisher_open(conn, "t.a", &pub) < 0)
+                        pub = NULL;
+                break;
+        case 7:
+                switch ((p[0] >> 3) % 4) {
+                case 1:
+                        (void)vbus_conn_sync(conn, 0);
+                        break;
+                case 2:
+                        (void)vbus_conn_flush(conn, 0);
+                        break;
+                case 3: /* subscribe anew from inside the callback: a stream opened while the
+                         * link is read */
+                        *self = vbus_subscription_free(s);
+                        subscribe(self, self == &sub_block ? VBUS_SLOW_BLOCK : VBUS_SLOW_DROP,
+                                  "t.>");
+                        break;
+                default:
+                        break;
+                }
                 break;
         default:
                 break;
