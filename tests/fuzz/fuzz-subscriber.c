@@ -12,15 +12,17 @@
  * combination, BATCH without MESSAGE_CHARGE included, which the client must not take as BATCH),
  * with the smallest or the default max_frame. The client subscribes to t.* (VBUS_SLOW_BLOCK)
  * and t.> (VBUS_SLOW_DROP) and opens a publisher to t.a; the first byte may also have the
- * harness accept all three at once. The rest of the input is a script: each step is
+ * harness accept the client's streams as it opens them, and serve one reconnect after a lost link
+ * (waiting out the client's 50 ms back-off), so that gaps and streams opened again are played.
+ * The rest of the input is a script: each step is
  *   [op] [selector] [argument] [length] [length bytes]
  * and becomes a frame toward the client (DATA with any flags and bytes, DATA behind a Meta prefix
  * the harness builds, a batch whose records a small program in the bytes lays out, good or
  * broken, a message in two fragments with a batch or a PING between them, END, RESET, ACCEPT,
- * REJECT, CREDIT, PING, GOAWAY, ERROR, raw bytes) or an action of the client (publish small,
- * large, empty or retained messages, several in a row into one batch, free and reopen the
- * publisher or a subscription, flush, sync). The client processes after each step unless the
- * op's top bit says not to, so frames can arrive while a batch is open in its ring.
+ * REJECT, CREDIT, PING, GOAWAY, ERROR, raw bytes, the link closed) or an action of the client
+ * (publish small, large, empty or retained messages, several in a row into one batch, free and
+ * reopen the publisher or a subscription, flush, sync). The client processes after each step unless
+ * the op's top bit says not to, so frames can arrive while a batch is open in its ring.
  *
  * The message callback reads every byte and every field it is given (so ASan sees any
  * over-read) and, as the message's first byte says, frees its own subscription or the other
@@ -30,6 +32,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,11 +53,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum {
         /* The first byte of an input. */
-        CFG_CHARGE = 0x01, /* the HELLO grants MESSAGE_CHARGE */
-        CFG_BATCH = 0x02,  /* ... BATCH */
-        CFG_RETAIN = 0x04, /* ... RETAIN */
-        CFG_SMALL = 0x08,  /* ... and says max_frame 4096 (else the default) */
-        CFG_ACCEPT = 0x10, /* the three streams are accepted before the script */
+        CFG_CHARGE = 0x01,    /* the HELLO grants MESSAGE_CHARGE */
+        CFG_BATCH = 0x02,     /* ... BATCH */
+        CFG_RETAIN = 0x04,    /* ... RETAIN */
+        CFG_SMALL = 0x08,     /* ... and says max_frame 4096 (else the default) */
+        CFG_ACCEPT = 0x10,    /* the client's streams are accepted as it opens them */
+        CFG_RECONNECT = 0x20, /* a lost link is served again, once (see reconnect()) */
         /* A step whose op has this bit is not followed by vbus_conn_process(). */
         OP_NO_PROCESS = 0x80,
         /* The largest frame the harness builds: over the client's max_frame (61440), so that
@@ -73,6 +77,10 @@ static uint64_t next_seq;
 static vbus_conn *conn;
 static vbus_subscription *sub_block, *sub_drop;
 static vbus_publisher *pub;
+static uint8_t cfg;            /* the input's first byte */
+static bool reconnected;       /* the one reconnect an input may have was played */
+static int link_fd = -1;       /* the harness's end of the client's current link */
+static VbusFrameDecoder dec;   /* what the client writes on it */
 static volatile uint64_t sink; /* what the callback read, so that no read is optimised away */
 static uint8_t frame[VBUS_FRAME_HEADER_SIZE + FRAME_BUILD_MAX];
 static uint8_t big[300 * 1024]; /* the bytes of large publications */
@@ -521,7 +529,7 @@ static void send_link_frame(int fd, uint8_t arg)
         Vbus__V1__GoAway g = VBUS__V1__GO_AWAY__INIT;
         Vbus__V1__Error err = VBUS__V1__ERROR__INIT;
 
-        switch (arg % 3) {
+        switch (arg % 4) {
         case 0:
                 ping.opaque = arg;
                 raw_send_control(fd, VBUS_FRAME_PING, 0, &ping.base, MSG_DONTWAIT);
@@ -530,9 +538,12 @@ static void send_link_frame(int fd, uint8_t arg)
                 g.status = VBUS__V1__STATUS__STATUS_SHUTTING_DOWN;
                 raw_send_control(fd, VBUS_FRAME_GOAWAY, 0, &g.base, MSG_DONTWAIT);
                 break;
-        default:
+        case 2:
                 err.status = VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR;
                 raw_send_control(fd, VBUS_FRAME_ERROR, 0, &err.base, MSG_DONTWAIT);
+                break;
+        default: /* the broker goes away without a word */
+                (void)shutdown(fd, SHUT_RDWR);
                 break;
         }
 }
@@ -601,7 +612,72 @@ static void step(int fd, uint8_t op, uint8_t sel, uint8_t arg, const uint8_t *p,
         }
 }
 
-static void play(int fd, const uint8_t *data, size_t size, VbusFrameDecoder *d)
+/* Accepts the client's streams opened since the @from-th: the publisher with a window of
+ * 1 MiB. */
+static void accept_from(size_t from)
+{
+        for (size_t i = from; i < n_ids; i++) {
+                Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
+
+                a.initial_credit = 1024 * 1024;
+                raw_send_control(link_fd, VBUS_FRAME_ACCEPT, ids[i], &a.base, MSG_DONTWAIT);
+        }
+        process(link_fd, &dec);
+}
+
+/* Takes the client's connection and answers its HELLO with what the config grants. Return:
+ * whether the client is ready. */
+static bool broker_accept(void)
+{
+        Vbus__V1__Hello hello = VBUS__V1__HELLO__INIT;
+
+        link_fd = accept(listen_fd, NULL, NULL);
+        if (link_fd < 0)
+                return false;
+        vbus__frame_decoder_deinit(&dec);
+        vbus__frame_decoder_init(&dec, VBUS_FRAME_MAX_LIMIT);
+        hello.version_min = 1;
+        hello.version_max = 1;
+        hello.version = 1;
+        hello.max_frame = cfg & CFG_SMALL ? VBUS_FRAME_MAX_MIN : VBUS_FRAME_MAX_DEFAULT;
+        hello.features = (cfg & CFG_CHARGE ? VBUS_FEATURE_MESSAGE_CHARGE : 0) |
+                         (cfg & CFG_BATCH ? VBUS_FEATURE_BATCH : 0) |
+                         (cfg & CFG_RETAIN ? VBUS_FEATURE_RETAIN : 0);
+        raw_send_control(link_fd, VBUS_FRAME_HELLO, 0, &hello.base, MSG_DONTWAIT);
+        for (int i = 0; i < 50 && vbus_conn_get_state(conn) != VBUS_CONN_READY; i++) {
+                drain(link_fd, &dec);
+                (void)vbus_conn_process(conn);
+        }
+        drain(link_fd, &dec); /* the OPENs of the streams it (re)opens once ready */
+        return vbus_conn_get_state(conn) == VBUS_CONN_READY;
+}
+
+/*
+ * The client lost its link (it refused what it read, or the harness closed it). Once per input,
+ * when the config asks, the harness waits for its reconnect (after a back-off of 50 ms) and
+ * serves it again, so that what follows a lost link is played too: messages after a gap, streams
+ * opened again, a publisher's abandoned fragments. Return: whether the script goes on.
+ */
+static bool reconnect(void)
+{
+        struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
+        size_t from = n_ids;
+
+        if (!(cfg & CFG_RECONNECT) || reconnected)
+                return false;
+        reconnected = true;
+        close(link_fd);
+        link_fd = -1;
+        for (int i = 0; i < 100 && poll(&pfd, 1, 0) == 0; i++)
+                (void)vbus_conn_wait(conn, 20000);
+        if (!(pfd.revents & POLLIN) || !broker_accept())
+                return false;
+        if (cfg & CFG_ACCEPT)
+                accept_from(from);
+        return true;
+}
+
+static void play(const uint8_t *data, size_t size)
 {
         size_t off = 0;
 
@@ -613,37 +689,25 @@ static void play(int fd, const uint8_t *data, size_t size, VbusFrameDecoder *d)
                 if (len > size - off - 4)
                         len = size - off - 4;
                 off += 4 + len;
-                step(fd, op, sel, arg, p, len);
+                step(link_fd, op, sel, arg, p, len);
                 if (!(op & OP_NO_PROCESS))
-                        process(fd, d);
-                if (vbus_conn_get_state(conn) != VBUS_CONN_READY)
-                        return; /* the client dropped the link: a protocol error, as it should */
+                        process(link_fd, &dec);
+                /* The client dropped the link (a protocol error, as it should), or the harness
+                 * closed it. */
+                if (vbus_conn_get_state(conn) != VBUS_CONN_READY && !reconnect())
+                        return;
         }
-        process(fd, d);
-}
-
-/* Accepts the client's three streams: the publisher with a window of 1 MiB. */
-static void accept_all(int fd, VbusFrameDecoder *d)
-{
-        for (size_t i = 0; i < n_ids; i++) {
-                Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
-
-                a.initial_credit = 1024 * 1024;
-                raw_send_control(fd, VBUS_FRAME_ACCEPT, ids[i], &a.base, MSG_DONTWAIT);
-        }
-        process(fd, d);
+        process(link_fd, &dec);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        Vbus__V1__Hello hello = VBUS__V1__HELLO__INIT;
-        uint8_t cfg = size > 0 ? data[0] : 0;
-        VbusFrameDecoder d;
         char url[128];
-        int fd;
 
         setup();
         flush_backlog();
+        cfg = size > 0 ? data[0] : 0;
+        reconnected = false;
         n_ids = 0;
         next_seq = 1;
         sub_block = sub_drop = NULL;
@@ -652,38 +716,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             vbus_conn_open(url, &conn) < 0)
                 abort();
         (void)vbus_conn_process(conn); /* connects and sends HELLO */
-        fd = accept(listen_fd, NULL, NULL);
-        if (fd < 0)
-                abort();
-        vbus__frame_decoder_init(&d, VBUS_FRAME_MAX_LIMIT);
-        hello.version_min = 1;
-        hello.version_max = 1;
-        hello.version = 1;
-        hello.max_frame = cfg & CFG_SMALL ? VBUS_FRAME_MAX_MIN : VBUS_FRAME_MAX_DEFAULT;
-        hello.features = (cfg & CFG_CHARGE ? VBUS_FEATURE_MESSAGE_CHARGE : 0) |
-                         (cfg & CFG_BATCH ? VBUS_FEATURE_BATCH : 0) |
-                         (cfg & CFG_RETAIN ? VBUS_FEATURE_RETAIN : 0);
-        raw_send_control(fd, VBUS_FRAME_HELLO, 0, &hello.base, MSG_DONTWAIT);
-        for (int i = 0; i < 50 && vbus_conn_get_state(conn) != VBUS_CONN_READY; i++) {
-                drain(fd, &d);
-                (void)vbus_conn_process(conn);
-        }
-        if (vbus_conn_get_state(conn) == VBUS_CONN_READY) {
+        if (broker_accept()) {
                 subscribe(&sub_block, VBUS_SLOW_BLOCK, "t.*");
                 subscribe(&sub_drop, VBUS_SLOW_DROP, "t.>");
                 if (vbus_publisher_open(conn, "t.a", &pub) < 0)
                         pub = NULL;
-                process(fd, &d);
+                process(link_fd, &dec);
                 if (cfg & CFG_ACCEPT)
-                        accept_all(fd, &d);
+                        accept_from(0);
                 if (size > 0)
-                        play(fd, data + 1, size - 1, &d);
+                        play(data + 1, size - 1);
         }
-        close(fd);
+        if (link_fd >= 0)
+                close(link_fd);
+        link_fd = -1;
         for (int i = 0; i < 3; i++)
                 (void)vbus_conn_process(conn); /* sees the link go */
         /* The handles the script left are freed by the connection. */
         conn = vbus_conn_free(conn);
-        vbus__frame_decoder_deinit(&d);
+        vbus__frame_decoder_deinit(&dec);
         return 0;
 }

@@ -3,16 +3,18 @@
 """Writes the seed inputs of fuzz-subscriber (tests/fuzz/fuzz-subscriber.c) into
 tests/fuzz/corpus/subscriber/, one small script per path of the subscriber and publisher code.
 
-An input is a config byte (CHARGE 0x01, BATCH 0x02, RETAIN 0x04, SMALL 0x08, ACCEPT 0x10), then
+An input is a config byte (CHARGE 0x01, BATCH 0x02, RETAIN 0x04, SMALL 0x08, ACCEPT 0x10,
+RECONNECT 0x20), then
 steps [op][selector][argument][length][bytes]. Selector: low nibble the stream (0 the BLOCK
-subscription, 1 the DROP one, 2 the publisher, in the order the client opened them), top 3 bits
+subscription, 1 the DROP one, 2 the publisher, in the order the client opened them; after a
+reconnect 3 the publisher, 4 and 5 the subscriptions, opened again), top 3 bits
 the Meta variant (0 good, 3 claims and key, 4 bad topic, 5 no topic, 6 no sender, 7 garbage).
 Usage: tests/fuzz/subscriber-seeds.py [DIR]
 """
 import os
 import sys
 
-CHARGE, BATCH, RETAIN, SMALL, ACCEPT = 0x01, 0x02, 0x04, 0x08, 0x10
+CHARGE, BATCH, RETAIN, SMALL, ACCEPT, RECONNECT = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 NOPROC = 0x80
 DATA, META_DATA, BATCHF, END, RESET, ACCEPTF, REJECT, CREDIT, ACT, FRAGS, LINK, RAW = range(12)
 BLOCK, DROP, PUB = 0, 1, 2
@@ -94,6 +96,13 @@ SEEDS = {
                           step(ACCEPTF, 4, 16, b"\x00" * 12),
                           step(BATCHF, 4, 0, recs((0, 8), (0, 9))),
                           step(ACT, 0, 0, b"p")],
+    "reconnect-gap": [GOOD_ALL | RECONNECT, step(BATCHF, BLOCK, 0, recs((0, 8))),
+                      step(LINK, 0, 3, b""), step(BATCHF, 4, 0, recs((0, 8), (0, 9))),
+                      step(META_DATA, 5, 0, b"\x08g")],
+    "reconnect-after-violation": [GOOD_ALL | SMALL | RECONNECT, step(ACT, 250, 1, b"x" * 200),
+                                  step(BATCHF, BLOCK, 0x40, recs((0, 8))),
+                                  step(ACT, 3, 0, b"after"), step(CREDIT, 3, 9, b"\x00" * 9),
+                                  step(FRAGS, 4, 0, bytes(range(30)))],
     "reopen-and-sync": [GOOD_ALL, step(ACT, 1, 5, b""), step(ACT, 0, 6, b""),
                         step(ACT, 1, 4, b""), step(ACT, 0, 7, b""), step(ACT, 0, 8, b""),
                         step(ACT, 0, 11, b""), step(ACCEPTF, 3, 16, b"\x00" * 12),
