@@ -53,12 +53,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum {
         /* The first byte of an input. */
-        CFG_CHARGE = 0x01,    /* the HELLO grants MESSAGE_CHARGE */
-        CFG_BATCH = 0x02,     /* ... BATCH */
-        CFG_RETAIN = 0x04,    /* ... RETAIN */
-        CFG_SMALL = 0x08,     /* ... and says max_frame 4096 (else the default) */
-        CFG_ACCEPT = 0x10,    /* the client's streams are accepted as it opens them */
-        CFG_RECONNECT = 0x20, /* a lost link is served again, once (see reconnect()) */
+        CFG_CHARGE = 0x01, /* the HELLO grants MESSAGE_CHARGE */
+        CFG_BATCH = 0x02,  /* ... BATCH */
+        CFG_RETAIN = 0x04, /* ... RETAIN */
+        CFG_SMALL = 0x08,  /* ... and says max_frame 4096 (else the default) */
+        CFG_ACCEPT = 0x10, /* the client's streams are accepted as it opens them */
+        /* A lost link is served again, once (see reconnect()), when the top three bits are
+         * these: an eighth of the inputs, since each reconnect waits out the client's back-off.*/
+        CFG_TOP_MASK = 0xe0,
+        CFG_RECONNECT = 0xa0,
+        /* Or these: the link's socket buffers are the smallest, so that the client's writes
+         * fill its link (a publisher's fragments, a batch or a control frame that must wait). */
+        CFG_SMALL_BUFFERS = 0x40,
         /* A step whose op has this bit is not followed by vbus_conn_process(). */
         OP_NO_PROCESS = 0x80,
         /* The largest frame the harness builds: over the client's max_frame (61440), so that
@@ -174,8 +180,8 @@ static void process(int fd, VbusFrameDecoder *d)
 
 /*
  * A Meta prefix into @out (at least 2 + VBUS_META_MAX bytes); its size. @variant picks a good
- * one (most), one with an agent's claims and a key, or one the client must refuse: a topic that
- * is not one, no topic, no sender (allowed), or bytes that are no Meta at all.
+ * one (of three publishers), one with an agent's claims and a key, one without a sender (allowed),
+ * or one the client must refuse: a topic that is not one, no topic, or bytes that are no Meta.
  */
 static size_t meta_prefix(uint8_t *out, unsigned variant, bool retained, uint64_t dropped)
 {
@@ -194,6 +200,13 @@ static size_t meta_prefix(uint8_t *out, unsigned variant, bool retained, uint64_
         m.dropped = dropped;
         m.retained = retained;
         switch (variant % 8) {
+        case 1: /* other publishers: the client's cache of recent topics and senders turns over */
+                m.topic = (char *)"t.c";
+                who.domid = 8;
+                break;
+        case 2:
+                who.domain_name = (char *)"y";
+                break;
         case 3:
                 m.topic = (char *)"t.b.c";
                 who.key_name = (char *)"k1";
@@ -634,6 +647,13 @@ static bool broker_accept(void)
         link_fd = accept(listen_fd, NULL, NULL);
         if (link_fd < 0)
                 return false;
+        if ((cfg & CFG_TOP_MASK) == CFG_SMALL_BUFFERS) {
+                int small = 4096;
+
+                (void)setsockopt(vbus_conn_get_fd(conn), SOL_SOCKET, SO_SNDBUF, &small,
+                                 sizeof(small));
+                (void)setsockopt(link_fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+        }
         vbus__frame_decoder_deinit(&dec);
         vbus__frame_decoder_init(&dec, VBUS_FRAME_MAX_LIMIT);
         hello.version_min = 1;
@@ -663,7 +683,7 @@ static bool reconnect(void)
         struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
         size_t from = n_ids;
 
-        if (!(cfg & CFG_RECONNECT) || reconnected)
+        if ((cfg & CFG_TOP_MASK) != CFG_RECONNECT || reconnected)
                 return false;
         reconnected = true;
         close(link_fd);

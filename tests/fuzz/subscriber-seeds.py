@@ -4,17 +4,19 @@
 tests/fuzz/corpus/subscriber/, one small script per path of the subscriber and publisher code.
 
 An input is a config byte (CHARGE 0x01, BATCH 0x02, RETAIN 0x04, SMALL 0x08, ACCEPT 0x10,
-RECONNECT 0x20), then
+and in the top three bits RECONNECT 0xA0 or SMALL_BUFFERS 0x40), then
 steps [op][selector][argument][length][bytes]. Selector: low nibble the stream (0 the BLOCK
 subscription, 1 the DROP one, 2 the publisher, in the order the client opened them; after a
 reconnect 3 the publisher, 4 and 5 the subscriptions, opened again), top 3 bits
-the Meta variant (0 good, 3 claims and key, 4 bad topic, 5 no topic, 6 no sender, 7 garbage).
+the Meta variant (0-2 good, from three publishers, 3 claims and key, 4 bad topic, 5 no topic,
+6 no sender, 7 garbage).
 Usage: tests/fuzz/subscriber-seeds.py [DIR]
 """
 import os
 import sys
 
-CHARGE, BATCH, RETAIN, SMALL, ACCEPT, RECONNECT = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+CHARGE, BATCH, RETAIN, SMALL, ACCEPT = 0x01, 0x02, 0x04, 0x08, 0x10
+RECONNECT, SMALL_BUFFERS = 0xA0, 0x40  # values of the top three bits
 NOPROC = 0x80
 DATA, META_DATA, BATCHF, END, RESET, ACCEPTF, REJECT, CREDIT, ACT, FRAGS, LINK, RAW = range(12)
 BLOCK, DROP, PUB = 0, 1, 2
@@ -103,6 +105,13 @@ SEEDS = {
                                   step(BATCHF, BLOCK, 0x40, recs((0, 8))),
                                   step(ACT, 3, 0, b"after"), step(CREDIT, 3, 9, b"\x00" * 9),
                                   step(FRAGS, 4, 0, bytes(range(30)))],
+    "meta-cache-turnover": [GOOD_ALL] + [step(BATCHF, BLOCK | meta(v), 0, recs((0, 8), (0, 16)))
+                                         for v in (0, 1, 2, 3, 6, 0, 1)],
+    "link-full": [GOOD_ALL | SMALL_BUFFERS, step(ACT | NOPROC, 255, 1, b"x" * 255),
+                  step(ACT | NOPROC, 1, 4, b""), step(ACT | NOPROC, 40, 10, b"m" * 8),
+                  *[step(ACT | NOPROC, 1, 4, b"")] * 6, step(ACT | NOPROC, 3, 0, b"small"),
+                  step(BATCHF, BLOCK, 0, recs((0, 8))),
+                  step(CREDIT, 3, 9, b"\x00" * 9), step(ACT, 0, 7, b"")],
     "reopen-and-sync": [GOOD_ALL, step(ACT, 1, 5, b""), step(ACT, 0, 6, b""),
                         step(ACT, 1, 4, b""), step(ACT, 0, 7, b""), step(ACT, 0, 8, b""),
                         step(ACT, 0, 11, b""), step(ACCEPTF, 3, 16, b"\x00" * 12),
