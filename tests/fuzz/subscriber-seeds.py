@@ -50,7 +50,6 @@ SEEDS = {
     "batch-no-meta": [GOOD_ALL, step(BATCHF, BLOCK, 0x40, recs((0, 8)))],
     "batch-garbage-meta": [GOOD_ALL, step(BATCHF, BLOCK | meta(7), 0, recs((0, 8)))],
     "batch-bad-topic": [GOOD_ALL, step(BATCHF, DROP | meta(4), 0, recs((0, 8)))],
-    "batch-no-topic": [GOOD_ALL, step(BATCHF, DROP | meta(5), 0, recs((0, 8)))],
     "batch-no-sender": [GOOD_ALL, step(BATCHF, BLOCK | meta(6), 0, recs((0, 8), (0, 6)))],
     "batch-claims-dropped": [GOOD_ALL, step(BATCHF, DROP | meta(3), 2, recs((0, 8), (1, 0))),
                              step(BATCHF, DROP, 0, recs((0, 9)))],
