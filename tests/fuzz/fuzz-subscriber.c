@@ -27,8 +27,10 @@
  * The message callback reads every byte and every field it is given (so ASan sees any
  * over-read) and, as the message's first byte says, frees its own subscription or the other
  * one, subscribes anew, publishes, frees or reopens the publisher, or calls the loop, flush or
- * sync from inside the callback. A crash, a leak, an over-read, a hang or undefined behaviour is
- * a finding; a link the client drops as a protocol error is a correct outcome.
+ * sync from inside the callback. The harness also checks the client's flow control as a broker
+ * would (flow_check()): no window given back that was not spent, no DATA past what was granted.
+ * A crash, a leak, an over-read, a hang, undefined behaviour or a broken flow check is a finding;
+ * a link the client drops as a protocol error is a correct outcome.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,10 +46,10 @@
 
 #include <vbus/vbus.h>
 
-#include "../common/rawframe.h"
 #include "batch.h"
 #include "control.h"
 #include "frame.h"
+#include "session.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -127,6 +129,103 @@ static void flush_backlog(void)
                 close(fd);
 }
 
+/*
+ * Flow control as the harness sees it, per stream of the current link (ids are small): the
+ * client must never give back more window than the harness's DATA cost (credit it was not owed
+ * would let a broker overrun it), nor send DATA that costs more than it was ever granted (the
+ * window before ACCEPT, the ACCEPT's credit and every CREDIT: a loose bound, but one a client
+ * that ignored its window would break). Either is a finding. The checks are off for the rest of
+ * a link on which the script wrote raw bytes or a write was cut short (a full socket), since
+ * the harness then no longer knows what the client read.
+ */
+enum { FLOW_IDS = 128 };
+
+typedef struct Flow {
+        uint64_t to_client;   /* cost of the DATA the harness sent */
+        uint64_t credited;    /* CREDIT the client gave back */
+        uint64_t granted;     /* ACCEPT and CREDIT the harness gave */
+        uint64_t from_client; /* cost of the DATA the client sent */
+} Flow;
+
+static Flow flows[FLOW_IDS];
+static bool flow_off;
+
+static Flow *flow(uint32_t id)
+{
+        return id < FLOW_IDS ? &flows[id] : NULL;
+}
+
+/* What a DATA frame costs of its window (protocol.md 5.3-5.5); a batch that does not count is
+ * refused whole by its receiver, so its length will do. */
+static uint64_t data_cost(uint8_t flags, const uint8_t *p, size_t n)
+{
+        uint64_t charge = cfg & CFG_CHARGE ? VBUS_MESSAGE_CHARGE : 0;
+        uint32_t k = 0;
+
+        if (flags & VBUS_FLAG_BATCH)
+                return vbus__batch_count(p, n, flags & VBUS_FLAG_META, &k) == 0 ? n + k * charge
+                                                                                : n;
+        return n + (flags & VBUS_FLAG_MORE ? 0 : charge);
+}
+
+static void flow_check(uint32_t id, const Flow *f)
+{
+        uint64_t allowed = VBUS_OPEN_WINDOW + f->granted;
+
+        if (flow_off)
+                return;
+        if (f->credited > f->to_client) {
+                fprintf(stderr, "stream %u: the client gave back %llu bytes of window for %llu\n",
+                        id, (unsigned long long)f->credited, (unsigned long long)f->to_client);
+                abort();
+        }
+        if (f->from_client > allowed) {
+                fprintf(stderr, "stream %u: the client sent %llu bytes of window, granted %llu\n",
+                        id, (unsigned long long)f->from_client, (unsigned long long)allowed);
+                abort();
+        }
+}
+
+/* Sends all of @p, or notes that the link's bytes were cut (the socket is full). */
+static void send_bytes(int fd, const uint8_t *p, size_t n)
+{
+        while (n > 0) {
+                ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+                if (w <= 0) {
+                        flow_off = true;
+                        return;
+                }
+                p += w;
+                n -= (size_t)w;
+        }
+}
+
+static void send_control(int fd, uint8_t type, uint32_t stream, const ProtobufCMessage *m)
+{
+        static uint8_t buf[VBUS_FRAME_HEADER_SIZE + VBUS_CONTROL_MAX];
+        VbusSegments out = {{buf, NULL}, {sizeof(buf), 0}};
+        VbusFrameHeader h = {.type = type, .stream_id = stream};
+        size_t n;
+
+        if (vbus__control_encode(&h, m, &out, &n) == 0)
+                send_bytes(fd, buf, n);
+}
+
+/* Gives the client @n more bytes of window on @id (ACCEPT or CREDIT). */
+static void send_grant(int fd, uint8_t type, uint32_t id, uint32_t n)
+{
+        Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
+        Vbus__V1__Credit cr = VBUS__V1__CREDIT__INIT;
+        Flow *f = flow(id);
+
+        if (f)
+                f->granted += n;
+        a.initial_credit = n;
+        cr.increment = n;
+        send_control(fd, type, id, type == VBUS_FRAME_ACCEPT ? &a.base : &cr.base);
+}
+
 /* Sends the DATA frame whose @n payload bytes are already in frame[] after the header. */
 static void send_frame(int fd, uint32_t stream, uint8_t flags, size_t n)
 {
@@ -134,15 +233,35 @@ static void send_frame(int fd, uint32_t stream, uint8_t flags, size_t n)
                              .flags = flags,
                              .stream_id = stream,
                              .length = (uint32_t)n};
+        Flow *f = flow(stream);
 
+        if (f)
+                f->to_client += data_cost(flags, frame + VBUS_FRAME_HEADER_SIZE, n);
         vbus__frame_header_encode(&h, frame);
-        raw_send_all(fd, frame, VBUS_FRAME_HEADER_SIZE + n, MSG_DONTWAIT);
+        send_bytes(fd, frame, VBUS_FRAME_HEADER_SIZE + n);
 }
 
 static void send_data(int fd, uint32_t stream, uint8_t flags, const uint8_t *p, size_t n)
 {
         memcpy(frame + VBUS_FRAME_HEADER_SIZE, p, n);
         send_frame(fd, stream, flags, n);
+}
+
+/* The flow of a frame the client wrote. */
+static void account(const VbusFrame *fr)
+{
+        Flow *f = flow(fr->header.stream_id);
+        VbusControl ctl = VBUS_CONTROL_NULL;
+
+        if (!f)
+                return;
+        if (fr->header.type == VBUS_FRAME_DATA)
+                f->from_client += data_cost(fr->header.flags, fr->payload, fr->header.length);
+        if (fr->header.type == VBUS_FRAME_CREDIT &&
+            vbus__control_decode(&fr->header, fr->payload, VBUS_CONTROL_DECODE_BUDGET, &ctl) == 0)
+                f->credited += ((const Vbus__V1__Credit *)ctl.msg)->increment;
+        vbus__control_deinit(&ctl);
+        flow_check(fr->header.stream_id, f);
 }
 
 /* Reads what the client wrote; remembers the ids of the streams it opened. */
@@ -166,6 +285,7 @@ static void drain(int fd, VbusFrameDecoder *d)
                                 break;
                         if (f.header.type == VBUS_FRAME_OPEN && n_ids < MAX_IDS)
                                 ids[n_ids++] = f.header.stream_id;
+                        account(&f);
                 }
         }
 }
@@ -511,7 +631,7 @@ static void send_fragments(int fd, uint32_t id, uint8_t sel, uint8_t arg, const 
                 send_frame(fd, id, VBUS_FLAG_BATCH, len);
                 break;
         case 2:
-                raw_send_control(fd, VBUS_FRAME_PING, 0, &ping.base, MSG_DONTWAIT);
+                send_control(fd, VBUS_FRAME_PING, 0, &ping.base);
                 break;
         case 3:
                 len = meta_prefix(frame + VBUS_FRAME_HEADER_SIZE, 0, false, 0);
@@ -533,7 +653,7 @@ static void send_end(int fd, uint8_t type, uint32_t id, uint8_t arg, const uint8
         (void)snprintf(msg, sizeof(msg), "%.*s", (int)(n < 63 ? n : 63), (const char *)p);
         e.status = arg % 14;
         e.message = memchr(p, 0, n) ? (char *)"" : msg;
-        raw_send_control(fd, type, id, &e.base, MSG_DONTWAIT);
+        send_control(fd, type, id, &e.base);
 }
 
 static void send_link_frame(int fd, uint8_t arg)
@@ -545,15 +665,15 @@ static void send_link_frame(int fd, uint8_t arg)
         switch (arg % 4) {
         case 0:
                 ping.opaque = arg;
-                raw_send_control(fd, VBUS_FRAME_PING, 0, &ping.base, MSG_DONTWAIT);
+                send_control(fd, VBUS_FRAME_PING, 0, &ping.base);
                 break;
         case 1:
                 g.status = VBUS__V1__STATUS__STATUS_SHUTTING_DOWN;
-                raw_send_control(fd, VBUS_FRAME_GOAWAY, 0, &g.base, MSG_DONTWAIT);
+                send_control(fd, VBUS_FRAME_GOAWAY, 0, &g.base);
                 break;
         case 2:
                 err.status = VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR;
-                raw_send_control(fd, VBUS_FRAME_ERROR, 0, &err.base, MSG_DONTWAIT);
+                send_control(fd, VBUS_FRAME_ERROR, 0, &err.base);
                 break;
         default: /* the broker goes away without a word */
                 (void)shutdown(fd, SHUT_RDWR);
@@ -589,27 +709,19 @@ static void step(int fd, uint8_t op, uint8_t sel, uint8_t arg, const uint8_t *p,
         case 4:
                 send_end(fd, VBUS_FRAME_RESET, id, arg, p, len);
                 break;
-        case 5: {
-                Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
-
-                a.initial_credit = (uint32_t)arg << (len % 24);
-                raw_send_control(fd, VBUS_FRAME_ACCEPT, id, &a.base, MSG_DONTWAIT);
+        case 5:
+                send_grant(fd, VBUS_FRAME_ACCEPT, id, (uint32_t)arg << (len % 24));
                 break;
-        }
         case 6: {
                 Vbus__V1__Reject rj = VBUS__V1__REJECT__INIT;
 
                 rj.status = arg % 14;
-                raw_send_control(fd, VBUS_FRAME_REJECT, id, &rj.base, MSG_DONTWAIT);
+                send_control(fd, VBUS_FRAME_REJECT, id, &rj.base);
                 break;
         }
-        case 7: {
-                Vbus__V1__Credit cr = VBUS__V1__CREDIT__INIT;
-
-                cr.increment = (uint32_t)arg << (len % 24);
-                raw_send_control(fd, VBUS_FRAME_CREDIT, id, &cr.base, MSG_DONTWAIT);
+        case 7:
+                send_grant(fd, VBUS_FRAME_CREDIT, id, (uint32_t)arg << (len % 24));
                 break;
-        }
         case 8:
                 client_act(sel, arg, p, len);
                 break;
@@ -620,7 +732,8 @@ static void step(int fd, uint8_t op, uint8_t sel, uint8_t arg, const uint8_t *p,
                 send_link_frame(fd, arg);
                 break;
         default:
-                raw_send_all(fd, p, len, MSG_DONTWAIT);
+                flow_off = true; /* any bytes: the harness no longer knows what the client read */
+                send_bytes(fd, p, len);
                 break;
         }
 }
@@ -629,12 +742,8 @@ static void step(int fd, uint8_t op, uint8_t sel, uint8_t arg, const uint8_t *p,
  * 1 MiB. */
 static void accept_from(size_t from)
 {
-        for (size_t i = from; i < n_ids; i++) {
-                Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
-
-                a.initial_credit = 1024 * 1024;
-                raw_send_control(link_fd, VBUS_FRAME_ACCEPT, ids[i], &a.base, MSG_DONTWAIT);
-        }
+        for (size_t i = from; i < n_ids; i++)
+                send_grant(link_fd, VBUS_FRAME_ACCEPT, ids[i], 1024 * 1024);
         process(link_fd, &dec);
 }
 
@@ -656,6 +765,8 @@ static bool broker_accept(void)
         }
         vbus__frame_decoder_deinit(&dec);
         vbus__frame_decoder_init(&dec, VBUS_FRAME_MAX_LIMIT);
+        memset(flows, 0, sizeof(flows)); /* stream ids start again on a new link */
+        flow_off = false;
         hello.version_min = 1;
         hello.version_max = 1;
         hello.version = 1;
@@ -663,7 +774,7 @@ static bool broker_accept(void)
         hello.features = (cfg & CFG_CHARGE ? VBUS_FEATURE_MESSAGE_CHARGE : 0) |
                          (cfg & CFG_BATCH ? VBUS_FEATURE_BATCH : 0) |
                          (cfg & CFG_RETAIN ? VBUS_FEATURE_RETAIN : 0);
-        raw_send_control(link_fd, VBUS_FRAME_HELLO, 0, &hello.base, MSG_DONTWAIT);
+        send_control(link_fd, VBUS_FRAME_HELLO, 0, &hello.base);
         for (int i = 0; i < 50 && vbus_conn_get_state(conn) != VBUS_CONN_READY; i++) {
                 drain(link_fd, &dec);
                 (void)vbus_conn_process(conn);
