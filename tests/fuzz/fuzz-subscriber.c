@@ -69,9 +69,10 @@ enum {
         CFG_SMALL_BUFFERS = 0x40,
         /* A step whose op has this bit is not followed by vbus_conn_process(). */
         OP_NO_PROCESS = 0x80,
-        /* The largest frame the harness builds: over the client's max_frame (61440), so that
-         * oversize is played, and under a socket buffer, so that it is never cut. */
-        FRAME_BUILD_MAX = 65536 + 1024,
+        /* The largest frame the harness builds: over the client's max_frame
+         * (VBUS_FRAME_MAX_DEFAULT), so that oversize is played, and under a socket's default
+         * buffer, so that it is not cut. */
+        FRAME_BUILD_MAX = VBUS_FRAME_MAX_DEFAULT + 4096,
         MAX_IDS = 16,
 };
 

@@ -47,7 +47,7 @@ SEEDS = {
     "batch-empty-records": [GOOD_ALL, step(BATCHF, DROP, 0, recs((1, 0), (1, 0), (1, 0)))],
     "batch-no-record": [GOOD_ALL, step(BATCHF, BLOCK, 0, b"")],
     "batch-over-window": [GOOD_ALL, step(BATCHF, BLOCK, 0, recs((6, 255)))],
-    "batch-oversize-frame": [GOOD_ALL, step(BATCHF, DROP, 0, recs(*[(7, 255)] * 17))],
+    "batch-oversize-frame": [GOOD_ALL, step(BATCHF, DROP, 0, recs(*[(7, 255)] * 33))],
     "batch-no-meta": [GOOD_ALL, step(BATCHF, BLOCK, 0x40, recs((0, 8)))],
     "batch-garbage-meta": [GOOD_ALL, step(BATCHF, BLOCK | meta(7), 0, recs((0, 8)))],
     "batch-bad-topic": [GOOD_ALL, step(BATCHF, DROP | meta(4), 0, recs((0, 8)))],
