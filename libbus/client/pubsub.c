@@ -454,6 +454,10 @@ static int subscription_on_data(void *obj, VbusStream *vs, const VbusFrame *f)
         int r;
 
         (void)vs; /* may be gone once the callback has run: not used */
+        /* The broker starts every message it delivers with a Meta prefix (protocol.md 2.4): one
+         * without is a protocol violation, not bytes to read a Meta from. */
+        if (!s->rx && !(f->header.flags & VBUS_FLAG_META))
+                return -EPROTO;
         if (!s->rx && !more)
                 r = subscription_deliver_frame(s, f->payload, f->header.length,
                                                f->header.n_messages, &alive);
