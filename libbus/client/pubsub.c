@@ -339,8 +339,9 @@ static int subscription_deliver_parts(vbus_subscription *s, const uint8_t *meta_
                 .alloc = arena_alloc, .free = arena_free, .allocator_data = &arena};
         size_t n_const;
         const Vbus__V1__Meta *fixed = NULL;
-        Vbus__V1__Meta *meta = NULL;
+        Vbus__V1__Meta *meta = NULL, *heap = NULL;
         vbus_message m;
+        int r = 0;
 
         arena.used = 0;
         /* Topic and sender from the cache, the rest decoded alone: the same as decoding the whole
@@ -352,10 +353,16 @@ static int subscription_deliver_parts(vbus_subscription *s, const uint8_t *meta_
                 fixed = NULL;
                 arena.used = 0;
                 meta = vbus__v1__meta__unpack(&alloc, n_meta, meta_raw);
+                /* Fields this version does not know are kept by protobuf-c, so a valid Meta of a
+                 * later broker can outgrow the arena: decoded on the heap then. */
+                if (!meta)
+                        meta = heap = vbus__v1__meta__unpack(NULL, n_meta, meta_raw);
                 if (!meta)
                         return -EPROTO;
-                if (!meta->topic || !vbus__name_is_topic(meta->topic, strnlen(meta->topic, 256)))
-                        return -EPROTO;
+                if (!meta->topic || !vbus__name_is_topic(meta->topic, strnlen(meta->topic, 256))) {
+                        r = -EPROTO;
+                        goto out;
+                }
         }
         m = (vbus_message){.topic = fixed ? fixed->topic : meta->topic,
                            .data = body,
@@ -365,11 +372,15 @@ static int subscription_deliver_parts(vbus_subscription *s, const uint8_t *meta_
                            .sequence = meta->sequence,
                            .gap = s->gap,
                            .retained = meta->retained};
-        /* The arena is on the stack: nothing to free. */
+        /* The arena is on the stack: only a Meta decoded on the heap is freed. */
         if (n_batch > 0)
-                return subscription_deliver_batch(s, &m, body, n_body, n_batch, ret_alive);
-        *ret_alive = subscription_call(s, &m);
-        return 0;
+                r = subscription_deliver_batch(s, &m, body, n_body, n_batch, ret_alive);
+        else
+                *ret_alive = subscription_call(s, &m);
+out:
+        if (heap)
+                vbus__v1__meta__free_unpacked(heap, NULL);
+        return r;
 }
 
 /* A whole delivery in private memory (a reassembled message): Meta prefix, then the message. */

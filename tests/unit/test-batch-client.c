@@ -444,6 +444,19 @@ static void send_data_frame(Rig *r, uint32_t id, uint8_t flags, const uint8_t *p
         raw_send_all(r->fd, buf, VBUS_FRAME_HEADER_SIZE + n, 0);
 }
 
+/* As send_data_frame(), for up to VBUS_META_MAX + 64 bytes. */
+static void send_large_data_frame(Rig *r, uint32_t id, uint8_t flags, const uint8_t *p, size_t n)
+{
+        uint8_t buf[VBUS_FRAME_HEADER_SIZE + VBUS_META_MAX + 64];
+        VbusFrameHeader h = {
+                .type = VBUS_FRAME_DATA, .flags = flags, .stream_id = id, .length = (uint32_t)n};
+
+        assert_true(n <= VBUS_META_MAX + 64);
+        vbus__frame_header_encode(&h, buf);
+        memcpy(buf + VBUS_FRAME_HEADER_SIZE, p, n);
+        raw_send_all(r->fd, buf, VBUS_FRAME_HEADER_SIZE + n, 0);
+}
+
 /* A good batch toward a client that did not get BATCH in the broker's HELLO. */
 static void test_subscriber_batch_not_negotiated(void **state)
 {
@@ -497,6 +510,45 @@ static void test_subscriber_message_without_meta(void **state)
         buf[n++] = 'x';
         send_data_frame(r, r->open_id, 0, buf, n);
         assert_refused(r);
+}
+
+/* A Meta with 300 fields this version does not know (a later broker's): protobuf-c keeps them,
+ * and their decoded form outgrows the subscriber's stack arena. The message is delivered all
+ * the same, with its topic, sender and sequence; unknown fields are no protocol error. */
+static void test_subscriber_meta_unknown_fields(void **state)
+{
+        Rig *r = *state;
+        Vbus__V1__Meta m = VBUS__V1__META__INIT;
+        Vbus__V1__Identity id = VBUS__V1__IDENTITY__INIT;
+        uint8_t meta[VBUS_META_MAX], buf[2 + VBUS_META_MAX + 1];
+        size_t n;
+        int k;
+
+        id.domid = 7;
+        id.domain_name = (char *)"x";
+        m.topic = (char *)"t.a";
+        m.sender = &id;
+        m.sequence = 42;
+        n = vbus__v1__meta__pack(&m, meta);
+        for (int i = 0; i < 300; i++) {
+                meta[n++] = 0xc0; /* field 1000, varint: tag 8000 */
+                meta[n++] = 0x3e;
+                meta[n++] = 0x01;
+        }
+        assert_true(n <= VBUS_META_MAX);
+        k = vbus__meta_encode_prefix(n, buf);
+        assert_true(k > 0);
+        memcpy(buf + k, meta, n);
+        buf[(size_t)k + n] = 'z';
+        subscribe(r);
+        send_large_data_frame(r, r->open_id, VBUS_FLAG_META, buf, (size_t)k + n + 1);
+        pump(r);
+        assert_int_equal(r->n_got, 1);
+        assert_int_equal(r->seq[0], 42);
+        assert_int_equal(r->domid[0], 7);
+        assert_int_equal(r->len[0], 1);
+        assert_int_equal(r->first[0], 'z');
+        assert_int_equal(vbus_conn_get_state(r->c), VBUS_CONN_READY);
 }
 
 /* The reason stays until a link is ready again: then vbus_conn_get_last_error() is 0. */
@@ -601,6 +653,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_subscriber_batch_without_meta, rig_up,
                                                 rig_down),
                 cmocka_unit_test_setup_teardown(test_subscriber_message_without_meta, rig_up,
+                                                rig_down),
+                cmocka_unit_test_setup_teardown(test_subscriber_meta_unknown_fields, rig_up,
                                                 rig_down),
                 cmocka_unit_test_setup_teardown(test_last_error_cleared_when_ready, rig_up,
                                                 rig_down),
