@@ -354,7 +354,11 @@ static int check_data(const VbusSession *s, int dir, const VbusFrameHeader *h, c
                 return bad(dir);
         if (st->state == VBUS_STREAM_OPENING && !sender_opened)
                 return bad(dir);
-        if ((h->flags & VBUS_FLAG_META) && (sender_is_client(s, dir) || sender_in_message))
+        /* META: from the broker, on a SUBSCRIBE stream, on a message's first frame only (calls
+         * carry the caller's identity in their OPEN, not per message). */
+        if ((h->flags & VBUS_FLAG_META) &&
+            (sender_is_client(s, dir) || sender_in_message ||
+             st->kind != VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE))
                 return bad(dir);
         /* RETAIN: from a client, on its PUBLISH stream, on a message's first frame only. */
         if ((h->flags & VBUS_FLAG_RETAIN) &&

@@ -509,20 +509,42 @@ static void test_credit_overflow_is_violation(void **state)
 static void test_meta_only_from_broker_and_first_fragment(void **state)
 {
         Pair *p = *state;
-        uint32_t id = open_accepted(p, 1000);
+        uint32_t id = open_accepted(p, 1000), call, sub;
+        Vbus__V1__Open c = open_msg(VBUS__V1__STREAM_KIND__STREAM_KIND_CALL, "a.S/M", 65536);
+        Vbus__V1__Open o = open_msg(VBUS__V1__STREAM_KIND__STREAM_KIND_SUBSCRIBE, "a.>", 65536);
+        Vbus__V1__Accept a = accept_msg(1000);
 
+        /* Never from a client. */
         assert_int_equal(send_frame(&p->client, VBUS_FRAME_DATA, VBUS_FLAG_META, id, 5, NULL, NULL),
                          -EINVAL);
         assert_int_equal(
                 recv_frame(&p->broker, VBUS_FRAME_DATA, VBUS_FLAG_META, id, 5, NULL, NULL, NULL),
                 VBUS_FRAME_E_SEMANTIC);
-        xfer(&p->broker, &p->client, VBUS_FRAME_DATA, VBUS_FLAG_META | VBUS_FLAG_MORE, id, 5, NULL);
-        /* META in the middle of a message. */
+        /* From the broker, not on a PUBLISH stream, nor on a call: a call's OPEN names its
+         * caller, its messages carry no Meta. */
+        assert_int_equal(send_frame(&p->broker, VBUS_FRAME_DATA, VBUS_FLAG_META, id, 5, NULL, NULL),
+                         -EINVAL);
         assert_int_equal(
                 recv_frame(&p->client, VBUS_FRAME_DATA, VBUS_FLAG_META, id, 5, NULL, NULL, NULL),
                 VBUS_FRAME_E_SEMANTIC);
-        xfer(&p->broker, &p->client, VBUS_FRAME_DATA, 0, id, 5, NULL);
-        xfer(&p->broker, &p->client, VBUS_FRAME_DATA, VBUS_FLAG_META, id, 5, NULL);
+        call = vbus__session_next_id(&p->client);
+        xfer(&p->client, &p->broker, VBUS_FRAME_OPEN, 0, call, 0, &c.base);
+        xfer(&p->broker, &p->client, VBUS_FRAME_ACCEPT, 0, call, 0, &a.base);
+        assert_int_equal(
+                recv_frame(&p->client, VBUS_FRAME_DATA, VBUS_FLAG_META, call, 5, NULL, NULL, NULL),
+                VBUS_FRAME_E_SEMANTIC);
+        xfer(&p->broker, &p->client, VBUS_FRAME_DATA, 0, call, 5, NULL);
+        /* On a subscription, on a message's first frame only. */
+        sub = vbus__session_next_id(&p->client);
+        xfer(&p->client, &p->broker, VBUS_FRAME_OPEN, 0, sub, 0, &o.base);
+        xfer(&p->broker, &p->client, VBUS_FRAME_ACCEPT, 0, sub, 0, &a.base);
+        xfer(&p->broker, &p->client, VBUS_FRAME_DATA, VBUS_FLAG_META | VBUS_FLAG_MORE, sub, 5,
+             NULL);
+        assert_int_equal(
+                recv_frame(&p->client, VBUS_FRAME_DATA, VBUS_FLAG_META, sub, 5, NULL, NULL, NULL),
+                VBUS_FRAME_E_SEMANTIC);
+        xfer(&p->broker, &p->client, VBUS_FRAME_DATA, 0, sub, 5, NULL);
+        xfer(&p->broker, &p->client, VBUS_FRAME_DATA, VBUS_FLAG_META, sub, 5, NULL);
 }
 
 static void test_retain_only_client_publish_first_fragment(void **state)
