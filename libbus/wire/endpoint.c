@@ -275,7 +275,7 @@ int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64
                              const void *prefix, size_t n_prefix, const void *data, size_t len)
 {
         VbusFrameHeader h = batch_header(e, id, flags);
-        size_t max_payload = vbus__endpoint_max_payload(e);
+        size_t max_payload;
         bool join;
         int r;
 
@@ -286,10 +286,12 @@ int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64
         h.n_messages = 1;
         /* The stream of the open batch, once per batch: it cannot close while the batch is open
          * (anything that could close it, a frame read or an END written, publishes the batch
-         * first). */
+         * first). The ring's free space is not asked again per message (a cache line the reader
+         * writes): the open batch's reserved room was capped at the largest payload when it
+         * was reserved, so the peer's max_frame is the only other bound. */
         if (e->batch_stream && e->lk->batch.open && e->lk->batch.serial == e->batch_serial &&
             e->batch_stream->id == id && n_prefix == 0 &&
-            vbus__link_batch_joins(e->lk, &h, key, len, max_payload)) {
+            vbus__link_batch_joins(e->lk, &h, key, len, e->session.peer_max_frame)) {
                 h.length = (uint32_t)(vbus__batch_len_size((uint32_t)len) + len);
                 r = vbus__session_charge_joined(&e->session, e->batch_stream, h.length, 1);
                 if (r != 0)
@@ -298,6 +300,7 @@ int vbus__endpoint_batch_add(VbusEndpoint *e, uint32_t id, uint8_t flags, uint64
                 endpoint_wrote(e);
                 return 0;
         }
+        max_payload = vbus__endpoint_max_payload(e);
         join = n_prefix == 0 && vbus__link_batch_joins(e->lk, &h, key, len, max_payload);
         if (!join && n_prefix == 0 && (flags & VBUS_FLAG_META))
                 return -EINVAL; /* a batch with META starts with its prefix */
