@@ -430,6 +430,10 @@ int main(int argc, char **argv)
                 send_all(&srv, out, n);
                 expect_pieces(&cli, CALL_ID);
                 printf("ok\n");
+                close(cli.fd);
+                close(srv.fd);
+                free(cli.buf);
+                free(srv.buf);
                 return 0;
         }
         put_data(out, &n, CALL_ID, "ping");
