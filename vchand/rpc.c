@@ -22,9 +22,10 @@
  * goes over either (or over its caller's budget) has the call refused with RESOURCE_EXHAUSTED,
  * both ends told. Nobody but that call pays.
  *
- * Ownership: each side is owned by its stream (its ->closed, side_closed(), lets the call go and
- * frees it); the call is freed once both sides have closed and nobody up the stack holds it
- * (busy); the chosen server and its service are held (service_call_begin()) until then.
+ * Ownership: each side is owned by its stream while it is open (its ->closed, side_closed(), lets
+ * the call go); its storage is inside the call, which is freed once both sides have closed and
+ * nobody up the stack holds it (busy); the chosen server and its service are held
+ * (service_call_begin()) until then.
  * Nothing here drops a link: a server that does not read its link is dropped by the peer layer
  * when the broker writes to it, and its calls then fail with UNAVAILABLE.
  *
@@ -55,7 +56,7 @@
 typedef struct Call Call;
 
 /* One end of a call: the caller's CALL stream, or the one the broker opened toward the server.
- * Owned by its stream: freed when it closes, after the call has let go of it. */
+ * Owned by its stream while open; stored in its Call (sides[]), so it lives as long as the call. */
 typedef struct CallSide {
         Stream base;
         Call *call;
