@@ -29,6 +29,7 @@
 #include "admin.h"
 #include "budget.h"
 #include "discover.h"
+#include "heap.h"
 #include "introspect.h"
 #include "log.h"
 #include "metrics.h"
@@ -707,6 +708,7 @@ static void broker_tick(Broker *b)
         if (b->discover)
                 discover_tick(b->discover);
         scrape_tick(b->scrape, now);
+        heap_tick(b->bus.stats.n_published + b->bus.stats.n_delivered + b->bus.stats.n_calls);
 }
 
 /* The next deadline of a call, so the loop wakes for it. */

@@ -22,6 +22,7 @@
 #include "agent.h"
 #include "auth.h"
 #include "broker.h"
+#include "heap.h"
 #include "keyring.h"
 #include "log.h"
 #include "policy.h"
@@ -250,6 +251,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "vchand: unexpected argument '%s'\n\n%s", argv[optind], usage);
                 return 2;
         }
+        heap_tune();
         config_defaults(&config);
         if (read_config(&config, config_path ? config_path : "/etc/vchand/vchand.conf",
                         config_path != NULL) < 0)

@@ -57,8 +57,10 @@ typedef struct Publisher {
         uint32_t refs;
         char *topic;
         size_t n_topic;
-        uint8_t *rx; /* message being reassembled from fragments */
-        size_t n_rx;
+        /* The message being reassembled from fragments: n_rx bytes of rx->data, room for
+         * rx_cap; routed as it is, without another copy (route_reassembled()). */
+        struct Msg *rx;
+        size_t n_rx, rx_cap;
         uint32_t rx_credit;   /* publisher bytes of that message */
         bool rx_retain;       /* that message's first frame had RETAIN */
         uint64_t credit_owed; /* bytes received and released, not yet returned */
@@ -70,7 +72,7 @@ typedef struct Publisher {
         uint32_t n_match, match_cap;
         uint64_t match_gen;    /* ...this equals router.gen + 1 */
         uint32_t n_block_held; /* its messages held by BLOCK queues (Msgs, not QItems) */
-        uint64_t rx_charged;   /* bytes of rx charged to its peer */
+        uint64_t rx_charged;   /* bytes of rx (its room) charged to its peer */
         List peer_link;        /* in peer->publishers while its stream is open */
         uint64_t n_messages, n_bytes, opened_us;
 } Publisher;
@@ -887,18 +889,22 @@ static int route_copy(Route *rt)
  * @stamp, @index: the message is the @index'th of the batch stamped @stamp (0: not of a batch),
  * which a subscription whose batch_stamp it is took the first batch_done messages of.
  */
-static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit, bool from_copy,
-                  bool retain, uint64_t stamp, uint32_t index)
+static void route_rt(Route rt, uint32_t credit, bool from_copy, bool retain)
 {
-        Route rt = {
-                .pub = pub, .data = data, .n_data = n, .batch_stamp = stamp, .batch_index = index};
+        Publisher *pub = rt.pub;
+        size_t n = rt.n_data;
         Peer *p = pub->base.peer;
         Bus *b = p->bus;
 
         if (meta_const_build(pub) < 0) {
+                msg_unref(rt.msg);
                 (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
                                    "out of memory");
                 return;
+        }
+        if (rt.msg) { /* a reassembled message, routed as it is */
+                rt.msg->meta_const = pub->meta_const;
+                rt.msg->n_meta_const = pub->n_meta_const;
         }
         if (retain) {
                 /* The ring is read once: what is kept is what the subscribers get. */
@@ -941,6 +947,17 @@ static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit
         msg_unref(rt.msg);
 }
 
+static void route(Publisher *pub, const uint8_t *data, size_t n, uint32_t credit, bool from_copy,
+                  bool retain, uint64_t stamp, uint32_t index)
+{
+        route_rt((Route){.pub = pub,
+                         .data = data,
+                         .n_data = n,
+                         .batch_stamp = stamp,
+                         .batch_index = index},
+                 credit, from_copy, retain);
+}
+
 static void rx_clear(Publisher *pub)
 {
         if (pub->rx_charged && pub->base.peer)
@@ -949,18 +966,48 @@ static void rx_clear(Publisher *pub)
         free(pub->rx);
         pub->rx = NULL;
         pub->n_rx = 0;
+        pub->rx_cap = 0;
         pub->rx_credit = 0;
         pub->rx_retain = false;
 }
 
-/* Appends a fragment to the message being reassembled. Return: 0, or a RESET was sent. */
+/*
+ * Routes the message @pub has just reassembled: its buffer is already a Msg, which becomes the
+ * message the queues share (route_msg() copies nothing), so a message in fragments is copied
+ * once into the broker and once out of it. Its charge as reassembly buffer is released: the
+ * queues that keep it charge their subscribers, as for any queued copy.
+ */
+static void route_reassembled(Publisher *pub)
+{
+        Msg *m = pub->rx;
+        size_t n = pub->n_rx;
+        uint32_t credit = pub->rx_credit;
+        bool retain = pub->rx_retain;
+
+        pub->rx = NULL;
+        rx_clear(pub);
+        /* Its Meta is set by route_rt(), which builds the publisher's on first need. */
+        *m = (Msg){.refs = 1,
+                   .publisher = publisher_ref(pub),
+                   .batch_key = pub->batch_key,
+                   .n_data = n};
+        route_rt((Route){.pub = pub, .data = m->data, .n_data = n, .msg = m}, credit, true, retain);
+}
+
+/*
+ * Appends a fragment to the message being reassembled, in a Msg that route_reassembled() passes
+ * on as it is. Its room grows by doubling (capped at max_message; the first fragment of a
+ * message in fragments is known to be followed by more), so a message costs a few reallocs, not
+ * one per fragment; what is charged to the peer is the room, which is what the broker holds.
+ * Return: 0, or a RESET was sent.
+ */
 static int rx_append(Publisher *pub, const VbusFrame *f)
 {
         const BrokerConfig *cfg = &pub->base.peer->bus->config;
-        size_t len = f->header.length;
-        uint8_t *rx;
+        size_t len = f->header.length, need = pub->n_rx + len, cap = pub->rx_cap;
+        Msg *rx;
 
-        if (pub->n_rx + len > cfg->max_message) {
+        if (need > cfg->max_message) {
                 peer_log(pub->base.peer, "message on stream %u exceeds max_message (%u bytes)",
                          pub->base.id, cfg->max_message);
                 rx_clear(pub);
@@ -968,22 +1015,31 @@ static int rx_append(Publisher *pub, const VbusFrame *f)
                                    "message larger than the broker's max_message");
                 return -EMSGSIZE;
         }
-        if (len > 0 && budget_charge(pub->base.peer, len) < 0) {
-                rx_clear(pub);
-                (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                                   "this link holds too much (peer_memory)");
-                return -ENOBUFS;
+        if (need > cap || !pub->rx) {
+                cap = cap * 2 > need ? cap * 2 : need;
+                if (f->header.flags & VBUS_FLAG_MORE && cap < 2 * need)
+                        cap = 2 * need;
+                if (cap > cfg->max_message)
+                        cap = cfg->max_message > need ? cfg->max_message : need;
+                if (cap > pub->rx_cap && budget_charge(pub->base.peer, cap - pub->rx_cap) < 0) {
+                        rx_clear(pub);
+                        (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                           "this link holds too much (peer_memory)");
+                        return -ENOBUFS;
+                }
+                pub->rx_charged += cap - pub->rx_cap;
+                rx = realloc(pub->rx, sizeof(Msg) + (cap ? cap : 1));
+                if (!rx) {
+                        (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+                                           "out of memory");
+                        return -ENOMEM;
+                }
+                pub->rx = rx;
+                pub->rx_cap = cap;
         }
-        pub->rx_charged += len;
-        rx = realloc(pub->rx, pub->n_rx + len ? pub->n_rx + len : 1);
-        if (!rx) {
-                (void)stream_reset(&pub->base, VBUS__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-                                   "out of memory");
-                return -ENOMEM;
-        }
-        pub->rx = rx;
-        memcpy(pub->rx + pub->n_rx, f->payload, len);
-        pub->n_rx += len;
+        if (len > 0)
+                memcpy(pub->rx->data + pub->n_rx, f->payload, len);
+        pub->n_rx = need;
         pub->rx_credit += (uint32_t)len;
         if (!(f->header.flags & VBUS_FLAG_MORE))
                 pub->rx_credit += stream_msg_charge(&pub->base); /* its last frame's charge */
@@ -1346,8 +1402,7 @@ static int publisher_data(void *obj, VbusStream *vs, const VbusFrame *f)
                       0);
         } else if (rx_append(pub, f) == 0) {
                 if (!more) {
-                        route(pub, pub->rx, pub->n_rx, pub->rx_credit, true, pub->rx_retain, 0, 0);
-                        rx_clear(pub);
+                        route_reassembled(pub);
                 } else {
                         /* A message in fragments may need the whole window (max_message may
                          * equal publish_window), and its own bytes are held until its last

@@ -9,8 +9,10 @@
 
 /* Defaults of the configurable limits (vchand.conf key in brackets). */
 enum {
-        /* [max_frame] Payload bytes the broker accepts per frame: fits a 64 KiB ring. */
-        LIMIT_MAX_FRAME = 60 * 1024,
+        /* [max_frame] Payload bytes the broker accepts per frame: as libvbus announces
+         * (VBUS_FRAME_MAX_DEFAULT), so that a 64 KiB message and its Meta go in one frame each
+         * way. What the broker writes to a peer is capped by that peer's ring too. */
+        LIMIT_MAX_FRAME = 128 * 1024,
         /* [max_message] Largest reassembled message: bounds one publisher's buffer. It must not
          * exceed publish_window, since a message's credit returns only once it is routed. */
         LIMIT_MAX_MESSAGE = 1024 * 1024,
@@ -96,6 +98,13 @@ enum {
         LIMIT_RETAIN_ENTRY_COST = 256,
         /* Frames handled per peer per wakeup, so one busy peer cannot starve the others. */
         LIMIT_FRAMES_PER_WAKEUP = 256,
+        /* Freed memory the heap keeps at its top while traffic flows (heap.h): a few queues'
+         * worth (queue_bytes), so that routing does not pay a page fault per 4 KiB for memory
+         * the kernel took back a moment before. Given back after a quiet tick. */
+        LIMIT_HEAP_KEEP = 16 * 1024 * 1024,
+        /* Allocations up to this size come from the heap, not from an mmap() each (heap.h):
+         * above the default max_message and LIMIT_ADMIN_REPLY, below glibc's ceiling (32 MiB). */
+        LIMIT_HEAP_MMAP = 8 * 1024 * 1024,
         /* Housekeeping tick: timeouts, and re-polling vchans (a peer can suppress our events). */
         LIMIT_TICK_MS = 1000,
         /* Out of fds or memory at accept(): the listening socket rests this long (broker.c). */
@@ -225,8 +234,8 @@ enum {
          * socket. What the broker sends a session is bounded by the windows the process
          * granted (1 MiB per subscription), so a process over this is cut off, alone. */
         LIMIT_AGENT_CLIENT_QUEUE = 16 * 1024 * 1024,
-        /* Largest frame payload the agent relays each way: fits a 64 KiB ring, the UNIX buffer,
-         * and what libvbus announces (VBUS_FRAME_MAX_DEFAULT); HELLOs are clamped to it. */
+        /* Largest frame payload the agent relays each way: fits a 64 KiB ring and the UNIX
+         * buffer; HELLOs (libvbus announces VBUS_FRAME_MAX_DEFAULT) are clamped to it. */
         LIMIT_AGENT_MAX_FRAME = 61440,
         /* Ring size the agent grants each way on its vchan: as libvbus (1 MiB). */
         LIMIT_AGENT_RING = 1024 * 1024,

@@ -29,7 +29,7 @@ static const char usage[] =
         "Options:\n"
         "  --chunk N     feed the decoder N bytes at a time (default 4096), to show that\n"
         "                frames split anywhere decode the same\n"
-        "  --max BYTES   the negotiated maximum payload (default 61440)\n"
+        "  --max BYTES   the negotiated maximum payload (default 131072)\n"
         "  -h, --help    this text\n"
         "\n"
         "Exit status: 0 on success, 1 on a protocol violation or I/O error, 2 on usage errors.\n";

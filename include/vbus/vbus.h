@@ -254,11 +254,14 @@ VBUS_EXPORT int vbus_conn_sync(vbus_conn *conn, uint64_t timeout_usec);
 VBUS_EXPORT int vbus_conn_get_state(vbus_conn *conn);
 
 /**
- * vbus_conn_get_last_error() - why the last attempt to reach the broker failed, for messages:
- * 0 if it did not fail; -ENOENT/-ECONNREFUSED (no broker at that socket); -EADDRINUSE (vchan:
- * another process of this domain holds the domain's vchan: run the guest agent, or one vbus
- * process per domain); -EACCES or -EPERM (channel auth, as vbus_conn_wait_ready()); another
- * negative errno from the transport.
+ * vbus_conn_get_last_error() - why the last attempt to reach the broker failed, or why the last
+ * link was lost, for messages: 0 if it did not fail (and always once a link is ready);
+ * -ENOENT/-ECONNREFUSED (no broker at that socket); -EADDRINUSE (vchan: another process of this
+ * domain holds the domain's vchan: run the guest agent, or one vbus process per domain); -EACCES
+ * or -EPERM (channel auth, as vbus_conn_wait_ready()); -EPROTO (the broker, or whatever answers
+ * in its place, broke the protocol: the library told it so with ERROR and dropped the link);
+ * -ECONNRESET (the broker closed the link with ERROR); -EPIPE (the broker closed the link);
+ * another negative errno from the transport. The connection keeps retrying in every case.
  */
 VBUS_EXPORT int vbus_conn_get_last_error(vbus_conn *conn);
 

@@ -482,6 +482,7 @@ static int conn_ready(vbus_conn *c)
 {
         c->state = VBUS_CONN_READY;
         c->auth_error = 0;
+        c->lost_error = 0;
         if (c->ever_ready)
                 c->n_reconnects++;
         c->ever_ready = true;
@@ -760,6 +761,24 @@ static int conn_push(vbus_conn *c)
         return progress;
 }
 
+/* The broker broke the protocol on a ready link: it is told why (protocol.md 2.6) before the
+ * link is dropped, if the link still takes a frame. Not before: a broker whose HELLO or proof
+ * fails gets nothing more from a client that checks it (3.1). */
+static void conn_report_violation(vbus_conn *c)
+{
+        Vbus__V1__Error e = VBUS__V1__ERROR__INIT;
+        char msg[64];
+
+        /* Fits: at most 41 bytes. */
+        (void)snprintf(msg, sizeof(msg), "protocol violation (%s)",
+                       c->ep.violation ? vbus__frame_error_name(c->ep.violation)
+                                       : "in a stream's data");
+        e.status = VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR;
+        e.message = msg;
+        if (vbus__endpoint_send_control(&c->ep, VBUS_FRAME_ERROR, 0, 0, &e.base) == 0)
+                (void)vbus__endpoint_flush(&c->ep);
+}
+
 /* vbus_conn_process(), taking the transport's events only if @take_events (see conn_read). */
 static int conn_process_step(vbus_conn *c, bool take_events)
 {
@@ -789,6 +808,9 @@ static int conn_process_step(vbus_conn *c, bool take_events)
         }
         r = conn_read(c, take_events);
         if (r < 0) {
+                if (r == -EPROTO && c->state == VBUS_CONN_READY)
+                        conn_report_violation(c);
+                c->lost_error = r;
                 conn_lost_now(c);
                 return 1;
         }
@@ -1008,7 +1030,9 @@ VBUS_EXPORT int vbus_conn_get_last_error(vbus_conn *c)
 {
         if (!c)
                 return -EINVAL;
-        return c->auth_error < 0 ? c->auth_error : c->last_error;
+        if (c->auth_error < 0)
+                return c->auth_error;
+        return c->last_error < 0 ? c->last_error : c->lost_error;
 }
 
 VBUS_EXPORT const char *vbus_conn_get_url(vbus_conn *c)

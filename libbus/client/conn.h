@@ -85,6 +85,10 @@ struct vbus_conn {
         uint64_t n_reconnects;
         uint64_t link_started;
         int last_error;
+        /* Why the last link was dropped as it was read (-EPROTO: the broker broke the protocol;
+         * -ECONNRESET: it sent ERROR; -EPIPE: it closed): vbus_conn_get_last_error() says so
+         * until a link is ready again. */
+        int lost_error;
         bool ever_ready;
         bool in_process;
         uint64_t broker_features; /* Hello.features of the broker on the current link */

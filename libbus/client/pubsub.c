@@ -81,8 +81,6 @@ struct vbus_subscription {
         uint64_t credit_owed;
         uint8_t *rx; /* fragments being reassembled (Meta prefix included) */
         size_t n_rx;
-        uint8_t *scratch; /* private copy of a one-frame delivery, kept across deliveries */
-        size_t scratch_cap;
         MetaCacheEntry meta_cache[META_CACHE_ENTRIES];
         unsigned meta_cache_next; /* the entry to replace next */
 };
@@ -328,26 +326,22 @@ static int subscription_deliver_batch(vbus_subscription *s, vbus_message *m, con
 }
 
 /*
- * Decodes a whole delivery (Meta prefix + message, or + the records of a batch of @n_batch
- * messages; 0: not a batch) and runs the callback.
+ * Decodes a delivery's Meta (@meta_raw, @n_meta bytes, private memory) and runs the callback with
+ * @body (the message, or the records of a batch of @n_batch messages; 0: not a batch).
  * Return: 0 (*@ret_alive says whether the callback left the subscription alive), -EPROTO.
  */
-static int subscription_deliver(vbus_subscription *s, const uint8_t *buf, size_t len,
-                                uint32_t n_batch, bool *ret_alive)
+static int subscription_deliver_parts(vbus_subscription *s, const uint8_t *meta_raw, size_t n_meta,
+                                      const uint8_t *body, size_t n_body, uint32_t n_batch,
+                                      bool *ret_alive)
 {
         MetaArena arena;
         ProtobufCAllocator alloc = {
                 .alloc = arena_alloc, .free = arena_free, .allocator_data = &arena};
-        const uint8_t *meta_raw, *body;
-        size_t n_meta, n_body, n_const;
+        size_t n_const;
         const Vbus__V1__Meta *fixed = NULL;
         Vbus__V1__Meta *meta = NULL;
         vbus_message m;
-        int r;
 
-        r = vbus__meta_split(buf, len, &meta_raw, &n_meta, &body, &n_body);
-        if (r != 0)
-                return -EPROTO;
         arena.used = 0;
         /* Topic and sender from the cache, the rest decoded alone: the same as decoding the whole
          * (vbus__meta_const_len()); anything else takes the whole decode, and its verdict. */
@@ -378,22 +372,50 @@ static int subscription_deliver(vbus_subscription *s, const uint8_t *buf, size_t
         return 0;
 }
 
-/* A message in one frame: copied out of the shared ring before it is parsed, into a buffer kept
- * across deliveries. */
-static int subscription_deliver_copy(vbus_subscription *s, const uint8_t *payload, size_t len,
-                                     uint32_t n_batch, bool *ret_alive)
+/* A whole delivery in private memory (a reassembled message): Meta prefix, then the message. */
+static int subscription_deliver(vbus_subscription *s, const uint8_t *buf, size_t len,
+                                bool *ret_alive)
 {
-        if (len > s->scratch_cap) {
-                uint8_t *copy = realloc(s->scratch, len);
+        const uint8_t *meta_raw, *body;
+        size_t n_meta, n_body;
 
-                if (!copy)
-                        return -ENOMEM;
-                s->scratch = copy;
-                s->scratch_cap = len;
-        }
-        if (len > 0)
-                memcpy(s->scratch, payload, len);
-        return subscription_deliver(s, s->scratch, len, n_batch, ret_alive);
+        if (vbus__meta_split(buf, len, &meta_raw, &n_meta, &body, &n_body) != 0)
+                return -EPROTO;
+        return subscription_deliver_parts(s, meta_raw, n_meta, body, n_body, 0, ret_alive);
+}
+
+/*
+ * A delivery in one frame (a message, or a batch of @n_batch): its Meta prefix is copied out of
+ * the shared ring before it is checked and decoded, so that what is checked is what is used;
+ * the message bytes are handed to the callback where they lie, in the ring, which the broker
+ * does not write again before they are consumed (after the callbacks). A batch is walked bounded
+ * by the count the session charged, each length read once and checked against what is left of
+ * the frame, so a writer changing the ring meanwhile cannot take the walk outside it
+ * (vbus__batch_next(): a protocol error then).
+ */
+static int subscription_deliver_frame(vbus_subscription *s, const uint8_t *payload, size_t len,
+                                      uint32_t n_batch, bool *ret_alive)
+{
+        uint8_t prefix[2 + VBUS_META_MAX];
+        size_t n_prefix = len < 2 ? len : 2, n_meta, n_body;
+        const uint8_t *meta_raw, *body;
+
+        if (n_prefix > 0)
+                memcpy(prefix, payload, n_prefix);
+        /* The Meta's length from the copy, then the Meta itself: split checks them again. */
+        if (n_prefix > 0 && !(prefix[0] & 0x80))
+                n_prefix = 1 + (size_t)prefix[0];
+        else if (n_prefix == 2 && !(prefix[1] & 0x80))
+                n_prefix = 2 + ((size_t)(prefix[0] & 0x7f) | (size_t)prefix[1] << 7);
+        if (n_prefix > len || n_prefix > sizeof(prefix))
+                n_prefix = len < sizeof(prefix) ? len : sizeof(prefix); /* split says why */
+        if (n_prefix > 2)
+                memcpy(prefix + 2, payload + 2, n_prefix - 2);
+        if (vbus__meta_split(prefix, n_prefix, &meta_raw, &n_meta, &body, &n_body) != 0 ||
+            n_body != 0)
+                return -EPROTO;
+        return subscription_deliver_parts(s, meta_raw, n_meta, payload + n_prefix, len - n_prefix,
+                                          n_batch, ret_alive);
 }
 
 /* A fragment: appended, and the message delivered when it is whole. */
@@ -418,7 +440,7 @@ static int subscription_take_fragment(vbus_subscription *s, const uint8_t *paylo
         len = s->n_rx;
         s->rx = NULL;
         s->n_rx = 0;
-        r = subscription_deliver(s, copy, len, 0, ret_alive);
+        r = subscription_deliver(s, copy, len, ret_alive);
         free(copy);
         return r;
 }
@@ -432,9 +454,13 @@ static int subscription_on_data(void *obj, VbusStream *vs, const VbusFrame *f)
         int r;
 
         (void)vs; /* may be gone once the callback has run: not used */
+        /* The broker starts every message it delivers with a Meta prefix (protocol.md 2.4): one
+         * without is a protocol violation, not bytes to read a Meta from. */
+        if (!s->rx && !(f->header.flags & VBUS_FLAG_META))
+                return -EPROTO;
         if (!s->rx && !more)
-                r = subscription_deliver_copy(s, f->payload, f->header.length, f->header.n_messages,
-                                              &alive);
+                r = subscription_deliver_frame(s, f->payload, f->header.length,
+                                               f->header.n_messages, &alive);
         else
                 r = subscription_take_fragment(s, f->payload, f->header.length, more, &alive);
         /* Given back as it was charged: the length, and a charge per message it ends. */
@@ -477,7 +503,6 @@ static void subscription_destroy(vbus_subscription *s)
         list_unlink(&s->link);
         vbus__standing_deinit(&s->s);
         free(s->rx);
-        free(s->scratch);
         meta_cache_clear(s);
         free(s);
 }

@@ -20,35 +20,35 @@ wait "$p1" || fail "guest subscriber: $(cat "$TMP/guest.out")"
 wait "$p2" || fail "local subscriber: $(cat "$TMP/local.out")"
 ok "8 messages of 1 MiB from 64 KiB rings to 8 KiB rings: byte-exact at a guest and a local subscriber"
 
-# max_message bounds the reassembled message, not each fragment: with max_message 100000 (above
-# one frame, 61440 bytes), a message of 100000 bytes in two fragments goes through and one of
-# 100001 bytes is refused (its publish stream reset), never routed. libvbus itself refuses
+# max_message bounds the reassembled message, not each fragment: with max_message 300000 (above
+# one frame, 131072 bytes), a message of 300000 bytes in three fragments goes through and one of
+# 300001 bytes is refused (its publish stream reset), never routed. libvbus itself refuses
 # anything over 1 MiB, so the broker's bound is only visible below that.
 kill -TERM "$BROKER_PID"
 wait "$BROKER_PID" || fail "broker exit status $?"
 BROKER_PID=""
-echo "max_message = 100000" >"$TMP/vchand.conf"
+echo "max_message = 300000" >"$TMP/vchand.conf"
 broker_start --config "$TMP/vchand.conf"
 export VBUS_URL=unix:$SOCK
 bg "$CHECK" sub 'limit.>' 2 --timeout 30000 --ready "$TMP/r3" >"$TMP/limit.out" 2>&1
 p3=$!
 wait_file "$TMP/r3" || fail "max_message subscriber not active"
-"$CHECK" pub limit.x 1 100000 >/dev/null || fail "publish 100000 bytes"
+"$CHECK" pub limit.x 1 300000 >/dev/null || fail "publish 300000 bytes"
 # The publisher has handed its message over and exited before the broker's RESET can reach it.
-"$CHECK" pub limit.x 1 100001 --start 2 >/dev/null 2>&1
-"$CHECK" pub limit.x 1 100000 --start 3 >/dev/null || fail "publish 100000 bytes after"
+"$CHECK" pub limit.x 1 300001 --start 2 >/dev/null 2>&1
+"$CHECK" pub limit.x 1 300000 --start 3 >/dev/null || fail "publish 300000 bytes after"
 wait "$p3" || fail "max_message subscriber: $(cat "$TMP/limit.out")"
 kill -TERM "$BROKER_PID"
 wait "$BROKER_PID" || fail "broker exit status $?"
 BROKER_PID=""
-grep -q "exceeds max_message (100000 bytes)" "$TMP/broker.log" ||
-        fail "the broker did not refuse the message of 100001 bytes"
+grep -q "exceeds max_message (300000 bytes)" "$TMP/broker.log" ||
+        fail "the broker did not refuse the message of 300001 bytes"
 grep -q "stopped: 2 published, 2 delivered, 0 dropped" "$TMP/broker.log" ||
         fail "the message over max_message was routed: $(grep stopped: "$TMP/broker.log" | tail -n 1)"
-ok "max_message 100000: 100000 bytes in two fragments routed, 100001 refused and never routed"
+ok "max_message 300000: 300000 bytes in three fragments routed, 300001 refused and never routed"
 
 # ... and a message that fits one frame is held to it too: with max_message 1000, a message of
-# 1000 bytes is routed and one of 2000 bytes (one frame of the 61440 a frame may carry; it goes in a
+# 1000 bytes is routed and one of 2000 bytes (one frame of the 131072 a frame may carry; it goes in a
 # batch frame) is not, nor one of 4000 (over the batching size: a frame of its own).
 echo "max_message = 1000" >"$TMP/vchand.conf"
 broker_start --config "$TMP/vchand.conf"

@@ -10,9 +10,15 @@
  * link, giving nothing, for a batch that breaks a rule (over the window, malformed records, a
  * retained Meta). As a publisher it must combine messages into batch frames that keep their order
  * and never take more window than it was granted.
+ *
+ * A batch where none is allowed (BATCH not negotiated, on a stream that is not a subscription,
+ * without its Meta prefix), and a message without its prefix, are protocol errors: the client
+ * delivers nothing, tells the broker with ERROR{PROTOCOL_ERROR}, drops the link and says -EPROTO
+ * in vbus_conn_get_last_error() until a link is ready again.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,6 +52,8 @@ typedef struct Rig {
         VbusFrameDecoder dec;
         vbus_conn *c;
         bool client_offered_batch;
+        uint64_t features;   /* what the rig's HELLO grants */
+        int error_status;    /* the status of the client's last ERROR frame (0: none) */
         uint32_t open_id;    /* the client's last OPEN */
         uint64_t credit_sum; /* CREDIT increments from the client on open_id */
         uint32_t n_credits;
@@ -74,6 +82,14 @@ static void on_client_frame(Rig *r, const VbusFrame *f)
                                  0);
                 r->client_offered_batch =
                         ((const Vbus__V1__Hello *)ctl.msg)->features & VBUS_FEATURE_BATCH;
+                vbus__control_deinit(&ctl);
+        } else if (f->header.type == VBUS_FRAME_ERROR) {
+                VbusControl ctl = VBUS_CONTROL_NULL;
+
+                assert_int_equal(vbus__control_decode(&f->header, f->payload,
+                                                      VBUS_CONTROL_DECODE_BUDGET, &ctl),
+                                 0);
+                r->error_status = (int)((const Vbus__V1__Error *)ctl.msg)->status;
                 vbus__control_deinit(&ctl);
         } else if (f->header.type == VBUS_FRAME_OPEN) {
                 r->open_id = f->header.stream_id;
@@ -135,14 +151,35 @@ static void pump(Rig *r)
         }
 }
 
-static int rig_up(void **state)
+/* Takes the client's connection (a first one or a reconnect) and answers its HELLO with the
+ * rig's features: the client is ready. */
+static void rig_accept(Rig *r)
+{
+        Vbus__V1__Hello hello = VBUS__V1__HELLO__INIT;
+
+        r->fd = accept(r->listen_fd, NULL, NULL);
+        assert_true(r->fd >= 0);
+        vbus__frame_decoder_deinit(&r->dec);
+        vbus__frame_decoder_init(&r->dec, VBUS_FRAME_MAX_LIMIT);
+        hello.version_min = 1;
+        hello.version_max = 1;
+        hello.version = 1;
+        hello.max_frame = VBUS_FRAME_MAX_DEFAULT;
+        hello.features = r->features;
+        raw_send_control(r->fd, VBUS_FRAME_HELLO, 0, &hello.base, 0);
+        for (int i = 0; i < 50 && vbus_conn_get_state(r->c) != VBUS_CONN_READY; i++)
+                pump(r);
+        assert_int_equal(vbus_conn_get_state(r->c), VBUS_CONN_READY);
+}
+
+static int rig_up_with(void **state, uint64_t features)
 {
         Rig *r = calloc(1, sizeof(*r));
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        Vbus__V1__Hello hello = VBUS__V1__HELLO__INIT;
         char url[128];
 
         assert_non_null(r);
+        r->features = features;
         (void)snprintf(r->path, sizeof(r->path), "/tmp/vbus-test-batch-client-%d.sock",
                        (int)getpid());
         (void)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", r->path);
@@ -154,21 +191,22 @@ static int rig_up(void **state)
         (void)snprintf(url, sizeof(url), "unix:%s", r->path);
         assert_int_equal(vbus_conn_open(url, &r->c), 0);
         (void)vbus_conn_process(r->c); /* connects and sends HELLO */
-        r->fd = accept(r->listen_fd, NULL, NULL);
-        assert_true(r->fd >= 0);
         vbus__frame_decoder_init(&r->dec, VBUS_FRAME_MAX_LIMIT);
-        hello.version_min = 1;
-        hello.version_max = 1;
-        hello.version = 1;
-        hello.max_frame = VBUS_FRAME_MAX_DEFAULT;
-        hello.features = VBUS_FEATURE_BATCH | VBUS_FEATURE_MESSAGE_CHARGE;
-        raw_send_control(r->fd, VBUS_FRAME_HELLO, 0, &hello.base, 0);
-        for (int i = 0; i < 50 && vbus_conn_get_state(r->c) != VBUS_CONN_READY; i++)
-                pump(r);
-        assert_int_equal(vbus_conn_get_state(r->c), VBUS_CONN_READY);
+        rig_accept(r);
         assert_true(r->client_offered_batch);
         *state = r;
         return 0;
+}
+
+static int rig_up(void **state)
+{
+        return rig_up_with(state, VBUS_FEATURE_BATCH | VBUS_FEATURE_MESSAGE_CHARGE);
+}
+
+/* A broker that charges messages but takes no batches. */
+static int rig_up_no_batch(void **state)
+{
+        return rig_up_with(state, VBUS_FEATURE_MESSAGE_CHARGE);
 }
 
 static int rig_down(void **state)
@@ -382,6 +420,107 @@ static void test_subscriber_free_inside_batch(void **state)
         assert_int_equal(vbus_conn_get_state(r->c), VBUS_CONN_READY);
 }
 
+/* The client refused what the rig sent as a protocol error: nothing delivered, the broker told
+ * with ERROR{PROTOCOL_ERROR}, the link dropped, and the reason in vbus_conn_get_last_error(). */
+static void assert_refused(Rig *r)
+{
+        pump(r);
+        assert_int_equal(r->n_got, 0);
+        assert_int_not_equal(vbus_conn_get_state(r->c), VBUS_CONN_READY);
+        assert_int_equal(r->error_status, VBUS__V1__STATUS__STATUS_PROTOCOL_ERROR);
+        assert_int_equal(vbus_conn_get_last_error(r->c), -EPROTO);
+}
+
+/* Sends one DATA frame of @n bytes (@p) on @id with @flags. */
+static void send_data_frame(Rig *r, uint32_t id, uint8_t flags, const uint8_t *p, size_t n)
+{
+        uint8_t buf[VBUS_FRAME_HEADER_SIZE + 256];
+        VbusFrameHeader h = {
+                .type = VBUS_FRAME_DATA, .flags = flags, .stream_id = id, .length = (uint32_t)n};
+
+        assert_true(n <= 256);
+        vbus__frame_header_encode(&h, buf);
+        memcpy(buf + VBUS_FRAME_HEADER_SIZE, p, n);
+        raw_send_all(r->fd, buf, VBUS_FRAME_HEADER_SIZE + n, 0);
+}
+
+/* A good batch toward a client that did not get BATCH in the broker's HELLO. */
+static void test_subscriber_batch_not_negotiated(void **state)
+{
+        Rig *r = *state;
+
+        subscribe(r);
+        (void)send_batch(r, 1, 0, false, 2, NULL, 'a');
+        assert_refused(r);
+}
+
+/* A batch, Meta prefix and all, on the client's PUBLISH stream: the broker batches only toward
+ * subscriptions. */
+static void test_batch_on_publish_stream(void **state)
+{
+        Rig *r = *state;
+        Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
+        vbus_publisher *p = NULL;
+
+        subscribe(r);
+        assert_int_equal(vbus_publisher_open(r->c, "t.a", &p), 0);
+        pump(r);
+        a.initial_credit = 65536;
+        raw_send_control(r->fd, VBUS_FRAME_ACCEPT, r->open_id, &a.base, 0);
+        pump(r);
+        assert_int_equal(vbus_publisher_get_status(p, NULL), 0);
+        (void)send_batch(r, 1, 0, false, 2, NULL, 'a');
+        assert_refused(r);
+        vbus_publisher_free(p);
+}
+
+/* A batch on the subscription without its Meta prefix (no META flag: records alone). */
+static void test_subscriber_batch_without_meta(void **state)
+{
+        static const uint8_t records[] = {1, 'a', 1, 'b'};
+        Rig *r = *state;
+
+        subscribe(r);
+        send_data_frame(r, r->open_id, VBUS_FLAG_BATCH, records, sizeof(records));
+        assert_refused(r);
+}
+
+/* A message without the META flag whose bytes happen to read as a prefix and a body: the client
+ * does not guess a Meta from a message's bytes. */
+static void test_subscriber_message_without_meta(void **state)
+{
+        Rig *r = *state;
+        uint8_t buf[64];
+        size_t n = meta_prefix(buf, 1, 0, false);
+
+        subscribe(r);
+        buf[n++] = 'x';
+        send_data_frame(r, r->open_id, 0, buf, n);
+        assert_refused(r);
+}
+
+/* The reason stays until a link is ready again: then vbus_conn_get_last_error() is 0. */
+static void test_last_error_cleared_when_ready(void **state)
+{
+        static const uint8_t records[] = {1, 'a'};
+        Rig *r = *state;
+        struct pollfd pfd;
+
+        subscribe(r);
+        send_data_frame(r, r->open_id, VBUS_FLAG_BATCH, records, sizeof(records));
+        assert_refused(r);
+        close(r->fd);
+        /* The client reconnects after its back-off; the rig takes it when it comes. */
+        pfd = (struct pollfd){.fd = r->listen_fd, .events = POLLIN};
+        for (int i = 0; i < 100 && poll(&pfd, 1, 0) == 0; i++) {
+                assert_int_equal(vbus_conn_get_last_error(r->c), -EPROTO);
+                (void)vbus_conn_wait(r->c, 100000);
+        }
+        assert_int_equal(pfd.revents & POLLIN, POLLIN);
+        rig_accept(r);
+        assert_int_equal(vbus_conn_get_last_error(r->c), 0);
+}
+
 /*
  * A publisher whose link is slow to drain (small socket buffers, the broker reads only now and
  * then) combines its messages into batch frames: all of them arrive, in order, and what it sent
@@ -455,6 +594,15 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_subscriber_free_inside_batch, rig_up,
                                                 rig_down),
                 cmocka_unit_test_setup_teardown(test_publisher_batches_within_window, rig_up,
+                                                rig_down),
+                cmocka_unit_test_setup_teardown(test_subscriber_batch_not_negotiated,
+                                                rig_up_no_batch, rig_down),
+                cmocka_unit_test_setup_teardown(test_batch_on_publish_stream, rig_up, rig_down),
+                cmocka_unit_test_setup_teardown(test_subscriber_batch_without_meta, rig_up,
+                                                rig_down),
+                cmocka_unit_test_setup_teardown(test_subscriber_message_without_meta, rig_up,
+                                                rig_down),
+                cmocka_unit_test_setup_teardown(test_last_error_cleared_when_ready, rig_up,
                                                 rig_down),
         };
 
