@@ -22,9 +22,10 @@
  * goes over either (or over its caller's budget) has the call refused with RESOURCE_EXHAUSTED,
  * both ends told. Nobody but that call pays.
  *
- * Ownership: each side is owned by its stream (its ->closed, side_closed(), lets the call go and
- * frees it); the call is freed once both sides have closed and nobody up the stack holds it
- * (busy); the chosen server and its service are held (service_call_begin()) until then.
+ * Ownership: each side is owned by its stream while it is open (its ->closed, side_closed(), lets
+ * the call go); its storage is inside the call, which is freed once both sides have closed and
+ * nobody up the stack holds it (busy); the chosen server and its service are held
+ * (service_call_begin()) until then.
  * Nothing here drops a link: a server that does not read its link is dropped by the peer layer
  * when the broker writes to it, and its calls then fail with UNAVAILABLE.
  *
@@ -55,18 +56,31 @@
 typedef struct Call Call;
 
 /* One end of a call: the caller's CALL stream, or the one the broker opened toward the server.
- * Owned by its stream: freed when it closes, after the call has let go of it. */
+ * Owned by its stream while open; stored in its Call (sides[]), so it lives as long as the call. */
 typedef struct CallSide {
         Stream base;
         Call *call;
         List peer_link; /* in peer->call_sides */
 } CallSide;
 
+/*
+ * What a pipe and a call keep inside the Call itself, so that a call of small messages makes one
+ * allocation (the Call) instead of eight (the Call, its method name, two sides, and per direction
+ * a byte buffer and a boundary list): a first buffer that holds a small unary request or reply,
+ * room for a few boundaries, and a method name of a common length. Larger ones are allocated as
+ * before. All of it is in sizeof(Call), which LIMIT_CALL_COST covers (checked below).
+ */
+#define PIPE_INLINE_BYTES  64
+#define PIPE_INLINE_ENDS   2
+#define CALL_INLINE_METHOD 64
+
 /* One direction of a call: what came from one side and was not yet written to the other. */
 typedef struct Pipe {
-        uint8_t *buf; /* the bytes: buf[head, head + len), in a buffer of cap bytes */
+        uint8_t *buf; /* the bytes: buf[head, head + len), in a buffer of cap bytes (inline_buf
+                       * while it fits there) */
         size_t head, len, cap;
-        uint64_t *ends; /* message boundaries, as stream positions: ends[ends_head, n_ends) */
+        uint64_t *ends; /* message boundaries, as stream positions: ends[ends_head, n_ends)
+                         * (inline_ends while they fit there) */
         uint32_t ends_head, n_ends, ends_cap;
         uint64_t in_pos;  /* bytes received from the source so far */
         uint64_t out_pos; /* bytes written to the destination so far */
@@ -78,6 +92,8 @@ typedef struct Pipe {
         uint32_t src_charge;  /* the sending side's message charge (protocol.md 5.4), returned
                                * once a message is written on: its window bounds messages held */
         bool src_ended;       /* the sending side sent END: credit is of no use to it */
+        uint8_t inline_buf[PIPE_INLINE_BYTES];
+        uint64_t inline_ends[PIPE_INLINE_ENDS];
 } Pipe;
 
 struct Call {
@@ -105,7 +121,14 @@ struct Call {
         bool status_set;
         uint64_t caller_id; /* the caller's serial and label (it may be gone by then) */
         char caller_label[96];
+        /* The storage of client and server (each owned by its stream while open, and not
+         * touched once closed: the call outlives both), and of a short method name. */
+        CallSide sides[2];
+        char inline_method[CALL_INLINE_METHOD];
 };
+
+/* The caller's LIMIT_CALL_COST pays for its Call, the sides and short buffers inside it. */
+_Static_assert(sizeof(Call) <= LIMIT_CALL_COST, "LIMIT_CALL_COST must cover a Call");
 
 struct Rpc {
         List calls;                /* Call, in flight */
@@ -167,8 +190,10 @@ static void pipe_uncharge(Call *c, Pipe *pp, uint64_t n)
 static void pipe_drop_data(Call *c, Pipe *pp)
 {
         pipe_uncharge(c, pp, pp->charged);
-        free(pp->buf);
-        free(pp->ends);
+        if (pp->buf != pp->inline_buf)
+                free(pp->buf);
+        if (pp->ends != pp->inline_ends)
+                free(pp->ends);
         pp->buf = NULL;
         pp->ends = NULL;
         pp->head = pp->len = pp->cap = 0;
@@ -339,7 +364,8 @@ static void call_maybe_free(Call *c)
         if (c->client || c->server || c->busy > 0)
                 return;
         call_report(c);
-        free(c->method);
+        if (c->method != c->inline_method)
+                free(c->method);
         list_unlink(&c->link);
         pipe_clear(c, &c->to_server);
         pipe_clear(c, &c->to_client);
@@ -357,22 +383,22 @@ static void call_reset(Call *c, CallSide *side, int status, const char *message)
         (void)stream_reset(&side->base, status, message);
 }
 
-static CallSide *side_new(Call *c, Peer *p)
+/* The side of @c on @p: @which is 0 for the caller's, 1 for the server's (storage in @c). */
+static CallSide *side_new(Call *c, Peer *p, unsigned which)
 {
-        CallSide *side = calloc(1, sizeof(*side));
+        CallSide *side = &c->sides[which];
 
-        if (!side)
-                return NULL;
+        *side = (CallSide){0};
         side->call = c;
         side->base.peer = p;
         list_add_tail(&p->call_sides, &side->peer_link);
         return side;
 }
 
+/* @side's call lets it go (its storage is the call's, freed with it). */
 static void side_free(CallSide *side)
 {
         list_unlink(&side->peer_link);
-        free(side);
 }
 
 /*
@@ -409,9 +435,7 @@ static int call_open_server(Call *c, Server *serve, const Vbus__V1__Open *m, con
             !budget_backlog_room(q, VBUS_FRAME_HEADER_SIZE +
                                             protobuf_c_message_get_packed_size(&o.base)))
                 return -EBUSY;
-        side = side_new(c, q);
-        if (!side)
-                return -ENOMEM;
+        side = side_new(c, q, 1);
         r = peer_open(q, &o, &call_side_ops, side, &side->base.id);
         if (r < 0) {
                 side_free(side);
@@ -463,6 +487,20 @@ static uint32_t caller_calls_to(const Peer *p, const Service *svc)
         return n;
 }
 
+/* Keeps a copy of @name (borrowed) in @c: inside it if short. Return: false if out of memory. */
+static bool call_set_method(Call *c, const char *name)
+{
+        size_t n = strlen(name);
+
+        if (n < sizeof(c->inline_method)) {
+                memcpy(c->inline_method, name, n + 1);
+                c->method = c->inline_method;
+                return true;
+        }
+        c->method = strdup(name);
+        return c->method != NULL;
+}
+
 int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
 {
         Bus *b = p->bus;
@@ -510,21 +548,17 @@ int rpc_open_call(Peer *p, VbusStream *vs, const Vbus__V1__Open *m)
                 return 0;
         }
         c = calloc(1, sizeof(*c));
-        if (c && !(c->method = strdup(m->name))) {
+        if (c && !call_set_method(c, m->name)) {
                 free(c);
                 c = NULL;
         }
-        if (c)
-                c->client = side_new(c, p);
-        if (!c || !c->client) {
-                if (c)
-                        free(c->method);
-                free(c);
+        if (!c) {
                 budget_release(p, LIMIT_CALL_COST);
                 b->stats.n_calls_failed++;
                 (void)peer_reject(p, vs->id, VBUS__V1__STATUS__STATUS_INTERNAL, "out of memory");
                 return 0;
         }
+        c->client = side_new(c, p, 0);
         c->bus = b;
         c->caller = p;
         c->n_service = n_svc;
@@ -632,10 +666,22 @@ static int pipe_reserve(Pipe *pp, size_t n)
          * small): a fixed 4 KiB one was a malloc outside the allocator's small-chunk caches for
          * every call and direction, which made glibc consolidate its fast bins each time.
          */
+        if (!pp->buf && need <= sizeof(pp->inline_buf)) {
+                pp->buf = pp->inline_buf;
+                pp->cap = sizeof(pp->inline_buf);
+                return 0;
+        }
         cap = pp->cap ? pp->cap : PIPE_FIRST_CAP;
         while (cap < need)
                 cap *= 2;
-        buf = realloc(pp->buf, cap);
+        if (pp->buf == pp->inline_buf) {
+                /* Out of the inline buffer: head is 0 here (moved above). */
+                buf = malloc(cap);
+                if (buf)
+                        memcpy(buf, pp->buf, pp->len);
+        } else {
+                buf = realloc(pp->buf, cap);
+        }
         if (!buf)
                 return -ENOMEM;
         pp->buf = buf;
@@ -646,8 +692,12 @@ static int pipe_reserve(Pipe *pp, size_t n)
 /* Appends a message boundary at the current end of @pp. Return: 0 or -ENOMEM. */
 static int pipe_add_end(Pipe *pp)
 {
+        if (!pp->ends) {
+                pp->ends = pp->inline_ends;
+                pp->ends_cap = PIPE_INLINE_ENDS;
+        }
         if (pp->n_ends == pp->ends_cap) {
-                uint32_t cap = pp->ends_cap ? pp->ends_cap * 2 : 8;
+                uint32_t cap = pp->ends_cap < 8 ? 8 : pp->ends_cap * 2;
                 uint64_t *ends;
 
                 if (pp->ends_head > 0) {
@@ -657,7 +707,13 @@ static int pipe_add_end(Pipe *pp)
                         pp->ends_head = 0;
                 }
                 if (pp->n_ends == pp->ends_cap) {
-                        ends = realloc(pp->ends, cap * sizeof(uint64_t));
+                        if (pp->ends == pp->inline_ends) {
+                                ends = malloc(cap * sizeof(uint64_t));
+                                if (ends)
+                                        memcpy(ends, pp->ends, pp->n_ends * sizeof(uint64_t));
+                        } else {
+                                ends = realloc(pp->ends, cap * sizeof(uint64_t));
+                        }
                         if (!ends)
                                 return -ENOMEM;
                         pp->ends = ends;

@@ -155,8 +155,10 @@ enum {
          * lets a window of LIMIT_CALL_WINDOW bytes be filled with messages of 4 bytes or more, so
          * a sender of tiny messages to a slow reader is held back by the window, not refused. */
         LIMIT_CALL_MESSAGES = 65536,
-        /* Charged to a caller per call in flight: its Call, two sides and their streams. */
-        LIMIT_CALL_COST = 1024,
+        /* Charged to a caller per call in flight: its Call (about 1.3 KiB: the two sides, the
+         * stamped server identity and a small first buffer per direction are inside it; rpc.c
+         * checks that it fits) and the two streams of the call in the links' sessions. */
+        LIMIT_CALL_COST = 2048,
         /* Share of a link's control backlog (VBUS_LINK_BACKLOG_MAX) that OPENs the broker sends
          * on others' behalf may fill; a new call that does not fit is refused with UNAVAILABLE,
          * and the rest is kept for the frames of the streams already open (budget.h). */

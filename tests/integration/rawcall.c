@@ -25,6 +25,10 @@
  *   rawcall SOCKET reject     the server REJECTs: ACCEPT then RESET with its status
  *   rawcall SOCKET exits      the server answers and closes its link at once: the caller still
  *                             gets ACCEPT, DATA, END (not UNAVAILABLE, and not never)
+ *   rawcall SOCKET pieces     five messages each way in one write (1, 63, 0, 100 in two
+ *                             fragments, 200 bytes): each side must get exactly those messages,
+ *                             in order, whatever the broker's relay buffer does with them (its
+ *                             first buffer and boundary list are small and grow: vchand/rpc.c)
  *
  * Every wait is bounded (10 s): a frame that never comes is a failure, not a hang.
  * Exits 0 when every check held, 1 otherwise (the reason on stderr).
@@ -118,6 +122,18 @@ static void put_data(uint8_t *out, size_t *n, uint32_t stream, const char *text)
         vbus__frame_header_encode(&h, out + *n);
         memcpy(out + *n + VBUS_FRAME_HEADER_SIZE, text, h.length);
         *n += VBUS_FRAME_HEADER_SIZE + h.length;
+}
+
+/* A DATA frame of @len bytes of @fill, with @flags (VBUS_FLAG_MORE: a fragment). */
+static void put_bytes(uint8_t *out, size_t *n, uint32_t stream, uint8_t flags, char fill,
+                      uint32_t len)
+{
+        VbusFrameHeader h = {.type = VBUS_FRAME_DATA, .flags = flags, .stream_id = stream};
+
+        h.length = len;
+        vbus__frame_header_encode(&h, out + *n);
+        memset(out + *n + VBUS_FRAME_HEADER_SIZE, fill, len);
+        *n += VBUS_FRAME_HEADER_SIZE + len;
 }
 
 static void put_end(uint8_t *out, size_t *n, uint8_t type, uint32_t stream, int status)
@@ -309,6 +325,60 @@ static void server_expect_quiet(Link *srv, uint32_t id)
         }
 }
 
+/* The messages of "pieces": their sizes and fill bytes (the fourth goes in two fragments). */
+static const uint32_t piece_len[] = {1, 63, 0, 100, 200};
+static const char piece_fill[] = {'a', 'b', 'c', 'd', 'e'};
+enum { N_PIECES = sizeof(piece_len) / sizeof(piece_len[0]), PIECE_SPLIT = 3, PIECE_FIRST = 40 };
+
+/* Appends the messages of "pieces" on @stream, then END. */
+static void put_pieces(uint8_t *out, size_t *n, uint32_t stream)
+{
+        for (unsigned i = 0; i < N_PIECES; i++) {
+                if (i == PIECE_SPLIT) {
+                        put_bytes(out, n, stream, VBUS_FLAG_MORE, piece_fill[i], PIECE_FIRST);
+                        put_bytes(out, n, stream, 0, piece_fill[i], piece_len[i] - PIECE_FIRST);
+                        continue;
+                }
+                put_bytes(out, n, stream, 0, piece_fill[i], piece_len[i]);
+        }
+        put_end(out, n, VBUS_FRAME_END, stream, VBUS__V1__STATUS__STATUS_OK);
+}
+
+/* Reads the messages of "pieces" on @stream (fragments joined) up to its END, and checks them. */
+static void expect_pieces(Link *l, uint32_t stream)
+{
+        uint8_t msg[256];
+        uint32_t got = 0, len = 0;
+
+        for (;;) {
+                Got g = next_frame(l);
+
+                if (g.h.stream_id != stream)
+                        continue;
+                if (g.h.type == VBUS_FRAME_END)
+                        break;
+                if (g.h.type == VBUS_FRAME_CREDIT || g.h.type == VBUS_FRAME_ACCEPT)
+                        continue;
+                if (g.h.type != VBUS_FRAME_DATA)
+                        die("%s: got %s in the pieces", l->name, vbus__frame_type_name(g.h.type));
+                if (len + g.h.length > sizeof(msg) || g.h.length > sizeof(g.data) - 1)
+                        die("%s: a message longer than sent", l->name);
+                memcpy(msg + len, g.data, g.h.length);
+                len += g.h.length;
+                if (g.h.flags & VBUS_FLAG_MORE)
+                        continue;
+                if (got >= N_PIECES || len != piece_len[got])
+                        die("%s: message %u has %u bytes", l->name, got, len);
+                for (uint32_t i = 0; i < len; i++)
+                        if (msg[i] != (uint8_t)piece_fill[got])
+                                die("%s: message %u has a wrong byte at %u", l->name, got, i);
+                got++;
+                len = 0;
+        }
+        if (got != N_PIECES || len != 0)
+                die("%s: %u whole messages before END, %u sent", l->name, got, N_PIECES);
+}
+
 int main(int argc, char **argv)
 {
         Link srv, cli;
@@ -343,6 +413,29 @@ int main(int argc, char **argv)
         n = 0;
         put_open(out, &n, CALL_ID, VBUS__V1__STREAM_KIND__STREAM_KIND_CALL, "raw.v1.Svc/Ping",
                  deadline ? 200000 : 0);
+        if (strcmp(what, "pieces") == 0) {
+                Vbus__V1__Accept a = VBUS__V1__ACCEPT__INIT;
+                Got o;
+
+                put_pieces(out, &n, CALL_ID);
+                send_all(&cli, out, n);
+                do
+                        o = next_frame(&srv);
+                while (o.h.type != VBUS_FRAME_OPEN);
+                expect_pieces(&srv, o.h.stream_id);
+                n = 0;
+                a.initial_credit = 65536;
+                put_control(out, &n, VBUS_FRAME_ACCEPT, 0, o.h.stream_id, &a.base);
+                put_pieces(out, &n, o.h.stream_id);
+                send_all(&srv, out, n);
+                expect_pieces(&cli, CALL_ID);
+                printf("ok\n");
+                close(cli.fd);
+                close(srv.fd);
+                free(cli.buf);
+                free(srv.buf);
+                return 0;
+        }
         put_data(out, &n, CALL_ID, "ping");
         if (strcmp(what, "streaming") != 0)
                 put_end(out, &n, VBUS_FRAME_END, CALL_ID, VBUS__V1__STATUS__STATUS_OK);

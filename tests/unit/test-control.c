@@ -4,9 +4,11 @@
  * semantic rule of docs/protocol.md at its limit and one past it, malformed protobuf, embedded
  * NULs, the decode budget, and the Meta prefix of DATA frames.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -566,6 +568,66 @@ static void test_meta_prefix(void **state)
         assert_int_equal(vbus__meta_split(NULL, 5, &m, &nm, &b, &nb), -EINVAL);
 }
 
+/* The grammar of a service name spelt out as protocol.md states it (a slow reference). */
+static bool ref_is_service(const char *s, size_t len)
+{
+        size_t start = 0;
+
+        if (len == 0 || len > VBUS_NAME_MAX)
+                return false;
+        for (size_t i = 0; i <= len; i++) {
+                if (i < len && s[i] != '.')
+                        continue;
+                if (i == start || !(isalpha((unsigned char)s[start]) || s[start] == '_'))
+                        return false;
+                for (size_t k = start + 1; k < i; k++)
+                        if (!(isalnum((unsigned char)s[k]) || s[k] == '_'))
+                                return false;
+                start = i + 1;
+        }
+        return true;
+}
+
+/* vbus__name_is_service() and vbus__name_is_method() agree with the reference on every string of
+ * up to 4 bytes over an alphabet of the bytes at and around each class's edge. */
+static void test_name_service_matches_reference(void **state)
+{
+        static const char alpha[] = {'a', 'z',    'A',    'Z',    '0',    '9',   '_',
+                                     '.', '-',    '/',    '@',    '[',    '`',   '{',
+                                     ' ', '\x80', '\xc1', '\xe1', '\xfa', '\xff'};
+        const size_t n = sizeof(alpha);
+        char buf[8];
+
+        (void)state;
+        for (size_t len = 1; len <= 4; len++) {
+                size_t total = 1;
+
+                for (size_t i = 0; i < len; i++)
+                        total *= n;
+                for (size_t v = 0; v < total; v++) {
+                        size_t x = v;
+
+                        for (size_t i = 0; i < len; i++, x /= n)
+                                buf[i] = alpha[x % n];
+                        assert_int_equal(vbus__name_is_service(buf, len), ref_is_service(buf, len));
+                }
+        }
+        /* A method: a service, '/', an identifier. */
+        assert_true(vbus__name_is_method("a._b.C9/_x1", 11));
+        assert_false(vbus__name_is_method("a..b/x", 6));
+        assert_false(vbus__name_is_method("a.b./x", 6));
+        assert_false(vbus__name_is_method("a.b/9x", 6));
+        assert_false(vbus__name_is_service("a", 0));
+        assert_false(vbus__name_is_service(NULL, 1));
+        {
+                char longest[VBUS_NAME_MAX + 1];
+
+                memset(longest, 'a', sizeof(longest));
+                assert_true(vbus__name_is_service(longest, VBUS_NAME_MAX));
+                assert_false(vbus__name_is_service(longest, VBUS_NAME_MAX + 1));
+        }
+}
+
 static void test_name_grammar(void **state)
 {
 #define T(f, s) f(s, strlen(s))
@@ -671,6 +733,7 @@ int main(void)
                 cmocka_unit_test(test_meta_prefix),
                 cmocka_unit_test(test_meta_const_len),
                 cmocka_unit_test(test_name_grammar),
+                cmocka_unit_test(test_name_service_matches_reference),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

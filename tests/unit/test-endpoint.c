@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,6 +23,8 @@
 
 typedef struct Obj {
         int n_accept, n_data, n_end, n_reset, n_closed;
+        int last_status;       /* of the last END or RESET */
+        char last_message[64]; /* of the last END or RESET ("" without one) */
         size_t bytes;
         int data_result; /* what the data op returns */
 } Obj;
@@ -52,15 +55,24 @@ static int obj_data(void *o, VbusStream *vs, const VbusFrame *f)
         return obj->data_result;
 }
 
+static void obj_note_end(Obj *obj, const Vbus__V1__End *m)
+{
+        obj->last_status = m->status;
+        (void)snprintf(obj->last_message, sizeof(obj->last_message), "%s",
+                       m->message ? m->message : "");
+}
+
 static int obj_end(void *o, VbusStream *vs, const Vbus__V1__End *m)
 {
         ((Obj *)o)->n_end++;
+        obj_note_end(o, m);
         return 0;
 }
 
 static int obj_reset(void *o, VbusStream *vs, const Vbus__V1__End *m)
 {
         ((Obj *)o)->n_reset++;
+        obj_note_end(o, m);
         return 0;
 }
 
@@ -534,6 +546,56 @@ static void test_endpoint_send_sessionless(void **state)
         assert_int_equal(vbus__endpoint_process(&fx->client.ep, true, 64), -EPROTO);
 }
 
+/*
+ * vbus__endpoint_send_end() writes a short END or RESET (no message) without protobuf-c: the
+ * frame must be as long as protobuf-c's encoding of the same End, and the peer must decode the
+ * same status and message, for every status the session lets through and with or without a
+ * message (which takes protobuf-c's path).
+ */
+static void test_endpoint_end_encoding_as_protobuf(void **state)
+{
+        static const char *const messages[] = {NULL, "", "why"};
+        Fixture *fx = *state;
+        int n_sent = 0;
+
+        for (int status = -1; status <= 130; status++) {
+                for (size_t k = 0; k < sizeof(messages) / sizeof(messages[0]); k++) {
+                        Vbus__V1__End m = VBUS__V1__END__INIT;
+                        Obj *mine = &fx->objs[1];
+                        uint32_t id = open_publish(fx, mine);
+                        uint64_t before;
+                        int r;
+
+                        pump(fx);
+                        before = fx->client.ep.link.n_bytes_out;
+                        m.status = status;
+                        m.message = (char *)messages[k];
+                        r = vbus__endpoint_send_end(&fx->client.ep, VBUS_FRAME_RESET, id, status,
+                                                    messages[k]);
+                        if (vbus__control_validate(VBUS_FRAME_RESET, &m.base) != 0) {
+                                assert_int_equal(r, -EINVAL);
+                                /* the stream stays open: end it for the next round */
+                                assert_int_equal(vbus__endpoint_send_end(
+                                                         &fx->client.ep, VBUS_FRAME_RESET, id,
+                                                         VBUS__V1__STATUS__STATUS_CANCELLED, NULL),
+                                                 0);
+                                pump(fx);
+                                continue;
+                        }
+                        assert_int_equal(r, 0);
+                        assert_int_equal(fx->client.ep.link.n_bytes_out - before,
+                                         VBUS_FRAME_HEADER_SIZE +
+                                                 protobuf_c_message_get_packed_size(&m.base));
+                        pump(fx);
+                        assert_int_equal(fx->broker.obj.last_status, status);
+                        assert_string_equal(fx->broker.obj.last_message,
+                                            messages[k] ? messages[k] : "");
+                        n_sent++;
+                }
+        }
+        assert_true(n_sent > 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -559,6 +621,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_endpoint_session_without_foreign_is_violation,
                                                 setup, teardown),
                 cmocka_unit_test_setup_teardown(test_endpoint_send_sessionless, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_endpoint_end_encoding_as_protobuf, setup,
+                                                teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
