@@ -355,7 +355,9 @@ typedef enum vbus_slow_policy {
         VBUS_SLOW_BLOCK = 2, /* lossless: publishers of matching topics are held back */
 } vbus_slow_policy;
 
-/* Called for each message; @msg is borrowed for the call only. */
+/* Called for each message; @msg is borrowed for the call only. Over a vchan its data may lie in
+ * the ring the broker writes, where it stays untouched until the callback returns (the library
+ * reads nothing more meanwhile): copy it to keep it. */
 typedef void (*vbus_message_cb)(vbus_subscription *sub, const vbus_message *msg, void *userdata);
 
 /**
