@@ -30,6 +30,7 @@
 #include <vbus/vbus.h>
 
 #include "bus.h"
+#include "heap.h"
 #include "link.h"
 #include "log.h"
 #include "map.h"
@@ -78,7 +79,8 @@ struct Agent {
         uint32_t up_domid; /* vchan: the broker's domain */
         char up_path[108]; /* unix: the broker's socket */
         uint64_t up_started_us, reconnect_at_us, backoff_ms;
-        int last_up_error; /* logged once per change */
+        uint64_t next_tick_us; /* the next heap_tick() (heap.h), every LIMIT_TICK_MS */
+        int last_up_error;     /* logged once per change */
         uint32_t next_session;
         List clients;
         List dead; /* closed clients, freed at the end of the turn */
@@ -964,6 +966,11 @@ int agent_run(const AgentConfig *cfg)
                 }
                 agent_turn(&a);
                 agent_accept_resume(&a, bus_now_us());
+                if (now >= a.next_tick_us) {
+                        /* Frames relayed upward and downward: the agent's traffic. */
+                        heap_tick(a.up.n_frames_in + a.up.n_frames_out);
+                        a.next_tick_us = now + (uint64_t)LIMIT_TICK_MS * 1000u;
+                }
                 n = epoll_wait(a.epoll_fd, events, 64, agent_timeout_ms(&a, bus_now_us()));
                 if (n < 0 && errno != EINTR) {
                         r = -errno;

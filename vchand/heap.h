@@ -18,9 +18,9 @@
 void heap_tune(void);
 
 /*
- * Called at every housekeeping tick with a count that grows with traffic (messages published,
- * delivered, calls): once it stops moving for a whole tick, the free memory the heap kept goes
- * back to the kernel, once per quiet spell.
+ * Called at every housekeeping tick with a count that grows with traffic (the broker: messages
+ * published, delivered, calls; the agent: frames relayed): once it stops moving for a whole
+ * tick, the free memory the heap kept goes back to the kernel, once per quiet spell.
  */
 void heap_tick(uint64_t activity);
 
