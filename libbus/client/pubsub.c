@@ -11,10 +11,10 @@
  * Publishing: a message that fits one frame and the window goes straight into the link, with no
  * copy and no allocation: when the broker takes batches (protocol.md 5.5) and it is small, into
  * the batch frame being combined there. A larger one is copied once and sent in fragments as
- * room appears (one message at most waits per publisher). Receiving: a message in one frame, or
- * a batch of them, is copied out of the shared ring into a buffer kept across deliveries, its
- * Meta decoded into an arena on the stack, and the callback run for each message, with no
- * allocation per message; fragments are reassembled first.
+ * room appears (one message at most waits per publisher). Receiving: of a message in one frame,
+ * or a batch of them, only the Meta prefix is copied out of the shared ring and decoded (into an
+ * arena on the stack), and the callback runs for each message on its bytes where they lie, with
+ * no copy and no allocation per message; fragments are reassembled first.
  */
 #include <errno.h>
 #include <stdlib.h>
