@@ -408,20 +408,15 @@ static int subscription_deliver_frame(vbus_subscription *s, const uint8_t *paylo
                                       uint32_t n_batch, bool *ret_alive)
 {
         uint8_t prefix[2 + VBUS_META_MAX];
-        size_t n_prefix = len < 2 ? len : 2, n_meta, n_body;
+        size_t n_prefix, n_meta, n_body;
         const uint8_t *meta_raw, *body;
 
-        if (n_prefix > 0)
-                memcpy(prefix, payload, n_prefix);
-        /* The Meta's length from the copy, then the Meta itself: split checks them again. */
-        if (n_prefix > 0 && !(prefix[0] & 0x80))
-                n_prefix = 1 + (size_t)prefix[0];
-        else if (n_prefix == 2 && !(prefix[1] & 0x80))
-                n_prefix = 2 + ((size_t)(prefix[0] & 0x7f) | (size_t)prefix[1] << 7);
-        if (n_prefix > len || n_prefix > sizeof(prefix))
-                n_prefix = len < sizeof(prefix) ? len : sizeof(prefix); /* split says why */
-        if (n_prefix > 2)
-                memcpy(prefix + 2, payload + 2, n_prefix - 2);
+        /* Where the prefix ends, read from the ring; then the prefix is copied and split again:
+         * what is checked and decoded is the copy, which must be exactly one prefix. */
+        if (vbus__meta_split(payload, len, &meta_raw, &n_meta, &body, &n_body) != 0)
+                return -EPROTO;
+        n_prefix = (size_t)(body - payload); /* at most 2 + VBUS_META_MAX */
+        memcpy(prefix, payload, n_prefix);
         if (vbus__meta_split(prefix, n_prefix, &meta_raw, &n_meta, &body, &n_body) != 0 ||
             n_body != 0)
                 return -EPROTO;

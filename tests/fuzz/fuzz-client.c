@@ -31,11 +31,11 @@
 #include "../common/rawframe.h"
 #include "control.h"
 #include "frame.h"
+#include "fuzz-listen.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int listen_fd = -1;
-static char sock_path[108];
 
 /* Streams the script may name: the client's three (learnt from its OPENs) and ours. */
 static uint32_t ids[8];
@@ -43,30 +43,11 @@ static size_t n_ids;
 static uint32_t next_even = 2;
 static vbus_request *kept; /* a request the server keeps to answer at the end */
 
-/* The socket lives as long as the process (the harness runs many inputs): removed at exit. */
-static void remove_socket(void)
-{
-        unlink(sock_path);
-}
-
 static void setup(void)
 {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-
         if (listen_fd >= 0)
                 return;
-        if ((size_t)snprintf(sock_path, sizeof(sock_path), "/tmp/vbus-fuzz-client-%d.sock",
-                             (int)getpid()) >= sizeof(sock_path) ||
-            (size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path) >=
-                    sizeof(sa.sun_path))
-                abort();
-        unlink(sock_path);
-        listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-            listen(listen_fd, 4) < 0)
-                abort();
-        if (atexit(remove_socket) != 0)
-                abort();
+        listen_fd = fuzz_listen("client", 0);
 }
 
 static void send_data(int fd, uint32_t stream, uint8_t flags, const uint8_t *p, size_t n)
@@ -317,7 +298,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         n_ids = 0;
         next_even = 2;
         kept = NULL;
-        if ((size_t)snprintf(url, sizeof(url), "unix:%s", sock_path) >= sizeof(url) ||
+        if ((size_t)snprintf(url, sizeof(url), "unix:%s", fuzz_sock_path) >= sizeof(url) ||
             vbus_conn_open(url, &c) < 0)
                 abort();
         (void)vbus_conn_process(c); /* connects and sends HELLO */

@@ -49,6 +49,7 @@
 #include "batch.h"
 #include "control.h"
 #include "frame.h"
+#include "fuzz-listen.h"
 #include "session.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -77,7 +78,6 @@ enum {
 };
 
 static int listen_fd = -1;
-static char sock_path[108];
 
 /* Per input. */
 static uint32_t ids[MAX_IDS]; /* the client's streams, in the order it opened them */
@@ -94,29 +94,11 @@ static volatile uint64_t sink; /* what the callback read, so that no read is opt
 static uint8_t frame[VBUS_FRAME_HEADER_SIZE + FRAME_BUILD_MAX];
 static uint8_t big[300 * 1024]; /* the bytes of large publications */
 
-static void remove_socket(void)
-{
-        unlink(sock_path);
-}
-
 static void setup(void)
 {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-
         if (listen_fd >= 0)
                 return;
-        if ((size_t)snprintf(sock_path, sizeof(sock_path), "/tmp/vbus-fuzz-subscriber-%d.sock",
-                             (int)getpid()) >= sizeof(sock_path) ||
-            (size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path) >=
-                    sizeof(sa.sun_path))
-                abort();
-        unlink(sock_path);
-        listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-            listen(listen_fd, 4) < 0)
-                abort();
-        if (atexit(remove_socket) != 0)
-                abort();
+        listen_fd = fuzz_listen("subscriber", SOCK_NONBLOCK);
         for (size_t i = 0; i < sizeof(big); i++)
                 big[i] = (uint8_t)(i * 7 + 1);
 }
@@ -844,7 +826,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         next_seq = 1;
         sub_block = sub_drop = NULL;
         pub = NULL;
-        if ((size_t)snprintf(url, sizeof(url), "unix:%s", sock_path) >= sizeof(url) ||
+        if ((size_t)snprintf(url, sizeof(url), "unix:%s", fuzz_sock_path) >= sizeof(url) ||
             vbus_conn_open(url, &conn) < 0)
                 abort();
         (void)vbus_conn_process(conn); /* connects and sends HELLO */

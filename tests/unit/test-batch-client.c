@@ -431,27 +431,14 @@ static void assert_refused(Rig *r)
         assert_int_equal(vbus_conn_get_last_error(r->c), -EPROTO);
 }
 
-/* Sends one DATA frame of @n bytes (@p) on @id with @flags. */
+/* Sends one DATA frame of @n bytes (@p, at most a Meta prefix and 64 bytes) on @id with @flags. */
 static void send_data_frame(Rig *r, uint32_t id, uint8_t flags, const uint8_t *p, size_t n)
 {
-        uint8_t buf[VBUS_FRAME_HEADER_SIZE + 256];
+        uint8_t buf[VBUS_FRAME_HEADER_SIZE + 2 + VBUS_META_MAX + 64];
         VbusFrameHeader h = {
                 .type = VBUS_FRAME_DATA, .flags = flags, .stream_id = id, .length = (uint32_t)n};
 
-        assert_true(n <= 256);
-        vbus__frame_header_encode(&h, buf);
-        memcpy(buf + VBUS_FRAME_HEADER_SIZE, p, n);
-        raw_send_all(r->fd, buf, VBUS_FRAME_HEADER_SIZE + n, 0);
-}
-
-/* As send_data_frame(), for up to VBUS_META_MAX + 64 bytes. */
-static void send_large_data_frame(Rig *r, uint32_t id, uint8_t flags, const uint8_t *p, size_t n)
-{
-        uint8_t buf[VBUS_FRAME_HEADER_SIZE + VBUS_META_MAX + 64];
-        VbusFrameHeader h = {
-                .type = VBUS_FRAME_DATA, .flags = flags, .stream_id = id, .length = (uint32_t)n};
-
-        assert_true(n <= VBUS_META_MAX + 64);
+        assert_true(n <= 2 + VBUS_META_MAX + 64);
         vbus__frame_header_encode(&h, buf);
         memcpy(buf + VBUS_FRAME_HEADER_SIZE, p, n);
         raw_send_all(r->fd, buf, VBUS_FRAME_HEADER_SIZE + n, 0);
@@ -541,7 +528,7 @@ static void test_subscriber_meta_unknown_fields(void **state)
         memcpy(buf + k, meta, n);
         buf[(size_t)k + n] = 'z';
         subscribe(r);
-        send_large_data_frame(r, r->open_id, VBUS_FLAG_META, buf, (size_t)k + n + 1);
+        send_data_frame(r, r->open_id, VBUS_FLAG_META, buf, (size_t)k + n + 1);
         pump(r);
         assert_int_equal(r->n_got, 1);
         assert_int_equal(r->seq[0], 42);
